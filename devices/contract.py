@@ -1,0 +1,496 @@
+"""Payload models of the device contract v1, one per event, state, heartbeat and command.
+
+Every payload is a JSON object with `v` (contract version, 1), `ts` (RFC 3339 with offset) and `seq` (a per-device
+counter); events add `type`. Unknown extra fields are ignored (devices may send more than we read); missing or
+mistyped required fields reject the message. The models are frozen: after validation they are the facts the rest
+of hallops reasons about.
+
+`payload_adapter(device_type, channel)` gives the validator for one topic kind; `docs/contract.md` documents
+every field and `hallops devices schema` writes the JSON Schema generated from these classes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    TypeAdapter,
+    model_validator,
+)
+
+from devices.topics import Channel, DeviceType
+
+CONTRACT_VERSION = 1
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+ServiceCode = Annotated[str, Field(min_length=1, max_length=64, description="business type code (事项/业务类型)")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Envelope(_Model):
+    """Fields every payload carries."""
+
+    v: Literal[1] = Field(description="contract version")
+    ts: AwareDatetime = Field(description="when it happened, RFC 3339 with UTC offset, device clock (NTP-synced)")
+    seq: NonNegativeInt = Field(description="per-device counter, +1 per message; duplicates are dropped")
+    device_id: Id | None = Field(
+        default=None, description="optional; when present it must equal the device id in the topic"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- enumerations
+
+
+class TicketChannel(StrEnum):
+    WALK_IN = "walk_in"
+    APPOINTMENT = "appointment"  # 预约
+    PRIORITY = "priority"  # special groups: elderly, disabled, …
+    GREEN_CHANNEL = "green_channel"  # 绿色通道, e.g. a missed number re-activated
+
+
+class ServiceOutcome(StrEnum):
+    DONE = "done"  # 即办件 completed
+    ACCEPTED = "accepted"  # 承诺件 accepted, completes later
+    RETURNED = "returned"  # documents missing
+    REFERRED = "referred"
+    FALLBACK = "fallback"  # 办不成事 window
+
+
+class DisplayCode(StrEnum):
+    BLANK = "blank"
+    NO_SIGNAL = "no_signal"
+    STALE = "stale"
+    PLAYER_CRASH = "player_crash"
+
+
+class KioskOutcome(StrEnum):
+    SUCCESS = "success"
+    ABANDON = "abandon"
+    ERROR = "error"
+    HANDED_TO_WINDOW = "handed_to_window"
+
+
+class PrinterStatus(StrEnum):
+    OK = "ok"
+    PAPER_LOW = "paper_low"
+    PAPER_OUT = "paper_out"
+    JAM = "jam"
+
+
+class DisplayStatus(StrEnum):
+    OK = "ok"
+    BLANK = "blank"
+    NO_SIGNAL = "no_signal"
+    STALE = "stale"
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+
+class TicketIssued(Envelope):
+    """A ticket (取号) was printed or issued by phone; it joins the queue of `service`."""
+
+    type: Literal["ticket.issued"]
+    ticket_id: Id
+    number: Annotated[str, Field(min_length=1, max_length=16, description="the number shown to the person, A023")]
+    service: ServiceCode
+    channel: TicketChannel = TicketChannel.WALK_IN
+    appointment_id: Id | None = None
+
+
+class TicketCancelled(Envelope):
+    type: Literal["ticket.cancelled"]
+    ticket_id: Id
+    reason: str | None = None
+
+
+class TicketReactivated(Envelope):
+    """A missed ticket (漏号) is put back at the front after an identity check: the green channel."""
+
+    type: Literal["ticket.reactivated"]
+    ticket_id: Id
+    reason: str = "missed"
+    service: ServiceCode | None = None
+
+
+class AppointmentCheckedIn(Envelope):
+    type: Literal["appointment.checked_in"]
+    appointment_id: Id
+    service: ServiceCode
+    slot: AwareDatetime | None = Field(default=None, description="start of the booked slot")
+    ticket_id: Id | None = Field(default=None, description="the ticket issued for the appointment, if any")
+
+
+class _WindowEvent(Envelope):
+    window_id: Id | None = Field(
+        default=None,
+        description="the window; from a window terminal it must equal the device id, from a qms it is required",
+    )
+
+
+class WindowOpened(_WindowEvent):
+    """Staff logged in: the window serves `services` from now on."""
+
+    type: Literal["window.opened"]
+    staff_id: Id | None = None
+    services: tuple[ServiceCode, ...] = Field(default=(), description="services this window serves now")
+
+
+class WindowClosed(_WindowEvent):
+    type: Literal["window.closed"]
+    reason: str | None = None
+
+
+class WindowPaused(_WindowEvent):
+    """暂停: break, meeting, back-office work…"""
+
+    type: Literal["window.paused"]
+    reason: str | None = None
+
+
+class WindowResumed(_WindowEvent):
+    type: Literal["window.resumed"]
+
+
+class TicketCalled(_WindowEvent):
+    """叫号: the window called a ticket (attempt > 1 is a re-call)."""
+
+    type: Literal["ticket.called"]
+    ticket_id: Id
+    attempt: Annotated[int, Field(ge=1, le=20)] = 1
+
+
+class ServiceStarted(_WindowEvent):
+    type: Literal["service.started"]
+    ticket_id: Id
+
+
+class ServiceCompleted(_WindowEvent):
+    type: Literal["service.completed"]
+    ticket_id: Id
+    outcome: ServiceOutcome = ServiceOutcome.DONE
+    duration_s: NonNegativeFloat | None = Field(default=None, description="handling time as the terminal measured it")
+
+
+class TicketNoShow(_WindowEvent):
+    """过号: called `attempt` times and nobody came."""
+
+    type: Literal["ticket.no_show"]
+    ticket_id: Id
+    attempt: Annotated[int, Field(ge=1, le=20)] = 1
+
+
+class TicketTransferred(_WindowEvent):
+    type: Literal["ticket.transferred"]
+    ticket_id: Id
+    to_service: ServiceCode
+
+
+class DisplayError(Envelope):
+    type: Literal["display.error"]
+    code: DisplayCode
+
+
+class KioskSession(Envelope):
+    type: Literal["kiosk.session"]
+    service: ServiceCode | None = None
+    outcome: KioskOutcome
+    duration_s: NonNegativeFloat
+    step: str | None = Field(default=None, description="last step reached: identity, upload, print …")
+
+
+class KioskError(Envelope):
+    type: Literal["kiosk.error"]
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    step: str | None = None
+
+
+class KioskHelpRequested(Envelope):
+    type: Literal["kiosk.help_requested"]
+    step: str | None = None
+
+
+class RatingSubmitted(Envelope):
+    """好差评: 1 very dissatisfied … 5 very satisfied."""
+
+    type: Literal["rating.submitted"]
+    window_id: Id
+    ticket_id: Id | None = None
+    score: Annotated[int, Field(ge=1, le=5)]
+
+
+class RatingSkipped(Envelope):
+    type: Literal["rating.skipped"]
+    window_id: Id
+    ticket_id: Id | None = None
+
+
+class Occupancy(Envelope):
+    """People counted per zone, and whether staff sit at each window, about once a second."""
+
+    type: Literal["occupancy"]
+    zones: dict[Id, NonNegativeInt] = Field(default_factory=dict)
+    staff_present: dict[Id, bool] = Field(default_factory=dict)
+
+
+TICKET_EVENTS = (TicketIssued, TicketCancelled, TicketReactivated, AppointmentCheckedIn)
+WINDOW_EVENTS = (
+    WindowOpened,
+    WindowClosed,
+    WindowPaused,
+    WindowResumed,
+    TicketCalled,
+    ServiceStarted,
+    ServiceCompleted,
+    TicketNoShow,
+    TicketTransferred,
+)
+
+EVENTS_BY_DEVICE: dict[DeviceType, tuple[type[Envelope], ...]] = {
+    DeviceType.TICKET_MACHINE: TICKET_EVENTS,
+    DeviceType.WINDOW: WINDOW_EVENTS,
+    DeviceType.CALL_SCREEN: (DisplayError,),
+    DeviceType.KIOSK: (KioskSession, KioskError, KioskHelpRequested),
+    DeviceType.EVALUATOR: (RatingSubmitted, RatingSkipped),
+    DeviceType.CAMERA: (Occupancy,),
+    DeviceType.QMS: TICKET_EVENTS + WINDOW_EVENTS,
+}
+
+Event = (
+    TicketIssued
+    | TicketCancelled
+    | TicketReactivated
+    | AppointmentCheckedIn
+    | WindowOpened
+    | WindowClosed
+    | WindowPaused
+    | WindowResumed
+    | TicketCalled
+    | ServiceStarted
+    | ServiceCompleted
+    | TicketNoShow
+    | TicketTransferred
+    | DisplayError
+    | KioskSession
+    | KioskError
+    | KioskHelpRequested
+    | RatingSubmitted
+    | RatingSkipped
+    | Occupancy
+)
+
+
+def event_type(model: type[Envelope]) -> str:
+    """The `type` string of an event class."""
+    return str(model.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------------------- state
+
+
+class DeviceState(_Model):
+    """Retained device state. A last will is just `{"v": 1, "online": false}`: it is composed when the device
+    connects, so `ts` and `seq` are optional when `online` is false and the gateway stamps it on receipt."""
+
+    v: Literal[1]
+    online: bool
+    ts: AwareDatetime | None = None
+    seq: NonNegativeInt | None = None
+    device_id: Id | None = None
+    error_code: str | None = Field(default=None, description="a vendor error code; present means faulty")
+    firmware: str | None = None
+    location: str | None = Field(default=None, description="location code (精准定位编号), e.g. 1F-A-03")
+
+    @model_validator(mode="after")
+    def _stamped_when_online(self) -> DeviceState:
+        if self.online and (self.ts is None or self.seq is None):
+            raise ValueError("ts and seq are required when online is true (only a last will may omit them)")
+        return self
+
+
+class TicketMachineState(DeviceState):
+    printer: PrinterStatus | None = None
+    paper_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    quota: dict[ServiceCode, NonNegativeInt] | None = Field(
+        default=None, description="remaining tickets today per service, where the hall caps issuing"
+    )
+
+
+class WindowTerminalState(DeviceState):
+    pass
+
+
+class CallScreenState(DeviceState):
+    display: DisplayStatus | None = None
+    content_version: str | None = None
+
+
+class KioskState(DeviceState):
+    printer: PrinterStatus | None = None
+    paper_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    app_version: str | None = None
+
+
+class EvaluatorState(DeviceState):
+    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+
+
+class CameraState(DeviceState):
+    fps: NonNegativeFloat | None = None
+    last_frame_age_s: NonNegativeFloat | None = None
+
+
+class QmsState(DeviceState):
+    pass
+
+
+STATE_BY_DEVICE: dict[DeviceType, type[DeviceState]] = {
+    DeviceType.TICKET_MACHINE: TicketMachineState,
+    DeviceType.WINDOW: WindowTerminalState,
+    DeviceType.CALL_SCREEN: CallScreenState,
+    DeviceType.KIOSK: KioskState,
+    DeviceType.EVALUATOR: EvaluatorState,
+    DeviceType.CAMERA: CameraState,
+    DeviceType.QMS: QmsState,
+}
+
+AnyState = (
+    TicketMachineState | WindowTerminalState | CallScreenState | KioskState | EvaluatorState | CameraState | QmsState
+)
+
+
+class Heartbeat(Envelope):
+    uptime_s: NonNegativeFloat | None = None
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+class _Command(_Model):
+    v: Literal[1] = 1
+    ts: AwareDatetime
+    cmd_id: Id
+
+
+class NudgeCommand(_Command):
+    """Window: people are waiting for you (shown on the staff terminal)."""
+
+    type: Literal["nudge"] = "nudge"
+    waiting: NonNegativeInt
+    message: str | None = None
+
+
+class RecallCommand(_Command):
+    """Window: call this ticket again."""
+
+    type: Literal["recall"] = "recall"
+    ticket_id: Id
+
+
+class WindowAssignCommand(_Command):
+    """qms: open `window_id` for `services` (the tidal-window action, 潮汐窗口)."""
+
+    type: Literal["window.assign"] = "window.assign"
+    window_id: Id
+    services: tuple[ServiceCode, ...]
+    staff_id: Id | None = None
+
+
+class TicketReactivateCommand(_Command):
+    type: Literal["ticket.reactivate"] = "ticket.reactivate"
+    ticket_id: Id
+
+
+class CallAnnounceCommand(_Command):
+    """Call screen: show the number and announce it through the speaker."""
+
+    type: Literal["call.announce"] = "call.announce"
+    number: str
+    window_id: Id
+
+
+class MessageShowCommand(_Command):
+    type: Literal["message.show"] = "message.show"
+    text: str
+    seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+
+
+class KioskRestartCommand(_Command):
+    type: Literal["restart"] = "restart"
+
+
+class KioskSelfTestCommand(_Command):
+    type: Literal["self_test"] = "self_test"
+
+
+class QuotaSetCommand(_Command):
+    type: Literal["quota.set"] = "quota.set"
+    service: ServiceCode
+    remaining: NonNegativeInt
+
+
+COMMANDS_BY_DEVICE: dict[DeviceType, tuple[type[_Command], ...]] = {
+    DeviceType.WINDOW: (NudgeCommand, RecallCommand),
+    DeviceType.QMS: (WindowAssignCommand, TicketReactivateCommand),
+    DeviceType.CALL_SCREEN: (CallAnnounceCommand, MessageShowCommand),
+    DeviceType.KIOSK: (KioskRestartCommand, KioskSelfTestCommand),
+    DeviceType.TICKET_MACHINE: (QuotaSetCommand,),
+    DeviceType.EVALUATOR: (),
+    DeviceType.CAMERA: (),
+}
+
+
+class CommandAck(_Model):
+    v: Literal[1]
+    ts: AwareDatetime
+    cmd_id: Id
+    ok: bool
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- validators
+
+Payload = Event | AnyState | Heartbeat | CommandAck
+
+
+def _union(models: tuple[type[BaseModel], ...]) -> Any:
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007 - built at run time
+
+
+@cache
+def payload_adapter(device_type: DeviceType, channel: Channel) -> TypeAdapter[Any] | None:
+    """The validator for messages a device of `device_type` sends on `channel` (None: not a device channel)."""
+    if channel is Channel.EVT:
+        return TypeAdapter(_union(EVENTS_BY_DEVICE[device_type]))
+    if channel is Channel.STATE:
+        return TypeAdapter(STATE_BY_DEVICE[device_type])
+    if channel is Channel.HB:
+        return TypeAdapter(Heartbeat)
+    if channel is Channel.CMD_ACK:
+        return TypeAdapter(CommandAck)
+    return None
+
+
+def command_adapter(device_type: DeviceType) -> TypeAdapter[Any] | None:
+    models = COMMANDS_BY_DEVICE[device_type]
+    return TypeAdapter(_union(models)) if models else None
+
+
+def payload_time(payload: Payload, received: datetime) -> datetime:
+    """When a payload happened: its own `ts`, or the receive time for a last will without one."""
+    ts = getattr(payload, "ts", None)
+    return ts if ts is not None else received

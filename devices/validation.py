@@ -1,0 +1,51 @@
+"""Turning pydantic and YAML errors into `Problem`s with readable field paths (`windows.W01.services[1]`).
+
+Shared by every loader of user-written files (gateway config, scenarios, vendor mappings, rules), so that every
+file a person writes is reported the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from devices.errors import ConfigError, Problem
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """('windows', 'W01', 'services', 1) → 'windows.W01.services[1]'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def problems_from(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the docs for the allowed keys)"
+        problems.append(Problem(field_path(loc), msg))
+    return problems
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file; a missing file or bad syntax is a ConfigError naming the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [Problem("", f"{where}YAML syntax error: {problem}")]) from None

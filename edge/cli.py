@@ -1,0 +1,237 @@
+"""The `hallops` command: gateway, simulate, demo, devices.
+
+Every subcommand prints what it is doing on stderr, turns bad input into a list of problems with field paths
+(exit 2), and stops cleanly on Ctrl-C (exit 130 for an interrupted run, 0 for a server told to stop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from devices.errors import ConfigError
+
+log = logging.getLogger("hallops")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _http(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _positive(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return v
+
+
+def _run(main: Callable[[asyncio.Event], Coroutine[Any, Any, int]]) -> int:
+    """Run `main(stop)` with Ctrl-C and SIGTERM setting `stop` (a second Ctrl-C interrupts hard)."""
+
+    async def runner() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _stopper(stop, loop, sig))
+        return await main(stop)
+
+    try:
+        return asyncio.run(runner())
+    except ConfigError as exc:
+        _say(f"hallops: {exc}")
+        return 2
+
+
+def _stopper(stop: asyncio.Event, loop: asyncio.AbstractEventLoop, sig: int) -> Callable[[], None]:
+    def handler() -> None:
+        if stop.is_set():
+            loop.remove_signal_handler(sig)
+            signal.raise_signal(sig)
+        _say("hallops: stopping…")
+        stop.set()
+
+    return handler
+
+
+# ---------------------------------------------------------------------------------------------- gateway
+
+
+def _gateway_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    http = args.http
+    return {
+        "mqtt": {"url": args.broker},
+        "hall": {"id": args.hall},
+        "storage": {"path": str(args.db) if args.db else None},
+        "http": {"host": http[0], "port": http[1]} if http else {},
+        "clock": {"mode": args.clock, "speed": args.speed},
+    }
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from edge.config import load_config  # noqa: PLC0415 - keep `hallops --help` fast
+    from edge.server import serve  # noqa: PLC0415
+
+    try:
+        cfg = load_config(args.config, _gateway_overrides(args))
+    except ConfigError as exc:
+        _say(f"hallops gateway: {exc}")
+        return 2
+
+    def ready(gateway: object, url: str) -> None:
+        _say(f"hallops gateway: hall {cfg.hall.id} · broker {cfg.mqtt.url} · db {cfg.storage.path} · {url}")
+
+    async def main(stop: asyncio.Event) -> int:
+        await serve(cfg, stop, on_ready=ready)
+        return 0
+
+    return _run(main)
+
+
+# ---------------------------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from devices.simulator.publisher import run_simulation  # noqa: PLC0415
+
+    from devices.simulator.scenario import load_scenario  # noqa: PLC0415
+    from edge.broker import EmbeddedBroker  # noqa: PLC0415
+    from edge.demo import scenario_config  # noqa: PLC0415
+    from edge.server import serve  # noqa: PLC0415
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ConfigError as exc:
+        _say(f"hallops demo: {exc}")
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="hallops-demo-"))
+    db = args.db or workdir / "hallops.db"
+
+    async def main(stop: asyncio.Event) -> int:
+        _say("hallops demo: starting the broker…")
+        async with EmbeddedBroker() as broker:
+            _say(f"hallops demo: {broker.kind} broker on {broker.url}")
+            cfg = scenario_config(scenario, broker.url, db, args.http, args.speed)
+            gateway_ready = asyncio.Event()
+
+            def ready(gateway: object, url: str) -> None:
+                _say(f"hallops demo: gateway for {scenario.hall.name} ({scenario.hall.name_en}), db {db}")
+                _say(f"hallops demo: open {url}  —  Ctrl-C stops everything")
+                gateway_ready.set()
+
+            gateway = asyncio.create_task(serve(cfg, stop, on_ready=ready))
+            waiter = asyncio.create_task(gateway_ready.wait())
+            await asyncio.wait({gateway, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if gateway.done():
+                waiter.cancel()
+                await gateway  # raises the start-up error
+                return 1
+            sim = asyncio.create_task(
+                run_simulation(
+                    scenario,
+                    broker.url,
+                    speed=args.speed,
+                    seed=args.seed,
+                    progress=lambda line: _say(f"simulator: {line}"),
+                )
+            )
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({sim, stopper, gateway}, return_when=asyncio.FIRST_COMPLETED)
+            if sim.done() and not stop.is_set():
+                if sim.exception() is not None:
+                    _say(f"hallops demo: the simulator failed: {sim.exception()}")
+                else:
+                    _say("hallops demo: the simulated day is over; the page stays up — Ctrl-C to stop")
+                await asyncio.wait({stopper, gateway}, return_when=asyncio.FIRST_COMPLETED)
+            stop.set()
+            sim.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sim
+            await gateway
+            stopper.cancel()
+        _say("hallops demo: stopped")
+        return 0
+
+    return _run(main)
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hallops", description="On-premises controller for government service halls (政务服务大厅)."
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gw = sub.add_parser("gateway", help="run the edge gateway: MQTT ingest, hall state, HTTP API")
+    gw.add_argument("--config", type=Path, help="YAML configuration (see docs/configuration.md)")
+    gw.add_argument("--broker", help="mqtt://HOST:PORT (overrides mqtt.url)")
+    gw.add_argument("--hall", help="hall id (overrides hall.id)")
+    gw.add_argument("--db", type=Path, help="SQLite file (overrides storage.path)")
+    gw.add_argument("--http", type=_http, help="HOST:PORT for the API and page (overrides http.*)")
+    gw.add_argument("--clock", choices=["system", "device"], help="system clock, or follow device timestamps")
+    gw.add_argument("--speed", type=_positive, help="with --clock device: hall seconds per wall second")
+    gw.set_defaults(func=cmd_gateway)
+
+    from devices.simulator import cli as sim_cli  # noqa: PLC0415
+
+    sim = sub.add_parser("simulate", help="simulate a hall's devices on an MQTT broker")
+    sim_cli.add_arguments(sim)
+    sim.set_defaults(func=sim_cli.run)
+
+    demo = sub.add_parser("demo", help="broker + simulated hall + gateway + live page, in one command")
+    demo.add_argument("--scenario", default="county", help="county, city, or a scenario YAML file")
+    demo.add_argument("--speed", type=_positive, default=30.0, help="simulated seconds per real second (30)")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--http", type=_http, default=("127.0.0.1", 8080), help="HOST:PORT (127.0.0.1:8080)")
+    demo.add_argument("--db", type=Path, help="SQLite file (default: a new temporary one)")
+    demo.set_defaults(func=cmd_demo)
+
+    from devices import cli as dev_cli  # noqa: PLC0415
+
+    dev = sub.add_parser("devices", help="the device contract")
+    dev_sub = dev.add_subparsers(dest="devices_command", required=True, metavar="COMMAND")
+    schema = dev_sub.add_parser("schema", help="write the contract's JSON Schema")
+    dev_cli.add_schema_arguments(schema)
+    schema.set_defaults(func=dev_cli.run_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for noisy in ("amqtt", "transitions", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        _say(f"hallops: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""The gateway's configuration: one YAML file, validated strictly at start-up, overridable by CLI flags.
+
+Every section is a pydantic model with `extra="forbid"`, so a misspelt key is an error, and `load_config` reports
+every problem with its field path before anything starts. Secrets (the MQTT password) come from a file or the
+environment, never from the YAML itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+
+from devices.errors import ConfigError, Problem
+from devices.mapping import VendorMapping
+from devices.topics import DeviceType
+from devices.validation import problems_from, read_yaml
+from rules.hall import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
+
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+_SHIFT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HallSection(_Section):
+    id: Ident | None = Field(default=None, description="hall id, as in the MQTT topics (hall/<id>/…)")
+    name: str | None = Field(default=None, description="display name (中文)")
+    name_en: str | None = None
+    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone; API times are given in it")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
+        return v
+
+
+class MqttSection(_Section):
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://host:port (mqtts:// for TLS)")
+    client_id: str | None = Field(
+        default=None, description="fixed id for the persistent session; default hallops-<hall>"
+    )
+    username: str | None = None
+    password_file: Path | None = Field(
+        default=None, description="file holding the password (or env HALLOPS_MQTT_PASSWORD)"
+    )
+    keepalive_s: PositiveInt = 30
+    reconnect_min_s: PositiveFloat = 0.5
+    reconnect_max_s: PositiveFloat = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://HOST:PORT or mqtts://HOST:PORT")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        return v
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+    def password(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return os.environ.get("HALLOPS_MQTT_PASSWORD")
+
+
+class StorageSection(_Section):
+    path: Path = Field(default=Path("hallops.db"), description="the SQLite file: event log, state, dead letters")
+    retention_days: PositiveInt = Field(default=90, description="event-log rows older than this are deleted")
+    dead_letter_limit: PositiveInt = Field(default=10_000, description="rejected messages kept for inspection")
+    snapshot_every_s: PositiveFloat = Field(default=10.0, description="how often the hall state is saved")
+
+
+class HttpSection(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
+class IngestSection(_Section):
+    max_payload_bytes: PositiveInt = Field(default=64 * 1024, description="larger messages are rejected (too_large)")
+
+
+class ClockSection(_Section):
+    mode: Literal["system", "device"] = Field(
+        default="system",
+        description="system: the box's clock; device: follow the devices' timestamps (simulations, replays)",
+    )
+    speed: PositiveFloat = Field(default=1.0, description="with mode=device: hall seconds per wall second")
+
+
+class ServiceConfig(_Section):
+    name: str | None = None
+    name_en: str | None = None
+    default_aht_min: PositiveFloat | None = Field(
+        default=None, description="mean service time assumed until 5 completions have been seen"
+    )
+
+
+class WindowConfig(_Section):
+    name: str | None = None
+    services: list[Ident] = Field(default_factory=list, description="services the window can serve")
+    shifts: list[str] = Field(default_factory=list, description='staffed periods, e.g. ["08:30-12:00", "13:30-17:30"]')
+
+    @field_validator("shifts")
+    @classmethod
+    def _shift_format(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not _SHIFT.match(s) or s[:5] >= s[6:]:
+                raise ValueError(f"shift {s!r} must be HH:MM-HH:MM with the start before the end")
+        return v
+
+
+class DeviceConfig(_Section):
+    type: DeviceType
+    name: str | None = None
+    location: str | None = Field(default=None, description="location code (精准定位编号), e.g. 1F-A-03")
+
+
+class GatewayConfig(_Section):
+    hall: HallSection = HallSection()
+    mqtt: MqttSection = MqttSection()
+    storage: StorageSection = StorageSection()
+    http: HttpSection = HttpSection()
+    ingest: IngestSection = IngestSection()
+    clock: ClockSection = ClockSection()
+    default_aht_min: PositiveFloat = Field(
+        default=10.0, description="mean service time of a service not yet learned and not configured"
+    )
+    services: dict[Ident, ServiceConfig] = Field(default_factory=dict)
+    windows: dict[Ident, WindowConfig] = Field(default_factory=dict)
+    devices: dict[Ident, DeviceConfig] = Field(default_factory=dict)
+    vendors: list[VendorMapping] = Field(default_factory=list, description="field mappings for vendor devices")
+
+    def profile(self) -> HallProfile:
+        assert self.hall.id is not None
+        return HallProfile(
+            hall_id=self.hall.id,
+            timezone=self.hall.timezone,
+            name=self.hall.name,
+            name_en=self.hall.name_en,
+            default_aht_s=self.default_aht_min * 60,
+            services=tuple(
+                ServiceProfile(code, s.name, s.name_en, s.default_aht_min * 60 if s.default_aht_min else None)
+                for code, s in self.services.items()
+            ),
+            windows=tuple(WindowProfile(wid, w.name, tuple(w.services)) for wid, w in self.windows.items()),
+            devices=tuple(DeviceProfile(did, d.type, d.name, d.location) for did, d in self.devices.items()),
+        )
+
+
+def _cross_check(cfg: GatewayConfig) -> list[Problem]:
+    problems = []
+    if cfg.hall.id is None:
+        problems.append(Problem("hall.id", "required (in the file or with --hall)"))
+    if cfg.services:
+        for wid, w in cfg.windows.items():
+            for i, code in enumerate(w.services):
+                if code not in cfg.services:
+                    problems.append(Problem(f"windows.{wid}.services[{i}]", f"unknown service {code!r}"))
+    for did, d in cfg.devices.items():
+        if d.type is DeviceType.WINDOW and cfg.windows and did not in cfg.windows:
+            problems.append(Problem(f"devices.{did}", "a window terminal's id must be one of the windows"))
+    return problems
+
+
+def load_config(path: Path | None, overrides: dict[str, dict[str, object]] | None = None) -> GatewayConfig:
+    """Read, merge the flag overrides into, and validate the configuration. Raises ConfigError with every problem."""
+    source = str(path) if path else "command-line flags"
+    raw: object = read_yaml(path) if path else {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [Problem("", "the file must be a YAML mapping (key: value)")])
+    for section, values in (overrides or {}).items():
+        merged = dict(raw.get(section) or {})
+        merged.update({k: v for k, v in values.items() if v is not None})
+        raw[section] = merged
+    try:
+        cfg = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, problems_from(exc)) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg

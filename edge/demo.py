@@ -1,0 +1,43 @@
+"""What the one-command demo adds: a gateway configuration made from a simulator scenario.
+
+The gateway would learn the hall from the messages alone; the scenario only lends it names and locations, as a
+hall's real configuration file would. Nothing the simulator keeps to itself (true service times, incidents) is
+passed on: the gateway has to find those out like it would in a real hall.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devices.simulator.scenario import Scenario
+from devices.topics import DeviceType
+from edge.config import GatewayConfig
+
+
+def scenario_config(
+    scenario: Scenario, broker_url: str, db: Path, http: tuple[str, int], speed: float
+) -> GatewayConfig:
+    h = scenario.hall
+    devices: dict[str, dict[str, object]] = {}
+    for kind, group in (
+        (DeviceType.TICKET_MACHINE, scenario.ticket_machines),
+        (DeviceType.WINDOW, scenario.windows),
+        (DeviceType.CALL_SCREEN, scenario.call_screens),
+        (DeviceType.KIOSK, scenario.kiosks),
+        (DeviceType.EVALUATOR, scenario.evaluators),
+        (DeviceType.CAMERA, scenario.cameras),
+    ):
+        for d in group:
+            devices[d.id] = {"type": kind.value, "location": getattr(d, "location", None)}
+    return GatewayConfig.model_validate(
+        {
+            "hall": {"id": h.id, "name": h.name, "name_en": h.name_en, "timezone": h.timezone},
+            "mqtt": {"url": broker_url, "client_id": f"hallops-demo-{h.id}"},
+            "storage": {"path": str(db)},
+            "http": {"host": http[0], "port": http[1]},
+            "clock": {"mode": "device", "speed": speed},
+            "services": {s.code: {"name": s.name, "name_en": s.name_en} for s in scenario.services},
+            "windows": {w.id: {"name": w.name or None, "services": list(w.services)} for w in scenario.windows},
+            "devices": devices,
+        }
+    )

@@ -1,0 +1,238 @@
+"""The gateway process: MQTT in, hall state, storage — the composition root of hallops.
+
+    broker ─▶ MqttLink ─▶ handle(): decode (contract) ─▶ HallState.apply ─▶ batch
+                                 └─ PayloadError ─▶ counted + dead letter
+    queue drained (or batch full) ─▶ flush(): one SQLite transaction (events, dead letters, maybe state) ─▶ PUBACK
+
+`Gateway` is an async context manager: entering restores the hall from the saved state plus the events logged after
+it and starts the link and the housekeeping task; leaving stops them and saves. `handle` is the hot path and is
+synchronous: nothing on it awaits, so a batch is applied and committed atomically with respect to the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+from devices.codec import DeviceMessage, decode
+from devices.errors import PayloadError
+from devices.mapping import match, subscription_filter, translate
+from devices.topics import hall_filter
+from edge.config import GatewayConfig
+from edge.mqtt import MqttLink
+from edge.store import EventRow, Store
+from rules.clock import Clock, DeviceClock, SystemClock
+from rules.hall import Applied, HallSnapshot, HallState
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 2000  # commit at least this often under a flood
+
+
+@dataclass(slots=True)
+class Counters:
+    """Since the gateway started."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    ignored: int = 0  # our own commands echoed back, topics we never subscribed to (amqtt's retained leak)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class Gateway:
+    def __init__(self, cfg: GatewayConfig, *, clock: Clock | None = None) -> None:
+        assert cfg.hall.id is not None, "load_config guarantees a hall id"
+        self.cfg = cfg
+        self.hall_id: str = cfg.hall.id
+        self.clock: Clock = clock or (DeviceClock(cfg.clock.speed) if cfg.clock.mode == "device" else SystemClock())
+        self.counters = Counters()
+        self.state = HallState(cfg.profile())
+        self.store: Store | None = None
+        self.started_at = datetime.now(UTC)
+        self._started_mono = time.monotonic()
+        self._prefix = f"hall/{self.hall_id}/"
+        self._events: list[EventRow] = []
+        self._dead: list[tuple[float, str, str, str, str, bytes]] = []
+        self._acks: list[tuple[int, int, int]] = []
+        self._last_saved = 0.0
+        self._dirty = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reported: Counter[str] = Counter()
+        self.link = MqttLink(
+            cfg.mqtt,
+            cfg.mqtt.client_id or f"hallops-{self.hall_id}",
+            [hall_filter(self.hall_id), *(subscription_filter(v) for v in cfg.vendors)],
+            self.handle,
+            self.flush,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Gateway:
+        self.open()
+        self._tasks = [
+            asyncio.create_task(self.link.run(), name="mqtt"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.close()
+
+    def open(self) -> None:
+        """Open the store and restore the hall (no network): the saved state plus the events logged after it."""
+        self.store = Store(self.cfg.storage.path)
+        saved = self.store.saved_state()
+        after = 0
+        if saved is not None:
+            after, body = saved
+            try:
+                self.state = HallState.load(self.cfg.profile(), body)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("saved hall state unreadable (%s); rebuilding from the whole event log", exc)
+                self.state, after = HallState(self.cfg.profile()), 0
+        replayed = 0
+        for ev in self.store.events_after(after):
+            received = datetime.fromtimestamp(ev.received_at, UTC)
+            msg = decode(ev.topic, ev.payload, received, max_bytes=1 << 30)
+            if msg is not None:
+                self.state.apply(msg)
+                self._observe(msg)
+                replayed += 1
+        log.info(
+            "hall restored hall=%s from_state=%s replayed_events=%d db=%s",
+            self.hall_id,
+            saved is not None,
+            replayed,
+            self.cfg.storage.path,
+        )
+        self._last_saved = time.monotonic()
+        self._dirty = replayed > 0
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.flush(save_state=True)
+            self.store.close()
+            self.store = None
+
+    # -- the hot path -----------------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes, received_at: datetime, mid: int = 0, qos: int = 0) -> None:
+        """Take one MQTT message: validate, apply to the hall, queue for the log. Never raises for bad input."""
+        self.counters.received += 1
+        if qos:
+            self._acks.append((self.link.generation, mid, qos))
+        try:
+            if not topic.startswith(self._prefix):
+                mapping = match(self.cfg.vendors, topic)
+                if mapping is None:
+                    self.counters.ignored += 1
+                    return
+                topic, payload = translate(mapping, topic, payload, self.hall_id)
+            msg = decode(topic, payload, received_at, hall=self.hall_id, max_bytes=self.cfg.ingest.max_payload_bytes)
+        except PayloadError as exc:
+            self._reject(topic, payload, received_at, exc)
+            return
+        if msg is None:
+            self.counters.ignored += 1
+            return
+        if self.state.apply(msg) is Applied.DUPLICATE:
+            self.counters.duplicates += 1
+            return
+        self._observe(msg)
+        self.counters.accepted += 1
+        self._dirty = True
+        self._events.append(
+            (
+                received_at.timestamp(),
+                msg.at.timestamp(),
+                msg.device_type.value,
+                msg.device_id,
+                msg.channel.value,
+                msg.type,
+                msg.seq,
+                topic,
+                payload,
+            )
+        )
+        if len(self._events) >= MAX_BATCH:
+            self.flush()
+
+    def _reject(self, topic: str, payload: bytes, received_at: datetime, exc: PayloadError) -> None:
+        self.counters.rejected[exc.reason] += 1
+        self._dead.append((received_at.timestamp(), topic, exc.reason, exc.path, exc.detail, payload))
+        log.debug("rejected topic=%s reason=%s path=%s detail=%s", topic, exc.reason, exc.path, exc.detail)
+
+    def _observe(self, msg: DeviceMessage) -> None:
+        if isinstance(self.clock, DeviceClock):
+            self.clock.observe(msg.at)
+
+    def flush(self, save_state: bool = False) -> None:
+        """Commit what was handled since the last flush, then acknowledge it to the broker."""
+        if self.store is None:
+            return
+        now = time.monotonic()
+        save = self._dirty and (save_state or now - self._last_saved >= self.cfg.storage.snapshot_every_s)
+        if self._events or self._dead or save:
+            self.store.write(
+                self._events, self._dead, self.state.dump() if save else None, datetime.now(UTC).timestamp()
+            )
+            self._events.clear()
+            self._dead.clear()
+            if save:
+                self._last_saved = now
+                self._dirty = False
+        if self._acks:
+            self.link.ack(self._acks)
+            self._acks.clear()
+
+    # -- housekeeping -----------------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        """Once a second: commit stragglers, save the state when due; every minute: retention."""
+        last_prune = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            self.flush()
+            self._report_rejections()
+            if time.monotonic() - last_prune > 60 and self.store is not None:
+                last_prune = time.monotonic()
+                horizon = datetime.now(UTC) - timedelta(days=self.cfg.storage.retention_days)
+                gone = self.store.prune(
+                    events_before=horizon.timestamp(), dead_letter_limit=self.cfg.storage.dead_letter_limit
+                )
+                if any(gone):
+                    log.info("retention removed events=%d dead_letters=%d", *gone)
+
+    def _report_rejections(self) -> None:
+        new = self.counters.rejected - self._reported
+        if new:
+            log.warning(
+                "rejected %d message(s) since the last report: %s",
+                sum(new.values()),
+                ", ".join(f"{k}={v}" for k, v in sorted(new.items())),
+            )
+            self._reported = self.counters.rejected.copy()
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    def snapshot(self) -> HallSnapshot:
+        return self.state.snapshot(self.clock.now())
+
+    @property
+    def uptime_s(self) -> float:
+        return time.monotonic() - self._started_mono

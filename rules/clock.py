@@ -1,0 +1,57 @@
+"""Clocks, injected wherever time matters, so that tests freeze time and simulations run faster than life.
+
+`SystemClock` is the wall clock. `DeviceClock` follows the devices' own timestamps: it is the newest event time
+seen, advanced between events at `speed` × wall time. A gateway fed by a sped-up simulator (or replaying a day)
+uses it so that waits and idle times are measured in the hall's time, not the box's. `FixedClock` is for tests.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = at
+
+    def advance(self, seconds: float) -> None:
+        self._at += timedelta(seconds=seconds)
+
+
+class DeviceClock:
+    """Hall time as the devices tell it: the newest event time, advanced at `speed` between events."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+        self._anchor: datetime | None = None
+        self._anchor_wall = 0.0
+
+    def observe(self, at: datetime) -> None:
+        """Move forward to an event's time (never backwards: one late device must not rewind the hall)."""
+        if self._anchor is None or at > self.now():
+            self._anchor = at
+            self._anchor_wall = time.monotonic()
+
+    def now(self) -> datetime:
+        if self._anchor is None:
+            return datetime.now(UTC)
+        return self._anchor + timedelta(seconds=(time.monotonic() - self._anchor_wall) * self.speed)

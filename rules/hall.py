@@ -1,0 +1,882 @@
+"""The live model of the hall (大厅实时模型): contract messages in, a snapshot out, time injected.
+
+Owns the facts the rules reason about — per service the waiting tickets, longest and projected wait, arrivals and
+completions over rolling windows and the mean service time; per window its status, staff, current ticket and
+idle/pause clocks; per device online, last seen and health; per zone the occupancy. Pure: no I/O, no clock of its
+own (every time comes from a message or from the `now` passed to `snapshot`), so the same messages always give the
+same hall — live, after a restart, or in a backtest. `dump()`/`HallState.load()` give the state as JSON so the
+gateway can persist it beside the event log.
+
+Messages from different devices may arrive out of order (a call before the issue it answers); tickets are keyed by
+id, so either order ends in the same state. Duplicates (the same device, seq and ts, as QoS 1 redelivery produces)
+are recognised and not applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from devices.codec import DeviceMessage
+from devices.contract import (
+    AppointmentCheckedIn,
+    CallScreenState,
+    CameraState,
+    DeviceState,
+    DisplayError,
+    DisplayStatus,
+    EvaluatorState,
+    KioskError,
+    KioskHelpRequested,
+    KioskSession,
+    KioskState,
+    Occupancy,
+    PrinterStatus,
+    RatingSkipped,
+    RatingSubmitted,
+    ServiceCompleted,
+    ServiceStarted,
+    TicketCalled,
+    TicketCancelled,
+    TicketChannel,
+    TicketIssued,
+    TicketMachineState,
+    TicketNoShow,
+    TicketReactivated,
+    TicketTransferred,
+    WindowClosed,
+    WindowOpened,
+    WindowPaused,
+    WindowResumed,
+)
+from devices.topics import Channel, DeviceType
+
+ROLLING_S = 3600.0  # arrivals/completions/waits are kept for the last hour
+AHT_SAMPLES = 30  # mean service time over the last 30 completions
+AHT_MIN_SAMPLES = 5  # below this the configured default is used
+RECENT_KEYS = 64  # per device, for duplicate detection
+TERMINAL_TICKET_KEEP_S = 4 * 3600.0
+SCHEMA_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------- profile (input)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceProfile:
+    code: str
+    name: str | None = None
+    name_en: str | None = None
+    default_aht_s: float | None = None  # None: the hall's default
+
+
+@dataclass(frozen=True, slots=True)
+class WindowProfile:
+    window_id: str
+    name: str | None = None
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    device_id: str
+    device_type: DeviceType
+    name: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HallProfile:
+    """What the configuration says about the hall; everything else is learned from the messages."""
+
+    hall_id: str
+    timezone: str = "Asia/Shanghai"
+    name: str | None = None
+    name_en: str | None = None
+    default_aht_s: float = 600.0  # mean service time assumed until AHT_MIN_SAMPLES completions are seen
+    services: tuple[ServiceProfile, ...] = ()
+    windows: tuple[WindowProfile, ...] = ()
+    devices: tuple[DeviceProfile, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------- states
+
+
+class TicketStatus(StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # still waiting when the hall's day ended
+
+
+class WindowStatus(StrEnum):
+    OPEN = "open"
+    PAUSED = "paused"
+    CLOSED = "closed"
+    OFFLINE = "offline"  # the window terminal is offline (shown instead of its last status)
+
+
+class Health(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAULT = "fault"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+
+
+class Applied(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+
+
+_TERMINAL = frozenset({TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.CANCELLED, TicketStatus.EXPIRED})
+
+
+# ---------------------------------------------------------------------------------------------- internal records
+# Times inside are float seconds since the epoch (UTC): cheap to compare and to store as JSON.
+
+
+@dataclass(slots=True)
+class _Ticket:
+    ticket_id: str
+    service: str | None
+    number: str | None = None
+    channel: str = TicketChannel.WALK_IN.value
+    issued_at: float | None = None
+    status: TicketStatus = TicketStatus.WAITING
+    window_id: str | None = None
+    called_at: float | None = None
+    started_at: float | None = None
+    attempts: int = 0
+    ended_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Service:
+    code: str
+    waiting: dict[str, _Ticket] = field(default_factory=dict)
+    arrivals: deque[float] = field(default_factory=deque)
+    completions: deque[float] = field(default_factory=deque)
+    waits: deque[tuple[float, float]] = field(default_factory=deque)  # (called at, wait s)
+    service_times: deque[float] = field(default_factory=lambda: deque(maxlen=AHT_SAMPLES))
+    issued_today: int = 0
+    completed_today: int = 0
+    no_shows_today: int = 0
+
+
+@dataclass(slots=True)
+class _Window:
+    window_id: str
+    status: WindowStatus = WindowStatus.CLOSED
+    staff_id: str | None = None
+    services: tuple[str, ...] = ()
+    current_ticket: str | None = None
+    serving_since: float | None = None
+    idle_since: float | None = None
+    paused_since: float | None = None
+    pause_reason: str | None = None
+    status_since: float | None = None
+    last_call_at: float | None = None
+    staff_present: bool | None = None
+    staff_seen_at: float | None = None
+    served_today: int = 0
+
+
+@dataclass(slots=True)
+class _Device:
+    device_id: str
+    device_type: DeviceType
+    online: bool = False
+    last_seen: float | None = None
+    online_since: float | None = None  # since when `online` has its current value
+    printer: str | None = None
+    paper_pct: int | None = None
+    display: str | None = None
+    error_code: str | None = None
+    battery_pct: int | None = None
+    fps: float | None = None
+    display_error: str | None = None  # from a display.error event, cleared by a healthy state
+    last_error: str | None = None
+    last_error_at: float | None = None
+    errors: deque[float] = field(default_factory=deque)
+    kiosk_sessions: deque[tuple[float, str]] = field(default_factory=deque)
+    help_requests: int = 0
+    recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RECENT_KEYS))
+
+
+@dataclass(slots=True)
+class _Zone:
+    zone_id: str
+    camera_id: str
+    count: int
+    updated_at: float
+
+
+# ---------------------------------------------------------------------------------------------- views (output)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    code: str
+    name: str | None
+    name_en: str | None
+    waiting: int
+    waiting_by_channel: dict[str, int]
+    longest_wait_s: float | None
+    oldest_ticket: str | None
+    projected_wait_s: float | None  # for a ticket issued now; None when no open window can serve it
+    capable_windows: int  # open (not paused) windows that serve this service
+    serving: int
+    arrivals_15m: int
+    arrivals_60m: int
+    completions_15m: int
+    completions_60m: int
+    mean_service_s: float  # learned AHT, or the default
+    aht_learned: bool
+    mean_wait_60m_s: float | None
+    issued_today: int
+    completed_today: int
+    no_shows_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowView:
+    window_id: str
+    name: str | None
+    status: WindowStatus
+    online: bool | None  # None: no terminal of its own (reported by a qms)
+    staff_id: str | None
+    services: tuple[str, ...]
+    current_ticket: str | None
+    current_number: str | None
+    serving_since: datetime | None
+    idle_since: datetime | None
+    paused_since: datetime | None
+    pause_reason: str | None
+    status_since: datetime | None
+    last_call_at: datetime | None
+    staff_present: bool | None
+    served_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    device_id: str
+    device_type: DeviceType
+    name: str | None
+    location: str | None
+    online: bool
+    since: datetime | None
+    last_seen: datetime | None
+    health: Health
+    problems: tuple[str, ...]
+    printer: str | None
+    paper_pct: int | None
+    display: str | None
+    errors_15m: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneView:
+    zone_id: str
+    camera_id: str
+    count: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HallTotals:
+    waiting: int
+    longest_wait_s: float | None
+    windows_open: int
+    windows_paused: int
+    windows_closed: int
+    windows_offline: int
+    devices_online: int
+    devices_offline: int
+    devices_faulty: int
+    people_counted: int
+
+
+@dataclass(frozen=True, slots=True)
+class HallSnapshot:
+    hall_id: str
+    name: str | None
+    name_en: str | None
+    timezone: str
+    at: datetime
+    totals: HallTotals
+    services: tuple[ServiceView, ...]
+    windows: tuple[WindowView, ...]
+    devices: tuple[DeviceView, ...]
+    zones: tuple[ZoneView, ...]
+
+
+# ---------------------------------------------------------------------------------------------- the model
+
+
+class HallState:
+    """The hall as the messages describe it. `apply` each accepted message in arrival order; `snapshot(now)`."""
+
+    def __init__(self, profile: HallProfile) -> None:
+        self.profile = profile
+        self.tz = ZoneInfo(profile.timezone)
+        self._services: dict[str, _Service] = {}
+        self._windows: dict[str, _Window] = {}
+        self._devices: dict[str, _Device] = {}
+        self._zones: dict[str, _Zone] = {}
+        self._tickets: dict[str, _Ticket] = {}
+        self._day: str | None = None  # the hall's local date of the newest message
+        self._applied = 0
+        self._service_profiles = {s.code: s for s in profile.services}
+        self._window_profiles = {w.window_id: w for w in profile.windows}
+        self._device_profiles = {d.device_id: d for d in profile.devices}
+        for s in profile.services:
+            self._service(s.code)
+        for w in profile.windows:
+            self._window(w.window_id).services = w.services
+        for d in profile.devices:
+            self._device(d.device_id, d.device_type)
+
+    # -- input ------------------------------------------------------------------------------------------
+
+    def apply(self, msg: DeviceMessage) -> Applied:
+        """Fold one accepted message into the hall. Returns DUPLICATE (and changes nothing) for a redelivery."""
+        at = msg.at.timestamp()
+        device = self._device(msg.device_id, msg.device_type)
+        seq = msg.seq
+        if seq is not None:
+            key = (seq, at)
+            if key in device.recent:
+                return Applied.DUPLICATE
+            device.recent.append(key)
+        self._roll_day(at)
+        p = msg.payload
+        if msg.channel is Channel.STATE:
+            assert isinstance(p, DeviceState)
+            self._apply_state(device, p, at)
+        else:
+            self._seen(device, at)
+            if msg.channel is Channel.EVT:
+                self._apply_event(msg, device, at)
+        self._applied += 1
+        if self._applied % 2000 == 0:
+            self._forget_old_tickets(at)
+        return Applied.APPLIED
+
+    def _apply_event(self, msg: DeviceMessage, device: _Device, at: float) -> None:
+        p = msg.payload
+        window_id = getattr(p, "window_id", None) or msg.device_id
+        match p:
+            case TicketIssued():
+                self._issue(p.ticket_id, p.service, p.number, p.channel.value, at)
+            case AppointmentCheckedIn():
+                self._service(p.service)
+            case TicketCancelled():
+                self._end_ticket(p.ticket_id, TicketStatus.CANCELLED, at)
+            case TicketReactivated():
+                self._reactivate(p.ticket_id, p.service, at)
+            case WindowOpened():
+                w = self._window(window_id)
+                self._set_status(w, WindowStatus.OPEN, at)
+                w.staff_id = p.staff_id
+                if p.services:
+                    w.services = p.services
+                for code in w.services:
+                    self._service(code)
+                w.paused_since = None
+                w.pause_reason = None
+                if w.current_ticket is None:
+                    w.idle_since = at
+            case WindowClosed():
+                w = self._window(window_id)
+                self._set_status(w, WindowStatus.CLOSED, at)
+                w.idle_since = w.paused_since = None
+                w.pause_reason = None
+            case WindowPaused():
+                w = self._window(window_id)
+                self._set_status(w, WindowStatus.PAUSED, at)
+                w.paused_since = at
+                w.pause_reason = p.reason
+                w.idle_since = None
+            case WindowResumed():
+                w = self._window(window_id)
+                self._set_status(w, WindowStatus.OPEN, at)
+                w.paused_since = None
+                w.pause_reason = None
+                if w.current_ticket is None:
+                    w.idle_since = at
+            case TicketCalled():
+                self._call(self._window(window_id), p.ticket_id, p.attempt, at)
+            case ServiceStarted():
+                self._start(self._window(window_id), p.ticket_id, at)
+            case ServiceCompleted():
+                self._complete(self._window(window_id), p.ticket_id, p.duration_s, at)
+            case TicketNoShow():
+                w = self._window(window_id)
+                t = self._end_ticket(p.ticket_id, TicketStatus.NO_SHOW, at)
+                if t is not None and t.service is not None:
+                    self._service(t.service).no_shows_today += 1
+                self._free_window(w, p.ticket_id, at)
+            case TicketTransferred():
+                self._transfer(p.ticket_id, p.to_service, at)
+                self._free_window(self._window(window_id), p.ticket_id, at)
+            case DisplayError():
+                device.display_error = p.code.value
+                device.last_error, device.last_error_at = p.code.value, at
+            case KioskError():
+                device.last_error, device.last_error_at = p.code, at
+                _push(device.errors, at)
+            case KioskSession():
+                device.kiosk_sessions.append((at, p.outcome.value))
+                while device.kiosk_sessions[0][0] < at - 2 * ROLLING_S:
+                    device.kiosk_sessions.popleft()
+                if p.service is not None:
+                    self._service(p.service)
+            case KioskHelpRequested():
+                device.help_requests += 1
+            case RatingSubmitted() | RatingSkipped():
+                self._window(p.window_id)
+            case Occupancy():
+                for zone_id, count in p.zones.items():
+                    self._zones[zone_id] = _Zone(zone_id, msg.device_id, count, at)
+                for wid, present in p.staff_present.items():
+                    w = self._window(wid)
+                    w.staff_present = present
+                    w.staff_seen_at = at
+            case _:
+                pass
+
+    def _apply_state(self, device: _Device, p: DeviceState, at: float) -> None:
+        if p.online != device.online or device.online_since is None:
+            device.online_since = at
+        device.online = p.online
+        device.last_seen = max(device.last_seen or at, at)
+        if not p.online:
+            return  # a last will says nothing about health; keep the last known
+        device.error_code = p.error_code
+        if isinstance(p, TicketMachineState | KioskState):
+            device.printer = p.printer.value if p.printer else None
+            device.paper_pct = p.paper_pct
+        if isinstance(p, CallScreenState):
+            device.display = p.display.value if p.display else None
+            if p.display in (None, DisplayStatus.OK):
+                device.display_error = None
+        if isinstance(p, EvaluatorState):
+            device.battery_pct = p.battery_pct
+        if isinstance(p, CameraState):
+            device.fps = p.fps
+
+    # -- tickets ----------------------------------------------------------------------------------------
+
+    def _issue(self, ticket_id: str, service: str, number: str, channel: str, at: float) -> None:
+        svc = self._service(service)
+        _push(svc.arrivals, at)
+        svc.issued_today += 1
+        t = self._tickets.get(ticket_id)
+        if t is None:
+            t = self._tickets[ticket_id] = _Ticket(ticket_id, service, number, channel, at)
+            svc.waiting[ticket_id] = t
+            return
+        # the call (or cancellation) arrived first: complete the record, do not queue it again
+        t.service, t.number, t.channel, t.issued_at = service, number, channel, at
+        if t.called_at is not None and t.attempts >= 1:
+            svc.waits.append((t.called_at, max(0.0, t.called_at - at)))
+
+    def _reactivate(self, ticket_id: str, service: str | None, at: float) -> None:
+        t = self._tickets.get(ticket_id)
+        if t is None:
+            t = self._tickets[ticket_id] = _Ticket(ticket_id, service, issued_at=at)
+        code = service or t.service
+        if code is None:
+            return
+        t.service = code
+        t.status = TicketStatus.WAITING
+        t.channel = TicketChannel.GREEN_CHANNEL.value
+        t.window_id = None
+        t.ended_at = None
+        self._service(code).waiting[ticket_id] = t
+
+    def _call(self, w: _Window, ticket_id: str, attempt: int, at: float) -> None:
+        t = self._tickets.get(ticket_id)
+        if t is None:  # called before we saw it issued
+            t = self._tickets[ticket_id] = _Ticket(ticket_id, None, status=TicketStatus.CALLED)
+        if t.service is not None:
+            svc = self._service(t.service)
+            if svc.waiting.pop(ticket_id, None) is not None and t.issued_at is not None:
+                svc.waits.append((at, max(0.0, at - t.issued_at)))
+                while svc.waits[0][0] < at - 2 * ROLLING_S:
+                    svc.waits.popleft()
+        if t.status is not TicketStatus.SERVING:
+            t.status = TicketStatus.CALLED
+        t.called_at = at
+        t.attempts = max(t.attempts, attempt)
+        t.window_id = w.window_id
+        t.ended_at = None
+        w.current_ticket = ticket_id
+        w.last_call_at = at
+        w.idle_since = None
+
+    def _start(self, w: _Window, ticket_id: str, at: float) -> None:
+        t = self._tickets.get(ticket_id)
+        if t is None:
+            t = self._tickets[ticket_id] = _Ticket(ticket_id, None)
+        if t.service is not None:
+            self._service(t.service).waiting.pop(ticket_id, None)
+        t.status = TicketStatus.SERVING
+        t.started_at = at
+        t.window_id = w.window_id
+        w.current_ticket = ticket_id
+        w.serving_since = at
+        w.idle_since = None
+
+    def _complete(self, w: _Window, ticket_id: str, duration_s: float | None, at: float) -> None:
+        t = self._tickets.get(ticket_id)
+        service = t.service if t is not None else None
+        if duration_s is None and t is not None and t.started_at is not None:
+            duration_s = max(0.0, at - t.started_at)
+        self._end_ticket(ticket_id, TicketStatus.DONE, at)
+        if service is not None:
+            svc = self._service(service)
+            _push(svc.completions, at)
+            svc.completed_today += 1
+            if duration_s is not None:
+                svc.service_times.append(duration_s)
+        w.served_today += 1
+        self._free_window(w, ticket_id, at)
+
+    def _transfer(self, ticket_id: str, to_service: str, at: float) -> None:
+        t = self._tickets.get(ticket_id)
+        if t is None:
+            t = self._tickets[ticket_id] = _Ticket(ticket_id, to_service, issued_at=at)
+        if t.service is not None:
+            self._service(t.service).waiting.pop(ticket_id, None)
+        t.service = to_service
+        t.status = TicketStatus.WAITING
+        t.window_id = None
+        self._service(to_service).waiting[ticket_id] = t
+
+    def _end_ticket(self, ticket_id: str, status: TicketStatus, at: float) -> _Ticket | None:
+        t = self._tickets.get(ticket_id)
+        if t is None:
+            t = self._tickets[ticket_id] = _Ticket(ticket_id, None)
+        if t.service is not None:
+            self._service(t.service).waiting.pop(ticket_id, None)
+        t.status = status
+        t.ended_at = at
+        return t
+
+    def _free_window(self, w: _Window, ticket_id: str, at: float) -> None:
+        if w.current_ticket == ticket_id:
+            w.current_ticket = None
+            w.serving_since = None
+            if w.status is WindowStatus.OPEN:
+                w.idle_since = at
+
+    # -- housekeeping -----------------------------------------------------------------------------------
+
+    def _roll_day(self, at: float) -> None:
+        """A new local day: yesterday's tickets still waiting are expired and the daily counters restart."""
+        day = datetime.fromtimestamp(at, self.tz).date().isoformat()
+        if self._day is None:
+            self._day = day
+            return
+        if day <= self._day:
+            return
+        self._day = day
+        for svc in self._services.values():
+            for t in svc.waiting.values():
+                t.status = TicketStatus.EXPIRED
+                t.ended_at = at
+            svc.waiting.clear()
+            svc.issued_today = svc.completed_today = svc.no_shows_today = 0
+        for w in self._windows.values():
+            w.served_today = 0
+
+    def _forget_old_tickets(self, at: float) -> None:
+        horizon = at - TERMINAL_TICKET_KEEP_S
+        stale = [k for k, t in self._tickets.items() if t.status in _TERMINAL and (t.ended_at or 0) < horizon]
+        for k in stale:
+            del self._tickets[k]
+
+    def _set_status(self, w: _Window, status: WindowStatus, at: float) -> None:
+        if w.status is not status:
+            w.status = status
+            w.status_since = at
+
+    def _seen(self, device: _Device, at: float) -> None:
+        if not device.online:
+            device.online = True
+            device.online_since = at
+        device.last_seen = max(device.last_seen or at, at)
+
+    def _service(self, code: str) -> _Service:
+        svc = self._services.get(code)
+        if svc is None:
+            svc = self._services[code] = _Service(code)
+        return svc
+
+    def _window(self, window_id: str) -> _Window:
+        w = self._windows.get(window_id)
+        if w is None:
+            w = self._windows[window_id] = _Window(window_id)
+        return w
+
+    def _device(self, device_id: str, device_type: DeviceType) -> _Device:
+        d = self._devices.get(device_id)
+        if d is None:
+            d = self._devices[device_id] = _Device(device_id, device_type)
+        return d
+
+    # -- output -----------------------------------------------------------------------------------------
+
+    def snapshot(self, now: datetime) -> HallSnapshot:
+        """The whole hall as of `now` (times in the hall's time zone)."""
+        t = now.timestamp()
+        windows = tuple(self._window_view(w) for w in sorted(self._windows.values(), key=lambda w: w.window_id))
+        capable: dict[str, int] = {}
+        for wv in windows:
+            if wv.status is WindowStatus.OPEN:
+                for code in wv.services:
+                    capable[code] = capable.get(code, 0) + 1
+        services = tuple(self._service_view(s, t, capable.get(s.code, 0), windows) for s in self._sorted_services())
+        devices = tuple(self._device_view(d, t) for d in sorted(self._devices.values(), key=lambda d: d.device_id))
+        zones = tuple(
+            ZoneView(z.zone_id, z.camera_id, z.count, self._dt(z.updated_at))
+            for z in sorted(self._zones.values(), key=lambda z: z.zone_id)
+        )
+        longest = [s.longest_wait_s for s in services if s.longest_wait_s is not None]
+        totals = HallTotals(
+            waiting=sum(s.waiting for s in services),
+            longest_wait_s=max(longest) if longest else None,
+            windows_open=sum(1 for w in windows if w.status is WindowStatus.OPEN),
+            windows_paused=sum(1 for w in windows if w.status is WindowStatus.PAUSED),
+            windows_closed=sum(1 for w in windows if w.status is WindowStatus.CLOSED),
+            windows_offline=sum(1 for w in windows if w.status is WindowStatus.OFFLINE),
+            devices_online=sum(1 for d in devices if d.online),
+            devices_offline=sum(1 for d in devices if not d.online),
+            devices_faulty=sum(1 for d in devices if d.health is Health.FAULT),
+            people_counted=sum(z.count for z in zones),
+        )
+        p = self.profile
+        return HallSnapshot(
+            p.hall_id, p.name, p.name_en, p.timezone, now.astimezone(self.tz), totals, services, windows, devices, zones
+        )
+
+    def _sorted_services(self) -> list[_Service]:
+        return sorted(self._services.values(), key=lambda s: s.code)
+
+    def _service_view(self, s: _Service, now: float, capable: int, windows: tuple[WindowView, ...]) -> ServiceView:
+        prof = self._service_profiles.get(s.code)
+        issued = [t.issued_at for t in s.waiting.values() if t.issued_at is not None]
+        oldest = min(s.waiting.values(), key=lambda t: t.issued_at or now, default=None)
+        by_channel: dict[str, int] = {}
+        for tk in s.waiting.values():
+            by_channel[tk.channel] = by_channel.get(tk.channel, 0) + 1
+        learned = len(s.service_times) >= AHT_MIN_SAMPLES
+        default = (prof.default_aht_s if prof and prof.default_aht_s else None) or self.profile.default_aht_s
+        aht = sum(s.service_times) / len(s.service_times) if learned else default
+        # Projected wait for a ticket issued now: the queue ahead shared over the open windows that serve the
+        # service (research/queue-and-staffing.md §6.3, EWT = queue length × AHT ÷ open capable counters).
+        projected = len(s.waiting) * aht / capable if capable else (0.0 if not s.waiting else None)
+        recent_waits = [w for (c, w) in s.waits if c >= now - ROLLING_S]
+        serving = sum(1 for w in windows if w.current_ticket and self._ticket_service(w.current_ticket) == s.code)
+        return ServiceView(
+            code=s.code,
+            name=prof.name if prof else None,
+            name_en=prof.name_en if prof else None,
+            waiting=len(s.waiting),
+            waiting_by_channel=by_channel,
+            longest_wait_s=max(0.0, now - min(issued)) if issued else None,
+            oldest_ticket=oldest.number if oldest else None,
+            projected_wait_s=projected,
+            capable_windows=capable,
+            serving=serving,
+            arrivals_15m=_count_since(s.arrivals, now - 900),
+            arrivals_60m=_count_since(s.arrivals, now - ROLLING_S),
+            completions_15m=_count_since(s.completions, now - 900),
+            completions_60m=_count_since(s.completions, now - ROLLING_S),
+            mean_service_s=aht,
+            aht_learned=learned,
+            mean_wait_60m_s=sum(recent_waits) / len(recent_waits) if recent_waits else None,
+            issued_today=s.issued_today,
+            completed_today=s.completed_today,
+            no_shows_today=s.no_shows_today,
+        )
+
+    def _ticket_service(self, ticket_id: str) -> str | None:
+        t = self._tickets.get(ticket_id)
+        return t.service if t else None
+
+    def _window_view(self, w: _Window) -> WindowView:
+        prof = self._window_profiles.get(w.window_id)
+        terminal = self._devices.get(w.window_id)
+        online = terminal.online if terminal is not None and terminal.device_type is DeviceType.WINDOW else None
+        status = WindowStatus.OFFLINE if online is False else w.status
+        current = self._tickets.get(w.current_ticket) if w.current_ticket else None
+        return WindowView(
+            window_id=w.window_id,
+            name=prof.name if prof else None,
+            status=status,
+            online=online,
+            staff_id=w.staff_id,
+            services=w.services,
+            current_ticket=w.current_ticket,
+            current_number=current.number if current else None,
+            serving_since=self._dt(w.serving_since),
+            idle_since=self._dt(w.idle_since) if status is WindowStatus.OPEN else None,
+            paused_since=self._dt(w.paused_since),
+            pause_reason=w.pause_reason,
+            status_since=self._dt(w.status_since),
+            last_call_at=self._dt(w.last_call_at),
+            staff_present=w.staff_present,
+            served_today=w.served_today,
+        )
+
+    def _device_view(self, d: _Device, now: float) -> DeviceView:
+        prof = self._device_profiles.get(d.device_id)
+        problems: list[str] = []
+        degraded: list[str] = []
+        if d.printer in (PrinterStatus.PAPER_OUT, PrinterStatus.JAM):
+            problems.append(f"printer.{d.printer}")
+        elif d.printer == PrinterStatus.PAPER_LOW:
+            degraded.append("printer.paper_low")
+        if d.display not in (None, DisplayStatus.OK):
+            problems.append(f"display.{d.display}")
+        if d.display_error and f"display.{d.display_error}" not in problems:
+            problems.append(f"display.{d.display_error}")
+        if d.error_code:
+            problems.append(f"error.{d.error_code}")
+        if d.battery_pct is not None and d.battery_pct < 15:
+            degraded.append("battery.low")
+        if d.last_seen is None and not d.online:
+            health = Health.UNKNOWN
+        elif not d.online:
+            health = Health.OFFLINE
+        elif problems:
+            health = Health.FAULT
+        elif degraded:
+            health = Health.DEGRADED
+        else:
+            health = Health.OK
+        return DeviceView(
+            device_id=d.device_id,
+            device_type=d.device_type,
+            name=prof.name if prof else None,
+            location=prof.location if prof else None,
+            online=d.online,
+            since=self._dt(d.online_since),
+            last_seen=self._dt(d.last_seen),
+            health=health,
+            problems=tuple(problems + degraded),
+            printer=d.printer,
+            paper_pct=d.paper_pct,
+            display=d.display,
+            errors_15m=_count_since(d.errors, now - 900),
+            last_error=d.last_error,
+        )
+
+    def _dt(self, t: float | None) -> datetime | None:
+        return None if t is None else datetime.fromtimestamp(t, self.tz)
+
+    # -- persistence ------------------------------------------------------------------------------------
+
+    def dump(self) -> bytes:
+        """The whole state as JSON, for the gateway's state snapshot."""
+        body = {
+            "schema": SCHEMA_VERSION,
+            "day": self._day,
+            "services": [_dump_service(s) for s in self._services.values()],
+            "windows": [_plain(w) for w in self._windows.values()],
+            "devices": [_dump_device(d) for d in self._devices.values()],
+            "zones": [_plain(z) for z in self._zones.values()],
+            "tickets": [_plain(t) for t in self._tickets.values()],
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def load(cls, profile: HallProfile, data: bytes) -> HallState:
+        """Rebuild a state written by `dump` (the profile comes from the current configuration)."""
+        body = json.loads(data)
+        if body.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"state snapshot schema {body.get('schema')!r} is not {SCHEMA_VERSION}")
+        state = cls(profile)
+        state._day = body["day"]
+        for raw in body["tickets"]:
+            raw["status"] = TicketStatus(raw["status"])
+            t = _Ticket(**raw)
+            state._tickets[t.ticket_id] = t
+        for raw in body["services"]:
+            svc = state._service(raw["code"])
+            svc.waiting = {k: state._tickets[k] for k in raw["waiting"] if k in state._tickets}
+            svc.arrivals = deque(raw["arrivals"])
+            svc.completions = deque(raw["completions"])
+            svc.waits = deque((c, w) for c, w in raw["waits"])
+            svc.service_times = deque(raw["service_times"], maxlen=AHT_SAMPLES)
+            svc.issued_today = raw["issued_today"]
+            svc.completed_today = raw["completed_today"]
+            svc.no_shows_today = raw["no_shows_today"]
+        for raw in body["windows"]:
+            raw["status"] = WindowStatus(raw["status"])
+            raw["services"] = tuple(raw["services"])
+            state._windows[raw["window_id"]] = _Window(**raw)
+        for raw in body["devices"]:
+            raw["device_type"] = DeviceType(raw["device_type"])
+            raw["errors"] = deque(raw["errors"])
+            raw["kiosk_sessions"] = deque((a, o) for a, o in raw["kiosk_sessions"])
+            raw["recent"] = deque(((s, a) for s, a in raw["recent"]), maxlen=RECENT_KEYS)
+            state._devices[raw["device_id"]] = _Device(**raw)
+        for raw in body["zones"]:
+            state._zones[raw["zone_id"]] = _Zone(**raw)
+        return state
+
+
+def _count_since(times: deque[float], since: float) -> int:
+    """How many of the (roughly ascending) times are at or after `since`; drops the older ones."""
+    while times and times[0] < since - ROLLING_S:
+        times.popleft()
+    if not times or times[0] >= since:
+        return len(times)
+    return len(times) - bisect_left(times, since)
+
+
+def _plain(obj: object) -> dict[str, object]:
+    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
+
+
+def _dump_service(s: _Service) -> dict[str, object]:
+    return {
+        "code": s.code,
+        "waiting": list(s.waiting),
+        "arrivals": list(s.arrivals),
+        "completions": list(s.completions),
+        "waits": list(s.waits),
+        "service_times": list(s.service_times),
+        "issued_today": s.issued_today,
+        "completed_today": s.completed_today,
+        "no_shows_today": s.no_shows_today,
+    }
+
+
+def _dump_device(d: _Device) -> dict[str, object]:
+    raw = _plain(d)
+    raw["errors"] = list(d.errors)
+    raw["kiosk_sessions"] = list(d.kiosk_sessions)
+    raw["recent"] = list(d.recent)
+    return raw
+
+
+def _push(times: deque[float], at: float) -> None:
+    """Append a time and drop what fell out of the rolling hour (so memory stays bounded without snapshots)."""
+    times.append(at)
+    while times[0] < at - 2 * ROLLING_S:
+        times.popleft()
