@@ -73,7 +73,7 @@ def decode(
         model: Payload = adapter.validate_json(payload)
     except ValidationError as exc:
         raise _payload_error(exc) from None
-    claimed = model.device_id
+    claimed = getattr(model, "device_id", None)
     if claimed is not None and claimed != where.device_id:
         raise PayloadError(
             "device_mismatch", f"payload says device {claimed!r}, topic says {where.device_id!r}", "device_id"
@@ -113,7 +113,7 @@ def _payload_error(exc: ValidationError) -> PayloadError:
         return PayloadError("not_an_object", "the payload must be a JSON object")
     if kind == "union_tag_not_found":
         return PayloadError("missing_field", "every event needs a 'type'", "type")
-    if kind == "union_tag_invalid":
+    if kind == "union_tag_invalid" or (path == "type" and kind == "literal_error"):
         return PayloadError("unknown_event_type", msg, "type")
     if path == "v":
         return PayloadError("unsupported_version", f"{msg} (this gateway speaks contract v1)", "v")

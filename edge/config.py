@@ -155,7 +155,9 @@ class GatewayConfig(_Section):
     services: dict[Ident, ServiceConfig] = Field(default_factory=dict)
     windows: dict[Ident, WindowConfig] = Field(default_factory=dict)
     devices: dict[Ident, DeviceConfig] = Field(default_factory=dict)
-    vendors: list[VendorMapping] = Field(default_factory=list, description="field mappings for vendor devices")
+    vendor_mappings: list[VendorMapping] = Field(
+        default_factory=list, description="field mappings for vendor devices (docs/contract.md)"
+    )
 
     def profile(self) -> HallProfile:
         assert self.hall.id is not None

@@ -68,7 +68,7 @@ class Gateway:
         self.link = MqttLink(
             cfg.mqtt,
             cfg.mqtt.client_id or f"hallops-{self.hall_id}",
-            [hall_filter(self.hall_id), *(subscription_filter(v) for v in cfg.vendors)],
+            [hall_filter(self.hall_id), *(subscription_filter(v) for v in cfg.vendor_mappings)],
             self.handle,
             self.flush,
         )
@@ -138,7 +138,7 @@ class Gateway:
             self._acks.append((self.link.generation, mid, qos))
         try:
             if not topic.startswith(self._prefix):
-                mapping = match(self.cfg.vendors, topic)
+                mapping = match(self.cfg.vendor_mappings, topic)
                 if mapping is None:
                     self.counters.ignored += 1
                     return
@@ -203,20 +203,21 @@ class Gateway:
     # -- housekeeping -----------------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        """Once a second: commit stragglers, save the state when due; every minute: retention."""
-        last_prune = 0.0
+        """Once a second: commit stragglers, save the state when due, cap the dead letters; hourly: retention."""
+        last_retention = -3600.0
         while True:
             await asyncio.sleep(1.0)
             self.flush()
             self._report_rejections()
-            if time.monotonic() - last_prune > 60 and self.store is not None:
-                last_prune = time.monotonic()
+            if self.store is None:
+                continue
+            self.store.prune_dead_letters(self.cfg.storage.dead_letter_limit)
+            if time.monotonic() - last_retention >= 3600:
+                last_retention = time.monotonic()
                 horizon = datetime.now(UTC) - timedelta(days=self.cfg.storage.retention_days)
-                gone = self.store.prune(
-                    events_before=horizon.timestamp(), dead_letter_limit=self.cfg.storage.dead_letter_limit
-                )
-                if any(gone):
-                    log.info("retention removed events=%d dead_letters=%d", *gone)
+                gone = self.store.prune_events(horizon.timestamp())
+                if gone:
+                    log.info("retention removed events=%d older_than=%s", gone, horizon.isoformat())
 
     def _report_rejections(self) -> None:
         new = self.counters.rejected - self._reported

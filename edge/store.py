@@ -163,16 +163,11 @@ class Store:
         rows = self._db.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def prune(self, *, events_before: float, dead_letter_limit: int) -> tuple[int, int]:
-        """Apply retention: drop events older than `events_before` and all but the newest dead letters."""
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            gone_events = db.execute("DELETE FROM events WHERE at < ?", (events_before,)).rowcount
-            top = db.execute("SELECT max(id) FROM dead_letters").fetchone()[0] or 0
-            gone_dead = db.execute("DELETE FROM dead_letters WHERE id <= ?", (top - dead_letter_limit,)).rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return gone_events, gone_dead
+    def prune_events(self, before: float) -> int:
+        """Retention: drop events that happened before `before` (epoch seconds)."""
+        return int(self._db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount)
+
+    def prune_dead_letters(self, keep: int) -> int:
+        """Keep only the newest `keep` dead letters."""
+        top = self._db.execute("SELECT max(id) FROM dead_letters").fetchone()[0] or 0
+        return int(self._db.execute("DELETE FROM dead_letters WHERE id <= ?", (top - keep,)).rowcount)

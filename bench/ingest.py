@@ -1,0 +1,339 @@
+"""Ingest benchmark: a real mosquitto, contract messages from the city-hall simulation, two subscribers.
+
+Reports in one run:
+  1. flood capacity — N messages published as fast as one paho publisher can, QoS 1, received by
+     (a) a bare aiomqtt subscriber that only parses JSON (the baseline), (b) the full gateway (validate + hall
+     state + SQLite + manual acks); each one's sustained rate, their ratio, and loss;
+  2. sustained — the gateway alone at a paced 5,000 msg/s for 60 s (QoS 1): delivered, loss, drain time after the
+     publisher stops, the gateway's peak RSS and CPU;
+  3. the gateway's in-process cost per message without MQTT (decode + apply + SQLite batch), for reference.
+
+Run:  .venv/bin/python bench/ingest.py [--seconds 60] [--rate 5000] [--flood 100000]
+Every loop is bounded in count and time; everything runs on 127.0.0.1. All processes share the box's 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
+
+Message = tuple[str, bytes]
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+def city_messages(days: int) -> tuple[str, list[Message]]:
+    """Contract messages of `days` simulated city-hall days (Mon, Tue, …), in timeline order."""
+    from devices.simulator import HallSimulation, load_scenario  # noqa: PLC0415
+    from devices.simulator.model import day_bounds  # noqa: PLC0415
+
+    scenario = load_scenario("city")
+    out: list[Message] = []
+    for d in range(days):
+        start, end = day_bounds(scenario, date(2026, 11, 23 + d))
+        out.extend((m.topic, m.payload) for m in HallSimulation(scenario, 1 + d, start, end).messages()
+                   if m.kind == "publish")
+    return scenario.hall.id, out
+
+
+# ---------------------------------------------------------------------------------------------- roles (processes)
+
+
+def role_publisher(port: int, path: Path, rate: float, seconds: float) -> None:
+    """Publish the messages in `path` at QoS 1: paced at `rate` msg/s, or as fast as possible (rate 0)."""
+    import paho.mqtt.client as mqtt  # noqa: PLC0415
+
+    messages: list[Message] = pickle.loads(path.read_bytes())
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    start = time.monotonic()
+    deadline = start + seconds + 120
+    infos = []
+    for i, (topic, payload) in enumerate(messages):
+        if rate > 0:
+            due = start + i / rate
+            delay = due - time.monotonic()
+            if delay > 0.002:
+                time.sleep(delay)
+        infos.append(client.publish(topic, payload, qos=1))
+        if time.monotonic() > deadline:
+            break
+    sent_at = time.monotonic()
+    for info in infos:
+        info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+    done = time.monotonic()
+    client.disconnect()
+    client.loop_stop()
+    print(json.dumps({"published": len(infos), "publish_s": sent_at - start, "acked_s": done - start}), flush=True)
+
+
+def role_bare(port: int, expect: int, timeout: float) -> None:
+    """The baseline: an aiomqtt QoS 1 subscriber that parses each payload as JSON and nothing else."""
+    import aiomqtt  # noqa: PLC0415
+
+    async def main() -> None:
+        count = 0
+        first = last = 0.0
+        cpu0 = time.process_time()
+        async with aiomqtt.Client("127.0.0.1", port, identifier="bench-bare", clean_session=False) as c:
+            await c.subscribe("hall/#", qos=1)
+            print("READY", flush=True)
+            try:
+                async with asyncio.timeout(timeout):
+                    async for m in c.messages:
+                        json.loads(m.payload)  # type: ignore[arg-type]
+                        count += 1
+                        last = time.monotonic()
+                        if count == 1:
+                            first = last
+                        if count >= expect:
+                            break
+            except TimeoutError:
+                pass
+        cpu = time.process_time() - cpu0
+        print(json.dumps({"received": count, "span_s": last - first, "cpu_s": cpu}), flush=True)
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------------------- orchestration
+
+
+def publish(port: int, pool: Path, rate: float, seconds: float) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool),
+         "--rate", str(rate), "--seconds", str(seconds)],
+        capture_output=True, text=True, timeout=seconds + 300, check=True,
+    )  # fmt: skip
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_bare(port: int, pool: Path, n: int) -> dict[str, float]:
+    sub = subprocess.Popen(
+        [sys.executable, __file__, "--role", "bare", "--port", str(port), "--expect", str(n), "--timeout", "120"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sub.stdout is not None
+    assert sub.stdout.readline().strip() == "READY"
+    pub = publish(port, pool, 0, 60)
+    result: dict[str, float] = json.loads(sub.stdout.readline())
+    sub.wait(30)
+    result["rate"] = result["received"] / result["span_s"] if result["span_s"] else 0.0
+    result["publisher_rate"] = pub["published"] / pub["publish_s"]
+    result["sent"] = pub["published"]
+    return result
+
+
+class GatewayRun:
+    def __init__(self, port: int, hall: str, tmp: Path, name: str) -> None:
+        self.http_port = free_port()
+        self.proc = psutil.Popen(
+            [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "gateway", "--broker",
+             f"mqtt://127.0.0.1:{port}", "--hall", hall, "--db", str(tmp / f"{name}.db"),
+             "--http", f"127.0.0.1:{self.http_port}"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp / f"{name}.log").open("wb"),
+        )  # fmt: skip
+        wait_for_port(self.http_port, 30)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=10)
+        while not self.http.get("/api/health").json()["broker_connected"]:
+            time.sleep(0.05)
+        self.peak_rss = 0
+
+    def counters(self) -> dict[str, int]:
+        self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
+        c: dict[str, int] = self.http.get("/api/health").json()["counters"]
+        return c
+
+    def wait_for(self, n: int, timeout: float) -> tuple[int, float, float]:
+        """Poll until `n` messages are accepted; returns (accepted, time of last progress, first-seen time)."""
+        deadline = time.monotonic() + timeout
+        first = 0.0
+        last_count, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            accepted = self.counters()["accepted"]
+            now = time.monotonic()
+            if accepted and not first:
+                first = now
+            if accepted != last_count:
+                last_count, last_change = accepted, now
+            if accepted >= n or now - last_change > 10:
+                break
+            time.sleep(0.02)
+        return last_count, last_change, first
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def flood_gateway(port: int, hall: str, pool: Path, n: int, tmp: Path) -> dict[str, float]:
+    gw = GatewayRun(port, hall, tmp, "flood")
+    t0 = time.monotonic()
+    pub_proc = subprocess.Popen(
+        [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool), "--rate", "0",
+         "--seconds", "60"], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    accepted, done_at, first = gw.wait_for(n, 180)
+    out, _ = pub_proc.communicate(timeout=120)
+    pub = json.loads(out.strip().splitlines()[-1])
+    cpu = gw.proc.cpu_times()
+    c = gw.counters()
+    gw.stop()
+    span = done_at - (first or t0)
+    return {
+        "sent": pub["published"],
+        "received": accepted,
+        "rejected": sum(c.get("rejected", {}).values()) if isinstance(c.get("rejected"), dict) else 0,  # type: ignore[union-attr]
+        "span_s": span,
+        "rate": accepted / span if span else 0.0,
+        "publisher_rate": pub["published"] / pub["publish_s"],
+        "cpu_s": cpu.user + cpu.system,
+        "peak_rss_mb": gw.peak_rss / 2**20,
+    }
+
+
+def sustained_gateway(port: int, hall: str, pool: Path, rate: float, seconds: float, tmp: Path) -> dict[str, float]:
+    gw = GatewayRun(port, hall, tmp, "sustained")
+    n = int(rate * seconds)
+    pub_proc = subprocess.Popen(
+        [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool), "--rate", str(rate),
+         "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    samples: list[tuple[float, int]] = []
+    t0 = time.monotonic()
+    while pub_proc.poll() is None and time.monotonic() - t0 < seconds + 120:
+        samples.append((time.monotonic() - t0, gw.counters()["accepted"]))
+        time.sleep(0.25)
+    out, _ = pub_proc.communicate(timeout=60)
+    pub = json.loads(out.strip().splitlines()[-1])
+    publish_end = pub["publish_s"]
+    accepted, done_at, _ = gw.wait_for(n, 120)
+    drain = max(0.0, (done_at - t0) - publish_end)
+    cpu = gw.proc.cpu_times()
+    gw.stop()
+    # the largest backlog (published but not yet accepted) seen while publishing
+    backlog = max((min(t, publish_end) * rate - a for t, a in samples), default=0.0)
+    return {
+        "target_rate": rate,
+        "seconds": seconds,
+        "sent": pub["published"],
+        "received": accepted,
+        "loss": pub["published"] - accepted,
+        "achieved_publish_rate": pub["published"] / pub["publish_s"],
+        "sustained_rate": accepted / (publish_end + drain),
+        "drain_after_publisher_s": drain,
+        "max_backlog_msgs": backlog,
+        "cpu_s": cpu.user + cpu.system,
+        "cpu_pct_of_core": 100 * (cpu.user + cpu.system) / (publish_end + drain),
+        "peak_rss_mb": gw.peak_rss / 2**20,
+    }
+
+
+def in_process_cost(hall: str, messages: list[Message], tmp: Path) -> dict[str, float]:
+    """The gateway's own work per message with no MQTT: decode, apply, SQLite batches of 2,000."""
+    from edge.config import load_config  # noqa: PLC0415
+    from edge.gateway import Gateway  # noqa: PLC0415
+
+    cfg = load_config(None, {"hall": {"id": hall}, "storage": {"path": str(tmp / "inproc.db")}})
+    gw = Gateway(cfg)
+    gw.open()
+    now = datetime.now(UTC)
+    t0 = time.process_time()
+    for topic, payload in messages:
+        gw.handle(topic, payload, now)
+    gw.flush(save_state=True)
+    cpu = time.process_time() - t0
+    accepted = gw.counters.accepted
+    gw.close()
+    return {"messages": len(messages), "accepted": accepted, "cpu_us_per_msg": 1e6 * cpu / len(messages)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--role", choices=["main", "pub", "bare"], default="main")
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--pool", type=Path)
+    ap.add_argument("--rate", type=float, default=5000)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--flood", type=int, default=100_000)
+    ap.add_argument("--expect", type=int)
+    ap.add_argument("--timeout", type=float, default=120)
+    args = ap.parse_args()
+    if args.role == "pub":
+        role_publisher(args.port, args.pool, args.rate, args.seconds)
+        return
+    if args.role == "bare":
+        role_bare(args.port, args.expect, args.timeout)
+        return
+
+    tmp = Path(tempfile.mkdtemp(prefix="hallops-bench-"))
+    need = max(args.flood, int(args.rate * args.seconds))
+    print(f"building messages from the city-hall simulation (need {need:,})…", file=sys.stderr)
+    days = 1
+    hall, messages = city_messages(days)
+    while len(messages) < need:
+        days += 1
+        hall, messages = city_messages(days)
+    flood_pool = tmp / "flood.pkl"
+    flood_pool.write_bytes(pickle.dumps(messages[: args.flood]))
+    sustained_pool = tmp / "sustained.pkl"
+    sustained_pool.write_bytes(pickle.dumps(messages[: int(args.rate * args.seconds)]))
+    kinds: dict[str, int] = {}
+    for topic, _ in messages[:need]:
+        kinds[topic.rsplit("/", 1)[1]] = kinds.get(topic.rsplit("/", 1)[1], 0) + 1
+    report: dict[str, object] = {"machine": {"cpus": os.cpu_count()}, "message_mix": kinds, "hall": hall}
+
+    print("in-process cost…", file=sys.stderr)
+    report["in_process"] = in_process_cost(hall, messages[: args.flood], tmp)
+
+    with MosquittoProcess() as broker:
+        print(f"flood {args.flood:,} → bare aiomqtt subscriber…", file=sys.stderr)
+        bare = run_bare(broker.port, flood_pool, args.flood)
+    with MosquittoProcess() as broker:
+        print(f"flood {args.flood:,} → gateway…", file=sys.stderr)
+        full = flood_gateway(broker.port, hall, flood_pool, args.flood, tmp)
+    report["flood"] = {
+        "bare_aiomqtt_json": bare,
+        "gateway": full,
+        "ratio_gateway_to_bare": full["rate"] / bare["rate"] if bare["rate"] else None,
+    }
+    with MosquittoProcess() as broker:
+        print(f"sustained {args.rate:,.0f} msg/s for {args.seconds:.0f} s → gateway…", file=sys.stderr)
+        report["sustained"] = sustained_gateway(broker.port, hall, sustained_pool, args.rate, args.seconds, tmp)
+    print(json.dumps(report, indent=2))
+    s = report["sustained"]
+    assert isinstance(s, dict)
+    f = report["flood"]
+    assert isinstance(f, dict)
+    print(
+        f"\nSUMMARY bare={bare['rate']:,.0f} msg/s gateway={full['rate']:,.0f} msg/s "
+        f"ratio={f['ratio_gateway_to_bare']:.2f} | sustained {s['sustained_rate']:,.0f} msg/s for "
+        f"{s['seconds']:.0f} s, loss={s['loss']}, peak RSS={s['peak_rss_mb']:.0f} MB",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Everything hallops needs on a fresh Debian machine with Python 3.11: system packages, a virtualenv, the project.
+# Idempotent; safe to run again. Usage: scripts/setup.sh [demo|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-demo}"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto mosquitto-clients)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} (apt-get)…" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv…" >&2
+  python3 -m venv .venv
+fi
+extras="embedded-broker"
+[ "$what" = "test" ] && extras="embedded-broker,test"
+echo "setup: installing hallops[$extras] into .venv…" >&2
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+echo "setup: done" >&2

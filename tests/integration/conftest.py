@@ -1,0 +1,177 @@
+"""Real parts for integration tests: a mosquitto on 127.0.0.1, the gateway as its own process, a QoS 1 publisher.
+
+mosquitto must be installed (the test command installs it); a missing broker is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge.broker import MosquittoProcess, free_port, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+CST = timezone(timedelta(hours=8))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """A broker that keeps sessions and queued QoS 1 messages across a restart (as in production)."""
+    store = tmp_path / "mosquitto-data"
+    store.mkdir()
+    store.chmod(0o777)
+    broker = MosquittoProcess(extra_config=f"persistence true\npersistence_location {store}/\n")
+    # our extra lines come after the default `persistence false`; mosquitto takes the last value
+    with broker:
+        yield broker
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll a condition on a real system (a process, a broker): integration tests only."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _listening(port: int) -> bool:
+    try:
+        wait_for_port(port, timeout=0)
+    except TimeoutError:
+        return False
+    return True
+
+
+class GatewayProcess:
+    """`hallops gateway` in its own process, as an operator would run it."""
+
+    def __init__(self, tmp: Path, broker_url: str, hall: str = "h1", *extra: str) -> None:
+        self.db = tmp / "gateway.db"
+        self.port = free_port()
+        self.log = tmp / "gateway.log"
+        self.args = [
+            sys.executable, "-m", "edge.cli", "gateway",
+            "--broker", broker_url, "--hall", hall, "--db", str(self.db),
+            "--http", f"127.0.0.1:{self.port}", *extra,
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
+
+    def start(self) -> GatewayProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=out, cwd=ROOT, env=os.environ.copy())
+        proc = self.proc
+        wait_until(
+            lambda: proc.poll() is not None or _listening(self.port), timeout=30, what="the gateway's HTTP port"
+        )
+        if proc.poll() is not None:
+            raise AssertionError(f"the gateway exited with {proc.returncode}:\n{self.output()[-3000:]}")
+        wait_until(lambda: self.health()["broker_connected"], what="the gateway to connect to the broker")
+        return self
+
+    def health(self) -> dict[str, object]:
+        result: dict[str, object] = self.http.get("/api/health").json()
+        return result
+
+    def get(self, path: str) -> object:
+        r = self.http.get(path)
+        r.raise_for_status()
+        return r.json()
+
+    def accepted(self) -> int:
+        counters = self.health()["counters"]
+        assert isinstance(counters, dict)
+        return int(counters["accepted"])
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(15)
+        self.proc = None
+        return code
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    made: list[GatewayProcess] = []
+
+    def make(broker_url: str, *extra: str, hall: str = "h1") -> GatewayProcess:
+        gw = GatewayProcess(tmp_path, broker_url, hall, *extra)
+        made.append(gw)
+        return gw
+
+    yield make
+    for gw in made:
+        if gw.proc is not None:
+            gw.proc.kill()
+            gw.proc.wait()
+        gw.http.close()
+
+
+class Publisher:
+    """A device-side QoS 1 publisher with a persistent session: paho queues and re-sends across broker restarts."""
+
+    def __init__(self, port: int, client_id: str = "test-device") -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(100)
+        self.client.reconnect_delay_set(0.05, 0.5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.infos: list[mqtt.MQTTMessageInfo] = []
+
+    def send(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        self.infos.append(self.client.publish(topic, payload, qos=qos, retain=retain))
+
+    def wait(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        for info in self.infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+        self.infos.clear()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(mosquitto: MosquittoProcess) -> Iterator[Publisher]:
+    pub = Publisher(mosquitto.port)
+    yield pub
+    pub.close()
+
+
+def event(kind: str, device: str, seq: int | str, at: datetime, /, **fields: object) -> tuple[str, bytes]:
+    """A contract event as a device would publish it."""
+    body = {"v": 1, "ts": at.isoformat(), "seq": seq, **fields}
+    return f"hall/h1/{kind}/{device}/evt", json.dumps(body).encode()
