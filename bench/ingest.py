@@ -49,8 +49,9 @@ def city_messages(days: int) -> tuple[str, list[Message]]:
     out: list[Message] = []
     for d in range(days):
         start, end = day_bounds(scenario, date(2026, 11, 23 + d))
-        out.extend((m.topic, m.payload) for m in HallSimulation(scenario, 1 + d, start, end).messages()
-                   if m.kind == "publish")
+        out.extend(
+            (m.topic, m.payload) for m in HallSimulation(scenario, 1 + d, start, end).messages() if m.kind == "publish"
+        )
     return scenario.hall.id, out
 
 

@@ -50,7 +50,7 @@ def mosquitto_path() -> str | None:
 class MosquittoProcess:
     """A mosquitto listening on 127.0.0.1:`port`; `stop()` and `start()` again keep the port (broker restarts)."""
 
-    def __init__(self, port: int | None = None, extra_config: str = "") -> None:
+    def __init__(self, port: int | None = None, extra_config: str = "", *, persistent: bool = False) -> None:
         exe = mosquitto_path()
         if exe is None:
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
@@ -59,10 +59,16 @@ class MosquittoProcess:
         self.dir = Path(tempfile.mkdtemp(prefix="hallops-mosquitto-"))
         self.dir.chmod(0o755)  # mosquitto started as root drops to the mosquitto user
         self.config = self.dir / "mosquitto.conf"
+        persistence = "persistence false\n"
+        if persistent:  # sessions and queued QoS 1 messages survive a restart, as in production
+            data = self.dir / "data"
+            data.mkdir()
+            data.chmod(0o777)
+            persistence = f"persistence true\npersistence_location {data}/\n"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
-            "persistence false\n"
+            f"{persistence}"
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"

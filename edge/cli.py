@@ -14,8 +14,10 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from devices.errors import ConfigError
 
@@ -71,6 +73,16 @@ def _stopper(stop: asyncio.Event, loop: asyncio.AbstractEventLoop, sig: int) -> 
     return handler
 
 
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel and wait. Re-cancels: on Python 3.11 `asyncio.wait_for` (used inside aiomqtt) can swallow a
+    cancellation that lands just as its inner future completes."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
 # ---------------------------------------------------------------------------------------------- gateway
 
 
@@ -110,10 +122,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from devices.simulator.publisher import run_simulation  # noqa: PLC0415
-
     from devices.simulator.scenario import load_scenario  # noqa: PLC0415
     from edge.broker import EmbeddedBroker  # noqa: PLC0415
-    from edge.demo import scenario_config  # noqa: PLC0415
+    from edge.demo import demo_day, scenario_config  # noqa: PLC0415
     from edge.server import serve  # noqa: PLC0415
 
     try:
@@ -143,12 +154,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 waiter.cancel()
                 await gateway  # raises the start-up error
                 return 1
+            start, end = demo_day(scenario, datetime.now(ZoneInfo(scenario.hall.timezone)).date())
+            _say(f"hallops demo: simulating {start:%A %Y-%m-%d} {start:%H:%M}–{end:%H:%M} at {args.speed:g}× speed")
             sim = asyncio.create_task(
                 run_simulation(
                     scenario,
                     broker.url,
                     speed=args.speed,
                     seed=args.seed,
+                    start=start,
+                    end=end,
                     progress=lambda line: _say(f"simulator: {line}"),
                 )
             )
@@ -161,9 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     _say("hallops demo: the simulated day is over; the page stays up — Ctrl-C to stop")
                 await asyncio.wait({stopper, gateway}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
-            sim.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sim
+            await _cancel(sim)
             await gateway
             stopper.cancel()
         _say("hallops demo: stopped")

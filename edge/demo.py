@@ -7,9 +7,11 @@ passed on: the gateway has to find those out like it would in a real hall.
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from devices.simulator.scenario import Scenario
+from devices.simulator.model import day_bounds
+from devices.simulator.scenario import WEEKDAYS, Scenario
 from devices.topics import DeviceType
 from edge.config import GatewayConfig
 
@@ -41,3 +43,12 @@ def scenario_config(
             "devices": devices,
         }
     )
+
+
+def demo_day(scenario: Scenario, today: date) -> tuple[datetime, datetime]:
+    """The day the demo plays: today if the hall opens today, else its next opening day (halls close at weekends)."""
+    for ahead in range(7):
+        day = today + timedelta(days=ahead)
+        if WEEKDAYS[day.weekday()] in scenario.hall.open_weekdays:
+            return day_bounds(scenario, day)
+    return day_bounds(scenario, today)

@@ -72,13 +72,14 @@ class MqttLink:
                 async with client:
                     self._client = client
                     self._generation += 1
+                    for f in self._filters:
+                        await client.subscribe(f, qos=1)
+                    # connected = subscribed: only now does the gateway really hear the hall
                     self.connected = True
                     self.connects += 1
                     self._on_connection(True)
                     log.info("broker connected host=%s port=%s client_id=%s", s.host, s.port, self._client_id)
                     delay = s.reconnect_min_s
-                    for f in self._filters:
-                        await client.subscribe(f, qos=1)
                     await self._pump(client)
             except aiomqtt.MqttError as exc:
                 if self.connected:

@@ -59,7 +59,7 @@ from devices.topics import Channel, DeviceType
 ROLLING_S = 3600.0  # arrivals/completions/waits are kept for the last hour
 AHT_SAMPLES = 30  # mean service time over the last 30 completions
 AHT_MIN_SAMPLES = 5  # below this the configured default is used
-RECENT_KEYS = 64  # per device, for duplicate detection
+MAX_SEQ_RANGES = 512  # per device: how fragmented the record of seen `seq` numbers may get
 TERMINAL_TICKET_KEEP_S = 4 * 3600.0
 SCHEMA_VERSION = 1
 
@@ -190,6 +190,55 @@ class _Window:
     served_today: int = 0
 
 
+class _SeqRanges:
+    """Which `seq` numbers of one device were applied, as sorted closed ranges — usually a single one.
+
+    QoS 1 redelivers whatever was not acknowledged when a connection broke, which after a broker restart can be
+    thousands of messages; remembering the numbers as ranges recognises all of them in constant memory. A lower
+    number with a newer timestamp than anything seen means the device restarted its counter: start afresh.
+    """
+
+    __slots__ = ("latest_at", "ranges")
+
+    def __init__(self, ranges: list[list[int]] | None = None, latest_at: float = float("-inf")) -> None:
+        self.ranges: list[list[int]] = ranges or []
+        self.latest_at = latest_at
+
+    def add(self, seq: int, at: float) -> bool:
+        """Record `seq`; False if it was already there (a duplicate)."""
+        r = self.ranges
+        if r and seq < r[-1][1] and at > self.latest_at:
+            r.clear()  # the device's counter restarted
+        self.latest_at = max(self.latest_at, at)
+        i = bisect_left(r, [seq + 1]) - 1  # the last range starting at or before seq
+        if i >= 0 and r[i][0] <= seq <= r[i][1]:
+            return False
+        joins_left = i >= 0 and r[i][1] == seq - 1
+        joins_right = i + 1 < len(r) and r[i + 1][0] == seq + 1
+        if joins_left and joins_right:
+            r[i][1] = r[i + 1][1]
+            del r[i + 1]
+        elif joins_left:
+            r[i][1] = seq
+        elif joins_right:
+            r[i + 1][0] = seq
+        else:
+            r.insert(i + 1, [seq, seq])
+            if len(r) > MAX_SEQ_RANGES:
+                del r[0]
+        return True
+
+    def dump(self) -> dict[str, object]:
+        return {"ranges": self.ranges, "latest_at": self.latest_at if self.ranges else None}
+
+    @classmethod
+    def load(cls, raw: dict[str, object]) -> _SeqRanges:
+        ranges = raw["ranges"]
+        latest = raw["latest_at"]
+        assert isinstance(ranges, list)
+        return cls([list(x) for x in ranges], float(latest) if isinstance(latest, int | float) else float("-inf"))
+
+
 @dataclass(slots=True)
 class _Device:
     device_id: str
@@ -209,7 +258,7 @@ class _Device:
     errors: deque[float] = field(default_factory=deque)
     kiosk_sessions: deque[tuple[float, str]] = field(default_factory=deque)
     help_requests: int = 0
-    recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RECENT_KEYS))
+    seen: _SeqRanges = field(default_factory=_SeqRanges)
 
 
 @dataclass(slots=True)
@@ -353,12 +402,8 @@ class HallState:
         """Fold one accepted message into the hall. Returns DUPLICATE (and changes nothing) for a redelivery."""
         at = msg.at.timestamp()
         device = self._device(msg.device_id, msg.device_type)
-        seq = msg.seq
-        if seq is not None:
-            key = (seq, at)
-            if key in device.recent:
-                return Applied.DUPLICATE
-            device.recent.append(key)
+        if msg.seq is not None and not device.seen.add(msg.seq, at):
+            return Applied.DUPLICATE
         self._roll_day(at)
         p = msg.payload
         if msg.channel is Channel.STATE:
@@ -651,7 +696,7 @@ class HallState:
         services = tuple(self._service_view(s, t, capable.get(s.code, 0), windows) for s in self._sorted_services())
         devices = tuple(self._device_view(d, t) for d in sorted(self._devices.values(), key=lambda d: d.device_id))
         zones = tuple(
-            ZoneView(z.zone_id, z.camera_id, z.count, self._dt(z.updated_at))
+            ZoneView(z.zone_id, z.camera_id, z.count, datetime.fromtimestamp(z.updated_at, self.tz))
             for z in sorted(self._zones.values(), key=lambda z: z.zone_id)
         )
         longest = [s.longest_wait_s for s in services if s.longest_wait_s is not None]
@@ -833,7 +878,7 @@ class HallState:
             raw["device_type"] = DeviceType(raw["device_type"])
             raw["errors"] = deque(raw["errors"])
             raw["kiosk_sessions"] = deque((a, o) for a, o in raw["kiosk_sessions"])
-            raw["recent"] = deque(((s, a) for s, a in raw["recent"]), maxlen=RECENT_KEYS)
+            raw["seen"] = _SeqRanges.load(raw["seen"])
             state._devices[raw["device_id"]] = _Device(**raw)
         for raw in body["zones"]:
             state._zones[raw["zone_id"]] = _Zone(**raw)
@@ -871,7 +916,7 @@ def _dump_device(d: _Device) -> dict[str, object]:
     raw = _plain(d)
     raw["errors"] = list(d.errors)
     raw["kiosk_sessions"] = list(d.kiosk_sessions)
-    raw["recent"] = list(d.recent)
+    raw["seen"] = d.seen.dump()
     return raw
 
 

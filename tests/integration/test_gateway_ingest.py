@@ -44,15 +44,38 @@ def comparable(hall: dict[str, object]) -> dict[str, object]:
 BAD_INPUTS: list[tuple[str, str, bytes]] = [
     ("bad_json", "hall/h1/ticket_machine/tm9/evt", b'{"v": 1, "ts": '),
     ("not_an_object", "hall/h1/ticket_machine/tm9/evt", b'"just a string"'),
-    ("wrong_type", *event("ticket_machine", "tm9", "x", T0, type="ticket.issued", ticket_id="t", number="A1",  # type: ignore[arg-type]
-                          service="tax")),
+    (
+        "wrong_type",
+        *event(
+            "ticket_machine",
+            "tm9",
+            "x",
+            T0,
+            type="ticket.issued",
+            ticket_id="t",
+            number="A1",  # type: ignore[arg-type]
+            service="tax",
+        ),
+    ),
     ("missing_field", *event("ticket_machine", "tm9", 1, T0, type="ticket.issued", number="A1", service="tax")),
     ("too_large", "hall/h1/kiosk/k9/evt", b'{"v": 1, "pad": "' + b"x" * (70 * 1024) + b'"}'),
     ("unknown_device_type", "hall/h1/toaster/x1/evt", b"{}"),
     ("bad_topic", "hall/h1/ticket_machine/tm9/telemetry", b"{}"),
     ("bad_topic", "hall/h1/ticket_machine", b"{}"),
-    ("device_mismatch", *event("ticket_machine", "tm9", 2, T0, type="ticket.issued", ticket_id="t2", number="A2",
-                               service="tax", device_id="tm1")),
+    (
+        "device_mismatch",
+        *event(
+            "ticket_machine",
+            "tm9",
+            2,
+            T0,
+            type="ticket.issued",
+            ticket_id="t2",
+            number="A2",
+            service="tax",
+            device_id="tm1",
+        ),
+    ),
     ("unknown_event_type", *event("kiosk", "k9", 1, T0, type="kiosk.exploded")),
     ("unsupported_version", "hall/h1/kiosk/k9/hb", json.dumps({"v": 7, "ts": T0.isoformat(), "seq": 1}).encode()),
 ]
@@ -147,14 +170,25 @@ def test_kill_9_and_restart_keeps_the_hall(
         event("window", "W1", 2, T0 + timedelta(seconds=40), type="ticket.called", ticket_id="tm1-0"),
         event("window", "W1", 3, T0 + timedelta(seconds=50), type="service.started", ticket_id="tm1-0"),
         event("window", "W2", 2, T0 + timedelta(seconds=60), type="window.paused", reason="meeting"),
-        event("camera", "cam1", 1, T0 + timedelta(seconds=61), type="occupancy", zones={"wait-A": 12},
-              staff_present={"W1": True}),
+        event(
+            "camera",
+            "cam1",
+            1,
+            T0 + timedelta(seconds=61),
+            type="occupancy",
+            zones={"wait-A": 12},
+            staff_present={"W1": True},
+        ),
     ]
     for topic, payload in msgs:
         publisher.send(topic, payload)
-    publisher.send("hall/h1/ticket_machine/tm1/state",
-                   json.dumps({"v": 1, "ts": T0.isoformat(), "seq": 99, "online": True, "printer": "paper_low",
-                               "paper_pct": 7}).encode(), retain=True)
+    publisher.send(
+        "hall/h1/ticket_machine/tm1/state",
+        json.dumps(
+            {"v": 1, "ts": T0.isoformat(), "seq": 99, "online": True, "printer": "paper_low", "paper_pct": 7}
+        ).encode(),
+        retain=True,
+    )
     publisher.wait()
     wait_until(lambda: gw.accepted() == len(msgs) + 1, what="all messages")
     before = comparable(gw.get("/api/hall"))  # type: ignore[arg-type]
@@ -211,7 +245,7 @@ def test_bad_config_stops_start_up_with_every_field_path(tmp_path: Path) -> None
     )
     result = subprocess.run(
         [sys.executable, "-m", "edge.cli", "gateway", "--config", str(config)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
     )  # fmt: skip
     assert result.returncode == 2
     for path in ("hall.timezone", "mqtt.url", "storage.retention_dayz", "windows.W1.shifts"):
@@ -220,7 +254,7 @@ def test_bad_config_stops_start_up_with_every_field_path(tmp_path: Path) -> None
     config.write_text("hall: {id: h1}\nservices:\n  tax: {name: 税务}\nwindows:\n  W1: {services: [tax, land]}\n")
     result = subprocess.run(
         [sys.executable, "-m", "edge.cli", "gateway", "--config", str(config)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
     )  # fmt: skip
     assert result.returncode == 2
     assert "windows.W1.services[1]: unknown service 'land'" in result.stderr

@@ -117,8 +117,13 @@ CASES: list[Case] = [
             issue(f, 7, "a2"),
         ],
         60,
-        {"tax.capable_windows": 1, "tax.projected_wait_s": 1200.0, "W2.status": WindowStatus.PAUSED,
-         "W2.pause_reason": "meeting", "totals.windows_paused": 1},
+        {
+            "tax.capable_windows": 1,
+            "tax.projected_wait_s": 1200.0,
+            "W2.status": WindowStatus.PAUSED,
+            "W2.pause_reason": "meeting",
+            "totals.windows_paused": 1,
+        },
     ),
     (
         "no open window for a waiting queue: projected wait is unknown, not zero",
@@ -128,32 +133,36 @@ CASES: list[Case] = [
     ),
     (
         "mean service time is learned after five completions",
-        lambda f: [opened(f, 0, "W1")]
-        + [
-            m
-            for i, d in enumerate([300, 400, 500, 600, 700])
-            for m in (
-                issue(f, i * 1000 + 1, f"a{i}"),
-                win(f, i * 1000 + 2, "W1", "ticket.called", ticket_id=f"a{i}"),
-                win(f, i * 1000 + 3, "W1", "service.started", ticket_id=f"a{i}"),
-                win(f, i * 1000 + 3 + d, "W1", "service.completed", ticket_id=f"a{i}", duration_s=d),
-            )
-        ],
+        lambda f: (
+            [opened(f, 0, "W1")]
+            + [
+                m
+                for i, d in enumerate([300, 400, 500, 600, 700])
+                for m in (
+                    issue(f, i * 1000 + 1, f"a{i}"),
+                    win(f, i * 1000 + 2, "W1", "ticket.called", ticket_id=f"a{i}"),
+                    win(f, i * 1000 + 3, "W1", "service.started", ticket_id=f"a{i}"),
+                    win(f, i * 1000 + 3 + d, "W1", "service.completed", ticket_id=f"a{i}", duration_s=d),
+                )
+            ]
+        ),
         5000,
         {"tax.mean_service_s": 500.0, "tax.aht_learned": True, "tax.completed_today": 5, "W1.served_today": 5},
     ),
     (
         "without duration_s the handling time is measured from service.started",
-        lambda f: [opened(f, 0, "W1")]
-        + [
-            m
-            for i in range(5)
-            for m in (
-                issue(f, i * 1000 + 1, f"a{i}"),
-                win(f, i * 1000 + 2, "W1", "service.started", ticket_id=f"a{i}"),
-                win(f, i * 1000 + 242, "W1", "service.completed", ticket_id=f"a{i}"),
-            )
-        ],
+        lambda f: (
+            [opened(f, 0, "W1")]
+            + [
+                m
+                for i in range(5)
+                for m in (
+                    issue(f, i * 1000 + 1, f"a{i}"),
+                    win(f, i * 1000 + 2, "W1", "service.started", ticket_id=f"a{i}"),
+                    win(f, i * 1000 + 242, "W1", "service.completed", ticket_id=f"a{i}"),
+                )
+            ]
+        ),
         5000,
         {"tax.mean_service_s": 240.0},
     ),
@@ -191,8 +200,11 @@ CASES: list[Case] = [
     ),
     (
         "a cancelled ticket leaves the queue",
-        lambda f: [issue(f, 0, "a1"), issue(f, 1, "a2"),
-                   f("ticket_machine", "tm1", 5, type="ticket.cancelled", ticket_id="a1")],
+        lambda f: [
+            issue(f, 0, "a1"),
+            issue(f, 1, "a2"),
+            f("ticket_machine", "tm1", 5, type="ticket.cancelled", ticket_id="a1"),
+        ],
         10,
         {"tax.waiting": 1, "tax.oldest_ticket": "A2"},
     ),
@@ -200,8 +212,13 @@ CASES: list[Case] = [
         "a window terminal's last will shows the window offline",
         lambda f: [opened(f, 0, "W1"), f("window", "W1", 50, on="state", will=True)],
         60,
-        {"W1.status": WindowStatus.OFFLINE, "W1.online": False, "dev:W1.health": Health.OFFLINE,
-         "totals.windows_offline": 1, "tax.capable_windows": 0},
+        {
+            "W1.status": WindowStatus.OFFLINE,
+            "W1.online": False,
+            "dev:W1.health": Health.OFFLINE,
+            "totals.windows_offline": 1,
+            "tax.capable_windows": 0,
+        },
     ),
     (
         "a ticket machine out of paper is faulty; paper low is degraded",
@@ -210,8 +227,12 @@ CASES: list[Case] = [
             f("ticket_machine", "tm2", 0, on="state", online=True, printer="paper_low", paper_pct=8),
         ],
         10,
-        {"dev:tm1.health": Health.FAULT, "dev:tm1.problems": ("printer.paper_out",),
-         "dev:tm2.health": Health.DEGRADED, "totals.devices_faulty": 1},
+        {
+            "dev:tm1.health": Health.FAULT,
+            "dev:tm1.problems": ("printer.paper_out",),
+            "dev:tm2.health": Health.DEGRADED,
+            "totals.devices_faulty": 1,
+        },
     ),
     (
         "a blank call screen is faulty until it reports its display ok",
@@ -235,8 +256,7 @@ CASES: list[Case] = [
         "camera counts set zone occupancy and staff presence",
         lambda f: [
             opened(f, 0, "W1"),
-            f("camera", "cam1", 5, type="occupancy", zones={"wait-A": 14, "kiosk": 3},
-              staff_present={"W1": False}),
+            f("camera", "cam1", 5, type="occupancy", zones={"wait-A": 14, "kiosk": 3}, staff_present={"W1": False}),
         ],
         10,
         {"zone:wait-A": 14, "zone:kiosk": 3, "W1.staff_present": False, "totals.people_counted": 17},
@@ -276,7 +296,9 @@ def _value(snap: HallSnapshot, key: str) -> object:
 
 
 @pytest.mark.parametrize(("name", "events", "now", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_snapshot(name: str, events: Callable[[Feed], list[DeviceMessage]], now: float, expected: dict[str, object]) -> None:
+def test_snapshot(
+    name: str, events: Callable[[Feed], list[DeviceMessage]], now: float, expected: dict[str, object]
+) -> None:
     snap = run(events(Feed()), now)
     got = {key: _value(snap, key) for key in expected}
     assert got == expected
@@ -327,3 +349,37 @@ def test_state_survives_dump_and_load() -> None:
     now = T0 + timedelta(seconds=30)
     assert restored.snapshot(now) == state.snapshot(now)
     assert restored.apply(msgs[-1]) is Applied.DUPLICATE
+
+
+def _hb(device: str, seq: int, t: float) -> DeviceMessage:
+    body = {"v": 1, "ts": (T0 + timedelta(seconds=t)).isoformat(), "seq": seq}
+    msg = decode(f"hall/h1/kiosk/{device}/hb", json.dumps(body).encode(), T0)
+    assert msg is not None
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("name", "sequence", "expected"),
+    [
+        (
+            "a long redelivery after a broker restart is recognised in full",
+            [(s, s) for s in range(1, 3001)] + [(s, s) for s in range(1, 3001)],
+            3000,
+        ),
+        ("messages arriving out of order are all kept", [(s, s) for s in (5, 3, 4, 1, 2, 2, 5)], 5),
+        (
+            "a device that restarts its counter is heard again",
+            [(s, s) for s in range(1, 101)] + [(s, 1000 + s) for s in range(1, 51)],
+            150,
+        ),
+        (
+            "gaps fill in and a repeat inside a gap's old range is still a duplicate",
+            [(s, s) for s in range(1, 800, 2)] + [(s, s) for s in range(2, 801, 2)] + [(377, 377)],
+            800,
+        ),
+    ],
+)
+def test_duplicates_by_sequence_number(name: str, sequence: list[tuple[int, float]], expected: int) -> None:
+    state = HallState(HallProfile("h1"))
+    applied = sum(state.apply(_hb("k1", seq, t)) is Applied.APPLIED for seq, t in sequence)
+    assert applied == expected
