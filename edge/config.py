@@ -33,7 +33,7 @@ class _Section(BaseModel):
 class HallSection(_Section):
     id: Ident | None = Field(default=None, description="hall id, as in the MQTT topics (hall/<id>/…)")
     name: str | None = Field(default=None, description="display name (中文)")
-    name_en: str | None = None
+    name_en: str | None = Field(default=None, description="display name in English")
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone; API times are given in it")
 
     @field_validator("timezone")
@@ -51,13 +51,15 @@ class MqttSection(_Section):
     client_id: str | None = Field(
         default=None, description="fixed id for the persistent session; default hallops-<hall>"
     )
-    username: str | None = None
+    username: str | None = Field(default=None, description="the gateway's MQTT user, if the broker requires one")
     password_file: Path | None = Field(
         default=None, description="file holding the password (or env HALLOPS_MQTT_PASSWORD)"
     )
-    keepalive_s: PositiveInt = 30
-    reconnect_min_s: PositiveFloat = 0.5
-    reconnect_max_s: PositiveFloat = 30.0
+    keepalive_s: PositiveInt = Field(
+        default=30, description="MQTT keep-alive; the broker notices a dead gateway in 1.5×"
+    )
+    reconnect_min_s: PositiveFloat = Field(default=0.5, description="first retry after the broker is lost")
+    reconnect_max_s: PositiveFloat = Field(default=30.0, description="retries back off (doubling) up to this")
 
     @field_validator("url")
     @classmethod
@@ -98,8 +100,8 @@ class StorageSection(_Section):
 
 
 class HttpSection(_Section):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    host: str = Field(default="127.0.0.1", description="address of the API and page; 0.0.0.0 for the whole LAN")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(default=8080, description="0 picks a free port")
 
 
 class IngestSection(_Section):
@@ -115,15 +117,15 @@ class ClockSection(_Section):
 
 
 class ServiceConfig(_Section):
-    name: str | None = None
-    name_en: str | None = None
+    name: str | None = Field(default=None, description="display name, e.g. 社会保险")
+    name_en: str | None = Field(default=None, description="display name in English")
     default_aht_min: PositiveFloat | None = Field(
         default=None, description="mean service time assumed until 5 completions have been seen"
     )
 
 
 class WindowConfig(_Section):
-    name: str | None = None
+    name: str | None = Field(default=None, description="display name, e.g. 1号窗")
     services: list[Ident] = Field(default_factory=list, description="services the window can serve")
     shifts: list[str] = Field(default_factory=list, description='staffed periods, e.g. ["08:30-12:00", "13:30-17:30"]')
 
@@ -137,8 +139,8 @@ class WindowConfig(_Section):
 
 
 class DeviceConfig(_Section):
-    type: DeviceType
-    name: str | None = None
+    type: DeviceType = Field(description="the device type, as in its topics")
+    name: str | None = Field(default=None, description="display name, e.g. 取号机 1")
     location: str | None = Field(default=None, description="location code (精准定位编号), e.g. 1F-A-03")
 
 
@@ -152,9 +154,9 @@ class GatewayConfig(_Section):
     default_aht_min: PositiveFloat = Field(
         default=10.0, description="mean service time of a service not yet learned and not configured"
     )
-    services: dict[Ident, ServiceConfig] = Field(default_factory=dict)
-    windows: dict[Ident, WindowConfig] = Field(default_factory=dict)
-    devices: dict[Ident, DeviceConfig] = Field(default_factory=dict)
+    services: dict[Ident, ServiceConfig] = Field(default_factory=dict, description="services by code (事项/业务类型)")
+    windows: dict[Ident, WindowConfig] = Field(default_factory=dict, description="windows by id (= terminal device id)")
+    devices: dict[Ident, DeviceConfig] = Field(default_factory=dict, description="devices by id: names, locations")
     vendor_mappings: list[VendorMapping] = Field(
         default_factory=list, description="field mappings for vendor devices (docs/contract.md)"
     )
