@@ -1,0 +1,1213 @@
+"""A pure, deterministic discrete-event simulation of a government service hall (政务服务大厅).
+
+Owns the simulated hall — people arriving and taking tickets, windows calling and serving them, kiosks, rating
+pads, cameras, device health and the scenario's incidents — and turns it into the MQTT timeline the hall's devices
+would publish: `SimMessage`s in time order, every payload valid under `devices.contract`. It also keeps the ground
+truth (`HallTruth`) so tests and demos can check what the gateway derives from the messages.
+
+Pure: no I/O, no asyncio, no wall clock. Randomness comes from `random.Random` streams seeded from the seed and a
+purpose name, so the same scenario, seed, start and end give a byte-identical message list, and changing one
+device's settings does not reshuffle every other stream. Time is kept as integer milliseconds since the epoch.
+
+How the queue works (the way halls run it):
+- arrivals per service are a non-homogeneous Poisson process (thinning): rate × weekday × time-of-day curve × surge;
+- a person takes a ticket on an online ticket machine that has paper (appointments check in first); with none,
+  they are turned away;
+- a free, open, staffed window calls the next ticket of its services, FIFO on issue time minus a per-channel boost
+  (green channel, priority, appointment ahead of walk-ins); the person walks up or misses the call; after
+  `max_calls` calls it is a no-show, and some no-shows come back and are re-activated (green channel);
+- a service ends in `service.completed` (or `ticket.transferred` back into another queue); the window's evaluator
+  then gets a rating or a skip;
+- people who wait past their patience leave; some cancel their ticket, the rest become no-shows when called.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from devices.contract import DisplayStatus, KioskOutcome, PrinterStatus, ServiceOutcome, TicketChannel
+from devices.simulator.scenario import (
+    WEEKDAYS,
+    ArrivalProfile,
+    ArrivalSurge,
+    CallScreen,
+    Camera,
+    DeviceOffline,
+    DistributionKind,
+    Evaluator,
+    Kiosk,
+    KioskErrorBurst,
+    PrinterPaperOut,
+    Scenario,
+    ScreenBlank,
+    Service,
+    ServiceTime,
+    StaffLeaves,
+    TicketMachine,
+    Window,
+    Zone,
+    ZoneKind,
+    parse_time_of_day,
+)
+from devices.topics import Channel, DeviceType, build_topic
+
+MessageKind = Literal["publish", "disconnect", "connect"]
+WindowStatus = Literal["open", "paused", "closed"]
+
+WILL_PAYLOAD = b'{"v":1,"online":false}'
+_PAPER_LOW_PCT = 15
+_NATURAL_REFILL_MS = 15 * 60_000
+_KIOSK_LINE_MAX = 3
+_KIOSK_ERROR_CODES = ("print_fail", "upload_fail", "backend_timeout", "card_reader_fail", "ui_freeze")
+
+
+@dataclass(frozen=True, slots=True)
+class SimMessage:
+    """One step of the timeline.
+
+    `publish`: send `payload` on `topic`. `disconnect`: drop the device's connection abruptly so the broker
+    publishes its last will (`topic`/`payload` name that will). `connect`: (re)connect the device with that will.
+    """
+
+    at: datetime
+    device_id: str
+    kind: MessageKind
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HallTruth:
+    """What really is in the hall after the last message produced so far (per service unless said otherwise).
+
+    `waiting`: tickets issued, re-activated or transferred in, not yet called nor cancelled. `wait_p95_min`: over
+    tickets called so far (issue → first call). `zones`: true people counts at the last camera reading.
+    """
+
+    at: datetime
+    waiting: dict[str, int]
+    windows: dict[str, WindowStatus]
+    devices_online: dict[str, bool]
+    issued: dict[str, int]
+    completed: dict[str, int]
+    no_shows: dict[str, int]
+    cancelled: dict[str, int]
+    reactivated: dict[str, int]
+    transferred_out: dict[str, int]
+    turned_away: dict[str, int]
+    longest_wait_min: dict[str, float]
+    wait_p95_min: dict[str, float]
+    served_by_window: dict[str, int]
+    staff_present: dict[str, bool]
+    zones: dict[str, int]
+    messages: int
+
+    def to_json(self) -> str:
+        body: dict[str, object] = {f.name: getattr(self, f.name) for f in dataclass_fields(self)}
+        body["at"] = self.at.isoformat()
+        return json.dumps(body, ensure_ascii=False, indent=2, sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------------- internals
+
+Fields = dict[str, object]  # a payload body, private to this module
+
+
+@dataclass(slots=True, eq=False)
+class _Device:
+    id: str
+    type: DeviceType
+    evt: str
+    state: str
+    hb: str
+    hb_ms: int
+    location: str | None
+    seq: int = 0
+    online: bool = True
+    connected_ms: int = 0
+    buffer: list[tuple[int, str, Fields]] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class _Ticket:
+    id: str
+    number: str
+    service: str
+    channel: TicketChannel
+    issued_ms: int
+    rank_ms: int
+    order: int
+    machine: _Machine
+    zone: str | None
+    people: int
+    status: str = "waiting"  # waiting / called / serving / done / no_show / cancelled
+    present: bool = True  # in the hall (False once they walked out)
+    away: bool = False  # stepped out when called: misses every call of this round
+    in_zone: str | None = None
+    first_called_ms: int | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Machine:
+    cfg: TicketMachine
+    dev: _Device
+    remaining: int
+    forced: PrinterStatus | None = None
+
+    def status(self) -> PrinterStatus:
+        if self.forced is not None:
+            return self.forced
+        if self.remaining <= 0:
+            return PrinterStatus.PAPER_OUT
+        return PrinterStatus.PAPER_LOW if self.pct() <= _PAPER_LOW_PCT else PrinterStatus.OK
+
+    def pct(self) -> int:
+        return max(0, min(100, math.ceil(self.remaining * 100 / self.cfg.tickets_per_roll)))
+
+    def usable(self) -> bool:
+        return self.dev.online and self.status() is not PrinterStatus.PAPER_OUT
+
+
+@dataclass(slots=True, eq=False)
+class _Screen:
+    cfg: CallScreen
+    dev: _Device
+    blank: bool = False
+
+    def down(self) -> bool:
+        return self.blank or not self.dev.online
+
+
+@dataclass(slots=True, eq=False)
+class _Rater:
+    cfg: Evaluator
+    dev: _Device
+    scores: tuple[int, ...]
+    weights: tuple[float, ...]
+
+
+@dataclass(slots=True, eq=False)
+class _Window:
+    cfg: Window
+    dev: _Device
+    index: int
+    services: tuple[str, ...]
+    status: WindowStatus = "closed"
+    phase: str = "idle"  # idle / calling / serving / wrap
+    ticket: _Ticket | None = None
+    attempt: int = 0
+    idle_since: int = 0
+    pause_pending: bool = False
+    shift_over: bool = False
+    overtime_until: int = 0
+    staff_absent: bool = False
+    served: int = 0
+    screens: list[_Screen] = field(default_factory=list)
+    rater: _Rater | None = None
+    call_token: int = 0
+
+    def staff_present(self) -> bool:
+        return self.status == "open" and not self.staff_absent
+
+    def can_call(self) -> bool:
+        return (
+            self.status == "open"
+            and self.phase == "idle"
+            and not self.staff_absent
+            and not self.pause_pending
+            and self.dev.online
+        )
+
+
+@dataclass(slots=True, eq=False)
+class _KioskRun:
+    cfg: Kiosk
+    dev: _Device
+    remaining_paper_pct: int
+    paper_out: bool = False
+    busy: bool = False
+    line: deque[int] = field(default_factory=deque)
+    error_code: str | None = None
+
+    def usable(self) -> bool:
+        return self.dev.online and not self.paper_out
+
+
+@dataclass(slots=True, eq=False)
+class _CameraRun:
+    cfg: Camera
+    dev: _Device
+
+
+@dataclass(slots=True)
+class _Curve:
+    """A piecewise-linear time-of-day multiplier; minutes since local midnight → factor."""
+
+    minutes: list[float]
+    factors: list[float]
+
+    @classmethod
+    def of(cls, profile: ArrivalProfile) -> _Curve:
+        points = sorted(
+            (t.hour * 60 + t.minute + t.second / 60, f)
+            for t, f in ((parse_time_of_day(k), v) for k, v in profile.time_of_day.items())
+        )
+        return cls([p[0] for p in points], [p[1] for p in points])
+
+    def at(self, minute: float) -> float:
+        xs, ys = self.minutes, self.factors
+        if minute <= xs[0]:
+            return ys[0]
+        if minute >= xs[-1]:
+            return ys[-1]
+        hi = 1
+        while xs[hi] < minute:
+            hi += 1
+        x0, x1, y0, y1 = xs[hi - 1], xs[hi], ys[hi - 1], ys[hi]
+        return y0 + (y1 - y0) * (minute - x0) / (x1 - x0)
+
+    def peak(self) -> float:
+        return max(self.factors)
+
+
+@dataclass(slots=True)
+class _Stream:
+    """A Poisson process over one day, thinned from `peak_per_ms` by `rate_per_ms(t)`."""
+
+    rng: random.Random
+    midnight_ms: int
+    stop_ms: int
+    per_hour: float
+    curve: _Curve
+    surges: list[tuple[int, int, float]]
+    peak_per_ms: float
+    on_arrival: Callable[[], None]
+
+    def rate_per_ms(self, ms: int) -> float:
+        rate = self.per_hour * self.curve.at((ms - self.midnight_ms) / 60_000) / 3_600_000
+        for start, end, factor in self.surges:
+            if start <= ms < end:
+                rate *= factor
+        return rate
+
+
+def _lognormal(rng: random.Random, mean: float, cv: float) -> float:
+    if cv <= 0:
+        return mean
+    s2 = math.log(1 + cv * cv)
+    return rng.lognormvariate(math.log(mean) - s2 / 2, math.sqrt(s2))
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def _sample_service_time(rng: random.Random, spec: ServiceTime) -> float:
+    """Minutes, capped at 5 × the mean: a stuck case is closed or handed on by then."""
+    if spec.distribution is DistributionKind.FIXED:
+        return spec.mean_min
+    if spec.distribution is DistributionKind.EXPONENTIAL:
+        minutes = rng.expovariate(1 / spec.mean_min)
+    else:
+        minutes = _lognormal(rng, spec.mean_min, spec.cv)
+    return min(minutes, 5 * spec.mean_min)
+
+
+def _p95(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)], 1)
+
+
+def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def day_bounds(scenario: Scenario, on: date) -> tuple[datetime, datetime]:
+    """The hall's opening and closing time on `on`, in the hall's time zone."""
+    zone = ZoneInfo(scenario.hall.timezone)
+    return (
+        datetime.combine(on, scenario.hall.opens, tzinfo=zone),
+        datetime.combine(on, scenario.hall.closes, tzinfo=zone),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- simulation
+
+
+class HallSimulation:
+    """The hall between `start` and `end` (aware datetimes; naive ones are read in the hall's time zone).
+
+    `messages()` yields the timeline once, lazily; `truth()` may be called at any point while iterating.
+    """
+
+    def __init__(self, scenario: Scenario, seed: int, start: datetime, end: datetime) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.zone = ZoneInfo(scenario.hall.timezone)
+        self.start = _aware(start, self.zone).astimezone(self.zone)
+        self.end = _aware(end, self.zone).astimezone(self.zone)
+        if self.end <= self.start:
+            raise ValueError("the simulation must end after it starts")
+        self._start_ms = _ms(self.start)
+        self._end_ms = _ms(self.end)
+        self._now = self._start_ms
+        self._heap: list[tuple[int, int, Callable[[], None]]] = []
+        self._order = 0
+        self._out: list[SimMessage] = []
+        self._started = False
+        self._stamp_ms = -1
+        self._stamp_at = self.start
+        self._stamp_ts = ""
+        self._last_at = self.start
+        self._sent = 0
+
+        hall = scenario.hall.id
+        self._services: dict[str, Service] = {s.code: s for s in scenario.services}
+        self._curves = {name: _Curve.of(p) for name, p in scenario.arrival_profiles.items()}
+        self._devices: dict[str, _Device] = {}
+        periods = scenario.heartbeat_s
+
+        def device(device_id: str, kind: DeviceType, period: float, location: str | None) -> _Device:
+            dev = _Device(
+                id=device_id,
+                type=kind,
+                evt=build_topic(hall, kind, device_id, Channel.EVT),
+                state=build_topic(hall, kind, device_id, Channel.STATE),
+                hb=build_topic(hall, kind, device_id, Channel.HB),
+                hb_ms=round(period * 1000),
+                location=location,
+            )
+            self._devices[device_id] = dev
+            return dev
+
+        self._machines = [
+            _Machine(m, device(m.id, DeviceType.TICKET_MACHINE, periods.ticket_machine, m.location),
+                     round(m.tickets_per_roll * m.paper_pct / 100))
+            for m in scenario.ticket_machines
+        ]
+        self._windows = [
+            _Window(w, device(w.id, DeviceType.WINDOW, periods.window, w.location), i, w.services)
+            for i, w in enumerate(scenario.windows)
+        ]
+        self._window_by_id = {w.cfg.id: w for w in self._windows}
+        self._screens = [
+            _Screen(s, device(s.id, DeviceType.CALL_SCREEN, periods.call_screen, s.location))
+            for s in scenario.call_screens
+        ]
+        self._kiosks = [
+            _KioskRun(k, device(k.id, DeviceType.KIOSK, periods.kiosk, k.location), k.paper_pct)
+            for k in scenario.kiosks
+        ]
+        self._kiosk_by_id = {k.cfg.id: k for k in self._kiosks}
+        self._raters = []
+        for e in scenario.evaluators:
+            scores = tuple(sorted(e.scores))
+            rater = _Rater(e, device(e.id, DeviceType.EVALUATOR, periods.evaluator, e.location), scores,
+                           tuple(e.scores[s] for s in scores))
+            self._raters.append(rater)
+            for wid in e.windows:
+                self._window_by_id[wid].rater = rater
+        self._cameras = [
+            _CameraRun(c, device(c.id, DeviceType.CAMERA, periods.camera, c.location)) for c in scenario.cameras
+        ]
+        for screen in self._screens:
+            for w in self._windows:
+                if not screen.cfg.windows or w.cfg.id in screen.cfg.windows:
+                    w.screens.append(screen)
+        self._machine_by_id = {m.cfg.id: m for m in self._machines}
+
+        # waiting areas a service's ticket holders sit in
+        self._zones: dict[str, Zone] = {z.id: z for c in scenario.cameras for z in c.zones}
+        self._seat_zones: dict[str, list[str]] = {code: [] for code in self._services}
+        for z in self._zones.values():
+            if z.kind is ZoneKind.WAITING:
+                for code in z.services or tuple(self._services):
+                    self._seat_zones[code].append(z.id)
+        self._zone_people: dict[str, int] = {zid: 0 for zid in self._zones}
+        self._zone_truth: dict[str, int] = {zid: 0 for zid in self._zones}
+        self._hall_open = False
+
+        self._queues: dict[str, list[_Ticket]] = {code: [] for code in self._services}
+        self._numbers: dict[str, int] = {}
+        self._appointments = 0
+        self._ticket_order = 0
+        self._waits: dict[str, list[float]] = {code: [] for code in self._services}
+        counters = ("issued", "completed", "no_shows", "cancelled", "reactivated", "transferred_out", "turned_away")
+        self._counts: dict[str, dict[str, int]] = {c: dict.fromkeys(self._services, 0) for c in counters}
+
+        def rng(purpose: str) -> random.Random:
+            return random.Random(f"{seed}/{purpose}")
+
+        self._rng_people = rng("people")
+        self._rng_service = rng("service")
+        self._rng_rating = rng("rating")
+        self._rng_kiosk = rng("kiosk")
+        self._rng_camera = rng("camera")
+        self._rng_phase = rng("phase")
+        self._rng = rng
+
+    # -- public -------------------------------------------------------------------------------------------
+
+    def messages(self) -> Iterator[SimMessage]:
+        """The timeline in time order, lazily. Can be iterated once."""
+        if self._started:
+            raise RuntimeError("HallSimulation.messages() can be iterated only once; make a new simulation")
+        self._started = True
+        self._begin()
+        yield from self._drain()
+        heap = self._heap
+        while heap and heap[0][0] < self._end_ms:
+            ms, _, callback = heapq.heappop(heap)
+            self._now = ms
+            callback()
+            if self._out:
+                yield from self._drain()
+
+    def truth(self) -> HallTruth:
+        """The ground truth after the last message yielded so far."""
+        now = self._now
+        longest: dict[str, float] = {}
+        for code, queue in self._queues.items():
+            oldest = min((t.issued_ms for t in queue), default=None)
+            longest[code] = round((now - oldest) / 60_000, 1) if oldest is not None else 0.0
+        return HallTruth(
+            at=self._last_at,
+            waiting={code: len(q) for code, q in self._queues.items()},
+            windows={w.cfg.id: w.status for w in self._windows},
+            devices_online={d.id: d.online for d in self._devices.values()},
+            issued=dict(self._counts["issued"]),
+            completed=dict(self._counts["completed"]),
+            no_shows=dict(self._counts["no_shows"]),
+            cancelled=dict(self._counts["cancelled"]),
+            reactivated=dict(self._counts["reactivated"]),
+            transferred_out=dict(self._counts["transferred_out"]),
+            turned_away=dict(self._counts["turned_away"]),
+            longest_wait_min=longest,
+            wait_p95_min={code: _p95(values) for code, values in self._waits.items()},
+            served_by_window={w.cfg.id: w.served for w in self._windows},
+            staff_present={w.cfg.id: w.staff_present() for w in self._windows},
+            zones=dict(self._zone_truth),
+            messages=self._sent,
+        )
+
+    # -- timeline plumbing ----------------------------------------------------------------------------------
+
+    def _drain(self) -> Iterator[SimMessage]:
+        out, self._out = self._out, []
+        for message in out:
+            self._sent += 1
+            self._last_at = message.at
+            yield message
+
+    def _at(self, ms: int, callback: Callable[[], None]) -> None:
+        if ms < self._end_ms:
+            self._order += 1
+            heapq.heappush(self._heap, (max(ms, self._now), self._order, callback))
+
+    def _stamp(self) -> tuple[datetime, str]:
+        if self._stamp_ms != self._now:
+            self._stamp_ms = self._now
+            self._stamp_at = self.start + timedelta(milliseconds=self._now - self._start_ms)
+            self._stamp_ts = self._stamp_at.isoformat(timespec="milliseconds")
+        return self._stamp_at, self._stamp_ts
+
+    def _publish(self, dev: _Device, topic: str, body: Fields, qos: int, retain: bool) -> None:
+        at, _ = self._stamp()
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        self._out.append(SimMessage(at, dev.id, "publish", topic, payload, qos, retain))
+
+    def _event(self, dev: _Device, kind: str, fields: Fields) -> None:
+        if not dev.online:
+            # A window terminal keeps its events and sends them on reconnect (store-and-forward); the other
+            # devices' events are lost while they are off the network.
+            if dev.type is DeviceType.WINDOW:
+                dev.buffer.append((self._now, kind, fields))
+            return
+        self._send_event(dev, kind, fields, self._stamp()[1])
+
+    def _send_event(self, dev: _Device, kind: str, fields: Fields, ts: str) -> None:
+        dev.seq += 1
+        self._publish(dev, dev.evt, {"v": 1, "type": kind, "ts": ts, "seq": dev.seq, **fields}, 1, False)
+
+    def _send_state(self, dev: _Device) -> None:
+        if not dev.online:
+            return  # the current state goes out on reconnect
+        dev.seq += 1
+        body: Fields = {"v": 1, "online": True, "ts": self._stamp()[1], "seq": dev.seq}
+        if dev.location:
+            body["location"] = dev.location
+        body.update(self._health(dev))
+        self._publish(dev, dev.state, body, 1, True)
+
+    def _health(self, dev: _Device) -> Fields:
+        if dev.type is DeviceType.TICKET_MACHINE:
+            m = self._machine_by_id[dev.id]
+            return {"firmware": "tm-3.2.1", "printer": m.status().value, "paper_pct": m.pct()}
+        if dev.type is DeviceType.CALL_SCREEN:
+            s = next(s for s in self._screens if s.dev is dev)
+            display = DisplayStatus.BLANK if s.blank else DisplayStatus.OK
+            return {"display": display.value, "content_version": "2024.11-1"}
+        if dev.type is DeviceType.KIOSK:
+            k = self._kiosk_by_id[dev.id]
+            status = (
+                PrinterStatus.PAPER_OUT if k.paper_out
+                else PrinterStatus.PAPER_LOW if k.remaining_paper_pct <= _PAPER_LOW_PCT
+                else PrinterStatus.OK
+            )
+            fields: Fields = {"printer": status.value, "paper_pct": k.remaining_paper_pct, "app_version": "5.4.0"}
+            if k.error_code:
+                fields["error_code"] = k.error_code
+            return fields
+        if dev.type is DeviceType.EVALUATOR:
+            return {"battery_pct": 80 + (sum(map(ord, dev.id)) % 21)}
+        if dev.type is DeviceType.CAMERA:
+            cam = next(c for c in self._cameras if c.dev is dev)
+            return {"fps": cam.cfg.fps, "last_frame_age_s": round(1 / cam.cfg.fps, 2)}
+        return {}
+
+    def _heartbeat(self, dev: _Device) -> None:
+        if dev.online:
+            dev.seq += 1
+            uptime = round((self._now - dev.connected_ms) / 1000, 1)
+            body: Fields = {"v": 1, "ts": self._stamp()[1], "seq": dev.seq, "uptime_s": uptime}
+            self._publish(dev, dev.hb, body, 0, False)
+        self._at(self._now + dev.hb_ms, partial(self._heartbeat, dev))
+
+    def _connect(self, dev: _Device) -> None:
+        at, _ = self._stamp()
+        self._out.append(SimMessage(at, dev.id, "connect", dev.state, WILL_PAYLOAD, 1, True))
+        dev.online = True
+        dev.connected_ms = self._now
+
+    def _disconnect(self, dev: _Device) -> None:
+        at, _ = self._stamp()
+        self._out.append(SimMessage(at, dev.id, "disconnect", dev.state, WILL_PAYLOAD, 1, True))
+        dev.online = False
+
+    # -- schedule -------------------------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        for dev in self._devices.values():
+            self._connect(dev)
+            self._send_state(dev)
+        for dev in self._devices.values():
+            phase = round(self._rng_phase.uniform(0, dev.hb_ms))
+            self._at(self._start_ms + phase, partial(self._heartbeat, dev))
+        occupancy_ms = round(self.scenario.occupancy_s * 1000)
+        for cam in self._cameras:
+            phase = round(self._rng_phase.uniform(0, occupancy_ms))
+            self._at(self._start_ms + phase, partial(self._occupancy, cam, occupancy_ms))
+        day = self.start.date()
+        while day <= self.end.date():
+            self._plan_day(day)
+            day += timedelta(days=1)
+
+    def _local_ms(self, day: date, at: time) -> int:
+        return _ms(datetime.combine(day, at, tzinfo=self.zone))
+
+    def _plan_day(self, day: date) -> None:
+        sc, hall = self.scenario, self.scenario.hall
+        weekday = WEEKDAYS[day.weekday()]
+        tag = day.isoformat()
+        for incident in sc.incidents:
+            self._plan_incident(day, incident)
+        if weekday not in hall.open_weekdays:
+            return
+        opens, closes = self._local_ms(day, hall.opens), self._local_ms(day, hall.closes)
+        last_ticket = self._local_ms(day, sc.last_ticket)
+        day_end = closes + round(hall.overtime.total_seconds() * 1000)
+        midnight = self._local_ms(day, time(0))
+        if day_end <= self._start_ms:
+            return
+        self._at(opens, partial(self._set_hall_open, True))
+        self._at(closes, partial(self._set_hall_open, False))
+        self._at(day_end, self._end_of_day)
+        if opens <= self._start_ms < closes:
+            self._hall_open = True
+
+        surges: dict[str, list[tuple[int, int, float]]] = {}
+        for incident in sc.incidents:
+            if isinstance(incident, ArrivalSurge):
+                begin = self._local_ms(day, incident.at)
+                surges.setdefault(incident.service, []).append(
+                    (begin, begin + round(incident.duration.total_seconds() * 1000), incident.factor)
+                )
+        for service in sc.services:
+            profile = sc.arrival_profiles[service.profile]
+            factor = profile.weekday.get(weekday, 1.0)
+            self._plan_stream(
+                f"{tag}/arrivals/{service.code}", midnight, opens, last_ticket,
+                service.arrivals_per_hour * factor, self._curves[service.profile],
+                surges.get(service.code, []), partial(self._arrive_from_stream, service.code),
+            )
+        for kiosk in self._kiosks:
+            profile = sc.arrival_profiles[kiosk.cfg.profile]
+            factor = profile.weekday.get(weekday, 1.0)
+            self._plan_stream(
+                f"{tag}/kiosk/{kiosk.cfg.id}", midnight, opens, closes,
+                kiosk.cfg.sessions_per_hour * factor, self._curves[kiosk.cfg.profile], [],
+                partial(self._kiosk_arrival, kiosk),
+            )
+        for w in self._windows:
+            if w.cfg.reserve:
+                continue
+            shift = w.cfg.shift
+            begin = self._local_ms(day, shift.start if shift else hall.opens)
+            finish = self._local_ms(day, shift.end if shift else hall.closes)
+            if finish <= self._start_ms:
+                continue
+            self._at(begin, partial(self._open_window, w))
+            lunch = None if w.cfg.covers_lunch else (w.cfg.lunch or hall.lunch)
+            if lunch is not None:
+                lunch_start, lunch_end = self._local_ms(day, lunch.start), self._local_ms(day, lunch.end)
+                if lunch_end > self._start_ms and lunch_start < finish:
+                    self._at(lunch_start, partial(self._lunch_starts, w))
+                    self._at(lunch_end, partial(self._lunch_ends, w))
+            overtime_until = day_end if finish >= closes else finish
+            self._at(finish, partial(self._shift_ends, w, overtime_until))
+
+    def _plan_stream(
+        self, purpose: str, midnight: int, begin: int, stop: int, per_hour: float, curve: _Curve,
+        surges: list[tuple[int, int, float]], action: Callable[[], None],
+    ) -> None:
+        if per_hour <= 0 or stop <= begin or stop <= self._start_ms:
+            return
+        boost = math.prod(max(1.0, f) for _, _, f in surges)
+        peak = per_hour * curve.peak() * boost / 3_600_000
+        if peak <= 0:
+            return
+        stream = _Stream(self._rng(purpose), midnight, stop, per_hour, curve, surges, peak, action)
+        self._next_candidate(stream, max(begin, self._start_ms))
+
+    def _next_candidate(self, stream: _Stream, after: int) -> None:
+        ms = after + max(1, round(stream.rng.expovariate(stream.peak_per_ms)))
+        if ms < stream.stop_ms:
+            self._at(ms, partial(self._candidate, stream))
+
+    def _candidate(self, stream: _Stream) -> None:
+        if stream.rng.random() * stream.peak_per_ms < stream.rate_per_ms(self._now):
+            stream.on_arrival()
+        self._next_candidate(stream, self._now)
+
+    def _plan_incident(
+        self,
+        day: date,
+        incident: DeviceOffline | PrinterPaperOut | ScreenBlank | KioskErrorBurst | StaffLeaves | ArrivalSurge,
+    ) -> None:
+        begin = self._local_ms(day, incident.at)
+        if isinstance(incident, DeviceOffline):
+            dev = self._devices[incident.device]
+            finish = begin + _span_ms(incident.duration)
+            if finish > self._start_ms:
+                self._at(begin, partial(self._go_offline, dev))
+                self._at(finish, partial(self._come_back, dev))
+        elif isinstance(incident, PrinterPaperOut):
+            finish = begin + _span_ms(incident.duration)
+            if finish > self._start_ms:
+                self._at(begin - _span_ms(incident.low_before), partial(self._paper, incident.device, "low"))
+                self._at(begin, partial(self._paper, incident.device, "out"))
+                self._at(finish, partial(self._paper, incident.device, "refill"))
+        elif isinstance(incident, ScreenBlank):
+            screen = next(s for s in self._screens if s.cfg.id == incident.device)
+            finish = begin + _span_ms(incident.duration)
+            if finish > self._start_ms:
+                self._at(begin, partial(self._screen_blank, screen, True))
+                self._at(finish, partial(self._screen_blank, screen, False))
+        elif isinstance(incident, KioskErrorBurst):
+            kiosk = self._kiosk_by_id[incident.device]
+            over = _span_ms(incident.over)
+            if begin + over > self._start_ms:
+                self._at(begin, partial(self._kiosk_fault, kiosk, incident.code))
+                for i in range(incident.count):
+                    self._at(begin + over * i // incident.count, partial(self._kiosk_error, kiosk, incident.code))
+                self._at(begin + over, partial(self._kiosk_fault, kiosk, None))
+        elif isinstance(incident, StaffLeaves):
+            w = self._window_by_id[incident.window]
+            finish = begin + _span_ms(incident.duration)
+            if finish > self._start_ms:
+                self._at(begin, partial(self._staff_away, w, True))
+                self._at(finish, partial(self._staff_away, w, False))
+        # arrival surges are folded into the arrival streams by _plan_day
+
+    # -- hall and people ----------------------------------------------------------------------------------------
+
+    def _set_hall_open(self, is_open: bool) -> None:
+        self._hall_open = is_open
+
+    def _arrive_from_stream(self, code: str) -> None:
+        service = self._services[code]
+        u = self._rng_people.random()
+        if u < service.appointment_share:
+            channel = TicketChannel.APPOINTMENT
+        elif u < service.appointment_share + service.priority_share:
+            channel = TicketChannel.PRIORITY
+        else:
+            channel = TicketChannel.WALK_IN
+        self._issue(code, channel)
+
+    def _issue(self, code: str, channel: TicketChannel) -> None:
+        usable = [m for m in self._machines if m.usable()]
+        if not usable:
+            self._counts["turned_away"][code] += 1
+            return
+        rng = self._rng_people
+        machine = usable[rng.randrange(len(usable))] if len(usable) > 1 else usable[0]
+        service = self._services[code]
+        stamp, _ = self._stamp()
+        day_tag = stamp.strftime("%Y%m%d")
+        key = f"{day_tag}/{code}"
+        self._numbers[key] = self._numbers.get(key, 0) + 1
+        number = f"{service.prefix}{self._numbers[key]:03d}"
+        ticket_id = f"{day_tag}-{number}"
+        seats = self._seat_zones[code]
+        zone = seats[rng.randrange(len(seats))] if seats else None
+        self._ticket_order += 1
+        ticket = _Ticket(
+            id=ticket_id, number=number, service=code, channel=channel, issued_ms=self._now,
+            rank_ms=self._now - self._boost_ms(channel), order=self._ticket_order, machine=machine, zone=zone,
+            people=2 if rng.random() < self.scenario.people.companion_share else 1,
+        )
+        fields: Fields = {"ticket_id": ticket_id, "number": number, "service": code, "channel": channel.value}
+        if channel is TicketChannel.APPOINTMENT:
+            self._appointments += 1
+            appointment_id = f"AP{day_tag}{self._appointments:05d}"
+            slot = stamp.replace(minute=stamp.minute - stamp.minute % 30, second=0, microsecond=0)
+            self._event(machine.dev, "appointment.checked_in", {
+                "appointment_id": appointment_id, "service": code, "slot": slot.isoformat(), "ticket_id": ticket_id,
+            })
+            fields["appointment_id"] = appointment_id
+        self._event(machine.dev, "ticket.issued", fields)
+        self._counts["issued"][code] += 1
+        self._print(machine)
+        self._enqueue(ticket)
+        patience = _lognormal(rng, self.scenario.people.patience_min, 0.5)
+        self._at(self._now + round(patience * 60_000), partial(self._lose_patience, ticket))
+        self._dispatch()
+
+    def _boost_ms(self, channel: TicketChannel) -> int:
+        return round(self.scenario.calling.boost_min.get(channel.value, 0.0) * 60_000)
+
+    def _enqueue(self, ticket: _Ticket) -> None:
+        ticket.status = "waiting"
+        self._queues[ticket.service].append(ticket)
+        if ticket.present and ticket.in_zone is None and ticket.zone is not None:
+            ticket.in_zone = ticket.zone
+            self._zone_people[ticket.zone] += ticket.people
+
+    def _leave_zone(self, ticket: _Ticket) -> None:
+        if ticket.in_zone is not None:
+            self._zone_people[ticket.in_zone] -= ticket.people
+            ticket.in_zone = None
+
+    def _print(self, machine: _Machine) -> None:
+        before = (machine.status(), machine.pct() // 10)
+        machine.remaining -= 1
+        if (machine.status(), machine.pct() // 10) != before:
+            self._send_state(machine.dev)
+        if machine.remaining <= 0 and machine.forced is None:
+            self._at(self._now + _NATURAL_REFILL_MS, partial(self._refill, machine))
+
+    def _refill(self, machine: _Machine) -> None:
+        machine.remaining = machine.cfg.tickets_per_roll
+        machine.forced = None
+        self._send_state(machine.dev)
+
+    def _lose_patience(self, ticket: _Ticket) -> None:
+        if ticket.status != "waiting":
+            return
+        ticket.present = False
+        self._leave_zone(ticket)
+        if self._rng_people.random() < self.scenario.people.cancel_share:
+            self._cancel(ticket, "left")
+
+    def _cancel(self, ticket: _Ticket, reason: str) -> bool:
+        machine = ticket.machine if ticket.machine.dev.online else next(
+            (m for m in self._machines if m.dev.online), None
+        )
+        if machine is None:
+            return False  # nobody can record it: the ticket stays in the queue and becomes a no-show
+        self._queues[ticket.service].remove(ticket)
+        ticket.status = "cancelled"
+        self._leave_zone(ticket)
+        self._event(machine.dev, "ticket.cancelled", {"ticket_id": ticket.id, "reason": reason})
+        self._counts["cancelled"][ticket.service] += 1
+        return True
+
+    def _reactivate(self, ticket: _Ticket) -> None:
+        machine = next((m for m in self._machines if m.dev.online), None)
+        if machine is None or not ticket.present:
+            return
+        if not self._hall_open and not any(w.status == "open" for w in self._windows):
+            return
+        ticket.channel = TicketChannel.GREEN_CHANNEL
+        ticket.rank_ms = self._now - self._boost_ms(TicketChannel.GREEN_CHANNEL)
+        ticket.away = False
+        ticket.first_called_ms = None
+        self._event(machine.dev, "ticket.reactivated", {
+            "ticket_id": ticket.id, "reason": "missed", "service": ticket.service,
+        })
+        self._counts["reactivated"][ticket.service] += 1
+        self._enqueue(ticket)
+        self._dispatch()
+
+    def _end_of_day(self) -> None:
+        for queue in self._queues.values():
+            for ticket in list(queue):
+                self._cancel(ticket, "end_of_day")
+        for w in self._windows:
+            w.shift_over = True
+            w.overtime_until = min(w.overtime_until, self._now)
+            if w.status != "closed" and w.phase == "idle":
+                self._close(w, "end_of_day")
+
+    # -- windows --------------------------------------------------------------------------------------------
+
+    def _open_window(self, w: _Window) -> None:
+        w.status = "open"
+        w.phase = "idle"
+        w.shift_over = False
+        w.pause_pending = False
+        w.idle_since = self._now
+        self._event(w.dev, "window.opened", {
+            "window_id": w.cfg.id, "staff_id": w.cfg.staff_id, "services": list(w.services),
+        })
+        self._dispatch()
+
+    def _lunch_starts(self, w: _Window) -> None:
+        if w.status != "open":
+            return
+        if w.phase == "idle":
+            self._pause(w)
+        else:
+            w.pause_pending = True
+
+    def _pause(self, w: _Window) -> None:
+        w.pause_pending = False
+        w.status = "paused"
+        self._event(w.dev, "window.paused", {"window_id": w.cfg.id, "reason": "lunch"})
+
+    def _lunch_ends(self, w: _Window) -> None:
+        w.pause_pending = False
+        if w.status == "paused" and not w.shift_over:
+            w.status = "open"
+            w.idle_since = self._now
+            self._event(w.dev, "window.resumed", {"window_id": w.cfg.id})
+            self._dispatch()
+
+    def _shift_ends(self, w: _Window, overtime_until: int) -> None:
+        w.shift_over = True
+        w.overtime_until = overtime_until
+        if w.status == "paused" or (w.status == "open" and w.phase == "idle"):
+            self._after_shift(w)
+
+    def _after_shift(self, w: _Window) -> None:
+        """A window past its shift closes once free, unless tickets of its services still wait (overtime)."""
+        if w.status == "open" and self._now < w.overtime_until and any(self._queues[c] for c in w.services):
+            return
+        self._close(w, "shift_end")
+
+    def _close(self, w: _Window, reason: str) -> None:
+        if w.status == "closed":
+            return
+        w.status = "closed"
+        w.pause_pending = False
+        self._event(w.dev, "window.closed", {"window_id": w.cfg.id, "reason": reason})
+
+    def _staff_away(self, w: _Window, away: bool) -> None:
+        w.staff_absent = away
+        if not away:
+            w.idle_since = min(w.idle_since, self._now)
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Every free window calls the best waiting ticket of its services, longest-idle window first."""
+        if not any(self._queues.values()):
+            return
+        free = [w for w in self._windows if w.can_call()]
+        if not free:
+            return
+        free.sort(key=lambda w: (w.idle_since, w.index))
+        for w in free:
+            best: _Ticket | None = None
+            for code in w.services:
+                for t in self._queues[code]:
+                    if best is None or (t.rank_ms, t.order) < (best.rank_ms, best.order):
+                        best = t
+            if best is not None:
+                self._call(w, best)
+
+    def _call(self, w: _Window, ticket: _Ticket) -> None:
+        self._queues[ticket.service].remove(ticket)
+        ticket.status = "called"
+        if ticket.first_called_ms is None:
+            ticket.first_called_ms = self._now
+            self._waits[ticket.service].append((self._now - ticket.issued_ms) / 60_000)
+        if ticket.present and self._rng_people.random() < self.scenario.people.away_share:
+            ticket.away = True
+        w.phase = "calling"
+        w.ticket = ticket
+        w.attempt = 0
+        self._call_again(w, ticket)
+
+    def _call_again(self, w: _Window, ticket: _Ticket) -> None:
+        w.attempt += 1
+        w.call_token += 1
+        self._event(w.dev, "ticket.called", {"window_id": w.cfg.id, "ticket_id": ticket.id, "attempt": w.attempt})
+        miss = self._services[ticket.service].no_show_per_call
+        if any(s.down() for s in w.screens):
+            miss = min(1.0, miss * max(s.cfg.no_show_factor_when_down for s in w.screens if s.down()))
+        calling = self.scenario.calling
+        if ticket.present and not ticket.away and self._rng_people.random() >= miss:
+            walk = self._rng_people.uniform(*calling.walk_s)
+            self._at(self._now + round(walk * 1000), partial(self._start_service, w, ticket))
+        elif w.attempt < calling.max_calls:
+            self._at(self._now + round(calling.recall_after_s * 1000), partial(self._call_again, w, ticket))
+        else:
+            self._at(self._now + round(calling.recall_after_s * 1000), partial(self._no_show, w, ticket))
+
+    def _no_show(self, w: _Window, ticket: _Ticket) -> None:
+        self._event(w.dev, "ticket.no_show", {"window_id": w.cfg.id, "ticket_id": ticket.id, "attempt": w.attempt})
+        ticket.status = "no_show"
+        self._counts["no_shows"][ticket.service] += 1
+        people = self.scenario.people
+        if ticket.present and self._rng_people.random() < people.return_share:
+            back = self._rng_people.uniform(*people.return_after_min)
+            self._at(self._now + round(back * 60_000), partial(self._reactivate, ticket))
+        else:
+            ticket.present = False
+            self._leave_zone(ticket)
+        w.ticket = None
+        w.phase = "idle"
+        w.idle_since = self._now
+        self._window_free(w)
+
+    def _start_service(self, w: _Window, ticket: _Ticket) -> None:
+        ticket.status = "serving"
+        self._leave_zone(ticket)
+        w.phase = "serving"
+        self._event(w.dev, "service.started", {"window_id": w.cfg.id, "ticket_id": ticket.id})
+        minutes = _sample_service_time(self._rng_service, self._services[ticket.service].service_time)
+        self._at(self._now + max(1000, round(minutes * 60_000)), partial(self._complete, w, ticket, self._now))
+
+    def _complete(self, w: _Window, ticket: _Ticket, started_ms: int) -> None:
+        service = self._services[ticket.service]
+        rng = self._rng_service
+        w.ticket = None
+        w.served += 1
+        transfer = service.transfer
+        # a terminal that is off the network cannot hand the ticket on: it completes it instead
+        if transfer is not None and w.dev.online and rng.random() < transfer.share:
+            to = transfer.to[rng.randrange(len(transfer.to))]
+            self._event(w.dev, "ticket.transferred", {"window_id": w.cfg.id, "ticket_id": ticket.id, "to_service": to})
+            self._counts["transferred_out"][ticket.service] += 1
+            ticket.service = to
+            ticket.rank_ms = self._now - self._boost_ms(TicketChannel.PRIORITY)
+            ticket.first_called_ms = None
+            zones = self._seat_zones[to]
+            ticket.zone = zones[rng.randrange(len(zones))] if zones else None
+            self._enqueue(ticket)
+        else:
+            outcomes = list(service.outcomes)
+            outcome = rng.choices(outcomes, weights=[service.outcomes[o] for o in outcomes])[0]
+            self._event(w.dev, "service.completed", {
+                "window_id": w.cfg.id, "ticket_id": ticket.id, "outcome": outcome.value,
+                "duration_s": round((self._now - started_ms) / 1000, 1),
+            })
+            ticket.status = "done"
+            self._counts["completed"][ticket.service] += 1
+            if w.rater is not None:
+                self._plan_rating(w, w.rater, ticket, outcome)
+        w.phase = "wrap"
+        self._at(self._now + round(self.scenario.calling.wrap_up_s * 1000), partial(self._wrapped_up, w))
+
+    def _wrapped_up(self, w: _Window) -> None:
+        w.phase = "idle"
+        w.idle_since = self._now
+        self._window_free(w)
+
+    def _window_free(self, w: _Window) -> None:
+        if w.shift_over:
+            self._after_shift(w)
+        elif w.pause_pending:
+            self._pause(w)
+        self._dispatch()
+
+    def _plan_rating(self, w: _Window, rater: _Rater, ticket: _Ticket, outcome: ServiceOutcome) -> None:
+        rng = self._rng_rating
+        if rng.random() < rater.cfg.participation:
+            score = rng.choices(rater.scores, weights=rater.weights)[0]
+            waited = (ticket.first_called_ms or ticket.issued_ms) - ticket.issued_ms
+            if (waited > 30 * 60_000 or outcome is ServiceOutcome.RETURNED) and rng.random() < 0.4:
+                score = max(1, score - 1)  # long waits and returned files cost stars
+            delay = rng.uniform(3, 15)
+            fields: Fields = {"window_id": w.cfg.id, "ticket_id": ticket.id, "score": score}
+            self._at(self._now + round(delay * 1000), partial(self._event, rater.dev, "rating.submitted", fields))
+        else:
+            fields = {"window_id": w.cfg.id, "ticket_id": ticket.id}
+            self._at(self._now + 30_000, partial(self._event, rater.dev, "rating.skipped", fields))
+
+    # -- kiosks ---------------------------------------------------------------------------------------------
+
+    def _kiosk_arrival(self, kiosk: _KioskRun) -> None:
+        if not kiosk.usable():
+            return  # the person walks on to another kiosk or a window; not tracked
+        if kiosk.busy:
+            if len(kiosk.line) < _KIOSK_LINE_MAX:
+                kiosk.line.append(self._now)
+            return
+        self._kiosk_session(kiosk)
+
+    def _kiosk_session(self, kiosk: _KioskRun) -> None:
+        rng = self._rng_kiosk
+        cfg = kiosk.cfg
+        kiosk.busy = True
+        outcomes = list(cfg.outcomes)
+        outcome = rng.choices(outcomes, weights=[cfg.outcomes[o] for o in outcomes])[0]
+        minutes = _lognormal(rng, cfg.session_min, 0.5)
+        if outcome is KioskOutcome.ABANDON:
+            minutes *= 0.5
+        duration_ms = max(20_000, round(minutes * 60_000))
+        service = cfg.services[rng.randrange(len(cfg.services))] if cfg.services else None
+        step = {
+            KioskOutcome.SUCCESS: "print",
+            KioskOutcome.ABANDON: ("identity", "upload")[rng.randrange(2)],
+            KioskOutcome.ERROR: ("upload", "print")[rng.randrange(2)],
+            KioskOutcome.HANDED_TO_WINDOW: "upload",
+        }[outcome]
+        if rng.random() < cfg.help_share:
+            help_at = self._now + duration_ms // 2
+            self._at(help_at, partial(self._event, kiosk.dev, "kiosk.help_requested", {"step": step}))
+        if outcome is KioskOutcome.ERROR:
+            code = "print_fail" if step == "print" else _KIOSK_ERROR_CODES[rng.randrange(len(_KIOSK_ERROR_CODES))]
+            self._at(self._now + duration_ms - 5_000, partial(self._kiosk_error, kiosk, code, step))
+        self._at(self._now + duration_ms, partial(self._kiosk_done, kiosk, service, outcome, duration_ms, step))
+
+    def _kiosk_done(
+        self, kiosk: _KioskRun, service: str | None, outcome: KioskOutcome, duration_ms: int, step: str
+    ) -> None:
+        fields: Fields = {"outcome": outcome.value, "duration_s": round(duration_ms / 1000, 1), "step": step}
+        if service is not None:
+            fields = {"service": service, **fields}
+        self._event(kiosk.dev, "kiosk.session", fields)
+        if step == "print" and outcome is KioskOutcome.SUCCESS:
+            kiosk.remaining_paper_pct = max(0, kiosk.remaining_paper_pct - (1 if self._rng_kiosk.random() < 0.1 else 0))
+        if outcome is KioskOutcome.HANDED_TO_WINDOW and service is not None and self._hall_open:
+            self._at(self._now + 60_000, partial(self._issue, service, TicketChannel.WALK_IN))
+        kiosk.busy = False
+        while kiosk.line:
+            kiosk.line.popleft()
+            if kiosk.usable():
+                self._kiosk_session(kiosk)
+                return
+
+    def _kiosk_error(self, kiosk: _KioskRun, code: str, step: str | None = None) -> None:
+        fields: Fields = {"code": code}
+        if step is not None:
+            fields["step"] = step
+        self._event(kiosk.dev, "kiosk.error", fields)
+
+    def _kiosk_fault(self, kiosk: _KioskRun, code: str | None) -> None:
+        kiosk.error_code = code
+        self._send_state(kiosk.dev)
+
+    # -- devices and incidents ------------------------------------------------------------------------------
+
+    def _go_offline(self, dev: _Device) -> None:
+        if dev.online:
+            self._disconnect(dev)
+
+    def _come_back(self, dev: _Device) -> None:
+        if dev.online:
+            return
+        self._connect(dev)
+        self._send_state(dev)
+        buffered, dev.buffer = dev.buffer, []
+        for ms, kind, fields in buffered:
+            ts = (self.start + timedelta(milliseconds=ms - self._start_ms)).isoformat(timespec="milliseconds")
+            self._send_event(dev, kind, fields, ts)
+        self._dispatch()
+
+    def _paper(self, device_id: str, change: str) -> None:
+        machine = self._machine_by_id.get(device_id)
+        if machine is not None:
+            if change == "low":
+                machine.remaining = min(machine.remaining, max(1, machine.cfg.tickets_per_roll * 8 // 100))
+                machine.forced = PrinterStatus.PAPER_LOW
+            elif change == "out":
+                machine.remaining = 0
+                machine.forced = PrinterStatus.PAPER_OUT
+            else:
+                machine.remaining = machine.cfg.tickets_per_roll
+                machine.forced = None
+            self._send_state(machine.dev)
+            return
+        kiosk = self._kiosk_by_id[device_id]
+        if change == "low":
+            kiosk.remaining_paper_pct = min(kiosk.remaining_paper_pct, 8)
+        elif change == "out":
+            kiosk.remaining_paper_pct, kiosk.paper_out = 0, True
+        else:
+            kiosk.remaining_paper_pct, kiosk.paper_out = 100, False
+        self._send_state(kiosk.dev)
+
+    def _screen_blank(self, screen: _Screen, blank: bool) -> None:
+        screen.blank = blank
+        if blank:
+            self._event(screen.dev, "display.error", {"code": "blank"})
+        self._send_state(screen.dev)
+
+    # -- cameras --------------------------------------------------------------------------------------------
+
+    def _occupancy(self, cam: _CameraRun, period_ms: int) -> None:
+        zones: dict[str, int] = {}
+        staff: dict[str, bool] = {}
+        rng = self._rng_camera
+        for zone in cam.cfg.zones:
+            if zone.kind is ZoneKind.WAITING:
+                count = self._zone_people[zone.id]
+            elif zone.kind is ZoneKind.KIOSK:
+                count = sum(
+                    int(k.busy) + len(k.line) for k in self._kiosks if not zone.kiosks or k.cfg.id in zone.kiosks
+                )
+            elif zone.kind is ZoneKind.STAFF_SEAT:
+                w = self._window_by_id[zone.windows[0]]
+                staff[w.cfg.id] = w.staff_present()
+                count = int(staff[w.cfg.id])
+            else:
+                count = sum(1 for wid in zone.windows if self._window_by_id[wid].phase == "serving")
+            if self._hall_open and zone.background > 0:
+                count += _poisson(rng, zone.background)
+            zones[zone.id] = count
+        self._zone_truth.update(zones)
+        if cam.dev.online:
+            self._event(cam.dev, "occupancy", {"zones": zones, "staff_present": staff})
+        self._at(self._now + period_ms, partial(self._occupancy, cam, period_ms))
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.astimezone(UTC).timestamp() * 1000)
+
+
+def _span_ms(span: timedelta) -> int:
+    return round(span.total_seconds() * 1000)

@@ -1,0 +1,187 @@
+"""Plays a `HallSimulation` timeline onto an MQTT broker, one connection per simulated device.
+
+Owns the I/O side of the simulator: one aiomqtt client per device (MQTT 3.1.1), each with its last will
+`{"v": 1, "online": false}` retained at QoS 1 on its `state` topic; pacing simulated time against the wall clock;
+abrupt disconnects so the broker really publishes the will; progress reports; the truth file. It decides nothing
+about the hall — every message comes from `model.HallSimulation`.
+
+Each publish is awaited before the next one (QoS 1 until the broker's PUBACK), so the broker receives the
+messages of all devices in timeline order: the gateway relies on a call arriving after the issue it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import aiomqtt
+
+from devices.simulator.model import HallSimulation, HallTruth, SimMessage, day_bounds
+from devices.simulator.scenario import Scenario
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 5.0
+_CONNECT_TIMEOUT_S = 10.0
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    """`mqtt://HOST:PORT` (port 1883 when left out) → (host, port). Raises ValueError."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"broker URL {url!r} is not of the form mqtt://HOST:PORT")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ValueError(f"broker URL {url!r} has an invalid port") from None
+    return parts.hostname, port
+
+
+def default_window(scenario: Scenario, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """Start defaults to today's opening time in the hall's time zone, end to that day's closing time."""
+    zone = ZoneInfo(scenario.hall.timezone)
+    if start is None:
+        start = day_bounds(scenario, datetime.now(zone).date())[0]
+    elif start.tzinfo is None:
+        start = start.replace(tzinfo=zone)
+    if end is None:
+        end = day_bounds(scenario, start.astimezone(zone).date())[1]
+        if end <= start:
+            end = start + timedelta(hours=1)
+    elif end.tzinfo is None:
+        end = end.replace(tzinfo=zone)
+    return start, end
+
+
+class _Connections:
+    """The open MQTT connection of every device that is online in the timeline."""
+
+    def __init__(self, host: str, port: int, hall: str) -> None:
+        self._host = host
+        self._port = port
+        self._hall = hall
+        self._clients: dict[str, aiomqtt.Client] = {}
+
+    async def connect(self, message: SimMessage) -> None:
+        if message.device_id in self._clients:
+            return
+        client = aiomqtt.Client(
+            self._host,
+            self._port,
+            identifier=f"hallops-sim-{self._hall}-{message.device_id}",
+            protocol=aiomqtt.ProtocolVersion.V311,
+            clean_session=True,
+            keepalive=60,
+            timeout=_CONNECT_TIMEOUT_S,
+            will=aiomqtt.Will(message.topic, message.payload, qos=message.qos, retain=message.retain),
+            # Without TCP_NODELAY a QoS 1 publish that follows a QoS 0 heartbeat waits for the broker's delayed
+            # ACK (Nagle), up to 40 ms per message.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        await client.__aenter__()
+        self._clients[message.device_id] = client
+
+    async def publish(self, message: SimMessage) -> None:
+        client = self._clients.get(message.device_id)
+        if client is None:
+            raise RuntimeError(f"device {message.device_id} publishes while disconnected: a timeline bug")
+        await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+
+    async def drop(self, device_id: str) -> None:
+        """Cut the connection without an MQTT DISCONNECT, as a pulled cable does, so the broker sends the will.
+
+        aiomqtt has no API for an unclean disconnect (its context exit sends DISCONNECT, which suppresses the
+        will), so we shut down the socket of the underlying paho client and wait for aiomqtt to notice.
+        """
+        client = self._clients.pop(device_id, None)
+        if client is None:
+            return
+        sock = client._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        disconnected: asyncio.Future[None] = client._disconnected
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(disconnected), timeout=5.0)
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.__aexit__(None, None, None)
+
+    async def close_all(self) -> None:
+        """Disconnect every device cleanly (no will): the last retained state stays as published."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
+                await asyncio.wait_for(client.__aexit__(None, None, None), timeout=5.0)
+
+
+async def run_simulation(
+    scenario: Scenario,
+    broker_url: str,
+    *,
+    speed: float = 1.0,
+    seed: int = 1,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    truth_path: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> HallTruth:
+    """Simulate the hall and publish its timeline; returns the truth after the last message sent.
+
+    `speed` is simulated seconds per wall second (0 or `inf`: as fast as the broker takes them). Cancelling the
+    task stops at once and closes every connection; the truth file is written either way.
+    Raises ValueError for a bad URL or window, ConnectionError when the broker cannot be reached.
+    """
+    if speed < 0 or math.isnan(speed):
+        raise ValueError("speed must be positive (0 or inf: as fast as possible)")
+    host, port = parse_broker_url(broker_url)
+    start, end = default_window(scenario, start, end)
+    simulation = HallSimulation(scenario, seed, start, end)
+    connections = _Connections(host, port, scenario.hall.id)
+    paced = 0 < speed < math.inf
+    wall_start = time.monotonic()
+    next_report = wall_start + PROGRESS_EVERY_S
+    sent = 0
+    logger.info("simulating hall=%s from %s to %s speed=%s seed=%d", scenario.hall.id, start, end, speed, seed)
+    try:
+        for message in simulation.messages():
+            if paced:
+                due = wall_start + (message.at - start).total_seconds() / speed
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            try:
+                if message.kind == "publish":
+                    await connections.publish(message)
+                elif message.kind == "connect":
+                    await connections.connect(message)
+                else:
+                    await connections.drop(message.device_id)
+            except aiomqtt.MqttError as exc:
+                raise ConnectionError(f"broker {broker_url}: {exc}") from exc
+            sent += 1
+            if progress is not None and time.monotonic() >= next_report:
+                next_report = time.monotonic() + PROGRESS_EVERY_S
+                progress(_progress_line(simulation.truth(), message.at, sent))
+        truth = simulation.truth()
+        if progress is not None:
+            progress(_progress_line(truth, truth.at, sent) + " (done)")
+        return truth
+    finally:
+        await connections.close_all()
+        if truth_path is not None:
+            await asyncio.to_thread(truth_path.write_text, simulation.truth().to_json(), encoding="utf-8")
+
+
+def _progress_line(truth: HallTruth, at: datetime, sent: int) -> str:
+    waiting = sum(truth.waiting.values())
+    open_windows = sum(1 for status in truth.windows.values() if status == "open")
+    return f"{at:%Y-%m-%d %H:%M:%S} sent={sent} waiting={waiting} open_windows={open_windows}"
