@@ -505,9 +505,9 @@ class HallState:
         if p.online != device.online or device.online_since is None:
             device.online_since = at
         device.online = p.online
-        device.last_seen = max(device.last_seen or at, at)
         if not p.online:
-            return  # a last will says nothing about health; keep the last known
+            return  # a last will is the broker speaking, not the device: last seen and health stay as they were
+        device.last_seen = max(device.last_seen or at, at)
         device.error_code = p.error_code
         if isinstance(p, TicketMachineState | KioskState):
             device.printer = p.printer.value if p.printer else None

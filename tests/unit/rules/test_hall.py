@@ -216,6 +216,8 @@ CASES: list[Case] = [
             "W1.status": WindowStatus.OFFLINE,
             "W1.online": False,
             "dev:W1.health": Health.OFFLINE,
+            "dev:W1.last_seen": T0,  # when the device last spoke, not when the broker announced its will
+            "dev:W1.since": T0 + timedelta(seconds=50),
             "totals.windows_offline": 1,
             "tax.capable_windows": 0,
         },
