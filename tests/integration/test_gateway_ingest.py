@@ -32,6 +32,27 @@ def tickets(n: int, start: int = 0, device: str = "tm1") -> list[tuple[str, byte
     ]
 
 
+def stream_with_disruption(
+    publisher: Publisher, stream: list[tuple[str, bytes]], when: Callable[[], bool], disrupt: Callable[[], object]
+) -> None:
+    """Publish a device stream (not one burst) and, from another thread, disrupt the system once `when` holds."""
+    done = threading.Event()
+
+    def disruptor() -> None:
+        wait_until(when, what="the stream to be under way")
+        disrupt()
+        done.set()
+
+    t = threading.Thread(target=disruptor)
+    t.start()
+    for i, (topic, payload) in enumerate(stream):
+        publisher.send(topic, payload)
+        if i % 100 == 0:
+            threading.Event().wait(0.02)
+    t.join(60)
+    assert done.is_set(), "the disruption happened mid-stream"
+
+
 def comparable(hall: dict[str, object]) -> dict[str, object]:
     """The hall without what moves with the clock by itself."""
     services = [
@@ -134,22 +155,9 @@ def test_broker_restart_mid_stream_loses_no_qos1_event(
 ) -> None:
     gw = gateway_factory(mosquitto.url).start()
     stream = tickets(3000)
-    restarted = threading.Event()
-
-    def restart_broker() -> None:
-        wait_until(lambda: gw.accepted() > 500, what="the stream to be under way")
-        mosquitto.stop()
-        mosquitto.start()
-        restarted.set()
-
-    t = threading.Thread(target=restart_broker)
-    t.start()
-    for i, (topic, payload) in enumerate(stream):
-        publisher.send(topic, payload)
-        if i % 100 == 0:
-            threading.Event().wait(0.02)  # a device stream, not one burst
-    t.join(60)
-    assert restarted.is_set()
+    stream_with_disruption(
+        publisher, stream, lambda: gw.accepted() > 500, lambda: (mosquitto.stop(), mosquitto.start())
+    )
     publisher.wait(60)
     wait_until(lambda: gw.accepted() == len(stream), timeout=60, what="every ticket")
     health = gw.health()
@@ -208,21 +216,7 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(
     """Messages are acknowledged to the broker only after they are in SQLite, so a crash loses none of them."""
     gw = gateway_factory(mosquitto.url).start()
     stream = tickets(4000)
-    killed = threading.Event()
-
-    def crash() -> None:
-        wait_until(lambda: gw.accepted() > 800, what="the stream to be under way")
-        gw.kill9()
-        killed.set()
-
-    t = threading.Thread(target=crash)
-    t.start()
-    for i, (topic, payload) in enumerate(stream):
-        publisher.send(topic, payload)
-        if i % 100 == 0:
-            threading.Event().wait(0.02)
-    t.join(60)
-    assert killed.is_set()
+    stream_with_disruption(publisher, stream, lambda: gw.accepted() > 800, gw.kill9)
     publisher.wait(60)
     gw.start()
     wait_until(
