@@ -185,6 +185,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(main)
 
 
+# ---------------------------------------------------------------------------------------------- rules
+
+
+def cmd_rules_validate(args: argparse.Namespace) -> int:
+    from rules.language import BUILTIN, load_rules, summarise  # noqa: PLC0415
+
+    files: list[Path] = args.files or [BUILTIN]
+    bad = 0
+    for path in files:
+        try:
+            rules = load_rules(path)
+        except ConfigError as exc:
+            bad += 1
+            print(f"{path}: {len(exc.problems)} error(s)")
+            for problem in exc.problems:
+                print(f"  {problem}")
+            continue
+        kinds = summarise(rules)
+        events = sum(1 for k in kinds if k.kind == "event")
+        off = sum(1 for r in rules.rules if not r.enabled)
+        print(
+            f"{path}: ok — {len(kinds)} rules ({len(kinds) - events} conditions, {events} event rules"
+            f"{f', {off} switched off' if off else ''}), {len(rules.schedules)} schedules, "
+            f"{len(rules.inhibit)} inhibitions"
+        )
+    return 1 if bad else 0
+
+
 # ---------------------------------------------------------------------------------------------- parser
 
 
@@ -218,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--http", type=_http, default=("127.0.0.1", 8080), help="HOST:PORT (127.0.0.1:8080)")
     demo.add_argument("--db", type=Path, help="SQLite file (default: a new temporary one)")
     demo.set_defaults(func=cmd_demo)
+
+    rules = sub.add_parser("rules", help="rule files: validate")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
+    validate = rules_sub.add_parser("validate", help="check rule files; prints every error with its field path")
+    validate.add_argument("files", nargs="*", type=Path, help="rule YAML files (default: the built-in pack)")
+    validate.set_defaults(func=cmd_rules_validate)
+
+    from rules import staffing_cli  # noqa: PLC0415
+
+    staffing = sub.add_parser("staffing", help="how many windows a queue needs (Erlang C / Erlang A), as JSON")
+    staffing_cli.add_arguments(staffing)
+    staffing.set_defaults(func=staffing_cli.run)
 
     from devices import cli as dev_cli  # noqa: PLC0415
 

@@ -167,6 +167,8 @@ class _Service:
     completions: deque[float] = field(default_factory=deque)
     waits: deque[tuple[float, float]] = field(default_factory=deque)  # (called at, wait s)
     service_times: deque[float] = field(default_factory=lambda: deque(maxlen=AHT_SAMPLES))
+    calls: deque[float] = field(default_factory=deque)  # first calls
+    no_shows: deque[float] = field(default_factory=deque)
     issued_today: int = 0
     completed_today: int = 0
     no_shows_today: int = 0
@@ -188,6 +190,8 @@ class _Window:
     staff_present: bool | None = None
     staff_seen_at: float | None = None
     served_today: int = 0
+    rated_today: int = 0
+    rating_skipped_today: int = 0
 
 
 class _SeqRanges:
@@ -291,6 +295,8 @@ class ServiceView:
     mean_service_s: float  # learned AHT, or the default
     aht_learned: bool
     mean_wait_60m_s: float | None
+    calls_60m: int
+    no_shows_60m: int
     issued_today: int
     completed_today: int
     no_shows_today: int
@@ -306,14 +312,18 @@ class WindowView:
     services: tuple[str, ...]
     current_ticket: str | None
     current_number: str | None
+    current_service: str | None
     serving_since: datetime | None
     idle_since: datetime | None
     paused_since: datetime | None
     pause_reason: str | None
     status_since: datetime | None
     last_call_at: datetime | None
+    calling_since: datetime | None  # the current ticket was called and nobody has come yet
     staff_present: bool | None
     served_today: int
+    rated_today: int
+    rating_skipped_today: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +342,8 @@ class DeviceView:
     display: str | None
     errors_15m: int
     last_error: str | None
+    kiosk_sessions_60m: int
+    kiosk_abandons_60m: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,7 +482,9 @@ class HallState:
                 w = self._window(window_id)
                 t = self._end_ticket(p.ticket_id, TicketStatus.NO_SHOW, at)
                 if t is not None and t.service is not None:
-                    self._service(t.service).no_shows_today += 1
+                    svc = self._service(t.service)
+                    svc.no_shows_today += 1
+                    _push(svc.no_shows, at)
                 self._free_window(w, p.ticket_id, at)
             case TicketTransferred():
                 self._transfer(p.ticket_id, p.to_service, at)
@@ -489,8 +503,10 @@ class HallState:
                     self._service(p.service)
             case KioskHelpRequested():
                 device.help_requests += 1
-            case RatingSubmitted() | RatingSkipped():
-                self._window(p.window_id)
+            case RatingSubmitted():
+                self._window(p.window_id).rated_today += 1
+            case RatingSkipped():
+                self._window(p.window_id).rating_skipped_today += 1
             case Occupancy():
                 for zone_id, count in p.zones.items():
                     self._zones[zone_id] = _Zone(zone_id, msg.device_id, count, at)
@@ -558,6 +574,7 @@ class HallState:
         if t.service is not None:
             svc = self._service(t.service)
             if svc.waiting.pop(ticket_id, None) is not None and t.issued_at is not None:
+                _push(svc.calls, at)
                 svc.waits.append((at, max(0.0, at - t.issued_at)))
                 while svc.waits[0][0] < at - 2 * ROLLING_S:
                     svc.waits.popleft()
@@ -645,7 +662,7 @@ class HallState:
             svc.waiting.clear()
             svc.issued_today = svc.completed_today = svc.no_shows_today = 0
         for w in self._windows.values():
-            w.served_today = 0
+            w.served_today = w.rated_today = w.rating_skipped_today = 0
 
     def _forget_old_tickets(self, at: float) -> None:
         horizon = at - TERMINAL_TICKET_KEEP_S
@@ -753,6 +770,8 @@ class HallState:
             mean_service_s=aht,
             aht_learned=learned,
             mean_wait_60m_s=sum(recent_waits) / len(recent_waits) if recent_waits else None,
+            calls_60m=_count_since(s.calls, now - ROLLING_S),
+            no_shows_60m=_count_since(s.no_shows, now - ROLLING_S),
             issued_today=s.issued_today,
             completed_today=s.completed_today,
             no_shows_today=s.no_shows_today,
@@ -777,14 +796,18 @@ class HallState:
             services=w.services,
             current_ticket=w.current_ticket,
             current_number=current.number if current else None,
+            current_service=current.service if current else None,
             serving_since=self._dt(w.serving_since),
             idle_since=self._dt(w.idle_since) if status is WindowStatus.OPEN else None,
             paused_since=self._dt(w.paused_since),
             pause_reason=w.pause_reason,
             status_since=self._dt(w.status_since),
             last_call_at=self._dt(w.last_call_at),
+            calling_since=self._dt(w.last_call_at) if current and current.status is TicketStatus.CALLED else None,
             staff_present=w.staff_present,
             served_today=w.served_today,
+            rated_today=w.rated_today,
+            rating_skipped_today=w.rating_skipped_today,
         )
 
     def _device_view(self, d: _Device, now: float) -> DeviceView:
@@ -828,6 +851,8 @@ class HallState:
             display=d.display,
             errors_15m=_count_since(d.errors, now - 900),
             last_error=d.last_error,
+            kiosk_sessions_60m=sum(1 for t, _ in d.kiosk_sessions if t >= now - ROLLING_S),
+            kiosk_abandons_60m=sum(1 for t, o in d.kiosk_sessions if t >= now - ROLLING_S and o == "abandon"),
         )
 
     def _dt(self, t: float | None) -> datetime | None:
@@ -867,6 +892,8 @@ class HallState:
             svc.completions = deque(raw["completions"])
             svc.waits = deque((c, w) for c, w in raw["waits"])
             svc.service_times = deque(raw["service_times"], maxlen=AHT_SAMPLES)
+            svc.calls = deque(raw["calls"])
+            svc.no_shows = deque(raw["no_shows"])
             svc.issued_today = raw["issued_today"]
             svc.completed_today = raw["completed_today"]
             svc.no_shows_today = raw["no_shows_today"]
@@ -906,6 +933,8 @@ def _dump_service(s: _Service) -> dict[str, object]:
         "completions": list(s.completions),
         "waits": list(s.waits),
         "service_times": list(s.service_times),
+        "calls": list(s.calls),
+        "no_shows": list(s.no_shows),
         "issued_today": s.issued_today,
         "completed_today": s.completed_today,
         "no_shows_today": s.no_shows_today,

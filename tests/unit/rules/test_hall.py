@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -19,46 +18,7 @@ from rules.hall import (
     ServiceProfile,
     WindowStatus,
 )
-
-CST = timezone(timedelta(hours=8))
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=CST)  # a Monday, 09:00 in the hall
-
-
-@dataclass
-class Feed:
-    """Builds contract messages the way devices send them (JSON through the real decoder)."""
-
-    seqs: dict[str, int] = field(default_factory=dict)
-
-    def __call__(self, kind: str, device: str, t: float, on: str = "evt", **fields: object) -> DeviceMessage:
-        seq = self.seqs[device] = self.seqs.get(device, 0) + 1
-        body: dict[str, object] = {"v": 1, "ts": (T0 + timedelta(seconds=t)).isoformat(), "seq": seq, **fields}
-        if fields.get("will"):
-            body = {"v": 1, "online": False}
-        msg = decode(f"hall/h1/{kind}/{device}/{on}", json.dumps(body).encode(), T0 + timedelta(seconds=t))
-        assert msg is not None
-        return msg
-
-
-def issue(f: Feed, t: float, ticket: str, service: str = "tax", channel: str = "walk_in") -> DeviceMessage:
-    return f(
-        "ticket_machine",
-        "tm1",
-        t,
-        type="ticket.issued",
-        ticket_id=ticket,
-        number=ticket.upper(),
-        service=service,
-        channel=channel,
-    )
-
-
-def win(f: Feed, t: float, window: str, event: str, **fields: object) -> DeviceMessage:
-    return f("window", window, t, type=event, **fields)
-
-
-def opened(f: Feed, t: float, window: str, *services: str) -> DeviceMessage:
-    return win(f, t, window, "window.opened", staff_id=f"staff-{window}", services=list(services or ("tax",)))
+from tests.unit.rules.feed import T0, Feed, issue, opened, win
 
 
 def run(messages: list[DeviceMessage], now_s: float, profile: HallProfile | None = None) -> HallSnapshot:

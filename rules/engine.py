@@ -1,0 +1,588 @@
+"""Evaluating rules over the hall: alerts with a lifecycle, and the decisions that follow from them.
+
+    evaluate(hall snapshot, now) / on_message(event, now) / acknowledge / silence
+        → [Decision]: Notify(alert, reason, roles) and Act(alert, action)
+
+An alert is identified by its fingerprint — the rule and the labels of its subject — so one condition on one
+subject is one alert, however often it is evaluated (deduplication). States: pending (the condition holds, `for`
+has not elapsed) → firing → acknowledged → resolved. Every clock is a timestamp kept in the alert, never a timer:
+`dump()`/`load()` carry them across a restart, so a pending `for` fires at the right time and never twice, and a
+condition whose start is known from the hall (an idle window's idle-since, a device's last-seen) fires with its
+true start time even if it matured while the gateway was down. Pure: no I/O, time passed in.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from devices.codec import DeviceMessage
+from rules.hall import HallSnapshot
+from rules.language import (
+    Action,
+    ByLabel,
+    Condition,
+    Op,
+    Role,
+    Rule,
+    RuleFile,
+    Schedule,
+    Severity,
+    Weekday,
+)
+from rules.metrics import METRICS, Subject, Value, View, subjects
+
+Labels = tuple[tuple[str, str], ...]
+_WEEKDAYS = tuple(Weekday)
+_SEVERITY_ORDER = [Severity.INFO, Severity.WARNING, Severity.MAJOR, Severity.CRITICAL]
+
+
+class AlertState(StrEnum):
+    PENDING = "pending"
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class NotifyReason(StrEnum):
+    FIRING = "firing"
+    REPEAT = "repeat"
+    ESCALATED = "escalated"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(slots=True)
+class Alert:
+    fingerprint: str
+    rule_id: str
+    labels: dict[str, str]
+    severity: Severity
+    state: AlertState
+    active_since: datetime  # the condition has held since (the true start where the hall tells it)
+    last_true: datetime
+    fired_at: datetime | None = None  # active_since + for: when it started firing
+    resolved_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    notified_at: datetime | None = None
+    notifications: int = 0
+    escalation_level: int = 0
+    occurrences: int = 1  # event alerts: how many events matched while it was open
+    reason: str = ""
+    evidence: dict[str, Value] = field(default_factory=dict)
+    muted_by: str | None = None  # "silence:<id>" or "inhibited:<fingerprint>", while muted
+
+    def view(self) -> Alert:
+        return replace(self, labels=dict(self.labels), evidence=dict(self.evidence))
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    alert: Alert
+    reason: NotifyReason
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """A non-notification action of a rule that just fired: a ticket, a device command, a recommendation."""
+
+    alert: Alert
+    action: Action
+
+
+Decision = Notify | Act
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    id: str
+    rule: str  # rule id, wildcards allowed
+    labels: dict[str, str]  # label → value (wildcards allowed)
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+    def matches(self, alert: Alert, now: datetime) -> bool:
+        return (
+            self.starts_at <= now < self.ends_at
+            and fnmatch.fnmatchcase(alert.rule_id, self.rule)
+            and all(fnmatch.fnmatchcase(alert.labels.get(k, ""), v) for k, v in self.labels.items())
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    labels: Labels
+    evidence: dict[str, Value]
+    since: datetime | None  # when the condition became true, where the metrics tell it
+
+
+def fingerprint(rule_id: str, labels: Labels) -> str:
+    """Stable id of an alert: a hash of the rule and the sorted labels (as Alertmanager does)."""
+    raw = json.dumps([rule_id, sorted(labels)], separators=(",", ":"))
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+class RuleEngine:
+    def __init__(self, rules: RuleFile, timezone: str = "Asia/Shanghai") -> None:
+        self.rules = rules
+        self.tz = ZoneInfo(timezone)
+        self._by_id = {r.id: r for r in rules.rules}
+        self._event_rules = [r for r in rules.rules if r.on is not None and r.enabled]
+        self._condition_rules = [r for r in rules.rules if r.when is not None and r.enabled]
+        self.alerts: dict[str, Alert] = {}
+        self.silences: dict[str, Silence] = {}
+        self._changes: list[Alert] = []  # alerts whose state moved since the last take_changes()
+        self._deadline: datetime | None = None
+
+    # -- evaluation ---------------------------------------------------------------------------------------
+
+    def evaluate(self, hall: HallSnapshot, now: datetime) -> list[Decision]:
+        """Evaluate every condition rule at `now` and move the alerts on. Idempotent for the same inputs."""
+        out: list[Decision] = []
+        deadlines: list[datetime] = []
+        for rule in self._condition_rules:
+            assert rule.when is not None
+            seen: set[str] = set()
+            if self._in_schedule(rule, now):
+                opened = self._schedule_opened(rule, now)
+                for found in self._matches(rule.when, hall, now, deadlines):
+                    match = found
+                    if opened is not None and found.since is not None and found.since < opened:
+                        match = replace(found, since=opened)  # outside the schedule the condition did not count
+                    fp = fingerprint(rule.id, match.labels)
+                    seen.add(fp)
+                    self._hold(rule, fp, match, now, out)
+            for fp, alert in list(self.alerts.items()):
+                if alert.rule_id == rule.id and fp not in seen:
+                    self._clear(rule, alert, now, out)
+        for alert in list(self.alerts.values()):
+            owner = self._by_id.get(alert.rule_id)
+            if owner is None or not owner.enabled:  # the rule was removed or switched off: its alerts end
+                self._resolve(alert, now, out, ())
+            elif owner.on is not None and owner.keep_firing_for and now - alert.last_true >= owner.keep_firing_for:
+                self._resolve(alert, now, out, self._roles(owner))
+        self._mute_and_notify(now, out)
+        self._deadline = self._next_deadline(now, deadlines)
+        return out
+
+    def on_message(self, msg: DeviceMessage, now: datetime) -> list[Decision]:
+        """Event rules: a matching event fires (or adds to) an alert at once."""
+        out: list[Decision] = []
+        kind = msg.type
+        for rule in self._event_rules:
+            assert rule.on is not None
+            if rule.on.event != kind or not self._event_matches(rule, msg) or not self._in_schedule(rule, msg.at):
+                continue
+            labels = self._event_labels(msg)
+            fp = fingerprint(rule.id, labels)
+            alert = self.alerts.get(fp)
+            evidence: dict[str, Value] = {k: _plain(getattr(msg.payload, k, None)) for k in rule.on.where or ("type",)}
+            if alert is not None and alert.state is not AlertState.RESOLVED:
+                alert.occurrences += 1
+                alert.last_true = msg.at
+                alert.evidence = evidence
+                continue
+            reason = f"{kind} from {msg.device_type} {msg.device_id}" + (
+                " (" + ", ".join(f"{k}={v}" for k, v in evidence.items()) + ")" if rule.on.where else ""
+            )
+            alert = Alert(fp, rule.id, dict(labels), rule.severity, AlertState.FIRING, msg.at, msg.at,
+                          fired_at=msg.at, reason=reason, evidence=evidence)  # fmt: skip
+            self.alerts[fp] = alert
+            self._changes.append(alert.view())
+            out.extend(Act(alert.view(), a) for a in rule.then if a.alert is None)
+        self._mute_and_notify(now, out)
+        return out
+
+    def take_changes(self) -> list[Alert]:
+        """Alerts that fired, were acknowledged, escalated or resolved since the last call (for the history)."""
+        changes, self._changes = self._changes, []
+        return changes
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest time an evaluation could change something (a `for` elapsing, a repeat, an escalation)."""
+        return self._deadline
+
+    # -- people -------------------------------------------------------------------------------------------
+
+    def acknowledge(self, fp: str, by: str, now: datetime) -> list[Decision]:
+        alert = self.alerts.get(fp)
+        if alert is None or alert.state not in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
+            raise KeyError(fp)
+        if alert.state is AlertState.ACKNOWLEDGED:
+            return []
+        alert.state = AlertState.ACKNOWLEDGED
+        alert.acknowledged_at, alert.acknowledged_by = now, by
+        self._changes.append(alert.view())
+        rule = self._by_id.get(alert.rule_id)
+        out: list[Decision] = [Notify(alert.view(), NotifyReason.ACKNOWLEDGED, self._roles(rule) if rule else ())]
+        if rule is not None and rule.on is not None and not rule.keep_firing_for:
+            self._resolve(alert, now, out, ())  # an event alert is done once someone took it
+        return out
+
+    def silence(self, s: Silence) -> None:
+        self.silences[s.id] = s
+
+    def expire_silence(self, silence_id: str, now: datetime) -> None:
+        s = self.silences.get(silence_id)
+        if s is None:
+            raise KeyError(silence_id)
+        self.silences[silence_id] = replace(s, ends_at=min(s.ends_at, now))
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _hold(self, rule: Rule, fp: str, match: _Match, now: datetime, out: list[Decision]) -> None:
+        since = min(match.since, now) if match.since is not None else now
+        alert = self.alerts.get(fp)
+        if alert is None or alert.state is AlertState.RESOLVED:
+            alert = Alert(fp, rule.id, dict(match.labels), rule.severity, AlertState.PENDING, since, now)
+            self.alerts[fp] = alert
+        else:
+            alert.active_since = min(alert.active_since, since)
+        alert.last_true = now
+        alert.evidence = match.evidence
+        alert.reason = _reason(rule, match)
+        if alert.state is AlertState.PENDING and now >= alert.active_since + rule.for_:
+            alert.state = AlertState.FIRING
+            alert.fired_at = alert.active_since + rule.for_
+            self._changes.append(alert.view())
+            out.extend(Act(alert.view(), a) for a in rule.then if a.alert is None)
+
+    def _clear(self, rule: Rule, alert: Alert, now: datetime, out: list[Decision]) -> None:
+        if alert.state is AlertState.PENDING:
+            del self.alerts[alert.fingerprint]  # never fired: nothing to tell anyone
+        elif alert.state is not AlertState.RESOLVED and now - alert.last_true >= rule.keep_firing_for:
+            self._resolve(alert, now, out, self._roles(rule))
+
+    def _resolve(self, alert: Alert, now: datetime, out: list[Decision], roles: tuple[Role, ...]) -> None:
+        if alert.state is AlertState.RESOLVED:
+            return
+        alert.state = AlertState.RESOLVED
+        alert.resolved_at = now
+        del self.alerts[alert.fingerprint]
+        self._changes.append(alert.view())
+        if alert.notified_at is not None:  # whoever was told it fired is told it is over, muted since or not
+            out.append(Notify(alert.view(), NotifyReason.RESOLVED, roles))
+
+    def _mute_and_notify(self, now: datetime, out: list[Decision]) -> None:
+        firing = [a for a in self.alerts.values() if a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED)]
+        for alert in firing:
+            alert.muted_by = self._muted_by(alert, firing, now)
+            rule = self._by_id.get(alert.rule_id)
+            if rule is None or alert.muted_by is not None:
+                continue
+            if alert.notified_at is None:
+                self._notify(alert, NotifyReason.FIRING, self._roles(rule), now, out)
+                continue
+            if alert.state is AlertState.ACKNOWLEDGED:
+                continue
+            assert alert.fired_at is not None
+            level = alert.escalation_level
+            if level < len(rule.escalate) and now >= alert.fired_at + rule.escalate[level].after:
+                step = rule.escalate[level]
+                alert.escalation_level += 1
+                if step.severity is not None and _SEVERITY_ORDER.index(step.severity) > _SEVERITY_ORDER.index(
+                    alert.severity
+                ):
+                    alert.severity = step.severity
+                self._changes.append(alert.view())
+                self._notify(alert, NotifyReason.ESCALATED, tuple(step.to), now, out)
+            elif rule.repeat_every and now - alert.notified_at >= rule.repeat_every:
+                self._notify(alert, NotifyReason.REPEAT, self._roles(rule), now, out)
+
+    def _notify(self, alert: Alert, reason: NotifyReason, roles: tuple[Role, ...], now: datetime,
+                out: list[Decision]) -> None:  # fmt: skip
+        alert.notified_at = now
+        alert.notifications += 1
+        out.append(Notify(alert.view(), reason, roles))
+
+    def _muted_by(self, alert: Alert, firing: list[Alert], now: datetime) -> str | None:
+        for s in self.silences.values():
+            if s.matches(alert, now):
+                return f"silence:{s.id}"
+        for inh in self.rules.inhibit:
+            if inh.target != alert.rule_id:
+                continue
+            for src in firing:
+                if (
+                    src.rule_id == inh.source
+                    and src is not alert
+                    and src.muted_by is None
+                    and all(src.labels.get(k) == alert.labels.get(k) for k in inh.equal)
+                ):
+                    return f"inhibited:{src.fingerprint}"
+        return None
+
+    def _roles(self, rule: Rule) -> tuple[Role, ...]:
+        roles: list[Role] = []
+        for a in rule.then:
+            if a.alert is not None:
+                roles.extend(r for r in a.alert.to if r not in roles)
+        return tuple(roles)
+
+    def _next_deadline(self, now: datetime, crossings: list[datetime]) -> datetime | None:
+        times = [t for t in crossings if t > now]
+        for a in self.alerts.values():
+            rule = self._by_id.get(a.rule_id)
+            if rule is None:
+                continue
+            if a.state is AlertState.PENDING:
+                times.append(a.active_since + rule.for_)
+            elif a.state is AlertState.FIRING and a.fired_at is not None:
+                if a.escalation_level < len(rule.escalate):
+                    times.append(a.fired_at + rule.escalate[a.escalation_level].after)
+                if rule.repeat_every and a.notified_at is not None:
+                    times.append(a.notified_at + rule.repeat_every)
+            if rule.keep_firing_for and a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
+                times.append(a.last_true + rule.keep_firing_for)
+        for s in self.silences.values():
+            times.extend(t for t in (s.starts_at, s.ends_at) if t > now)
+        future = [t for t in times if t > now]
+        return min(future) if future else None
+
+    # -- conditions ---------------------------------------------------------------------------------------
+
+    def _matches(self, cond: Condition, hall: HallSnapshot, now: datetime, deadlines: list[datetime]) -> list[_Match]:
+        kind = _subject_kind(cond)
+        out = []
+        for labels, view in subjects(kind, hall):
+            result = _test(cond, dict(labels), view, hall, now, deadlines)
+            if result is not None:
+                evidence, since = result
+                out.append(_Match(labels, evidence, since))
+        return out
+
+    def _schedule_opened(self, rule: Rule, now: datetime) -> datetime | None:
+        if rule.during is None or rule.during == "always":
+            return None
+        return span_start(self.rules.schedules[rule.during], now.astimezone(self.tz))
+
+    def _in_schedule(self, rule: Rule, now: datetime) -> bool:
+        if rule.during is None or rule.during == "always":
+            return True
+        return in_schedule(self.rules.schedules[rule.during], now.astimezone(self.tz))
+
+    @staticmethod
+    def _event_matches(rule: Rule, msg: DeviceMessage) -> bool:
+        assert rule.on is not None
+        for name, test in rule.on.where.items():
+            actual = _plain(getattr(msg.payload, name, None))
+            tests = test if isinstance(test, dict) else {Op.EQ: test}
+            if not all(_compare(actual, Op(op), want) for op, want in tests.items()):
+                return False
+        return True
+
+    @staticmethod
+    def _event_labels(msg: DeviceMessage) -> Labels:
+        labels = {"device": msg.device_id, "device_type": msg.device_type.value}
+        for key in ("window_id", "ticket_id"):
+            value = getattr(msg.payload, key, None)
+            if value is not None:
+                labels[key.removesuffix("_id")] = str(value)
+        return tuple(sorted(labels.items()))
+
+    # -- persistence --------------------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, object]:
+        return {
+            "alerts": [_dump_alert(a) for a in self.alerts.values()],
+            "silences": [_dump_silence(s) for s in self.silences.values()],
+        }
+
+    def load(self, body: dict[str, object]) -> None:
+        alerts = body.get("alerts", [])
+        silences = body.get("silences", [])
+        assert isinstance(alerts, list) and isinstance(silences, list)
+        self.alerts = {a.fingerprint: a for a in (_load_alert(x) for x in alerts)}
+        self.silences = {s.id: s for s in (_load_silence(x) for x in silences)}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def in_schedule(schedule: Schedule, local: datetime) -> bool:
+    day = local.date()
+    if day in schedule.holidays:
+        return False
+    if _WEEKDAYS[day.weekday()] not in schedule.weekdays and day not in schedule.workdays:
+        return False
+    t = local.time()
+    for span in schedule.hours:
+        start = time.fromisoformat(span[:5])
+        end_s = span[6:]
+        if end_s == "24:00":
+            if t >= start:
+                return True
+        elif start <= t < time.fromisoformat(end_s):
+            return True
+    return False
+
+
+def span_start(schedule: Schedule, local: datetime) -> datetime | None:
+    """Start of the schedule period `local` falls in (None if it falls in none)."""
+    if not in_schedule(schedule, local):
+        return None
+    t = local.time()
+    starts = [time.fromisoformat(span[:5]) for span in schedule.hours]
+    begun = [s for s in starts if s <= t]
+    return local.replace(hour=max(begun).hour, minute=max(begun).minute, second=0, microsecond=0) if begun else None
+
+
+def _subject_kind(cond: Condition) -> Subject:
+    if cond.metric is not None:
+        return METRICS[cond.metric].subject
+    parts = cond.all or cond.any or ([cond.not_] if cond.not_ else [])
+    kinds = {_subject_kind(p) for p in parts if p is not None} - {Subject.HALL}
+    return kinds.pop() if kinds else Subject.HALL
+
+
+def _threshold(cond: Condition, labels: dict[str, str]) -> object:
+    value = cond.value
+    if isinstance(value, ByLabel):
+        return value.values.get(labels.get(value.by, ""), value.default)
+    return value
+
+
+def _test(
+    cond: Condition,
+    labels: dict[str, str],
+    view: View,
+    hall: HallSnapshot,
+    now: datetime,
+    deadlines: list[datetime],
+) -> tuple[dict[str, Value], datetime | None] | None:
+    """None if false; else the evidence and, if known, since when it has been true."""
+    if cond.metric is not None:
+        if any(not fnmatch.fnmatchcase(labels.get(k, ""), pat) for k, pat in cond.where.items()):
+            return None
+        metric = METRICS[cond.metric]
+        target = hall if metric.subject is Subject.HALL else view
+        value = metric.read(target, hall, now)
+        want = _threshold(cond, labels)
+        assert cond.op is not None
+        since: datetime | None = None
+        crossing: datetime | None = None
+        if metric.since is not None and cond.op in (Op.GE, Op.GT) and isinstance(want, int | float):
+            start = metric.since(target, hall, now)
+            if start is not None:
+                unit = timedelta(seconds=1) if metric.per_second else timedelta(minutes=1)
+                crossing = start + unit * float(want)
+        if want is None or not _compare(value, cond.op, want):
+            if crossing is not None and crossing > now:
+                deadlines.append(crossing)  # it will become true then, if nothing changes
+            return None
+        since = crossing
+        return {cond.metric: _plain(value)}, since
+    if cond.all is not None:
+        evidence: dict[str, Value] = {}
+        starts: list[datetime | None] = []
+        for part in cond.all:
+            r = _test(part, labels, view, hall, now, deadlines)
+            if r is None:
+                return None
+            evidence.update(r[0])
+            starts.append(r[1])
+        known = [s for s in starts if s is not None]
+        # all parts hold since the latest of their starts; unknown starts mean "now" (see _hold)
+        return evidence, (max(known) if known and len(known) == len(starts) else None)
+    if cond.any is not None:
+        hits = [r for r in (_test(p, labels, view, hall, now, deadlines) for p in cond.any) if r is not None]
+        if not hits:
+            return None
+        evidence = {}
+        for ev, _ in hits:
+            evidence.update(ev)
+        known = [s for _, s in hits if s is not None]
+        return evidence, (min(known) if known else None)
+    assert cond.not_ is not None
+    inner = _test(cond.not_, labels, view, hall, now, [])
+    return ({}, None) if inner is None else None
+
+
+def _compare(value: Value | object, op: Op, want: object) -> bool:
+    if value is None:
+        return False
+    if op is Op.IN:
+        return isinstance(want, list) and value in want
+    if op is Op.EQ:
+        return bool(value == want)
+    if op is Op.NE:
+        return bool(value != want)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not isinstance(want, int | float):
+        return False
+    if op is Op.GT:
+        return value > want
+    if op is Op.GE:
+        return value >= want
+    if op is Op.LT:
+        return value < want
+    return value <= want
+
+
+def _plain(value: object) -> Value:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        v = float(value)
+        return v if math.isfinite(v) else None if math.isnan(v) else v
+    return str(value)
+
+
+def _reason(rule: Rule, match: _Match) -> str:
+    parts = []
+    for name, value in match.evidence.items():
+        shown = (
+            "∞"
+            if isinstance(value, float) and math.isinf(value)
+            else (f"{value:.1f}" if isinstance(value, float) else str(value))
+        )
+        parts.append(f"{name} = {shown}")
+    where = ", ".join(f"{k}={v}" for k, v in match.labels)
+    return f"{'; '.join(parts)}" + (f" ({where})" if where else "")
+
+
+def _dt(v: object) -> datetime | None:
+    return datetime.fromisoformat(v) if isinstance(v, str) else None
+
+
+def _dump_alert(a: Alert) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name in a.__slots__:
+        value = getattr(a, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    out["evidence"] = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in a.evidence.items()}
+    return out
+
+
+def _load_alert(raw: object) -> Alert:
+    assert isinstance(raw, dict)
+    data = dict(raw)
+    for name in ("active_since", "last_true", "fired_at", "resolved_at", "acknowledged_at", "notified_at"):
+        data[name] = _dt(data.get(name))
+    data["severity"] = Severity(data["severity"])
+    data["state"] = AlertState(data["state"])
+    return Alert(**data)
+
+
+def _dump_silence(s: Silence) -> dict[str, object]:
+    return {
+        "id": s.id, "rule": s.rule, "labels": s.labels, "starts_at": s.starts_at.isoformat(),
+        "ends_at": s.ends_at.isoformat(), "created_by": s.created_by, "comment": s.comment,
+    }  # fmt: skip
+
+
+def _load_silence(raw: object) -> Silence:
+    assert isinstance(raw, dict)
+    starts, ends = _dt(raw["starts_at"]), _dt(raw["ends_at"])
+    assert starts is not None and ends is not None
+    return Silence(str(raw["id"]), str(raw["rule"]), dict(raw["labels"]), starts, ends, str(raw["created_by"]),
+                   str(raw["comment"]))  # fmt: skip

@@ -1,0 +1,284 @@
+"""The metrics rules can name, read off a hall snapshot (`queue.projected_wait_min`, `window.idle_min`, …).
+
+Each metric belongs to one kind of subject — a service's queue, a window, a device, a camera zone, or the hall —
+and yields, per subject, a value and the labels that identify it. Metrics that measure "how long" also say since
+when, so that a threshold on them has a known crossing time: a condition that matured while the gateway was down
+fires with its true start time. Pure: snapshot and time in, facts out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowStatus, WindowView, ZoneView
+
+
+class Subject(StrEnum):
+    SERVICE = "service"
+    WINDOW = "window"
+    DEVICE = "device"
+    ZONE = "zone"
+    HALL = "hall"
+
+
+class Kind(StrEnum):
+    NUMBER = "number"
+    BOOL = "bool"
+    ENUM = "enum"
+
+
+Value = float | bool | str | None
+View = ServiceView | WindowView | DeviceView | ZoneView | HallSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    subject: Subject
+    kind: Kind
+    unit: str
+    description: str
+    read: Callable[[View, HallSnapshot, datetime], Value]
+    # for duration metrics: when the clock behind the value started (the value is minutes/seconds since then)
+    since: Callable[[View, HallSnapshot, datetime], datetime | None] | None = None
+    per_second: bool = False  # the value counts seconds (else minutes) since `since`
+    choices: tuple[str, ...] = ()
+
+
+def _minutes(start: datetime | None, now: datetime) -> float:
+    return 0.0 if start is None else max(0.0, (now - start).total_seconds() / 60)
+
+
+def _svc(v: View) -> ServiceView:
+    assert isinstance(v, ServiceView)
+    return v
+
+
+def _win(v: View) -> WindowView:
+    assert isinstance(v, WindowView)
+    return v
+
+
+def _dev(v: View) -> DeviceView:
+    assert isinstance(v, DeviceView)
+    return v
+
+
+def _zone(v: View) -> ZoneView:
+    assert isinstance(v, ZoneView)
+    return v
+
+
+def _projected(v: View, h: HallSnapshot, now: datetime) -> float:
+    s = _svc(v)
+    if s.projected_wait_s is None:
+        return math.inf if s.waiting else 0.0
+    return s.projected_wait_s / 60
+
+
+def _oldest_issue(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    s = _svc(v)
+    return None if s.longest_wait_s is None else now - timedelta(seconds=s.longest_wait_s)
+
+
+def _capable_waiting(v: View, h: HallSnapshot, now: datetime) -> float:
+    w = _win(v)
+    return float(sum(s.waiting for s in h.services if s.code in w.services))
+
+
+def _idle_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    w = _win(v)
+    return w.idle_since if w.status is WindowStatus.OPEN and w.current_ticket is None else None
+
+
+def _paused_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    w = _win(v)
+    return w.paused_since if w.status is WindowStatus.PAUSED else None
+
+
+def _serving_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    return _win(v).serving_since
+
+
+def _last_seen(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    return _dev(v).last_seen
+
+
+def _silent_s(v: View, h: HallSnapshot, now: datetime) -> float | None:
+    d = _dev(v)
+    return None if d.last_seen is None else max(0.0, (now - d.last_seen).total_seconds())
+
+
+def _offline_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    d = _dev(v)
+    return d.since if not d.online else None
+
+
+def _offline_share(device_type: str) -> Callable[[View, HallSnapshot, datetime], Value]:
+    def read(v: View, h: HallSnapshot, now: datetime) -> Value:
+        of_type = [d for d in h.devices if d.device_type == device_type]
+        return sum(1 for d in of_type if not d.online) / len(of_type) if of_type else 0.0
+
+    return read
+
+
+def _no_show_rate(v: View, h: HallSnapshot, now: datetime) -> float:
+    s = _svc(v)
+    return s.no_shows_60m / s.calls_60m if s.calls_60m >= 10 else 0.0
+
+
+def _arrivals_trend(v: View, h: HallSnapshot, now: datetime) -> float:
+    s = _svc(v)
+    recent, before = s.arrivals_15m, s.arrivals_60m - s.arrivals_15m
+    if recent < 8:
+        return 0.0  # too few tickets to call anything a surge
+    return (recent / 15) / max(before / 45, 1 / 45)
+
+
+def _serving_ratio(v: View, h: HallSnapshot, now: datetime) -> float:
+    w = _win(v)
+    if w.serving_since is None:
+        return 0.0
+    aht = next((s.mean_service_s for s in h.services if s.code == w.current_service), None)
+    return (now - w.serving_since).total_seconds() / aht if aht else 0.0
+
+
+def _participation(v: View, h: HallSnapshot, now: datetime) -> float:
+    w = _win(v)
+    return w.rated_today / w.served_today if w.served_today >= 10 else 1.0
+
+
+def _abandon_rate(v: View, h: HallSnapshot, now: datetime) -> float:
+    d = _dev(v)
+    return d.kiosk_abandons_60m / d.kiosk_sessions_60m if d.kiosk_sessions_60m >= 10 else 0.0
+
+
+_STATUS = tuple(s.value for s in WindowStatus)
+_HEALTH = ("ok", "degraded", "fault", "offline", "unknown")
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        # -- queues, per service
+        Metric("queue.waiting", Subject.SERVICE, Kind.NUMBER, "tickets", "tickets waiting to be called",
+               lambda v, h, n: float(_svc(v).waiting)),
+        Metric("queue.longest_wait_min", Subject.SERVICE, Kind.NUMBER, "min",
+               "how long the longest-waiting ticket has waited", lambda v, h, n: _minutes(_oldest_issue(v, h, n), n),
+               since=_oldest_issue),
+        Metric("queue.projected_wait_min", Subject.SERVICE, Kind.NUMBER, "min",
+               "expected wait of a ticket issued now (infinite when people wait and no open window serves them)",
+               _projected),
+        Metric("queue.capable_windows", Subject.SERVICE, Kind.NUMBER, "windows",
+               "open windows that serve the service", lambda v, h, n: float(_svc(v).capable_windows)),
+        Metric("queue.arrivals_15m", Subject.SERVICE, Kind.NUMBER, "tickets", "tickets issued in the last 15 min",
+               lambda v, h, n: float(_svc(v).arrivals_15m)),
+        Metric("queue.arrivals_60m", Subject.SERVICE, Kind.NUMBER, "tickets", "tickets issued in the last hour",
+               lambda v, h, n: float(_svc(v).arrivals_60m)),
+        Metric("queue.completions_60m", Subject.SERVICE, Kind.NUMBER, "tickets", "services completed in the last hour",
+               lambda v, h, n: float(_svc(v).completions_60m)),
+        Metric("queue.mean_service_min", Subject.SERVICE, Kind.NUMBER, "min",
+               "mean handling time (learned, or the configured default)",
+               lambda v, h, n: _svc(v).mean_service_s / 60),
+        Metric("queue.mean_wait_60m_min", Subject.SERVICE, Kind.NUMBER, "min",
+               "mean wait of the tickets called in the last hour",
+               lambda v, h, n: None if _svc(v).mean_wait_60m_s is None else (_svc(v).mean_wait_60m_s or 0) / 60),
+        Metric("queue.no_show_rate_60m", Subject.SERVICE, Kind.NUMBER, "share",
+               "no-shows ÷ tickets called in the last hour (0 until 10 calls)", _no_show_rate),
+        Metric("queue.arrivals_trend", Subject.SERVICE, Kind.NUMBER, "ratio",
+               "tickets per minute in the last 15 min ÷ in the 45 min before (1 = steady; 0 with few tickets)",
+               _arrivals_trend),
+        # -- windows
+        Metric("window.status", Subject.WINDOW, Kind.ENUM, "", "open, paused, closed or offline",
+               lambda v, h, n: _win(v).status.value, choices=_STATUS),
+        Metric("window.idle", Subject.WINDOW, Kind.BOOL, "", "open with nobody at the counter",
+               lambda v, h, n: _idle_since(v, h, n) is not None),
+        Metric("window.idle_min", Subject.WINDOW, Kind.NUMBER, "min", "open with nobody at the counter for",
+               lambda v, h, n: _minutes(_idle_since(v, h, n), n), since=_idle_since),
+        Metric("window.paused_min", Subject.WINDOW, Kind.NUMBER, "min", "paused for",
+               lambda v, h, n: _minutes(_paused_since(v, h, n), n), since=_paused_since),
+        Metric("window.serving_min", Subject.WINDOW, Kind.NUMBER, "min", "time on the current ticket",
+               lambda v, h, n: _minutes(_serving_since(v, h, n), n), since=_serving_since),
+        Metric("window.serving_ratio", Subject.WINDOW, Kind.NUMBER, "×",
+               "time on the current ticket ÷ the mean service time of its service", _serving_ratio),
+        Metric("window.capable_waiting", Subject.WINDOW, Kind.NUMBER, "tickets",
+               "tickets waiting for the services this window serves", _capable_waiting),
+        Metric("window.call_unanswered_s", Subject.WINDOW, Kind.NUMBER, "s",
+               "seconds since the current ticket was called with nobody at the counter yet",
+               lambda v, h, n: 60 * _minutes(_win(v).calling_since, n), since=lambda v, h, n: _win(v).calling_since,
+               per_second=True),
+        Metric("window.rating_participation", Subject.WINDOW, Kind.NUMBER, "share",
+               "ratings ÷ services completed today (1 until 10 services)", _participation),
+        Metric("window.staff_present", Subject.WINDOW, Kind.BOOL, "", "a camera sees staff at the seat",
+               lambda v, h, n: _win(v).staff_present),
+        # -- devices
+        Metric("device.online", Subject.DEVICE, Kind.BOOL, "", "connected (no last will since its last state)",
+               lambda v, h, n: _dev(v).online),
+        Metric("device.offline_min", Subject.DEVICE, Kind.NUMBER, "min", "offline (last will) for",
+               lambda v, h, n: _minutes(_offline_since(v, h, n), n), since=_offline_since),
+        Metric("device.silent_s", Subject.DEVICE, Kind.NUMBER, "s",
+               "seconds since the device last sent anything (heartbeat, event or state)", _silent_s,
+               since=_last_seen, per_second=True),
+        Metric("device.health", Subject.DEVICE, Kind.ENUM, "", "ok, degraded, fault, offline or unknown",
+               lambda v, h, n: _dev(v).health.value, choices=_HEALTH),
+        Metric("device.printer", Subject.DEVICE, Kind.ENUM, "", "printer status of a ticket machine or kiosk",
+               lambda v, h, n: _dev(v).printer, choices=("ok", "paper_low", "paper_out", "jam")),
+        Metric("device.paper_pct", Subject.DEVICE, Kind.NUMBER, "%", "paper left",
+               lambda v, h, n: None if _dev(v).paper_pct is None else float(_dev(v).paper_pct or 0)),
+        Metric("device.display", Subject.DEVICE, Kind.ENUM, "", "what a call screen shows",
+               lambda v, h, n: _dev(v).display, choices=("ok", "blank", "no_signal", "stale")),
+        Metric("device.display_error", Subject.DEVICE, Kind.BOOL, "", "a call screen reported a display error",
+               lambda v, h, n: any(p.startswith("display.") for p in _dev(v).problems)),
+        Metric("device.errors_15m", Subject.DEVICE, Kind.NUMBER, "errors", "error events in the last 15 min",
+               lambda v, h, n: float(_dev(v).errors_15m)),
+        Metric("device.kiosk_sessions_60m", Subject.DEVICE, Kind.NUMBER, "sessions", "kiosk sessions in the last hour",
+               lambda v, h, n: float(_dev(v).kiosk_sessions_60m)),
+        Metric("device.kiosk_abandon_rate_60m", Subject.DEVICE, Kind.NUMBER, "share",
+               "abandoned ÷ all kiosk sessions in the last hour (0 until 10 sessions)", _abandon_rate),
+        # -- zones
+        Metric("zone.count", Subject.ZONE, Kind.NUMBER, "people", "people a camera counts in the zone",
+               lambda v, h, n: float(_zone(v).count)),
+        # -- the hall
+        Metric("hall.waiting", Subject.HALL, Kind.NUMBER, "tickets", "tickets waiting in all queues",
+               lambda v, h, n: float(h.totals.waiting)),
+        Metric("hall.windows_open", Subject.HALL, Kind.NUMBER, "windows", "open windows",
+               lambda v, h, n: float(h.totals.windows_open)),
+        Metric("hall.people_counted", Subject.HALL, Kind.NUMBER, "people",
+               "people the cameras count in all zones (no value in a hall without cameras)",
+               lambda v, h, n: float(h.totals.people_counted) if h.zones else None),
+        Metric("hall.call_screens_offline_share", Subject.HALL, Kind.NUMBER, "share",
+               "share of call screens offline (0–1)", _offline_share("call_screen")),
+        Metric("hall.ticket_machines_offline_share", Subject.HALL, Kind.NUMBER, "share",
+               "share of ticket machines offline (0–1)", _offline_share("ticket_machine")),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One subject's value of one metric now."""
+
+    labels: tuple[tuple[str, str], ...]
+    value: Value
+    since: datetime | None
+
+
+def subjects(kind: Subject, hall: HallSnapshot) -> Iterator[tuple[tuple[tuple[str, str], ...], View]]:
+    """Every subject of a kind with its identifying labels (sorted by label name)."""
+    if kind is Subject.SERVICE:
+        for s in hall.services:
+            yield (("service", s.code),), s
+    elif kind is Subject.WINDOW:
+        for w in hall.windows:
+            yield (("window", w.window_id),), w
+    elif kind is Subject.DEVICE:
+        for d in hall.devices:
+            yield (("device", d.device_id), ("device_type", d.device_type.value)), d
+    elif kind is Subject.ZONE:
+        for z in hall.zones:
+            yield (("camera", z.camera_id), ("zone", z.zone_id)), z
+    else:
+        yield (), hall
