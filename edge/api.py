@@ -6,17 +6,23 @@ RFC 3339 in the hall's time zone. The app holds the gateway it was made for; the
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Query
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from edge.decisions import Decider
 from edge.gateway import Gateway
+from rules.engine import AlertState, Silence
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowView, ZoneView
+from rules.language import summarise
 
 VERSION = "0.1.0"
 
@@ -52,6 +58,42 @@ class DeadLetterOut(BaseModel):
     detail: str
     size: int
     payload: str  # the first bytes as text (undecodable bytes replaced)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AckBody(_Body):
+    by: str = Field(min_length=1, max_length=64, description="who takes it (a name or user id)")
+
+
+class SilenceBody(_Body):
+    rule: str = Field(min_length=1, max_length=64, description="rule id; * and ? are wildcards")
+    labels: dict[str, str] = Field(default_factory=dict, description="label values to match; wildcards allowed")
+    minutes: float = Field(gt=0, le=7 * 24 * 60, description="how long, from now")
+    by: str = Field(min_length=1, max_length=64)
+    comment: str = Field(min_length=1, max_length=500, description="why (kept with the silence)")
+
+
+class SilenceOut(BaseModel):
+    id: str
+    rule: str
+    labels: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    active: bool
+
+
+class RuleOut(BaseModel):
+    id: str
+    description: str
+    severity: str
+    kind: str
+    subject: str
+    enabled: bool
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -139,5 +181,118 @@ def create_app(gateway: Gateway) -> FastAPI:
             )
             for r in rows
         ]
+
+    def decider() -> Decider:
+        if gateway.decider is None:
+            raise HTTPException(503, "the gateway is starting")
+        return gateway.decider
+
+    @app.get("/api/alerts", tags=["alerts"])
+    async def alerts(
+        state: Annotated[Literal["active", "firing", "pending", "acknowledged", "resolved", "all"], Query()] = "active",
+        severity: Annotated[str | None, Query(max_length=16)] = None,
+        rule: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[dict[str, object]]:
+        """Alerts with their reason and evidence. `active` = pending, firing and acknowledged; `resolved` and `all`
+        add the history (newest first)."""
+        d = decider()
+        rows = [d.alert_json(a) for a in d.engine.alerts.values()]
+        if state in ("resolved", "all") and gateway.store is not None:
+            seen = {str(r["fingerprint"]) for r in rows}
+            for _, body in gateway.store.alert_history(limit * 4):
+                item = json.loads(body)
+                if item["state"] == "resolved" and item["fingerprint"] not in seen:
+                    seen.add(item["fingerprint"])
+                    rows.append(item)
+        wanted = {
+            "active": {"pending", "firing", "acknowledged"},
+            "all": {s.value for s in AlertState},
+        }.get(state, {state})
+        rows = [r for r in rows if r["state"] in wanted]
+        if severity:
+            rows = [r for r in rows if r["severity"] == severity]
+        if rule:
+            rows = [r for r in rows if r["rule"] == rule]
+        rows.sort(key=lambda r: str(r.get("fired_at") or r.get("active_since") or ""), reverse=True)
+        return rows[:limit]
+
+    @app.get("/api/alerts/{fingerprint}", tags=["alerts"])
+    async def alert(fingerprint: str) -> dict[str, object]:
+        """One alert (active, or its last state) and its history."""
+        d = decider()
+        history = [json.loads(b) for _, b in gateway.store.alert_history(50, fingerprint)] if gateway.store else []
+        current = d.engine.alerts.get(fingerprint)
+        if current is None and not history:
+            raise HTTPException(404, f"no alert {fingerprint}")
+        return {"alert": d.alert_json(current) if current else history[0], "history": history}
+
+    @app.post("/api/alerts/{fingerprint}/ack", tags=["alerts"])
+    async def acknowledge(fingerprint: str, body: AckBody) -> dict[str, object]:
+        """Take an alert: it stops repeating and escalating; an event alert (a help request, a bad rating) ends."""
+        d = decider()
+        try:
+            d.engine_acknowledge(fingerprint, body.by)
+        except KeyError:
+            raise HTTPException(404, f"no firing alert {fingerprint}") from None
+        current = d.engine.alerts.get(fingerprint)
+        return d.alert_json(current) if current else {"fingerprint": fingerprint, "state": "resolved"}
+
+    @app.get("/api/silences", response_model=list[SilenceOut], tags=["alerts"])
+    async def silences() -> list[SilenceOut]:
+        d = decider()
+        now = gateway.clock.now()
+        return [
+            SilenceOut(id=s.id, rule=s.rule, labels=s.labels, starts_at=s.starts_at.astimezone(tz),
+                       ends_at=s.ends_at.astimezone(tz), created_by=s.created_by, comment=s.comment,
+                       active=s.starts_at <= now < s.ends_at)
+            for s in d.engine.silences.values()
+        ]  # fmt: skip
+
+    @app.post("/api/silences", response_model=SilenceOut, status_code=201, tags=["alerts"])
+    async def add_silence(body: SilenceBody) -> SilenceOut:
+        """Mute matching alerts for a while (maintenance, a drill); they still show, marked as silenced."""
+        d = decider()
+        now = gateway.clock.now()
+        s = Silence(uuid.uuid4().hex[:12], body.rule, body.labels, now, now + timedelta(minutes=body.minutes),
+                    body.by, body.comment)  # fmt: skip
+        d.engine_silence(s)
+        return SilenceOut(
+            id=s.id,
+            rule=s.rule,
+            labels=s.labels,
+            starts_at=s.starts_at.astimezone(tz),
+            ends_at=s.ends_at.astimezone(tz),
+            created_by=s.created_by,
+            comment=s.comment,
+            active=True,
+        )
+
+    @app.delete("/api/silences/{silence_id}", status_code=204, tags=["alerts"])
+    async def end_silence(silence_id: str) -> None:
+        try:
+            decider().engine_expire_silence(silence_id)
+        except KeyError:
+            raise HTTPException(404, f"no silence {silence_id}") from None
+
+    @app.get("/api/rules", response_model=list[RuleOut], tags=["alerts"])
+    async def rules() -> list[RuleOut]:
+        """The rules in force."""
+        enabled = {r.id: (r.enabled, r.description) for r in gateway.rules.rules}
+        return [
+            RuleOut(id=x.id, description=enabled[x.id][1], severity=x.severity.value, kind=x.kind,
+                    subject=x.subject, enabled=enabled[x.id][0])
+            for x in summarise(gateway.rules)
+        ]  # fmt: skip
+
+    @app.get("/api/stream", tags=["alerts"], response_class=StreamingResponse)
+    async def stream() -> StreamingResponse:
+        """Server-sent events: `alert` for every notification (firing, repeat, escalated, acknowledged, resolved)."""
+
+        async def frames() -> AsyncIterator[str]:
+            async for frame in gateway.stream.frames():
+                yield frame
+
+        return StreamingResponse(frames(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
     return app

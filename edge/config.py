@@ -116,6 +116,27 @@ class ClockSection(_Section):
     speed: PositiveFloat = Field(default=1.0, description="with mode=device: hall seconds per wall second")
 
 
+class RulesSection(_Section):
+    file: Path | None = Field(default=None, description="a rule YAML (docs/rules.md); default: the built-in pack")
+
+
+class NotifySection(_Section):
+    alert_topic: str = Field(
+        default="hallops/{hall}/alerts", description="MQTT topic that receives every alert notification (QoS 1)"
+    )
+    webhooks: list[str] = Field(
+        default_factory=list, description="URLs that receive every alert notification as a JSON POST, with retries"
+    )
+
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return v
+
+
 class ServiceConfig(_Section):
     name: str | None = Field(default=None, description="display name, e.g. 社会保险")
     name_en: str | None = Field(default=None, description="display name in English")
@@ -151,6 +172,8 @@ class GatewayConfig(_Section):
     http: HttpSection = HttpSection()
     ingest: IngestSection = IngestSection()
     clock: ClockSection = ClockSection()
+    rules: RulesSection = RulesSection()
+    notify: NotifySection = NotifySection()
     default_aht_min: PositiveFloat = Field(
         default=10.0, description="mean service time of a service not yet learned and not configured"
     )
@@ -190,6 +213,8 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
     for did, d in cfg.devices.items():
         if d.type is DeviceType.WINDOW and cfg.windows and did not in cfg.windows:
             problems.append(Problem(f"devices.{did}", "a window terminal's id must be one of the windows"))
+    if cfg.rules.file is not None and not cfg.rules.file.exists():
+        problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
     return problems
 
 

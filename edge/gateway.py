@@ -25,10 +25,14 @@ from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import hall_filter
 from edge.config import GatewayConfig
+from edge.decisions import Decider
 from edge.mqtt import MqttLink
+from edge.outbox import OutboxSender
 from edge.store import EventRow, Store
+from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock, SystemClock
 from rules.hall import Applied, HallSnapshot, HallState
+from rules.language import RuleFile, builtin_rules, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,10 @@ class Gateway:
         self.counters = Counters()
         self.state = HallState(cfg.profile())
         self.store: Store | None = None
+        self.rules: RuleFile = load_rules(cfg.rules.file) if cfg.rules.file else builtin_rules()
+        self.stream = Broadcaster()
+        self.decider: Decider | None = None
+        self.sender: OutboxSender | None = None
         self.started_at = datetime.now(UTC)
         self._started_mono = time.monotonic()
         self._prefix = f"hall/{self.hall_id}/"
@@ -77,9 +85,12 @@ class Gateway:
 
     async def __aenter__(self) -> Gateway:
         self.open()
+        assert self.decider is not None and self.sender is not None
         self._tasks = [
             asyncio.create_task(self.link.run(), name="mqtt"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(self.decider.run(), name="decisions"),
+            asyncio.create_task(self.sender.run(), name="outbox"),
         ]
         return self
 
@@ -122,6 +133,19 @@ class Gateway:
         )
         self._last_saved = time.monotonic()
         self._dirty = replayed > 0
+        self.decider = Decider(
+            self.rules,
+            self.store,
+            self.clock,
+            self.state.snapshot,
+            hall_id=self.hall_id,
+            timezone=self.cfg.hall.timezone,
+            alert_topic=self.cfg.notify.alert_topic.replace("{hall}", self.hall_id),
+            webhooks=list(self.cfg.notify.webhooks),
+            stream=self.stream,
+            on_outbox=lambda: self.sender.wake() if self.sender else None,
+        )
+        self.sender = OutboxSender(self.store, self.link)
 
     def close(self) -> None:
         if self.store is not None:
@@ -134,6 +158,8 @@ class Gateway:
     def handle(self, topic: str, payload: bytes, received_at: datetime, mid: int = 0, qos: int = 0) -> None:
         """Take one MQTT message: validate, apply to the hall, queue for the log. Never raises for bad input."""
         self.counters.received += 1
+        if isinstance(self.clock, DeviceClock):
+            received_at = self.clock.now()  # a last will is stamped in hall time, like everything else
         if qos:
             self._acks.append((self.link.generation, mid, qos))
         try:
@@ -156,6 +182,8 @@ class Gateway:
         self._observe(msg)
         self.counters.accepted += 1
         self._dirty = True
+        if self.decider is not None:
+            self.decider.on_message(msg)
         self._events.append(
             (
                 received_at.timestamp(),

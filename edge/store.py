@@ -46,6 +46,34 @@ CREATE TABLE IF NOT EXISTS hall_state (
     body BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS decision_state (
+    name TEXT PRIMARY KEY,          -- 'engine', 'tickets', 'tidal': each a JSON document of its clocks
+    body TEXT NOT NULL,
+    saved_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_history (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    body TEXT NOT NULL              -- the alert as JSON
+);
+CREATE INDEX IF NOT EXISTS alert_history_fp ON alert_history (fingerprint, id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    created_at REAL NOT NULL,
+    channel TEXT NOT NULL,          -- mqtt | webhook
+    target TEXT NOT NULL,           -- topic or URL
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    sent_at REAL,
+    failed_at REAL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, failed_at, next_attempt_at);
 """
 
 # (received_at, at, device_type, device_id, channel, type, seq, topic, payload)
@@ -176,3 +204,81 @@ class Store:
         """Keep only the newest `keep` dead letters."""
         top = self._db.execute("SELECT max(id) FROM dead_letters").fetchone()[0] or 0
         return int(self._db.execute("DELETE FROM dead_letters WHERE id <= ?", (top - keep,)).rowcount)
+
+    # -- decisions: engine state, alert history and the outbox, written together ---------------------------
+
+    def write_decisions(
+        self,
+        states: dict[str, str],
+        history: Sequence[tuple[float, str, str, str, str, str]],
+        outbox: Sequence[tuple[str, str, bytes]],
+        now: float,
+    ) -> None:
+        """One transaction: the decision state that produced the notifications, their history and the outbox rows
+        that will deliver them. A crash cannot leave a decision taken but not sent, or sent twice by a re-decision."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO decision_state (name, body, saved_at) VALUES (?, ?, ?)",
+                [(name, body, now) for name, body in states.items()],
+            )
+            db.executemany(
+                "INSERT INTO alert_history (at, fingerprint, rule_id, state, severity, body) VALUES (?, ?, ?, ?, ?, ?)",
+                history,
+            )
+            db.executemany(
+                "INSERT INTO outbox (created_at, channel, target, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+                [(now, channel, target, payload, now) for channel, target, payload in outbox],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def decision_state(self, name: str) -> str | None:
+        row = self._db.execute("SELECT body FROM decision_state WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def alert_history(self, limit: int = 100, fingerprint: str | None = None) -> list[tuple[float, str]]:
+        """(time, alert JSON) of state changes, newest first."""
+        sql = "SELECT at, body FROM alert_history"
+        args: tuple[object, ...] = ()
+        if fingerprint:
+            sql += " WHERE fingerprint = ?"
+            args = (fingerprint,)
+        rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [(float(r[0]), str(r[1])) for r in rows]
+
+    def due_outbox(self, now: float, limit: int = 100) -> list[tuple[int, str, str, bytes, int]]:
+        """Unsent, not given-up rows whose next attempt is due: (id, channel, target, payload, attempts)."""
+        rows = self._db.execute(
+            "SELECT id, channel, target, payload, attempts FROM outbox"
+            " WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4])) for r in rows]
+
+    def next_outbox_attempt(self) -> float | None:
+        row = self._db.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def outbox_sent(self, row_id: int, now: float) -> None:
+        self._db.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", (now, row_id))
+
+    def outbox_retry(self, row_id: int, now: float, next_at: float, error: str, give_up: bool) -> None:
+        self._db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, failed_at = ?"
+            " WHERE id = ?",
+            (next_at, error[:500], now if give_up else None, row_id),
+        )
+
+    def outbox_counts(self) -> dict[str, int]:
+        row = self._db.execute(
+            "SELECT sum(sent_at IS NOT NULL), sum(failed_at IS NOT NULL), sum(sent_at IS NULL AND failed_at IS NULL)"
+            " FROM outbox"
+        ).fetchone()
+        return {"sent": int(row[0] or 0), "failed": int(row[1] or 0), "pending": int(row[2] or 0)}
+
