@@ -23,6 +23,7 @@ from edge.gateway import Gateway
 from rules.engine import AlertState, Silence
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowView, ZoneView
 from rules.language import summarise
+from rules.tickets import TicketTransitionError, UnknownTicketError
 
 VERSION = "0.1.0"
 
@@ -74,6 +75,16 @@ class SilenceBody(_Body):
     minutes: float = Field(gt=0, le=7 * 24 * 60, description="how long, from now")
     by: str = Field(min_length=1, max_length=64)
     comment: str = Field(min_length=1, max_length=500, description="why (kept with the silence)")
+
+
+class TicketBody(_Body):
+    by: str = Field(min_length=1, max_length=64, description="the technician (a name or user id)")
+    note: str = Field(default="", max_length=2000, description="what was done (required to resolve)")
+
+
+class DecisionBody(_Body):
+    by: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500, description="why (for a rejection)")
 
 
 class SilenceOut(BaseModel):
@@ -284,6 +295,89 @@ def create_app(gateway: Gateway) -> FastAPI:
                     subject=x.subject, enabled=enabled[x.id][0])
             for x in summarise(gateway.rules)
         ]  # fmt: skip
+
+    @app.get("/api/tickets", tags=["tickets"])
+    async def tickets(
+        status: Annotated[
+            Literal["active", "open", "acknowledged", "in_progress", "resolved", "closed", "all"], Query()
+        ] = "active",
+        priority: Annotated[Literal["P1", "P2", "P3"] | None, Query()] = None,
+        kind: Annotated[Literal["device_fault", "rectification"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[dict[str, object]]:
+        """Fault and rectification tickets, the most urgent first (overdue, then by the nearest SLA due time)."""
+        d = decider()
+        rows = [d.ticket_json(t) for t in d.tickets.tickets]
+        if gateway.store is not None and status not in ("active", "open", "acknowledged", "in_progress"):
+            seen = {r["id"] for r in rows}
+            rows += [r for r in map(json.loads, gateway.store.records("ticket", limit * 4)) if r["id"] not in seen]
+        active = {"open", "acknowledged", "in_progress"}
+        wanted = (
+            active if status == "active" else {"open", *active, "resolved", "closed"} if status == "all" else {status}
+        )
+        rows = [r for r in rows if r["status"] in wanted]
+        rows = [
+            r for r in rows if (priority is None or r["priority"] == priority) and (kind is None or r["kind"] == kind)
+        ]
+
+        def urgency(r: dict[str, object]) -> tuple[int, str]:
+            overdue = bool(r.get("ack_overdue") or r.get("resolve_overdue"))
+            due = r.get("ack_due") if r.get("status") == "open" else r.get("resolve_due")
+            return (0 if overdue else 1, str(due or "9999"))
+
+        rows.sort(key=urgency)
+        return rows[:limit]
+
+    @app.get("/api/tickets/{ticket_id}", tags=["tickets"])
+    async def ticket(ticket_id: str) -> dict[str, object]:
+        d = decider()
+        try:
+            return d.ticket_json(d.tickets.get(ticket_id))
+        except LookupError:
+            stored = gateway.store.record("ticket", ticket_id) if gateway.store else None
+            if stored is None:
+                raise HTTPException(404, f"no ticket {ticket_id}") from None
+            return dict(json.loads(stored))
+
+    @app.post("/api/tickets/{ticket_id}/{action}", tags=["tickets"])
+    async def ticket_action(
+        ticket_id: str, action: Literal["acknowledge", "start", "resolve", "close"], body: TicketBody
+    ) -> dict[str, object]:
+        """Move a ticket on: acknowledge → start → resolve (with a note) → close."""
+        d = decider()
+        if action == "resolve" and not body.note.strip():
+            raise HTTPException(422, "note: say what was done to resolve it")
+        try:
+            return d.ticket_json(d.ticket_transition(ticket_id, action, body.by, body.note))
+        except UnknownTicketError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except TicketTransitionError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.get("/api/recommendations", tags=["tidal"])
+    async def recommendations(
+        status: Annotated[Literal["pending", "all"], Query()] = "pending",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, object]]:
+        """Tidal-window recommendations (潮汐窗口) with the numbers behind them; `pending` await a decision."""
+        d = decider()
+        pending = [{**r.to_dict(), "status": "pending"} for r in d.tidal.pending()]
+        if status == "pending":
+            return json.loads(json.dumps(pending, default=str))[:limit]  # type: ignore[no-any-return]
+        stored = [json.loads(b) for b in gateway.store.records("recommendation", limit)] if gateway.store else []
+        ids = {p["id"] for p in pending}
+        return json.loads(json.dumps(pending, default=str)) + [r for r in stored if r["id"] not in ids][:limit]  # type: ignore[no-any-return]
+
+    @app.post("/api/recommendations/{rec_id}/{decision}", tags=["tidal"])
+    async def decide(rec_id: str, decision: Literal["approve", "reject"], body: DecisionBody) -> dict[str, object]:
+        """Approve (the windows are opened: commands to the queue system and the window terminals, staff notified)
+        or reject a pending recommendation."""
+        d = decider()
+        try:
+            rec = d.recommendation_decision(rec_id, decision == "approve", body.by, body.reason)
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {**json.loads(json.dumps(rec.to_dict(), default=str)), "status": f"{decision}d"}
 
     @app.get("/api/stream", tags=["alerts"], response_class=StreamingResponse)
     async def stream() -> StreamingResponse:

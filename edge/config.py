@@ -121,8 +121,9 @@ class RulesSection(_Section):
 
 
 class NotifySection(_Section):
-    alert_topic: str = Field(
-        default="hallops/{hall}/alerts", description="MQTT topic that receives every alert notification (QoS 1)"
+    topic: str = Field(
+        default="hallops/{hall}",
+        description="MQTT topic prefix for notifications (QoS 1): <prefix>/alerts, /tickets, /recommendations",
     )
     webhooks: list[str] = Field(
         default_factory=list, description="URLs that receive every alert notification as a JSON POST, with retries"
@@ -135,6 +136,21 @@ class NotifySection(_Section):
             if urlsplit(url).scheme not in ("http", "https"):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return v
+
+
+class TidalSection(_Section):
+    target_wait_min: PositiveFloat = Field(default=15, description="the wait a tidal window must keep a queue under")
+    service_level: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.8, description="share of tickets called within the target wait"
+    )
+    patience_min: PositiveFloat | None = Field(
+        default=None, description="mean patience; set it to model people leaving (Erlang A)"
+    )
+    staff_pool: list[Ident] = Field(default_factory=list, description="staff ids who can be called to a tidal window")
+    auto_approve: bool = Field(default=False, description="open recommended windows without waiting for the manager")
+    check_after_min: PositiveFloat = Field(
+        default=10, description="after opening, the projected wait must fall within this; else escalate"
+    )
 
 
 class ServiceConfig(_Section):
@@ -174,6 +190,7 @@ class GatewayConfig(_Section):
     clock: ClockSection = ClockSection()
     rules: RulesSection = RulesSection()
     notify: NotifySection = NotifySection()
+    tidal: TidalSection = TidalSection()
     default_aht_min: PositiveFloat = Field(
         default=10.0, description="mean service time of a service not yet learned and not configured"
     )

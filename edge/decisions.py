@@ -15,7 +15,9 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
@@ -26,21 +28,47 @@ from devices.contract import (
     MessageShowCommand,
     NudgeCommand,
     RecallCommand,
+    TicketIssued,
     TicketReactivateCommand,
+    WindowAssignCommand,
 )
 from devices.topics import Channel, DeviceType, build_topic
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock
-from rules.engine import Alert, Decision, Notify, RuleEngine, Silence
-from rules.hall import HallSnapshot
-from rules.language import CommandAction, RuleFile
+from rules.engine import Alert, AlertState, Decision, Notify, RuleEngine, Silence
+from rules.hall import HallProfile, HallSnapshot
+from rules.language import CommandAction, RuleFile, Schedule
+from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
+from rules.tidal import (
+    DemandProfile,
+    Recommendation,
+    RecommendationKind,
+    TidalEvent,
+    TidalEventKind,
+    TidalSettings,
+    TidalTracker,
+    recommend_open,
+    window_capabilities,
+)
 
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.2
 MAX_SLEEP_S = 1.0
 STATE_EVERY_S = 1.0
+PROFILE_DAYS = 35
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one evaluation produced, written in one transaction and then delivered."""
+
+    outbox: list[tuple[str, str, bytes]] = field(default_factory=list)
+    history: list[tuple[float, str, str, str, str, str]] = field(default_factory=list)
+    records: list[tuple[str, str, str]] = field(default_factory=list)
+    live: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    changed: bool = False
 
 
 class Decider:
@@ -51,23 +79,28 @@ class Decider:
         clock: Clock,
         snapshot: Callable[[datetime], HallSnapshot],
         *,
-        hall_id: str,
-        timezone: str,
-        alert_topic: str,
+        profile: HallProfile,
+        topic: str,
         webhooks: list[str],
+        tidal: TidalSettings,
+        staff_pool: list[str],
+        auto_approve: bool,
         stream: Broadcaster,
         on_outbox: Callable[[], None],
     ) -> None:
-        self.engine = RuleEngine(rules, timezone)
+        self.engine = RuleEngine(rules, profile.timezone)
         self._store = store
         self._clock = clock
         self._snapshot = snapshot
-        self._hall = hall_id
-        self._tz = ZoneInfo(timezone)
-        self._alert_topic = alert_topic
+        self._profile = profile
+        self._hall = profile.hall_id
+        self._tz = ZoneInfo(profile.timezone)
+        self._topic = topic
         self._webhooks = webhooks
         self._stream = stream
         self._on_outbox = on_outbox
+        self._staff_pool = staff_pool
+        self._auto_approve = auto_approve
         self._event_types = {r.on.event for r in rules.rules if r.on is not None and r.enabled}
         self._pending: list[Decision] = []
         self._wake = asyncio.Event()
@@ -77,17 +110,43 @@ class Decider:
         self._commands = 0
         self.evaluations = 0
         self.notifications = 0
-        saved = store.decision_state("engine")
-        if saved:
-            self.engine.load(json.loads(saved))
-            log.info("rule engine restored alerts=%d silences=%d", len(self.engine.alerts), len(self.engine.silences))
+        working = rules.schedules.get("opening_hours") or Schedule()
+        self.tickets = TicketBook(working, profile.timezone, SlaPolicy())
+        self.tidal = TidalTracker(tidal)
+        self.demand = DemandProfile(profile.timezone)
+        for name, load in (("engine", self._load_engine), ("tickets", self._load_tickets), ("tidal", self._load_tidal)):
+            saved = store.decision_state(name)
+            if saved:
+                load(saved)
+        since = (clock.now() - timedelta(days=PROFILE_DAYS)).timestamp()
+        for at, payload in store.issued_since(since):
+            service = json.loads(payload).get("service")
+            if isinstance(service, str):
+                self.demand.add(service, datetime.fromtimestamp(at, UTC))
+        log.info(
+            "decisions restored alerts=%d silences=%d tickets=%d tidal_pending=%d profile_days=%d",
+            len(self.engine.alerts), len(self.engine.silences), len(self.tickets.tickets),
+            len(self.tidal.pending()), len(self.demand.days),
+        )  # fmt: skip
+
+    def _load_engine(self, body: str) -> None:
+        self.engine.load(json.loads(body))
+
+    def _load_tickets(self, body: str) -> None:
+        self.tickets.load(json.loads(body))
+
+    def _load_tidal(self, body: str) -> None:
+        self.tidal = TidalTracker.load(self.tidal.settings, body.encode())
 
     # -- input ------------------------------------------------------------------------------------------
 
     def on_message(self, msg: DeviceMessage) -> None:
         """From the ingest hot path: event rules react at once; everything else waits for the next evaluation."""
-        if msg.channel is Channel.EVT and msg.type in self._event_types:
-            self._pending.extend(self.engine.on_message(msg, msg.at))
+        if msg.channel is Channel.EVT:
+            if msg.type in self._event_types:
+                self._pending.extend(self.engine.on_message(msg, msg.at))
+            if isinstance(msg.payload, TicketIssued):
+                self.demand.add(msg.payload.service, msg.at)
         self._wake.set()
 
     def wake(self) -> None:
@@ -108,6 +167,30 @@ class Decider:
         self.engine.expire_silence(silence_id, self._clock.now())
         self.evaluate()
 
+    def ticket_transition(self, ticket_id: str, action: str, by: str, note: str) -> Ticket:
+        """acknowledge | start | resolve | close; raises TicketError for an unknown ticket or a wrong move."""
+        now = self._clock.now()
+        book = self.tickets
+        events = {
+            "acknowledge": lambda: book.acknowledge(ticket_id, by, now),
+            "start": lambda: book.start(ticket_id, by, now),
+            "resolve": lambda: book.resolve(ticket_id, by, note, now),
+            "close": lambda: book.close(ticket_id, by, now),
+        }[action]()
+        self.evaluate(extra_tickets=events)
+        return book.get(ticket_id)
+
+    def recommendation_decision(self, rec_id: str, approve: bool, by: str, reason: str) -> Recommendation:
+        """Approve (send the commands, notify) or reject a pending recommendation; ValueError if it is not pending."""
+        now = self._clock.now()
+        if approve:
+            rec = self.tidal.approve(rec_id, by, now)
+            self.evaluate(approved=[(rec, by)])
+        else:
+            rec = self.tidal.reject(rec_id, by, reason, now)
+            self.evaluate(rejected=[(rec, by, reason)])
+        return rec
+
     # -- the loop ---------------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -124,51 +207,156 @@ class Decider:
             self.evaluate()
 
     def _sleep_for(self) -> float:
-        deadline = self.engine.next_deadline()
-        if deadline is None:
+        deadlines = [d for d in (self.engine.next_deadline(), self.tickets.next_deadline(),
+                                 self.tidal.next_deadline()) if d is not None]  # fmt: skip
+        if not deadlines:
             return MAX_SLEEP_S
         speed = self._clock.speed if isinstance(self._clock, DeviceClock) else 1.0
-        ahead = (deadline - self._clock.now()).total_seconds() / speed
+        ahead = (min(deadlines) - self._clock.now()).total_seconds() / speed
         return min(MAX_SLEEP_S, max(0.0, ahead))
 
-    def evaluate(self) -> list[Decision]:
+    def evaluate(
+        self,
+        *,
+        extra_tickets: list[TicketEvent] | None = None,
+        approved: list[tuple[Recommendation, str]] | None = None,
+        rejected: list[tuple[Recommendation, str, str]] | None = None,
+    ) -> list[Decision]:
         """One evaluation at the clock's now; its outcome stored and queued for delivery."""
         now = self._clock.now()
         hall = self._snapshot(now)
         decisions = self._pending + self.engine.evaluate(hall, now)
         self._pending = []
         self.evaluations += 1
-        changes = self.engine.take_changes()
-        outbox: list[tuple[str, str, bytes]] = []
+        batch = _Batch()
         for d in decisions:
             if isinstance(d, Notify):
-                body = self.alert_json(d.alert, d)
-                payload = json.dumps(body, ensure_ascii=False).encode()
-                outbox.append(("mqtt", self._alert_topic, payload))
-                outbox.extend(("webhook", url, payload) for url in self._webhooks)
-                self.notifications += 1
+                self._alert_note(batch, d)
             elif d.action.command is not None:
-                outbox.extend(self._commands_for(d.alert, d.action.command, hall, now))
-            else:
-                log.info("action not handled yet rule=%s fingerprint=%s action=%s", d.alert.rule_id,
-                         d.alert.fingerprint, d.action.model_dump(exclude_none=True))  # fmt: skip
-        history = [
-            (now.timestamp(), a.fingerprint, a.rule_id, a.state.value, a.severity.value,
-             json.dumps(self.alert_json(a), ensure_ascii=False))
-            for a in changes
-        ]  # fmt: skip
-        state = json.dumps(self.engine.dump(), ensure_ascii=False, sort_keys=True)
-        wall = datetime.now(UTC).timestamp()
-        due = state != self._last_state and (decisions or changes or wall - self._last_state_at >= STATE_EVERY_S)
-        if outbox or history or due:
-            self._store.write_decisions({"engine": state}, history, outbox, wall)
-            self._last_state, self._last_state_at = state, wall
-        if outbox:
-            self._on_outbox()
-        for d in decisions:
-            if isinstance(d, Notify):
-                self._stream.publish("alert", self.alert_json(d.alert, d))
+                batch.outbox.extend(self._commands_for(d.alert, d.action.command, hall, now))
+            elif d.action.ticket is not None:
+                for ev in self.tickets.on_alert(d, hall, now):
+                    self._ticket_note(batch, ev)
+            elif d.action.recommend == "tidal.open":
+                self._recommend(batch, d.alert, hall, now)
+        for alert in self.engine.take_changes():
+            batch.history.append(
+                (
+                    now.timestamp(),
+                    alert.fingerprint,
+                    alert.rule_id,
+                    alert.state.value,
+                    alert.severity.value,
+                    json.dumps(self.alert_json(alert), ensure_ascii=False),
+                )
+            )
+            if alert.state is AlertState.RESOLVED:
+                self.tickets.on_alert_resolved(alert.fingerprint, now)
+        for ev in [*(extra_tickets or []), *self.tickets.tick(hall, now)]:
+            self._ticket_note(batch, ev)
+        for rec, by in approved or []:
+            self._approved(batch, rec, by, hall, now)
+        for rec, by, reason in rejected or []:
+            self._rec_note(batch, rec, "rejected", by=by, note=reason)
+        for tev in self.tidal.check(hall, now, self.demand):
+            self._tidal_event(batch, tev, hall, now)
+        self._store_and_send(batch, decisions, now)
         return decisions
+
+    def _store_and_send(self, batch: _Batch, decisions: list[Decision], now: datetime) -> None:
+        states = {
+            "engine": json.dumps(self.engine.dump(), ensure_ascii=False, sort_keys=True),
+            "tickets": json.dumps(self.tickets.dump(), ensure_ascii=False, sort_keys=True),
+            "tidal": self.tidal.dump().decode(),
+        }
+        fingerprint = "".join(states.values())
+        wall = datetime.now(UTC).timestamp()
+        due = fingerprint != self._last_state and (
+            decisions or batch.history or batch.records or wall - self._last_state_at >= STATE_EVERY_S
+        )
+        if batch.outbox or batch.history or batch.records or due:
+            self._store.write_decisions(states, batch.history, batch.outbox, wall, batch.records)
+            self._last_state, self._last_state_at = fingerprint, wall
+        if batch.outbox:
+            self._on_outbox()
+        for event, body in batch.live:
+            self._stream.publish(event, body)
+
+    # -- what each kind of decision produces --------------------------------------------------------------
+
+    def _deliver(self, batch: _Batch, kind: str, body: dict[str, object]) -> None:
+        payload = json.dumps({"type": kind, **body}, ensure_ascii=False).encode()
+        batch.outbox.append(("mqtt", f"{self._topic}/{kind}s", payload))
+        batch.outbox.extend(("webhook", url, payload) for url in self._webhooks)
+        batch.live.append((kind, body))
+        self.notifications += 1
+
+    def _alert_note(self, batch: _Batch, note: Notify) -> None:
+        self._deliver(batch, "alert", self.alert_json(note.alert, note))
+
+    def _ticket_note(self, batch: _Batch, ev: TicketEvent) -> None:
+        body = self.ticket_json(ev.ticket)
+        batch.records.append(("ticket", ev.ticket.id, json.dumps(body, ensure_ascii=False)))
+        if ev.roles:
+            note = {"event": ev.kind.value, "roles": [r.value for r in ev.roles], "by": ev.by, "note": ev.note}
+            self._deliver(batch, "ticket", {**body, "notification": note})
+
+    def _rec_note(self, batch: _Batch, rec: Recommendation, event: str, *, by: str = "system", note: str = "",
+                  roles: tuple[str, ...] = ("hall_manager",)) -> None:  # fmt: skip
+        body = {**rec.to_dict(), "status": event, "decided_by": by if event in ("approved", "rejected") else None}
+        batch.records.append(("recommendation", rec.id, json.dumps(body, ensure_ascii=False, default=str)))
+        note_body = {"event": event, "roles": list(roles), "by": by, "note": note}
+        self._deliver(batch, "recommendation", {**json.loads(json.dumps(body, default=str)), "notification": note_body})
+
+    def _recommend(self, batch: _Batch, alert: Alert, hall: HallSnapshot, now: datetime) -> None:
+        service = alert.labels.get("service")
+        recs = recommend_open(
+            hall, window_capabilities(self._profile, hall), self.demand, self.tidal.settings, now,
+            staff_pool=self._staff_pool, services={service} if service else None,
+            reserved=self.tidal.reserved_windows(),
+        )  # fmt: skip
+        for rec in self.tidal.offer(recs, now):
+            self._rec_note(batch, rec, "offered")
+            if self._auto_approve and rec.windows:
+                approved = self.tidal.approve(rec.id, "policy:auto_approve", now)
+                self._approved(batch, approved, "policy:auto_approve", hall, now)
+
+    def _approved(self, batch: _Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
+        """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""
+        qms = next((d.device_id for d in hall.devices if d.device_type is DeviceType.QMS), None)
+        for i, window_id in enumerate(rec.windows):
+            staff = rec.staff[i] if i < len(rec.staff) else None
+            self._commands += 1
+            cmd_id = f"{rec.id}-{self._commands}"
+            services = ", ".join(rec.services)
+            if qms is not None and rec.kind is RecommendationKind.OPEN:
+                assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=rec.services,
+                                             staff_id=staff)  # fmt: skip
+                topic = build_topic(self._hall, DeviceType.QMS, qms, Channel.CMD)
+                batch.outbox.append(("mqtt", topic, assign.model_dump_json(exclude_none=True).encode()))
+            if rec.kind is RecommendationKind.OPEN:
+                text = f"潮汐窗口：请开放办理 {services} / tidal window: please open for {services}"
+            else:
+                text = f"请结束潮汐窗口 {services} / please close the tidal window"
+            nudge = NudgeCommand(ts=now, cmd_id=f"{cmd_id}-n", waiting=sum(s.waiting for s in hall.services
+                                 if s.code in rec.services), message=text)  # fmt: skip
+            topic = build_topic(self._hall, DeviceType.WINDOW, window_id, Channel.CMD)
+            batch.outbox.append(("mqtt", topic, nudge.model_dump_json(exclude_none=True).encode()))
+        self._rec_note(batch, rec, "approved", by=by, roles=("hall_manager", "window_staff"))
+
+    def _tidal_event(self, batch: _Batch, ev: TidalEvent, hall: HallSnapshot, now: datetime) -> None:
+        if ev.kind is TidalEventKind.CLOSE and ev.recommendation is not None:
+            self._rec_note(batch, ev.recommendation, "offered")
+        elif ev.kind is TidalEventKind.ESCALATE:
+            body: dict[str, object] = {
+                "rec_id": ev.rec_id, "services": list(ev.services), "windows": list(ev.windows),
+                "windows_not_open": list(ev.windows_not_open), "reason_en": ev.reason_en, "reason_zh": ev.reason_zh,
+                "wait_at_approval_min": ev.wait_at_approval_min, "wait_now_min": ev.wait_now_min,
+                "notification": {"event": "escalated", "roles": ["hall_manager", "director"]},
+            }  # fmt: skip
+            self._deliver(batch, "recommendation", body)
+        else:
+            log.info("tidal check rec=%s: %s", ev.rec_id, ev.reason_en)
 
     # -- commands ---------------------------------------------------------------------------------------
 
@@ -268,3 +456,19 @@ class Decider:
         if note is not None:
             body["notification"] = {"reason": note.reason.value, "roles": [r.value for r in note.roles]}
         return body
+
+    def ticket_json(self, t: Ticket) -> dict[str, object]:
+        """A ticket as the API, the MQTT ticket topic, webhooks and the live stream show it."""
+        return {f.name: _plain_json(getattr(t, f.name), self._tz) for f in fields(t)}
+
+
+def _plain_json(value: object, tz: ZoneInfo) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_plain_json(v, tz) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain_json(getattr(value, f.name), tz) for f in fields(value)}  # type: ignore[arg-type, unused-ignore]
+    return value

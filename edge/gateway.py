@@ -33,6 +33,7 @@ from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock, SystemClock
 from rules.hall import Applied, HallSnapshot, HallState
 from rules.language import RuleFile, builtin_rules, load_rules
+from rules.tidal import TidalSettings
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +134,24 @@ class Gateway:
         )
         self._last_saved = time.monotonic()
         self._dirty = replayed > 0
+        t = self.cfg.tidal
         self.decider = Decider(
             self.rules,
             self.store,
             self.clock,
             self.state.snapshot,
-            hall_id=self.hall_id,
-            timezone=self.cfg.hall.timezone,
-            alert_topic=self.cfg.notify.alert_topic.replace("{hall}", self.hall_id),
+            profile=self.cfg.profile(),
+            topic=self.cfg.notify.topic.replace("{hall}", self.hall_id),
             webhooks=list(self.cfg.notify.webhooks),
+            tidal=TidalSettings(
+                target_wait_min=t.target_wait_min,
+                service_level=t.service_level,
+                patience_min=t.patience_min,
+                default_aht_min=self.cfg.default_aht_min,
+                check_after_min=t.check_after_min,
+            ),
+            staff_pool=list(t.staff_pool),
+            auto_approve=t.auto_approve,
             stream=self.stream,
             on_outbox=lambda: self.sender.wake() if self.sender else None,
         )

@@ -61,6 +61,13 @@ CREATE TABLE IF NOT EXISTS alert_history (
     body TEXT NOT NULL              -- the alert as JSON
 );
 CREATE INDEX IF NOT EXISTS alert_history_fp ON alert_history (fingerprint, id);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,             -- 'ticket' | 'recommendation': the permanent record, latest version
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (kind, id)
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     created_at REAL NOT NULL,
@@ -213,6 +220,7 @@ class Store:
         history: Sequence[tuple[float, str, str, str, str, str]],
         outbox: Sequence[tuple[str, str, bytes]],
         now: float,
+        records: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         """One transaction: the decision state that produced the notifications, their history and the outbox rows
         that will deliver them. A crash cannot leave a decision taken but not sent, or sent twice by a re-decision."""
@@ -226,6 +234,10 @@ class Store:
             db.executemany(
                 "INSERT INTO alert_history (at, fingerprint, rule_id, state, severity, body) VALUES (?, ?, ?, ?, ?, ?)",
                 history,
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO records (kind, id, body, updated_at) VALUES (?, ?, ?, ?)",
+                [(kind, rid, body, now) for kind, rid, body in records],
             )
             db.executemany(
                 "INSERT INTO outbox (created_at, channel, target, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
@@ -281,4 +293,21 @@ class Store:
             " FROM outbox"
         ).fetchone()
         return {"sent": int(row[0] or 0), "failed": int(row[1] or 0), "pending": int(row[2] or 0)}
+
+    def records(self, kind: str, limit: int = 500) -> list[str]:
+        """The latest version of each ticket or recommendation, most recently changed first."""
+        rows = self._db.execute(
+            "SELECT body FROM records WHERE kind = ? ORDER BY updated_at DESC LIMIT ?", (kind, limit)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def record(self, kind: str, rid: str) -> str | None:
+        row = self._db.execute("SELECT body FROM records WHERE kind = ? AND id = ?", (kind, rid)).fetchone()
+        return str(row[0]) if row else None
+
+    def issued_since(self, since: float) -> Iterator[tuple[float, bytes]]:
+        """(event time, payload) of every ticket.issued since `since`: the history the demand profile learns from."""
+        cur = self._db.execute("SELECT at, payload FROM events WHERE type = 'ticket.issued' AND at >= ?", (since,))
+        for at, payload in cur:
+            yield float(at), bytes(payload)
 

@@ -36,7 +36,7 @@ class Listener:
         time.sleep(0.2)  # the SUBACK; a real subscription, nothing to mock
 
     def alerts(self, rule: str | None = None, reason: str | None = None) -> list[dict[str, object]]:
-        out = [m for t, m in self.messages if t.startswith("hallops/")]
+        out = [m for t, m in self.messages if t.startswith("hallops/") and t.endswith("/alerts")]
         out = [m for m in out if rule is None or m["rule"] == rule]
         return [m for m in out if reason is None or m["notification"]["reason"] == reason]  # type: ignore[index]
 
