@@ -168,3 +168,42 @@ def event(kind: str, device: str, seq: int | str, at: datetime, /, **fields: obj
     """A contract event as a device would publish it."""
     body = {"v": 1, "ts": at.isoformat(), "seq": seq, **fields}
     return f"hall/h1/{kind}/{device}/evt", json.dumps(body).encode()
+
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CST)  # inside the built-in pack's opening hours
+
+
+class Listener:
+    """Collects what the gateway publishes (alerts, commands) on a real subscription."""
+
+    def __init__(self, port: int, *topics: str) -> None:
+        self.messages: list[tuple[str, dict[str, object]]] = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"listener-{port}-{time.time()}")
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, json.loads(m.payload)))
+        self.client.connect("127.0.0.1", port)
+        for t in topics:
+            self.client.subscribe(t, qos=1)
+        self.client.loop_start()
+        time.sleep(0.2)  # the SUBACK; a real subscription, nothing to mock
+
+    def alerts(self, rule: str | None = None, reason: str | None = None) -> list[dict[str, object]]:
+        out = [m for t, m in self.messages if t.startswith("hallops/") and t.endswith("/alerts")]
+        out = [m for m in out if rule is None or m["rule"] == rule]
+        return [m for m in out if reason is None or m["notification"]["reason"] == reason]  # type: ignore[index]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def listener(mosquitto: MosquittoProcess) -> Iterator[Listener]:
+    """What the gateway publishes: notifications (hallops/#) and device commands."""
+    lst = Listener(mosquitto.port, "hallops/#", "hall/+/+/+/cmd")
+    yield lst
+    lst.close()
+
+
+def state_msg(device_type: str, device: str, seq: int, at: datetime, **fields: object) -> tuple[str, bytes]:
+    body = {"v": 1, "ts": at.isoformat(), "seq": seq, "online": True, **fields}
+    return f"hall/h1/{device_type}/{device}/state", json.dumps(body).encode()

@@ -7,54 +7,16 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from edge.broker import MosquittoProcess, free_port
-from tests.integration.conftest import CST, GatewayProcess, Publisher, event, wait_until
-
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CST)  # inside the built-in pack's opening hours
-
-
-class Listener:
-    """Collects what the gateway publishes (alerts, commands) on a real subscription."""
-
-    def __init__(self, port: int, *topics: str) -> None:
-        self.messages: list[tuple[str, dict[str, object]]] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"listener-{port}-{time.time()}")
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, json.loads(m.payload)))
-        self.client.connect("127.0.0.1", port)
-        for t in topics:
-            self.client.subscribe(t, qos=1)
-        self.client.loop_start()
-        time.sleep(0.2)  # the SUBACK; a real subscription, nothing to mock
-
-    def alerts(self, rule: str | None = None, reason: str | None = None) -> list[dict[str, object]]:
-        out = [m for t, m in self.messages if t.startswith("hallops/") and t.endswith("/alerts")]
-        out = [m for m in out if rule is None or m["rule"] == rule]
-        return [m for m in out if reason is None or m["notification"]["reason"] == reason]  # type: ignore[index]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-@pytest.fixture
-def listener(mosquitto: MosquittoProcess) -> Iterator[Listener]:
-    lst = Listener(mosquitto.port, "hallops/#", "hall/+/+/+/cmd")
-    yield lst
-    lst.close()
-
-
-def _state(device_type: str, device: str, seq: int, at: datetime, **fields: object) -> tuple[str, bytes]:
-    body = {"v": 1, "ts": at.isoformat(), "seq": seq, "online": True, **fields}
-    return f"hall/h1/{device_type}/{device}/state", json.dumps(body).encode()
+from tests.integration.conftest import MONDAY_10, GatewayProcess, Listener, Publisher, event, state_msg, wait_until
 
 
 def test_device_offline_alert_acknowledged_through_the_api(
@@ -69,7 +31,7 @@ def test_device_offline_alert_acknowledged_through_the_api(
     kiosk.will_set("hall/h1/kiosk/K07/state", b'{"v": 1, "online": false}', qos=1, retain=True)
     kiosk.connect("127.0.0.1", mosquitto.port)
     kiosk.loop_start()
-    topic, payload = _state("kiosk", "K07", 1, MONDAY_10, printer="ok", paper_pct=80)
+    topic, payload = state_msg("kiosk", "K07", 1, MONDAY_10, printer="ok", paper_pct=80)
     kiosk.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
     wait_until(lambda: gw.accepted() >= 1, what="the kiosk's state")
     kiosk.loop_stop()
