@@ -149,7 +149,7 @@ def _serving_ratio(v: View, h: HallSnapshot, now: datetime) -> float:
 
 def _participation(v: View, h: HallSnapshot, now: datetime) -> float:
     w = _win(v)
-    return w.rated_today / w.served_today if w.served_today >= 10 else 1.0
+    return w.rated_today / w.served_today if w.served_today >= 20 else 1.0
 
 
 def _abandon_rate(v: View, h: HallSnapshot, now: datetime) -> float:
@@ -211,7 +211,7 @@ METRICS: dict[str, Metric] = {
                lambda v, h, n: 60 * _minutes(_win(v).calling_since, n), since=lambda v, h, n: _win(v).calling_since,
                per_second=True),
         Metric("window.rating_participation", Subject.WINDOW, Kind.NUMBER, "share",
-               "ratings ÷ services completed today (1 until 10 services)", _participation),
+               "ratings ÷ services completed today (1 until 20 services)", _participation),
         Metric("window.staff_present", Subject.WINDOW, Kind.BOOL, "", "a camera sees staff at the seat",
                lambda v, h, n: _win(v).staff_present),
         # -- devices

@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("script", ["scripts/config_reference.py"])  # contract_tables: test_contract.py
+# (scripts/contract_tables.py is checked by tests/unit/devices/test_contract.py)
+@pytest.mark.parametrize("script", ["scripts/config_reference.py", "scripts/rules_reference.py"])
 def test_generated_docs_are_current(script: str) -> None:
     result = subprocess.run([sys.executable, script, "--check"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
