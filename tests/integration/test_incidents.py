@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
+from devices.simulator.scenario import PACKAGED
 from edge.broker import MosquittoProcess
 from tests.integration.conftest import CST, GatewayProcess, Listener
 from tests.integration.test_simulated_hall import simulate
@@ -65,3 +67,34 @@ def test_each_incident_raises_its_alert_in_time(
         devices = {t["device"] for t in tickets}  # type: ignore[union-attr]
         assert {"TM02", "K03"} <= devices, "printer and offline kiosk each got a fault ticket"
     assert gw.health()["counters"]["rejected_total"] == 0  # type: ignore[index]
+
+
+# Prompts that are part of a normal hour: a slow answer to a call, a missed number, someone asking for help.
+OPERATIONAL_PROMPTS = {"call-unanswered", "missed-ticket", "kiosk-help-requested"}
+
+
+def test_a_calm_hour_raises_nothing_but_operational_prompts(
+    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    """The county hall on a calm day — no incidents, a moderate load, people who come when called, service times
+    without freak outliers, content customers: between 11:00 and 12:00 no alarm, ticket or recommendation."""
+    data = yaml.safe_load((PACKAGED / "county.yaml").read_text(encoding="utf-8"))
+    data["incidents"] = []
+    for ev in data["evaluators"]:
+        ev["scores"] = {4: 0.3, 5: 0.7}
+    for svc in data["services"]:
+        svc["arrivals_per_hour"] *= 0.7
+        svc["no_show_per_call"] = 0.03
+        svc["service_time"]["cv"] = 0.3
+    calm = tmp_path / "calm.yaml"
+    calm.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    gw = gateway_factory(mosquitto.url, "--clock", "device", "--speed", "120", hall="county-01").start()
+    simulate(mosquitto, tmp_path, "--scenario", str(calm), "--seed", "2", "--speed", "120",
+             "--start", at("10:00").isoformat(), "--duration", "120m")  # fmt: skip
+    fired = gw.get("/api/alerts?state=all&limit=1000")
+    assert isinstance(fired, list)
+    in_hour = [a for a in fired if a["fired_at"] and at("11:00") <= datetime.fromisoformat(a["fired_at"]) < at("12:00")]
+    noise = sorted({a["rule"] for a in in_hour} - OPERATIONAL_PROMPTS)
+    assert noise == [], [(a["rule"], a["reason"]) for a in in_hour if a["rule"] in noise]
+    assert gw.get("/api/tickets?status=all") == []
+    assert gw.get("/api/recommendations?status=all") == []
