@@ -114,6 +114,11 @@ class ClockSection(_Section):
         description="system: the box's clock; device: follow the devices' timestamps (simulations, replays)",
     )
     speed: PositiveFloat = Field(default=1.0, description="with mode=device: hall seconds per wall second")
+    max_lead_s: PositiveFloat = Field(
+        default=20.0,
+        description="with mode=device: how far (hall seconds) the clock may run past the newest message; "
+        "a lagging source then stalls the clock instead of making every device look silent",
+    )
 
 
 class RulesSection(_Section):

@@ -56,7 +56,10 @@ class Gateway:
         assert cfg.hall.id is not None, "load_config guarantees a hall id"
         self.cfg = cfg
         self.hall_id: str = cfg.hall.id
-        self.clock: Clock = clock or (DeviceClock(cfg.clock.speed) if cfg.clock.mode == "device" else SystemClock())
+        device_clock = cfg.clock.mode == "device"
+        self.clock: Clock = clock or (
+            DeviceClock(cfg.clock.speed, cfg.clock.max_lead_s) if device_clock else SystemClock()
+        )
         self.counters = Counters()
         self.state = HallState(cfg.profile())
         self.store: Store | None = None

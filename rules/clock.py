@@ -2,12 +2,14 @@
 
 `SystemClock` is the wall clock. `DeviceClock` follows the devices' own timestamps: it is the newest event time
 seen, advanced between events at `speed` × wall time. A gateway fed by a sped-up simulator (or replaying a day)
-uses it so that waits and idle times are measured in the hall's time, not the box's. `FixedClock` is for tests.
+uses it so that waits and idle times are measured in the hall's time, not the box's (it never runs more than a few
+seconds ahead of the newest event). `FixedClock` is for tests.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -38,10 +40,17 @@ class FixedClock:
 
 
 class DeviceClock:
-    """Hall time as the devices tell it: the newest event time, advanced at `speed` between events."""
+    """Hall time as the devices tell it: the newest event time, advanced at `speed` between events.
 
-    def __init__(self, speed: float = 1.0) -> None:
+    It runs on at most `max_lead_s` of hall time past the newest event: a source that falls behind (a loaded box,
+    a paused replay) stalls the clock instead of letting it race ahead and make every device look silent."""
+
+    def __init__(
+        self, speed: float = 1.0, max_lead_s: float = 20.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.speed = speed
+        self.max_lead_s = max_lead_s
+        self._monotonic = monotonic
         self._anchor: datetime | None = None
         self._anchor_wall = 0.0
 
@@ -49,9 +58,10 @@ class DeviceClock:
         """Move forward to an event's time (never backwards: one late device must not rewind the hall)."""
         if self._anchor is None or at > self.now():
             self._anchor = at
-            self._anchor_wall = time.monotonic()
+            self._anchor_wall = self._monotonic()
 
     def now(self) -> datetime:
         if self._anchor is None:
             return datetime.now(UTC)
-        return self._anchor + timedelta(seconds=(time.monotonic() - self._anchor_wall) * self.speed)
+        ahead = min((self._monotonic() - self._anchor_wall) * self.speed, self.max_lead_s)
+        return self._anchor + timedelta(seconds=ahead)

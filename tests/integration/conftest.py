@@ -207,3 +207,10 @@ def listener(mosquitto: MosquittoProcess) -> Iterator[Listener]:
 def state_msg(device_type: str, device: str, seq: int, at: datetime, **fields: object) -> tuple[str, bytes]:
     body = {"v": 1, "ts": at.isoformat(), "seq": seq, "online": True, **fields}
     return f"hall/h1/{device_type}/{device}/state", json.dumps(body).encode()
+
+
+def quiet_clock(tmp: Path, extra: str = "") -> str:
+    """A gateway config whose device clock keeps running through quiet periods (tests that wait without traffic)."""
+    path = tmp / "quiet-clock.yaml"
+    path.write_text("clock: {max_lead_s: 86400}\n" + extra, encoding="utf-8")
+    return str(path)

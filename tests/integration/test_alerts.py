@@ -16,7 +16,16 @@ from typing import ClassVar
 import paho.mqtt.client as mqtt
 
 from edge.broker import MosquittoProcess, free_port
-from tests.integration.conftest import MONDAY_10, GatewayProcess, Listener, Publisher, event, state_msg, wait_until
+from tests.integration.conftest import (
+    MONDAY_10,
+    GatewayProcess,
+    Listener,
+    Publisher,
+    event,
+    quiet_clock,
+    state_msg,
+    wait_until,
+)
 
 
 def test_device_offline_alert_acknowledged_through_the_api(
@@ -24,9 +33,10 @@ def test_device_offline_alert_acknowledged_through_the_api(
     publisher: Publisher,
     listener: Listener,
     gateway_factory: Callable[..., GatewayProcess],
+    tmp_path: Path,
 ) -> None:
     """A kiosk loses power: its last will → `device-offline` (built-in pack) → the alert topic → acknowledged."""
-    gw = gateway_factory(mosquitto.url, "--clock", "device", "--speed", "20").start()
+    gw = gateway_factory(mosquitto.url, "--config", quiet_clock(tmp_path), "--clock", "device", "--speed", "20").start()
     kiosk = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="K07")
     kiosk.will_set("hall/h1/kiosk/K07/state", b'{"v": 1, "online": false}', qos=1, retain=True)
     kiosk.connect("127.0.0.1", mosquitto.port)
@@ -63,8 +73,9 @@ def test_idle_window_gets_a_nudge_command_and_help_requests_alert_at_once(
     publisher: Publisher,
     listener: Listener,
     gateway_factory: Callable[..., GatewayProcess],
+    tmp_path: Path,
 ) -> None:
-    gateway_factory(mosquitto.url, "--clock", "device", "--speed", "30").start()
+    gateway_factory(mosquitto.url, "--config", quiet_clock(tmp_path), "--clock", "device", "--speed", "30").start()
     for topic, payload in (
         event("window", "W1", 1, MONDAY_10, type="window.opened", staff_id="s1", services=["tax"]),
         event("ticket_machine", "tm1", 1, MONDAY_10 + timedelta(seconds=5), type="ticket.issued", ticket_id="t1",

@@ -8,7 +8,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from edge.broker import MosquittoProcess
-from tests.integration.conftest import MONDAY_10, GatewayProcess, Listener, Publisher, event, state_msg, wait_until
+from tests.integration.conftest import (
+    MONDAY_10,
+    GatewayProcess,
+    Listener,
+    Publisher,
+    event,
+    quiet_clock,
+    state_msg,
+    wait_until,
+)
 
 
 def test_a_printer_fault_becomes_a_p1_ticket_the_technician_works_and_that_verifies_itself(
@@ -16,8 +25,9 @@ def test_a_printer_fault_becomes_a_p1_ticket_the_technician_works_and_that_verif
     publisher: Publisher,
     listener: Listener,
     gateway_factory: Callable[..., GatewayProcess],
+    tmp_path: Path,
 ) -> None:
-    gw = gateway_factory(mosquitto.url, "--clock", "device", "--speed", "60").start()
+    gw = gateway_factory(mosquitto.url, "--config", quiet_clock(tmp_path), "--clock", "device", "--speed", "60").start()
     publisher.send(*state_msg("ticket_machine", "TM1", 1, MONDAY_10, printer="ok", paper_pct=40))
     publisher.send(*state_msg("ticket_machine", "TM1", 2, MONDAY_10 + timedelta(seconds=5), printer="paper_out",
                            paper_pct=0))  # fmt: skip
@@ -64,13 +74,13 @@ def test_a_long_queue_gets_a_tidal_window_that_the_manager_approves(
     gateway_factory: Callable[..., GatewayProcess],
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "gw.yaml"
-    config.write_text(
+    config = quiet_clock(
+        tmp_path,
         "services: {SB: {name: 社会保险, name_en: Social insurance}}\n"
         "windows:\n  W1: {services: [SB]}\n  W2: {services: [SB]}\n"
-        "tidal: {staff_pool: [S21]}\n"
+        "tidal: {staff_pool: [S21]}\n",
     )
-    gw = gateway_factory(mosquitto.url, "--config", str(config), "--clock", "device", "--speed", "10").start()
+    gw = gateway_factory(mosquitto.url, "--config", config, "--clock", "device", "--speed", "10").start()
     publisher.send(*state_msg("qms", "Q1", 1, MONDAY_10))
     publisher.send(*event("window", "W1", 1, MONDAY_10, type="window.opened", staff_id="S01", services=["SB"]))
     for i in range(8):
