@@ -19,6 +19,11 @@ How the queue works (the way halls run it):
 - a service ends in `service.completed` (or `ticket.transferred` back into another queue); the window's evaluator
   then gets a rating or a skip;
 - people who wait past their patience leave; some cancel their ticket, the rest become no-shows when called.
+
+An optional `controller` opens and closes windows during the run (what a qms does on `window.assign`), for
+benchmarks of staffing policies. With a controller, whatever happens to a person after they take a ticket (calls
+missed, walking up, service time, outcome, giving up) is drawn from that ticket's own random streams, so the same
+seed brings the same people with the same needs whatever the controller does. Without one, nothing changes.
 """
 
 from __future__ import annotations
@@ -28,12 +33,12 @@ import json
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from typing import Literal
+from typing import Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
 from devices.contract import DisplayStatus, KioskOutcome, PrinterStatus, ServiceOutcome, TicketChannel
@@ -64,6 +69,7 @@ from devices.topics import Channel, DeviceType, build_topic
 
 MessageKind = Literal["publish", "disconnect", "connect"]
 WindowStatus = Literal["open", "paused", "closed"]
+CommandAction = Literal["open", "close"]
 
 WILL_PAYLOAD = b'{"v":1,"online":false}'
 _PAPER_LOW_PCT = 15
@@ -87,6 +93,25 @@ class SimMessage:
     payload: bytes
     qos: int
     retain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCommand:
+    """What a controller asks of the hall's queue system, as `window.assign` would.
+
+    `open`: a closed window opens for `services` (its configured ones when empty), staffed by `staff_id` (its
+    configured staff when None), and calls at once; a window that is not closed is left as it is. `close`: the
+    window closes once its current ticket is done (`window.closed`, reason `released`).
+    """
+
+    action: CommandAction
+    window_id: str
+    services: tuple[str, ...] = ()
+    staff_id: str | None = None
+
+
+Controller: TypeAlias = Callable[[datetime], Iterable[WindowCommand]]
+"""Called at every whole simulated minute with the time; the commands it returns take effect at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +183,8 @@ class _Ticket:
     away: bool = False  # stepped out when called: misses every call of this round
     in_zone: str | None = None
     first_called_ms: int | None = None
+    rng: random.Random | None = None  # with a controller: this person's own draws (calls, patience)
+    service_rng: random.Random | None = None  # … and their service's (time, outcome, transfer)
 
 
 @dataclass(slots=True, eq=False)
@@ -218,6 +245,7 @@ class _Window:
     screens: list[_Screen] = field(default_factory=list)
     rater: _Rater | None = None
     call_token: int = 0
+    released: bool = False  # a controller closed it: it closes once free
 
     def staff_present(self) -> bool:
         return self.status == "open" and not self.staff_absent
@@ -359,11 +387,16 @@ class HallSimulation:
     """The hall between `start` and `end` (aware datetimes; naive ones are read in the hall's time zone).
 
     `messages()` yields the timeline once, lazily; `truth()` may be called at any point while iterating.
+    `controller`, if given, is called at every whole minute and may open and close windows (`WindowCommand`); it
+    runs after every message before that minute has been yielded, so it can decide on what a gateway has seen.
     """
 
-    def __init__(self, scenario: Scenario, seed: int, start: datetime, end: datetime) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int, start: datetime, end: datetime, *, controller: Controller | None = None
+    ) -> None:
         self.scenario = scenario
         self.seed = seed
+        self.controller = controller
         self.zone = ZoneInfo(scenario.hall.timezone)
         self.start = _aware(start, self.zone).astimezone(self.zone)
         self.end = _aware(end, self.zone).astimezone(self.zone)
@@ -622,6 +655,8 @@ class HallSimulation:
         while day <= self.end.date():
             self._plan_day(day)
             day += timedelta(days=1)
+        if self.controller is not None:
+            self._at(-(-self._start_ms // 60_000) * 60_000, self._control)
 
     def _local_ms(self, day: date, at: time) -> int:
         return _ms(datetime.combine(day, at, tzinfo=self.zone))
@@ -788,6 +823,9 @@ class HallSimulation:
             rank_ms=self._now - self._boost_ms(channel), order=self._ticket_order, machine=machine, zone=zone,
             people=2 if rng.random() < self.scenario.people.companion_share else 1,
         )
+        if self.controller is not None:
+            ticket.rng = self._rng(f"ticket/{ticket_id}/people")
+            ticket.service_rng = self._rng(f"ticket/{ticket_id}/service")
         fields: Fields = {"ticket_id": ticket_id, "number": number, "service": code, "channel": channel.value}
         if channel is TicketChannel.APPOINTMENT:
             self._appointments += 1
@@ -838,7 +876,7 @@ class HallSimulation:
             return
         ticket.present = False
         self._leave_zone(ticket)
-        if self._rng_people.random() < self.scenario.people.cancel_share:
+        if (ticket.rng or self._rng_people).random() < self.scenario.people.cancel_share:
             self._cancel(ticket, "left")
 
     def _cancel(self, ticket: _Ticket, reason: str) -> bool:
@@ -883,16 +921,31 @@ class HallSimulation:
 
     # -- windows --------------------------------------------------------------------------------------------
 
-    def _open_window(self, w: _Window) -> None:
+    def _open_window(self, w: _Window, staff_id: str | None = None) -> None:
         w.status = "open"
         w.phase = "idle"
         w.shift_over = False
         w.pause_pending = False
         w.idle_since = self._now
         self._event(w.dev, "window.opened", {
-            "window_id": w.cfg.id, "staff_id": w.cfg.staff_id, "services": list(w.services),
+            "window_id": w.cfg.id, "staff_id": staff_id or w.cfg.staff_id, "services": list(w.services),
         })
         self._dispatch()
+
+    def _control(self) -> None:
+        assert self.controller is not None
+        for command in self.controller(self._stamp()[0]):
+            w = self._window_by_id.get(command.window_id)
+            if w is None:
+                raise ValueError(f"the controller named an unknown window {command.window_id!r}")
+            if command.action == "open":
+                if w.status == "closed":
+                    w.services = command.services or w.cfg.services
+                    self._open_window(w, command.staff_id)
+            elif w.status != "closed":
+                w.released = True
+                self._shift_ends(w, self._now)
+        self._at(self._now + 60_000, self._control)
 
     def _lunch_starts(self, w: _Window) -> None:
         if w.status != "open":
@@ -925,13 +978,15 @@ class HallSimulation:
         """A window past its shift closes once free, unless tickets of its services still wait (overtime)."""
         if w.status == "open" and self._now < w.overtime_until and any(self._queues[c] for c in w.services):
             return
-        self._close(w, "shift_end")
+        self._close(w, "released" if w.released else "shift_end")
 
     def _close(self, w: _Window, reason: str) -> None:
         if w.status == "closed":
             return
         w.status = "closed"
         w.pause_pending = False
+        w.released = False
+        w.services = w.cfg.services  # a controller's assignment lasts until the window closes
         self._event(w.dev, "window.closed", {"window_id": w.cfg.id, "reason": reason})
 
     def _staff_away(self, w: _Window, away: bool) -> None:
@@ -963,7 +1018,7 @@ class HallSimulation:
         if ticket.first_called_ms is None:
             ticket.first_called_ms = self._now
             self._waits[ticket.service].append((self._now - ticket.issued_ms) / 60_000)
-        if ticket.present and self._rng_people.random() < self.scenario.people.away_share:
+        if ticket.present and (ticket.rng or self._rng_people).random() < self.scenario.people.away_share:
             ticket.away = True
         w.phase = "calling"
         w.ticket = ticket
@@ -978,8 +1033,9 @@ class HallSimulation:
         if any(s.down() for s in w.screens):
             miss = min(1.0, miss * max(s.cfg.no_show_factor_when_down for s in w.screens if s.down()))
         calling = self.scenario.calling
-        if ticket.present and not ticket.away and self._rng_people.random() >= miss:
-            walk = self._rng_people.uniform(*calling.walk_s)
+        rng = ticket.rng or self._rng_people
+        if ticket.present and not ticket.away and rng.random() >= miss:
+            walk = rng.uniform(*calling.walk_s)
             self._at(self._now + round(walk * 1000), partial(self._start_service, w, ticket))
         elif w.attempt < calling.max_calls:
             self._at(self._now + round(calling.recall_after_s * 1000), partial(self._call_again, w, ticket))
@@ -991,8 +1047,9 @@ class HallSimulation:
         ticket.status = "no_show"
         self._counts["no_shows"][ticket.service] += 1
         people = self.scenario.people
-        if ticket.present and self._rng_people.random() < people.return_share:
-            back = self._rng_people.uniform(*people.return_after_min)
+        rng = ticket.rng or self._rng_people
+        if ticket.present and rng.random() < people.return_share:
+            back = rng.uniform(*people.return_after_min)
             self._at(self._now + round(back * 60_000), partial(self._reactivate, ticket))
         else:
             ticket.present = False
@@ -1007,12 +1064,13 @@ class HallSimulation:
         self._leave_zone(ticket)
         w.phase = "serving"
         self._event(w.dev, "service.started", {"window_id": w.cfg.id, "ticket_id": ticket.id})
-        minutes = _sample_service_time(self._rng_service, self._services[ticket.service].service_time)
+        rng = ticket.service_rng or self._rng_service
+        minutes = _sample_service_time(rng, self._services[ticket.service].service_time)
         self._at(self._now + max(1000, round(minutes * 60_000)), partial(self._complete, w, ticket, self._now))
 
     def _complete(self, w: _Window, ticket: _Ticket, started_ms: int) -> None:
         service = self._services[ticket.service]
-        rng = self._rng_service
+        rng = ticket.service_rng or self._rng_service
         w.ticket = None
         w.served += 1
         transfer = service.transfer

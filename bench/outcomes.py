@@ -1,0 +1,653 @@
+"""Outcomes benchmark: does hallops make the hall better? The city hall's busiest day, three staffing policies.
+
+The same simulated day — the same people arriving at the same times with the same needs — is run three times with
+the same staff: the hall's normal roster plus the 4 reserve (tidal, 潮汐) windows of the city scenario and their
+staff. Only the policy that opens and closes the reserve windows differs:
+
+  fixed      the normal roster; the reserve windows stay closed;
+  threshold  every minute, per service group: projected wait ≥ 15 min (queue × AHT ÷ open capable windows, as
+             rules/hall.py computes it) and a capable reserve window free → open one (one opening at a time per
+             group); close one when the projected wait has stayed < 5 min for 15 min;
+  hallops    the gateway's tidal recommender: `recommend_open` every minute with a 4-week `DemandProfile`,
+             auto-approved; `TidalTracker.check` for the follow-up and closing (auto-approved too).
+
+Each opening takes effect 5 min after the decision (TidalSettings.open_delay_min: approval, staff walking over);
+a close takes effect when the window's current ticket is done. Every policy sees the hall as the gateway would:
+the simulated messages, decoded and folded into `HallState`.
+
+Reported per policy: SL15 per hour and per day (tickets called within 15 min of issue ÷ tickets issued, by the hour
+of issue), mean / P95 / max wait, window-hours, tickets still waiting at closing; a table, JSON, and an SVG of
+tickets waiting over the day. Target (the issue): hallops beats threshold on SL15 and P95 with no more window-hours.
+
+Also reported: `hallops-gated`, the recommender called the way edge/decisions.py calls it (only when the built-in
+`tidal-open` rule fires), and every policy on the busiest day of other seeds (the first seed is the headline).
+
+Run:  .venv/bin/python bench/outcomes.py [--seeds 1,2,3,4,5] [--week 2026-11-23] [--svg docs/outcomes.svg]
+                                         [--json FILE] [--jobs 2]
+About 4 min for 5 seeds on 2 cores (`--seeds 1`: 1 min). Pure simulation: no broker, no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devices.codec import decode  # noqa: E402
+from devices.contract import (  # noqa: E402
+    TicketCalled,
+    TicketCancelled,
+    TicketIssued,
+    WindowClosed,
+    WindowOpened,
+    WindowPaused,
+    WindowResumed,
+)
+from devices.simulator import HallSimulation, Scenario, load_scenario  # noqa: E402
+from devices.simulator.model import WindowCommand, day_bounds  # noqa: E402
+from rules.hall import HallProfile, HallSnapshot, HallState, ServiceProfile, WindowProfile, WindowStatus  # noqa: E402
+from rules.tidal import (  # noqa: E402
+    DemandProfile,
+    RecommendationKind,
+    TidalEventKind,
+    TidalSettings,
+    TidalTracker,
+    recommend_open,
+    service_groups,
+    window_capabilities,
+)
+
+TARGET_MIN = 15.0  # SL15
+OPEN_WAIT_MIN = 15.0  # threshold rule: open at a projected wait of 15 min …
+CLOSE_WAIT_MIN = 5.0  # … close below 5 min …
+CLOSE_AFTER_MIN = 15.0  # … sustained for 15 min
+OPEN_DELAY_MIN = TidalSettings().open_delay_min  # the same for both active policies
+PROFILE_WEEKS = 4
+POLICIES = ("fixed", "threshold", "hallops", "hallops-gated")
+
+
+# ---------------------------------------------------------------------------------------------- the hall
+
+
+def hall_profile(scenario: Scenario) -> HallProfile:
+    """What the gateway's configuration would say: services with their usual handling times, windows and services."""
+    return HallProfile(
+        hall_id=scenario.hall.id,
+        timezone=scenario.hall.timezone,
+        name=scenario.hall.name,
+        name_en=scenario.hall.name_en,
+        services=tuple(
+            ServiceProfile(s.code, s.name, s.name_en, s.service_time.mean_min * 60) for s in scenario.services
+        ),
+        windows=tuple(WindowProfile(w.id, w.name, tuple(w.services)) for w in scenario.windows),
+    )
+
+
+def day_span(scenario: Scenario, day: date) -> tuple[datetime, datetime]:
+    """From half an hour before opening to the end of the overtime (every ticket called or cancelled by then)."""
+    opens, closes = day_bounds(scenario, day)
+    return opens - timedelta(minutes=30), closes + scenario.hall.overtime + timedelta(minutes=1)
+
+
+def busiest_day(scenario: Scenario, seed: int, monday: date) -> tuple[date, dict[str, int]]:
+    """Simulate Monday to Friday of the week with the normal roster; the day with the most tickets issued."""
+    issued: dict[str, int] = {}
+    for k in range(5):
+        day = monday + timedelta(days=k)
+        sim = HallSimulation(scenario, seed, *day_span(scenario, day))
+        for _ in sim.messages():
+            pass
+        issued[day.isoformat()] = sum(sim.truth().issued.values())
+    best = max(issued, key=lambda d: issued[d])
+    return date.fromisoformat(best), issued
+
+
+def learn_profile(scenario: Scenario, seed: int, day: date) -> DemandProfile:
+    """The 4 previous same weekdays, simulated (same seed: each day's arrival streams are keyed by its date)."""
+    profile = DemandProfile(scenario.hall.timezone, weeks=PROFILE_WEEKS)
+    for k in range(PROFILE_WEEKS, 0, -1):
+        past = day - timedelta(weeks=k)
+        for m in HallSimulation(scenario, seed, *day_span(scenario, past)).messages():
+            if m.kind == "publish" and m.topic.endswith("/evt") and b'"ticket.issued"' in m.payload:
+                body = json.loads(m.payload)
+                profile.add(body["service"], datetime.fromisoformat(body["ts"]))
+    return profile
+
+
+# ---------------------------------------------------------------------------------------------- policies
+
+
+class Policy(Protocol):
+    name: str
+
+    def decide(self, hall: HallSnapshot, now: datetime, pending: frozenset[str]) -> list[WindowCommand]:
+        """Commands now; `pending`: reserve windows whose opening is decided but not in effect yet."""
+        ...
+
+
+@dataclass
+class Fixed:
+    name: str = "fixed"
+
+    def decide(self, hall: HallSnapshot, now: datetime, pending: frozenset[str]) -> list[WindowCommand]:
+        return []
+
+
+@dataclass
+class Threshold:
+    """Open one reserve window per group at a projected wait ≥ 15 min; close one after 15 min below 5 min."""
+
+    profile: HallProfile
+    reserve: tuple[str, ...]
+    open_until: datetime  # no new openings after closing time
+    name: str = "threshold"
+    opened: dict[str, tuple[str, ...]] = field(default_factory=dict)  # window → group, in opening order
+    quiet_since: dict[tuple[str, ...], datetime] = field(default_factory=dict)
+
+    def decide(self, hall: HallSnapshot, now: datetime, pending: frozenset[str]) -> list[WindowCommand]:
+        caps = window_capabilities(self.profile, hall)
+        views = {s.code: s for s in hall.services}
+        status = {w.window_id: w.status for w in hall.windows}
+        for wid in [w for w in self.opened if w not in pending and status.get(w) is WindowStatus.CLOSED]:
+            del self.opened[wid]  # closed since (by us, or at the end of the day)
+        out: list[WindowCommand] = []
+        for group in service_groups(hall, caps):
+            waits = [views[c].projected_wait_s for c in group if c in views]
+            wait = math.inf if any(w is None for w in waits) else max((w or 0.0) for w in waits) / 60
+            mine = [w for w, g in self.opened.items() if g == group]
+            if wait >= OPEN_WAIT_MIN and now < self.open_until and not any(w in pending for w in mine):
+                free = [
+                    w
+                    for w in self.reserve
+                    if w not in self.opened and status.get(w) is WindowStatus.CLOSED and set(group) <= caps[w]
+                ]
+                if free:
+                    self.opened[free[0]] = group
+                    out.append(WindowCommand("open", free[0], group))
+            if wait < CLOSE_WAIT_MIN:
+                since = self.quiet_since.setdefault(group, now)
+            else:
+                self.quiet_since.pop(group, None)
+                continue
+            live = [w for w in mine if status.get(w) is WindowStatus.OPEN]
+            if live and now - since >= timedelta(minutes=CLOSE_AFTER_MIN):
+                out.append(WindowCommand("close", live[-1]))
+                del self.opened[live[-1]]
+                self.quiet_since[group] = now  # the next one needs another quiet spell
+        return out
+
+
+@dataclass
+class Hallops:
+    """The gateway's tidal-window logic with a manager who approves at once (`tidal.auto_approve`).
+
+    `gated=False` (the benchmark's hallops): `recommend_open` for every group every minute. `gated=True` (the
+    variant `hallops-gated`): as edge/decisions.py calls it — for one service when the built-in `tidal-open` rule
+    fires (projected wait ≥ 15 min for 2 min; it resolves after 5 min below, `keep_firing_for`).
+    """
+
+    profile: HallProfile
+    demand: DemandProfile
+    settings: TidalSettings
+    reserve: tuple[str, ...]
+    staff_pool: tuple[str, ...]
+    open_until: datetime
+    gated: bool = False
+    name: str = "hallops"
+    tracker: TidalTracker = field(init=False)
+    recommendations: int = 0
+    loud_since: dict[str, datetime] = field(default_factory=dict)  # tidal-open: projected wait ≥ 15 since
+    firing: dict[str, datetime] = field(default_factory=dict)  # tidal-open firing: last time it was true
+
+    def __post_init__(self) -> None:
+        self.tracker = TidalTracker(self.settings)
+
+    def _fired(self, hall: HallSnapshot, now: datetime) -> set[str] | None:
+        """The services whose `tidal-open` alert fires now (None: not gated, every group)."""
+        if not self.gated:
+            return None
+        fired: set[str] = set()
+        for s in hall.services:
+            wait = math.inf if s.projected_wait_s is None and s.waiting else (s.projected_wait_s or 0.0) / 60
+            if wait >= OPEN_WAIT_MIN:
+                since = self.loud_since.setdefault(s.code, now)
+                if s.code in self.firing:
+                    self.firing[s.code] = now
+                elif now - since >= timedelta(minutes=2):
+                    self.firing[s.code] = now
+                    fired.add(s.code)
+            else:
+                self.loud_since.pop(s.code, None)
+                if s.code in self.firing and now - self.firing[s.code] >= timedelta(minutes=5):
+                    del self.firing[s.code]
+        return fired
+
+    def decide(self, hall: HallSnapshot, now: datetime, pending: frozenset[str]) -> list[WindowCommand]:
+        out: list[WindowCommand] = []
+        for ev in self.tracker.check(hall, now, self.demand):
+            if ev.kind is TidalEventKind.CLOSE and ev.recommendation is not None:
+                rec = self.tracker.approve(ev.recommendation.id, "bench", now)
+                out.extend(WindowCommand("close", w) for w in rec.windows)
+        fired = self._fired(hall, now)
+        if now >= self.open_until or fired == set():
+            return out
+        caps = window_capabilities(self.profile, hall)
+        # the staff pool is the reserve windows' staff: only reserve windows may be proposed
+        not_ours = {w for w in caps if w not in self.reserve}
+        recs = recommend_open(
+            hall,
+            caps,
+            self.demand,
+            self.settings,
+            now,
+            staff_pool=self.staff_pool,
+            services=fired,
+            reserved=self.tracker.reserved_windows() | not_ours | pending,
+        )
+        for rec in self.tracker.offer(recs, now):
+            if rec.kind is RecommendationKind.OPEN and rec.windows:
+                self.recommendations += 1
+                approved = self.tracker.approve(rec.id, "bench", now)
+                for i, wid in enumerate(approved.windows):
+                    staff = approved.staff[i] if i < len(approved.staff) else None
+                    out.append(WindowCommand("open", wid, approved.services, staff))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- one run
+
+
+@dataclass
+class Run:
+    """What one policy's day looked like, from the messages."""
+
+    policy: str
+    issued: dict[str, tuple[datetime, str]] = field(default_factory=dict)  # ticket → (issued at, service)
+    first_call: dict[str, datetime] = field(default_factory=dict)
+    cancelled: dict[str, datetime] = field(default_factory=dict)
+    window_open: dict[str, float] = field(default_factory=dict)  # window → open seconds
+    curve: list[tuple[datetime, int, int]] = field(default_factory=list)  # (minute, waiting, reserve windows open)
+    waiting_at_close: int = 0
+    openings: int = 0
+    closings: int = 0
+    seconds: float = 0.0
+
+
+class Driver:
+    """Feeds the simulation's messages to HallState and asks the policy every minute; delays openings."""
+
+    def __init__(self, scenario: Scenario, policy: Policy, closes: datetime, reserve: tuple[str, ...]) -> None:
+        self.state = HallState(hall_profile(scenario))
+        self.policy = policy
+        self.closes = closes
+        self.reserve = reserve
+        self.delayed: list[tuple[datetime, WindowCommand]] = []
+        self.run = Run(policy.name)
+
+    def tick(self, now: datetime) -> Iterable[WindowCommand]:
+        hall = self.state.snapshot(now)
+        status = {w.window_id: w.status for w in hall.windows}
+        reserve_open = sum(1 for w in self.reserve if status.get(w) is WindowStatus.OPEN)
+        self.run.curve.append((now, hall.totals.waiting, reserve_open))
+        if now == self.closes:
+            self.run.waiting_at_close = hall.totals.waiting
+        pending = frozenset(c.window_id for _, c in self.delayed)
+        for command in self.policy.decide(hall, now, pending):
+            if command.action == "open":
+                self.run.openings += 1
+                self.delayed.append((now + timedelta(minutes=OPEN_DELAY_MIN), command))
+            else:
+                self.run.closings += 1
+                yield command
+        due = [c for at, c in self.delayed if at <= now]
+        self.delayed = [(at, c) for at, c in self.delayed if at > now]
+        yield from due
+
+    def play(self, scenario: Scenario, seed: int, start: datetime, end: datetime) -> Run:
+        began = time.perf_counter()
+        run = self.run
+        since: dict[str, datetime] = {}
+        sim = HallSimulation(scenario, seed, start, end, controller=lambda now: list(self.tick(now)))
+        for m in sim.messages():
+            if m.kind == "connect":
+                continue
+            msg = decode(m.topic, m.payload, m.at)  # a disconnect carries the will the broker would publish
+            if msg is None:
+                continue
+            self.state.apply(msg)
+            p = msg.payload
+            match p:
+                case TicketIssued():
+                    run.issued[p.ticket_id] = (p.ts, p.service)
+                case TicketCalled():
+                    run.first_call.setdefault(p.ticket_id, p.ts)
+                case TicketCancelled():
+                    run.cancelled.setdefault(p.ticket_id, p.ts)
+                case WindowOpened() | WindowResumed():
+                    since.setdefault(msg.device_id, p.ts)
+                case WindowClosed() | WindowPaused():
+                    opened = since.pop(msg.device_id, None)
+                    if opened is not None:
+                        run.window_open[msg.device_id] = (
+                            run.window_open.get(msg.device_id, 0.0) + (p.ts - opened).total_seconds()
+                        )
+                case _:
+                    pass
+        for wid, opened in since.items():
+            run.window_open[wid] = run.window_open.get(wid, 0.0) + (end - opened).total_seconds()
+        run.seconds = time.perf_counter() - began
+        return run
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def waits_min(run: Run, end: datetime) -> dict[str, float]:
+    """Issue → first call; a ticket never called counts the time it waited before it was cancelled (or the end)."""
+    out = {}
+    for tid, (issued, _) in run.issued.items():
+        stop = run.first_call.get(tid) or run.cancelled.get(tid) or end
+        out[tid] = (stop - issued).total_seconds() / 60
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)] if ordered else 0.0
+
+
+def figures(run: Run, end: datetime, reserve: tuple[str, ...]) -> dict[str, object]:
+    waits = waits_min(run, end)
+    within = {tid for tid in run.first_call if tid in run.issued and waits[tid] <= TARGET_MIN}
+    by_hour: dict[str, list[int]] = {}
+    for tid, (issued, _) in sorted(run.issued.items(), key=lambda kv: kv[1][0]):
+        hour = f"{issued.hour:02d}:00"
+        counts = by_hour.setdefault(hour, [0, 0])
+        counts[0] += 1
+        counts[1] += tid in within
+    called = [waits[t] for t in run.issued if t in run.first_call]
+    never = [t for t in run.issued if t not in run.first_call]
+    all_waits = list(waits.values())
+    total_h = sum(run.window_open.values()) / 3600
+    reserve_h = sum(s for w, s in run.window_open.items() if w in reserve) / 3600
+    return {
+        "policy": run.policy,
+        "issued": len(run.issued),
+        "sl15_day_pct": round(100 * len(within) / len(run.issued), 1) if run.issued else None,
+        "sl15_by_hour_pct": {h: round(100 * c[1] / c[0], 1) for h, c in by_hour.items()},
+        "issued_by_hour": {h: c[0] for h, c in by_hour.items()},
+        "wait_mean_min": round(sum(all_waits) / len(all_waits), 1),
+        "wait_p95_min": round(pct(all_waits, 0.95), 1),
+        "wait_max_min": round(max(all_waits), 1),
+        "called_wait_p95_min": round(pct(called, 0.95), 1),
+        "never_called": len(never),
+        "window_hours": round(total_h, 1),
+        "reserve_window_hours": round(reserve_h, 1),
+        "openings": run.openings,
+        "closings": run.closings,
+        "waiting_at_closing": run.waiting_at_close,
+        "peak_waiting": max(w for _, w, _ in run.curve),
+        "run_s": round(run.seconds, 1),
+    }
+
+
+def verdict(results: dict[str, dict[str, object]], name: str = "hallops") -> tuple[bool, str]:
+    h, t = results[name], results["threshold"]
+    sl = float(str(h["sl15_day_pct"])) > float(str(t["sl15_day_pct"]))
+    p95 = float(str(h["wait_p95_min"])) < float(str(t["wait_p95_min"]))
+    hours = float(str(h["window_hours"])) <= float(str(t["window_hours"]))
+    parts = [
+        f"SL15 {h['sl15_day_pct']} % vs {t['sl15_day_pct']} % {'✓' if sl else '✗'}",
+        f"P95 {h['wait_p95_min']} vs {t['wait_p95_min']} min {'✓' if p95 else '✗'}",
+        f"window-hours {h['window_hours']} vs {t['window_hours']} {'✓' if hours else '✗'}",
+    ]
+    ok = sl and p95 and hours
+    return ok, f"{'PASS' if ok else 'FAIL'}: {name} vs threshold — " + "; ".join(parts)
+
+
+def table(results: dict[str, dict[str, object]]) -> str:
+    rows = [
+        ("SL15, whole day", "sl15_day_pct", " %"),
+        ("wait: mean", "wait_mean_min", " min"),
+        ("wait: P95", "wait_p95_min", " min"),
+        ("wait: max", "wait_max_min", " min"),
+        ("window-hours (all windows)", "window_hours", " h"),
+        ("… of which reserve windows", "reserve_window_hours", " h"),
+        ("reserve openings / closings", None, ""),
+        ("peak tickets waiting", "peak_waiting", ""),
+        ("tickets waiting at closing (17:30)", "waiting_at_closing", ""),
+        ("never called (left or cancelled)", "never_called", ""),
+    ]
+    lines = ["| | " + " | ".join(POLICIES) + " |", "|---|" + "---:|" * len(POLICIES)]
+    for label, key, unit in rows:
+        if key is None:
+            cells = [f"{results[p]['openings']} / {results[p]['closings']}" for p in POLICIES]
+        else:
+            cells = [f"{results[p][key]}{unit}" for p in POLICIES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    hours = list(results["fixed"]["sl15_by_hour_pct"])  # type: ignore[call-overload]
+    lines.append("")
+    lines.append("| SL15 by hour of issue | tickets | " + " | ".join(POLICIES) + " |")
+    lines.append("|---|---:|" + "---:|" * len(POLICIES))
+    for hour in hours:
+        n = results["fixed"]["issued_by_hour"][hour]  # type: ignore[index]
+        cells = [f"{results[p]['sl15_by_hour_pct'][hour]} %" for p in POLICIES]  # type: ignore[index]
+        lines.append(f"| {hour} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- the plot
+
+COLOURS = {"fixed": "#7a7a7a", "threshold": "#d95f02", "hallops": "#1f6fb4", "hallops-gated": "#7b3294"}
+DASHES = {"fixed": "6 4", "threshold": "", "hallops": "", "hallops-gated": "2 3"}
+
+
+def svg(runs: dict[str, Run], title: str, closes: datetime) -> str:
+    """Tickets waiting over the day, one line per policy, and the reserve windows open beneath (hand-built SVG)."""
+    width, height = 1000, 600
+    left, right, top = 70, 160, 56
+    main_h, gap, strip_h = 340, 58, 80
+    x0, x1 = left, width - right
+    first = min(t for r in runs.values() for t, _, _ in r.curve)
+    last = max(t for r in runs.values() for t, _, _ in r.curve)
+    t0 = first.replace(minute=0) if first.minute < 30 else first.replace(minute=30)
+    t1 = last
+    span = (t1 - t0).total_seconds()
+    peak = max(w for r in runs.values() for _, w, _ in r.curve)
+    step = 20 if peak <= 120 else 50 if peak <= 300 else 100
+    y_max = max(step, math.ceil(peak / step) * step)
+    strip_top = top + main_h + gap
+    reserve_max = 4
+
+    def x(t: datetime) -> float:
+        return x0 + (x1 - x0) * (t - t0).total_seconds() / span
+
+    def y(v: float) -> float:
+        return top + main_h - main_h * v / y_max
+
+    def ys(v: float) -> float:
+        return strip_top + strip_h - strip_h * v / reserve_max
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="DejaVu Sans, Arial, sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{x0}" y="26" font-size="17" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{x0}" y="45" fill="#444">tickets waiting (issued, not yet called), sampled every minute</text>',
+    ]
+    # grid and axes
+    for v in range(0, y_max + 1, step):
+        out.append(f'<line x1="{x0}" y1="{y(v):.1f}" x2="{x1}" y2="{y(v):.1f}" stroke="#e3e3e3"/>')
+        out.append(f'<text x="{x0 - 8}" y="{y(v) + 4:.1f}" text-anchor="end" fill="#333">{v}</text>')
+    hour = t0.replace(minute=0) + timedelta(hours=1) if t0.minute else t0
+    while hour <= t1:
+        hx = x(hour)
+        out.append(f'<line x1="{hx:.1f}" y1="{top}" x2="{hx:.1f}" y2="{top + main_h}" stroke="#eeeeee"/>')
+        out.append(f'<line x1="{hx:.1f}" y1="{strip_top}" x2="{hx:.1f}" y2="{strip_top + strip_h}" stroke="#eeeeee"/>')
+        out.append(
+            f'<text x="{hx:.1f}" y="{strip_top + strip_h + 18}" text-anchor="middle" fill="#333">{hour:%H:%M}</text>'
+        )
+        hour += timedelta(hours=1)
+    cx = x(closes)
+    for y_a, y_b in ((top, top + main_h), (strip_top, strip_top + strip_h)):
+        out.append(f'<line x1="{cx:.1f}" y1="{y_a}" x2="{cx:.1f}" y2="{y_b}" stroke="#999" stroke-dasharray="3 3"/>')
+    out.append(f'<text x="{cx + 4:.1f}" y="{top + 14}" fill="#666">closes {closes:%H:%M}</text>')
+    out.append(f'<line x1="{x0}" y1="{top + main_h}" x2="{x1}" y2="{top + main_h}" stroke="#333"/>')
+    out.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + main_h}" stroke="#333"/>')
+    out.append(
+        f'<text x="18" y="{top + main_h / 2:.0f}" transform="rotate(-90 18 {top + main_h / 2:.0f})" '
+        'text-anchor="middle" fill="#333">tickets waiting</text>'
+    )
+    # the strip: reserve windows open
+    out.append(f'<text x="{x0}" y="{strip_top - 10}" fill="#444">reserve (tidal) windows open, of 4</text>')
+    for v in range(0, reserve_max + 1, 2):
+        out.append(f'<line x1="{x0}" y1="{ys(v):.1f}" x2="{x1}" y2="{ys(v):.1f}" stroke="#e3e3e3"/>')
+        out.append(f'<text x="{x0 - 8}" y="{ys(v) + 4:.1f}" text-anchor="end" fill="#333">{v}</text>')
+    out.append(f'<line x1="{x0}" y1="{strip_top + strip_h}" x2="{x1}" y2="{strip_top + strip_h}" stroke="#333"/>')
+    out.append(f'<line x1="{x0}" y1="{strip_top}" x2="{x0}" y2="{strip_top + strip_h}" stroke="#333"/>')
+    # the lines: fixed first so the active policies draw on top
+    for k, (name, run) in enumerate(runs.items()):
+        colour, dash = COLOURS[name], DASHES[name]
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        pts = " ".join(f"{x(t):.1f},{y(w):.1f}" for t, w, _ in run.curve)
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}/>')
+        offset = (k - 1) * 1.5  # keep overlapping step lines apart
+        steps: list[str] = []
+        prev: float | None = None
+        for t, _, n in run.curve:
+            if prev is not None and n != prev:
+                steps.append(f"{x(t):.1f},{ys(prev) + offset:.1f}")
+            steps.append(f"{x(t):.1f},{ys(n) + offset:.1f}")
+            prev = n
+        out.append(f'<polyline points="{" ".join(steps)}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}/>')
+    # legend
+    lx = x1 + 18
+    for k, name in enumerate(runs):
+        ly = top + 20 + 24 * k
+        dash_attr = f' stroke-dasharray="{DASHES[name]}"' if DASHES[name] else ""
+        out.append(
+            f'<line x1="{lx}" y1="{ly}" x2="{lx + 28}" y2="{ly}" stroke="{COLOURS[name]}" stroke-width="3"{dash_attr}/>'
+        )
+        out.append(f'<text x="{lx + 36}" y="{ly + 4}">{name}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def bench_day(seed: int, week: date) -> tuple[dict[str, object], dict[str, Run]]:
+    """One seed: the busiest day of the week, its profile, and every policy on it."""
+    scenario = load_scenario("city")
+    began = time.perf_counter()
+    day, issued_by_day = busiest_day(scenario, seed, week)
+    demand = learn_profile(scenario, seed, day)
+    start, end = day_span(scenario, day)
+    closes = day_bounds(scenario, day)[1]
+    reserve = tuple(w.id for w in scenario.windows if w.reserve)
+    staff = tuple(w.staff_id for w in scenario.windows if w.reserve and w.staff_id)
+    profile = hall_profile(scenario)
+    settings = TidalSettings(
+        target_wait_min=TARGET_MIN,
+        open_delay_min=OPEN_DELAY_MIN,
+        aht_defaults_min={s.code: s.service_time.mean_min for s in scenario.services},
+    )
+    policies: list[Policy] = [
+        Fixed(),
+        Threshold(profile, reserve, closes),
+        Hallops(profile, demand, settings, reserve, staff, closes),
+        Hallops(profile, demand, settings, reserve, staff, closes, gated=True, name="hallops-gated"),
+    ]
+    runs = {p.name: Driver(scenario, p, closes, reserve).play(scenario, seed, start, end) for p in policies}
+    arrivals = {name: sorted((tid, at, svc) for tid, (at, svc) in r.issued.items()) for name, r in runs.items()}
+    results = {name: figures(run, end, reserve) for name, run in runs.items()}
+    ok, line = verdict(results)
+    ok_gated, line_gated = verdict(results, "hallops-gated")
+    report: dict[str, object] = {
+        "seed": seed,
+        "day": day.isoformat(),
+        "issued_by_day": issued_by_day,
+        "profile_days": [d.isoformat() for d in demand.days],
+        "same_arrivals": all(a == arrivals["fixed"] for a in arrivals.values()),
+        "results": results,
+        "pass": ok,
+        "verdict": line,
+        "variant_pass": ok_gated,
+        "variant_verdict": line_gated,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    print(f"seed {seed}: {day} ({day:%A}) done in {report['seconds']} s", file=sys.stderr)
+    return report, runs
+
+
+def seeds_table(reports: list[dict[str, object]]) -> str:
+    head = "| seed | day | tickets | " + " | ".join(f"{p}: SL15 / P95 / window-h" for p in POLICIES) + " | verdict |"
+    lines = [head, "|---|---|---:|" + "---|" * (len(POLICIES) + 1)]
+    for r in reports:
+        res: dict[str, dict[str, object]] = r["results"]  # type: ignore[assignment]
+        cells = [f"{res[p]['sl15_day_pct']} % / {res[p]['wait_p95_min']} / {res[p]['window_hours']}" for p in POLICIES]
+        verdicts = f"{'PASS' if r['pass'] else 'FAIL'} (gated: {'PASS' if r['variant_pass'] else 'FAIL'})"
+        lines.append(
+            f"| {r['seed']} | {r['day']} | {res['fixed']['issued']} | " + " | ".join(cells) + f" | {verdicts} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated; the first one is the headline day")
+    parser.add_argument("--week", type=date.fromisoformat, default=date(2026, 11, 23), help="a Monday")
+    parser.add_argument("--svg", type=Path, default=ROOT / "docs" / "outcomes.svg")
+    parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--jobs", type=int, default=2, help="seeds simulated in parallel")
+    args = parser.parse_args()
+    if args.week.weekday() != 0:
+        parser.error(f"--week must be a Monday, {args.week} is a {args.week:%A}")
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    began = time.perf_counter()
+    with multiprocessing.Pool(max(1, min(args.jobs, len(seeds)))) as pool:
+        done = pool.starmap(bench_day, [(seed, args.week) for seed in seeds])
+    reports = [r for r, _ in done]
+    head, runs = done[0]
+    day = date.fromisoformat(str(head["day"]))
+    closes = day_bounds(load_scenario("city"), day)[1]
+    title = f"City hall, {day:%A} {day} (seed {head['seed']}): tickets waiting over the day"
+    args.svg.write_text(svg(runs, title, closes), encoding="utf-8")
+
+    results: dict[str, dict[str, object]] = head["results"]  # type: ignore[assignment]
+    print(f"headline: seed {head['seed']}, {day} ({day:%A}); tickets per day of the week: {head['issued_by_day']}")
+    print(f"demand profile from {head['profile_days']}; same arrivals in every run: {head['same_arrivals']}")
+    print()
+    print(table(results))
+    print()
+    print(head["verdict"])
+    print(f"variant: {head['variant_verdict']}")
+    print()
+    print(seeds_table(reports))
+    wins = sum(1 for r in reports if r["pass"])
+    wins_gated = sum(1 for r in reports if r["variant_pass"])
+    print(f"\nhallops PASS on {wins} of {len(reports)} seeds; hallops-gated on {wins_gated} of {len(reports)}")
+    print(f"plot: {args.svg}; {time.perf_counter() - began:.0f} s")
+    body = {"scenario": "city", "open_delay_min": OPEN_DELAY_MIN, "headline": head, "seeds": reports}
+    text = json.dumps(body, ensure_ascii=False, indent=2)
+    print(text)
+    if args.json is not None:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    if not all(r["same_arrivals"] for r in reports):
+        sys.exit("the policies did not see the same arrivals: the comparison is void")
+
+
+if __name__ == "__main__":
+    main()
