@@ -113,6 +113,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _as_list(value: object) -> object:
+    """`to: hall_manager` means `to: [hall_manager]`."""
+    return [value] if isinstance(value, str) else value
+
+
+Roles = Annotated[list[Role], BeforeValidator(_as_list), Field(min_length=1)]
+
+
 class ByLabel(_Strict):
     """A threshold that depends on a label of the subject, e.g. the heartbeat timeout per device type."""
 
@@ -156,15 +164,8 @@ class EventTrigger(_Strict):
 
 
 class AlertAction(_Strict):
-    to: list[Role] = Field(min_length=1)
+    to: Roles
     message: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_role(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("to"), str):
-            return {**data, "to": [data["to"]]}
-        return data
 
 
 class TicketAction(_Strict):
@@ -199,15 +200,8 @@ class Action(_Strict):
 class Escalation(_Strict):
     after: Duration = Field(description="time since the alert fired")
     unacknowledged: bool = Field(default=True, description="only if nobody has acknowledged it by then")
-    to: list[Role] = Field(min_length=1)
+    to: Roles
     severity: Severity | None = Field(default=None, description="raise the alert to this severity")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_role(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("to"), str):
-            return {**data, "to": [data["to"]]}
-        return data
 
 
 class Rule(_Strict):

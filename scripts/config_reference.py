@@ -16,6 +16,9 @@ from pydantic_core import PydanticUndefined
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from generated_section import update  # noqa: E402
 
 from edge.config import GatewayConfig  # noqa: E402
 
@@ -79,17 +82,7 @@ def render() -> str:
 
 
 def main() -> int:
-    text = DOC.read_text(encoding="utf-8")
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    new = head + render() + tail
-    if "--check" in sys.argv:
-        if new != text:
-            print("docs/configuration.md is stale: run scripts/config_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new, encoding="utf-8")
-    return 0
+    return update(DOC, BEGIN, END, render, "scripts/config_reference.py")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from generated_section import update  # noqa: E402
 
 from rules.language import Condition, Rule, builtin_rules  # noqa: E402
 from rules.metrics import METRICS  # noqa: E402
@@ -85,17 +88,7 @@ def render() -> str:
 
 
 def main() -> int:
-    text = DOC.read_text(encoding="utf-8")
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    new = head + render() + tail
-    if "--check" in sys.argv:
-        if new != text:
-            print("docs/rules.md is stale: run scripts/rules_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new, encoding="utf-8")
-    return 0
+    return update(DOC, BEGIN, END, render, "scripts/rules_reference.py")
 
 
 if __name__ == "__main__":
