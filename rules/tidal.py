@@ -641,40 +641,10 @@ def _open_recommendation(
     settings: TidalSettings,
     now: datetime,
 ) -> Recommendation:
-    after = plan.current + n
-    wait_after, worst_after = _after(plan, after, settings)
     bucket = int(now.timestamp() // (settings.id_bucket_min * 60))
     rec_id = _rec_id("open", hall.hall_id, group_key(plan.services), ",".join(chosen), str(bucket))
-    rec = Recommendation(
-        id=rec_id,
-        kind=RecommendationKind.OPEN,
-        hall_id=hall.hall_id,
-        services=plan.services,
-        windows=chosen,
-        staff=staff,
-        n=n,
-        current_servers=plan.current,
-        needed_servers=plan.needed,
-        erlang_servers=plan.erlang,
-        backlog_servers=plan.by_backlog,
-        model=settings.model,
-        backlog=plan.backlog,
-        in_service=plan.in_service,
-        arrivals_live_per_h=round(plan.live, 3),
-        arrivals_profile_per_h=None if plan.profile is None else round(plan.profile, 3),
-        arrivals_per_h=round(plan.rate, 3),
-        aht_min=round(plan.aht, 3),
-        aht_learned=plan.learned,
-        projected_wait_min=_finite(plan.wait_now),
-        projected_wait_after_min=_finite(wait_after),
-        worst_wait_min=_finite(plan.worst_now),
-        worst_wait_after_min=_finite(worst_after),
-        service_level_now=_round(_service_level(plan.current, plan, settings)),
-        service_level_after=_round(_service_level(after, plan, settings)),
-        reason_en="",
-        reason_zh="",
-        created_at=now,
-        expires_at=now + timedelta(minutes=settings.valid_for_min),
+    rec = _recommendation(
+        rec_id, RecommendationKind.OPEN, hall, plan, plan.services, chosen, staff, n, plan.current + n, settings, now
     )
     en, zh = _open_reason(rec, plan, candidates, settings)
     return replace(rec, reason_en=en, reason_zh=zh)
@@ -833,24 +803,34 @@ def recommend_close(
     return out
 
 
-def _close_recommendation(
-    hall: HallSnapshot, plan: _Plan, ow: OpenedWindow, since: datetime, s: TidalSettings, now: datetime
+def _recommendation(
+    rec_id: str,
+    kind: RecommendationKind,
+    hall: HallSnapshot,
+    plan: _Plan,
+    services: tuple[str, ...],
+    windows: tuple[str, ...],
+    staff: tuple[str, ...],
+    n: int,
+    after: int,
+    settings: TidalSettings,
+    now: datetime,
 ) -> Recommendation:
-    after = plan.current - 1
-    wait_after, worst_after = _after(plan, after, s)
-    rec = Recommendation(
-        id=_rec_id("close", hall.hall_id, ow.window_id, ow.rec_id),
-        kind=RecommendationKind.CLOSE,
+    """A recommendation with the numbers behind it, for `after` windows instead of the current ones (no reason yet)."""
+    wait_after, worst_after = _after(plan, after, settings)
+    return Recommendation(
+        id=rec_id,
+        kind=kind,
         hall_id=hall.hall_id,
-        services=ow.services,
-        windows=(ow.window_id,),
-        staff=(ow.staff_id,) if ow.staff_id else (),
-        n=1,
+        services=services,
+        windows=windows,
+        staff=staff,
+        n=n,
         current_servers=plan.current,
         needed_servers=plan.needed,
         erlang_servers=plan.erlang,
         backlog_servers=plan.by_backlog,
-        model=s.model,
+        model=settings.model,
         backlog=plan.backlog,
         in_service=plan.in_service,
         arrivals_live_per_h=round(plan.live, 3),
@@ -862,13 +842,23 @@ def _close_recommendation(
         projected_wait_after_min=_finite(wait_after),
         worst_wait_min=_finite(plan.worst_now),
         worst_wait_after_min=_finite(worst_after),
-        service_level_now=_round(_service_level(plan.current, plan, s)),
-        service_level_after=_round(_service_level(after, plan, s)),
+        service_level_now=_round(_service_level(plan.current, plan, settings)),
+        service_level_after=_round(_service_level(after, plan, settings)),
         reason_en="",
         reason_zh="",
         created_at=now,
-        expires_at=now + timedelta(minutes=s.valid_for_min),
+        expires_at=now + timedelta(minutes=settings.valid_for_min),
     )
+
+
+def _close_recommendation(
+    hall: HallSnapshot, plan: _Plan, ow: OpenedWindow, since: datetime, s: TidalSettings, now: datetime
+) -> Recommendation:
+    after = plan.current - 1
+    rec = _recommendation(
+        _rec_id("close", hall.hall_id, ow.window_id, ow.rec_id), RecommendationKind.CLOSE, hall, plan, ow.services,
+        (ow.window_id,), (ow.staff_id,) if ow.staff_id else (), 1, after, s, now,
+    )  # fmt: skip
     sl, t = _num(s.service_level * 100), _num(s.target_wait_min)
     opened_at = ow.opened_at.astimezone(ZoneInfo(hall.timezone)).strftime("%H:%M")
     minutes = _num((now - since).total_seconds() / 60)
