@@ -197,12 +197,14 @@ class Decider:
         loop = asyncio.get_running_loop()
         while True:
             sleep = self._sleep_for()
+            woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), sleep)
+                woken = True
             self._wake.clear()
             wait = MIN_INTERVAL_S - (loop.time() - self._last_eval)
-            if wait > 0:
-                await asyncio.sleep(wait)  # batch a burst of messages into one evaluation
+            if woken and wait > 0:
+                await asyncio.sleep(wait)  # batch a burst of messages into one evaluation; deadlines do not wait
             self._last_eval = loop.time()
             self.evaluate()
 
@@ -427,7 +429,7 @@ class Decider:
 
     def alert_json(self, a: Alert, note: Notify | None = None) -> dict[str, object]:
         """The alert as the API, the MQTT alert topic, webhooks and the live stream show it."""
-        rule = next((r for r in self.engine.rules.rules if r.id == a.rule_id), None)
+        rule = self.engine.rule(a.rule_id)
 
         def t(v: datetime | None) -> str | None:
             return v.astimezone(self._tz).isoformat() if v is not None else None

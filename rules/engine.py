@@ -150,6 +150,9 @@ class RuleEngine:
         """Evaluate every condition rule at `now` and move the alerts on. Idempotent for the same inputs."""
         out: list[Decision] = []
         deadlines: list[datetime] = []
+        by_rule: dict[str, list[Alert]] = {}
+        for alert in self.alerts.values():
+            by_rule.setdefault(alert.rule_id, []).append(alert)
         for rule in self._condition_rules:
             assert rule.when is not None
             seen: set[str] = set()
@@ -162,8 +165,8 @@ class RuleEngine:
                     fp = fingerprint(rule.id, match.labels)
                     seen.add(fp)
                     self._hold(rule, fp, match, now, out)
-            for fp, alert in list(self.alerts.items()):
-                if alert.rule_id == rule.id and fp not in seen:
+            for alert in by_rule.get(rule.id, ()):
+                if alert.fingerprint not in seen:
                     self._clear(rule, alert, now, out)
         for alert in list(self.alerts.values()):
             owner = self._by_id.get(alert.rule_id)
@@ -179,6 +182,7 @@ class RuleEngine:
         """Event rules: a matching event fires (or adds to) an alert at once."""
         out: list[Decision] = []
         kind = msg.type
+        created = False
         for rule in self._event_rules:
             assert rule.on is not None
             if rule.on.event != kind or not self._event_matches(rule, msg) or not self._in_schedule(rule, msg.at):
@@ -200,8 +204,13 @@ class RuleEngine:
             self.alerts[fp] = alert
             self._changes.append(alert.view())
             out.extend(Act(alert.view(), a) for a in rule.then if a.alert is None)
-        self._mute_and_notify(now, out)
+            created = True
+        if created:  # only a new alert can need telling; the rest waits for the next evaluation
+            self._mute_and_notify(now, out)
         return out
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return self._by_id.get(rule_id)
 
     def take_changes(self) -> list[Alert]:
         """Alerts that fired, were acknowledged, escalated or resolved since the last call (for the history)."""
@@ -280,6 +289,8 @@ class RuleEngine:
             rule = self._by_id.get(alert.rule_id)
             if rule is None or alert.muted_by is not None:
                 continue
+            if not self._roles(rule) and not rule.escalate:
+                continue  # an automatic action (a re-call, a self-test): recorded, nobody paged
             if alert.notified_at is None:
                 self._notify(alert, NotifyReason.FIRING, self._roles(rule), now, out)
                 continue

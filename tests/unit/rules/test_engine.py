@@ -276,3 +276,17 @@ def test_combinators_and_label_filters(cond: str, fires: bool) -> None:
     h = Hall(f"rules: [{{id: r, when: {cond}, severity: info, then: [{{alert: {{to: hall_manager}}}}]}}]")
     h.apply(issue(h.feed, 0, "a1"), issue(h.feed, 1, "a2"))
     assert (h.notes(10) == [("r", "firing")]) is fires
+
+
+def test_an_automatic_action_pages_nobody_but_is_recorded() -> None:
+    h = Hall("""
+rules:
+  - id: recall
+    when: {metric: queue.waiting, op: ">=", value: 1}
+    severity: info
+    then: [{command: {type: nudge}}]
+""")
+    h.apply(issue(h.feed, 0, "a1"))
+    out = h.evaluate(1)
+    assert [type(d).__name__ for d in out] == ["Act"], "the command goes out, no notification"
+    assert [a.rule_id for a in h.engine.take_changes()] == ["recall"], "it is in the history"
