@@ -154,5 +154,6 @@ class EmbeddedBroker:
         if self._mosquitto is not None:
             await asyncio.to_thread(self._mosquitto.__exit__)
         if self._amqtt is not None:
+            # amqtt's shutdown waits for its client sessions and broadcast loop, which can hang under load
             with contextlib.suppress(Exception):
-                await self._amqtt.shutdown()
+                await asyncio.wait_for(self._amqtt.shutdown(), timeout=5)

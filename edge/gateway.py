@@ -104,8 +104,13 @@ class Gateway:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            # re-cancel: on Python 3.11 `asyncio.wait_for` (inside aiomqtt) can swallow a cancellation that lands
+            # just as its inner future completes, and the task would then run on
+            while not t.done():
+                await asyncio.wait({t}, timeout=0.5)
+                t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                t.result()
         self.close()
 
     def open(self) -> None:
