@@ -68,7 +68,6 @@ class _Batch:
     history: list[tuple[float, str, str, str, str, str]] = field(default_factory=list)
     records: list[tuple[str, str, str]] = field(default_factory=list)
     live: list[tuple[str, dict[str, object]]] = field(default_factory=list)
-    changed: bool = False
 
 
 class Decider:
@@ -147,9 +146,6 @@ class Decider:
                 self._pending.extend(self.engine.on_message(msg, msg.at))
             if isinstance(msg.payload, TicketIssued):
                 self.demand.add(msg.payload.service, msg.at)
-        self._wake.set()
-
-    def wake(self) -> None:
         self._wake.set()
 
     # -- people (the API) --------------------------------------------------------------------------------
