@@ -31,12 +31,16 @@ from devices.contract import (
     TicketIssued,
     TicketReactivateCommand,
     WindowAssignCommand,
+    WindowClosed,
+    WindowOpened,
+    WindowPaused,
+    WindowResumed,
 )
 from devices.topics import Channel, DeviceType, build_topic
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock
-from rules.engine import Alert, AlertState, Decision, Notify, RuleEngine, Silence
+from rules.engine import Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
 from rules.hall import HallProfile, HallSnapshot
 from rules.language import CommandAction, RuleFile, Schedule
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
@@ -58,6 +62,8 @@ MIN_INTERVAL_S = 0.2
 MAX_SLEEP_S = 1.0
 STATE_EVERY_S = 1.0
 PROFILE_DAYS = 35
+TIDAL_EVERY_S = 60.0  # hall time between two runs of the tidal recommender over every service group
+WINDOW_OPENS = frozenset({"window.opened", "window.resumed"})  # … and paused/closed: not open
 
 
 @dataclass(slots=True)
@@ -110,6 +116,8 @@ class Decider:
         self.evaluations = 0
         self.notifications = 0
         working = rules.schedules.get("opening_hours") or Schedule()
+        self._opening_hours = working
+        self._last_tidal: datetime | None = None
         self.tickets = TicketBook(working, profile.timezone, SlaPolicy())
         self.tidal = TidalTracker(tidal)
         self.demand = DemandProfile(profile.timezone)
@@ -122,6 +130,9 @@ class Decider:
             service = json.loads(payload).get("service")
             if isinstance(service, str):
                 self.demand.add(service, datetime.fromtimestamp(at, UTC))
+        for at, kind, device_id, payload in store.window_changes_since(since):
+            window_id = json.loads(payload).get("window_id") or device_id
+            self.demand.window(str(window_id), kind in WINDOW_OPENS, datetime.fromtimestamp(at, UTC))
         log.info(
             "decisions restored alerts=%d silences=%d tickets=%d tidal_pending=%d profile_days=%d",
             len(self.engine.alerts), len(self.engine.silences), len(self.tickets.tickets),
@@ -146,6 +157,9 @@ class Decider:
                 self._pending.extend(self.engine.on_message(msg, msg.at))
             if isinstance(msg.payload, TicketIssued):
                 self.demand.add(msg.payload.service, msg.at)
+            elif isinstance(msg.payload, WindowOpened | WindowResumed | WindowPaused | WindowClosed):
+                window_id = msg.payload.window_id or msg.device_id
+                self.demand.window(window_id, msg.type in WINDOW_OPENS, msg.payload.ts)
         self._wake.set()
 
     # -- people (the API) --------------------------------------------------------------------------------
@@ -236,7 +250,7 @@ class Decider:
                 for ev in self.tickets.on_alert(d, hall, now):
                     self._ticket_note(batch, ev)
             elif d.action.recommend == "tidal.open":
-                self._recommend(batch, d.alert, hall, now)
+                self._recommend(batch, d.alert.labels.get("service"), hall, now)
         for alert in self.engine.take_changes():
             batch.history.append(
                 (
@@ -258,6 +272,10 @@ class Decider:
             self._rec_note(batch, rec, "rejected", by=by, note=reason)
         for tev in self.tidal.check(hall, now, self.demand):
             self._tidal_event(batch, tev, hall, now)
+        if self._last_tidal is None or now - self._last_tidal >= timedelta(seconds=TIDAL_EVERY_S):
+            self._last_tidal = now
+            if in_schedule(self._opening_hours, now.astimezone(self._tz)):
+                self._recommend(batch, None, hall, now)
         self._store_and_send(batch, decisions, now)
         return decisions
 
@@ -306,12 +324,11 @@ class Decider:
         note_body = {"event": event, "roles": list(roles), "by": by, "note": note}
         self._deliver(batch, "recommendation", {**json.loads(json.dumps(body, default=str)), "notification": note_body})
 
-    def _recommend(self, batch: _Batch, alert: Alert, hall: HallSnapshot, now: datetime) -> None:
-        service = alert.labels.get("service")
+    def _recommend(self, batch: _Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
+        """Tidal openings for every service group (every minute), or for `service` (its tidal-open alert fired)."""
         recs = recommend_open(
             hall, window_capabilities(self._profile, hall), self.demand, self.tidal.settings, now,
-            staff_pool=self._staff_pool, services={service} if service else None,
-            reserved=self.tidal.reserved_windows(),
+            staff_pool=self._staff_pool, services={service} if service else None, arriving=self.tidal.arriving(),
         )  # fmt: skip
         for rec in self.tidal.offer(recs, now):
             self._rec_note(batch, rec, "offered")
@@ -322,13 +339,15 @@ class Decider:
     def _approved(self, batch: _Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
         """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""
         qms = next((d.device_id for d in hall.devices if d.device_type is DeviceType.QMS), None)
+        caps = window_capabilities(self._profile, hall)
         for i, window_id in enumerate(rec.windows):
             staff = rec.staff[i] if i < len(rec.staff) else None
             self._commands += 1
             cmd_id = f"{rec.id}-{self._commands}"
-            services = ", ".join(rec.services)
+            serves = tuple(c for c in rec.serves if c in caps.get(window_id, rec.serves)) or rec.services
+            services = ", ".join(serves)
             if qms is not None and rec.kind is RecommendationKind.OPEN:
-                assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=rec.services,
+                assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=serves,
                                              staff_id=staff)  # fmt: skip
                 topic = build_topic(self._hall, DeviceType.QMS, qms, Channel.CMD)
                 batch.outbox.append(("mqtt", topic, assign.model_dump_json(exclude_none=True).encode()))

@@ -305,6 +305,17 @@ class Store:
         row = self._db.execute("SELECT body FROM records WHERE kind = ? AND id = ?", (kind, rid)).fetchone()
         return str(row[0]) if row else None
 
+    def window_changes_since(self, since: float) -> Iterator[tuple[float, str, str, bytes]]:
+        """(event time, type, device id, payload) of every window open/pause/resume/close since `since`, in time
+        order: the history the demand profile learns the windows' usual hours from."""
+        cur = self._db.execute(
+            "SELECT at, type, device_id, payload FROM events WHERE at >= ? AND type IN "
+            "('window.opened', 'window.resumed', 'window.paused', 'window.closed') ORDER BY at, id",
+            (since,),
+        )
+        for at, kind, device_id, payload in cur:
+            yield float(at), str(kind), str(device_id), bytes(payload)
+
     def issued_since(self, since: float) -> Iterator[tuple[float, bytes]]:
         """(event time, payload) of every ticket.issued since `since`: the history the demand profile learns from."""
         cur = self._db.execute("SELECT at, payload FROM events WHERE type = 'ticket.issued' AND at >= ?", (since,))

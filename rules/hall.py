@@ -285,6 +285,7 @@ class ServiceView:
     waiting_by_channel: dict[str, int]
     longest_wait_s: float | None
     oldest_ticket: str | None
+    waits_s: tuple[float, ...]  # how long each waiting ticket has waited so far, longest first
     projected_wait_s: float | None  # for a ticket issued now; None when no open window can serve it
     capable_windows: int  # open (not paused) windows that serve this service
     serving: int
@@ -760,6 +761,7 @@ class HallState:
             waiting_by_channel=by_channel,
             longest_wait_s=max(0.0, now - min(issued)) if issued else None,
             oldest_ticket=oldest.number if oldest else None,
+            waits_s=tuple(sorted((max(0.0, now - i) for i in issued), reverse=True)),
             projected_wait_s=projected,
             capable_windows=capable,
             serving=serving,

@@ -5,11 +5,15 @@ Owns the pure decision part of the tidal-window feature (research/queue-and-staf
 R-Q3/R-Q4):
 
 - `DemandProfile` — arrivals per service per weekday × 15-min slot, learned from `ticket.issued` events (the mean
-  of the last 4 same weekdays, research §4.6), and `blended_rate`, which mixes it with the live counts.
-- `recommend_open` — per service group: Erlang C/A for the blended arrival rate, and a transient projection of the
-  current backlog and of the tickets being served, give the windows needed; closed windows that can serve the group
-  and free staff from the tidal pool give the proposal, with the numbers and a reason in English and Chinese.
-- `recommend_close` — with hysteresis, for windows opened by approved recommendations.
+  of the last 4 same weekdays, research §4.6), and `blended_rate`, which mixes it with the live counts; and when
+  each window is usually open (lunch breaks, the end of a shift), learned from the window status events.
+- `recommend_open` — per service group: a transient projection of the tickets waiting, the tickets being served,
+  the arrivals of the next minutes (blended rate) and the windows' usual hours counts the people who would wait
+  past the target; a window is proposed while each one brings enough of them within it. Closed windows that can
+  serve the group (pooled: they serve every service they can) and free staff from the tidal pool give the
+  proposal, with the numbers — Erlang C/A's steady-state count among them — and a reason in English and Chinese.
+- `recommend_close` — with hysteresis, for windows opened by approved recommendations that the projection no longer
+  needs (`spare`).
 - `TidalTracker` — the state between a recommendation and its end: offers, approvals, rejections, the check after
   an approved opening (escalate if the projected wait has not fallen), the quiet clock behind closing; JSON
   `dump`/`load` so it survives a restart.
@@ -57,24 +61,24 @@ class TidalSettings:
     max_abandonment: float = 0.05  # Erlang A only: the target must not be "met" by people leaving
     default_aht_min: float = 10.0  # mean service time until a service's own is learned (ServiceView.aht_learned)
     aht_defaults_min: Mapping[str, float] = field(default_factory=dict)  # per-service defaults (service profile)
-    horizon_min: float = 30.0  # plan for the backlog plus the arrivals of the next 30 min
+    horizon_min: float = 20.0  # plan for the backlog plus the arrivals of the next 20 min
     open_delay_min: float = 5.0  # from recommendation to a new window calling its first ticket (approval, walking)
     max_windows: int = 3  # at most this many windows per recommendation
+    min_tickets_helped: int = 3  # each window opened must bring at least this many late tickets within the target …
+    min_minutes_saved: float = 180.0  # … or save this many minutes of waiting past it (a queue late whatever we do)
+    pool_services: bool = True  # an opened window serves every service it can, longest-waiting ticket first
     include_paused: bool = False  # may a paused window (staff on break or in the back office) be proposed?
     valid_for_min: float = 10.0  # a recommendation expires this long after it was made
     id_bucket_min: float = 15.0  # the same situation within one such bucket keeps its recommendation id
     check_after_min: float = 10.0  # after an approved opening, the projected wait must have fallen by then
     check_min_drop: float = 0.0  # … by at least this fraction (0: any fall)
-    close_wait_min: float = 5.0  # "quiet": projected wait below this …
-    close_waiting_per_window: float = 2.0  # … and fewer than this many waiting per open window …
-    close_after_min: float = 15.0  # … without interruption for this long before a close is recommended
+    close_after_min: float = 5.0  # a tidal window spare (see `spare`) this long without interruption → close it
 
     def __post_init__(self) -> None:
         for name in ("target_wait_min", "default_aht_min", "horizon_min", "valid_for_min", "id_bucket_min"):
             _positive(name, getattr(self, name))
-        for name in ("open_delay_min", "check_after_min", "close_wait_min", "close_after_min"):
+        for name in ("open_delay_min", "check_after_min", "close_after_min", "min_minutes_saved"):
             _non_negative(name, getattr(self, name))
-        _positive("close_waiting_per_window", self.close_waiting_per_window)
         if not 0 < self.service_level < 1:
             raise ValueError(f"service_level must be a fraction in (0, 1), e.g. 0.8, got {self.service_level!r}")
         if not 0 < self.max_abandonment < 1:
@@ -87,6 +91,9 @@ class TidalSettings:
             raise ValueError("open_delay_min must be shorter than target_wait_min: a new window could never help")
         if isinstance(self.max_windows, bool) or not isinstance(self.max_windows, int) or self.max_windows < 1:
             raise ValueError(f"max_windows must be a whole number ≥ 1, got {self.max_windows!r}")
+        helped = self.min_tickets_helped
+        if isinstance(helped, bool) or not isinstance(helped, int) or helped < 1:
+            raise ValueError(f"min_tickets_helped must be a whole number ≥ 1, got {helped!r}")
         for code, aht in self.aht_defaults_min.items():
             _positive(f"aht_defaults_min[{code}]", aht)
 
@@ -109,11 +116,16 @@ def _non_negative(name: str, value: float) -> None:
 
 
 class DemandProfile:
-    """Arrivals per service per weekday × 15-min slot (到达量画像), learned from the event log.
+    """Arrivals per service and window hours per weekday × 15-min slot (到达量与窗口画像), learned from the event log.
 
     `add` every `ticket.issued` of the last weeks (whole days, in any order); `rate(service, at)` is the mean count
     in `at`'s slot over the last `weeks` days with the same weekday *before* `at`'s day (today is the live part),
     in arrivals per hour. A day counts once it has any ticket, so days the hall was closed do not dilute the mean.
+
+    `window(window_id, is_open, at)` with every window status change (opened/resumed → open, paused/closed → not)
+    learns when each window is usually staffed: `usually_open(window_id, at)` is the share of the same weekdays on
+    which it was open at the middle of `at`'s slot. That is how the recommender sees a lunch break (错峰午休) coming
+    before the windows pause, and the staff coming back before they resume.
     """
 
     def __init__(self, timezone: str = "Asia/Shanghai", weeks: int = 4) -> None:
@@ -123,6 +135,8 @@ class DemandProfile:
         self.weeks = weeks
         self._tz = ZoneInfo(timezone)
         self._days: dict[date, dict[str, dict[int, int]]] = {}  # local date → service → slot → count
+        self._open_slots: dict[date, dict[str, set[int]]] = {}  # local date → window → slots open at their middle
+        self._open_since: dict[str, datetime] = {}  # window → open since (an interval not ended yet)
 
     def add(self, service: str, issued_at: datetime) -> None:
         """Count one issued ticket. Days older than `weeks` + 1 weeks before the newest day are forgotten."""
@@ -141,6 +155,43 @@ class DemandProfile:
         slot = _slot(local)
         slots[slot] = slots.get(slot, 0) + 1
 
+    def window(self, window_id: str, is_open: bool, at: datetime) -> None:
+        """A window's status changed at `at` (in time order per window): open, or not (paused, closed)."""
+        if at.tzinfo is None:
+            raise ValueError("at must carry a time zone")
+        if is_open:
+            self._open_since.setdefault(window_id, at)
+            return
+        since = self._open_since.pop(window_id, None)
+        if since is None:
+            return
+        start, end = since.astimezone(self._tz), at.astimezone(self._tz)
+        day = start.date()
+        newest = max([day, *self._open_slots], default=day)
+        cutoff = newest - timedelta(days=7 * (self.weeks + 1))
+        for old in [d for d in self._open_slots if d < cutoff]:
+            del self._open_slots[old]
+        if day < cutoff:
+            return
+        slots = self._open_slots.setdefault(day, {}).setdefault(window_id, set())
+        first = _slot(start)
+        middle = start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(minutes=SLOT_MIN * (first + 0.5))
+        slot = first if start <= middle else first + 1
+        while slot < SLOTS_PER_DAY and middle + timedelta(minutes=SLOT_MIN * (slot - first)) <= end:
+            slots.add(slot)
+            slot += 1
+
+    def usually_open(self, window_id: str, at: datetime) -> float | None:
+        """Share of the last `weeks` same weekdays on which the window was open at the middle of `at`'s slot (None:
+        no such day with any window history)."""
+        local = at.astimezone(self._tz)
+        today = local.date()
+        days = sorted(d for d in self._open_slots if d.weekday() == today.weekday() and d < today)[-self.weeks :]
+        if not days:
+            return None
+        slot = _slot(local)
+        return sum(1 for d in days if slot in self._open_slots[d].get(window_id, ())) / len(days)
+
     def rate(self, service: str, at: datetime) -> float | None:
         """Arrivals per hour expected in `at`'s slot; None without a same-weekday day on which `service` was seen."""
         local = at.astimezone(self._tz)
@@ -151,6 +202,25 @@ class DemandProfile:
         slot = _slot(local)
         total = sum(self._days[d].get(service, {}).get(slot, 0) for d in days)
         return total / len(days) * (60 / SLOT_MIN)
+
+    def closed_from(self, now: datetime, minutes: float) -> float | None:
+        """Minutes from `now` to the first slot start within `minutes` in which no ticket of any service was issued
+        on any of the same weekdays learned (the hall has closed: no more arrivals); None if there is none."""
+        local = now.astimezone(self._tz)
+        days = sorted(d for d in self._days if d.weekday() == local.date().weekday() and d < local.date())
+        days = days[-self.weeks :]
+        if not days:
+            return None
+        start = local.replace(second=0, microsecond=0) - timedelta(minutes=local.minute % SLOT_MIN)
+        for k in range(1, math.ceil(minutes / SLOT_MIN) + 1):
+            at = start + timedelta(minutes=SLOT_MIN * k)
+            ahead = (at - local).total_seconds() / 60
+            if ahead >= minutes or at.date() != local.date():
+                break
+            slot = _slot(at)
+            if not any(slots.get(slot) for d in days for slots in self._days[d].values()):
+                return ahead
+        return None
 
     def rate_over(self, service: str, start: datetime, minutes: float) -> float | None:
         """Mean of `rate` over the slots that [start, start + minutes) touches (None if none is known)."""
@@ -174,6 +244,11 @@ class DemandProfile:
                 d.isoformat(): {svc: {str(s): n for s, n in sorted(slots.items())} for svc, slots in by_svc.items()}
                 for d, by_svc in sorted(self._days.items())
             },
+            "open_slots": {
+                d.isoformat(): {w: sorted(slots) for w, slots in sorted(by_w.items())}
+                for d, by_w in sorted(self._open_slots.items())
+            },
+            "open_since": {w: t.isoformat() for w, t in sorted(self._open_since.items())},
         }
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -187,6 +262,10 @@ class DemandProfile:
             profile._days[date.fromisoformat(d)] = {
                 str(svc): {int(s): int(n) for s, n in slots.items()} for svc, slots in by_svc.items()
             }
+        for d, by_w in body.get("open_slots", {}).items():
+            profile._open_slots[date.fromisoformat(d)] = {str(w): {int(x) for x in xs} for w, xs in by_w.items()}
+        for w, t in body.get("open_since", {}).items():
+            profile._open_since[str(w)] = datetime.fromisoformat(t)
         return profile
 
 
@@ -249,11 +328,15 @@ class Recommendation:
     staff: tuple[str, ...]
     n: int
     current_servers: int
+    serves: tuple[str, ...]  # open: what the new windows will call (the group, or all they can serve when pooled)
+    arriving: int  # windows approved earlier and on their way (counted in current_servers from open_delay_min)
     needed_servers: int  # max(erlang_servers, backlog_servers)
     erlang_servers: int  # Erlang C/A for the blended arrival rate (steady state)
     backlog_servers: int  # the fewest windows with which the projection keeps every wait within the target
     model: Model
     backlog: int  # tickets waiting now
+    late: int  # tickets (waiting, or issued within the horizon) projected past the target with current windows
+    late_after: int  # … with the recommended change
     in_service: int  # tickets at the group's open windows now
     arrivals_live_per_h: float
     arrivals_profile_per_h: float | None
@@ -276,7 +359,8 @@ class Recommendation:
         out: dict[str, object] = {name: getattr(self, name) for name in self.__slots__}
         out["kind"] = str(self.kind)
         out["model"] = str(self.model)
-        out["services"], out["windows"], out["staff"] = list(self.services), list(self.windows), list(self.staff)
+        for name in ("services", "windows", "staff", "serves"):
+            out[name] = list(getattr(self, name))
         out["created_at"], out["expires_at"] = self.created_at.isoformat(), self.expires_at.isoformat()
         return out
 
@@ -285,7 +369,11 @@ class Recommendation:
         values = dict(raw)
         values["kind"] = RecommendationKind(str(values["kind"]))
         values["model"] = Model(str(values["model"]))
-        for name in ("services", "windows", "staff"):
+        values.setdefault("serves", values["services"])  # saved before pooling
+        values.setdefault("arriving", 0)
+        values.setdefault("late", 0)
+        values.setdefault("late_after", 0)
+        for name in ("services", "windows", "staff", "serves"):
             seq = values[name]
             assert isinstance(seq, list | tuple)
             values[name] = tuple(str(x) for x in seq)
@@ -334,7 +422,12 @@ class _Plan:
     in_service: int
     arrivals_15m: int
     arrivals_60m: int
-    free_at: tuple[float, ...]  # minutes until each open window of the group can call its next ticket, ascending
+    free_at: tuple[float, ...]  # minutes until each open (or arriving) window can call its next ticket, ascending
+    arriving: int  # of which windows on their way (free at open_delay_min)
+    window_ids: tuple[str | None, ...]  # per free_at entry: the window (None: one on its way)
+    leaves: tuple[float, ...]  # per free_at entry: minutes until it usually stops (inf: not within the horizon)
+    returning: tuple[float, ...]  # paused windows that usually resume within the horizon: minutes until then
+    arrivals_for: float  # minutes of arrivals to project: the horizon, or less when the hall usually closes sooner
     live: float
     profile: float | None
     rate: float  # blended, per hour
@@ -343,8 +436,8 @@ class _Plan:
     learned: bool
     erlang: int
     by_backlog: int
-    wait_now: float  # inf: no open window
-    worst_now: float
+    waited: tuple[float, ...]  # minutes each waiting ticket has waited, longest first
+    now: _Projection  # with the open windows
 
     @property
     def current(self) -> int:
@@ -382,62 +475,147 @@ def _natural(name: str) -> tuple[tuple[int, str], ...]:
 
 def _free_at(hall: HallSnapshot, services: Collection[str], settings: TidalSettings, now: datetime) -> list[float]:
     """Per open window serving any of `services`: minutes until it is free (remaining service of its ticket)."""
+    return sorted(f for _, f in _free_by_window(hall, services, settings, now))
+
+
+def _free_by_window(
+    hall: HallSnapshot, services: Collection[str], settings: TidalSettings, now: datetime
+) -> list[tuple[str, float]]:
+    """(window, minutes until free) per open window serving any of `services`, soonest free first."""
     views = {s.code: s for s in hall.services}
-    out: list[float] = []
+    out: list[tuple[str, float]] = []
     for w in hall.windows:
         if w.status is not WindowStatus.OPEN or not set(w.services) & set(services):
             continue
         if w.current_ticket is None:
-            out.append(0.0)
+            out.append((w.window_id, 0.0))
             continue
         view = views.get(w.current_service or "")
         aht = _aht_of(view, settings)[0] if view else settings.default_aht_min
         if w.serving_since is None:  # called, not started yet: the whole service is ahead
-            out.append(aht)
+            out.append((w.window_id, aht))
         else:
             elapsed = max(0.0, (now - w.serving_since).total_seconds() / 60.0)
-            out.append(max(aht - elapsed, RESIDUAL_FLOOR * aht))
-    return sorted(out)
+            out.append((w.window_id, max(aht - elapsed, RESIDUAL_FLOOR * aht)))
+    return sorted(out, key=lambda wf: (wf[1], wf[0]))
+
+
+def _hours(
+    hall: HallSnapshot, services: Collection[str], profile: DemandProfile | None, settings: TidalSettings, now: datetime
+) -> tuple[dict[str, float], tuple[float, ...]]:
+    """What the learned window hours say about the next `horizon_min`: open windows of the group that usually stop
+    (window → minutes until then), and paused windows that usually resume (minutes until then). A window counts as
+    usually open in a slot when it was on at least half of the same weekdays; only changes from the usual state of
+    the current (or, for a break starting now, the previous) slot count, so an unusual pause or an unusual opening
+    today predicts nothing."""
+    if profile is None:
+        return {}, ()
+    leaves: dict[str, float] = {}
+    back: list[float] = []
+    slot_start = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % SLOT_MIN)
+    ahead = [
+        slot_start + timedelta(minutes=SLOT_MIN * k) for k in range(1, math.ceil(settings.horizon_min / SLOT_MIN) + 1)
+    ]
+    ahead = [t for t in ahead if (t - now).total_seconds() / 60 < settings.horizon_min]
+    for w in hall.windows:
+        if not set(w.services) & set(services) or w.status not in (WindowStatus.OPEN, WindowStatus.PAUSED):
+            continue
+        usual_now = profile.usually_open(w.window_id, now)
+        if usual_now is None:
+            continue
+        if w.status is WindowStatus.OPEN and usual_now >= 0.5:
+            stop = next((t for t in ahead if (profile.usually_open(w.window_id, t) or 0.0) < 0.5), None)
+            if stop is not None:
+                leaves[w.window_id] = (stop - now).total_seconds() / 60
+        elif w.status is WindowStatus.OPEN:
+            before = profile.usually_open(w.window_id, now - timedelta(minutes=SLOT_MIN))
+            if before is not None and before >= 0.5:
+                leaves[w.window_id] = 0.0  # its break starts in this slot: it goes once its ticket is done
+        elif w.status is WindowStatus.PAUSED and usual_now < 0.5:
+            start = next((t for t in ahead if (profile.usually_open(w.window_id, t) or 0.0) >= 0.5), None)
+            if start is not None:
+                back.append((start - now).total_seconds() / 60)
+    return leaves, tuple(sorted(back))
+
+
+@dataclass(frozen=True, slots=True)
+class _Projection:
+    first: float  # wait of a ticket issued now (inf: no window)
+    worst: float  # longest wait of a ticket issued within the horizon
+    late: int  # tickets (waiting now or issued within the horizon) whose whole wait exceeds the target
+    late_min: float  # their minutes beyond the target, summed
 
 
 def _project(
     free_at: Sequence[float],
     new: int,
     delay: float,
-    backlog: int,
+    waited: Sequence[float],
     backlog_aht: float,
     rate_per_h: float,
     aht: float,
     horizon: float,
-) -> tuple[float, float]:
-    """Deterministic FIFO projection: (wait of a ticket issued now, longest wait of a ticket issued in the horizon).
+    target: float = math.inf,
+    leaves: Sequence[float] = (),
+    returning: Sequence[float] = (),
+) -> _Projection:
+    """Deterministic FIFO projection of the waiting tickets and the arrivals of the next `horizon` minutes.
 
-    Windows start free at `free_at` (and `new` more at `delay`); the backlog goes first (`backlog_aht` each), then
-    arrivals at a steady 1/λ apart over the horizon (`aht` each); each ticket takes the window that frees first.
-    inf when no window serves the group.
+    Windows start free at `free_at` (and `new` more at `delay`); the backlog goes first, longest-waiting first
+    (`waited`: minutes each has waited so far; `backlog_aht` each), then arrivals at a steady 1/λ apart over the
+    horizon (`aht` each); each ticket takes the window that frees first. A ticket is late when the minutes it has
+    waited plus the projected minutes exceed `target`. A window stops calling at `leaves[i]` (minutes from now; a
+    lunch break or the end of a shift, from the learned window hours) and finishes the ticket it has; `returning`
+    windows start at the given minutes. inf waits (and those tickets late) when no window is left to call them.
     """
-    heap = [*free_at, *([delay] * new)]
-    if not heap:
-        return math.inf, math.inf
+    heap = [
+        *((f, leaves[i] if i < len(leaves) else math.inf) for i, f in enumerate(free_at)),
+        *([(delay, math.inf)] * new),
+        *((r, math.inf) for r in returning),
+    ]
     heapq.heapify(heap)
-    for _ in range(backlog):
-        heapq.heapreplace(heap, heap[0] + backlog_aht)
     rate = rate_per_h / 60.0
     count = math.floor(horizon * rate + _EPS) if rate > 0 else 0
+    late, late_min = 0, 0.0
+
+    def take(ready: float, service: float) -> float:
+        """Start of a ticket ready at `ready` on the window that frees first; inf when no window is left."""
+        while heap and max(heap[0][0], ready) >= heap[0][1] - _EPS:
+            heapq.heappop(heap)  # the window stops (a break, the end of a shift) before it could call
+        if not heap:
+            return math.inf
+        free, leave = heap[0]
+        start = max(free, ready)
+        heapq.heapreplace(heap, (start + service, leave))
+        return start
+
+    for already in waited:
+        start = take(0.0, backlog_aht)
+        if already + start > target + _EPS:
+            late += 1
+            late_min += already + start - target
     first = worst = 0.0
     for k in range(count + 1):  # k = 0 is "a ticket issued now"
         arrives = k / rate if k else 0.0
-        start = max(heap[0], arrives)
-        heapq.heapreplace(heap, start + aht)
-        wait = start - arrives
+        wait = take(arrives, aht) - arrives
         if k == 0:
             first = wait
         worst = max(worst, wait)
-    return first, worst
+        if wait > target + _EPS:
+            late += 1
+            late_min += wait - target
+    return _Projection(first, worst, late, late_min)
 
 
 def _servers_for_backlog(
-    plan_free: Sequence[float], backlog: int, backlog_aht: float, rate: float, aht: float, s: TidalSettings
+    plan_free: Sequence[float],
+    leaves: Sequence[float],
+    returning: Sequence[float],
+    waited: Sequence[float],
+    backlog_aht: float,
+    rate: float,
+    aht: float,
+    s: TidalSettings,
 ) -> int:
     """The fewest windows with which the projection keeps every ticket of the horizon within the target wait.
 
@@ -448,10 +626,22 @@ def _servers_for_backlog(
 
     def meets(n: int) -> bool:
         have = plan_free[:n]
-        worst = _project(have, n - len(have), s.open_delay_min, backlog, backlog_aht, rate, aht, s.horizon_min)[1]
+        worst = _project(
+            have,
+            n - len(have),
+            s.open_delay_min,
+            waited,
+            backlog_aht,
+            rate,
+            aht,
+            s.horizon_min,
+            math.inf,
+            leaves[:n],
+            returning,
+        ).worst
         return worst <= s.target_wait_min + _EPS
 
-    lo, hi = 1, len(plan_free) + backlog + arrivals + 1
+    lo, hi = 1, len(plan_free) + len(waited) + arrivals + 1
     while lo < hi:
         mid = (lo + hi) // 2
         if meets(mid):
@@ -467,6 +657,7 @@ def _plan(
     profile: DemandProfile | None,
     settings: TidalSettings,
     now: datetime,
+    arriving: int = 0,
 ) -> _Plan:
     known = {s.code: s for s in hall.services}
     views = tuple(known[c] for c in services if c in known)
@@ -491,7 +682,14 @@ def _plan(
         aht = sum(w * a for w, (a, _) in zip(weights, ahts, strict=True)) / sum(weights)
     else:
         aht = sum(a for a, _ in ahts) / len(ahts)
-    free_at = _free_at(hall, services, settings, now)
+    stops, returning = _hours(hall, services, profile, settings, now)
+    slots: list[tuple[float, float, str | None]] = sorted(
+        [(f, stops.get(w, math.inf), w) for w, f in _free_by_window(hall, services, settings, now)]
+        + [(settings.open_delay_min, math.inf, None)] * arriving,
+        key=lambda x: (x[0], x[1], x[2] or ""),
+    )
+    free_at = [f for f, _, _ in slots]
+    leaves = tuple(stop for _, stop, _ in slots)
     erlang = servers_for_target(
         rate / 60.0,
         aht,
@@ -501,7 +699,12 @@ def _plan(
         max_abandonment=None if settings.patience_min is None else settings.max_abandonment,
     )
     backlog_aht = _backlog_aht(views, settings)
-    wait_now, worst_now = _project(free_at, 0, 0.0, backlog, backlog_aht, rate, aht, settings.horizon_min)
+    waited = _waited(views)
+    closes = profile.closed_from(now, settings.horizon_min) if profile is not None else None
+    arrivals_for = settings.horizon_min if closes is None else closes
+    projection = _project(
+        free_at, 0, 0.0, waited, backlog_aht, rate, aht, arrivals_for, settings.target_wait_min, leaves, returning
+    )
     in_service = sum(
         1
         for w in hall.windows
@@ -515,6 +718,11 @@ def _plan(
         arrivals_15m=sum(v.arrivals_15m for v in views),
         arrivals_60m=sum(v.arrivals_60m for v in views),
         free_at=tuple(free_at),
+        arriving=arriving,
+        window_ids=tuple(w for _, _, w in slots),
+        leaves=leaves,
+        returning=returning,
+        arrivals_for=arrivals_for,
         live=live,
         profile=profiled if have_profile else None,
         rate=rate,
@@ -522,9 +730,11 @@ def _plan(
         backlog_aht=backlog_aht,
         learned=all(learned for _, learned in ahts),
         erlang=erlang,
-        by_backlog=_servers_for_backlog(free_at, backlog, backlog_aht, rate, aht, settings),
-        wait_now=wait_now,
-        worst_now=worst_now,
+        by_backlog=_servers_for_backlog(
+            free_at, leaves, returning, waited, backlog_aht, rate, aht, replace(settings, horizon_min=arrivals_for)
+        ),
+        waited=waited,
+        now=projection,
     )
 
 
@@ -538,13 +748,29 @@ def _service_level(servers: int, plan: _Plan, settings: TidalSettings) -> float 
     ).service_level
 
 
-def _after(plan: _Plan, servers: int, settings: TidalSettings) -> tuple[float, float]:
-    """(wait now, worst wait) with `servers` windows: fewer than now drops the latest-free; more adds new ones."""
+def _after(plan: _Plan, servers: int, settings: TidalSettings) -> _Projection:
+    """The projection with `servers` windows: fewer than now drops the latest-free; more adds new ones."""
     have = plan.free_at[:servers]
     new = servers - len(have)
+    s = settings
     return _project(
-        have, new, settings.open_delay_min, plan.backlog, plan.backlog_aht, plan.rate, plan.aht, settings.horizon_min
+        have,
+        new,
+        s.open_delay_min,
+        plan.waited,
+        plan.backlog_aht,
+        plan.rate,
+        plan.aht,
+        plan.arrivals_for,
+        s.target_wait_min,
+        plan.leaves[:servers],
+        plan.returning,
     )
+
+
+def _waited(views: Sequence[ServiceView]) -> tuple[float, ...]:
+    """Minutes each waiting ticket of the group has waited, longest first (the order the windows call them)."""
+    return tuple(sorted((w / 60.0 for v in views for w in v.waits_s), reverse=True))
 
 
 def projected_wait_min(
@@ -553,13 +779,12 @@ def projected_wait_min(
     """The projected wait of a ticket issued now for the group, with its open windows (None: no open window).
 
     Backlog and remaining service of the tickets at its windows, each ahead ticket taking the group's AHT; arrivals
-    do not matter (they queue behind). This is the number the check after an opening and the close hysteresis use.
+    do not matter (they queue behind). This is the number the check after an opening compares.
     """
     known = {s.code: s for s in hall.services}
     views = [known[c] for c in services if c in known]
-    backlog = sum(v.waiting for v in views)
     aht = _backlog_aht(views, settings)
-    wait = _project(_free_at(hall, services, settings, now), 0, 0.0, backlog, aht, 0.0, aht, 0.0)[0]
+    wait = _project(_free_at(hall, services, settings, now), 0, 0.0, _waited(views), aht, 0.0, aht, 0.0).first
     return None if math.isinf(wait) else wait
 
 
@@ -576,33 +801,48 @@ def recommend_open(
     staff_pool: Sequence[str] = (),
     services: Collection[str] | None = None,
     reserved: Collection[str] = (),
+    arriving: Mapping[str, Collection[str]] | None = None,
 ) -> list[Recommendation]:
-    """Tidal-window openings for the service groups that need more windows than are open (most urgent first).
+    """Tidal-window openings for the service groups where another window would call late tickets in time.
 
     `windows`: window id → services it can serve (`window_capabilities`). `staff_pool`: staff who may be sent to a
     tidal window, in order of preference (the configured tidal pool, and/or the staff last logged in at the candidate
     windows); staff at an open or paused window are skipped. `services`: only groups containing one of these (e.g.
-    the `service` label of a `tidal-open` alert). `reserved`: windows not to propose (already being opened).
+    the `service` label of a `tidal-open` alert). `reserved`: windows not to propose. `arriving`: windows approved
+    earlier and not open yet → the services they will serve (`TidalTracker.arriving`); they are not proposed again
+    and count as capacity from `open_delay_min` for every group they serve.
 
-    A group is considered when people wait or tickets were issued in the last hour; it gets a recommendation when the
-    needed windows exceed the open ones. Each window and each staff member is proposed at most once per call.
+    A group is considered when people wait or tickets were issued in the last hour. The projection (`_project`)
+    counts the tickets — waiting now or arriving within the horizon — that would wait past the target; windows are
+    added one at a time while each brings at least `min_tickets_helped` of them within it (at most `max_windows`).
+    Groups are served most urgent first, and a window proposed for one group counts for the later groups it also
+    serves (with `pool_services` it serves every service it can). Each window and staff member is proposed at most
+    once per call.
     """
     views = {w.window_id: w for w in hall.windows}
     busy_staff = {
         w.staff_id for w in hall.windows if w.staff_id and w.status in (WindowStatus.OPEN, WindowStatus.PAUSED)
     }
     wanted = None if services is None else set(services)
-    plans = [
-        _plan(hall, group, profile, settings, now)
-        for group in service_groups(hall, windows)
-        if wanted is None or wanted & set(group)
-    ]
-    plans = [p for p in plans if p.demand and p.needed > p.current]
-    plans.sort(key=lambda p: (-p.worst_now, -p.backlog, p.services))
-    taken_windows = set(reserved)
+    incoming: dict[str, frozenset[str]] = {w: frozenset(svc) for w, svc in (arriving or {}).items()}
+    groups = [g for g in service_groups(hall, windows) if wanted is None or wanted & set(g)]
+
+    def plan_of(group: tuple[str, ...]) -> _Plan:
+        coming = sum(1 for svc in incoming.values() if set(group) <= svc)
+        return _plan(hall, group, profile, settings, now, coming)
+
+    first = [plan_of(g) for g in groups]
+    first.sort(key=lambda p: (-p.now.late_min, -p.now.worst, -p.backlog, p.services))
+    taken_windows = set(reserved) | set(incoming)
     taken_staff = set(busy_staff)
     out: list[Recommendation] = []
-    for plan in plans:
+    for earlier in first:
+        if not earlier.demand:
+            continue
+        plan = plan_of(earlier.services)  # windows proposed for earlier groups may serve this one too
+        worth = _worth_opening(plan, settings)
+        if worth == 0:
+            continue
         group = set(plan.services)
         candidates = [
             views[wid]
@@ -615,14 +855,35 @@ def recommend_open(
         candidates.sort(
             key=lambda w: (w.status is WindowStatus.PAUSED, len(windows[w.window_id]), _natural(w.window_id))
         )
-        shortfall = plan.needed - plan.current
-        chosen = tuple(w.window_id for w in candidates[: min(shortfall, settings.max_windows)])
+        chosen = tuple(w.window_id for w in candidates[:worth])
         staff = tuple(s for s in staff_pool if s not in taken_staff)[: len(chosen)]
+        serves = plan.services
+        if settings.pool_services and chosen:
+            serves = tuple(sorted(set().union(*(set(windows[w]) for w in chosen))))
         taken_windows.update(chosen)
         taken_staff.update(staff)
-        n = len(chosen) if chosen else min(shortfall, settings.max_windows)
-        out.append(_open_recommendation(hall, plan, chosen, staff, n, len(candidates), settings, now))
+        for wid in chosen:
+            incoming[wid] = frozenset(set(windows[wid]) & set(serves))
+        n = len(chosen) if chosen else worth
+        rec = _open_recommendation(hall, plan, chosen, staff, n, worth, len(candidates), serves, settings, now)
+        out.append(rec)
     return out
+
+
+def _worth_opening(plan: _Plan, s: TidalSettings) -> int:
+    """How many more windows the group should get now (at most `max_windows`): each one must bring at least
+    `min_tickets_helped` tickets that the projection has waiting past the target within it — or, when the queue is
+    so long that they stay late anyway, save at least `min_minutes_saved` minutes of waiting past it."""
+    k, now = 0, plan.now
+    while k < s.max_windows and now.late > 0:
+        after = _after(plan, plan.current + k + 1, s)
+        # no window serves the group: waiting tickets would never be called; expected arrivals count as tickets
+        never = math.inf if plan.backlog else 0.0
+        saved = now.late_min - after.late_min if math.isfinite(now.late_min) else never
+        if now.late - after.late < s.min_tickets_helped and saved < s.min_minutes_saved:
+            break
+        k, now = k + 1, after
+    return k
 
 
 def _closed_and_online(w: WindowView, settings: TidalSettings) -> bool:
@@ -637,16 +898,29 @@ def _open_recommendation(
     chosen: tuple[str, ...],
     staff: tuple[str, ...],
     n: int,
+    wanted: int,
     candidates: int,
+    serves: tuple[str, ...],
     settings: TidalSettings,
     now: datetime,
 ) -> Recommendation:
     bucket = int(now.timestamp() // (settings.id_bucket_min * 60))
     rec_id = _rec_id("open", hall.hall_id, group_key(plan.services), ",".join(chosen), str(bucket))
     rec = _recommendation(
-        rec_id, RecommendationKind.OPEN, hall, plan, plan.services, chosen, staff, n, plan.current + n, settings, now
+        rec_id,
+        RecommendationKind.OPEN,
+        hall,
+        plan,
+        plan.services,
+        chosen,
+        staff,
+        n,
+        plan.current + n,
+        settings,
+        now,
+        serves,
     )
-    en, zh = _open_reason(rec, plan, candidates, settings)
+    en, zh = _open_reason(rec, plan, wanted, candidates, settings)
     return replace(rec, reason_en=en, reason_zh=zh)
 
 
@@ -688,23 +962,27 @@ def _wait_zh(w: float | None, after: str = "") -> str:
     return f"{after}无法估计（无开放窗口）" if w is None else f"{after} {_num(w)} 分钟".strip()
 
 
-def _open_reason(rec: Recommendation, plan: _Plan, candidates: int, s: TidalSettings) -> tuple[str, str]:
+def _open_reason(rec: Recommendation, plan: _Plan, wanted: int, candidates: int, s: TidalSettings) -> tuple[str, str]:
     sl = _num(s.service_level * 100)
     t = _num(s.target_wait_min)
     default_en = "" if rec.aht_learned else " (default AHT: not learned yet)"
     default_zh = "" if rec.aht_learned else "（默认办理时长，尚未学得）"
     walkout_en = "" if s.patience_min is None else f" and at most {_num(s.max_abandonment * 100)} % leaving"
     walkout_zh = "" if s.patience_min is None else f"、离开不超过 {_num(s.max_abandonment * 100)}%"
+    h = _num(s.horizon_min)
     en = (
         f"{_label_en(plan.views, rec.services)}: {rec.backlog} waiting, projected wait "
         f"{_wait_en(rec.projected_wait_min)} with {rec.current_servers} window{'s' * (rec.current_servers != 1)}; "
-        f"{_num(rec.arrivals_per_h)} arrivals/h × {_num(rec.aht_min)} min{default_en} needs {rec.needed_servers} "
-        f"windows for {sl} % within {t} min{walkout_en}"
+        f"in the next {h} min {rec.late} people would wait past {t} min, {rec.late_after} with {rec.n} more "
+        f"({_num(rec.arrivals_per_h)} arrivals/h × {_num(rec.aht_min)} min{default_en}; steady state needs "
+        f"{rec.needed_servers} windows for {sl} % within {t} min{walkout_en})"
     )
     zh = (
         f"{_label_zh(plan.views, rec.services)}：{rec.backlog} 人等候，现有 {rec.current_servers} 个窗口，"
-        f"{_wait_zh(rec.projected_wait_min, '预计等候')}；每小时 {_num(rec.arrivals_per_h)} 人 × 每件 "
-        f"{_num(rec.aht_min)} 分钟{default_zh}，需 {rec.needed_servers} 个窗口才能 {sl}% 在 {t} 分钟内叫号{walkout_zh}"
+        f"{_wait_zh(rec.projected_wait_min, '预计等候')}；未来 {h} 分钟将有 {rec.late} 人等候超过 {t} 分钟，"
+        f"增开 {rec.n} 个后为 {rec.late_after} 人（每小时 {_num(rec.arrivals_per_h)} 人 × 每件 "
+        f"{_num(rec.aht_min)} 分钟{default_zh}；稳态需 {rec.needed_servers} 个窗口才能 {sl}% 在 {t} 分钟内叫号"
+        f"{walkout_zh}）"
     )
     codes = ", ".join(rec.services)
     if not rec.windows:
@@ -718,16 +996,10 @@ def _open_reason(rec: Recommendation, plan: _Plan, candidates: int, s: TidalSett
     if rec.staff and len(rec.staff) < len(rec.windows):
         en += "; not enough free staff in the pool: assign the rest by hand"
         zh += "；人员池空闲人员不足，其余请人工指派"
-    missing = rec.needed_servers - rec.current_servers - rec.n
+    missing = wanted - rec.n
     if missing > 0:
-        why_en = (
-            f"only {candidates} closed window{'s' * (candidates != 1)} can serve it"
-            if candidates <= rec.n
-            else f"at most {s.max_windows} per recommendation"
-        )
-        why_zh = f"仅 {candidates} 个空闲窗口可办理" if candidates <= rec.n else f"每次最多建议 {s.max_windows} 个"
-        en += f"; {missing} more needed ({why_en})"
-        zh += f"；仍缺 {missing} 个（{why_zh}）"
+        en += f"; {missing} more needed (only {candidates} closed window{'s' * (candidates != 1)} can serve it)"
+        zh += f"；仍缺 {missing} 个（仅 {candidates} 个空闲窗口可办理）"
     return en, zh
 
 
@@ -744,11 +1016,13 @@ class OpenedWindow:
     rec_id: str
     opened_at: datetime  # approval time
     seen_open: bool = False  # the hall has reported it open since
+    serves: tuple[str, ...] = ()  # what it was told to serve (the group, or more when pooled); () = `services`
 
     def to_dict(self) -> dict[str, object]:
         return {
             "window_id": self.window_id,
             "services": list(self.services),
+            "serves": list(self.serves),
             "staff_id": self.staff_id,
             "rec_id": self.rec_id,
             "opened_at": self.opened_at.isoformat(),
@@ -767,6 +1041,7 @@ class OpenedWindow:
             rec_id=str(raw["rec_id"]),
             opened_at=datetime.fromisoformat(str(raw["opened_at"])),
             seen_open=bool(raw["seen_open"]),
+            serves=tuple(str(s) for s in serves) if isinstance(serves := raw.get("serves"), list) else (),
         )
 
 
@@ -781,8 +1056,9 @@ def recommend_close(
     """Close recommendations (one window per group per call) for tidal windows that are no longer needed.
 
     `quiet_since`: per `group_key`, since when the group has been quiet without interruption (`TidalTracker` keeps
-    it). A window is proposed when its group has been quiet for `close_after_min` and one window fewer still meets
-    the sizing (Erlang count and backlog projection). The most recently opened idle window goes first.
+    it). The most recently opened idle window of the group is proposed when the group has been quiet for
+    `close_after_min` and the projection without it has no more tickets past the target — for the group, and for
+    the other services it serves when it was opened pooled.
     """
     views = {w.window_id: w for w in hall.windows}
     groups: dict[str, list[OpenedWindow]] = {}
@@ -795,11 +1071,11 @@ def recommend_close(
         since = quiet_since.get(key)
         if since is None or now - since < timedelta(minutes=settings.close_after_min):
             continue
-        plan = _plan(hall, members[0].services, profile, settings, now)
-        if plan.current < 2 or plan.needed > plan.current - 1:
+        last = _next_to_close(members, views)
+        if not spare(hall, last, profile, settings, now):
             continue
-        members.sort(key=lambda ow: (views[ow.window_id].current_ticket is None, ow.opened_at), reverse=True)
-        out.append(_close_recommendation(hall, plan, members[0], since, settings, now))
+        plan = _plan(hall, last.services, profile, settings, now)
+        out.append(_close_recommendation(hall, plan, last, since, settings, now))
     return out
 
 
@@ -815,9 +1091,10 @@ def _recommendation(
     after: int,
     settings: TidalSettings,
     now: datetime,
+    serves: tuple[str, ...] = (),
 ) -> Recommendation:
     """A recommendation with the numbers behind it, for `after` windows instead of the current ones (no reason yet)."""
-    wait_after, worst_after = _after(plan, after, settings)
+    projection = _after(plan, after, settings)
     return Recommendation(
         id=rec_id,
         kind=kind,
@@ -826,22 +1103,26 @@ def _recommendation(
         windows=windows,
         staff=staff,
         n=n,
+        serves=serves or services,
+        arriving=plan.arriving,
         current_servers=plan.current,
         needed_servers=plan.needed,
         erlang_servers=plan.erlang,
         backlog_servers=plan.by_backlog,
         model=settings.model,
         backlog=plan.backlog,
+        late=plan.now.late,
+        late_after=projection.late,
         in_service=plan.in_service,
         arrivals_live_per_h=round(plan.live, 3),
         arrivals_profile_per_h=None if plan.profile is None else round(plan.profile, 3),
         arrivals_per_h=round(plan.rate, 3),
         aht_min=round(plan.aht, 3),
         aht_learned=plan.learned,
-        projected_wait_min=_finite(plan.wait_now),
-        projected_wait_after_min=_finite(wait_after),
-        worst_wait_min=_finite(plan.worst_now),
-        worst_wait_after_min=_finite(worst_after),
+        projected_wait_min=_finite(plan.now.first),
+        projected_wait_after_min=_finite(projection.first),
+        worst_wait_min=_finite(plan.now.worst),
+        worst_wait_after_min=_finite(projection.worst),
         service_level_now=_round(_service_level(plan.current, plan, settings)),
         service_level_after=_round(_service_level(after, plan, settings)),
         reason_en="",
@@ -849,6 +1130,46 @@ def _recommendation(
         created_at=now,
         expires_at=now + timedelta(minutes=settings.valid_for_min),
     )
+
+
+def _next_to_close(members: Sequence[OpenedWindow], views: Mapping[str, WindowView]) -> OpenedWindow:
+    """Of a group's open tidal windows, the one a close would take: an idle one first, then the latest opened."""
+    return max(members, key=lambda ow: (views[ow.window_id].current_ticket is None, ow.opened_at))
+
+
+def spare(
+    hall: HallSnapshot, ow: OpenedWindow, profile: DemandProfile | None, settings: TidalSettings, now: datetime
+) -> bool:
+    """Could the tidal window close now? The projection without it has no more tickets past the target — for its
+    group, and for the other services it serves when it was opened pooled — and its group keeps a window (or one
+    of its paused windows usually resumes within the horizon)."""
+    plan = _plan(hall, ow.services, profile, settings, now)
+    if (plan.current < 2 and not plan.returning) or _needed(plan, ow.window_id, settings):
+        return False
+    others = tuple(sorted(set(ow.serves) - set(ow.services)))
+    return not (others and _needed(_plan(hall, others, profile, settings, now), ow.window_id, settings))
+
+
+def _needed(plan: _Plan, window_id: str, s: TidalSettings) -> bool:
+    """Would the group have more tickets waiting past the target without `window_id` (or `min_minutes_saved` more
+    minutes of waiting past it)?"""
+    if window_id not in plan.window_ids:
+        return False
+    keep = [i for i, w in enumerate(plan.window_ids) if w != window_id]
+    without = _project(
+        [plan.free_at[i] for i in keep],
+        0,
+        0.0,
+        plan.waited,
+        plan.backlog_aht,
+        plan.rate,
+        plan.aht,
+        plan.arrivals_for,
+        s.target_wait_min,
+        [plan.leaves[i] for i in keep],
+        plan.returning,
+    )
+    return without.late > plan.now.late or without.late_min > plan.now.late_min + s.min_minutes_saved
 
 
 def _close_recommendation(
@@ -859,20 +1180,23 @@ def _close_recommendation(
         _rec_id("close", hall.hall_id, ow.window_id, ow.rec_id), RecommendationKind.CLOSE, hall, plan, ow.services,
         (ow.window_id,), (ow.staff_id,) if ow.staff_id else (), 1, after, s, now,
     )  # fmt: skip
-    sl, t = _num(s.service_level * 100), _num(s.target_wait_min)
+    t = _num(s.target_wait_min)
     opened_at = ow.opened_at.astimezone(ZoneInfo(hall.timezone)).strftime("%H:%M")
     minutes = _num((now - since).total_seconds() / 60)
+    sl_after = "–" if rec.service_level_after is None else _num(rec.service_level_after * 100)
     en = (
-        f"{_label_en(plan.views, rec.services)}: projected wait under {_num(s.close_wait_min)} min for {minutes} min "
-        f"(now {_wait_en(rec.projected_wait_min)}, {rec.backlog} waiting, {rec.current_servers} windows); "
-        f"{after} window{'s' * (after != 1)} meet {sl} % within {t} min ({_num(rec.arrivals_per_h)} arrivals/h × "
-        f"{_num(rec.aht_min)} min) → close tidal window {ow.window_id} (opened {opened_at})"
+        f"{_label_en(plan.views, rec.services)}: for {minutes} min the {_num(s.horizon_min)}-min projection has "
+        f"had nobody waiting longer past {t} min without tidal window {ow.window_id} (now "
+        f"{_wait_en(rec.projected_wait_min)}, {rec.backlog} waiting, {rec.current_servers} windows; "
+        f"{_num(rec.arrivals_per_h)} arrivals/h × {_num(rec.aht_min)} min; steady state with {after}: {sl_after} % "
+        f"within {t} min) → close tidal window {ow.window_id} (opened {opened_at})"
     )
     zh = (
-        f"{_label_zh(plan.views, rec.services)}：预计等候已连续 {minutes} 分钟低于 {_num(s.close_wait_min)} 分钟"
-        f"（{_wait_zh(rec.projected_wait_min, '当前')}，{rec.backlog} 人等候，{rec.current_servers} 个窗口）；"
-        f"{after} 个窗口即可 {sl}% 在 {t} 分钟内叫号（每小时 {_num(rec.arrivals_per_h)} 人 × 每件 "
-        f"{_num(rec.aht_min)} 分钟）→ 关闭潮汐窗口 {ow.window_id}（{opened_at} 开放）"
+        f"{_label_zh(plan.views, rec.services)}：已连续 {minutes} 分钟预测（未来 {_num(s.horizon_min)} 分钟）表明，"
+        f"不开潮汐窗口 {ow.window_id} 也不会增加超过 {t} 分钟的等候（{_wait_zh(rec.projected_wait_min, '当前')}，"
+        f"{rec.backlog} 人等候，{rec.current_servers} 个窗口；每小时 {_num(rec.arrivals_per_h)} 人 × 每件 "
+        f"{_num(rec.aht_min)} 分钟；稳态下 {after} 个窗口 {sl_after}% 在 {t} 分钟内叫号）"
+        f"→ 关闭潮汐窗口 {ow.window_id}（{opened_at} 开放）"
     )
     return replace(rec, reason_en=en, reason_zh=zh)
 
@@ -987,7 +1311,7 @@ class TidalTracker:
             )
             for i, wid in enumerate(rec.windows):
                 staff = rec.staff[i] if i < len(rec.staff) else None
-                self._opened[wid] = OpenedWindow(wid, rec.services, staff, rec.id, now)
+                self._opened[wid] = OpenedWindow(wid, rec.services, staff, rec.id, now, serves=rec.serves)
         else:
             for wid in rec.windows:
                 ow = self._opened.pop(wid, None)
@@ -1028,8 +1352,12 @@ class TidalTracker:
         return tuple(self._opened.values())
 
     def reserved_windows(self) -> frozenset[str]:
-        """Approved windows the hall has not reported open yet: pass as `recommend_open(reserved=…)`."""
+        """Approved windows the hall has not reported open yet."""
         return frozenset(w for w, ow in self._opened.items() if not ow.seen_open)
+
+    def arriving(self) -> dict[str, tuple[str, ...]]:
+        """Approved windows not open yet → what they will serve: pass as `recommend_open(arriving=…)`."""
+        return {w: ow.serves or ow.services for w, ow in self._opened.items() if not ow.seen_open}
 
     def check(self, hall: HallSnapshot, now: datetime, profile: DemandProfile | None = None) -> list[TidalEvent]:
         """Follow up: checks that are due (escalate or checked), the quiet clocks, and close recommendations."""
@@ -1037,7 +1365,7 @@ class TidalTracker:
         self._last_check = now
         self._follow_windows(hall)
         events = self._check_openings(hall, now)
-        self._track_quiet(hall, now)
+        self._track_quiet(hall, now, profile)
         closes = recommend_close(
             hall, [ow for ow in self._opened.values() if ow.seen_open], self._quiet, profile, self.settings, now
         )
@@ -1104,19 +1432,18 @@ class TidalTracker:
             )
         return events
 
-    def _track_quiet(self, hall: HallSnapshot, now: datetime) -> None:
-        """Per group with an open tidal window: quiet now? Any loud moment restarts the clock (the hysteresis)."""
-        s = self.settings
-        groups = {group_key(ow.services): ow.services for ow in self._opened.values() if ow.seen_open}
-        known = {sv.code: sv for sv in hall.services}
+    def _track_quiet(self, hall: HallSnapshot, now: datetime, profile: DemandProfile | None) -> None:
+        """Per group with an open tidal window: could its next window to close go (`spare`)? Any moment it could
+        not restarts the clock (the hysteresis)."""
+        views = {w.window_id: w for w in hall.windows}
+        groups: dict[str, list[OpenedWindow]] = {}
+        for ow in self._opened.values():
+            if ow.seen_open and ow.window_id in views:
+                groups.setdefault(group_key(ow.services), []).append(ow)
         for key in [k for k in self._quiet if k not in groups]:
             del self._quiet[key]
-        for key, services in groups.items():
-            wait = projected_wait_min(hall, services, s, now)
-            waiting = sum(known[c].waiting for c in services if c in known)
-            open_windows = len(_free_at(hall, services, s, now))
-            quiet = wait is not None and wait < s.close_wait_min and waiting < s.close_waiting_per_window * open_windows
-            if quiet:
+        for key, members in groups.items():
+            if spare(hall, _next_to_close(members, views), profile, self.settings, now):
                 self._quiet.setdefault(key, now)
             else:
                 self._quiet.pop(key, None)

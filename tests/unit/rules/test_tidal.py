@@ -27,6 +27,7 @@ from rules.tidal import (
     recommend_close,
     recommend_open,
     service_groups,
+    spare,
     window_capabilities,
 )
 from tests.unit.rules.feed import T0, Feed, issue, opened, win
@@ -51,6 +52,7 @@ class Hall:
         self.state = HallState(self.profile)
         self.feed = Feed()
         self.n = 0
+        self.settings = SETTINGS
 
     def apply(self, *messages: DeviceMessage) -> None:
         for m in messages:
@@ -93,10 +95,11 @@ class Hall:
         return window_capabilities(self.profile, self.snap(t))
 
     def recommend(
-        self, t: float, settings: TidalSettings = SETTINGS, profile: DemandProfile | None = None, **kw: object
+        self, t: float, settings: TidalSettings | None = None, profile: DemandProfile | None = None, **kw: object
     ) -> list[Recommendation]:
         snap = self.snap(t)
-        return recommend_open(snap, window_capabilities(self.profile, snap), profile, settings, at(t), **kw)  # type: ignore[arg-type]
+        s = settings or self.settings
+        return recommend_open(snap, window_capabilities(self.profile, snap), profile, s, at(t), **kw)  # type: ignore[arg-type]
 
 
 def sb_hall(*closed: str, open_: tuple[str, ...] = ("W1",)) -> Hall:
@@ -135,7 +138,7 @@ def test_a_configured_per_service_default_aht_is_used_until_learned() -> None:
 
 
 @pytest.mark.parametrize(("per_hour", "aht_s"), [(60, 600), (30, 720), (20, 900), (90, 300)])
-def test_a_steady_queue_without_backlog_needs_exactly_the_erlang_count(per_hour: int, aht_s: float) -> None:
+def test_a_steady_stream_too_big_for_the_open_windows_shows_the_erlang_count(per_hour: int, aht_s: float) -> None:
     h = sb_hall(*(f"W{i}" for i in range(2, 20)), open_=("W1", "W0"))
     h.flow(3600, per_hour, aht_s)
     view = h.snap(7200).services[0]
@@ -143,11 +146,12 @@ def test_a_steady_queue_without_backlog_needs_exactly_the_erlang_count(per_hour:
     rate = blended_rate(view.arrivals_15m, view.arrivals_60m, None)
     (rec,) = h.recommend(7200, TidalSettings(max_windows=20))
     expected = servers_for_target(rate / 60, aht_s / 60, 15, 0.8)
-    assert rec.erlang_servers == expected and rec.needed_servers == expected
+    assert rec.erlang_servers == expected and rec.needed_servers >= expected
     assert rec.aht_learned and rec.aht_min == aht_s / 60 and rec.arrivals_profile_per_h is None
-    assert rec.n == expected - 2 and rec.current_servers == 2
+    assert rec.current_servers == 2 and 1 <= rec.n <= expected - 2, "never more than the steady state needs"
+    assert rec.late > rec.late_after, "each window opened brings late tickets within the target"
     assert rec.service_level_now is not None and rec.service_level_now < 0.8
-    assert rec.service_level_after is not None and rec.service_level_after >= 0.8
+    assert rec.service_level_after is not None and rec.service_level_after >= rec.service_level_now
 
 
 def test_the_needed_count_grows_with_the_backlog() -> None:
@@ -264,8 +268,10 @@ def test_the_remaining_service_of_tickets_at_the_windows_counts() -> None:
     )
     snap = h.snap(11 + 4 * 60)  # both have served for 4 of 10 minutes: 6 left each
     assert projected_wait_min(snap, ("SB",), SETTINGS, at(11 + 240)) == pytest.approx(16.0)
-    (rec,) = h.recommend(11 + 240)
+    assert h.recommend(11 + 240) == [], "only a ticket issued now would be late: one, below min_tickets_helped"
+    (rec,) = h.recommend(11 + 240, TidalSettings(min_tickets_helped=1))
     assert rec.in_service == 2 and rec.backlog == 2 and rec.projected_wait_min == pytest.approx(16.0)
+    assert (rec.late, rec.late_after) == (1, 0)
 
 
 def test_the_id_is_stable_for_the_same_situation() -> None:
@@ -375,7 +381,10 @@ def approved_opening(h: Hall, tracker: TidalTracker, t: float = 120) -> Recommen
 
 
 def tidal_hall() -> Hall:
+    """W1, W2 open, 8 waiting: a third window brings one or two of them within the target, so these halls recommend
+    with `min_tickets_helped=1` (the tracker's lifecycle is under test here, not the threshold)."""
     h = Hall({"W1": ("SB",), "W2": ("SB",), "W11": ("SB",)})
+    h.settings = TidalSettings(min_tickets_helped=1)
     h.open(0, "W1")
     h.open(0, "W2")
     h.queue(60, 8)
@@ -458,10 +467,11 @@ def clear_queue() -> list[tuple[float, Step]]:
 
 
 def flare(t: float, first: int) -> list[tuple[float, Step]]:
-    """Four tickets arrive (projected wait 5 min at three windows: not quiet) and are served 100 s later."""
-    arrive = (t, lambda h: h.queue(t, 4) and None)
-    windows = ("W1", "W2", "W11", "W1")
-    return [arrive, *(serve_step(t + 100 + i * 5, windows[i], f"t{first + i}") for i in range(4))]
+    """Ten tickets arrive (5 min each: at two windows two would wait past 15 min, so W11 is needed) and are served
+    100 s later."""
+    arrive = (t, lambda h: h.queue(t, 10) and None)
+    windows = ("W1", "W2", "W11") * 4
+    return [arrive, *(serve_step(t + 100 + i * 5, windows[i], f"t{first + i}") for i in range(10))]
 
 
 def run(
@@ -480,21 +490,26 @@ def run(
     return closes
 
 
+CLOSE_15 = TidalSettings(close_after_min=15)
+
+
 def test_close_waits_for_a_sustained_quiet_spell_and_does_not_flap() -> None:
     h = tidal_hall()
-    tracker = TidalTracker(SETTINGS)
+    tracker = TidalTracker(CLOSE_15)
     approved_opening(h, tracker)
-    # quiet from 09:08 for 13 min, a flare; quiet 8 min, a flare; then quiet for good from 09:33:50 (t = 2030)
-    closes = run(h, tracker, [*clear_queue(), *flare(1300, 9), *flare(1900, 13)], until=3600)
-    assert [t for t, _ in closes] == [2030 + 900, 2030 + 900 + 600], (
-        "once, 15 min after the last flare was served; again only when that went unanswered and expired"
-    )
+    # W11 spare from 09:08 for 13 min, a flare; spare 8 min, a flare; then spare for good once the last flare is
+    # served (09:34:05) and the hour's arrival rate no longer needs it
+    closes = run(h, tracker, [*clear_queue(), *flare(1300, 9), *flare(1900, 19)], until=4000)
+    times = [t for t, _ in closes]
+    assert len(times) == 2 and times[0] >= 2045 + 900, "only after a spare spell of 15 min after the last flare"
+    assert times[1] == times[0] + 600, "again only when that close went unanswered and expired"
     assert closes[0][1].id == closes[1][1].id, "the same close: the gateway upserts by id"
     (_, rec) = closes[1]
     assert tracker.next_deadline() == rec.expires_at, "a matured quiet clock with its close pending is not a deadline"
     assert rec.kind is RecommendationKind.CLOSE and rec.windows == ("W11",) and rec.staff == ("S21",)
-    assert rec.current_servers == 3 and rec.needed_servers <= 2
-    assert rec.projected_wait_min == 0.0 and rec.service_level_after is not None and rec.service_level_after >= 0.8
+    assert rec.current_servers == 3 and rec.late == 0
+    assert rec.projected_wait_min == 0.0 and rec.service_level_after is not None
+    assert f"steady state with 2: {rec.service_level_after * 100:.1f}".removesuffix(".0") in rec.reason_en
     assert "→ close tidal window W11 (opened 09:02)" in rec.reason_en
     assert "关闭潮汐窗口 W11（09:02 开放）" in rec.reason_zh
     tracker.approve(rec.id, "manager-1", at(3600))
@@ -503,7 +518,7 @@ def test_close_waits_for_a_sustained_quiet_spell_and_does_not_flap() -> None:
 
 def test_a_rejected_close_is_proposed_again_only_after_another_quiet_spell() -> None:
     h = tidal_hall()
-    tracker = TidalTracker(SETTINGS)
+    tracker = TidalTracker(CLOSE_15)
     approved_opening(h, tracker)
     for _, step in clear_queue():
         step(h)
@@ -529,7 +544,7 @@ def test_a_tidal_window_closed_by_hand_is_no_longer_tracked() -> None:
     assert tracker.opened() == ()
 
 
-def test_recommend_close_keeps_a_window_the_erlang_count_still_needs() -> None:
+def test_recommend_close_keeps_a_window_the_projection_still_needs() -> None:
     h = Hall({"W1": ("SB",), "W11": ("SB",)})
     h.open(0, "W1")
     tracker = TidalTracker(SETTINGS)
@@ -537,7 +552,7 @@ def test_recommend_close_keeps_a_window_the_erlang_count_still_needs() -> None:
     (rec,) = tracker.offer(h.recommend(120), at(120))
     tracker.approve(rec.id, "manager-1", at(130))
     h.open(200, "W11")
-    h.flow(300, 12, 600, window="W1")  # 12 an hour × 10 min = 2 Erlang: both windows are needed
+    h.flow(300, 18, 600, window="W1")  # 18 an hour × 10 min = 3 Erlang: without W11 the queue runs away
     tracker.check(h.snap(3000), at(3000))
     quiet = {"SB": at(1000)}
     assert recommend_close(h.snap(3900), tracker.opened(), quiet, None, SETTINGS, at(3900)) == []
@@ -567,3 +582,105 @@ def test_the_tracker_survives_a_restart() -> None:
     original_events = tracker.check(h.snap(730), at(730))
     restored_events = restored.check(h.snap(730), at(730))
     assert original_events == restored_events and [e.kind for e in restored_events] == [TidalEventKind.ESCALATE]
+
+
+# ---------------------------------------------------------------------------------------------- window hours, pooling
+
+
+def usual_monday(profile: DemandProfile, window: str, *spans: tuple[str, str], weeks: int = 4) -> None:
+    """`window` was open during `spans` (local "HH:MM") on each of the last `weeks` Mondays before T0."""
+    for k in range(1, weeks + 1):
+        day = T0 - timedelta(weeks=k)
+        for start, end in spans:
+            for hhmm, is_open in ((start, True), (end, False)):
+                hh, mm = (int(x) for x in hhmm.split(":"))
+                profile.window(window, is_open, day.replace(hour=hh, minute=mm))
+
+
+def test_the_profile_learns_when_each_window_is_usually_open() -> None:
+    profile = DemandProfile("Asia/Shanghai")
+    usual_monday(profile, "W1", ("08:30", "11:30"), ("12:45", "17:00"))
+    monday = T0.replace(hour=11, minute=20)
+    assert profile.usually_open("W1", monday) == 1.0
+    assert profile.usually_open("W1", monday.replace(hour=11, minute=35)) == 0.0, "lunch"
+    assert profile.usually_open("W1", monday.replace(hour=12, minute=50)) == 1.0
+    assert profile.usually_open("W1", monday + timedelta(days=1)) is None, "no Tuesday learned"
+    assert profile.usually_open("W9", monday) == 0.0, "a window never seen open on a learned Monday"
+    again = DemandProfile.load(profile.dump())
+    assert again.usually_open("W1", monday) == 1.0 and again.usually_open("W1", monday.replace(minute=40)) == 0.0
+
+
+def lunch_hall(profile: DemandProfile) -> Hall:
+    """W1 and W2 serve SB and usually pause 11:30–12:45; W11 is the tidal reserve. 11:00–11:25 is busy."""
+    h = Hall({"W1": ("SB",), "W2": ("SB",), "W11": ("SB",)})
+    h.open(0, "W1")
+    h.open(0, "W2")
+    for w in ("W1", "W2"):
+        usual_monday(profile, w, ("08:30", "11:30"), ("12:45", "17:00"))
+    start = 2 * 3600  # 11:00
+    for i in range(10):  # 24 an hour, 5 min each, served at once: two windows keep up, nobody waits
+        t = start + i * 150
+        (ticket,) = h.queue(t, 1)
+        h.serve(t + 1, "W1" if i % 2 else "W2", ticket, 300)
+    return h
+
+
+def test_a_lunch_break_that_usually_comes_is_covered_before_the_windows_pause() -> None:
+    with_hours = DemandProfile("Asia/Shanghai")
+    h = lunch_hall(with_hours)
+    now = 2 * 3600 + 1500  # 11:25: nobody waits, both windows open
+    assert h.snap(now).services[0].waiting == 0
+    assert h.recommend(now, profile=DemandProfile("Asia/Shanghai")) == [], "without the usual hours: all is well"
+    (rec,) = h.recommend(now, profile=with_hours)
+    assert rec.windows == ("W11",) and rec.backlog == 0 and rec.late >= 3 and rec.late_after < rec.late
+    assert "in the next 20 min" in rec.reason_en and "未来 20 分钟" in rec.reason_zh
+
+
+def test_paused_windows_that_usually_resume_let_a_tidal_window_close() -> None:
+    profile = DemandProfile("Asia/Shanghai")
+    h = lunch_hall(profile)
+    tracker = TidalTracker(SETTINGS)
+    (rec,) = tracker.offer(h.recommend(2 * 3600 + 1500, profile=profile), at(2 * 3600 + 1500))
+    tracker.approve(rec.id, "manager-1", at(2 * 3600 + 1510))
+    h.open(2 * 3600 + 1800, "W11")
+    for w in ("W1", "W2"):
+        h.apply(win(h.feed, 2 * 3600 + 1805, w, "window.paused", reason="lunch"))
+    tracker.check(h.snap(2 * 3600 + 1810), at(2 * 3600 + 1810), profile)
+    (ow,) = tracker.opened()
+    assert ow.seen_open
+    lunch = 3 * 3600 + 600  # 12:10: the only open SB window is W11; W1 and W2 are back 12:45, beyond the horizon
+    assert not spare(h.snap(lunch), ow, profile, SETTINGS, at(lunch))
+    soon = 3 * 3600 + 1800  # 12:30: they are back within the horizon, and nobody waits
+    assert spare(h.snap(soon), ow, profile, SETTINGS, at(soon))
+    assert not spare(h.snap(soon), ow, DemandProfile("Asia/Shanghai"), SETTINGS, at(soon)), "the last SB window"
+
+
+def test_a_pooled_window_serves_everything_it_can_and_counts_for_every_group() -> None:
+    h = Hall({"W1": ("SB",), "W2": ("YB",), "W11": ("SB", "YB")}, services=("SB", "YB"))
+    h.open(0, "W1")
+    h.open(0, "W2")
+    h.queue(60, 12, "SB")
+    h.queue(90, 8, "YB")
+    first, second = h.recommend(600)
+    assert first.windows == ("W11",) and first.serves == ("SB", "YB"), "it will call the longest wait of both"
+    assert second.windows == () and second.arriving == 1, "the other queue counts W11 and still needs more by hand"
+    solo_first, solo_second = h.recommend(600, TidalSettings(pool_services=False))
+    assert solo_first.windows == ("W11",) and solo_first.serves == solo_first.services
+    assert solo_second.arriving == 0
+    tracker = TidalTracker(SETTINGS)
+    tracker.offer([first], at(600))
+    tracker.approve(first.id, "manager-1", at(610))
+    assert tracker.arriving() == {"W11": ("SB", "YB")}
+    later = h.recommend(620, arriving=tracker.arriving())
+    assert [r.arriving for r in later] == [1, 1] and all(r.windows == () for r in later), "W11 is on its way for both"
+
+
+def test_no_arrivals_are_projected_after_the_hall_usually_closes() -> None:
+    profile = DemandProfile("Asia/Shanghai")
+    for k in range(1, 5):
+        day = T0 - timedelta(weeks=k)
+        for minute in range(0, 8 * 60, 10):  # 09:00–17:00
+            profile.add("SB", day + timedelta(minutes=minute))
+    assert profile.closed_from(T0.replace(hour=16, minute=50), 30) == 10.0
+    assert profile.closed_from(T0.replace(hour=10), 30) is None
+    assert profile.closed_from(T0 + timedelta(days=1), 30) is None, "no Tuesday learned"
