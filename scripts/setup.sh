@@ -10,6 +10,10 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto mosquitto-clients)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ "$what" = "test" ]; then  # the browser tests: Debian's chromium and a CJK font (Chinese renders as boxes without)
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  fc-list 2>/dev/null | grep -qi "wqy" || need_apt+=(fonts-wqy-microhei)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt-get)…" >&2
   export DEBIAN_FRONTEND=noninteractive
