@@ -211,7 +211,6 @@ class Hallops:
     open_until: datetime
     name: str = "hallops"
     tracker: TidalTracker = field(init=False)
-    recommendations: int = 0
 
     def __post_init__(self) -> None:
         self.tracker = TidalTracker(self.settings)
@@ -239,7 +238,6 @@ class Hallops:
         )
         for rec in self.tracker.offer(recs, now):
             if rec.kind is RecommendationKind.OPEN and rec.windows:
-                self.recommendations += 1
                 approved = self.tracker.approve(rec.id, "bench", now)
                 for i, wid in enumerate(approved.windows):
                     staff = approved.staff[i] if i < len(approved.staff) else None

@@ -751,10 +751,15 @@ def _service_level(servers: int, plan: _Plan, settings: TidalSettings) -> float 
 def _after(plan: _Plan, servers: int, settings: TidalSettings) -> _Projection:
     """The projection with `servers` windows: fewer than now drops the latest-free; more adds new ones."""
     have = plan.free_at[:servers]
-    new = servers - len(have)
-    s = settings
+    return _project_plan(plan, settings, have, plan.leaves[:servers], new=servers - len(have))
+
+
+def _project_plan(
+    plan: _Plan, s: TidalSettings, free_at: Sequence[float], leaves: Sequence[float], new: int = 0
+) -> _Projection:
+    """The plan's tickets and arrivals projected onto the given windows (and `new` ones after `open_delay_min`)."""
     return _project(
-        have,
+        free_at,
         new,
         s.open_delay_min,
         plan.waited,
@@ -763,7 +768,7 @@ def _after(plan: _Plan, servers: int, settings: TidalSettings) -> _Projection:
         plan.aht,
         plan.arrivals_for,
         s.target_wait_min,
-        plan.leaves[:servers],
+        leaves,
         plan.returning,
     )
 
@@ -827,11 +832,10 @@ def recommend_open(
     incoming: dict[str, frozenset[str]] = {w: frozenset(svc) for w, svc in (arriving or {}).items()}
     groups = [g for g in service_groups(hall, windows) if wanted is None or wanted & set(g)]
 
-    def plan_of(group: tuple[str, ...]) -> _Plan:
-        coming = sum(1 for svc in incoming.values() if set(group) <= svc)
-        return _plan(hall, group, profile, settings, now, coming)
+    def coming(group: tuple[str, ...]) -> int:
+        return sum(1 for svc in incoming.values() if set(group) <= svc)
 
-    first = [plan_of(g) for g in groups]
+    first = [_plan(hall, g, profile, settings, now, coming(g)) for g in groups]
     first.sort(key=lambda p: (-p.now.late_min, -p.now.worst, -p.backlog, p.services))
     taken_windows = set(reserved) | set(incoming)
     taken_staff = set(busy_staff)
@@ -839,7 +843,9 @@ def recommend_open(
     for earlier in first:
         if not earlier.demand:
             continue
-        plan = plan_of(earlier.services)  # windows proposed for earlier groups may serve this one too
+        plan = earlier  # unless windows proposed for earlier groups serve this one too:
+        if coming(earlier.services) != earlier.arriving:
+            plan = _plan(hall, earlier.services, profile, settings, now, coming(earlier.services))
         worth = _worth_opening(plan, settings)
         if worth == 0:
             continue
@@ -1156,19 +1162,7 @@ def _needed(plan: _Plan, window_id: str, s: TidalSettings) -> bool:
     if window_id not in plan.window_ids:
         return False
     keep = [i for i, w in enumerate(plan.window_ids) if w != window_id]
-    without = _project(
-        [plan.free_at[i] for i in keep],
-        0,
-        0.0,
-        plan.waited,
-        plan.backlog_aht,
-        plan.rate,
-        plan.aht,
-        plan.arrivals_for,
-        s.target_wait_min,
-        [plan.leaves[i] for i in keep],
-        plan.returning,
-    )
+    without = _project_plan(plan, s, [plan.free_at[i] for i in keep], [plan.leaves[i] for i in keep])
     return without.late > plan.now.late or without.late_min > plan.now.late_min + s.min_minutes_saved
 
 
@@ -1353,7 +1347,7 @@ class TidalTracker:
 
     def reserved_windows(self) -> frozenset[str]:
         """Approved windows the hall has not reported open yet."""
-        return frozenset(w for w, ow in self._opened.items() if not ow.seen_open)
+        return frozenset(self.arriving())
 
     def arriving(self) -> dict[str, tuple[str, ...]]:
         """Approved windows not open yet → what they will serve: pass as `recommend_open(arriving=…)`."""
