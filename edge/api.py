@@ -1,28 +1,37 @@
-"""The HTTP API (FastAPI, OpenAPI at /docs) and the live page, built by `create_app(gateway)`.
+"""The HTTP API (FastAPI, OpenAPI at /docs) and the web UI's files, built by `create_app(gateway)`.
 
-Read-only for now: health with the ingest counters, the hall snapshot and its parts, the dead letters. Times are
-RFC 3339 in the hall's time zone. The app holds the gateway it was made for; there are no globals.
+Every route declares the roles that may call it (`needs(...)`, shown as `x-roles` in the OpenAPI document); the
+administrator may call them all, `/api/health` is open for monitoring. Times are RFC 3339 in the hall's time zone.
+The app holds the gateway it was made for; there are no globals.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from devices.errors import ConfigError
+from devices.validation import line_of
+from edge.auth import COOKIE, OPEN_USER, Account, Auth, Role, User
 from edge.decisions import Decider
 from edge.gateway import Gateway
+from edge.reports import forecast
 from rules.engine import AlertState, Silence
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowView, ZoneView
-from rules.language import summarise
+from rules.kpi import WAIT_BUCKETS_MIN, DayReport, csv_daily, csv_hourly
+from rules.language import BUILTIN, parse_rules, summarise
 from rules.tickets import TicketTransitionError, UnknownTicketError
 
 VERSION = "0.1.0"
@@ -66,25 +75,55 @@ class _Body(BaseModel):
 
 
 class AckBody(_Body):
-    by: str = Field(min_length=1, max_length=64, description="who takes it (a name or user id)")
+    by: str | None = Field(
+        default=None, min_length=1, max_length=64, description="who takes it; default (and with users: always) you"
+    )
 
 
 class SilenceBody(_Body):
     rule: str = Field(min_length=1, max_length=64, description="rule id; * and ? are wildcards")
     labels: dict[str, str] = Field(default_factory=dict, description="label values to match; wildcards allowed")
     minutes: float = Field(gt=0, le=7 * 24 * 60, description="how long, from now")
-    by: str = Field(min_length=1, max_length=64)
+    by: str | None = Field(default=None, min_length=1, max_length=64)
     comment: str = Field(min_length=1, max_length=500, description="why (kept with the silence)")
 
 
 class TicketBody(_Body):
-    by: str = Field(min_length=1, max_length=64, description="the technician (a name or user id)")
+    by: str | None = Field(default=None, min_length=1, max_length=64, description="the technician; default you")
     note: str = Field(default="", max_length=2000, description="what was done (required to resolve)")
 
 
 class DecisionBody(_Body):
-    by: str = Field(min_length=1, max_length=64)
+    by: str | None = Field(default=None, min_length=1, max_length=64)
     reason: str = Field(default="", max_length=500, description="why (for a rejection)")
+
+
+class LoginBody(_Body):
+    user: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class Me(BaseModel):
+    user: str
+    role: Role
+    name: str | None
+    open: bool = Field(description="no users configured: everyone on this machine is the administrator")
+    hall: str
+    hall_name: str | None
+    hall_name_en: str | None
+    timezone: str
+
+
+class UserOut(BaseModel):
+    user: str
+    role: Role
+    name: str | None
+
+
+class RulesCheck(BaseModel):
+    ok: bool
+    rules: int
+    problems: list[dict[str, object]] = Field(description="each with path, message and the YAML line (1-based)")
 
 
 class SilenceOut(BaseModel):
@@ -107,20 +146,104 @@ class RuleOut(BaseModel):
     enabled: bool
 
 
-def create_app(gateway: Gateway) -> FastAPI:
+class _RouteRoles(TypedDict):
+    dependencies: list[Any]
+    openapi_extra: dict[str, Any]
+
+
+ALL = (Role.MANAGER, Role.TECHNICIAN, Role.ADMINISTRATOR)
+WEB = resources.files("edge").joinpath("web")
+
+
+def accounts(gateway: Gateway) -> dict[str, Account]:
+    return {name: Account(User(name, Role(u.role), u.name), u.password_hash) for name, u in gateway.cfg.users.items()}
+
+
+def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     app = FastAPI(
         title="hallops gateway",
         version=VERSION,
-        description="Live state of one government service hall (政务服务大厅), from its devices' MQTT telemetry.",
+        description="Live state of one government service hall (政务服务大厅), from its devices' MQTT telemetry. "
+        "Sign in with `POST /api/session` (a cookie) or send HTTP Basic credentials; each route lists its roles "
+        "under `x-roles` (the administrator may call every route).",
     )
     tz = ZoneInfo(gateway.cfg.hall.timezone)
-    page = resources.files("edge").joinpath("web/index.html").read_text(encoding="utf-8")
+    page = WEB.joinpath("index.html").read_text(encoding="utf-8")
+    auth = auth or Auth(accounts(gateway), gateway.cfg.storage.path, gateway.cfg.http.session_hours)
+
+    def signed_in(request: Request) -> User:
+        if auth.open:
+            return OPEN_USER
+        token = request.cookies.get(COOKIE)
+        user = auth.session(token) if token else None
+        header = request.headers.get("authorization", "")
+        if user is None and header[:6].lower() == "basic ":
+            user = auth.basic(header[6:].strip())
+        if user is None:
+            raise HTTPException(401, "sign in first (POST /api/session, or HTTP Basic credentials)")
+        return user
+
+    def needs(*roles: Role) -> _RouteRoles:
+        """The route's roles: checked on every call, and listed in the OpenAPI document."""
+        wanted = frozenset(roles)
+
+        def check(user: User = Depends(signed_in)) -> User:  # noqa: B008 - a closure: Annotated cannot name it
+            if not user.may(wanted):
+                allowed = " or ".join(sorted({r.value for r in wanted} | {Role.ADMINISTRATOR.value}))
+                raise HTTPException(403, f"this needs the {allowed} role; {user.name} is {user.role.value}")
+            return user
+
+        return {"dependencies": [Depends(check)], "openapi_extra": {"x-roles": sorted(r.value for r in wanted)}}
+
+    def who(request: Request, by: str | None) -> str:
+        """The name recorded for an action: the signed-in user (a body's `by` only when no users are configured)."""
+        user = signed_in(request)
+        return (by or "local") if auth.open else user.name
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
         return page
 
-    @app.get("/api/health", response_model=Health, tags=["gateway"])
+    app.mount("/static", StaticFiles(directory=str(WEB)), name="static")
+
+    @app.post("/api/session", response_model=Me, tags=["session"], openapi_extra={"x-roles": []})
+    async def login(body: LoginBody, request: Request, response: Response) -> Me:
+        """Sign in: sets an HttpOnly session cookie valid for `http.session_hours`."""
+        if auth.open:
+            return me(OPEN_USER)
+        result = auth.login(body.user, body.password)
+        if result is None:
+            raise HTTPException(401, "wrong user name or password")
+        user, token = result
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=int(auth.session_s),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return me(user)
+
+    @app.get("/api/session", response_model=Me, tags=["session"], openapi_extra={"x-roles": list(ALL)})
+    async def session(user: User = Depends(signed_in)) -> Me:  # noqa: B008 - as above
+        """Who is signed in (401 when nobody)."""
+        return me(user)
+
+    @app.delete("/api/session", status_code=204, tags=["session"], openapi_extra={"x-roles": []})
+    async def logout(request: Request, response: Response) -> None:
+        token = request.cookies.get(COOKIE)
+        if token:
+            auth.logout(token)
+        response.delete_cookie(COOKIE, path="/")
+
+    def me(user: User) -> Me:
+        h = gateway.cfg.hall
+        return Me(user=user.name, role=user.role, name=user.display, open=auth.open, hall=gateway.hall_id,
+                  hall_name=h.name, hall_name_en=h.name_en, timezone=h.timezone)  # fmt: skip
+
+    @app.get("/api/health", response_model=Health, tags=["gateway"], openapi_extra={"x-roles": []})
     async def health() -> Health:
         """Whether ingest is working: broker connection and message counters since start."""
         c = gateway.counters
@@ -145,32 +268,32 @@ def create_app(gateway: Gateway) -> FastAPI:
             dead_letters=store.dead_letter_counts() if store else {},
         )
 
-    @app.get("/api/hall", response_model=HallSnapshot, tags=["hall"])
+    @app.get("/api/hall", response_model=HallSnapshot, tags=["hall"], **needs(*ALL))
     async def hall() -> HallSnapshot:
         """The whole hall now: totals, services (queues), windows, devices, zones."""
         return gateway.snapshot()
 
-    @app.get("/api/services", response_model=list[ServiceView], tags=["hall"])
+    @app.get("/api/services", response_model=list[ServiceView], tags=["hall"], **needs(*ALL))
     async def services() -> tuple[ServiceView, ...]:
         """Per service: waiting tickets, longest and projected wait, arrivals and completions, mean service time."""
         return gateway.snapshot().services
 
-    @app.get("/api/windows", response_model=list[WindowView], tags=["hall"])
+    @app.get("/api/windows", response_model=list[WindowView], tags=["hall"], **needs(*ALL))
     async def windows() -> tuple[WindowView, ...]:
         """Per window: status, staff, current ticket, idle and pause clocks, staff presence from cameras."""
         return gateway.snapshot().windows
 
-    @app.get("/api/devices", response_model=list[DeviceView], tags=["hall"])
+    @app.get("/api/devices", response_model=list[DeviceView], tags=["hall"], **needs(*ALL))
     async def devices() -> tuple[DeviceView, ...]:
         """Per device: online, last seen, health and the problems behind it."""
         return gateway.snapshot().devices
 
-    @app.get("/api/zones", response_model=list[ZoneView], tags=["hall"])
+    @app.get("/api/zones", response_model=list[ZoneView], tags=["hall"], **needs(*ALL))
     async def zones() -> tuple[ZoneView, ...]:
         """People counted per camera zone."""
         return gateway.snapshot().zones
 
-    @app.get("/api/dead-letters", response_model=list[DeadLetterOut], tags=["gateway"])
+    @app.get("/api/dead-letters", response_model=list[DeadLetterOut], tags=["gateway"], **needs(Role.TECHNICIAN))
     async def dead_letters(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         reason: Annotated[str | None, Query(max_length=64)] = None,
@@ -198,7 +321,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             raise HTTPException(503, "the gateway is starting")
         return gateway.decider
 
-    @app.get("/api/alerts", tags=["alerts"])
+    @app.get("/api/alerts", tags=["alerts"], **needs(*ALL))
     async def alerts(
         state: Annotated[Literal["active", "firing", "pending", "acknowledged", "resolved", "all"], Query()] = "active",
         severity: Annotated[str | None, Query(max_length=16)] = None,
@@ -228,7 +351,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         rows.sort(key=lambda r: str(r.get("fired_at") or r.get("active_since") or ""), reverse=True)
         return rows[:limit]
 
-    @app.get("/api/alerts/{fingerprint}", tags=["alerts"])
+    @app.get("/api/alerts/{fingerprint}", tags=["alerts"], **needs(*ALL))
     async def alert(fingerprint: str) -> dict[str, object]:
         """One alert (active, or its last state) and its history."""
         d = decider()
@@ -238,18 +361,18 @@ def create_app(gateway: Gateway) -> FastAPI:
             raise HTTPException(404, f"no alert {fingerprint}")
         return {"alert": d.alert_json(current) if current else history[0], "history": history}
 
-    @app.post("/api/alerts/{fingerprint}/ack", tags=["alerts"])
-    async def acknowledge(fingerprint: str, body: AckBody) -> dict[str, object]:
+    @app.post("/api/alerts/{fingerprint}/ack", tags=["alerts"], **needs(Role.MANAGER))
+    async def acknowledge(fingerprint: str, body: AckBody, request: Request) -> dict[str, object]:
         """Take an alert: it stops repeating and escalating; an event alert (a help request, a bad rating) ends."""
         d = decider()
         try:
-            d.engine_acknowledge(fingerprint, body.by)
+            d.engine_acknowledge(fingerprint, who(request, body.by))
         except KeyError:
             raise HTTPException(404, f"no firing alert {fingerprint}") from None
         current = d.engine.alerts.get(fingerprint)
         return d.alert_json(current) if current else {"fingerprint": fingerprint, "state": "resolved"}
 
-    @app.get("/api/silences", response_model=list[SilenceOut], tags=["alerts"])
+    @app.get("/api/silences", response_model=list[SilenceOut], tags=["alerts"], **needs(*ALL))
     async def silences() -> list[SilenceOut]:
         d = decider()
         now = gateway.clock.now()
@@ -260,13 +383,13 @@ def create_app(gateway: Gateway) -> FastAPI:
             for s in d.engine.silences.values()
         ]  # fmt: skip
 
-    @app.post("/api/silences", response_model=SilenceOut, status_code=201, tags=["alerts"])
-    async def add_silence(body: SilenceBody) -> SilenceOut:
+    @app.post("/api/silences", response_model=SilenceOut, status_code=201, tags=["alerts"], **needs(Role.MANAGER))
+    async def add_silence(body: SilenceBody, request: Request) -> SilenceOut:
         """Mute matching alerts for a while (maintenance, a drill); they still show, marked as silenced."""
         d = decider()
         now = gateway.clock.now()
         s = Silence(uuid.uuid4().hex[:12], body.rule, body.labels, now, now + timedelta(minutes=body.minutes),
-                    body.by, body.comment)  # fmt: skip
+                    who(request, body.by), body.comment)  # fmt: skip
         d.engine_silence(s)
         return SilenceOut(
             id=s.id,
@@ -279,14 +402,14 @@ def create_app(gateway: Gateway) -> FastAPI:
             active=True,
         )
 
-    @app.delete("/api/silences/{silence_id}", status_code=204, tags=["alerts"])
+    @app.delete("/api/silences/{silence_id}", status_code=204, tags=["alerts"], **needs(Role.MANAGER))
     async def end_silence(silence_id: str) -> None:
         try:
             decider().engine_expire_silence(silence_id)
         except KeyError:
             raise HTTPException(404, f"no silence {silence_id}") from None
 
-    @app.get("/api/rules", response_model=list[RuleOut], tags=["alerts"])
+    @app.get("/api/rules", response_model=list[RuleOut], tags=["rules"], **needs(*ALL))
     async def rules() -> list[RuleOut]:
         """The rules in force."""
         enabled = {r.id: (r.enabled, r.description) for r in gateway.rules.rules}
@@ -296,7 +419,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             for x in summarise(gateway.rules)
         ]  # fmt: skip
 
-    @app.get("/api/tickets", tags=["tickets"])
+    @app.get("/api/tickets", tags=["tickets"], **needs(*ALL))
     async def tickets(
         status: Annotated[
             Literal["active", "open", "acknowledged", "in_progress", "resolved", "closed", "all"], Query()
@@ -328,7 +451,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         rows.sort(key=urgency)
         return rows[:limit]
 
-    @app.get("/api/tickets/{ticket_id}", tags=["tickets"])
+    @app.get("/api/tickets/{ticket_id}", tags=["tickets"], **needs(*ALL))
     async def ticket(ticket_id: str) -> dict[str, object]:
         d = decider()
         try:
@@ -339,22 +462,25 @@ def create_app(gateway: Gateway) -> FastAPI:
                 raise HTTPException(404, f"no ticket {ticket_id}") from None
             return dict(json.loads(stored))
 
-    @app.post("/api/tickets/{ticket_id}/{action}", tags=["tickets"])
+    @app.post("/api/tickets/{ticket_id}/{action}", tags=["tickets"], **needs(Role.TECHNICIAN))
     async def ticket_action(
-        ticket_id: str, action: Literal["acknowledge", "start", "resolve", "close"], body: TicketBody
+        ticket_id: str,
+        action: Literal["acknowledge", "start", "resolve", "close"],
+        body: TicketBody,
+        request: Request,
     ) -> dict[str, object]:
         """Move a ticket on: acknowledge → start → resolve (with a note) → close."""
         d = decider()
         if action == "resolve" and not body.note.strip():
             raise HTTPException(422, "note: say what was done to resolve it")
         try:
-            return d.ticket_json(d.ticket_transition(ticket_id, action, body.by, body.note))
+            return d.ticket_json(d.ticket_transition(ticket_id, action, who(request, body.by), body.note))
         except UnknownTicketError as exc:
             raise HTTPException(404, str(exc)) from None
         except TicketTransitionError as exc:
             raise HTTPException(409, str(exc)) from None
 
-    @app.get("/api/recommendations", tags=["tidal"])
+    @app.get("/api/recommendations", tags=["tidal"], **needs(*ALL))
     async def recommendations(
         status: Annotated[Literal["pending", "all"], Query()] = "pending",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -368,18 +494,20 @@ def create_app(gateway: Gateway) -> FastAPI:
         ids = {p["id"] for p in pending}
         return json.loads(json.dumps(pending, default=str)) + [r for r in stored if r["id"] not in ids][:limit]  # type: ignore[no-any-return]
 
-    @app.post("/api/recommendations/{rec_id}/{decision}", tags=["tidal"])
-    async def decide(rec_id: str, decision: Literal["approve", "reject"], body: DecisionBody) -> dict[str, object]:
+    @app.post("/api/recommendations/{rec_id}/{decision}", tags=["tidal"], **needs(Role.MANAGER))
+    async def decide(
+        rec_id: str, decision: Literal["approve", "reject"], body: DecisionBody, request: Request
+    ) -> dict[str, object]:
         """Approve (the windows are opened: commands to the queue system and the window terminals, staff notified)
         or reject a pending recommendation."""
         d = decider()
         try:
-            rec = d.recommendation_decision(rec_id, decision == "approve", body.by, body.reason)
+            rec = d.recommendation_decision(rec_id, decision == "approve", who(request, body.by), body.reason)
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         return {**json.loads(json.dumps(rec.to_dict(), default=str)), "status": f"{decision}d"}
 
-    @app.get("/api/stream", tags=["alerts"], response_class=StreamingResponse)
+    @app.get("/api/stream", tags=["live"], response_class=StreamingResponse, **needs(*ALL))
     async def stream() -> StreamingResponse:
         """Server-sent events: `alert` for every notification (firing, repeat, escalated, acknowledged, resolved)."""
 
@@ -389,4 +517,110 @@ def create_app(gateway: Gateway) -> FastAPI:
 
         return StreamingResponse(frames(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
+    @app.get("/api/devices/{device_id}", tags=["hall"], **needs(*ALL))
+    async def device(device_id: str) -> dict[str, object]:
+        """One device for the technician: its state now, its latest messages (24 h) and its tickets."""
+        view = next((d for d in gateway.snapshot().devices if d.device_id == device_id), None)
+        if view is None:
+            raise HTTPException(404, f"no device {device_id}")
+        gateway.flush()
+        store = gateway.store
+        since = gateway.clock.now().timestamp() - 86400
+        recent = [
+            {"at": datetime.fromtimestamp(at, tz).isoformat(), "type": kind, "payload": _short(payload)}
+            for at, kind, payload in (store.device_events(device_id, since) if store else [])
+        ]
+        d = decider()
+        tickets = [d.ticket_json(t) for t in d.tickets.tickets if t.device == device_id]
+        ids = {t["id"] for t in tickets}
+        if store is not None:
+            for body in store.records("ticket", 500):
+                item = json.loads(body)
+                if item.get("device") == device_id and item["id"] not in ids:
+                    tickets.append(item)
+        tickets.sort(key=lambda t: str(t.get("opened_at")), reverse=True)
+        return {"device": TypeAdapter(DeviceView).dump_python(view, mode="json"), "recent": recent, "tickets": tickets}
+
+    @app.get("/api/rules/source", response_class=PlainTextResponse, tags=["rules"], **needs(*ALL))
+    async def rules_source() -> str:
+        """The YAML of the rules in force (the configured file, or the built-in pack)."""
+        return (gateway.cfg.rules.file or BUILTIN).read_text(encoding="utf-8")
+
+    @app.post("/api/rules/check", response_model=RulesCheck, tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def rules_check(request: Request) -> RulesCheck:
+        """Validate a rule file (the request body, YAML text) without applying it: every problem with its field
+        path and the line it is on."""
+        raw = await request.body()
+        if len(raw) > 1 << 20:
+            raise HTTPException(413, "a rule file is at most 1 MiB")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise HTTPException(422, f"body: not UTF-8 text (byte {exc.start})") from None
+        try:
+            parsed = parse_rules(yaml.safe_load(text), "body")
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problem = getattr(exc, "problem", None) or str(exc)
+            return RulesCheck(ok=False, rules=0, problems=[{"path": "", "message": f"YAML syntax: {problem}",
+                                                            "line": line}])  # fmt: skip
+        except ConfigError as exc:
+            return RulesCheck(
+                ok=False,
+                rules=0,
+                problems=[{"path": p.path, "message": p.message, "line": line_of(text, p.path)} for p in exc.problems],
+            )
+        return RulesCheck(ok=True, rules=len(parsed.rules), problems=[])
+
+    @app.get("/api/users", response_model=list[UserOut], tags=["session"], **needs(Role.ADMINISTRATOR))
+    async def users() -> list[UserOut]:
+        """Who may sign in (from the configuration's `users:`; managed in the UI with the rule-administration
+        work)."""
+        return [UserOut(user=a.user.name, role=a.user.role, name=a.user.display) for a in auth.accounts.values()]
+
+    def day_report(day: date) -> dict[str, Any]:
+        gateway.flush()
+        now = gateway.clock.now()
+        report = gateway.reports.report(day, now, gateway.store)
+        body: dict[str, Any] = TypeAdapter(DayReport).dump_python(report, mode="json")
+        body["buckets"] = [None if math.isinf(b) else b for b in WAIT_BUCKETS_MIN]
+        return body
+
+    @app.get("/api/kpi/today", tags=["reports"], **needs(*ALL))
+    async def kpi_today() -> dict[str, Any]:
+        """Today's KPIs so far (SL15, P95 wait, no-show, utilisation, kiosks, device availability, satisfaction),
+        people waiting every 5 min, tickets per 15 min with the learned forecast, and each service's waits."""
+        now = gateway.clock.now()
+        body = day_report(now.astimezone(tz).date())
+        body.pop("hours", None)
+        midnight = datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tz)
+        slots = [midnight + timedelta(minutes=15 * k) for k in range(96)]
+        services = [s.code for s in gateway.snapshot().services]
+        rate = gateway.decider.demand.rate if gateway.decider else (lambda s, at: None)
+        body["forecast"] = [(at.isoformat(), n) for at, n in forecast(rate, services, slots)]
+        return body
+
+    @app.get("/api/reports/{day}", tags=["reports"], **needs(Role.MANAGER))
+    async def report(day: date) -> dict[str, Any]:
+        """One day's KPIs for the whole hall, per service, and per hour (hall and service rows)."""
+        return day_report(day)
+
+    @app.get("/api/reports/{day}/{kind}.csv", response_class=PlainTextResponse, tags=["reports"], **needs(Role.MANAGER))
+    async def report_csv(day: date, kind: Literal["daily", "hourly"]) -> PlainTextResponse:
+        """The day's report as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese names)."""
+        gateway.flush()
+        r = gateway.reports.report(day, gateway.clock.now(), gateway.store)
+        text = csv_daily(r) if kind == "daily" else csv_hourly(r)
+        return PlainTextResponse(
+            "\ufeff" + text,
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="hallops-{gateway.hall_id}-{day}-{kind}.csv"'},
+        )
+
     return app
+
+
+def _short(payload: bytes, limit: int = 400) -> str:
+    text = payload.decode("utf-8", errors="replace")
+    return text if len(text) <= limit else text[:limit] + "…"

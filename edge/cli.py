@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import signal
 import sys
@@ -117,6 +118,27 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return _run(main)
 
 
+# ---------------------------------------------------------------------------------------------- users
+
+
+def cmd_users_hash(args: argparse.Namespace) -> int:
+    """Prompt for a password (twice on a terminal; one line on a pipe) and print the config snippet with its hash."""
+    from edge.auth import hash_password  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            _say("hallops users hash: the two passwords differ")
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        _say("hallops users hash: use at least 8 characters")
+        return 1
+    print(f"users:\n  {args.user}:\n    role: {args.role}\n    password_hash: '{hash_password(password)}'")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- demo
 
 
@@ -124,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from devices.simulator.publisher import run_simulation  # noqa: PLC0415
     from devices.simulator.scenario import load_scenario  # noqa: PLC0415
     from edge.broker import EmbeddedBroker  # noqa: PLC0415
-    from edge.demo import demo_day, scenario_config  # noqa: PLC0415
+    from edge.demo import DEMO_PASSWORD, DEMO_USERS, demo_day, scenario_config  # noqa: PLC0415
     from edge.server import serve  # noqa: PLC0415
 
     try:
@@ -139,12 +161,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say("hallops demo: starting the broker…")
         async with EmbeddedBroker() as broker:
             _say(f"hallops demo: {broker.kind} broker on {broker.url}")
-            cfg = scenario_config(scenario, broker.url, db, args.http, args.speed)
+            cfg = scenario_config(scenario, broker.url, db, args.http, args.speed, users=DEMO_USERS)
             gateway_ready = asyncio.Event()
 
             def ready(gateway: object, url: str) -> None:
                 _say(f"hallops demo: gateway for {scenario.hall.name} ({scenario.hall.name_en}), db {db}")
                 _say(f"hallops demo: open {url}  —  Ctrl-C stops everything")
+                accounts = ", ".join(f"{name} ({role})" for name, (role, _) in DEMO_USERS.items())
+                _say(f"hallops demo: sign in as {accounts}; password: {DEMO_PASSWORD}")
                 gateway_ready.set()
 
             gateway = asyncio.create_task(serve(cfg, stop, on_ready=ready))
@@ -165,6 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     start=start,
                     end=end,
                     progress=lambda line: _say(f"simulator: {line}"),
+                    obey_commands=True,
                 )
             )
             stopper = asyncio.create_task(stop.wait())
@@ -246,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--http", type=_http, default=("127.0.0.1", 8080), help="HOST:PORT (127.0.0.1:8080)")
     demo.add_argument("--db", type=Path, help="SQLite file (default: a new temporary one)")
     demo.set_defaults(func=cmd_demo)
+
+    users = sub.add_parser("users", help="users of the web UI and API")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    hash_ = users_sub.add_parser("hash", help="make a password hash for the config's users: section")
+    hash_.add_argument("--user", default="NAME", help="user name for the YAML snippet printed")
+    hash_.add_argument("--role", default="manager", choices=["manager", "technician", "administrator"])
+    hash_.set_defaults(func=cmd_users_hash)
 
     rules = sub.add_parser("rules", help="rule files: validate")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")

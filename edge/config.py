@@ -23,6 +23,7 @@ from devices.validation import problems_from, read_yaml
 from rules.hall import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _SHIFT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -102,6 +103,7 @@ class StorageSection(_Section):
 class HttpSection(_Section):
     host: str = Field(default="127.0.0.1", description="address of the API and page; 0.0.0.0 for the whole LAN")
     port: Annotated[int, Field(ge=0, le=65535)] = Field(default=8080, description="0 picks a free port")
+    session_hours: PositiveFloat = Field(default=12, description="a web sign-in lasts this long (one working day)")
 
 
 class IngestSection(_Section):
@@ -186,6 +188,19 @@ class DeviceConfig(_Section):
     location: str | None = Field(default=None, description="location code (精准定位编号), e.g. 1F-A-03")
 
 
+class UserConfig(_Section):
+    role: Literal["manager", "technician", "administrator"] = Field(description="what the user may do")
+    password_hash: str = Field(description="an Argon2 hash from `hallops users hash` (never the password itself)")
+    name: str | None = Field(default=None, description="display name, e.g. 王主任")
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, v: str) -> str:
+        if not v.startswith("$argon2"):
+            raise ValueError("must be an Argon2 hash ($argon2id$…); make one with `hallops users hash`")
+        return v
+
+
 class GatewayConfig(_Section):
     hall: HallSection = HallSection()
     mqtt: MqttSection = MqttSection()
@@ -204,6 +219,10 @@ class GatewayConfig(_Section):
     devices: dict[Ident, DeviceConfig] = Field(default_factory=dict, description="devices by id: names, locations")
     vendor_mappings: list[VendorMapping] = Field(
         default_factory=list, description="field mappings for vendor devices (docs/contract.md)"
+    )
+    users: dict[Ident, UserConfig] = Field(
+        default_factory=dict,
+        description="who may sign in to the web UI and API; none: open to this machine only (loopback)",
     )
 
     def profile(self) -> HallProfile:
@@ -235,6 +254,10 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
     for did, d in cfg.devices.items():
         if d.type is DeviceType.WINDOW and cfg.windows and did not in cfg.windows:
             problems.append(Problem(f"devices.{did}", "a window terminal's id must be one of the windows"))
+    if not cfg.users and cfg.http.host not in LOOPBACK:
+        problems.append(
+            Problem("users", f"required when the API listens on {cfg.http.host} (without users it is open to anyone)")
+        )
     if cfg.rules.file is not None and not cfg.rules.file.exists():
         problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
     return problems

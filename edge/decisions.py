@@ -111,6 +111,9 @@ class Decider:
         self._wake = asyncio.Event()
         self._last_eval = 0.0
         self._last_state = ""
+        # a hash per part of the decision state ("engine", "tickets", "tidal"): the web UI re-reads a part when it
+        # moves, whether or not the change was worth a notification (a pending alert, an info prompt)
+        self.versions: dict[str, int] = {}
         self._last_state_at = 0.0
         self._commands = 0
         self.evaluations = 0
@@ -286,6 +289,7 @@ class Decider:
             "tidal": self.tidal.dump().decode(),
         }
         fingerprint = "".join(states.values())
+        self.versions = {name: hash(text) for name, text in states.items()}
         wall = datetime.now(UTC).timestamp()
         due = fingerprint != self._last_state and (
             decisions or batch.history or batch.records or wall - self._last_state_at >= STATE_EVERY_S

@@ -7,17 +7,28 @@ passed on: the gateway has to find those out like it would in a real hall.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from devices.simulator.model import day_bounds
 from devices.simulator.scenario import WEEKDAYS, Scenario
 from devices.topics import DeviceType
+from edge.auth import hash_password
 from edge.config import GatewayConfig
+
+DEMO_PASSWORD = "hallops-demo"
+# one user per role; the demo's password is printed on start, so keep the demo off networks you do not trust
+DEMO_USERS = {"manager": ("manager", "王经理"), "tech": ("technician", "李工"), "admin": ("administrator", "管理员")}
 
 
 def scenario_config(
-    scenario: Scenario, broker_url: str, db: Path, http: tuple[str, int], speed: float
+    scenario: Scenario,
+    broker_url: str,
+    db: Path,
+    http: tuple[str, int],
+    speed: float,
+    users: Mapping[str, tuple[str, str]] | None = None,
 ) -> GatewayConfig:
     h = scenario.hall
     devices: dict[str, dict[str, object]] = {}
@@ -41,6 +52,10 @@ def scenario_config(
             "services": {s.code: {"name": s.name, "name_en": s.name_en} for s in scenario.services},
             "windows": {w.id: {"name": w.name or None, "services": list(w.services)} for w in scenario.windows},
             "devices": devices,
+            "users": {
+                name: {"role": role, "name": display, "password_hash": hash_password(DEMO_PASSWORD)}
+                for name, (role, display) in (users or {}).items()
+            },
         }
     )
 

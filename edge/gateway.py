@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+from pydantic import TypeAdapter
+
 from devices.codec import DeviceMessage, decode
 from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
@@ -28,6 +30,7 @@ from edge.config import GatewayConfig
 from edge.decisions import Decider
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
+from edge.reports import Reports
 from edge.store import EventRow, Store
 from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock, SystemClock
@@ -38,6 +41,7 @@ from rules.tidal import TidalSettings
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # commit at least this often under a flood
+LIVE_EVERY_S = 1.0  # the web UI's floor view follows the hall at this pace
 
 
 @dataclass(slots=True)
@@ -65,6 +69,7 @@ class Gateway:
         self.store: Store | None = None
         self.rules: RuleFile = load_rules(cfg.rules.file) if cfg.rules.file else builtin_rules()
         self.stream = Broadcaster()
+        self.reports = Reports(cfg.profile(), cfg.tidal.target_wait_min)
         self.decider: Decider | None = None
         self.sender: OutboxSender | None = None
         self.started_at = datetime.now(UTC)
@@ -93,6 +98,7 @@ class Gateway:
         self._tasks = [
             asyncio.create_task(self.link.run(), name="mqtt"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(self._live(), name="live"),
             asyncio.create_task(self.decider.run(), name="decisions"),
             asyncio.create_task(self.sender.run(), name="outbox"),
         ]
@@ -142,6 +148,7 @@ class Gateway:
         )
         self._last_saved = time.monotonic()
         self._dirty = replayed > 0
+        self.reports.restore(self.store, self.clock.now())
         t = self.cfg.tidal
         self.decider = Decider(
             self.rules,
@@ -202,6 +209,7 @@ class Gateway:
         self._dirty = True
         if self.decider is not None:
             self.decider.on_message(msg)
+        self.reports.apply(msg)
         self._events.append(
             (
                 received_at.timestamp(),
@@ -247,6 +255,23 @@ class Gateway:
             self._acks.clear()
 
     # -- housekeeping -----------------------------------------------------------------------------------
+
+    async def _live(self) -> None:
+        """Once a second, while a web page listens: the hall snapshot on the live stream (waits grow by the clock
+        even when no message arrives, so it is sent on every tick, not only after a change), and which parts of the
+        decision state moved (`changed`: engine = alerts, tickets, tidal = recommendations)."""
+        dump = TypeAdapter(HallSnapshot).dump_json
+        seen: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(LIVE_EVERY_S)
+            if not self.stream.subscribers:
+                continue
+            self.stream.publish_json("hall", dump(self.snapshot()).decode())
+            versions = self.decider.versions if self.decider else {}
+            moved = sorted(k for k, v in versions.items() if seen.get(k) != v)
+            if moved:
+                seen = dict(versions)
+                self.stream.publish("changed", moved)
 
     async def _housekeeping(self) -> None:
         """Once a second: commit stragglers, save the state when due, cap the dead letters; hourly: retention."""

@@ -322,3 +322,21 @@ class Store:
         for at, payload in cur:
             yield float(at), bytes(payload)
 
+    def device_events(self, device_id: str, since: float, limit: int = 20) -> list[tuple[float, str, bytes]]:
+        """(event time, type, payload) of one device's newest messages since `since` (a technician's view of its
+        recent telemetry). Bounded by time so the events_at index keeps it quick without a per-device index on
+        the ingest path."""
+        rows = self._db.execute(
+            "SELECT at, type, payload FROM events WHERE at >= ? AND device_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+            (since, device_id, limit),
+        ).fetchall()
+        return [(float(at), str(kind), bytes(payload)) for at, kind, payload in rows]
+
+    def events_between(self, start: float, end: float) -> Iterator[StoredEvent]:
+        """Events whose device time is in [start, end), in time order: one day's history for its KPI report.
+        Streams from one cursor along the events_at index; consume it before writing to the store again."""
+        cur = self._db.execute(
+            "SELECT id, received_at, topic, payload FROM events WHERE at >= ? AND at < ? ORDER BY at, id", (start, end)
+        )
+        for row_id, received_at, topic, payload in cur:
+            yield StoredEvent(int(row_id), float(received_at), str(topic), bytes(payload))

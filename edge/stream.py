@@ -1,7 +1,9 @@
-"""The live stream for the web UI (server-sent events): every alert notification as it happens.
+"""The live stream for the web UI (server-sent events): every notification (alert, ticket, recommendation) as it
+happens, and the hall snapshot once a second while anyone listens.
 
 Each subscriber gets its own bounded queue; a client too slow to read is dropped (it reconnects and re-reads the
-current state from the API) rather than slowing the gateway down.
+current state from the API) rather than slowing the gateway down. The first frame tells browsers to retry after
+RETRY_MS, so a page reconnects by itself soon after the gateway restarts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ log = logging.getLogger(__name__)
 
 QUEUE = 256
 KEEPALIVE_S = 15.0
+RETRY_MS = 2000
 
 
 class Broadcaster:
@@ -26,7 +29,11 @@ class Broadcaster:
         return len(self._subscribers)
 
     def publish(self, event: str, data: object) -> None:
-        frame = f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+        self.publish_json(event, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def publish_json(self, event: str, text: str) -> None:
+        """`text` is one line of JSON already (no newlines: SSE would split it)."""
+        frame = f"event: {event}\ndata: {text}\n\n"
         for q in list(self._subscribers):
             try:
                 q.put_nowait(frame)
@@ -38,7 +45,7 @@ class Broadcaster:
         q: asyncio.Queue[str] = asyncio.Queue(QUEUE)
         self._subscribers.add(q)
         try:
-            yield ": connected\n\n"
+            yield f"retry: {RETRY_MS}\n: connected\n\n"
             while True:
                 try:
                     yield await asyncio.wait_for(q.get(), KEEPALIVE_S)

@@ -27,17 +27,23 @@ EXIT_INTERRUPTED = 130
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--scenario", required=True, metavar="FILE|county|city",
+        "--scenario",
+        required=True,
+        metavar="FILE|county|city",
         help="scenario YAML, or the name of a packaged one (county, city)",
     )
     parser.add_argument("--broker", required=True, metavar="URL", help="MQTT broker, mqtt://HOST:PORT")
     parser.add_argument(
-        "--speed", type=_speed, default=1.0, metavar="N",
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="N",
         help="simulated seconds per wall second (default 1; 0 or inf: as fast as possible)",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same day")
     parser.add_argument(
-        "--start", metavar="ISO-8601",
+        "--start",
+        metavar="ISO-8601",
         help="simulated start, e.g. 2025-01-13T08:30 (hall time zone unless an offset is given; "
         "default: today at opening time)",
     )
@@ -45,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", metavar="2h|90m|…", help="how much simulated time to run (default: until closing time)"
     )
     parser.add_argument("--truth", type=Path, metavar="FILE", help="write the ground truth JSON here at the end")
+    parser.add_argument(
+        "--obey-commands",
+        action="store_true",
+        help="open windows the gateway assigns (window.assign to a qms, or a nudge to a closed window)",
+    )
 
 
 def _speed(text: str) -> float:
@@ -87,8 +98,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(
             run_simulation(
-                scenario, args.broker, speed=args.speed, seed=args.seed, start=start, end=end,
-                truth_path=args.truth, progress=report,
+                scenario,
+                args.broker,
+                speed=args.speed,
+                seed=args.seed,
+                start=start,
+                end=end,
+                truth_path=args.truth,
+                progress=report,
+                obey_commands=args.obey_commands,
             )
         )
     except KeyboardInterrupt:

@@ -5,6 +5,10 @@ Owns the I/O side of the simulator: one aiomqtt client per device (MQTT 3.1.1), 
 abrupt disconnects so the broker really publishes the will; progress reports; the truth file. It decides nothing
 about the hall — every message comes from `model.HallSimulation`.
 
+With `obey_commands`, the hall also answers the gateway as staff and a queue system would: a `window.assign` to
+any qms, or a `nudge` to a closed window (a tidal window being called, 潮汐窗口), opens that window at the next whole
+simulated minute — so an approval in the web UI changes the simulated floor.
+
 Each publish is awaited before the next one (QoS 1 until the broker's PUBACK), so the broker receives the
 messages of all devices in timeline order: the gateway relies on a call arriving after the issue it answers.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import socket
@@ -25,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import aiomqtt
 
-from devices.simulator.model import HallSimulation, HallTruth, SimMessage, day_bounds
+from devices.simulator.model import HallSimulation, HallTruth, SimMessage, WindowCommand, day_bounds
 from devices.simulator.scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -123,6 +128,41 @@ class _Connections:
                 await asyncio.wait_for(client.__aexit__(None, None, None), timeout=5.0)
 
 
+class _Orders:
+    """Commands from the gateway, kept until the simulation's next whole minute asks for them."""
+
+    def __init__(self, hall: str) -> None:
+        self.hall = hall
+        self._pending: list[WindowCommand] = []
+
+    def take(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")  # hall/<hall>/<type>/<device>/cmd
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return
+        if len(parts) != 5 or not isinstance(body, dict):
+            return
+        kind = body.get("type")
+        if kind == "window.assign" and isinstance(body.get("window_id"), str):
+            services = tuple(str(s) for s in body.get("services") or ())
+            staff = body.get("staff_id") if isinstance(body.get("staff_id"), str) else None
+            self._pending.append(WindowCommand("open", body["window_id"], services, staff))
+        elif kind == "nudge" and parts[2] == "window":
+            self._pending.append(WindowCommand("open", parts[3]))  # the model leaves a window that is not closed
+
+    def __call__(self, now: datetime) -> list[WindowCommand]:
+        due, self._pending = self._pending, []
+        return due
+
+
+async def _listen(host: str, port: int, orders: _Orders) -> None:
+    async with aiomqtt.Client(host, port, identifier=f"hallops-sim-{orders.hall}-orders") as client:
+        await client.subscribe(f"hall/{orders.hall}/+/+/cmd", qos=1)
+        async for message in client.messages:
+            orders.take(str(message.topic), bytes(message.payload))
+
+
 async def run_simulation(
     scenario: Scenario,
     broker_url: str,
@@ -133,6 +173,7 @@ async def run_simulation(
     end: datetime | None = None,
     truth_path: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    obey_commands: bool = False,
 ) -> HallTruth:
     """Simulate the hall and publish its timeline; returns the truth after the last message sent.
 
@@ -144,7 +185,9 @@ async def run_simulation(
         raise ValueError("speed must be positive (0 or inf: as fast as possible)")
     host, port = parse_broker_url(broker_url)
     start, end = default_window(scenario, start, end)
-    simulation = HallSimulation(scenario, seed, start, end)
+    orders = _Orders(scenario.hall.id) if obey_commands else None
+    simulation = HallSimulation(scenario, seed, start, end, controller=orders)
+    listener = asyncio.create_task(_listen(host, port, orders)) if orders is not None else None
     connections = _Connections(host, port, scenario.hall.id)
     paced = 0 < speed < math.inf
     wall_start = time.monotonic()
@@ -176,6 +219,10 @@ async def run_simulation(
             progress(_progress_line(truth, truth.at, sent) + " (done)")
         return truth
     finally:
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await listener
         await connections.close_all()
         if truth_path is not None:
             await asyncio.to_thread(truth_path.write_text, simulation.truth().to_json(), encoding="utf-8")

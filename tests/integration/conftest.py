@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from edge.broker import MosquittoProcess, free_port, wait_for_port
 
@@ -214,3 +215,24 @@ def quiet_clock(tmp: Path, extra: str = "") -> str:
     path = tmp / "quiet-clock.yaml"
     path.write_text("clock: {max_lead_s: 86400}\n" + extra, encoding="utf-8")
     return str(path)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by Playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.fail("chromium is not installed: scripts/setup.sh test installs it (apt-get install chromium)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1600, "height": 1000})
+    yield context.new_page()
+    context.close()

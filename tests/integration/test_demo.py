@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 
 from edge.broker import EmbeddedBroker, free_port
 from edge.config import load_config
+from edge.demo import DEMO_PASSWORD
 from edge.gateway import Gateway
 from tests.integration.conftest import ROOT, wait_until
 
@@ -28,7 +29,7 @@ def test_demo_runs_the_hall_and_stops_on_ctrl_c(tmp_path: Path) -> None:
              "--db", str(tmp_path / "demo.db")],
             stdout=out, stderr=out, cwd=ROOT,
         )  # fmt: skip
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5, auth=("manager", DEMO_PASSWORD))
     try:
 
         def busy() -> bool:
@@ -40,7 +41,8 @@ def test_demo_runs_the_hall_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
         wait_until(busy, timeout=90, what="the demo hall to open and issue tickets")
         page = http.get("/")
-        assert page.status_code == 200 and "hallops" in page.text and "/api/hall" in page.text
+        assert page.status_code == 200 and "hallops" in page.text and "/static/app.js" in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/hall").status_code == 401  # the demo asks who you are
         assert http.get("/api/health").json()["broker_connected"] is True
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0, log.read_text()
@@ -51,6 +53,7 @@ def test_demo_runs_the_hall_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             proc.wait()
     text = log.read_text()
     assert "open http://127.0.0.1" in text and "stopped" in text
+    assert f"password: {DEMO_PASSWORD}" in text  # the demo says how to sign in
 
 
 async def test_embedded_amqtt_broker_path(tmp_path: Path) -> None:

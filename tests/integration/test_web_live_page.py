@@ -5,34 +5,14 @@ a reload, and switches between Chinese and English.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from edge.broker import MosquittoProcess
 from tests.integration.conftest import MONDAY_10, GatewayProcess, Publisher, event, quiet_clock, wait_until
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("chromium is not installed: scripts/setup.sh test installs it (apt-get install chromium)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-    yield context.new_page()
-    context.close()
 
 
 def issue(publisher: Publisher, n: int, first: int = 0) -> None:
@@ -57,7 +37,7 @@ def test_the_live_page_follows_the_queue_and_switches_language(
     wait_until(lambda: gw.accepted() >= 3, what="three tickets")
 
     page.goto(f"http://127.0.0.1:{gw.port}/")
-    waiting = page.locator("#services tr", has_text="tax").locator("td").nth(1)  # the 等待 / Waiting column
+    waiting = page.locator("#queues tr[data-service='tax'] td.waiting")  # the 等待 / Waiting column
     expect(page.locator("h2", has_text="排队（按业务）")).to_be_visible()
     expect(waiting).to_have_text("3", timeout=10_000)
 

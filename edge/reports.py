@@ -1,0 +1,90 @@
+"""Today's KPIs, kept live, and any past day's, rebuilt from the event log: what the manager's KPI panel, charts and
+reports read.
+
+Today's book is fed every accepted message on the ingest path (rules/kpi.py keeps that O(1)); at start it is rebuilt
+from the log since the hall's midnight, so a restart loses nothing. A past day does not change, so its report is
+computed once from the log and kept (a few per gateway). This module wires; the definitions live in rules/kpi.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from devices.codec import DeviceMessage, decode
+from edge.store import Store
+from rules.hall import HallProfile
+from rules.kpi import DayBook, DayReport
+
+log = logging.getLogger(__name__)
+
+PAST_KEPT = 8
+
+
+class Reports:
+    def __init__(self, profile: HallProfile, target_wait_min: float) -> None:
+        self.profile = profile
+        self.target_wait_min = target_wait_min
+        self.tz = ZoneInfo(profile.timezone)
+        self.today: DayBook | None = None
+        self._past: OrderedDict[date, DayReport] = OrderedDict()
+
+    def _book(self, day: date) -> DayBook:
+        return DayBook(self.profile, day, self.target_wait_min)
+
+    def restore(self, store: Store, now: datetime) -> None:
+        """Rebuild today's book from the log (the gateway's start)."""
+        day = now.astimezone(self.tz).date()
+        started = time.monotonic()
+        self.today = self._fill(self._book(day), store, day)
+        log.info("kpi book restored day=%s seconds=%.2f", day, time.monotonic() - started)
+
+    def apply(self, msg: DeviceMessage) -> None:
+        day = msg.at.astimezone(self.tz).date()
+        if self.today is None or day > self.today.day:
+            self.today = self._book(day)
+        self.today.apply(msg)
+
+    def report(self, day: date, now: datetime, store: Store | None) -> DayReport:
+        """The day's report as of `now` (today), or as it ended (a past day)."""
+        if self.today is not None and day == self.today.day:
+            return self.today.report(now)
+        local_now = now.astimezone(self.tz)
+        if day > local_now.date():
+            return self._book(day).report(self._end(day))
+        if day not in self._past:
+            book = self._fill(self._book(day), store, day) if store is not None else self._book(day)
+            self._past[day] = book.report(self._end(day))
+            while len(self._past) > PAST_KEPT:
+                self._past.popitem(last=False)
+        return self._past[day]
+
+    def _end(self, day: date) -> datetime:
+        return datetime.combine(day + timedelta(days=1), datetime.min.time(), self.tz) - timedelta(microseconds=1)
+
+    def _fill(self, book: DayBook, store: Store | None, day: date) -> DayBook:
+        if store is None:
+            return book
+        start = datetime.combine(day, datetime.min.time(), self.tz)
+        end = start + timedelta(days=1)
+        for ev in store.events_between(start.timestamp(), end.timestamp()):
+            msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
+            if msg is not None:
+                book.apply(msg)
+        return book
+
+
+def forecast(
+    rate: Callable[[str, datetime], float | None], services: list[str], slots: list[datetime]
+) -> list[tuple[datetime, float]]:
+    """Tickets expected per slot (15 min) from the demand profile's learned rates, for the slots that have one."""
+    out = []
+    for at in slots:
+        rates = [r for s in services if (r := rate(s, at)) is not None]
+        if rates:
+            out.append((at, round(sum(rates) / 4, 2)))
+    return out

@@ -1,0 +1,317 @@
+// The hall manager's view (the floor, queues, alerts, tidal recommendations, KPIs, trends) and the wall screen.
+import { t, language } from "./i18n.js";
+import {
+  live, api, h, patch, section, hhmm, minutes, sinceMin, pct, num, toast, serviceName, windowName, refreshLater,
+} from "./ui.js";
+import { lineChart, barsWithLine, stackedBars } from "./charts.js";
+
+// -- what a window tile shows --------------------------------------------------------------------------------------
+
+export function windowState(w, waiting) {
+  if (w.status === "offline" || w.online === false) return "offline";
+  if (w.status === "closed") return "closed";
+  if (w.status === "paused") return "paused";
+  if (w.staff_present === false) return "nostaff";
+  if (w.current_ticket) return "serving";
+  return w.services.some((s) => (waiting[s] || 0) > 0) ? "idle_waiting" : "idle";
+}
+const STATES = ["serving", "idle_waiting", "idle", "paused", "nostaff", "offline", "closed"];
+
+function waitingByService(hall) {
+  return Object.fromEntries(hall.services.map((s) => [s.code, s.waiting]));
+}
+
+function areaOf(location) {  // 1F-A-03 → 1F-A: the row of windows it stands in
+  if (!location) return null;
+  const parts = location.split("-");
+  return parts.length > 2 ? parts.slice(0, -1).join("-") : location;
+}
+
+function tile(w, state, now) {
+  const clock = state === "serving" ? sinceMin(w.serving_since || w.status_since, now)
+    : state === "paused" ? sinceMin(w.paused_since, now)
+      : state.startsWith("idle") ? sinceMin(w.idle_since, now) : null;
+  const name = w.name || w.window_id;
+  const label = `${name}: ${t(`ws_${state}`)}${w.current_number ? ` ${w.current_number}` : ""}`;
+  return h("li", { class: `win ws-${state}`, "aria-label": label, "data-window": w.window_id, "data-state": state },
+    h("b", {}, name),
+    h("span", { class: "state" }, t(`ws_${state}`)),
+    h("span", { class: "number" }, w.current_number || ""),
+    clock !== null ? h("span", { class: "clock" }, t("forMin", { n: clock })) : null,
+    w.staff_id ? h("span", { class: "staff" }, w.staff_id) : null);
+}
+
+function floorMap(hall) {
+  const waiting = waitingByService(hall);
+  const where = Object.fromEntries(hall.devices.map((d) => [d.device_id, d.location]));
+  const areas = new Map();
+  for (const w of hall.windows) {
+    const area = areaOf(where[w.window_id]) || t("otherArea");
+    if (!areas.has(area)) areas.set(area, []);
+    areas.get(area).push(w);
+  }
+  const legend = h("ul", { class: "legend", "aria-label": t("legend") },
+    STATES.map((s) => h("li", {}, h("span", { class: `swatch ws-${s}`, "aria-hidden": "true" }), t(`ws_${s}`))));
+  const groups = [...areas.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([area, ws]) =>
+    h("div", { class: "area" }, h("h3", {}, area),
+      h("ul", { class: "tiles" }, ws.map((w) => tile(w, windowState(w, waiting), hall.at)))));
+  return [legend, ...groups];
+}
+
+function queuesTable(hall) {
+  const target = (live.kpi?.target_wait_min || 15) * 60;
+  const rows = [...hall.services].sort((a, b) => b.waiting - a.waiting || a.code.localeCompare(b.code));
+  return h("table", { class: "queues" },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, t("service")), h("th", { scope: "col", class: "num" }, t("waiting")),
+      h("th", { scope: "col", class: "num" }, t("longest")), h("th", { scope: "col", class: "num" }, t("projected")),
+      h("th", { scope: "col", class: "num" }, t("capable")), h("th", { scope: "col", class: "num" }, t("arrivals15")))),
+    h("tbody", {}, rows.map((s) => h("tr", { "data-service": s.code },
+      h("th", { scope: "row" }, serviceName(s.code)),
+      h("td", { class: "num waiting" }, s.waiting),
+      h("td", { class: `num${(s.longest_wait_s || 0) > target ? " late" : ""}` }, minutes(s.longest_wait_s)),
+      h("td", { class: `num${(s.projected_wait_s || 0) > target ? " late" : ""}` },
+        s.projected_wait_s === null ? (s.waiting ? t("noWindow") : "—") : minutes(s.projected_wait_s)),
+      h("td", { class: "num" }, s.capable_windows),
+      h("td", { class: "num" }, s.arrivals_15m)))));
+}
+
+function zonesList(hall) {
+  // staff-seat zones answer "is someone at the window" (shown on the tiles), not crowding
+  const zones = hall.zones.filter((z) => !z.zone_id.startsWith("seat")).sort((a, b) => b.count - a.count);
+  if (!zones.length) return h("p", { class: "empty" }, t("noZones"));
+  const max = Math.max(...zones.map((z) => z.count), 1);
+  return h("ul", { class: "zones" }, zones.map((z) => h("li", {},
+    h("span", { class: "zname" }, z.zone_id),
+    h("span", { class: "zbar", style: `--w:${(100 * z.count) / max}%`, "aria-hidden": "true" }),
+    h("b", {}, `${z.count} ${language() === "en" ? "" : "人"}`.trim()))));
+}
+
+function devicesList(hall) {
+  const bad = hall.devices.filter((d) => d.health !== "ok");
+  const ok = hall.devices.length - bad.length;
+  return [
+    h("p", { class: "summary" }, t("deviceHealthy", { ok, n: hall.devices.length })),
+    bad.length ? h("ul", { class: "devices" }, bad.map((d) => h("li", {},
+      h("span", { class: `pill h-${d.health}` }, t(`h_${d.health}`)),
+      ` ${d.name || d.device_id} · ${t(`dt_${d.device_type}`)}${d.location ? ` · ${d.location}` : ""}`,
+      d.problems.length ? h("small", {}, ` — ${d.problems.join(", ")}`) : null))) : null,
+  ];
+}
+
+// -- alerts -----------------------------------------------------------------------------------------------------
+
+function alertItem(a) {
+  const evidence = Object.entries(a.evidence || {}).slice(0, 6);
+  const canAct = live.me.role === "manager" || live.me.role === "administrator";
+  const form = h("form", { class: "silence", hidden: true },
+    h("label", { for: `sil-m-${a.fingerprint}` }, t("silenceFor")),
+    h("select", { id: `sil-m-${a.fingerprint}`, name: "minutes" },
+      [30, 60, 120, 240].map((m) => h("option", { value: m }, t("minutes", { n: m })))),
+    h("label", { for: `sil-c-${a.fingerprint}` }, t("silenceWhy")),
+    h("input", { id: `sil-c-${a.fingerprint}`, name: "comment", required: true, maxlength: 500 }),
+    h("button", { type: "submit", "data-key": `sil-ok-${a.fingerprint}` }, t("silenceOk")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    try {
+      await api("/api/silences", { method: "POST", body: { rule: a.rule, labels: a.labels,
+        minutes: Number(data.get("minutes")), comment: data.get("comment") } });
+      refreshLater("alerts");
+    } catch (err) { toast(err.message); }
+  });
+  return h("li", { class: `alert sev-${a.severity}`, "data-fingerprint": a.fingerprint, "data-state": a.state },
+    h("div", { class: "ahead" },
+      h("span", { class: `sev sev-${a.severity}` }, t(`sev_${a.severity}`)),
+      h("span", { class: "astate" }, t(`st_${a.state}`)),
+      a.muted_by ? h("span", { class: "muted" }, t("muted")) : null,
+      a.escalation_level ? h("span", { class: "esc" }, t("escalated", { n: a.escalation_level })) : null,
+      h("time", {}, hhmm(a.fired_at || a.active_since))),
+    h("p", { class: "reason" }, a.reason || a.description),
+    evidence.length ? h("dl", { class: "evidence", "aria-label": t("evidence") },
+      evidence.map(([k, v]) => [h("dt", {}, k), h("dd", {}, typeof v === "number" ? num(v, v % 1 ? 1 : 0) : String(v))]))
+      : null,
+    a.state === "acknowledged" ? h("p", { class: "acked" }, t("acked", { by: a.acknowledged_by })) : null,
+    canAct ? h("div", { class: "actions" },
+      a.state === "firing" ? h("button", { type: "button", class: "primary", "data-key": `ack-${a.fingerprint}`,
+        onclick: async () => {
+          try { await api(`/api/alerts/${a.fingerprint}/ack`, { method: "POST", body: {} }); refreshLater("alerts"); }
+          catch (err) { toast(err.message); }
+        } }, t("ack")) : null,
+      h("button", { type: "button", "data-key": `sil-${a.fingerprint}`, "aria-expanded": "false",
+        onclick: (e) => {
+          form.hidden = !form.hidden;
+          e.currentTarget.setAttribute("aria-expanded", String(!form.hidden));
+          if (!form.hidden) form.querySelector("input").focus();
+        } }, t("silence"))) : null,
+    form);
+}
+
+function alertsFeed() {
+  const rows = live.alerts.filter((a) => a.state !== "pending");
+  if (!rows.length) return h("p", { class: "empty" }, t("noAlerts"));
+  const order = { critical: 0, major: 1, warning: 2, info: 3 };
+  rows.sort((a, b) => (a.state === "acknowledged") - (b.state === "acknowledged")
+    || order[a.severity] - order[b.severity] || String(b.fired_at).localeCompare(String(a.fired_at)));
+  return h("ul", { class: "alerts" }, rows.map(alertItem));
+}
+
+// -- tidal recommendations ------------------------------------------------------------------------------------------
+
+function recCard(r) {
+  const canAct = live.me.role === "manager" || live.me.role === "administrator";
+  const open = r.kind === "open";
+  const wait = (m) => (m === null || m === undefined ? "∞" : t("minutes", { n: Math.round(m) }));
+  return h("li", { class: "rec", "data-rec": r.id },
+    h("h3", {}, open ? t("rec_open", { n: r.n }) : t("rec_close"), " — ", r.services.map(serviceName).join("、")),
+    h("p", {}, language() === "en" ? r.reason_en : r.reason_zh),
+    h("ul", { class: "numbers" },
+      h("li", {}, t("recNow", { w: r.backlog, p: wait(r.projected_wait_min) }), " → ", wait(r.projected_wait_after_min)),
+      h("li", {}, t("recLate", { a: r.late, b: r.late_after })),
+      h("li", {}, t("recErlang", { n: r.erlang_servers, model: r.model })),
+      r.windows.length ? h("li", {}, `${t("windowsList")}: ${r.windows.map(windowName).join("、")}`) : null,
+      r.staff.length ? h("li", {}, `${t("staffList")}: ${r.staff.join("、")}`) : null,
+      open && r.serves.length ? h("li", {}, `${t("serves")}: ${r.serves.map(serviceName).join("、")}`) : null,
+      h("li", {}, t("recExpires", { t: hhmm(r.expires_at) }))),
+    canAct ? h("div", { class: "actions" },
+      h("button", { type: "button", class: "primary", "data-key": `approve-${r.id}`, onclick: () => decide(r, "approve") },
+        t("approve")),
+      h("button", { type: "button", "data-key": `reject-${r.id}`, onclick: () => decide(r, "reject") }, t("reject")))
+      : null);
+}
+
+async function decide(r, decision) {
+  let reason = "";
+  if (decision === "reject") {
+    reason = window.prompt(t("rejectWhy")) ?? null;
+    if (reason === null) return;
+  }
+  try {
+    await api(`/api/recommendations/${r.id}/${decision}`, { method: "POST", body: { reason } });
+    toast(t(decision === "approve" ? "approved" : "rejected"));
+    refreshLater("recs");
+  } catch (err) { toast(err.message); }
+}
+
+function recsList() {
+  if (!live.recs.length) return h("p", { class: "empty" }, t("noRecs"));
+  return h("ul", { class: "recs" }, live.recs.map(recCard));
+}
+
+// -- KPIs and trends ------------------------------------------------------------------------------------------------
+
+function kpiTiles(k, hall) {
+  const d = k?.hall;
+  const tiles = [
+    ["waitingNow", hall?.totals.waiting ?? "—", hall ? minutes(hall.totals.longest_wait_s) : ""],
+    ["sl", pct(d?.sl_pct), `${t("issued")} ${d?.issued ?? 0} · ${t("served")} ${d?.served ?? 0}`],
+    ["p95", d?.p95_wait_min === null || d?.p95_wait_min === undefined ? "—" : t("minutes", { n: num(d.p95_wait_min) }),
+      ""],
+    ["noShow", pct(d?.no_show_pct), ""],
+    ["util", pct(d?.utilisation_pct), ""],
+    ["kiosk", pct(d?.kiosk_success_pct), t("kioskSessions", { n: d?.kiosk_sessions ?? 0, pct: pct(d?.kiosk_success_pct) })],
+    ["avail", pct(d?.availability_pct), ""],
+    ["satisfaction", pct(d?.satisfaction_pct), t("ratings", { n: d?.ratings ?? 0 })],
+  ];
+  return h("ul", { class: "kpis" }, tiles.map(([key, value, sub]) =>
+    h("li", { class: "kpi", "data-kpi": key }, h("span", { class: "label" }, t(key)), h("b", {}, value),
+      sub ? h("small", {}, sub) : null)));
+}
+
+function bucketLabels(bounds) {
+  return bounds.map((b, i) => (b === null ? t("bucketOver", { n: bounds[i - 1] }) : t("bucketUpTo", { n: b })));
+}
+
+function trends(k) {
+  if (!k || !k.waiting.length) return h("p", { class: "empty" }, t("noData"));
+  const hist = Object.entries(k.wait_histogram).filter(([, c]) => c.some((x) => x > 0))
+    .map(([code, counts]) => ({ label: serviceName(code), counts }));
+  return h("div", { class: "charts" },
+    h("figure", {}, h("figcaption", {}, t("chWaiting")),
+      lineChart(k.waiting, `${t("chWaiting")}: max ${Math.max(...k.waiting.map((p) => p[1]))}`)),
+    h("figure", {}, h("figcaption", {}, t("chArrivals"), h("span", { class: "key bar" }, t("actual")),
+      h("span", { class: "key forecast" }, t("forecast"))),
+    barsWithLine(k.arrivals, k.forecast, `${t("chArrivals")}: ${k.hall.issued}`)),
+    h("figure", { class: "wide" }, h("figcaption", {}, t("chWaits")),
+      hist.length ? stackedBars(hist, bucketLabels(k.buckets), t("chWaits")) : h("p", { class: "empty" }, t("noData"))));
+}
+
+// -- the views ----------------------------------------------------------------------------------------------------
+
+export function floorView() {
+  const root = h("div", { class: "view floor-view" });
+  const parts = {};
+  function build() {
+    for (const k of ["kpi", "floor", "queues", "alerts", "recs", "zones", "devices", "charts"]) {
+      parts[k] = h("div", { class: `part part-${k}` });
+    }
+    root.replaceChildren(
+      section("kpi", "kpis", parts.kpi),
+      h("div", { class: "cols" },
+        h("div", { class: "col-main" }, section("floor", "floor", parts.floor), section("queues", "queues", parts.queues)),
+        h("div", { class: "col-side" }, section("alerts", "alerts", parts.alerts), section("tidal", "tidal", parts.recs),
+          section("zones", "zones", parts.zones), section("devices", "devices", parts.devices))),
+      section("charts", "charts", parts.charts));
+    update("all");
+  }
+  function update(what) {
+    const hall = live.hall;
+    const all = what === "all";
+    if (hall && (all || what === "hall")) {
+      const sig = JSON.stringify([hall.windows, hall.services, hall.devices.map((d) => d.health)]);
+      patch(parts.floor, sig, () => floorMap(hall));
+      patch(parts.queues, JSON.stringify(hall.services), () => queuesTable(hall));
+      patch(parts.zones, JSON.stringify(hall.zones.map((z) => [z.zone_id, z.count])), () => zonesList(hall));
+      patch(parts.devices, JSON.stringify(hall.devices.map((d) => [d.device_id, d.health, d.problems])),
+        () => devicesList(hall));
+    }
+    if (all || what === "hall" || what === "kpi") {
+      patch(parts.kpi, JSON.stringify([live.kpi?.hall, hall?.totals]), () => kpiTiles(live.kpi, hall));
+    }
+    if (all || what === "alerts") patch(parts.alerts, JSON.stringify(live.alerts), alertsFeed);
+    if (all || what === "recs" || what === "hall") patch(parts.recs, JSON.stringify(live.recs), recsList);
+    if (all || what === "kpi") patch(parts.charts, JSON.stringify(live.kpi), () => trends(live.kpi));
+  }
+  const on = (what) => (what === "lang" ? build() : update(what));
+  live.listeners.add(on);
+  build();
+  return { root, stop() { live.listeners.delete(on); } };
+}
+
+export function wallView() {
+  const root = h("div", { class: "view wall-view" });
+  const head = h("div", { class: "wall-head" });
+  const queues = h("div", { class: "wall-queues" });
+  const floor = h("div", { class: "wall-floor" });
+  const alerts = h("div", { class: "wall-alerts" });
+  function build() {
+    root.replaceChildren(h("h2", { class: "sr-only" }, t("wallTitle")), head, h("div", { class: "wall-cols" }, queues, floor),
+      alerts);
+    update("all");
+  }
+  function update() {
+    const hall = live.hall;
+    if (!hall) return;
+    const k = live.kpi?.hall;
+    const open = hall.windows.filter((w) => w.status === "open").length;
+    patch(head, JSON.stringify([hall.totals, k]), () => h("ul", { class: "wall-kpis" },
+      h("li", {}, h("span", {}, t("wallWaiting")), h("b", {}, hall.totals.waiting)),
+      h("li", {}, h("span", {}, t("longestNow")), h("b", {}, minutes(hall.totals.longest_wait_s))),
+      h("li", {}, h("span", {}, t("wallOpen")), h("b", {}, `${open}/${hall.windows.length}`)),
+      h("li", {}, h("span", {}, t("sl")), h("b", {}, pct(k?.sl_pct))),
+      h("li", {}, h("span", {}, t("p95")), h("b", {}, k?.p95_wait_min == null ? "—" : t("minutes", { n: num(k.p95_wait_min) }))),
+      h("li", {}, h("span", {}, t("satisfaction")), h("b", {}, pct(k?.satisfaction_pct)))));
+    patch(queues, JSON.stringify(hall.services), () => queuesTable(hall));
+    patch(floor, JSON.stringify(hall.windows), () => floorMap(hall));
+    const firing = live.alerts.filter((a) => a.state === "firing" && ["critical", "major"].includes(a.severity));
+    patch(alerts, JSON.stringify(firing.map((a) => a.fingerprint)), () => firing.length
+      ? h("ul", { class: "wall-alerts-list", "aria-label": t("alerts") },
+        firing.slice(0, 4).map((a) => h("li", { class: `sev-${a.severity}` }, h("span", { class: `sev sev-${a.severity}` },
+          t(`sev_${a.severity}`)), ` ${a.reason}`)))
+      : null);
+  }
+  const on = (what) => (what === "lang" ? build() : update(what));
+  live.listeners.add(on);
+  build();
+  return { root, stop() { live.listeners.delete(on); } };
+}

@@ -1,0 +1,132 @@
+// The UI's words in Chinese (default) and English. Keys are stable; t(key, vars) fills {name} placeholders.
+const zh = {
+  skip: "跳到内容", loading: "加载中…", logout: "退出", login: "登录", user: "用户名", password: "密码",
+  signIn: "登录", wrongLogin: "用户名或密码错误", signInTitle: "登录 hallops", openMode: "未配置用户：本机访问即管理员",
+  nav_floor: "大厅", nav_wall: "大屏", nav_tech: "工单", nav_admin: "管理", nav_reports: "报表",
+  role_manager: "大厅负责人", role_technician: "运维", role_administrator: "管理员",
+  live_on: "实时", live_off: "重新连接中…", forbidden: "当前角色无权访问此页面",
+  // KPIs
+  kpis: "今日指标", sl: "15分钟内叫号率", p95: "P95 等待", noShow: "过号率", util: "窗口利用率",
+  kiosk: "自助终端", kioskSessions: "{n} 次，成功 {pct}", avail: "设备可用率", satisfaction: "满意度",
+  ratings: "{n} 条评价", issued: "取号", served: "办结", waitingNow: "等待人数", longestNow: "最长等待",
+  // floor
+  floor: "大厅平面", legend: "图例", area: "{name}区", otherArea: "其他",
+  ws_serving: "办理中", ws_idle: "空闲", ws_idle_waiting: "空闲·有人等", ws_paused: "暂停", ws_closed: "关闭",
+  ws_offline: "离线", ws_nostaff: "无人在岗", noTicket: "—", staff: "工作人员", forMin: "{n} 分钟",
+  queues: "排队（按业务）", service: "业务", waiting: "等待", longest: "最长等待", projected: "预计等待",
+  capable: "可办窗口", arrivals15: "近15分钟取号", noWindow: "无可办窗口", minutes: "{n} 分",
+  zones: "区域人数", zone: "区域", people: "人数", noZones: "无摄像头数据",
+  devices: "设备状况", deviceHealthy: "{ok}/{n} 台设备正常", device: "设备", type: "类型", health: "状态",
+  problems: "问题", location: "位置", lastSeen: "最后上报", allHealthy: "全部设备正常",
+  dt_ticket_machine: "取号机", dt_window: "窗口终端", dt_call_screen: "叫号屏", dt_kiosk: "自助终端",
+  dt_evaluator: "评价器", dt_camera: "摄像头", dt_qms: "排队系统",
+  h_ok: "正常", h_degraded: "需关注", h_fault: "故障", h_offline: "离线", h_unknown: "未知",
+  // alerts
+  alerts: "告警", noAlerts: "暂无告警", ack: "确认", acked: "已确认（{by}）", silence: "静默",
+  silenceFor: "静默时长", silenceWhy: "原因", silenceOk: "静默", cancel: "取消", evidence: "依据",
+  st_firing: "告警中", st_pending: "待定", st_acknowledged: "已确认", st_resolved: "已恢复",
+  sev_critical: "紧急", sev_major: "重要", sev_warning: "提示", sev_info: "信息", muted: "已静默",
+  escalated: "已升级 {n} 级",
+  // tidal
+  tidal: "潮汐窗口建议", noRecs: "暂无建议", approve: "批准", reject: "驳回", rejectWhy: "驳回原因",
+  rec_open: "开放 {n} 个窗口", rec_close: "关闭窗口", windowsList: "窗口", staffList: "人员", serves: "可办业务",
+  recNow: "现等待 {w} 人，预计等待 {p}", recLate: "超时人数 {a} → {b}", recErlang: "稳态需 {n} 个窗口（{model}）",
+  recExpires: "{t} 前有效", approved: "已批准", rejected: "已驳回",
+  // charts
+  charts: "今日趋势", chWaiting: "全天等待人数", chArrivals: "取号量与预测（每15分钟）", chWaits: "各业务等待时长分布",
+  actual: "实际", forecast: "预测", noData: "暂无数据", bucketUpTo: "≤{n}分", bucketOver: ">{n}分",
+  // technician
+  myTickets: "我的工单", unassigned: "待接单", otherTickets: "其他进行中", noTickets: "暂无工单",
+  t_open: "待响应", t_acknowledged: "已响应", t_in_progress: "处理中", t_resolved: "已解决", t_closed: "已关闭",
+  ackDue: "响应时限 {t}", resolveDue: "解决时限 {t}", overdue: "已超时", priority: "优先级",
+  tAcknowledge: "响应", tStart: "开始处理", tResolve: "解决", note: "处理说明", noteNeeded: "请填写处理说明",
+  recent: "最近上报", history: "故障历史", details: "详情", opened: "创建于 {t}", tDevice: "设备 {d}",
+  // admin
+  adminDevices: "设备登记", adminRules: "规则", adminUsers: "用户", rulesInForce: "生效规则",
+  ruleYaml: "规则 YAML", validate: "校验", valid: "校验通过：{n} 条规则", invalid: "发现 {n} 个问题",
+  line: "第 {n} 行", enabled: "启用", severity: "级别", kind: "类型", subject: "对象", description: "说明",
+  name: "姓名", role: "角色", rulesNote: "校验只检查不生效；版本管理与启用随规则管理功能提供。",
+  usersNote: "用户来自网关配置文件的 users: 段（hallops users hash 生成密码哈希）。",
+  // reports
+  reports: "报表", day: "日期", daily: "日报", hourly: "分时报表", downloadCsv: "下载 CSV", print: "打印",
+  hall: "全厅", hour: "时段", cancelled: "取消", waitMean: "平均等待", waitMax: "最长等待",
+  // wall
+  wallTitle: "实时大屏", wallWaiting: "等待人数", wallOpen: "开放窗口",
+};
+
+const en = {
+  skip: "Skip to content", loading: "Loading…", logout: "Sign out", login: "Sign in", user: "User name",
+  password: "Password", signIn: "Sign in", wrongLogin: "Wrong user name or password", signInTitle: "Sign in to hallops",
+  openMode: "No users configured: this machine has administrator access",
+  nav_floor: "Floor", nav_wall: "Wall", nav_tech: "Tickets", nav_admin: "Admin", nav_reports: "Reports",
+  role_manager: "hall manager", role_technician: "technician", role_administrator: "administrator",
+  live_on: "live", live_off: "reconnecting…", forbidden: "Your role cannot open this page",
+  kpis: "Today", sl: "Called within 15 min", p95: "P95 wait", noShow: "No-show", util: "Window utilisation",
+  kiosk: "Kiosks", kioskSessions: "{n} sessions, {pct} succeeded", avail: "Device availability",
+  satisfaction: "Satisfaction", ratings: "{n} ratings", issued: "Issued", served: "Served", waitingNow: "Waiting",
+  longestNow: "Longest wait",
+  floor: "Hall floor", legend: "Legend", area: "{name}", otherArea: "Other",
+  ws_serving: "serving", ws_idle: "idle", ws_idle_waiting: "idle, people waiting", ws_paused: "paused",
+  ws_closed: "closed", ws_offline: "offline", ws_nostaff: "no staff on camera", noTicket: "—", staff: "Staff",
+  forMin: "{n} min",
+  queues: "Queues by service", service: "Service", waiting: "Waiting", longest: "Longest wait",
+  projected: "Projected wait", capable: "Open windows", arrivals15: "Tickets, last 15 min", noWindow: "no open window",
+  minutes: "{n} min", zones: "People per zone", zone: "Zone", people: "People", noZones: "No camera data",
+  devices: "Device health", deviceHealthy: "{ok} of {n} devices healthy", device: "Device", type: "Type",
+  health: "Health", problems: "Problems", location: "Location", lastSeen: "Last seen", allHealthy: "All devices healthy",
+  dt_ticket_machine: "ticket machine", dt_window: "window terminal", dt_call_screen: "call screen", dt_kiosk: "kiosk",
+  dt_evaluator: "rating pad", dt_camera: "camera", dt_qms: "queue system",
+  h_ok: "ok", h_degraded: "degraded", h_fault: "fault", h_offline: "offline", h_unknown: "unknown",
+  alerts: "Alerts", noAlerts: "No alerts", ack: "Acknowledge", acked: "acknowledged by {by}", silence: "Silence",
+  silenceFor: "Silence for", silenceWhy: "Why", silenceOk: "Silence", cancel: "Cancel", evidence: "Evidence",
+  st_firing: "firing", st_pending: "pending", st_acknowledged: "acknowledged", st_resolved: "resolved",
+  sev_critical: "critical", sev_major: "major", sev_warning: "warning", sev_info: "info", muted: "silenced",
+  escalated: "escalated {n}×",
+  tidal: "Tidal window recommendations", noRecs: "No recommendations", approve: "Approve", reject: "Reject",
+  rejectWhy: "Why reject", rec_open: "Open {n} window(s)", rec_close: "Close window", windowsList: "Windows",
+  staffList: "Staff", serves: "Serves", recNow: "{w} waiting, projected wait {p}", recLate: "late tickets {a} → {b}",
+  recErlang: "steady state needs {n} windows ({model})", recExpires: "valid until {t}", approved: "approved",
+  rejected: "rejected",
+  charts: "Today's trends", chWaiting: "People waiting over the day", chArrivals: "Tickets vs forecast (per 15 min)",
+  chWaits: "Wait distribution per service", actual: "actual", forecast: "forecast", noData: "No data yet",
+  bucketUpTo: "≤{n} min", bucketOver: ">{n} min",
+  myTickets: "My tickets", unassigned: "Unassigned", otherTickets: "Others in progress", noTickets: "No tickets",
+  t_open: "open", t_acknowledged: "acknowledged", t_in_progress: "in progress", t_resolved: "resolved",
+  t_closed: "closed", ackDue: "respond by {t}", resolveDue: "resolve by {t}", overdue: "overdue", priority: "Priority",
+  tAcknowledge: "Acknowledge", tStart: "Start work", tResolve: "Resolve", note: "What was done",
+  noteNeeded: "Say what was done", recent: "Recent messages", history: "Fault history", details: "Details",
+  opened: "opened {t}", tDevice: "device {d}",
+  adminDevices: "Device registry", adminRules: "Rules", adminUsers: "Users", rulesInForce: "Rules in force",
+  ruleYaml: "Rule YAML", validate: "Validate", valid: "Valid: {n} rules", invalid: "{n} problem(s)", line: "line {n}",
+  enabled: "Enabled", severity: "Severity", kind: "Kind", subject: "Subject", description: "Description",
+  name: "Name", role: "Role",
+  rulesNote: "Validation does not apply anything; versions and activation come with rule administration.",
+  usersNote: "Users come from the gateway config's users: section (hallops users hash makes a password hash).",
+  reports: "Reports", day: "Day", daily: "Daily report", hourly: "Hourly report", downloadCsv: "Download CSV",
+  print: "Print", hall: "Whole hall", hour: "Hour", cancelled: "Cancelled", waitMean: "Mean wait",
+  waitMax: "Longest wait",
+  wallTitle: "Live wall", wallWaiting: "Waiting", wallOpen: "Windows open",
+};
+
+const WORDS = { zh, en };
+let lang = localStorage.getItem("hallops.lang") === "en" ? "en" : "zh";
+
+export function language() { return lang; }
+
+export function setLanguage(next) {
+  lang = next === "en" ? "en" : "zh";
+  localStorage.setItem("hallops.lang", lang);
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+}
+
+export function t(key, vars) {
+  let text = WORDS[lang][key] ?? WORDS.zh[key] ?? key;
+  if (vars) for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`{${k}}`, String(v));
+  return text;
+}
+
+// A name from the config in the current language: `name` is Chinese, `name_en` English.
+export function named(thing, fallback) {
+  if (!thing) return fallback ?? "";
+  return (lang === "en" ? thing.name_en || thing.name : thing.name || thing.name_en) || fallback || "";
+}

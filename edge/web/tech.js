@@ -1,0 +1,110 @@
+// The technician's view: my tickets and unassigned ones, most urgent first; the device behind each, its recent
+// messages and fault history; acknowledge → start → resolve with a note.
+import { t } from "./i18n.js";
+import { live, api, h, patch, section, dateTime, hhmm, toast, refreshLater } from "./ui.js";
+
+function overdue(tk) { return tk.ack_overdue || tk.resolve_overdue; }
+
+function due(tk) { return tk.status === "open" ? tk.ack_due : tk.resolve_due; }
+
+function urgency(a, b) {
+  return (overdue(b) ? 1 : 0) - (overdue(a) ? 1 : 0) || String(due(a) || "9").localeCompare(String(due(b) || "9"))
+    || a.priority.localeCompare(b.priority);
+}
+
+function mine(tk) {
+  const me = live.me.user;
+  return tk.acknowledged_by === me || tk.started_by === me;
+}
+
+function transitions(tk) {
+  return { open: ["acknowledge"], acknowledged: ["start", "resolve"], in_progress: ["resolve"] }[tk.status] || [];
+}
+
+function ticketCard(tk, open, toggle) {
+  const may = live.me.role === "technician" || live.me.role === "administrator";
+  const late = overdue(tk);
+  const detail = h("div", { class: "tdetail", id: `detail-${tk.id}`, hidden: !open });
+  if (open) loadDevice(tk, detail);
+  const note = h("textarea", { id: `note-${tk.id}`, name: "note", rows: 2, maxlength: 2000 });
+  const actions = may ? h("div", { class: "actions" },
+    transitions(tk).includes("resolve") ? [h("label", { for: `note-${tk.id}` }, t("note")), note] : null,
+    transitions(tk).map((action) => h("button", {
+      type: "button", class: action === "resolve" ? "primary" : "", "data-key": `${action}-${tk.id}`,
+      onclick: async () => {
+        if (action === "resolve" && !note.value.trim()) { toast(t("noteNeeded")); note.focus(); return; }
+        try {
+          await api(`/api/tickets/${tk.id}/${action}`, { method: "POST", body: { note: note.value } });
+          refreshLater("tickets");
+        } catch (err) { toast(err.message); }
+      },
+    }, t({ acknowledge: "tAcknowledge", start: "tStart", resolve: "tResolve" }[action])))) : null;
+  return h("li", { class: `ticket prio-${tk.priority}${late ? " overdue" : ""}`, "data-ticket": tk.id,
+    "data-status": tk.status },
+    h("div", { class: "thead" },
+      h("span", { class: `prio prio-${tk.priority}` }, tk.priority),
+      h("span", { class: "tstatus" }, t(`t_${tk.status}`)),
+      late ? h("strong", { class: "late" }, t("overdue")) : null,
+      h("span", { class: "due" }, tk.status === "open" ? t("ackDue", { t: dateTime(tk.ack_due) })
+        : tk.resolve_due ? t("resolveDue", { t: dateTime(tk.resolve_due) }) : "")),
+    h("h3", {}, tk.title),
+    h("p", { class: "tmeta" }, tk.id, " · ", tk.device ? t("tDevice", { d: tk.device }) : "",
+      tk.location ? ` · ${tk.location}` : "", " · ", t("opened", { t: dateTime(tk.opened_at) })),
+    h("p", { class: "tdesc" }, tk.detail),
+    h("button", { type: "button", class: "link", "aria-expanded": String(open), "aria-controls": `detail-${tk.id}`,
+      "data-key": `more-${tk.id}`, onclick: toggle }, t("details")),
+    detail,
+    actions);
+}
+
+async function loadDevice(tk, into) {
+  if (!tk.device) return;
+  try {
+    const d = await api(`/api/devices/${encodeURIComponent(tk.device)}`);
+    const dev = d.device;
+    into.replaceChildren(
+      h("p", {}, h("span", { class: `pill h-${dev.health}` }, t(`h_${dev.health}`)),
+        ` ${dev.name || dev.device_id} · ${t(`dt_${dev.device_type}`)} · ${t("location")}: ${dev.location || "—"} · `,
+        `${t("lastSeen")}: ${dateTime(dev.last_seen)}`,
+        dev.problems.length ? ` — ${dev.problems.join(", ")}` : ""),
+      h("h4", {}, t("recent")),
+      h("table", { class: "recent" }, h("tbody", {}, d.recent.slice(0, 10).map((m) => h("tr", {},
+        h("td", {}, hhmm(m.at)), h("td", {}, m.type), h("td", {}, h("code", {}, m.payload)))))),
+      h("h4", {}, t("history")),
+      h("ul", { class: "history" }, d.tickets.map((x) => h("li", {},
+        `${dateTime(x.opened_at)} · ${x.priority} · ${t(`t_${x.status}`)} · ${x.title}`,
+        x.resolution_note ? ` — ${x.resolution_note}` : ""))));
+  } catch (err) {
+    into.textContent = err.message;
+  }
+}
+
+export function techView() {
+  const root = h("div", { class: "view tech-view" });
+  const parts = {};
+  const opened = new Set();
+  function list(rows) {
+    if (!rows.length) return h("p", { class: "empty" }, t("noTickets"));
+    return h("ul", { class: "tickets" }, rows.sort(urgency).map((tk) => ticketCard(tk, opened.has(tk.id), () => {
+      if (opened.has(tk.id)) opened.delete(tk.id); else opened.add(tk.id);
+      update(true);
+    })));
+  }
+  function build() {
+    parts.mine = h("div"); parts.free = h("div"); parts.other = h("div");
+    root.replaceChildren(section("mine", "myTickets", parts.mine), section("unassigned", "unassigned", parts.free),
+      section("others", "otherTickets", parts.other));
+    update(true);
+  }
+  function update(force) {
+    const rows = live.tickets;
+    const sig = JSON.stringify([rows, [...opened], force ? Math.random() : 0]);
+    patch(parts.mine, sig, () => list(rows.filter(mine)));
+    patch(parts.free, sig, () => list(rows.filter((tk) => tk.status === "open" && !mine(tk))));
+    patch(parts.other, sig, () => list(rows.filter((tk) => tk.status !== "open" && !mine(tk))));
+  }
+  const on = (what) => (what === "lang" ? build() : what === "tickets" ? update(false) : null);
+  live.listeners.add(on);
+  build();
+  return { root, stop() { live.listeners.delete(on); } };
+}

@@ -1,0 +1,790 @@
+"""The day's KPIs of one hall (大厅考核指标): a day's device messages in, the figures of the KPI panel and reports out.
+
+Owns the definitions of the figures a hall manager is measured by — issued, called, served, no-shows (过号),
+cancellations, the service level SL15 (share called within the target wait), wait P95/mean/max, window
+utilisation, kiosk success (自助办成率), device availability and satisfaction (好差评满意率) — for one hall-local
+calendar day and for each of its hours, for the whole hall and per service; the waiting-people series, arrivals
+per 15-min slot and the wait histogram; and the CSV form of the daily and hourly reports.
+
+`DayBook.apply` folds the same accepted messages `HallState.apply` gets, in arrival order; `report(now)` reads the
+figures. Pure: no I/O, no clock (time comes from the messages and from `now`), no asyncio. `apply` is on the
+gateway's hot path, so it is O(1) per message: counters and per-hour/per-slot arrays indexed by arithmetic on the
+timestamp, no validation, no sorting — the sorting (P95) and the open-interval tails happen in `report`.
+It must not decide anything (alerts, tickets, staffing are the rules' job) and keeps no state across days: a new
+day is a new book.
+
+Definitions (docs): a ticket's wait is issue → first call (`ticket.called`, or `service.started` when the call was
+not seen); each ticket is counted once in waits, served, no-shows and cancellations however often it is re-called,
+re-activated (green channel, 绿色通道) or transferred. Issued figures and waits go to the hour (and the service)
+the ticket was issued in; called/served/no-shows/cancellations, kiosk sessions and ratings to the hour they
+happened in. A transfer moves the ticket (and what happens to it afterwards) to the new service; its wait is still
+measured from the first issue and counted once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from devices.codec import DeviceMessage
+from devices.contract import (
+    AppointmentCheckedIn,
+    DeviceState,
+    KioskOutcome,
+    KioskSession,
+    RatingSubmitted,
+    ServiceCompleted,
+    ServiceStarted,
+    TicketCalled,
+    TicketCancelled,
+    TicketIssued,
+    TicketNoShow,
+    TicketReactivated,
+    TicketTransferred,
+    WindowClosed,
+    WindowOpened,
+    WindowPaused,
+    WindowResumed,
+)
+from devices.topics import Channel, DeviceType
+from rules.hall import HallProfile, WindowStatus, _SeqRanges  # HallState's duplicate check: both drop the same
+from rules.tidal import SLOT_MIN
+
+WAIT_BUCKETS_MIN: tuple[float, ...] = (5, 10, 15, 30, 45, 60, math.inf)  # bucket i: waits <= bound i (and > i-1)
+SAMPLE_MIN = 5  # the waiting-people series
+SATISFIED_SCORE = 4  # 满意 (4) and 非常满意 (5)
+# A device counts as down once it has been silent this long: the heartbeat timeouts (3 missed heartbeats) of the
+# built-in `device-offline` rule (rules/pack/builtin.yaml), so the panel and the alerts agree on "down".
+SILENT_AFTER_S: Mapping[str, float] = {
+    DeviceType.TICKET_MACHINE: 90.0,
+    DeviceType.WINDOW: 90.0,
+    DeviceType.CALL_SCREEN: 90.0,
+    DeviceType.KIOSK: 120.0,
+    DeviceType.EVALUATOR: 300.0,
+    DeviceType.CAMERA: 60.0,
+    DeviceType.QMS: 60.0,
+}
+DEFAULT_SILENT_AFTER_S = 90.0
+
+_HOUR_S = 3600
+_SLOT_S = SLOT_MIN * 60  # arrivals per slot: the demand profile's slot (rules.tidal), so the two line up
+_SAMPLE_S = SAMPLE_MIN * 60
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True, slots=True)
+class Kpis:
+    """One row: the whole hall (`service` None) or one service, for the day or for one hour of it.
+
+    Percentages are 0–100, waits in minutes; None where there is nothing to count. `end` is where the figures stop:
+    the end of the period, or `now` while it is still running.
+    """
+
+    start: datetime
+    end: datetime
+    service: str | None
+    issued: int  # tickets issued (取号), by the hour of issue
+    called: int  # tickets called at least once, by the time of their first call
+    served: int  # tickets whose service was completed (办结, any outcome)
+    no_shows: int  # tickets called and nobody came (过号), once per ticket
+    cancelled: int
+    sl_pct: float | None  # within the target wait: see DayBook
+    p95_wait_min: float | None  # nearest rank, over the tickets called
+    mean_wait_min: float | None
+    max_wait_min: float | None
+    no_show_pct: float | None  # no-shows ÷ tickets called
+    utilisation_pct: float | None  # serving ÷ open window time; hall rows only
+    kiosk_sessions: int
+    kiosk_success_pct: float | None  # sessions ending in `success` ÷ all sessions
+    availability_pct: float | None  # device time up ÷ device time observed; hall rows only
+    ratings: int  # 好差评 submitted
+    satisfaction_pct: float | None  # ratings scoring 4 or 5 ÷ all ratings
+
+
+@dataclass(frozen=True, slots=True)
+class DayReport:
+    hall_id: str
+    day: date
+    timezone: str
+    generated_at: datetime
+    target_wait_min: float
+    hall: Kpis  # the whole day so far
+    services: tuple[Kpis, ...]  # per service (configured or seen), the whole day so far, by code
+    hours: tuple[Kpis, ...]  # per hour with any activity: the hall row, then a row per service active in it
+    waiting: tuple[tuple[datetime, int], ...]  # people waiting in the hall, every 5 min from the first message
+    arrivals: tuple[tuple[datetime, int], ...]  # tickets issued per 15-min slot (slot start), whole hall
+    arrivals_by_service: dict[str, tuple[int, ...]]  # the same slots, per service
+    wait_histogram: dict[str, tuple[int, ...]]  # per service: waits per WAIT_BUCKETS_MIN bucket
+    service_names: dict[str, str]  # code → configured name (the Chinese `name`, else `name_en`), where there is one
+
+
+# ---------------------------------------------------------------------------------------------- internal records
+# Times inside are float seconds since the epoch, like rules.hall: cheap to compare and to index hours and slots.
+
+
+@dataclass(slots=True)
+class _Tally:
+    """The counters of one row (the hall or a service, the day or an hour)."""
+
+    issued: int = 0
+    called: int = 0
+    served: int = 0
+    no_shows: int = 0
+    cancelled: int = 0
+    waits_s: list[float] = field(default_factory=list)
+    misses: int = 0  # tickets never called that waited past the target until they were cancelled
+    kiosk_sessions: int = 0
+    kiosk_successes: int = 0
+    ratings: int = 0
+    satisfied: int = 0
+
+    def active(self) -> bool:
+        return bool(
+            self.issued
+            or self.called
+            or self.served
+            or self.no_shows
+            or self.cancelled
+            or self.waits_s
+            or self.misses
+            or self.kiosk_sessions
+            or self.ratings
+        )
+
+
+@dataclass(slots=True)
+class _Rows:
+    """The tallies of one subject (the hall, or one service): the day, each hour, and arrivals per slot."""
+
+    day: _Tally
+    hours: dict[int, _Tally]
+    arrivals: list[int]
+
+    def hour(self, i: int) -> _Tally:
+        t = self.hours.get(i)
+        if t is None:
+            t = self.hours[i] = _Tally()
+        return t
+
+
+@dataclass(slots=True)
+class _Ticket:
+    service: str | None = None
+    issued_at: float | None = None
+    called_at: float | None = None  # the first call that measures the wait
+    waiting: bool = False
+    ended: bool = False  # served, cancelled or a no-show, and not re-activated or transferred since
+    called: bool = False  # counted in `called`
+    served: bool = False
+    no_show: bool = False
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class _Window:
+    status: WindowStatus | None = None  # None: not heard of yet today
+    since: float = 0.0  # open and serving time is accounted up to here
+    serving: str | None = None  # the ticket between service.started and its end
+    free_since: float = 0.0  # open and not serving since (for a completion whose start was not seen)
+
+
+@dataclass(slots=True)
+class _Device:
+    silent_after_s: float
+    seen: _SeqRanges
+    first: float | None = None  # its first message today: it is observed from here
+    last: float = 0.0  # its own newest message (a last will is the broker's, not the device's)
+    offline_since: float | None = None  # a state with online=false, until the device speaks again
+
+
+# ---------------------------------------------------------------------------------------------- the book
+
+
+class DayBook:
+    """Today's (or any one day's) KPIs of one hall, folded from its device messages.
+
+    SL (`sl_pct`): tickets called within `target_wait_min` of their issue ÷ tickets called plus tickets never
+    called that waited longer than the target (still waiting at `now`, or until they were cancelled); tickets
+    waiting less than the target, or cancelled within it, are not counted either way.
+
+    Availability: a device is observed from its first message of the day (within `opening_hours` if given) to
+    `now`; it is down while its last state said offline and while it has been silent for longer than its class's
+    heartbeat timeout (`SILENT_AFTER_S`). Pass `opening_hours` so that devices switched off at night do not count.
+
+    Utilisation: per window, the time it served (service.started → completed/transferred/no-show/next call) while
+    open ÷ the time it was open (opened or resumed → paused or closed). A window heard of only through its tickets
+    (the book started mid-day) counts as open from its first message.
+    """
+
+    def __init__(
+        self,
+        profile: HallProfile,
+        day: date,
+        target_wait_min: float = 15.0,
+        *,
+        opening_hours: tuple[time, time] | None = None,
+        silent_after_s: Mapping[str, float] = SILENT_AFTER_S,
+    ) -> None:
+        if not target_wait_min > 0:
+            raise ValueError(f"target_wait_min must be a positive number of minutes, got {target_wait_min!r}")
+        self.profile = profile
+        self.day = day
+        self.target_wait_min = target_wait_min
+        self.tz = ZoneInfo(profile.timezone)
+        self._target_s = target_wait_min * 60
+        self._silent_after_s = silent_after_s
+        self._start = datetime.combine(day, time(), self.tz).timestamp()
+        self._end = datetime.combine(day + timedelta(days=1), time(), self.tz).timestamp()
+        self._hours = round((self._end - self._start) / _HOUR_S)  # 23 or 25 on a day with a clock change
+        if opening_hours is None:
+            self._observe = (self._start, self._end)
+        else:
+            opens, closes = (datetime.combine(day, t, self.tz).timestamp() for t in opening_hours)
+            if opens >= closes:
+                raise ValueError(f"opening_hours must open before they close, got {opening_hours!r}")
+            self._observe = (opens, closes)
+        self._hall = self._rows()
+        self._services: dict[str, _Rows] = {}
+        self._tickets: dict[str, _Ticket] = {}
+        self._windows: dict[str, _Window] = {}
+        self._devices: dict[str, _Device] = {}
+        # per hour, accumulated as intervals close; the intervals still open are added in `report`
+        self._open_s = [0.0] * self._hours
+        self._serving_s = [0.0] * self._hours
+        self._down_s = [0.0] * self._hours
+        # people waiting: +1/-1 per 5-min sample interval of the change, so that the series is a running sum in
+        # time order whatever order the messages arrived in
+        self._waiting_delta = [0] * (self._hours * 60 // SAMPLE_MIN)
+        self._first: float | None = None
+        for s in profile.services:
+            self._service(s.code)
+        # one dict look-up per message instead of a chain of isinstance checks (the hot path)
+        self._handlers: dict[type[Any], Callable[[Any, str, float], None]] = {
+            TicketIssued: self._on_issued,
+            TicketCancelled: self._on_cancelled,
+            TicketReactivated: self._on_reactivated,
+            AppointmentCheckedIn: self._on_checked_in,
+            WindowOpened: self._on_opened,
+            WindowPaused: self._on_paused,
+            WindowResumed: self._on_resumed,
+            WindowClosed: self._on_closed,
+            TicketCalled: self._on_called,
+            ServiceStarted: self._on_started,
+            ServiceCompleted: self._on_completed,
+            TicketNoShow: self._on_no_show,
+            TicketTransferred: self._on_transferred,
+            KioskSession: self._on_kiosk_session,
+            RatingSubmitted: self._on_rating,
+        }
+
+    # -- input ------------------------------------------------------------------------------------------
+
+    def apply(self, msg: DeviceMessage) -> None:
+        """Fold one accepted message. Messages of another hall-local day and redeliveries change nothing."""
+        at = msg.at.timestamp()
+        if not self._start <= at < self._end:
+            return
+        device = self._devices.get(msg.device_id)
+        if device is None:
+            device = self._devices[msg.device_id] = _Device(
+                self._silent_after_s.get(msg.device_type, DEFAULT_SILENT_AFTER_S), _SeqRanges()
+            )
+        seq = msg.seq
+        if seq is not None and not device.seen.add(seq, at):
+            return  # QoS 1 redelivery: counted already
+        if self._first is None or at < self._first:
+            self._first = at
+        p = msg.payload
+        channel = msg.channel
+        if channel is Channel.STATE and isinstance(p, DeviceState) and not p.online:
+            self._went_offline(device, at)
+            return
+        self._spoke(device, at)
+        if channel is Channel.EVT:
+            handler = self._handlers.get(type(p))
+            if handler is not None:
+                handler(p, msg.device_id, at)
+
+    # -- tickets ----------------------------------------------------------------------------------------
+
+    def _on_issued(self, p: TicketIssued, device_id: str, at: float) -> None:
+        t = self._tickets.get(p.ticket_id)
+        if t is None:
+            t = self._tickets[p.ticket_id] = _Ticket(p.service)
+        elif t.issued_at is not None:
+            return  # issued twice (a ticket machine and the qms both report it): one ticket
+        elif t.service is None:
+            t.service = p.service  # a call or cancellation overtook the issue
+        t.issued_at = at
+        for tally in self._tallies(p.service, at):
+            tally.issued += 1
+        slot = int((at - self._start) // _SLOT_S)
+        self._hall.arrivals[slot] += 1
+        self._service(p.service).arrivals[slot] += 1
+        if t.called_at is not None:
+            self._count_wait(t)
+        elif not t.called and not t.ended:
+            self._start_waiting(t, at)
+
+    def _on_reactivated(self, p: TicketReactivated, device_id: str, at: float) -> None:
+        # the green channel: the same ticket waits again; its wait was measured at its first call
+        t = self._ticket(p.ticket_id)
+        if p.service is not None:
+            t.service = p.service
+            self._service(p.service)
+        t.ended = False
+        self._start_waiting(t, at)
+
+    def _on_cancelled(self, p: TicketCancelled, device_id: str, at: float) -> None:
+        t = self._ticket(p.ticket_id)
+        waited_long = (
+            t.waiting and t.called_at is None and t.issued_at is not None and at - t.issued_at > self._target_s
+        )
+        self._stop_waiting(t, at)
+        t.ended = True
+        if waited_long:
+            assert t.issued_at is not None
+            for tally in self._tallies(t.service, t.issued_at):
+                tally.misses += 1
+        if not t.cancelled:
+            t.cancelled = True
+            for tally in self._tallies(t.service, at):
+                tally.cancelled += 1
+
+    def _on_checked_in(self, p: AppointmentCheckedIn, device_id: str, at: float) -> None:
+        self._service(p.service)
+
+    def _on_called(self, p: TicketCalled, device_id: str, at: float) -> None:
+        w = self._working_window(p.window_id or device_id, at)
+        if w.serving is not None and w.serving != p.ticket_id:
+            self._stop_serving(w, at)  # calling the next number: the last service is over even if unreported
+        t = self._ticket(p.ticket_id)
+        self._stop_waiting(t, at)
+        self._call(t, at, measured=True)
+
+    def _on_started(self, p: ServiceStarted, device_id: str, at: float) -> None:
+        w = self._working_window(p.window_id or device_id, at)
+        t = self._ticket(p.ticket_id)
+        self._stop_waiting(t, at)
+        self._call(t, at, measured=True)  # the person is at the window: the call was no later than this
+        self._account(w, at)
+        w.serving = p.ticket_id
+
+    def _on_completed(self, p: ServiceCompleted, device_id: str, at: float) -> None:
+        w = self._working_window(p.window_id or device_id, at)
+        if w.serving == p.ticket_id:
+            self._stop_serving(w, at)
+        elif p.duration_s and w.status is WindowStatus.OPEN and w.serving is None:
+            # the start was not reported (some queue systems do not): credit the measured handling time, within
+            # the time the window has been open and free, so that no time is counted twice
+            self._account(w, at)
+            _spread(self._serving_s, max(at - p.duration_s, w.free_since), at, self._start)
+            w.free_since = at
+        t = self._ticket(p.ticket_id)
+        self._stop_waiting(t, at)
+        self._call(t, at, measured=False)
+        t.ended = True
+        if not t.served:
+            t.served = True
+            for tally in self._tallies(t.service, at):
+                tally.served += 1
+
+    def _on_no_show(self, p: TicketNoShow, device_id: str, at: float) -> None:
+        w = self._working_window(p.window_id or device_id, at)
+        if w.serving == p.ticket_id:
+            self._stop_serving(w, at)
+        t = self._ticket(p.ticket_id)
+        self._stop_waiting(t, at)
+        self._call(t, at, measured=False)
+        t.ended = True
+        if not t.no_show:
+            t.no_show = True
+            for tally in self._tallies(t.service, at):
+                tally.no_shows += 1
+
+    def _on_transferred(self, p: TicketTransferred, device_id: str, at: float) -> None:
+        w = self._working_window(p.window_id or device_id, at)
+        if w.serving == p.ticket_id:
+            self._stop_serving(w, at)
+        t = self._ticket(p.ticket_id)
+        t.service = p.to_service
+        self._service(p.to_service)
+        t.ended = False
+        self._start_waiting(t, at)
+
+    def _ticket(self, ticket_id: str) -> _Ticket:
+        t = self._tickets.get(ticket_id)
+        if t is None:  # issued before the book started, or its issue is still on the way
+            t = self._tickets[ticket_id] = _Ticket()
+        return t
+
+    def _call(self, t: _Ticket, at: float, *, measured: bool) -> None:
+        if not t.called:
+            t.called = True
+            for tally in self._tallies(t.service, at):
+                tally.called += 1
+        if measured and t.called_at is None:
+            t.called_at = at
+            if t.issued_at is not None:
+                self._count_wait(t)
+
+    def _count_wait(self, t: _Ticket) -> None:
+        assert t.issued_at is not None and t.called_at is not None
+        wait = max(0.0, t.called_at - t.issued_at)  # device clocks differ by a little
+        for tally in self._tallies(t.service, t.issued_at):
+            tally.waits_s.append(wait)
+
+    def _start_waiting(self, t: _Ticket, at: float) -> None:
+        if not t.waiting:
+            t.waiting = True
+            self._waiting_delta[int((at - self._start) // _SAMPLE_S)] += 1
+
+    def _stop_waiting(self, t: _Ticket, at: float) -> None:
+        # only a ticket this book saw start waiting stops waiting: an unknown or repeated call changes nothing
+        if t.waiting:
+            t.waiting = False
+            self._waiting_delta[int((at - self._start) // _SAMPLE_S)] -= 1
+
+    # -- windows ----------------------------------------------------------------------------------------
+
+    def _on_opened(self, p: WindowOpened, device_id: str, at: float) -> None:
+        for code in p.services:
+            self._service(code)
+        self._set_status(self._window(p.window_id or device_id, at), WindowStatus.OPEN, at)
+
+    def _on_resumed(self, p: WindowResumed, device_id: str, at: float) -> None:
+        self._set_status(self._window(p.window_id or device_id, at), WindowStatus.OPEN, at)
+
+    def _on_paused(self, p: WindowPaused, device_id: str, at: float) -> None:
+        self._set_status(self._window(p.window_id or device_id, at), WindowStatus.PAUSED, at)
+
+    def _on_closed(self, p: WindowClosed, device_id: str, at: float) -> None:
+        w = self._window(p.window_id or device_id, at)
+        self._set_status(w, WindowStatus.CLOSED, at)
+        w.serving = None
+
+    def _window(self, window_id: str, at: float) -> _Window:
+        w = self._windows.get(window_id)
+        if w is None:
+            w = self._windows[window_id] = _Window(since=at, free_since=at)
+        return w
+
+    def _working_window(self, window_id: str, at: float) -> _Window:
+        """A window that calls or serves: open, if no status event has said anything yet (the book started while
+        it was open, or its `window.opened` is still on the way)."""
+        w = self._window(window_id, at)
+        if w.status is None:
+            self._set_status(w, WindowStatus.OPEN, at)
+        return w
+
+    def _set_status(self, w: _Window, status: WindowStatus, at: float) -> None:
+        self._account(w, at)
+        if status is WindowStatus.OPEN and w.status is not WindowStatus.OPEN and w.serving is None:
+            w.free_since = max(at, w.free_since)
+        w.status = status
+
+    def _stop_serving(self, w: _Window, at: float) -> None:
+        self._account(w, at)
+        w.serving = None
+        w.free_since = at
+
+    def _account(self, w: _Window, at: float) -> None:
+        """Add the window's time since the last change to the open (and serving) totals."""
+        if at <= w.since:
+            return  # an older message than one already accounted: the time is counted
+        if w.status is WindowStatus.OPEN:
+            _spread(self._open_s, w.since, at, self._start)
+            if w.serving is not None:
+                _spread(self._serving_s, w.since, at, self._start)
+        w.since = at
+
+    # -- devices ----------------------------------------------------------------------------------------
+
+    def _spoke(self, d: _Device, at: float) -> None:
+        if d.first is None:
+            d.first = d.last = at
+            return
+        if at <= d.last:
+            return
+        down_from = d.last + d.silent_after_s
+        if d.offline_since is not None:
+            down_from = min(down_from, d.offline_since)
+            d.offline_since = None
+        if at > down_from:
+            _spread(self._down_s, down_from, at, self._start, self._observe)
+        d.last = at
+
+    def _went_offline(self, d: _Device, at: float) -> None:
+        if d.first is None:
+            d.first = d.last = at
+        if d.offline_since is None:
+            d.offline_since = max(at, d.last)  # a will is stamped on receipt, by another clock than the device's
+
+    # -- kiosks, ratings ---------------------------------------------------------------------------------
+
+    def _on_kiosk_session(self, p: KioskSession, device_id: str, at: float) -> None:
+        success = p.outcome is KioskOutcome.SUCCESS
+        for tally in self._tallies(p.service, at):
+            tally.kiosk_sessions += 1
+            tally.kiosk_successes += success
+
+    def _on_rating(self, p: RatingSubmitted, device_id: str, at: float) -> None:
+        t = self._tickets.get(p.ticket_id) if p.ticket_id else None
+        satisfied = p.score >= SATISFIED_SCORE
+        for tally in self._tallies(t.service if t else None, at):
+            tally.ratings += 1
+            tally.satisfied += satisfied
+
+    # -- rows -------------------------------------------------------------------------------------------
+
+    def _rows(self) -> _Rows:
+        return _Rows(_Tally(), {}, [0] * (self._hours * 60 // SLOT_MIN))
+
+    def _service(self, code: str) -> _Rows:
+        rows = self._services.get(code)
+        if rows is None:
+            rows = self._services[code] = self._rows()
+        return rows
+
+    def _tallies(self, service: str | None, at: float) -> tuple[_Tally, ...]:
+        """The rows an event at `at` counts in: the hall's day and hour, and its service's if it has one."""
+        hour = int((at - self._start) // _HOUR_S)
+        if service is None:
+            return self._hall.day, self._hall.hour(hour)
+        rows = self._service(service)
+        return self._hall.day, self._hall.hour(hour), rows.day, rows.hour(hour)
+
+    # -- output -----------------------------------------------------------------------------------------
+
+    def report(self, now: datetime) -> DayReport:
+        """The figures up to `now` (for a past day, pass its end). Changes nothing.
+
+        Call it with the messages up to `now` applied and none later: intervals (open windows, silent devices,
+        tickets waiting) run to `now`, but what a later message already closed cannot be taken back."""
+        if now.tzinfo is None:
+            raise ValueError("now must carry a time zone (a naive time is ambiguous for a hall's day)")
+        t_now = min(max(now.timestamp(), self._start), self._end)
+        hall = self._hall
+        services = sorted(self._services)
+        # tickets never called and waiting past the target now are misses of their hour (and service) of issue
+        late_day: dict[str | None, int] = {}
+        late_hour: dict[tuple[int, str | None], int] = {}
+        for t in self._tickets.values():
+            if t.waiting and t.called_at is None and t.issued_at is not None and t_now - t.issued_at > self._target_s:
+                hour = int((t.issued_at - self._start) // _HOUR_S)
+                for key in (None,) if t.service is None else (None, t.service):
+                    late_day[key] = late_day.get(key, 0) + 1
+                    late_hour[hour, key] = late_hour.get((hour, key), 0) + 1
+        open_s, serving_s = self._window_time(t_now)
+        observed_s, down_s = self._device_time(t_now)
+
+        def row(start: float, end: float, service: str | None, tally: _Tally, late: int, hour: int | None) -> Kpis:
+            span = slice(None) if hour is None else slice(hour, hour + 1)
+            return _kpis(
+                self._dt(start),
+                self._dt(min(end, t_now)),
+                service,
+                tally,
+                late,
+                self._target_s,
+                (sum(serving_s[span]), sum(open_s[span])) if service is None else None,
+                (sum(down_s[span]), sum(observed_s[span])) if service is None else None,
+            )
+
+        day_row = row(self._start, self._end, None, hall.day, late_day.get(None, 0), None)
+        service_rows = tuple(
+            row(self._start, self._end, code, self._services[code].day, late_day.get(code, 0), None)
+            for code in services
+        )
+        hour_rows: list[Kpis] = []
+        for h in range(self._hours):
+            tally = hall.hours.get(h)
+            late = late_hour.get((h, None), 0)
+            if not ((tally and tally.active()) or late or open_s[h]):
+                continue
+            start = self._start + h * _HOUR_S
+            if start > t_now:
+                break
+            hour_rows.append(row(start, start + _HOUR_S, None, tally or _Tally(), late, h))
+            for code in services:
+                s_tally = self._services[code].hours.get(h)
+                s_late = late_hour.get((h, code), 0)
+                if (s_tally and s_tally.active()) or s_late:
+                    hour_rows.append(row(start, start + _HOUR_S, code, s_tally or _Tally(), s_late, h))
+        return DayReport(
+            hall_id=self.profile.hall_id,
+            day=self.day,
+            timezone=self.profile.timezone,
+            generated_at=now.astimezone(self.tz),
+            target_wait_min=self.target_wait_min,
+            hall=day_row,
+            services=service_rows,
+            hours=tuple(hour_rows),
+            waiting=self._waiting_series(t_now),
+            arrivals=self._arrivals(t_now),
+            arrivals_by_service={code: self._slots(self._services[code].arrivals, t_now) for code in services},
+            wait_histogram={code: _histogram(self._services[code].day.waits_s) for code in services},
+            service_names={s.code: name for s in self.profile.services if (name := s.name or s.name_en)},
+        )
+
+    def _window_time(self, t_now: float) -> tuple[list[float], list[float]]:
+        """Open and serving time per hour, with each window's current interval counted up to `t_now`."""
+        open_s, serving_s = list(self._open_s), list(self._serving_s)
+        for w in self._windows.values():
+            if w.status is WindowStatus.OPEN and t_now > w.since:
+                _spread(open_s, w.since, t_now, self._start)
+                if w.serving is not None:
+                    _spread(serving_s, w.since, t_now, self._start)
+        return open_s, serving_s
+
+    def _device_time(self, t_now: float) -> tuple[list[float], list[float]]:
+        """Observed and down time per hour, with each device's current silence or outage counted up to `t_now`."""
+        observed = [0.0] * self._hours
+        down = list(self._down_s)
+        for d in self._devices.values():
+            if d.first is None:
+                continue
+            _spread(observed, d.first, t_now, self._start, self._observe)
+            down_from = d.last + d.silent_after_s
+            if d.offline_since is not None:
+                down_from = min(down_from, d.offline_since)
+            _spread(down, down_from, t_now, self._start, self._observe)
+        return observed, down
+
+    def _waiting_series(self, t_now: float) -> tuple[tuple[datetime, int], ...]:
+        if self._first is None:
+            return ()
+        first = int((self._first - self._start) // _SAMPLE_S)
+        last = int((t_now - self._start) // _SAMPLE_S)
+        out: list[tuple[datetime, int]] = []
+        running = sum(self._waiting_delta[:first])
+        for i in range(first, last + 1):
+            # the sample at the start of interval i: every change before it
+            out.append((self._dt(self._start + i * _SAMPLE_S), max(0, running)))
+            if i < len(self._waiting_delta):
+                running += self._waiting_delta[i]
+        return tuple(out)
+
+    def _slot_range(self, t_now: float) -> range:
+        if self._first is None:
+            return range(0)
+        last = min(int((t_now - self._start) // _SLOT_S), len(self._hall.arrivals) - 1)
+        return range(int((self._first - self._start) // _SLOT_S), last + 1)
+
+    def _arrivals(self, t_now: float) -> tuple[tuple[datetime, int], ...]:
+        counts = self._hall.arrivals
+        return tuple((self._dt(self._start + i * _SLOT_S), counts[i]) for i in self._slot_range(t_now))
+
+    def _slots(self, counts: list[int], t_now: float) -> tuple[int, ...]:
+        return tuple(counts[i] for i in self._slot_range(t_now))
+
+    def _dt(self, t: float) -> datetime:
+        return datetime.fromtimestamp(t, self.tz)
+
+
+def _spread(into: list[float], a: float, b: float, day_start: float, clip: tuple[float, float] | None = None) -> None:
+    """Add the interval [a, b) to per-hour totals (the hours counted from `day_start`), cut to `clip` if given."""
+    if clip is not None:
+        a, b = max(a, clip[0]), min(b, clip[1])
+    a = max(a, day_start)
+    b = min(b, day_start + len(into) * _HOUR_S)
+    while a < b:
+        i = int((a - day_start) // _HOUR_S)
+        edge = day_start + (i + 1) * _HOUR_S
+        upto = min(b, edge)
+        into[i] += upto - a
+        a = upto
+
+
+def _kpis(
+    start: datetime,
+    end: datetime,
+    service: str | None,
+    t: _Tally,
+    late: int,
+    target_s: float,
+    windows: tuple[float, float] | None,
+    devices: tuple[float, float] | None,
+) -> Kpis:
+    waits = sorted(t.waits_s)
+    hits = sum(1 for w in waits if w <= target_s)
+    judged = len(waits) + t.misses + late
+    return Kpis(
+        start=start,
+        end=end,
+        service=service,
+        issued=t.issued,
+        called=t.called,
+        served=t.served,
+        no_shows=t.no_shows,
+        cancelled=t.cancelled,
+        sl_pct=_pct(hits, judged),
+        # nearest rank: the P95 is a wait somebody actually had (as the simulator's truth reports it)
+        p95_wait_min=waits[math.ceil(0.95 * len(waits)) - 1] / 60 if waits else None,
+        mean_wait_min=sum(waits) / len(waits) / 60 if waits else None,
+        max_wait_min=waits[-1] / 60 if waits else None,
+        no_show_pct=_pct(t.no_shows, t.called),
+        utilisation_pct=_pct(*windows) if windows else None,
+        kiosk_sessions=t.kiosk_sessions,
+        kiosk_success_pct=_pct(t.kiosk_successes, t.kiosk_sessions),
+        availability_pct=_pct(devices[1] - devices[0], devices[1]) if devices else None,
+        ratings=t.ratings,
+        satisfaction_pct=_pct(t.satisfied, t.ratings),
+    )
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return 100.0 * part / whole if whole > 0 else None
+
+
+def _histogram(waits_s: list[float]) -> tuple[int, ...]:
+    counts = [0] * len(WAIT_BUCKETS_MIN)
+    for w in waits_s:
+        minutes = w / 60
+        counts[next(i for i, bound in enumerate(WAIT_BUCKETS_MIN) if minutes <= bound)] += 1
+    return tuple(counts)
+
+
+# ---------------------------------------------------------------------------------------------- CSV
+
+_KPI_FIELDS = tuple(f.name for f in fields(Kpis))
+CSV_COLUMNS = ("hall", *_KPI_FIELDS[:3], "service_name", *_KPI_FIELDS[3:])
+
+
+def csv_daily(report: DayReport) -> str:
+    """The daily report: a header, the hall's row, then one row per service."""
+    return _csv(report, (report.hall, *report.services))
+
+
+def csv_hourly(report: DayReport) -> str:
+    """The hourly report: a header, then per hour the hall's row and the rows of the services active in it."""
+    return _csv(report, report.hours)
+
+
+def _csv(report: DayReport, rows: tuple[Kpis, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        cells = [_cell(getattr(r, name)) for name in _KPI_FIELDS]
+        name = report.service_names.get(r.service, "") if r.service else ""
+        writer.writerow([report.hall_id, *cells[:3], name, *cells[3:]])
+    return out.getvalue()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()  # in the hall's zone, with its offset
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)

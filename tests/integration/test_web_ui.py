@@ -1,0 +1,200 @@
+"""The web UI end to end: Debian's chromium (Playwright) against a gateway with users, fed by the simulated county
+hall over a real mosquitto. The simulator obeys the gateway's commands, so approving a tidal window in the browser
+opens that window in the simulated hall and the floor view shows it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, expect
+
+from devices.simulator.scenario import load_scenario
+from edge.broker import MosquittoProcess
+from edge.demo import scenario_config
+from tests.integration.conftest import CST, ROOT, GatewayProcess, wait_until
+
+PASSWORD = "correct horse battery"
+USERS = {"wang": ("manager", "王经理"), "li": ("technician", "李工"), "root": ("administrator", "管理员")}
+AFTERNOON = datetime(2026, 11, 23, 14, 30, tzinfo=CST)  # a Monday: the county hall's SB surge comes at 15:00
+SPEED = 60
+
+
+def write_config(tmp: Path, broker_url: str) -> Path:
+    scenario = load_scenario("county")
+    cfg = scenario_config(scenario, broker_url, tmp / "gateway.db", ("127.0.0.1", 0), SPEED, users=USERS)
+    raw = cfg.model_dump(mode="json", exclude_none=True)
+    for user in raw["users"].values():
+        user["password_hash"] = hash_password(PASSWORD)
+    raw["clock"]["max_lead_s"] = 86400
+    path = tmp / "gateway.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def hash_password(password: str) -> str:
+    from edge.auth import hash_password as make  # noqa: PLC0415
+
+    return make(password)
+
+
+def sign_in(page: Page, base: str, user: str, password: str = PASSWORD) -> None:
+    page.goto(base + "/")
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+@pytest.fixture
+def hall(
+    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
+) -> Iterator[GatewayProcess]:
+    config = write_config(tmp_path, mosquitto.url)
+    gw = gateway_factory(mosquitto.url, "--config", str(config), hall="county-01")
+    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
+    yield gw.start()
+
+
+def simulate(mosquitto: MosquittoProcess, tmp: Path, duration: str) -> subprocess.Popen[bytes]:
+    with (tmp / "simulator.log").open("wb") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "simulate", "--broker", mosquitto.url, "--scenario", "county",
+             "--seed", "1", "--speed", str(SPEED), "--start", AFTERNOON.isoformat(), "--duration", duration,
+             "--obey-commands"],
+            stdout=log, stderr=log, cwd=ROOT,
+        )  # fmt: skip
+
+
+def test_each_route_enforces_its_roles(hall: GatewayProcess) -> None:
+    base = f"http://127.0.0.1:{hall.port}"
+    with httpx.Client(base_url=base, timeout=5) as anon:
+        assert anon.get("/api/hall").status_code == 401
+        assert anon.get("/api/health").status_code == 200  # monitoring needs no account
+        assert anon.post("/api/session", json={"user": "wang", "password": "nope"}).status_code == 401
+    as_ = {name: httpx.Client(base_url=base, timeout=5, auth=(name, PASSWORD)) for name in USERS}
+    try:
+        assert as_["wang"].get("/api/hall").status_code == 200
+        denied = as_["li"].post("/api/recommendations/r1/approve", json={})
+        assert denied.status_code == 403 and "manager" in denied.json()["detail"]
+        assert as_["wang"].post("/api/tickets/T-1/acknowledge", json={}).status_code == 403
+        assert as_["wang"].get("/api/users").status_code == 403
+        assert as_["wang"].post("/api/rules/check", content=b"rules: []").status_code == 403
+        assert sorted(u["user"] for u in as_["root"].get("/api/users").json()) == sorted(USERS)
+        # every API route says who may call it (the role table the UI and docs are built from)
+        spec = as_["root"].get("/openapi.json").json()
+        undeclared = [f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m, op in ops.items()
+                      if "x-roles" not in op]  # fmt: skip
+        assert undeclared == []
+    finally:
+        for c in as_.values():
+            c.close()
+
+
+def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
+    hall: GatewayProcess, mosquitto: MosquittoProcess, browser: Browser, tmp_path: Path
+) -> None:
+    base = f"http://127.0.0.1:{hall.port}"
+    sim = simulate(mosquitto, tmp_path, "150m")
+    manager = browser.new_context(locale="zh-CN", viewport={"width": 1600, "height": 1000}).new_page()
+    tech = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        sign_in(manager, base, "wang", "wrong password")
+        expect(manager.get_by_role("alert").first).to_have_text("用户名或密码错误")
+        sign_in(manager, base, "wang")
+        expect(manager.get_by_role("link", name="大厅")).to_be_visible()
+        expect(manager.get_by_role("link", name="管理")).to_have_count(0)  # no admin view for a manager
+        expect(manager.locator("#floor .win")).to_have_count(12)
+
+        # 1. an incident reaches the alert feed within seconds of firing, and the manager takes it
+        conditions = {r["id"] for r in hall.get("/api/rules") if r["kind"] == "condition"}  # type: ignore[union-attr]
+
+        def firing() -> list[dict[str, object]]:  # a condition (events end when taken): it stays, acknowledged
+            rows = hall.get("/api/alerts")
+            assert isinstance(rows, list)
+            return [a for a in rows if a["state"] == "firing" and a["rule"] in conditions and a["severity"] != "info"]
+
+        wait_until(firing, timeout=120, what="a firing alert")
+        fired = firing()[0]
+        seen = time.monotonic()
+        item = manager.locator(f"li.alert[data-fingerprint='{fired['fingerprint']}']")
+        expect(item).to_be_visible(timeout=5_000)
+        shown_after_s = time.monotonic() - seen
+        item.get_by_role("button", name="确认").click()
+        expect(item).to_have_attribute("data-state", "acknowledged")
+        assert hall.get(f"/api/alerts/{fired['fingerprint']}")["alert"]["acknowledged_by"] == "wang"  # type: ignore[index]
+        assert shown_after_s < 5
+
+        # 2. the SB surge brings a tidal recommendation; approving it opens the window on the floor
+        card = manager.locator("li.rec").first
+        expect(card).to_be_visible(timeout=150_000)
+        rec = hall.get("/api/recommendations")[0]  # type: ignore[index]
+        window = rec["windows"][0]
+        tile = manager.locator(f".win[data-window='{window}']")
+        expect(tile).to_have_attribute("data-state", "closed")
+        card.get_by_role("button", name="批准").click()
+        expect(tile).not_to_have_attribute("data-state", "closed", timeout=20_000)
+        expect(tile).to_contain_text(re.compile("办理中|空闲"))
+
+        # 3. the technician works a fault ticket from acknowledge to resolve
+        sign_in(tech, base, "li")
+        first = tech.locator("li.ticket").first
+        expect(first).to_be_visible(timeout=120_000)
+        ticket_id = first.get_attribute("data-ticket")
+        card_t = tech.locator(f"li.ticket[data-ticket='{ticket_id}']")
+        card_t.get_by_role("button", name="响应").click()
+        expect(tech.locator("#mine").locator(f"li.ticket[data-ticket='{ticket_id}']")).to_be_visible()
+        card_t.get_by_role("button", name="详情").click()
+        expect(card_t.locator(".tdetail")).to_contain_text("最近上报")
+        card_t.get_by_role("button", name="解决").click()  # without a note: refused in the page
+        expect(tech.locator("#toast")).to_have_text("请填写处理说明")
+        card_t.get_by_label("处理说明").fill("换纸并清理卡纸")
+        card_t.get_by_role("button", name="解决").click()
+        expect(card_t).to_have_count(0)  # resolved tickets leave the active lists
+        done = hall.get(f"/api/tickets/{ticket_id}")
+        assert done["status"] == "resolved" and done["resolved_by"] == "li"  # type: ignore[index]
+        assert done["resolution_note"] == "换纸并清理卡纸"  # type: ignore[index]
+
+        # 4. the language switch changes the text, and is remembered
+        manager.get_by_role("button", name="language").click()
+        expect(manager.locator("#alerts h2")).to_have_text("Alerts")
+        expect(manager.locator("html")).to_have_attribute("lang", "en")
+        manager.reload()
+        expect(manager.locator("#queues h2")).to_have_text("Queues by service")
+    finally:
+        sim.kill()
+        sim.wait()
+        manager.context.close()
+        tech.context.close()
+
+
+def test_the_page_recovers_by_itself_after_a_gateway_restart(
+    hall: GatewayProcess, mosquitto: MosquittoProcess, page: Page, tmp_path: Path
+) -> None:
+    base = f"http://127.0.0.1:{hall.port}"
+    sim = simulate(mosquitto, tmp_path, "60m")
+    try:
+        sign_in(page, base, "wang")
+        live = page.locator("#live")
+        expect(live).to_have_text("实时")
+        clock = page.locator("#clock")
+        expect(clock).not_to_be_empty()
+
+        assert hall.stop() == 0
+        expect(live).to_have_text("重新连接中…", timeout=10_000)
+        before = clock.text_content()
+        hall.start()
+        expect(live).to_have_text("实时", timeout=15_000)  # reconnected, and still signed in (sessions are stored)
+        expect(page.locator("form.login")).to_have_count(0)
+        expect(clock).not_to_have_text(before or "", timeout=10_000)  # the hall moves on again
+    finally:
+        sim.kill()
+        sim.wait()
