@@ -14,7 +14,6 @@ This module owns checking; it does not know the routes (api.py declares each rou
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 import sqlite3
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 COOKIE = "hallops_session"
@@ -59,6 +58,11 @@ def hash_password(password: str) -> str:
 
 
 def valid_hash(value: str) -> bool:
+    """An Argon2 hash as `hash_password` makes them (its parameters can be read)."""
+    try:
+        extract_parameters(value)
+    except InvalidHashError:
+        return False
     return value.startswith("$argon2")
 
 
@@ -131,7 +135,7 @@ class Auth:
         """`Authorization: Basic …` for scripts and integrations."""
         try:
             name, _, password = base64.b64decode(header, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # bad base64 (binascii.Error), non-ASCII text, or bytes that are not UTF-8
             return None
         digest = hashlib.sha256(f"{name}\0{password}".encode()).digest()
         cached = self._basic.get(digest)

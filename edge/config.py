@@ -20,6 +20,7 @@ from devices.errors import ConfigError, Problem
 from devices.mapping import VendorMapping
 from devices.topics import DeviceType
 from devices.validation import problems_from, read_yaml
+from edge.auth import valid_hash
 from rules.hall import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -196,7 +197,7 @@ class UserConfig(_Section):
     @field_validator("password_hash")
     @classmethod
     def _argon2(cls, v: str) -> str:
-        if not v.startswith("$argon2"):
+        if not valid_hash(v):
             raise ValueError("must be an Argon2 hash ($argon2id$…); make one with `hallops users hash`")
         return v
 

@@ -30,7 +30,7 @@ from edge.config import GatewayConfig
 from edge.decisions import Decider
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
-from edge.reports import Reports
+from edge.reports import Reports, day_span
 from edge.store import EventRow, Store
 from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock, SystemClock
@@ -69,7 +69,9 @@ class Gateway:
         self.store: Store | None = None
         self.rules: RuleFile = load_rules(cfg.rules.file) if cfg.rules.file else builtin_rules()
         self.stream = Broadcaster()
-        self.reports = Reports(cfg.profile(), cfg.tidal.target_wait_min)
+        self.reports = Reports(
+            cfg.profile(), cfg.tidal.target_wait_min, day_span(self.rules.schedules.get("hall_day"))
+        )
         self.decider: Decider | None = None
         self.sender: OutboxSender | None = None
         self.started_at = datetime.now(UTC)

@@ -9,16 +9,17 @@ computed once from the log and kept (a few per gateway). This module wires; the 
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage, decode
 from edge.store import Store
 from rules.hall import HallProfile
 from rules.kpi import DayBook, DayReport
+from rules.language import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +27,25 @@ PAST_KEPT = 8
 
 
 class Reports:
-    def __init__(self, profile: HallProfile, target_wait_min: float) -> None:
+    def __init__(
+        self, profile: HallProfile, target_wait_min: float, opening_hours: tuple[time, time] | None = None
+    ) -> None:
         self.profile = profile
         self.target_wait_min = target_wait_min
+        self.opening_hours = opening_hours
         self.tz = ZoneInfo(profile.timezone)
         self.today: DayBook | None = None
         self._past: OrderedDict[date, DayReport] = OrderedDict()
 
     def _book(self, day: date) -> DayBook:
-        return DayBook(self.profile, day, self.target_wait_min)
+        return DayBook(self.profile, day, self.target_wait_min, opening_hours=self.opening_hours)
 
     def restore(self, store: Store, now: datetime) -> None:
         """Rebuild today's book from the log (the gateway's start)."""
         day = now.astimezone(self.tz).date()
-        started = time.monotonic()
+        started = monotonic()
         self.today = self._fill(self._book(day), store, day)
-        log.info("kpi book restored day=%s seconds=%.2f", day, time.monotonic() - started)
+        log.info("kpi book restored day=%s seconds=%.2f", day, monotonic() - started)
 
     def apply(self, msg: DeviceMessage) -> None:
         day = msg.at.astimezone(self.tz).date()
@@ -88,3 +92,15 @@ def forecast(
         if rates:
             out.append((at, round(sum(rates) / 4, 2)))
     return out
+
+
+def day_span(schedule: Schedule | None) -> tuple[time, time] | None:
+    """The hall's day from a schedule (its first opening to its last closing), over which device availability is
+    counted: devices switched off at night are not "unavailable". None for a schedule that runs to midnight."""
+    if schedule is None or not schedule.hours:
+        return None
+    spans = [h.split("-") for h in schedule.hours]
+    opens, closes = min(a for a, _ in spans), max(b for _, b in spans)
+    if closes >= "24:00":
+        return None
+    return time.fromisoformat(opens), time.fromisoformat(closes)

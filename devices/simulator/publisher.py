@@ -143,11 +143,13 @@ class _Orders:
             return
         if len(parts) != 5 or not isinstance(body, dict):
             return
-        kind = body.get("type")
-        if kind == "window.assign" and isinstance(body.get("window_id"), str):
-            services = tuple(str(s) for s in body.get("services") or ())
-            staff = body.get("staff_id") if isinstance(body.get("staff_id"), str) else None
-            self._pending.append(WindowCommand("open", body["window_id"], services, staff))
+        kind, services, staff = body.get("type"), body.get("services") or [], body.get("staff_id")
+        if kind == "window.assign" and parts[2] == "qms" and isinstance(body.get("window_id"), str):
+            if not isinstance(services, list) or not all(isinstance(x, str) for x in services):
+                return
+            self._pending.append(
+                WindowCommand("open", body["window_id"], tuple(services), staff if isinstance(staff, str) else None)
+            )
         elif kind == "nudge" and parts[2] == "window":
             self._pending.append(WindowCommand("open", parts[3]))  # the model leaves a window that is not closed
 

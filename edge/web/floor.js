@@ -120,7 +120,7 @@ function alertItem(a) {
       refreshLater("alerts");
     } catch (err) { toast(err.message); }
   });
-  return h("li", { class: `alert sev-${a.severity}`, "data-fingerprint": a.fingerprint, "data-state": a.state },
+  return h("li", { class: `alert level-${a.severity}`, "data-fingerprint": a.fingerprint, "data-state": a.state },
     h("div", { class: "ahead" },
       h("span", { class: `sev sev-${a.severity}` }, t(`sev_${a.severity}`)),
       h("span", { class: "astate" }, t(`st_${a.state}`)),
@@ -306,7 +306,7 @@ export function wallView() {
     const firing = live.alerts.filter((a) => a.state === "firing" && ["critical", "major"].includes(a.severity));
     patch(alerts, JSON.stringify(firing.map((a) => a.fingerprint)), () => firing.length
       ? h("ul", { class: "wall-alerts-list", "aria-label": t("alerts") },
-        firing.slice(0, 4).map((a) => h("li", { class: `sev-${a.severity}` }, h("span", { class: `sev sev-${a.severity}` },
+        firing.slice(0, 4).map((a) => h("li", { class: `level-${a.severity}` }, h("span", { class: `sev sev-${a.severity}` },
           t(`sev_${a.severity}`)), ` ${a.reason}`)))
       : null);
   }

@@ -198,3 +198,63 @@ def test_the_page_recovers_by_itself_after_a_gateway_restart(
     finally:
         sim.kill()
         sim.wait()
+
+
+VIEWS = ("floor", "wall", "tech", "admin", "reports")
+
+
+def test_every_view_passes_axe_and_works_from_the_keyboard(
+    hall: GatewayProcess, mosquitto: MosquittoProcess, page: Page, tmp_path: Path
+) -> None:
+    from axe_playwright_python.sync_playwright import Axe  # noqa: PLC0415
+
+    base = f"http://127.0.0.1:{hall.port}"
+    sim = simulate(mosquitto, tmp_path, "40m")
+    try:
+        page.goto(base + "/")
+        found = {"login": Axe().run(page).response["violations"]}
+        sign_in(page, base, "root")
+        expect(page.locator("#nav a")).to_have_count(len(VIEWS))
+        wait_until(lambda: any(a["state"] == "firing" for a in hall.get("/api/alerts")), timeout=60,  # type: ignore[union-attr]
+                   what="an alert to show")  # fmt: skip
+        for view in VIEWS:
+            page.goto(f"{base}/#/{view}")
+            expect(page.locator(".view")).to_be_visible()
+            page.wait_for_timeout(1500)  # live data rendered
+            found[view] = Axe().run(page).response["violations"]
+        problems = {v: [(x["id"], x["impact"], x["nodes"][0]["target"]) for x in f] for v, f in found.items() if f}
+        assert problems == {}, "WCAG problems (labels, contrast, ARIA) per view"
+
+        # keyboard only: skip link first, then the views; Enter opens one
+        page.goto(f"{base}/#/floor")
+        page.reload()  # focus starts at the top of a freshly loaded page
+        expect(page.locator(".floor-view")).to_be_visible()
+        page.keyboard.press("Tab")
+        expect(page.locator(":focus")).to_have_text("跳到内容")
+        page.keyboard.press("Tab")
+        expect(page.locator(":focus")).to_have_text("大厅")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.locator(":focus")).to_have_text("工单")
+        page.keyboard.press("Enter")
+        expect(page.locator(".tech-view")).to_be_visible()
+
+        # an alert can be acknowledged with the keyboard, and the live refresh does not steal the focus
+        page.goto(f"{base}/#/floor")
+        ack = page.locator("li.alert button", has_text="确认").first
+        expect(ack).to_be_visible(timeout=30_000)
+        for _ in range(300):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.textContent") == "确认":
+                break
+        key = page.evaluate("document.activeElement.dataset.key")
+        page.wait_for_timeout(2500)  # two live updates of the floor
+        assert page.evaluate("document.activeElement.dataset.key") == key
+        page.keyboard.press("Enter")
+        fingerprint = key.removeprefix("ack-")
+        expect(page.locator(f"li.alert[data-fingerprint='{fingerprint}']")).not_to_have_attribute(
+            "data-state", "firing"
+        )
+    finally:
+        sim.kill()
+        sim.wait()

@@ -1,0 +1,304 @@
+"""Who may sign in: passwords against Argon2 hashes, sessions kept in SQLite across a restart, HTTP Basic, roles.
+
+Every hash costs ~50 ms by design, so the two accounts are hashed once for the module. Time is a fake clock.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.auth import OPEN_USER, Account, Auth, Role, User, hash_password, valid_hash
+
+WANG = User("wang", Role.MANAGER, "王主任")
+LI = User("li", Role.TECHNICIAN, "李工")
+DAY_HOURS = 12.0  # a web sign-in lasts one working day
+T0 = 1_736_730_000.0  # 2025-01-13 09:00 Asia/Shanghai
+
+
+@pytest.fixture(scope="module")
+def accounts() -> dict[str, Account]:
+    return {
+        "wang": Account(WANG, hash_password("tidal:2025")),
+        "li": Account(LI, hash_password("fix-it-now")),
+    }
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, hours: float) -> None:
+        self.now += hours * 3600
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr("edge.auth.time.time", fake)
+    return fake
+
+
+@pytest.fixture
+def open_auth(tmp_path: Path) -> Iterator[Callable[..., Auth]]:
+    """Opens `Auth` on the gateway's SQLite file (as a restart would) and closes every one after the test."""
+    opened: list[Auth] = []
+
+    def make(accounts: dict[str, Account], session_hours: float = DAY_HOURS) -> Auth:
+        a = Auth(accounts, tmp_path / "hallops.db", session_hours)
+        opened.append(a)
+        return a
+
+    yield make
+    for a in opened:
+        a.close()
+
+
+@pytest.fixture
+def auth(open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock) -> Auth:
+    return open_auth(accounts)
+
+
+def basic_header(credentials: str) -> str:
+    """The part after `Authorization: Basic `."""
+    return base64.b64encode(credentials.encode()).decode()
+
+
+# --- passwords -----------------------------------------------------------------------------------------------
+
+
+def test_the_right_password_gives_the_user_with_the_role_and_display_name(auth: Auth) -> None:
+    assert auth.check_password("wang", "tidal:2025") == WANG
+    assert auth.failures == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "password"),
+    [
+        ("wang", "tidal:2024"),  # wrong password
+        ("wang", ""),  # empty password
+        ("wang", "fix-it-now"),  # another user's password
+        ("zhao", "tidal:2025"),  # no such user
+    ],
+    ids=["wrong", "empty", "other-users", "unknown-user"],
+)
+def test_a_bad_credential_is_refused_and_counted(auth: Auth, name: str, password: str) -> None:
+    assert auth.login(name, password) is None
+    assert auth.failures == 1
+
+
+def test_an_account_whose_hash_is_garbage_cannot_sign_in_and_does_not_crash(
+    open_auth: Callable[..., Auth], clock: Clock
+) -> None:
+    auth = open_auth({"wang": Account(WANG, "$argon2id$not-a-hash")})
+    assert auth.login("wang", "tidal:2025") is None
+    assert auth.failures == 1
+
+
+# --- sessions ------------------------------------------------------------------------------------------------
+
+
+def test_signing_in_gives_a_token_that_brings_the_user_back(auth: Auth) -> None:
+    signed_in = auth.login("wang", "tidal:2025")
+    assert signed_in is not None
+    user, token = signed_in
+    assert user == WANG
+    assert len(token) >= 32
+    assert auth.session(token) == WANG
+
+
+def test_two_sign_ins_get_different_tokens_and_each_is_its_own_user(auth: Auth) -> None:
+    first, second = auth.login("wang", "tidal:2025"), auth.login("li", "fix-it-now")
+    assert first is not None and second is not None
+    assert first[1] != second[1]
+    assert auth.session(first[1]) == WANG
+    assert auth.session(second[1]) == LI
+
+
+@pytest.mark.parametrize("token", ["", "made-up-token", "x" * 43], ids=["empty", "made-up", "token-shaped"])
+def test_a_token_that_was_never_issued_is_refused(auth: Auth, token: str) -> None:
+    assert auth.login("wang", "tidal:2025") is not None
+    assert auth.session(token) is None
+
+
+def test_signing_out_ends_that_session_only(auth: Auth) -> None:
+    desk, phone = auth.login("wang", "tidal:2025"), auth.login("wang", "tidal:2025")
+    assert desk is not None and phone is not None
+    auth.logout(desk[1])
+    assert auth.session(desk[1]) is None
+    assert auth.session(phone[1]) == WANG
+    auth.logout(desk[1])  # signing out twice is harmless
+
+
+def test_a_session_lasts_the_configured_hours_and_then_is_refused(auth: Auth, clock: Clock) -> None:
+    signed_in = auth.login("wang", "tidal:2025")
+    assert signed_in is not None
+    clock.advance(DAY_HOURS - 0.01)
+    assert auth.session(signed_in[1]) == WANG
+    clock.advance(0.02)
+    assert auth.session(signed_in[1]) is None
+
+
+def test_a_tiny_session_lifetime_lapses_almost_at_once(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    auth = open_auth(accounts, session_hours=1e-6)  # 3.6 ms
+    signed_in = auth.login("li", "fix-it-now")
+    assert signed_in is not None
+    clock.now += 0.01
+    assert auth.session(signed_in[1]) is None
+
+
+def test_a_session_survives_a_gateway_restart(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    before = open_auth(accounts)
+    signed_in = before.login("wang", "tidal:2025")
+    assert signed_in is not None
+    before.close()
+    clock.advance(1)
+    after = open_auth(accounts)
+    assert after.session(signed_in[1]) == WANG
+
+
+def test_a_user_removed_from_the_configuration_loses_the_session(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    before = open_auth(accounts)
+    wang, li = before.login("wang", "tidal:2025"), before.login("li", "fix-it-now")
+    assert wang is not None and li is not None
+    before.close()
+    after = open_auth({"li": accounts["li"]})  # wang deleted from users:, gateway restarted
+    assert after.session(wang[1]) is None
+    assert after.session(li[1]) == LI
+
+
+def test_a_role_changed_in_the_configuration_applies_to_an_existing_session(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    before = open_auth(accounts)
+    signed_in = before.login("li", "fix-it-now")
+    assert signed_in is not None
+    before.close()
+    promoted = User("li", Role.ADMINISTRATOR, "李工")
+    after = open_auth({**accounts, "li": Account(promoted, accounts["li"].password_hash)})
+    assert after.session(signed_in[1]) == promoted
+
+
+# --- HTTP Basic ----------------------------------------------------------------------------------------------
+
+
+def test_basic_credentials_give_the_user_and_are_accepted_again(auth: Auth) -> None:
+    header = basic_header("li:fix-it-now")
+    assert auth.basic(header) == LI
+    assert auth.basic(header) == LI  # a script polling every second
+    assert auth.failures == 0
+
+
+def test_a_basic_password_may_contain_a_colon(auth: Auth) -> None:
+    assert auth.basic(basic_header("wang:tidal:2025")) == WANG
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        basic_header("li:wrong"),
+        basic_header("zhao:fix-it-now"),
+        basic_header("li"),  # no colon: no password
+    ],
+    ids=["wrong-password", "unknown-user", "no-colon"],
+)
+def test_bad_basic_credentials_are_refused_and_counted(auth: Auth, header: str) -> None:
+    assert auth.basic(header) is None
+    assert auth.failures == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "not base64!",
+        "bGk6Zml4LWl0LW5vdw",  # missing padding
+        base64.b64encode(b"li:\xff\xfe").decode(),  # not UTF-8
+        "",
+    ],
+    ids=["not-base64", "no-padding", "not-utf8", "empty"],
+)
+def test_a_garbled_basic_header_is_refused_without_an_error(auth: Auth, header: str) -> None:
+    assert auth.basic(header) is None
+
+
+def test_a_basic_header_with_non_ascii_characters_is_refused_without_an_error(auth: Auth) -> None:
+    assert auth.basic("bGk6é") is None  # Starlette decodes header bytes as Latin-1
+
+
+# --- roles ---------------------------------------------------------------------------------------------------
+
+ACK_ALERTS = frozenset({Role.MANAGER})
+WORK_TICKETS = frozenset({Role.TECHNICIAN, Role.MANAGER})
+EDIT_RULES: frozenset[Role] = frozenset()  # administrator only
+
+
+@pytest.mark.parametrize(
+    ("role", "route_roles", "allowed"),
+    [
+        (Role.MANAGER, ACK_ALERTS, True),
+        (Role.TECHNICIAN, ACK_ALERTS, False),
+        (Role.TECHNICIAN, WORK_TICKETS, True),
+        (Role.MANAGER, WORK_TICKETS, True),
+        (Role.MANAGER, EDIT_RULES, False),
+        (Role.TECHNICIAN, EDIT_RULES, False),
+        (Role.ADMINISTRATOR, ACK_ALERTS, True),
+        (Role.ADMINISTRATOR, WORK_TICKETS, True),
+        (Role.ADMINISTRATOR, EDIT_RULES, True),
+    ],
+)
+def test_the_administrator_may_do_everything_the_others_only_what_names_their_role(
+    role: Role, route_roles: frozenset[Role], allowed: bool
+) -> None:
+    assert User("someone", role).may(route_roles) is allowed
+
+
+def test_with_no_users_the_api_is_open_and_the_local_user_is_an_administrator(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    assert open_auth({}).open is True
+    assert open_auth(accounts).open is False
+    assert OPEN_USER.may(EDIT_RULES)
+
+
+def test_with_no_users_nobody_can_sign_in_with_a_password(open_auth: Callable[..., Auth], clock: Clock) -> None:
+    auth = open_auth({})
+    assert auth.login("local", "") is None
+    assert auth.basic(basic_header("local:")) is None
+
+
+# --- hashes --------------------------------------------------------------------------------------------------
+
+
+def test_hash_password_makes_an_argon2id_hash_that_config_accepts(accounts: dict[str, Account]) -> None:
+    made = accounts["wang"].password_hash
+    assert made.startswith("$argon2id$")
+    assert "tidal" not in made
+    assert valid_hash(made)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", True),
+        ("$argon2i$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", True),
+        ("tidal:2025", False),  # a plain password pasted into the config
+        ("$2b$12$abcdefghijklmnopqrstuv", False),  # bcrypt
+        ("", False),
+        (" $argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", False),
+    ],
+    ids=["argon2id", "argon2i", "plain", "bcrypt", "empty", "leading-space"],
+)
+def test_valid_hash_tells_an_argon2_hash_from_a_plain_password(value: str, valid: bool) -> None:
+    assert valid_hash(value) is valid
