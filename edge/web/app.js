@@ -112,7 +112,13 @@ function connect() {
     renderLive();
     if (stream.readyState === EventSource.CLOSED) setTimeout(() => live.me && connect(), 2000);
   });
-  stream.addEventListener("hall", (e) => { live.hall = JSON.parse(e.data); renderClock(); changed("hall"); });
+  stream.addEventListener("hall", (e) => {
+    const started = performance.now();  // bench/webui reads these measures: the cost of one live update
+    live.hall = JSON.parse(e.data);
+    renderClock();
+    changed("hall");
+    performance.measure("hallops:hall-update", { start: started });
+  });
   stream.addEventListener("alert", () => refresh("alerts"));
   stream.addEventListener("ticket", () => refresh("tickets"));
   stream.addEventListener("recommendation", () => refresh("recs"));

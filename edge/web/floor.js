@@ -271,6 +271,9 @@ export function floorView() {
     if (all || what === "alerts") patch(parts.alerts, JSON.stringify(live.alerts), alertsFeed);
     if (all || what === "recs" || what === "hall") patch(parts.recs, JSON.stringify(live.recs), recsList);
     if (all || what === "kpi") patch(parts.charts, JSON.stringify(live.kpi), () => trends(live.kpi));
+    if (hall && live.kpi && !performance.getEntriesByName("hallops:floor-ready").length) {
+      performance.mark("hallops:floor-ready");  // the floor, queues, KPIs and charts are on screen (bench/webui)
+    }
   }
   const on = (what) => (what === "lang" ? build() : update(what));
   live.listeners.add(on);

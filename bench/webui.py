@@ -1,0 +1,194 @@
+"""Web UI benchmark: how fast the hall manager's view loads and how responsive it stays, in Debian's chromium.
+
+The city-hall scenario (60 windows, 20 services, 158 devices) is simulated at 10× against a gateway with the demo's
+configuration, over a real mosquitto on 127.0.0.1; the simulator obeys the gateway's commands, as in the demo.
+Measured with the browser's own performance timings:
+
+  load      a fresh load of the manager view (#/floor), signed in: navigation timing (response end, DOM content
+            loaded, load event) and `hallops:floor-ready` — the mark the page sets once the floor, the queues, the
+            KPIs and the charts are built from live data (fetches included). Target: under 1 s.
+  updates   every live update (one SSE `hall` snapshot a second) is wrapped in a `hallops:hall-update` measure:
+            the main-thread cost of parsing it and re-rendering what changed; long tasks (> 50 ms) are counted.
+  input     clicking the language switch until the page's text has changed (a full re-render of the view).
+
+The baseline, measured in the same run, is the same view against the same gateway before the simulator starts
+(an empty hall); the figures under load are reported next to it as ratios.
+
+Run:  .venv/bin/python bench/webui.py [--loads 10] [--watch 30] [--warmup 180]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import yaml  # noqa: E402
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+
+from devices.simulator.scenario import load_scenario  # noqa: E402
+from edge.auth import hash_password  # noqa: E402
+from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
+from edge.demo import DEMO_USERS, scenario_config  # noqa: E402
+
+SPEED = 10
+PASSWORD = "bench-password"
+# a Monday's morning peak: the simulated hall starts at 09:30 and builds its queues during the warm-up
+START = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def one_load(page: Page, url: str) -> dict[str, float]:
+    page.goto(url)
+    page.wait_for_function("performance.getEntriesByName('hallops:floor-ready').length > 0", timeout=30_000)
+    nav: dict[str, float] = page.evaluate(
+        """() => { const n = performance.getEntriesByType('navigation')[0];
+                   return { response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd,
+                            load_event: n.loadEventEnd,
+                            floor_ready: performance.getEntriesByName('hallops:floor-ready')[0].startTime }; }"""
+    )
+    return nav
+
+
+def loads(page: Page, base: str, n: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for _ in range(n):
+        page.goto("about:blank")
+        for k, v in one_load(page, f"{base}/#/floor").items():
+            out.setdefault(k, []).append(v)
+    return out
+
+
+def watch(page: Page, seconds: float) -> dict[str, Any]:
+    """Live updates and long tasks over `seconds` on an open manager view."""
+    page.evaluate(
+        """() => { window.__long = [];
+                   new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration)))
+                     .observe({ type: 'longtask', buffered: false });
+                   performance.clearMeasures('hallops:hall-update'); }"""
+    )
+    page.wait_for_timeout(seconds * 1000)
+    updates: list[float] = page.evaluate("performance.getEntriesByName('hallops:hall-update').map((e) => e.duration)")
+    long_tasks: list[float] = page.evaluate("window.__long")
+    return {"updates": updates, "long_tasks": long_tasks}
+
+
+def language_switch(page: Page, times: int = 6) -> list[float]:
+    out = []
+    for _ in range(times):
+        ms = page.evaluate(
+            """() => new Promise((done) => {
+                 const before = document.querySelector('#queues h2').textContent;
+                 const t0 = performance.now();
+                 document.getElementById('lang').click();
+                 const check = () => document.querySelector('#queues h2')?.textContent !== before
+                   ? requestAnimationFrame(() => done(performance.now() - t0)) : requestAnimationFrame(check);
+                 check(); })"""
+        )
+        out.append(float(ms))
+    return out
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "—"
+    return f"median {statistics.median(values):.0f} ms, p95 {pct(values, 0.95):.0f} ms, max {max(values):.0f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loads", type=int, default=10, help="fresh loads per phase (10)")
+    ap.add_argument("--watch", type=float, default=30, help="seconds of live updates watched per phase (30)")
+    ap.add_argument("--warmup", type=float, default=180, help="wall seconds of simulation before measuring (180)")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="hallops-bench-webui-"))
+    broker = MosquittoProcess()
+    broker.start()
+    port = free_port()
+    scenario = load_scenario("city")
+    cfg = scenario_config(scenario, broker.url, work / "gateway.db", ("127.0.0.1", port), SPEED, users=DEMO_USERS)
+    raw = cfg.model_dump(mode="json", exclude_none=True)
+    for user in raw["users"].values():
+        user["password_hash"] = hash_password(PASSWORD)
+    raw["clock"]["max_lead_s"] = 86400
+    (work / "gateway.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    base = f"http://127.0.0.1:{port}"
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (work / "processes.log").open("wb")
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-m", "edge.cli", "gateway", "--config",
+                                       str(work / "gateway.yaml")], stdout=log, stderr=log, cwd=ROOT))  # fmt: skip
+        wait_for_port(port, 30)
+        print(f"webui bench: gateway {base}, city scenario at {SPEED}×", file=sys.stderr)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+            r = httpx.post(f"{base}/api/session", json={"user": "manager", "password": PASSWORD})
+            r.raise_for_status()
+            context.add_cookies([{"name": "hallops_session", "value": r.cookies["hallops_session"], "url": base}])
+            page = context.new_page()
+
+            print("webui bench: baseline (empty hall)…", file=sys.stderr)
+            idle_loads = loads(page, base, args.loads)
+            idle_watch = watch(page, min(args.watch, 10))
+
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "edge.cli", "simulate", "--broker", broker.url, "--scenario", "city",
+                 "--seed", "1", "--speed", str(SPEED), "--start", START.isoformat(), "--obey-commands"],
+                stdout=log, stderr=log, cwd=ROOT))  # fmt: skip
+            print(f"webui bench: simulating, warming up {args.warmup:.0f} s…", file=sys.stderr)
+            time.sleep(args.warmup)
+            hall = httpx.get(f"{base}/api/hall", auth=("manager", PASSWORD)).json()
+            busy_loads = loads(page, base, args.loads)
+            busy_watch = watch(page, args.watch)
+            switch = language_switch(page)
+            snapshot_kb = len(httpx.get(f"{base}/api/hall", auth=("manager", PASSWORD)).content) / 1024
+            browser.close()
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(20)
+        log.close()
+        broker.stop()
+
+    waiting = hall["totals"]["waiting"]
+    issued = sum(s["issued_today"] for s in hall["services"])
+    print(f"\nhall at measurement: {hall['at']}, {len(hall['windows'])} windows, {len(hall['services'])} services, "
+          f"{len(hall['devices'])} devices, {issued} tickets issued, {waiting} waiting; "
+          f"snapshot {snapshot_kb:.0f} KiB")  # fmt: skip
+    print("\n| fresh load of the manager view | empty hall (median) | city at 10× (median / p95 / max) | ratio |")
+    print("|---|---|---|---|")
+    for key in ("response_end", "dom_content_loaded", "load_event", "floor_ready"):
+        idle, busy = statistics.median(idle_loads[key]), busy_loads[key]
+        ratio = statistics.median(busy) / idle if idle else float("nan")
+        print(f"| {key} | {idle:.0f} ms | {statistics.median(busy):.0f} / {pct(busy, 0.95):.0f} / {max(busy):.0f} ms "
+              f"| {ratio:.2f} |")  # fmt: skip
+    print(f"\nlive updates, empty hall: {len(idle_watch['updates'])} — {summary(idle_watch['updates'])}")
+    print(f"live updates, city at 10×: {len(busy_watch['updates'])} in {args.watch:.0f} s — "
+          f"{summary(busy_watch['updates'])}")  # fmt: skip
+    print(f"long tasks (>50 ms) while watching the busy hall: {len(busy_watch['long_tasks'])}"
+          + (f", longest {max(busy_watch['long_tasks']):.0f} ms" if busy_watch["long_tasks"] else ""))  # fmt: skip
+    print(f"language switch (click → text changed, painted): {summary(switch)}")
+    ready = pct(busy_loads["floor_ready"], 0.95)
+    print(f"\nverdict: manager view ready in p95 {ready:.0f} ms under load — {'PASS' if ready < 1000 else 'FAIL'} "
+          "(target < 1 s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
