@@ -519,7 +519,8 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
 
     @app.get("/api/devices/{device_id}", tags=["hall"], **needs(*ALL))
     async def device(device_id: str) -> dict[str, object]:
-        """One device for the technician: its state now, its latest messages (24 h) and its tickets."""
+        """One device for the technician: its state now, its latest messages of the last 24 h (heartbeats left out)
+        and its tickets."""
         view = next((d for d in gateway.snapshot().devices if d.device_id == device_id), None)
         if view is None:
             raise HTTPException(404, f"no device {device_id}")

@@ -69,9 +69,7 @@ class Gateway:
         self.store: Store | None = None
         self.rules: RuleFile = load_rules(cfg.rules.file) if cfg.rules.file else builtin_rules()
         self.stream = Broadcaster()
-        self.reports = Reports(
-            cfg.profile(), cfg.tidal.target_wait_min, day_span(self.rules.schedules.get("hall_day"))
-        )
+        self.reports = Reports(cfg.profile(), cfg.tidal.target_wait_min, day_span(self.rules.schedules.get("hall_day")))
         self.decider: Decider | None = None
         self.sender: OutboxSender | None = None
         self.started_at = datetime.now(UTC)

@@ -322,13 +322,16 @@ class Store:
         for at, payload in cur:
             yield float(at), bytes(payload)
 
-    def device_events(self, device_id: str, since: float, limit: int = 20) -> list[tuple[float, str, bytes]]:
-        """(event time, type, payload) of one device's newest messages since `since` (a technician's view of its
-        recent telemetry). Bounded by time so the events_at index keeps it quick without a per-device index on
-        the ingest path."""
+    def device_events(
+        self, device_id: str, since: float, limit: int = 20, without: str = "hb"
+    ) -> list[tuple[float, str, bytes]]:
+        """(event time, type, payload) of one device's newest messages since `since`, other than `without` (the
+        heartbeats, which say only "alive": last seen tells that) — a technician's view of its recent telemetry.
+        Bounded by time so the events_at index keeps it quick without a per-device index on the ingest path."""
         rows = self._db.execute(
-            "SELECT at, type, payload FROM events WHERE at >= ? AND device_id = ? ORDER BY at DESC, id DESC LIMIT ?",
-            (since, device_id, limit),
+            "SELECT at, type, payload FROM events WHERE at >= ? AND device_id = ? AND type != ? "
+            "ORDER BY at DESC, id DESC LIMIT ?",
+            (since, device_id, without, limit),
         ).fetchall()
         return [(float(at), str(kind), bytes(payload)) for at, kind, payload in rows]
 

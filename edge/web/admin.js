@@ -45,7 +45,7 @@ function ruleEditor(source) {
     }
   };
   return h("div", { class: "editor" },
-    h("label", { for: "rule-yaml" }, t("ruleYaml")), area,
+    h("label", { for: "rule-yaml" }, t("ruleFileToCheck")), area,
     h("div", { class: "actions" }, h("button", { type: "button", class: "primary", onclick: check }, t("validate")), status),
     gutter,
     h("p", { class: "note" }, t("rulesNote")));

@@ -147,13 +147,26 @@ function alertItem(a) {
     form);
 }
 
+let promptsOpen = false;  // the manager's choice survives the feed's refreshes
+
+// Alarms first (critical → warning, newest first, acknowledged ones after); the info-level prompts (a bad rating, a
+// help request, a missed number) are folded under one line, so a busy hour does not bury the alarms.
 function alertsFeed() {
   const rows = live.alerts.filter((a) => a.state !== "pending");
   if (!rows.length) return h("p", { class: "empty" }, t("noAlerts"));
   const order = { critical: 0, major: 1, warning: 2, info: 3 };
   rows.sort((a, b) => (a.state === "acknowledged") - (b.state === "acknowledged")
     || order[a.severity] - order[b.severity] || String(b.fired_at).localeCompare(String(a.fired_at)));
-  return h("ul", { class: "alerts" }, rows.map(alertItem));
+  const alarms = rows.filter((a) => a.severity !== "info");
+  const prompts = rows.filter((a) => a.severity === "info");
+  const folded = h("details", { class: "prompts", open: promptsOpen || null,
+    ontoggle: (e) => { promptsOpen = e.currentTarget.open; } },
+  h("summary", { "data-key": "prompts" }, t("prompts", { n: prompts.length })),
+  h("ul", { class: "alerts" }, prompts.map(alertItem)));
+  return [
+    alarms.length ? h("ul", { class: "alerts" }, alarms.map(alertItem)) : h("p", { class: "empty" }, t("noAlarms")),
+    prompts.length ? folded : null,
+  ];
 }
 
 // -- tidal recommendations ------------------------------------------------------------------------------------------
@@ -249,7 +262,7 @@ export function floorView() {
       section("kpi", "kpis", parts.kpi),
       h("div", { class: "cols" },
         h("div", { class: "col-main" }, section("floor", "floor", parts.floor), section("queues", "queues", parts.queues)),
-        h("div", { class: "col-side" }, section("alerts", "alerts", parts.alerts), section("tidal", "tidal", parts.recs),
+        h("div", { class: "col-side" }, section("tidal", "tidal", parts.recs), section("alerts", "alerts", parts.alerts),
           section("zones", "zones", parts.zones), section("devices", "devices", parts.devices))),
       section("charts", "charts", parts.charts));
     update("all");

@@ -1,0 +1,126 @@
+"""Take the README's screenshots: every view of the web UI, in Chinese and in English, from a simulated city hall.
+
+    .venv/bin/python scripts/screenshots.py [--minutes 150] [--out docs/screenshots]
+
+Starts a mosquitto, a gateway with the demo's users and the simulated city hall (from 08:30, at 60×, obeying the
+gateway's commands), lets the morning run for `--minutes` of hall time, then signs in as each role and writes
+`<view>-<lang>.jpg`. Everything runs on 127.0.0.1; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import yaml  # noqa: E402
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+
+from devices.simulator.scenario import load_scenario  # noqa: E402
+from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
+from edge.demo import DEMO_PASSWORD, DEMO_USERS, scenario_config  # noqa: E402
+
+SPEED = 60
+START = datetime(2026, 11, 23, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+# (file name, user, route, full page)
+SHOTS = [
+    ("login", None, "", False),
+    ("manager-floor", "manager", "floor", True),
+    ("wall", "manager", "wall", False),
+    ("technician", "tech", "tech", False),
+    ("admin", "admin", "admin", False),
+    ("reports", "manager", "reports", False),
+]
+BROKEN_RULE = """rules:
+  - id: long-queue
+    severity: urgent
+    when: {metric: queue.waitng, op: ">=", value: 30}
+"""
+
+
+def sign_in(page: Page, base: str, user: str) -> None:
+    page.goto(base + "/")
+    page.fill("#login-user", user)
+    page.fill("#login-password", DEMO_PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("#nav a")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=150, help="hall minutes to simulate before the pictures")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    work = Path(tempfile.mkdtemp(prefix="hallops-shots-"))
+    broker = MosquittoProcess()
+    broker.start()
+    port = free_port()
+    cfg = scenario_config(load_scenario("city"), broker.url, work / "g.db", ("127.0.0.1", port), SPEED,
+                          users=DEMO_USERS)  # fmt: skip
+    raw = cfg.model_dump(mode="json", exclude_none=True)
+    raw["clock"]["max_lead_s"] = 86400
+    (work / "g.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    base = f"http://127.0.0.1:{port}"
+    log = (work / "processes.log").open("wb")
+    procs = [subprocess.Popen([sys.executable, "-m", "edge.cli", "gateway", "--config", str(work / "g.yaml")],
+                              stdout=log, stderr=log, cwd=ROOT)]  # fmt: skip
+    try:
+        wait_for_port(port, 30)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "simulate", "--broker", broker.url, "--scenario", "city", "--seed",
+             "1", "--speed", str(SPEED), "--start", START.isoformat(), "--obey-commands"],
+            stdout=log, stderr=log, cwd=ROOT))  # fmt: skip
+        wall = args.minutes * 60 / SPEED
+        print(f"screenshots: simulating {args.minutes:.0f} hall minutes ({wall:.0f} s)…", file=sys.stderr)
+        time.sleep(wall)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            for lang in ("zh", "en"):
+                for name, user, route, full in SHOTS:
+                    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
+                                                  timezone_id="Asia/Shanghai")  # fmt: skip
+                    page = context.new_page()
+                    page.goto(base + "/")
+                    page.evaluate(f"localStorage.setItem('hallops.lang', '{lang}')")
+                    if user:
+                        sign_in(page, base, user)
+                        page.goto(f"{base}/#/{route}")
+                    else:
+                        page.reload()
+                    page.wait_for_timeout(2500)
+                    if name == "technician" and page.locator("li.ticket button.link").count():
+                        page.locator("li.ticket button.link").first.click()
+                        page.wait_for_timeout(800)
+                    if name == "admin":
+                        page.fill("#rule-yaml", BROKEN_RULE)
+                        page.locator("#admin-yaml button.primary").click()
+                        page.wait_for_timeout(800)
+                        page.locator("#admin-yaml").scroll_into_view_if_needed()
+                    target = args.out / f"{name}-{lang}.jpg"
+                    page.screenshot(path=str(target), full_page=full, type="jpeg", quality=80)
+                    print(f"screenshots: {target.relative_to(ROOT)}", file=sys.stderr)
+                    context.close()
+            browser.close()
+        hall = httpx.get(f"{base}/api/hall", auth=("manager", DEMO_PASSWORD)).json()
+        print(f"screenshots: hall at {hall['at']}, {hall['totals']['waiting']} waiting", file=sys.stderr)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(20)
+        log.close()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()
