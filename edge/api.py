@@ -170,6 +170,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     tz = ZoneInfo(gateway.cfg.hall.timezone)
     page = WEB.joinpath("index.html").read_text(encoding="utf-8")
     auth = auth or Auth(accounts(gateway), gateway.cfg.storage.path, gateway.cfg.http.session_hours)
+    app.state.auth = auth  # the server closes its database connection on the way out
 
     def signed_in(request: Request) -> User:
         if auth.open:
@@ -226,7 +227,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
         )
         return me(user)
 
-    @app.get("/api/session", response_model=Me, tags=["session"], openapi_extra={"x-roles": list(ALL)})
+    @app.get("/api/session", response_model=Me, tags=["session"], openapi_extra={"x-roles": sorted(ALL)})
     async def session(user: User = Depends(signed_in)) -> Me:  # noqa: B008 - as above
         """Who is signed in (401 when nobody)."""
         return me(user)
@@ -462,7 +463,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
                 raise HTTPException(404, f"no ticket {ticket_id}") from None
             return dict(json.loads(stored))
 
-    @app.post("/api/tickets/{ticket_id}/{action}", tags=["tickets"], **needs(Role.TECHNICIAN))
+    @app.post("/api/tickets/{ticket_id}/{action}", tags=["tickets"], **needs(Role.TECHNICIAN, Role.MANAGER))
     async def ticket_action(
         ticket_id: str,
         action: Literal["acknowledge", "start", "resolve", "close"],
@@ -509,7 +510,8 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
 
     @app.get("/api/stream", tags=["live"], response_class=StreamingResponse, **needs(*ALL))
     async def stream() -> StreamingResponse:
-        """Server-sent events: `alert` for every notification (firing, repeat, escalated, acknowledged, resolved)."""
+        """Server-sent events: `alert`, `ticket`, `recommendation` for every notification; `hall` (the snapshot) once
+        a second; `changed` with the parts of the decision state that moved (engine, tickets, tidal)."""
 
         async def frames() -> AsyncIterator[str]:
             async for frame in gateway.stream.frames():

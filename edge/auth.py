@@ -82,7 +82,7 @@ class Auth:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS sessions (token_sha TEXT PRIMARY KEY, user TEXT NOT NULL, "
-            "created_at REAL NOT NULL, expires_at REAL NOT NULL)"
+            "created_at REAL NOT NULL, expires_at REAL NOT NULL, password TEXT NOT NULL)"
         )
         self._basic: dict[bytes, str] = {}
         self.failures = 0
@@ -117,7 +117,8 @@ class Auth:
         now = time.time()
         self._db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
         self._db.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?)", (_sha(token), user.name, now, now + self.session_s)
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+            (_sha(token), user.name, now, now + self.session_s, _sha(self.accounts[user.name].password_hash)),
         )
         return user, token
 
@@ -125,11 +126,14 @@ class Auth:
         self._db.execute("DELETE FROM sessions WHERE token_sha = ?", (_sha(token),))
 
     def session(self, token: str) -> User | None:
-        row = self._db.execute("SELECT user, expires_at FROM sessions WHERE token_sha = ?", (_sha(token),)).fetchone()
+        row = self._db.execute(
+            "SELECT user, expires_at, password FROM sessions WHERE token_sha = ?", (_sha(token),)
+        ).fetchone()
         if row is None or float(row[1]) < time.time():
             return None
         account = self.accounts.get(str(row[0]))
-        return account.user if account else None  # a user removed from the config loses its sessions
+        # a user removed from the config, or given a new password, loses the sessions opened before
+        return account.user if account and _sha(account.password_hash) == row[2] else None
 
     def basic(self, header: str) -> User | None:
         """`Authorization: Basic …` for scripts and integrations."""

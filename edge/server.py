@@ -56,8 +56,9 @@ async def serve(
     sock = bind(cfg.http.host, cfg.http.port)
     host, port = sock.getsockname()[:2]
     async with Gateway(cfg, clock=clock) as gateway:
+        app = create_app(gateway)
         config = uvicorn.Config(
-            create_app(gateway), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
         )
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -72,4 +73,5 @@ async def serve(
         server.should_exit = True
         stopper.cancel()
         await task
+        app.state.auth.close()
     sock.close()

@@ -46,7 +46,7 @@ class Broadcaster:
         self._subscribers.add(q)
         try:
             yield f"retry: {RETRY_MS}\n: connected\n\n"
-            while True:
+            while q in self._subscribers:  # dropped for falling behind: end the response, the browser reconnects
                 try:
                     yield await asyncio.wait_for(q.get(), KEEPALIVE_S)
                 except TimeoutError:

@@ -51,7 +51,7 @@ function renderWho() {
   const who = document.getElementById("who");
   const out = document.getElementById("logout");
   if (!live.me) { who.textContent = ""; out.hidden = true; return; }
-  who.textContent = `${live.me.name || live.me.user} · ${t(`role_${live.me.role}`)}`;
+  who.textContent = live.me.open ? t("openMode") : `${live.me.name || live.me.user} · ${t(`role_${live.me.role}`)}`;
   out.hidden = live.me.open;
 }
 
@@ -184,6 +184,7 @@ document.getElementById("logout").addEventListener("click", async () => {
   await api("/api/session", { method: "DELETE" }).catch(() => null);
   live.me = null;
   stream?.close();
+  clearInterval(kpiTimer);
   current?.instance?.stop?.();
   translateStatic();
   loginForm();

@@ -59,12 +59,12 @@ export function lineChart(points, label) {
 export function barsWithLine(bars, line, label) {
   const svg = frame(label);
   if (!bars.length) return svg;
-  const times = bars.map((b) => b[0]);
+  const times = [...bars.map((b) => b[0]), ...line.map((p) => p[0])].sort();
   const x0 = new Date(times[0]), x1 = new Date(times[times.length - 1]);
   const ymax = niceMax(Math.max(...bars.map((b) => b[1]), ...line.map((p) => p[1]), 1));
-  axes(svg, x0, x1, ymax, times);
+  axes(svg, x0, x1, ymax, [...new Set(times)]);
   const span = x1 - x0 || 1;
-  const bw = Math.max(2, (W - L - R) / bars.length - 2);
+  const bw = Math.max(2, (W - L - R) / ((span / 900000) + 1) - 2);  // one bar per 15-min slot of the span
   const xAt = (tm) => L + (W - L - R) * ((new Date(tm) - x0) / span);
   const yAt = (v) => T + (H - T - B) * (1 - v / ymax);
   for (const [tm, v] of bars) {

@@ -2,6 +2,7 @@
 import { t, language } from "./i18n.js";
 import {
   live, api, h, patch, section, hhmm, minutes, sinceMin, pct, num, toast, serviceName, windowName, refreshLater,
+  slLabel,
 } from "./ui.js";
 import { lineChart, barsWithLine, stackedBars } from "./charts.js";
 
@@ -227,7 +228,8 @@ function kpiTiles(k, hall) {
     ["satisfaction", pct(d?.satisfaction_pct), t("ratings", { n: d?.ratings ?? 0 })],
   ];
   return h("ul", { class: "kpis" }, tiles.map(([key, value, sub]) =>
-    h("li", { class: "kpi", "data-kpi": key }, h("span", { class: "label" }, t(key)), h("b", {}, value),
+    h("li", { class: "kpi", "data-kpi": key }, h("span", { class: "label" }, key === "sl" ? slLabel() : t(key)),
+      h("b", {}, value),
       sub ? h("small", {}, sub) : null)));
 }
 
@@ -314,7 +316,7 @@ export function wallView() {
       h("li", {}, h("span", {}, t("wallWaiting")), h("b", {}, hall.totals.waiting)),
       h("li", {}, h("span", {}, t("longestNow")), h("b", {}, minutes(hall.totals.longest_wait_s))),
       h("li", {}, h("span", {}, t("wallOpen")), h("b", {}, `${open}/${hall.windows.length}`)),
-      h("li", {}, h("span", {}, t("sl")), h("b", {}, pct(k?.sl_pct))),
+      h("li", {}, h("span", {}, slLabel()), h("b", {}, pct(k?.sl_pct))),
       h("li", {}, h("span", {}, t("p95")), h("b", {}, k?.p95_wait_min == null ? "—" : t("minutes", { n: num(k.p95_wait_min) }))),
       h("li", {}, h("span", {}, t("satisfaction")), h("b", {}, pct(k?.satisfaction_pct)))));
     patch(queues, JSON.stringify(hall.services), () => queuesTable(hall));
@@ -323,7 +325,7 @@ export function wallView() {
     patch(alerts, JSON.stringify(firing.map((a) => a.fingerprint)), () => firing.length
       ? h("ul", { class: "wall-alerts-list", "aria-label": t("alerts") },
         firing.slice(0, 4).map((a) => h("li", { class: `level-${a.severity}` }, h("span", { class: `sev sev-${a.severity}` },
-          t(`sev_${a.severity}`)), ` ${a.reason}`)))
+          t(`sev_${a.severity}`)), ` ${a.reason || a.description}`)))
       : null);
   }
   const on = (what) => (what === "lang" ? build() : update(what));

@@ -6,7 +6,7 @@ const zh = {
   role_manager: "大厅负责人", role_technician: "运维", role_administrator: "管理员",
   live_on: "实时", live_off: "重新连接中…", forbidden: "当前角色无权访问此页面",
   // KPIs
-  kpis: "今日指标", sl: "15分钟内叫号率", p95: "P95 等待", noShow: "过号率", util: "窗口利用率",
+  kpis: "今日指标", sl: "{n}分钟内叫号率", p95: "P95 等待", noShow: "过号率", util: "窗口利用率",
   kiosk: "自助终端", kioskSessions: "{n} 次，成功 {pct}", avail: "设备可用率", satisfaction: "满意度",
   ratings: "{n} 条评价", issued: "取号", served: "办结", waitingNow: "等待人数", longestNow: "最长等待",
   // floor
@@ -61,7 +61,7 @@ const en = {
   nav_floor: "Floor", nav_wall: "Wall", nav_tech: "Tickets", nav_admin: "Admin", nav_reports: "Reports",
   role_manager: "hall manager", role_technician: "technician", role_administrator: "administrator",
   live_on: "live", live_off: "reconnecting…", forbidden: "Your role cannot open this page",
-  kpis: "Today", sl: "Called within 15 min", p95: "P95 wait", noShow: "No-show", util: "Window utilisation",
+  kpis: "Today", sl: "Called within {n} min", p95: "P95 wait", noShow: "No-show", util: "Window utilisation",
   kiosk: "Kiosks", kioskSessions: "{n} sessions, {pct} succeeded", avail: "Device availability",
   satisfaction: "Satisfaction", ratings: "{n} ratings", issued: "Issued", served: "Served", waitingNow: "Waiting",
   longestNow: "Longest wait",

@@ -1,6 +1,6 @@
 // Reports: the daily and hourly KPIs of one day, per hall and service; CSV downloads and a printable page.
 import { t } from "./i18n.js";
-import { live, api, h, section, pct, num, hhmm, serviceName, hallDay } from "./ui.js";
+import { live, api, h, section, pct, num, hhmm, serviceName, hallDay, slLabel } from "./ui.js";
 
 const COLUMNS = [
   ["issued", (k) => k.issued], ["served", (k) => k.served], ["sl", (k) => pct(k.sl_pct)],
@@ -13,14 +13,14 @@ const COLUMNS = [
 function table(rows, first) {
   return h("table", { class: "report" },
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t(first)),
-      COLUMNS.map(([key]) => h("th", { scope: "col", class: "num" }, t(key))))),
+      COLUMNS.map(([key]) => h("th", { scope: "col", class: "num" }, key === "sl" ? slLabel() : t(key))))),
     h("tbody", {}, rows.map(([label, k]) => h("tr", {}, h("th", { scope: "row" }, label),
       COLUMNS.map(([, f]) => h("td", { class: "num" }, f(k)))))));
 }
 
 export function reportsView() {
   const root = h("div", { class: "view reports-view" });
-  let day = live.hall ? hallDay(live.hall.at) : new Date().toISOString().slice(0, 10);
+  let day = hallDay(live.hall ? live.hall.at : new Date().toISOString());
   const body = h("div");
   async function load() {
     body.replaceChildren(h("p", { class: "loading" }, t("loading")));

@@ -22,12 +22,12 @@ function transitions(tk) {
 }
 
 function ticketCard(tk, open, toggle) {
-  const may = live.me.role === "technician" || live.me.role === "administrator";
   const late = overdue(tk);
   const detail = h("div", { class: "tdetail", id: `detail-${tk.id}`, hidden: !open });
   if (open) loadDevice(tk, detail);
   const note = h("textarea", { id: `note-${tk.id}`, name: "note", rows: 2, maxlength: 2000 });
-  const actions = may ? h("div", { class: "actions" },
+  // every role that may open this view may work tickets (technician, manager, administrator)
+  const actions = h("div", { class: "actions" },
     transitions(tk).includes("resolve") ? [h("label", { for: `note-${tk.id}` }, t("note")), note] : null,
     transitions(tk).map((action) => h("button", {
       type: "button", class: action === "resolve" ? "primary" : "", "data-key": `${action}-${tk.id}`,
@@ -38,7 +38,7 @@ function ticketCard(tk, open, toggle) {
           refreshLater("tickets");
         } catch (err) { toast(err.message); }
       },
-    }, t({ acknowledge: "tAcknowledge", start: "tStart", resolve: "tResolve" }[action])))) : null;
+    }, t({ acknowledge: "tAcknowledge", start: "tStart", resolve: "tResolve" }[action]))));
   return h("li", { class: `ticket prio-${tk.priority}${late ? " overdue" : ""}`, "data-ticket": tk.id,
     "data-status": tk.status },
     h("div", { class: "thead" },

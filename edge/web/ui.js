@@ -81,7 +81,7 @@ export function tz() { return live.me?.timezone || "Asia/Shanghai"; }
 
 const formats = new Map();
 function format(opts) {
-  const key = language() + JSON.stringify(opts);
+  const key = language() + tz() + JSON.stringify(opts);
   if (!formats.has(key)) {
     formats.set(key, new Intl.DateTimeFormat(language() === "en" ? "en-GB" : "zh-CN", { timeZone: tz(), ...opts }));
   }
@@ -138,6 +138,11 @@ export function toast(message) {
 
 export function section(id, titleKey, ...body) {
   return h("section", { id, "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, t(titleKey)), ...body);
+}
+
+// "SL15" named after the hall's own target (tidal.target_wait_min), which the KPI report carries.
+export function slLabel() {
+  return t("sl", { n: live.kpi?.target_wait_min ?? 15 });
 }
 
 export function serviceName(code) {

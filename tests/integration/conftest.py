@@ -220,9 +220,10 @@ def quiet_clock(tmp: Path, extra: str = "") -> str:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless, driven by Playwright (no browser download)."""
+    """Debian's chromium, headless, driven by Playwright (no browser download). Module-scoped: Playwright's sync
+    API keeps an event loop running in this thread while it is open, and later tests call asyncio.run()."""
     if not CHROMIUM.exists():
         pytest.fail("chromium is not installed: scripts/setup.sh test installs it (apt-get install chromium)")
     with sync_playwright() as pw:

@@ -191,6 +191,19 @@ def test_a_role_changed_in_the_configuration_applies_to_an_existing_session(
     assert after.session(signed_in[1]) == promoted
 
 
+def test_a_new_password_in_the_configuration_ends_the_sessions_opened_with_the_old_one(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    before = open_auth(accounts)
+    wang, li = before.login("wang", "tidal:2025"), before.login("li", "fix-it-now")
+    assert wang is not None and li is not None
+    before.close()
+    # wang's password leaked: the administrator puts a new hash in users: and restarts the gateway
+    after = open_auth({**accounts, "wang": Account(WANG, accounts["li"].password_hash)})
+    assert after.session(wang[1]) is None
+    assert after.session(li[1]) == LI
+
+
 # --- HTTP Basic ----------------------------------------------------------------------------------------------
 
 
