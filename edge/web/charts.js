@@ -83,7 +83,7 @@ export function stackedBars(rows, buckets, label) {
   const rowH = 22, wide = 2 * W;
   const height = T + rows.length * rowH + 30;
   const svg = el("svg", { viewBox: `0 0 ${wide} ${height}`, role: "img", "aria-label": label, class: "chart" });
-  const left = 150, width = wide - left - R;
+  const left = 280, width = wide - left - R;  // room for the longest English service name
   rows.forEach((row, i) => {
     const total = row.counts.reduce((a, b) => a + b, 0) || 1;
     const y = T + i * rowH;

@@ -29,7 +29,8 @@ function areaOf(location) {  // 1F-A-03 → 1F-A: the row of windows it stands i
 }
 
 function tile(w, state, now) {
-  const clock = state === "serving" ? sinceMin(w.serving_since || w.status_since, now)
+  // serving: since the service started, or since the call while the person walks up (never the window's opening)
+  const clock = state === "serving" ? sinceMin(w.serving_since || w.calling_since || w.last_call_at, now)
     : state === "paused" ? sinceMin(w.paused_since, now)
       : state.startsWith("idle") ? sinceMin(w.idle_since, now) : null;
   const name = w.name || w.window_id;
