@@ -105,7 +105,9 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
 ) -> None:
     base = f"http://127.0.0.1:{hall.port}"
     sim = simulate(mosquitto, tmp_path, "150m")
-    manager = browser.new_context(locale="zh-CN", viewport={"width": 1600, "height": 1000}).new_page()
+    # the manager's PC is set to another time zone: the page still shows the hall's time (Asia/Shanghai)
+    manager = browser.new_context(locale="zh-CN", timezone_id="Europe/London",
+                                  viewport={"width": 1600, "height": 1000}).new_page()  # fmt: skip
     tech = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000}).new_page()
     try:
         sign_in(manager, base, "wang", "wrong password")
@@ -114,6 +116,7 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
         expect(manager.get_by_role("link", name="大厅")).to_be_visible()
         expect(manager.get_by_role("link", name="管理")).to_have_count(0)  # no admin view for a manager
         expect(manager.locator("#floor .win")).to_have_count(12)
+        expect(manager.locator("#clock")).to_contain_text(re.compile(r"2026/11/23.* 1[4-7]:\d\d:\d\d"))  # not 06:xx
 
         # 1. an incident reaches the alert feed within seconds of firing, and the manager takes it
         conditions = {r["id"] for r in hall.get("/api/rules") if r["kind"] == "condition"}  # type: ignore[union-attr]
