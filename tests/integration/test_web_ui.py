@@ -5,6 +5,8 @@ opens that window in the simulated hall and the floor view shows it.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import subprocess
 import sys
@@ -167,7 +169,22 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
         assert done["status"] == "resolved" and done["resolved_by"] == "li"  # type: ignore[index]
         assert done["resolution_note"] == "换纸并清理卡纸"  # type: ignore[index]
 
-        # 4. the language switch changes the text, and is remembered
+        # 4. the day's report: the page's table and the CSV a manager downloads agree with the live hall
+        manager.goto(f"{base}/#/reports")
+        hall_row = manager.locator("#daily tbody tr").first
+        expect(hall_row.locator("th")).to_have_text("全厅")
+        with manager.expect_download() as download:
+            manager.get_by_role("link", name="下载 CSV").first.click()
+        text = Path(download.value.path()).read_text(encoding="utf-8-sig")  # with a BOM, for spreadsheet programs
+        rows = list(csv.DictReader(io.StringIO(text)))
+        issued_now = sum(s["issued_today"] for s in hall.get("/api/hall")["services"])  # type: ignore[index]
+        assert rows[0]["service"] == "" and 0 < int(rows[0]["issued"]) <= issued_now
+        assert int(rows[0]["issued"]) == sum(int(r["issued"]) for r in rows[1:])
+        shown = int(hall_row.locator("td").first.inner_text())  # the page was loaded a moment before the CSV
+        assert 0 < shown <= int(rows[0]["issued"])
+        manager.goto(f"{base}/#/floor")
+
+        # 5. the language switch changes the text, and is remembered
         manager.get_by_role("button", name="language").click()
         expect(manager.locator("#alerts h2")).to_have_text("Alerts")
         expect(manager.locator("html")).to_have_attribute("lang", "en")
