@@ -194,7 +194,7 @@ class _Window:
     rating_skipped_today: int = 0
 
 
-class _SeqRanges:
+class SeqRanges:
     """Which `seq` numbers of one device were applied, as sorted closed ranges — usually a single one.
 
     QoS 1 redelivers whatever was not acknowledged when a connection broke, which after a broker restart can be
@@ -236,7 +236,7 @@ class _SeqRanges:
         return {"ranges": self.ranges, "latest_at": self.latest_at if self.ranges else None}
 
     @classmethod
-    def load(cls, raw: dict[str, object]) -> _SeqRanges:
+    def load(cls, raw: dict[str, object]) -> SeqRanges:
         ranges = raw["ranges"]
         latest = raw["latest_at"]
         assert isinstance(ranges, list)
@@ -262,7 +262,7 @@ class _Device:
     errors: deque[float] = field(default_factory=deque)
     kiosk_sessions: deque[tuple[float, str]] = field(default_factory=deque)
     help_requests: int = 0
-    seen: _SeqRanges = field(default_factory=_SeqRanges)
+    seen: SeqRanges = field(default_factory=SeqRanges)
 
 
 @dataclass(slots=True)
@@ -907,7 +907,7 @@ class HallState:
             raw["device_type"] = DeviceType(raw["device_type"])
             raw["errors"] = deque(raw["errors"])
             raw["kiosk_sessions"] = deque((a, o) for a, o in raw["kiosk_sessions"])
-            raw["seen"] = _SeqRanges.load(raw["seen"])
+            raw["seen"] = SeqRanges.load(raw["seen"])
             state._devices[raw["device_id"]] = _Device(**raw)
         for raw in body["zones"]:
             state._zones[raw["zone_id"]] = _Zone(**raw)

@@ -53,7 +53,7 @@ from devices.contract import (
     WindowResumed,
 )
 from devices.topics import Channel, DeviceType
-from rules.hall import HallProfile, WindowStatus, _SeqRanges  # HallState's duplicate check: both drop the same
+from rules.hall import HallProfile, SeqRanges, WindowStatus  # HallState's duplicate check: both drop the same
 from rules.tidal import SLOT_MIN
 
 WAIT_BUCKETS_MIN: tuple[float, ...] = (5, 10, 15, 30, 45, 60, math.inf)  # bucket i: waits <= bound i (and > i-1)
@@ -199,7 +199,7 @@ class _Window:
 @dataclass(slots=True)
 class _Device:
     silent_after_s: float
-    seen: _SeqRanges
+    seen: SeqRanges
     first: float | None = None  # its first message today: it is observed from here
     last: float = 0.0  # its own newest message (a last will is the broker's, not the device's)
     offline_since: float | None = None  # a state with online=false, until the device speaks again
@@ -295,7 +295,7 @@ class DayBook:
         device = self._devices.get(msg.device_id)
         if device is None:
             device = self._devices[msg.device_id] = _Device(
-                self._silent_after_s.get(msg.device_type, DEFAULT_SILENT_AFTER_S), _SeqRanges()
+                self._silent_after_s.get(msg.device_type, DEFAULT_SILENT_AFTER_S), SeqRanges()
             )
         seq = msg.seq
         if seq is not None and not device.seen.add(seq, at):
