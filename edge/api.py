@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from devices.errors import ConfigError
 from devices.validation import line_of
+from edge.audit import verify
 from edge.auth import COOKIE, OPEN_USER, Account, Auth, Role, User
 from edge.decisions import Decider
 from edge.gateway import Gateway
@@ -404,9 +405,9 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
         )
 
     @app.delete("/api/silences/{silence_id}", status_code=204, tags=["alerts"], **needs(Role.MANAGER))
-    async def end_silence(silence_id: str) -> None:
+    async def end_silence(silence_id: str, request: Request) -> None:
         try:
-            decider().engine_expire_silence(silence_id)
+            decider().engine_expire_silence(silence_id, who(request, None))
         except KeyError:
             raise HTTPException(404, f"no silence {silence_id}") from None
 
@@ -620,6 +621,25 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": f'attachment; filename="hallops-{gateway.hall_id}-{day}-{kind}.csv"'},
         )
+
+    @app.get("/api/audit", tags=["audit"], **needs(Role.ADMINISTRATOR))
+    async def audit(limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, object]:
+        """The newest changes people made (acknowledgements, silences, approvals, ticket moves, users…), newest
+        first, and whether the whole hash chain still verifies."""
+        store = gateway.store
+        if store is None:
+            raise HTTPException(503, "the gateway is starting")
+        gateway.flush()
+        findings = verify(store.audit_rows(), store.audit_head())
+        return {
+            "intact": not findings,
+            "findings": [str(f) for f in findings],
+            "entries": [
+                {"id": r.id, "at": datetime.fromtimestamp(r.entry.at, tz).isoformat(), "actor": r.entry.actor,
+                 "action": r.entry.action, "subject": r.entry.subject, "detail": r.entry.detail}
+                for r in store.audit_rows(limit)
+            ],
+        }  # fmt: skip
 
     return app
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
 import signal
 import sys
@@ -17,10 +18,13 @@ import tempfile
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from devices.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edge.store import Store
 
 log = logging.getLogger("hallops")
 
@@ -136,6 +140,52 @@ def cmd_users_hash(args: argparse.Namespace) -> int:
         _say("hallops users hash: use at least 8 characters")
         return 1
     print(f"users:\n  {args.user}:\n    role: {args.role}\n    password_hash: '{hash_password(password)}'")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- audit
+
+
+def _open_store(db: Path) -> Store | None:
+    from edge.store import Store  # noqa: PLC0415
+
+    if not db.exists():
+        _say(f"hallops audit: no such database: {db}")
+        return None
+    return Store(db)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from edge.audit import verify  # noqa: PLC0415
+
+    store = _open_store(args.db)
+    if store is None:
+        return 2
+    try:
+        rows = store.audit_rows()
+        findings = verify(rows, store.audit_head())
+    finally:
+        store.close()
+    for finding in findings:
+        _say(f"audit: {finding}")
+    if findings:
+        _say(f"audit: BROKEN — {len(findings)} problem(s) in {len(rows)} rows of {args.db}")
+        return 1
+    _say(f"audit: intact — {len(rows)} rows, chain and head verified")
+    return 0
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    if store is None:
+        return 2
+    try:
+        for r in store.audit_rows(args.limit):
+            at = datetime.fromtimestamp(r.entry.at).astimezone().isoformat(timespec="seconds")
+            detail = json.dumps(r.entry.detail, ensure_ascii=False, sort_keys=True)
+            print(f"{r.id}\t{at}\t{r.entry.actor}\t{r.entry.action}\t{r.entry.subject}\t{detail}")
+    finally:
+        store.close()
     return 0
 
 
@@ -278,6 +328,16 @@ def build_parser() -> argparse.ArgumentParser:
     hash_.add_argument("--user", default="NAME", help="user name for the YAML snippet printed")
     hash_.add_argument("--role", default="manager", choices=["manager", "technician", "administrator"])
     hash_.set_defaults(func=cmd_users_hash)
+
+    audit = sub.add_parser("audit", help="the audit log of changes people made")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify_ = audit_sub.add_parser("verify", help="check the hash chain: exit 1 if any row was edited or deleted")
+    verify_.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file")
+    verify_.set_defaults(func=cmd_audit_verify)
+    list_ = audit_sub.add_parser("list", help="the newest changes, newest first")
+    list_.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file")
+    list_.add_argument("--limit", type=int, default=50)
+    list_.set_defaults(func=cmd_audit_list)
 
     rules = sub.add_parser("rules", help="rule files: validate")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")

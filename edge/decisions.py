@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from devices.contract import (
     WindowResumed,
 )
 from devices.topics import Channel, DeviceType, build_topic
+from edge.audit import Entry
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock
@@ -114,6 +116,7 @@ class Decider:
         # a hash per part of the decision state ("engine", "tickets", "tidal"): the web UI re-reads a part when it
         # moves, whether or not the change was worth a notification (a pending alert, an info prompt)
         self.versions: dict[str, int] = {}
+        self._audit: list[Entry] = []  # changes people made since the last write
         self._last_state_at = 0.0
         self._commands = 0
         self.evaluations = 0
@@ -169,16 +172,26 @@ class Decider:
 
     def engine_acknowledge(self, fingerprint: str, by: str) -> None:
         """Acknowledge and store/deliver the outcome at once (KeyError: no such firing alert)."""
+        alert = self.engine.alerts.get(fingerprint)
         self._pending.extend(self.engine.acknowledge(fingerprint, by, self._clock.now()))
+        rule = alert.rule_id if alert else ""
+        self._audited(by, "alert.acknowledge", fingerprint, rule=rule, labels=alert.labels if alert else {})
         self.evaluate()
 
     def engine_silence(self, silence: Silence) -> None:
         self.engine.silence(silence)
+        self._audited(silence.created_by, "silence.create", silence.id, rule=silence.rule, labels=silence.labels,
+                      ends_at=silence.ends_at.isoformat(), comment=silence.comment)  # fmt: skip
         self.evaluate()
 
-    def engine_expire_silence(self, silence_id: str) -> None:
+    def engine_expire_silence(self, silence_id: str, by: str = "system") -> None:
         self.engine.expire_silence(silence_id, self._clock.now())
+        self._audited(by, "silence.end", silence_id)
         self.evaluate()
+
+    def _audited(self, actor: str, action: str, subject: str, **detail: object) -> None:
+        """A person's change, written to the audit log in the same transaction as the state it changed."""
+        self._audit.append(Entry(time.time(), actor, action, subject, detail))
 
     def ticket_transition(self, ticket_id: str, action: str, by: str, note: str) -> Ticket:
         """acknowledge | start | resolve | close; raises TicketError for an unknown ticket or a wrong move."""
@@ -190,6 +203,7 @@ class Decider:
             "resolve": lambda: book.resolve(ticket_id, by, note, now),
             "close": lambda: book.close(ticket_id, by, now),
         }[action]()
+        self._audited(by, f"ticket.{action}", ticket_id, **({"note": note} if note else {}))
         self.evaluate(extra_tickets=events)
         return book.get(ticket_id)
 
@@ -198,9 +212,11 @@ class Decider:
         now = self._clock.now()
         if approve:
             rec = self.tidal.approve(rec_id, by, now)
+            self._audited(by, "recommendation.approve", rec_id, windows=list(rec.windows), services=list(rec.services))
             self.evaluate(approved=[(rec, by)])
         else:
             rec = self.tidal.reject(rec_id, by, reason, now)
+            self._audited(by, "recommendation.reject", rec_id, reason=reason, services=list(rec.services))
             self.evaluate(rejected=[(rec, by, reason)])
         return rec
 
@@ -294,8 +310,9 @@ class Decider:
         due = fingerprint != self._last_state and (
             decisions or batch.history or batch.records or wall - self._last_state_at >= STATE_EVERY_S
         )
-        if batch.outbox or batch.history or batch.records or due:
-            self._store.write_decisions(states, batch.history, batch.outbox, wall, batch.records)
+        if batch.outbox or batch.history or batch.records or self._audit or due:
+            audit, self._audit = self._audit, []
+            self._store.write_decisions(states, batch.history, batch.outbox, wall, batch.records, audit)
             self._last_state, self._last_state_at = fingerprint, wall
         if batch.outbox:
             self._on_outbox()

@@ -9,10 +9,13 @@ code that accepted it.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge.audit import GENESIS, Entry, Row, chain
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -81,6 +84,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, failed_at, next_attempt_at);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,         -- 1, 2, 3 … with no gaps: a gap is a deleted row
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL,           -- JSON
+    prev TEXT NOT NULL,             -- the hash of the row before (edge/audit.py)
+    hash TEXT NOT NULL
+);
 """
 
 # (received_at, at, device_type, device_id, channel, type, seq, topic, payload)
@@ -221,6 +234,7 @@ class Store:
         outbox: Sequence[tuple[str, str, bytes]],
         now: float,
         records: Sequence[tuple[str, str, str]] = (),
+        audit: Sequence[Entry] = (),
     ) -> None:
         """One transaction: the decision state that produced the notifications, their history and the outbox rows
         that will deliver them. A crash cannot leave a decision taken but not sent, or sent twice by a re-decision."""
@@ -243,10 +257,64 @@ class Store:
                 "INSERT INTO outbox (created_at, channel, target, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
                 [(now, channel, target, payload, now) for channel, target, payload in outbox],
             )
+            self._append_audit(audit)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    # -- the audit log (edge/audit.py) -------------------------------------------------------------------
+
+    def append_audit(self, entries: Sequence[Entry]) -> None:
+        """Append changes made outside a decision (users, devices from the CLI) in their own transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._append_audit(entries)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _append_audit(self, entries: Sequence[Entry]) -> None:
+        """Inside a transaction: chain the entries after the recorded head and move the head with them."""
+        if not entries:
+            return
+        count, prev = self.audit_head() or (0, GENESIS)
+        rows = chain(prev, count + 1, entries)
+        self._db.executemany(
+            "INSERT INTO audit (id, at, actor, action, subject, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (r.id, r.entry.at, r.entry.actor, r.entry.action, r.entry.subject,
+                 json.dumps(r.entry.detail, ensure_ascii=False, sort_keys=True, default=str), r.prev, r.hash)
+                for r in rows
+            ],
+        )  # fmt: skip
+        self._db.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [("audit_count", str(rows[-1].id)), ("audit_head", rows[-1].hash)],
+        )
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """(rows appended, the last row's hash) as recorded with the last append; None before the first."""
+        got = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"))
+        if "audit_count" not in got:
+            return None
+        return int(got["audit_count"]), str(got.get("audit_head", ""))
+
+    def audit_rows(self, newest: int | None = None) -> list[Row]:
+        """The whole chain in order, or its `newest` rows (newest first)."""
+        sql = "SELECT id, at, actor, action, subject, detail, prev, hash FROM audit ORDER BY id"
+        if newest is not None:
+            sql = sql.replace("ORDER BY id", f"ORDER BY id DESC LIMIT {int(newest)}")
+        out = []
+        for row_id, at, actor, action, subject, detail, prev, h in self._db.execute(sql):
+            try:
+                parsed = json.loads(detail)
+            except ValueError:
+                parsed = {"unreadable": detail}  # an edited row still shows (and fails verification)
+            out.append(Row(int(row_id), Entry(float(at), str(actor), str(action), str(subject), parsed), str(prev),
+                           str(h)))  # fmt: skip
+        return out
 
     def decision_state(self, name: str) -> str | None:
         row = self._db.execute("SELECT body FROM decision_state WHERE name = ?", (name,)).fetchone()

@@ -60,15 +60,35 @@ function jump(area, line) {
   area.scrollTop = Math.max(0, (line - 5) * 18);
 }
 
+async function loadAudit(into) {
+  try {
+    const log = await api("/api/audit?limit=50");
+    into.replaceChildren(
+      h("p", { class: log.intact ? "check-status ok" : "check-status bad", role: "status" },
+        log.intact ? t("auditIntact") : t("auditBroken", { n: log.findings.length })),
+      log.findings.length ? h("ul", { class: "problems" }, log.findings.map((f) => h("li", {}, f))) : null,
+      h("table", { class: "audit" },
+        h("thead", {}, h("tr", {}, ["auditWhen", "user", "auditAction", "auditSubject", "details"].map((k) =>
+          h("th", { scope: "col" }, t(k))))),
+        h("tbody", {}, log.entries.map((e) => h("tr", {},
+          h("td", {}, dateTime(e.at)), h("td", {}, e.actor), h("td", {}, h("code", {}, e.action)),
+          h("td", {}, e.subject), h("td", {}, h("code", {}, JSON.stringify(e.detail))))))));
+  } catch (err) {
+    into.textContent = err.message;
+  }
+}
+
 export function adminView() {
   const root = h("div", { class: "view admin-view" });
   const devices = h("div");
   const rules = h("div");
   const editor = h("div");
   const users = h("div");
+  const audit = h("div");
   async function build() {
     root.replaceChildren(section("admin-devices", "adminDevices", devices), section("admin-rules", "rulesInForce", rules),
-      section("admin-yaml", "ruleYaml", editor), section("admin-users", "adminUsers", users));
+      section("admin-yaml", "ruleYaml", editor), section("admin-users", "adminUsers", users),
+      section("admin-audit", "auditLog", audit));
     delete devices.dataset.sig;
     update();
     try {
@@ -83,6 +103,7 @@ export function adminView() {
     } catch (err) {
       rules.textContent = err.message;
     }
+    loadAudit(audit);
   }
   function update() {
     if (live.hall) {

@@ -169,6 +169,13 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
         assert done["status"] == "resolved" and done["resolved_by"] == "li"  # type: ignore[index]
         assert done["resolution_note"] == "换纸并清理卡纸"  # type: ignore[index]
 
+        # every change above is in the audit log, by who made it, and the chain verifies
+        audit = hall.get("/api/audit")
+        assert audit["intact"] is True  # type: ignore[index]
+        done_by = {(e["actor"], e["action"]) for e in audit["entries"]}  # type: ignore[index]
+        assert {("wang", "alert.acknowledge"), ("wang", "recommendation.approve"), ("li", "ticket.acknowledge"),
+                ("li", "ticket.resolve")} <= done_by  # fmt: skip
+
         # 4. the day's report: the page's table and the CSV a manager downloads agree with the live hall
         manager.goto(f"{base}/#/reports")
         hall_row = manager.locator("#daily tbody tr").first
