@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from devices.errors import ConfigError
 from devices.validation import line_of
 from edge.audit import verify
-from edge.auth import COOKIE, OPEN_USER, Account, Auth, Role, User
+from edge.auth import COOKIE, OPEN_USER, Account, Auth, Role, Throttled, User
+from edge.config import GatewayConfig
 from edge.decisions import Decider
 from edge.gateway import Gateway
 from edge.reports import forecast
@@ -119,6 +120,7 @@ class UserOut(BaseModel):
     user: str
     role: Role
     name: str | None
+    source: Literal["config", "database"]
 
 
 class RulesCheck(BaseModel):
@@ -156,8 +158,9 @@ ALL = (Role.MANAGER, Role.TECHNICIAN, Role.ADMINISTRATOR)
 WEB = resources.files("edge").joinpath("web")
 
 
-def accounts(gateway: Gateway) -> dict[str, Account]:
-    return {name: Account(User(name, Role(u.role), u.name), u.password_hash) for name, u in gateway.cfg.users.items()}
+def accounts(cfg: GatewayConfig) -> dict[str, Account]:
+    """The configuration's `users:` as accounts."""
+    return {name: Account(User(name, Role(u.role), u.name), u.password_hash) for name, u in cfg.users.items()}
 
 
 def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
@@ -170,7 +173,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     )
     tz = ZoneInfo(gateway.cfg.hall.timezone)
     page = WEB.joinpath("index.html").read_text(encoding="utf-8")
-    auth = auth or Auth(accounts(gateway), gateway.cfg.storage.path, gateway.cfg.http.session_hours)
+    auth = auth or Auth(accounts(gateway.cfg), gateway.cfg.storage.path, gateway.cfg.http.session_hours)
     app.state.auth = auth  # the server closes its database connection on the way out
 
     def signed_in(request: Request) -> User:
@@ -181,8 +184,10 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
         header = request.headers.get("authorization", "")
         if user is None and header[:6].lower() == "basic ":
             user = auth.basic(header[6:].strip())
+        if user is None and header[:7].lower() == "bearer ":
+            user = auth.bearer(header[7:].strip())
         if user is None:
-            raise HTTPException(401, "sign in first (POST /api/session, or HTTP Basic credentials)")
+            raise HTTPException(401, "sign in first (POST /api/session, a bearer token, or HTTP Basic credentials)")
         return user
 
     def needs(*roles: Role) -> _RouteRoles:
@@ -210,10 +215,14 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
 
     @app.post("/api/session", response_model=Me, tags=["session"], openapi_extra={"x-roles": []})
     async def login(body: LoginBody, request: Request, response: Response) -> Me:
-        """Sign in: sets an HttpOnly session cookie valid for `http.session_hours`."""
+        """Sign in: sets an HttpOnly session cookie valid for `http.session_hours`. After 5 wrong passwords for a
+        name, or from one address, within 15 min: 429 with Retry-After."""
         if auth.open:
             return me(OPEN_USER)
-        result = auth.login(body.user, body.password)
+        try:
+            result = auth.login(body.user, body.password, request.client.host if request.client else "")
+        except Throttled as exc:
+            raise HTTPException(429, str(exc), headers={"retry-after": str(math.ceil(exc.retry_after_s))}) from None
         if result is None:
             raise HTTPException(401, "wrong user name or password")
         user, token = result
@@ -579,9 +588,11 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
 
     @app.get("/api/users", response_model=list[UserOut], tags=["session"], **needs(Role.ADMINISTRATOR))
     async def users() -> list[UserOut]:
-        """Who may sign in (from the configuration's `users:`; managed in the UI with the rule-administration
-        work)."""
-        return [UserOut(user=a.user.name, role=a.user.role, name=a.user.display) for a in auth.accounts.values()]
+        """Who may sign in: the database's users (`hallops users add`) and the configuration's `users:`."""
+        return [
+            UserOut(user=a.user.name, role=a.user.role, name=a.user.display, source=source)
+            for a, source in auth.accounts()
+        ]
 
     def day_report(day: date) -> dict[str, Any]:
         gateway.flush()

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from devices.errors import ConfigError
 
 if TYPE_CHECKING:
+    from edge.auth import Auth
     from edge.store import Store
 
 log = logging.getLogger("hallops")
@@ -129,15 +131,8 @@ def cmd_users_hash(args: argparse.Namespace) -> int:
     """Prompt for a password (twice on a terminal; one line on a pipe) and print the config snippet with its hash."""
     from edge.auth import hash_password  # noqa: PLC0415
 
-    if sys.stdin.isatty():
-        password = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != password:
-            _say("hallops users hash: the two passwords differ")
-            return 1
-    else:
-        password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        _say("hallops users hash: use at least 8 characters")
+    password = _read_password("hallops users hash")
+    if password is None:
         return 1
     print(f"users:\n  {args.user}:\n    role: {args.role}\n    password_hash: '{hash_password(password)}'")
     return 0
@@ -186,6 +181,103 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
             print(f"{r.id}\t{at}\t{r.entry.actor}\t{r.entry.action}\t{r.entry.subject}\t{detail}")
     finally:
         store.close()
+    return 0
+
+
+def _read_password(command: str) -> str | None:
+    """Twice on a terminal; one line on a pipe (scripts). None (and a message) if unusable."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            _say(f"{command}: the two passwords differ")
+            return None
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        _say(f"{command}: use at least 8 characters")
+        return None
+    return password
+
+
+def _user_change(
+    db: Path,
+    command: str,
+    change: Callable[[Auth], str],
+    action: str,
+    subject: str,
+    config: Path | None = None,
+    **detail: object,
+) -> int:
+    """Run one change on the database's users and append it to the audit log; a refused change says why."""
+    from edge.audit import Entry  # noqa: PLC0415
+    from edge.auth import Auth, UserError  # noqa: PLC0415
+    from edge.store import Store  # noqa: PLC0415
+
+    configured = {}
+    if config is not None:
+        from edge.api import accounts  # noqa: PLC0415
+        from edge.config import load_config  # noqa: PLC0415
+
+        configured = accounts(load_config(config))
+    store = Store(db)  # creates the file on a first start, like the gateway would
+    auth = Auth(configured, db)
+    try:
+        said = change(auth)
+        store.append_audit([Entry(time.time(), f"cli:{getpass.getuser()}", action, subject, detail)])
+    except UserError as exc:
+        _say(f"{command}: {exc}")
+        return 1
+    finally:
+        auth.close()
+        store.close()
+    print(said)
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from edge.auth import Role  # noqa: PLC0415
+
+    password = _read_password("hallops users add")
+    if password is None:
+        return 1
+
+    def add(auth: Auth) -> str:
+        user = auth.add_user(args.name, Role(args.role), password, args.display)
+        return f"added {user.name} ({user.role.value}) to {args.db}"
+
+    return _user_change(args.db, "hallops users add", add, "user.add", args.name, role=args.role)
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    def remove(auth: Auth) -> str:
+        auth.remove_user(args.name)
+        return f"removed {args.name} (and its sessions and tokens) from {args.db}"
+
+    return _user_change(args.db, "hallops users remove", remove, "user.remove", args.name)
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    return _user_change(
+        args.db, "hallops tokens create", lambda auth: auth.create_token(args.user, args.label), "token.create",
+        args.user, args.config, label=args.label,
+    )  # fmt: skip
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from edge.auth import Auth  # noqa: PLC0415
+
+    if not args.db.exists():
+        _say(f"hallops users list: no such database: {args.db}")
+        return 2
+    auth = Auth({}, args.db)
+    try:
+        rows = auth.accounts()
+    finally:
+        auth.close()
+    for account, _ in rows:
+        print(f"{account.user.name}\t{account.user.role.value}\t{account.user.display or ''}")
+    if not rows:
+        _say(f"no users in {args.db}: add the first with hallops users add NAME --role administrator --db {args.db}")
     return 0
 
 
@@ -328,6 +420,28 @@ def build_parser() -> argparse.ArgumentParser:
     hash_.add_argument("--user", default="NAME", help="user name for the YAML snippet printed")
     hash_.add_argument("--role", default="manager", choices=["manager", "technician", "administrator"])
     hash_.set_defaults(func=cmd_users_hash)
+    add = users_sub.add_parser("add", help="add a user to the gateway's database (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["manager", "technician", "administrator"])
+    add.add_argument("--name", dest="display", help="the name the UI shows, e.g. 王经理")
+    add.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file")
+    add.set_defaults(func=cmd_users_add)
+    ls = users_sub.add_parser("list", help="the users in the gateway's database")
+    ls.add_argument("--db", type=Path, required=True)
+    ls.set_defaults(func=cmd_users_list)
+    rm = users_sub.add_parser("remove", help="remove a user, with its sessions and API tokens")
+    rm.add_argument("name")
+    rm.add_argument("--db", type=Path, required=True)
+    rm.set_defaults(func=cmd_users_remove)
+
+    tokens = sub.add_parser("tokens", help="API tokens for integrations (Authorization: Bearer …)")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")
+    create = tokens_sub.add_parser("create", help="make a token for a user and print it (shown once)")
+    create.add_argument("--user", required=True)
+    create.add_argument("--label", default="", help="what it is for, e.g. the city platform")
+    create.add_argument("--db", type=Path, required=True)
+    create.add_argument("--config", type=Path, help="the gateway's config, for a user defined in its users:")
+    create.set_defaults(func=cmd_tokens_create)
 
     audit = sub.add_parser("audit", help="the audit log of changes people made")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")

@@ -255,13 +255,23 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
     for did, d in cfg.devices.items():
         if d.type is DeviceType.WINDOW and cfg.windows and did not in cfg.windows:
             problems.append(Problem(f"devices.{did}", "a window terminal's id must be one of the windows"))
-    if not cfg.users and cfg.http.host not in LOOPBACK:
-        problems.append(
-            Problem("users", f"required when the API listens on {cfg.http.host} (without users it is open to anyone)")
-        )
     if cfg.rules.file is not None and not cfg.rules.file.exists():
         problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
     return problems
+
+
+def exposure(cfg: GatewayConfig, has_users: bool) -> list[Problem]:
+    """An API without users is open to anyone who reaches it: allowed on loopback only. `has_users` counts the
+    database's users too (`hallops users add`), which the configuration file alone cannot see."""
+    if has_users or cfg.http.host in LOOPBACK:
+        return []
+    return [
+        Problem(
+            "users",
+            f"required when the API listens on {cfg.http.host} (without users it is open to anyone): "
+            f"hallops users add NAME --role administrator --db {cfg.storage.path}",
+        )
+    ]
 
 
 def load_config(path: Path | None, overrides: dict[str, dict[str, object]] | None = None) -> GatewayConfig:

@@ -16,7 +16,7 @@ import uvicorn
 
 from devices.errors import ConfigError, Problem
 from edge.api import create_app
-from edge.config import GatewayConfig
+from edge.config import GatewayConfig, exposure
 from edge.gateway import Gateway
 from rules.clock import Clock
 
@@ -57,9 +57,19 @@ async def serve(
     host, port = sock.getsockname()[:2]
     async with Gateway(cfg, clock=clock) as gateway:
         app = create_app(gateway)
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-        )
+        auth = app.state.auth
+        problems = exposure(cfg, not auth.open)
+        if problems:
+            auth.close()
+            sock.close()
+            raise ConfigError("users", problems)
+        if auth.open:
+            log.warning(
+                "no users yet: the API and web UI are open to this machine. Create the first administrator with: "
+                "hallops users add NAME --role administrator --db %s",
+                cfg.storage.path,
+            )
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event

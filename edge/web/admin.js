@@ -96,9 +96,10 @@ export function adminView() {
       rules.replaceChildren(rulesTable(list));
       editor.replaceChildren(ruleEditor(source));
       users.replaceChildren(
-        h("table", {}, h("thead", {}, h("tr", {}, ["user", "name", "role"].map((k) => h("th", { scope: "col" }, t(k))))),
-          h("tbody", {}, people.map((u) => h("tr", {}, h("th", { scope: "row" }, u.user), h("td", {}, u.name || "—"),
-            h("td", {}, t(`role_${u.role}`)))))),
+        h("table", {}, h("thead", {}, h("tr", {}, ["user", "name", "role", "userSource"].map((k) =>
+          h("th", { scope: "col" }, t(k))))),
+        h("tbody", {}, people.map((u) => h("tr", {}, h("th", { scope: "row" }, u.user), h("td", {}, u.name || "—"),
+          h("td", {}, t(`role_${u.role}`)), h("td", {}, t(`source_${u.source}`)))))),
         h("p", { class: "note" }, t("usersNote")));
     } catch (err) {
       rules.textContent = err.message;

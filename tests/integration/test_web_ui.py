@@ -76,12 +76,26 @@ def simulate(mosquitto: MosquittoProcess, tmp: Path, duration: str) -> subproces
         )  # fmt: skip
 
 
-def test_each_route_enforces_its_roles(hall: GatewayProcess) -> None:
+def test_each_route_enforces_its_roles(hall: GatewayProcess, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{hall.port}"
     with httpx.Client(base_url=base, timeout=5) as anon:
         assert anon.get("/api/hall").status_code == 401
         assert anon.get("/api/health").status_code == 200  # monitoring needs no account
         assert anon.post("/api/session", json={"user": "wang", "password": "nope"}).status_code == 401
+    # an integration's API token, made with the CLI on the running gateway's database
+    made = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "tokens", "create", "--user", "wang", "--label", "city",
+         "--db", str(hall.db), "--config", str(tmp_path / "gateway.yaml")],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    token = made.stdout.strip()
+    with httpx.Client(base_url=base, timeout=5) as integration:
+        assert integration.get("/api/hall", headers={"authorization": f"Bearer {token}"}).status_code == 200
+        assert integration.get("/api/hall", headers={"authorization": "Bearer hot_guessed"}).status_code == 401
+        # guessing passwords: the sixth try for a name is refused before it is checked, and says when to retry
+        codes = [integration.post("/api/session", json={"user": "zhao", "password": f"guess{i}"}) for i in range(6)]
+        assert [r.status_code for r in codes] == [401] * 5 + [429]
+        assert 0 < int(codes[-1].headers["retry-after"]) <= 900
     as_ = {name: httpx.Client(base_url=base, timeout=5, auth=(name, PASSWORD)) for name in USERS}
     try:
         assert as_["wang"].get("/api/hall").status_code == 200
@@ -91,7 +105,8 @@ def test_each_route_enforces_its_roles(hall: GatewayProcess) -> None:
         assert as_["li"].post("/api/silences", json=silence).status_code == 403  # a technician cannot mute alarms
         assert as_["wang"].get("/api/users").status_code == 403
         assert as_["wang"].post("/api/rules/check", content=b"rules: []").status_code == 403
-        assert sorted(u["user"] for u in as_["root"].get("/api/users").json()) == sorted(USERS)
+        listed = as_["root"].get("/api/users").json()
+        assert sorted(u["user"] for u in listed) == sorted(USERS) and {u["source"] for u in listed} == {"config"}
         # every API route says who may call it (the role table the UI and docs are built from)
         spec = as_["root"].get("/openapi.json").json()
         undeclared = [f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m, op in ops.items()
@@ -291,3 +306,16 @@ def test_every_view_passes_axe_and_works_from_the_keyboard(
     finally:
         sim.kill()
         sim.wait()
+
+
+def test_without_users_the_gateway_refuses_the_lan_and_says_how_to_add_an_administrator(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    db = tmp_path / "gateway.db"
+    refused = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "gateway", "--broker", mosquitto.url, "--hall", "h1", "--db", str(db),
+         "--http", "0.0.0.0:0"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "users" in refused.stderr and f"hallops users add NAME --role administrator --db {db}" in refused.stderr

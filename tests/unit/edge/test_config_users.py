@@ -11,7 +11,7 @@ import pytest
 
 from devices.errors import ConfigError
 from edge.auth import hash_password
-from edge.config import GatewayConfig, load_config
+from edge.config import GatewayConfig, exposure, load_config
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +83,15 @@ def test_a_user_without_a_role_or_hash_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::"])
 def test_no_users_while_listening_beyond_loopback_is_refused(tmp_path: Path, host: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load(tmp_path, f"http: {{host: '{host}'}}\n")
-    assert [p.path for p in caught.value.problems] == ["users"]
-    assert host in caught.value.problems[0].message
+    cfg = load(tmp_path, f"http: {{host: '{host}'}}\n")
+    problems = exposure(cfg, has_users=False)
+    assert [p.path for p in problems] == ["users"]
+    assert host in problems[0].message and "hallops users add" in problems[0].message  # says how to fix it
+    assert exposure(cfg, has_users=True) == []  # users in the database (hallops users add) are enough
 
 
 @pytest.mark.parametrize("http", ["", "http: {host: 127.0.0.1}\n", "http: {host: localhost}\n", "users: {}\n"])
 def test_no_users_on_loopback_is_fine(tmp_path: Path, http: str) -> None:
     cfg = load(tmp_path, http)
     assert cfg.users == {}
+    assert exposure(cfg, has_users=False) == []
