@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS tokens (token_sha TEXT PRIMARY KEY, user TEXT NOT NUL
 FAILURES_ALLOWED = 5  # per user name
 CLIENT_FAILURES_ALLOWED = 20  # per address: a hall's staff often share one (NAT, a proxy)
 FAILURE_WINDOW_S = 15 * 60
+FAILURE_KEYS_MAX = 10_000
 
 
 class UserError(ValueError):
@@ -159,10 +160,12 @@ class Auth:
         """Remove a database user with its sessions and tokens."""
         if name in self.configured:
             raise UserError(f"user {name!r} comes from the configuration file: remove it there")
-        if self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
-            raise UserError(f"no user {name!r}")
-        self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
-        self._db.execute("DELETE FROM tokens WHERE user = ?", (name,))
+        with self._db:  # one transaction: no moment with the user gone but a token still valid, or the reverse
+            self._db.execute("BEGIN IMMEDIATE")
+            if self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
+                raise UserError(f"no user {name!r}")
+            self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+            self._db.execute("DELETE FROM tokens WHERE user = ?", (name,))
 
     def create_token(self, name: str, label: str = "") -> str:
         """A new API token for `name` (shown once; only its hash is kept)."""
@@ -195,6 +198,8 @@ class Auth:
 
     def _note_failure(self, *keys: str) -> None:
         now = time.time()
+        if len(self._failed) > FAILURE_KEYS_MAX:  # made-up names must not grow the memory without end
+            self._failed = {k: d for k, d in self._failed.items() if d and d[-1] >= now - FAILURE_WINDOW_S}
         for key in keys:
             self._failed.setdefault(key, deque(maxlen=CLIENT_FAILURES_ALLOWED)).append(now)
 
