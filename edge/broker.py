@@ -13,6 +13,7 @@ import contextlib
 import logging
 import shutil
 import socket
+import signal
 import subprocess
 import tempfile
 import time
@@ -91,6 +92,11 @@ class MosquittoProcess:
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"mosquitto did not start: {self.log.read_text(errors='replace')[-2000:]}") from None
+
+    def reload(self) -> None:
+        """Make mosquitto re-read its password file and ACL (SIGHUP), as `systemctl reload mosquitto` does."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         if self._proc is not None:

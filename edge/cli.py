@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from devices.errors import ConfigError
+from devices.topics import DeviceType
 
 if TYPE_CHECKING:
     from edge.auth import Auth
@@ -281,6 +282,46 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device_credentials(args: argparse.Namespace) -> int:
+    from edge.audit import Entry  # noqa: PLC0415
+    from edge.credentials import CredentialError, Registry  # noqa: PLC0415
+    from edge.store import Store  # noqa: PLC0415
+
+    if args.action == "list":
+        if not args.db.exists():
+            _say(f"hallops devices list: no such database: {args.db}")
+            return 2
+        registry = Registry(args.db, Path("/dev/null"), Path("/dev/null"))
+        try:
+            for c in registry.list():
+                state = "revoked" if c.revoked_at is not None else "active"
+                print(f"{c.device_id}\t{c.device_type}\t{c.hall}\t{state}")
+        finally:
+            registry.close()
+        return 0
+    store = Store(args.db)
+    registry = Registry(args.db, args.password_file, args.acl_file)
+    try:
+        if args.action == "add":
+            password = registry.add(args.device_id, args.type, args.hall)
+            print(f"username: {args.device_id}\npassword: {password}")
+            detail: dict[str, object] = {"type": args.type, "hall": args.hall}
+        else:
+            registry.revoke(args.device_id)
+            print(f"revoked {args.device_id}")
+            detail = {}
+        store.append_audit([Entry(time.time(), f"cli:{getpass.getuser()}", f"device.{args.action}", args.device_id,
+                                  detail)])  # fmt: skip
+    except (CredentialError, ValueError) as exc:
+        _say(f"hallops devices {args.action}: {exc}")
+        return 1
+    finally:
+        registry.close()
+        store.close()
+    _say("hallops devices: now make mosquitto re-read its files (systemctl reload mosquitto, or SIGHUP)")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- demo
 
 
@@ -472,6 +513,19 @@ def build_parser() -> argparse.ArgumentParser:
     schema = dev_sub.add_parser("schema", help="write the contract's JSON Schema")
     dev_cli.add_schema_arguments(schema)
     schema.set_defaults(func=dev_cli.run_schema)
+    for name, text in (("add", "give a device (or the gateway: --type gateway) its own broker user; prints the "
+                        "password once"), ("revoke", "take a device's broker user away"), ("list", "devices with "
+                        "broker credentials")):  # fmt: skip
+        p = dev_sub.add_parser(name, help=text)
+        if name != "list":
+            p.add_argument("device_id")
+            p.add_argument("--password-file", type=Path, required=True, help="mosquitto's password_file")
+            p.add_argument("--acl-file", type=Path, required=True, help="mosquitto's acl_file")
+        if name == "add":
+            p.add_argument("--type", required=True, choices=[*(t.value for t in DeviceType), "gateway"])
+            p.add_argument("--hall", required=True)
+        p.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file")
+        p.set_defaults(func=cmd_device_credentials, action=name)
     return parser
 
 
