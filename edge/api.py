@@ -154,6 +154,7 @@ class _RouteRoles(TypedDict):
     openapi_extra: dict[str, Any]
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)  # reports: days a hall's log can hold (and datetime can)
 ALL = (Role.MANAGER, Role.TECHNICIAN, Role.ADMINISTRATOR)
 WEB = resources.files("edge").joinpath("web")
 
@@ -594,7 +595,13 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
             for a, source in auth.accounts()
         ]
 
+    def checked(day: date) -> date:
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise HTTPException(422, f"day: {day} is out of range ({FIRST_DAY} to {LAST_DAY})")
+        return day
+
     def day_report(day: date) -> dict[str, Any]:
+        checked(day)
         gateway.flush()
         now = gateway.clock.now()
         report = gateway.reports.report(day, now, gateway.store)
@@ -624,6 +631,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     @app.get("/api/reports/{day}/{kind}.csv", response_class=PlainTextResponse, tags=["reports"], **needs(Role.MANAGER))
     async def report_csv(day: date, kind: Literal["daily", "hourly"]) -> PlainTextResponse:
         """The day's report as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese names)."""
+        checked(day)
         gateway.flush()
         r = gateway.reports.report(day, gateway.clock.now(), gateway.store)
         text = csv_daily(r) if kind == "daily" else csv_hourly(r)

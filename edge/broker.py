@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import tempfile
 import time
