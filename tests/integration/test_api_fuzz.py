@@ -3,17 +3,19 @@ input — path, query or body — may make it fail (5xx) or crash, and a refused
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from edge.broker import MosquittoProcess
 from tests.integration.conftest import GatewayProcess
-from tests.integration.test_web_ui import PASSWORD, write_config
+from tests.integration.test_web_ui import PASSWORD, USERS, write_config
 
 EXAMPLES = 50  # at most, per operation
 EDGES = [
@@ -37,12 +39,40 @@ def names_the_field(response: Any) -> None:
             assert all(d.get("loc") for d in detail), f"a 422 without the field path: {response.text[:300]}"
 
 
-def test_no_input_makes_the_api_fail(
-    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
-) -> None:
-    gw = gateway_factory(mosquitto.url, "--config", str(write_config(tmp_path, mosquitto.url)), hall="county-01")
-    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
-    gw.start()
+@pytest.fixture
+def gw(mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path) -> GatewayProcess:
+    gateway = gateway_factory(mosquitto.url, "--config", str(write_config(tmp_path, mosquitto.url)), hall="county-01")
+    gateway.http.auth = httpx.BasicAuth("root", PASSWORD)
+    return gateway.start()
+
+
+def test_every_route_refuses_every_role_it_does_not_name(gw: GatewayProcess) -> None:
+    """Generated from the route table (the OpenAPI document's x-roles), not hand-picked."""
+    spec = gw.get("/openapi.json")
+    assert isinstance(spec, dict)
+    refused, allowed = [], []
+    for path, operations in spec["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        for method, op in operations.items():
+            roles = op["x-roles"]
+            if not roles:  # open: health, signing in and out
+                continue
+            for user, (role, _) in USERS.items():
+                if role == "administrator":
+                    continue
+                with gw.http.stream(method, concrete, json={}, auth=(user, PASSWORD), timeout=5) as r:
+                    r.read() if path != "/api/stream" else None  # the live stream never ends: its status is enough
+                if role in roles:
+                    allowed.append((method, path, role, r.status_code))
+                    assert r.status_code != 403, f"{method} {path} refuses {role}, which it names"
+                else:
+                    refused.append((method, path, role))
+                    assert r.status_code == 403, f"{method.upper()} {path} let a {role} through: {r.status_code}"
+                    assert role in r.json()["detail"]
+    assert len(refused) >= 10 and len(allowed) >= 40  # both sides of the table were exercised
+
+
+def test_no_input_makes_the_api_fail(gw: GatewayProcess) -> None:
     base = f"http://127.0.0.1:{gw.port}"
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     failures: list[str] = []
