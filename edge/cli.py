@@ -421,6 +421,64 @@ def cmd_rules_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_rules_keygen(args: argparse.Namespace) -> int:
+    from cloud_sync.bundle import new_key  # noqa: PLC0415
+
+    private, public = new_key()
+    args.out.mkdir(parents=True, exist_ok=True)
+    key, pub = args.out / "bundle.key", args.out / "bundle.pub"
+    if key.exists():
+        _say(f"hallops rules keygen: {key} exists; not overwriting a signing key")
+        return 1
+    key.touch(mode=0o600)  # readable by its owner only, before the secret is in it
+    key.write_text(private + "\n", encoding="ascii")
+    pub.write_text(public + "\n", encoding="ascii")
+    _say(f"hallops rules keygen: {key} (keep it secret, off the hall's box) and {pub} (for the gateways)")
+    return 0
+
+
+def cmd_rules_sign(args: argparse.Namespace) -> int:
+    from cloud_sync.bundle import BundleError, sign  # noqa: PLC0415
+
+    try:
+        bundle = sign(args.file.read_text(encoding="utf-8"), args.version, args.key.read_text().strip(), args.hall)
+    except (BundleError, OSError, ValueError) as exc:
+        _say(f"hallops rules sign: {exc}")
+        return 1
+    args.out.write_bytes(bundle)
+    _say(f"hallops rules sign: {args.out} — version {args.version} for hall {args.hall}")
+    return 0
+
+
+def cmd_rules_apply(args: argparse.Namespace) -> int:
+    """Verify, then replace the rules file atomically and record the version; a refused bundle changes nothing."""
+    from cloud_sync.bundle import BundleError, verify  # noqa: PLC0415
+    from edge.audit import Entry  # noqa: PLC0415
+    from edge.store import Store  # noqa: PLC0415
+
+    store = Store(args.db)
+    try:
+        applied = int(store.meta("rules_bundle_version") or 0)
+        try:
+            bundle = verify(args.bundle.read_bytes(), args.public_key.read_text().strip(), args.hall, applied)
+        except (BundleError, OSError) as exc:
+            _say(f"hallops rules apply: refused — {exc}")
+            return 1
+        tmp = args.rules_file.with_suffix(".tmp")
+        tmp.write_text(bundle.rules_yaml, encoding="utf-8")
+        tmp.replace(args.rules_file)
+        store.set_meta("rules_bundle_version", str(bundle.version))
+        detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": applied}
+        store.append_audit(
+            [Entry(time.time(), f"cli:{getpass.getuser()}", "rules.apply_bundle", str(bundle.version), detail)]
+        )
+    finally:
+        store.close()
+    _say(f"hallops rules apply: version {bundle.version} ({len(bundle.rules.rules)} rules) installed as "
+         f"{args.rules_file}; restart the gateway to use it")  # fmt: skip
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- parser
 
 
@@ -494,11 +552,28 @@ def build_parser() -> argparse.ArgumentParser:
     list_.add_argument("--limit", type=int, default=50)
     list_.set_defaults(func=cmd_audit_list)
 
-    rules = sub.add_parser("rules", help="rule files: validate")
+    rules = sub.add_parser("rules", help="rule files: validate, sign and apply bundles")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
     validate = rules_sub.add_parser("validate", help="check rule files; prints every error with its field path")
     validate.add_argument("files", nargs="*", type=Path, help="rule YAML files (default: the built-in pack)")
     validate.set_defaults(func=cmd_rules_validate)
+    keygen = rules_sub.add_parser("keygen", help="make an Ed25519 key pair for signing rule bundles")
+    keygen.add_argument("--out", type=Path, required=True, help="directory for bundle.key (secret) and bundle.pub")
+    keygen.set_defaults(func=cmd_rules_keygen)
+    sign = rules_sub.add_parser("sign", help="sign a rule file as a numbered bundle for one hall or all (*)")
+    sign.add_argument("file", type=Path)
+    sign.add_argument("--key", type=Path, required=True, help="the private key file (bundle.key)")
+    sign.add_argument("--version", type=int, required=True, help="must be higher than the version applied now")
+    sign.add_argument("--hall", default="*", help="the hall id it is for (default: every hall)")
+    sign.add_argument("--out", type=Path, required=True)
+    sign.set_defaults(func=cmd_rules_sign)
+    apply = rules_sub.add_parser("apply", help="verify a signed bundle and install its rules (refuses downgrades)")
+    apply.add_argument("bundle", type=Path)
+    apply.add_argument("--public-key", type=Path, required=True, help="the trusted public key (bundle.pub)")
+    apply.add_argument("--hall", required=True, help="this gateway's hall id")
+    apply.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file (keeps the applied version)")
+    apply.add_argument("--rules-file", type=Path, required=True, help="the gateway's rules.file, replaced if valid")
+    apply.set_defaults(func=cmd_rules_apply)
 
     from rules import staffing_cli  # noqa: PLC0415
 

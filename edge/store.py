@@ -294,6 +294,13 @@ class Store:
             [("audit_count", str(rows[-1].id)), ("audit_head", rows[-1].hash)],
         )
 
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     def audit_head(self) -> tuple[int, str] | None:
         """(rows appended, the last row's hash) as recorded with the last append; None before the first."""
         got = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"))
