@@ -1,1 +1,2 @@
-"""Store-and-forward to the city/province MQTT cluster and signed rule bundles down (a later issue; not built yet)."""
+"""Toward the city/province platform: signed rule bundles down (`bundle.py`); store-and-forward to the MQTT cluster
+is a later issue."""
