@@ -131,6 +131,9 @@ class Gateway:
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("saved hall state unreadable (%s); rebuilding from the whole event log", exc)
                 self.state, after = HallState(self.cfg.profile()), 0
+        newest = self.store.newest_event_at()
+        if newest is not None:  # a device clock resumes at the hall time it had, not the box's wall clock
+            self._observe_at(datetime.fromtimestamp(newest, UTC))
         replayed = 0
         for ev in self.store.events_after(after):
             received = datetime.fromtimestamp(ev.received_at, UTC)
@@ -232,8 +235,11 @@ class Gateway:
         log.debug("rejected topic=%s reason=%s path=%s detail=%s", topic, exc.reason, exc.path, exc.detail)
 
     def _observe(self, msg: DeviceMessage) -> None:
+        self._observe_at(msg.at)
+
+    def _observe_at(self, at: datetime) -> None:
         if isinstance(self.clock, DeviceClock):
-            self.clock.observe(msg.at)
+            self.clock.observe(at)
 
     def flush(self, save_state: bool = False) -> None:
         """Commit what was handled since the last flush, then acknowledge it to the broker."""

@@ -196,6 +196,11 @@ class Store:
                 yield StoredEvent(int(r[0]), float(r[1]), str(r[2]), bytes(r[3]))
             last = int(rows[-1][0])
 
+    def newest_event_at(self) -> float | None:
+        """The device time of the newest event (the events_at index answers it at once)."""
+        row = self._db.execute("SELECT max(at) FROM events").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def count_events(self) -> int:
         """Rows in the event log (kept as a counter: health checks call this often)."""
         return self._event_count
