@@ -34,13 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import yaml  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from devices.simulator.scenario import load_scenario  # noqa: E402
-from edge.auth import hash_password  # noqa: E402
 from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
-from edge.demo import DEMO_USERS, scenario_config  # noqa: E402
+from edge.demo import DEMO_USERS, save, scenario_config  # noqa: E402
 
 SPEED = 10
 PASSWORD = "bench-password"
@@ -122,12 +120,9 @@ def main() -> None:
     broker.start()
     port = free_port()
     scenario = load_scenario("city")
-    cfg = scenario_config(scenario, broker.url, work / "gateway.db", ("127.0.0.1", port), SPEED, users=DEMO_USERS)
-    raw = cfg.model_dump(mode="json", exclude_none=True)
-    for user in raw["users"].values():
-        user["password_hash"] = hash_password(PASSWORD)
-    raw["clock"]["max_lead_s"] = 86400
-    (work / "gateway.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    cfg = scenario_config(scenario, broker.url, work / "gateway.db", ("127.0.0.1", port), SPEED, users=DEMO_USERS,
+                          password=PASSWORD, max_lead_s=86400)  # fmt: skip
+    save(cfg, work / "gateway.yaml")
     base = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
     log = (work / "processes.log").open("wb")

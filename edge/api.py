@@ -25,8 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from devices.errors import ConfigError
 from devices.validation import line_of
 from edge.audit import verify
-from edge.auth import COOKIE, OPEN_USER, Account, Auth, Role, Throttled, User
-from edge.config import GatewayConfig
+from edge.auth import COOKIE, OPEN_USER, Auth, Role, Throttled, User
 from edge.decisions import Decider
 from edge.gateway import Gateway
 from edge.reports import forecast
@@ -159,11 +158,6 @@ ALL = (Role.MANAGER, Role.TECHNICIAN, Role.ADMINISTRATOR)
 WEB = resources.files("edge").joinpath("web")
 
 
-def accounts(cfg: GatewayConfig) -> dict[str, Account]:
-    """The configuration's `users:` as accounts."""
-    return {name: Account(User(name, Role(u.role), u.name), u.password_hash) for name, u in cfg.users.items()}
-
-
 def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     app = FastAPI(
         title="hallops gateway",
@@ -174,7 +168,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     )
     tz = ZoneInfo(gateway.cfg.hall.timezone)
     page = WEB.joinpath("index.html").read_text(encoding="utf-8")
-    auth = auth or Auth(accounts(gateway.cfg), gateway.cfg.storage.path, gateway.cfg.http.session_hours)
+    auth = auth or Auth(gateway.cfg.accounts(), gateway.cfg.storage.path, gateway.cfg.http.session_hours)
     app.state.auth = auth  # the server closes its database connection on the way out
 
     def signed_in(request: Request) -> User:
@@ -195,18 +189,19 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
         """The route's roles: checked on every call, and listed in the OpenAPI document."""
         wanted = frozenset(roles)
 
-        def check(user: User = Depends(signed_in)) -> User:  # noqa: B008 - a closure: Annotated cannot name it
+        def check(request: Request, user: User = Depends(signed_in)) -> User:  # noqa: B008 - a closure: Annotated cannot name it
             if not user.may(wanted):
                 allowed = " or ".join(sorted({r.value for r in wanted} | {Role.ADMINISTRATOR.value}))
                 raise HTTPException(403, f"this needs the {allowed} role; {user.name} is {user.role.value}")
+            request.state.user = user  # for who(): the route need not look the session up again
             return user
 
         return {"dependencies": [Depends(check)], "openapi_extra": {"x-roles": sorted(r.value for r in wanted)}}
 
     def who(request: Request, by: str | None) -> str:
         """The name recorded for an action: the signed-in user (a body's `by` only when no users are configured)."""
-        user = signed_in(request)
-        return (by or "local") if auth.open else user.name
+        user: User = request.state.user
+        return (by or "local") if user is OPEN_USER else user.name
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:

@@ -216,10 +216,9 @@ def _user_change(
 
     configured = {}
     if config is not None:
-        from edge.api import accounts  # noqa: PLC0415
         from edge.config import load_config  # noqa: PLC0415
 
-        configured = accounts(load_config(config))
+        configured = load_config(config).accounts()
     store = Store(db)  # creates the file on a first start, like the gateway would
     auth = Auth(configured, db)
     try:

@@ -20,7 +20,7 @@ from devices.errors import ConfigError, Problem
 from devices.mapping import VendorMapping
 from devices.topics import DeviceType
 from devices.validation import problems_from, read_yaml
-from edge.auth import valid_hash
+from edge.auth import Account, Role, User, valid_hash
 from rules.hall import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -225,6 +225,10 @@ class GatewayConfig(_Section):
         default_factory=dict,
         description="who may sign in to the web UI and API; none: open to this machine only (loopback)",
     )
+
+    def accounts(self) -> dict[str, Account]:
+        """The `users:` section as accounts to sign in with."""
+        return {name: Account(User(name, Role(u.role), u.name), u.password_hash) for name, u in self.users.items()}
 
     def profile(self) -> HallProfile:
         assert self.hall.id is not None

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import yaml
+
 from devices.simulator.model import day_bounds
 from devices.simulator.scenario import WEEKDAYS, Scenario
 from devices.topics import DeviceType
@@ -29,8 +31,13 @@ def scenario_config(
     http: tuple[str, int],
     speed: float,
     users: Mapping[str, tuple[str, str]] | None = None,
+    password: str = DEMO_PASSWORD,
+    max_lead_s: float | None = None,
 ) -> GatewayConfig:
+    """The gateway configuration for a simulated hall; `users` (name → role, display name) all get `password`.
+    `max_lead_s` lets the device clock run on through quiet periods (tests and benchmarks that wait)."""
     h = scenario.hall
+    digest = hash_password(password) if users else ""  # one Argon2 hash serves every user of the demo
     devices: dict[str, dict[str, object]] = {}
     for kind, group in (
         (DeviceType.TICKET_MACHINE, scenario.ticket_machines),
@@ -48,16 +55,22 @@ def scenario_config(
             "mqtt": {"url": broker_url, "client_id": f"hallops-demo-{h.id}"},
             "storage": {"path": str(db)},
             "http": {"host": http[0], "port": http[1]},
-            "clock": {"mode": "device", "speed": speed},
+            "clock": {"mode": "device", "speed": speed, **({"max_lead_s": max_lead_s} if max_lead_s else {})},
             "services": {s.code: {"name": s.name, "name_en": s.name_en} for s in scenario.services},
             "windows": {w.id: {"name": w.name or None, "services": list(w.services)} for w in scenario.windows},
             "devices": devices,
             "users": {
-                name: {"role": role, "name": display, "password_hash": hash_password(DEMO_PASSWORD)}
+                name: {"role": role, "name": display, "password_hash": digest}
                 for name, (role, display) in (users or {}).items()
             },
         }
     )
+
+
+def save(cfg: GatewayConfig, path: Path) -> Path:
+    """Write a configuration as the YAML file `hallops gateway --config` reads."""
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True), allow_unicode=True), "utf-8")
+    return path
 
 
 def demo_day(scenario: Scenario, today: date) -> tuple[datetime, datetime]:

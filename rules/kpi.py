@@ -388,10 +388,7 @@ class DayBook:
             self._account(w, at)
             _spread(self._serving_s, max(at - p.duration_s, w.free_since), at, self._start)
             w.free_since = at
-        t = self._ticket(p.ticket_id)
-        self._stop_waiting(t, at)
-        self._call(t, at, measured=False)
-        t.ended = True
+        t = self._visit_ended(p.ticket_id, at)
         if not t.served:
             t.served = True
             for tally in self._tallies(t.service, at):
@@ -401,10 +398,7 @@ class DayBook:
         w = self._working_window(p.window_id or device_id, at)
         if w.serving == p.ticket_id:
             self._stop_serving(w, at)
-        t = self._ticket(p.ticket_id)
-        self._stop_waiting(t, at)
-        self._call(t, at, measured=False)
-        t.ended = True
+        t = self._visit_ended(p.ticket_id, at)
         if not t.no_show:
             t.no_show = True
             for tally in self._tallies(t.service, at):
@@ -424,6 +418,14 @@ class DayBook:
         t = self._tickets.get(ticket_id)
         if t is None:  # issued before the book started, or its issue is still on the way
             t = self._tickets[ticket_id] = _Ticket()
+        return t
+
+    def _visit_ended(self, ticket_id: str, at: float) -> _Ticket:
+        """A visit ended at a window (served, or nobody came): no longer waiting, and called if the call was missed."""
+        t = self._ticket(ticket_id)
+        self._stop_waiting(t, at)
+        self._call(t, at, measured=False)
+        t.ended = True
         return t
 
     def _call(self, t: _Ticket, at: float, *, measured: bool) -> None:

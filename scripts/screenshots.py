@@ -22,12 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import yaml  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from devices.simulator.scenario import load_scenario  # noqa: E402
 from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
-from edge.demo import DEMO_PASSWORD, DEMO_USERS, scenario_config  # noqa: E402
+from edge.demo import DEMO_PASSWORD, DEMO_USERS, save, scenario_config  # noqa: E402
 
 SPEED = 60
 START = datetime(2026, 11, 23, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -67,10 +66,8 @@ def main() -> None:
     broker.start()
     port = free_port()
     cfg = scenario_config(load_scenario("city"), broker.url, work / "g.db", ("127.0.0.1", port), SPEED,
-                          users=DEMO_USERS)  # fmt: skip
-    raw = cfg.model_dump(mode="json", exclude_none=True)
-    raw["clock"]["max_lead_s"] = 86400
-    (work / "g.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+                          users=DEMO_USERS, max_lead_s=86400)  # fmt: skip
+    save(cfg, work / "g.yaml")
     base = f"http://127.0.0.1:{port}"
     log = (work / "processes.log").open("wb")
     procs = [subprocess.Popen([sys.executable, "-m", "edge.cli", "gateway", "--config", str(work / "g.yaml")],

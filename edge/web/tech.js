@@ -98,7 +98,9 @@ export function techView() {
   }
   function update(force) {
     const rows = live.tickets;
-    const sig = JSON.stringify([rows, [...opened], force ? Math.random() : 0]);
+    // force: rebuild even if the tickets did not change (a details panel opened or the language switched)
+    if (force) for (const part of [parts.mine, parts.free, parts.other]) delete part.dataset.sig;
+    const sig = JSON.stringify([rows, [...opened]]);
     patch(parts.mine, sig, () => list(rows.filter(mine)));
     patch(parts.free, sig, () => list(rows.filter((tk) => tk.status === "open" && !mine(tk))));
     patch(parts.other, sig, () => list(rows.filter((tk) => tk.status !== "open" && !mine(tk))));

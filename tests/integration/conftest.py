@@ -237,3 +237,23 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1600, "height": 1000})
     yield context.new_page()
     context.close()
+
+
+# A gateway with users, configured from the simulated county hall (the web UI and API tests).
+PASSWORD = "correct horse battery"
+USERS = {"wang": ("manager", "王经理"), "li": ("technician", "李工"), "root": ("administrator", "管理员")}
+HALL_SPEED = 60  # its device clock: simulations fed to it run at this pace
+
+
+@pytest.fixture
+def hall(mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path) -> GatewayProcess:
+    """The county hall's gateway with USERS (password PASSWORD), device clock at HALL_SPEED; `hall.http` signs in
+    as root. Its config is `tmp_path / "gateway.yaml"`."""
+    from devices.simulator.scenario import load_scenario  # noqa: PLC0415
+    from edge.demo import save, scenario_config  # noqa: PLC0415
+
+    cfg = scenario_config(load_scenario("county"), mosquitto.url, tmp_path / "gateway.db", ("127.0.0.1", 0), HALL_SPEED,
+                          users=USERS, password=PASSWORD, max_lead_s=86400)  # fmt: skip
+    gw = gateway_factory(mosquitto.url, "--config", str(save(cfg, tmp_path / "gateway.yaml")), hall="county-01")
+    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
+    return gw.start()

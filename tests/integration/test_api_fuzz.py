@@ -4,18 +4,12 @@ input — path, query or body — may make it fail (5xx) or crash, and a refused
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from edge.broker import MosquittoProcess
-from tests.integration.conftest import GatewayProcess
-from tests.integration.test_web_ui import PASSWORD, USERS, write_config
+from tests.integration.conftest import PASSWORD, USERS, GatewayProcess
 
 EXAMPLES = 50  # at most, per operation
 EDGES = [
@@ -39,16 +33,9 @@ def names_the_field(response: Any) -> None:
             assert all(d.get("loc") for d in detail), f"a 422 without the field path: {response.text[:300]}"
 
 
-@pytest.fixture
-def gw(mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path) -> GatewayProcess:
-    gateway = gateway_factory(mosquitto.url, "--config", str(write_config(tmp_path, mosquitto.url)), hall="county-01")
-    gateway.http.auth = httpx.BasicAuth("root", PASSWORD)
-    return gateway.start()
-
-
-def test_every_route_refuses_every_role_it_does_not_name(gw: GatewayProcess) -> None:
+def test_every_route_refuses_every_role_it_does_not_name(hall: GatewayProcess) -> None:
     """Generated from the route table (the OpenAPI document's x-roles), not hand-picked."""
-    spec = gw.get("/openapi.json")
+    spec = hall.get("/openapi.json")
     assert isinstance(spec, dict)
     refused, allowed = [], []
     for path, operations in spec["paths"].items():
@@ -60,7 +47,7 @@ def test_every_route_refuses_every_role_it_does_not_name(gw: GatewayProcess) -> 
             for user, (role, _) in USERS.items():
                 if role == "administrator":
                     continue
-                with gw.http.stream(method, concrete, json={}, auth=(user, PASSWORD), timeout=5) as r:
+                with hall.http.stream(method, concrete, json={}, auth=(user, PASSWORD), timeout=5) as r:
                     r.read() if path != "/api/stream" else None  # the live stream never ends: its status is enough
                 if role in roles:
                     allowed.append((method, path, role, r.status_code))
@@ -72,8 +59,8 @@ def test_every_route_refuses_every_role_it_does_not_name(gw: GatewayProcess) -> 
     assert len(refused) >= 10 and len(allowed) >= 40  # both sides of the table were exercised
 
 
-def test_no_input_makes_the_api_fail(gw: GatewayProcess) -> None:
-    base = f"http://127.0.0.1:{gw.port}"
+def test_no_input_makes_the_api_fail(hall: GatewayProcess) -> None:
+    base = f"http://127.0.0.1:{hall.port}"
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     failures: list[str] = []
     tried: dict[str, int] = {}
@@ -96,10 +83,10 @@ def test_no_input_makes_the_api_fail(gw: GatewayProcess) -> None:
         fuzz()
     # inputs at the edges that random generation rarely reaches (each of these once gave a 500)
     for method, path in EDGES:
-        response = gw.http.request(method, path, json={} if method == "POST" else None)
+        response = hall.http.request(method, path, json={} if method == "POST" else None)
         if response.status_code >= 500:
             failures.append(f"{method} {path} → {response.status_code}")
         names_the_field(response)
-    assert gw.proc is not None and gw.proc.poll() is None, "the gateway is still running"
+    assert hall.proc is not None and hall.proc.poll() is None, "the gateway is still running"
     assert failures == [], "server errors:\n" + "\n".join(failures[:20])
     assert len(tried) >= 30 and sum(tried.values()) > 10 * len(tried)  # every operation, most of them many times

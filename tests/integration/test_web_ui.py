@@ -17,36 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from devices.simulator.scenario import load_scenario
 from edge.broker import MosquittoProcess
-from edge.demo import scenario_config
-from tests.integration.conftest import CST, ROOT, GatewayProcess, wait_until
+from tests.integration.conftest import CST, HALL_SPEED, PASSWORD, ROOT, USERS, GatewayProcess, wait_until
 
-PASSWORD = "correct horse battery"
-USERS = {"wang": ("manager", "王经理"), "li": ("technician", "李工"), "root": ("administrator", "管理员")}
 AFTERNOON = datetime(2026, 11, 23, 14, 30, tzinfo=CST)  # a Monday: the county hall's SB surge comes at 15:00
-SPEED = 60
-
-
-def write_config(tmp: Path, broker_url: str) -> Path:
-    scenario = load_scenario("county")
-    cfg = scenario_config(scenario, broker_url, tmp / "gateway.db", ("127.0.0.1", 0), SPEED, users=USERS)
-    raw = cfg.model_dump(mode="json", exclude_none=True)
-    for user in raw["users"].values():
-        user["password_hash"] = hash_password(PASSWORD)
-    raw["clock"]["max_lead_s"] = 86400
-    path = tmp / "gateway.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def hash_password(password: str) -> str:
-    from edge.auth import hash_password as make  # noqa: PLC0415
-
-    return make(password)
 
 
 def sign_in(page: Page, base: str, user: str, password: str = PASSWORD) -> None:
@@ -57,23 +33,23 @@ def sign_in(page: Page, base: str, user: str, password: str = PASSWORD) -> None:
 
 
 @pytest.fixture
-def hall(
-    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
-) -> Iterator[GatewayProcess]:
-    config = write_config(tmp_path, mosquitto.url)
-    gw = gateway_factory(mosquitto.url, "--config", str(config), hall="county-01")
-    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
-    yield gw.start()
+def simulate(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[[str], None]]:
+    """Starts the county hall's afternoon (obeying the gateway) for a duration; stopped when the test ends."""
+    running: list[subprocess.Popen[bytes]] = []
 
+    def start(duration: str) -> None:
+        with (tmp_path / "simulator.log").open("wb") as log:  # the child keeps its own copy of the file
+            running.append(subprocess.Popen(
+                [sys.executable, "-m", "edge.cli", "simulate", "--broker", mosquitto.url, "--scenario", "county",
+                 "--seed", "1", "--speed", str(HALL_SPEED), "--start", AFTERNOON.isoformat(), "--duration", duration,
+                 "--obey-commands"],
+                stdout=log, stderr=log, cwd=ROOT,
+            ))  # fmt: skip
 
-def simulate(mosquitto: MosquittoProcess, tmp: Path, duration: str) -> subprocess.Popen[bytes]:
-    with (tmp / "simulator.log").open("wb") as log:  # the child keeps its own copy of the file
-        return subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "simulate", "--broker", mosquitto.url, "--scenario", "county",
-             "--seed", "1", "--speed", str(SPEED), "--start", AFTERNOON.isoformat(), "--duration", duration,
-             "--obey-commands"],
-            stdout=log, stderr=log, cwd=ROOT,
-        )  # fmt: skip
+    yield start
+    for proc in running:
+        proc.kill()
+        proc.wait()
 
 
 def test_each_route_enforces_its_roles(hall: GatewayProcess, tmp_path: Path) -> None:
@@ -118,10 +94,10 @@ def test_each_route_enforces_its_roles(hall: GatewayProcess, tmp_path: Path) -> 
 
 
 def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
-    hall: GatewayProcess, mosquitto: MosquittoProcess, browser: Browser, tmp_path: Path
+    hall: GatewayProcess, browser: Browser, simulate: Callable[[str], None]
 ) -> None:
     base = f"http://127.0.0.1:{hall.port}"
-    sim = simulate(mosquitto, tmp_path, "150m")
+    simulate("150m")
     # the manager's PC is set to another time zone: the page still shows the hall's time (Asia/Shanghai)
     manager = browser.new_context(locale="zh-CN", timezone_id="Europe/London",
                                   viewport={"width": 1600, "height": 1000}).new_page()  # fmt: skip
@@ -213,99 +189,87 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
         manager.reload()
         expect(manager.locator("#queues h2")).to_have_text("Queues by service")
     finally:
-        sim.kill()
-        sim.wait()
         manager.context.close()
         tech.context.close()
 
 
 def test_the_page_recovers_by_itself_after_a_gateway_restart(
-    hall: GatewayProcess, mosquitto: MosquittoProcess, page: Page, tmp_path: Path
+    hall: GatewayProcess, page: Page, simulate: Callable[[str], None]
 ) -> None:
     base = f"http://127.0.0.1:{hall.port}"
-    sim = simulate(mosquitto, tmp_path, "60m")
-    try:
-        sign_in(page, base, "wang")
-        live = page.locator("#live")
-        expect(live).to_have_text("实时")
-        clock = page.locator("#clock")
-        expect(clock).not_to_be_empty()
+    simulate("60m")
+    sign_in(page, base, "wang")
+    live = page.locator("#live")
+    expect(live).to_have_text("实时")
+    clock = page.locator("#clock")
+    expect(clock).not_to_be_empty()
 
-        assert hall.stop() == 0
-        expect(live).to_have_text("重新连接中…", timeout=10_000)
-        before = clock.text_content()
-        hall.start()
-        expect(live).to_have_text("实时", timeout=15_000)  # reconnected, and still signed in (sessions are stored)
-        expect(page.locator("form.login")).to_have_count(0)
-        expect(clock).not_to_have_text(before or "", timeout=10_000)  # the hall moves on again
-    finally:
-        sim.kill()
-        sim.wait()
+    assert hall.stop() == 0
+    expect(live).to_have_text("重新连接中…", timeout=10_000)
+    before = clock.text_content()
+    hall.start()
+    expect(live).to_have_text("实时", timeout=15_000)  # reconnected, and still signed in (sessions are stored)
+    expect(page.locator("form.login")).to_have_count(0)
+    expect(clock).not_to_have_text(before or "", timeout=10_000)  # the hall moves on again
 
 
 VIEWS = ("floor", "wall", "tech", "admin", "reports")
 
 
 def test_every_view_passes_axe_and_works_from_the_keyboard(
-    hall: GatewayProcess, mosquitto: MosquittoProcess, page: Page, tmp_path: Path
+    hall: GatewayProcess, page: Page, simulate: Callable[[str], None]
 ) -> None:
     from axe_playwright_python.sync_playwright import Axe  # noqa: PLC0415
 
     base = f"http://127.0.0.1:{hall.port}"
-    sim = simulate(mosquitto, tmp_path, "40m")
-    try:
-        page.goto(base + "/")
-        found = {"login": Axe().run(page).response["violations"]}
-        sign_in(page, base, "root")
-        expect(page.locator("#nav a")).to_have_count(len(VIEWS))
+    simulate("40m")
+    page.goto(base + "/")
+    found = {"login": Axe().run(page).response["violations"]}
+    sign_in(page, base, "root")
+    expect(page.locator("#nav a")).to_have_count(len(VIEWS))
 
-        def alarm() -> bool:  # an alert above the info-level floor prompts (those are folded away)
-            rows = hall.get("/api/alerts")
-            assert isinstance(rows, list)
-            return any(a["state"] == "firing" and a["severity"] != "info" for a in rows)
+    def alarm() -> bool:  # an alert above the info-level floor prompts (those are folded away)
+        rows = hall.get("/api/alerts")
+        assert isinstance(rows, list)
+        return any(a["state"] == "firing" and a["severity"] != "info" for a in rows)
 
-        wait_until(alarm, timeout=90, what="an alarm to show")
-        for view in VIEWS:
-            page.goto(f"{base}/#/{view}")
-            expect(page.locator(".view")).to_be_visible()
-            page.wait_for_timeout(1500)  # live data rendered
-            found[view] = Axe().run(page).response["violations"]
-        problems = {v: [(x["id"], x["impact"], x["nodes"][0]["target"]) for x in f] for v, f in found.items() if f}
-        assert problems == {}, "WCAG problems (labels, contrast, ARIA) per view"
+    wait_until(alarm, timeout=90, what="an alarm to show")
+    for view in VIEWS:
+        page.goto(f"{base}/#/{view}")
+        expect(page.locator(".view")).to_be_visible()
+        page.wait_for_timeout(1500)  # live data rendered
+        found[view] = Axe().run(page).response["violations"]
+    problems = {v: [(x["id"], x["impact"], x["nodes"][0]["target"]) for x in f] for v, f in found.items() if f}
+    assert problems == {}, "WCAG problems (labels, contrast, ARIA) per view"
 
-        # keyboard only: skip link first, then the views; Enter opens one
-        page.goto(f"{base}/#/floor")
-        page.reload()  # focus starts at the top of a freshly loaded page
-        expect(page.locator(".floor-view")).to_be_visible()
-        page.keyboard.press("Tab")
-        expect(page.locator(":focus")).to_have_text("跳到内容")
-        page.keyboard.press("Tab")
-        expect(page.locator(":focus")).to_have_text("大厅")
-        page.keyboard.press("Tab")
-        page.keyboard.press("Tab")
-        expect(page.locator(":focus")).to_have_text("工单")
-        page.keyboard.press("Enter")
-        expect(page.locator(".tech-view")).to_be_visible()
+    # keyboard only: skip link first, then the views; Enter opens one
+    page.goto(f"{base}/#/floor")
+    page.reload()  # focus starts at the top of a freshly loaded page
+    expect(page.locator(".floor-view")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("跳到内容")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("大厅")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("工单")
+    page.keyboard.press("Enter")
+    expect(page.locator(".tech-view")).to_be_visible()
 
-        # an alert can be acknowledged with the keyboard, and the live refresh does not steal the focus
-        page.goto(f"{base}/#/floor")
-        ack = page.locator(".part-alerts > ul.alerts button", has_text="确认").first
-        expect(ack).to_be_visible(timeout=30_000)
-        for _ in range(300):
-            page.keyboard.press("Tab")
-            if page.evaluate("document.activeElement.textContent") == "确认":
-                break
-        key = page.evaluate("document.activeElement.dataset.key")
-        page.wait_for_timeout(2500)  # two live updates of the floor
-        assert page.evaluate("document.activeElement.dataset.key") == key
-        page.keyboard.press("Enter")
-        fingerprint = key.removeprefix("ack-")
-        expect(page.locator(f"li.alert[data-fingerprint='{fingerprint}']")).not_to_have_attribute(
-            "data-state", "firing"
-        )
-    finally:
-        sim.kill()
-        sim.wait()
+    # an alert can be acknowledged with the keyboard, and the live refresh does not steal the focus
+    page.goto(f"{base}/#/floor")
+    ack = page.locator(".part-alerts > ul.alerts button", has_text="确认").first
+    expect(ack).to_be_visible(timeout=30_000)
+    for _ in range(300):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "确认":
+            break
+    key = page.evaluate("document.activeElement.dataset.key")
+    page.wait_for_timeout(2500)  # two live updates of the floor
+    assert page.evaluate("document.activeElement.dataset.key") == key
+    page.keyboard.press("Enter")
+    fingerprint = key.removeprefix("ack-")
+    expect(page.locator(f"li.alert[data-fingerprint='{fingerprint}']")).not_to_have_attribute("data-state", "firing")
 
 
 def test_without_users_the_gateway_refuses_the_lan_and_says_how_to_add_an_administrator(
