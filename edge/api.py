@@ -7,6 +7,7 @@ The app holds the gateway it was made for; there are no globals.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import uuid
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -26,13 +28,18 @@ from devices.errors import ConfigError
 from devices.validation import line_of
 from edge.audit import verify
 from edge.auth import COOKIE, OPEN_USER, Auth, Role, Throttled, User
+from edge.backtest import Result as BacktestResult
+from edge.backtest import backtest
 from edge.decisions import Decider
 from edge.gateway import Gateway
 from edge.reports import forecast
+from edge.store import Store
+from edge.versions import RuleVersions, parse_source
+from edge.versions import diff as version_diff
 from rules.engine import AlertState, Silence
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowView, ZoneView
 from rules.kpi import WAIT_BUCKETS_MIN, DayReport, csv_daily, csv_hourly
-from rules.language import BUILTIN, parse_rules, summarise
+from rules.language import RuleFile, parse_rules, summarise
 from rules.tickets import TicketTransitionError, UnknownTicketError
 
 VERSION = "0.1.0"
@@ -126,6 +133,23 @@ class RulesCheck(BaseModel):
     ok: bool
     rules: int
     problems: list[dict[str, object]] = Field(description="each with path, message and the YAML line (1-based)")
+
+
+class VersionBody(_Body):
+    source: str = Field(min_length=1, max_length=1 << 20, description="the rule file (YAML)")
+    comment: str = Field(default="", max_length=500, description="what changed and why")
+
+
+class CommentBody(_Body):
+    comment: str = Field(default="", max_length=500)
+
+
+class BacktestBody(_Body):
+    from_: datetime = Field(alias="from", description="start (ISO 8601; without an offset: hall time)")
+    to: datetime = Field(description="end (ISO 8601), at most 31 days after the start")
+    version: int | None = Field(default=None, ge=1, description="the candidate: a stored version …")
+    source: str | None = Field(default=None, min_length=1, max_length=1 << 20, description="… or a rule file (YAML)")
+    against: int | None = Field(default=None, ge=1, description="compare with this version (default: the active)")
 
 
 class SilenceOut(BaseModel):
@@ -552,8 +576,169 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
 
     @app.get("/api/rules/source", response_class=PlainTextResponse, tags=["rules"], **needs(*ALL))
     async def rules_source() -> str:
-        """The YAML of the rules in force (the configured file, or the built-in pack)."""
-        return (gateway.cfg.rules.file or BUILTIN).read_text(encoding="utf-8")
+        """The YAML of the rule version in force."""
+        return version(gateway.rules_version)["source"]  # type: ignore[return-value]
+
+    def versions() -> RuleVersions:
+        if gateway.versions is None:
+            raise HTTPException(503, "the gateway is starting")
+        return gateway.versions
+
+    def version(number: int) -> dict[str, object]:
+        try:
+            v = versions().get(number)
+        except KeyError:
+            raise HTTPException(404, f"no rule version {number}") from None
+        return {**v.summary(), "source": v.source}
+
+    def unprocessable(exc: ConfigError, text: str) -> HTTPException:
+        problems = [{"path": p.path, "message": p.message, "line": line_of(text, p.path) if p.path else None}
+                    for p in exc.problems]  # fmt: skip
+        first = problems[0] if problems else {"path": "", "message": "invalid"}
+        return HTTPException(422, {"message": f"source.{first['path']}: {first['message']}".replace(". :", ":"),
+                                   "problems": problems})  # fmt: skip
+
+    @app.get("/api/rules/versions", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def rule_versions() -> dict[str, object]:
+        """Every rule version (newest first), which is in force, which runs in shadow, and the activations."""
+        v = versions()
+        return {
+            "active": gateway.rules_version,
+            "shadow": v.shadow_number(),
+            "versions": [x.summary() for x in reversed(v.all())],
+            "activations": v.activations(50),
+        }
+
+    @app.post("/api/rules/versions", status_code=201, tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def add_rule_version(body: VersionBody, request: Request) -> dict[str, object]:
+        """Store a rule file as a new immutable version (not put in force). The same YAML as an existing version
+        returns that version with `created: false`. Invalid rules: 422 with every problem, its path and line."""
+        try:
+            v, created = versions().add(body.source, who(request, None), body.comment, "web")
+        except ConfigError as exc:
+            raise unprocessable(exc, body.source) from None
+        return {**v.summary(), "created": created}
+
+    @app.get("/api/rules/versions/{number}", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def rule_version(number: Annotated[int, FastPath(ge=1, le=2**31)]) -> dict[str, object]:
+        """One version with its YAML."""
+        return version(number)
+
+    @app.get("/api/rules/versions/{number}/diff", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def rule_version_diff(
+        number: Annotated[int, FastPath(ge=1, le=2**31)],
+        against: Annotated[int | None, Query(ge=1, le=2**31, description="default: the version in force")] = None,
+    ) -> dict[str, object]:
+        """What changed from `against` to `number`: rules added, removed, changed, and the unified YAML diff."""
+        try:
+            old, new = versions().get(against or gateway.rules_version), versions().get(number)
+        except KeyError as exc:
+            raise HTTPException(404, f"no rule version {exc.args[0]}") from None
+        return version_diff(old, new).to_dict()
+
+    @app.post("/api/rules/versions/{number}/activate", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def activate_rule_version(
+        number: Annotated[int, FastPath(ge=1, le=2**31)], body: CommentBody, request: Request
+    ) -> dict[str, object]:
+        """Put a version in force now; the rules that did not change keep their timers."""
+        try:
+            v = versions().activate(number, who(request, None), body.comment)
+        except KeyError:
+            raise HTTPException(404, f"no rule version {number}") from None
+        gateway.follow_rules()
+        return v.summary()
+
+    @app.post("/api/rules/rollback", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def rollback_rules(body: CommentBody, request: Request) -> dict[str, object]:
+        """Put back the version that was in force before the current one."""
+        try:
+            v = versions().rollback(who(request, None), body.comment)
+        except LookupError as exc:
+            raise HTTPException(409, str(exc)) from None
+        gateway.follow_rules()
+        return v.summary()
+
+    @app.post("/api/rules/versions/{number}/shadow", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def shadow_rule_version(
+        number: Annotated[int, FastPath(ge=1, le=2**31)], body: CommentBody, request: Request
+    ) -> dict[str, object]:
+        """Run a version in shadow: evaluated beside the active one on live data, acting on nothing."""
+        try:
+            versions().set_shadow(number, who(request, None), body.comment)
+        except KeyError:
+            raise HTTPException(404, f"no rule version {number}") from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        gateway.follow_rules()
+        return await shadow_report()
+
+    @app.get("/api/rules/shadow", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def shadow_report() -> dict[str, object]:
+        """The shadow version's would-have-fired diff against the active version since the shadow started."""
+        report = decider().shadow_report()
+        if report is None:
+            raise HTTPException(404, "no rule version runs in shadow")
+        return report
+
+    @app.delete("/api/rules/shadow", status_code=204, tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def stop_shadow(request: Request) -> None:
+        """Stop the shadow version."""
+        if versions().shadow_number() is None:
+            raise HTTPException(404, "no rule version runs in shadow")
+        versions().set_shadow(None, who(request, None))
+        gateway.follow_rules()
+
+    @app.post("/api/rules/shadow/promote", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def promote_shadow(body: CommentBody, request: Request) -> dict[str, object]:
+        """Put the shadow version in force in one step; its alerts of the changed rules carry over with their
+        start times, so a condition that has held long enough fires at once."""
+        number = versions().shadow_number()
+        if number is None:
+            raise HTTPException(404, "no rule version runs in shadow")
+        v = versions().activate(number, who(request, None), body.comment, kind="promote")
+        gateway.follow_rules()
+        return v.summary()
+
+    backtest_lock = asyncio.Lock()
+
+    @app.post("/api/rules/backtest", tags=["rules"], **needs(Role.ADMINISTRATOR))
+    async def run_backtest(body: BacktestBody) -> dict[str, object]:
+        """Replay the recorded events of a period through a candidate (a stored version or a rule file) and the
+        active version (or `against`): what each would have fired, the tickets and recommendations, and the diff.
+        One backtest at a time (409 while another runs)."""
+        tz = ZoneInfo(gateway.cfg.hall.timezone)
+        start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (body.from_, body.to))
+        if end <= start:
+            raise HTTPException(422, "to: must be after from")
+        if end - start > timedelta(days=31):
+            raise HTTPException(422, "to: a backtest covers at most 31 days")
+        if (body.version is None) == (body.source is None):
+            raise HTTPException(422, "version: give either version or source")
+        try:
+            base = versions().get(body.against or gateway.rules_version).rules
+            if body.source is not None:
+                try:
+                    candidate = parse_source(body.source, "source")
+                except ConfigError as exc:
+                    raise unprocessable(exc, body.source) from None
+            else:
+                assert body.version is not None
+                candidate = versions().get(body.version).rules
+        except KeyError as exc:
+            raise HTTPException(404, f"no rule version {exc.args[0]}") from None
+        if backtest_lock.locked():
+            raise HTTPException(409, "a backtest is running; try again when it is done")
+        async with backtest_lock:
+            gateway.flush()
+            result = await asyncio.to_thread(backtest_in_thread, base, candidate, start, end)
+        return result.to_dict(tz)
+
+    def backtest_in_thread(base: RuleFile, candidate: RuleFile, start: datetime, end: datetime) -> BacktestResult:
+        store = Store(gateway.cfg.storage.path)  # its own connection: the gateway's is not for other threads
+        try:
+            return backtest(gateway.cfg, store, base, candidate, start, end, parallel=end - start > timedelta(hours=12))
+        finally:
+            store.close()
 
     @app.post("/api/rules/check", response_model=RulesCheck, tags=["rules"], **needs(Role.ADMINISTRATOR))
     async def rules_check(request: Request) -> RulesCheck:

@@ -28,6 +28,7 @@ from devices.topics import DeviceType
 if TYPE_CHECKING:
     from edge.auth import Auth
     from edge.store import Store
+    from edge.versions import RuleVersions
 
 log = logging.getLogger("hallops")
 
@@ -450,12 +451,15 @@ def cmd_rules_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_apply(args: argparse.Namespace) -> int:
-    """Verify, then replace the rules file atomically and record the version; a refused bundle changes nothing."""
+    """Verify a bundle, then store its rules as a version and put it in force; a refused bundle changes nothing."""
     from cloud_sync.bundle import BundleError, verify  # noqa: PLC0415
     from edge.audit import Entry  # noqa: PLC0415
-    from edge.store import Store  # noqa: PLC0415
+    from edge.versions import RuleVersions  # noqa: PLC0415
 
-    store = Store(args.db)
+    store = _open_store(args.db)
+    if store is None:
+        return 2
+    actor = f"cli:{getpass.getuser()}"
     try:
         applied = int(store.meta("rules_bundle_version") or 0)
         try:
@@ -463,18 +467,225 @@ def cmd_rules_apply(args: argparse.Namespace) -> int:
         except (BundleError, OSError) as exc:
             _say(f"hallops rules apply: refused — {exc}")
             return 1
-        tmp = args.rules_file.with_suffix(".tmp")
-        tmp.write_text(bundle.rules_yaml, encoding="utf-8")
-        tmp.replace(args.rules_file)
+        versions = RuleVersions(store)
+        version, _ = versions.add(bundle.rules_yaml, f"bundle:{bundle.version}", f"signed bundle {bundle.version}",
+                                  f"bundle:{bundle.version}")  # fmt: skip
+        versions.activate(version.number, actor, f"signed bundle {bundle.version}")
         store.set_meta("rules_bundle_version", str(bundle.version))
-        detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": applied}
-        store.append_audit(
-            [Entry(time.time(), f"cli:{getpass.getuser()}", "rules.apply_bundle", str(bundle.version), detail)]
-        )
+        detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": applied, "rule_version": version.number}
+        store.append_audit([Entry(time.time(), actor, "rules.apply_bundle", str(bundle.version), detail)])
+        if args.rules_file is not None:  # keep the configured file in step, for a gateway started afresh
+            tmp = args.rules_file.with_suffix(".tmp")
+            tmp.write_text(bundle.rules_yaml, encoding="utf-8")
+            tmp.replace(args.rules_file)
     finally:
         store.close()
-    _say(f"hallops rules apply: version {bundle.version} ({len(bundle.rules.rules)} rules) installed as "
-         f"{args.rules_file}; restart the gateway to use it")  # fmt: skip
+    _say(f"hallops rules apply: bundle {bundle.version} ({len(bundle.rules.rules)} rules) is rule version "
+         f"{version.number}, in force (a running gateway takes it up within a second)")  # fmt: skip
+    return 0
+
+
+def _versions_cmd(args: argparse.Namespace) -> tuple[Store, RuleVersions] | None:
+    from edge.versions import RuleVersions  # noqa: PLC0415
+
+    store = _open_store(args.db)
+    if store is None:
+        return None
+    return store, RuleVersions(store)
+
+
+def cmd_rules_versions(args: argparse.Namespace) -> int:
+    opened = _versions_cmd(args)
+    if opened is None:
+        return 2
+    store, versions = opened
+    try:
+        active, shadow = versions.active_number(), versions.shadow_number()
+        print("version\tin force\tcreated\tauthor\torigin\trules\tcomment")
+        for v in reversed(versions.all()):
+            mark = "active" if v.number == active else "shadow" if v.number == shadow else ""
+            at = datetime.fromtimestamp(v.created_at).astimezone().isoformat(timespec="seconds")
+            print(f"{v.number}\t{mark}\t{at}\t{v.author}\t{v.origin}\t{len(v.rules.rules)}\t{v.comment}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_rules_add(args: argparse.Namespace) -> int:
+    opened = _versions_cmd(args)
+    if opened is None:
+        return 2
+    store, versions = opened
+    try:
+        try:
+            source = args.file.read_text(encoding="utf-8")
+            v, created = versions.add(source, f"cli:{getpass.getuser()}", args.comment, "cli")
+        except ConfigError as exc:
+            print(f"{args.file}: {len(exc.problems)} error(s)")
+            for problem in exc.problems:
+                print(f"  {problem}")
+            return 1
+        except OSError as exc:
+            _say(f"hallops rules add: {exc}")
+            return 1
+        if args.activate:
+            versions.activate(v.number, f"cli:{getpass.getuser()}", args.comment)
+    finally:
+        store.close()
+    state = "new version" if created else "the same rules are already version"
+    then = ", in force" if args.activate else f"; put it in force with: hallops rules activate {v.number}"
+    _say(f"hallops rules add: {state} {v.number} ({len(v.rules.rules)} rules){then}")
+    return 0
+
+
+def cmd_rules_activate(args: argparse.Namespace) -> int:
+    opened = _versions_cmd(args)
+    if opened is None:
+        return 2
+    store, versions = opened
+    try:
+        try:
+            if args.command_name == "rollback":
+                v = versions.rollback(f"cli:{getpass.getuser()}", args.comment)
+            else:
+                v = versions.activate(args.number, f"cli:{getpass.getuser()}", args.comment)
+        except KeyError:
+            _say(f"hallops rules activate: no rule version {args.number}")
+            return 1
+        except LookupError as exc:
+            _say(f"hallops rules rollback: {exc}")
+            return 1
+    finally:
+        store.close()
+    _say(f"hallops rules {args.command_name}: version {v.number} in force (a running gateway takes it up within a "
+         "second; the rules that did not change keep their timers)")  # fmt: skip
+    return 0
+
+
+def cmd_rules_diff(args: argparse.Namespace) -> int:
+    from edge.versions import diff  # noqa: PLC0415
+
+    opened = _versions_cmd(args)
+    if opened is None:
+        return 2
+    store, versions = opened
+    try:
+        try:
+            old = versions.get(args.old)
+            new = versions.get(args.new if args.new is not None else versions.active_number() or 0)
+        except KeyError as exc:
+            _say(f"hallops rules diff: no rule version {exc.args[0]}")
+            return 1
+        d = diff(old, new)
+    finally:
+        store.close()
+    for label, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
+        print(f"# {label}: {', '.join(ids) or '—'}")
+    if d.settings_changed:
+        print("# schedules or inhibitions changed")
+    sys.stdout.write(d.unified)
+    return 0
+
+
+def cmd_rules_shadow(args: argparse.Namespace) -> int:
+    opened = _versions_cmd(args)
+    if opened is None:
+        return 2
+    store, versions = opened
+    try:
+        try:
+            versions.set_shadow(None if args.off else args.number, f"cli:{getpass.getuser()}", args.comment)
+        except KeyError:
+            _say(f"hallops rules shadow: no rule version {args.number}")
+            return 1
+        except ValueError as exc:
+            _say(f"hallops rules shadow: {exc}")
+            return 1
+    finally:
+        store.close()
+    _say("hallops rules shadow: " + ("stopped" if args.off else f"version {args.number} runs in shadow (see the "
+                                                                 "administrator page for its diff)"))  # fmt: skip
+    return 0
+
+
+def _hall_time(text: str, tz: ZoneInfo) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def cmd_rules_backtest(args: argparse.Namespace) -> int:
+    from edge.backtest import backtest  # noqa: PLC0415
+    from edge.config import load_config  # noqa: PLC0415
+    from edge.store import Store  # noqa: PLC0415
+    from edge.versions import RuleVersions, parse_source  # noqa: PLC0415
+
+    try:
+        cfg = load_config(args.config, {"storage": {"path": str(args.db)}} if args.db else {})
+        candidate = parse_source(args.file.read_text(encoding="utf-8"), str(args.file))
+    except ConfigError as exc:
+        _say(str(exc))
+        return 2
+    except OSError as exc:
+        _say(f"hallops rules backtest: {exc}")
+        return 2
+    tz = ZoneInfo(cfg.hall.timezone)
+    try:
+        start, end = _hall_time(args.from_, tz), _hall_time(args.to, tz)
+    except ValueError as exc:
+        _say(f"hallops rules backtest: --from/--to: {exc} (use 2026-11-23 or 2026-11-23T09:00)")
+        return 2
+    if end <= start:
+        _say("hallops rules backtest: --to must be after --from")
+        return 2
+    if not cfg.storage.path.exists():
+        _say(f"hallops rules backtest: no such database: {cfg.storage.path}")
+        return 2
+    store = Store(cfg.storage.path)
+    try:
+        versions = RuleVersions(store)
+        number = args.against or versions.active_number()
+        if number is None:
+            _say("hallops rules backtest: the database has no rule version yet (start the gateway once)")
+            return 2
+        try:
+            active = versions.get(number)
+        except KeyError:
+            _say(f"hallops rules backtest: no rule version {number}")
+            return 2
+
+        def progress(at: datetime) -> None:
+            _say(f"  replaying {at.astimezone(tz):%Y-%m-%d %H:%M} …")
+
+        _say(f"hallops rules backtest: {args.file} against version {number}, {start:%Y-%m-%d %H:%M} → "
+             f"{end:%Y-%m-%d %H:%M} ({cfg.storage.path})")  # fmt: skip
+        result = backtest(cfg, store, active.rules, candidate, start, end, step_s=args.step,
+                          parallel=not args.serial, progress=progress)  # fmt: skip
+    finally:
+        store.close()
+    body = result.to_dict(tz)
+    if args.json:
+        args.json.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"{result.events:,} events (+{result.warmup_events:,} warm-up) in {result.seconds:.1f} s — "
+          f"{result.events_per_s:,.0f} events/s")
+    print(f"{'rule':<28}{'version ' + str(number):>12}{'candidate':>12}{'both':>8}{'only active':>13}"
+          f"{'only cand.':>12}")  # fmt: skip
+    per_a, per_c = result.active.firings.per_rule(), result.candidate.firings.per_rule()
+    diff_rules = result.diff.per_rule()
+    for rule in sorted(set(per_a) | set(per_c)):
+        d = diff_rules.get(rule, {})
+        print(f"{rule:<28}{per_a.get(rule, 0):>12}{per_c.get(rule, 0):>12}{d.get('both', 0):>8}"
+              f"{d.get('only_active', 0):>13}{d.get('only_candidate', 0):>12}")  # fmt: skip
+    print(f"{'tickets':<28}{len(result.active.tickets):>12}{len(result.candidate.tickets):>12}")
+    print(f"{'recommendations':<28}{len(result.active.recommendations):>12}{len(result.candidate.recommendations):>12}")
+    for label, rows in (("only the candidate would fire", result.diff.only_candidate),
+                        ("only version " + str(number) + " fired", result.diff.only_active)):  # fmt: skip
+        for f in rows[: args.show]:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(f.labels.items()))
+            print(f"  {label}: {f.fired_at.astimezone(tz):%m-%d %H:%M:%S} {f.rule} {labels}")
+        if len(rows) > args.show:
+            print(f"  … and {len(rows) - args.show} more ({label})")
+    print("same alerts" if result.diff.same else f"different: {len(result.diff.only_active)} only in version "
+          f"{number}, {len(result.diff.only_candidate)} only in the candidate")  # fmt: skip
     return 0
 
 
@@ -566,13 +777,56 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--hall", default="*", help="the hall id it is for (default: every hall)")
     sign.add_argument("--out", type=Path, required=True)
     sign.set_defaults(func=cmd_rules_sign)
-    apply = rules_sub.add_parser("apply", help="verify a signed bundle and install its rules (refuses downgrades)")
+    apply = rules_sub.add_parser("apply", help="verify a signed bundle and put its rules in force (refuses downgrades)")
     apply.add_argument("bundle", type=Path)
     apply.add_argument("--public-key", type=Path, required=True, help="the trusted public key (bundle.pub)")
     apply.add_argument("--hall", required=True, help="this gateway's hall id")
     apply.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file (keeps the applied version)")
-    apply.add_argument("--rules-file", type=Path, required=True, help="the gateway's rules.file, replaced if valid")
+    apply.add_argument("--rules-file", type=Path, help="also write the rules here (the config's rules.file)")
     apply.set_defaults(func=cmd_rules_apply)
+    db_help = "the gateway's SQLite file (storage.path)"
+    versions = rules_sub.add_parser("versions", help="the rule versions, which is in force and which in shadow")
+    versions.add_argument("--db", type=Path, required=True, help=db_help)
+    versions.set_defaults(func=cmd_rules_versions)
+    add_v = rules_sub.add_parser("add", help="store a rule file as a new immutable version")
+    add_v.add_argument("file", type=Path)
+    add_v.add_argument("--comment", "-m", default="", help="what changed and why")
+    add_v.add_argument("--activate", action="store_true", help="and put it in force")
+    add_v.add_argument("--db", type=Path, required=True, help=db_help)
+    add_v.set_defaults(func=cmd_rules_add)
+    act = rules_sub.add_parser("activate", help="put a version in force (a running gateway takes it up at once)")
+    act.add_argument("number", type=int)
+    act.add_argument("--comment", "-m", default="")
+    act.add_argument("--db", type=Path, required=True, help=db_help)
+    act.set_defaults(func=cmd_rules_activate, command_name="activate")
+    rb = rules_sub.add_parser("rollback", help="put back the version in force before the current one")
+    rb.add_argument("--comment", "-m", default="")
+    rb.add_argument("--db", type=Path, required=True, help=db_help)
+    rb.set_defaults(func=cmd_rules_activate, command_name="rollback", number=None)
+    df = rules_sub.add_parser("diff", help="what changed between two versions (rules added/removed/changed, YAML)")
+    df.add_argument("old", type=int)
+    df.add_argument("new", type=int, nargs="?", help="default: the version in force")
+    df.add_argument("--db", type=Path, required=True, help=db_help)
+    df.set_defaults(func=cmd_rules_diff)
+    sh = rules_sub.add_parser("shadow", help="run a version beside the active one on live data, acting on nothing")
+    sh.add_argument("number", type=int, nargs="?")
+    sh.add_argument("--off", action="store_true", help="stop the shadow")
+    sh.add_argument("--comment", "-m", default="")
+    sh.add_argument("--db", type=Path, required=True, help=db_help)
+    sh.set_defaults(func=cmd_rules_shadow)
+    bt = rules_sub.add_parser("backtest", help="replay recorded events through a rule file beside the active version")
+    bt.add_argument("file", type=Path, help="the candidate rule file")
+    bt.add_argument("--from", dest="from_", required=True, help="start: 2026-11-23 or 2026-11-23T09:00 (hall time)")
+    bt.add_argument("--to", required=True, help="end (exclusive), same forms")
+    bt.add_argument("--config", type=Path, required=True, help="the gateway's configuration (the hall, the db)")
+    bt.add_argument("--db", type=Path, help="another copy of the database than the config's storage.path")
+    bt.add_argument("--against", type=int, help="compare with this version (default: the one in force)")
+    bt.add_argument("--step", type=float, default=30.0, help="seconds of hall time between two evaluations of "
+                    "every rule after messages (deadlines are met exactly; default 30)")  # fmt: skip
+    bt.add_argument("--serial", action="store_true", help="one process (default: the candidate on a second core)")
+    bt.add_argument("--show", type=int, default=10, help="differing alerts to list (default 10)")
+    bt.add_argument("--json", type=Path, help="write the whole result (alerts, tickets, recommendations) as JSON")
+    bt.set_defaults(func=cmd_rules_backtest)
 
     from rules import staffing_cli  # noqa: PLC0415
 

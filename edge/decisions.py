@@ -39,10 +39,12 @@ from devices.contract import (
 )
 from devices.topics import Channel, DeviceType, build_topic
 from edge.audit import Entry
+from edge.config import GatewayConfig
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock
 from rules.engine import Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
+from rules.firings import Firings, compare
 from rules.hall import HallProfile, HallSnapshot
 from rules.language import CommandAction, RuleFile, Schedule
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
@@ -78,6 +80,58 @@ class _Batch:
     live: list[tuple[str, dict[str, object]]] = field(default_factory=list)
 
 
+def decider_for(
+    cfg: GatewayConfig,
+    rules: RuleFile,
+    store: Store,
+    clock: Clock,
+    snapshot: Callable[[datetime], HallSnapshot],
+    *,
+    stream: Broadcaster,
+    on_outbox: Callable[[], None] = lambda: None,
+    replay: Callable[[_Batch], None] | None = None,
+) -> Decider:
+    """The decider a gateway with this configuration runs (live, or in a backtest with `replay`)."""
+    assert cfg.hall.id is not None
+    t = cfg.tidal
+    return Decider(
+        rules,
+        store,
+        clock,
+        snapshot,
+        profile=cfg.profile(),
+        topic=cfg.notify.topic.replace("{hall}", cfg.hall.id),
+        webhooks=list(cfg.notify.webhooks),
+        tidal=TidalSettings(
+            target_wait_min=t.target_wait_min,
+            service_level=t.service_level,
+            patience_min=t.patience_min,
+            default_aht_min=cfg.default_aht_min,
+            check_after_min=t.check_after_min,
+        ),
+        staff_pool=list(t.staff_pool),
+        auto_approve=t.auto_approve,
+        stream=stream,
+        on_outbox=on_outbox,
+        replay=replay,
+    )
+
+
+@dataclass(slots=True)
+class Shadow:
+    """A candidate rule version evaluated beside the active one on the same hall at the same moments, acting on
+    nothing: its firings are only recorded, for the would-have-fired diff."""
+
+    number: int
+    engine: RuleEngine
+    started_at: datetime
+    firings: Firings
+
+    def dump(self) -> dict[str, object]:
+        return {"number": self.number, "started_at": self.started_at.isoformat(), "engine": self.engine.dump(),
+                "firings": self.firings.dump()}  # fmt: skip
+
+
 class Decider:
     def __init__(
         self,
@@ -94,8 +148,13 @@ class Decider:
         auto_approve: bool,
         stream: Broadcaster,
         on_outbox: Callable[[], None],
+        replay: Callable[[_Batch], None] | None = None,
     ) -> None:
+        """`replay`: a backtest's decider — it starts with no saved state and hands each evaluation's outcome to
+        `replay` instead of storing or sending anything."""
         self.engine = RuleEngine(rules, profile.timezone)
+        self.shadow: Shadow | None = None
+        self._replay = replay
         self._store = store
         self._clock = clock
         self._snapshot = snapshot
@@ -128,7 +187,7 @@ class Decider:
         self.tidal = TidalTracker(tidal)
         self.demand = DemandProfile(profile.timezone)
         for name, load in (("engine", self._load_engine), ("tickets", self._load_tickets), ("tidal", self._load_tidal)):
-            saved = store.decision_state(name)
+            saved = store.decision_state(name) if replay is None else None
             if saved:
                 load(saved)
         since = (clock.now() - timedelta(days=PROFILE_DAYS)).timestamp()
@@ -161,12 +220,69 @@ class Decider:
         if msg.channel is Channel.EVT:
             if msg.type in self._event_types:
                 self._pending.extend(self.engine.on_message(msg, msg.at))
+            if self.shadow is not None:
+                self.shadow.engine.on_message(msg, msg.at)
+        self.engine.touched(msg.device_id)
+        if self.shadow is not None:
+            self.shadow.engine.touched(msg.device_id)
             if isinstance(msg.payload, TicketIssued):
                 self.demand.add(msg.payload.service, msg.at)
             elif isinstance(msg.payload, WindowOpened | WindowResumed | WindowPaused | WindowClosed):
                 window_id = msg.payload.window_id or msg.device_id
                 self.demand.window(window_id, msg.type in WINDOW_OPENS, msg.payload.ts)
         self._wake.set()
+
+    # -- rule versions ----------------------------------------------------------------------------------
+
+    def reload(self, rules: RuleFile, *, adopt_shadow: bool = False) -> list[str]:
+        """Use new rules now, keeping the clocks of the rules that did not change (RuleEngine.reload); returns the
+        changed rule ids. `adopt_shadow`: the new rules are the shadow's, which ran them already (a promotion)."""
+        adopt = self.shadow.engine if adopt_shadow and self.shadow is not None else None
+        changed = self.engine.reload(rules, adopt)
+        if adopt is not None:
+            self.shadow = None
+        self._event_types = {r.on.event for r in rules.rules if r.on is not None and r.enabled}
+        self._wake.set()
+        return changed
+
+    def start_shadow(self, number: int, rules: RuleFile) -> None:
+        """Evaluate `rules` beside the active ones from now on (the same shadow version carries on after a restart)."""
+        saved = json.loads(self._store.decision_state("shadow") or "{}") if self._replay is None else {}
+        engine = RuleEngine(rules, self._profile.timezone)
+        if saved.get("number") == number:
+            engine.load(saved["engine"])
+            firings = Firings(datetime.fromisoformat(saved["started_at"]), datetime.max.replace(tzinfo=UTC))
+            firings.load(saved["firings"])
+            self.shadow = Shadow(number, engine, firings.start, firings)
+        else:
+            now = self._clock.now()
+            self.shadow = Shadow(number, engine, now, Firings(now, datetime.max.replace(tzinfo=UTC)))
+        self._wake.set()
+
+    def stop_shadow(self) -> None:
+        self.shadow = None
+
+    def shadow_report(self) -> dict[str, object] | None:
+        """The would-have-fired diff: the active version's firings since the shadow started against the shadow's."""
+        if self.shadow is None:
+            return None
+        start, now = self.shadow.started_at, self._clock.now()
+        active = Firings(start, datetime.max.replace(tzinfo=UTC))
+        for fp, rule, state, severity, body in self._store.alert_changes_between(start.timestamp(), math.inf):
+            active.change(fp, rule, state, severity, json.loads(body))
+        # the same hall at the same moments: a firing of both is one at the same time (a second for rounding)
+        found = compare(active.alerts, self.shadow.firings.alerts, tolerance_s=1.0)
+        firing = [f"{a.rule_id} " + ",".join(f"{k}={v}" for k, v in sorted(a.labels.items()))
+                  for a in self.shadow.engine.alerts.values() if a.state is AlertState.FIRING]  # fmt: skip
+        return {
+            "number": self.shadow.number,
+            "started_at": start.astimezone(self._tz).isoformat(),
+            "now": now.astimezone(self._tz).isoformat(),
+            "active_per_rule": active.per_rule(),
+            "shadow_per_rule": self.shadow.firings.per_rule(),
+            "shadow_firing": sorted(firing),
+            "diff": found.to_dict(self._tz),
+        }
 
     # -- people (the API) --------------------------------------------------------------------------------
 
@@ -232,18 +348,32 @@ class Decider:
                 woken = True
             self._wake.clear()
             wait = MIN_INTERVAL_S - (loop.time() - self._last_eval)
-            if woken and wait > 0:
-                await asyncio.sleep(wait)  # batch a burst of messages into one evaluation; deadlines do not wait
+            if woken and wait > 0:  # batch a burst of messages into one evaluation — but a deadline does not wait
+                await asyncio.sleep(min(wait, self._sleep_for()))
             self._last_eval = loop.time()
             self.evaluate()
 
-    def _sleep_for(self) -> float:
+    def next_deadline(self) -> datetime | None:
+        """The earliest time an evaluation is due: a rule's `for` elapsing, an SLA clock, a tidal check."""
         deadlines = [d for d in (self.engine.next_deadline(), self.tickets.next_deadline(),
                                  self.tidal.next_deadline()) if d is not None]  # fmt: skip
-        if not deadlines:
+        return min(deadlines) if deadlines else None
+
+    def has_pending(self) -> bool:
+        """Event rules fired since the last evaluation, their decisions not yet carried out."""
+        return bool(self._pending)
+
+    def rules_due(self, at: datetime) -> set[str] | None:
+        """The rules whose deadlines have come by `at` (None: all of them, a silence starts or ends)."""
+        due = {rid for rid, t in self.engine.deadlines().items() if t <= at}
+        return None if None in due else {rid for rid in due if rid is not None}
+
+    def _sleep_for(self) -> float:
+        due = self.next_deadline()
+        if due is None:
             return MAX_SLEEP_S
         speed = self._clock.speed if isinstance(self._clock, DeviceClock) else 1.0
-        ahead = (min(deadlines) - self._clock.now()).total_seconds() / speed
+        ahead = (due - self._clock.now()).total_seconds() / speed
         return min(MAX_SLEEP_S, max(0.0, ahead))
 
     def evaluate(
@@ -252,12 +382,18 @@ class Decider:
         extra_tickets: list[TicketEvent] | None = None,
         approved: list[tuple[Recommendation, str]] | None = None,
         rejected: list[tuple[Recommendation, str, str]] | None = None,
+        only: set[str] | None = None,
     ) -> list[Decision]:
-        """One evaluation at the clock's now; its outcome stored and queued for delivery."""
+        """One evaluation at the clock's now; its outcome stored and queued for delivery. `only`: of the rules,
+        evaluate just these (a backtest meeting their deadlines; see RuleEngine.evaluate)."""
         now = self._clock.now()
         hall = self._snapshot(now)
-        decisions = self._pending + self.engine.evaluate(hall, now)
+        decisions = self._pending + self.engine.evaluate(hall, now, only)
         self._pending = []
+        if self.shadow is not None:
+            self.shadow.engine.evaluate(hall, now, only)
+            for changed in self.shadow.engine.take_changes():
+                self.shadow.firings.observe(changed)
         self.evaluations += 1
         batch = _Batch()
         for d in decisions:
@@ -283,15 +419,19 @@ class Decider:
             )
             if alert.state is AlertState.RESOLVED:
                 self.tickets.on_alert_resolved(alert.fingerprint, now)
-        for ev in [*(extra_tickets or []), *self.tickets.tick(hall, now)]:
+        # a partial evaluation (a backtest meeting some rules' deadlines) moves the tickets and the tidal tracker
+        # only when they have something due; the next full evaluation, at most a minute later, catches them up
+        full = only is None
+        ticking = full or bool(decisions) or _due(self.tickets.next_deadline(), now)
+        for ev in [*(extra_tickets or []), *(self.tickets.tick(hall, now) if ticking else [])]:
             self._ticket_note(batch, ev)
         for rec, by in approved or []:
             self._approved(batch, rec, by, hall, now)
         for rec, by, reason in rejected or []:
             self._rec_note(batch, rec, "rejected", by=by, note=reason)
-        for tev in self.tidal.check(hall, now, self.demand):
+        for tev in self.tidal.check(hall, now, self.demand) if full or _due(self.tidal.next_deadline(), now) else []:
             self._tidal_event(batch, tev, hall, now)
-        if self._last_tidal is None or now - self._last_tidal >= timedelta(seconds=TIDAL_EVERY_S):
+        if full and (self._last_tidal is None or now - self._last_tidal >= timedelta(seconds=TIDAL_EVERY_S)):
             self._last_tidal = now
             if in_schedule(self._opening_hours, now.astimezone(self._tz)):
                 self._recommend(batch, None, hall, now)
@@ -299,10 +439,14 @@ class Decider:
         return decisions
 
     def _store_and_send(self, batch: _Batch, decisions: list[Decision], now: datetime) -> None:
+        if self._replay is not None:
+            self._replay(batch)
+            return
         states = {
             "engine": json.dumps(self.engine.dump(), ensure_ascii=False, sort_keys=True),
             "tickets": json.dumps(self.tickets.dump(), ensure_ascii=False, sort_keys=True),
             "tidal": self.tidal.dump().decode(),
+            "shadow": json.dumps(self.shadow.dump() if self.shadow else {}, ensure_ascii=False, sort_keys=True),
         }
         fingerprint = "".join(states.values())
         self.versions = {name: hash(text) for name, text in states.items()}
@@ -498,6 +642,10 @@ class Decider:
     def ticket_json(self, t: Ticket) -> dict[str, object]:
         """A ticket as the API, the MQTT ticket topic, webhooks and the live stream show it."""
         return {f.name: _plain_json(getattr(t, f.name), self._tz) for f in fields(t)}
+
+
+def _due(deadline: datetime | None, now: datetime) -> bool:
+    return deadline is not None and deadline <= now
 
 
 def _plain_json(value: object, tz: ZoneInfo) -> object:

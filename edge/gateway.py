@@ -27,16 +27,16 @@ from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import hall_filter
 from edge.config import GatewayConfig
-from edge.decisions import Decider
+from edge.decisions import Decider, decider_for
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
 from edge.reports import Reports, day_span
 from edge.store import EventRow, Store
 from edge.stream import Broadcaster
+from edge.versions import RuleVersions
 from rules.clock import Clock, DeviceClock, SystemClock
 from rules.hall import Applied, HallSnapshot, HallState
-from rules.language import RuleFile, builtin_rules, load_rules
-from rules.tidal import TidalSettings
+from rules.language import BUILTIN, RuleFile, builtin_rules, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ class Gateway:
         self.counters = Counters()
         self.state = HallState(cfg.profile())
         self.store: Store | None = None
-        self.rules: RuleFile = load_rules(cfg.rules.file) if cfg.rules.file else builtin_rules()
+        self.rules: RuleFile = load_rules(cfg.rules.file) if cfg.rules.file else builtin_rules()  # checked early
+        self.rules_version = 0  # the rule version in force (edge/versions.py), known once the store is open
+        self.versions: RuleVersions | None = None
         self.stream = Broadcaster()
         self.reports = Reports(cfg.profile(), cfg.tidal.target_wait_min, day_span(self.rules.schedules.get("hall_day")))
         self.decider: Decider | None = None
@@ -152,34 +154,53 @@ class Gateway:
         self._last_saved = time.monotonic()
         self._dirty = replayed > 0
         self.reports.restore(self.store, self.clock.now())
-        t = self.cfg.tidal
-        self.decider = Decider(
+        self.versions = RuleVersions(self.store)
+        path = self.cfg.rules.file
+        version = self.versions.bootstrap((path or BUILTIN).read_text(encoding="utf-8"), str(path or "built-in pack"))
+        self.rules, self.rules_version = version.rules, version.number
+        log.info("rules in force: version %d (%s, %d rules)", version.number, version.origin, len(version.rules.rules))
+        self.decider = decider_for(
+            self.cfg,
             self.rules,
             self.store,
             self.clock,
             self.state.snapshot,
-            profile=self.cfg.profile(),
-            topic=self.cfg.notify.topic.replace("{hall}", self.hall_id),
-            webhooks=list(self.cfg.notify.webhooks),
-            tidal=TidalSettings(
-                target_wait_min=t.target_wait_min,
-                service_level=t.service_level,
-                patience_min=t.patience_min,
-                default_aht_min=self.cfg.default_aht_min,
-                check_after_min=t.check_after_min,
-            ),
-            staff_pool=list(t.staff_pool),
-            auto_approve=t.auto_approve,
             stream=self.stream,
             on_outbox=lambda: self.sender.wake() if self.sender else None,
         )
         self.sender = OutboxSender(self.store, self.link)
+        shadow = self.versions.shadow_number()
+        if shadow is not None:
+            self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
 
     def close(self) -> None:
         if self.store is not None:
             self.flush(save_state=True)
             self.store.close()
             self.store = None
+
+    # -- rule versions ----------------------------------------------------------------------------------
+
+    def follow_rules(self) -> None:
+        """Take up the version put in force (or in shadow) in the database — by the API or by the CLI."""
+        if self.versions is None or self.decider is None:
+            return
+        active = self.versions.active_number()
+        if active is not None and active != self.rules_version:
+            shadowed = self.decider.shadow is not None and self.decider.shadow.number == active
+            version = self.versions.get(active)
+            changed = self.decider.reload(version.rules, adopt_shadow=shadowed)
+            log.info("rules version %d in force (was %d); changed rules: %s", active, self.rules_version,
+                     ", ".join(changed) or "none")  # fmt: skip
+            self.rules, self.rules_version = version.rules, active
+        shadow = self.versions.shadow_number()
+        running = self.decider.shadow.number if self.decider.shadow else None
+        if shadow != running:
+            if shadow is None:
+                self.decider.stop_shadow()
+            else:
+                self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
+            log.info("rules version %s in shadow", shadow)
 
     # -- the hot path -----------------------------------------------------------------------------------
 
@@ -285,6 +306,7 @@ class Gateway:
         while True:
             await asyncio.sleep(1.0)
             self.flush()
+            self.follow_rules()
             self._report_rejections()
             if self.store is None:
                 continue

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edge.audit import GENESIS, Entry, Row, chain
 
@@ -84,6 +85,27 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, failed_at, next_attempt_at);
+CREATE TABLE IF NOT EXISTS rule_versions (
+    number INTEGER PRIMARY KEY,     -- 1, 2, 3 …
+    hash TEXT NOT NULL UNIQUE,      -- SHA-256 of the YAML: one version per content
+    created_at REAL NOT NULL,
+    author TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    origin TEXT NOT NULL,           -- web | cli | config:<path> | bundle:<n>
+    source TEXT NOT NULL            -- the YAML as written
+);
+CREATE TRIGGER IF NOT EXISTS rule_versions_no_update BEFORE UPDATE ON rule_versions
+    BEGIN SELECT RAISE(ABORT, 'rule versions are immutable: add a new version'); END;
+CREATE TRIGGER IF NOT EXISTS rule_versions_no_delete BEFORE DELETE ON rule_versions
+    BEGIN SELECT RAISE(ABORT, 'rule versions are immutable: add a new version'); END;
+CREATE TABLE IF NOT EXISTS rule_activations (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    number INTEGER NOT NULL,        -- the version put in force (or into shadow, or 0: shadow off)
+    kind TEXT NOT NULL,             -- activate | rollback | promote | shadow | shadow_off
+    by TEXT NOT NULL,
+    comment TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,         -- 1, 2, 3 … with no gaps: a gap is a deleted row
     at REAL NOT NULL,
@@ -328,6 +350,60 @@ class Store:
                            str(h)))  # fmt: skip
         return out
 
+    # -- rule versions (edge/versions.py) ----------------------------------------------------------------
+
+    def rule_version_rows(self, number: int | None = None, content_hash: str | None = None) -> list[tuple[Any, ...]]:
+        sql = "SELECT number, hash, created_at, author, comment, origin, source FROM rule_versions"
+        if number is not None:
+            return self._db.execute(sql + " WHERE number = ?", (number,)).fetchall()
+        if content_hash is not None:
+            return self._db.execute(sql + " WHERE hash = ?", (content_hash,)).fetchall()
+        return self._db.execute(sql + " ORDER BY number").fetchall()
+
+    def add_rule_version(self, row: tuple[str, float, str, str, str, str], entry: Entry) -> int:
+        """Insert (hash, created_at, author, comment, origin, source) with its audit row; returns the number."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self._db.execute(
+                "INSERT INTO rule_versions (hash, created_at, author, comment, origin, source)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            number = int(cur.lastrowid or 0)
+            self._append_audit([Entry(entry.at, entry.actor, entry.action, str(number), entry.detail)])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return number
+
+    def record_activation(self, number: int, kind: str, by: str, comment: str, at: float, meta: dict[str, str],
+                          entry: Entry) -> None:  # fmt: skip
+        """Put a version in force (or shadow): the activation, the meta keys that say what is in force, the audit."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT INTO rule_activations (at, number, kind, by, comment) VALUES (?, ?, ?, ?, ?)",
+                (at, number, kind, by, comment),
+            )
+            for key, value in meta.items():
+                if value:
+                    self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+                else:
+                    self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            self._append_audit([entry])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def rule_activations(self, limit: int = 100) -> list[tuple[int, float, int, str, str, str]]:
+        """(id, at, number, kind, by, comment), newest first."""
+        rows = self._db.execute(
+            "SELECT id, at, number, kind, by, comment FROM rule_activations ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(int(a), float(b), int(c), str(d), str(e), str(f)) for a, b, c, d, e, f in rows]
+
     def decision_state(self, name: str) -> str | None:
         row = self._db.execute("SELECT body FROM decision_state WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row else None
@@ -373,6 +449,15 @@ class Store:
             " FROM outbox"
         ).fetchone()
         return {"sent": int(row[0] or 0), "failed": int(row[1] or 0), "pending": int(row[2] or 0)}
+
+    def alert_changes_between(self, start: float, end: float) -> list[tuple[str, str, str, str, str]]:
+        """(fingerprint, rule, state, severity, body) of the alert history recorded in [start, end), oldest first."""
+        rows = self._db.execute(
+            "SELECT fingerprint, rule_id, state, severity, body FROM alert_history"
+            " WHERE at >= ? AND at < ? ORDER BY id",
+            (start, end),
+        ).fetchall()
+        return [(str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
 
     def records(self, kind: str, limit: int = 500) -> list[str]:
         """The latest version of each ticket or recommendation, most recently changed first."""

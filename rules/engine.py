@@ -17,6 +17,7 @@ import fnmatch
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -126,6 +127,12 @@ class _Match:
     since: datetime | None  # when the condition became true, where the metrics tell it
 
 
+def rule_key(rules: RuleFile, rule: Rule) -> str:
+    """What decides a rule's behaviour: its definition and the schedule it runs in. Equal keys, equal alerts."""
+    schedule = rules.schedules.get(rule.during) if rule.during else None
+    return rule.model_dump_json() + (schedule.model_dump_json() if schedule else "")
+
+
 def fingerprint(rule_id: str, labels: Labels) -> str:
     """Stable id of an alert: a hash of the rule and the sorted labels (as Alertmanager does)."""
     raw = json.dumps([rule_id, sorted(labels)], separators=(",", ":"))
@@ -134,48 +141,89 @@ def fingerprint(rule_id: str, labels: Labels) -> str:
 
 class RuleEngine:
     def __init__(self, rules: RuleFile, timezone: str = "Asia/Shanghai") -> None:
-        self.rules = rules
         self.tz = ZoneInfo(timezone)
-        self._by_id = {r.id: r for r in rules.rules}
-        self._event_rules = [r for r in rules.rules if r.on is not None and r.enabled]
-        self._condition_rules = [r for r in rules.rules if r.when is not None and r.enabled]
+        self._use(rules)
         self.alerts: dict[str, Alert] = {}
         self.silences: dict[str, Silence] = {}
         self._changes: list[Alert] = []  # alerts whose state moved since the last take_changes()
-        self._deadline: datetime | None = None
+        self._deadlines: dict[str | None, datetime] = {}  # rule id (None: every rule) → its next deadline
+        # rule id → subject → when a growing metric (a wait, a silence) will cross the rule's threshold
+        self._crossings: dict[str, dict[Labels, datetime]] = {}
+        self._predicted: dict[str, set[tuple[str, Labels]]] = {}  # device id → its crossings (rule, labels)
+        self._stale = False  # a crossing was dropped since the deadlines were computed
+        self._evaluated_at = datetime.min.replace(tzinfo=self.tz)
+
+    def _use(self, rules: RuleFile) -> None:
+        self.rules = rules
+        self._by_id = {r.id: r for r in rules.rules}
+        self._event_rules = [r for r in rules.rules if r.on is not None and r.enabled]
+        self._condition_rules = [r for r in rules.rules if r.when is not None and r.enabled]
+        self._tests = {r.id: compile_condition(r.when) for r in self._condition_rules if r.when is not None}
+
+    def reload(self, rules: RuleFile, adopt: RuleEngine | None = None) -> list[str]:
+        """Use new rules at once, keeping every clock of the rules that did not change; returns the changed ones.
+
+        A changed rule's pending alerts are dropped (their `for` was timing another condition) and its firing
+        ones are kept until the next evaluation says whether the new condition still holds. A removed rule's
+        alerts resolve at the next evaluation. `adopt`: an engine that ran the new rules in shadow — its pending
+        and firing alerts of the changed rules come over as pending with their start, so a condition that has
+        held for its `for:` fires at the next evaluation (with its actions) instead of starting to wait again."""
+        before = {r.id: rule_key(self.rules, r) for r in self.rules.rules}
+        changed = sorted(r.id for r in rules.rules if before.get(r.id) != rule_key(rules, r))
+        self._use(rules)
+        for fp, alert in list(self.alerts.items()):
+            if alert.rule_id in changed and alert.state is AlertState.PENDING:
+                del self.alerts[fp]
+        for rid in changed:
+            self._crossings.pop(rid, None)
+        if adopt is not None:
+            for fp, alert in adopt.alerts.items():
+                if alert.rule_id in changed and alert.state is not AlertState.RESOLVED and fp not in self.alerts:
+                    self.alerts[fp] = replace(alert.view(), state=AlertState.PENDING, fired_at=None, notified_at=None,
+                                              notifications=0, escalation_level=0)  # fmt: skip
+        self._deadlines = {None: datetime.min.replace(tzinfo=self.tz)}  # evaluate at once
+        return changed
 
     # -- evaluation ---------------------------------------------------------------------------------------
 
-    def evaluate(self, hall: HallSnapshot, now: datetime) -> list[Decision]:
-        """Evaluate every condition rule at `now` and move the alerts on. Idempotent for the same inputs."""
+    def evaluate(self, hall: HallSnapshot, now: datetime, only: set[str] | None = None) -> list[Decision]:
+        """Evaluate the condition rules at `now` and move the alerts on. Idempotent for the same inputs.
+
+        `only`: evaluate just these rules (a backtest meeting one rule's deadline); the others keep their alerts and
+        their deadlines as they are."""
         out: list[Decision] = []
-        deadlines: list[datetime] = []
         by_rule: dict[str, list[Alert]] = {}
         for alert in self.alerts.values():
             by_rule.setdefault(alert.rule_id, []).append(alert)
         for rule in self._condition_rules:
+            if only is not None and rule.id not in only:
+                continue
             assert rule.when is not None
             seen: set[str] = set()
+            crossings: dict[Labels, datetime] = {}
             if self._in_schedule(rule, now):
                 opened = self._schedule_opened(rule, now)
-                for found in self._matches(rule.when, hall, now, deadlines):
+                for found in self._matches(rule, hall, now, crossings):
                     match = found
                     if opened is not None and found.since is not None and found.since < opened:
                         match = replace(found, since=opened)  # outside the schedule the condition did not count
                     fp = fingerprint(rule.id, match.labels)
                     seen.add(fp)
                     self._hold(rule, fp, match, now, out)
+            self._crossings[rule.id] = crossings
             for alert in by_rule.get(rule.id, ()):
                 if alert.fingerprint not in seen:
                     self._clear(rule, alert, now, out)
         for alert in list(self.alerts.values()):
+            if only is not None and alert.rule_id not in only:
+                continue
             owner = self._by_id.get(alert.rule_id)
             if owner is None or not owner.enabled:  # the rule was removed or switched off: its alerts end
                 self._resolve(alert, now, out, ())
             elif owner.on is not None and owner.keep_firing_for and now - alert.last_true >= owner.keep_firing_for:
                 self._resolve(alert, now, out, self._roles(owner))
         self._mute_and_notify(now, out)
-        self._deadline = self._next_deadline(now, deadlines)
+        self._deadlines, self._stale, self._evaluated_at = self._next_deadlines(now), False, now
         return out
 
     def on_message(self, msg: DeviceMessage, now: datetime) -> list[Decision]:
@@ -219,7 +267,22 @@ class RuleEngine:
 
     def next_deadline(self) -> datetime | None:
         """The earliest time an evaluation could change something (a `for` elapsing, a repeat, an escalation)."""
-        return self._deadline
+        return min(self.deadlines().values(), default=None)
+
+    def touched(self, device_id: str) -> None:
+        """A device sent a message: the moments predicted from its silence (when it would count as offline) no
+        longer hold; the next evaluation predicts them again. Lets a backtest skip evaluating at predictions a
+        heartbeat made stale (a city hall's devices make one a second)."""
+        for rule_id, labels in self._predicted.pop(device_id, ()):
+            if self._crossings.get(rule_id, {}).pop(labels, None) is not None:
+                self._stale = True
+
+    def deadlines(self) -> dict[str | None, datetime]:
+        """Each rule's next deadline (key None: one for every rule, a silence starting or ending)."""
+        if self._stale:
+            self._stale = False
+            self._deadlines = self._next_deadlines(self._evaluated_at)
+        return self._deadlines
 
     # -- people -------------------------------------------------------------------------------------------
 
@@ -340,33 +403,47 @@ class RuleEngine:
                 roles.extend(r for r in a.alert.to if r not in roles)
         return tuple(roles)
 
-    def _next_deadline(self, now: datetime, crossings: list[datetime]) -> datetime | None:
-        times = [t for t in crossings if t > now]
+    def _next_deadlines(self, now: datetime) -> dict[str | None, datetime]:
+        times: dict[str | None, list[datetime]] = {rid: list(ts.values()) for rid, ts in self._crossings.items()}
         for a in self.alerts.values():
             rule = self._by_id.get(a.rule_id)
             if rule is None:
                 continue
+            mine = times.setdefault(rule.id, [])
             if a.state is AlertState.PENDING:
-                times.append(a.active_since + rule.for_)
+                mine.append(a.active_since + rule.for_)
             elif a.state is AlertState.FIRING and a.fired_at is not None:
                 if a.escalation_level < len(rule.escalate):
-                    times.append(a.fired_at + rule.escalate[a.escalation_level].after)
+                    mine.append(a.fired_at + rule.escalate[a.escalation_level].after)
                 if rule.repeat_every and a.notified_at is not None:
-                    times.append(a.notified_at + rule.repeat_every)
+                    mine.append(a.notified_at + rule.repeat_every)
             if rule.keep_firing_for and a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
-                times.append(a.last_true + rule.keep_firing_for)
-        for s in self.silences.values():
-            times.extend(t for t in (s.starts_at, s.ends_at) if t > now)
-        future = [t for t in times if t > now]
-        return min(future) if future else None
+                mine.append(a.last_true + rule.keep_firing_for)
+        times[None] = [t for s in self.silences.values() for t in (s.starts_at, s.ends_at)]
+        out: dict[str | None, datetime] = {}
+        for rid, ts in times.items():
+            future = [t for t in ts if t > now]
+            if future:
+                out[rid] = min(future)
+        return out
 
     # -- conditions ---------------------------------------------------------------------------------------
 
-    def _matches(self, cond: Condition, hall: HallSnapshot, now: datetime, deadlines: list[datetime]) -> list[_Match]:
-        kind = _subject_kind(cond)
+    def _matches(
+        self, rule: Rule, hall: HallSnapshot, now: datetime, crossings: dict[Labels, datetime]
+    ) -> list[_Match]:
+        assert rule.when is not None
+        test = self._tests[rule.id]
         out = []
-        for labels, view in subjects(kind, hall):
-            result = _test(cond, dict(labels), view, hall, now, deadlines)
+        marks: list[datetime] = []
+        for labels, view in subjects(_subject_kind(rule.when), hall):
+            result = test(dict(labels), view, hall, now, marks)
+            if marks:
+                crossings[labels] = min(marks)
+                marks.clear()
+                for key, value in labels:
+                    if key == "device":
+                        self._predicted.setdefault(value, set()).add((rule.id, labels))
             if result is not None:
                 evidence, since = result
                 out.append(_Match(labels, evidence, since))
@@ -456,67 +533,93 @@ def _subject_kind(cond: Condition) -> Subject:
     return kinds.pop() if kinds else Subject.HALL
 
 
-def _threshold(cond: Condition, labels: dict[str, str]) -> object:
-    value = cond.value
-    if isinstance(value, ByLabel):
-        return value.values.get(labels.get(value.by, ""), value.default)
-    return value
+Test = Callable[[dict[str, str], View, HallSnapshot, datetime, list[datetime]],
+                tuple[dict[str, Value], datetime | None] | None]  # fmt: skip
+"""A compiled condition: None if false; else the evidence and, if known, since when it has been true. It appends to
+the list the moments it would become true if nothing but time changed (a wait crossing its threshold)."""
 
 
-def _test(
-    cond: Condition,
-    labels: dict[str, str],
-    view: View,
-    hall: HallSnapshot,
-    now: datetime,
-    deadlines: list[datetime],
-) -> tuple[dict[str, Value], datetime | None] | None:
-    """None if false; else the evidence and, if known, since when it has been true."""
+def compile_condition(cond: Condition) -> Test:
+    """The condition as one closure, its lookups done once: the engine tests every subject of the hall with it on
+    every evaluation (a city hall: ~1,500 tests a second), so this is its inner loop."""
     if cond.metric is not None:
-        if any(not fnmatch.fnmatchcase(labels.get(k, ""), pat) for k, pat in cond.where.items()):
-            return None
-        metric = METRICS[cond.metric]
-        target = hall if metric.subject is Subject.HALL else view
-        value = metric.read(target, hall, now)
-        want = _threshold(cond, labels)
-        assert cond.op is not None
-        since: datetime | None = None
+        return _compile_metric(cond)
+    if cond.all is not None:
+        parts = [compile_condition(p) for p in cond.all]
+
+        def all_(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
+                 deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+            evidence: dict[str, Value] = {}
+            starts: list[datetime | None] = []
+            for part in parts:
+                r = part(labels, view, hall, now, deadlines)
+                if r is None:
+                    return None
+                evidence.update(r[0])
+                starts.append(r[1])
+            known = [s for s in starts if s is not None]
+            # all parts hold since the latest of their starts; unknown starts mean "now" (see _hold)
+            return evidence, (max(known) if known and len(known) == len(starts) else None)
+
+        return all_
+    if cond.any is not None:
+        options = [compile_condition(p) for p in cond.any]
+
+        def any_(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
+                 deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+            hits = [r for r in (o(labels, view, hall, now, deadlines) for o in options) if r is not None]
+            if not hits:
+                return None
+            evidence: dict[str, Value] = {}
+            for ev, _ in hits:
+                evidence.update(ev)
+            known = [s for _, s in hits if s is not None]
+            return evidence, (min(known) if known else None)
+
+        return any_
+    assert cond.not_ is not None
+    inner = compile_condition(cond.not_)
+
+    def not_(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
+             deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+        return ({}, None) if inner(labels, view, hall, now, []) is None else None
+
+    return not_
+
+
+def _compile_metric(cond: Condition) -> Test:
+    assert cond.metric is not None and cond.op is not None
+    name, op = cond.metric, cond.op
+    metric = METRICS[name]
+    read, since_of = metric.read, metric.since
+    on_hall = metric.subject is Subject.HALL
+    unit = timedelta(seconds=1) if metric.per_second else timedelta(minutes=1)
+    growing = since_of is not None and op in (Op.GE, Op.GT)
+    where = list(cond.where.items())
+    by = cond.value if isinstance(cond.value, ByLabel) else None
+    fixed = cond.value
+
+    def test(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
+             deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+        for k, pat in where:
+            if not fnmatch.fnmatchcase(labels.get(k, ""), pat):
+                return None
+        target = hall if on_hall else view
+        value = read(target, hall, now)
+        want = fixed if by is None else by.values.get(labels.get(by.by, ""), by.default)
         crossing: datetime | None = None
-        if metric.since is not None and cond.op in (Op.GE, Op.GT) and isinstance(want, int | float):
-            start = metric.since(target, hall, now)
+        if growing and isinstance(want, int | float):
+            assert since_of is not None
+            start = since_of(target, hall, now)
             if start is not None:
-                unit = timedelta(seconds=1) if metric.per_second else timedelta(minutes=1)
                 crossing = start + unit * float(want)
-        if want is None or not _compare(value, cond.op, want):
+        if want is None or not _compare(value, op, want):
             if crossing is not None and crossing > now:
                 deadlines.append(crossing)  # it will become true then, if nothing changes
             return None
-        since = crossing
-        return {cond.metric: _plain(value)}, since
-    if cond.all is not None:
-        evidence: dict[str, Value] = {}
-        starts: list[datetime | None] = []
-        for part in cond.all:
-            r = _test(part, labels, view, hall, now, deadlines)
-            if r is None:
-                return None
-            evidence.update(r[0])
-            starts.append(r[1])
-        known = [s for s in starts if s is not None]
-        # all parts hold since the latest of their starts; unknown starts mean "now" (see _hold)
-        return evidence, (max(known) if known and len(known) == len(starts) else None)
-    if cond.any is not None:
-        hits = [r for r in (_test(p, labels, view, hall, now, deadlines) for p in cond.any) if r is not None]
-        if not hits:
-            return None
-        evidence = {}
-        for ev, _ in hits:
-            evidence.update(ev)
-        known = [s for _, s in hits if s is not None]
-        return evidence, (min(known) if known else None)
-    assert cond.not_ is not None
-    inner = _test(cond.not_, labels, view, hall, now, [])
-    return ({}, None) if inner is None else None
+        return {name: _plain(value)}, crossing
+
+    return test
 
 
 def _compare(value: Value | object, op: Op, want: object) -> bool:

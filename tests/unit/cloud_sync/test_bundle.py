@@ -11,6 +11,7 @@ import pytest
 from cloud_sync.bundle import BundleError, new_key, sign, verify
 from edge.cli import main
 from edge.store import Store
+from edge.versions import RuleVersions
 from rules.language import BUILTIN
 
 RULES = BUILTIN.read_text(encoding="utf-8")
@@ -91,6 +92,9 @@ def test_the_cli_applies_a_good_bundle_and_a_refused_one_leaves_the_rules_unchan
     active = tmp_path / "rules.yaml"
     active.write_text(RULES, encoding="utf-8")
     db = tmp_path / "gateway.db"
+    store = Store(db)  # a gateway that has run once: its rules are version 1
+    RuleVersions(store).bootstrap(RULES, str(active))
+    store.close()
     apply = ["rules", "apply", "--public-key", str(tmp_path / "keys" / "bundle.pub"), "--hall", "county-01",
              "--db", str(db), "--rules-file", str(active)]  # fmt: skip
 
@@ -104,17 +108,32 @@ def test_the_cli_applies_a_good_bundle_and_a_refused_one_leaves_the_rules_unchan
     assert STRICTER != RULES
     assert main([*apply[:2], signed(2), *apply[2:]]) == 0
     assert active.read_text(encoding="utf-8") == STRICTER
+
+    def in_force() -> str:
+        store = Store(db)
+        try:
+            version = RuleVersions(store).active()
+            assert version is not None
+            return version.source
+        finally:
+            store.close()
+
+    assert in_force() == STRICTER  # the bundle is a version, in force for a running gateway
     older = signed(1, RULES)
     assert main([*apply[:2], older, *apply[2:]]) == 1  # a downgrade
     forged = tmp_path / "forged.json"
     forged.write_bytes(tampered(Path(signed(3)).read_bytes(), rules=RULES))
     assert main([*apply[:2], str(forged), *apply[2:]]) == 1  # altered after signing
     assert active.read_text(encoding="utf-8") == STRICTER  # the refusals changed nothing
+    assert in_force() == STRICTER
     err = capsys.readouterr().err
     assert "not newer than the applied version 2" in err and "signature does not match" in err
     store = Store(db)
     try:
         assert store.meta("rules_bundle_version") == "2"
-        assert [r.entry.action for r in store.audit_rows()] == ["rules.apply_bundle"]
+        assert [r.entry.action for r in store.audit_rows()] == [
+            "rules.version_add", "rules.activate",  # the configured rules, at the first start
+            "rules.version_add", "rules.activate", "rules.apply_bundle",
+        ]  # fmt: skip
     finally:
         store.close()

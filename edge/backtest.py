@@ -1,0 +1,347 @@
+"""Backtests: what a rule version would have done over recorded history, beside what another version did.
+
+    event log ─▶ HallState (once) ─▶ snapshot at each evaluation ─┬▶ Decider(active rules)    ─▶ alerts, tickets, recs
+                                                                   └▶ Decider(candidate rules) ─▶ alerts, tickets, recs
+
+Both versions run the gateway's own decision code (`edge.decisions.Decider` in replay mode: nothing stored or sent)
+on the same hall, so a difference between them is the rules' difference and nothing else. The hall is rebuilt from
+the hall's midnight before the start (windows opened in the morning, devices seen) without running any rule.
+
+When the replay evaluates: after messages, at a deadline either version asks for (a `for:` elapsing, an SLA clock,
+a tidal check), and at least every `tick_s` (the tidal recommender's minute) — but never twice within `step_s` of
+hall time. The live gateway evaluates at least every second; a week replayed that way would take minutes. Evaluating
+late does not move most firing times: an alert fires at its condition's start plus `for:` whenever the evaluation
+comes, and the hall tells when most conditions started (an idle window's idle-since, a device's last message, the
+moment a wait crosses its threshold). Only a condition whose start the hall does not tell fires up to `step_s`
+later than live, and one that holds for less than `step_s` can be missed; `compare` matches firings within a
+tolerance for that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from devices.codec import decode
+from devices.errors import PayloadError
+from devices.topics import Channel
+from edge.config import GatewayConfig
+from edge.decisions import Decider, _Batch, decider_for
+from edge.store import Store
+from edge.stream import Broadcaster
+from rules.clock import FixedClock
+from rules.engine import in_schedule
+from rules.firings import TOLERANCE_S, Diff, Fired, Firings, compare
+from rules.hall import Applied, HallSnapshot, HallState
+from rules.language import RuleFile
+
+STEP_S = 30.0
+TICK_S = 60.0
+
+
+@dataclass(slots=True)
+class Run:
+    """What one rule version did (or would have done) over the period."""
+
+    firings: Firings
+    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recommendations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evaluations: int = 0
+
+    @property
+    def alerts(self) -> list[Fired]:
+        return self.firings.alerts
+
+    def take(self, batch: _Batch) -> None:
+        for _at, fp, rule, state, severity, body in batch.history:
+            self.firings.change(fp, rule, state, severity, json.loads(body))
+        for kind, rid, body in batch.records:
+            (self.tickets if kind == "ticket" else self.recommendations)[rid] = json.loads(body)
+
+
+@dataclass(slots=True)
+class Result:
+    start: datetime
+    end: datetime
+    events: int  # replayed inside the period (after the warm-up)
+    warmup_events: int
+    seconds: float  # wall time the backtest took
+    active: Run
+    candidate: Run
+    diff: Diff
+    recorded: Firings  # what the live gateway fired in the period (its alert history)
+    replay_vs_recorded: Diff  # the active version's replay against that: how far the replay can be trusted
+
+    @property
+    def events_per_s(self) -> float:
+        return (self.events + self.warmup_events) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self, tz: ZoneInfo) -> dict[str, object]:
+        def run(r: Run) -> dict[str, object]:
+            return {
+                "alerts": [a.to_dict(tz) for a in r.alerts],
+                "alerts_per_rule": r.firings.per_rule(),
+                "tickets": sorted(r.tickets.values(), key=lambda t: str(t.get("opened_at"))),
+                "recommendations": sorted(r.recommendations.values(), key=lambda t: str(t.get("created_at"))),
+                "evaluations": r.evaluations,
+            }
+
+        return {
+            "from": self.start.astimezone(tz).isoformat(),
+            "to": self.end.astimezone(tz).isoformat(),
+            "events": self.events,
+            "warmup_events": self.warmup_events,
+            "seconds": round(self.seconds, 3),
+            "events_per_s": round(self.events_per_s),
+            "active": run(self.active),
+            "candidate": run(self.candidate),
+            "diff": self.diff.to_dict(tz),
+            "recorded": {"alerts_per_rule": self.recorded.per_rule(), "alerts": len(self.recorded.alerts)},
+            "replay_vs_recorded": self.replay_vs_recorded.to_dict(tz),
+        }
+
+
+def backtest(
+    cfg: GatewayConfig,
+    store: Store,
+    active: RuleFile,
+    candidate: RuleFile,
+    start: datetime,
+    end: datetime,
+    *,
+    step_s: float = STEP_S,
+    tick_s: float = TICK_S,
+    tolerance_s: float = TOLERANCE_S,
+    parallel: bool = False,
+    progress: Callable[[datetime], None] | None = None,
+) -> Result:
+    """Replay the log between `start` and `end` through both rule versions. Reads the store; writes nothing.
+
+    `parallel`: the candidate runs in a second process (the box's second core) on its own copy of the hall, in
+    lockstep: after every evaluation the two sides tell each other their next deadline, so both evaluate at the same
+    moments and the answer is the one a single process gives, in about half the time."""
+    began = time.perf_counter()
+    both = (active, candidate)
+    if not parallel:
+        (run_a, run_c), events, warmup = _replay(cfg, store, both, both, start, end, step_s, tick_s, None, progress)
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads (the API's server)
+        mine, theirs = ctx.Pipe()
+        child = ctx.Process(target=_replay_child, args=(cfg, store.path, candidate, both, start, end, step_s, tick_s,
+                                                        theirs), daemon=True)  # fmt: skip
+        child.start()
+        try:
+            (run_a,), events, warmup = _replay(cfg, store, (active,), both, start, end, step_s, tick_s,
+                                               _Peer(mine, child), progress)  # fmt: skip
+            outcome = _Peer(mine, child).recv()
+        finally:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.terminate()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        run_c = outcome
+    live = recorded(store, start, end)
+    return Result(start, end, events, warmup, time.perf_counter() - began, run_a, run_c,
+                  compare(run_a.alerts, run_c.alerts, tolerance_s), live.firings,
+                  compare(live.alerts, run_a.alerts, tolerance_s))  # fmt: skip
+
+
+class _Peer:
+    """The other side of a parallel backtest; a side that died is an error, not a hang."""
+
+    def __init__(self, conn: Connection, process: BaseProcess | None = None) -> None:
+        self._conn, self._process = conn, process
+
+    def send(self, value: object) -> None:
+        self._conn.send(value)
+
+    def recv(self) -> Any:
+        while not self._conn.poll(1.0):
+            if self._process is not None and not self._process.is_alive():
+                raise RuntimeError(f"the backtest's second process ended (exit code {self._process.exitcode})")
+        return self._conn.recv()
+
+    def merge(self, mine: datetime | None) -> datetime | None:
+        self.send(mine)
+        theirs = self.recv()
+        if isinstance(theirs, BaseException):
+            raise theirs
+        return min((t for t in (mine, theirs) if t is not None), default=None)
+
+
+def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, both: tuple[RuleFile, RuleFile], start: datetime,
+                  end: datetime, step_s: float, tick_s: float, conn: Connection) -> None:  # fmt: skip
+    store = Store(db)
+    try:
+        (run,), _, _ = _replay(cfg, store, (rules,), both, start, end, step_s, tick_s, _Peer(conn), None)
+        conn.send(run)
+    except Exception as exc:  # handed to the parent, which raises it
+        conn.send(RuntimeError(f"backtest of the candidate failed: {exc!r}"))
+    finally:
+        store.close()
+
+
+def _replay(
+    cfg: GatewayConfig,
+    store: Store,
+    versions: tuple[RuleFile, ...],
+    both: tuple[RuleFile, RuleFile],
+    start: datetime,
+    end: datetime,
+    step_s: float,
+    tick_s: float,
+    peer: _Peer | None,
+    progress: Callable[[datetime], None] | None,
+) -> tuple[list[Run], int, int]:
+    """The replay loop over `versions` (both, or this side's one with `peer` running the other)."""
+    profile = cfg.profile()
+    tz = ZoneInfo(profile.timezone)
+    hall = HallState(profile)
+    clock = FixedClock(start)
+    cache: list[tuple[datetime, HallSnapshot]] = []
+
+    def snapshot(now: datetime) -> HallSnapshot:  # both versions evaluate the same hall at the same time
+        if not cache or cache[0][0] != now:
+            cache[:] = [(now, hall.snapshot(now))]
+        return cache[0][1]
+
+    runs = [Run(Firings(start, end)) for _ in versions]
+    deciders: list[Decider] = [
+        decider_for(cfg, rules, store, clock, snapshot, stream=Broadcaster(), replay=run.take)
+        for rules, run in zip(versions, runs, strict=True)
+    ]
+    warm_from = datetime.combine(start.astimezone(tz).date(), datetime.min.time(), tz)
+    events = warmup = 0
+    last_eval = start
+    pending: datetime | None = None  # the first message since the last evaluation
+    next_progress = start
+
+    step, tick = timedelta(seconds=step_s), timedelta(seconds=tick_s)
+    full_at = start - tick  # the last evaluation of every rule
+    edges = schedule_edges(both, start, end, tz)  # a rule's schedule opens or closes: evaluate
+    opening = list({s.model_dump_json(): s for r in both if (s := r.schedules.get("opening_hours"))}.values())
+    conditions = [(r, rule) for r in both for rule in r.rules if rule.when is not None and rule.enabled]
+    always = any(rule.during in (None, "always") for _, rule in conditions)
+    watching = None if always else list({id(r.schedules[x.during]): r.schedules[x.during] for r, x in conditions
+                                         if x.during}.values())  # fmt: skip
+    deadline: datetime | None = None  # the earliest either version asks for, as of the last evaluation
+
+    def next_deadline(after: datetime) -> datetime | None:
+        mine = min((t for t in (d.next_deadline() for d in deciders) if t is not None and t > after), default=None)
+        return peer.merge(mine) if peer is not None else mine
+
+    def evaluate(at: datetime) -> None:
+        nonlocal last_eval, full_at, pending, deadline
+        clock.set(at)
+        full = at >= full_due()
+        for d in deciders:
+            d.evaluate(only=None if full else d.rules_due(at))
+        last_eval = at
+        if full:
+            full_at, pending = at, None
+        deadline = next_deadline(at)
+
+    memo: dict[tuple[datetime | None, datetime], tuple[datetime, datetime | None]] = {}
+
+    def full_due() -> datetime:
+        """When every rule is next evaluated: messages waiting (at most every `step`), the tidal minute, a schedule
+        edge. Asked before every message, so remembered until a message or an evaluation changes its inputs."""
+        key = (pending, full_at)
+        if key not in memo:
+            memo.clear()
+            times, held = [], None
+            if pending is not None:
+                # outside every condition rule's schedule nothing can start to hold: messages wait for the next
+                # edge (or a deadline), unless an event rule fired on them and its alert is to be acted on
+                t = max(pending, full_at + step)
+                if watching is None or any(in_schedule(w, t.astimezone(tz)) for w in watching):
+                    times.append(t)
+                else:
+                    held = t
+            ticking = full_at + tick  # the tidal recommender's minute, in opening hours (always without a schedule)
+            if not opening or any(in_schedule(o, ticking.astimezone(tz)) for o in opening):
+                times.append(ticking)
+            while edges and edges[0] <= full_at:
+                edges.pop(0)
+            if edges:
+                times.append(edges[0])
+            memo[key] = (min(times, default=end), held)
+        due_at, held = memo[key]
+        if held is not None and held < due_at and any(d.has_pending() for d in deciders):
+            return held
+        return due_at
+
+    def due(upto: datetime) -> datetime:
+        nonlocal deadline
+        full = full_due()
+        if deadline is not None and deadline < full and deadline <= upto:  # messages may have made it stale: ask again
+            deadline = next_deadline(last_eval)
+        return min(full, deadline) if deadline is not None else full
+
+    evaluate(start)
+    for ev in store.events_between(warm_from.timestamp(), end.timestamp()):
+        try:
+            msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
+        except PayloadError:
+            continue  # logged under an older contract; the live gateway would have refused it too
+        if msg is None:
+            continue
+        if msg.at < start:
+            hall.apply(msg)
+            warmup += 1
+            continue
+        while (t := due(msg.at)) <= msg.at:
+            evaluate(t)
+        if hall.apply(msg) is Applied.DUPLICATE:
+            continue
+        events += 1
+        for d in deciders:
+            d.on_message(msg)
+        if pending is None and msg.channel is not Channel.HB:
+            pending = msg.at  # a heartbeat only moves a device's last-seen, whose deadlines the rules already know
+        if progress is not None and msg.at >= next_progress:
+            progress(msg.at)
+            next_progress = msg.at + timedelta(hours=1)
+    while (t := due(end)) < end:
+        evaluate(t)
+    evaluate(end)
+    for run, d in zip(runs, deciders, strict=True):
+        run.evaluations = d.evaluations
+    return runs, events, warmup
+
+
+def schedule_edges(versions: Iterable[RuleFile], start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:
+    """Every moment in [start, end) a schedule of these rule files opens or closes."""
+    out: set[datetime] = set()
+    day = start.astimezone(tz).date()
+    while datetime.combine(day, datetime.min.time(), tz) < end:
+        for rules in versions:
+            for schedule in rules.schedules.values():
+                for span in schedule.hours:
+                    opens = datetime.combine(day, dtime.fromisoformat(span[:5]), tz)
+                    if not in_schedule(schedule, opens):
+                        continue  # not a day this schedule keeps
+                    closes = (datetime.combine(day + timedelta(days=1), dtime(), tz) if span[6:] == "24:00"
+                              else datetime.combine(day, dtime.fromisoformat(span[6:]), tz))  # fmt: skip
+                    out.update(t for t in (opens, closes) if start <= t < end)
+        day += timedelta(days=1)
+    return sorted(out)
+
+
+def recorded(store: Store, start: datetime, end: datetime) -> Run:
+    """What the live gateway's rules did in the period, from its alert history."""
+    run = Run(Firings(start, end))
+    for fp, rule, state, severity, body in store.alert_changes_between(start.timestamp(), end.timestamp()):
+        run.firings.change(fp, rule, state, severity, json.loads(body))
+    return run
