@@ -12,6 +12,7 @@ import json
 import math
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any, Literal, TypedDict
@@ -65,6 +66,10 @@ class Health(BaseModel):
     counters: IngestCounters
     events_logged: int
     dead_letters: dict[str, int]
+    rules_version: int = Field(description="the rule version in force")
+    rules_shadow: int | None = Field(description="the rule version running in shadow, if any")
+    bundles: dict[str, int] | None = Field(description="signed rule bundles from the cloud since the start "
+                                           "(received, applied, refused, repeated), when a key is configured")
 
 
 class DeadLetterOut(BaseModel):
@@ -297,6 +302,9 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
             ),
             events_logged=store.count_events() if store else 0,
             dead_letters=store.dead_letter_counts() if store else {},
+            rules_version=gateway.rules_version,
+            rules_shadow=gateway.decider.shadow.number if gateway.decider and gateway.decider.shadow else None,
+            bundles=asdict(gateway.bundles.counters) if gateway.bundles is not None else None,
         )
 
     @app.get("/api/hall", response_model=HallSnapshot, tags=["hall"], **needs(*ALL))

@@ -167,6 +167,22 @@ class Auth:
             self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
             self._db.execute("DELETE FROM tokens WHERE user = ?", (name,))
 
+    def set_password(self, name: str, password: str) -> None:
+        """A database user's new password; its sessions end with the old one (API tokens stay: they are not the
+        password)."""
+        if name in self.configured:
+            raise UserError(f"user {name!r} comes from the configuration file: put a new hash there")
+        if len(password) < 8:
+            raise UserError("the password must have at least 8 characters")
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            changed = self._db.execute(
+                "UPDATE users SET password_hash = ? WHERE name = ?", (hash_password(password), name)
+            )
+            if changed.rowcount == 0:
+                raise UserError(f"no user {name!r}")
+            self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
     def create_token(self, name: str, label: str = "") -> str:
         """A new API token for `name` (shown once; only its hash is kept)."""
         if self.account(name) is None:

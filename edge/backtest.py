@@ -7,14 +7,22 @@ Both versions run the gateway's own decision code (`edge.decisions.Decider` in r
 on the same hall, so a difference between them is the rules' difference and nothing else. The hall is rebuilt from
 the hall's midnight before the start (windows opened in the morning, devices seen) without running any rule.
 
-When the replay evaluates: after messages, at a deadline either version asks for (a `for:` elapsing, an SLA clock,
-a tidal check), and at least every `tick_s` (the tidal recommender's minute) — but never twice within `step_s` of
-hall time. The live gateway evaluates at least every second; a week replayed that way would take minutes. Evaluating
-late does not move most firing times: an alert fires at its condition's start plus `for:` whenever the evaluation
-comes, and the hall tells when most conditions started (an idle window's idle-since, a device's last message, the
-moment a wait crosses its threshold). Only a condition whose start the hall does not tell fires up to `step_s`
-later than live, and one that holds for less than `step_s` can be missed; `compare` matches firings within a
-tolerance for that reason.
+When the replay evaluates. The live gateway evaluates every rule at least once a second; a week replayed that way
+would take an hour. The replay evaluates
+- at every deadline either version asks for, to the second (a `for:` elapsing, a wait or a silence crossing its
+  threshold, an escalation, an SLA clock, a tidal check) — only the rules whose deadline it is;
+- every rule after messages, at most every `step_s` of hall time, and every `tick_s` in opening hours (the tidal
+  recommender's minute), and when a schedule opens or closes; heartbeats alone, and messages outside every rule's
+  schedule, do not call for one (nothing can start to hold there).
+Evaluating later does not move most firing times: an alert fires at its condition's start plus `for:` whenever the
+evaluation comes, and the hall tells when most conditions started (an idle window's idle-since, a call's time, a
+device's last message). A condition whose start the hall does not tell fires up to `step_s` later than live, and
+one that holds for less than that without a deadline can be missed; `compare` matches firings within a tolerance,
+and every result compares the replay of the version in force with what the live gateway recorded.
+
+`parallel`: the candidate runs in a second process on its own copy of the hall, in lockstep with the first (they
+exchange their next deadlines after every evaluation), so both evaluate at the same moments and the answer is the
+one process's.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from devices.codec import decode
 from devices.errors import PayloadError
 from devices.topics import Channel
 from edge.config import GatewayConfig
-from edge.decisions import Decider, _Batch, decider_for
+from edge.decisions import Batch, Decider, decider_for
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import FixedClock
@@ -62,7 +70,7 @@ class Run:
     def alerts(self) -> list[Fired]:
         return self.firings.alerts
 
-    def take(self, batch: _Batch) -> None:
+    def take(self, batch: Batch) -> None:
         for _at, fp, rule, state, severity, body in batch.history:
             self.firings.change(fp, rule, state, severity, json.loads(body))
         for kind, rid, body in batch.records:

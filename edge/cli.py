@@ -257,6 +257,18 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
     return _user_change(args.db, "hallops users remove", remove, "user.remove", args.name)
 
 
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    password = _read_password("hallops users passwd")
+    if password is None:
+        return 1
+
+    def change(auth: Auth) -> str:
+        auth.set_password(args.name, password)
+        return f"new password for {args.name} in {args.db}; its sessions have ended"
+
+    return _user_change(args.db, "hallops users passwd", change, "user.password", args.name)
+
+
 def cmd_tokens_create(args: argparse.Namespace) -> int:
     return _user_change(
         args.db, "hallops tokens create", lambda auth: auth.create_token(args.user, args.label), "token.create",
@@ -482,6 +494,49 @@ def cmd_rules_apply(args: argparse.Namespace) -> int:
         store.close()
     _say(f"hallops rules apply: bundle {bundle.version} ({len(bundle.rules.rules)} rules) is rule version "
          f"{version.number}, in force (a running gateway takes it up within a second)")  # fmt: skip
+    return 0
+
+
+def _broker_url(value: str) -> str:
+    from cloud_sync.delivery import Broker  # noqa: PLC0415
+
+    try:
+        Broker.from_url(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def cmd_rules_push(args: argparse.Namespace) -> int:
+    """Publish a signed bundle, retained, where the hall it names (or every hall) takes it; the gateways verify it.
+    Exit 2: the file or a flag is wrong; exit 1: the broker could not be reached or did not take the bundle."""
+    from cloud_sync.bundle import BundleError  # noqa: PLC0415
+    from cloud_sync.delivery import Broker, addressed_to, applied_topic, push  # noqa: PLC0415
+    from devices.errors import SyncError  # noqa: PLC0415
+
+    try:
+        raw = args.bundle.read_bytes()
+        password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else None
+    except OSError as exc:
+        _say(f"hallops rules push: cannot read {exc.filename}: {exc.strerror}")
+        return 2
+    try:
+        hall, version = addressed_to(raw)
+    except BundleError as exc:
+        _say(f"hallops rules push: {args.bundle}: {exc}")
+        return 2
+    if args.tls_ca is not None and not args.tls_ca.is_file():
+        _say(f"hallops rules push: --tls-ca: no such file: {args.tls_ca}")
+        return 2
+    broker = Broker.from_url(args.broker, args.username, password, args.tls_ca)
+    try:
+        topic = push(raw, broker, timeout_s=args.timeout)
+    except SyncError as exc:
+        _say(f"hallops rules push: {exc}")
+        return 1
+    reports = applied_topic("+" if hall == "*" else hall)
+    _say(f"hallops rules push: bundle {version} for {'every hall' if hall == '*' else 'hall ' + hall} is on {topic} "
+         f"(retained); each gateway verifies it and reports on {reports}")  # fmt: skip
     return 0
 
 
@@ -742,6 +797,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("name")
     rm.add_argument("--db", type=Path, required=True)
     rm.set_defaults(func=cmd_users_remove)
+    pw = users_sub.add_parser("passwd", help="a database user's new password (asks for it; its sessions end)")
+    pw.add_argument("name")
+    pw.add_argument("--db", type=Path, required=True)
+    pw.set_defaults(func=cmd_users_passwd)
 
     tokens = sub.add_parser("tokens", help="API tokens for integrations (Authorization: Bearer …)")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")
@@ -784,6 +843,15 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file (keeps the applied version)")
     apply.add_argument("--rules-file", type=Path, help="also write the rules here (the config's rules.file)")
     apply.set_defaults(func=cmd_rules_apply)
+    push = rules_sub.add_parser("push", help="publish a signed bundle on the cloud MQTT cluster (retained, QoS 1) for "
+                                "the halls' gateways to verify and apply")  # fmt: skip
+    push.add_argument("bundle", type=Path, help="the signed bundle (from `hallops rules sign`), sent as it is")
+    push.add_argument("--broker", type=_broker_url, required=True, help="mqtt://HOST:PORT (mqtts:// for TLS)")
+    push.add_argument("--username", help="the MQTT user, if the broker requires one")
+    push.add_argument("--password-file", type=Path, help="a file holding that user's password")
+    push.add_argument("--tls-ca", type=Path, help="CA certificate(s) of the broker (PEM); implies TLS")
+    push.add_argument("--timeout", type=_positive, default=10.0, help="seconds to wait for the broker (10)")
+    push.set_defaults(func=cmd_rules_push)
     db_help = "the gateway's SQLite file (storage.path)"
     versions = rules_sub.add_parser("versions", help="the rule versions, which is in force and which in shadow")
     versions.add_argument("--db", type=Path, required=True, help=db_help)

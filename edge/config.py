@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
+from cloud_sync.delivery import EVERY_HALL, public_key
 from devices.errors import ConfigError, Problem
 from devices.mapping import VendorMapping
 from devices.topics import DeviceType
@@ -126,6 +127,11 @@ class ClockSection(_Section):
 
 class RulesSection(_Section):
     file: Path | None = Field(default=None, description="a rule YAML (docs/rules.md); default: the built-in pack")
+    bundle_public_key: Path | None = Field(
+        default=None,
+        description="the trusted key (bundle.pub) of signed rule bundles; set, the gateway also takes bundles from "
+        "cloud/halls/<hall>/rules/bundle and cloud/halls/all/rules/bundle on its broker (docs/bundles.md)",
+    )
 
 
 class NotifySection(_Section):
@@ -261,6 +267,26 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
             problems.append(Problem(f"devices.{did}", "a window terminal's id must be one of the windows"))
     if cfg.rules.file is not None and not cfg.rules.file.exists():
         problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
+    if cfg.rules.bundle_public_key is not None:
+        problems += _bundle_key_problems(cfg)
+    return problems
+
+
+def _bundle_key_problems(cfg: GatewayConfig) -> list[Problem]:
+    path = cfg.rules.bundle_public_key
+    assert path is not None
+    problems = []
+    try:
+        public_key(path.read_text(encoding="utf-8", errors="replace"))
+    except FileNotFoundError:
+        problems.append(Problem("rules.bundle_public_key", f"no such file: {path}"))
+    except OSError as exc:
+        problems.append(Problem("rules.bundle_public_key", f"cannot read {path}: {exc}"))
+    except ValueError as exc:
+        problems.append(Problem("rules.bundle_public_key", f"{path}: {exc}"))
+    if cfg.hall.id == EVERY_HALL:
+        problems.append(Problem("hall.id", f"{EVERY_HALL!r} is the topic of the bundles for every hall; choose another "
+                                "id to take rule bundles"))  # fmt: skip
     return problems
 
 

@@ -71,7 +71,7 @@ WINDOW_OPENS = frozenset({"window.opened", "window.resumed"})  # … and paused/
 
 
 @dataclass(slots=True)
-class _Batch:
+class Batch:
     """What one evaluation produced, written in one transaction and then delivered."""
 
     outbox: list[tuple[str, str, bytes]] = field(default_factory=list)
@@ -89,7 +89,7 @@ def decider_for(
     *,
     stream: Broadcaster,
     on_outbox: Callable[[], None] = lambda: None,
-    replay: Callable[[_Batch], None] | None = None,
+    replay: Callable[[Batch], None] | None = None,
 ) -> Decider:
     """The decider a gateway with this configuration runs (live, or in a backtest with `replay`)."""
     assert cfg.hall.id is not None
@@ -148,7 +148,7 @@ class Decider:
         auto_approve: bool,
         stream: Broadcaster,
         on_outbox: Callable[[], None],
-        replay: Callable[[_Batch], None] | None = None,
+        replay: Callable[[Batch], None] | None = None,
     ) -> None:
         """`replay`: a backtest's decider — it starts with no saved state and hands each evaluation's outcome to
         `replay` instead of storing or sending anything."""
@@ -395,7 +395,7 @@ class Decider:
             for changed in self.shadow.engine.take_changes():
                 self.shadow.firings.observe(changed)
         self.evaluations += 1
-        batch = _Batch()
+        batch = Batch()
         for d in decisions:
             if isinstance(d, Notify):
                 self._alert_note(batch, d)
@@ -438,7 +438,7 @@ class Decider:
         self._store_and_send(batch, decisions, now)
         return decisions
 
-    def _store_and_send(self, batch: _Batch, decisions: list[Decision], now: datetime) -> None:
+    def _store_and_send(self, batch: Batch, decisions: list[Decision], now: datetime) -> None:
         if self._replay is not None:
             self._replay(batch)
             return
@@ -465,31 +465,31 @@ class Decider:
 
     # -- what each kind of decision produces --------------------------------------------------------------
 
-    def _deliver(self, batch: _Batch, kind: str, body: dict[str, object]) -> None:
+    def _deliver(self, batch: Batch, kind: str, body: dict[str, object]) -> None:
         payload = json.dumps({"type": kind, **body}, ensure_ascii=False).encode()
         batch.outbox.append(("mqtt", f"{self._topic}/{kind}s", payload))
         batch.outbox.extend(("webhook", url, payload) for url in self._webhooks)
         batch.live.append((kind, body))
         self.notifications += 1
 
-    def _alert_note(self, batch: _Batch, note: Notify) -> None:
+    def _alert_note(self, batch: Batch, note: Notify) -> None:
         self._deliver(batch, "alert", self.alert_json(note.alert, note))
 
-    def _ticket_note(self, batch: _Batch, ev: TicketEvent) -> None:
+    def _ticket_note(self, batch: Batch, ev: TicketEvent) -> None:
         body = self.ticket_json(ev.ticket)
         batch.records.append(("ticket", ev.ticket.id, json.dumps(body, ensure_ascii=False)))
         if ev.roles:
             note = {"event": ev.kind.value, "roles": [r.value for r in ev.roles], "by": ev.by, "note": ev.note}
             self._deliver(batch, "ticket", {**body, "notification": note})
 
-    def _rec_note(self, batch: _Batch, rec: Recommendation, event: str, *, by: str = "system", note: str = "",
+    def _rec_note(self, batch: Batch, rec: Recommendation, event: str, *, by: str = "system", note: str = "",
                   roles: tuple[str, ...] = ("hall_manager",)) -> None:  # fmt: skip
         body = {**rec.to_dict(), "status": event, "decided_by": by if event in ("approved", "rejected") else None}
         batch.records.append(("recommendation", rec.id, json.dumps(body, ensure_ascii=False, default=str)))
         note_body = {"event": event, "roles": list(roles), "by": by, "note": note}
         self._deliver(batch, "recommendation", {**json.loads(json.dumps(body, default=str)), "notification": note_body})
 
-    def _recommend(self, batch: _Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
+    def _recommend(self, batch: Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
         """Tidal openings for every service group (every minute), or for `service` (its tidal-open alert fired)."""
         recs = recommend_open(
             hall, window_capabilities(self._profile, hall), self.demand, self.tidal.settings, now,
@@ -501,7 +501,7 @@ class Decider:
                 approved = self.tidal.approve(rec.id, "policy:auto_approve", now)
                 self._approved(batch, approved, "policy:auto_approve", hall, now)
 
-    def _approved(self, batch: _Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
+    def _approved(self, batch: Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
         """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""
         qms = next((d.device_id for d in hall.devices if d.device_type is DeviceType.QMS), None)
         caps = window_capabilities(self._profile, hall)
@@ -526,7 +526,7 @@ class Decider:
             batch.outbox.append(("mqtt", topic, nudge.model_dump_json(exclude_none=True).encode()))
         self._rec_note(batch, rec, "approved", by=by, roles=("hall_manager", "window_staff"))
 
-    def _tidal_event(self, batch: _Batch, ev: TidalEvent, hall: HallSnapshot, now: datetime) -> None:
+    def _tidal_event(self, batch: Batch, ev: TidalEvent, hall: HallSnapshot, now: datetime) -> None:
         if ev.kind is TidalEventKind.CLOSE and ev.recommendation is not None:
             self._rec_note(batch, ev.recommendation, "offered")
         elif ev.kind is TidalEventKind.ESCALATE:

@@ -4,6 +4,10 @@
                                  └─ PayloadError ─▶ counted + dead letter
     queue drained (or batch full) ─▶ flush(): one SQLite transaction (events, dead letters, maybe state) ─▶ PUBACK
 
+With a trusted key configured (`rules.bundle_public_key`), the link also hears the signed rule bundles pushed from the
+cloud (cloud_sync/delivery.py); they go to the bundle receiver, never through `handle()`, and a genuine, newer one
+becomes a rule version in force at once (`BundleSink`).
+
 `Gateway` is an async context manager: entering restores the hall from the saved state plus the events logged after
 it and starts the link and the housekeeping task; leaving stops them and saves. `handle` is the hot path and is
 synchronous: nothing on it awaits, so a batch is applied and committed atomically with respect to the event loop.
@@ -19,13 +23,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
+from cloud_sync.bundle import Bundle
+from cloud_sync.delivery import Receiver, bundle_topics, public_key
 from devices.codec import DeviceMessage, decode
 from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import hall_filter
+from edge.audit import Entry
 from edge.config import GatewayConfig
 from edge.decisions import Decider, decider_for
 from edge.mqtt import MqttLink
@@ -33,7 +41,7 @@ from edge.outbox import OutboxSender
 from edge.reports import Reports, day_span
 from edge.store import EventRow, Store
 from edge.stream import Broadcaster
-from edge.versions import RuleVersions
+from edge.versions import RuleVersions, content_hash
 from rules.clock import Clock, DeviceClock, SystemClock
 from rules.hall import Applied, HallSnapshot, HallState
 from rules.language import BUILTIN, RuleFile, builtin_rules, load_rules
@@ -42,6 +50,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # commit at least this often under a flood
 LIVE_EVERY_S = 1.0  # the web UI's floor view follows the hall at this pace
+BUNDLE_VERSION = "rules_bundle_version"  # meta: the signed bundle applied last (also `hallops rules apply`)
+BUNDLE_ACTOR = "cloud"  # who activates a bundle's rules, in the audit log
 
 
 @dataclass(slots=True)
@@ -84,13 +94,24 @@ class Gateway:
         self._dirty = False
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: Counter[str] = Counter()
+        key = cfg.rules.bundle_public_key
         self.link = MqttLink(
             cfg.mqtt,
             cfg.mqtt.client_id or f"hallops-{self.hall_id}",
             [hall_filter(self.hall_id), *(subscription_filter(v) for v in cfg.vendor_mappings)],
             self.handle,
             self.flush,
+            routes=dict.fromkeys(bundle_topics(self.hall_id), self._take_bundle) if key else None,
         )
+        self.bundles: Receiver | None = None  # signed rule bundles from the cloud, when a trusted key is configured
+        if key is not None:
+            self.bundles = Receiver(
+                self.hall_id,
+                public_key(key.read_text(encoding="utf-8", errors="replace")),  # checked by load_config
+                BundleSink(self),
+                self.link,
+                now=lambda: datetime.now(ZoneInfo(cfg.hall.timezone)),
+            )
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -104,6 +125,8 @@ class Gateway:
             asyncio.create_task(self.decider.run(), name="decisions"),
             asyncio.create_task(self.sender.run(), name="outbox"),
         ]
+        if self.bundles is not None:
+            self._tasks.append(asyncio.create_task(self.bundles.run(), name="bundles"))
         return self
 
     async def __aexit__(
@@ -201,6 +224,13 @@ class Gateway:
             else:
                 self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
             log.info("rules version %s in shadow", shadow)
+
+    def _take_bundle(self, topic: str, payload: bytes, received_at: datetime, mid: int = 0, qos: int = 0) -> None:
+        """A rule bundle from the link: queued for the receiver (not counted, not logged as a device message), and
+        acknowledged to the broker once it has been handled."""
+        assert self.bundles is not None
+        ack = (self.link.generation, mid, qos)
+        self.bundles.offer(topic, payload, lambda: self.link.ack([ack]))
 
     # -- the hot path -----------------------------------------------------------------------------------
 
@@ -336,3 +366,42 @@ class Gateway:
     @property
     def uptime_s(self) -> float:
         return time.monotonic() - self._started_mono
+
+
+class BundleSink:
+    """The gateway's rule versions as the bundle receiver sees them (cloud_sync.delivery.RuleSink): applying a bundle
+    is what `hallops rules apply` does — a version (origin `bundle:N`), its activation and `rules.apply_bundle` in the
+    audit log, the applied bundle version in meta — and then the gateway takes the rules up at once."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def _opened(self) -> tuple[Store, RuleVersions]:
+        g = self._gateway
+        assert g.store is not None and g.versions is not None, "bundles are taken only while the gateway runs"
+        return g.store, g.versions
+
+    def applied_bundle(self) -> int:
+        store, _ = self._opened()
+        return int(store.meta(BUNDLE_VERSION) or 0)
+
+    def rules_in_force(self) -> int:
+        return self._gateway.rules_version
+
+    def stored_rules(self, rules_yaml: str) -> int | None:
+        store, _ = self._opened()
+        rows = store.rule_version_rows(content_hash=content_hash(rules_yaml))
+        return int(rows[0][0]) if rows else None
+
+    def apply_bundle(self, bundle: Bundle, topic: str) -> int:
+        store, versions = self._opened()
+        was = self.applied_bundle()
+        label = f"bundle:{bundle.version}"
+        version, _ = versions.add(bundle.rules_yaml, label, f"signed bundle {bundle.version}", label)
+        versions.activate(version.number, BUNDLE_ACTOR, f"signed bundle {bundle.version} from {topic}")
+        store.set_meta(BUNDLE_VERSION, str(bundle.version))
+        detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": was, "rule_version": version.number,
+                  "via": topic}  # fmt: skip
+        store.append_audit([Entry(time.time(), BUNDLE_ACTOR, "rules.apply_bundle", str(bundle.version), detail)])
+        self._gateway.follow_rules()
+        return version.number

@@ -4,6 +4,9 @@ Wraps aiomqtt (on paho-mqtt 2.x) behind three calls — `run`, `ack`, `publish` 
 sees the client library. The link reconnects with exponential backoff and keeps a persistent session
 (`clean_session=False`, a fixed client id), so the broker holds QoS 1 messages while we are away.
 
+Topics given as `routes` (exact topics, no wildcards) are subscribed too but delivered to their own handler, never to
+`on_message`: the signed rule bundles from the cloud share the connection, not the device ingest path.
+
 Acknowledgement is manual: paho would PUBACK as soon as a message is read, and a `kill -9` between that and the
 SQLite commit would lose it. Here the gateway commits a batch and then acks it; anything unacknowledged is
 redelivered by the broker after a reconnect and recognised as a duplicate by the hall model.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -35,10 +38,12 @@ class MqttLink:
         on_message: OnMessage,
         on_idle: Callable[[], None],
         on_connection: Callable[[bool], None] = lambda up: None,
+        routes: Mapping[str, OnMessage] | None = None,
     ) -> None:
         self._settings = settings
         self._client_id = client_id
-        self._filters = list(filters)
+        self._routes = dict(routes or {})
+        self._filters = [*filters, *(t for t in self._routes if t not in filters)]
         self._on_message = on_message
         self._on_idle = on_idle
         self._on_connection = on_connection
@@ -97,9 +102,11 @@ class MqttLink:
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         messages = client.messages
+        routes, on_message = self._routes, self._on_message
         async for m in messages:
             payload = m.payload if isinstance(m.payload, bytes) else str(m.payload or "").encode()
-            self._on_message(m.topic.value, payload, datetime.now(UTC), m.mid, m.qos)
+            topic = m.topic.value
+            routes.get(topic, on_message)(topic, payload, datetime.now(UTC), m.mid, m.qos)
             if len(messages) == 0:
                 self._on_idle()
 

@@ -17,10 +17,13 @@ import fnmatch
 import hashlib
 import json
 import math
+import operator
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
@@ -436,14 +439,13 @@ class RuleEngine:
         test = self._tests[rule.id]
         out = []
         marks: list[datetime] = []
-        for labels, view in subjects(_subject_kind(rule.when), hall):
-            result = test(dict(labels), view, hall, now, marks)
+        for labels, named, device, view in _subjects_of(_subject_kind(rule.when), hall):
+            result = test(named, view, hall, now, marks)
             if marks:
                 crossings[labels] = min(marks)
                 marks.clear()
-                for key, value in labels:
-                    if key == "device":
-                        self._predicted.setdefault(value, set()).add((rule.id, labels))
+                if device is not None:
+                    self._predicted.setdefault(device, set()).add((rule.id, labels))
             if result is not None:
                 evidence, since = result
                 out.append(_Match(labels, evidence, since))
@@ -525,6 +527,22 @@ def span_start(schedule: Schedule, local: datetime) -> datetime | None:
     return local.replace(hour=max(begun).hour, minute=max(begun).minute, second=0, microsecond=0) if begun else None
 
 
+_Subjects = list[tuple[Labels, dict[str, str], str | None, View]]
+_listed = threading.local()  # per thread (a backtest in the API's worker thread): the snapshot last listed
+
+
+def _subjects_of(kind: Subject, hall: HallSnapshot) -> _Subjects:
+    """Every subject of a kind with its labels (as a tuple and as a read-only dict) and its device id — listed once
+    per snapshot, for every rule (and every engine: a shadow, a backtest's two versions) that evaluates it."""
+    if getattr(_listed, "hall", None) is not hall:
+        _listed.hall, _listed.kinds = hall, {}
+    kinds: dict[Subject, _Subjects] = _listed.kinds
+    if kind not in kinds:
+        kinds[kind] = [(labels, named, named.get("device"), view)
+                       for labels, view in subjects(kind, hall) for named in (dict(labels),)]  # fmt: skip
+    return kinds[kind]
+
+
 def _subject_kind(cond: Condition) -> Subject:
     if cond.metric is not None:
         return METRICS[cond.metric].subject
@@ -567,14 +585,15 @@ def compile_condition(cond: Condition) -> Test:
 
         def any_(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
                  deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
-            hits = [r for r in (o(labels, view, hall, now, deadlines) for o in options) if r is not None]
-            if not hits:
-                return None
-            evidence: dict[str, Value] = {}
-            for ev, _ in hits:
-                evidence.update(ev)
-            known = [s for _, s in hits if s is not None]
-            return evidence, (min(known) if known else None)
+            evidence: dict[str, Value] | None = None
+            first: datetime | None = None
+            for option in options:  # every option is tested: each may predict when it will hold
+                r = option(labels, view, hall, now, deadlines)
+                if r is not None:
+                    evidence = {**evidence, **r[0]} if evidence is not None else dict(r[0])
+                    if r[1] is not None and (first is None or r[1] < first):
+                        first = r[1]
+            return None if evidence is None else (evidence, first)
 
         return any_
     assert cond.not_ is not None
@@ -598,6 +617,8 @@ def _compile_metric(cond: Condition) -> Test:
     where = list(cond.where.items())
     by = cond.value if isinstance(cond.value, ByLabel) else None
     fixed = cond.value
+    # the common case — a float metric against a fixed number — compared directly (same result as _compare)
+    direct = _ORDER.get(op) if by is None and isinstance(fixed, int | float) and not isinstance(fixed, bool) else None
 
     def test(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
              deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
@@ -613,13 +634,18 @@ def _compile_metric(cond: Condition) -> Test:
             start = since_of(target, hall, now)
             if start is not None:
                 crossing = start + unit * float(want)
-        if want is None or not _compare(value, op, want):
+        if want is None or not (direct(value, want) if direct is not None and value.__class__ is float
+                                else _compare(value, op, want)):  # fmt: skip
             if crossing is not None and crossing > now:
                 deadlines.append(crossing)  # it will become true then, if nothing changes
             return None
         return {name: _plain(value)}, crossing
 
     return test
+
+
+_ORDER: dict[Op, Callable[[Any, Any], bool]] = {Op.GT: operator.gt, Op.GE: operator.ge, Op.LT: operator.lt,
+                                                Op.LE: operator.le}  # fmt: skip
 
 
 def _compare(value: Value | object, op: Op, want: object) -> bool:

@@ -22,6 +22,7 @@ neither loses a deadline nor repeats an overdue. Pure: no I/O and no clock of it
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -135,19 +136,8 @@ class WorkingCalendar:
 
     def spans(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working spans of a local date, as UTC datetimes (none on a closed day)."""
-        if not self.is_working_day(day):
-            return []
-        out = []
-        for hours in self.schedule.hours:
-            start, end = _span_times(hours)
-            begin = datetime.combine(day, start, tzinfo=self.tz)
-            finish = (
-                datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
-                if end is None
-                else datetime.combine(day, end, tzinfo=self.tz)
-            )
-            out.append((begin.astimezone(UTC), finish.astimezone(UTC)))
-        return sorted(out)
+        s = self.schedule
+        return list(_spans(tuple(s.hours), tuple(s.weekdays), tuple(s.holidays), tuple(s.workdays), self.tz, day))
 
     @property
     def day_length(self) -> timedelta:
@@ -332,6 +322,22 @@ def _name(device_type: DeviceType) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith(("s", "sh", "ch")) else "s")
+
+
+@functools.lru_cache(maxsize=1024)
+def _spans(hours: tuple[str, ...], weekdays: tuple[Weekday, ...], holidays: tuple[date, ...],
+           workdays: tuple[date, ...], tz: tzinfo, day: date) -> tuple[tuple[datetime, datetime], ...]:  # fmt: skip
+    """WorkingCalendar.spans, remembered: ticket priorities ask it for every open ticket on every evaluation."""
+    if day in holidays or (_WEEKDAYS[day.weekday()] not in weekdays and day not in workdays):
+        return ()
+    out = []
+    for span in hours:
+        start, end = _span_times(span)
+        begin = datetime.combine(day, start, tzinfo=tz)
+        finish = (datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) if end is None
+                  else datetime.combine(day, end, tzinfo=tz))  # fmt: skip
+        out.append((begin.astimezone(UTC), finish.astimezone(UTC)))
+    return tuple(sorted(out))
 
 
 def _hours(d: timedelta) -> str:

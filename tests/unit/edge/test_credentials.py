@@ -16,7 +16,9 @@ def test_each_device_may_write_its_own_channels_and_read_only_its_own_commands()
     text = acl([Credential("TM01", "ticket_machine", "h1", T0, None), Credential("gw", GATEWAY, "h1", T0, None)])
     blocks = [b.splitlines() for b in text.split("\n\n") if b.startswith("user")]
     assert blocks == [
-        ["user gw", "topic readwrite hall/h1/#", "topic readwrite hallops/#"],
+        ["user gw", "topic readwrite hall/h1/#", "topic readwrite hallops/#",
+         "topic read cloud/halls/h1/rules/bundle", "topic read cloud/halls/all/rules/bundle",  # bundles bridged in
+         "topic write cloud/halls/h1/rules/applied"],  # its reports, bridged out; no device may write under cloud/
         ["user TM01",
          "topic write hall/h1/ticket_machine/TM01/evt", "topic write hall/h1/ticket_machine/TM01/state",
          "topic write hall/h1/ticket_machine/TM01/hb", "topic write hall/h1/ticket_machine/TM01/cmd/ack",

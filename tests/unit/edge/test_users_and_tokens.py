@@ -171,3 +171,32 @@ def test_the_cli_adds_lists_tokens_and_removes_users_and_audits_each_change(
         assert verify(rows, store.audit_head()) == []
     finally:
         store.close()
+
+
+def test_a_new_password_ends_the_sessions_of_the_old_one_and_the_cli_audits_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "hallops.db"
+    assert run(monkeypatch, ["users", "add", "li", "--role", "technician", "--db", str(db)], PASSWORD + "\n") == 0
+    first = Auth({}, db)
+    try:
+        session = first.login("li", PASSWORD)
+        token = first.create_token("li", "monitor")
+        assert session is not None
+    finally:
+        first.close()
+    assert run(monkeypatch, ["users", "passwd", "li", "--db", str(db)], "short\n") == 1  # refused, nothing changed
+    assert run(monkeypatch, ["users", "passwd", "nobody", "--db", str(db)], "a long new one\n") == 1
+    assert run(monkeypatch, ["users", "passwd", "li", "--db", str(db)], "a long new one\n") == 0
+    after = Auth({}, db)
+    try:
+        assert after.session(session[1]) is None  # signed out everywhere
+        assert after.login("li", PASSWORD) is None and after.login("li", "a long new one") is not None
+        assert after.bearer(token) is not None  # an integration's token is not the password
+    finally:
+        after.close()
+    store = Store(db)
+    try:
+        assert [r.entry.action for r in store.audit_rows()] == ["user.add", "user.password"]
+    finally:
+        store.close()
