@@ -1,6 +1,6 @@
 """Backtest speed: events replayed per second, and a week of the city hall backtested (target: under 60 s on 2 cores).
 
-    .venv/bin/python bench/backtest.py [--days 7] [--db /tmp/city-week.db] [--step 30] [--serial]
+    .venv/bin/python bench/backtest.py [--days 7] [--db /tmp/city-week.db] [--step 60] [--serial]
 
 1. The week: the city-hall scenario (60 windows, 20 services, 158 devices) simulated Monday 2026-11-23 to Sunday
    (one seed per day), every message the devices publish written to a gateway event log (SQLite) as the gateway
@@ -131,7 +131,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--db", type=Path, default=Path("/tmp/hallops-bench-city-week.db"))
-    ap.add_argument("--step", type=float, default=30.0)
+    ap.add_argument("--step", type=float, default=60.0)
     ap.add_argument("--serial", action="store_true", help="also time the one-process backtest")
     args = ap.parse_args()
 

@@ -5,6 +5,7 @@ Builds and parses topics; knows nothing about payloads.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +53,7 @@ def build_topic(hall: str, device_type: DeviceType | str, device_id: str, channe
     return str(Topic(hall, DeviceType(device_type), device_id, Channel(channel)))
 
 
+@functools.lru_cache(maxsize=4096)  # a hall has a few hundred topics; every message names one
 def parse_topic(topic: str) -> Topic:
     """Split a contract topic. Raises PayloadError `bad_topic` or `unknown_device_type`."""
     parts = topic.split("/")

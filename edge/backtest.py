@@ -53,8 +53,9 @@ from rules.firings import TOLERANCE_S, Diff, Fired, Firings, compare
 from rules.hall import Applied, HallSnapshot, HallState
 from rules.language import RuleFile
 
-STEP_S = 30.0
+STEP_S = 60.0
 TICK_S = 60.0
+RECHECK_S = 1.0  # after a message from the subject of an open alert, look at the alert again this soon
 
 
 @dataclass(slots=True)
@@ -180,12 +181,13 @@ class _Peer:
                 raise RuntimeError(f"the backtest's second process ended (exit code {self._process.exitcode})")
         return self._conn.recv()
 
-    def merge(self, mine: datetime | None) -> datetime | None:
-        self.send(mine)
+    def merge(self, mine: datetime | None, watching: frozenset[str]) -> tuple[datetime | None, frozenset[str]]:
+        """Both sides' earliest deadline and the subjects either side has open alerts on."""
+        self.send((mine, watching))
         theirs = self.recv()
         if isinstance(theirs, BaseException):
             raise theirs
-        return min((t for t in (mine, theirs) if t is not None), default=None)
+        return min((t for t in (mine, theirs[0]) if t is not None), default=None), watching | theirs[1]
 
 
 def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, both: tuple[RuleFile, RuleFile], start: datetime,
@@ -244,20 +246,38 @@ def _replay(
     watching = None if always else list({id(r.schedules[x.during]): r.schedules[x.during] for r, x in conditions
                                          if x.during}.values())  # fmt: skip
     deadline: datetime | None = None  # the earliest either version asks for, as of the last evaluation
+    watched: frozenset[str] = frozenset()  # devices and windows either version has an open condition alert on
+    recheck: datetime | None = None  # when to look at those alerts again, after their subject sent a message
+    settle = timedelta(seconds=RECHECK_S)
+    spoke: set[str] = set()  # … and which of them sent one
 
     def next_deadline(after: datetime) -> datetime | None:
+        nonlocal watched
         mine = min((t for t in (d.next_deadline() for d in deciders) if t is not None and t > after), default=None)
-        return peer.merge(mine) if peer is not None else mine
+        subjects = frozenset(k for d in deciders for k in d.engine.open_on())
+        if peer is None:
+            watched = subjects
+            return mine
+        merged, watched = peer.merge(mine, subjects)
+        return merged
 
     def evaluate(at: datetime) -> None:
-        nonlocal last_eval, full_at, pending, deadline
+        nonlocal last_eval, full_at, pending, deadline, recheck
         clock.set(at)
         full = at >= full_due()
+        rechecking = recheck is not None and at >= recheck
         for d in deciders:
-            d.evaluate(only=None if full else d.rules_due(at))
+            only = None if full else d.rules_due(at)
+            if only is not None and rechecking:  # a subject of an open alert spoke: is the alert over?
+                open_on = d.engine.open_on()
+                only |= {rule for subject in spoke for rule in open_on.get(subject, ())}
+            d.evaluate(only=only)
         last_eval = at
         if full:
             full_at, pending = at, None
+        if full or rechecking:
+            recheck = None
+            spoke.clear()
         deadline = next_deadline(at)
 
     memo: dict[tuple[datetime | None, datetime], tuple[datetime, datetime | None]] = {}
@@ -292,7 +312,7 @@ def _replay(
 
     def due(upto: datetime) -> datetime:
         nonlocal deadline
-        full = full_due()
+        full = full_due() if recheck is None else min(full_due(), recheck)
         if deadline is not None and deadline < full and deadline <= upto:  # messages may have made it stale: ask again
             deadline = next_deadline(last_eval)
         return min(full, deadline) if deadline is not None else full
@@ -316,8 +336,14 @@ def _replay(
         events += 1
         for d in deciders:
             d.on_message(msg)
-        if pending is None and msg.channel is not Channel.HB:
-            pending = msg.at  # a heartbeat only moves a device's last-seen, whose deadlines the rules already know
+        if msg.channel is not Channel.HB:
+            if pending is None:
+                pending = msg.at  # a heartbeat only moves a device's last-seen, whose deadlines the rules know
+            window = msg.payload.__dict__.get("window_id")
+            for subject in (msg.device_id, window) if watched else ():
+                if subject in watched:
+                    spoke.add(subject)
+                    recheck = recheck or msg.at + settle
         if progress is not None and msg.at >= next_progress:
             progress(msg.at)
             next_progress = msg.at + timedelta(hours=1)

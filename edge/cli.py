@@ -889,8 +889,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--config", type=Path, required=True, help="the gateway's configuration (the hall, the db)")
     bt.add_argument("--db", type=Path, help="another copy of the database than the config's storage.path")
     bt.add_argument("--against", type=int, help="compare with this version (default: the one in force)")
-    bt.add_argument("--step", type=float, default=30.0, help="seconds of hall time between two evaluations of "
-                    "every rule after messages (deadlines are met exactly; default 30)")  # fmt: skip
+    bt.add_argument("--step", type=float, default=60.0, help="seconds of hall time between two evaluations of "
+                    "every rule after messages (deadlines are met to the second; default 60)")  # fmt: skip
     bt.add_argument("--serial", action="store_true", help="one process (default: the candidate on a second core)")
     bt.add_argument("--show", type=int, default=10, help="differing alerts to list (default 10)")
     bt.add_argument("--json", type=Path, help="write the whole result (alerts, tickets, recommendations) as JSON")

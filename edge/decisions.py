@@ -43,7 +43,7 @@ from edge.config import GatewayConfig
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock
-from rules.engine import Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
+from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
 from rules.firings import Firings, compare
 from rules.hall import HallProfile, HallSnapshot
 from rules.language import CommandAction, RuleFile, Schedule
@@ -387,6 +387,10 @@ class Decider:
         """One evaluation at the clock's now; its outcome stored and queued for delivery. `only`: of the rules,
         evaluate just these (a backtest meeting their deadlines; see RuleEngine.evaluate)."""
         now = self._clock.now()
+        if only is not None and not only and not (self._pending or extra_tickets or approved or rejected
+                                                  or _due(self.tickets.next_deadline(), now)
+                                                  or _due(self.tidal.next_deadline(), now)):  # fmt: skip
+            return []  # a backtest's evaluation for the other version's deadline: nothing here is due
         hall = self._snapshot(now)
         decisions = self._pending + self.engine.evaluate(hall, now, only)
         self._pending = []
@@ -400,7 +404,8 @@ class Decider:
             if isinstance(d, Notify):
                 self._alert_note(batch, d)
             elif d.action.command is not None:
-                batch.outbox.extend(self._commands_for(d.alert, d.action.command, hall, now))
+                if self._replay is None:  # a backtest sends nothing: the recorded devices answered already
+                    batch.outbox.extend(self._commands_for(d.alert, d.action.command, hall, now))
             elif d.action.ticket is not None:
                 for ev in self.tickets.on_alert(d, hall, now):
                     self._ticket_note(batch, ev)
@@ -422,7 +427,8 @@ class Decider:
         # a partial evaluation (a backtest meeting some rules' deadlines) moves the tickets and the tidal tracker
         # only when they have something due; the next full evaluation, at most a minute later, catches them up
         full = only is None
-        ticking = full or bool(decisions) or _due(self.tickets.next_deadline(), now)
+        ticking = (full or _due(self.tickets.next_deadline(), now)
+                   or any(isinstance(d, Act) and d.action.ticket is not None for d in decisions))  # fmt: skip
         for ev in [*(extra_tickets or []), *(self.tickets.tick(hall, now) if ticking else [])]:
             self._ticket_note(batch, ev)
         for rec, by in approved or []:
@@ -466,14 +472,16 @@ class Decider:
     # -- what each kind of decision produces --------------------------------------------------------------
 
     def _deliver(self, batch: Batch, kind: str, body: dict[str, object]) -> None:
+        self.notifications += 1
+        if self._replay is not None:
+            return  # a backtest tells nobody
         payload = json.dumps({"type": kind, **body}, ensure_ascii=False).encode()
         batch.outbox.append(("mqtt", f"{self._topic}/{kind}s", payload))
         batch.outbox.extend(("webhook", url, payload) for url in self._webhooks)
         batch.live.append((kind, body))
-        self.notifications += 1
 
     def _alert_note(self, batch: Batch, note: Notify) -> None:
-        self._deliver(batch, "alert", self.alert_json(note.alert, note))
+        self._deliver(batch, "alert", self.alert_json(note.alert, note) if self._replay is None else {})
 
     def _ticket_note(self, batch: Batch, ev: TicketEvent) -> None:
         body = self.ticket_json(ev.ticket)

@@ -145,6 +145,7 @@ def fingerprint(rule_id: str, labels: Labels) -> str:
 class RuleEngine:
     def __init__(self, rules: RuleFile, timezone: str = "Asia/Shanghai") -> None:
         self.tz = ZoneInfo(timezone)
+        self._fingerprints: dict[tuple[str, Labels], str] = {}
         self._use(rules)
         self.alerts: dict[str, Alert] = {}
         self.silences: dict[str, Silence] = {}
@@ -156,12 +157,22 @@ class RuleEngine:
         self._stale = False  # a crossing was dropped since the deadlines were computed
         self._evaluated_at = datetime.min.replace(tzinfo=self.tz)
 
+    def _fingerprint(self, rule_id: str, labels: Labels) -> str:
+        key = (rule_id, labels)
+        fp = self._fingerprints.get(key)
+        if fp is None:
+            if len(self._fingerprints) > 100_000:  # bounded: tickets come and go as subjects
+                self._fingerprints.clear()
+            fp = self._fingerprints[key] = fingerprint(rule_id, labels)
+        return fp
+
     def _use(self, rules: RuleFile) -> None:
         self.rules = rules
         self._by_id = {r.id: r for r in rules.rules}
         self._event_rules = [r for r in rules.rules if r.on is not None and r.enabled]
         self._condition_rules = [r for r in rules.rules if r.when is not None and r.enabled]
         self._tests = {r.id: compile_condition(r.when) for r in self._condition_rules if r.when is not None}
+        self._inhibited = {inh.target for inh in rules.inhibit}
 
     def reload(self, rules: RuleFile, adopt: RuleEngine | None = None) -> list[str]:
         """Use new rules at once, keeping every clock of the rules that did not change; returns the changed ones.
@@ -210,7 +221,7 @@ class RuleEngine:
                     match = found
                     if opened is not None and found.since is not None and found.since < opened:
                         match = replace(found, since=opened)  # outside the schedule the condition did not count
-                    fp = fingerprint(rule.id, match.labels)
+                    fp = self._fingerprint(rule.id, match.labels)
                     seen.add(fp)
                     self._hold(rule, fp, match, now, out)
             self._crossings[rule.id] = crossings
@@ -279,6 +290,19 @@ class RuleEngine:
         for rule_id, labels in self._predicted.pop(device_id, ()):
             if self._crossings.get(rule_id, {}).pop(labels, None) is not None:
                 self._stale = True
+
+    def open_on(self) -> dict[str, set[str]]:
+        """Condition alerts not yet resolved, by the device or window they are about: subject id → rule ids. A
+        message from that subject may end them (a called number came to the counter)."""
+        out: dict[str, set[str]] = {}
+        for a in self.alerts.values():
+            rule = self._by_id.get(a.rule_id)
+            if rule is None or rule.when is None:
+                continue
+            for key in ("device", "window"):
+                if key in a.labels:
+                    out.setdefault(a.labels[key], set()).add(a.rule_id)
+        return out
 
     def deadlines(self) -> dict[str | None, datetime]:
         """Each rule's next deadline (key None: one for every rule, a silence starting or ending)."""
@@ -350,8 +374,11 @@ class RuleEngine:
 
     def _mute_and_notify(self, now: datetime, out: list[Decision]) -> None:
         firing = [a for a in self.alerts.values() if a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED)]
+        by_rule: dict[str, list[Alert]] = {}
+        for a in firing:
+            by_rule.setdefault(a.rule_id, []).append(a)
         for alert in firing:
-            alert.muted_by = self._muted_by(alert, firing, now)
+            alert.muted_by = self._muted_by(alert, by_rule, now)
             rule = self._by_id.get(alert.rule_id)
             if rule is None or alert.muted_by is not None:
                 continue
@@ -382,17 +409,18 @@ class RuleEngine:
         alert.notifications += 1
         out.append(Notify(alert.view(), reason, roles))
 
-    def _muted_by(self, alert: Alert, firing: list[Alert], now: datetime) -> str | None:
+    def _muted_by(self, alert: Alert, firing: dict[str, list[Alert]], now: datetime) -> str | None:
+        if not self.silences and alert.rule_id not in self._inhibited:
+            return None  # nothing could mute it (the common case: checked for every firing alert, every evaluation)
         for s in self.silences.values():
             if s.matches(alert, now):
                 return f"silence:{s.id}"
         for inh in self.rules.inhibit:
             if inh.target != alert.rule_id:
                 continue
-            for src in firing:
+            for src in firing.get(inh.source, ()):
                 if (
-                    src.rule_id == inh.source
-                    and src is not alert
+                    src is not alert
                     and src.muted_by is None
                     and all(src.labels.get(k) == alert.labels.get(k) for k in inh.equal)
                 ):

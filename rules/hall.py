@@ -15,6 +15,7 @@ are recognised and not applied twice.
 from __future__ import annotations
 
 import json
+import math
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
@@ -399,6 +400,16 @@ class HallState:
         self._tickets: dict[str, _Ticket] = {}
         self._day: str | None = None  # the hall's local date of the newest message
         self._applied = 0
+        # a device's view, kept while its state is unchanged (no message of its own since) and no error or kiosk
+        # session has aged out of its rolling counts: device id → (its message count, valid until, view)
+        self._device_versions: dict[str, int] = {}
+        self._device_views: dict[str, tuple[int, float, DeviceView]] = {}
+        self._dts: dict[float, datetime] = {}
+        self._spoke: set[str] = set()  # devices with a message since the last snapshot
+        self._listed: list[DeviceView] = []  # the last snapshot's devices, in id order
+        self._listed_ids: dict[str, int] = {}
+        self._listed_until = -math.inf  # when one of them next ages (an error or kiosk session leaves its window)
+        self._listed_at = -math.inf
         self._service_profiles = {s.code: s for s in profile.services}
         self._window_profiles = {w.window_id: w for w in profile.windows}
         self._device_profiles = {d.device_id: d for d in profile.devices}
@@ -417,6 +428,8 @@ class HallState:
         device = self._device(msg.device_id, msg.device_type)
         if msg.seq is not None and not device.seen.add(msg.seq, at):
             return Applied.DUPLICATE
+        self._device_versions[msg.device_id] = self._device_versions.get(msg.device_id, 0) + 1
+        self._spoke.add(msg.device_id)
         self._roll_day(at)
         p = msg.payload
         if msg.channel is Channel.STATE:
@@ -433,7 +446,7 @@ class HallState:
 
     def _apply_event(self, msg: DeviceMessage, device: _Device, at: float) -> None:
         p = msg.payload
-        window_id = getattr(p, "window_id", None) or msg.device_id
+        window_id = p.__dict__.get("window_id") or msg.device_id
         match p:
             case TicketIssued():
                 self._issue(p.ticket_id, p.service, p.number, p.channel.value, at)
@@ -711,8 +724,13 @@ class HallState:
             if wv.status is WindowStatus.OPEN:
                 for code in wv.services:
                     capable[code] = capable.get(code, 0) + 1
-        services = tuple(self._service_view(s, t, capable.get(s.code, 0), windows) for s in self._sorted_services())
-        devices = tuple(self._device_view(d, t) for d in sorted(self._devices.values(), key=lambda d: d.device_id))
+        serving: dict[str, int] = {}
+        for wv in windows:
+            if wv.current_ticket and wv.current_service is not None:
+                serving[wv.current_service] = serving.get(wv.current_service, 0) + 1
+        services = tuple(self._service_view(s, t, capable.get(s.code, 0), serving.get(s.code, 0))
+                         for s in self._sorted_services())  # fmt: skip
+        devices = self._device_views_at(t)
         zones = tuple(
             ZoneView(z.zone_id, z.camera_id, z.count, datetime.fromtimestamp(z.updated_at, self.tz))
             for z in sorted(self._zones.values(), key=lambda z: z.zone_id)
@@ -738,7 +756,7 @@ class HallState:
     def _sorted_services(self) -> list[_Service]:
         return sorted(self._services.values(), key=lambda s: s.code)
 
-    def _service_view(self, s: _Service, now: float, capable: int, windows: tuple[WindowView, ...]) -> ServiceView:
+    def _service_view(self, s: _Service, now: float, capable: int, serving: int) -> ServiceView:
         prof = self._service_profiles.get(s.code)
         issued = [t.issued_at for t in s.waiting.values() if t.issued_at is not None]
         oldest = min(s.waiting.values(), key=lambda t: t.issued_at or now, default=None)
@@ -752,7 +770,6 @@ class HallState:
         # service (research/queue-and-staffing.md §6.3, EWT = queue length × AHT ÷ open capable counters).
         projected = len(s.waiting) * aht / capable if capable else (0.0 if not s.waiting else None)
         recent_waits = [w for (c, w) in s.waits if c >= now - ROLLING_S]
-        serving = sum(1 for w in windows if w.current_ticket and self._ticket_service(w.current_ticket) == s.code)
         return ServiceView(
             code=s.code,
             name=prof.name if prof else None,
@@ -778,10 +795,6 @@ class HallState:
             completed_today=s.completed_today,
             no_shows_today=s.no_shows_today,
         )
-
-    def _ticket_service(self, ticket_id: str) -> str | None:
-        t = self._tickets.get(ticket_id)
-        return t.service if t else None
 
     def _window_view(self, w: _Window) -> WindowView:
         prof = self._window_profiles.get(w.window_id)
@@ -812,7 +825,34 @@ class HallState:
             rating_skipped_today=w.rating_skipped_today,
         )
 
+    def _device_views_at(self, now: float) -> tuple[DeviceView, ...]:
+        """Every device's view, rebuilding only those that sent a message since the last snapshot or whose rolling
+        counts aged (a city hall has 158 devices and evaluates every few seconds; a few dozen change in between)."""
+        if len(self._listed) != len(self._devices) or now < self._listed_at:
+            order = sorted(self._devices)  # a new device, or an earlier moment than the last: list them all again
+            self._listed_ids = {device_id: i for i, device_id in enumerate(order)}
+            self._listed = [self._device_view(self._devices[device_id], now) for device_id in order]
+        else:
+            changed = self._spoke if now < self._listed_until else self._listed_ids
+            for device_id in changed:
+                self._listed[self._listed_ids[device_id]] = self._device_view(self._devices[device_id], now)
+        self._spoke = set()
+        self._listed_at = now
+        self._listed_until = min((kept[1] for kept in self._device_views.values()), default=math.inf)
+        return tuple(self._listed)
+
     def _device_view(self, d: _Device, now: float) -> DeviceView:
+        version = self._device_versions.get(d.device_id, 0)
+        kept = self._device_views.get(d.device_id)
+        if kept is not None and kept[0] == version and now < kept[1]:
+            return kept[2]
+        view = self._build_device_view(d, now)
+        ages = [t + 900 for t in d.errors if t >= now - 900] + [t + ROLLING_S for t, _ in d.kiosk_sessions
+                                                                 if t >= now - ROLLING_S]  # fmt: skip
+        self._device_views[d.device_id] = (version, min(ages, default=math.inf), view)
+        return view
+
+    def _build_device_view(self, d: _Device, now: float) -> DeviceView:
         prof = self._device_profiles.get(d.device_id)
         problems: list[str] = []
         degraded: list[str] = []
@@ -858,7 +898,14 @@ class HallState:
         )
 
     def _dt(self, t: float | None) -> datetime | None:
-        return None if t is None else datetime.fromtimestamp(t, self.tz)
+        if t is None:
+            return None
+        at = self._dts.get(t)  # the same moments (a window's serving-since, a device's last message) recur in
+        if at is None:  # every snapshot until they change; datetimes are immutable, so they are shared
+            if len(self._dts) > 50_000:
+                self._dts.clear()
+            at = self._dts[t] = datetime.fromtimestamp(t, self.tz)
+        return at
 
     # -- persistence ------------------------------------------------------------------------------------
 

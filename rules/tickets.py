@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -344,6 +345,19 @@ def _hours(d: timedelta) -> str:
     return f"{d.total_seconds() / 3600:.1f} h"
 
 
+_by_type = threading.local()  # per thread: the devices of the snapshot last asked about, by type
+
+
+def _peers(hall: HallSnapshot) -> dict[DeviceType, list[DeviceView]]:
+    """The hall's devices by type, listed once per snapshot (every open ticket's priority asks on every tick)."""
+    if getattr(_by_type, "hall", None) is not hall:
+        grouped: dict[DeviceType, list[DeviceView]] = {}
+        for d in hall.devices:
+            grouped.setdefault(d.device_type, []).append(d)
+        _by_type.hall, _by_type.grouped = hall, grouped
+    return _by_type.grouped  # type: ignore[no-any-return]
+
+
 def assess_priority(
     device: DeviceView, hall: HallSnapshot, now: datetime, schedule: Schedule, tz: tzinfo
 ) -> tuple[TicketPriority, str]:
@@ -358,7 +372,7 @@ def assess_priority(
     time, not at midnight, so nobody is paged for a P1 at 00:05. The lunch break is not "closed": the afternoon is
     ahead."""
     cal = WorkingCalendar(schedule, tz)
-    peers = [d for d in hall.devices if d.device_type is device.device_type]
+    peers = _peers(hall).get(device.device_type, [])
     total = len({d.device_id for d in peers} | {device.device_id})
     working = sum(1 for d in peers if d.device_id != device.device_id and d.online and d.health in _HEALTHY)
     name = _name(device.device_type)
