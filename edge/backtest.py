@@ -9,9 +9,11 @@ the hall's midnight before the start (windows opened in the morning, devices see
 
 When the replay evaluates. The live gateway evaluates every rule at least once a second; a week replayed that way
 would take an hour. The replay evaluates
-- at every deadline either version asks for, to the second (a `for:` elapsing, a wait or a silence crossing its
-  threshold, an escalation, an SLA clock, a tidal check) — only the rules whose deadline it is;
-- every rule after messages, at most every `step_s` of hall time, and every `tick_s` in opening hours (the tidal
+- a rule at every deadline it asks for, to the second (a `for:` elapsing, a wait or a silence crossing its
+  threshold, an escalation, an SLA clock, a tidal check);
+- the rules with an open alert on a device or window `RECHECK_S` after that subject sends a message (the called
+  number came: the alert ends, and the next one is a new alert, as live);
+- every rule after messages, at most every `step_s` of hall time, every `tick_s` in opening hours (the tidal
   recommender's minute), and when a schedule opens or closes; heartbeats alone, and messages outside every rule's
   schedule, do not call for one (nothing can start to hold there).
 Evaluating later does not move most firing times: an alert fires at its condition's start plus `for:` whenever the
