@@ -66,6 +66,7 @@ MIN_INTERVAL_S = 0.2
 MAX_SLEEP_S = 1.0
 STATE_EVERY_S = 1.0
 PROFILE_DAYS = 35
+SHADOW_FIRINGS_KEPT = 5000  # the newest firings of a shadow version kept for its diff
 TIDAL_EVERY_S = 60.0  # hall time between two runs of the tidal recommender over every service group
 WINDOW_OPENS = frozenset({"window.opened", "window.resumed"})  # … and paused/closed: not open
 
@@ -266,7 +267,7 @@ class Decider:
         """The would-have-fired diff: the active version's firings since the shadow started against the shadow's."""
         if self.shadow is None:
             return None
-        start, now = self.shadow.started_at, self._clock.now()
+        start, now = self.shadow.firings.start, self._clock.now()  # the start, or the oldest firing still kept
         active = Firings(start, datetime.max.replace(tzinfo=UTC))
         for fp, rule, state, severity, body in self._store.alert_changes_between(start.timestamp(), math.inf):
             active.change(fp, rule, state, severity, json.loads(body))
@@ -276,7 +277,8 @@ class Decider:
                   for a in self.shadow.engine.alerts.values() if a.state is AlertState.FIRING]  # fmt: skip
         return {
             "number": self.shadow.number,
-            "started_at": start.astimezone(self._tz).isoformat(),
+            "started_at": self.shadow.started_at.astimezone(self._tz).isoformat(),
+            "compared_since": start.astimezone(self._tz).isoformat(),
             "now": now.astimezone(self._tz).isoformat(),
             "active_per_rule": active.per_rule(),
             "shadow_per_rule": self.shadow.firings.per_rule(),
@@ -398,6 +400,8 @@ class Decider:
             self.shadow.engine.evaluate(hall, now, only)
             for changed in self.shadow.engine.take_changes():
                 self.shadow.firings.observe(changed)
+            if len(self.shadow.firings.alerts) > SHADOW_FIRINGS_KEPT:  # a shadow left running for weeks stays small
+                self.shadow.firings.forget(len(self.shadow.firings.alerts) - SHADOW_FIRINGS_KEPT)
         self.evaluations += 1
         batch = Batch()
         for d in decisions:

@@ -127,6 +127,15 @@ class Firings:
         self.alerts.append(alert)
         self._open[fp] = alert
 
+    def forget(self, oldest: int) -> None:
+        """Drop the `oldest` firings (and start the period after them)."""
+        gone, self.alerts = self.alerts[:oldest], self.alerts[oldest:]
+        for a in gone:
+            if self._open.get(a.fingerprint) is a:
+                del self._open[a.fingerprint]
+        if self.alerts:
+            self.start = self.alerts[0].fired_at
+
     def per_rule(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for a in self.alerts:

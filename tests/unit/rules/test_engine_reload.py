@@ -98,3 +98,5 @@ def test_firings_are_matched_within_the_tolerance_and_the_rest_is_the_difference
     late = [type(f)(f.fingerprint, f.rule, f.labels, f.severity, f.fired_at.replace(second=59)) for f in log_a.alerts]
     assert compare(log_a.alerts, late, tolerance_s=1).only_active  # 59 s apart is not "the same" within 1 s
     assert compare(log_a.alerts, late, tolerance_s=120).same
+    log_b.forget(1)  # a long shadow keeps only its newest firings: the compared period starts after the dropped
+    assert [f.rule for f in log_b.alerts] == ["queue-any"] and log_b.start == at(600)
