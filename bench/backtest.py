@@ -8,9 +8,9 @@
 2. Baseline, in the same run: the hall alone — every logged event decoded against the contract and applied to the
    hall model, no rules (the floor under any replay).
 3. The backtest as `hallops rules backtest` runs it: the built-in pack (as in force) beside a candidate that
-   re-calls an unanswered number after 45 s instead of 60 s, the candidate on the second core in lockstep
-   (`--serial`: one process as well, for comparison). Reported: wall time, events/s, evaluations, alerts of each
-   version, the difference.
+   re-calls an unanswered number after 45 s instead of 60 s, each version on its own schedule, the candidate on
+   the second core (`--serial`: one process as well, for comparison). Reported: wall time, events/s, evaluations,
+   alerts of each version, the difference.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Backtests: what a rule version would have done over recorded history, beside what another version did.
 
-    event log ─▶ HallState (once) ─▶ snapshot at each evaluation ─┬▶ Decider(active rules)    ─▶ alerts, tickets, recs
-                                                                   └▶ Decider(candidate rules) ─▶ alerts, tickets, recs
+    event log ─▶ HallState ─▶ snapshot at each evaluation ─▶ Decider(active rules)    ─▶ alerts, tickets, recs ─┐
+    event log ─▶ HallState ─▶ snapshot at each evaluation ─▶ Decider(candidate rules) ─▶ alerts, tickets, recs ─┴▶ diff
+                                                  (the candidate on the second core)
 
 Both versions run the gateway's own decision code (`edge.decisions.Decider` in replay mode: nothing stored or sent)
-on the same hall, so a difference between them is the rules' difference and nothing else. The hall is rebuilt from
+on the same events, so a difference between them is the rules' difference. The hall is rebuilt from
 the hall's midnight before the start (windows opened in the morning, devices seen) without running any rule.
 
 When the replay evaluates. The live gateway evaluates every rule at least once a second; a week replayed that way
@@ -22,9 +23,8 @@ device's last message). A condition whose start the hall does not tell fires up 
 one that holds for less than that without a deadline can be missed; `compare` matches firings within a tolerance,
 and every result compares the replay of the version in force with what the live gateway recorded.
 
-`parallel`: the candidate runs in a second process on its own copy of the hall, in lockstep with the first (they
-exchange their next deadlines after every evaluation), so both evaluate at the same moments and the answer is the
-one process's.
+Each version is replayed on its own hall with its own evaluation schedule, so what a version would have done does
+not depend on what it is compared with; `parallel` replays the candidate on the box's second core.
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ from devices.codec import decode
 from devices.errors import PayloadError
 from devices.topics import Channel
 from edge.config import GatewayConfig
-from edge.decisions import Batch, Decider, decider_for
+from edge.decisions import Batch, decider_for
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import FixedClock
 from rules.engine import in_schedule
 from rules.firings import TOLERANCE_S, Diff, Fired, Firings, compare
-from rules.hall import Applied, HallSnapshot, HallState
+from rules.hall import Applied, HallState
 from rules.language import RuleFile
 
 STEP_S = 60.0
@@ -138,22 +138,21 @@ def backtest(
 ) -> Result:
     """Replay the log between `start` and `end` through both rule versions. Reads the store; writes nothing.
 
-    `parallel`: the candidate runs in a second process (the box's second core) on its own copy of the hall, in
-    lockstep: after every evaluation the two sides tell each other their next deadline, so both evaluate at the same
-    moments and the answer is the one a single process gives, in about half the time."""
+    Each version is replayed on its own, with its own evaluation schedule, so what a version would have done does not
+    depend on what it is compared with. `parallel`: the candidate on a second process (the box's second core), the
+    same answer in about half the time."""
     began = time.perf_counter()
-    both = (active, candidate)
     if not parallel:
-        (run_a, run_c), events, warmup = _replay(cfg, store, both, both, start, end, step_s, tick_s, None, progress)
+        run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress)
+        run_c, _, _ = _replay(cfg, store, candidate, start, end, step_s, tick_s, None)
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads (the API's server)
         mine, theirs = ctx.Pipe()
-        child = ctx.Process(target=_replay_child, args=(cfg, store.path, candidate, both, start, end, step_s, tick_s,
+        child = ctx.Process(target=_replay_child, args=(cfg, store.path, candidate, start, end, step_s, tick_s,
                                                         theirs), daemon=True)  # fmt: skip
         child.start()
         try:
-            (run_a,), events, warmup = _replay(cfg, store, (active,), both, start, end, step_s, tick_s,
-                                               _Peer(mine, child), progress)  # fmt: skip
+            run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress)
             outcome = _Peer(mine, child).recv()
         finally:
             child.join(timeout=5)
@@ -183,20 +182,12 @@ class _Peer:
                 raise RuntimeError(f"the backtest's second process ended (exit code {self._process.exitcode})")
         return self._conn.recv()
 
-    def merge(self, mine: datetime | None, watching: frozenset[str]) -> tuple[datetime | None, frozenset[str]]:
-        """Both sides' earliest deadline and the subjects either side has open alerts on."""
-        self.send((mine, watching))
-        theirs = self.recv()
-        if isinstance(theirs, BaseException):
-            raise theirs
-        return min((t for t in (mine, theirs[0]) if t is not None), default=None), watching | theirs[1]
 
-
-def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, both: tuple[RuleFile, RuleFile], start: datetime,
-                  end: datetime, step_s: float, tick_s: float, conn: Connection) -> None:  # fmt: skip
+def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, start: datetime, end: datetime, step_s: float,
+                  tick_s: float, conn: Connection) -> None:  # fmt: skip
     store = Store(db)
     try:
-        (run,), _, _ = _replay(cfg, store, (rules,), both, start, end, step_s, tick_s, _Peer(conn), None)
+        run, _, _ = _replay(cfg, store, rules, start, end, step_s, tick_s, None)
         conn.send(run)
     except Exception as exc:  # handed to the parent, which raises it
         conn.send(RuntimeError(f"backtest of the candidate failed: {exc!r}"))
@@ -207,32 +198,20 @@ def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, both: tuple[Rul
 def _replay(
     cfg: GatewayConfig,
     store: Store,
-    versions: tuple[RuleFile, ...],
-    both: tuple[RuleFile, RuleFile],
+    rules: RuleFile,
     start: datetime,
     end: datetime,
     step_s: float,
     tick_s: float,
-    peer: _Peer | None,
     progress: Callable[[datetime], None] | None,
-) -> tuple[list[Run], int, int]:
-    """The replay loop over `versions` (both, or this side's one with `peer` running the other)."""
+) -> tuple[Run, int, int]:
+    """The replay loop of one version: (what it did, events in the period, events of the warm-up)."""
     profile = cfg.profile()
     tz = ZoneInfo(profile.timezone)
     hall = HallState(profile)
     clock = FixedClock(start)
-    cache: list[tuple[datetime, HallSnapshot]] = []
-
-    def snapshot(now: datetime) -> HallSnapshot:  # both versions evaluate the same hall at the same time
-        if not cache or cache[0][0] != now:
-            cache[:] = [(now, hall.snapshot(now))]
-        return cache[0][1]
-
-    runs = [Run(Firings(start, end)) for _ in versions]
-    deciders: list[Decider] = [
-        decider_for(cfg, rules, store, clock, snapshot, stream=Broadcaster(), replay=run.take)
-        for rules, run in zip(versions, runs, strict=True)
-    ]
+    run = Run(Firings(start, end))
+    decider = decider_for(cfg, rules, store, clock, hall.snapshot, stream=Broadcaster(), replay=run.take)
     warm_from = datetime.combine(start.astimezone(tz).date(), datetime.min.time(), tz)
     events = warmup = 0
     last_eval = start
@@ -241,46 +220,36 @@ def _replay(
 
     step, tick = timedelta(seconds=step_s), timedelta(seconds=tick_s)
     full_at = start - tick  # the last evaluation of every rule
-    edges = schedule_edges(both, start, end, tz)  # a rule's schedule opens or closes: evaluate
-    opening = list({s.model_dump_json(): s for r in both if (s := r.schedules.get("opening_hours"))}.values())
-    conditions = [(r, rule) for r in both for rule in r.rules if rule.when is not None and rule.enabled]
-    always = any(rule.during in (None, "always") for _, rule in conditions)
-    watching = None if always else list({id(r.schedules[x.during]): r.schedules[x.during] for r, x in conditions
+    edges = schedule_edges((rules,), start, end, tz)  # a rule's schedule opens or closes: evaluate
+    opening = rules.schedules.get("opening_hours")
+    conditions = [rule for rule in rules.rules if rule.when is not None and rule.enabled]
+    always = any(rule.during in (None, "always") for rule in conditions)
+    watching = None if always else list({x.during: rules.schedules[x.during] for x in conditions
                                          if x.during}.values())  # fmt: skip
-    deadline: datetime | None = None  # the earliest either version asks for, as of the last evaluation
-    watched: frozenset[str] = frozenset()  # devices and windows either version has an open condition alert on
+    deadline: datetime | None = None  # the earliest the rules ask for, as of the last evaluation
+    watched: dict[str, set[str]] = {}  # device or window → the rules with an open condition alert on it
     recheck: datetime | None = None  # when to look at those alerts again, after their subject sent a message
     settle = timedelta(seconds=RECHECK_S)
     spoke: set[str] = set()  # … and which of them sent one
 
-    def next_deadline(after: datetime) -> datetime | None:
-        nonlocal watched
-        mine = min((t for t in (d.next_deadline() for d in deciders) if t is not None and t > after), default=None)
-        subjects = frozenset(k for d in deciders for k in d.engine.open_on())
-        if peer is None:
-            watched = subjects
-            return mine
-        merged, watched = peer.merge(mine, subjects)
-        return merged
-
     def evaluate(at: datetime) -> None:
-        nonlocal last_eval, full_at, pending, deadline, recheck
+        nonlocal last_eval, full_at, pending, deadline, recheck, watched
         clock.set(at)
         full = at >= full_due()
         rechecking = recheck is not None and at >= recheck
-        for d in deciders:
-            only = None if full else d.rules_due(at)
-            if only is not None and rechecking:  # a subject of an open alert spoke: is the alert over?
-                open_on = d.engine.open_on()
-                only |= {rule for subject in spoke for rule in open_on.get(subject, ())}
-            d.evaluate(only=only)
+        only = None if full else decider.rules_due(at)
+        if only is not None and rechecking:  # a subject of an open alert spoke: is the alert over?
+            only |= {rule for subject in spoke for rule in watched.get(subject, ())}
+        decider.evaluate(only=only)
         last_eval = at
         if full:
             full_at, pending = at, None
         if full or rechecking:
             recheck = None
             spoke.clear()
-        deadline = next_deadline(at)
+        upcoming = decider.next_deadline()
+        deadline = upcoming if upcoming is not None and upcoming > at else None
+        watched = decider.engine.open_on()
 
     memo: dict[tuple[datetime | None, datetime], tuple[datetime, datetime | None]] = {}
 
@@ -300,7 +269,7 @@ def _replay(
                 else:
                     held = t
             ticking = full_at + tick  # the tidal recommender's minute, in opening hours (always without a schedule)
-            if not opening or any(in_schedule(o, ticking.astimezone(tz)) for o in opening):
+            if opening is None or in_schedule(opening, ticking.astimezone(tz)):
                 times.append(ticking)
             while edges and edges[0] <= full_at:
                 edges.pop(0)
@@ -308,7 +277,7 @@ def _replay(
                 times.append(edges[0])
             memo[key] = (min(times, default=end), held)
         due_at, held = memo[key]
-        if held is not None and held < due_at and any(d.has_pending() for d in deciders):
+        if held is not None and held < due_at and decider.has_pending():
             return held
         return due_at
 
@@ -316,7 +285,9 @@ def _replay(
         nonlocal deadline
         full = full_due() if recheck is None else min(full_due(), recheck)
         if deadline is not None and deadline < full and deadline <= upto:  # messages may have made it stale: ask again
-            deadline = next_deadline(last_eval)
+            deadline = decider.next_deadline()
+            if deadline is not None and deadline <= last_eval:
+                deadline = None
         return min(full, deadline) if deadline is not None else full
 
     evaluate(start)
@@ -336,25 +307,23 @@ def _replay(
         if hall.apply(msg) is Applied.DUPLICATE:
             continue
         events += 1
-        for d in deciders:
-            d.on_message(msg)
+        decider.on_message(msg)
         if msg.channel is not Channel.HB:
             if pending is None:
                 pending = msg.at  # a heartbeat only moves a device's last-seen, whose deadlines the rules know
-            window = msg.payload.__dict__.get("window_id")
-            for subject in (msg.device_id, window) if watched else ():
-                if subject in watched:
-                    spoke.add(subject)
-                    recheck = recheck or msg.at + settle
+            if watched:
+                for subject in (msg.device_id, msg.payload.__dict__.get("window_id")):
+                    if subject in watched:
+                        spoke.add(subject)
+                        recheck = recheck or msg.at + settle
         if progress is not None and msg.at >= next_progress:
             progress(msg.at)
             next_progress = msg.at + timedelta(hours=1)
     while (t := due(end)) < end:
         evaluate(t)
     evaluate(end)
-    for run, d in zip(runs, deciders, strict=True):
-        run.evaluations = d.evaluations
-    return runs, events, warmup
+    run.evaluations = decider.evaluations
+    return run, events, warmup
 
 
 def schedule_edges(versions: Iterable[RuleFile], start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:
