@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from devices.errors import ConfigError
+from devices.errors import ConfigError, Problem
 from devices.validation import line_of
 from edge.audit import verify
 from edge.auth import COOKIE, OPEN_USER, Auth, Role, Throttled, User
@@ -585,7 +585,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     @app.get("/api/rules/source", response_class=PlainTextResponse, tags=["rules"], **needs(*ALL))
     async def rules_source() -> str:
         """The YAML of the rule version in force."""
-        return version(gateway.rules_version)["source"]  # type: ignore[return-value]
+        return versions().get(gateway.rules_version).source
 
     def versions() -> RuleVersions:
         if gateway.versions is None:
@@ -602,9 +602,9 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     def unprocessable(exc: ConfigError, text: str) -> HTTPException:
         problems = [{"path": p.path, "message": p.message, "line": line_of(text, p.path) if p.path else None}
                     for p in exc.problems]  # fmt: skip
-        first = problems[0] if problems else {"path": "", "message": "invalid"}
-        return HTTPException(422, {"message": f"source.{first['path']}: {first['message']}".replace(". :", ":"),
-                                   "problems": problems})  # fmt: skip
+        first = exc.problems[0] if exc.problems else Problem("", "invalid")
+        where = f"source.{first.path}" if first.path else "source"
+        return HTTPException(422, {"message": f"{where}: {first.message}", "problems": problems})
 
     @app.get("/api/rules/versions", tags=["rules"], **needs(Role.ADMINISTRATOR))
     async def rule_versions() -> dict[str, object]:

@@ -153,7 +153,7 @@ def backtest(
         child.start()
         try:
             run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress)
-            outcome = _Peer(mine, child).recv()
+            outcome = _receive(mine, child)
         finally:
             child.join(timeout=5)
             if child.is_alive():
@@ -161,26 +161,18 @@ def backtest(
         if isinstance(outcome, BaseException):
             raise outcome
         run_c = outcome
-    live = recorded(store, start, end)
+    live = Firings.from_history(store.alert_changes_between(start.timestamp(), end.timestamp()), start, end)
     return Result(start, end, events, warmup, time.perf_counter() - began, run_a, run_c,
-                  compare(run_a.alerts, run_c.alerts, tolerance_s), live.firings,
+                  compare(run_a.alerts, run_c.alerts, tolerance_s), live,
                   compare(live.alerts, run_a.alerts, tolerance_s))  # fmt: skip
 
 
-class _Peer:
-    """The other side of a parallel backtest; a side that died is an error, not a hang."""
-
-    def __init__(self, conn: Connection, process: BaseProcess | None = None) -> None:
-        self._conn, self._process = conn, process
-
-    def send(self, value: object) -> None:
-        self._conn.send(value)
-
-    def recv(self) -> Any:
-        while not self._conn.poll(1.0):
-            if self._process is not None and not self._process.is_alive():
-                raise RuntimeError(f"the backtest's second process ended (exit code {self._process.exitcode})")
-        return self._conn.recv()
+def _receive(conn: Connection, process: BaseProcess) -> Any:
+    """The second process's answer; a process that died is an error, not a hang."""
+    while not conn.poll(1.0):
+        if not process.is_alive():
+            raise RuntimeError(f"the backtest's second process ended (exit code {process.exitcode})")
+    return conn.recv()
 
 
 def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, start: datetime, end: datetime, step_s: float,
@@ -342,11 +334,3 @@ def schedule_edges(versions: Iterable[RuleFile], start: datetime, end: datetime,
                     out.update(t for t in (opens, closes) if start <= t < end)
         day += timedelta(days=1)
     return sorted(out)
-
-
-def recorded(store: Store, start: datetime, end: datetime) -> Run:
-    """What the live gateway's rules did in the period, from its alert history."""
-    run = Run(Firings(start, end))
-    for fp, rule, state, severity, body in store.alert_changes_between(start.timestamp(), end.timestamp()):
-        run.firings.change(fp, rule, state, severity, json.loads(body))
-    return run

@@ -143,11 +143,11 @@ def cmd_users_hash(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- audit
 
 
-def _open_store(db: Path) -> Store | None:
+def _open_store(db: Path, command: str = "hallops audit") -> Store | None:
     from edge.store import Store  # noqa: PLC0415
 
     if not db.exists():
-        _say(f"hallops audit: no such database: {db}")
+        _say(f"{command}: no such database: {db}")
         return None
     return Store(db)
 
@@ -468,7 +468,7 @@ def cmd_rules_apply(args: argparse.Namespace) -> int:
     from edge.audit import Entry  # noqa: PLC0415
     from edge.versions import RuleVersions  # noqa: PLC0415
 
-    store = _open_store(args.db)
+    store = _open_store(args.db, "hallops rules apply")
     if store is None:
         return 2
     actor = f"cli:{getpass.getuser()}"
@@ -540,127 +540,100 @@ def cmd_rules_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _versions_cmd(args: argparse.Namespace) -> tuple[Store, RuleVersions] | None:
+def _on_versions(args: argparse.Namespace, command: str, work: Callable[[RuleVersions], str | None]) -> int:
+    """One rule-version command on the gateway's database: says what `work` returns; an unknown version, a refused
+    change or invalid rules exit 1 with the reason, a missing database 2."""
     from edge.versions import RuleVersions  # noqa: PLC0415
 
-    store = _open_store(args.db)
+    store = _open_store(args.db, command)
     if store is None:
-        return None
-    return store, RuleVersions(store)
+        return 2
+    try:
+        said = work(RuleVersions(store))
+    except KeyError as exc:
+        _say(f"{command}: no rule version {exc.args[0]}")
+        return 1
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} error(s)")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return 1
+    except (LookupError, ValueError, OSError) as exc:
+        _say(f"{command}: {exc}")
+        return 1
+    finally:
+        store.close()
+    if said:
+        _say(said)
+    return 0
+
+
+def _cli_user() -> str:
+    return f"cli:{getpass.getuser()}"
 
 
 def cmd_rules_versions(args: argparse.Namespace) -> int:
-    opened = _versions_cmd(args)
-    if opened is None:
-        return 2
-    store, versions = opened
-    try:
+    def listing(versions: RuleVersions) -> None:
         active, shadow = versions.active_number(), versions.shadow_number()
         print("version\tin force\tcreated\tauthor\torigin\trules\tcomment")
         for v in reversed(versions.all()):
             mark = "active" if v.number == active else "shadow" if v.number == shadow else ""
             at = datetime.fromtimestamp(v.created_at).astimezone().isoformat(timespec="seconds")
             print(f"{v.number}\t{mark}\t{at}\t{v.author}\t{v.origin}\t{len(v.rules.rules)}\t{v.comment}")
-    finally:
-        store.close()
-    return 0
+
+    return _on_versions(args, "hallops rules versions", listing)
 
 
 def cmd_rules_add(args: argparse.Namespace) -> int:
-    opened = _versions_cmd(args)
-    if opened is None:
-        return 2
-    store, versions = opened
-    try:
-        try:
-            source = args.file.read_text(encoding="utf-8")
-            v, created = versions.add(source, f"cli:{getpass.getuser()}", args.comment, "cli")
-        except ConfigError as exc:
-            print(f"{args.file}: {len(exc.problems)} error(s)")
-            for problem in exc.problems:
-                print(f"  {problem}")
-            return 1
-        except OSError as exc:
-            _say(f"hallops rules add: {exc}")
-            return 1
+    def add(versions: RuleVersions) -> str:
+        source = args.file.read_text(encoding="utf-8")
+        v, created = versions.add(source, _cli_user(), args.comment, "cli", name=str(args.file))
         if args.activate:
-            versions.activate(v.number, f"cli:{getpass.getuser()}", args.comment)
-    finally:
-        store.close()
-    state = "new version" if created else "the same rules are already version"
-    then = ", in force" if args.activate else f"; put it in force with: hallops rules activate {v.number}"
-    _say(f"hallops rules add: {state} {v.number} ({len(v.rules.rules)} rules){then}")
-    return 0
+            versions.activate(v.number, _cli_user(), args.comment)
+        state = "new version" if created else "the same rules are already version"
+        then = ", in force" if args.activate else f"; put it in force with: hallops rules activate {v.number}"
+        return f"hallops rules add: {state} {v.number} ({len(v.rules.rules)} rules){then}"
+
+    return _on_versions(args, "hallops rules add", add)
 
 
 def cmd_rules_activate(args: argparse.Namespace) -> int:
-    opened = _versions_cmd(args)
-    if opened is None:
-        return 2
-    store, versions = opened
-    try:
-        try:
-            if args.command_name == "rollback":
-                v = versions.rollback(f"cli:{getpass.getuser()}", args.comment)
-            else:
-                v = versions.activate(args.number, f"cli:{getpass.getuser()}", args.comment)
-        except KeyError:
-            _say(f"hallops rules activate: no rule version {args.number}")
-            return 1
-        except LookupError as exc:
-            _say(f"hallops rules rollback: {exc}")
-            return 1
-    finally:
-        store.close()
-    _say(f"hallops rules {args.command_name}: version {v.number} in force (a running gateway takes it up within a "
-         "second; the rules that did not change keep their timers)")  # fmt: skip
-    return 0
+    command = f"hallops rules {args.command_name}"
+
+    def activate(versions: RuleVersions) -> str:
+        if args.command_name == "rollback":
+            v = versions.rollback(_cli_user(), args.comment)
+        else:
+            v = versions.activate(args.number, _cli_user(), args.comment)
+        return (f"{command}: version {v.number} in force (a running gateway takes it up within a second; the rules "
+                "that did not change keep their timers)")  # fmt: skip
+
+    return _on_versions(args, command, activate)
 
 
 def cmd_rules_diff(args: argparse.Namespace) -> int:
     from edge.versions import diff  # noqa: PLC0415
 
-    opened = _versions_cmd(args)
-    if opened is None:
-        return 2
-    store, versions = opened
-    try:
-        try:
-            old = versions.get(args.old)
-            new = versions.get(args.new if args.new is not None else versions.active_number() or 0)
-        except KeyError as exc:
-            _say(f"hallops rules diff: no rule version {exc.args[0]}")
-            return 1
-        d = diff(old, new)
-    finally:
-        store.close()
-    for label, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
-        print(f"# {label}: {', '.join(ids) or '—'}")
-    if d.settings_changed:
-        print("# schedules or inhibitions changed")
-    sys.stdout.write(d.unified)
-    return 0
+    def show(versions: RuleVersions) -> None:
+        old = versions.get(args.old)
+        d = diff(old, versions.get(args.new if args.new is not None else versions.active_number() or 0))
+        for label, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
+            print(f"# {label}: {', '.join(ids) or '—'}")
+        if d.settings_changed:
+            print("# schedules or inhibitions changed")
+        sys.stdout.write(d.unified)
+
+    return _on_versions(args, "hallops rules diff", show)
 
 
 def cmd_rules_shadow(args: argparse.Namespace) -> int:
-    opened = _versions_cmd(args)
-    if opened is None:
-        return 2
-    store, versions = opened
-    try:
-        try:
-            versions.set_shadow(None if args.off else args.number, f"cli:{getpass.getuser()}", args.comment)
-        except KeyError:
-            _say(f"hallops rules shadow: no rule version {args.number}")
-            return 1
-        except ValueError as exc:
-            _say(f"hallops rules shadow: {exc}")
-            return 1
-    finally:
-        store.close()
-    _say("hallops rules shadow: " + ("stopped" if args.off else f"version {args.number} runs in shadow (see the "
-                                                                 "administrator page for its diff)"))  # fmt: skip
-    return 0
+    def shadow(versions: RuleVersions) -> str:
+        versions.set_shadow(None if args.off else args.number, _cli_user(), args.comment)
+        if args.off:
+            return "hallops rules shadow: stopped"
+        return f"hallops rules shadow: version {args.number} runs in shadow (see the administrator page for its diff)"
+
+    return _on_versions(args, "hallops rules shadow", shadow)
 
 
 def _hall_time(text: str, tz: ZoneInfo) -> datetime:

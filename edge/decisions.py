@@ -268,9 +268,8 @@ class Decider:
         if self.shadow is None:
             return None
         start, now = self.shadow.firings.start, self._clock.now()  # the start, or the oldest firing still kept
-        active = Firings(start, datetime.max.replace(tzinfo=UTC))
-        for fp, rule, state, severity, body in self._store.alert_changes_between(start.timestamp(), math.inf):
-            active.change(fp, rule, state, severity, json.loads(body))
+        active = Firings.from_history(self._store.alert_changes_between(start.timestamp(), math.inf), start,
+                                      datetime.max.replace(tzinfo=UTC))  # fmt: skip
         # the same hall at the same moments: a firing of both is one at the same time (a second for rounding)
         found = compare(active.alerts, self.shadow.firings.alerts, tolerance_s=1.0)
         firing = [f"{a.rule_id} " + ",".join(f"{k}={v}" for k, v in sorted(a.labels.items()))

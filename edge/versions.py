@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import yaml
@@ -67,15 +67,7 @@ class VersionDiff:
     settings_changed: bool  # schedules or inhibitions differ
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "old": self.old,
-            "new": self.new,
-            "added": self.added,
-            "removed": self.removed,
-            "changed": self.changed,
-            "settings_changed": self.settings_changed,
-            "unified": self.unified,
-        }
+        return asdict(self)
 
 
 def content_hash(source: str) -> str:
@@ -151,9 +143,10 @@ class RuleVersions:
 
     # -- changing -----------------------------------------------------------------------------------------
 
-    def add(self, source: str, author: str, comment: str, origin: str) -> tuple[RuleVersion, bool]:
-        """Validate and store a new version; (version, False) if this very YAML is already a version."""
-        parse_source(source)
+    def add(self, source: str, author: str, comment: str, origin: str, name: str = "rules") -> tuple[RuleVersion, bool]:
+        """Validate and store a new version; (version, False) if this very YAML is already a version. ConfigError
+        (naming `name`) for invalid rules."""
+        parse_source(source, name)
         h = content_hash(source)
         existing = self._store.rule_version_rows(content_hash=h)
         if existing:

@@ -7,6 +7,7 @@ Pure: alerts in, a diff out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,6 +103,15 @@ class Firings:
     end: datetime
     alerts: list[Fired] = field(default_factory=list)
     _open: dict[str, Fired] = field(default_factory=dict)
+
+    @classmethod
+    def from_history(cls, rows: Iterable[tuple[str, str, str, str, str]], start: datetime, end: datetime) -> Firings:
+        """What a live gateway fired in [start, end), from its alert history rows (fingerprint, rule, state,
+        severity, the alert as JSON)."""
+        out = cls(start, end)
+        for fp, rule, state, severity, body in rows:
+            out.change(fp, rule, state, severity, json.loads(body))
+        return out
 
     def observe(self, a: Alert) -> None:
         """An alert as the engine's take_changes() gives it."""

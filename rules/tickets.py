@@ -131,9 +131,8 @@ class WorkingCalendar:
     tz: tzinfo
 
     def is_working_day(self, day: date) -> bool:
-        if day in self.schedule.holidays:
-            return False
-        return _WEEKDAYS[day.weekday()] in self.schedule.weekdays or day in self.schedule.workdays
+        s = self.schedule
+        return _working_day(day, s.weekdays, s.holidays, s.workdays)
 
     def spans(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working spans of a local date, as UTC datetimes (none on a closed day)."""
@@ -325,11 +324,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith(("s", "sh", "ch")) else "s")
 
 
+def _working_day(day: date, weekdays: Iterable[Weekday], holidays: Iterable[date], workdays: Iterable[date]) -> bool:
+    """Open on `day`: one of the weekdays and not a public holiday, or a make-up workday (调休)."""
+    return day not in holidays and (_WEEKDAYS[day.weekday()] in weekdays or day in workdays)
+
+
 @functools.lru_cache(maxsize=1024)
 def _spans(hours: tuple[str, ...], weekdays: tuple[Weekday, ...], holidays: tuple[date, ...],
            workdays: tuple[date, ...], tz: tzinfo, day: date) -> tuple[tuple[datetime, datetime], ...]:  # fmt: skip
     """WorkingCalendar.spans, remembered: ticket priorities ask it for every open ticket on every evaluation."""
-    if day in holidays or (_WEEKDAYS[day.weekday()] not in weekdays and day not in workdays):
+    if not _working_day(day, weekdays, holidays, workdays):
         return ()
     out = []
     for span in hours:
