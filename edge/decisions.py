@@ -191,12 +191,14 @@ class Decider:
             saved = store.decision_state(name) if replay is None else None
             if saved:
                 load(saved)
-        since = (clock.now() - timedelta(days=PROFILE_DAYS)).timestamp()
-        for at, payload in store.issued_since(since):
+        # learned from the log up to now (a backtest's replay starts at its period's beginning: nothing after it)
+        until = clock.now().timestamp()
+        since = until - PROFILE_DAYS * 86400.0
+        for at, payload in store.issued_since(since, until):
             service = json.loads(payload).get("service")
             if isinstance(service, str):
                 self.demand.add(service, datetime.fromtimestamp(at, UTC))
-        for at, kind, device_id, payload in store.window_changes_since(since):
+        for at, kind, device_id, payload in store.window_changes_since(since, until):
             window_id = json.loads(payload).get("window_id") or device_id
             self.demand.window(str(window_id), kind in WINDOW_OPENS, datetime.fromtimestamp(at, UTC))
         log.info(
@@ -223,14 +225,14 @@ class Decider:
                 self._pending.extend(self.engine.on_message(msg, msg.at))
             if self.shadow is not None:
                 self.shadow.engine.on_message(msg, msg.at)
-        self.engine.touched(msg.device_id)
-        if self.shadow is not None:
-            self.shadow.engine.touched(msg.device_id)
             if isinstance(msg.payload, TicketIssued):
                 self.demand.add(msg.payload.service, msg.at)
             elif isinstance(msg.payload, WindowOpened | WindowResumed | WindowPaused | WindowClosed):
                 window_id = msg.payload.window_id or msg.device_id
                 self.demand.window(window_id, msg.type in WINDOW_OPENS, msg.payload.ts)
+        self.engine.touched(msg.device_id)
+        if self.shadow is not None:
+            self.shadow.engine.touched(msg.device_id)
         self._wake.set()
 
     # -- rule versions ----------------------------------------------------------------------------------

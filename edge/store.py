@@ -470,20 +470,23 @@ class Store:
         row = self._db.execute("SELECT body FROM records WHERE kind = ? AND id = ?", (kind, rid)).fetchone()
         return str(row[0]) if row else None
 
-    def window_changes_since(self, since: float) -> Iterator[tuple[float, str, str, bytes]]:
-        """(event time, type, device id, payload) of every window open/pause/resume/close since `since`, in time
+    def window_changes_since(self, since: float, until: float) -> Iterator[tuple[float, str, str, bytes]]:
+        """(event time, type, device id, payload) of every window open/pause/resume/close in [since, until), in time
         order: the history the demand profile learns the windows' usual hours from."""
         cur = self._db.execute(
-            "SELECT at, type, device_id, payload FROM events WHERE at >= ? AND type IN "
+            "SELECT at, type, device_id, payload FROM events WHERE at >= ? AND at < ? AND type IN "
             "('window.opened', 'window.resumed', 'window.paused', 'window.closed') ORDER BY at, id",
-            (since,),
+            (since, until),
         )
         for at, kind, device_id, payload in cur:
             yield float(at), str(kind), str(device_id), bytes(payload)
 
-    def issued_since(self, since: float) -> Iterator[tuple[float, bytes]]:
-        """(event time, payload) of every ticket.issued since `since`: the history the demand profile learns from."""
-        cur = self._db.execute("SELECT at, payload FROM events WHERE type = 'ticket.issued' AND at >= ?", (since,))
+    def issued_since(self, since: float, until: float) -> Iterator[tuple[float, bytes]]:
+        """(event time, payload) of every ticket.issued in [since, until): the history the demand profile learns
+        from."""
+        cur = self._db.execute(
+            "SELECT at, payload FROM events WHERE type = 'ticket.issued' AND at >= ? AND at < ?", (since, until)
+        )
         for at, payload in cur:
             yield float(at), bytes(payload)
 

@@ -401,15 +401,20 @@ class HallState:
         self._day: str | None = None  # the hall's local date of the newest message
         self._applied = 0
         # a device's view, kept while its state is unchanged (no message of its own since) and no error or kiosk
-        # session has aged out of its rolling counts: device id → (its message count, valid until, view)
+        # session has aged out of its rolling counts: device id → (its message count, built at, valid until, view)
         self._device_versions: dict[str, int] = {}
-        self._device_views: dict[str, tuple[int, float, DeviceView]] = {}
+        self._device_views: dict[str, tuple[int, float, float, DeviceView]] = {}
         self._dts: dict[float, datetime] = {}
         self._spoke: set[str] = set()  # devices with a message since the last snapshot
         self._listed: list[DeviceView] = []  # the last snapshot's devices, in id order
         self._listed_ids: dict[str, int] = {}
         self._listed_until = -math.inf  # when one of them next ages (an error or kiosk session leaves its window)
         self._listed_at = -math.inf
+        # a window's view is kept until the window, its terminal or its current ticket changes (a message names it)
+        self._window_list: list[WindowView] = []  # the last snapshot's windows, in id order
+        self._window_ids: dict[str, int] = {}
+        self._windows_touched: set[str] = set()  # windows (and devices) changed since the last snapshot
+        self._tickets_touched: set[str] = set()  # tickets changed since the last snapshot
         self._service_profiles = {s.code: s for s in profile.services}
         self._window_profiles = {w.window_id: w for w in profile.windows}
         self._device_profiles = {d.device_id: d for d in profile.devices}
@@ -430,6 +435,7 @@ class HallState:
             return Applied.DUPLICATE
         self._device_versions[msg.device_id] = self._device_versions.get(msg.device_id, 0) + 1
         self._spoke.add(msg.device_id)
+        online = device.online
         self._roll_day(at)
         p = msg.payload
         if msg.channel is Channel.STATE:
@@ -439,6 +445,11 @@ class HallState:
             self._seen(device, at)
             if msg.channel is Channel.EVT:
                 self._apply_event(msg, device, at)
+                ticket_id = p.__dict__.get("ticket_id")
+                if ticket_id is not None:
+                    self._tickets_touched.add(ticket_id)
+        if device.online is not online:
+            self._windows_touched.add(msg.device_id)  # a window's terminal went offline or came back
         self._applied += 1
         if self._applied % 2000 == 0:
             self._forget_old_tickets(at)
@@ -525,9 +536,11 @@ class HallState:
                 for zone_id, count in p.zones.items():
                     self._zones[zone_id] = _Zone(zone_id, msg.device_id, count, at)
                 for wid, present in p.staff_present.items():
-                    w = self._window(wid)
-                    w.staff_present = present
-                    w.staff_seen_at = at
+                    seat = self._windows.get(wid)  # a camera reports every seat every few seconds; few change
+                    if seat is None or seat.staff_present is not present:
+                        seat = self._window(wid)
+                        seat.staff_present = present
+                    seat.staff_seen_at = at
             case _:
                 pass
 
@@ -677,12 +690,14 @@ class HallState:
             svc.issued_today = svc.completed_today = svc.no_shows_today = 0
         for w in self._windows.values():
             w.served_today = w.rated_today = w.rating_skipped_today = 0
+        self._windows_touched.update(self._windows)
 
     def _forget_old_tickets(self, at: float) -> None:
         horizon = at - TERMINAL_TICKET_KEEP_S
         stale = [k for k, t in self._tickets.items() if t.status in _TERMINAL and (t.ended_at or 0) < horizon]
         for k in stale:
             del self._tickets[k]
+        self._tickets_touched.update(stale)  # a window still naming one shows no number for it now
 
     def _set_status(self, w: _Window, status: WindowStatus, at: float) -> None:
         if w.status is not status:
@@ -702,6 +717,8 @@ class HallState:
         return svc
 
     def _window(self, window_id: str) -> _Window:
+        """The window, to change it (every change of a window goes through here: its view is built again)."""
+        self._windows_touched.add(window_id)
         w = self._windows.get(window_id)
         if w is None:
             w = self._windows[window_id] = _Window(window_id)
@@ -711,6 +728,7 @@ class HallState:
         d = self._devices.get(device_id)
         if d is None:
             d = self._devices[device_id] = _Device(device_id, device_type)
+            self._windows_touched.add(device_id)  # a window's own terminal, first heard of
         return d
 
     # -- output -----------------------------------------------------------------------------------------
@@ -718,14 +736,15 @@ class HallState:
     def snapshot(self, now: datetime) -> HallSnapshot:
         """The whole hall as of `now` (times in the hall's time zone)."""
         t = now.timestamp()
-        windows = tuple(self._window_view(w) for w in sorted(self._windows.values(), key=lambda w: w.window_id))
+        windows = self._window_views()
         capable: dict[str, int] = {}
+        serving: dict[str, int] = {}
+        statuses = dict.fromkeys(WindowStatus, 0)
         for wv in windows:
+            statuses[wv.status] += 1
             if wv.status is WindowStatus.OPEN:
                 for code in wv.services:
                     capable[code] = capable.get(code, 0) + 1
-        serving: dict[str, int] = {}
-        for wv in windows:
             if wv.current_ticket and wv.current_service is not None:
                 serving[wv.current_service] = serving.get(wv.current_service, 0) + 1
         services = tuple(self._service_view(s, t, capable.get(s.code, 0), serving.get(s.code, 0))
@@ -736,22 +755,47 @@ class HallState:
             for z in sorted(self._zones.values(), key=lambda z: z.zone_id)
         )
         longest = [s.longest_wait_s for s in services if s.longest_wait_s is not None]
+        online = faulty = 0
+        for d in devices:
+            online += d.online
+            faulty += d.health is Health.FAULT
         totals = HallTotals(
             waiting=sum(s.waiting for s in services),
             longest_wait_s=max(longest) if longest else None,
-            windows_open=sum(1 for w in windows if w.status is WindowStatus.OPEN),
-            windows_paused=sum(1 for w in windows if w.status is WindowStatus.PAUSED),
-            windows_closed=sum(1 for w in windows if w.status is WindowStatus.CLOSED),
-            windows_offline=sum(1 for w in windows if w.status is WindowStatus.OFFLINE),
-            devices_online=sum(1 for d in devices if d.online),
-            devices_offline=sum(1 for d in devices if not d.online),
-            devices_faulty=sum(1 for d in devices if d.health is Health.FAULT),
+            windows_open=statuses[WindowStatus.OPEN],
+            windows_paused=statuses[WindowStatus.PAUSED],
+            windows_closed=statuses[WindowStatus.CLOSED],
+            windows_offline=statuses[WindowStatus.OFFLINE],
+            devices_online=online,
+            devices_offline=len(devices) - online,
+            devices_faulty=faulty,
             people_counted=sum(z.count for z in zones),
         )
         p = self.profile
         return HallSnapshot(
             p.hall_id, p.name, p.name_en, p.timezone, now.astimezone(self.tz), totals, services, windows, devices, zones
         )
+
+    def _window_views(self) -> tuple[WindowView, ...]:
+        """Every window's view, rebuilding only those changed since the last snapshot: the window itself (every
+        change goes through `_window`), its terminal (a message from it) or its current ticket (a message naming
+        the ticket, or the ticket forgotten). A window's view does not depend on the time."""
+        if len(self._window_list) != len(self._windows):
+            order = sorted(self._windows)  # a new window: list them all again
+            self._window_ids = {window_id: i for i, window_id in enumerate(order)}
+            self._window_list = [self._window_view(self._windows[window_id]) for window_id in order]
+        else:
+            touched = self._windows_touched
+            if self._tickets_touched:
+                touched |= {w.window_id for w in self._windows.values() if w.current_ticket in self._tickets_touched}
+            ids = self._window_ids
+            for window_id in touched:
+                i = ids.get(window_id)
+                if i is not None:
+                    self._window_list[i] = self._window_view(self._windows[window_id])
+        self._windows_touched = set()
+        self._tickets_touched = set()
+        return tuple(self._window_list)
 
     def _sorted_services(self) -> list[_Service]:
         return sorted(self._services.values(), key=lambda s: s.code)
@@ -838,18 +882,18 @@ class HallState:
                 self._listed[self._listed_ids[device_id]] = self._device_view(self._devices[device_id], now)
         self._spoke = set()
         self._listed_at = now
-        self._listed_until = min((kept[1] for kept in self._device_views.values()), default=math.inf)
+        self._listed_until = min((kept[2] for kept in self._device_views.values()), default=math.inf)
         return tuple(self._listed)
 
     def _device_view(self, d: _Device, now: float) -> DeviceView:
         version = self._device_versions.get(d.device_id, 0)
         kept = self._device_views.get(d.device_id)
-        if kept is not None and kept[0] == version and now < kept[1]:
-            return kept[2]
+        if kept is not None and kept[0] == version and kept[1] <= now < kept[2]:
+            return kept[3]
         view = self._build_device_view(d, now)
         ages = [t + 900 for t in d.errors if t >= now - 900] + [t + ROLLING_S for t, _ in d.kiosk_sessions
                                                                  if t >= now - ROLLING_S]  # fmt: skip
-        self._device_views[d.device_id] = (version, min(ages, default=math.inf), view)
+        self._device_views[d.device_id] = (version, now, min(ages, default=math.inf), view)
         return view
 
     def _build_device_view(self, d: _Device, now: float) -> DeviceView:

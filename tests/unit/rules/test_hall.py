@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from devices.codec import DeviceMessage, decode
+from devices.simulator import HallSimulation, load_scenario
 from rules.hall import (
     Applied,
     HallProfile,
@@ -16,6 +18,7 @@ from rules.hall import (
     HallState,
     Health,
     ServiceProfile,
+    WindowProfile,
     WindowStatus,
 )
 from tests.unit.rules.feed import T0, Feed, issue, opened, win
@@ -236,6 +239,36 @@ CASES: list[Case] = [
         {"tax.waiting": 0, "tax.issued_today": 0, "land.waiting": 1, "totals.waiting": 1},
     ),
     (
+        "a number cancelled at the ticket machine while a window calls it: the window no longer waits for it",
+        lambda f: [
+            opened(f, 0, "W1"),
+            issue(f, 1, "a1"),
+            win(f, 10, "W1", "ticket.called", ticket_id="a1"),
+            f("ticket_machine", "tm1", 20, type="ticket.cancelled", ticket_id="a1"),
+        ],
+        30,
+        {"W1.current_number": "A1", "W1.calling_since": None, "W1.last_call_at": T0 + timedelta(seconds=10)},
+    ),
+    (
+        "a call that overtakes its issue shows the number once the issue arrives",
+        lambda f: [opened(f, 0, "W1"), win(f, 5, "W1", "ticket.called", ticket_id="a1"), issue(f, 6, "a1")],
+        10,
+        {"W1.current_number": "A1", "W1.current_service": "tax", "tax.serving": 1},
+    ),
+    (
+        "a new day restarts a window's count of people served",
+        lambda f: [
+            opened(f, 0, "W1"),
+            issue(f, 1, "a1"),
+            win(f, 2, "W1", "ticket.called", ticket_id="a1"),
+            win(f, 3, "W1", "service.started", ticket_id="a1"),
+            win(f, 4, "W1", "service.completed", ticket_id="a1"),
+            issue(f, 24 * 3600, "b1", service="land"),
+        ],
+        24 * 3600 + 60,
+        {"W1.served_today": 0, "W1.status": WindowStatus.OPEN},
+    ),
+    (
         "a kiosk error counts in the last 15 minutes",
         lambda f: [f("kiosk", "k1", t, type="kiosk.error", code="print_fail") for t in (0, 800, 1200)],
         1300,
@@ -264,6 +297,13 @@ def test_snapshot(
     snap = run(events(Feed()), now)
     got = {key: _value(snap, key) for key in expected}
     assert got == expected
+    # looked at after every message (views kept between snapshots, rebuilt as they change): the same hall
+    state, seen = HallState(HallProfile("h1")), T0
+    for m in events(Feed()):
+        state.apply(m)
+        seen = max(seen, m.at)
+        state.snapshot(seen)
+    assert state.snapshot(T0 + timedelta(seconds=now)) == snap
 
 
 def test_redelivered_message_is_applied_once() -> None:
@@ -345,3 +385,60 @@ def test_duplicates_by_sequence_number(name: str, sequence: list[tuple[int, floa
     state = HallState(HallProfile("h1"))
     applied = sum(state.apply(_hb("k1", seq, t)) is Applied.APPLIED for seq, t in sequence)
     assert applied == expected
+
+
+def test_views_kept_between_snapshots_match_views_built_afresh() -> None:
+    """The snapshot rebuilds only the windows, devices and services that changed since the previous one. Through a
+    simulated county day with every kind of incident (paper out, staff leaving the seat, a kiosk offline, an error
+    burst, a surge, a blank screen), a snapshot taken every few messages equals one built from nothing: a stale view
+    would show a manager a window serving a number it finished long ago."""
+    scenario = load_scenario("county")
+    zone = ZoneInfo(scenario.hall.timezone)
+    start, end = datetime(2026, 11, 23, 8, 0, tzinfo=zone), datetime(2026, 11, 23, 18, 30, tzinfo=zone)
+    profile = HallProfile(
+        scenario.hall.id,
+        scenario.hall.timezone,
+        services=tuple(ServiceProfile(s.code, s.name, s.name_en) for s in scenario.services),
+        windows=tuple(WindowProfile(w.id, w.name, tuple(w.services)) for w in scenario.windows),
+    )
+    state = HallState(profile)
+    applied = compared = later = 0
+    for m in HallSimulation(scenario, 2, start, end).messages():
+        msg = decode(m.topic, m.payload, m.at) if m.kind != "connect" else None
+        if msg is None:
+            continue
+        state.apply(msg)
+        applied += 1
+        if applied % 7:
+            continue
+        kept = state.snapshot(m.at)
+        if applied % 203 == 0:
+            assert kept == HallState.load(profile, state.dump()).snapshot(m.at), m.at
+            compared += 1
+        if applied % 4004 == 0:  # an hour on, nothing new: the rolling counts and waits age alike
+            hour = m.at + timedelta(hours=1)
+            assert state.snapshot(hour) == HallState.load(profile, state.dump()).snapshot(hour), hour
+            later += 1
+    assert compared > 100 and later > 5
+    final = state.snapshot(end)
+    assert final == HallState.load(profile, state.dump()).snapshot(end)
+    assert sum(w.served_today for w in final.windows) > 150
+    assert {w.status for w in final.windows} != {WindowStatus.CLOSED} or final.totals.windows_closed
+
+
+def test_a_window_left_naming_a_forgotten_ticket_shows_no_number() -> None:
+    """A number cancelled while its window called it stays that window's current ticket until the window moves on;
+    hours later the hall forgets finished tickets, and a window looked at all along shows what a fresh look shows."""
+    f = Feed()
+    state = HallState(HallProfile("h1"))
+    for m in (opened(f, 0, "W1"), issue(f, 1, "a1"), win(f, 10, "W1", "ticket.called", ticket_id="a1"),
+              f("ticket_machine", "tm1", 20, type="ticket.cancelled", ticket_id="a1")):  # fmt: skip
+        state.apply(m)
+    assert window(state.snapshot(T0 + timedelta(seconds=30)), "W1").current_number == "A1"
+    t = 5 * 3600.0
+    for seq in range(1, 2001):  # the hall tidies up every 2,000 messages
+        state.apply(_hb("k1", seq, t + seq))
+    now = T0 + timedelta(seconds=t + 2001)
+    kept = state.snapshot(now)
+    assert window(kept, "W1").current_ticket == "a1" and window(kept, "W1").current_number is None
+    assert kept == HallState.load(HallProfile("h1"), state.dump()).snapshot(now)

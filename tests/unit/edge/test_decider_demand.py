@@ -1,0 +1,38 @@
+"""The decider learns the hall's demand from the messages it is handed live: the tidal recommender's forecast of
+arrivals and of the windows' usual hours (a lunch break seen coming) grows with every working day, not only at start."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from edge.config import load_config
+from edge.decisions import decider_for
+from edge.store import Store
+from edge.stream import Broadcaster
+from rules.clock import FixedClock
+from rules.hall import HallState
+from rules.language import builtin_rules
+from tests.unit.rules.feed import T0, Feed, issue, opened, win
+
+WEEK = timedelta(days=7)
+
+
+def test_tickets_and_window_hours_seen_live_become_next_weeks_forecast(tmp_path: Path) -> None:
+    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
+    store = Store(cfg.storage.path)
+    hall = HallState(cfg.profile())
+    decider = decider_for(cfg, builtin_rules(), store, FixedClock(T0), hall.snapshot, stream=Broadcaster())
+    assert decider.demand.rate("tax", T0 + WEEK) is None  # nothing seen yet: no forecast
+    feed = Feed()
+    messages = [opened(feed, 0, "W1")]
+    messages += [issue(feed, 60 + 30 * i, f"a{i}") for i in range(20)]  # 20 tickets between 09:01 and 09:11
+    messages.append(win(feed, 3 * 3600, "W1", "window.paused", reason="lunch"))  # 12:00
+    for msg in messages:
+        hall.apply(msg)
+        decider.on_message(msg)
+    assert decider.demand.rate("tax", T0 + WEEK + timedelta(minutes=5)) == 80.0  # 20 in the 09:00 slot, per hour
+    assert decider.demand.rate("id", T0 + WEEK + timedelta(minutes=5)) is None
+    assert decider.demand.usually_open("W1", T0 + WEEK + timedelta(hours=1)) == 1.0  # open at 10:00 last Monday
+    assert decider.demand.usually_open("W1", T0 + WEEK + timedelta(hours=3, minutes=30)) == 0.0  # at lunch
+    store.close()
