@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 from devices.codec import decode
 from devices.errors import PayloadError
-from devices.topics import Channel
+from devices.topics import DeviceType
 from edge.config import GatewayConfig
 from edge.decisions import Batch, decider_for
 from edge.store import Store
@@ -187,6 +187,9 @@ def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, start: datetime
         store.close()
 
 
+KINDS = {kind.value: kind for kind in DeviceType}
+
+
 def _replay(
     cfg: GatewayConfig,
     store: Store,
@@ -283,9 +286,25 @@ def _replay(
         return min(full, deadline) if deadline is not None else full
 
     evaluate(start)
-    for ev in store.events_between(warm_from.timestamp(), end.timestamp()):
+    first = start.timestamp()
+    for received_at, at, channel, device_type, device_id, seq, topic, payload in store.log_between(
+        warm_from.timestamp(), end.timestamp()
+    ):
+        if channel == "hb":  # alive, nothing more: applied from the row, as the gateway logged it after checking it
+            kind = KINDS[device_type]
+            if at < first:
+                hall.heartbeat(device_id, kind, seq, at)
+                warmup += 1
+                continue
+            when = datetime.fromtimestamp(at, UTC)
+            while (t := due(when)) <= when:
+                evaluate(t)
+            if hall.heartbeat(device_id, kind, seq, at) is not Applied.DUPLICATE:
+                events += 1
+                decider.heard(device_id)  # a heartbeat only moves a device's last-seen, whose deadlines the rules know
+            continue
         try:
-            msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
+            msg = decode(topic, payload, datetime.fromtimestamp(received_at, UTC), max_bytes=1 << 30)
         except PayloadError:
             continue  # logged under an older contract; the live gateway would have refused it too
         if msg is None:
@@ -300,14 +319,13 @@ def _replay(
             continue
         events += 1
         decider.on_message(msg)
-        if msg.channel is not Channel.HB:
-            if pending is None:
-                pending = msg.at  # a heartbeat only moves a device's last-seen, whose deadlines the rules know
-            if watched:
-                for subject in (msg.device_id, msg.payload.__dict__.get("window_id")):
-                    if subject in watched:
-                        spoke.add(subject)
-                        recheck = recheck or msg.at + settle
+        if pending is None:
+            pending = msg.at
+        if watched:
+            for subject in (msg.device_id, msg.payload.__dict__.get("window_id")):
+                if subject in watched:
+                    spoke.add(subject)
+                    recheck = recheck or msg.at + settle
         if progress is not None and msg.at >= next_progress:
             progress(msg.at)
             next_progress = msg.at + timedelta(hours=1)

@@ -230,9 +230,13 @@ class Decider:
             elif isinstance(msg.payload, WindowOpened | WindowResumed | WindowPaused | WindowClosed):
                 window_id = msg.payload.window_id or msg.device_id
                 self.demand.window(window_id, msg.type in WINDOW_OPENS, msg.payload.ts)
-        self.engine.touched(msg.device_id)
+        self.heard(msg.device_id)
+
+    def heard(self, device_id: str) -> None:
+        """A device spoke (all a heartbeat tells): what was predicted from its silence no longer holds."""
+        self.engine.touched(device_id)
         if self.shadow is not None:
-            self.shadow.engine.touched(msg.device_id)
+            self.shadow.engine.touched(device_id)
         self._wake.set()
 
     # -- rule versions ----------------------------------------------------------------------------------

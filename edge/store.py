@@ -120,6 +120,7 @@ CREATE TABLE IF NOT EXISTS audit (
 
 # (received_at, at, device_type, device_id, channel, type, seq, topic, payload)
 EventRow = tuple[float, float, str, str, str, str, int | None, str, bytes]
+LogRow = tuple[float, float, str, str, str, int | None, str, bytes]  # as `log_between` reads them back
 DEAD_LETTER_KEEP_BYTES = 4096  # a dead letter keeps the start of the payload, enough to see what was wrong
 
 
@@ -502,6 +503,15 @@ class Store:
             (since, device_id, without, limit),
         ).fetchall()
         return [(float(at), str(kind), bytes(payload)) for at, kind, payload in rows]
+
+    def log_between(self, start: float, end: float) -> Iterator[LogRow]:
+        """(received at, event time, channel, device type, device id, seq, topic, payload) of the events whose device
+        time is in [start, end), in time order, as logged (what was accepted): a backtest's input."""
+        return self._db.execute(
+            "SELECT received_at, at, channel, device_type, device_id, seq, topic, payload FROM events"
+            " WHERE at >= ? AND at < ? ORDER BY at, id",
+            (start, end),
+        )
 
     def events_between(self, start: float, end: float) -> Iterator[StoredEvent]:
         """Events whose device time is in [start, end), in time order: one day's history for its KPI report.
