@@ -256,6 +256,17 @@ CASES: list[Case] = [
         {"W1.current_number": "A1", "W1.current_service": "tax", "tax.serving": 1},
     ),
     (
+        "a transfer that overtakes its issue leaves the ticket in the queue it was sent to, with its issue time",
+        lambda f: [
+            opened(f, 0, "W1", "tax", "land"),
+            win(f, 5, "W1", "ticket.transferred", ticket_id="a1", to_service="land"),
+            issue(f, 1, "a1"),
+        ],
+        61,
+        {"land.waiting": 1, "land.oldest_ticket": "A1", "land.longest_wait_s": 60.0, "tax.waiting": 0,
+         "tax.issued_today": 1},
+    ),
+    (
         "a new day restarts a window's count of people served",
         lambda f: [
             opened(f, 0, "W1"),
