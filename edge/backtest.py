@@ -30,6 +30,7 @@ not depend on what it is compared with; `parallel` replays the candidate on the 
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable
@@ -287,6 +288,7 @@ def _replay(
 
     evaluate(start)
     first = start.timestamp()
+    quiet_until = -math.inf  # no evaluation is due before this while only heartbeats come (they make none sooner)
     for received_at, at, channel, device_type, device_id, seq, topic, payload in store.log_between(
         warm_from.timestamp(), end.timestamp()
     ):
@@ -296,13 +298,16 @@ def _replay(
                 hall.heartbeat(device_id, kind, seq, at)
                 warmup += 1
                 continue
-            when = datetime.fromtimestamp(at, UTC)
-            while (t := due(when)) <= when:
-                evaluate(t)
+            if at >= quiet_until:
+                when = datetime.fromtimestamp(at, UTC)
+                while (t := due(when)) <= when:
+                    evaluate(t)
+                quiet_until = t.timestamp()
             if hall.heartbeat(device_id, kind, seq, at) is not Applied.DUPLICATE:
                 events += 1
                 decider.heard(device_id)  # a heartbeat only moves a device's last-seen, whose deadlines the rules know
             continue
+        quiet_until = -math.inf  # any other message may bring the next evaluation forward
         try:
             msg = decode(topic, payload, datetime.fromtimestamp(received_at, UTC), max_bytes=1 << 30)
         except PayloadError:

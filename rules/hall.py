@@ -19,7 +19,7 @@ import math
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -417,6 +417,7 @@ class HallState:
         self._zones: dict[str, _Zone] = {}
         self._tickets: dict[str, _Ticket] = {}
         self._day: str | None = None  # the hall's local date of the newest message
+        self._day_ends = -math.inf  # … and when it ends
         self._applied = 0
         # a device's view, kept while its state is unchanged (no message of its own since) and no error or kiosk
         # session has aged out of its rolling counts (a heartbeat changes only its last seen): device id → (its
@@ -720,11 +721,15 @@ class HallState:
 
     def _roll_day(self, at: float) -> None:
         """A new local day: yesterday's tickets still waiting are expired and the daily counters restart."""
-        day = datetime.fromtimestamp(at, self.tz).date().isoformat()
-        if self._day is None:
-            self._day = day
+        if at < self._day_ends:
+            return  # the same day (or an earlier one) as the newest message: asked for every message
+        local = datetime.fromtimestamp(at, self.tz)
+        day = local.date().isoformat()
+        if self._day is not None and day < self._day:
             return
-        if day <= self._day:
+        self._day_ends = datetime.combine(local.date() + timedelta(days=1), time(), self.tz).timestamp()
+        if self._day is None or day == self._day:
+            self._day = day
             return
         self._day = day
         for svc in self._services.values():
