@@ -208,7 +208,8 @@ class RuleEngine:
         out: list[Decision] = []
         by_rule: dict[str, list[Alert]] = {}
         for alert in self.alerts.values():
-            by_rule.setdefault(alert.rule_id, []).append(alert)
+            if only is None or alert.rule_id in only:
+                by_rule.setdefault(alert.rule_id, []).append(alert)
         for rule in self._condition_rules:
             if only is not None and rule.id not in only:
                 continue
@@ -375,8 +376,9 @@ class RuleEngine:
     def _mute_and_notify(self, now: datetime, out: list[Decision]) -> None:
         firing = [a for a in self.alerts.values() if a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED)]
         by_rule: dict[str, list[Alert]] = {}
-        for a in firing:
-            by_rule.setdefault(a.rule_id, []).append(a)
+        if self._inhibited:  # only an inhibition looks at other rules' alerts
+            for a in firing:
+                by_rule.setdefault(a.rule_id, []).append(a)
         for alert in firing:
             alert.muted_by = self._muted_by(alert, by_rule, now)
             rule = self._by_id.get(alert.rule_id)
@@ -435,27 +437,32 @@ class RuleEngine:
         return tuple(roles)
 
     def _next_deadlines(self, now: datetime) -> dict[str | None, datetime]:
-        times: dict[str | None, list[datetime]] = {rid: list(ts.values()) for rid, ts in self._crossings.items()}
+        out: dict[str | None, datetime] = {}
+
+        def ahead(rid: str | None, t: datetime) -> None:
+            if t > now and (rid not in out or t < out[rid]):
+                out[rid] = t
+
+        for rid, ts in self._crossings.items():
+            future = [t for t in ts.values() if t > now]
+            if future:
+                out[rid] = min(future)
         for a in self.alerts.values():
             rule = self._by_id.get(a.rule_id)
             if rule is None:
                 continue
-            mine = times.setdefault(rule.id, [])
             if a.state is AlertState.PENDING:
-                mine.append(a.active_since + rule.for_)
+                ahead(rule.id, a.active_since + rule.for_)
             elif a.state is AlertState.FIRING and a.fired_at is not None:
                 if a.escalation_level < len(rule.escalate):
-                    mine.append(a.fired_at + rule.escalate[a.escalation_level].after)
+                    ahead(rule.id, a.fired_at + rule.escalate[a.escalation_level].after)
                 if rule.repeat_every and a.notified_at is not None:
-                    mine.append(a.notified_at + rule.repeat_every)
+                    ahead(rule.id, a.notified_at + rule.repeat_every)
             if rule.keep_firing_for and a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
-                mine.append(a.last_true + rule.keep_firing_for)
-        times[None] = [t for s in self.silences.values() for t in (s.starts_at, s.ends_at)]
-        out: dict[str | None, datetime] = {}
-        for rid, ts in times.items():
-            future = [t for t in ts if t > now]
-            if future:
-                out[rid] = min(future)
+                ahead(rule.id, a.last_true + rule.keep_firing_for)
+        for s in self.silences.values():
+            ahead(None, s.starts_at)
+            ahead(None, s.ends_at)
         return out
 
     # -- conditions ---------------------------------------------------------------------------------------
@@ -647,6 +654,18 @@ def _compile_metric(cond: Condition) -> Test:
     fixed = cond.value
     # the common case — a float metric against a fixed number — compared directly (same result as _compare)
     direct = _ORDER.get(op) if by is None and isinstance(fixed, int | float) and not isinstance(fixed, bool) else None
+
+    if not where and by is None and not growing:  # the common case, without what it does not use
+
+        def simple(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
+                   deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+            value = read(hall if on_hall else view, hall, now)
+            if fixed is None or not (direct(value, fixed) if direct is not None and value.__class__ is float
+                                     else _compare(value, op, fixed)):  # fmt: skip
+                return None
+            return {name: _plain(value)}, None
+
+        return simple
 
     def test(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
              deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
