@@ -207,7 +207,9 @@ def _replay(
     hall = HallState(profile)
     clock = FixedClock(start)
     run = Run(Firings(start, end))
-    decider = decider_for(cfg, rules, store, clock, hall.snapshot, stream=Broadcaster(), replay=run.take)
+    decider = decider_for(
+        cfg, rules, store, clock, hall.snapshot, stream=Broadcaster(), replay=run.take, partial=hall.partial
+    )
     warm_from = datetime.combine(start.astimezone(tz).date(), datetime.min.time(), tz)
     events = warmup = 0
     last_eval = start

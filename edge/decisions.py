@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -45,7 +45,7 @@ from edge.stream import Broadcaster
 from rules.clock import Clock, DeviceClock
 from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
 from rules.firings import Firings, compare
-from rules.hall import HallProfile, HallSnapshot
+from rules.hall import UNCOUNTED, HallProfile, HallSnapshot
 from rules.language import CommandAction, RuleFile, Schedule
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
 from rules.tidal import (
@@ -91,6 +91,7 @@ def decider_for(
     stream: Broadcaster,
     on_outbox: Callable[[], None] = lambda: None,
     replay: Callable[[Batch], None] | None = None,
+    partial: Callable[[datetime, Collection[str]], HallSnapshot] | None = None,
 ) -> Decider:
     """The decider a gateway with this configuration runs (live, or in a backtest with `replay`)."""
     assert cfg.hall.id is not None
@@ -115,6 +116,7 @@ def decider_for(
         stream=stream,
         on_outbox=on_outbox,
         replay=replay,
+        partial=partial,
     )
 
 
@@ -150,15 +152,18 @@ class Decider:
         stream: Broadcaster,
         on_outbox: Callable[[], None],
         replay: Callable[[Batch], None] | None = None,
+        partial: Callable[[datetime, Collection[str]], HallSnapshot] | None = None,
     ) -> None:
         """`replay`: a backtest's decider — it starts with no saved state and hands each evaluation's outcome to
-        `replay` instead of storing or sending anything."""
+        `replay` instead of storing or sending anything. `partial`: a snapshot of only some of the hall
+        (HallState.partial), for evaluations of a few rules (`evaluate(only=…)`) that need no more."""
         self.engine = RuleEngine(rules, profile.timezone)
         self.shadow: Shadow | None = None
         self._replay = replay
         self._store = store
         self._clock = clock
         self._snapshot = snapshot
+        self._partial = partial
         self._profile = profile
         self._hall = profile.hall_id
         self._tz = ZoneInfo(profile.timezone)
@@ -394,13 +399,15 @@ class Decider:
         """One evaluation at the clock's now; its outcome stored and queued for delivery. `only`: of the rules,
         evaluate just these (a backtest meeting their deadlines; see RuleEngine.evaluate)."""
         now = self._clock.now()
+        tickets_due, tidal_due = _due(self.tickets.next_deadline(), now), _due(self.tidal.next_deadline(), now)
         if only is not None and not only and not (self._pending or extra_tickets or approved or rejected
-                                                  or _due(self.tickets.next_deadline(), now)
-                                                  or _due(self.tidal.next_deadline(), now)):  # fmt: skip
+                                                  or tickets_due or tidal_due):  # fmt: skip
             return []  # a backtest's evaluation for the other version's deadline: nothing here is due
-        hall = self._snapshot(now)
+        hall = self._hall_for(now, only, tickets_due or tidal_due or bool(extra_tickets or approved or rejected))
         decisions = self._pending + self.engine.evaluate(hall, now, only)
         self._pending = []
+        if hall.totals is UNCOUNTED and any(isinstance(d, Act) and d.action.command is None for d in decisions):
+            hall = self._snapshot(now)  # a ticket to open or a window to recommend: they look at the whole hall
         if self.shadow is not None:
             self.shadow.engine.evaluate(hall, now, only)
             for changed in self.shadow.engine.take_changes():
@@ -436,7 +443,7 @@ class Decider:
         # a partial evaluation (a backtest meeting some rules' deadlines) moves the tickets and the tidal tracker
         # only when they have something due; the next full evaluation, at most a minute later, catches them up
         full = only is None
-        ticking = (full or _due(self.tickets.next_deadline(), now)
+        ticking = (full or tickets_due
                    or any(isinstance(d, Act) and d.action.ticket is not None for d in decisions))  # fmt: skip
         for ev in [*(extra_tickets or []), *(self.tickets.tick(hall, now) if ticking else [])]:
             self._ticket_note(batch, ev)
@@ -444,7 +451,7 @@ class Decider:
             self._approved(batch, rec, by, hall, now)
         for rec, by, reason in rejected or []:
             self._rec_note(batch, rec, "rejected", by=by, note=reason)
-        for tev in self.tidal.check(hall, now, self.demand) if full or _due(self.tidal.next_deadline(), now) else []:
+        for tev in self.tidal.check(hall, now, self.demand) if full or tidal_due else []:
             self._tidal_event(batch, tev, hall, now)
         if full and (self._last_tidal is None or now - self._last_tidal >= timedelta(seconds=TIDAL_EVERY_S)):
             self._last_tidal = now
@@ -452,6 +459,16 @@ class Decider:
                 self._recommend(batch, None, hall, now)
         self._store_and_send(batch, decisions, now)
         return decisions
+
+    def _hall_for(self, now: datetime, only: set[str] | None, whole: bool) -> HallSnapshot:
+        """The snapshot an evaluation looks at: the whole hall, or in a backtest, for a few rules (and no tickets,
+        tidal checks or event-rule decisions due), only the kinds of subject those rules read."""
+        if only is None or whole or self._partial is None or self._replay is None or self._pending:
+            return self._snapshot(now)
+        kinds = self.engine.needs(only)
+        if kinds is None:
+            return self._snapshot(now)
+        return self._partial(now, {f"{kind.value}s" for kind in kinds})
 
     def _store_and_send(self, batch: Batch, decisions: list[Decision], now: datetime) -> None:
         if self._replay is not None:

@@ -19,7 +19,7 @@ import json
 import math
 import operator
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -172,6 +172,7 @@ class RuleEngine:
         self._event_rules = [r for r in rules.rules if r.on is not None and r.enabled]
         self._condition_rules = [r for r in rules.rules if r.when is not None and r.enabled]
         self._tests = {r.id: compile_condition(r.when) for r in self._condition_rules if r.when is not None}
+        self._needs = {r.id: condition_needs(r.when) for r in self._condition_rules if r.when is not None}
         self._inhibited = {inh.target for inh in rules.inhibit}
 
     def reload(self, rules: RuleFile, adopt: RuleEngine | None = None) -> list[str]:
@@ -304,6 +305,16 @@ class RuleEngine:
                 if key in a.labels:
                     out.setdefault(a.labels[key], set()).add(a.rule_id)
         return out
+
+    def needs(self, only: Iterable[str]) -> frozenset[Subject] | None:
+        """The kinds of subject a snapshot must hold to evaluate these rules (None: the whole hall)."""
+        kinds: set[Subject] = set()
+        for rule_id in only:
+            need = self._needs.get(rule_id, frozenset())
+            if need is None:
+                return None
+            kinds |= need
+        return frozenset(kinds)
 
     def deadlines(self) -> dict[str | None, datetime]:
         """Each rule's next deadline (key None: one for every rule, a silence starting or ending)."""
@@ -576,6 +587,19 @@ def _subjects_of(kind: Subject, hall: HallSnapshot) -> _Subjects:
         kinds[kind] = [(labels, named, named.get("device"), view)
                        for labels, view in subjects(kind, hall) for named in (dict(labels),)]  # fmt: skip
     return kinds[kind]
+
+
+def condition_needs(cond: Condition) -> frozenset[Subject] | None:
+    """The kinds of subject a snapshot must hold to test the condition (None: the whole hall)."""
+    if cond.metric is not None:
+        return METRICS[cond.metric].needs
+    kinds: set[Subject] = set()
+    for part in cond.all or cond.any or ([cond.not_] if cond.not_ else []):
+        need = condition_needs(part)
+        if need is None:
+            return None
+        kinds |= need
+    return frozenset(kinds)
 
 
 def _subject_kind(cond: Condition) -> Subject:

@@ -18,6 +18,7 @@ import json
 import math
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -436,6 +437,8 @@ class HallState:
         self._windows_touched: set[str] = set()  # windows (and devices) changed since the last snapshot
         self._tickets_touched: set[str] = set()  # tickets changed since the last snapshot
         self._service_parts: dict[str, _ServicePart] = {}  # service code → its view's part kept until it changes
+        self._zone_kept: dict[str, ZoneView] = {}  # zone → its view, until a camera reports it again
+        self._zone_order: list[str] = []
         self._service_profiles = {s.code: s for s in profile.services}
         self._window_profiles = {w.window_id: w for w in profile.windows}
         self._device_profiles = {d.device_id: d for d in profile.devices}
@@ -579,6 +582,7 @@ class HallState:
             case Occupancy():
                 for zone_id, count in p.zones.items():
                     self._zones[zone_id] = _Zone(zone_id, msg.device_id, count, at)
+                    self._zone_kept.pop(zone_id, None)
                 for wid, present in p.staff_present.items():
                     seat = self._windows.get(wid)  # a camera reports every seat every few seconds; few change
                     if seat is None or seat.staff_present is not present:
@@ -788,46 +792,49 @@ class HallState:
 
     def snapshot(self, now: datetime) -> HallSnapshot:
         """The whole hall as of `now` (times in the hall's time zone)."""
+        return self._snapshot(now, None)
+
+    def partial(self, now: datetime, parts: Collection[str]) -> HallSnapshot:
+        """Only some of the hall as of `now`: the windows, and of "services", "devices", "zones" those named; the
+        others empty and the totals zero. For a backtest evaluating a few rules at their deadline, which read
+        nothing else (RuleEngine.needs); anything else wants `snapshot`."""
+        return self._snapshot(now, parts)
+
+    def _snapshot(self, now: datetime, parts: Collection[str] | None) -> HallSnapshot:
         t = now.timestamp()
         windows = self._window_views()
-        capable: dict[str, int] = {}
-        serving: dict[str, int] = {}
-        statuses = dict.fromkeys(WindowStatus, 0)
-        for wv in windows:
-            statuses[wv.status] += 1
-            if wv.status is WindowStatus.OPEN:
-                for code in wv.services:
-                    capable[code] = capable.get(code, 0) + 1
-            if wv.current_ticket and wv.current_service is not None:
-                serving[wv.current_service] = serving.get(wv.current_service, 0) + 1
-        services = tuple(self._service_view(s, t, capable.get(s.code, 0), serving.get(s.code, 0))
-                         for s in self._sorted_services())  # fmt: skip
-        devices = self._device_views_at(t)
-        zones = tuple(
-            ZoneView(z.zone_id, z.camera_id, z.count, datetime.fromtimestamp(z.updated_at, self.tz))
-            for z in sorted(self._zones.values(), key=lambda z: z.zone_id)
-        )
-        longest = [s.longest_wait_s for s in services if s.longest_wait_s is not None]
-        online = faulty = 0
-        for d in devices:
-            online += d.online
-            faulty += d.health is Health.FAULT
-        totals = HallTotals(
-            waiting=sum(s.waiting for s in services),
-            longest_wait_s=max(longest) if longest else None,
-            windows_open=statuses[WindowStatus.OPEN],
-            windows_paused=statuses[WindowStatus.PAUSED],
-            windows_closed=statuses[WindowStatus.CLOSED],
-            windows_offline=statuses[WindowStatus.OFFLINE],
-            devices_online=online,
-            devices_offline=len(devices) - online,
-            devices_faulty=faulty,
-            people_counted=sum(z.count for z in zones),
-        )
+        services: tuple[ServiceView, ...] = ()
+        if parts is None or "services" in parts:
+            capable: dict[str, int] = {}
+            serving: dict[str, int] = {}
+            for wv in windows:
+                if wv.status is WindowStatus.OPEN:
+                    for code in wv.services:
+                        capable[code] = capable.get(code, 0) + 1
+                if wv.current_ticket and wv.current_service is not None:
+                    serving[wv.current_service] = serving.get(wv.current_service, 0) + 1
+            services = tuple(self._service_view(s, t, capable.get(s.code, 0), serving.get(s.code, 0))
+                             for s in self._sorted_services())  # fmt: skip
+        devices = self._device_views_at(t) if parts is None or "devices" in parts else ()
+        zones = self._zone_views() if parts is None or "zones" in parts else ()
         p = self.profile
+        totals = UNCOUNTED if parts is not None else _totals(services, windows, devices, zones)
         return HallSnapshot(
             p.hall_id, p.name, p.name_en, p.timezone, now.astimezone(self.tz), totals, services, windows, devices, zones
         )
+
+    def _zone_views(self) -> tuple[ZoneView, ...]:
+        """Every zone's view, rebuilding those a camera reported since the last snapshot."""
+        if len(self._zone_order) != len(self._zones):
+            self._zone_order = sorted(self._zones)
+        views = self._zone_kept
+        for zone_id in self._zone_order:
+            if zone_id not in views:
+                z = self._zones[zone_id]
+                at = self._dt(z.updated_at)
+                assert at is not None
+                views[zone_id] = ZoneView(z.zone_id, z.camera_id, z.count, at)
+        return tuple(views[zone_id] for zone_id in self._zone_order)
 
     def _window_views(self) -> tuple[WindowView, ...]:
         """Every window's view, rebuilding only those changed since the last snapshot: the window itself (every
@@ -1089,6 +1096,33 @@ def _count_since(times: deque[float], since: float) -> int:
     if not times or times[0] >= since:
         return len(times)
     return len(times) - bisect_left(times, since)
+
+
+UNCOUNTED = HallTotals(0, None, 0, 0, 0, 0, 0, 0, 0, 0)  # a partial snapshot's totals: not counted
+
+
+def _totals(services: tuple[ServiceView, ...], windows: tuple[WindowView, ...], devices: tuple[DeviceView, ...],
+            zones: tuple[ZoneView, ...]) -> HallTotals:  # fmt: skip
+    statuses = dict.fromkeys(WindowStatus, 0)
+    for wv in windows:
+        statuses[wv.status] += 1
+    longest = [s.longest_wait_s for s in services if s.longest_wait_s is not None]
+    online = faulty = 0
+    for d in devices:
+        online += d.online
+        faulty += d.health is Health.FAULT
+    return HallTotals(
+        waiting=sum(s.waiting for s in services),
+        longest_wait_s=max(longest) if longest else None,
+        windows_open=statuses[WindowStatus.OPEN],
+        windows_paused=statuses[WindowStatus.PAUSED],
+        windows_closed=statuses[WindowStatus.CLOSED],
+        windows_offline=statuses[WindowStatus.OFFLINE],
+        devices_online=online,
+        devices_offline=len(devices) - online,
+        devices_faulty=faulty,
+        people_counted=sum(z.count for z in zones),
+    )
 
 
 def _last_seen(v: DeviceView, last_seen: datetime | None) -> DeviceView:

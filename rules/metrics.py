@@ -47,6 +47,12 @@ class Metric:
     since: Callable[[View, HallSnapshot, datetime], datetime | None] | None = None
     per_second: bool = False  # the value counts seconds (else minutes) since `since`
     choices: tuple[str, ...] = ()
+    reads: frozenset[Subject] = frozenset()  # other kinds of subject `read` looks at in the hall, beyond its own
+
+    @property
+    def needs(self) -> frozenset[Subject] | None:
+        """The kinds of subject a snapshot must hold for this metric (None: the whole hall, its totals too)."""
+        return None if self.subject is Subject.HALL else self.reads | {self.subject}
 
 
 def _minutes(start: datetime | None, now: datetime) -> float:
@@ -203,9 +209,11 @@ METRICS: dict[str, Metric] = {
         Metric("window.serving_min", Subject.WINDOW, Kind.NUMBER, "min", "time on the current ticket",
                lambda v, h, n: _minutes(_serving_since(v, h, n), n), since=_serving_since),
         Metric("window.serving_ratio", Subject.WINDOW, Kind.NUMBER, "×",
-               "time on the current ticket ÷ the mean service time of its service", _serving_ratio),
+               "time on the current ticket ÷ the mean service time of its service", _serving_ratio,
+               reads=frozenset({Subject.SERVICE})),
         Metric("window.capable_waiting", Subject.WINDOW, Kind.NUMBER, "tickets",
-               "tickets waiting for the services this window serves", _capable_waiting),
+               "tickets waiting for the services this window serves", _capable_waiting,
+               reads=frozenset({Subject.SERVICE})),
         Metric("window.call_unanswered_s", Subject.WINDOW, Kind.NUMBER, "s",
                "seconds since the current ticket was called with nobody at the counter yet",
                lambda v, h, n: 60 * _minutes(_win(v).calling_since, n), since=lambda v, h, n: _win(v).calling_since,

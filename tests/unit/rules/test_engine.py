@@ -15,6 +15,7 @@ from devices.codec import DeviceMessage
 from rules.engine import Act, AlertState, Notify, NotifyReason, RuleEngine, Silence
 from rules.hall import HallProfile, HallSnapshot, HallState
 from rules.language import parse_rules
+from rules.metrics import Subject
 from tests.unit.rules.feed import T0, Feed, issue, opened, win
 
 
@@ -290,3 +291,32 @@ rules:
     out = h.evaluate(1)
     assert [type(d).__name__ for d in out] == ["Act"], "the command goes out, no notification"
     assert [a.rule_id for a in h.engine.take_changes()] == ["recall"], "it is in the history"
+
+
+def test_a_rule_needs_the_kinds_of_subject_its_condition_reads() -> None:
+    """What a backtest's partial snapshot must hold for a few rules: their own kind of subject, what their metrics
+    read beyond it (an idle window with people waiting for its services reads the queues), or the whole hall."""
+    engine = RuleEngine(parse_rules(yaml.safe_load("""
+rules:
+  - id: call
+    when: {metric: window.call_unanswered_s, op: ">=", value: 60}
+    severity: info
+    then: [{alert: {to: hall_manager}}]
+  - id: idle
+    when: {all: [{metric: window.idle, op: "==", value: true}, {metric: window.capable_waiting, op: ">=", value: 1}]}
+    severity: info
+    then: [{alert: {to: hall_manager}}]
+  - id: paper
+    when: {metric: device.printer, op: "==", value: paper_out}
+    severity: info
+    then: [{alert: {to: technician}}]
+  - id: busy
+    when: {any: [{metric: hall.waiting, op: ">=", value: 50}, {metric: zone.count, op: ">=", value: 40}]}
+    severity: info
+    then: [{alert: {to: hall_manager}}]
+""")))
+    assert engine.needs({"call"}) == {Subject.WINDOW}
+    assert engine.needs({"idle"}) == {Subject.WINDOW, Subject.SERVICE}
+    assert engine.needs({"call", "paper"}) == {Subject.WINDOW, Subject.DEVICE}
+    assert engine.needs({"paper", "busy"}) is None  # a hall metric reads the totals: the whole hall
+    assert engine.needs(set()) == frozenset()

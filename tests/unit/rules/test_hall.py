@@ -21,6 +21,7 @@ from rules.hall import (
     WindowProfile,
     WindowStatus,
 )
+from rules.metrics import METRICS, subjects
 from tests.unit.rules.feed import T0, Feed, issue, opened, win
 
 
@@ -453,3 +454,39 @@ def test_a_window_left_naming_a_forgotten_ticket_shows_no_number() -> None:
     kept = state.snapshot(now)
     assert window(kept, "W1").current_ticket == "a1" and window(kept, "W1").current_number is None
     assert kept == HallState.load(HallProfile("h1"), state.dump()).snapshot(now)
+
+
+def test_a_partial_snapshot_holds_what_each_metric_reads() -> None:
+    """A backtest evaluating a few rules at their deadline builds only the parts of the hall they read (each metric
+    declares what it reads beyond its own subject). Every metric, read from such a partial snapshot, gives what it
+    gives from the whole hall, through a simulated county day: a metric reading an undeclared part would read an
+    empty one and a backtest would miss its alerts."""
+    scenario = load_scenario("county")
+    zone = ZoneInfo(scenario.hall.timezone)
+    start, end = datetime(2026, 11, 23, 8, 0, tzinfo=zone), datetime(2026, 11, 23, 18, 30, tzinfo=zone)
+    profile = HallProfile(
+        scenario.hall.id,
+        scenario.hall.timezone,
+        services=tuple(ServiceProfile(s.code, s.name, s.name_en) for s in scenario.services),
+        windows=tuple(WindowProfile(w.id, w.name, tuple(w.services)) for w in scenario.windows),
+    )
+    state = HallState(profile)
+    looked = 0
+    for i, m in enumerate(HallSimulation(scenario, 4, start, end).messages()):
+        msg = decode(m.topic, m.payload, m.at) if m.kind != "connect" else None
+        if msg is not None:
+            state.apply(msg)
+        if i % 1500:
+            continue
+        whole = state.snapshot(m.at)
+        for name, metric in METRICS.items():
+            needs = metric.needs
+            if needs is None:
+                continue  # hall metrics read the totals: always the whole hall
+            part = state.partial(m.at, {f"{kind.value}s" for kind in needs})
+            for (labels, view), (_, partial_view) in zip(
+                subjects(metric.subject, whole), subjects(metric.subject, part), strict=True
+            ):
+                assert metric.read(partial_view, part, m.at) == metric.read(view, whole, m.at), (name, labels, m.at)
+                looked += 1
+    assert looked > 10_000
