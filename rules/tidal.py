@@ -484,8 +484,9 @@ def _free_by_window(
     """(window, minutes until free) per open window serving any of `services`, soonest free first."""
     views = {s.code: s for s in hall.services}
     out: list[tuple[str, float]] = []
+    wanted = set(services)
     for w in hall.windows:
-        if w.status is not WindowStatus.OPEN or not set(w.services) & set(services):
+        if w.status is not WindowStatus.OPEN or wanted.isdisjoint(w.services):
             continue
         if w.current_ticket is None:
             out.append((w.window_id, 0.0))
@@ -517,8 +518,9 @@ def _hours(
         slot_start + timedelta(minutes=SLOT_MIN * k) for k in range(1, math.ceil(settings.horizon_min / SLOT_MIN) + 1)
     ]
     ahead = [t for t in ahead if (t - now).total_seconds() / 60 < settings.horizon_min]
+    wanted = set(services)
     for w in hall.windows:
-        if not set(w.services) & set(services) or w.status not in (WindowStatus.OPEN, WindowStatus.PAUSED):
+        if w.status not in (WindowStatus.OPEN, WindowStatus.PAUSED) or wanted.isdisjoint(w.services):
             continue
         usual_now = profile.usually_open(w.window_id, now)
         if usual_now is None:
