@@ -238,8 +238,15 @@ class RuleEngine:
                 self._resolve(alert, now, out, ())
             elif owner.on is not None and owner.keep_firing_for and now - alert.last_true >= owner.keep_firing_for:
                 self._resolve(alert, now, out, self._roles(owner))
-        self._mute_and_notify(now, out)
-        self._deadlines, self._stale, self._evaluated_at = self._next_deadlines(now), False, now
+        # alerts of the other rules are neither muted nor told anew unless a silence or an inhibition is about
+        scoped = only if only is not None and not self.silences and not self._inhibited else None
+        self._mute_and_notify(now, out, scoped)
+        if scoped is not None and not self._stale:  # the other rules' deadlines are as they were (all ahead)
+            deadlines = {rid: t for rid, t in self._deadlines.items() if rid not in scoped and t > now}
+            deadlines.update(self._next_deadlines(now, scoped))
+        else:
+            deadlines = self._next_deadlines(now)
+        self._deadlines, self._stale, self._evaluated_at = deadlines, False, now
         return out
 
     def on_message(self, msg: DeviceMessage, now: datetime) -> list[Decision]:
@@ -384,8 +391,9 @@ class RuleEngine:
         if alert.notified_at is not None:  # whoever was told it fired is told it is over, muted since or not
             out.append(Notify(alert.view(), NotifyReason.RESOLVED, roles))
 
-    def _mute_and_notify(self, now: datetime, out: list[Decision]) -> None:
-        firing = [a for a in self.alerts.values() if a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED)]
+    def _mute_and_notify(self, now: datetime, out: list[Decision], only: set[str] | None = None) -> None:
+        firing = [a for a in self.alerts.values() if a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+                  and (only is None or a.rule_id in only)]  # fmt: skip
         by_rule: dict[str, list[Alert]] = {}
         if self._inhibited:  # only an inhibition looks at other rules' alerts
             for a in firing:
@@ -447,7 +455,8 @@ class RuleEngine:
                 roles.extend(r for r in a.alert.to if r not in roles)
         return tuple(roles)
 
-    def _next_deadlines(self, now: datetime) -> dict[str | None, datetime]:
+    def _next_deadlines(self, now: datetime, only: set[str] | None = None) -> dict[str | None, datetime]:
+        """Each rule's next deadline after `now` (of these rules only, and no silences, with `only`)."""
         out: dict[str | None, datetime] = {}
 
         def ahead(rid: str | None, t: datetime) -> None:
@@ -455,10 +464,14 @@ class RuleEngine:
                 out[rid] = t
 
         for rid, ts in self._crossings.items():
+            if only is not None and rid not in only:
+                continue
             future = [t for t in ts.values() if t > now]
             if future:
                 out[rid] = min(future)
         for a in self.alerts.values():
+            if only is not None and a.rule_id not in only:
+                continue
             rule = self._by_id.get(a.rule_id)
             if rule is None:
                 continue
@@ -471,7 +484,7 @@ class RuleEngine:
                     ahead(rule.id, a.notified_at + rule.repeat_every)
             if rule.keep_firing_for and a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
                 ahead(rule.id, a.last_true + rule.keep_firing_for)
-        for s in self.silences.values():
+        for s in self.silences.values() if only is None else ():
             ahead(None, s.starts_at)
             ahead(None, s.ends_at)
         return out
