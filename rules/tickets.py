@@ -518,6 +518,8 @@ class TicketBook:
         self._by_problem: dict[tuple[str, str], str] = {}  # (rule id, subject) → the latest ticket's id
         self._counter: tuple[str, int] = ("", 0)  # (local date, last number issued that day)
         self._seen: datetime | None = None  # the latest `now` of a tick, for `next_deadline`
+        self._changes = 0  # tickets put or dropped: `next_deadline` is kept until the book or `_seen` changes
+        self._next: tuple[int, datetime | None, datetime | None] | None = None
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -631,6 +633,12 @@ class TicketBook:
     def next_deadline(self) -> datetime | None:
         """The earliest moment `tick` could change something: an SLA due time, the end of a verification, an
         auto-close, a re-assessment when the hall opens. The gateway may sleep until then (it ticks anyway)."""
+        kept = self._next
+        if kept is None or kept[0] != self._changes or kept[1] != self._seen:
+            kept = self._next = (self._changes, self._seen, self._next_deadline())
+        return kept[2]
+
+    def _next_deadline(self) -> datetime | None:
         times: list[datetime] = []
         p = self.policy
         reassess = False
@@ -713,6 +721,7 @@ class TicketBook:
             raise ValueError("a ticket book dump has 'counter' and 'tickets' lists")
         self._counter = (str(counter[0]), int(counter[1]))
         self._tickets, self._by_problem = {}, {}
+        self._changes += 1
         for raw in tickets:
             self._put(_load_ticket(raw))
 
@@ -978,6 +987,7 @@ class TicketBook:
         return t
 
     def _put(self, t: Ticket) -> None:
+        self._changes += 1
         self._tickets[t.id] = t
         key = (t.rule_id, t.subject)
         latest = self._by_problem.get(key)
@@ -985,6 +995,7 @@ class TicketBook:
             self._by_problem[key] = t.id
 
     def _drop(self, t: Ticket) -> None:
+        self._changes += 1
         del self._tickets[t.id]
         key = (t.rule_id, t.subject)
         if self._by_problem.get(key) == t.id:
