@@ -328,6 +328,7 @@ def test_overdue_fires_once_per_breach_and_escalates() -> None:
     assert (late.kind, late.roles, late.ticket.escalation_level) == (
         E.ACK_OVERDUE, (Role.TECHNICIAN, Role.HALL_MANAGER), 1)  # fmt: skip
     assert tick(local(MON, "09:16")) == [] and tick(local(MON, "11:00")) == [], "once"
+    assert book.next_deadline() == local(MON + timedelta(1), "08:30"), "reported: re-assess when the hall opens"
     book.acknowledge(tid, "wang", local(MON, "11:00"))
     assert book.get(tid).resolve_due == local(MON + timedelta(1), "09:00"), "1 working day"
     assert tick(local(MON + timedelta(1), "08:59")) == []
@@ -335,6 +336,7 @@ def test_overdue_fires_once_per_breach_and_escalates() -> None:
     assert later.kind is E.RESOLVE_OVERDUE and later.ticket.escalation_level == 2
     assert later.roles == (Role.TECHNICIAN, Role.HALL_MANAGER, Role.ADMINISTRATOR)
     assert later.ticket.notified == (Role.TECHNICIAN, Role.HALL_MANAGER, Role.ADMINISTRATOR)
+    assert book.next_deadline() == local(MON + timedelta(2), "08:30"), "a day on: the next opening"
     assert tick(local(MON + timedelta(1), "12:00")) == [], "once"
 
 
