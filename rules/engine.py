@@ -278,6 +278,7 @@ class RuleEngine:
             created = True
         if created:  # only a new alert can need telling; the rest waits for the next evaluation
             self._mute_and_notify(now, out)
+            self._stale = True  # its deadlines (keep firing for, escalation, repeat) join the others
         return out
 
     def rule(self, rule_id: str) -> Rule | None:

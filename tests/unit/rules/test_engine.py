@@ -320,3 +320,27 @@ rules:
     assert engine.needs({"call", "paper"}) == {Subject.WINDOW, Subject.DEVICE}
     assert engine.needs({"paper", "busy"}) is None  # a hall metric reads the totals: the whole hall
     assert engine.needs(set()) == frozenset()
+
+
+def test_an_event_alert_raised_between_evaluations_is_resolved_on_time_by_a_partial_one() -> None:
+    """A backtest evaluates only the rules whose deadline it is; an event alert raised in between (a missed number,
+    kept firing 30 min) must still have its own deadline, or it would end whenever every rule is next evaluated."""
+    h = Hall("""
+rules:
+  - id: missed
+    on: {event: ticket.no_show}
+    keep_firing_for: 30m
+    severity: warning
+    then: [{alert: {to: hall_manager}}]
+  - id: queue
+    when: {metric: queue.waiting, op: ">=", value: 50}
+    severity: info
+    then: [{alert: {to: hall_manager}}]
+""")
+    h.evaluate(0)
+    h.apply(win(h.feed, 10, "W1", "ticket.no_show", ticket_id="a1", attempt=3))
+    h.engine.evaluate(h.snapshot(20), at(20), only={"queue"})
+    assert h.engine.deadlines()["missed"] == at(10 + 30 * 60)
+    [note] = [d for d in h.engine.evaluate(h.snapshot(10 + 30 * 60), at(10 + 30 * 60), only={"missed"})
+              if isinstance(d, Notify)]  # fmt: skip
+    assert (note.alert.rule_id, note.reason) == ("missed", NotifyReason.RESOLVED)
