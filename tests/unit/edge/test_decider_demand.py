@@ -36,3 +36,22 @@ def test_tickets_and_window_hours_seen_live_become_next_weeks_forecast(tmp_path:
     assert decider.demand.usually_open("W1", T0 + WEEK + timedelta(hours=1)) == 1.0  # open at 10:00 last Monday
     assert decider.demand.usually_open("W1", T0 + WEEK + timedelta(hours=3, minutes=30)) == 0.0  # at lunch
     store.close()
+
+
+def test_a_decider_started_at_a_moment_learns_only_the_history_before_it(tmp_path: Path) -> None:
+    """A backtest's decider starts at the beginning of its period with the whole log in the file: it learns what was
+    logged before its clock, not the period it is about to replay (it sees that as the replay goes)."""
+    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
+    store = Store(cfg.storage.path)
+    feed = Feed()
+    logged = [issue(feed, -WEEK.total_seconds() + 60, "past"), issue(feed, 60, "now"),
+              issue(feed, WEEK.total_seconds() + 60, "next-1"), issue(feed, WEEK.total_seconds() + 90, "next-2")]  # fmt: skip
+    store.write([(m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id, m.channel.value,
+                  m.type, m.seq, f"hall/h1/{m.device_type.value}/{m.device_id}/evt", b'{"service": "tax"}')
+                 for m in logged])  # fmt: skip
+    decider = decider_for(cfg, builtin_rules(), store, FixedClock(T0), HallState(cfg.profile()).snapshot,
+                          stream=Broadcaster())  # fmt: skip
+    assert decider.demand.rate("tax", T0 + timedelta(minutes=5)) == 4.0  # last Monday's one ticket in the slot
+    # a fortnight on, the same: only last Monday is known (with today's and next Monday's tickets: (1+1+2)/3 × 4)
+    assert decider.demand.rate("tax", T0 + 2 * WEEK + timedelta(minutes=5)) == 4.0
+    store.close()

@@ -435,7 +435,6 @@ def test_views_kept_between_snapshots_match_views_built_afresh() -> None:
     final = state.snapshot(end)
     assert final == HallState.load(profile, state.dump()).snapshot(end)
     assert sum(w.served_today for w in final.windows) > 150
-    assert {w.status for w in final.windows} != {WindowStatus.CLOSED} or final.totals.windows_closed
 
 
 def test_a_window_left_naming_a_forgotten_ticket_shows_no_number() -> None:
