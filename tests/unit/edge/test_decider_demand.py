@@ -44,8 +44,9 @@ def test_a_decider_started_at_a_moment_learns_only_the_history_before_it(tmp_pat
     cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
     store = Store(cfg.storage.path)
     feed = Feed()
-    logged = [issue(feed, -WEEK.total_seconds() + 60, "past"), issue(feed, 60, "now"),
-              issue(feed, WEEK.total_seconds() + 60, "next-1"), issue(feed, WEEK.total_seconds() + 90, "next-2")]  # fmt: skip
+    week = WEEK.total_seconds()
+    logged = [issue(feed, -week + 60, "past"), issue(feed, 60, "now"),
+              issue(feed, week + 60, "next-1"), issue(feed, week + 90, "next-2")]  # fmt: skip
     store.write([(m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id, m.channel.value,
                   m.type, m.seq, f"hall/h1/{m.device_type.value}/{m.device_id}/evt", b'{"service": "tax"}')
                  for m in logged])  # fmt: skip
