@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage, decode
+from devices.simulator import HallSimulation
+from devices.simulator.scenario import Scenario
+from rules.hall import HallProfile, ServiceProfile, WindowProfile
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=CST)  # a Monday, 09:00 in the hall
@@ -47,3 +52,26 @@ def win(f: Feed, t: float, window: str, event: str, **fields: object) -> DeviceM
 
 def opened(f: Feed, t: float, window: str, *services: str) -> DeviceMessage:
     return win(f, t, window, "window.opened", staff_id=f"staff-{window}", services=list(services or ("tax",)))
+
+
+# a simulated day of a packaged hall: a Monday from opening to closing, in the hall's time zone
+DAY_OPENS = datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+DAY_CLOSES = datetime(2026, 11, 23, 18, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def profile_of(scenario: Scenario) -> HallProfile:
+    """The hall profile a gateway configured from the scenario has (services and windows with their names)."""
+    return HallProfile(
+        scenario.hall.id,
+        scenario.hall.timezone,
+        services=tuple(ServiceProfile(s.code, s.name, s.name_en) for s in scenario.services),
+        windows=tuple(WindowProfile(w.id, w.name, tuple(w.services)) for w in scenario.windows),
+    )
+
+
+def contract_messages(simulation: HallSimulation) -> Iterator[DeviceMessage]:
+    """The simulation's messages as the gateway decodes them (a disconnect carries the will the broker publishes)."""
+    for m in simulation.messages():
+        msg = decode(m.topic, m.payload, m.at) if m.kind != "connect" else None
+        if msg is not None:
+            yield msg

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 
@@ -18,11 +17,10 @@ from rules.hall import (
     HallState,
     Health,
     ServiceProfile,
-    WindowProfile,
     WindowStatus,
 )
 from rules.metrics import METRICS, subjects
-from tests.unit.rules.feed import T0, Feed, issue, opened, win
+from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, Feed, contract_messages, issue, opened, profile_of, win
 
 
 def run(messages: list[DeviceMessage], now_s: float, profile: HallProfile | None = None) -> HallSnapshot:
@@ -405,21 +403,11 @@ def test_views_kept_between_snapshots_match_views_built_afresh() -> None:
     burst, a surge, a blank screen), a snapshot taken every few messages equals one built from nothing: a stale view
     would show a manager a window serving a number it finished long ago."""
     scenario = load_scenario("county")
-    zone = ZoneInfo(scenario.hall.timezone)
-    start, end = datetime(2026, 11, 23, 8, 0, tzinfo=zone), datetime(2026, 11, 23, 18, 30, tzinfo=zone)
-    profile = HallProfile(
-        scenario.hall.id,
-        scenario.hall.timezone,
-        services=tuple(ServiceProfile(s.code, s.name, s.name_en) for s in scenario.services),
-        windows=tuple(WindowProfile(w.id, w.name, tuple(w.services)) for w in scenario.windows),
-    )
+    profile = profile_of(scenario)
     state = HallState(profile)
     applied = compared = later = 0
-    for m in HallSimulation(scenario, 2, start, end).messages():
-        msg = decode(m.topic, m.payload, m.at) if m.kind != "connect" else None
-        if msg is None:
-            continue
-        state.apply(msg)
+    for m in contract_messages(HallSimulation(scenario, 2, DAY_OPENS, DAY_CLOSES)):
+        state.apply(m)
         applied += 1
         if applied % 7:
             continue
@@ -432,8 +420,8 @@ def test_views_kept_between_snapshots_match_views_built_afresh() -> None:
             assert state.snapshot(hour) == HallState.load(profile, state.dump()).snapshot(hour), hour
             later += 1
     assert compared > 100 and later > 5
-    final = state.snapshot(end)
-    assert final == HallState.load(profile, state.dump()).snapshot(end)
+    final = state.snapshot(DAY_CLOSES)
+    assert final == HallState.load(profile, state.dump()).snapshot(DAY_CLOSES)
     assert sum(w.served_today for w in final.windows) > 150
 
 
@@ -461,20 +449,11 @@ def test_a_partial_snapshot_holds_what_each_metric_reads() -> None:
     gives from the whole hall, through a simulated county day: a metric reading an undeclared part would read an
     empty one and a backtest would miss its alerts."""
     scenario = load_scenario("county")
-    zone = ZoneInfo(scenario.hall.timezone)
-    start, end = datetime(2026, 11, 23, 8, 0, tzinfo=zone), datetime(2026, 11, 23, 18, 30, tzinfo=zone)
-    profile = HallProfile(
-        scenario.hall.id,
-        scenario.hall.timezone,
-        services=tuple(ServiceProfile(s.code, s.name, s.name_en) for s in scenario.services),
-        windows=tuple(WindowProfile(w.id, w.name, tuple(w.services)) for w in scenario.windows),
-    )
+    profile = profile_of(scenario)
     state = HallState(profile)
     looked = 0
-    for i, m in enumerate(HallSimulation(scenario, 4, start, end).messages()):
-        msg = decode(m.topic, m.payload, m.at) if m.kind != "connect" else None
-        if msg is not None:
-            state.apply(msg)
+    for i, m in enumerate(contract_messages(HallSimulation(scenario, 4, DAY_OPENS, DAY_CLOSES))):
+        state.apply(m)
         if i % 1500:
             continue
         whole = state.snapshot(m.at)

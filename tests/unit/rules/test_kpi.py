@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from devices.codec import DeviceMessage, decode
+from devices.codec import DeviceMessage
 from devices.simulator import HallSimulation, HallTruth, load_scenario
-from rules.hall import HallProfile, ServiceProfile, WindowProfile
+from rules.hall import HallProfile, ServiceProfile
 from rules.kpi import (
     CSV_COLUMNS,
     DEFAULT_SILENT_AFTER_S,
@@ -29,7 +29,7 @@ from rules.kpi import (
     csv_hourly,
 )
 from rules.language import ByLabel, builtin_rules
-from tests.unit.rules.feed import T0, Feed, issue, opened, win
+from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, Feed, contract_messages, issue, opened, profile_of, win
 
 MIN = 60.0
 DAY = T0.date()
@@ -532,25 +532,13 @@ def test_report_needs_an_aware_time() -> None:
 @pytest.fixture(scope="module")
 def county_day() -> tuple[DayReport, HallTruth, int]:
     scenario = load_scenario("county")
-    zone = ZoneInfo(scenario.hall.timezone)
-    start, end = datetime(2026, 11, 23, 8, 0, tzinfo=zone), datetime(2026, 11, 23, 18, 30, tzinfo=zone)
-    profile = HallProfile(
-        scenario.hall.id,
-        scenario.hall.timezone,
-        services=tuple(ServiceProfile(s.code, s.name, s.name_en) for s in scenario.services),
-        windows=tuple(WindowProfile(w.id, w.name, tuple(w.services)) for w in scenario.windows),
-    )
-    book = DayBook(profile, start.date())
-    simulation = HallSimulation(scenario, 1, start, end)
+    book = DayBook(profile_of(scenario), DAY_OPENS.date())
+    simulation = HallSimulation(scenario, 1, DAY_OPENS, DAY_CLOSES)
     applied = 0
-    for m in simulation.messages():
-        if m.kind == "connect":
-            continue
-        msg = decode(m.topic, m.payload, m.at)  # a disconnect carries the will the broker would publish
-        if msg is not None:
-            book.apply(msg)
-            applied += 1
-    return book.report(end), simulation.truth(), applied
+    for msg in contract_messages(simulation):
+        book.apply(msg)
+        applied += 1
+    return book.report(DAY_CLOSES), simulation.truth(), applied
 
 
 def test_a_simulated_county_day_adds_up(county_day: tuple[DayReport, HallTruth, int]) -> None:
