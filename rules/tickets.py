@@ -639,25 +639,32 @@ class TicketBook:
         return kept[2]
 
     def _next_deadline(self) -> datetime | None:
+        """Only moments `tick` acts on: a time it would pass without acting would be due forever, and a gateway
+        sleeping until it would not sleep at all (so each condition here is the one `tick` checks)."""
         times: list[datetime] = []
         p = self.policy
         reassess = False
         for t in self._tickets.values():
             if t.active:
-                if t.status is TicketStatus.OPEN and t.ack_due is not None and not t.ack_overdue:
+                restored = t.verifying_since  # a device back before a due time is not overdue (`_check_sla`)
+                if (t.status is TicketStatus.OPEN and t.ack_due is not None and not t.ack_overdue
+                        and not (restored is not None and restored <= t.ack_due)):  # fmt: skip
                     times.append(t.ack_due)
-                if t.resolve_due is not None and not t.resolve_overdue:
+                if (t.resolve_due is not None and not t.resolve_overdue
+                        and not (restored is not None and restored <= t.resolve_due)):  # fmt: skip
                     times.append(t.resolve_due)
-                if t.verifying_since is not None:
-                    times.append(t.verifying_since + p.verification)
+                if restored is not None:
+                    times.append(restored + p.verification)
                 if t.priority_auto and t.priority is not TicketPriority.P1 and t.kind is TicketKind.DEVICE_FAULT:
                     reassess = True
             elif t.resolved_at is not None:
                 if t.status is TicketStatus.RESOLVED:
                     times.append(t.resolved_at + p.auto_close_after)
-                if t.alert_active and not t.resolved_auto:
-                    times.append(t.resolved_at + p.verification)
-                times.append(t.resolved_at + p.reopen_window)
+                if (t.kind is TicketKind.DEVICE_FAULT and t.alert_active and not t.resolved_auto
+                        and p.verification < p.reopen_window):  # fmt: skip
+                    times.append(t.resolved_at + p.verification)  # still faulty: re-opened
+                if t.status is TicketStatus.CLOSED:
+                    times.append(t.resolved_at + p.reopen_window)  # leaves the working set
         if reassess and self._seen is not None:
             opening = self.calendar.next_opening(self._seen)
             if opening is not None:

@@ -454,6 +454,40 @@ def test_repeated_alerts_for_the_same_problem_are_occurrences_not_tickets() -> N
     assert all(e.kind is not E.RESOLVED for e in book.tick(hall.at(when), when)), "the recurrence ended verification"
 
 
+def test_every_deadline_the_book_gives_is_one_its_tick_acts_on() -> None:
+    """A gateway sleeps until the book's next deadline. A deadline that a tick passes without acting stays due: the
+    gateway would evaluate without pause (a core at 100 % while a repaired device is verified) and a backtest would
+    miss every other rule's deadline meanwhile. Tickets in every state at once, walked from deadline to deadline."""
+    policy = SlaPolicy(auto_close_after=timedelta(hours=48))  # outlives the 24 h reopen window
+    hall = Hall("k1", "k2", "k3")
+    hall.working(T0, "k1", "k2", "k3")
+    book = TicketBook(OPENING, CST, policy)
+    t0 = local(MON, "10:00")
+    hall.broken(t0, "k1", "k2")
+    [back] = book.on_alert(fault("k1", "kiosk", t0), hall.at(t0), t0)  # P2 (no kiosk left): acknowledge by 10:15
+    [fixed] = book.on_alert(fault("k2", "kiosk", t0), hall.at(t0), t0)
+    [rated] = book.on_alert(bad_rating("W3", "a17", t0), hall.at(t0), t0)
+    [again] = book.on_alert(bad_rating("W3", "a17", t0), hall.at(t0), t0 + timedelta(minutes=1))  # rated twice
+    assert again.kind is E.OCCURRENCE
+    hall.working(t0 + timedelta(minutes=10), "k1")  # back before its acknowledge time: that clock stops
+    book.on_alert_resolved(back.ticket.alert_fingerprint or "", t0 + timedelta(minutes=10))
+    hall.working(t0 + timedelta(minutes=5), "k2")
+    book.resolve(fixed.ticket.id, "wang", "rebooted", t0 + timedelta(minutes=5))
+    book.on_alert_resolved(fixed.ticket.alert_fingerprint or "", t0 + timedelta(minutes=6))
+    book.close(fixed.ticket.id, "manager-zhao", t0 + timedelta(minutes=7))  # closed: leaves after 24 h
+    book.resolve(rated.ticket.id, "manager-zhao", "called back", t0 + timedelta(minutes=8))  # its rating stays
+    walked = []
+    while (due := book.next_deadline()) is not None and due < t0 + timedelta(days=4):
+        events = book.tick(hall.at(due), due)
+        walked.append((due, [(e.ticket.id, e.kind) for e in events]))
+        after = book.next_deadline()
+        assert after is None or after > due, f"{due:%a %H:%M} is still due after a tick at it: {walked}"
+    assert walked[0] == (local(MON, "10:20"), [(back.ticket.id, E.RESOLVED)]), "10 min healthy from 10:10, no breach"
+    assert (t0 + timedelta(days=1, minutes=5), []) in walked, "k2's closed ticket leaves the working set"
+    assert fixed.ticket.id not in {t.id for t in book.tickets}
+    assert (t0 + timedelta(days=2, minutes=8), [(rated.ticket.id, E.CLOSED)]) in walked
+
+
 def test_a_resolve_by_hand_while_the_fault_persists_reopens_after_verification() -> None:
     hall = Hall("k1", "k2")
     hall.working(T0, "k1", "k2")
