@@ -4,6 +4,10 @@
     event log ─▶ HallState ─▶ snapshot at each evaluation ─▶ Decider(candidate rules) ─▶ alerts, tickets, recs ─┴▶ diff
                                                   (the candidate on the second core)
 
+The log is replayed in the order the gateway received it, each message known from the moment it was received
+(`received_at`, in hall time), as live: a rule evaluated before a message came did not know it. (A customer at the
+counter a second before a re-call was due, heard a second after it, was re-called live, and is in the replay.)
+
 Both versions run the gateway's own decision code (`edge.decisions.Decider` in replay mode: nothing stored or sent)
 on the same events, so a difference between them is the rules' difference. The hall is rebuilt from
 the hall's midnight before the start (windows opened in the morning, devices seen) without running any rule.
@@ -14,9 +18,10 @@ would take an hour. The replay evaluates
   threshold, an escalation, an SLA clock, a tidal check);
 - the rules with an open alert on a device or window `RECHECK_S` after that subject sends a message (the called
   number came: the alert ends, and the next one is a new alert, as live);
-- every rule after messages, at most every `step_s` of hall time, every `tick_s` in opening hours (the tidal
-  recommender's minute), and when a schedule opens or closes; heartbeats alone, and messages outside every rule's
-  schedule, do not call for one (nothing can start to hold there).
+- every rule after messages, at most every `step_s` of hall time (and no later than `step_s` after the earliest of
+  them happened: one heard after an evaluation it happened before may start a clock that runs out sooner), every
+  `tick_s` in opening hours (the tidal recommender's minute), and when a schedule opens or closes; heartbeats
+  alone, and messages outside every rule's schedule, do not call for one (nothing can start to hold there).
 Evaluating later does not move most firing times: an alert fires at its condition's start plus `for:` whenever the
 evaluation comes, and the hall tells when most conditions started (an idle window's idle-since, a call's time, a
 device's last message). A condition whose start the hall does not tell fires up to `step_s` later than live, and
@@ -214,6 +219,7 @@ def _replay(
     events = warmup = 0
     last_eval = start
     pending: datetime | None = None  # the first message since the last evaluation
+    happened: datetime | None = None  # … and the earliest event time among those messages
     next_progress = start
 
     step, tick = timedelta(seconds=step_s), timedelta(seconds=tick_s)
@@ -231,7 +237,7 @@ def _replay(
     spoke: set[str] = set()  # … and which of them sent one
 
     def evaluate(at: datetime) -> None:
-        nonlocal last_eval, full_at, pending, deadline, recheck, watched
+        nonlocal last_eval, full_at, pending, happened, deadline, recheck, watched
         clock.set(at)
         full = at >= full_due()
         rechecking = recheck is not None and at >= recheck
@@ -241,7 +247,7 @@ def _replay(
         decider.evaluate(only=only)
         last_eval = at
         if full:
-            full_at, pending = at, None
+            full_at, pending, happened = at, None, None
         if full or rechecking:
             recheck = None
             spoke.clear()
@@ -249,19 +255,21 @@ def _replay(
         deadline = upcoming if upcoming is not None and upcoming > at else None
         watched = decider.engine.open_on()
 
-    memo: dict[tuple[datetime | None, datetime], tuple[datetime, datetime | None]] = {}
+    memo: dict[tuple[datetime | None, datetime | None, datetime], tuple[datetime, datetime | None]] = {}
 
     def full_due() -> datetime:
         """When every rule is next evaluated: messages waiting (at most every `step`), the tidal minute, a schedule
         edge. Asked before every message, so remembered until a message or an evaluation changes its inputs."""
-        key = (pending, full_at)
+        key = (pending, happened, full_at)
         if key not in memo:
             memo.clear()
             times, held = [], None
             if pending is not None:
                 # outside every condition rule's schedule nothing can start to hold: messages wait for the next
                 # edge (or a deadline), unless an event rule fired on them and its alert is to be acted on
-                t = max(pending, full_at + step)
+                # … and no later than `step` after the earliest of them happened: a message that happened before
+                # the last evaluation but came after it (a call heard late) may start a condition due sooner
+                t = max(pending, full_at + step if happened is None else min(full_at, happened) + step)
                 if watching is None or any(in_schedule(w, t.astimezone(tz)) for w in watching):
                     times.append(t)
                 else:
@@ -291,17 +299,20 @@ def _replay(
     evaluate(start)
     first = start.timestamp()
     quiet_until = -math.inf  # no evaluation is due before this while only heartbeats come (they make none sooner)
+    # in the order received, each message known from the moment it was received (`received_at`, hall time): the
+    # rules evaluated before it came did not know it, as live (a customer reaching the counter a second before a
+    # re-call is due, heard a second after it, was re-called)
     for received_at, at, channel, device_type, device_id, seq, topic, payload in store.log_between(
         warm_from.timestamp(), end.timestamp()
     ):
         if channel == "hb":  # alive, nothing more: applied from the row, as the gateway logged it after checking it
             kind = KINDS[device_type]
-            if at < first:
+            if received_at < first:
                 hall.heartbeat(device_id, kind, seq, at)
                 warmup += 1
                 continue
-            if at >= quiet_until:
-                when = datetime.fromtimestamp(at, UTC)
+            if received_at >= quiet_until:
+                when = datetime.fromtimestamp(received_at, UTC)
                 while (t := due(when)) <= when:
                     evaluate(t)
                 quiet_until = t.timestamp()
@@ -310,32 +321,35 @@ def _replay(
                 decider.heard(device_id)  # a heartbeat only moves a device's last-seen, whose deadlines the rules know
             continue
         quiet_until = -math.inf  # any other message may bring the next evaluation forward
+        known = datetime.fromtimestamp(received_at, UTC)
         try:
-            msg = decode(topic, payload, datetime.fromtimestamp(received_at, UTC), max_bytes=1 << 30)
+            msg = decode(topic, payload, known, max_bytes=1 << 30)
         except PayloadError:
             continue  # logged under an older contract; the live gateway would have refused it too
         if msg is None:
             continue
-        if msg.at < start:
+        if received_at < first:
             hall.apply(msg)
             warmup += 1
             continue
-        while (t := due(msg.at)) <= msg.at:
+        while (t := due(known)) <= known:
             evaluate(t)
         if hall.apply(msg) is Applied.DUPLICATE:
             continue
         events += 1
         decider.on_message(msg)
         if pending is None:
-            pending = msg.at
+            pending = known
+        if happened is None or msg.at < happened:
+            happened = msg.at
         if watched:
             for subject in (msg.device_id, msg.payload.__dict__.get("window_id")):
                 if subject in watched:
                     spoke.add(subject)
-                    recheck = recheck or msg.at + settle
-        if progress is not None and msg.at >= next_progress:
-            progress(msg.at)
-            next_progress = msg.at + timedelta(hours=1)
+                    recheck = recheck or known + settle
+        if progress is not None and known >= next_progress:
+            progress(known)
+            next_progress = known + timedelta(hours=1)
     while (t := due(end)) < end:
         evaluate(t)
     evaluate(end)

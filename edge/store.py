@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS events (
     payload BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);  -- a backtest replays in the order received
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
@@ -505,11 +506,11 @@ class Store:
         return [(float(at), str(kind), bytes(payload)) for at, kind, payload in rows]
 
     def log_between(self, start: float, end: float) -> Iterator[LogRow]:
-        """(received at, event time, channel, device type, device id, seq, topic, payload) of the events whose device
-        time is in [start, end), in time order, as logged (what was accepted): a backtest's input."""
+        """(received at, event time, channel, device type, device id, seq, topic, payload) of the events received in
+        [start, end), in the order the gateway received them, as logged (what was accepted): a backtest's input."""
         return self._db.execute(
             "SELECT received_at, at, channel, device_type, device_id, seq, topic, payload FROM events"
-            " WHERE at >= ? AND at < ? ORDER BY at, id",
+            " WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
             (start, end),
         )
 
