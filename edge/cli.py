@@ -743,6 +743,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cli.add_arguments(sim)
     sim.set_defaults(func=sim_cli.run)
 
+    vis = sub.add_parser("vision", help="count people per zone from the cameras and publish it (see docs/vision.md)")
+    vis.set_defaults(func=_vision)
+    _vision_arguments(vis)
+
     demo = sub.add_parser("demo", help="broker + simulated hall + gateway + live page, in one command")
     demo.add_argument("--scenario", default="county", help="county, city, or a scenario YAML file")
     demo.add_argument("--speed", type=_positive, default=30.0, help="simulated seconds per real second (30)")
@@ -896,6 +900,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file")
         p.set_defaults(func=cmd_device_credentials, action=name)
     return parser
+
+
+def _vision_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="vision YAML (required; see docs/vision.md)")
+    sub = parser.add_subparsers(dest="vision_command", metavar="COMMAND")
+    snap = sub.add_parser("snapshot", help="write one frame with the zones and the people found (blurred) drawn on it")
+    snap.add_argument("camera", help="the camera id, as in the config")
+    snap.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="vision YAML (or before `snapshot`)")
+    snap.add_argument("--out", type=Path, help="JPEG to write (default: snapshot-CAMERA.jpg)")
+
+
+def _vision(args: argparse.Namespace) -> int:
+    from vision import cli as vision_cli  # noqa: PLC0415 - OpenCV and ONNX Runtime load only for this command
+
+    return vision_cli.run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

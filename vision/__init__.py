@@ -1,4 +1,4 @@
-"""Camera people counting → `occupancy` messages on MQTT, its own process (issue 6; not built yet).
+"""Camera people counting → `occupancy` messages on MQTT, its own process (`hallops vision`; docs/vision.md).
 
-It will import only `devices` (the contract).
+It imports only `devices` (the contract): each camera is a device. Frames never leave the process; only counts do.
 """

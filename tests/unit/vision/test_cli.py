@@ -1,0 +1,54 @@
+"""`hallops vision snapshot`: what an installer runs to check the polygons — and the plain answers to mistakes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import yaml
+
+from tests.media import ROOT, VTEST, person_model
+
+HALVES = {
+    "left": {"kind": "waiting", "polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]},
+    "right": {"kind": "waiting", "polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]},
+}
+
+
+def hallops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=False)  # fmt: skip
+
+
+def config(tmp_path: Path, **camera: object) -> Path:
+    path = tmp_path / "vision.yaml"
+    cam = {"source": str(VTEST), "zones": HALVES, **camera}
+    path.write_text(yaml.safe_dump({"hall": "h1", "detector": {"backend": "onnx", "model": str(person_model())},
+                                    "cameras": {"CAM-A": cam}}), encoding="utf-8")  # fmt: skip
+    return path
+
+
+def test_a_snapshot_shows_the_zones_and_counts_the_people_with_nothing_else_written(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    done = hallops("vision", "snapshot", "CAM-A", "--config", str(cfg), "--out", str(tmp_path / "a.jpg"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert set(tmp_path.rglob("*")) - before == {tmp_path / "a.jpg"}, "one picture, where asked, and nothing else"
+    picture = cv2.imread(str(tmp_path / "a.jpg"))
+    assert picture is not None and picture.shape == (576, 768, 3)
+    # vtest.avi's first frame: three people, one on the left half and two on the right (hand labels)
+    assert "3 people found; zones: left 1, right 2; seats: -" in done.stdout, done.stdout
+
+
+def test_mistakes_get_a_plain_answer_and_exit_2(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    unknown = hallops("vision", "--config", str(cfg), "snapshot", "CAM-Z", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no camera 'CAM-Z' in the config (cameras: CAM-A)" in unknown.stderr
+    missing = hallops("vision", "snapshot", "CAM-A", cwd=tmp_path)
+    assert missing.returncode == 2 and "--config FILE is required" in missing.stderr
+    bad = config(tmp_path, fps=0)
+    wrong = hallops("vision", "--config", str(bad), cwd=tmp_path)
+    assert wrong.returncode == 2 and "cameras.CAM-A.fps: Input should be greater than 0" in wrong.stderr
+    assert list(tmp_path.glob("*.jpg")) == []
