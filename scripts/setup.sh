@@ -13,6 +13,10 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "$what" = "test" ]; then  # the browser tests: Debian's chromium and a CJK font (Chinese renders as boxes without)
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   fc-list 2>/dev/null | grep -qi "wqy" || need_apt+=(fonts-wqy-microhei)
+  # the RTSP camera of the vision test: GStreamer's RTSP server (Debian's python3-gi) and the decoder for vtest.avi
+  /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); gi.require_version("GstVideo", "1.0")' \
+    2>/dev/null && gst-inspect-1.0 avdec_msmpeg4 >/dev/null 2>&1 \
+    || need_apt+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-libav gstreamer1.0-plugins-bad gstreamer1.0-tools)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt-get)…" >&2

@@ -111,7 +111,8 @@ class _Camera:
     busy: threading.Lock = field(default_factory=threading.Lock)
     seq: int = 0
     analysed: deque[float] = field(default_factory=deque)  # when frames were analysed (the clock)
-    detect_s: float = 0.0  # seconds spent detecting since the last stats line
+    detect_s: float = 0.0  # seconds spent detecting since the last stats line …
+    detected: int = 0  # … over this many frames
     online: bool | None = None
     state_at: float = float("-inf")
     debug_at: float = float("-inf")
@@ -189,7 +190,7 @@ class VisionService:
             t.join(timeout=10)
         for cam in self._cameras:
             cam.reader.stop()
-            self._publish_state(cam, online=False, error="stopped")
+            self._publish_state(cam, online=False, code="stopped")
             cam.link.close()
 
     # -- analysing ------------------------------------------------------------------------------------------
@@ -222,6 +223,7 @@ class VisionService:
         began = time.perf_counter()
         boxes = detector.detect(frame.image)
         cam.detect_s += time.perf_counter() - began
+        cam.detected += 1
         h, w = frame.image.shape[:2]
         count = cam.smoother.add(frame.read_at, cam.counter.count(boxes, w, h))
         cam.last = count
@@ -265,7 +267,7 @@ class VisionService:
                 log.warning("camera offline camera=%s reason=%s", cam.camera_id, status.error)
             elif status.online and cam.online is False:
                 log.info("camera back online camera=%s", cam.camera_id)
-            self._publish_state(cam, online=status.online, error=status.error, age=status.last_frame_age_s)
+            self._publish_state(cam, online=status.online, code=status.error_code, age=status.last_frame_age_s)
 
     def fps(self, cam: _Camera) -> float:
         """Frames analysed per second over the last ten seconds."""
@@ -274,36 +276,23 @@ class VisionService:
             cam.analysed.popleft()
         return len(cam.analysed) / FPS_WINDOW_S
 
-    def _publish_state(self, cam: _Camera, *, online: bool, error: str | None = None, age: float | None = None) -> None:
+    def _publish_state(self, cam: _Camera, *, online: bool, code: str | None = None, age: float | None = None) -> None:
         cam.online, cam.state_at = online, self._clock()
         body: dict[str, object] = {"v": 1, "ts": self._wall().isoformat(), "seq": cam.next_seq(), "online": online,
                                    "fps": round(self.fps(cam), 2)}  # fmt: skip
         if age is not None:
             body["last_frame_age_s"] = round(max(0.0, age), 1)
         if not online:
-            body["error_code"] = _error_code(error)
+            body["error_code"] = code or "no_frames"  # the sentence saying why is in the log
         cam.link.publish(cam.state_topic, json.dumps(body).encode(), qos=1, retain=True)
 
     def _log_stats(self) -> None:
         for cam in self._cameras:
-            frames = len(cam.analysed)
-            ms = 1000 * cam.detect_s / frames if frames else 0.0
+            ms = 1000 * cam.detect_s / cam.detected if cam.detected else 0.0
             log.info("camera=%s fps=%.2f dropped=%d detect_ms=%.0f", cam.camera_id, self.fps(cam),
                      cam.reader.dropped, ms)  # fmt: skip
-            cam.detect_s = 0.0
+            cam.detect_s, cam.detected = 0.0, 0
 
     def counts(self) -> dict[str, Count | None]:
         """Each camera's latest smoothed count (for the snapshot command and tests)."""
         return {cam.camera_id: cam.last for cam in self._cameras}
-
-
-def _error_code(error: str | None) -> str:
-    """A short code for the state's `error_code` (the full sentence is in the log)."""
-    if not error:
-        return "no_frames"
-    text = error.lower()
-    for key, code in (("removed", "source_removed"), ("stopped", "stopped"), ("ended", "video_ended"),
-                      ("open", "cannot_open")):  # fmt: skip
-        if key in text:
-            return code
-    return "no_frames"

@@ -46,17 +46,26 @@ Clock = Callable[[], float]  # monotonic seconds
 SNAPSHOT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 OPEN_TIMEOUT_MS = 5000  # a stream that does not answer within this is "cannot open"
 READ_TIMEOUT_MS = 5000  # a stream that stalls this long is lost (and stop() may wait this long)
+STALL_S = 0.9 * READ_TIMEOUT_MS / 1000  # a grab that took this long ran into the read timeout
 FPS_WINDOW_S = 10.0
 _MAX_GRAB_AHEAD = 60  # a video file: further than this many frames ahead, seeking is cheaper than decoding forward
 _IDLE_S = 60.0  # how long the thread sleeps when there is nothing left to do (a video that ended)
 
 
 class SourceError(HallOpsError):
-    """A camera's source cannot be opened or has gone (the message says why, in a plain sentence)."""
+    """A camera's source cannot be opened or has gone: the message says why in a plain sentence, `code` in a word
+    (the camera state's `error_code`: cannot_open, source_removed, stream_lost, unreadable, video_ended)."""
+
+    def __init__(self, message: str, code: str = "unreadable") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class SourceEnded(SourceError):
     """A video file without `loop` reached its end: the camera goes offline for good, no retry."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "video_ended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,7 @@ class CameraStatus:
     last_frame_age_s: float | None  # None: no frame yet
     error: str | None  # why it is offline, in a plain sentence; None when online
     retry_in_s: float | None  # when the source is reopened; None when it is open (or will not be reopened)
+    error_code: str | None = None  # the reason in a word (SourceError.code, or no_frames); None when online
 
 
 class FrameSource(Protocol):
@@ -100,7 +110,7 @@ def open_source(camera: CameraConfig, clock: Clock = time.monotonic) -> FrameSou
         return SnapshotSource(path)
     if path.is_file():
         return VideoFileSource(path, loop=camera.loop, clock=clock)
-    raise SourceError(f"no such file or folder: {path}")
+    raise SourceError(f"no such file or folder: {path}", "source_removed")
 
 
 def redact(url: str) -> str:
@@ -146,20 +156,26 @@ class StreamSource:
             self._cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
             opened = self._cap.isOpened()
         except cv2.error as exc:
-            raise SourceError(f"cannot open {self._name}: {exc}") from None
+            raise SourceError(f"cannot open {self._name}: {exc}", "cannot_open") from None
         if not opened:
             self._cap.release()
-            raise SourceError(f"cannot open {self._name}")
+            raise SourceError(f"cannot open {self._name}", "cannot_open")
 
     def read(self, due: bool = True) -> Image | None:
         try:
-            if not self._cap.grab():
-                raise SourceError(f"the stream stopped: {self._name}")
+            began = time.monotonic()
+            grabbed = self._cap.grab()
+            if time.monotonic() - began >= STALL_S:
+                # a camera that stops sending but keeps the connection (a pulled cable) times out here; after it
+                # FFmpeg still hands over frames it had buffered, which would make the camera flap back online
+                raise SourceError(f"the stream stalled: nothing from {self._name} for {STALL_S:.1f} s", "stream_lost")
+            if not grabbed:
+                raise SourceError(f"the stream stopped: {self._name}", "stream_lost")
             if not due:
                 return None
             ok, picture = self._cap.retrieve()
         except cv2.error as exc:
-            raise SourceError(f"the stream failed: {self._name}: {exc}") from None
+            raise SourceError(f"the stream failed: {self._name}: {exc}", "stream_lost") from None
         image = _as_image(picture) if ok else None
         if image is None:
             raise SourceError(f"cannot decode a frame from {self._name}")
@@ -184,10 +200,10 @@ class VideoFileSource:
             self._cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
             opened = self._cap.isOpened()
         except cv2.error as exc:
-            raise SourceError(f"cannot open video file {path}: {exc}") from None
+            raise SourceError(f"cannot open video file {path}: {exc}", "cannot_open") from None
         if not opened:
             self._cap.release()
-            raise SourceError(f"cannot open video file {path} (not a video OpenCV can read?)")
+            raise SourceError(f"cannot open video file {path} (not a video OpenCV can read?)", "cannot_open")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.file_fps = fps if math.isfinite(fps) and fps > 0 else 25.0
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -198,7 +214,7 @@ class VideoFileSource:
 
     def read(self, due: bool = True) -> Image | None:
         if not self._path.exists():
-            raise SourceError(f"file removed: {self._path}")
+            raise SourceError(f"file removed: {self._path}", "source_removed")
         if not due:
             return None
         index = int((self._clock() - self._opened_at) * self.file_fps)
@@ -245,7 +261,7 @@ class SnapshotSource:
 
     def __init__(self, path: Path) -> None:
         if not path.is_dir():
-            raise SourceError(f"no such folder: {path}")
+            raise SourceError(f"no such folder: {path}", "source_removed")
         self._path = path
         self._last: tuple[int, str] | None = None  # (mtime_ns, name) of the last snapshot returned
 
@@ -267,7 +283,7 @@ class SnapshotSource:
                     if newest is None or key > newest:
                         newest = key
         except FileNotFoundError:
-            raise SourceError(f"folder removed: {self._path}") from None
+            raise SourceError(f"folder removed: {self._path}", "source_removed") from None
         except OSError as exc:
             raise SourceError(f"cannot list {self._path}: {exc.strerror or exc}") from None
         if newest is None or (self._last is not None and newest <= self._last):
@@ -330,6 +346,7 @@ class CameraReader:
         self._started_at: float | None = None
         self._online = False
         self._error: str | None = "waiting for the first frame"
+        self._code: str | None = "no_frames"
         self._last_frame_at: float | None = None
         self._recent: deque[float] = deque()  # read_at of frames delivered in the last FPS_WINDOW_S
         self._latest: Frame | None = None
@@ -419,17 +436,17 @@ class CameraReader:
             self._recent.append(at)
             self._trim(at)
             self._online = True
-            self._error = None
+            self._error = self._code = None
         self._backoff = self._retry_min_s
         self._announce(True, None)
 
     def _fail(self, exc: Exception, now: float) -> None:
         self._close_source()
         if isinstance(exc, SourceError):
-            reason = str(exc)
+            reason, code = str(exc), exc.code
         else:  # not wrapped by the source: keep the thread alive and say what happened
             log.warning("camera=%s source raised %r", self.camera_id, exc, exc_info=exc)
-            reason = f"unexpected error: {exc!r}"
+            reason, code = f"unexpected error: {exc!r}", "unreadable"
         if isinstance(exc, SourceEnded):
             self._ended = True
             self._retry_at = math.inf
@@ -438,7 +455,7 @@ class CameraReader:
             self._backoff = min(self._backoff * 2, self._retry_max_s)
         with self._lock:
             self._online = False
-            self._error = reason
+            self._error, self._code = reason, code
         self._announce(False, reason)
 
     def _check_silence(self, now: float) -> None:
@@ -450,7 +467,7 @@ class CameraReader:
             if not self._online and self._error == reason:
                 return
             self._online = False
-            self._error = reason
+            self._error, self._code = reason, "no_frames"
         self._announce(False, reason)
 
     def _announce(self, online: bool, reason: str | None) -> None:
@@ -501,9 +518,9 @@ class CameraReader:
             self._trim(now)
             age = None if self._last_frame_at is None else max(0.0, now - self._last_frame_at)
             online = self._online and age is not None and age <= self._offline_after_s
-            error = self._error
+            error, code = self._error, self._code
             if self._online and not online:  # the thread is stuck waiting for the source and has not noticed yet
-                error = f"no frame for {self._offline_after_s:g} s"
+                error, code = f"no frame for {self._offline_after_s:g} s", "no_frames"
             retry = None
             if not online and self._source is None and math.isfinite(self._retry_at):
                 retry = max(0.0, self._retry_at - now)
@@ -513,4 +530,5 @@ class CameraReader:
                 last_frame_age_s=age,
                 error=None if online else error,
                 retry_in_s=retry,
+                error_code=None if online else code,
             )

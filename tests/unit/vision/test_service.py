@@ -143,7 +143,7 @@ def test_an_offline_camera_says_why_retained_and_its_old_frames_do_not_count_aft
         readers["CAM-A"].frame = frame(seq, clock.t)
         service.step(detector)
     clock.t += 1
-    readers["CAM-A"].state = CameraStatus(False, 0.0, 12.0, "file removed: /srv/cam-a.avi", 1.0)
+    readers["CAM-A"].state = CameraStatus(False, 0.0, 12.0, "file removed: /srv/cam-a.avi", 1.0, "source_removed")
     service.check_cameras()
     topic, body, retained = links["CAM-A"].sent[-1]
     assert (topic, retained) == ("hall/h1/camera/CAM-A/state", True)

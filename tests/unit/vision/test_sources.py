@@ -234,7 +234,7 @@ def test_no_frame_for_offline_after_s_is_offline_without_any_error_from_the_sour
     run(cam, clock, until=16.0)
     status = cam.status()
     assert not status.online
-    assert status.error == "no frame for 10 s"
+    assert (status.error, status.error_code) == ("no frame for 10 s", "no_frames")
     assert status.retry_in_s is None, "the source is still open and still read"
     assert status.last_frame_age_s == pytest.approx(12.0)
     silent = False
@@ -448,7 +448,7 @@ def test_a_video_that_ended_leaves_the_camera_offline_for_good(vtest: Path) -> N
     cam.stop()
     status = cam.status()
     assert not status.online
-    assert status.error == f"the video ended: {vtest}"
+    assert (status.error, status.error_code) == (f"the video ended: {vtest}", "video_ended")
     assert status.retry_in_s is None
     assert opener_calls == [0.0]
 
@@ -461,8 +461,9 @@ def test_a_removed_video_file_is_a_lost_source(
     source = video(copy, clock=FakeClock())
     assert source.read() is not None
     copy.unlink()
-    with pytest.raises(SourceError, match=rf"^file removed: {re.escape(str(copy))}$"):
+    with pytest.raises(SourceError, match=rf"^file removed: {re.escape(str(copy))}$") as removed:
         source.read()
+    assert removed.value.code == "source_removed"
     with pytest.raises(SourceError, match=r"^no such file or folder: "):
         open_source(camera(str(copy)))
 
@@ -521,7 +522,7 @@ def test_an_unreachable_stream_fails_quickly_and_keeps_its_password_out_of_the_m
     with pytest.raises(SourceError) as raised:
         open_source(camera(url))
     assert time.monotonic() - started < 5
-    assert str(raised.value) == f"cannot open {redact(url)}"
+    assert (str(raised.value), raised.value.code) == (f"cannot open {redact(url)}", "cannot_open")
     assert "s3cret" not in str(raised.value)
     assert redact(url).startswith("rtsp://admin:***@127.0.0.1:")
 
