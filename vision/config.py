@@ -205,6 +205,12 @@ def _cross_check(cfg: VisionConfig) -> list[Problem]:
     if cfg.detector.model is not None and not cfg.detector.model.is_file():
         problems.append(Problem("detector.model", f"no such model file: {cfg.detector.model} (models are never "
                                 "downloaded: copy one to the box, see docs/vision.md)"))  # fmt: skip
+    folder = cfg.mqtt.password_dir
+    if folder is not None:
+        missing = [c for c in cfg.cameras if not (folder / c).is_file()]
+        if missing:
+            problems.append(Problem("mqtt.password_dir", f"no password file for {', '.join(missing)} in {folder} "
+                                    "(hallops devices add prints each camera's password once)"))  # fmt: skip
     if cfg.retry_max_s < cfg.retry_min_s:
         problems.append(Problem("retry_max_s", "must be at least retry_min_s"))
     return problems

@@ -98,6 +98,20 @@ def test_two_seat_zones_for_one_window_are_refused(tmp_path: Path) -> None:
     assert "CAM-A/W01-seat" in caught.value.problems[0].message
 
 
+def test_each_camera_needs_its_password_file_when_the_broker_wants_users(tmp_path: Path) -> None:
+    doc = good(tmp_path)
+    (tmp_path / "passwords").mkdir()
+    (tmp_path / "passwords" / "CAM-A").write_text("s3cret\n", encoding="utf-8")
+    doc = change(doc, "mqtt", {"url": "mqtt://127.0.0.1:1883", "password_dir": str(tmp_path / "passwords")})
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, doc))
+    assert [(p.path, p.message.split(" in ")[0]) for p in caught.value.problems] == [
+        ("mqtt.password_dir", "no password file for CAM-B")
+    ]
+    (tmp_path / "passwords" / "CAM-B").write_text("other\n", encoding="utf-8")
+    assert load_config(write(tmp_path, doc)).mqtt.password_dir == tmp_path / "passwords"
+
+
 def test_a_file_that_is_not_a_mapping_is_refused_plainly(tmp_path: Path) -> None:
     path = tmp_path / "vision.yaml"
     path.write_text("- just\n- a list\n", encoding="utf-8")
