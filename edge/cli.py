@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -912,6 +913,9 @@ def _vision_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _vision(args: argparse.Namespace) -> int:
+    if args.log_level != "DEBUG":  # a camera being retried would print OpenCV's and FFmpeg's own lines every time
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet
     from vision import cli as vision_cli  # noqa: PLC0415 - OpenCV and ONNX Runtime load only for this command
 
     return vision_cli.run(args)

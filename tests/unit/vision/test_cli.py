@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import yaml
 
+from edge.broker import free_port
 from tests.media import ROOT, VTEST, person_model
 
 HALVES = {
@@ -52,3 +53,14 @@ def test_mistakes_get_a_plain_answer_and_exit_2(tmp_path: Path) -> None:
     wrong = hallops("vision", "--config", str(bad), cwd=tmp_path)
     assert wrong.returncode == 2 and "cameras.CAM-A.fps: Input should be greater than 0" in wrong.stderr
     assert list(tmp_path.glob("*.jpg")) == []
+
+
+def test_an_unreachable_camera_is_one_plain_line_not_ffmpegs_chatter(tmp_path: Path) -> None:
+    url = f"rtsp://127.0.0.1:{free_port()}/sub"  # nothing listens there
+    cfg = config(tmp_path, source=url)
+    done = hallops("vision", "snapshot", "CAM-A", "--config", str(cfg), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == f"hallops vision snapshot: cannot open {url}", done.stderr
+    assert "Connection refused" not in done.stderr and "WARN" not in done.stderr, done.stderr
+    loud = hallops("--log-level", "DEBUG", "vision", "snapshot", "CAM-A", "--config", str(cfg), cwd=tmp_path)
+    assert loud.returncode == 1 and "Connection refused" in loud.stderr, "FFmpeg's own words when debugging"
