@@ -257,3 +257,23 @@ def hall(mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProc
     gw = gateway_factory(mosquitto.url, "--config", str(save(cfg, tmp_path / "gateway.yaml")), hall="county-01")
     gw.http.auth = httpx.BasicAuth("root", PASSWORD)
     return gw.start()
+
+
+@pytest.fixture
+def vision(tmp_path: Path, mosquitto: MosquittoProcess) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Starts `hallops vision --config tmp_path/vision.yaml` (log: tmp_path/vision.log); stopped after the test."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        with (tmp_path / "vision.log").open("ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "vision", "--config",
+                                     str(tmp_path / "vision.yaml")], stdout=out, stderr=out, cwd=ROOT,
+                                    env=os.environ.copy())  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(15)

@@ -7,22 +7,19 @@ the gateway must see CAM-B offline and the decision layer raise its device-offli
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import cv2
-import pytest
 import yaml
 
 from edge.broker import MosquittoProcess
 from rules.language import BUILTIN
-from tests.integration.conftest import ROOT, GatewayProcess, wait_until
+from tests.integration.conftest import GatewayProcess, wait_until
 from tests.media import VTEST, person_model, vtest_labels
 
 HALVES = {
@@ -39,25 +36,6 @@ def always_on_rules(tmp_path: Path) -> Path:
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(pack, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def vision(tmp_path: Path, mosquitto: MosquittoProcess) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        with (tmp_path / "vision.log").open("ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "vision", "--config",
-                                     str(tmp_path / "vision.yaml")], stdout=out, stderr=out, cwd=ROOT,
-                                    env=os.environ.copy())  # fmt: skip
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(15)
 
 
 def test_counts_follow_the_footage_and_an_unplugged_camera_raises_an_alert(

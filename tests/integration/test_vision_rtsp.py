@@ -9,10 +9,8 @@ device-offline alert; starting it again must bring the camera back through the r
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,7 @@ import pytest
 import yaml
 
 from edge.broker import MosquittoProcess, free_port, wait_for_port
-from tests.integration.conftest import ROOT, GatewayProcess, wait_until
+from tests.integration.conftest import GatewayProcess, wait_until
 from tests.integration.test_vision import HALVES, always_on_rules
 from tests.media import VTEST, person_model
 
@@ -72,25 +70,6 @@ def camera(tmp_path: Path) -> Iterator[RtspCamera]:
     yield cam
     if cam.proc is not None:
         cam.kill()
-
-
-@pytest.fixture
-def vision(tmp_path: Path, mosquitto: MosquittoProcess) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        with (tmp_path / "vision.log").open("ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "vision", "--config",
-                                     str(tmp_path / "vision.yaml")], stdout=out, stderr=out, cwd=ROOT,
-                                    env=os.environ.copy())  # fmt: skip
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(15)
 
 
 def test_an_rtsp_camera_is_counted_and_its_loss_and_return_reach_the_gateway(
