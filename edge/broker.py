@@ -86,7 +86,11 @@ class MosquittoProcess:
 
     def start(self) -> None:
         with self.log.open("ab") as err:
-            self._proc = subprocess.Popen([self.exe, "-c", str(self.config)], stdout=err, stderr=err)
+            # a session of its own: a terminal's Ctrl-C reaches hallops alone, which stops the simulator and the
+            # gateway before the broker (killed first, it would cut every client off mid-shutdown)
+            self._proc = subprocess.Popen(
+                [self.exe, "-c", str(self.config)], stdout=err, stderr=err, start_new_session=True
+            )
         try:
             wait_for_port(self.port)
         except TimeoutError:

@@ -13,6 +13,7 @@ import getpass
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -403,7 +404,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say("hallops demo: stopped")
         return 0
 
-    return _run(main)
+    try:
+        return _run(main)
+    finally:  # the demo's database and broker files live only as long as the demo
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------- rules

@@ -80,6 +80,7 @@ async def serve(
             on_ready(gateway, url)
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        gateway.stream.close()  # open pages' live streams end first, so the server's shutdown cancels nothing
         server.should_exit = True
         stopper.cancel()
         await task

@@ -9,6 +9,7 @@ RETRY_MS, so a page reconnects by itself soon after the gateway restarts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -20,9 +21,13 @@ KEEPALIVE_S = 15.0
 RETRY_MS = 2000
 
 
+_END = ""  # put on a subscriber's queue by close(): its response ends
+
+
 class Broadcaster:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[str]] = set()
+        self._closed = False
 
     @property
     def subscribers(self) -> int:
@@ -41,15 +46,29 @@ class Broadcaster:
                 self._subscribers.discard(q)
                 log.warning("dropped a live-stream client that stopped reading")
 
+    def close(self) -> None:
+        """End every subscriber's stream (the gateway is stopping): open pages see their stream end and reconnect to
+        the next gateway, and the HTTP server can shut down without cancelling responses that would never finish."""
+        self._closed = True
+        for q in list(self._subscribers):
+            self._subscribers.discard(q)
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(_END)
+
     async def frames(self) -> AsyncIterator[str]:
+        if self._closed:
+            return
         q: asyncio.Queue[str] = asyncio.Queue(QUEUE)
         self._subscribers.add(q)
         try:
             yield f"retry: {RETRY_MS}\n: connected\n\n"
             while q in self._subscribers:  # dropped for falling behind: end the response, the browser reconnects
                 try:
-                    yield await asyncio.wait_for(q.get(), KEEPALIVE_S)
+                    frame = await asyncio.wait_for(q.get(), KEEPALIVE_S)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    frame = ": keep-alive\n\n"
+                if frame == _END:
+                    break
+                yield frame
         finally:
             self._subscribers.discard(q)

@@ -126,6 +126,11 @@ class _Connections:
         for client in clients.values():
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
                 await asyncio.wait_for(client.__aexit__(None, None, None), timeout=5.0)
+            # a broker already gone leaves aiomqtt's disconnect future with an error nobody reads: asyncio would log
+            # "Future exception was never retrieved" once per device at exit
+            gone: asyncio.Future[None] = client._disconnected
+            if gone.done() and not gone.cancelled():
+                gone.exception()
 
 
 class _Orders:
