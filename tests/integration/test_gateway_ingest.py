@@ -54,11 +54,14 @@ def stream_with_disruption(
 
 
 def comparable(hall: dict[str, object]) -> dict[str, object]:
-    """The hall without what moves with the clock by itself."""
-    services = [
-        {k: v for k, v in s.items() if k not in ("longest_wait_s",)}
-        for s in hall["services"]  # type: ignore[attr-defined]
-    ]
+    """The hall with what moves by itself with the clock (how long each ticket has waited, at the snapshot's time)
+    turned into what must not move: when each waiting ticket was issued (to 0.1 s)."""
+    at = datetime.fromisoformat(str(hall["at"])).timestamp()
+    services = []
+    for s in hall["services"]:  # type: ignore[attr-defined]
+        fixed = {k: v for k, v in s.items() if k not in ("longest_wait_s", "waits_s")}
+        fixed["issued_at"] = [round(at - w, 1) for w in s["waits_s"]]
+        services.append(fixed)
     return {"services": services, "windows": hall["windows"], "devices": hall["devices"], "zones": hall["zones"]}
 
 
