@@ -279,18 +279,45 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
+    """Every user who can sign in: the database's (`users add`) and the config file's `users:` — from `--config`,
+    else as the gateway recorded them at its last start. One line each: name, role, display name, where from."""
     from edge.auth import Auth  # noqa: PLC0415
+    from edge.gateway import CONFIG_USERS  # noqa: PLC0415
 
     if not args.db.exists():
         _say(f"hallops users list: no such database: {args.db}")
         return 2
+    configured: dict[str, tuple[str, str | None]] = {}
+    if args.config is not None:
+        from edge.config import load_config  # noqa: PLC0415
+
+        try:
+            cfg = load_config(args.config, {})
+        except ConfigError as exc:
+            _say(f"hallops users list: {exc}")
+            return 2
+        configured = {name: (u.role, u.name) for name, u in cfg.users.items()}
+        origin = f"config {args.config}"
+    else:
+        from edge.store import Store  # noqa: PLC0415
+
+        store = Store(args.db)
+        try:
+            recorded = json.loads(store.meta(CONFIG_USERS) or "{}")
+        finally:
+            store.close()
+        configured = {name: (u["role"], u.get("name")) for name, u in recorded.items()}
+        origin = "config (as the gateway last started)"
     auth = Auth({}, args.db)
     try:
-        rows = auth.accounts()
+        rows = [(a.user.name, a.user.role.value, a.user.display,
+                 "database, not used: the config has this name" if a.user.name in configured else "database")
+                for a, _ in auth.accounts()]  # fmt: skip
     finally:
         auth.close()
-    for account, _ in rows:
-        print(f"{account.user.name}\t{account.user.role.value}\t{account.user.display or ''}")
+    rows += [(name, role, display, origin) for name, (role, display) in configured.items()]
+    for name, role, display, where in sorted(rows):
+        print(f"{name}\t{role}\t{display or ''}\t{where}")
     if not rows:
         _say(f"no users in {args.db}: add the first with hallops users add NAME --role administrator --db {args.db}")
     return 0
@@ -772,8 +799,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", dest="display", help="the name the UI shows, e.g. 王经理")
     add.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file")
     add.set_defaults(func=cmd_users_add)
-    ls = users_sub.add_parser("list", help="the users in the gateway's database")
+    ls = users_sub.add_parser("list", help="who can sign in: the database's users and the config file's")
     ls.add_argument("--db", type=Path, required=True)
+    ls.add_argument("--config", type=Path, help="read the config file's users from this file (default: as recorded "
+                    "in the database when the gateway last started)")  # fmt: skip
     ls.set_defaults(func=cmd_users_list)
     rm = users_sub.add_parser("remove", help="remove a user, with its sessions and API tokens")
     rm.add_argument("name")

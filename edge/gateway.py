@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -52,6 +53,7 @@ MAX_BATCH = 2000  # commit at least this often under a flood
 LIVE_EVERY_S = 1.0  # the web UI's floor view follows the hall at this pace
 BUNDLE_VERSION = "rules_bundle_version"  # meta: the signed bundle applied last (also `hallops rules apply`)
 BUNDLE_ACTOR = "cloud"  # who activates a bundle's rules, in the audit log
+CONFIG_USERS = "config_users"  # meta: the config file's users (no hashes) as of the last start, for `users list`
 
 
 @dataclass(slots=True)
@@ -147,6 +149,8 @@ class Gateway:
     def open(self) -> None:
         """Open the store and restore the hall (no network): the saved state plus the events logged after it."""
         self.store = Store(self.cfg.storage.path)
+        configured = {name: {"role": u.role, "name": u.name} for name, u in self.cfg.users.items()}
+        self.store.set_meta(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))
         saved = self.store.saved_state()
         after = 0
         if saved is not None:
