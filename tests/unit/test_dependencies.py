@@ -112,3 +112,23 @@ def test_the_import_scan_sees_imports_inside_functions() -> None:
     places = dict(imports())
     assert any(not top for _, top in places["amqtt"])
     assert any(top for _, top in places["httpx"])
+
+
+def test_every_file_of_the_packages_that_is_not_python_is_package_data() -> None:
+    """A file left out of the wheel works from a checkout and fails after `pip install .` (the rule pack did)."""
+    tool = _pyproject()["tool"]
+    assert isinstance(tool, dict)
+    patterns: dict[str, list[str]] = tool["setuptools"]["package-data"]
+    missing = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*")):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            covered = False
+            for owner, globs in patterns.items():
+                base = ROOT.joinpath(*owner.split("."))
+                if path.is_relative_to(base):
+                    covered |= any(path.relative_to(base).match(g) for g in globs)
+            if not covered:
+                missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"not in [tool.setuptools.package-data], so not installed by pip install .: {missing}"
