@@ -10,6 +10,10 @@ sessions and tokens survive a gateway restart and a copy of the file reveals non
 passwords for a user name (CLIENT_FAILURES_ALLOWED from one address) within FAILURE_WINDOW_S, sign-in is refused
 for that name or address until the window has passed (HTTP 429 with Retry-After).
 
+New hashes cost what argon2-cffi's defaults cost (RFC 9106's low-memory profile: 64 MiB, 3 passes, 4 lanes).
+`hash_password` and `Auth` take another `PasswordHasher` so that tests can hash cheaply; a hash carries its own
+parameters, so it verifies whichever hasher made it.
+
 With no users at all the API is open — everyone is an administrator — which the gateway allows only when it
 listens on loopback (a first start, a technician's laptop); it refuses to start otherwise.
 This module owns checking; it does not know the routes (api.py declares each route's roles).
@@ -34,7 +38,7 @@ from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 COOKIE = "hallops_session"
-_hasher = PasswordHasher()
+_HASHER = PasswordHasher()  # the production cost (module docstring); tests pass a cheap one
 # A verified Basic credential is remembered by its digest: Argon2 costs ~50 ms by design, a script polling every
 # second should not pay it on every request.
 _BASIC_CACHE_MAX = 256
@@ -60,8 +64,8 @@ class User:
 OPEN_USER = User("local", Role.ADMINISTRATOR, "local (no users configured)")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def hash_password(password: str, hasher: PasswordHasher = _HASHER) -> str:
+    return hasher.hash(password)
 
 
 def valid_hash(value: str) -> bool:
@@ -105,11 +109,20 @@ class Throttled(Exception):
 
 class Auth:
     """Checks credentials against the accounts (the configuration's and the database's) and keeps sessions and API
-    tokens in SQLite (tables of its own in the gateway's file)."""
+    tokens in SQLite (tables of its own in the gateway's file). `hasher` makes new password hashes and the stand-in
+    hash for an unknown name; verifying uses the parameters stored in each hash."""
 
-    def __init__(self, accounts: Mapping[str, Account], db: Path, session_hours: float = 12) -> None:
+    def __init__(
+        self,
+        accounts: Mapping[str, Account],
+        db: Path,
+        session_hours: float = 12,
+        *,
+        hasher: PasswordHasher = _HASHER,
+    ) -> None:
         self.configured = dict(accounts)
         self.session_s = session_hours * 3600
+        self._hasher = hasher
         self._db = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
@@ -152,7 +165,7 @@ class Auth:
             raise UserError(f"user {name!r} exists already")
         self._db.execute(
             "INSERT INTO users VALUES (?, ?, ?, ?, ?)",
-            (name, role.value, display, hash_password(password), time.time()),
+            (name, role.value, display, hash_password(password, self._hasher), time.time()),
         )
         return User(name, role, display)
 
@@ -177,7 +190,7 @@ class Auth:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             changed = self._db.execute(
-                "UPDATE users SET password_hash = ? WHERE name = ?", (hash_password(password), name)
+                "UPDATE users SET password_hash = ? WHERE name = ?", (hash_password(password, self._hasher), name)
             )
             if changed.rowcount == 0:
                 raise UserError(f"no user {name!r}")
@@ -232,11 +245,11 @@ class Auth:
     def _verify(self, name: str, password: str) -> User | None:
         account = self.account(name)
         if account is None:
-            _hasher.hash(password)  # about the same time as a wrong password: no user enumeration by timing
+            self._hasher.hash(password)  # about the same time as a wrong password: no user enumeration by timing
             self.failures += 1
             return None
         try:
-            _hasher.verify(account.password_hash, password)
+            self._hasher.verify(account.password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             self.failures += 1
             return None

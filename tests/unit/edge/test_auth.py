@@ -1,6 +1,7 @@
 """Who may sign in: passwords against Argon2 hashes, sessions kept in SQLite across a restart, HTTP Basic, roles.
 
-Every hash costs ~50 ms by design, so the two accounts are hashed once for the module. Time is a fake clock.
+Hashes are made with argon2-cffi's cheapest profile, handed to `Auth` and `hash_password`; one test makes a hash at
+the production cost and signs in with it. Time is a fake clock.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, extract_parameters, profiles
 
 from edge.auth import OPEN_USER, Account, Auth, Role, User, hash_password, valid_hash
 
@@ -20,10 +22,10 @@ T0 = 1_736_730_000.0  # 2025-01-13 09:00 Asia/Shanghai
 
 
 @pytest.fixture(scope="module")
-def accounts() -> dict[str, Account]:
+def accounts(hasher: PasswordHasher) -> dict[str, Account]:
     return {
-        "wang": Account(WANG, hash_password("tidal:2025")),
-        "li": Account(LI, hash_password("fix-it-now")),
+        "wang": Account(WANG, hash_password("tidal:2025", hasher)),
+        "li": Account(LI, hash_password("fix-it-now", hasher)),
     }
 
 
@@ -46,12 +48,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 @pytest.fixture
-def open_auth(tmp_path: Path) -> Iterator[Callable[..., Auth]]:
+def open_auth(tmp_path: Path, hasher: PasswordHasher) -> Iterator[Callable[..., Auth]]:
     """Opens `Auth` on the gateway's SQLite file (as a restart would) and closes every one after the test."""
     opened: list[Auth] = []
 
     def make(accounts: dict[str, Account], session_hours: float = DAY_HOURS) -> Auth:
-        a = Auth(accounts, tmp_path / "hallops.db", session_hours)
+        a = Auth(accounts, tmp_path / "hallops.db", session_hours, hasher=hasher)
         opened.append(a)
         return a
 
@@ -294,11 +296,15 @@ def test_with_no_users_nobody_can_sign_in_with_a_password(open_auth: Callable[..
 # --- hashes --------------------------------------------------------------------------------------------------
 
 
-def test_hash_password_makes_an_argon2id_hash_that_config_accepts(accounts: dict[str, Account]) -> None:
-    made = accounts["wang"].password_hash
+def test_hash_password_makes_a_production_cost_argon2id_hash_that_config_accepts_and_signs_in(
+    open_auth: Callable[..., Auth], clock: Clock
+) -> None:
+    made = hash_password("tidal:2025")  # the production hasher: this module's one costly hash (and verification)
     assert made.startswith("$argon2id$")
     assert "tidal" not in made
     assert valid_hash(made)
+    assert extract_parameters(made) == profiles.RFC_9106_LOW_MEMORY  # 64 MiB, 3 passes, 4 lanes
+    assert open_auth({"wang": Account(WANG, made)}).check_password("wang", "tidal:2025") == WANG
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from devices.errors import ConfigError
 from edge.auth import hash_password
@@ -15,8 +16,8 @@ from edge.config import GatewayConfig, exposure, load_config
 
 
 @pytest.fixture(scope="module")
-def argon2_hash() -> str:
-    return hash_password("tidal:2025")
+def argon2_hash(hasher: PasswordHasher) -> str:
+    return hash_password("tidal:2025", hasher)  # cheap; test_auth shows a production-cost hash is accepted too
 
 
 def load(tmp_path: Path, yaml_text: str) -> GatewayConfig:

@@ -1,5 +1,7 @@
 """Users in the gateway's database, API tokens and sign-in throttling: what an administrator and an integrator do
-with `hallops users` / `hallops tokens`, and what an attacker guessing passwords runs into."""
+with `hallops users` / `hallops tokens`, and what an attacker guessing passwords runs into.
+
+`Auth` is handed argon2-cffi's cheapest hasher; the CLI hashes at the production cost, as an administrator's would."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, extract_parameters, profiles
 
 from edge import auth as auth_module
 from edge.audit import verify
@@ -45,8 +48,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 @pytest.fixture
-def auth(tmp_path: Path, clock: Clock) -> Iterator[Auth]:
-    a = Auth({}, tmp_path / "gateway.db")
+def auth(tmp_path: Path, clock: Clock, hasher: PasswordHasher) -> Iterator[Auth]:
+    a = Auth({}, tmp_path / "gateway.db", hasher=hasher)
     yield a
     a.close()
 
@@ -81,11 +84,15 @@ def test_removing_a_user_ends_its_sessions_and_tokens(auth: Auth) -> None:
         auth.remove_user("li")
 
 
-def test_a_configured_user_wins_a_name_clash_and_cannot_be_removed_from_the_cli(tmp_path: Path, clock: Clock) -> None:
+def test_a_configured_user_wins_a_name_clash_and_cannot_be_removed_from_the_cli(
+    tmp_path: Path, clock: Clock, hasher: PasswordHasher
+) -> None:
     db = tmp_path / "gateway.db"
-    Auth({}, db).add_user("root", Role.TECHNICIAN, PASSWORD)
-    configured = {"root": Account(User("root", Role.ADMINISTRATOR), hash_password("another pass"))}
-    both = Auth(configured, db)
+    first = Auth({}, db, hasher=hasher)
+    first.add_user("root", Role.TECHNICIAN, PASSWORD)
+    first.close()
+    configured = {"root": Account(User("root", Role.ADMINISTRATOR), hash_password("another pass", hasher))}
+    both = Auth(configured, db, hasher=hasher)
     try:
         assert both.account("root") == configured["root"]
         assert [(a.user.name, source) for a, source in both.accounts()] == [("root", "config")]
@@ -142,7 +149,7 @@ def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> in
 
 
 def test_the_cli_adds_lists_tokens_and_removes_users_and_audits_each_change(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hasher: PasswordHasher
 ) -> None:
     db = str(tmp_path / "hallops.db")
     assert run(monkeypatch, ["users", "list", "--db", db]) == 2  # no database yet: says so
@@ -152,12 +159,14 @@ def test_the_cli_adds_lists_tokens_and_removes_users_and_audits_each_change(
     assert run(monkeypatch, add_li, PASSWORD + "\n") == 0
     capsys.readouterr()
     assert run(monkeypatch, ["users", "list", "--db", db]) == 0
-    assert capsys.readouterr().out.splitlines() == ["li\ttechnician\t李工", "root\tadministrator\t"]
+    assert capsys.readouterr().out.splitlines() == ["li\ttechnician\t李工\tdatabase", "root\tadministrator\t\tdatabase"]
     assert run(monkeypatch, ["tokens", "create", "--user", "li", "--label", "monitor", "--db", db]) == 0
     token = capsys.readouterr().out.strip()
-    check = Auth({}, Path(db))
+    check = Auth({}, Path(db), hasher=hasher)
     try:
         assert check.bearer(token) == User("li", Role.TECHNICIAN, "李工")
+        stored = [a.password_hash for a, _ in check.accounts()]
+        assert [extract_parameters(h) for h in stored] == [profiles.RFC_9106_LOW_MEMORY] * 2  # the production cost
     finally:
         check.close()
     assert run(monkeypatch, ["users", "remove", "li", "--db", db]) == 0
@@ -174,11 +183,11 @@ def test_the_cli_adds_lists_tokens_and_removes_users_and_audits_each_change(
 
 
 def test_a_new_password_ends_the_sessions_of_the_old_one_and_the_cli_audits_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hasher: PasswordHasher
 ) -> None:
     db = tmp_path / "hallops.db"
     assert run(monkeypatch, ["users", "add", "li", "--role", "technician", "--db", str(db)], PASSWORD + "\n") == 0
-    first = Auth({}, db)
+    first = Auth({}, db, hasher=hasher)
     try:
         session = first.login("li", PASSWORD)
         token = first.create_token("li", "monitor")
@@ -188,7 +197,7 @@ def test_a_new_password_ends_the_sessions_of_the_old_one_and_the_cli_audits_it(
     assert run(monkeypatch, ["users", "passwd", "li", "--db", str(db)], "short\n") == 1  # refused, nothing changed
     assert run(monkeypatch, ["users", "passwd", "nobody", "--db", str(db)], "a long new one\n") == 1
     assert run(monkeypatch, ["users", "passwd", "li", "--db", str(db)], "a long new one\n") == 0
-    after = Auth({}, db)
+    after = Auth({}, db, hasher=hasher)
     try:
         assert after.session(session[1]) is None  # signed out everywhere
         assert after.login("li", PASSWORD) is None and after.login("li", "a long new one") is not None

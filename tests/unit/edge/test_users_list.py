@@ -37,7 +37,7 @@ def test_the_config_files_users_are_listed_as_the_gateway_last_started_with_them
     gateway = Gateway(load_config(None, config(db, {"wang": ("manager", "王经理"), "root": ("administrator", "")})))
     gateway.open()
     gateway.close()
-    auth = Auth({}, db)
+    auth = Auth({}, db, hasher=CHEAP)
     auth.add_user("li", Role.TECHNICIAN, "a long enough password", "李工")
     auth.close()
 
@@ -57,7 +57,7 @@ def test_with_config_the_file_is_read_and_a_database_user_it_hides_is_marked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "g.db"
-    auth = Auth({}, db)
+    auth = Auth({}, db, hasher=CHEAP)
     auth.add_user("wang", Role.TECHNICIAN, "a long enough password")
     auth.close()
     path = tmp_path / "gateway.yaml"
