@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the whole test suite: lint, types, unit and integration tests on a real mosquitto.
+# Set up (if needed) and run the whole test suite: lint, types, then unit, system and integration tests (real
+# mosquitto, real chromium). Arguments go to pytest. The tiers, their times, one test fast: docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
@@ -7,9 +8,11 @@ echo "test: ruff…" >&2
 .venv/bin/ruff check .
 echo "test: mypy…" >&2
 .venv/bin/mypy
-echo "test: pytest…" >&2
+# two workers (pytest-xdist): the integration tests spend most of their time waiting on real processes. Each test
+# waits on conditions, never on the machine being idle (docs/testing.md).
+echo "test: pytest (2 workers)…" >&2
 rc=0
-.venv/bin/python -m pytest "$@" || rc=$?
+.venv/bin/python -m pytest -n 2 --dist worksteal "$@" || rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "test: pytest collected no tests — that is a failure here" >&2
   exit 1

@@ -92,6 +92,7 @@ class _Connections:
             # ACK (Nagle), up to 40 ms per message.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
+        _read_disconnect_errors(client)
         await client.__aenter__()
         self._clients[message.device_id] = client
 
@@ -126,11 +127,6 @@ class _Connections:
         for client in clients.values():
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
                 await asyncio.wait_for(client.__aexit__(None, None, None), timeout=5.0)
-            # a broker already gone leaves aiomqtt's disconnect future with an error nobody reads: asyncio would log
-            # "Future exception was never retrieved" once per device at exit
-            gone: asyncio.Future[None] = client._disconnected
-            if gone.done() and not gone.cancelled():
-                gone.exception()
 
 
 class _Orders:
@@ -163,8 +159,17 @@ class _Orders:
         return due
 
 
+def _read_disconnect_errors(client: aiomqtt.Client) -> None:
+    """A connection that ends without our DISCONNECT (the simulation stopped mid-connect, the broker went away) leaves
+    an error in aiomqtt's disconnect future that nobody awaits; asyncio would log "Future exception was never
+    retrieved" for every such device at exit. The simulation has already said what it knows by then."""
+    client._disconnected.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+
+
 async def _listen(host: str, port: int, orders: _Orders) -> None:
-    async with aiomqtt.Client(host, port, identifier=f"hallops-sim-{orders.hall}-orders") as client:
+    client = aiomqtt.Client(host, port, identifier=f"hallops-sim-{orders.hall}-orders")
+    _read_disconnect_errors(client)
+    async with client:
         await client.subscribe(f"hall/{orders.hall}/+/+/cmd", qos=1)
         async for message in client.messages:
             orders.take(str(message.topic), bytes(message.payload))

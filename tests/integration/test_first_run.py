@@ -13,6 +13,7 @@ would otherwise have to try by hand before every release.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -113,14 +114,19 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
             ["bash", "scripts/demo.sh", "--http", f"127.0.0.1:{port}", "--speed", "120"],
             cwd=checkout, env=env, stdout=out_file, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    seen: dict[int, psutil.Process] = {}
+    seen: dict[int, tuple[psutil.Process, str]] = {}  # every process the demo started, with its command line
+
+    def look() -> None:
+        for child in psutil.Process(demo.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):  # a set-up step that just ended
+                seen.setdefault(child.pid, (child, " ".join(child.cmdline())))
+
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     try:
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
         def serving() -> bool:
             assert demo.poll() is None, log.read_text()
-            for child in psutil.Process(demo.pid).children(recursive=True):
-                seen[child.pid] = child
+            look()
             try:
                 return http.get("/").status_code == 200
             except httpx.HTTPError:
@@ -132,9 +138,8 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
         assert signed_in.json()["role"] == "manager"
         assert http.get("/api/hall").status_code == 200  # the session cookie works
         wait_until(lambda: http.get("/api/health").json()["broker_connected"] is True, what="the demo's broker")
-        for child in psutil.Process(demo.pid).children(recursive=True):
-            seen[child.pid] = child
-        assert any("mosquitto" in p.name() for p in seen.values()), "the demo runs the system mosquitto"
+        look()
+        assert any("mosquitto" in line for _, line in seen.values()), "the demo runs the system mosquitto"
 
         opened = threading.Event()
         reader = threading.Thread(target=_hold_the_live_stream, args=(port, http.cookies, opened), daemon=True)
@@ -145,6 +150,7 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
         reader.join(20)
         assert not reader.is_alive(), "the live stream did not end when the demo stopped"
     finally:
+        http.close()
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
@@ -152,11 +158,18 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
     assert "setup: 3/3 installing hallops[embedded-broker]" in text  # the set-up says what it does
     assert "hallops demo: stopped" in text
     assert not [s for s in SIGNS_OF_TROUBLE if s in text], text[-5000:]
-    left = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not left, [p.cmdline() for p in left]
+    left = [line for proc, line in seen.values() if _alive(proc)]
+    assert not left, left
     db = re.search(r"db (\S+hallops\.db)", text)
     assert db is not None and not Path(db.group(1)).parent.exists()
     assert not list(work.glob("hallops-*")), list(work.iterdir())  # the demo's and its broker's temporary folders
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _wait_for_health(port: int, proc: subprocess.Popen[str]) -> dict[str, object]:
