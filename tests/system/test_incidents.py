@@ -1,21 +1,22 @@
-"""The county scenario's incidents, played through a real mosquitto into the gateway with the built-in rules:
-each one must raise its alert (and ticket or recommendation) within its rule's time."""
+"""The county scenario's incidents, played into the gateway with the built-in rules as at 120× speed, in-process on
+the hall's clock (tests/hallday.py): each one must raise its alert (and ticket or recommendation) within its rule's
+time; a calm hour raises nothing but the prompts of a normal hour."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
+from devices.simulator import HallSimulation, load_scenario
 from devices.simulator.scenario import PACKAGED
-from edge.broker import MosquittoProcess
-from tests.integration.conftest import CST, GatewayProcess, Listener
-from tests.integration.test_simulated_hall import simulate
+from tests.hallday import HallDay, plain_config
 
+CST = timezone(timedelta(hours=8))
 DAY = datetime(2026, 11, 23, tzinfo=CST)  # a Monday
+SPEED = 120  # the live gateway's device clock: how often it decides, in hall time
 
 
 def at(hhmm: str) -> datetime:
@@ -38,22 +39,18 @@ EXPECTED = {
         ("call-screen-blank", {"device": "CS-B"}, at("15:20") + timedelta(seconds=30), timedelta(minutes=1)),
     ],
 }
-WINDOWS = {"morning": ("08:30", "150m"), "afternoon": ("14:30", "60m")}
+WINDOWS = {"morning": ("08:30", 150), "afternoon": ("14:30", 60)}  # start, minutes
 
 
 @pytest.mark.parametrize("part", ["morning", "afternoon"])
-def test_each_incident_raises_its_alert_in_time(
-    part: str,
-    mosquitto: MosquittoProcess,
-    listener: Listener,
-    gateway_factory: Callable[..., GatewayProcess],
-    tmp_path: Path,
-) -> None:
-    start, duration = WINDOWS[part]
-    gw = gateway_factory(mosquitto.url, "--clock", "device", "--speed", "120", hall="county-01").start()
-    simulate(mosquitto, tmp_path, "--scenario", "county", "--seed", "1", "--speed", "120",
-             "--start", at(start).isoformat(), "--duration", duration)  # fmt: skip
-    fired = gw.get("/api/alerts?state=all&limit=1000")
+async def test_each_incident_raises_its_alert_in_time(part: str, tmp_path: Path) -> None:
+    start, minutes = WINDOWS[part]
+    with HallDay(plain_config(tmp_path / "gateway.db", "county-01", SPEED), at(start)) as day:
+        day.play(HallSimulation(load_scenario("county"), 1, at(start), at(start) + timedelta(minutes=minutes)))
+        async with day.api() as http:
+            fired = (await http.get("/api/alerts?state=all&limit=1000")).json()
+            tickets = (await http.get("/api/tickets?status=all")).json()
+            counters = (await http.get("/api/health")).json()["counters"]
     assert isinstance(fired, list)
     missing = []
     for rule, labels, start_at, slack in EXPECTED[part]:
@@ -63,19 +60,16 @@ def test_each_incident_raises_its_alert_in_time(
             missing.append((rule, labels, str(start_at), str(first)))
     assert missing == [], f"alerts missing or late (rule, subject, due, fired): {missing}"
     if part == "morning":
-        tickets = gw.get("/api/tickets?status=all")
-        devices = {t["device"] for t in tickets}  # type: ignore[union-attr]
+        devices = {t["device"] for t in tickets}
         assert {"TM02", "K03"} <= devices, "printer and offline kiosk each got a fault ticket"
-    assert gw.health()["counters"]["rejected_total"] == 0  # type: ignore[index]
+    assert counters["rejected_total"] == 0
 
 
 # Prompts that are part of a normal hour: a slow answer to a call, a missed number, someone asking for help.
 OPERATIONAL_PROMPTS = {"call-unanswered", "missed-ticket", "kiosk-help-requested"}
 
 
-def test_a_calm_hour_raises_nothing_but_operational_prompts(
-    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
-) -> None:
+async def test_a_calm_hour_raises_nothing_but_operational_prompts(tmp_path: Path) -> None:
     """The county hall on a calm day — no incidents, a moderate load, people who come when called, service times
     without freak outliers, content customers: between 11:00 and 12:00 no alarm, ticket or recommendation."""
     data = yaml.safe_load((PACKAGED / "county.yaml").read_text(encoding="utf-8"))
@@ -88,13 +82,15 @@ def test_a_calm_hour_raises_nothing_but_operational_prompts(
         svc["service_time"]["cv"] = 0.3
     calm = tmp_path / "calm.yaml"
     calm.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    gw = gateway_factory(mosquitto.url, "--clock", "device", "--speed", "120", hall="county-01").start()
-    simulate(mosquitto, tmp_path, "--scenario", str(calm), "--seed", "2", "--speed", "120",
-             "--start", at("10:00").isoformat(), "--duration", "120m")  # fmt: skip
-    fired = gw.get("/api/alerts?state=all&limit=1000")
+    with HallDay(plain_config(tmp_path / "gateway.db", "county-01", SPEED), at("10:00")) as day:
+        day.play(HallSimulation(load_scenario(calm), 2, at("10:00"), at("12:00")))
+        async with day.api() as http:
+            fired = (await http.get("/api/alerts?state=all&limit=1000")).json()
+            tickets = (await http.get("/api/tickets?status=all")).json()
+            recommendations = (await http.get("/api/recommendations?status=all")).json()
     assert isinstance(fired, list)
     in_hour = [a for a in fired if a["fired_at"] and at("11:00") <= datetime.fromisoformat(a["fired_at"]) < at("12:00")]
     noise = sorted({a["rule"] for a in in_hour} - OPERATIONAL_PROMPTS)
     assert noise == [], [(a["rule"], a["reason"]) for a in in_hour if a["rule"] in noise]
-    assert gw.get("/api/tickets?status=all") == []
-    assert gw.get("/api/recommendations?status=all") == []
+    assert tickets == []
+    assert recommendations == []
