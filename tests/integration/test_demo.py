@@ -1,59 +1,19 @@
-"""The one-command demo, as a hall's IT person would first run it; and the embedded (amqtt) broker path."""
+"""The demo's embedded (amqtt) broker path. The demo as a newcomer runs it, from the README's command on a clean
+checkout, is tests/integration/test_first_run.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as mqtt
 
-from edge.broker import EmbeddedBroker, free_port
+from edge.broker import EmbeddedBroker
 from edge.config import load_config
-from edge.demo import DEMO_PASSWORD
 from edge.gateway import Gateway
-from tests.integration.conftest import ROOT, wait_until
-
-
-def test_demo_runs_the_hall_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_port()
-    log = tmp_path / "demo.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "demo", "--speed", "600", "--http", f"127.0.0.1:{port}",
-             "--db", str(tmp_path / "demo.db")],
-            stdout=out, stderr=out, cwd=ROOT,
-        )  # fmt: skip
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5, auth=("manager", DEMO_PASSWORD))
-    try:
-
-        def busy() -> bool:
-            try:
-                hall = http.get("/api/hall").json()
-            except httpx.HTTPError:
-                return False
-            return bool(hall["totals"]["windows_open"] > 0 and sum(s["issued_today"] for s in hall["services"]) > 20)
-
-        wait_until(busy, timeout=90, what="the demo hall to open and issue tickets")
-        page = http.get("/")
-        assert page.status_code == 200 and "hallops" in page.text and "/static/app.js" in page.text
-        assert httpx.get(f"http://127.0.0.1:{port}/api/hall").status_code == 401  # the demo asks who you are
-        assert http.get("/api/health").json()["broker_connected"] is True
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0, log.read_text()
-    finally:
-        http.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = log.read_text()
-    assert "open http://127.0.0.1" in text and "stopped" in text
-    assert f"password: {DEMO_PASSWORD}" in text  # the demo says how to sign in
+from tests.integration.conftest import wait_until
 
 
 async def test_embedded_amqtt_broker_path(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 1. `pip install .` (no extras) into a fresh venv: every module of every package imports from the installed wheel (not
    from the source tree), and `hallops gateway` answers /api/health.
 2. The README's demo command, `bash scripts/demo.sh`, in that checkout (its set-up adds the demo's extras to the same
-   venv): the web UI answers, a manager signs in, a page holds the live stream open, and one Ctrl-C — SIGINT to the
+   venv): the web UI answers and asks who you are, a manager signs in, the simulated hall opens its windows and issues
+   tickets, a page holds the live stream open, and one Ctrl-C — SIGINT to the
    whole process group, as a terminal sends it — stops everything with exit status 0, no traceback or asyncio error
    in the output, no process left over, and its temporary directories gone.
 
@@ -111,7 +112,7 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
     log = tmp_path / "demo.log"
     with log.open("w") as out_file:
         demo = subprocess.Popen(
-            ["bash", "scripts/demo.sh", "--http", f"127.0.0.1:{port}", "--speed", "120"],
+            ["bash", "scripts/demo.sh", "--http", f"127.0.0.1:{port}", "--speed", "600"],
             cwd=checkout, env=env, stdout=out_file, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     seen: dict[int, tuple[psutil.Process, str]] = {}  # every process the demo started, with its command line
@@ -133,11 +134,20 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
                 return False
 
         wait_until(serving, timeout=600, what="the demo's web UI (set-up included)")
+        page = http.get("/")
+        assert "hallops" in page.text and "/static/app.js" in page.text
+        assert http.get("/api/hall").status_code == 401  # the demo asks who you are
         signed_in = http.post("/api/session", json={"user": "manager", "password": DEMO_PASSWORD})
         assert signed_in.status_code == 200, signed_in.text
         assert signed_in.json()["role"] == "manager"
         assert http.get("/api/hall").status_code == 200  # the session cookie works
         wait_until(lambda: http.get("/api/health").json()["broker_connected"] is True, what="the demo's broker")
+
+        def busy() -> bool:
+            hall = http.get("/api/hall").json()
+            return bool(hall["totals"]["windows_open"] > 0 and sum(s["issued_today"] for s in hall["services"]) > 20)
+
+        wait_until(busy, timeout=120, what="the simulated hall to open and issue tickets")
         look()
         assert any("mosquitto" in line for _, line in seen.values()), "the demo runs the system mosquitto"
 
@@ -157,6 +167,7 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
     text = log.read_text()
     assert "setup: 3/3 installing hallops[embedded-broker]" in text  # the set-up says what it does
     assert "hallops demo: stopped" in text
+    assert f"password: {DEMO_PASSWORD}" in text  # the demo says how to sign in
     assert not [s for s in SIGNS_OF_TROUBLE if s in text], text[-5000:]
     left = [line for proc, line in seen.values() if _alive(proc)]
     assert not left, left
