@@ -363,10 +363,10 @@ def test_a_topic_the_mapping_does_not_cover() -> None:
 def test_translation_is_fast_enough_for_a_busy_hall() -> None:
     mapping = acme()[0]
     body = ACME_RAW.encode()
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not fail it
     for _ in range(5000):
         translate(mapping, ACME_TOPIC, body, HALL)
-    assert time.perf_counter() - started < 1.0  # ≥ 5,000 messages/s even on a slow edge box
+    assert time.process_time() - started < 1.0  # ≥ 5,000 messages/s of one core, even on a slow edge box
 
 
 # ------------------------------------------------------------------------------------------ config errors

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import yaml
 from devices.contract import payload_adapter
 from devices.errors import ConfigError
 from devices.simulator import cli
-from devices.simulator.model import HallSimulation, SimMessage
+from devices.simulator.model import HallSimulation, HallTruth, SimMessage
 from devices.simulator.scenario import PACKAGED, Scenario, load_scenario, parse_scenario
 from devices.topics import Channel, parse_topic
 
@@ -31,9 +34,22 @@ def at(hhmm: str, day: datetime = MONDAY) -> datetime:
     return day.replace(hour=hour, minute=minute)
 
 
-def county_data() -> dict[str, Any]:
+@functools.cache
+def _county_yaml() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((PACKAGED / "county.yaml").read_text(encoding="utf-8"))
     return data
+
+
+def county_data() -> dict[str, Any]:
+    """The packaged county scenario's YAML data, a copy of its own for each caller (the tests change it). Parsed
+    once: PyYAML takes a fifth of a second for it, and the invalid-scenario tests ask for it two dozen times."""
+    return copy.deepcopy(_county_yaml())
+
+
+@functools.cache
+def county() -> Scenario:
+    """The packaged county scenario, loaded once for the tests that simulate it (a scenario is frozen)."""
+    return load_scenario("county")
 
 
 def county_with(incidents: list[dict[str, Any]]) -> Scenario:
@@ -44,6 +60,40 @@ def county_with(incidents: list[dict[str, Any]]) -> Scenario:
 
 def run(scenario: Scenario, start: str, end: str, seed: int = 1) -> list[SimMessage]:
     return list(HallSimulation(scenario, seed, at(start), at(end)).messages())
+
+
+@dataclass(frozen=True)
+class Day:
+    """A Monday from 08:00 to 18:30 as it unfolded: every message, and the truth as it stood right after some of
+    them. Tests only read it."""
+
+    messages: tuple[SimMessage, ...]
+    truth_after: dict[int, HallTruth]  # message index → the truth right after that message was yielded
+    truth: HallTruth  # at the end of the day
+    seconds: float  # how long the simulation took
+
+
+def monday(scenario: Scenario, seed: int, look: Callable[[int, SimMessage], bool] = lambda i, m: False) -> Day:
+    """Simulate the day, keeping the truth after every message `look` picks (the truth moves on with the run)."""
+    began = time.perf_counter()
+    simulation = HallSimulation(scenario, seed, at("08:00"), at("18:30"))
+    messages, truth_after = [], {}
+    for i, message in enumerate(simulation.messages()):
+        messages.append(message)
+        if look(i, message):
+            truth_after[i] = simulation.truth()
+    return Day(tuple(messages), truth_after, simulation.truth(), time.perf_counter() - began)
+
+
+CHECK_EVERY = 997  # messages between two comparisons of the truth with a replay of the messages
+PEAK_HOUR = 10
+
+
+@pytest.fixture(scope="module")
+def county_monday() -> Day:
+    """One simulated county Monday (seed 1) for the tests that only read a whole day: simulating one takes seconds.
+    The truth is kept where the tests look at it: every CHECK_EVERY messages and through the peak hour."""
+    return monday(county(), 1, lambda i, m: i % CHECK_EVERY == 0 or m.at.hour == PEAK_HOUR)
 
 
 def events(messages: Iterable[SimMessage], kind: str | None = None) -> list[tuple[SimMessage, dict[str, Any]]]:
@@ -68,10 +118,9 @@ def states(messages: Iterable[SimMessage], device: str) -> list[tuple[SimMessage
 
 
 def test_same_seed_gives_identical_messages_and_another_seed_does_not() -> None:
-    county = load_scenario("county")
-    first = run(county, "08:30", "10:00", seed=7)
-    again = run(county, "08:30", "10:00", seed=7)
-    other = run(county, "08:30", "10:00", seed=8)
+    first = run(county(), "08:30", "10:00", seed=7)
+    again = run(county(), "08:30", "10:00", seed=7)
+    other = run(county(), "08:30", "10:00", seed=8)
     assert first == again
     assert [m.payload for m in first] != [m.payload for m in other]
 
@@ -79,8 +128,8 @@ def test_same_seed_gives_identical_messages_and_another_seed_does_not() -> None:
 # ---------------------------------------------------------------------------------------------- contract
 
 
-def test_every_message_of_a_county_day_is_contract_valid_in_order_with_rising_seq() -> None:
-    messages = run(load_scenario("county"), "08:00", "18:30")
+def test_every_message_of_a_county_day_is_contract_valid_in_order_with_rising_seq(county_monday: Day) -> None:
+    messages = county_monday.messages
     last_seq: dict[str, int] = {}
     previous = messages[0].at
     rules = {Channel.EVT: (1, False), Channel.STATE: (1, True), Channel.HB: (0, False)}
@@ -102,11 +151,10 @@ def test_every_message_of_a_county_day_is_contract_valid_in_order_with_rising_se
 
 
 def test_every_device_starts_connected_with_a_retained_online_state() -> None:
-    county = load_scenario("county")
-    messages = run(county, "08:00", "08:01")
+    messages = run(county(), "08:00", "08:01")
     connected = {m.device_id for m in messages if m.kind == "connect"}
     online = {m.device_id for m in messages if m.topic.endswith("/state") and json.loads(m.payload)["online"]}
-    assert connected == online == set(county.device_ids())
+    assert connected == online == set(county().device_ids())
 
 
 # ---------------------------------------------------------------------------------------------- truth
@@ -152,20 +200,18 @@ class Replay:
         return {code: counts.get(code, 0) for code in services}
 
 
-def test_truth_agrees_with_a_replay_of_the_messages_throughout_the_day() -> None:
-    county = load_scenario("county")
-    simulation = HallSimulation(county, 3, at("08:00"), at("18:30"))
+def test_truth_agrees_with_a_replay_of_the_messages_throughout_the_day(county_monday: Day) -> None:
     replay = Replay()
-    codes = [s.code for s in county.services]
+    codes = [s.code for s in county().services]
     checks = 0
-    for i, message in enumerate(simulation.messages()):
+    for i, message in enumerate(county_monday.messages):
         replay.apply(message)
-        if i % 997 == 0:
-            truth = simulation.truth()
+        if i % CHECK_EVERY == 0:
+            truth = county_monday.truth_after[i]
             if truth.at == message.at:  # the whole step that produced this message has been seen
                 assert replay.waiting_per_service(codes) == truth.waiting, message.at
                 checks += 1
-    truth = simulation.truth()
+    truth = county_monday.truth
     assert replay.waiting_per_service(codes) == truth.waiting
     assert {w: s for w, s in truth.windows.items() if w in replay.windows} == replay.windows
     assert truth.devices_online == replay.online
@@ -174,13 +220,12 @@ def test_truth_agrees_with_a_replay_of_the_messages_throughout_the_day() -> None
     json.loads(truth.to_json())
 
 
-def test_a_peak_builds_a_queue_that_drains_after_lunch_and_the_day_ends_empty() -> None:
-    simulation = HallSimulation(load_scenario("county"), 1, at("08:00"), at("18:30"))
+def test_a_peak_builds_a_queue_that_drains_after_lunch_and_the_day_ends_empty(county_monday: Day) -> None:
     peak_waiting = 0
-    for message in simulation.messages():
-        if message.at.hour == 10:
-            peak_waiting = max(peak_waiting, sum(simulation.truth().waiting.values()))
-    truth = simulation.truth()
+    for i, message in enumerate(county_monday.messages):
+        if message.at.hour == PEAK_HOUR:
+            peak_waiting = max(peak_waiting, sum(county_monday.truth_after[i].waiting.values()))
+    truth = county_monday.truth
     assert 2 <= peak_waiting <= 40
     assert sum(truth.waiting.values()) == 0
     assert set(truth.windows.values()) == {"closed"}
@@ -274,18 +319,14 @@ def test_arrival_surge_multiplies_arrivals_of_its_service() -> None:
     [("county", (30_000, 120_000), (150, 600)), ("city", (150_000, 450_000), (800, 3_000))],
 )
 def test_packaged_scenarios_simulate_a_monday_at_a_sane_size(
-    name: str, messages: tuple[int, int], tickets: tuple[int, int]
+    name: str, messages: tuple[int, int], tickets: tuple[int, int], request: pytest.FixtureRequest
 ) -> None:
-    scenario = load_scenario(name)
-    began = time.perf_counter()
-    simulation = HallSimulation(scenario, 1, at("08:00"), at("18:30"))
+    day: Day = request.getfixturevalue("county_monday") if name == "county" else monday(load_scenario(name), 1)
     kinds = Counter(
-        json.loads(m.payload)["type"] if m.topic.endswith("/evt") else m.topic.rsplit("/", 1)[-1]
-        for m in simulation.messages()
+        json.loads(m.payload)["type"] if m.topic.endswith("/evt") else m.topic.rsplit("/", 1)[-1] for m in day.messages
     )
-    seconds = time.perf_counter() - began
-    truth = simulation.truth()
-    print(f"{name}: {truth.messages} messages in {seconds:.2f} s: {dict(kinds.most_common())}")
+    truth = day.truth
+    print(f"{name}: {truth.messages} messages in {day.seconds:.2f} s: {dict(kinds.most_common())}")
     assert messages[0] <= truth.messages <= messages[1]
     assert tickets[0] <= sum(truth.issued.values()) <= tickets[1]
     assert kinds["service.completed"] > 0.8 * sum(truth.issued.values())
@@ -300,7 +341,7 @@ def test_packaged_scenarios_have_the_advertised_size() -> None:
 
 def test_a_closed_day_has_devices_but_no_people() -> None:
     saturday = MONDAY + timedelta(days=5)
-    messages = list(HallSimulation(load_scenario("county"), 1, at("09:00", saturday), at("10:00", saturday)).messages())
+    messages = list(HallSimulation(county(), 1, at("09:00", saturday), at("10:00", saturday)).messages())
     assert events(messages, "ticket.issued") == [] and events(messages, "window.opened") == []
     assert any(m.topic.endswith("/hb") for m in messages)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from devices.simulator.model import HallSimulation, SimMessage, WindowCommand
 from devices.simulator.scenario import Scenario, load_scenario
@@ -15,7 +19,9 @@ MONDAY = datetime(2025, 1, 13, tzinfo=TZ)
 START, END = MONDAY.replace(hour=10, minute=30), MONDAY.replace(hour=13)  # the lunch queue
 
 
+@functools.cache
 def city() -> Scenario:
+    """Loaded once (PyYAML takes most of a second for it); a scenario is frozen, so every run may share it."""
     return load_scenario("city")
 
 
@@ -40,23 +46,41 @@ def run(controller: object = None) -> list[SimMessage]:
     return list(HallSimulation(city(), 1, START, END, **kwargs).messages())  # type: ignore[arg-type]
 
 
-def test_without_a_controller_the_timeline_is_unchanged_and_a_passive_one_keeps_the_same_people() -> None:
-    plain, again = run(), run()
-    assert plain == again
+@dataclass(frozen=True)
+class Watched:
+    messages: tuple[SimMessage, ...]
+    ticks: tuple[datetime, ...]  # when the controller was asked
+
+
+@pytest.fixture(scope="module")
+def passive() -> Watched:
+    """The lunch queue under a controller that only watches. Simulating the city takes seconds; both tests read this
+    one run and neither changes it."""
     ticks: list[datetime] = []
 
-    def passive(now: datetime) -> list[WindowCommand]:
+    def watch(now: datetime) -> list[WindowCommand]:
         ticks.append(now)
         return []
 
-    watched = run(passive)
+    messages = tuple(run(watch))
+    return Watched(messages, tuple(ticks))
+
+
+def test_without_a_controller_the_timeline_is_unchanged_and_a_passive_one_keeps_the_same_people(
+    passive: Watched,
+) -> None:
+    plain, again = run(), run()
+    assert plain == again
+    watched, ticks = passive.messages, passive.ticks
     assert len(ticks) == 150 and all(t.second == 0 and t.microsecond == 0 for t in ticks)
     issued = [(b["ticket_id"], b["service"], b["ts"]) for b in evt(plain) if b["type"] == "ticket.issued"]
     assert issued == [(b["ticket_id"], b["service"], b["ts"]) for b in evt(watched) if b["type"] == "ticket.issued"]
     assert len(issued) > 200
 
 
-def test_opening_a_reserve_window_makes_it_serve_and_shortens_waits_and_closing_it_releases_it() -> None:
+def test_opening_a_reserve_window_makes_it_serve_and_shortens_waits_and_closing_it_releases_it(
+    passive: Watched,
+) -> None:
     def tidal(now: datetime) -> list[WindowCommand]:
         if now == MONDAY.replace(hour=11):
             return [
@@ -68,10 +92,7 @@ def test_opening_a_reserve_window_makes_it_serve_and_shortens_waits_and_closing_
             return [WindowCommand("close", "W57"), WindowCommand("close", "W58")]
         return []
 
-    def passive(now: datetime) -> list[WindowCommand]:
-        return []
-
-    base, opened = evt(run(passive)), evt(run(tidal))
+    base, opened = evt(passive.messages), evt(run(tidal))
     w57 = [b for b in opened if b.get("window_id") == "W57"]
     assert w57[0] == {**w57[0], "type": "window.opened", "staff_id": "S900", "services": ["SB"]}
     assert datetime.fromisoformat(str(w57[0]["ts"])) == MONDAY.replace(hour=11)

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from devices.codec import decode
-from devices.simulator import HallSimulation, load_scenario
+from devices.simulator import load_scenario
 from edge.backtest import backtest
 from edge.config import load_config
 from edge.decisions import Decider
@@ -21,7 +20,7 @@ from edge.demo import scenario_config
 from edge.store import EventRow, Store
 from rules.engine import Decision
 from rules.language import builtin_rules
-from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0
+from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, county_day
 
 CALLED = 60.0  # 09:01:00, W1 calls A001; the re-call rule fires when nobody has come for 60 s: at 09:02:00
 
@@ -108,11 +107,9 @@ def test_after_every_evaluation_of_a_county_day_the_next_deadline_lies_ahead(
     scenario = load_scenario("county")
     store = Store(tmp_path / "g.db")
     rows: list[EventRow] = []
-    for sent in HallSimulation(scenario, 3, DAY_OPENS, DAY_CLOSES).messages():  # as the gateway logs them
-        m = decode(sent.topic, sent.payload, sent.at) if sent.kind != "connect" else None
-        if m is not None:
-            rows.append((m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id,
-                         m.channel.value, m.type, m.seq, sent.topic, sent.payload))  # fmt: skip
+    for sent, m in county_day().logged:  # as the gateway logs them
+        rows.append((m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id,
+                     m.channel.value, m.type, m.seq, sent.topic, sent.payload))  # fmt: skip
     store.write(rows)
     stale: list[tuple[datetime, datetime]] = []
     evaluate = Decider.evaluate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage, decode
-from devices.simulator import HallSimulation
+from devices.simulator import HallSimulation, HallTruth, SimMessage, load_scenario
 from devices.simulator.scenario import Scenario
 from rules.hall import HallProfile, ServiceProfile, WindowProfile
 
@@ -69,9 +70,30 @@ def profile_of(scenario: Scenario) -> HallProfile:
     )
 
 
-def contract_messages(simulation: HallSimulation) -> Iterator[DeviceMessage]:
-    """The simulation's messages as the gateway decodes them (a disconnect carries the will the broker publishes)."""
+@dataclass(frozen=True, slots=True)
+class SimulatedDay:
+    """A simulated day of a packaged hall, as sent and as the gateway decodes it. Built once per test process and
+    shared by the tests that replay it; they only read it (the decoded messages and their payloads are frozen)."""
+
+    # each message as sent and as the gateway decodes it; a disconnect carries the will the broker publishes, and a
+    # connect is no message
+    logged: tuple[tuple[SimMessage, DeviceMessage], ...]
+    truth: HallTruth  # what the simulation says is in the hall at closing
+
+    @property
+    def messages(self) -> Iterator[DeviceMessage]:
+        """The decoded messages in the order the gateway hears them."""
+        return (msg for _, msg in self.logged)
+
+
+@functools.cache
+def county_day() -> SimulatedDay:
+    """The county hall's Monday (`DAY_OPENS`–`DAY_CLOSES`, seed 1, every incident of the scenario). Simulating and
+    decoding it takes seconds, so the hall, KPI and backtest tests replay this one day instead of one day each."""
+    simulation = HallSimulation(load_scenario("county"), 1, DAY_OPENS, DAY_CLOSES)
+    logged = []
     for m in simulation.messages():
         msg = decode(m.topic, m.payload, m.at) if m.kind != "connect" else None
         if msg is not None:
-            yield msg
+            logged.append((m, msg))
+    return SimulatedDay(tuple(logged), simulation.truth())

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from devices.codec import DeviceMessage, decode
-from devices.simulator import HallSimulation, load_scenario
+from devices.simulator import load_scenario
 from rules.hall import (
     Applied,
     HallProfile,
@@ -20,7 +20,7 @@ from rules.hall import (
     WindowStatus,
 )
 from rules.metrics import METRICS, subjects
-from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, Feed, contract_messages, issue, opened, profile_of, win
+from tests.unit.rules.feed import DAY_CLOSES, T0, Feed, county_day, issue, opened, profile_of, win
 
 
 def run(messages: list[DeviceMessage], now_s: float, profile: HallProfile | None = None) -> HallSnapshot:
@@ -402,11 +402,10 @@ def test_views_kept_between_snapshots_match_views_built_afresh() -> None:
     simulated county day with every kind of incident (paper out, staff leaving the seat, a kiosk offline, an error
     burst, a surge, a blank screen), a snapshot taken every few messages equals one built from nothing: a stale view
     would show a manager a window serving a number it finished long ago."""
-    scenario = load_scenario("county")
-    profile = profile_of(scenario)
+    profile = profile_of(load_scenario("county"))
     state = HallState(profile)
     applied = compared = later = 0
-    for m in contract_messages(HallSimulation(scenario, 2, DAY_OPENS, DAY_CLOSES)):
+    for m in county_day().messages:
         state.apply(m)
         applied += 1
         if applied % 7:
@@ -448,11 +447,10 @@ def test_a_partial_snapshot_holds_what_each_metric_reads() -> None:
     declares what it reads beyond its own subject). Every metric, read from such a partial snapshot, gives what it
     gives from the whole hall, through a simulated county day: a metric reading an undeclared part would read an
     empty one and a backtest would miss its alerts."""
-    scenario = load_scenario("county")
-    profile = profile_of(scenario)
+    profile = profile_of(load_scenario("county"))
     state = HallState(profile)
     looked = 0
-    for i, m in enumerate(contract_messages(HallSimulation(scenario, 4, DAY_OPENS, DAY_CLOSES))):
+    for i, m in enumerate(county_day().messages):
         state.apply(m)
         if i % 1500:
             continue

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devices.codec import DeviceMessage
-from devices.simulator import HallSimulation, HallTruth, load_scenario
+from devices.simulator import load_scenario
 from rules.hall import HallProfile, ServiceProfile
 from rules.kpi import (
     CSV_COLUMNS,
@@ -29,7 +29,7 @@ from rules.kpi import (
     csv_hourly,
 )
 from rules.language import ByLabel, builtin_rules
-from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, Feed, contract_messages, issue, opened, profile_of, win
+from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, Feed, county_day, issue, opened, profile_of, win
 
 MIN = 60.0
 DAY = T0.date()
@@ -529,20 +529,14 @@ def test_report_needs_an_aware_time() -> None:
 # ---------------------------------------------------------------------------------------------- a simulated day
 
 
-@pytest.fixture(scope="module")
-def county_day() -> tuple[DayReport, HallTruth, int]:
-    scenario = load_scenario("county")
-    book = DayBook(profile_of(scenario), DAY_OPENS.date())
-    simulation = HallSimulation(scenario, 1, DAY_OPENS, DAY_CLOSES)
+def test_a_simulated_county_day_adds_up() -> None:
+    day = county_day()
+    book = DayBook(profile_of(load_scenario("county")), DAY_OPENS.date())
     applied = 0
-    for msg in contract_messages(simulation):
+    for msg in day.messages:
         book.apply(msg)
         applied += 1
-    return book.report(DAY_CLOSES), simulation.truth(), applied
-
-
-def test_a_simulated_county_day_adds_up(county_day: tuple[DayReport, HallTruth, int]) -> None:
-    report, truth, applied = county_day
+    report, truth = book.report(DAY_CLOSES), day.truth
     hall = report.hall
     assert applied > 30_000
     assert hall.issued == sum(s.issued for s in report.services) == sum(truth.issued.values()) > 150

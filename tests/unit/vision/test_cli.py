@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 import yaml
 
+from edge import cli
 from edge.broker import free_port
 from tests.media import ROOT, VTEST, person_model
 
@@ -21,6 +23,13 @@ HALVES = {
 def hallops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=False)  # fmt: skip
+
+
+def hallops_here(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The same command in this process: its exit code and what it wrote to stderr. For the answers Python gives,
+    where the process boundary adds nothing (a new interpreter takes seconds to import OpenCV and ONNX Runtime)."""
+    code = cli.main(list(args))
+    return code, capsys.readouterr().err
 
 
 def config(tmp_path: Path, **camera: object) -> Path:
@@ -43,15 +52,21 @@ def test_a_snapshot_shows_the_zones_and_counts_the_people_with_nothing_else_writ
     assert "3 people found; zones: left 1, right 2; seats: -" in done.stdout, done.stdout
 
 
-def test_mistakes_get_a_plain_answer_and_exit_2(tmp_path: Path) -> None:
+def test_mistakes_get_a_plain_answer_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a snapshot would be written by default
+    for name in ("OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL"):  # `hallops vision` sets them; restored after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     cfg = config(tmp_path)
-    unknown = hallops("vision", "--config", str(cfg), "snapshot", "CAM-Z", cwd=tmp_path)
-    assert unknown.returncode == 2 and "no camera 'CAM-Z' in the config (cameras: CAM-A)" in unknown.stderr
-    missing = hallops("vision", "snapshot", "CAM-A", cwd=tmp_path)
-    assert missing.returncode == 2 and "--config FILE is required" in missing.stderr
+    code, err = hallops_here("vision", "--config", str(cfg), "snapshot", "CAM-Z", capsys=capsys)
+    assert code == 2 and "no camera 'CAM-Z' in the config (cameras: CAM-A)" in err
+    code, err = hallops_here("vision", "snapshot", "CAM-A", capsys=capsys)
+    assert code == 2 and "--config FILE is required" in err
     bad = config(tmp_path, fps=0)
-    wrong = hallops("vision", "--config", str(bad), cwd=tmp_path)
-    assert wrong.returncode == 2 and "cameras.CAM-A.fps: Input should be greater than 0" in wrong.stderr
+    code, err = hallops_here("vision", "--config", str(bad), capsys=capsys)
+    assert code == 2 and "cameras.CAM-A.fps: Input should be greater than 0" in err
     assert list(tmp_path.glob("*.jpg")) == []
 
 

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import numpy.typing as npt
-import pytest
 
-from tests.media import VOC, VTEST, person_model, vtest_labels
-from vision.config import CameraConfig, DetectorConfig
+from tests.media import VOC, VTEST, vtest_labels
+from vision.config import CameraConfig
 from vision.counting import Counter
-from vision.detectors import Detector, load_detector
+from vision.detectors import Detector
 
 HALVES = CameraConfig.model_validate(
     {
@@ -28,31 +27,28 @@ HALVES = CameraConfig.model_validate(
 )
 
 
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return load_detector(DetectorConfig(backend="onnx", model=person_model(), input_size=640, person_classes=[0]))
-
-
 def labelled_frames() -> Iterator[tuple[int, npt.NDArray[np.uint8], list[tuple[float, float]]]]:
     labels = vtest_labels()
     cap = cv2.VideoCapture(str(VTEST))
     try:
         index = 0
         while labels:
-            ok, image = cap.read()
-            assert ok, f"vtest.avi ended before frame {min(labels)}"
             if index in labels:
+                ok, image = cap.read()
+                assert ok, f"vtest.avi ended before frame {index}"
                 yield index, image, labels.pop(index)
+            else:  # the frames between: moved past without converting them to pictures
+                assert cap.grab(), f"vtest.avi ended before frame {min(labels)}"
             index += 1
     finally:
         cap.release()
 
 
-def test_people_per_frame_within_one_of_the_hand_count_on_average(detector: Detector) -> None:
+def test_people_per_frame_within_one_of_the_hand_count_on_average(person_detector: Detector) -> None:
     errors, zone_errors, report = [], [], []
     for index, image, people in labelled_frames():
         h, w = image.shape[:2]
-        count = Counter(HALVES).count(detector.detect(image), w, h)
+        count = Counter(HALVES).count(person_detector.detect(image), w, h)
         found = count.zones["left"] + count.zones["right"]
         errors.append(abs(found - len(people)))
         truth = {"left": sum(x < w / 2 for x, _ in people), "right": sum(x >= w / 2 for x, _ in people)}
@@ -65,8 +61,8 @@ def test_people_per_frame_within_one_of_the_hand_count_on_average(detector: Dete
     assert sum(zone_errors) / len(zone_errors) <= 1.0, report  # and each half of the frame on its own
 
 
-def test_nobody_is_found_where_there_is_nobody(detector: Detector) -> None:
+def test_nobody_is_found_where_there_is_nobody(person_detector: Detector) -> None:
     image = cv2.imread(str(VOC / "2011_000025.jpg"))  # a bus and a car on a street, no person
     assert image is not None
     h, w = image.shape[:2]
-    assert Counter(HALVES).count(detector.detect(image), w, h).zones == {"left": 0, "right": 0}
+    assert Counter(HALVES).count(person_detector.detect(image), w, h).zones == {"left": 0, "right": 0}

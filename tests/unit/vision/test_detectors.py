@@ -39,8 +39,11 @@ def model() -> Path:
 
 
 @pytest.fixture(scope="module")
-def onnx(model: Path) -> Detector:
-    return load_detector(DetectorConfig(model=model))
+def onnx(model: Path, person_detector: Detector) -> Detector:
+    """The default configuration: ONNX Runtime at 640 px, class 0 (shared with the accuracy test: see conftest.py)."""
+    shared = DetectorConfig(backend="onnx", model=model, input_size=640, person_classes=[0])
+    assert DetectorConfig(model=model) == shared
+    return person_detector
 
 
 @pytest.fixture(scope="module")
