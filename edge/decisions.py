@@ -453,7 +453,11 @@ class Decider:
             self._rec_note(batch, rec, "rejected", by=by, note=reason)
         for tev in self.tidal.check(hall, now, self.demand) if full or tidal_due else []:
             self._tidal_event(batch, tev, hall, now)
-        if full and (self._last_tidal is None or now - self._last_tidal >= timedelta(seconds=TIDAL_EVERY_S)):
+        # due a minute after the last run, or at once after the clock went back (a device clock's first device
+        # message from an earlier day than the box's date; the box's clock stepped back by NTP): a negative gap
+        # would otherwise hold the recommender off until the clock caught up again
+        since = None if self._last_tidal is None else now - self._last_tidal
+        if full and (since is None or not timedelta(0) <= since < timedelta(seconds=TIDAL_EVERY_S)):
             self._last_tidal = now
             if in_schedule(self._opening_hours, now.astimezone(self._tz)):
                 self._recommend(batch, None, hall, now)

@@ -35,6 +35,7 @@ class Reports:
         self.opening_hours = opening_hours
         self.tz = ZoneInfo(profile.timezone)
         self.today: DayBook | None = None
+        self._heard = False  # today's book holds a message (from the log or live), so its day is the hall's
         self._past: OrderedDict[date, DayReport] = OrderedDict()
 
     def _book(self, day: date) -> DayBook:
@@ -44,14 +45,18 @@ class Reports:
         """Rebuild today's book from the log (the gateway's start)."""
         day = now.astimezone(self.tz).date()
         started = monotonic()
-        self.today = self._fill(self._book(day), store, day)
+        self.today = self._book(day)
+        self._heard = self._fill(self.today, store, day) > 0
         log.info("kpi book restored day=%s seconds=%.2f", day, monotonic() - started)
 
     def apply(self, msg: DeviceMessage) -> None:
         day = msg.at.astimezone(self.tz).date()
-        if self.today is None or day > self.today.day:
+        # a new day; or the first message of all, whose day was only guessed from the clock at start (a device clock
+        # that has heard no device yet runs on the box's date). A late message of yesterday never resets today.
+        if self.today is None or day > self.today.day or (day < self.today.day and not self._heard):
             self.today = self._book(day)
         self.today.apply(msg)
+        self._heard = True
 
     def report(self, day: date, now: datetime, store: Store | None) -> DayReport:
         """The day's report as of `now` (today), or as it ended (a past day)."""
@@ -61,7 +66,8 @@ class Reports:
         if day > local_now.date():
             return self._book(day).report(self._end(day))
         if day not in self._past:
-            book = self._fill(self._book(day), store, day) if store is not None else self._book(day)
+            book = self._book(day)
+            self._fill(book, store, day)
             self._past[day] = book.report(self._end(day))
             while len(self._past) > PAST_KEPT:
                 self._past.popitem(last=False)
@@ -70,16 +76,19 @@ class Reports:
     def _end(self, day: date) -> datetime:
         return datetime.combine(day + timedelta(days=1), datetime.min.time(), self.tz) - timedelta(microseconds=1)
 
-    def _fill(self, book: DayBook, store: Store | None, day: date) -> DayBook:
+    def _fill(self, book: DayBook, store: Store | None, day: date) -> int:
+        """Apply the day's logged messages to `book`; how many."""
         if store is None:
-            return book
+            return 0
         start = datetime.combine(day, datetime.min.time(), self.tz)
         end = start + timedelta(days=1)
+        applied = 0
         for ev in store.events_between(start.timestamp(), end.timestamp()):
             msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
             if msg is not None:
                 book.apply(msg)
-        return book
+                applied += 1
+        return applied
 
 
 def forecast(

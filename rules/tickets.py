@@ -595,7 +595,7 @@ class TicketBook:
         resolved by hand while their fault persists, report SLA breaches (once each), close resolved tickets.
         Idempotent for the same inputs; after a restart it catches up in one call."""
         out: list[TicketEvent] = []
-        self._seen = now if self._seen is None else max(self._seen, now)
+        self._seen = now  # the clock can go back (a device clock's first device message, NTP): follow it
         devices = {d.device_id: d for d in hall.devices}
         for tid in sorted(self._tickets):
             t = self._tickets[tid]

@@ -91,6 +91,13 @@ class HallDay:
             self._evaluate(self._due)
         self.clock.set(to)
 
+    def jump(self, to: datetime) -> None:
+        """The hall's clock jumps to `to`, back or forward, as a device clock does at its first device message after
+        running on the box's date (or a box's clock stepped by NTP). The live loop sleeps on the wall clock, so it
+        evaluates again within its longest sleep; here at once."""
+        self.clock.set(to)
+        self._due, self._last, self._woken, self._again = to, None, False, False
+
     @asynccontextmanager
     async def api(self, auth: httpx.Auth | None = None) -> AsyncIterator[httpx.AsyncClient]:
         """The gateway's HTTP API (edge.api.create_app), in-process: no server, no port."""
