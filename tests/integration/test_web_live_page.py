@@ -39,10 +39,10 @@ def test_the_live_page_follows_the_queue_and_switches_language(
     page.goto(f"http://127.0.0.1:{gw.port}/")
     waiting = page.locator("#queues tr[data-service='tax'] td.waiting")  # the 等待 / Waiting column
     expect(page.locator("h2", has_text="排队（按业务）")).to_be_visible()
-    expect(waiting).to_have_text("3", timeout=10_000)
+    expect(waiting).to_have_text("3")
 
     issue(publisher, 2, first=3)  # two more people take a ticket while the manager watches
-    expect(waiting).to_have_text("5", timeout=10_000)
+    expect(waiting).to_have_text("5")
 
     page.get_by_role("button", name="language").click()
     expect(page.locator("h2", has_text="Queues by service")).to_be_visible()
