@@ -287,7 +287,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     if not args.db.exists():
         _say(f"hallops users list: no such database: {args.db}")
         return 2
-    configured: dict[str, tuple[str, str | None]] = {}
+    configured: dict[str, tuple[str, str | None]]
     if args.config is not None:
         from edge.config import load_config  # noqa: PLC0415
 

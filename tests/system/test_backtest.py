@@ -22,6 +22,7 @@ from devices.simulator import HallSimulation, load_scenario
 from edge.demo import save, scenario_config
 from rules.language import BUILTIN
 from tests.hallday import HallDay
+from tests.integration.conftest import PASSWORD, USERS
 
 ROOT = Path(__file__).resolve().parents[2]
 CST = timezone(timedelta(hours=8))
@@ -29,8 +30,6 @@ DAY = datetime(2026, 11, 23, 8, 0, tzinfo=CST)  # a Monday, from before opening 
 MINUTES = 630
 RULE = "call-unanswered"  # the rule whose threshold the candidate changes
 SPEED = 60  # the live gateway's device clock: how often it decides, in hall time
-PASSWORD = "correct horse battery"
-USERS = {"wang": ("manager", "王经理"), "li": ("technician", "李工"), "root": ("administrator", "管理员")}
 
 
 def stricter(tmp_path: Path) -> tuple[Path, int]:
@@ -51,7 +50,7 @@ async def test_a_replay_of_a_recorded_day_gives_the_live_alerts_and_a_threshold_
     scenario = load_scenario("county")
     # the county hall's gateway with users, as the web UI and API tests configure it (no broker is reached)
     cfg = scenario_config(scenario, "mqtt://127.0.0.1:1883", tmp_path / "gateway.db", ("127.0.0.1", 0), SPEED,
-                          users=USERS, password=PASSWORD, max_lead_s=86400)  # fmt: skip
+                          users=USERS, password=PASSWORD)  # fmt: skip
     save(cfg, tmp_path / "gateway.yaml")
     end = DAY + timedelta(minutes=MINUTES)
     with HallDay(cfg, DAY) as day:
