@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the whole test suite: lint, types, then unit, system and integration tests (real
-# mosquitto, real chromium). Arguments go to pytest. The tiers, their times, one test fast: docs/testing.md.
+# Set up (if needed) and run the whole test suite: lint, types, import contracts, then unit, system and integration
+# tests (real mosquitto, real chromium). Arguments go to pytest. The tiers, their times, one test fast: docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
@@ -8,6 +8,8 @@ echo "test: ruff…" >&2
 .venv/bin/ruff check .
 echo "test: mypy…" >&2
 .venv/bin/mypy
+echo "test: import contracts (DESIGN.md's dependency rules, pyproject.toml [tool.importlinter])…" >&2
+.venv/bin/lint-imports --no-cache
 # two workers (pytest-xdist): the integration tests spend most of their time waiting on real processes. Each test
 # waits on conditions, never on the machine being idle (docs/testing.md).
 echo "test: pytest (2 workers)…" >&2
