@@ -45,11 +45,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 
-from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
+from edge.broker import MosquittoProcess  # noqa: E402
+from tests.harness import GatewayProcess, Listener  # noqa: E402
 
 HALL = "city-01"
 DAY = date(2026, 11, 23)  # a Monday: the built-in schedules (hall_day, opening_hours) are open
@@ -124,32 +124,16 @@ def _sleep_until(due: float) -> None:
 
 def role_listen(spec: Json) -> None:
     """Subscribe to the alert topic (QoS 1) and note the wall time each notification arrives; optionally also a
-    device topic, whose (arrival, device ts) pairs map wall time to hall time in a sped-up run."""
-    got: list[tuple[float, str]] = []
-    clock: list[tuple[float, str]] = []
+    device topic (QoS 0), whose (arrival, device ts) pairs map wall time to hall time in a sped-up run. Writes
+    them to `out` on SIGTERM or after `seconds`."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    ready = threading.Event()
     alerts, clock_topic = spec["topic"], spec.get("clock_topic")
-    client = _paho(f"bench-listen-{os.getpid()}")
-
-    def on_message(c: Any, u: Any, m: Any) -> None:
-        now = time.time()
-        if m.topic == alerts:
-            got.append((now, m.payload.decode()))
-        else:
-            clock.append((now, json.loads(m.payload)["ts"]))
-
-    client.on_message = on_message
-    client.on_subscribe = lambda *a: ready.set()
-    _connect(client, spec["port"])
-    client.subscribe([(alerts, 1), *([(clock_topic, 0)] if clock_topic else [])])
-    if not ready.wait(10):
-        raise RuntimeError("no SUBACK")
-    print("READY", flush=True)
-    stop.wait(spec["seconds"])
-    client.disconnect()
-    client.loop_stop()
+    with Listener(spec["port"], alerts, *([(clock_topic, 0)] if clock_topic else [])) as listener:
+        print("READY", flush=True)
+        stop.wait(spec["seconds"])
+    got = [(h.at, h.payload.decode()) for h in listener.heard if h.topic == alerts]
+    clock = [(h.at, json.loads(h.payload)["ts"]) for h in listener.heard if h.topic != alerts]
     Path(spec["out"]).write_text(json.dumps({"alerts": got, "clock": clock}))
 
 
@@ -316,7 +300,9 @@ def spawn(role: str, spec: Json, **kw: Any) -> subprocess.Popen[str]:
     )
 
 
-class Listener:
+class ListenerProcess:
+    """`role_listen` in a process of its own, so that nothing the orchestrator does delays the arrival times."""
+
     def __init__(self, port: int, topic: str, out: Path, seconds: float, clock_topic: str | None = None) -> None:
         self.out = out
         spec = {"port": port, "topic": topic, "out": str(out), "seconds": seconds, "clock_topic": clock_topic}
@@ -332,48 +318,21 @@ class Listener:
         return result
 
 
-class GatewayRun:
-    """`python -m edge.cli gateway --config …` as its own process."""
+def start_gateway(config: Json, broker_url: str, tmp: Path, name: str) -> GatewayProcess:
+    """`hallops gateway --config tmp/<name>.yaml` with `config`, its database and log next to it."""
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    return GatewayProcess(tmp, broker_url, "--config", str(path), hall=HALL, name=name, log_level="WARNING").start()
 
-    def __init__(self, config: Json, tmp: Path, name: str, *extra: str) -> None:
-        self.http_port = free_port()
-        self.db = tmp / f"{name}.db"
-        config = {**config, "storage": {"path": str(self.db)}, "http": {"host": "127.0.0.1", "port": self.http_port}}
-        path = tmp / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
-        self.proc = psutil.Popen(
-            [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "gateway", "--config", str(path), *extra],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp / f"{name}.log").open("wb"),
-        )  # fmt: skip
-        wait_for_port(self.http_port, 30)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=10)
-        deadline = time.monotonic() + 30
-        while not self.http.get("/api/health").json()["broker_connected"]:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not connect to the broker")
-            time.sleep(0.05)
-        self.cpu0 = self.cpu_s()
 
-    def cpu_s(self) -> float:
-        t = self.proc.cpu_times()
-        return float(t.user + t.system)
-
-    def health(self) -> Json:
-        body: Json = self.http.get("/api/health").json()
-        return body
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-
-    def outbox(self) -> list[tuple[float, float | None, Json]]:
-        """(created_at, sent_at, body) of every alert notification the gateway decided (read after stop)."""
-        db = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
-        rows = db.execute(
-            "SELECT created_at, sent_at, payload FROM outbox WHERE channel = 'mqtt' AND target LIKE '%/alerts'"
-        ).fetchall()
-        db.close()
-        return [(float(c), float(s) if s is not None else None, json.loads(p)) for c, s, p in rows]
+def alert_outbox(db: Path) -> list[tuple[float, float | None, Json]]:
+    """(created_at, sent_at, body) of every alert notification the gateway decided (read after it stopped)."""
+    store = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = store.execute(
+        "SELECT created_at, sent_at, payload FROM outbox WHERE channel = 'mqtt' AND target LIKE '%/alerts'"
+    ).fetchall()
+    store.close()
+    return [(float(c), float(s) if s is not None else None, json.loads(p)) for c, s, p in rows]
 
 
 class Usage:
@@ -431,9 +390,9 @@ def latency_phase(args: argparse.Namespace, tmp: Path, background: float) -> Jso
     seconds = max(span, 14 + SILENT_CAMERA_S) + 6  # until the last expected alert, and a little more
     with MosquittoProcess() as broker:
         config = {"hall": {"id": HALL}, "mqtt": {"url": broker.url}, "rules": {"file": str(rules)}}
-        gw = GatewayRun(config, tmp, name)
-        listener = Listener(broker.port, f"hallops/{HALL}/alerts", tmp / f"{name}-alerts.json", seconds + 60)
-        h0, cpu0 = gw.health(), gw.cpu_s()
+        gw = start_gateway(config, broker.url, tmp, name)
+        listener = ListenerProcess(broker.port, f"hallops/{HALL}/alerts", tmp / f"{name}-alerts.json", seconds + 60)
+        c0, cpu0 = gw.counters(), gw.cpu_s()
         usage = Usage()
         t0 = time.time()
         bg = None
@@ -449,19 +408,19 @@ def latency_phase(args: argparse.Namespace, tmp: Path, background: float) -> Jso
         bg_out = json.loads(bg.communicate(timeout=seconds + 60)[0].strip().splitlines()[-1]) if bg else None
         _sleep_until(t0 + seconds + 2)
         elapsed = time.time() - t0
-        h1, cpu1 = gw.health(), gw.cpu_s()
+        c1, cpu1 = gw.counters(), gw.cpu_s()
         heard = listener.stop()
-        gw.stop()
-        outbox = gw.outbox()
+        gw.stop(timeout=30)
+        outbox = alert_outbox(gw.db)
     cpu = usage.done()
     triggers = json.loads((tmp / f"{name}-triggers.json").read_text())
     gone = json.loads((tmp / f"{name}-probes.json").read_text())
-    accepted = h1["counters"]["accepted"] - h0["counters"]["accepted"]
+    accepted = c1["accepted"] - c0["accepted"]
     return {
         "background_msgs_per_s": background,
         "background_publisher": bg_out,
         "gateway_accepted": accepted,
-        "gateway_rejected": h1["counters"].get("rejected_total", 0),
+        "gateway_rejected": c1.get("rejected_total", 0),
         "gateway_cpu_pct_of_core": 100 * (cpu1 - cpu0) / elapsed,
         "cpu": cpu,
         **analyse_latency(triggers, gone, heard["alerts"], outbox),
@@ -601,8 +560,8 @@ def incident_run(args: argparse.Namespace, tmp: Path) -> Json:
     with MosquittoProcess() as broker:
         cfg = scenario_config(scenario, broker.url, tmp / "unused.db", ("127.0.0.1", 0), args.speed)
         config = cfg.model_dump(mode="json", exclude_none=True)
-        gw = GatewayRun(config, tmp, "incidents")
-        listener = Listener(broker.port, f"hallops/{HALL}/alerts", tmp / "incidents-alerts.json", wall + 300,
+        gw = start_gateway(config, broker.url, tmp, "incidents")
+        listener = ListenerProcess(broker.port, f"hallops/{HALL}/alerts", tmp / "incidents-alerts.json", wall + 300,
                             clock_topic=f"hall/{HALL}/camera/+/evt")  # fmt: skip
         cpu0 = gw.cpu_s()
         usage = Usage()
@@ -611,10 +570,10 @@ def incident_run(args: argparse.Namespace, tmp: Path) -> Json:
         sim_out = json.loads(sim.communicate(timeout=wall + 300)[0].strip().splitlines()[-1])
         cpu1 = gw.cpu_s()
         time.sleep(1.0)  # the last notifications are on their way
-        health = gw.health()
+        counters = gw.counters()
         api = gw.http.get("/api/alerts", params={"state": "all", "limit": 1000}).json()
         heard = listener.stop()
-        gw.stop()
+        gw.stop(timeout=30)
     cpu = usage.done()
     notes = [(a, json.loads(b)) for a, b in heard["alerts"]]
     clock = sorted((a, _t(ts) or 0.0) for a, ts in heard["clock"])
@@ -623,8 +582,8 @@ def incident_run(args: argparse.Namespace, tmp: Path) -> Json:
         "hall_time": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} ({scenario.hall.timezone})",
         "speed": args.speed,
         "simulator": sim_out,
-        "gateway_accepted": health["counters"]["accepted"],
-        "gateway_rejected": health["counters"].get("rejected_total", 0),
+        "gateway_accepted": counters["accepted"],
+        "gateway_rejected": counters.get("rejected_total", 0),
         "gateway_cpu_pct_of_core": 100 * (cpu1 - cpu0) / (sim_out["wall_end"] - sim_out["wall_start"]),
         "cpu": cpu,
         "api_alerts_state_all": len(api),

@@ -29,10 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import psutil  # noqa: E402
-
-from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
+from edge.broker import MosquittoProcess  # noqa: E402
+from tests.harness import GatewayProcess  # noqa: E402
 
 Message = tuple[str, bytes]
 
@@ -153,72 +151,47 @@ def run_bare(port: int, pool: Path, n: int) -> dict[str, float]:
     return result
 
 
-class GatewayRun:
-    def __init__(self, port: int, hall: str, tmp: Path, name: str) -> None:
-        self.http_port = free_port()
-        self.proc = psutil.Popen(
-            [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "gateway", "--broker",
-             f"mqtt://127.0.0.1:{port}", "--hall", hall, "--db", str(tmp / f"{name}.db"),
-             "--http", f"127.0.0.1:{self.http_port}"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp / f"{name}.log").open("wb"),
-        )  # fmt: skip
-        wait_for_port(self.http_port, 30)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=10)
-        while not self.http.get("/api/health").json()["broker_connected"]:
-            time.sleep(0.05)
-        self.peak_rss = 0
-        times = self.proc.cpu_times()
-        self.cpu_at_start = times.user + times.system  # start-up (imports, restore) is not ingest
+def start_gateway(port: int, hall: str, tmp: Path, name: str) -> GatewayProcess:
+    return GatewayProcess(tmp, f"mqtt://127.0.0.1:{port}", hall=hall, name=name, log_level="WARNING").start()
 
-    def cpu_s(self) -> float:
-        times = self.proc.cpu_times()
-        return float(times.user + times.system - self.cpu_at_start)
 
-    def counters(self) -> dict[str, int]:
-        self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
-        c: dict[str, int] = self.http.get("/api/health").json()["counters"]
-        return c
-
-    def wait_for(self, n: int, timeout: float) -> tuple[int, float, float]:
-        """Poll until `n` messages are accepted; returns (accepted, time of last progress, first-seen time)."""
-        deadline = time.monotonic() + timeout
-        first = 0.0
-        last_count, last_change = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            accepted = self.counters()["accepted"]
-            now = time.monotonic()
-            if accepted and not first:
-                first = now
-            if accepted != last_count:
-                last_count, last_change = accepted, now
-            if accepted >= n or now - last_change > 10:
-                break
-            time.sleep(0.02)
-        return last_count, last_change, first
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+def wait_for_accepted(gw: GatewayProcess, n: int, timeout: float) -> tuple[int, float, float]:
+    """Poll until `n` messages are accepted, or no progress for 10 s; returns (accepted, time of last progress,
+    first-seen time)."""
+    deadline = time.monotonic() + timeout
+    first = 0.0
+    last_count, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        accepted = int(gw.counters()["accepted"])
+        now = time.monotonic()
+        if accepted and not first:
+            first = now
+        if accepted != last_count:
+            last_count, last_change = accepted, now
+        if accepted >= n or now - last_change > 10:
+            break
+        time.sleep(0.02)
+    return last_count, last_change, first
 
 
 def flood_gateway(port: int, hall: str, pool: Path, n: int, tmp: Path) -> dict[str, float]:
-    gw = GatewayRun(port, hall, tmp, "flood")
+    gw = start_gateway(port, hall, tmp, "flood")
     t0 = time.monotonic()
     pub_proc = subprocess.Popen(
         [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool), "--rate", "0",
          "--seconds", "60"], stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    accepted, done_at, first = gw.wait_for(n, 180)
+    accepted, done_at, first = wait_for_accepted(gw, n, 180)
     out, _ = pub_proc.communicate(timeout=120)
     pub = json.loads(out.strip().splitlines()[-1])
     cpu_s = gw.cpu_s()
     c = gw.counters()
-    gw.stop()
+    gw.stop(timeout=30)
     span = done_at - (first or t0)
     return {
         "sent": pub["published"],
         "received": accepted,
-        "rejected": sum(c.get("rejected", {}).values()) if isinstance(c.get("rejected"), dict) else 0,  # type: ignore[union-attr]
+        "rejected": sum(c.get("rejected", {}).values()) if isinstance(c.get("rejected"), dict) else 0,
         "span_s": span,
         "rate": accepted / span if span else 0.0,
         "publisher_rate": pub["published"] / pub["publish_s"],
@@ -229,7 +202,7 @@ def flood_gateway(port: int, hall: str, pool: Path, n: int, tmp: Path) -> dict[s
 
 
 def sustained_gateway(port: int, hall: str, pool: Path, rate: float, seconds: float, tmp: Path) -> dict[str, float]:
-    gw = GatewayRun(port, hall, tmp, "sustained")
+    gw = start_gateway(port, hall, tmp, "sustained")
     n = int(rate * seconds)
     pub_proc = subprocess.Popen(
         [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool), "--rate", str(rate),
@@ -243,10 +216,10 @@ def sustained_gateway(port: int, hall: str, pool: Path, rate: float, seconds: fl
     out, _ = pub_proc.communicate(timeout=60)
     pub = json.loads(out.strip().splitlines()[-1])
     publish_end = pub["publish_s"]
-    accepted, done_at, _ = gw.wait_for(n, 120)
+    accepted, done_at, _ = wait_for_accepted(gw, n, 120)
     drain = max(0.0, (done_at - t0) - publish_end)
     cpu_s = gw.cpu_s()
-    gw.stop()
+    gw.stop(timeout=30)
     # the largest backlog (published but not yet accepted) seen while publishing
     backlog = max((min(t, publish_end) * rate - a for t, a in samples), default=0.0)
     return {

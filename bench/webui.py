@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,8 +36,9 @@ import httpx  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from devices.simulator.scenario import load_scenario  # noqa: E402
-from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
+from edge.broker import MosquittoProcess  # noqa: E402
 from edge.demo import DEMO_USERS, save, scenario_config  # noqa: E402
+from tests.harness import GatewayProcess, HallopsProcess, chromium  # noqa: E402
 
 SPEED = 10
 PASSWORD = "bench-password"
@@ -116,51 +116,41 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hallops-bench-webui-"))
-    broker = MosquittoProcess()
-    broker.start()
-    port = free_port()
     scenario = load_scenario("city")
-    cfg = scenario_config(scenario, broker.url, work / "gateway.db", ("127.0.0.1", port), SPEED, users=DEMO_USERS,
-                          password=PASSWORD, max_lead_s=86400)  # fmt: skip
-    save(cfg, work / "gateway.yaml")
-    base = f"http://127.0.0.1:{port}"
-    procs: list[subprocess.Popen[bytes]] = []
-    log = (work / "processes.log").open("wb")
-    try:
-        procs.append(subprocess.Popen([sys.executable, "-m", "edge.cli", "gateway", "--config",
-                                       str(work / "gateway.yaml")], stdout=log, stderr=log, cwd=ROOT))  # fmt: skip
-        wait_for_port(port, 30)
-        print(f"webui bench: gateway {base}, city scenario at {SPEED}×", file=sys.stderr)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-            r = httpx.post(f"{base}/api/session", json={"user": "manager", "password": PASSWORD})
-            r.raise_for_status()
-            context.add_cookies([{"name": "hallops_session", "value": r.cookies["hallops_session"], "url": base}])
-            page = context.new_page()
+    with MosquittoProcess() as broker:
+        cfg = scenario_config(scenario, broker.url, work / "gateway.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS,
+                              password=PASSWORD)  # fmt: skip
+        simulator = HallopsProcess(work / "simulator.log", "simulate", "--broker", broker.url, "--scenario", "city",
+                                   "--seed", "1", "--speed", str(SPEED), "--start", START.isoformat(),
+                                   "--obey-commands")  # fmt: skip
+        gateway = GatewayProcess(work, broker.url, "--config", str(save(cfg, work / "gateway.yaml")),
+                                 hall=scenario.hall.id)  # fmt: skip
+        with gateway, sync_playwright() as pw:
+            try:
+                base = gateway.url
+                print(f"webui bench: gateway {base}, city scenario at {SPEED}×", file=sys.stderr)
+                browser = chromium(pw)
+                context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+                r = httpx.post(f"{base}/api/session", json={"user": "manager", "password": PASSWORD})
+                r.raise_for_status()
+                context.add_cookies([{"name": "hallops_session", "value": r.cookies["hallops_session"], "url": base}])
+                page = context.new_page()
 
-            print("webui bench: baseline (empty hall)…", file=sys.stderr)
-            idle_loads = loads(page, base, args.loads)
-            idle_watch = watch(page, min(args.watch, 10))
+                print("webui bench: baseline (empty hall)…", file=sys.stderr)
+                idle_loads = loads(page, base, args.loads)
+                idle_watch = watch(page, min(args.watch, 10))
 
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "edge.cli", "simulate", "--broker", broker.url, "--scenario", "city",
-                 "--seed", "1", "--speed", str(SPEED), "--start", START.isoformat(), "--obey-commands"],
-                stdout=log, stderr=log, cwd=ROOT))  # fmt: skip
-            print(f"webui bench: simulating, warming up {args.warmup:.0f} s…", file=sys.stderr)
-            time.sleep(args.warmup)
-            hall = httpx.get(f"{base}/api/hall", auth=("manager", PASSWORD)).json()
-            busy_loads = loads(page, base, args.loads)
-            busy_watch = watch(page, args.watch)
-            switch = language_switch(page)
-            snapshot_kb = len(httpx.get(f"{base}/api/hall", auth=("manager", PASSWORD)).content) / 1024
-            browser.close()
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            p.wait(20)
-        log.close()
-        broker.stop()
+                simulator.start()
+                print(f"webui bench: simulating, warming up {args.warmup:.0f} s…", file=sys.stderr)
+                time.sleep(args.warmup)
+                hall = httpx.get(f"{base}/api/hall", auth=("manager", PASSWORD)).json()
+                busy_loads = loads(page, base, args.loads)
+                busy_watch = watch(page, args.watch)
+                switch = language_switch(page)
+                snapshot_kb = len(httpx.get(f"{base}/api/hall", auth=("manager", PASSWORD)).content) / 1024
+                browser.close()
+            finally:
+                simulator.stop()
 
     waiting = hall["totals"]["waiting"]
     issued = sum(s["issued_today"] for s in hall["services"])

@@ -10,7 +10,6 @@ gateway's commands), lets the morning run for `--minutes` of hall time, then sig
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +24,9 @@ import httpx  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from devices.simulator.scenario import load_scenario  # noqa: E402
-from edge.broker import MosquittoProcess, free_port, wait_for_port  # noqa: E402
+from edge.broker import MosquittoProcess  # noqa: E402
 from edge.demo import DEMO_PASSWORD, DEMO_USERS, save, scenario_config  # noqa: E402
+from tests.harness import GatewayProcess, HallopsProcess, chromium  # noqa: E402
 
 SPEED = 60
 START = datetime(2026, 11, 23, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -62,61 +62,52 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     work = Path(tempfile.mkdtemp(prefix="hallops-shots-"))
-    broker = MosquittoProcess()
-    broker.start()
-    port = free_port()
-    cfg = scenario_config(load_scenario("city"), broker.url, work / "g.db", ("127.0.0.1", port), SPEED,
-                          users=DEMO_USERS, max_lead_s=86400)  # fmt: skip
-    save(cfg, work / "g.yaml")
-    base = f"http://127.0.0.1:{port}"
-    log = (work / "processes.log").open("wb")
-    procs = [subprocess.Popen([sys.executable, "-m", "edge.cli", "gateway", "--config", str(work / "g.yaml")],
-                              stdout=log, stderr=log, cwd=ROOT)]  # fmt: skip
-    try:
-        wait_for_port(port, 30)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "simulate", "--broker", broker.url, "--scenario", "city", "--seed",
-             "1", "--speed", str(SPEED), "--start", START.isoformat(), "--obey-commands"],
-            stdout=log, stderr=log, cwd=ROOT))  # fmt: skip
-        wall = args.minutes * 60 / SPEED
-        print(f"screenshots: simulating {args.minutes:.0f} hall minutes ({wall:.0f} s)…", file=sys.stderr)
-        time.sleep(wall)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            for lang in ("zh", "en"):
-                for name, user, route, full in SHOTS:
-                    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
-                                                  timezone_id="Asia/Shanghai")  # fmt: skip
-                    page = context.new_page()
-                    page.goto(base + "/")
-                    page.evaluate(f"localStorage.setItem('hallops.lang', '{lang}')")
-                    if user:
-                        sign_in(page, base, user)
-                        page.goto(f"{base}/#/{route}")
-                    else:
-                        page.reload()
-                    page.wait_for_timeout(2500)
-                    if name == "technician" and page.locator("li.ticket button.link").count():
-                        page.locator("li.ticket button.link").first.click()
-                        page.wait_for_timeout(800)
-                    if name == "admin":
-                        page.fill("#rule-yaml", BROKEN_RULE)
-                        page.locator("#admin-yaml button.primary").click()
-                        page.wait_for_timeout(800)
-                        page.locator("#admin-yaml").scroll_into_view_if_needed()
-                    target = args.out / f"{name}-{lang}.jpg"
-                    page.screenshot(path=str(target), full_page=full, type="jpeg", quality=80)
-                    print(f"screenshots: {target.relative_to(ROOT)}", file=sys.stderr)
-                    context.close()
-            browser.close()
-        hall = httpx.get(f"{base}/api/hall", auth=("manager", DEMO_PASSWORD)).json()
-        print(f"screenshots: hall at {hall['at']}, {hall['totals']['waiting']} waiting", file=sys.stderr)
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            p.wait(20)
-        log.close()
-        broker.stop()
+    scenario = load_scenario("city")
+    with MosquittoProcess() as broker:
+        cfg = scenario_config(scenario, broker.url, work / "g.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS)
+        gateway = GatewayProcess(work, broker.url, "--config", str(save(cfg, work / "g.yaml")), hall=scenario.hall.id)
+        simulator = HallopsProcess(work / "simulator.log", "simulate", "--broker", broker.url, "--scenario", "city",
+                                   "--seed", "1", "--speed", str(SPEED), "--start", START.isoformat(),
+                                   "--obey-commands")  # fmt: skip
+        with gateway, simulator:
+            take(args.minutes, args.out, gateway.url)
+
+
+def take(minutes: float, out: Path, base: str) -> None:
+    """Let the simulated morning run for `minutes` of hall time, then take every shot in both languages."""
+    wall = minutes * 60 / SPEED
+    print(f"screenshots: simulating {minutes:.0f} hall minutes ({wall:.0f} s)…", file=sys.stderr)
+    time.sleep(wall)
+    with sync_playwright() as pw:
+        browser = chromium(pw)
+        for lang in ("zh", "en"):
+            for name, user, route, full in SHOTS:
+                context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
+                                              timezone_id="Asia/Shanghai")  # fmt: skip
+                page = context.new_page()
+                page.goto(base + "/")
+                page.evaluate(f"localStorage.setItem('hallops.lang', '{lang}')")
+                if user:
+                    sign_in(page, base, user)
+                    page.goto(f"{base}/#/{route}")
+                else:
+                    page.reload()
+                page.wait_for_timeout(2500)
+                if name == "technician" and page.locator("li.ticket button.link").count():
+                    page.locator("li.ticket button.link").first.click()
+                    page.wait_for_timeout(800)
+                if name == "admin":
+                    page.fill("#rule-yaml", BROKEN_RULE)
+                    page.locator("#admin-yaml button.primary").click()
+                    page.wait_for_timeout(800)
+                    page.locator("#admin-yaml").scroll_into_view_if_needed()
+                target = out / f"{name}-{lang}.jpg"
+                page.screenshot(path=str(target), full_page=full, type="jpeg", quality=80)
+                print(f"screenshots: {target.relative_to(ROOT)}", file=sys.stderr)
+                context.close()
+        browser.close()
+    hall = httpx.get(f"{base}/api/hall", auth=("manager", DEMO_PASSWORD)).json()
+    print(f"screenshots: hall at {hall['at']}, {hall['totals']['waiting']} waiting", file=sys.stderr)
 
 
 if __name__ == "__main__":
