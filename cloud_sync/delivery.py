@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -38,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud_sync.bundle import FORMAT, Bundle, BundleError, verify
+from devices.broker_address import BrokerAddress
 from devices.errors import SyncError
 
 log = logging.getLogger(__name__)
@@ -105,30 +105,19 @@ def public_key(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Broker:
-    """The cloud cluster's MQTT endpoint, as the one pushing sees it."""
+    """The cloud cluster's MQTT endpoint, as the one pushing sees it: its address and our credentials."""
 
-    host: str
-    port: int
-    tls: bool = False
+    address: BrokerAddress
     username: str | None = None
     password: str | None = None
-    tls_ca: Path | None = None  # a CA file; TLS without one trusts the system's CAs
 
     @classmethod
     def from_url(
         cls, url: str, username: str | None = None, password: str | None = None, tls_ca: Path | None = None
     ) -> Broker:
         """mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS (default port 8883; a CA file implies TLS too); ValueError
-        in plain words otherwise."""
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError(f"{url!r}: the port must be a number from 1 to 65535") from None
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"{url!r} is not mqtt://HOST:PORT or mqtts://HOST:PORT")
-        tls = parts.scheme == "mqtts" or tls_ca is not None
-        return cls(parts.hostname, port or (8883 if tls else 1883), tls, username, password, tls_ca)
+        in plain words otherwise (`BrokerAddress.parse`)."""
+        return cls(BrokerAddress.parse(url, tls_ca), username, password)
 
 
 def push(raw: bytes, broker: Broker, timeout_s: float = 10.0) -> str:
@@ -138,7 +127,7 @@ def push(raw: bytes, broker: Broker, timeout_s: float = 10.0) -> str:
     refuses us or the bundle, or does not acknowledge within `timeout_s`."""
     hall, _ = addressed_to(raw)
     topic = bundle_topic(hall)
-    where = f"{broker.host}:{broker.port}"
+    where = str(broker.address)
     deadline = time.monotonic() + timeout_s
     # MQTT 5: a broker that refuses the publish (an ACL) says so in the PUBACK instead of dropping it silently
     client = mqtt.Client(
@@ -169,9 +158,9 @@ def push(raw: bytes, broker: Broker, timeout_s: float = 10.0) -> str:
 
     client.on_connect, client.on_disconnect, client.on_publish = on_connect, on_disconnect, on_publish
     try:
-        if broker.tls:
-            client.tls_set(ca_certs=str(broker.tls_ca) if broker.tls_ca else None)
-        client.connect(broker.host, broker.port, keepalive=30)
+        if (tls := broker.address.tls_context()) is not None:
+            client.tls_set_context(tls)
+        client.connect(broker.address.host, broker.address.port, keepalive=30)
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise SyncError(f"cannot reach the broker at {where}: {exc}") from None
     client.loop_start()

@@ -8,7 +8,6 @@ environment, never from the YAML itself.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -17,16 +16,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from cloud_sync.delivery import EVERY_HALL, public_key
+from devices.broker_address import BrokerAddress
 from devices.errors import ConfigError, Problem
 from devices.mapping import VendorMapping
 from devices.topics import DeviceType
 from devices.validation import problems_from, read_yaml
 from edge.auth import Account, Role, User, valid_hash
 from rules.hall import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
+from rules.schedule import Span
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-_SHIFT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
 class _Section(BaseModel):
@@ -58,6 +58,11 @@ class MqttSection(_Section):
     password_file: Path | None = Field(
         default=None, description="file holding the password (or env HALLOPS_MQTT_PASSWORD)"
     )
+    tls_ca: Path | None = Field(
+        default=None,
+        description="CA file (PEM) the broker's certificate is checked against, e.g. the hall's own CA; implies TLS "
+        "(default: the system's CAs for mqtts://)",
+    )
     keepalive_s: PositiveInt = Field(
         default=30, description="MQTT keep-alive; the broker notices a dead gateway in 1.5×"
     )
@@ -67,27 +72,32 @@ class MqttSection(_Section):
     @field_validator("url")
     @classmethod
     def _broker_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError("must look like mqtt://HOST:PORT or mqtts://HOST:PORT")
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ValueError("the port must be a number from 1 to 65535") from None
+        BrokerAddress.parse(v)
+        return v
+
+    @field_validator("tls_ca")
+    @classmethod
+    def _ca_file(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            BrokerAddress.parse("mqtts://127.0.0.1", v).tls_context()  # ValueError in plain words if unusable
         return v
 
     @property
+    def address(self) -> BrokerAddress:
+        """The broker's host, port and TLS (checked against `tls_ca`, if given, else the system's CAs)."""
+        return BrokerAddress.parse(self.url, self.tls_ca)
+
+    @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+        return self.address.host
 
     @property
     def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return self.address.port
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
+        return self.address.tls
 
     def password(self) -> str | None:
         if self.password_file is not None:
@@ -184,7 +194,11 @@ class WindowConfig(_Section):
     @classmethod
     def _shift_format(cls, v: list[str]) -> list[str]:
         for s in v:
-            if not _SHIFT.match(s) or s[:5] >= s[6:]:
+            try:
+                span = Span.parse(s)
+            except ValueError:
+                span = None
+            if span is None or span.end is None:  # a shift ends by 23:59, unlike an opening span's 24:00
                 raise ValueError(f"shift {s!r} must be HH:MM-HH:MM with the start before the end")
         return v
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -69,7 +68,7 @@ class MqttLink:
                 password=s.password(),
                 keepalive=s.keepalive_s,
                 clean_session=False,
-                tls_context=ssl.create_default_context() if s.tls else None,
+                tls_context=s.address.tls_context(),
             )
             # aiomqtt has no manual-ack option; paho has. `_client` is aiomqtt's documented paho escape hatch.
             client._client.manual_ack_set(True)

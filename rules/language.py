@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -38,11 +38,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from devices.contract import EVENTS_BY_DEVICE, event_type
 from devices.errors import ConfigError, Problem
+from devices.units import Weekday as Weekday  # noqa: PLC0414 - re-exported: the rule language's weekdays
+from devices.units import parse_duration as parse_duration  # noqa: PLC0414 - its defaults: the rule grammar
 from devices.validation import problems_from, read_yaml
 from rules.metrics import METRICS, Kind, Subject
+from rules.schedule import Schedule as Schedule  # noqa: PLC0414 - re-exported: a rule file's `schedules:`
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 RULE_ID = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
 
 LABELS: dict[Subject, frozenset[str]] = {
@@ -55,20 +56,7 @@ LABELS: dict[Subject, frozenset[str]] = {
 EVENT_MODELS = {event_type(m): m for models in EVENTS_BY_DEVICE.values() for m in models}
 
 
-def parse_duration(value: object) -> timedelta:
-    """'90s', '5m', '1h30m', or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        m = _DURATION.match(value.strip())
-        if m and any(m.groups()):
-            h, mi, s = (int(g or 0) for g in m.groups())
-            return timedelta(hours=h, minutes=mi, seconds=s)
-    raise ValueError(f"{value!r} is not a duration (e.g. 90s, 5m, 1h30m)")
-
-
+# '90s', '5m', '1h30m' in whole numbers, zero allowed, or a number of seconds: `parse_duration`'s defaults
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
@@ -97,16 +85,6 @@ class Op(StrEnum):
     EQ = "=="
     NE = "!="
     IN = "in"
-
-
-class Weekday(StrEnum):
-    MON = "mon"
-    TUE = "tue"
-    WED = "wed"
-    THU = "thu"
-    FRI = "fri"
-    SAT = "sat"
-    SUN = "sun"
 
 
 class _Strict(BaseModel):
@@ -225,21 +203,6 @@ class Rule(_Strict):
             raise ValueError("a rule has exactly one of: when (a condition), on (an event)")
         if self.on is not None and self.for_:
             raise ValueError("an event rule fires at once: 'for' applies to conditions only")
-        return self
-
-
-class Schedule(_Strict):
-    weekdays: list[Weekday] = Field(default_factory=lambda: list(Weekday))
-    hours: list[str] = Field(default_factory=lambda: ["00:00-24:00"], description='e.g. ["08:30-12:00"]')
-    holidays: list[date] = Field(default_factory=list, description="closed on these dates (public holidays)")
-    workdays: list[date] = Field(default_factory=list, description="open on these dates (调休 make-up days)")
-
-    @model_validator(mode="after")
-    def _hours(self) -> Schedule:
-        for h in self.hours:
-            m = _HOURS.match(h)
-            if not m or h[:5] >= h[6:]:
-                raise ValueError(f"hours {h!r} must be HH:MM-HH:MM with the start before the end")
         return self
 
 
@@ -471,3 +434,36 @@ def summarise(rules: RuleFile) -> list[RuleSummary]:
             subject = _subject_of(r.when, "", []) or Subject.HALL
             out.append(RuleSummary(r.id, r.severity, "condition", subject.value))
     return out
+
+__all__ = [
+    "BUILTIN",
+    "EVENT_MODELS",
+    "LABELS",
+    "RULE_ID",
+    "Action",
+    "AlertAction",
+    "ByLabel",
+    "CommandAction",
+    "Condition",
+    "Duration",
+    "Escalation",
+    "EventTrigger",
+    "Inhibition",
+    "Op",
+    "Role",
+    "Roles",
+    "Rule",
+    "RuleFile",
+    "RuleSummary",
+    "Schedule",
+    "Severity",
+    "Threshold",
+    "TicketAction",
+    "Weekday",
+    "builtin_rules",
+    "check",
+    "load_rules",
+    "parse_duration",
+    "parse_rules",
+    "summarise",
+]

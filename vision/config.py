@@ -4,6 +4,7 @@ One YAML file, validated at start with every problem's path (`cameras.CAM-A.zone
 
     hall: county-01
     mqtt: {url: mqtt://127.0.0.1:1883, password_dir: /etc/hallops/cameras}   # <dir>/<camera id>: its password
+    # TLS, where the hall LAN is not trusted: {url: mqtts://10.0.0.2:8883, tls_ca: /etc/hallops/ca.crt, …}
     detector: {backend: onnx, model: /var/lib/hallops/models/person.onnx, input_size: 640}
     cameras:
       CAM-A:
@@ -37,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from devices.broker_address import BrokerAddress
 from devices.errors import ConfigError, Problem
 from devices.validation import problems_from, read_yaml
 
@@ -133,7 +135,14 @@ class DetectorConfig(_Section):
 
 
 class MqttConfig(_Section):
-    url: str = Field(default="mqtt://127.0.0.1:1883", description="the hall's broker, mqtt://HOST:PORT")
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="the hall's broker, mqtt://HOST:PORT (mqtts:// for TLS)"
+    )
+    tls_ca: Path | None = Field(
+        default=None,
+        description="CA certificate(s) of the broker (PEM), e.g. the hall's own CA; implies TLS "
+        "(without it, mqtts:// trusts the system's CAs)",
+    )
     password_dir: Path | None = Field(
         default=None,
         description="directory with one file per camera id holding its password (from `hallops devices add`); "
@@ -144,22 +153,13 @@ class MqttConfig(_Section):
     @field_validator("url")
     @classmethod
     def _broker_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme != "mqtt" or not parts.hostname:
-            raise ValueError("must look like mqtt://HOST:PORT")
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ValueError("the port must be a number from 1 to 65535") from None
+        BrokerAddress.parse(v)
         return v
 
     @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or 1883
+    def address(self) -> BrokerAddress:
+        """The broker's host, port and TLS (with `tls_ca`, if given)."""
+        return BrokerAddress.parse(self.url, self.tls_ca)
 
 
 class DebugConfig(_Section):
@@ -211,6 +211,14 @@ def _cross_check(cfg: VisionConfig) -> list[Problem]:
         if missing:
             problems.append(Problem("mqtt.password_dir", f"no password file for {', '.join(missing)} in {folder} "
                                     "(hallops devices add prints each camera's password once)"))  # fmt: skip
+    if cfg.mqtt.tls_ca is not None:
+        if not cfg.mqtt.tls_ca.is_file():
+            problems.append(Problem("mqtt.tls_ca", f"no such file: {cfg.mqtt.tls_ca}"))
+        else:
+            try:
+                cfg.mqtt.address.tls_context()
+            except ValueError as exc:
+                problems.append(Problem("mqtt.tls_ca", str(exc)))
     if cfg.retry_max_s < cfg.retry_min_s:
         problems.append(Problem("retry_max_s", "must be at least retry_min_s"))
     return problems

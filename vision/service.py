@@ -72,7 +72,10 @@ class MqttLink:
         self._client.max_queued_messages_set(1000)
         self._client.on_connect = self._connected
         self._client.on_disconnect = self._disconnected
-        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        broker = cfg.address
+        if (tls := broker.tls_context()) is not None:
+            self._client.tls_set_context(tls)
+        self._client.connect_async(broker.host, broker.port, keepalive=cfg.keepalive_s)
         self._client.loop_start()
         self._last: mqtt.MQTTMessageInfo | None = None
 

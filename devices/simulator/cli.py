@@ -32,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE|county|city",
         help="scenario YAML, or the name of a packaged one (county, city)",
     )
-    parser.add_argument("--broker", required=True, metavar="URL", help="MQTT broker, mqtt://HOST:PORT")
+    parser.add_argument(
+        "--broker", required=True, metavar="URL", help="MQTT broker, mqtt://HOST:PORT (mqtts:// for TLS)"
+    )
+    parser.add_argument(
+        "--tls-ca", type=Path, metavar="FILE", help="CA certificate(s) of the broker (PEM); implies TLS"
+    )
     parser.add_argument(
         "--speed",
         type=_speed,
@@ -76,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_USAGE
+    if args.tls_ca is not None and not args.tls_ca.is_file():
+        print(f"error: --tls-ca: no such file: {args.tls_ca}", file=sys.stderr)
+        return EXIT_USAGE
     zone = ZoneInfo(scenario.hall.timezone)
     start: datetime | None = None
     end: datetime | None = None
@@ -107,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 truth_path=args.truth,
                 progress=report,
                 obey_commands=args.obey_commands,
+                tls_ca=args.tls_ca,
             )
         )
     except KeyboardInterrupt:

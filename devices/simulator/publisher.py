@@ -1,9 +1,9 @@
 """Plays a `HallSimulation` timeline onto an MQTT broker, one connection per simulated device.
 
-Owns the I/O side of the simulator: one aiomqtt client per device (MQTT 3.1.1), each with its last will
-`{"v": 1, "online": false}` retained at QoS 1 on its `state` topic; pacing simulated time against the wall clock;
-abrupt disconnects so the broker really publishes the will; progress reports; the truth file. It decides nothing
-about the hall — every message comes from `model.HallSimulation`.
+Owns the I/O side of the simulator: one aiomqtt client per device (MQTT 3.1.1; TLS for an mqtts:// broker), each
+with its last will `{"v": 1, "online": false}` retained at QoS 1 on its `state` topic; pacing simulated time
+against the wall clock; abrupt disconnects so the broker really publishes the will; progress reports; the truth
+file. It decides nothing about the hall — every message comes from `model.HallSimulation`.
 
 With `obey_commands`, the hall also answers the gateway as staff and a queue system would: a `window.assign` to
 any qms, or a `nudge` to a closed window (a tidal window being called, 潮汐窗口), opens that window at the next whole
@@ -21,15 +21,16 @@ import json
 import logging
 import math
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import aiomqtt
 
+from devices.broker_address import BrokerAddress
 from devices.simulator.model import HallSimulation, HallTruth, SimMessage, WindowCommand, day_bounds
 from devices.simulator.scenario import Scenario
 
@@ -37,18 +38,6 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 5.0
 _CONNECT_TIMEOUT_S = 10.0
-
-
-def parse_broker_url(url: str) -> tuple[str, int]:
-    """`mqtt://HOST:PORT` (port 1883 when left out) → (host, port). Raises ValueError."""
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ValueError(f"broker URL {url!r} is not of the form mqtt://HOST:PORT")
-    try:
-        port = parts.port or 1883
-    except ValueError:
-        raise ValueError(f"broker URL {url!r} has an invalid port") from None
-    return parts.hostname, port
 
 
 def default_window(scenario: Scenario, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -70,9 +59,9 @@ def default_window(scenario: Scenario, start: datetime | None, end: datetime | N
 class _Connections:
     """The open MQTT connection of every device that is online in the timeline."""
 
-    def __init__(self, host: str, port: int, hall: str) -> None:
-        self._host = host
-        self._port = port
+    def __init__(self, broker: BrokerAddress, tls: ssl.SSLContext | None, hall: str) -> None:
+        self._broker = broker
+        self._tls = tls
         self._hall = hall
         self._clients: dict[str, aiomqtt.Client] = {}
 
@@ -80,8 +69,8 @@ class _Connections:
         if message.device_id in self._clients:
             return
         client = aiomqtt.Client(
-            self._host,
-            self._port,
+            self._broker.host,
+            self._broker.port,
             identifier=f"hallops-sim-{self._hall}-{message.device_id}",
             protocol=aiomqtt.ProtocolVersion.V311,
             clean_session=True,
@@ -91,6 +80,7 @@ class _Connections:
             # Without TCP_NODELAY a QoS 1 publish that follows a QoS 0 heartbeat waits for the broker's delayed
             # ACK (Nagle), up to 40 ms per message.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            tls_context=self._tls,
         )
         _read_disconnect_errors(client)
         await client.__aenter__()
@@ -166,8 +156,8 @@ def _read_disconnect_errors(client: aiomqtt.Client) -> None:
     client._disconnected.add_done_callback(lambda f: None if f.cancelled() else f.exception())
 
 
-async def _listen(host: str, port: int, orders: _Orders) -> None:
-    client = aiomqtt.Client(host, port, identifier=f"hallops-sim-{orders.hall}-orders")
+async def _listen(broker: BrokerAddress, tls: ssl.SSLContext | None, orders: _Orders) -> None:
+    client = aiomqtt.Client(broker.host, broker.port, identifier=f"hallops-sim-{orders.hall}-orders", tls_context=tls)
     _read_disconnect_errors(client)
     async with client:
         await client.subscribe(f"hall/{orders.hall}/+/+/cmd", qos=1)
@@ -175,7 +165,7 @@ async def _listen(host: str, port: int, orders: _Orders) -> None:
             orders.take(str(message.topic), bytes(message.payload))
 
 
-async def run_simulation(
+async def run_simulation(  # noqa: PLR0913 - the `hallops simulate` flags, one keyword each
     scenario: Scenario,
     broker_url: str,
     *,
@@ -186,21 +176,24 @@ async def run_simulation(
     truth_path: Path | None = None,
     progress: Callable[[str], None] | None = None,
     obey_commands: bool = False,
+    tls_ca: Path | None = None,
 ) -> HallTruth:
     """Simulate the hall and publish its timeline; returns the truth after the last message sent.
 
-    `speed` is simulated seconds per wall second (0 or `inf`: as fast as the broker takes them). Cancelling the
-    task stops at once and closes every connection; the truth file is written either way.
-    Raises ValueError for a bad URL or window, ConnectionError when the broker cannot be reached.
+    `speed` is simulated seconds per wall second (0 or `inf`: as fast as the broker takes them). `broker_url` is
+    mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS, checked against `tls_ca` (a PEM file) if given, else against the
+    system's CAs. Cancelling the task stops at once and closes every connection; the truth file is written either way.
+    Raises ValueError for a bad URL, CA file or window, ConnectionError when the broker cannot be reached.
     """
     if speed < 0 or math.isnan(speed):
         raise ValueError("speed must be positive (0 or inf: as fast as possible)")
-    host, port = parse_broker_url(broker_url)
+    broker = BrokerAddress.parse(broker_url, tls_ca)
+    tls = broker.tls_context()
     start, end = default_window(scenario, start, end)
     orders = _Orders(scenario.hall.id) if obey_commands else None
     simulation = HallSimulation(scenario, seed, start, end, controller=orders)
-    listener = asyncio.create_task(_listen(host, port, orders)) if orders is not None else None
-    connections = _Connections(host, port, scenario.hall.id)
+    listener = asyncio.create_task(_listen(broker, tls, orders)) if orders is not None else None
+    connections = _Connections(broker, tls, scenario.hall.id)
     paced = 0 < speed < math.inf
     wall_start = time.monotonic()
     next_report = wall_start + PROGRESS_EVERY_S
@@ -244,3 +237,5 @@ def _progress_line(truth: HallTruth, at: datetime, sent: int) -> str:
     waiting = sum(truth.waiting.values())
     open_windows = sum(1 for status in truth.windows.values() if status == "open")
     return f"{at:%Y-%m-%d %H:%M:%S} sent={sent} waiting={waiting} open_windows={open_windows}"
+
+__all__ = ["PROGRESS_EVERY_S", "default_window", "run_simulation"]
