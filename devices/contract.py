@@ -7,6 +7,9 @@ of hallops reasons about.
 
 `payload_adapter(device_type, channel)` gives the validator for one topic kind; `docs/contract.md` documents
 every field and `hallops devices schema` writes the JSON Schema generated from these classes.
+
+Why about 570 lines: it is the contract itself, one small model per event, state and command of the six device
+types, in the order `docs/contract.md` lists them; a reader checks a device against it top to bottom.
 """
 
 from __future__ import annotations
@@ -37,6 +40,20 @@ ServiceCode = Annotated[str, Field(min_length=1, max_length=64, description="bus
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # Read from the validated fields: pydantic's getattr for a field a model lacks is slow, and these are asked of
+    # every event on the ingest path.
+    @property
+    def named_ticket(self) -> str | None:
+        """The ticket this message names (its `ticket_id`), None for a kind without one."""
+        ticket: str | None = self.__dict__.get("ticket_id")
+        return ticket
+
+    @property
+    def named_window(self) -> str | None:
+        """The window this message names (its `window_id`), None for a kind without one."""
+        window: str | None = self.__dict__.get("window_id")
+        return window
 
 
 class Envelope(_Model):
@@ -494,3 +511,67 @@ def payload_time(payload: Payload, received: datetime) -> datetime:
     """When a payload happened: its own `ts`, or the receive time for a last will without one."""
     ts = getattr(payload, "ts", None)
     return ts if ts is not None else received
+
+__all__ = [
+    "COMMANDS_BY_DEVICE",
+    "CONTRACT_VERSION",
+    "EVENTS_BY_DEVICE",
+    "STATE_BY_DEVICE",
+    "TICKET_EVENTS",
+    "WINDOW_EVENTS",
+    "AnyState",
+    "AppointmentCheckedIn",
+    "CallAnnounceCommand",
+    "CallScreenState",
+    "CameraState",
+    "CommandAck",
+    "DeviceState",
+    "DisplayCode",
+    "DisplayError",
+    "DisplayStatus",
+    "Envelope",
+    "EvaluatorState",
+    "Event",
+    "Heartbeat",
+    "Id",
+    "KioskError",
+    "KioskHelpRequested",
+    "KioskOutcome",
+    "KioskRestartCommand",
+    "KioskSelfTestCommand",
+    "KioskSession",
+    "KioskState",
+    "MessageShowCommand",
+    "NudgeCommand",
+    "Occupancy",
+    "Payload",
+    "PrinterStatus",
+    "QmsState",
+    "QuotaSetCommand",
+    "RatingSkipped",
+    "RatingSubmitted",
+    "RecallCommand",
+    "ServiceCode",
+    "ServiceCompleted",
+    "ServiceOutcome",
+    "ServiceStarted",
+    "TicketCalled",
+    "TicketCancelled",
+    "TicketChannel",
+    "TicketIssued",
+    "TicketMachineState",
+    "TicketNoShow",
+    "TicketReactivateCommand",
+    "TicketReactivated",
+    "TicketTransferred",
+    "WindowAssignCommand",
+    "WindowClosed",
+    "WindowOpened",
+    "WindowPaused",
+    "WindowResumed",
+    "WindowTerminalState",
+    "command_adapter",
+    "event_type",
+    "payload_adapter",
+    "payload_time",
+]

@@ -1,26 +1,18 @@
 """Clocks, injected wherever time matters, so that tests freeze time and simulations run faster than life.
 
-`SystemClock` is the wall clock. `DeviceClock` follows the devices' own timestamps: it is the newest event time
-seen, advanced between events at `speed` × wall time. A gateway fed by a sped-up simulator (or replaying a day)
-uses it so that waits and idle times are measured in the hall's time, not the box's (it never runs more than a few
-seconds ahead of the newest event). `FixedClock` is for tests.
+This module owns the `Clock` port and `FixedClock`, a clock that moves only when told to (for tests and replays).
+It must not read the wall clock: `rules` is pure, and the clocks that do (`SystemClock`, `DeviceClock`) live in
+`edge/clock.py`, where the gateway wires them in.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class FixedClock:
@@ -38,30 +30,4 @@ class FixedClock:
     def advance(self, seconds: float) -> None:
         self._at += timedelta(seconds=seconds)
 
-
-class DeviceClock:
-    """Hall time as the devices tell it: the newest event time, advanced at `speed` between events.
-
-    It runs on at most `max_lead_s` of hall time past the newest event: a source that falls behind (a loaded box,
-    a paused replay) stalls the clock instead of letting it race ahead and make every device look silent."""
-
-    def __init__(
-        self, speed: float = 1.0, max_lead_s: float = 20.0, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.speed = speed
-        self.max_lead_s = max_lead_s
-        self._monotonic = monotonic
-        self._anchor: datetime | None = None
-        self._anchor_wall = 0.0
-
-    def observe(self, at: datetime) -> None:
-        """Move forward to an event's time (never backwards: one late device must not rewind the hall)."""
-        if self._anchor is None or at > self.now():
-            self._anchor = at
-            self._anchor_wall = self._monotonic()
-
-    def now(self) -> datetime:
-        if self._anchor is None:
-            return datetime.now(UTC)
-        ahead = min((self._monotonic() - self._anchor_wall) * self.speed, self.max_lead_s)
-        return self._anchor + timedelta(seconds=ahead)
+__all__ = ["Clock", "FixedClock"]

@@ -171,3 +171,5 @@ class Firings:
 
 def _when(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+__all__ = ["TOLERANCE_S", "Diff", "Fired", "Firings", "compare"]

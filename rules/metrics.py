@@ -290,3 +290,5 @@ def subjects(kind: Subject, hall: HallSnapshot) -> Iterator[tuple[tuple[tuple[st
             yield (("camera", z.camera_id), ("zone", z.zone_id)), z
     else:
         yield (), hall
+
+__all__ = ["METRICS", "Fact", "Kind", "Metric", "Subject", "Value", "View", "subjects"]

@@ -33,6 +33,10 @@ Conventions (state the population of every KPI — research §4.4 and §6.3)
 - Occupancy: busy servers ÷ servers. In Erlang A only served customers keep a server busy.
 - Erlang C with n ≤ A has no steady state (the queue grows without limit): P(wait) = 1, SL = 0, waits infinite,
   occupancy 1. Erlang A is stable for every n because people leave.
+
+Why about 540 lines: the two models share their numerics (the S(y) series, stable recursions, the search for the
+fewest servers) and their conventions above; DESIGN.md keeps this maths ours, in one module that can be read
+against the papers it cites.
 """
 
 from __future__ import annotations
@@ -341,7 +345,7 @@ def _log_add(x: float, y: float) -> float:
 # ---------------------------------------------------------------------------------------------- staffing search
 
 
-def servers_for_target(
+def servers_for_target(  # noqa: PLR0913 - the queue's parameters and the target, each a keyword
     arrival_rate: float,
     aht: float,
     target_wait: float,
@@ -459,7 +463,7 @@ class Staffing:
         }
 
 
-def recommend_staffing(
+def recommend_staffing(  # noqa: PLR0913 - the queue's parameters and the target, each a keyword
     arrivals_per_hour: float,
     aht_min: float,
     target_wait_min: float,
@@ -522,3 +526,17 @@ def recommend_staffing(
 
 def _rounded(value: float) -> float | None:
     return round(value, 6) if math.isfinite(value) else None
+
+__all__ = [
+    "MAX_SERVERS",
+    "ErlangA",
+    "ErlangC",
+    "Model",
+    "Staffing",
+    "erlang_b",
+    "erlang_c",
+    "evaluate_erlang_a",
+    "evaluate_erlang_c",
+    "recommend_staffing",
+    "servers_for_target",
+]

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
 
 from devices.topics import DeviceType
-from rules.engine import Act, Alert, AlertState, RuleEngine, fingerprint, in_schedule
+from rules.engine import Act, Alert, AlertState, RuleEngine, fingerprint
 from rules.hall import DeviceProfile, DeviceView, HallProfile, HallSnapshot, HallState
 from rules.language import Action, Role, Schedule, Severity, TicketAction, parse_rules
 from rules.tickets import (
+    SCHEMA_VERSION,
     SlaPolicy,
     SlaTarget,
     TicketBook,
@@ -112,7 +114,7 @@ def kinds(events: list[TicketEvent]) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------- priority
 
 
-def test_the_two_examples_from_the_issue() -> None:
+def test_the_last_ticket_machine_is_p1_and_one_kiosk_of_four_in_the_last_hour_is_p3() -> None:
     hall = Hall("tm1", "k1", "k2", "k3", "k4")
     ten, half_past_four = local(MON, "10:00"), local(MON, "16:30")
     hall.working(T0, "tm1", "k1", "k2", "k3", "k4")
@@ -204,13 +206,6 @@ def test_sla_due_times_count_working_time(
 )
 def test_working_time_between(start: datetime, end: datetime, hours: float) -> None:
     assert WorkingCalendar(OPENING, CST).between(start, end) == timedelta(hours=hours)
-
-
-def test_the_calendar_agrees_with_the_rule_engine_about_opening_hours() -> None:
-    calendar = WorkingCalendar(MAKE_UP, CST)
-    for minute in range(0, 9 * 24 * 60, 7):
-        when = local(MON, "00:00") + timedelta(minutes=minute)
-        assert calendar.is_working(when) == in_schedule(MAKE_UP, when), when
 
 
 def test_a_calendar_without_working_time_is_refused_plainly() -> None:
@@ -582,6 +577,54 @@ def test_restart_mid_verification_and_mid_sla_gives_the_same_later_events_and_no
             assert kinds(b) == [("T-20261123-0002", "resolve_overdue")]
         if minute in (7, 13, 60, 5 * 60):
             assert b == [], f"nothing at +{minute} min: no overdue is repeated"
+
+
+SAVED_V1 = Path(__file__).parents[2] / "data" / "saved_state" / "tickets-v1.json"
+
+
+def test_a_book_saved_in_format_1_loads_with_its_tickets_clocks_and_history() -> None:
+    """tests/data/saved_state/tickets-v1.json is the `tickets` row of the store saved by the earlier release
+    (gateway.db.gz there), as that release wrote it."""
+    book = TicketBook(OPENING, CST)
+    book.load(json.loads(SAVED_V1.read_text(encoding="utf-8")))
+
+    def at(day: int, clock: str) -> datetime:
+        return datetime.fromisoformat(f"2026-11-{day}T{clock}+08:00")
+
+    assert [(t.id, t.status, t.kind, t.priority) for t in book.tickets] == [
+        ("T-20261123-0001", TicketStatus.RESOLVED, TicketKind.DEVICE_FAULT, TicketPriority.P3),
+        ("T-20261123-0002", TicketStatus.RESOLVED, TicketKind.DEVICE_FAULT, TicketPriority.P2),
+        ("T-20261123-0003", TicketStatus.OPEN, TicketKind.RECTIFICATION, TicketPriority.P2),
+        ("T-20261123-0004", TicketStatus.ACKNOWLEDGED, TicketKind.DEVICE_FAULT, TicketPriority.P3),
+    ]
+    assert [(t.ack_due, t.resolve_due, t.ack_overdue, t.resolve_overdue) for t in book.tickets] == [
+        (at(23, "09:40:02.680000"), at(26, "09:10:02.680000"), True, False),
+        (at(23, "09:55:02.680000"), at(24, "09:40:02.680000"), True, False),
+        (None, at(25, "10:21:46.356000"), False, False),
+        (at(23, "11:20:30"), at(26, "10:50:30"), False, False),
+    ]
+    first, _, rating, kiosk = book.tickets
+    assert [(h.at, h.status, h.by, h.note) for h in first.history] == [
+        (at(23, "09:10:02.680000"), TicketStatus.OPEN, "system", "P3: P3, set by the rule"),
+        (at(23, "09:40:02.680000"), TicketStatus.OPEN, "system", "not acknowledged by 2026-11-23 09:40"),
+        (at(23, "10:15:06.430000"), TicketStatus.RESOLVED, "system",
+         "auto-resolved after 10 min healthy (healthy since 2026-11-23 10:05)"),
+    ]  # fmt: skip
+    assert [(h.at, h.status, h.by) for h in kiosk.history] == [
+        (at(23, "10:50:30"), TicketStatus.OPEN, "system"),
+        (at(23, "11:00:00"), TicketStatus.ACKNOWLEDGED, "local"),
+    ]
+    assert (kiosk.acknowledged_by, kiosk.acknowledged_at) == ("local", at(23, "11:00:00"))
+    assert (first.notified, first.resolved_at) == ((Role.TECHNICIAN, Role.HALL_MANAGER), at(23, "10:05:06.430000"))
+    assert (rating.rating_ticket, rating.window, rating.subject) == ("20261123-C010", "W06", "W06/20261123-C010")
+    assert book.find("device-offline", "K03") == kiosk, "found by its problem, as before the restart"
+    now = at(23, "11:05:00")
+    [new] = book.on_alert(bad_rating("W07", "20261123-C011", now), Hall().at(now), now)
+    assert new.ticket.id == "T-20261123-0005", "the day's numbering goes on"
+
+    again = TicketBook(OPENING, CST)
+    again.load(json.loads(json.dumps(book.dump())))
+    assert book.dump()["schema"] == SCHEMA_VERSION and again.tickets == book.tickets
 
 
 def test_with_the_rule_engine_offline_device_ticket_then_recovery_resolves_it() -> None:

@@ -6,13 +6,13 @@ Halls are fed contract messages through the real decoder (hall time T0 + seconds
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
 
 from devices.codec import DeviceMessage
+from edge.wording.tidal import render_event, render_recommendation
 from rules.hall import HallProfile, HallSnapshot, HallState, ServiceProfile, WindowProfile
 from rules.staffing import Model, servers_for_target
 from rules.tidal import (
@@ -122,11 +122,12 @@ def test_a_fresh_gateway_facing_a_long_queue_recommends_with_the_default_aht_and
     assert rec.current_servers == 1 and rec.backlog == 20 and rec.needed_servers > 3
     assert rec.projected_wait_min == 200.0, "20 tickets × 10 min at one window"
     assert rec.projected_wait_after_min is not None and rec.projected_wait_after_min < rec.projected_wait_min
-    assert "default AHT" in rec.reason_en and "默认办理时长" in rec.reason_zh
-    assert rec.reason_en.startswith("Social security (SB): 20 waiting, projected wait 200 min with 1 window;")
-    assert "→ open W2, W3 (staff pool: S21, S22)" in rec.reason_en
-    assert "only 2 closed windows can serve it" in rec.reason_en
-    assert rec.reason_zh.startswith("社保（SB）：20 人等候") and "开放 W2、W3（人员池：S21、S22）" in rec.reason_zh
+    said = render_recommendation(rec)
+    assert "default AHT" in said.en and "默认办理时长" in said.zh
+    assert said.en.startswith("Social security (SB): 20 waiting, projected wait 200 min with 1 window;")
+    assert "→ open W2, W3 (staff pool: S21, S22)" in said.en
+    assert "only 2 closed windows can serve it" in said.en
+    assert said.zh.startswith("社保（SB）：20 人等候") and "开放 W2、W3（人员池：S21、S22）" in said.zh
     assert rec.expires_at == at(600) + timedelta(minutes=10)
 
 
@@ -219,7 +220,7 @@ def test_each_window_is_proposed_to_one_group_only_most_urgent_first() -> None:
     assert service_groups(h.snap(100), h.caps(100)) == [("SB",), ("YB",)]
     recs = h.recommend(120)
     assert [(r.services, r.windows) for r in recs] == [(("YB",), ("W9",)), (("SB",), ())]
-    assert "no closed window can serve SB" in recs[1].reason_en
+    assert "no closed window can serve SB" in render_recommendation(recs[1]).en
 
 
 def test_services_served_by_the_same_windows_are_planned_as_one_queue() -> None:
@@ -230,7 +231,7 @@ def test_services_served_by_the_same_windows_are_planned_as_one_queue() -> None:
     (rec,) = h.recommend(300)
     assert rec.services == ("SB", "YB") and rec.backlog == 12 and rec.windows == ("W2",)
     assert rec.projected_wait_min == projected_wait_min(h.snap(300), rec.services, SETTINGS, at(300)) == 120.0
-    assert rec.reason_en.startswith("Social security (SB) + Medical insurance (YB): 12 waiting")
+    assert render_recommendation(rec).en.startswith("Social security (SB) + Medical insurance (YB): 12 waiting")
 
 
 @pytest.mark.parametrize(
@@ -251,10 +252,11 @@ def test_without_a_candidate_window_it_says_so_for_the_manager_to_act_by_hand(
     assert rec.windows == () and rec.staff == () and rec.current_servers == current
     assert rec.n == min(rec.needed_servers - current, SETTINGS.max_windows) and rec.n > 0
     assert rec.projected_wait_min == wait
-    assert "→ no closed window can serve SB: open 3 by hand" in rec.reason_en
-    assert "没有可开放的空闲窗口能办理 SB" in rec.reason_zh
+    said = render_recommendation(rec)
+    assert "→ no closed window can serve SB: open 3 by hand" in said.en
+    assert "没有可开放的空闲窗口能办理 SB" in said.zh
     if wait is None:
-        assert "unbounded (no open window)" in rec.reason_en
+        assert "unbounded (no open window)" in said.en
 
 
 def test_the_remaining_service_of_tickets_at_the_windows_counts() -> None:
@@ -291,7 +293,7 @@ def test_with_patience_the_sizing_is_erlang_a_with_a_walkout_cap() -> None:
     rate = blended_rate(view.arrivals_15m, view.arrivals_60m, None) / 60
     assert rec.model is Model.ERLANG_A
     assert rec.erlang_servers == servers_for_target(rate, 10, 15, 0.8, patience=20.0, max_abandonment=0.05)
-    assert "at most 5 % leaving" in rec.reason_en
+    assert "at most 5 % leaving" in render_recommendation(rec).en
 
 
 @pytest.mark.parametrize(
@@ -418,8 +420,9 @@ def test_approve_then_check_escalates_only_when_the_wait_does_not_fall(scenario:
     assert event.wait_now_min is not None and rec.projected_wait_min is not None
     if expected is TidalEventKind.ESCALATE:
         assert event.wait_now_min >= rec.projected_wait_min and event.windows_not_open == ("W11",)
-        assert "has not fallen 10 min after opening W11 was approved" in event.reason_en
-        assert "not open yet: W11" in event.reason_en and "尚未开放：W11" in event.reason_zh
+        said = render_event(event)
+        assert "has not fallen 10 min after opening W11 was approved" in said.en
+        assert "not open yet: W11" in said.en and "尚未开放：W11" in said.zh
     else:
         assert event.wait_now_min < rec.projected_wait_min and event.windows_not_open == ()
     assert tracker.check(h.snap(800), at(800)) == [], "checked once"
@@ -509,9 +512,10 @@ def test_close_waits_for_a_sustained_quiet_spell_and_does_not_flap() -> None:
     assert rec.kind is RecommendationKind.CLOSE and rec.windows == ("W11",) and rec.staff == ("S21",)
     assert rec.current_servers == 3 and rec.late == 0
     assert rec.projected_wait_min == 0.0 and rec.service_level_after is not None
-    assert f"steady state with 2: {rec.service_level_after * 100:.1f}".removesuffix(".0") in rec.reason_en
-    assert "→ close tidal window W11 (opened 09:02)" in rec.reason_en
-    assert "关闭潮汐窗口 W11（09:02 开放）" in rec.reason_zh
+    said = render_recommendation(rec)
+    assert f"steady state with 2: {rec.service_level_after * 100:.1f}".removesuffix(".0") in said.en
+    assert "→ close tidal window W11 (opened 09:02)" in said.en
+    assert "关闭潮汐窗口 W11（09:02 开放）" in said.zh
     tracker.approve(rec.id, "manager-1", at(3600))
     assert tracker.opened() == () and tracker.next_deadline() is None
 
@@ -565,7 +569,9 @@ def test_recommendation_round_trips_through_json() -> None:
     h = sb_hall("W2", "W3")
     h.queue(60, 20)
     (rec,) = h.recommend(600, staff_pool=("S21",))
-    assert Recommendation.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
+    tracker = TidalTracker(SETTINGS)
+    tracker.offer([rec], at(600))
+    assert TidalTracker.load(SETTINGS, tracker.dump()).pending() == (rec,)
 
 
 def test_the_tracker_survives_a_restart() -> None:
@@ -633,7 +639,8 @@ def test_a_lunch_break_that_usually_comes_is_covered_before_the_windows_pause() 
     assert h.recommend(now, profile=DemandProfile("Asia/Shanghai")) == [], "without the usual hours: all is well"
     (rec,) = h.recommend(now, profile=with_hours)
     assert rec.windows == ("W11",) and rec.backlog == 0 and rec.late >= 3 and rec.late_after < rec.late
-    assert "in the next 20 min" in rec.reason_en and "未来 20 分钟" in rec.reason_zh
+    said = render_recommendation(rec)
+    assert "in the next 20 min" in said.en and "未来 20 分钟" in said.zh
 
 
 def test_paused_windows_that_usually_resume_let_a_tidal_window_close() -> None:

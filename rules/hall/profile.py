@@ -1,0 +1,48 @@
+"""What the configuration says about the hall (the model's input besides the messages): services, windows, devices.
+
+Owns the four frozen profile types. Must not hold anything learned from the messages; that is the fold's
+(`rules.hall.state`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from devices.topics import DeviceType
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceProfile:
+    code: str
+    name: str | None = None
+    name_en: str | None = None
+    default_aht_s: float | None = None  # None: the hall's default
+
+
+@dataclass(frozen=True, slots=True)
+class WindowProfile:
+    window_id: str
+    name: str | None = None
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    device_id: str
+    device_type: DeviceType
+    name: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HallProfile:
+    """What the configuration says about the hall; everything else is learned from the messages."""
+
+    hall_id: str
+    timezone: str = "Asia/Shanghai"
+    name: str | None = None
+    name_en: str | None = None
+    default_aht_s: float = 600.0  # mean service time assumed until AHT_MIN_SAMPLES completions are seen
+    services: tuple[ServiceProfile, ...] = ()
+    windows: tuple[WindowProfile, ...] = ()
+    devices: tuple[DeviceProfile, ...] = ()

@@ -1,0 +1,86 @@
+"""Why a tidal recommendation or check says what it says: a `ReasonCode` and the numbers its words need.
+
+Owns the reason types a `Recommendation` and a `TidalEvent` carry. Must not hold prose: edge/wording/tidal.py turns a
+reason (with the recommendation's or the event's own numbers) into English and Chinese. The one exception is
+`SavedReason`: a recommendation saved by state format 1 kept only its words, and it shows them as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from rules.hall import ServiceView
+
+
+class ReasonCode(StrEnum):
+    OPEN = "open"  # people would wait past the target: open windows (or find them by hand when none can be proposed)
+    CLOSE = "close"  # the group has been quiet without a tidal window long enough: close it
+    WAIT_FELL = "wait_fell"  # the check after an approved opening: the projected wait has fallen
+    WAIT_NOT_FALLEN = "wait_not_fallen"  # … it has not: escalate
+    SAVED = "saved"  # restored from state format 1, which kept the words only
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceName:
+    """A service of the group as the hall names it (for the label "社保（SB）" / "Social security (SB)")."""
+
+    code: str
+    name: str | None  # the hall's own name (Chinese)
+    name_en: str | None
+
+
+def service_names(views: Iterable[ServiceView]) -> tuple[ServiceName, ...]:
+    """The names of the services the hall knows, in the order given."""
+    return tuple(ServiceName(v.code, v.name, v.name_en) for v in views)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenReason:
+    """An opening: with the recommendation's numbers (backlog, waits, late tickets, arrivals, AHT, Erlang count)."""
+
+    code: Literal[ReasonCode.OPEN] = ReasonCode.OPEN
+    names: tuple[ServiceName, ...]
+    horizon_min: float
+    target_wait_min: float
+    service_level: float
+    max_abandonment: float | None  # Erlang A's walkout cap; None with Erlang C
+    wanted: int  # windows the group should get: more than the recommendation's `n` when too few can be proposed
+    candidates: int  # closed windows that can serve the group
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseReason:
+    """A close: with the recommendation's numbers (the window, the wait now, the service level after)."""
+
+    code: Literal[ReasonCode.CLOSE] = ReasonCode.CLOSE
+    names: tuple[ServiceName, ...]
+    horizon_min: float
+    target_wait_min: float
+    quiet_min: float  # how long the group has been quiet without the window
+    opened_at: datetime  # when the window's opening was approved, on the hall's clock
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckReason:
+    """The check after an approved opening: with the event's numbers (the waits, the windows not open yet)."""
+
+    code: Literal[ReasonCode.WAIT_FELL, ReasonCode.WAIT_NOT_FALLEN]
+    names: tuple[ServiceName, ...]
+    check_after_min: float
+    n: int  # windows the opening asked for (to find by hand when it proposed none)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SavedReason:
+    """The words a recommendation saved by state format 1 had: format 1 kept no code and no numbers."""
+
+    code: Literal[ReasonCode.SAVED] = ReasonCode.SAVED
+    en: str
+    zh: str
+
+
+Reason = OpenReason | CloseReason | CheckReason | SavedReason

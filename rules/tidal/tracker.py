@@ -1,0 +1,249 @@
+"""The lifecycle of tidal recommendations (潮汐窗口跟踪): `TidalTracker` — offered, approved or rejected, checked after
+an approved opening (escalate if the projected wait has not fallen), and the quiet clock behind closing.
+
+Owns that state and when it next needs a look (`next_deadline`). Must not send commands or notify (the gateway does),
+read a clock (every time is passed in) or word what it finds (edge/wording/tidal.py). Its saved format is in
+persist.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from rules.hall import HallSnapshot, WindowStatus
+from rules.tidal.demand import DemandProfile
+from rules.tidal.model import (
+    OpenedWindow,
+    Opening,
+    Recommendation,
+    RecommendationKind,
+    TidalEvent,
+    TidalEventKind,
+    group_key,
+)
+from rules.tidal.persist import TrackerState, dump_tracker, load_tracker
+from rules.tidal.projection import projected_wait_min
+from rules.tidal.reason import CheckReason, ReasonCode, service_names
+from rules.tidal.recommend import _next_to_close, recommend_close, spare
+from rules.tidal.settings import TidalSettings
+
+
+class TidalTracker:
+    """What happened to the recommendations (潮汐窗口跟踪): offered, approved or rejected, checked, closed.
+
+    The gateway `offer`s what `recommend_open` returns (and notifies the manager of the new ones), calls
+    `approve`/`reject` from the API or its auto-approval policy, and calls `check(hall, now)` on every tick or at
+    `next_deadline()`. Pure state with JSON `dump`/`load`; every time comes from the caller.
+    """
+
+    def __init__(self, settings: TidalSettings) -> None:
+        self.settings = settings
+        self._pending: dict[str, Recommendation] = {}
+        self._rejected: dict[str, datetime] = {}  # id → until when the same recommendation is not offered again
+        self._openings: list[Opening] = []  # approved openings not checked yet
+        self._opened: dict[str, OpenedWindow] = {}
+        self._quiet: dict[str, datetime] = {}  # group key → quiet since
+        self._last_check: datetime | None = None
+
+    # -- offers and decisions -----------------------------------------------------------------------------
+
+    def offer(self, recs: Iterable[Recommendation], now: datetime) -> list[Recommendation]:
+        """Keep the recommendations that are new and return them (the ones to show and notify).
+
+        Not new: already pending (same id), rejected while still valid, an opening for a group whose earlier
+        approved opening has not been checked yet (let it work first), a close for a window not tracked.
+        """
+        self._expire(now)
+        settling = {c for o in self._openings for c in o.rec.services}
+        fresh: list[Recommendation] = []
+        for rec in recs:
+            if rec.id in self._pending or rec.id in self._rejected:
+                continue
+            if rec.kind is RecommendationKind.OPEN and settling & set(rec.services):
+                continue
+            if rec.kind is RecommendationKind.CLOSE and not all(w in self._opened for w in rec.windows):
+                continue
+            self._pending[rec.id] = rec
+            fresh.append(rec)
+        return fresh
+
+    def pending(self) -> tuple[Recommendation, ...]:
+        return tuple(self._pending.values())
+
+    def approve(self, rec_id: str, by: str, now: datetime) -> Recommendation:
+        """Approve a pending recommendation; returns it so the caller can send the commands.
+
+        An opening records its windows as tidal windows and schedules the check at now + check_after_min; a close
+        stops tracking the window. Raises ValueError for an unknown or expired id.
+        """
+        rec = self._take(rec_id, now)
+        if rec.kind is RecommendationKind.OPEN:
+            self._openings.append(
+                Opening(rec, by, now, now + timedelta(minutes=self.settings.check_after_min), rec.projected_wait_min)
+            )
+            for i, wid in enumerate(rec.windows):
+                staff = rec.staff[i] if i < len(rec.staff) else None
+                self._opened[wid] = OpenedWindow(wid, rec.services, staff, rec.id, now, serves=rec.serves)
+        else:
+            for wid in rec.windows:
+                ow = self._opened.pop(wid, None)
+                if ow is not None:
+                    self._quiet.pop(group_key(ow.services), None)
+        return rec
+
+    def reject(self, rec_id: str, by: str, reason: str, now: datetime) -> Recommendation:
+        """Reject a pending recommendation: the same id is not offered again while it would be valid; a rejected
+        close restarts its group's quiet clock (another `close_after_min` before it is proposed again)."""
+        del by, reason  # the caller's audit log keeps who and why
+        rec = self._take(rec_id, now)
+        self._rejected[rec.id] = rec.expires_at
+        if rec.kind is RecommendationKind.CLOSE:
+            key = group_key(rec.services)
+            if key in self._quiet:
+                self._quiet[key] = now
+        return rec
+
+    def _take(self, rec_id: str, now: datetime) -> Recommendation:
+        rec = self._pending.pop(rec_id, None)
+        if rec is None:
+            raise ValueError(f"no pending tidal recommendation {rec_id!r} (unknown, already decided or expired)")
+        if rec.expires_at <= now:
+            raise ValueError(f"tidal recommendation {rec_id!r} expired at {rec.expires_at.isoformat()}")
+        return rec
+
+    def _expire(self, now: datetime) -> None:
+        for rid in [r for r, rec in self._pending.items() if rec.expires_at <= now]:
+            del self._pending[rid]
+        for rid in [r for r, until in self._rejected.items() if until <= now]:
+            del self._rejected[rid]
+
+    # -- following up -------------------------------------------------------------------------------------
+
+    def opened(self) -> tuple[OpenedWindow, ...]:
+        """The tidal windows opened by approved recommendations and still tracked."""
+        return tuple(self._opened.values())
+
+    def reserved_windows(self) -> frozenset[str]:
+        """Approved windows the hall has not reported open yet."""
+        return frozenset(self.arriving())
+
+    def arriving(self) -> dict[str, tuple[str, ...]]:
+        """Approved windows not open yet → what they will serve: pass as `recommend_open(arriving=…)`."""
+        return {w: ow.serves or ow.services for w, ow in self._opened.items() if not ow.seen_open}
+
+    def check(self, hall: HallSnapshot, now: datetime, profile: DemandProfile | None = None) -> list[TidalEvent]:
+        """Follow up: checks that are due (escalate or checked), the quiet clocks, and close recommendations."""
+        self._expire(now)
+        self._last_check = now
+        self._follow_windows(hall)
+        events = self._check_openings(hall, now)
+        self._track_quiet(hall, now, profile)
+        closes = recommend_close(
+            hall, [ow for ow in self._opened.values() if ow.seen_open], self._quiet, profile, self.settings, now
+        )
+        for rec in self.offer(closes, now):
+            events.append(
+                TidalEvent(
+                    TidalEventKind.CLOSE,
+                    now,
+                    rec.id,
+                    rec.services,
+                    rec.windows,
+                    rec.reason,
+                    wait_now_min=rec.projected_wait_min,
+                    recommendation=rec,
+                )
+            )
+        return events
+
+    def _follow_windows(self, hall: HallSnapshot) -> None:
+        """Note approved windows seen open; forget tidal windows closed since (by hand or by an approved close)."""
+        views = {w.window_id: w for w in hall.windows}
+        for wid, ow in list(self._opened.items()):
+            view = views.get(wid)
+            status = view.status if view is not None else None
+            if status is WindowStatus.OPEN and not ow.seen_open:
+                self._opened[wid] = replace(ow, seen_open=True)
+            elif ow.seen_open and status is WindowStatus.CLOSED:
+                del self._opened[wid]
+
+    def _check_openings(self, hall: HallSnapshot, now: datetime) -> list[TidalEvent]:
+        s = self.settings
+        views = {w.window_id: w for w in hall.windows}
+        events: list[TidalEvent] = []
+        for o in [o for o in self._openings if o.check_at <= now]:
+            self._openings.remove(o)
+            rec = o.rec
+            wait = projected_wait_min(hall, rec.services, s, now)
+            before = math.inf if o.wait_at_approval is None else o.wait_at_approval
+            current = math.inf if wait is None else wait
+            fell = current < before * (1 - s.check_min_drop) or current <= s.target_wait_min
+            not_open = tuple(w for w in rec.windows if (v := views.get(w)) is None or v.status is not WindowStatus.OPEN)
+            svc = {sv.code: sv for sv in hall.services}
+            reason = CheckReason(
+                code=ReasonCode.WAIT_FELL if fell else ReasonCode.WAIT_NOT_FALLEN,
+                names=service_names(svc[c] for c in rec.services if c in svc),
+                check_after_min=s.check_after_min,
+                n=rec.n,
+            )
+            kind = TidalEventKind.CHECKED if fell else TidalEventKind.ESCALATE
+            events.append(
+                TidalEvent(kind, now, rec.id, rec.services, rec.windows, reason, o.wait_at_approval, wait, not_open)
+            )
+        return events
+
+    def _track_quiet(self, hall: HallSnapshot, now: datetime, profile: DemandProfile | None) -> None:
+        """Per group with an open tidal window: could its next window to close go (`spare`)? Any moment it could
+        not restarts the clock (the hysteresis)."""
+        views = {w.window_id: w for w in hall.windows}
+        groups: dict[str, list[OpenedWindow]] = {}
+        for ow in self._opened.values():
+            if ow.seen_open and ow.window_id in views:
+                groups.setdefault(group_key(ow.services), []).append(ow)
+        for key in [k for k in self._quiet if k not in groups]:
+            del self._quiet[key]
+        for key, members in groups.items():
+            if spare(hall, _next_to_close(members, views), profile, self.settings, now):
+                self._quiet.setdefault(key, now)
+            else:
+                self._quiet.pop(key, None)
+
+    def next_deadline(self) -> datetime | None:
+        """When `check` next has something to do by the clock alone (a due check, a quiet clock maturing, an
+        expiry); None when nothing is pending. Only times after the last `check` count: a quiet clock that matured
+        without a close (still needed, or its close pending) is looked at again on the next message or tick."""
+        times = [o.check_at for o in self._openings]
+        times += [since + timedelta(minutes=self.settings.close_after_min) for since in self._quiet.values()]
+        times += [rec.expires_at for rec in self._pending.values()]
+        last = self._last_check
+        return min((t for t in times if last is None or t > last), default=None)
+
+    # -- persistence --------------------------------------------------------------------------------------
+
+    def dump(self) -> bytes:
+        return dump_tracker(
+            TrackerState(
+                pending=tuple(self._pending.values()),
+                rejected=dict(self._rejected),
+                openings=tuple(self._openings),
+                opened=tuple(self._opened.values()),
+                quiet=dict(self._quiet),
+                last_check=self._last_check,
+            )
+        )
+
+    @classmethod
+    def load(cls, settings: TidalSettings, data: bytes) -> TidalTracker:
+        """A tracker saved by `dump` (format 2) or by the release before (format 1: see persist.py)."""
+        state = load_tracker(data)
+        t = cls(settings)
+        t._pending = {r.id: r for r in state.pending}
+        t._rejected = dict(state.rejected)
+        t._openings = list(state.openings)
+        t._opened = {ow.window_id: ow for ow in state.opened}
+        t._quiet = dict(state.quiet)
+        t._last_check = state.last_check
+        return t
