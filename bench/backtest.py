@@ -33,7 +33,7 @@ from devices.simulator import HallSimulation, load_scenario  # noqa: E402
 from devices.simulator.model import day_bounds  # noqa: E402
 from edge.backtest import Result, backtest  # noqa: E402
 from edge.demo import scenario_config  # noqa: E402
-from edge.store import EventRow, Store  # noqa: E402
+from edge.store import EventBatch, EventRow, Store  # noqa: E402
 from rules.hall import HallState  # noqa: E402
 from rules.language import BUILTIN, RuleFile, builtin_rules, parse_rules  # noqa: E402
 
@@ -46,8 +46,8 @@ def record_week(db: Path, days: int) -> int:
     if db.exists():
         store = Store(db)
         try:
-            if store.meta("bench_days") == str(days):
-                return store.count_events()
+            if store.meta.get("bench_days") == str(days):
+                return store.events.count()
         finally:
             store.close()
         db.unlink()
@@ -65,12 +65,12 @@ def record_week(db: Path, days: int) -> int:
                 if msg is None:
                     continue
                 t = msg.at.timestamp()
-                rows.append((t, t, msg.device_type.value, msg.device_id, msg.channel.value, msg.type, msg.seq,
-                             m.topic, m.payload))  # fmt: skip
-            store.write(rows)
+                rows.append(EventRow(t, t, msg.device_type.value, msg.device_id, msg.channel.value, msg.type, msg.seq,
+                                     m.topic, m.payload))  # fmt: skip
+            store.events.write(EventBatch.of(rows))
             print(f"  recorded {day} ({day:%a}): {len(rows):,} events", flush=True)
-        store.set_meta("bench_days", str(days))
-        return store.count_events()
+        store.meta.set("bench_days", str(days))
+        return store.events.count()
     finally:
         store.close()
 
@@ -83,7 +83,7 @@ def baseline(db: Path, days: int) -> tuple[int, float]:
     start = datetime.combine(MONDAY, datetime.min.time(), TZ)
     n = 0
     began = time.perf_counter()
-    for ev in store.events_between(start.timestamp(), (start + timedelta(days=days)).timestamp()):
+    for ev in store.events.between(start.timestamp(), (start + timedelta(days=days)).timestamp()):
         try:
             msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
         except PayloadError:

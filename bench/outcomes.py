@@ -6,9 +6,9 @@ staff. Only the policy that opens and closes the reserve windows differs:
 
   fixed      the normal roster; the reserve windows stay closed;
   threshold  every minute, per service group: projected wait ≥ 15 min (queue × AHT ÷ open capable windows, as
-             rules/hall.py computes it) and a capable reserve window free → open one (one opening at a time per
+             rules/hall/ computes it) and a capable reserve window free → open one (one opening at a time per
              group); close one when the projected wait has stayed < 5 min for 15 min;
-  hallops    the gateway's tidal recommender as edge/decisions.py runs it: `recommend_open` every minute with a
+  hallops    the gateway's tidal recommender as edge/decisions/ runs it: `recommend_open` every minute with a
              4-week `DemandProfile` (arrivals and the windows' usual hours), auto-approved, windows opened pooled;
              `TidalTracker.check` for the follow-up and closing (auto-approved too).
 

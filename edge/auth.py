@@ -16,7 +16,7 @@ parameters, so it verifies whichever hasher made it.
 
 With no users at all the API is open — everyone is an administrator — which the gateway allows only when it
 listens on loopback (a first start, a technician's laptop); it refuses to start otherwise.
-This module owns checking; it does not know the routes (api.py declares each route's roles).
+This module owns checking; it does not know the routes (each router in edge/api/ declares its routes' roles).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from pathlib import Path
 
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from edge.store import transaction
 
 COOKIE = "hallops_session"
 _HASHER = PasswordHasher()  # the production cost (module docstring); tests pass a cheap one
@@ -173,8 +175,8 @@ class Auth:
         """Remove a database user with its sessions and tokens."""
         if name in self.configured:
             raise UserError(f"user {name!r} comes from the configuration file: remove it there")
-        with self._db:  # one transaction: no moment with the user gone but a token still valid, or the reverse
-            self._db.execute("BEGIN IMMEDIATE")
+        # one transaction: no moment with the user gone but a token still valid, or the reverse
+        with transaction(self._db, immediate=True):
             if self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
                 raise UserError(f"no user {name!r}")
             self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
@@ -187,8 +189,7 @@ class Auth:
             raise UserError(f"user {name!r} comes from the configuration file: put a new hash there")
         if len(password) < 8:
             raise UserError("the password must have at least 8 characters")
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with transaction(self._db, immediate=True):
             changed = self._db.execute(
                 "UPDATE users SET password_hash = ? WHERE name = ?", (hash_password(password, self._hasher), name)
             )

@@ -41,7 +41,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -52,14 +51,14 @@ from devices.codec import decode
 from devices.errors import PayloadError
 from devices.topics import DeviceType
 from edge.config import GatewayConfig
-from edge.decisions import Batch, decider_for
+from edge.decisions import Batch, decider_for, firings_of
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import FixedClock
-from rules.engine import in_schedule
 from rules.firings import TOLERANCE_S, Diff, Fired, Firings, compare
 from rules.hall import Applied, HallState
 from rules.language import RuleFile
+from rules.schedule import in_schedule
 
 STEP_S = 60.0
 TICK_S = 60.0
@@ -80,10 +79,10 @@ class Run:
         return self.firings.alerts
 
     def take(self, batch: Batch) -> None:
-        for _at, fp, rule, state, severity, body in batch.history:
-            self.firings.change(fp, rule, state, severity, json.loads(body))
-        for kind, rid, body in batch.records:
-            (self.tickets if kind == "ticket" else self.recommendations)[rid] = json.loads(body)
+        for c in batch.history:
+            self.firings.change(c.fingerprint, c.rule_id, c.state, c.severity, json.loads(c.body))
+        for r in batch.records:
+            (self.tickets if r.kind == "ticket" else self.recommendations)[r.id] = json.loads(r.body)
 
 
 @dataclass(slots=True)
@@ -128,7 +127,7 @@ class Result:
         }
 
 
-def backtest(
+def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take, each a keyword
     cfg: GatewayConfig,
     store: Store,
     active: RuleFile,
@@ -167,7 +166,7 @@ def backtest(
         if isinstance(outcome, BaseException):
             raise outcome
         run_c = outcome
-    live = Firings.from_history(store.alert_changes_between(start.timestamp(), end.timestamp()), start, end)
+    live = firings_of(store.decisions.alert_changes(start.timestamp(), end.timestamp()), start, end)
     return Result(start, end, events, warmup, time.perf_counter() - began, run_a, run_c,
                   compare(run_a.alerts, run_c.alerts, tolerance_s), live,
                   compare(live.alerts, run_a.alerts, tolerance_s))  # fmt: skip
@@ -196,7 +195,7 @@ def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, start: datetime
 KINDS = {kind.value: kind for kind in DeviceType}
 
 
-def _replay(
+def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by step, in its order
     cfg: GatewayConfig,
     store: Store,
     rules: RuleFile,
@@ -302,33 +301,32 @@ def _replay(
     # in the order received, each message known from the moment it was received (`received_at`, hall time): the
     # rules evaluated before it came did not know it, as live (a customer reaching the counter a second before a
     # re-call is due, heard a second after it, was re-called)
-    for received_at, at, channel, device_type, device_id, seq, topic, payload in store.log_between(
-        warm_from.timestamp(), end.timestamp()
-    ):
-        if channel == "hb":  # alive, nothing more: applied from the row, as the gateway logged it after checking it
-            kind = KINDS[device_type]
-            if received_at < first:
-                hall.heartbeat(device_id, kind, seq, at)
+    for row in store.events.received_between(warm_from.timestamp(), end.timestamp()):
+        if row.channel == "hb":  # alive, nothing more: applied from the row, as the gateway logged it once checked
+            kind = KINDS[row.device_type]
+            if row.received_at < first:
+                hall.heartbeat(row.device_id, kind, row.seq, row.at)
                 warmup += 1
                 continue
-            if received_at >= quiet_until:
-                when = datetime.fromtimestamp(received_at, UTC)
+            if row.received_at >= quiet_until:
+                when = datetime.fromtimestamp(row.received_at, UTC)
                 while (t := due(when)) <= when:
                     evaluate(t)
                 quiet_until = t.timestamp()
-            if hall.heartbeat(device_id, kind, seq, at) is not Applied.DUPLICATE:
+            if hall.heartbeat(row.device_id, kind, row.seq, row.at) is not Applied.DUPLICATE:
                 events += 1
-                decider.heard(device_id)  # a heartbeat only moves a device's last-seen, whose deadlines the rules know
+                # a heartbeat only moves a device's last-seen, whose deadlines the rules know
+                decider.heard(row.device_id)
             continue
         quiet_until = -math.inf  # any other message may bring the next evaluation forward
-        known = datetime.fromtimestamp(received_at, UTC)
+        known = datetime.fromtimestamp(row.received_at, UTC)
         try:
-            msg = decode(topic, payload, known, max_bytes=1 << 30)
+            msg = decode(row.topic, row.payload, known, max_bytes=1 << 30)
         except PayloadError:
             continue  # logged under an older contract; the live gateway would have refused it too
         if msg is None:
             continue
-        if received_at < first:
+        if row.received_at < first:
             hall.apply(msg)
             warmup += 1
             continue
@@ -343,7 +341,7 @@ def _replay(
         if happened is None or msg.at < happened:
             happened = msg.at
         if watched:
-            for subject in (msg.device_id, msg.payload.__dict__.get("window_id")):
+            for subject in (msg.device_id, msg.payload.named_window):
                 if subject in watched:
                     spoke.add(subject)
                     recheck = recheck or known + settle
@@ -365,11 +363,9 @@ def schedule_edges(versions: Iterable[RuleFile], start: datetime, end: datetime,
         for rules in versions:
             for schedule in rules.schedules.values():
                 for span in schedule.hours:
-                    opens = datetime.combine(day, dtime.fromisoformat(span[:5]), tz)
+                    opens, closes = span.bounds(day, tz)
                     if not in_schedule(schedule, opens):
                         continue  # not a day this schedule keeps
-                    closes = (datetime.combine(day + timedelta(days=1), dtime(), tz) if span[6:] == "24:00"
-                              else datetime.combine(day, dtime.fromisoformat(span[6:]), tz))  # fmt: skip
                     out.update(t for t in (opens, closes) if start <= t < end)
         day += timedelta(days=1)
     return sorted(out)

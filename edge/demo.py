@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from devices.simulator.model import day_bounds
-from devices.simulator.scenario import WEEKDAYS, Scenario
+from devices.simulator import Scenario, day_bounds
 from devices.topics import DeviceType
+from devices.units import WEEKDAYS
 from edge.auth import hash_password
 from edge.config import GatewayConfig
 

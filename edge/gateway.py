@@ -35,15 +35,16 @@ from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import hall_filter
 from edge.audit import Entry
+from edge.clock import DeviceClock, SystemClock
 from edge.config import GatewayConfig
 from edge.decisions import Decider, decider_for
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
 from edge.reports import Reports, day_span
-from edge.store import EventRow, Store
+from edge.store import EventBatch, Rejected, Store
 from edge.stream import Broadcaster
 from edge.versions import RuleVersions, content_hash
-from rules.clock import Clock, DeviceClock, SystemClock
+from rules.clock import Clock
 from rules.hall import Applied, HallSnapshot, HallState
 from rules.language import BUILTIN, RuleFile, builtin_rules, load_rules
 
@@ -89,8 +90,7 @@ class Gateway:
         self.started_at = datetime.now(UTC)
         self._started_mono = time.monotonic()
         self._prefix = f"hall/{self.hall_id}/"
-        self._events: list[EventRow] = []
-        self._dead: list[tuple[float, str, str, str, str, bytes]] = []
+        self._batch = EventBatch()  # events and dead letters handled since the last flush
         self._acks: list[tuple[int, int, int]] = []
         self._last_saved = 0.0
         self._dirty = False
@@ -150,21 +150,21 @@ class Gateway:
         """Open the store and restore the hall (no network): the saved state plus the events logged after it."""
         self.store = Store(self.cfg.storage.path)
         configured = {name: {"role": u.role, "name": u.name} for name, u in self.cfg.users.items()}
-        self.store.set_meta(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))
-        saved = self.store.saved_state()
+        self.store.meta.set(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))
+        saved = self.store.events.saved_state()
         after = 0
         if saved is not None:
-            after, body = saved
+            after = saved.event_id
             try:
-                self.state = HallState.load(self.cfg.profile(), body)
+                self.state = HallState.load(self.cfg.profile(), saved.body)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("saved hall state unreadable (%s); rebuilding from the whole event log", exc)
                 self.state, after = HallState(self.cfg.profile()), 0
-        newest = self.store.newest_event_at()
+        newest = self.store.events.newest_at()
         if newest is not None:  # a device clock resumes at the hall time it had, not the box's wall clock
             self._observe_at(datetime.fromtimestamp(newest, UTC))
         replayed = 0
-        for ev in self.store.events_after(after):
+        for ev in self.store.events.after(after):
             received = datetime.fromtimestamp(ev.received_at, UTC)
             msg = decode(ev.topic, ev.payload, received, max_bytes=1 << 30)
             if msg is not None:
@@ -268,25 +268,23 @@ class Gateway:
         if self.decider is not None:
             self.decider.on_message(msg)
         self.reports.apply(msg)
-        self._events.append(
-            (
-                received_at.timestamp(),
-                msg.at.timestamp(),
-                msg.device_type.value,
-                msg.device_id,
-                msg.channel.value,
-                msg.type,
-                msg.seq,
-                topic,
-                payload,
-            )
+        self._batch.add(
+            received_at.timestamp(),
+            msg.at.timestamp(),
+            msg.device_type.value,
+            msg.device_id,
+            msg.channel.value,
+            msg.type,
+            msg.seq,
+            topic,
+            payload,
         )
-        if len(self._events) >= MAX_BATCH:
+        if self._batch.events >= MAX_BATCH:
             self.flush()
 
     def _reject(self, topic: str, payload: bytes, received_at: datetime, exc: PayloadError) -> None:
         self.counters.rejected[exc.reason] += 1
-        self._dead.append((received_at.timestamp(), topic, exc.reason, exc.path, exc.detail, payload))
+        self._batch.reject(Rejected(received_at.timestamp(), topic, exc.reason, exc.path, exc.detail, payload))
         log.debug("rejected topic=%s reason=%s path=%s detail=%s", topic, exc.reason, exc.path, exc.detail)
 
     def _observe(self, msg: DeviceMessage) -> None:
@@ -302,12 +300,9 @@ class Gateway:
             return
         now = time.monotonic()
         save = self._dirty and (save_state or now - self._last_saved >= self.cfg.storage.snapshot_every_s)
-        if self._events or self._dead or save:
-            self.store.write(
-                self._events, self._dead, self.state.dump() if save else None, datetime.now(UTC).timestamp()
-            )
-            self._events.clear()
-            self._dead.clear()
+        if self._batch or save:
+            self.store.events.write(self._batch, self.state.dump() if save else None, datetime.now(UTC).timestamp())
+            self._batch.clear()
             if save:
                 self._last_saved = now
                 self._dirty = False
@@ -344,11 +339,11 @@ class Gateway:
             self._report_rejections()
             if self.store is None:
                 continue
-            self.store.prune_dead_letters(self.cfg.storage.dead_letter_limit)
+            self.store.dead_letters.prune(self.cfg.storage.dead_letter_limit)
             if time.monotonic() - last_retention >= 3600:
                 last_retention = time.monotonic()
                 horizon = datetime.now(UTC) - timedelta(days=self.cfg.storage.retention_days)
-                gone = self.store.prune_events(horizon.timestamp())
+                gone = self.store.events.prune(horizon.timestamp())
                 if gone:
                     log.info("retention removed events=%d older_than=%s", gone, horizon.isoformat())
 
@@ -387,15 +382,15 @@ class BundleSink:
 
     def applied_bundle(self) -> int:
         store, _ = self._opened()
-        return int(store.meta(BUNDLE_VERSION) or 0)
+        return int(store.meta.get(BUNDLE_VERSION) or 0)
 
     def rules_in_force(self) -> int:
         return self._gateway.rules_version
 
     def stored_rules(self, rules_yaml: str) -> int | None:
         store, _ = self._opened()
-        rows = store.rule_version_rows(content_hash=content_hash(rules_yaml))
-        return int(rows[0][0]) if rows else None
+        rows = store.rule_versions.rows(content_hash=content_hash(rules_yaml))
+        return rows[0].number if rows else None
 
     def apply_bundle(self, bundle: Bundle, topic: str) -> int:
         store, versions = self._opened()
@@ -403,9 +398,9 @@ class BundleSink:
         label = f"bundle:{bundle.version}"
         version, _ = versions.add(bundle.rules_yaml, label, f"signed bundle {bundle.version}", label)
         versions.activate(version.number, BUNDLE_ACTOR, f"signed bundle {bundle.version} from {topic}")
-        store.set_meta(BUNDLE_VERSION, str(bundle.version))
+        store.meta.set(BUNDLE_VERSION, str(bundle.version))
         detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": was, "rule_version": version.number,
                   "via": topic}  # fmt: skip
-        store.append_audit([Entry(time.time(), BUNDLE_ACTOR, "rules.apply_bundle", str(bundle.version), detail)])
+        store.audit.append([Entry(time.time(), BUNDLE_ACTOR, "rules.apply_bundle", str(bundle.version), detail)])
         self._gateway.follow_rules()
         return version.number

@@ -1,6 +1,6 @@
 """Delivering what the decisions produced: alert messages and device commands over MQTT, webhooks over HTTP.
 
-Rows are written to the SQLite outbox in the same transaction as the decision that made them (edge/decisions.py);
+Rows are written to the SQLite outbox in the same transaction as the decision that made them (edge/decisions/);
 the sender here delivers them, retries with exponential backoff, and gives up after `MAX_ATTEMPTS` (the row stays,
 marked failed, and is counted in /api/health). So a crash or a broker outage delays a notification but never loses
 it, and a restart does not decide — and send — the same thing again.
@@ -42,7 +42,7 @@ class OutboxSender:
             while True:
                 await self.drain()
                 now = datetime.now(UTC).timestamp()
-                next_at = self._store.next_outbox_attempt()
+                next_at = self._store.outbox.next_attempt()
                 timeout = 1.0 if next_at is None else min(1.0, max(0.0, next_at - now))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
@@ -54,29 +54,29 @@ class OutboxSender:
     async def drain(self) -> None:
         """Send every due row once (in order); failures are rescheduled."""
         now = datetime.now(UTC).timestamp()
-        for row_id, channel, target, payload, attempts in self._store.due_outbox(now):
+        for row in self._store.outbox.due(now):
             try:
-                if channel == "mqtt":
-                    await self._link.publish(target, payload, qos=1)
+                if row.channel == "mqtt":
+                    await self._link.publish(row.target, row.payload, qos=1)
                 else:
                     response = await self._http.post(
-                        target, content=payload, headers={"content-type": "application/json"}
+                        row.target, content=row.payload, headers={"content-type": "application/json"}
                     )
                     if response.status_code >= 300:
                         raise RuntimeError(f"HTTP {response.status_code}")
             except Exception as exc:
-                give_up = attempts + 1 >= MAX_ATTEMPTS
-                backoff = min(MAX_BACKOFF_S, 2.0**attempts)
-                self._store.outbox_retry(row_id, now, now + backoff, f"{type(exc).__name__}: {exc}", give_up)
+                give_up = row.attempts + 1 >= MAX_ATTEMPTS
+                backoff = min(MAX_BACKOFF_S, 2.0**row.attempts)
+                self._store.outbox.retry(row.id, now, now + backoff, f"{type(exc).__name__}: {exc}", give_up)
                 if give_up:
                     self.failed += 1
-                    log.error("gave up delivering channel=%s target=%s after %d attempts: %s", channel, target,
-                              attempts + 1, exc)  # fmt: skip
+                    log.error("gave up delivering channel=%s target=%s after %d attempts: %s", row.channel, row.target,
+                              row.attempts + 1, exc)  # fmt: skip
                 else:
-                    log.warning("delivery failed channel=%s target=%s attempt=%d: %s; retry in %.0f s", channel,
-                                target, attempts + 1, exc, backoff)  # fmt: skip
-                if channel == "mqtt":
+                    log.warning("delivery failed channel=%s target=%s attempt=%d: %s; retry in %.0f s", row.channel,
+                                row.target, row.attempts + 1, exc, backoff)  # fmt: skip
+                if row.channel == "mqtt":
                     return  # keep MQTT order: the rest waits for the broker
                 continue
-            self._store.outbox_sent(row_id, now)
+            self._store.outbox.sent(row.id, now)
             self.sent += 1

@@ -19,7 +19,7 @@ from devices.codec import DeviceMessage, decode
 from edge.store import Store
 from rules.hall import HallProfile
 from rules.kpi import DayBook, DayReport
-from rules.language import Schedule
+from rules.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Reports:
         start = datetime.combine(day, datetime.min.time(), self.tz)
         end = start + timedelta(days=1)
         applied = 0
-        for ev in store.events_between(start.timestamp(), end.timestamp()):
+        for ev in store.events.between(start.timestamp(), end.timestamp()):
             msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
             if msg is not None:
                 book.apply(msg)
@@ -108,8 +108,7 @@ def day_span(schedule: Schedule | None) -> tuple[time, time] | None:
     counted: devices switched off at night are not "unavailable". None for a schedule that runs to midnight."""
     if schedule is None or not schedule.hours:
         return None
-    spans = [h.split("-") for h in schedule.hours]
-    opens, closes = min(a for a, _ in spans), max(b for _, b in spans)
-    if closes >= "24:00":
+    closings = [span.end for span in schedule.hours]
+    if None in closings:
         return None
-    return time.fromisoformat(opens), time.fromisoformat(closes)
+    return min(span.start for span in schedule.hours), max(t for t in closings if t is not None)

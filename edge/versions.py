@@ -23,7 +23,7 @@ import yaml
 
 from devices.errors import ConfigError, Problem
 from edge.audit import Entry
-from edge.store import Store
+from edge.store import Store, VersionRow
 from rules.engine import rule_key
 from rules.language import RuleFile, parse_rules
 
@@ -39,6 +39,10 @@ class RuleVersion:
     comment: str
     origin: str
     source: str
+
+    @classmethod
+    def of(cls, row: VersionRow) -> RuleVersion:
+        return cls(row.number, row.hash, row.created_at, row.author, row.comment, row.origin, row.source)
 
     @cached_property
     def rules(self) -> RuleFile:
@@ -115,20 +119,20 @@ class RuleVersions:
     # -- reading ------------------------------------------------------------------------------------------
 
     def all(self) -> list[RuleVersion]:
-        return [RuleVersion(*row) for row in self._store.rule_version_rows()]
+        return [RuleVersion.of(row) for row in self._store.rule_versions.rows()]
 
     def get(self, number: int) -> RuleVersion:
-        rows = self._store.rule_version_rows(number=number)
+        rows = self._store.rule_versions.rows(number=number)
         if not rows:
             raise KeyError(number)
-        return RuleVersion(*rows[0])
+        return RuleVersion.of(rows[0])
 
     def active_number(self) -> int | None:
-        value = self._store.meta(ACTIVE)
+        value = self._store.meta.get(ACTIVE)
         return int(value) if value else None
 
     def shadow_number(self) -> int | None:
-        value = self._store.meta(SHADOW)
+        value = self._store.meta.get(SHADOW)
         return int(value) if value else None
 
     def active(self) -> RuleVersion | None:
@@ -137,8 +141,8 @@ class RuleVersions:
 
     def activations(self, limit: int = 100) -> list[dict[str, object]]:
         return [
-            {"id": i, "at": at, "number": n, "kind": kind, "by": by, "comment": comment}
-            for i, at, n, kind, by, comment in self._store.rule_activations(limit)
+            {"id": a.id, "at": a.at, "number": a.number, "kind": a.kind, "by": a.by, "comment": a.comment}
+            for a in self._store.rule_versions.activations(limit)
         ]
 
     # -- changing -----------------------------------------------------------------------------------------
@@ -148,14 +152,15 @@ class RuleVersions:
         (naming `name`) for invalid rules."""
         parse_source(source, name)
         h = content_hash(source)
-        existing = self._store.rule_version_rows(content_hash=h)
+        existing = self._store.rule_versions.rows(content_hash=h)
         if existing:
-            return RuleVersion(*existing[0]), False
+            return RuleVersion.of(existing[0]), False
         now = time.time()
         detail = {"comment": comment, "origin": origin, "hash": h}
-        number = self._store.add_rule_version(
-            (h, now, author, comment, origin, source), Entry(now, author, "rules.version_add", "", detail)
-        )
+        number = self._store.rule_versions.add(
+            content_hash=h, created_at=now, author=author, comment=comment, origin=origin, source=source,
+            entry=Entry(now, author, "rules.version_add", "", detail),
+        )  # fmt: skip
         return self.get(number), True
 
     def activate(self, number: int, by: str, comment: str = "", kind: str = "activate") -> RuleVersion:
@@ -166,7 +171,7 @@ class RuleVersions:
         if self.shadow_number() == number:
             meta[SHADOW] = ""
         detail = {"was": was, "comment": comment}
-        self._store.record_activation(
+        self._store.rule_versions.activate(
             number, kind, by, comment, time.time(), meta, Entry(time.time(), by, f"rules.{kind}", str(number), detail)
         )
         return version
@@ -174,10 +179,9 @@ class RuleVersions:
     def rollback(self, by: str, comment: str = "") -> RuleVersion:
         """Put back the version in force before the current one (LookupError if there is none)."""
         current = self.active_number()
-        for row in self._store.rule_activations(limit=1000):
-            _, _, number, kind, _, _ = row
-            if kind in ("activate", "rollback", "promote") and number != current:
-                return self.activate(number, by, comment, kind="rollback")
+        for row in self._store.rule_versions.activations(limit=1000):
+            if row.kind in ("activate", "rollback", "promote") and row.number != current:
+                return self.activate(row.number, by, comment, kind="rollback")
         raise LookupError("no earlier version has been in force")
 
     def set_shadow(self, number: int | None, by: str, comment: str = "") -> RuleVersion | None:
@@ -190,7 +194,7 @@ class RuleVersions:
             version = None
         now = time.time()
         kind = "shadow" if number is not None else "shadow_off"
-        self._store.record_activation(
+        self._store.rule_versions.activate(
             number or 0, kind, by, comment, now, {SHADOW: str(number or "")},
             Entry(now, by, f"rules.{kind}", str(number or self.shadow_number() or ""), {"comment": comment}),
         )  # fmt: skip
@@ -202,10 +206,10 @@ class RuleVersions:
         edited it on purpose); otherwise the version last activated stays in force, whatever the file says."""
         h = content_hash(source)
         current = self.active_number()
-        if current is not None and self._store.meta(FILE_HASH) == h:
+        if current is not None and self._store.meta.get(FILE_HASH) == h:
             return self.get(current)
         version, _ = self.add(source, "config", f"from {origin}", f"config:{origin}")
         if version.number != current:
             self.activate(version.number, "config", f"the configured rules ({origin}) changed")
-        self._store.set_meta(FILE_HASH, h)
+        self._store.meta.set(FILE_HASH, h)
         return version

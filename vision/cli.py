@@ -1,7 +1,7 @@
 """`hallops vision`: run the cameras (`--config FILE`), or write one checked frame (`snapshot CAMERA`).
 
 Owns the flags and the exit codes: 0 done, 1 the detector or a source failed, 2 bad configuration, 130 interrupted.
-The `hallops` entry point (edge/cli.py) declares the flags and calls `run`.
+The `hallops` entry point (edge/cli/run.py) declares the flags and calls `run`.
 """
 
 from __future__ import annotations

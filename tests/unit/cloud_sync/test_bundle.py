@@ -130,8 +130,8 @@ def test_the_cli_applies_a_good_bundle_and_a_refused_one_leaves_the_rules_unchan
     assert "not newer than the applied version 2" in err and "signature does not match" in err
     store = Store(db)
     try:
-        assert store.meta("rules_bundle_version") == "2"
-        assert [r.entry.action for r in store.audit_rows()] == [
+        assert store.meta.get("rules_bundle_version") == "2"
+        assert [r.entry.action for r in store.audit.rows()] == [
             "rules.version_add", "rules.activate",  # the configured rules, at the first start
             "rules.version_add", "rules.activate", "rules.apply_bundle",
         ]  # fmt: skip

@@ -73,10 +73,10 @@ def test_swapping_two_rows_is_found() -> None:
 def store_with_entries(tmp_path: Path) -> Path:
     db = tmp_path / "gateway.db"
     store = Store(db)
-    store.write_decisions({}, [], [], T0, [], ENTRIES[:2])  # appended with the decisions they belong to
-    store.append_audit(ENTRIES[2:])  # and on their own (CLI changes)
-    assert [r.id for r in store.audit_rows()] == [1, 2, 3, 4]
-    assert [r.entry.action for r in store.audit_rows(2)] == ["recommendation.approve", "ticket.resolve"]
+    store.decisions.write({}, [], [], T0, [], ENTRIES[:2])  # appended with the decisions they belong to
+    store.audit.append(ENTRIES[2:])  # and on their own (CLI changes)
+    assert [r.id for r in store.audit.rows()] == [1, 2, 3, 4]
+    assert [r.entry.action for r in store.audit.rows(2)] == ["recommendation.approve", "ticket.resolve"]
     store.close()
     return db
 
@@ -86,7 +86,7 @@ def test_the_stored_log_survives_a_reopen_and_verifies_from_the_cli(
 ) -> None:
     db = store_with_entries(tmp_path)
     reopened = Store(db)
-    assert verify(reopened.audit_rows(), reopened.audit_head()) == []
+    assert verify(reopened.audit.rows(), reopened.audit.head()) == []
     reopened.close()
     assert main(["audit", "verify", "--db", str(db)]) == 0
     assert "intact — 4 rows" in capsys.readouterr().err

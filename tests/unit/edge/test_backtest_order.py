@@ -17,7 +17,7 @@ from edge.backtest import backtest
 from edge.config import load_config
 from edge.decisions import Decider
 from edge.demo import scenario_config
-from edge.store import EventRow, Store
+from edge.store import EventBatch, EventRow, Store
 from rules.engine import Decision
 from rules.language import builtin_rules
 from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, county_day
@@ -27,7 +27,7 @@ CALLED = 60.0  # 09:01:00, W1 calls A001; the re-call rule fires when nobody has
 
 def row(device_type: str, device: str, seq: int, at: float, received: float, **fields: object) -> EventRow:
     body = {"v": 1, "ts": (T0 + timedelta(seconds=at)).isoformat(), "seq": seq, **fields}
-    return (
+    return EventRow(
         (T0 + timedelta(seconds=received)).timestamp(),
         (T0 + timedelta(seconds=at)).timestamp(),
         device_type,
@@ -61,7 +61,8 @@ def test_a_message_heard_after_a_deadline_is_replayed_after_it(
         row("ticket_machine", "tm1", 2, 300, 300.1, type="ticket.issued", ticket_id="a2", number="A002",
             service="tax", channel="walk_in"),
     ]  # fmt: skip
-    store.write(sorted(log, key=lambda r: r[0]), [], None, 0.0)  # the log is written in the order received
+    # the log is written in the order received
+    store.events.write(EventBatch.of(sorted(log, key=lambda r: r.received_at)), None, 0.0)
     rules = builtin_rules()
     result = backtest(cfg, store, rules, rules, T0 - timedelta(minutes=1), T0 + timedelta(minutes=10))
     store.close()
@@ -89,7 +90,7 @@ def test_a_call_heard_after_an_evaluation_it_happened_before_is_re_called_on_tim
         row("ticket_machine", "tm1", 2, 300, 300.1, type="ticket.issued", ticket_id="a2", number="A002",
             service="tax", channel="walk_in"),
     ]  # fmt: skip
-    store.write(log, [], None, 0.0)
+    store.events.write(EventBatch.of(log), None, 0.0)
     rules = builtin_rules()
     result = backtest(cfg, store, rules, rules, T0 - timedelta(minutes=1), T0 + timedelta(minutes=10))
     store.close()
@@ -108,9 +109,9 @@ def test_after_every_evaluation_of_a_county_day_the_next_deadline_lies_ahead(
     store = Store(tmp_path / "g.db")
     rows: list[EventRow] = []
     for sent, m in county_day().logged:  # as the gateway logs them
-        rows.append((m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id,
-                     m.channel.value, m.type, m.seq, sent.topic, sent.payload))  # fmt: skip
-    store.write(rows)
+        rows.append(EventRow(m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id,
+                             m.channel.value, m.type, m.seq, sent.topic, sent.payload))  # fmt: skip
+    store.events.write(EventBatch.of(rows))
     stale: list[tuple[datetime, datetime]] = []
     evaluate = Decider.evaluate
 

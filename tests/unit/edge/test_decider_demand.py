@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.config import load_config
 from edge.decisions import decider_for
-from edge.store import Store
+from edge.store import EventBatch, EventRow, Store
 from edge.stream import Broadcaster
 from rules.clock import FixedClock
 from rules.hall import HallState
@@ -47,9 +47,10 @@ def test_a_decider_started_at_a_moment_learns_only_the_history_before_it(tmp_pat
     week = WEEK.total_seconds()
     logged = [issue(feed, -week + 60, "past"), issue(feed, 60, "now"),
               issue(feed, week + 60, "next-1"), issue(feed, week + 90, "next-2")]  # fmt: skip
-    store.write([(m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id, m.channel.value,
-                  m.type, m.seq, f"hall/h1/{m.device_type.value}/{m.device_id}/evt", b'{"service": "tax"}')
-                 for m in logged])  # fmt: skip
+    store.events.write(EventBatch.of(EventRow(m.received_at.timestamp(), m.at.timestamp(), m.device_type.value,
+                                              m.device_id, m.channel.value, m.type, m.seq,
+                                              f"hall/h1/{m.device_type.value}/{m.device_id}/evt", b'{"service": "tax"}')
+                                     for m in logged))  # fmt: skip
     decider = decider_for(cfg, builtin_rules(), store, FixedClock(T0), HallState(cfg.profile()).snapshot,
                           stream=Broadcaster())  # fmt: skip
     assert decider.demand.rate("tax", T0 + timedelta(minutes=5)) == 4.0  # last Monday's one ticket in the slot

@@ -82,9 +82,9 @@ def test_activate_rollback_diff_and_every_change_audited(store: Store) -> None:
     assert (d.added, d.removed, d.changed, d.settings_changed) == (["queue-huge"], [], ["queue-long"], False)
     assert "-    when: {metric: queue.waiting, op: \">=\", value: 5}" in d.unified
     assert [a["kind"] for a in versions.activations()] == ["rollback", "rollback", "activate", "activate"]
-    actions = [r.entry.action for r in store.audit_rows()]
+    actions = [r.entry.action for r in store.audit.rows()]
     assert actions.count("rules.version_add") == 3 and actions.count("rules.rollback") == 2
-    assert verify(store.audit_rows(), store.audit_head()) == []
+    assert verify(store.audit.rows(), store.audit.head()) == []
 
 
 def test_a_start_takes_the_configured_file_only_when_it_changed(store: Store) -> None:
@@ -124,6 +124,6 @@ def test_a_shadow_versions_would_have_fired_diff_is_right_for_a_threshold_change
     assert report["active_per_rule"] == {"queue-any": 2, "queue-long": 1}
     assert report["shadow_per_rule"] == {"queue-any": 2, "queue-long": 2}
     # the shadow acted on nothing: the alert history (what people were told) has only the active version's alerts
-    assert {r[1] for r in store.alert_changes_between(0, 2e9)} == {"queue-any", "queue-long"}
-    assert len([r for r in store.alert_changes_between(0, 2e9) if r[1] == "queue-long"]) == 1
+    assert {r.rule_id for r in store.decisions.alert_changes(0, 2e9)} == {"queue-any", "queue-long"}
+    assert len([r for r in store.decisions.alert_changes(0, 2e9) if r.rule_id == "queue-long"]) == 1
     store.close()

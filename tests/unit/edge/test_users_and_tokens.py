@@ -173,11 +173,11 @@ def test_the_cli_adds_lists_tokens_and_removes_users_and_audits_each_change(
     assert run(monkeypatch, ["users", "remove", "li", "--db", db]) == 1
     store = Store(Path(db))
     try:
-        rows = store.audit_rows()
+        rows = store.audit.rows()
         assert [(r.entry.action, r.entry.subject) for r in rows] == [
             ("user.add", "root"), ("user.add", "li"), ("token.create", "li"), ("user.remove", "li")]  # fmt: skip
         assert rows[0].entry.detail == {"role": "administrator"} and rows[0].entry.actor.startswith("cli:")
-        assert verify(rows, store.audit_head()) == []
+        assert verify(rows, store.audit.head()) == []
     finally:
         store.close()
 
@@ -206,6 +206,6 @@ def test_a_new_password_ends_the_sessions_of_the_old_one_and_the_cli_audits_it(
         after.close()
     store = Store(db)
     try:
-        assert [r.entry.action for r in store.audit_rows()] == ["user.add", "user.password"]
+        assert [r.entry.action for r in store.audit.rows()] == ["user.add", "user.password"]
     finally:
         store.close()

@@ -1,0 +1,58 @@
+"""The HTTP API (FastAPI, OpenAPI at /docs) and the web UI's files, built by `create_app(gateway)`.
+
+Every route declares the roles that may call it (`needs(...)`, shown as `x-roles` in the OpenAPI document); the
+administrator may call them all, `/api/health` is open for monitoring. Times are RFC 3339 in the hall's time zone.
+The app holds the gateway it was made for; there are no globals.
+
+One router module per OpenAPI tag, each a flat list of routes over the typed `ApiState` (deps.py):
+
+    session.py  sign in and out, who is signed in, the users     tickets.py  fault and rectification tickets
+    health.py   ingest health, dead letters (tag `gateway`)      tidal.py    tidal-window recommendations
+    hall.py     the hall now, one device in detail               rules.py    rules, versions, shadow, backtest, check
+    live.py     the server-sent event stream                     reports.py  today's KPIs, day reports (JSON, CSV)
+    alerts.py   alerts, acknowledging, silences                  audit.py    the audit log and its hash chain
+    deps.py     ApiState, signed_in, needs, who                  schemas.py  every request and response body
+
+`create_app` only assembles them (state, static files, routers); it must not define API routes itself.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from edge.api import alerts, audit, hall, health, live, reports, rules, session, tickets, tidal
+from edge.api.deps import VERSION, ApiState
+from edge.auth import Auth
+from edge.gateway import Gateway
+
+__all__ = ["VERSION", "ApiState", "create_app"]
+
+WEB = resources.files("edge").joinpath("web")
+ROUTERS = (session, health, hall, alerts, rules, tickets, tidal, live, reports, audit)
+
+
+def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
+    app = FastAPI(
+        title="hallops gateway",
+        version=VERSION,
+        description="Live state of one government service hall (政务服务大厅), from its devices' MQTT telemetry. "
+        "Sign in with `POST /api/session` (a cookie) or send HTTP Basic credentials; each route lists its roles "
+        "under `x-roles` (the administrator may call every route).",
+    )
+    state = ApiState.of(gateway, auth)
+    app.state.api = state
+    app.state.auth = state.auth  # the server closes its database connection on the way out
+    page = WEB.joinpath("index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return page
+
+    app.mount("/static", StaticFiles(directory=str(WEB)), name="static")
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app

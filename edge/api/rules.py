@@ -1,0 +1,257 @@
+"""Routes of the `rules` tag: the rules in force, their stored versions (add, compare, activate, roll back), the
+shadow version and its would-have-fired report, backtests over the recorded events, and checking a rule file.
+
+Must not keep or evaluate rules itself: edge.versions stores the versions (and audits each change), the gateway takes
+a change up (`follow_rules`), the decision layer runs the shadow, and edge.backtest replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import yaml
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as FastPath
+from fastapi.responses import PlainTextResponse
+
+from devices.errors import ConfigError, Problem
+from devices.validation import line_of
+from edge.api.deps import ALL, ApiState, State, needs, who
+from edge.api.schemas import (
+    BacktestBody,
+    BacktestOut,
+    CommentBody,
+    RuleOut,
+    RuleProblem,
+    RulesCheck,
+    ShadowReport,
+    VersionAdded,
+    VersionBody,
+    VersionDiffOut,
+    VersionOut,
+    VersionSource,
+    VersionsOut,
+)
+from edge.auth import Role
+from edge.backtest import Result as BacktestResult
+from edge.backtest import backtest
+from edge.store import Store
+from edge.versions import diff as version_diff
+from edge.versions import parse_source
+from rules.language import RuleFile, parse_rules, summarise
+
+router = APIRouter(tags=["rules"])
+VersionNumber = Annotated[int, FastPath(ge=1, le=2**31)]
+
+
+@router.get("/api/rules", response_model=list[RuleOut], **needs(*ALL))
+async def rules(state: State) -> list[RuleOut]:
+    """The rules in force."""
+    in_force = state.rules()
+    enabled = {r.id: (r.enabled, r.description) for r in in_force.rules}
+    return [
+        RuleOut(id=x.id, description=enabled[x.id][1], severity=x.severity.value, kind=x.kind,
+                subject=x.subject, enabled=enabled[x.id][0])
+        for x in summarise(in_force)
+    ]  # fmt: skip
+
+
+@router.get("/api/rules/source", response_class=PlainTextResponse, **needs(*ALL))
+async def rules_source(state: State) -> str:
+    """The YAML of the rule version in force."""
+    return state.versions().get(state.rules_version()).source
+
+
+def unprocessable(exc: ConfigError, text: str) -> HTTPException:
+    problems = [{"path": p.path, "message": p.message, "line": line_of(text, p.path) if p.path else None}
+                for p in exc.problems]  # fmt: skip
+    first = exc.problems[0] if exc.problems else Problem("", "invalid")
+    where = f"source.{first.path}" if first.path else "source"
+    return HTTPException(422, {"message": f"{where}: {first.message}", "problems": problems})
+
+
+@router.get("/api/rules/versions", response_model=VersionsOut, **needs(Role.ADMINISTRATOR))
+async def rule_versions(state: State) -> VersionsOut:
+    """Every rule version (newest first), which is in force, which runs in shadow, and the activations."""
+    v = state.versions()
+    return VersionsOut.model_validate({
+        "active": state.rules_version(),
+        "shadow": v.shadow_number(),
+        "versions": [x.summary() for x in reversed(v.all())],
+        "activations": v.activations(50),
+    })  # fmt: skip
+
+
+@router.post("/api/rules/versions", response_model=VersionAdded, status_code=201, **needs(Role.ADMINISTRATOR))
+async def add_rule_version(body: VersionBody, request: Request, state: State) -> VersionAdded:
+    """Store a rule file as a new immutable version (not put in force). The same YAML as an existing version
+    returns that version with `created: false`. Invalid rules: 422 with every problem, its path and line."""
+    try:
+        v, created = state.versions().add(body.source, who(request, None), body.comment, "web")
+    except ConfigError as exc:
+        raise unprocessable(exc, body.source) from None
+    return VersionAdded.model_validate({**v.summary(), "created": created})
+
+
+@router.get("/api/rules/versions/{number}", response_model=VersionSource, **needs(Role.ADMINISTRATOR))
+async def rule_version(number: VersionNumber, state: State) -> VersionSource:
+    """One version with its YAML."""
+    try:
+        v = state.versions().get(number)
+    except KeyError:
+        raise HTTPException(404, f"no rule version {number}") from None
+    return VersionSource.model_validate({**v.summary(), "source": v.source})
+
+
+@router.get("/api/rules/versions/{number}/diff", response_model=VersionDiffOut, **needs(Role.ADMINISTRATOR))
+async def rule_version_diff(
+    number: VersionNumber,
+    state: State,
+    against: Annotated[int | None, Query(ge=1, le=2**31, description="default: the version in force")] = None,
+) -> VersionDiffOut:
+    """What changed from `against` to `number`: rules added, removed, changed, and the unified YAML diff."""
+    versions = state.versions()
+    try:
+        old, new = versions.get(against or state.rules_version()), versions.get(number)
+    except KeyError as exc:
+        raise HTTPException(404, f"no rule version {exc.args[0]}") from None
+    return VersionDiffOut.model_validate(version_diff(old, new).to_dict())
+
+
+@router.post("/api/rules/versions/{number}/activate", response_model=VersionOut, **needs(Role.ADMINISTRATOR))
+async def activate_rule_version(number: VersionNumber, body: CommentBody, request: Request, state: State) -> VersionOut:
+    """Put a version in force now; the rules that did not change keep their timers."""
+    try:
+        v = state.versions().activate(number, who(request, None), body.comment)
+    except KeyError:
+        raise HTTPException(404, f"no rule version {number}") from None
+    state.follow_rules()
+    return VersionOut.model_validate(v.summary())
+
+
+@router.post("/api/rules/rollback", response_model=VersionOut, **needs(Role.ADMINISTRATOR))
+async def rollback_rules(body: CommentBody, request: Request, state: State) -> VersionOut:
+    """Put back the version that was in force before the current one."""
+    try:
+        v = state.versions().rollback(who(request, None), body.comment)
+    except LookupError as exc:
+        raise HTTPException(409, str(exc)) from None
+    state.follow_rules()
+    return VersionOut.model_validate(v.summary())
+
+
+@router.post("/api/rules/versions/{number}/shadow", response_model=ShadowReport, **needs(Role.ADMINISTRATOR))
+async def shadow_rule_version(number: VersionNumber, body: CommentBody, request: Request, state: State) -> ShadowReport:
+    """Run a version in shadow: evaluated beside the active one on live data, acting on nothing."""
+    try:
+        state.versions().set_shadow(number, who(request, None), body.comment)
+    except KeyError:
+        raise HTTPException(404, f"no rule version {number}") from None
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    state.follow_rules()
+    return await shadow_report(state)
+
+
+@router.get("/api/rules/shadow", response_model=ShadowReport, **needs(Role.ADMINISTRATOR))
+async def shadow_report(state: State) -> ShadowReport:
+    """The shadow version's would-have-fired diff against the active version since the shadow started."""
+    report = state.decider().shadow_report()
+    if report is None:
+        raise HTTPException(404, "no rule version runs in shadow")
+    return ShadowReport.model_validate(report)
+
+
+@router.delete("/api/rules/shadow", status_code=204, **needs(Role.ADMINISTRATOR))
+async def stop_shadow(request: Request, state: State) -> None:
+    """Stop the shadow version."""
+    if state.versions().shadow_number() is None:
+        raise HTTPException(404, "no rule version runs in shadow")
+    state.versions().set_shadow(None, who(request, None))
+    state.follow_rules()
+
+
+@router.post("/api/rules/shadow/promote", response_model=VersionOut, **needs(Role.ADMINISTRATOR))
+async def promote_shadow(body: CommentBody, request: Request, state: State) -> VersionOut:
+    """Put the shadow version in force in one step; its alerts of the changed rules carry over with their
+    start times, so a condition that has held long enough fires at once."""
+    number = state.versions().shadow_number()
+    if number is None:
+        raise HTTPException(404, "no rule version runs in shadow")
+    v = state.versions().activate(number, who(request, None), body.comment, kind="promote")
+    state.follow_rules()
+    return VersionOut.model_validate(v.summary())
+
+
+@router.post("/api/rules/backtest", response_model=BacktestOut, **needs(Role.ADMINISTRATOR))
+async def run_backtest(body: BacktestBody, state: State) -> BacktestOut:
+    """Replay the recorded events of a period through a candidate (a stored version or a rule file) and the
+    active version (or `against`): what each would have fired, the tickets and recommendations, and the diff.
+    One backtest at a time (409 while another runs)."""
+    tz = state.tz
+    start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (body.from_, body.to))
+    if end <= start:
+        raise HTTPException(422, "to: must be after from")
+    if end - start > timedelta(days=31):
+        raise HTTPException(422, "to: a backtest covers at most 31 days")
+    if (body.version is None) == (body.source is None):
+        raise HTTPException(422, "version: give either version or source")
+    try:
+        base = state.versions().get(body.against or state.rules_version()).rules
+        if body.source is not None:
+            try:
+                candidate = parse_source(body.source, "source")
+            except ConfigError as exc:
+                raise unprocessable(exc, body.source) from None
+        else:
+            assert body.version is not None
+            candidate = state.versions().get(body.version).rules
+    except KeyError as exc:
+        raise HTTPException(404, f"no rule version {exc.args[0]}") from None
+    if state.backtests.locked():
+        raise HTTPException(409, "a backtest is running; try again when it is done")
+    async with state.backtests:
+        state.flush()
+        result = await asyncio.to_thread(backtest_in_thread, state, base, candidate, start, end)
+    return BacktestOut.model_validate(result.to_dict(tz))
+
+
+def backtest_in_thread(
+    state: ApiState, base: RuleFile, candidate: RuleFile, start: datetime, end: datetime
+) -> BacktestResult:
+    cfg = state.config
+    store = Store(cfg.storage.path)  # its own connection: the gateway's is not for other threads
+    try:
+        return backtest(cfg, store, base, candidate, start, end, parallel=end - start > timedelta(hours=12))
+    finally:
+        store.close()
+
+
+@router.post("/api/rules/check", response_model=RulesCheck, **needs(Role.ADMINISTRATOR))
+async def rules_check(request: Request) -> RulesCheck:
+    """Validate a rule file (the request body, YAML text) without applying it: every problem with its field
+    path and the line it is on."""
+    raw = await request.body()
+    if len(raw) > 1 << 20:
+        raise HTTPException(413, "a rule file is at most 1 MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(422, f"body: not UTF-8 text (byte {exc.start})") from None
+    try:
+        parsed = parse_rules(yaml.safe_load(text), "body")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        return RulesCheck(ok=False, rules=0, problems=[RuleProblem(path="", message=f"YAML syntax: {problem}",
+                                                                   line=line)])  # fmt: skip
+    except ConfigError as exc:
+        return RulesCheck(
+            ok=False,
+            rules=0,
+            problems=[RuleProblem(path=p.path, message=p.message, line=line_of(text, p.path)) for p in exc.problems],
+        )
+    return RulesCheck(ok=True, rules=len(parsed.rules), problems=[])

@@ -1,0 +1,498 @@
+"""The HTTP API's bodies: every request body and every JSON response, as pydantic models (the OpenAPI document).
+
+Owns the shape of what goes over HTTP, and nothing else: no route, no gateway access, no I/O.
+
+Many responses are records the decision layer already writes as JSON (an alert, a ticket, a recommendation: what
+the MQTT topics, webhooks and live stream carry, and what the store keeps of them). Their models (`_Record`) describe
+that JSON and pass it through unchanged: times stay the strings they were written as (`Timestamp`), a number stays an
+integer or a decimal as written (`Number`), a key a record from an earlier release lacks stays absent (the routes
+serialise with `response_model_exclude_unset`) and a key not described here passes through (`extra="allow"`).
+A key is required when every record of its kind has carried it since the kind was introduced.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+
+from edge.auth import Role
+from rules.engine import AlertState
+from rules.hall import DeviceView
+from rules.kpi import Kpis
+from rules.language import Severity
+from rules.tickets import TicketKind, TicketPriority, TicketStatus
+from rules.tidal import RecommendationKind
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""An RFC 3339 time in the hall's time zone, as the record was written."""
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
+"""A number as written: an integer stays an integer (a `float` field would turn 3 into 3.0)."""
+Reading = Number | bool | str | None
+"""A metric's value in an alert's evidence."""
+
+# ---------------------------------------------------------------------------------------------- requests
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AckBody(_Body):
+    by: str | None = Field(
+        default=None, min_length=1, max_length=64, description="who takes it; default (and with users: always) you"
+    )
+
+
+class SilenceBody(_Body):
+    rule: str = Field(min_length=1, max_length=64, description="rule id; * and ? are wildcards")
+    labels: dict[str, str] = Field(default_factory=dict, description="label values to match; wildcards allowed")
+    minutes: float = Field(gt=0, le=7 * 24 * 60, description="how long, from now")
+    by: str | None = Field(default=None, min_length=1, max_length=64)
+    comment: str = Field(min_length=1, max_length=500, description="why (kept with the silence)")
+
+
+class TicketBody(_Body):
+    by: str | None = Field(default=None, min_length=1, max_length=64, description="the technician; default you")
+    note: str = Field(default="", max_length=2000, description="what was done (required to resolve)")
+
+
+class DecisionBody(_Body):
+    by: str | None = Field(default=None, min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500, description="why (for a rejection)")
+
+
+class LoginBody(_Body):
+    user: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class VersionBody(_Body):
+    source: str = Field(min_length=1, max_length=1 << 20, description="the rule file (YAML)")
+    comment: str = Field(default="", max_length=500, description="what changed and why")
+
+
+class CommentBody(_Body):
+    comment: str = Field(default="", max_length=500)
+
+
+class BacktestBody(_Body):
+    from_: datetime = Field(alias="from", description="start (ISO 8601; without an offset: hall time)")
+    to: datetime = Field(description="end (ISO 8601), at most 31 days after the start")
+    version: int | None = Field(default=None, ge=1, description="the candidate: a stored version …")
+    source: str | None = Field(default=None, min_length=1, max_length=1 << 20, description="… or a rule file (YAML)")
+    against: int | None = Field(default=None, ge=1, description="compare with this version (default: the active)")
+
+
+# ---------------------------------------------------------------------------------------------- session, gateway
+
+
+class Me(BaseModel):
+    user: str
+    role: Role
+    name: str | None
+    open: bool = Field(description="no users configured: everyone on this machine is the administrator")
+    hall: str
+    hall_name: str | None
+    hall_name_en: str | None
+    timezone: str
+
+
+class UserOut(BaseModel):
+    user: str
+    role: Role
+    name: str | None
+    source: Literal["config", "database"]
+
+
+class IngestCounters(BaseModel):
+    received: int
+    accepted: int
+    duplicates: int
+    ignored: int
+    rejected_total: int
+    rejected: dict[str, int]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    hall: str
+    version: str
+    broker_connected: bool
+    broker_connects: int
+    started_at: datetime
+    uptime_s: float
+    counters: IngestCounters
+    events_logged: int
+    dead_letters: dict[str, int]
+    rules_version: int = Field(description="the rule version in force")
+    rules_shadow: int | None = Field(description="the rule version running in shadow, if any")
+    bundles: dict[str, int] | None = Field(description="signed rule bundles from the cloud since the start "
+                                           "(received, applied, refused, repeated), when a key is configured")
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    path: str
+    detail: str
+    size: int
+    payload: str  # the first bytes as text (undecodable bytes replaced)
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+class _Record(BaseModel):
+    """JSON the decision layer wrote, passed through as written (module docstring)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class AlertOut(_Record):
+    """An alert as the API, the MQTT alert topic, webhooks and the live stream show it (edge.decisions.alert_json)."""
+
+    hall: str
+    fingerprint: str
+    rule: str
+    description: str
+    severity: Severity
+    state: AlertState
+    labels: dict[str, str]
+    reason: str = Field(description="the condition in words, with the values that made it true")
+    evidence: dict[str, Reading] = Field(description="the metric values behind it (null: not finite)")
+    active_since: Timestamp = Field(description="since when the condition has held")
+    fired_at: Timestamp | None
+    resolved_at: Timestamp | None
+    acknowledged_at: Timestamp | None
+    acknowledged_by: str | None
+    escalation_level: int
+    occurrences: int = Field(description="event alerts: how many events matched while it was open")
+    muted_by: str | None = Field(description='while muted: "silence:<id>" or "inhibited:<fingerprint>"')
+
+
+class AlertEnded(BaseModel):
+    """An acknowledged alert that ended with it (an event alert: a help request, a bad rating)."""
+
+    fingerprint: str
+    state: Literal["resolved"]
+
+
+class AlertDetail(BaseModel):
+    alert: AlertOut = Field(description="the alert now, or its last recorded state")
+    history: list[AlertOut] = Field(description="its recorded state changes, newest first")
+
+
+class TicketStep(_Record):
+    at: Timestamp
+    status: TicketStatus
+    by: str
+    note: str
+
+
+class TicketOut(_Record):
+    """A fault or rectification ticket as it stands (rules.tickets.Ticket, edge.decisions.ticket_json)."""
+
+    id: str = Field(description="T-<the local date it opened>-<its number that day>")
+    kind: TicketKind
+    priority: TicketPriority
+    priority_reason: str
+    status: TicketStatus
+    rule_id: str
+    subject: str = Field(description="with rule_id, what makes two alerts the same problem")
+    title: str
+    detail: str = Field(description="the alert's reason and evidence when it opened (or last recurred)")
+    opened_at: Timestamp
+    device: str | None
+    device_type: str | None
+    location: str | None
+    window: str | None
+    rating_ticket: str | None = Field(description="rectification: the queue ticket whose service was rated badly")
+    priority_auto: bool = Field(description="assessed from the impact (and re-assessed), not fixed by the rule")
+    alert_fingerprint: str | None
+    alert_active: bool = Field(description="the alert behind it still fires")
+    verifying_since: Timestamp | None = Field(description="the alert cleared and the device has been healthy since")
+    acknowledged_at: Timestamp | None
+    acknowledged_by: str | None
+    started_at: Timestamp | None
+    started_by: str | None
+    resolved_at: Timestamp | None
+    resolved_by: str | None
+    resolution_note: str | None
+    resolved_auto: bool
+    closed_at: Timestamp | None
+    closed_by: str | None
+    ack_due: Timestamp | None
+    resolve_due: Timestamp | None
+    ack_overdue: bool
+    resolve_overdue: bool
+    escalation_level: int
+    occurrences: int
+    reopened: int
+    notified: list[str] = Field(description="the roles told about it so far: they hear how it ends")
+    history: list[TicketStep]
+
+
+class RecommendationOut(_Record):
+    """A tidal-window recommendation (潮汐窗口) with the numbers behind it (rules.tidal.Recommendation). Waits are
+    minutes (null: unbounded, no open window serves the group); service levels the share called within the target.
+    Records stored before pooling lack `serves`, `arriving`, `late` and `late_after`."""
+
+    id: str
+    kind: RecommendationKind
+    hall_id: str
+    services: list[str]
+    windows: list[str] = Field(description="open: the proposed windows (none: find them by hand)")
+    staff: list[str] = Field(description="the proposed staff, in the windows' order (may be shorter)")
+    n: int
+    current_servers: int
+    serves: list[str] = Field(default_factory=list, description="open: what the new windows will call")
+    arriving: int = Field(default=0, description="windows approved earlier and on their way")
+    needed_servers: int
+    erlang_servers: int
+    backlog_servers: int
+    model: str
+    backlog: int = Field(description="tickets waiting now")
+    late: int = Field(default=0, description="tickets projected past the target with the current windows")
+    late_after: int = Field(default=0, description="… with the recommended change")
+    in_service: int
+    arrivals_live_per_h: Number
+    arrivals_profile_per_h: Number | None
+    arrivals_per_h: Number = Field(description="blended: what the sizing used")
+    aht_min: Number
+    aht_learned: bool
+    projected_wait_min: Number | None
+    projected_wait_after_min: Number | None
+    worst_wait_min: Number | None
+    worst_wait_after_min: Number | None
+    service_level_now: Number | None
+    service_level_after: Number | None
+    reason_en: str
+    reason_zh: str
+    created_at: Timestamp
+    expires_at: Timestamp
+    status: str = Field(description="pending (awaiting a decision), or what happened to it: approved, rejected, …")
+    decided_by: str | None = Field(default=None, description="stored records: who approved or rejected it")
+
+
+class SilenceOut(BaseModel):
+    id: str
+    rule: str
+    labels: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    active: bool
+
+
+# ---------------------------------------------------------------------------------------------- hall
+
+
+class RecentMessage(BaseModel):
+    at: Timestamp
+    type: str
+    payload: str = Field(description="the message as text, cut at 400 characters")
+
+
+class DeviceDetail(BaseModel):
+    device: DeviceView
+    recent: list[RecentMessage] = Field(description="its latest messages of the last 24 h, heartbeats left out")
+    tickets: list[TicketOut] = Field(description="its tickets, newest first")
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+
+class RuleOut(BaseModel):
+    id: str
+    description: str
+    severity: str
+    kind: str
+    subject: str
+    enabled: bool
+
+
+class RuleProblem(BaseModel):
+    path: str
+    message: str
+    line: int | None = Field(description="the YAML line it is on (1-based)")
+
+
+class RulesCheck(BaseModel):
+    ok: bool
+    rules: int
+    problems: list[RuleProblem] = Field(description="each with path, message and the YAML line (1-based)")
+
+
+class VersionOut(BaseModel):
+    """A stored rule version (edge.versions.RuleVersion.summary)."""
+
+    number: int
+    hash: str = Field(description="of the YAML: the same file is the same version")
+    created_at: float = Field(description="UNIX seconds")
+    author: str
+    comment: str
+    origin: str = Field(description="web, cli, config:<file>, bundle:<n>")
+    rules: int = Field(description="how many rules it has")
+
+
+class VersionAdded(VersionOut):
+    created: bool = Field(description="false: this very YAML was already a version (returned as it is)")
+
+
+class VersionSource(VersionOut):
+    source: str = Field(description="the rule file (YAML)")
+
+
+class ActivationOut(BaseModel):
+    id: int
+    at: float = Field(description="UNIX seconds")
+    number: int
+    kind: str = Field(description="activate, rollback, promote, shadow, shadow_off")
+    by: str
+    comment: str
+
+
+class VersionsOut(BaseModel):
+    active: int = Field(description="the version in force")
+    shadow: int | None = Field(description="the version running in shadow, if any")
+    versions: list[VersionOut] = Field(description="newest first")
+    activations: list[ActivationOut] = Field(description="the latest 50, newest first")
+
+
+class VersionDiffOut(BaseModel):
+    old: int
+    new: int
+    added: list[str] = Field(description="rule ids")
+    removed: list[str]
+    changed: list[str] = Field(description="the rule's definition differs (its fields or the schedule it runs in)")
+    unified: str = Field(description="the YAML as a unified diff")
+    settings_changed: bool = Field(description="schedules or inhibitions differ")
+
+
+class FiredOut(BaseModel):
+    """One alert as it fired in a run (rules.firings.Fired)."""
+
+    fingerprint: str
+    rule: str
+    labels: dict[str, str]
+    severity: str
+    fired_at: Timestamp
+    resolved_at: Timestamp | None
+    reason: str
+
+
+class RuleTally(BaseModel):
+    both: int
+    only_active: int
+    only_candidate: int
+
+
+class FiringsDiff(BaseModel):
+    """Firings of two runs matched (rules.firings.Diff): the same alert firing within the tolerance."""
+
+    same: bool
+    per_rule: dict[str, RuleTally]
+    both: int = Field(description="firings of both runs")
+    only_active: list[FiredOut]
+    only_candidate: list[FiredOut]
+
+
+class ShadowReport(BaseModel):
+    number: int = Field(description="the version in shadow")
+    started_at: Timestamp
+    compared_since: Timestamp = Field(description="the start, or the oldest firing still kept")
+    now: Timestamp
+    active_per_rule: dict[str, int]
+    shadow_per_rule: dict[str, int]
+    shadow_firing: list[str] = Field(description="the shadow's alerts firing now: rule and labels")
+    diff: FiringsDiff
+
+
+class BacktestRun(BaseModel):
+    alerts: list[FiredOut]
+    alerts_per_rule: dict[str, int]
+    tickets: list[TicketOut]
+    recommendations: list[RecommendationOut]
+    evaluations: int
+
+
+class RecordedFirings(BaseModel):
+    alerts_per_rule: dict[str, int]
+    alerts: int
+
+
+class BacktestOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+    events: int
+    warmup_events: int = Field(description="replayed before the start to settle the hall and the rules' clocks")
+    seconds: float = Field(description="how long the replay took")
+    events_per_s: int
+    active: BacktestRun
+    candidate: BacktestRun
+    diff: FiringsDiff = Field(description="the candidate against the active version")
+    recorded: RecordedFirings = Field(description="what the live gateway fired in the period")
+    replay_vs_recorded: FiringsDiff = Field(description="the active version's replay against the live firings")
+
+
+# ---------------------------------------------------------------------------------------------- reports
+
+
+class DayReportOut(BaseModel):
+    """One day's KPIs (rules.kpi.DayReport) and the upper bounds of its wait histograms' buckets."""
+
+    hall_id: str
+    day: date
+    timezone: str
+    generated_at: datetime
+    target_wait_min: float
+    hall: Kpis = Field(description="the whole day so far")
+    services: tuple[Kpis, ...] = Field(description="per service, the whole day so far, by code")
+    hours: tuple[Kpis, ...] = Field(description="per hour with any activity: the hall row, then its services")
+    waiting: tuple[tuple[datetime, int], ...] = Field(description="people waiting, every 5 min")
+    arrivals: tuple[tuple[datetime, int], ...] = Field(description="tickets issued per 15-min slot")
+    arrivals_by_service: dict[str, tuple[int, ...]] = Field(description="the same slots, per service")
+    wait_histogram: dict[str, tuple[int, ...]] = Field(description="per service: waits per bucket")
+    service_names: dict[str, str]
+    buckets: list[Number | None] = Field(description="each bucket's upper bound in minutes (null: no bound)")
+
+
+class KpiToday(BaseModel):
+    """Today's KPIs so far (a DayReportOut without the hours) and the learned forecast."""
+
+    hall_id: str
+    day: date
+    timezone: str
+    generated_at: datetime
+    target_wait_min: float
+    hall: Kpis
+    services: tuple[Kpis, ...]
+    waiting: tuple[tuple[datetime, int], ...]
+    arrivals: tuple[tuple[datetime, int], ...]
+    arrivals_by_service: dict[str, tuple[int, ...]]
+    wait_histogram: dict[str, tuple[int, ...]]
+    service_names: dict[str, str]
+    buckets: list[Number | None]
+    forecast: list[tuple[Timestamp, Number]] = Field(description="tickets expected per 15-min slot")
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: Timestamp
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, JsonValue]
+
+
+class AuditOut(BaseModel):
+    intact: bool = Field(description="the whole hash chain verifies")
+    findings: list[str] = Field(description="every break in the chain")
+    entries: list[AuditEntryOut] = Field(description="newest first")

@@ -1,0 +1,71 @@
+"""Routes of the `session` tag: signing in and out, who is signed in, and who may sign in.
+
+Must not keep sessions itself: edge.auth checks credentials and keeps sessions and tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from edge.api.deps import ALL, ApiState, SignedIn, State, needs
+from edge.api.schemas import LoginBody, Me, UserOut
+from edge.auth import COOKIE, OPEN_USER, Role, Throttled, User
+
+router = APIRouter(tags=["session"])
+
+
+@router.post("/api/session", response_model=Me, openapi_extra={"x-roles": []})
+async def login(body: LoginBody, request: Request, response: Response, state: State) -> Me:
+    """Sign in: sets an HttpOnly session cookie valid for `http.session_hours`. After 5 wrong passwords for a
+    name, or from one address, within 15 min: 429 with Retry-After."""
+    auth = state.auth
+    if auth.open:
+        return me(state, OPEN_USER)
+    try:
+        result = auth.login(body.user, body.password, request.client.host if request.client else "")
+    except Throttled as exc:
+        raise HTTPException(429, str(exc), headers={"retry-after": str(math.ceil(exc.retry_after_s))}) from None
+    if result is None:
+        raise HTTPException(401, "wrong user name or password")
+    user, token = result
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(auth.session_s),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return me(state, user)
+
+
+@router.get("/api/session", response_model=Me, openapi_extra={"x-roles": sorted(ALL)})
+async def session(user: SignedIn, state: State) -> Me:
+    """Who is signed in (401 when nobody)."""
+    return me(state, user)
+
+
+@router.delete("/api/session", status_code=204, openapi_extra={"x-roles": []})
+async def logout(request: Request, response: Response, state: State) -> None:
+    token = request.cookies.get(COOKIE)
+    if token:
+        state.auth.logout(token)
+    response.delete_cookie(COOKIE, path="/")
+
+
+def me(state: ApiState, user: User) -> Me:
+    h = state.config.hall
+    return Me(user=user.name, role=user.role, name=user.display, open=state.auth.open, hall=state.hall_id,
+              hall_name=h.name, hall_name_en=h.name_en, timezone=h.timezone)  # fmt: skip
+
+
+@router.get("/api/users", response_model=list[UserOut], **needs(Role.ADMINISTRATOR))
+async def users(state: State) -> list[UserOut]:
+    """Who may sign in: the database's users (`hallops users add`) and the configuration's `users:`."""
+    return [
+        UserOut(user=a.user.name, role=a.user.role, name=a.user.display, source=source)
+        for a, source in state.auth.accounts()
+    ]

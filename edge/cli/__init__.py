@@ -1,0 +1,70 @@
+"""The `hallops` command (`python -m edge.cli` is the same program).
+
+Its commands, each declared with `register(subparsers)` next to its `cmd_*` functions in one module of this package:
+
+- `run.py`: `gateway`, `simulate`, `vision` (and `vision snapshot`), `demo`;
+- `users.py`: `users hash / add / list / remove / passwd`, `tokens create`;
+- `audit.py`: `audit verify / list`;
+- `rules.py`: `rules validate / keygen / sign / apply / push / versions / add / activate / rollback / diff /
+  shadow / backtest`;
+- `staffing.py`: `staffing`;
+- `devices.py`: `devices schema / add / revoke / list`.
+
+`terminal.py` (messages, the password prompt, the audit actor), `arguments.py` (flag value types) and `database.py`
+(the gateway's SQLite file, refused when missing) serve them. This module owns `main()`: the parser assembled from
+those modules, the logging set-up and the mapping of errors to exit codes and messages. It must not hold any
+command's own work.
+
+Every subcommand prints what it is doing on stderr, turns bad input into a list of problems with field paths
+(exit 2), and stops cleanly on Ctrl-C (exit 130 for an interrupted run, 0 for a server told to stop).
+
+Imports: what loads the configuration models, the rule language, the web server, the gateway, cryptography or
+OpenCV is imported inside the command that needs it (`# noqa: PLC0415`). Every `hallops` run builds the whole
+parser, so importing those at the top would make `hallops --help` and the light commands pay about a second for
+them. Everything else is imported at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from devices.errors import ConfigError
+from edge.cli import audit, devices, rules, run, staffing, users
+from edge.cli.terminal import say
+
+__all__ = ["build_parser", "main"]
+
+EXIT_CONFIG = 2  # bad configuration or input, reported as `hallops: <problems with field paths>`
+EXIT_INTERRUPTED = 130  # Ctrl-C outside a command's own stop handling
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hallops", description="On-premises controller for government service halls (政务服务大厅)."
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (run, users, audit, rules, staffing, devices):  # the order `hallops --help` lists them in
+        module.register(sub)
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("amqtt", "transitions", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        say(f"hallops: {exc}")
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return result

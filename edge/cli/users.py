@@ -1,0 +1,179 @@
+"""`hallops users hash|add|list|remove|passwd` and `hallops tokens create`: who can sign in to the web UI and API.
+
+Owns their flags, the password prompt's use, and the audit entry each change appends. It must not hold the account
+rules (roles, hashing, lock-out, sessions, tokens): `edge.auth` does that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from devices.errors import ConfigError
+from edge.audit import Entry
+from edge.auth import Auth, Role, UserError, hash_password
+from edge.cli.database import missing
+from edge.cli.terminal import cli_user, read_password, say
+from edge.store import Store
+
+ROLES = [role.value for role in Role]  # as argparse shows them: plain strings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `users` (hash, add, list, remove, passwd) and `tokens` (create), in that order."""
+    users = sub.add_parser("users", help="users of the web UI and API")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    hash_ = users_sub.add_parser("hash", help="make a password hash for the config's users: section")
+    hash_.add_argument("--user", default="NAME", help="user name for the YAML snippet printed")
+    hash_.add_argument("--role", default="manager", choices=ROLES)
+    hash_.set_defaults(func=cmd_users_hash)
+    add = users_sub.add_parser("add", help="add a user to the gateway's database (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--name", dest="display", help="the name the UI shows, e.g. 王经理")
+    add.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file")
+    add.set_defaults(func=cmd_users_add)
+    ls = users_sub.add_parser("list", help="who can sign in: the database's users and the config file's")
+    ls.add_argument("--db", type=Path, required=True)
+    ls.add_argument("--config", type=Path, help="read the config file's users from this file (default: as recorded "
+                    "in the database when the gateway last started)")  # fmt: skip
+    ls.set_defaults(func=cmd_users_list)
+    rm = users_sub.add_parser("remove", help="remove a user, with its sessions and API tokens")
+    rm.add_argument("name")
+    rm.add_argument("--db", type=Path, required=True)
+    rm.set_defaults(func=cmd_users_remove)
+    pw = users_sub.add_parser("passwd", help="a database user's new password (asks for it; its sessions end)")
+    pw.add_argument("name")
+    pw.add_argument("--db", type=Path, required=True)
+    pw.set_defaults(func=cmd_users_passwd)
+
+    tokens = sub.add_parser("tokens", help="API tokens for integrations (Authorization: Bearer …)")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")
+    create = tokens_sub.add_parser("create", help="make a token for a user and print it (shown once)")
+    create.add_argument("--user", required=True)
+    create.add_argument("--label", default="", help="what it is for, e.g. the city platform")
+    create.add_argument("--db", type=Path, required=True)
+    create.add_argument("--config", type=Path, help="the gateway's config, for a user defined in its users:")
+    create.set_defaults(func=cmd_tokens_create)
+
+
+def cmd_users_hash(args: argparse.Namespace) -> int:
+    """Prompt for a password (twice on a terminal; one line on a pipe) and print the config snippet with its hash."""
+    password = read_password("hallops users hash")
+    if password is None:
+        return 1
+    print(f"users:\n  {args.user}:\n    role: {args.role}\n    password_hash: '{hash_password(password)}'")
+    return 0
+
+
+def _user_change(
+    db: Path,
+    command: str,
+    change: Callable[[Auth], str],
+    action: str,
+    subject: str,
+    config: Path | None = None,
+    **detail: object,
+) -> int:
+    """Run one change on the database's users and append it to the audit log; a refused change says why."""
+    configured = {}
+    if config is not None:
+        from edge.config import load_config  # noqa: PLC0415 - keep `hallops --help` fast
+
+        configured = load_config(config).accounts()
+    store = Store(db)  # creates the file on a first start, like the gateway would
+    auth = Auth(configured, db)
+    try:
+        said = change(auth)
+        store.audit.append([Entry(time.time(), cli_user(), action, subject, detail)])
+    except UserError as exc:
+        say(f"{command}: {exc}")
+        return 1
+    finally:
+        auth.close()
+        store.close()
+    print(said)
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    password = read_password("hallops users add")
+    if password is None:
+        return 1
+
+    def add(auth: Auth) -> str:
+        user = auth.add_user(args.name, Role(args.role), password, args.display)
+        return f"added {user.name} ({user.role.value}) to {args.db}"
+
+    return _user_change(args.db, "hallops users add", add, "user.add", args.name, role=args.role)
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    def remove(auth: Auth) -> str:
+        auth.remove_user(args.name)
+        return f"removed {args.name} (and its sessions and tokens) from {args.db}"
+
+    return _user_change(args.db, "hallops users remove", remove, "user.remove", args.name)
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    password = read_password("hallops users passwd")
+    if password is None:
+        return 1
+
+    def change(auth: Auth) -> str:
+        auth.set_password(args.name, password)
+        return f"new password for {args.name} in {args.db}; its sessions have ended"
+
+    return _user_change(args.db, "hallops users passwd", change, "user.password", args.name)
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    return _user_change(
+        args.db, "hallops tokens create", lambda auth: auth.create_token(args.user, args.label), "token.create",
+        args.user, args.config, label=args.label,
+    )  # fmt: skip
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    """Every user who can sign in: the database's (`users add`) and the config file's `users:` — from `--config`,
+    else as the gateway recorded them at its last start. One line each: name, role, display name, where from."""
+    from edge.gateway import CONFIG_USERS  # noqa: PLC0415 - keep `hallops --help` fast
+
+    if missing(args.db, "hallops users list"):
+        return 2
+    configured: dict[str, tuple[str, str | None]]
+    if args.config is not None:
+        from edge.config import load_config  # noqa: PLC0415
+
+        try:
+            cfg = load_config(args.config, {})
+        except ConfigError as exc:
+            say(f"hallops users list: {exc}")
+            return 2
+        configured = {name: (u.role, u.name) for name, u in cfg.users.items()}
+        origin = f"config {args.config}"
+    else:
+        store = Store(args.db)
+        try:
+            recorded = json.loads(store.meta.get(CONFIG_USERS) or "{}")
+        finally:
+            store.close()
+        configured = {name: (u["role"], u.get("name")) for name, u in recorded.items()}
+        origin = "config (as the gateway last started)"
+    auth = Auth({}, args.db)
+    try:
+        rows = [(a.user.name, a.user.role.value, a.user.display,
+                 "database, not used: the config has this name" if a.user.name in configured else "database")
+                for a, _ in auth.accounts()]  # fmt: skip
+    finally:
+        auth.close()
+    rows += [(name, role, display, origin) for name, (role, display) in configured.items()]
+    for name, role, display, where in sorted(rows):
+        print(f"{name}\t{role}\t{display or ''}\t{where}")
+    if not rows:
+        say(f"no users in {args.db}: add the first with hallops users add NAME --role administrator --db {args.db}")
+    return 0

@@ -1,0 +1,127 @@
+"""Device commands: what a rule's command action (an `Act`) or an approved tidal recommendation tells the hall's
+devices, as MQTT messages for the outbox.
+
+Every command carries an id unique in the gateway's run (`<alert fingerprint or recommendation id>-<n>`, `n` drawn
+from the decider's counter `numbers`), so a device can tell a re-sent copy from a new command. This module must not
+send anything or decide whether to act: the decider calls it for an Act it carries out and for a recommendation
+someone approved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator, Mapping
+from datetime import datetime
+
+from devices.contract import (
+    CallAnnounceCommand,
+    KioskRestartCommand,
+    KioskSelfTestCommand,
+    MessageShowCommand,
+    NudgeCommand,
+    RecallCommand,
+    TicketReactivateCommand,
+    WindowAssignCommand,
+)
+from devices.topics import Channel, DeviceType, build_topic
+from edge.store import OutboxMessage
+from rules.engine import Alert
+from rules.hall import HallSnapshot, WindowView
+from rules.language import CommandAction
+from rules.tidal import Recommendation, RecommendationKind
+
+log = logging.getLogger(__name__)
+
+
+def alert_commands(
+    alert: Alert, cmd: CommandAction, hall: HallSnapshot, now: datetime, *, hall_id: str, numbers: Iterator[int]
+) -> list[OutboxMessage]:
+    """The MQTT command messages a rule's command action means for this alert."""
+    out: list[OutboxMessage] = []
+    window_id = alert.labels.get("window")
+    window = next((w for w in hall.windows if w.window_id == window_id), None)
+    targets: list[tuple[DeviceType, str]] = []
+    if cmd.target == "call_screens":
+        targets = [(d.device_type, d.device_id) for d in hall.devices if d.device_type is DeviceType.CALL_SCREEN]
+    elif cmd.target == "qms":
+        qms: list[tuple[DeviceType, str]] = [(d.device_type, d.device_id) for d in hall.devices
+                                             if d.device_type is DeviceType.QMS]  # fmt: skip
+        targets = qms[:1]
+    elif window_id is not None:
+        targets = [(DeviceType.WINDOW, window_id)]
+    elif "device" in alert.labels:
+        targets = [(DeviceType(alert.labels["device_type"]), alert.labels["device"])]
+    for device_type, device_id in targets:
+        cmd_id = f"{alert.fingerprint}-{next(numbers)}"
+        model = _command(cmd, cmd_id, alert, window, hall, now)
+        if model is None:
+            log.warning("command %s has nothing to act on for alert %s", cmd.type, alert.fingerprint)
+            continue
+        topic = build_topic(hall_id, device_type, device_id, Channel.CMD)
+        out.append(OutboxMessage("mqtt", topic, model.model_dump_json(exclude_none=True).encode()))
+    return out
+
+
+def _command(
+    cmd: CommandAction, cmd_id: str, alert: Alert, w: WindowView | None, hall: HallSnapshot, now: datetime
+) -> (
+    NudgeCommand
+    | RecallCommand
+    | CallAnnounceCommand
+    | MessageShowCommand
+    | KioskRestartCommand
+    | KioskSelfTestCommand
+    | TicketReactivateCommand
+    | None
+):
+    if cmd.type == "nudge":
+        waiting = sum(s.waiting for s in hall.services if w is not None and s.code in w.services)
+        return NudgeCommand(ts=now, cmd_id=cmd_id, waiting=waiting, message=cmd.message)
+    if cmd.type == "recall":
+        return RecallCommand(ts=now, cmd_id=cmd_id, ticket_id=w.current_ticket) if w and w.current_ticket else None
+    if cmd.type == "call.announce":
+        if w is None or w.current_number is None:
+            return None
+        return CallAnnounceCommand(ts=now, cmd_id=cmd_id, number=w.current_number, window_id=w.window_id)
+    if cmd.type == "message.show":
+        return MessageShowCommand(ts=now, cmd_id=cmd_id, text=cmd.message or alert.reason)
+    if cmd.type == "restart":
+        return KioskRestartCommand(ts=now, cmd_id=cmd_id)
+    if cmd.type == "self_test":
+        return KioskSelfTestCommand(ts=now, cmd_id=cmd_id)
+    ticket = alert.labels.get("ticket")
+    return TicketReactivateCommand(ts=now, cmd_id=cmd_id, ticket_id=ticket) if ticket else None
+
+
+def recommendation_commands(
+    rec: Recommendation,
+    hall: HallSnapshot,
+    caps: Mapping[str, Collection[str]],
+    now: datetime,
+    *,
+    hall_id: str,
+    numbers: Iterator[int],
+) -> list[OutboxMessage]:
+    """An approved recommendation carried out: the queue system assigns the services to each window it opens, and
+    each window's staff is nudged to open (or close) it. `caps`: window id → the services it can serve."""
+    out: list[OutboxMessage] = []
+    qms = next((d.device_id for d in hall.devices if d.device_type is DeviceType.QMS), None)
+    for i, window_id in enumerate(rec.windows):
+        staff = rec.staff[i] if i < len(rec.staff) else None
+        cmd_id = f"{rec.id}-{next(numbers)}"
+        serves = tuple(c for c in rec.serves if c in caps.get(window_id, rec.serves)) or rec.services
+        services = ", ".join(serves)
+        if qms is not None and rec.kind is RecommendationKind.OPEN:
+            assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=serves,
+                                         staff_id=staff)  # fmt: skip
+            topic = build_topic(hall_id, DeviceType.QMS, qms, Channel.CMD)
+            out.append(OutboxMessage("mqtt", topic, assign.model_dump_json(exclude_none=True).encode()))
+        if rec.kind is RecommendationKind.OPEN:
+            text = f"潮汐窗口：请开放办理 {services} / tidal window: please open for {services}"
+        else:
+            text = f"请结束潮汐窗口 {services} / please close the tidal window"
+        nudge = NudgeCommand(ts=now, cmd_id=f"{cmd_id}-n", waiting=sum(s.waiting for s in hall.services
+                             if s.code in rec.services), message=text)  # fmt: skip
+        topic = build_topic(hall_id, DeviceType.WINDOW, window_id, Channel.CMD)
+        out.append(OutboxMessage("mqtt", topic, nudge.model_dump_json(exclude_none=True).encode()))
+    return out

@@ -1,0 +1,74 @@
+"""Alerts, tickets and recommendations as JSON: the bodies the decisions write (alert history, ticket and
+recommendation records), deliver (MQTT, webhooks, the live stream) and the API serves (edge/api/schemas.py
+validates them as AlertOut, TicketOut, RecommendationOut).
+
+They live with the decisions, not in edge/api, because the decisions make them first: a notification is sent and a
+record stored whether or not anyone reads the API, and the decision layer must not import the API (which imports
+it). Times are given in the hall's time zone. This module must not decide or store anything.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from datetime import datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from edge.wording.tidal import recommendation_json
+from rules.engine import Alert, Notify
+from rules.tickets import Ticket
+from rules.tidal import Recommendation
+
+
+def alert_json(a: Alert, *, description: str, hall: str, tz: ZoneInfo, note: Notify | None = None) -> dict[str, object]:
+    """The alert as the API, the MQTT alert topic, webhooks and the live stream show it (`description`: its rule's)."""
+
+    def t(v: datetime | None) -> str | None:
+        return v.astimezone(tz).isoformat() if v is not None else None
+
+    body: dict[str, object] = {
+        "hall": hall,
+        "fingerprint": a.fingerprint,
+        "rule": a.rule_id,
+        "description": description,
+        "severity": a.severity.value,
+        "state": a.state.value,
+        "labels": a.labels,
+        "reason": a.reason,
+        "evidence": {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in a.evidence.items()},
+        "active_since": t(a.active_since),
+        "fired_at": t(a.fired_at),
+        "resolved_at": t(a.resolved_at),
+        "acknowledged_at": t(a.acknowledged_at),
+        "acknowledged_by": a.acknowledged_by,
+        "escalation_level": a.escalation_level,
+        "occurrences": a.occurrences,
+        "muted_by": a.muted_by,
+    }
+    if note is not None:
+        body["notification"] = {"reason": note.reason.value, "roles": [r.value for r in note.roles]}
+    return body
+
+
+def ticket_json(t: Ticket, tz: ZoneInfo) -> dict[str, object]:
+    """A ticket as the API, the MQTT ticket topic, webhooks and the live stream show it."""
+    return {f.name: _plain_json(getattr(t, f.name), tz) for f in fields(t)}
+
+
+def recommendation_record(rec: Recommendation, event: str, by: str) -> dict[str, object]:
+    """A recommendation as its record keeps it after `event` (offered, approved, rejected): who decided, if anyone."""
+    decided_by = by if event in ("approved", "rejected") else None
+    return {**recommendation_json(rec), "status": event, "decided_by": decided_by}
+
+
+def _plain_json(value: object, tz: ZoneInfo) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_plain_json(v, tz) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain_json(getattr(value, f.name), tz) for f in fields(value)}  # type: ignore[arg-type, unused-ignore]
+    return value

@@ -1,0 +1,76 @@
+"""The gateway's SQLite file: one connection, its schema, its transactions, and a repository per group of tables.
+
+    store.events        the event log and the saved hall state (events.py)      ← ingest, restore, reports, backtest
+    store.dead_letters  messages ingest refused (events.py)                     ← ingest, /api/health
+    store.decisions     decision state, alert history, ticket and recommendation records (decisions.py) ← Decider
+    store.outbox        what the decisions deliver (outbox.py)                  ← edge/outbox.py
+    store.audit         the audit chain (audit.py)                              ← every change people make
+    store.rule_versions rule versions and their activations (versions.py)       ← edge/versions.py
+    store.meta          small named values (meta.py)
+
+One file in WAL mode with `synchronous=NORMAL`: a process crash (even `kill -9`) loses nothing that was committed.
+Opening it brings its schema up to date (schema.py, `PRAGMA user_version`). A write that spans groups is one
+transaction (`transaction()`; a repository joins the one open): the hall state with the events it includes, a
+decision with its outbox rows and audit entries, a rule version with its audit row. The repositories are the only
+code that writes SQL against these tables; this module must not know a table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.store.audit import AuditLog
+from edge.store.connection import connect, transaction
+from edge.store.decisions import AlertChange, DecisionLog, Record
+from edge.store.events import (
+    DEAD_LETTER_KEEP_BYTES,
+    DeadLetter,
+    DeadLetters,
+    EventBatch,
+    EventLog,
+    EventRow,
+    Rejected,
+    SavedState,
+    StoredEvent,
+)
+from edge.store.meta import Meta
+from edge.store.outbox import DueMessage, Outbox, OutboxMessage
+from edge.store.schema import migrate
+from edge.store.versions import Activation, RuleVersionLog, VersionRow
+
+__all__ = [
+    "DEAD_LETTER_KEEP_BYTES",
+    "Activation",
+    "AlertChange",
+    "DeadLetter",
+    "DueMessage",
+    "EventBatch",
+    "EventRow",
+    "OutboxMessage",
+    "Record",
+    "Rejected",
+    "SavedState",
+    "Store",
+    "StoredEvent",
+    "VersionRow",
+    "transaction",
+]
+
+
+class Store:
+    """The SQLite file. Not thread-safe: the gateway uses it from its event loop only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = connect(path)
+        migrate(self._db, str(path))
+        self.meta = Meta(self._db)
+        self.audit = AuditLog(self._db, self.meta)
+        self.dead_letters = DeadLetters(self._db)
+        self.events = EventLog(self._db, self.dead_letters)
+        self.outbox = Outbox(self._db)
+        self.decisions = DecisionLog(self._db, self.outbox, self.audit)
+        self.rule_versions = RuleVersionLog(self._db, self.meta, self.audit)
+
+    def close(self) -> None:
+        self._db.close()

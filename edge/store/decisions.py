@@ -1,0 +1,108 @@
+"""What the decision layer keeps: its state (the clocks of the engine, tickets, tidal tracker and shadow), the alert
+history, and the permanent records of tickets and recommendations — written with the outbox rows and audit entries of
+the same evaluation in one transaction.
+
+A crash cannot leave a decision taken but not sent, or sent twice by a re-decision. This module must not decide,
+render or deliver anything: edge/decisions/ makes the rows, edge/outbox.py sends them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from edge.audit import Entry
+from edge.store.audit import AuditLog
+from edge.store.connection import transaction
+from edge.store.outbox import Outbox, OutboxMessage
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """An alert's change of state as the history keeps it: when (UNIX seconds), which alert, and the alert as JSON."""
+
+    at: float
+    fingerprint: str
+    rule_id: str
+    state: str
+    severity: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The latest version of a ticket or recommendation (`kind`), as JSON."""
+
+    kind: str  # ticket | recommendation
+    id: str
+    body: str
+
+
+class DecisionLog:
+    def __init__(self, db: sqlite3.Connection, outbox: Outbox, audit: AuditLog) -> None:
+        self._db = db
+        self._outbox = outbox
+        self._audit = audit
+
+    def write(
+        self,
+        states: Mapping[str, str],
+        history: Sequence[AlertChange],
+        outbox: Sequence[OutboxMessage],
+        now: float,
+        records: Sequence[Record] = (),
+        audit: Sequence[Entry] = (),
+    ) -> None:
+        """One transaction: the decision state that produced the notifications, their history, the records, the
+        outbox rows that will deliver them, and the audit entries of the people's changes that led to them."""
+        with transaction(self._db) as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO decision_state (name, body, saved_at) VALUES (?, ?, ?)",
+                [(name, body, now) for name, body in states.items()],
+            )
+            db.executemany(
+                "INSERT INTO alert_history (at, fingerprint, rule_id, state, severity, body) VALUES (?, ?, ?, ?, ?, ?)",
+                [(c.at, c.fingerprint, c.rule_id, c.state, c.severity, c.body) for c in history],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO records (kind, id, body, updated_at) VALUES (?, ?, ?, ?)",
+                [(r.kind, r.id, r.body, now) for r in records],
+            )
+            self._outbox.add(outbox, now)
+            self._audit.append(audit)
+
+    def state(self, name: str) -> str | None:
+        """A part of the decision state as saved last ('engine', 'tickets', 'tidal', 'shadow'), JSON."""
+        row = self._db.execute("SELECT body FROM decision_state WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def alert_history(self, limit: int = 100, fingerprint: str | None = None) -> list[AlertChange]:
+        """Changes of state, newest first (of one alert, with `fingerprint`)."""
+        sql = "SELECT at, fingerprint, rule_id, state, severity, body FROM alert_history"
+        args: tuple[object, ...] = ()
+        if fingerprint:
+            sql += " WHERE fingerprint = ?"
+            args = (fingerprint,)
+        rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [AlertChange(float(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5])) for r in rows]
+
+    def alert_changes(self, start: float, end: float) -> list[AlertChange]:
+        """The alert history recorded in [start, end), oldest first."""
+        rows = self._db.execute(
+            "SELECT at, fingerprint, rule_id, state, severity, body FROM alert_history"
+            " WHERE at >= ? AND at < ? ORDER BY id",
+            (start, end),
+        ).fetchall()
+        return [AlertChange(float(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5])) for r in rows]
+
+    def records(self, kind: str, limit: int = 500) -> list[str]:
+        """The latest version of each ticket or recommendation (JSON), most recently changed first."""
+        rows = self._db.execute(
+            "SELECT body FROM records WHERE kind = ? ORDER BY updated_at DESC LIMIT ?", (kind, limit)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def record(self, kind: str, rid: str) -> str | None:
+        row = self._db.execute("SELECT body FROM records WHERE kind = ? AND id = ?", (kind, rid)).fetchone()
+        return str(row[0]) if row else None

@@ -1,0 +1,75 @@
+"""The outbox table: messages the decisions produced, kept until they are delivered (edge/outbox.py sends them).
+
+Rows are added inside the transaction of the decision that made them (DecisionLog.write), so a crash cannot leave a
+decision taken but not sent, or sent twice by a re-decision. This module must not deliver anything.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """What to deliver: `channel` mqtt (to the topic `target`) or webhook (to the URL `target`)."""
+
+    channel: str
+    target: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DueMessage:
+    """An undelivered row whose next attempt is due, with the attempts made so far."""
+
+    id: int
+    channel: str
+    target: str
+    payload: bytes
+    attempts: int
+
+
+class Outbox:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def add(self, messages: Sequence[OutboxMessage], now: float) -> None:
+        """Inside the decision's transaction: each message due at once."""
+        self._db.executemany(
+            "INSERT INTO outbox (created_at, channel, target, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+            [(now, m.channel, m.target, m.payload, now) for m in messages],
+        )
+
+    def due(self, now: float, limit: int = 100) -> list[DueMessage]:
+        """Unsent, not given-up rows whose next attempt is due, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, channel, target, payload, attempts FROM outbox"
+            " WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [DueMessage(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4])) for r in rows]
+
+    def next_attempt(self) -> float | None:
+        row = self._db.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def sent(self, row_id: int, now: float) -> None:
+        self._db.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", (now, row_id))
+
+    def retry(self, row_id: int, now: float, next_at: float, error: str, give_up: bool) -> None:
+        self._db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, failed_at = ?"
+            " WHERE id = ?",
+            (next_at, error[:500], now if give_up else None, row_id),
+        )
+
+    def counts(self) -> dict[str, int]:
+        row = self._db.execute(
+            "SELECT sum(sent_at IS NOT NULL), sum(failed_at IS NOT NULL), sum(sent_at IS NULL AND failed_at IS NULL)"
+            " FROM outbox"
+        ).fetchone()
+        return {"sent": int(row[0] or 0), "failed": int(row[1] or 0), "pending": int(row[2] or 0)}
