@@ -1,4 +1,5 @@
-"""Command-line pieces of `hallops devices …`, for the `hallops` CLI in `edge` to mount.
+"""Command-line pieces of `devices`, for the `hallops` CLI in `edge` to mount: `hallops devices schema` and
+`hallops simulate` (whose arguments and behaviour live with the simulator, `devices/simulator/cli.py`).
 
 This module owns the arguments and the behaviour of `hallops devices schema [--out DIR]`: print the contract's
 JSON Schema, or write it (one file for the whole contract plus one per device type) into a folder. It builds
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 from devices.schema import contract_schema, render, write_schema
+from devices.simulator.cli import add_arguments as add_simulate_arguments
+from devices.simulator.cli import run as run_simulate
 
 
 def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,3 +46,5 @@ def run_schema(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+__all__ = ["add_schema_arguments", "add_simulate_arguments", "run_schema", "run_simulate"]

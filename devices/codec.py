@@ -123,3 +123,5 @@ def _payload_error(exc: ValidationError) -> PayloadError:
     if kind.endswith(_TYPE_ERRORS):
         return PayloadError("wrong_type", msg, path)
     return PayloadError("invalid_value", msg, path)
+
+__all__ = ["DEFAULT_MAX_BYTES", "DeviceMessage", "decode"]

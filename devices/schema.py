@@ -169,3 +169,17 @@ def _command_type(model: type[BaseModel]) -> str:
     default = model.model_fields["type"].default
     assert isinstance(default, str)
     return default
+
+__all__ = [
+    "DELIVERY",
+    "DRAFT",
+    "FILE_NAME",
+    "SCHEMA_ID",
+    "TOPIC_PATTERN",
+    "Direction",
+    "TopicEntry",
+    "contract_schema",
+    "render",
+    "topic_entries",
+    "write_schema",
+]

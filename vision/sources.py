@@ -15,6 +15,9 @@ in its own thread. Timing uses an injected clock and wait, so the logic runs in 
 
 This module never writes, moves or deletes a frame or a file: frames stay in memory and never leave the process.
 It knows nothing of detection, zones or MQTT.
+
+Why about 530 lines: three sources (stream, video file, snapshot folder) behind one `FrameSource` protocol and
+the reader that drives any of them; each source is small, and they share the reader's back-off and offline rules.
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@
     publisher.py  plays a simulation's timeline onto a broker, one MQTT connection per device
     cli.py        `hallops simulate …`
 
-Nothing here connects or spawns at import time; only `publisher` does I/O.
+Nothing here connects or spawns at import time; only `publisher` does I/O. Other packages import from
+`devices.simulator` only what `__all__` names.
 """
 
-from devices.simulator.model import HallSimulation, HallTruth, SimMessage
+from devices.simulator.model import HallSimulation, HallTruth, SimMessage, day_bounds
+from devices.simulator.publisher import run_simulation
 from devices.simulator.scenario import Scenario, load_scenario
 
-__all__ = ["HallSimulation", "HallTruth", "Scenario", "SimMessage", "load_scenario"]
+__all__ = ["HallSimulation", "HallTruth", "Scenario", "SimMessage", "day_bounds", "load_scenario", "run_simulation"]
