@@ -65,8 +65,19 @@ def record_week(db: Path, days: int) -> int:
                 if msg is None:
                     continue
                 t = msg.at.timestamp()
-                rows.append(EventRow(t, t, msg.device_type.value, msg.device_id, msg.channel.value, msg.type, msg.seq,
-                                     m.topic, m.payload))  # fmt: skip
+                rows.append(
+                    EventRow(
+                        t,
+                        t,
+                        msg.device_type.value,
+                        msg.device_id,
+                        msg.channel.value,
+                        msg.type,
+                        msg.seq,
+                        m.topic,
+                        m.payload,
+                    )
+                )
             store.events.write(EventBatch.of(rows))
             print(f"  recorded {day} ({day:%a}): {len(rows):,} events", flush=True)
         store.meta.set("bench_days", str(days))
@@ -108,23 +119,37 @@ def run(db: Path, days: int, step: float, parallel: bool) -> Result:
     store = Store(db)
     start = datetime.combine(MONDAY, datetime.min.time(), TZ)
     try:
-        return backtest(cfg, store, builtin_rules(), candidate(), start, start + timedelta(days=days), step_s=step,
-                        parallel=parallel)  # fmt: skip
+        return backtest(
+            cfg,
+            store,
+            builtin_rules(),
+            candidate(),
+            start,
+            start + timedelta(days=days),
+            step_s=step,
+            parallel=parallel,
+        )
     finally:
         store.close()
 
 
 def report(name: str, r: Result, base_rate: float) -> None:
     a, c = r.active.firings.per_rule(), r.candidate.firings.per_rule()
-    print(f"\n{name}: {r.seconds:.1f} s for {r.events:,} events — {r.events_per_s:,.0f} events/s "
-          f"({r.events_per_s / base_rate:.2f} × the hall-only baseline)")  # fmt: skip
+    print(
+        f"\n{name}: {r.seconds:.1f} s for {r.events:,} events — {r.events_per_s:,.0f} events/s "
+        f"({r.events_per_s / base_rate:.2f} × the hall-only baseline)"
+    )
     print(f"  evaluations: {r.active.evaluations:,} per version")
-    print(f"  alerts: in force {sum(a.values()):,}, candidate {sum(c.values()):,}; tickets {len(r.active.tickets)} / "
-          f"{len(r.candidate.tickets)}; recommendations {len(r.active.recommendations)} / "
-          f"{len(r.candidate.recommendations)}")  # fmt: skip
-    print(f"  difference: {len(r.diff.both):,} alerts in both, {len(r.diff.only_candidate):,} only the candidate's, "
-          f"{len(r.diff.only_active):,} only the in-force version's; by rule: "
-          + ", ".join(f"{k} {v}" for k, v in r.diff.per_rule().items() if v["only_candidate"] or v["only_active"]))
+    print(
+        f"  alerts: in force {sum(a.values()):,}, candidate {sum(c.values()):,}; tickets {len(r.active.tickets)} / "
+        f"{len(r.candidate.tickets)}; recommendations {len(r.active.recommendations)} / "
+        f"{len(r.candidate.recommendations)}"
+    )
+    print(
+        f"  difference: {len(r.diff.both):,} alerts in both, {len(r.diff.only_candidate):,} only the candidate's, "
+        f"{len(r.diff.only_active):,} only the in-force version's; by rule: "
+        + ", ".join(f"{k} {v}" for k, v in r.diff.per_rule().items() if v["only_candidate"] or v["only_active"])
+    )
 
 
 def main() -> None:

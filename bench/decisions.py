@@ -84,8 +84,14 @@ def summary(values: list[float]) -> Json:
     if not values:
         return {"n": 0}
     v = sorted(values)
-    return {"n": len(v), "mean": sum(v) / len(v), "p50": _quantile(v, 0.5), "p95": _quantile(v, 0.95),
-            "p99": _quantile(v, 0.99), "max": v[-1]}  # fmt: skip
+    return {
+        "n": len(v),
+        "mean": sum(v) / len(v),
+        "p50": _quantile(v, 0.5),
+        "p95": _quantile(v, 0.95),
+        "p99": _quantile(v, 0.99),
+        "max": v[-1],
+    }
 
 
 def _paho(client_id: str, will: tuple[str, bytes] | None = None) -> Any:
@@ -176,9 +182,14 @@ def role_background(spec: Json) -> None:
             cam = cams[i // 4 % len(cams)]
             zones, seats = cameras[cam]
             seq[cam] += 1
-            body: Json = {"v": 1, "type": "occupancy", "ts": _iso(now), "seq": seq[cam],
-                          "zones": {z: rng.randint(0, 12) for z in zones},
-                          "staff_present": dict.fromkeys(seats, True)}  # fmt: skip
+            body: Json = {
+                "v": 1,
+                "type": "occupancy",
+                "ts": _iso(now),
+                "seq": seq[cam],
+                "zones": {z: rng.randint(0, 12) for z in zones},
+                "staff_present": dict.fromkeys(seats, True),
+            }
             client.publish(build_topic(hall, "camera", cam, "evt"), json.dumps(body), qos=1)
         else:
             kind, dev = devices[i % len(devices)]
@@ -205,8 +216,15 @@ def role_trigger(spec: Json) -> None:
         _sleep_until(start + i * spec["gap"])
         now = time.time()
         service = f"Q{i:03d}"
-        body = {"v": 1, "type": "ticket.issued", "ts": _iso(now), "seq": i + 1, "ticket_id": f"bench-{i}",
-                "number": f"Q{i:03d}", "service": service}  # fmt: skip
+        body = {
+            "v": 1,
+            "type": "ticket.issued",
+            "ts": _iso(now),
+            "seq": i + 1,
+            "ticket_id": f"bench-{i}",
+            "number": f"Q{i:03d}",
+            "service": service,
+        }
         infos.append(client.publish(topic, json.dumps(body), qos=1))
         sent.append({"service": service, "ts": body["ts"], "sent": now})
     for info in infos:
@@ -231,8 +249,16 @@ def role_probe(spec: Json) -> None:
         now = time.time()
         body = {"v": 1, "online": True, "ts": _iso(now), "seq": 1}
         client.publish(state, json.dumps(body), qos=1, retain=True).wait_for_publish(10)
-        probes.append({**p, "client": client, "seq": 1, "hb": build_topic(hall, p["type"], p["id"], "hb"),
-                       "gone": False, "last_ts": body["ts"]})  # fmt: skip
+        probes.append(
+            {
+                **p,
+                "client": client,
+                "seq": 1,
+                "hb": build_topic(hall, p["type"], p["id"], "hb"),
+                "gone": False,
+                "last_ts": body["ts"],
+            }
+        )
     out = []
     tick = 0
     while time.time() < start + spec["seconds"]:
@@ -253,13 +279,27 @@ def role_probe(spec: Json) -> None:
                         with contextlib.suppress(OSError):
                             sock.shutdown(socket.SHUT_RDWR)
                         sock.close()
-                    out.append({"device": p["id"], "type": p["type"], "kind": "will", "event_at": gone_at,
-                                "expected": gone_at + WILL_S})  # fmt: skip
+                    out.append(
+                        {
+                            "device": p["id"],
+                            "type": p["type"],
+                            "kind": "will",
+                            "event_at": gone_at,
+                            "expected": gone_at + WILL_S,
+                        }
+                    )
                 else:
                     last = _t(p["last_ts"])
                     assert last is not None
-                    out.append({"device": p["id"], "type": p["type"], "kind": "silent", "event_at": last,
-                                "expected": last + SILENT_CAMERA_S})  # fmt: skip
+                    out.append(
+                        {
+                            "device": p["id"],
+                            "type": p["type"],
+                            "kind": "silent",
+                            "event_at": last,
+                            "expected": last + SILENT_CAMERA_S,
+                        }
+                    )
                 continue
             p["seq"] += 1
             p["last_ts"] = _iso(now)
@@ -280,15 +320,23 @@ def role_sim(spec: Json) -> None:
     scenario = load_scenario("city")
     start, end = datetime.fromisoformat(spec["start"]), datetime.fromisoformat(spec["end"])
     wall0 = time.time()
-    truth = asyncio.run(run_simulation(scenario, f"mqtt://127.0.0.1:{spec['port']}", speed=spec["speed"],
-                                       seed=spec["seed"], start=start, end=end))  # fmt: skip
+    truth = asyncio.run(
+        run_simulation(
+            scenario, f"mqtt://127.0.0.1:{spec['port']}", speed=spec["speed"], seed=spec["seed"], start=start, end=end
+        )
+    )
     wall1 = time.time()
     lag = (wall1 - wall0) - (end - start).total_seconds() / spec["speed"]  # behind the pacing at the end
     print(json.dumps({"wall_start": wall0, "wall_end": wall1, "messages": truth.messages, "lag_s": lag}), flush=True)
 
 
-ROLES = {"listen": role_listen, "background": role_background, "trigger": role_trigger, "probe": role_probe,
-         "sim": role_sim}  # fmt: skip
+ROLES = {
+    "listen": role_listen,
+    "background": role_background,
+    "trigger": role_trigger,
+    "probe": role_probe,
+    "sim": role_sim,
+}
 
 
 # ---------------------------------------------------------------------------------------------- orchestration
@@ -397,12 +445,32 @@ def latency_phase(args: argparse.Namespace, tmp: Path, background: float) -> Jso
         t0 = time.time()
         bg = None
         if background:
-            bg = spawn("background", {"port": broker.port, "hall": HALL, "rate": background, "seconds": seconds},
-                       stdout=subprocess.PIPE)  # fmt: skip
-        probe = spawn("probe", {"port": broker.port, "hall": HALL, "probes": probes, "seconds": seconds,
-                                "out": str(tmp / f"{name}-probes.json")})  # fmt: skip
-        trigger = spawn("trigger", {"port": broker.port, "hall": HALL, "n": args.triggers, "gap": args.gap,
-                                    "delay": args.delay, "out": str(tmp / f"{name}-triggers.json")})  # fmt: skip
+            bg = spawn(
+                "background",
+                {"port": broker.port, "hall": HALL, "rate": background, "seconds": seconds},
+                stdout=subprocess.PIPE,
+            )
+        probe = spawn(
+            "probe",
+            {
+                "port": broker.port,
+                "hall": HALL,
+                "probes": probes,
+                "seconds": seconds,
+                "out": str(tmp / f"{name}-probes.json"),
+            },
+        )
+        trigger = spawn(
+            "trigger",
+            {
+                "port": broker.port,
+                "hall": HALL,
+                "n": args.triggers,
+                "gap": args.gap,
+                "delay": args.delay,
+                "out": str(tmp / f"{name}-triggers.json"),
+            },
+        )
         trigger.wait(seconds + 60)
         probe.wait(seconds + 60)
         bg_out = json.loads(bg.communicate(timeout=seconds + 60)[0].strip().splitlines()[-1]) if bg else None
@@ -509,37 +577,98 @@ def incident_targets(scenario: Any) -> list[Json]:
         base = {"incident": n, "kind": inc.kind}
         if inc.kind == "device_offline":
             threshold = WILL_S
-            rows.append({**base, "what": f"{inc.device} offline (last will)", "start": at, "end": at + inc.duration,
-                         "rules": ["device-offline"], "label": ("device", inc.device), "threshold_s": threshold,
-                         "threshold": "will, then offline ≥ 30 s"})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "what": f"{inc.device} offline (last will)",
+                    "start": at,
+                    "end": at + inc.duration,
+                    "rules": ["device-offline"],
+                    "label": ("device", inc.device),
+                    "threshold_s": threshold,
+                    "threshold": "will, then offline ≥ 30 s",
+                }
+            )
         elif inc.kind == "printer_paper_out":
             end = at + inc.duration
-            rows.append({**base, "what": f"{inc.device} paper low", "start": at - inc.low_before, "end": end,
-                         "rules": ["printer-paper-low", "printer-paper-out"], "label": ("device", inc.device),
-                         "threshold_s": 0.0, "threshold": "state message: at once"})  # fmt: skip
-            rows.append({**base, "what": f"{inc.device} paper out", "start": at, "end": end,
-                         "rules": ["printer-paper-out"], "label": ("device", inc.device), "threshold_s": 0.0,
-                         "threshold": "state message: at once"})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "what": f"{inc.device} paper low",
+                    "start": at - inc.low_before,
+                    "end": end,
+                    "rules": ["printer-paper-low", "printer-paper-out"],
+                    "label": ("device", inc.device),
+                    "threshold_s": 0.0,
+                    "threshold": "state message: at once",
+                }
+            )
+            rows.append(
+                {
+                    **base,
+                    "what": f"{inc.device} paper out",
+                    "start": at,
+                    "end": end,
+                    "rules": ["printer-paper-out"],
+                    "label": ("device", inc.device),
+                    "threshold_s": 0.0,
+                    "threshold": "state message: at once",
+                }
+            )
         elif inc.kind == "screen_blank":
-            rows.append({**base, "what": f"{inc.device} blank", "start": at, "end": at + inc.duration,
-                         "rules": ["call-screen-blank"], "label": ("device", inc.device), "threshold_s": 30.0,
-                         "threshold": "for 30 s"})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "what": f"{inc.device} blank",
+                    "start": at,
+                    "end": at + inc.duration,
+                    "rules": ["call-screen-blank"],
+                    "label": ("device", inc.device),
+                    "threshold_s": 30.0,
+                    "threshold": "for 30 s",
+                }
+            )
         elif inc.kind == "kiosk_error_burst":
             fifth = (inc.over * 4 / inc.count).total_seconds()  # errors at begin + over·i/count: the 5th is i = 4
-            rows.append({**base, "what": f"{inc.device} {inc.count} errors in {inc.over}", "start": at,
-                         "end": at + inc.over, "rules": ["kiosk-error-burst"], "label": ("device", inc.device),
-                         "threshold_s": fifth, "threshold": f"5th error at +{fifth:.0f} s"})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "what": f"{inc.device} {inc.count} errors in {inc.over}",
+                    "start": at,
+                    "end": at + inc.over,
+                    "rules": ["kiosk-error-burst"],
+                    "label": ("device", inc.device),
+                    "threshold_s": fifth,
+                    "threshold": f"5th error at +{fifth:.0f} s",
+                }
+            )
         elif inc.kind == "staff_leaves":
-            rows.append({**base, "what": f"{inc.window} staff away", "start": at, "end": at + inc.duration,
-                         "rules": ["empty-post", "idle-window-nudge", "idle-window-manager"],
-                         "label": ("window", inc.window), "threshold_s": {"empty-post": 300.0},
-                         "threshold": "empty-post: for 5 min (+ camera period ≤ 5 s); idle-window-*: 3/10 min "
-                                      "after the window falls idle with people waiting"})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "what": f"{inc.window} staff away",
+                    "start": at,
+                    "end": at + inc.duration,
+                    "rules": ["empty-post", "idle-window-nudge", "idle-window-manager"],
+                    "label": ("window", inc.window),
+                    "threshold_s": {"empty-post": 300.0},
+                    "threshold": "empty-post: for 5 min (+ camera period ≤ 5 s); idle-window-*: 3/10 min "
+                    "after the window falls idle with people waiting",
+                }
+            )
         elif inc.kind == "arrival_surge":
-            rows.append({**base, "what": f"{inc.service} arrivals ×{inc.factor:g}", "start": at,
-                         "end": at + inc.duration, "rules": ["arrival-surge", "tidal-open"],
-                         "label": ("service", inc.service), "threshold_s": None,
-                         "threshold": "trend ≥ 2 for 2 min / projected wait ≥ 15 for 2 min"})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "what": f"{inc.service} arrivals ×{inc.factor:g}",
+                    "start": at,
+                    "end": at + inc.duration,
+                    "rules": ["arrival-surge", "tidal-open"],
+                    "label": ("service", inc.service),
+                    "threshold_s": None,
+                    "threshold": "trend ≥ 2 for 2 min / projected wait ≥ 15 for 2 min",
+                }
+            )
     return rows
 
 
@@ -561,12 +690,20 @@ def incident_run(args: argparse.Namespace, tmp: Path) -> Json:
         cfg = scenario_config(scenario, broker.url, tmp / "unused.db", ("127.0.0.1", 0), args.speed)
         config = cfg.model_dump(mode="json", exclude_none=True)
         gw = start_gateway(config, broker.url, tmp, "incidents")
-        listener = ListenerProcess(broker.port, f"hallops/{HALL}/alerts", tmp / "incidents-alerts.json", wall + 300,
-                            clock_topic=f"hall/{HALL}/camera/+/evt")  # fmt: skip
+        listener = ListenerProcess(
+            broker.port,
+            f"hallops/{HALL}/alerts",
+            tmp / "incidents-alerts.json",
+            wall + 300,
+            clock_topic=f"hall/{HALL}/camera/+/evt",
+        )
         cpu0 = gw.cpu_s()
         usage = Usage()
-        sim = spawn("sim", {"port": broker.port, "speed": args.speed, "seed": 1, "start": start.isoformat(),
-                            "end": end.isoformat()}, stdout=subprocess.PIPE)  # fmt: skip
+        sim = spawn(
+            "sim",
+            {"port": broker.port, "speed": args.speed, "seed": 1, "start": start.isoformat(), "end": end.isoformat()},
+            stdout=subprocess.PIPE,
+        )
         sim_out = json.loads(sim.communicate(timeout=wall + 300)[0].strip().splitlines()[-1])
         cpu1 = gw.cpu_s()
         time.sleep(1.0)  # the last notifications are on their way
@@ -605,8 +742,9 @@ def metric_peaks(scenario: Any, target: Json, sim_start: datetime) -> Json:
     def names(c: Condition | None) -> set[str]:
         if c is None:
             return set()
-        return ({c.metric} if c.metric else set()) | {n for p in [*(c.all or []), *(c.any or []), c.not_]
-                                                      for n in names(p)}  # fmt: skip
+        return ({c.metric} if c.metric else set()) | {
+            n for p in [*(c.all or []), *(c.any or []), c.not_] for n in names(p)
+        }
 
     metrics = sorted({n for r in builtin_rules().rules if r.id in target["rules"] for n in names(r.when)})
     profile = scenario_config(scenario, "mqtt://127.0.0.1:1", Path("unused.db"), ("127.0.0.1", 0), 1).profile()
@@ -655,9 +793,13 @@ def _hall_when(arrived: float, clock: list[tuple[float, float]], speed: float) -
 
 
 def analyse_incidents(
-    scenario: Any, notes: list[tuple[float, Json]], clock: list[tuple[float, float]], start: datetime,
-    end: datetime, speed: float,
-) -> Json:  # fmt: skip
+    scenario: Any,
+    notes: list[tuple[float, Json]],
+    clock: list[tuple[float, float]],
+    start: datetime,
+    end: datetime,
+    speed: float,
+) -> Json:
     in_day = [(a, b) for a, b in notes if (_t(b["fired_at"]) or 0) < end.timestamp()]  # the day, not the shutdown
     firing = [(a, b) for a, b in in_day if b["notification"]["reason"] == "firing"]
     rows = []
@@ -665,10 +807,15 @@ def analyse_incidents(
         key, value = target["label"]
         lo, hi = target["start"].timestamp() - 1, (target["end"] + GRACE).timestamp()
         hits = sorted(
-            ((a, b) for a, b in firing if b["rule"] in target["rules"] and b["labels"].get(key) == value
-             and lo <= (_t(b["fired_at"]) or 0) <= hi),
+            (
+                (a, b)
+                for a, b in firing
+                if b["rule"] in target["rules"]
+                and b["labels"].get(key) == value
+                and lo <= (_t(b["fired_at"]) or 0) <= hi
+            ),
             key=lambda h: _t(h[1]["fired_at"]) or 0,
-        )  # fmt: skip
+        )
         row: Json = {k: target[k] for k in ("incident", "kind", "what", "threshold_s", "threshold")}
         row["start"] = target["start"].isoformat()
         if not hits:
@@ -703,17 +850,22 @@ def analyse_incidents(
         lo = min(t["start"] for t in targets).timestamp() - 1
         hi = (max(t["end"] for t in targets) + GRACE).timestamp()
 
-        def mine(b: Json, rules: set[str] = rules, key: str = key, value: str = value, lo: float = lo,
-                 hi: float = hi) -> bool:  # fmt: skip
+        def mine(
+            b: Json, rules: set[str] = rules, key: str = key, value: str = value, lo: float = lo, hi: float = hi
+        ) -> bool:
             return b["labels"].get(key) == value and lo <= (_t(b["fired_at"]) or 0) <= hi and b["rule"] in rules
 
         reasons = Counter(b["notification"]["reason"] for _, b in in_day if mine(b))
-        per_incident.append({
-            "incident": n, "kind": inc.kind, "subject": f"{key}={value}",
-            "firing": reasons.get("firing", 0),
-            "firing_by_rule": dict(Counter(b["rule"] for _, b in firing if mine(b))),
-            "other_notifications": {k: v for k, v in reasons.items() if k != "firing"},
-        })  # fmt: skip
+        per_incident.append(
+            {
+                "incident": n,
+                "kind": inc.kind,
+                "subject": f"{key}={value}",
+                "firing": reasons.get("firing", 0),
+                "firing_by_rule": dict(Counter(b["rule"] for _, b in firing if mine(b))),
+                "other_notifications": {k: v for k, v in reasons.items() if k != "firing"},
+            }
+        )
     total = sum(p["firing"] for p in per_incident)
     detected = [p for p in per_incident if p["firing"]]
     by_rule = Counter(b["rule"] for _, b in firing)
@@ -775,8 +927,11 @@ def rule_variants(n: int) -> Any:
             if "when" in r2:
                 r2["when"] = scale(r2["when"], f)
             rules.append(r2)
-        inhibit += [{**i, "source": i["source"] + suffix, "target": i["target"] + suffix}
-                    for i in pack.get("inhibit", []) if i["source"] in ids and i["target"] in ids]  # fmt: skip
+        inhibit += [
+            {**i, "source": i["source"] + suffix, "target": i["target"] + suffix}
+            for i in pack.get("inhibit", [])
+            if i["source"] in ids and i["target"] in ids
+        ]
     return parse_rules({**pack, "rules": rules, "inhibit": inhibit}, f"{n} rule variants")
 
 
@@ -895,8 +1050,9 @@ def verdicts(report: Json) -> Json:
     out: Json = {}
     if "latency_loaded" in report:
         p99 = report["latency_loaded"]["latency_s"].get("p99")
-        complete = all(not report[k]["missing"] and not report[k]["more_than_one"]
-                       for k in ("latency_loaded", "latency_idle"))  # fmt: skip
+        complete = all(
+            not report[k]["missing"] and not report[k]["more_than_one"] for k in ("latency_loaded", "latency_idle")
+        )
         out["(a) p99 <= 1 s with background, one alert per trigger"] = p99 is not None and p99 <= 1.0 and complete
         probes = [p for k in ("latency_loaded", "latency_idle") for p in report[k]["device_offline_probes"]]
         out["(a) device offline in real time (probes): alert within heartbeat timeout + 2 s"] = all(
@@ -923,41 +1079,53 @@ def print_summary(report: Json) -> None:
             continue
         p = report[key]
         lat = p["latency_s"]
-        say(f"(a) {p['background_msgs_per_s']:,.0f} msg/s background: {p['alerts']}/{p['triggers']} alerts "
+        say(
+            f"(a) {p['background_msgs_per_s']:,.0f} msg/s background: {p['alerts']}/{p['triggers']} alerts "
             f"(missing {len(p['missing'])}, >1: {len(p['more_than_one'])}); latency p50 {_f(lat.get('p50'), '.3f')} "
             f"p95 {_f(lat.get('p95'), '.3f')} p99 {_f(lat.get('p99'), '.3f')} max {_f(lat.get('max'), '.3f')} s; "
             f"gateway {p['gateway_cpu_pct_of_core']:.0f} % of a core; other work on the box "
-            f"{p['cpu']['other_cores']:.2f} cores")  # fmt: skip
+            f"{p['cpu']['other_cores']:.2f} cores"
+        )
         for name, part in p["parts_s"].items():
             say(f"      {name}: p50 {_f(part.get('p50'), '.3f')} p99 {_f(part.get('p99'), '.3f')} s")
         for row in p["device_offline_probes"]:
-            say(f"      probe {row['device']} ({row['kind']}): fired−expected "
+            say(
+                f"      probe {row['device']} ({row['kind']}): fired−expected "
                 f"{_f(row.get('fired_minus_expected_s'), '.3f')} s, arrived−expected "
-                f"{_f(row.get('arrived_minus_expected_s'), '.3f')} s, alerts {row['alerts']}")  # fmt: skip
+                f"{_f(row.get('arrived_minus_expected_s'), '.3f')} s, alerts {row['alerts']}"
+            )
     if "incidents" in report:
         inc = report["incidents"]
-        say(f"(b) {inc['run']['hall_time']} at {inc['run']['speed']:g}× (other work on the box "
-            f"{inc['run']['cpu']['other_cores']:.2f} cores):")  # fmt: skip
+        say(
+            f"(b) {inc['run']['hall_time']} at {inc['run']['speed']:g}× (other work on the box "
+            f"{inc['run']['cpu']['other_cores']:.2f} cores):"
+        )
         for r in inc["detection"]:
             if r.get("fired_at"):
-                say(f"      {r['what']:<26} {r['rule']:<18} detected {r['detected_s']:7.1f} s  threshold "
+                say(
+                    f"      {r['what']:<26} {r['rule']:<18} detected {r['detected_s']:7.1f} s  threshold "
                     f"{_f(r['threshold_s'], '.0f'):>4} s  excess {_f(r['excess_s'], '.1f'):>5} s "
                     f"(÷speed {_f(r['excess_wall_s'], '.3f')} s)  notified "
-                    f"+{_f(r['notified_after_fired_hall_s'], '.1f')} hall s after fired_at")  # fmt: skip
+                    f"+{_f(r['notified_after_fired_hall_s'], '.1f')} hall s after fired_at"
+                )
             else:
                 say(f"      {r['what']:<26} MISSED — during the incident: {r['max_during_incident']}")
         n = inc["notifications"]
-        say(f"(d) firing notifications per incident: {n['firing_attributable']}/{n['incidents']} = "
+        say(
+            f"(d) firing notifications per incident: {n['firing_attributable']}/{n['incidents']} = "
             f"{_f(n['per_incident'])} ({_f(n['per_detected_incident'])} per detected incident); all firing by rule: "
-            f"{n['all_firing_by_rule']}")  # fmt: skip
+            f"{n['all_firing_by_rule']}"
+        )
     if "engine" in report:
         e = report["engine"]
         for size in ("30", "200", "2000"):
             c = e[size]
-            say(f"(c) {size} rules: {c['eval_ms']['mean']:.1f} ms/evaluation (p95 {c['eval_ms']['p95']:.1f}), "
+            say(
+                f"(c) {size} rules: {c['eval_ms']['mean']:.1f} ms/evaluation (p95 {c['eval_ms']['p95']:.1f}), "
                 f"{c['engine_us_per_msg']:.0f} µs/message, {c['alerts_at_end']} alerts; at the gateway's cadence "
                 f"({e['gateway_cadence_evals_per_s']:.1f}/s) {100 * c['engine_core_share_at_gateway_cadence']:.0f} % "
-                f"of a core")  # fmt: skip
+                f"of a core"
+            )
         say(f"    ratio 2000/200: {e['ratio_2000_to_200_per_eval']:.1f}× per evaluation")
     for target, verdict in report["verdicts"].items():
         say(f"{verdict}  {target}")

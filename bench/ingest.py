@@ -126,10 +126,25 @@ def role_bare(port: int, expect: int, timeout: float) -> None:
 
 def publish(port: int, pool: Path, rate: float, seconds: float) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool),
-         "--rate", str(rate), "--seconds", str(seconds)],
-        capture_output=True, text=True, timeout=seconds + 300, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "pub",
+            "--port",
+            str(port),
+            "--pool",
+            str(pool),
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 300,
+        check=True,
+    )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -137,8 +152,9 @@ def publish(port: int, pool: Path, rate: float, seconds: float) -> dict[str, flo
 def run_bare(port: int, pool: Path, n: int) -> dict[str, float]:
     sub = subprocess.Popen(
         [sys.executable, __file__, "--role", "bare", "--port", str(port), "--expect", str(n), "--timeout", "120"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert sub.stdout is not None
     assert sub.stdout.readline().strip() == "READY"
     pub = publish(port, pool, 0, 60)
@@ -178,9 +194,23 @@ def flood_gateway(port: int, hall: str, pool: Path, n: int, tmp: Path) -> dict[s
     gw = start_gateway(port, hall, tmp, "flood")
     t0 = time.monotonic()
     pub_proc = subprocess.Popen(
-        [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool), "--rate", "0",
-         "--seconds", "60"], stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "pub",
+            "--port",
+            str(port),
+            "--pool",
+            str(pool),
+            "--rate",
+            "0",
+            "--seconds",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     accepted, done_at, first = wait_for_accepted(gw, n, 180)
     out, _ = pub_proc.communicate(timeout=120)
     pub = json.loads(out.strip().splitlines()[-1])
@@ -205,9 +235,23 @@ def sustained_gateway(port: int, hall: str, pool: Path, rate: float, seconds: fl
     gw = start_gateway(port, hall, tmp, "sustained")
     n = int(rate * seconds)
     pub_proc = subprocess.Popen(
-        [sys.executable, __file__, "--role", "pub", "--port", str(port), "--pool", str(pool), "--rate", str(rate),
-         "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "pub",
+            "--port",
+            str(port),
+            "--pool",
+            str(pool),
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     samples: list[tuple[float, int]] = []
     t0 = time.monotonic()
     while pub_proc.poll() is None and time.monotonic() - t0 < seconds + 120:

@@ -116,12 +116,24 @@ def role_detect(spec: Json) -> None:
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
     n = spec["frames"]
-    print(json.dumps({
-        "detector": detector.name, "load_s": load_s, "frames": n, "cpu_ms": 1000 * cpu / n, "wall_ms": 1000 * wall / n,
-        "fps": n / wall, "people_per_frame": found / n, "labelled_per_frame": labelled / n,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "network_attempts": lookups,
-        "opencv": cv2.__version__,
-    }), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "detector": detector.name,
+                "load_s": load_s,
+                "frames": n,
+                "cpu_ms": 1000 * cpu / n,
+                "wall_ms": 1000 * wall / n,
+                "fps": n / wall,
+                "people_per_frame": found / n,
+                "labelled_per_frame": labelled / n,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "network_attempts": lookups,
+                "opencv": cv2.__version__,
+            }
+        ),
+        flush=True,
+    )
 
 
 def role_listen(spec: Json) -> None:
@@ -246,8 +258,13 @@ def run_detector(conf: Json, frames: int) -> Json:
     usage = Usage()
     out = subprocess.run(
         [conf["python"], __file__, "--role", "detect", "--spec", json.dumps(spec)],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     box = usage.done()
     if out.returncode != 0:
         return {"name": conf["name"], "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
@@ -264,8 +281,12 @@ def detectors_phase(frames: int, shipped: Path) -> list[Json]:
         if "error" in r:
             print(f"  {conf['name']}: FAILED: {r['error']}", file=sys.stderr, flush=True)
         else:
-            print(f"  {r['cpu_ms']:.0f} ms CPU/frame, {r['fps']:.1f} fps, {r['people_per_frame']:.1f} people/frame, "
-                  f"{r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"  {r['cpu_ms']:.0f} ms CPU/frame, {r['fps']:.1f} fps, {r['people_per_frame']:.1f} people/frame, "
+                f"{r['peak_rss_mb']:.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
     base = next((r for r in results if r["name"] == BASELINE and "error" not in r), None)
     for r in results:
         if base is not None and "error" not in r:
@@ -293,16 +314,19 @@ class Stack:
         self.broker.start()
         self.port = self.broker.port
         http_port = free_port()
-        cfg = scenario_config(load_scenario("city"), self.broker.url, tmp / "gateway.db", ("127.0.0.1", http_port),
-                              speed).model_dump(mode="json", exclude_none=True)  # fmt: skip
+        cfg = scenario_config(
+            load_scenario("city"), self.broker.url, tmp / "gateway.db", ("127.0.0.1", http_port), speed
+        ).model_dump(mode="json", exclude_none=True)
         for cam in cameras:  # the bench's cameras are devices of the hall, as a deployed camera would be
             cfg["devices"][cam] = {"type": "camera", "location": "bench"}
         path = tmp / "gateway.yaml"
         path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
         self.gateway = psutil.Popen(
             [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "gateway", "--config", str(path)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp / "gateway.log").open("wb"),
-        )  # fmt: skip
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "gateway.log").open("wb"),
+        )
         wait_for_port(http_port, 30)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=10)
         deadline = time.monotonic() + 30
@@ -311,10 +335,26 @@ class Stack:
                 raise RuntimeError("the gateway did not connect to the broker")
             time.sleep(0.05)
         self.sim = psutil.Popen(
-            [sys.executable, "-m", "edge.cli", "simulate", "--scenario", "city", "--broker", self.broker.url,
-             "--speed", str(speed), "--start", SIM_START, "--seed", "1"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp / "simulator.log").open("wb"),
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "edge.cli",
+                "simulate",
+                "--scenario",
+                "city",
+                "--broker",
+                self.broker.url,
+                "--speed",
+                str(speed),
+                "--start",
+                SIM_START,
+                "--seed",
+                "1",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "simulator.log").open("wb"),
+        )
 
     def health(self) -> Json:
         body: Json = self.http.get("/api/health").json()
@@ -342,9 +382,11 @@ def vision_config(port: int, model: str, size: int, sources: list[Path], cameras
         "mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
         "detector": {"backend": "onnx", "model": model, "input_size": size, "threads": 1},
         "workers": 2,
-        "cameras": {cam: {"source": str(src), "fps": 1, "loop": True, "zones": zones}
-                    for cam, src in zip(cameras, sources, strict=True)},
-    }  # fmt: skip
+        "cameras": {
+            cam: {"source": str(src), "fps": 1, "loop": True, "zones": zones}
+            for cam, src in zip(cameras, sources, strict=True)
+        },
+    }
 
 
 STATS = re.compile(r"camera=(\S+) fps=([\d.]+) dropped=(\d+) detect_ms=(\d+)")
@@ -363,18 +405,28 @@ def run_cameras(stack: Stack, k: int, model: str, size: int, copies: list[Path],
     out = tmp / f"listen-{name}.json"
     total_s = args.warmup + args.seconds + 120
     listen = subprocess.Popen(
-        [sys.executable, __file__, "--role", "listen", "--spec",
-         json.dumps({"port": stack.port, "hall": HALL, "cameras": cameras, "out": str(out), "seconds": total_s})],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "listen",
+            "--spec",
+            json.dumps({"port": stack.port, "hall": HALL, "cameras": cameras, "out": str(out), "seconds": total_s}),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert listen.stdout is not None
     if listen.stdout.readline().strip() != "READY":
         raise RuntimeError("the listener did not subscribe")
     log_path = tmp / f"vision-{name}.log"
     vision = psutil.Popen(
         [sys.executable, "-m", "edge.cli", "--log-level", "INFO", "vision", "--config", str(path)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log_path.open("wb"),
+    )
     deadline = time.monotonic() + 60
     while "camera(s) →" not in log_path.read_text(errors="replace"):
         if vision.poll() is not None or time.monotonic() > deadline:
@@ -452,10 +504,14 @@ def climb(
         print(f"  onnx@{size}, {k} camera(s)…", file=sys.stderr, flush=True)
         r = run_cameras(stack, k, model, size, copies, args)
         runs.append(r)
-        print(f"    fps min {r['fps_min']:.2f} mean {r['fps_mean']:.2f}; vision {r['vision_cpu_cores']:.2f} cores, "
-              f"{r['vision_rss_peak_mb']:.0f} MB; gateway {r['gateway_received']}/{r['subscriber_saw']} msgs, "
-              f"{r['gateway_cpu_cores']:.2f} cores; other work on the box {r['box']['other_cores']:.2f} cores → "
-              f"{verdict(r)}", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"    fps min {r['fps_min']:.2f} mean {r['fps_mean']:.2f}; vision {r['vision_cpu_cores']:.2f} cores, "
+            f"{r['vision_rss_peak_mb']:.0f} MB; gateway {r['gateway_received']}/{r['subscriber_saw']} msgs, "
+            f"{r['gateway_cpu_cores']:.2f} cores; other work on the box {r['box']['other_cores']:.2f} cores → "
+            f"{verdict(r)}",
+            file=sys.stderr,
+            flush=True,
+        )
         if not r["sustained"]:
             break
     return runs
@@ -500,30 +556,39 @@ def verdict(run: Json) -> str:
 def print_report(report: Json) -> None:
     if "detectors" in report:
         print("\nDetectors (1 worker, threads=1, vtest.avi 768×576, labelled frames cycled)")
-        print(f"{'config':<17}{'CPU ms/frame':>13}{'÷ onnx@640':>11}{'wall fps':>10}{'people/frame':>14}"
-              f"{'labelled':>10}{'peak RSS MB':>13}{'load s':>8}{'other cores':>13}")  # fmt: skip
+        print(
+            f"{'config':<17}{'CPU ms/frame':>13}{'÷ onnx@640':>11}{'wall fps':>10}{'people/frame':>14}"
+            f"{'labelled':>10}{'peak RSS MB':>13}{'load s':>8}{'other cores':>13}"
+        )
         for r in report["detectors"]:
             if "error" in r:
                 print(f"{r['name']:<17} FAILED: {r['error']}")
                 continue
             ratio = f"{r['cpu_ratio']:.2f}" if "cpu_ratio" in r else "-"
-            print(f"{r['name']:<17}{r['cpu_ms']:>13.0f}{ratio:>11}{r['fps']:>10.1f}{r['people_per_frame']:>14.1f}"
-                  f"{r['labelled_per_frame']:>10.1f}{r['peak_rss_mb']:>13.0f}{r['load_s']:>8.1f}"
-                  f"{r['other_cores']:>13.2f}")  # fmt: skip
+            print(
+                f"{r['name']:<17}{r['cpu_ms']:>13.0f}{ratio:>11}{r['fps']:>10.1f}{r['people_per_frame']:>14.1f}"
+                f"{r['labelled_per_frame']:>10.1f}{r['peak_rss_mb']:>13.0f}{r['load_s']:>8.1f}"
+                f"{r['other_cores']:>13.2f}"
+            )
     cap = report.get("capacity")
     if cap:
-        print(f"\nCapacity (cameras at 1 fps, workers 2, beside the gateway ingesting the city hall at "
-              f"{cap['speed']:g}×)")  # fmt: skip
-        print(f"{'detector':<10}{'K':>4}{'fps min':>9}{'fps mean':>10}{'dropped/min':>13}{'vision cores':>14}"
-              f"{'ms/frame':>10}{'RSS MB':>8}{'gw cores':>10}{'sim cores':>11}{'gw recv/seen':>16}{'other':>7}"
-              "  verdict")  # fmt: skip
+        print(
+            f"\nCapacity (cameras at 1 fps, workers 2, beside the gateway ingesting the city hall at {cap['speed']:g}×)"
+        )
+        print(
+            f"{'detector':<10}{'K':>4}{'fps min':>9}{'fps mean':>10}{'dropped/min':>13}{'vision cores':>14}"
+            f"{'ms/frame':>10}{'RSS MB':>8}{'gw cores':>10}{'sim cores':>11}{'gw recv/seen':>16}{'other':>7}"
+            "  verdict"
+        )
         for size, rs in cap["runs"].items():
             for r in rs:
-                print(f"{'onnx@' + size:<10}{r['cameras']:>4}{r['fps_min']:>9.2f}{r['fps_mean']:>10.2f}"
-                      f"{r['dropped_per_camera_min']:>13.1f}{r['vision_cpu_cores']:>14.2f}"
-                      f"{r['vision_cpu_ms_per_frame']:>10.0f}{r['vision_rss_peak_mb']:>8.0f}{r['gateway_cpu_cores']:>10.2f}{r['simulator_cpu_cores']:>11.2f}"
-                      f"{str(r['gateway_received']) + '/' + str(r['subscriber_saw']):>16}"
-                      f"{r['box']['other_cores']:>7.2f}  {verdict(r)}")  # fmt: skip
+                print(
+                    f"{'onnx@' + size:<10}{r['cameras']:>4}{r['fps_min']:>9.2f}{r['fps_mean']:>10.2f}"
+                    f"{r['dropped_per_camera_min']:>13.1f}{r['vision_cpu_cores']:>14.2f}"
+                    f"{r['vision_cpu_ms_per_frame']:>10.0f}{r['vision_rss_peak_mb']:>8.0f}{r['gateway_cpu_cores']:>10.2f}{r['simulator_cpu_cores']:>11.2f}"
+                    f"{str(r['gateway_received']) + '/' + str(r['subscriber_saw']):>16}"
+                    f"{r['box']['other_cores']:>7.2f}  {verdict(r)}"
+                )
     print()
     if "detectors" in report:
         base = next((r for r in report["detectors"] if r["name"] == BASELINE and "error" not in r), None)

@@ -118,13 +118,27 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hallops-bench-webui-"))
     scenario = load_scenario("city")
     with MosquittoProcess() as broker:
-        cfg = scenario_config(scenario, broker.url, work / "gateway.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS,
-                              password=PASSWORD)  # fmt: skip
-        simulator = HallopsProcess(work / "simulator.log", "simulate", "--broker", broker.url, "--scenario", "city",
-                                   "--seed", "1", "--speed", str(SPEED), "--start", START.isoformat(),
-                                   "--obey-commands")  # fmt: skip
-        gateway = GatewayProcess(work, broker.url, "--config", str(save(cfg, work / "gateway.yaml")),
-                                 hall=scenario.hall.id)  # fmt: skip
+        cfg = scenario_config(
+            scenario, broker.url, work / "gateway.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS, password=PASSWORD
+        )
+        simulator = HallopsProcess(
+            work / "simulator.log",
+            "simulate",
+            "--broker",
+            broker.url,
+            "--scenario",
+            "city",
+            "--seed",
+            "1",
+            "--speed",
+            str(SPEED),
+            "--start",
+            START.isoformat(),
+            "--obey-commands",
+        )
+        gateway = GatewayProcess(
+            work, broker.url, "--config", str(save(cfg, work / "gateway.yaml")), hall=scenario.hall.id
+        )
         with gateway, sync_playwright() as pw:
             try:
                 base = gateway.url
@@ -154,25 +168,35 @@ def main() -> None:
 
     waiting = hall["totals"]["waiting"]
     issued = sum(s["issued_today"] for s in hall["services"])
-    print(f"\nhall at measurement: {hall['at']}, {len(hall['windows'])} windows, {len(hall['services'])} services, "
-          f"{len(hall['devices'])} devices, {issued} tickets issued, {waiting} waiting; "
-          f"snapshot {snapshot_kb:.0f} KiB")  # fmt: skip
+    print(
+        f"\nhall at measurement: {hall['at']}, {len(hall['windows'])} windows, {len(hall['services'])} services, "
+        f"{len(hall['devices'])} devices, {issued} tickets issued, {waiting} waiting; "
+        f"snapshot {snapshot_kb:.0f} KiB"
+    )
     print("\n| fresh load of the manager view | empty hall (median) | city at 10× (median / p95 / max) | ratio |")
     print("|---|---|---|---|")
     for key in ("response_end", "dom_content_loaded", "load_event", "floor_ready"):
         idle, busy = statistics.median(idle_loads[key]), busy_loads[key]
         ratio = statistics.median(busy) / idle if idle else float("nan")
-        print(f"| {key} | {idle:.0f} ms | {statistics.median(busy):.0f} / {pct(busy, 0.95):.0f} / {max(busy):.0f} ms "
-              f"| {ratio:.2f} |")  # fmt: skip
+        print(
+            f"| {key} | {idle:.0f} ms | {statistics.median(busy):.0f} / {pct(busy, 0.95):.0f} / {max(busy):.0f} ms "
+            f"| {ratio:.2f} |"
+        )
     print(f"\nlive updates, empty hall: {len(idle_watch['updates'])} — {summary(idle_watch['updates'])}")
-    print(f"live updates, city at 10×: {len(busy_watch['updates'])} in {args.watch:.0f} s — "
-          f"{summary(busy_watch['updates'])}")  # fmt: skip
-    print(f"long tasks (>50 ms) while watching the busy hall: {len(busy_watch['long_tasks'])}"
-          + (f", longest {max(busy_watch['long_tasks']):.0f} ms" if busy_watch["long_tasks"] else ""))  # fmt: skip
+    print(
+        f"live updates, city at 10×: {len(busy_watch['updates'])} in {args.watch:.0f} s — "
+        f"{summary(busy_watch['updates'])}"
+    )
+    print(
+        f"long tasks (>50 ms) while watching the busy hall: {len(busy_watch['long_tasks'])}"
+        + (f", longest {max(busy_watch['long_tasks']):.0f} ms" if busy_watch["long_tasks"] else "")
+    )
     print(f"language switch (click → text changed, painted): {summary(switch)}")
     ready = pct(busy_loads["floor_ready"], 0.95)
-    print(f"\nverdict: manager view ready in p95 {ready:.0f} ms under load — {'PASS' if ready < 1000 else 'FAIL'} "
-          "(target < 1 s)")  # fmt: skip
+    print(
+        f"\nverdict: manager view ready in p95 {ready:.0f} ms under load — {'PASS' if ready < 1000 else 'FAIL'} "
+        "(target < 1 s)"
+    )
 
 
 if __name__ == "__main__":

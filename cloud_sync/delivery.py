@@ -356,12 +356,21 @@ class Receiver:
                     self._refuse(topic, bundle.version, f"the gateway could not apply it: {exc}")
                     return  # not remembered: a re-delivery is tried again
                 self.counters.applied += 1
-                log.info("rules bundle %d applied from %s: rule version %d in force (was bundle %d)",
-                         bundle.version, topic, number, applied)  # fmt: skip
+                log.info(
+                    "rules bundle %d applied from %s: rule version %d in force (was bundle %d)",
+                    bundle.version,
+                    topic,
+                    number,
+                    applied,
+                )
                 self._report(Status.APPLIED, bundle.version, "")
             elif status is Status.REFUSED:
-                self._refuse(topic, bundle.version, f"version {bundle.version} is not newer than the applied "
-                             f"version {applied} (no downgrade, no replay)")  # fmt: skip
+                self._refuse(
+                    topic,
+                    bundle.version,
+                    f"version {bundle.version} is not newer than the applied "
+                    f"version {applied} (no downgrade, no replay)",
+                )
             else:
                 self.counters.repeated += 1
                 log.info("rules bundle %d on %s is the one applied already; nothing to do", bundle.version, topic)

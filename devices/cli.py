@@ -47,4 +47,5 @@ def run_schema(args: argparse.Namespace) -> int:
         print(path)
     return 0
 
+
 __all__ = ["add_schema_arguments", "add_simulate_arguments", "run_schema", "run_simulate"]

@@ -124,4 +124,5 @@ def _payload_error(exc: ValidationError) -> PayloadError:
         return PayloadError("wrong_type", msg, path)
     return PayloadError("invalid_value", msg, path)
 
+
 __all__ = ["DEFAULT_MAX_BYTES", "DeviceMessage", "decode"]

@@ -512,6 +512,7 @@ def payload_time(payload: Payload, received: datetime) -> datetime:
     ts = getattr(payload, "ts", None)
     return ts if ts is not None else received
 
+
 __all__ = [
     "COMMANDS_BY_DEVICE",
     "CONTRACT_VERSION",

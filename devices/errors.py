@@ -56,4 +56,5 @@ class ActionError(HallOpsError):
 class SyncError(HallOpsError):
     """The cloud uplink failed."""
 
+
 __all__ = ["ActionError", "ConfigError", "HallOpsError", "PayloadError", "Problem", "SyncError"]

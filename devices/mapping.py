@@ -614,6 +614,7 @@ def _derived_seq(ts: str, payload: bytes) -> int:
         raise PayloadError(REASON, f"cannot derive seq: ts {ts!r} is not RFC 3339", "ts") from None
     return millis * 1000 + zlib.crc32(payload) % 1000
 
+
 __all__ = [
     "REASON",
     "Conversion",

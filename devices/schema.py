@@ -170,6 +170,7 @@ def _command_type(model: type[BaseModel]) -> str:
     assert isinstance(default, str)
     return default
 
+
 __all__ = [
     "DELIVERY",
     "DRAFT",

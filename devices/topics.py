@@ -84,4 +84,5 @@ def hall_filter(hall: str | None) -> str:
     """The subscription filter for one hall's devices (or every hall's)."""
     return f"{ROOT}/{hall or '+'}/#"
 
+
 __all__ = ["ROOT", "Channel", "DeviceType", "Topic", "build_topic", "hall_filter", "parse_topic"]

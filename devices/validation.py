@@ -83,4 +83,5 @@ def line_of(text: str, path: str) -> int | None:
         node, line = child, child.start_mark.line + 1
     return line
 
+
 __all__ = ["field_path", "line_of", "problems_from", "read_yaml"]

@@ -153,8 +153,9 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads (the API's server)
         mine, theirs = ctx.Pipe()
-        child = ctx.Process(target=_replay_child, args=(cfg, store.path, candidate, start, end, step_s, tick_s,
-                                                        theirs), daemon=True)  # fmt: skip
+        child = ctx.Process(
+            target=_replay_child, args=(cfg, store.path, candidate, start, end, step_s, tick_s, theirs), daemon=True
+        )
         child.start()
         try:
             run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress)
@@ -167,9 +168,18 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
             raise outcome
         run_c = outcome
     live = firings_of(store.decisions.alert_changes(start.timestamp(), end.timestamp()), start, end)
-    return Result(start, end, events, warmup, time.perf_counter() - began, run_a, run_c,
-                  compare(run_a.alerts, run_c.alerts, tolerance_s), live,
-                  compare(live.alerts, run_a.alerts, tolerance_s))  # fmt: skip
+    return Result(
+        start,
+        end,
+        events,
+        warmup,
+        time.perf_counter() - began,
+        run_a,
+        run_c,
+        compare(run_a.alerts, run_c.alerts, tolerance_s),
+        live,
+        compare(live.alerts, run_a.alerts, tolerance_s),
+    )
 
 
 def _receive(conn: Connection, process: BaseProcess) -> Any:
@@ -180,8 +190,16 @@ def _receive(conn: Connection, process: BaseProcess) -> Any:
     return conn.recv()
 
 
-def _replay_child(cfg: GatewayConfig, db: Path, rules: RuleFile, start: datetime, end: datetime, step_s: float,
-                  tick_s: float, conn: Connection) -> None:  # fmt: skip
+def _replay_child(
+    cfg: GatewayConfig,
+    db: Path,
+    rules: RuleFile,
+    start: datetime,
+    end: datetime,
+    step_s: float,
+    tick_s: float,
+    conn: Connection,
+) -> None:
     store = Store(db)
     try:
         run, _, _ = _replay(cfg, store, rules, start, end, step_s, tick_s, None)
@@ -227,8 +245,7 @@ def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by 
     opening = rules.schedules.get("opening_hours")
     conditions = [rule for rule in rules.rules if rule.when is not None and rule.enabled]
     always = any(rule.during in (None, "always") for rule in conditions)
-    watching = None if always else list({x.during: rules.schedules[x.during] for x in conditions
-                                         if x.during}.values())  # fmt: skip
+    watching = None if always else list({x.during: rules.schedules[x.during] for x in conditions if x.during}.values())
     deadline: datetime | None = None  # the earliest the rules ask for, as of the last evaluation
     watched: dict[str, set[str]] = {}  # device or window → the rules with an open condition alert on it
     recheck: datetime | None = None  # when to look at those alerts again, after their subject sent a message

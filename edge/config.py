@@ -299,8 +299,12 @@ def _bundle_key_problems(cfg: GatewayConfig) -> list[Problem]:
     except ValueError as exc:
         problems.append(Problem("rules.bundle_public_key", f"{path}: {exc}"))
     if cfg.hall.id == EVERY_HALL:
-        problems.append(Problem("hall.id", f"{EVERY_HALL!r} is the topic of the bundles for every hall; choose another "
-                                "id to take rule bundles"))  # fmt: skip
+        problems.append(
+            Problem(
+                "hall.id",
+                f"{EVERY_HALL!r} is the topic of the bundles for every hall; choose another id to take rule bundles",
+            )
+        )
     return problems
 
 

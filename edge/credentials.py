@@ -51,10 +51,14 @@ def acl(credentials: list[Credential], notify_prefix: str = "hallops") -> str:
             continue
         lines.append(f"user {c.device_id}")
         if c.device_type == GATEWAY:
-            lines += [f"topic readwrite hall/{c.hall}/#", f"topic readwrite {notify_prefix}/#",
-                      # signed rule bundles from the cloud (bridged in) and the gateway's reports (bridged out)
-                      f"topic read {bundle_topic(c.hall)}", f"topic read {bundle_topic('*')}",
-                      f"topic write {applied_topic(c.hall)}"]  # fmt: skip
+            lines += [
+                f"topic readwrite hall/{c.hall}/#",
+                f"topic readwrite {notify_prefix}/#",
+                # signed rule bundles from the cloud (bridged in) and the gateway's reports (bridged out)
+                f"topic read {bundle_topic(c.hall)}",
+                f"topic read {bundle_topic('*')}",
+                f"topic write {applied_topic(c.hall)}",
+            ]
         else:
             for channel in (Channel.EVT, Channel.STATE, Channel.HB, Channel.CMD_ACK):
                 lines.append(f"topic write {build_topic(c.hall, c.device_type, c.device_id, channel)}")

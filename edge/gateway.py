@@ -217,8 +217,12 @@ class Gateway:
             shadowed = self.decider.shadow is not None and self.decider.shadow.number == active
             version = self.versions.get(active)
             changed = self.decider.reload(version.rules, adopt_shadow=shadowed)
-            log.info("rules version %d in force (was %d); changed rules: %s", active, self.rules_version,
-                     ", ".join(changed) or "none")  # fmt: skip
+            log.info(
+                "rules version %d in force (was %d); changed rules: %s",
+                active,
+                self.rules_version,
+                ", ".join(changed) or "none",
+            )
             self.rules, self.rules_version = version.rules, active
         shadow = self.versions.shadow_number()
         running = self.decider.shadow.number if self.decider.shadow else None
@@ -399,8 +403,13 @@ class BundleSink:
         version, _ = versions.add(bundle.rules_yaml, label, f"signed bundle {bundle.version}", label)
         versions.activate(version.number, BUNDLE_ACTOR, f"signed bundle {bundle.version} from {topic}")
         store.meta.set(BUNDLE_VERSION, str(bundle.version))
-        detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": was, "rule_version": version.number,
-                  "via": topic}  # fmt: skip
+        detail = {
+            "hall": bundle.hall,
+            "rules": len(bundle.rules.rules),
+            "was": was,
+            "rule_version": version.number,
+            "via": topic,
+        }
         store.audit.append([Entry(time.time(), BUNDLE_ACTOR, "rules.apply_bundle", str(bundle.version), detail)])
         self._gateway.follow_rules()
         return version.number

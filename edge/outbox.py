@@ -70,11 +70,22 @@ class OutboxSender:
                 self._store.outbox.retry(row.id, now, now + backoff, f"{type(exc).__name__}: {exc}", give_up)
                 if give_up:
                     self.failed += 1
-                    log.error("gave up delivering channel=%s target=%s after %d attempts: %s", row.channel, row.target,
-                              row.attempts + 1, exc)  # fmt: skip
+                    log.error(
+                        "gave up delivering channel=%s target=%s after %d attempts: %s",
+                        row.channel,
+                        row.target,
+                        row.attempts + 1,
+                        exc,
+                    )
                 else:
-                    log.warning("delivery failed channel=%s target=%s attempt=%d: %s; retry in %.0f s", row.channel,
-                                row.target, row.attempts + 1, exc, backoff)  # fmt: skip
+                    log.warning(
+                        "delivery failed channel=%s target=%s attempt=%d: %s; retry in %.0f s",
+                        row.channel,
+                        row.target,
+                        row.attempts + 1,
+                        exc,
+                        backoff,
+                    )
                 if row.channel == "mqtt":
                     return  # keep MQTT order: the rest waits for the broker
                 continue

@@ -158,9 +158,14 @@ class RuleVersions:
         now = time.time()
         detail = {"comment": comment, "origin": origin, "hash": h}
         number = self._store.rule_versions.add(
-            content_hash=h, created_at=now, author=author, comment=comment, origin=origin, source=source,
+            content_hash=h,
+            created_at=now,
+            author=author,
+            comment=comment,
+            origin=origin,
+            source=source,
             entry=Entry(now, author, "rules.version_add", "", detail),
-        )  # fmt: skip
+        )
         return self.get(number), True
 
     def activate(self, number: int, by: str, comment: str = "", kind: str = "activate") -> RuleVersion:
@@ -195,9 +200,14 @@ class RuleVersions:
         now = time.time()
         kind = "shadow" if number is not None else "shadow_off"
         self._store.rule_versions.activate(
-            number or 0, kind, by, comment, now, {SHADOW: str(number or "")},
+            number or 0,
+            kind,
+            by,
+            comment,
+            now,
+            {SHADOW: str(number or "")},
             Entry(now, by, f"rules.{kind}", str(number or self.shadow_number() or ""), {"comment": comment}),
-        )  # fmt: skip
+        )
         return version
 
     def bootstrap(self, source: str, origin: str) -> RuleVersion:

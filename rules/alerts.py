@@ -91,4 +91,5 @@ def fingerprint(rule_id: str, labels: Labels) -> str:
     raw = json.dumps([rule_id, sorted(labels)], separators=(",", ":"))
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
 
+
 __all__ = ["Act", "Alert", "AlertState", "Decision", "Labels", "Notify", "NotifyReason", "fingerprint", "rule_key"]

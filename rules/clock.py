@@ -30,4 +30,5 @@ class FixedClock:
     def advance(self, seconds: float) -> None:
         self._at += timedelta(seconds=seconds)
 
+
 __all__ = ["Clock", "FixedClock"]

@@ -97,8 +97,9 @@ def subject_kind(cond: Condition) -> Subject:
     return kinds.pop() if kinds else Subject.HALL
 
 
-Test = Callable[[dict[str, str], View, HallSnapshot, datetime, list[datetime]],
-                tuple[dict[str, Value], datetime | None] | None]  # fmt: skip
+Test = Callable[
+    [dict[str, str], View, HallSnapshot, datetime, list[datetime]], tuple[dict[str, Value], datetime | None] | None
+]
 """A compiled condition: None if false; else the evidence and, if known, since when it has been true. It appends to
 the list the moments it would become true if nothing but time changed (a wait crossing its threshold)."""
 
@@ -111,8 +112,9 @@ def compile_condition(cond: Condition) -> Test:
     if cond.all is not None:
         parts = [compile_condition(p) for p in cond.all]
 
-        def all_(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
-                 deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+        def all_(
+            labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime, deadlines: list[datetime]
+        ) -> tuple[dict[str, Value], datetime | None] | None:
             evidence: dict[str, Value] = {}
             starts: list[datetime | None] = []
             for part in parts:
@@ -129,8 +131,9 @@ def compile_condition(cond: Condition) -> Test:
     if cond.any is not None:
         options = [compile_condition(p) for p in cond.any]
 
-        def any_(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
-                 deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+        def any_(
+            labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime, deadlines: list[datetime]
+        ) -> tuple[dict[str, Value], datetime | None] | None:
             evidence: dict[str, Value] | None = None
             first: datetime | None = None
             for option in options:  # every option is tested: each may predict when it will hold
@@ -145,8 +148,9 @@ def compile_condition(cond: Condition) -> Test:
     assert cond.not_ is not None
     inner = compile_condition(cond.not_)
 
-    def not_(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
-             deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+    def not_(
+        labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime, deadlines: list[datetime]
+    ) -> tuple[dict[str, Value], datetime | None] | None:
         return ({}, None) if inner(labels, view, hall, now, []) is None else None
 
     return not_
@@ -168,18 +172,21 @@ def _compile_metric(cond: Condition) -> Test:
 
     if not where and by is None and not growing:  # the common case, without what it does not use
 
-        def simple(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
-                   deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+        def simple(
+            labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime, deadlines: list[datetime]
+        ) -> tuple[dict[str, Value], datetime | None] | None:
             value = read(hall if on_hall else view, hall, now)
-            if fixed is None or not (direct(value, fixed) if direct is not None and value.__class__ is float
-                                     else _compare(value, op, fixed)):  # fmt: skip
+            if fixed is None or not (
+                direct(value, fixed) if direct is not None and value.__class__ is float else _compare(value, op, fixed)
+            ):
                 return None
             return {name: plain(value)}, None
 
         return simple
 
-    def test(labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime,
-             deadlines: list[datetime]) -> tuple[dict[str, Value], datetime | None] | None:  # fmt: skip
+    def test(
+        labels: dict[str, str], view: View, hall: HallSnapshot, now: datetime, deadlines: list[datetime]
+    ) -> tuple[dict[str, Value], datetime | None] | None:
         for k, pat in where:
             if not fnmatch.fnmatchcase(labels.get(k, ""), pat):
                 return None
@@ -192,8 +199,9 @@ def _compile_metric(cond: Condition) -> Test:
             start = since_of(target, hall, now)
             if start is not None:
                 crossing = start + unit * float(want)
-        if want is None or not (direct(value, want) if direct is not None and value.__class__ is float
-                                else _compare(value, op, want)):  # fmt: skip
+        if want is None or not (
+            direct(value, want) if direct is not None and value.__class__ is float else _compare(value, op, want)
+        ):
             if crossing is not None and crossing > now:
                 deadlines.append(crossing)  # it will become true then, if nothing changes
             return None
@@ -202,8 +210,12 @@ def _compile_metric(cond: Condition) -> Test:
     return test
 
 
-_ORDER: dict[Op, Callable[[Any, Any], bool]] = {Op.GT: operator.gt, Op.GE: operator.ge, Op.LT: operator.lt,
-                                                Op.LE: operator.le}  # fmt: skip
+_ORDER: dict[Op, Callable[[Any, Any], bool]] = {
+    Op.GT: operator.gt,
+    Op.GE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LE: operator.le,
+}
 
 
 def _compare(value: Value | object, op: Op, want: object) -> bool:  # noqa: PLR0911 - one return per operator

@@ -122,8 +122,14 @@ class RuleEngine:
         if adopt is not None:
             for fp, alert in adopt.alerts.items():
                 if alert.rule_id in changed and alert.state is not AlertState.RESOLVED and fp not in self.alerts:
-                    self.alerts[fp] = replace(alert.view(), state=AlertState.PENDING, fired_at=None, notified_at=None,
-                                              notifications=0, escalation_level=0)  # fmt: skip
+                    self.alerts[fp] = replace(
+                        alert.view(),
+                        state=AlertState.PENDING,
+                        fired_at=None,
+                        notified_at=None,
+                        notifications=0,
+                        escalation_level=0,
+                    )
         self._deadlines = {None: datetime.min.replace(tzinfo=self.tz)}  # evaluate at once
         return changed
 
@@ -199,8 +205,18 @@ class RuleEngine:
             reason = f"{kind} from {msg.device_type} {msg.device_id}" + (
                 " (" + ", ".join(f"{k}={v}" for k, v in evidence.items()) + ")" if rule.on.where else ""
             )
-            alert = Alert(fp, rule.id, dict(labels), rule.severity, AlertState.FIRING, msg.at, msg.at,
-                          fired_at=msg.at, reason=reason, evidence=evidence)  # fmt: skip
+            alert = Alert(
+                fp,
+                rule.id,
+                dict(labels),
+                rule.severity,
+                AlertState.FIRING,
+                msg.at,
+                msg.at,
+                fired_at=msg.at,
+                reason=reason,
+                evidence=evidence,
+            )
             self.alerts[fp] = alert
             self._changes.append(alert.view())
             out.extend(Act(alert.view(), a) for a in rule.then if a.alert is None)
@@ -324,8 +340,11 @@ class RuleEngine:
     def _mute_and_notify(self, now: datetime, out: list[Decision], only: set[str] | None = None) -> None:
         """The notification policy over the firing and acknowledged alerts (of `only`'s rules): one muting stage,
         then each unmuted alert's due notification (rules.notify), applied here."""
-        firing = [a for a in self.alerts.values() if a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED)
-                  and (only is None or a.rule_id in only)]  # fmt: skip
+        firing = [
+            a
+            for a in self.alerts.values()
+            if a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED) and (only is None or a.rule_id in only)
+        ]
         muters: list[Muter] = []  # none (the common case): nothing can mute, the stage only clears `muted_by`
         if self.silences:
             muters.append(Silences(self.silences.values()))
@@ -346,8 +365,9 @@ class RuleEngine:
             elif reason is not None:
                 self._notify(alert, reason, rule_roles(rule), now, out)
 
-    def _notify(self, alert: Alert, reason: NotifyReason, roles: tuple[Role, ...], now: datetime,
-                out: list[Decision]) -> None:  # fmt: skip
+    def _notify(
+        self, alert: Alert, reason: NotifyReason, roles: tuple[Role, ...], now: datetime, out: list[Decision]
+    ) -> None:
         alert.notified_at = now
         alert.notifications += 1
         out.append(Notify(alert.view(), reason, roles))
@@ -388,8 +408,9 @@ class RuleEngine:
 
     # -- conditions ---------------------------------------------------------------------------------------
 
-    def _matches(self, rule: Rule, listing: SubjectListing, hall: HallSnapshot, now: datetime,
-                 crossings: dict[Labels, datetime]) -> list[Match]:  # fmt: skip
+    def _matches(
+        self, rule: Rule, listing: SubjectListing, hall: HallSnapshot, now: datetime, crossings: dict[Labels, datetime]
+    ) -> list[Match]:
         assert rule.when is not None
         test = self._tests[rule.id]
         out = []

@@ -154,16 +154,30 @@ class Firings:
 
     def dump(self) -> list[dict[str, object]]:
         return [
-            {"fingerprint": a.fingerprint, "rule": a.rule, "labels": a.labels, "severity": a.severity,
-             "fired_at": a.fired_at.isoformat(), "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
-             "reason": a.reason, "open": a.fingerprint in self._open and self._open[a.fingerprint] is a}
+            {
+                "fingerprint": a.fingerprint,
+                "rule": a.rule,
+                "labels": a.labels,
+                "severity": a.severity,
+                "fired_at": a.fired_at.isoformat(),
+                "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+                "reason": a.reason,
+                "open": a.fingerprint in self._open and self._open[a.fingerprint] is a,
+            }
             for a in self.alerts
-        ]  # fmt: skip
+        ]
 
     def load(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            fired = Fired(r["fingerprint"], r["rule"], dict(r["labels"]), r["severity"],
-                          datetime.fromisoformat(r["fired_at"]), _when(r.get("resolved_at")), r.get("reason", ""))
+            fired = Fired(
+                r["fingerprint"],
+                r["rule"],
+                dict(r["labels"]),
+                r["severity"],
+                datetime.fromisoformat(r["fired_at"]),
+                _when(r.get("resolved_at")),
+                r.get("reason", ""),
+            )
             self.alerts.append(fired)
             if r.get("open"):
                 self._open[fired.fingerprint] = fired
@@ -171,5 +185,6 @@ class Firings:
 
 def _when(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
+
 
 __all__ = ["TOLERANCE_S", "Diff", "Fired", "Firings", "compare"]

@@ -794,6 +794,7 @@ def _cell(value: object) -> str:
         return f"{value:.1f}"
     return str(value)
 
+
 __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_SILENT_AFTER_S",

@@ -284,9 +284,7 @@ def _check_comparison(
     else:
         for v in values:
             if v not in choices:
-                problems.append(
-                    Problem(f"{path}.value", f"{v!r} is not one of {', '.join(choices)} ({cond.metric})")
-                )
+                problems.append(Problem(f"{path}.value", f"{v!r} is not one of {', '.join(choices)} ({cond.metric})"))
 
 
 def _check_event(trigger: EventTrigger, path: str, problems: list[Problem]) -> None:
@@ -434,6 +432,7 @@ def summarise(rules: RuleFile) -> list[RuleSummary]:
             subject = _subject_of(r.when, "", []) or Subject.HALL
             out.append(RuleSummary(r.id, r.severity, "condition", subject.value))
     return out
+
 
 __all__ = [
     "BUILTIN",

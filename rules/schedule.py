@@ -239,8 +239,14 @@ class WorkingCalendar:
 
 
 @functools.lru_cache(maxsize=1024)
-def _spans(hours: tuple[Span, ...], weekdays: tuple[Weekday, ...], holidays: tuple[date, ...],
-           workdays: tuple[date, ...], tz: tzinfo, day: date) -> tuple[tuple[datetime, datetime], ...]:  # fmt: skip
+def _spans(
+    hours: tuple[Span, ...],
+    weekdays: tuple[Weekday, ...],
+    holidays: tuple[date, ...],
+    workdays: tuple[date, ...],
+    tz: tzinfo,
+    day: date,
+) -> tuple[tuple[datetime, datetime], ...]:
     """WorkingCalendar.spans, remembered: ticket priorities ask it for every open ticket on every evaluation."""
     if not _working_day(day, weekdays, holidays, workdays):
         return ()

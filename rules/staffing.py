@@ -527,6 +527,7 @@ def recommend_staffing(  # noqa: PLR0913 - the queue's parameters and the target
 def _rounded(value: float) -> float | None:
     return round(value, 6) if math.isfinite(value) else None
 
+
 __all__ = [
     "MAX_SERVERS",
     "ErlangA",

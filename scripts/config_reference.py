@@ -72,8 +72,11 @@ def render() -> str:
             lines.append(f"| `{name}.{key}` | {_type(sub.annotation)} | {_default(sub)} | {sub.description or ''} |")
     from edge.config import DeviceConfig, ServiceConfig, WindowConfig  # noqa: PLC0415
 
-    for label, model in (("services.<code>", ServiceConfig), ("windows.<id>", WindowConfig),
-                         ("devices.<id>", DeviceConfig)):  # fmt: skip
+    for label, model in (
+        ("services.<code>", ServiceConfig),
+        ("windows.<id>", WindowConfig),
+        ("devices.<id>", DeviceConfig),
+    ):
         lines += ["", f"### `{label}:`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for key, sub in model.model_fields.items():
             lines.append(f"| `{key}` | {_type(sub.annotation)} | {_default(sub)} | {sub.description or ''} |")

@@ -1,7 +1,7 @@
 """Write the metric catalogue and the built-in rule pack tables of docs/rules.md from the code (so they stay true).
 
-    .venv/bin/python scripts/rules_reference.py          # rewrite the generated part of docs/rules.md
-    .venv/bin/python scripts/rules_reference.py --check  # exit 1 if the document is stale (the tests run this)
+.venv/bin/python scripts/rules_reference.py          # rewrite the generated part of docs/rules.md
+.venv/bin/python scripts/rules_reference.py --check  # exit 1 if the document is stale (the tests run this)
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ def _cond(c: Condition) -> str:
     if c.metric is not None:
         value = c.value
         shown = (
-            f"by {value.by}: " + ", ".join(f"{k} {v}" for k, v in value.values.items())
+            f"by {value.by}: "
+            + ", ".join(f"{k} {v}" for k, v in value.values.items())
             + (f", else {value.default}" if value.default is not None else "")
-            if hasattr(value, "by") else str(value)
-        )  # fmt: skip
+            if hasattr(value, "by")
+            else str(value)
+        )
         where = f" [{', '.join(f'{k}={v}' for k, v in c.where.items())}]" if c.where else ""
         return f"`{c.metric}` {c.op} {shown}{where}"
     if c.all is not None:
@@ -75,15 +77,30 @@ def render() -> str:
     for m in METRICS.values():
         lines.append(f"| `{m.name}` | {m.subject} | {m.unit or (', '.join(m.choices) or m.kind)} | {m.description} |")
     pack = builtin_rules()
-    lines += ["", "### The built-in pack", "", "| rule | severity | when | for | during | then | what for |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "### The built-in pack",
+        "",
+        "| rule | severity | when | for | during | then | what for |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in pack.rules:
         off = " (off)" if not r.enabled else ""
-        lines.append(f"| `{r.id}`{off} | {r.severity} | {_trigger(r)} | {_minutes(r.for_)} | {r.during or 'always'} "
-                     f"| {_actions(r)} | {r.description} |")  # fmt: skip
-    lines += ["", "Inhibitions: " + "; ".join(
-        f"`{i.source}` mutes `{i.target}`" + (f" (same {', '.join(i.equal)})" if i.equal else "") for i in pack.inhibit
-    ) + ".", "", END]  # fmt: skip
+        lines.append(
+            f"| `{r.id}`{off} | {r.severity} | {_trigger(r)} | {_minutes(r.for_)} | {r.during or 'always'} "
+            f"| {_actions(r)} | {r.description} |"
+        )
+    lines += [
+        "",
+        "Inhibitions: "
+        + "; ".join(
+            f"`{i.source}` mutes `{i.target}`" + (f" (same {', '.join(i.equal)})" if i.equal else "")
+            for i in pack.inhibit
+        )
+        + ".",
+        "",
+        END,
+    ]
     return "\n".join(lines)
 
 

@@ -66,9 +66,21 @@ def main() -> None:
     with MosquittoProcess() as broker:
         cfg = scenario_config(scenario, broker.url, work / "g.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS)
         gateway = GatewayProcess(work, broker.url, "--config", str(save(cfg, work / "g.yaml")), hall=scenario.hall.id)
-        simulator = HallopsProcess(work / "simulator.log", "simulate", "--broker", broker.url, "--scenario", "city",
-                                   "--seed", "1", "--speed", str(SPEED), "--start", START.isoformat(),
-                                   "--obey-commands")  # fmt: skip
+        simulator = HallopsProcess(
+            work / "simulator.log",
+            "simulate",
+            "--broker",
+            broker.url,
+            "--scenario",
+            "city",
+            "--seed",
+            "1",
+            "--speed",
+            str(SPEED),
+            "--start",
+            START.isoformat(),
+            "--obey-commands",
+        )
         with gateway, simulator:
             take(args.minutes, args.out, gateway.url)
 
@@ -82,8 +94,9 @@ def take(minutes: float, out: Path, base: str) -> None:
         browser = chromium(pw)
         for lang in ("zh", "en"):
             for name, user, route, full in SHOTS:
-                context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
-                                              timezone_id="Asia/Shanghai")  # fmt: skip
+                context = browser.new_context(
+                    viewport={"width": 1600, "height": 1000}, locale="zh-CN", timezone_id="Asia/Shanghai"
+                )
                 page = context.new_page()
                 page.goto(base + "/")
                 page.evaluate(f"localStorage.setItem('hallops.lang', '{lang}')")

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
-echo "test: ruff…" >&2
+echo "test: ruff (lint and format)…" >&2
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "test: mypy…" >&2
 .venv/bin/mypy
 echo "test: import contracts (DESIGN.md's dependency rules, pyproject.toml [tool.importlinter])…" >&2

@@ -126,8 +126,9 @@ class HallDay:
         self._last = at
         deadline = self.decider.next_deadline()
         if deadline is not None and deadline <= at:
-            raise AssertionError(f"after the evaluation at {at} the next deadline {deadline} is already due: "
-                                 "the live loop would spin")  # fmt: skip
+            raise AssertionError(
+                f"after the evaluation at {at} the next deadline {deadline} is already due: the live loop would spin"
+            )
         if self._again:  # the loop's event was set while it batched: it wakes at once and batches again
             self._again, self._woken = False, True
             self._due = at + min(self._batch, self._sleep(at))
@@ -149,8 +150,9 @@ class HallDay:
 def plain_config(db: Path, hall: str, speed: float) -> GatewayConfig:
     """What `hallops gateway --hall HALL --db DB --clock device --speed SPEED` runs with: nothing else configured (the
     gateway learns the hall from its messages; the built-in rules)."""
-    return load_config(None, {"hall": {"id": hall}, "storage": {"path": str(db)},
-                              "clock": {"mode": "device", "speed": speed}})  # fmt: skip
+    return load_config(
+        None, {"hall": {"id": hall}, "storage": {"path": str(db)}, "clock": {"mode": "device", "speed": speed}}
+    )
 
 
 def disagreements(hall: Mapping[str, object], truth: Mapping[str, object]) -> dict[str, object]:

@@ -119,8 +119,20 @@ class GatewayProcess(HallopsProcess):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         options = ("--log-level", log_level) if log_level else ()
-        super().__init__(tmp / f"{name}.log", *options, "gateway", "--broker", broker_url, "--hall", hall,
-                         "--db", str(self.db), "--http", f"127.0.0.1:{self.port}", *extra)  # fmt: skip
+        super().__init__(
+            tmp / f"{name}.log",
+            *options,
+            "gateway",
+            "--broker",
+            broker_url,
+            "--hall",
+            hall,
+            "--db",
+            str(self.db),
+            "--http",
+            f"127.0.0.1:{self.port}",
+            *extra,
+        )
         self.http = httpx.Client(base_url=self.url, timeout=10)
         self.peak_rss = 0
         self._usage: Any = None  # psutil.Process of the running gateway
@@ -131,8 +143,11 @@ class GatewayProcess(HallopsProcess):
         assert proc is not None
         try:
             wait_until(lambda: proc.poll() is not None or _listening(self.port), 30, "the gateway's HTTP port")
-            wait_until(lambda: proc.poll() is not None or self.health()["broker_connected"], 30,
-                       "the gateway to connect to the broker")  # fmt: skip
+            wait_until(
+                lambda: proc.poll() is not None or self.health()["broker_connected"],
+                30,
+                "the gateway to connect to the broker",
+            )
             if proc.poll() is not None:
                 raise AssertionError(f"the gateway exited with {proc.returncode}")
         except AssertionError as exc:

@@ -203,14 +203,24 @@ def _cross_check(cfg: VisionConfig) -> list[Problem]:
         if not cam.is_stream and not Path(cam.source).exists():
             problems.append(Problem(f"cameras.{cam_id}.source", f"no such file or folder: {cam.source}"))
     if cfg.detector.model is not None and not cfg.detector.model.is_file():
-        problems.append(Problem("detector.model", f"no such model file: {cfg.detector.model} (models are never "
-                                "downloaded: copy one to the box, see docs/vision.md)"))  # fmt: skip
+        problems.append(
+            Problem(
+                "detector.model",
+                f"no such model file: {cfg.detector.model} (models are never "
+                "downloaded: copy one to the box, see docs/vision.md)",
+            )
+        )
     folder = cfg.mqtt.password_dir
     if folder is not None:
         missing = [c for c in cfg.cameras if not (folder / c).is_file()]
         if missing:
-            problems.append(Problem("mqtt.password_dir", f"no password file for {', '.join(missing)} in {folder} "
-                                    "(hallops devices add prints each camera's password once)"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "mqtt.password_dir",
+                    f"no password file for {', '.join(missing)} in {folder} "
+                    "(hallops devices add prints each camera's password once)",
+                )
+            )
     if cfg.mqtt.tls_ca is not None:
         if not cfg.mqtt.tls_ca.is_file():
             problems.append(Problem("mqtt.tls_ca", f"no such file: {cfg.mqtt.tls_ca}"))

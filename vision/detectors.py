@@ -83,8 +83,13 @@ def load_detector(cfg: DetectorConfig) -> Detector:
         detector = _load_ultralytics(cfg)
     else:
         detector = OnnxYolo(cfg)
-    log.info("detector loaded: %s (threads=%d, confidence=%.2f, iou=%.2f)", detector.name, cfg.threads,
-             cfg.confidence, cfg.iou)  # fmt: skip
+    log.info(
+        "detector loaded: %s (threads=%d, confidence=%.2f, iou=%.2f)",
+        detector.name,
+        cfg.threads,
+        cfg.confidence,
+        cfg.iou,
+    )
     return detector
 
 
@@ -107,8 +112,10 @@ class OnnxYolo:
             raise DetectorError(f"{path} is not a model ONNX Runtime can read ({_first_line(exc)})") from exc
         meta: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         if meta.get("end2end") == "True" or "'nms': True" in meta.get("args", ""):
-            raise DetectorError(f"{path} was exported with NMS built in; export it again without (Ultralytics: "
-                                "format='onnx', nms=False, and end2end=False for YOLO26)")  # fmt: skip
+            raise DetectorError(
+                f"{path} was exported with NMS built in; export it again without (Ultralytics: "
+                "format='onnx', nms=False, and end2end=False for YOLO26)"
+            )
         model_input = self._session.get_inputs()[0]
         self._input: str = model_input.name
         self._dtype = np.float16 if model_input.type == "tensor(float16)" else np.float32
@@ -123,17 +130,22 @@ class OnnxYolo:
         try:
             out = self._run(np.full((self._height, self._width, 3), _PAD, np.uint8))
         except Exception as exc:
-            raise DetectorError(f"{path} does not run on a {self._width}×{self._height} input: "
-                                f"{_first_line(exc)}") from exc  # fmt: skip
+            raise DetectorError(
+                f"{path} does not run on a {self._width}×{self._height} input: {_first_line(exc)}"
+            ) from exc
         if out.ndim != 3 or out.shape[0] != 1 or min(out.shape[1:]) < 5:
-            raise DetectorError(f"{path} gives output {list(out.shape)}; a YOLOv8/11 detector gives "
-                                "[1, 4 + classes, anchors] (for example [1, 84, 8400])")  # fmt: skip
+            raise DetectorError(
+                f"{path} gives output {list(out.shape)}; a YOLOv8/11 detector gives "
+                "[1, 4 + classes, anchors] (for example [1, 84, 8400])"
+            )
         self._transposed = out.shape[2] < out.shape[1]  # the class axis is the short one
         classes = min(out.shape[1:]) - 4
         if max(cfg.person_classes) >= classes:
             names = f" ({meta['names']})" if "names" in meta else ""
-            raise DetectorError(f"{path} has {classes} classes{names}; detector.person_classes "
-                                f"{cfg.person_classes} names one it does not have")  # fmt: skip
+            raise DetectorError(
+                f"{path} has {classes} classes{names}; detector.person_classes "
+                f"{cfg.person_classes} names one it does not have"
+            )
         if "names" in meta:
             log.info("%s: counting classes %s of %s", self.name, cfg.person_classes, meta["names"])
 
@@ -214,8 +226,15 @@ class UltralyticsYolo:
     def detect(self, frame: Frame) -> list[Box]:
         height, width = _frame_size(frame)
         try:
-            result = self._model.predict(frame, classes=self._classes, conf=self._confidence, iou=self._iou,
-                                         imgsz=self._size, device="cpu", verbose=False)[0]  # fmt: skip
+            result = self._model.predict(
+                frame,
+                classes=self._classes,
+                conf=self._confidence,
+                iou=self._iou,
+                imgsz=self._size,
+                device="cpu",
+                verbose=False,
+            )[0]
             xyxy = np.asarray(result.boxes.xyxy.cpu().numpy(), dtype=np.float32).reshape(-1, 4)
             scores = np.asarray(result.boxes.conf.cpu().numpy(), dtype=np.float32).reshape(-1)
         except Exception as exc:
@@ -245,8 +264,9 @@ def _model_file(cfg: DetectorConfig) -> Path:
     if cfg.model is None:
         raise DetectorError(f"the {cfg.backend} backend needs a model file (detector.model: /path/to/model)")
     if not cfg.model.is_file():
-        raise DetectorError(f"no such model file: {cfg.model} (models are never downloaded: copy one to the box, "
-                            "see docs/vision.md)")  # fmt: skip
+        raise DetectorError(
+            f"no such model file: {cfg.model} (models are never downloaded: copy one to the box, see docs/vision.md)"
+        )
     return cfg.model
 
 
@@ -261,8 +281,10 @@ def _input_size(path: Path, shape: list[Any], cfg: DetectorConfig) -> tuple[int,
     if (height, width) != (cfg.input_size, cfg.input_size):
         if "input_size" in cfg.model_fields_set:
             fix = f"set detector.input_size: {width}" if width == height else "leave detector.input_size out"
-            raise DetectorError(f"{path} has a fixed {width}×{height} input and cannot run at input_size "
-                                f"{cfg.input_size}: {fix}, or export the model with dynamic=True")  # fmt: skip
+            raise DetectorError(
+                f"{path} has a fixed {width}×{height} input and cannot run at input_size "
+                f"{cfg.input_size}: {fix}, or export the model with dynamic=True"
+            )
         log.info("%s has a fixed %d×%d input; using it (detector.input_size is not set)", path, width, height)
     return height, width
 

@@ -143,9 +143,15 @@ class VisionService:
         self._clock, self._wall = clock, wall
         self._detector_factory = detector_factory or (lambda: load_detector(cfg.detector))
         make_reader = reader_factory or (
-            lambda cid: CameraReader(cid, cfg.cameras[cid], offline_after_s=cfg.offline_after_s,
-                                     retry_min_s=cfg.retry_min_s, retry_max_s=cfg.retry_max_s, clock=clock)
-        )  # fmt: skip
+            lambda cid: CameraReader(
+                cid,
+                cfg.cameras[cid],
+                offline_after_s=cfg.offline_after_s,
+                retry_min_s=cfg.retry_min_s,
+                retry_max_s=cfg.retry_max_s,
+                clock=clock,
+            )
+        )
         make_link = link_factory or (lambda cid: MqttLink(cfg.mqtt, cfg.hall, cid))
         self._cameras = [
             _Camera(
@@ -233,8 +239,14 @@ class VisionService:
         now = self._clock()
         cam.analysed.append(now)
         ts = self._wall() - timedelta(seconds=max(0.0, now - frame.read_at))
-        body = {"v": 1, "ts": ts.isoformat(), "seq": cam.next_seq(), "type": "occupancy", "zones": count.zones,
-                "staff_present": count.staff_present}  # fmt: skip
+        body = {
+            "v": 1,
+            "ts": ts.isoformat(),
+            "seq": cam.next_seq(),
+            "type": "occupancy",
+            "zones": count.zones,
+            "staff_present": count.staff_present,
+        }
         cam.link.publish(cam.evt_topic, json.dumps(body).encode(), qos=1)
         debug = self.cfg.debug
         if debug.frames_dir is not None and now - cam.debug_at >= debug.every_s:
@@ -281,8 +293,13 @@ class VisionService:
 
     def _publish_state(self, cam: _Camera, *, online: bool, code: str | None = None, age: float | None = None) -> None:
         cam.online, cam.state_at = online, self._clock()
-        body: dict[str, object] = {"v": 1, "ts": self._wall().isoformat(), "seq": cam.next_seq(), "online": online,
-                                   "fps": round(self.fps(cam), 2)}  # fmt: skip
+        body: dict[str, object] = {
+            "v": 1,
+            "ts": self._wall().isoformat(),
+            "seq": cam.next_seq(),
+            "online": online,
+            "fps": round(self.fps(cam), 2),
+        }
         if age is not None:
             body["last_frame_age_s"] = round(max(0.0, age), 1)
         if not online:
@@ -292,8 +309,9 @@ class VisionService:
     def _log_stats(self) -> None:
         for cam in self._cameras:
             ms = 1000 * cam.detect_s / cam.detected if cam.detected else 0.0
-            log.info("camera=%s fps=%.2f dropped=%d detect_ms=%.0f", cam.camera_id, self.fps(cam),
-                     cam.reader.dropped, ms)  # fmt: skip
+            log.info(
+                "camera=%s fps=%.2f dropped=%d detect_ms=%.0f", cam.camera_id, self.fps(cam), cam.reader.dropped, ms
+            )
             cam.detect_s, cam.detected = 0.0, 0
 
     def counts(self) -> dict[str, Count | None]:

@@ -440,8 +440,11 @@ class HallSimulation:
             return dev
 
         self._machines = [
-            _Machine(m, device(m.id, DeviceType.TICKET_MACHINE, periods.ticket_machine, m.location),
-                     round(m.tickets_per_roll * m.paper_pct / 100))
+            _Machine(
+                m,
+                device(m.id, DeviceType.TICKET_MACHINE, periods.ticket_machine, m.location),
+                round(m.tickets_per_roll * m.paper_pct / 100),
+            )
             for m in scenario.ticket_machines
         ]
         self._windows = [
@@ -461,8 +464,12 @@ class HallSimulation:
         self._raters = []
         for e in scenario.evaluators:
             scores = tuple(sorted(e.scores))
-            rater = _Rater(e, device(e.id, DeviceType.EVALUATOR, periods.evaluator, e.location), scores,
-                           tuple(e.scores[s] for s in scores))
+            rater = _Rater(
+                e,
+                device(e.id, DeviceType.EVALUATOR, periods.evaluator, e.location),
+                scores,
+                tuple(e.scores[s] for s in scores),
+            )
             self._raters.append(rater)
             for wid in e.windows:
                 self._window_by_id[wid].rater = rater
@@ -609,8 +616,10 @@ class HallSimulation:
         if dev.type is DeviceType.KIOSK:
             k = self._kiosk_by_id[dev.id]
             status = (
-                PrinterStatus.PAPER_OUT if k.paper_out
-                else PrinterStatus.PAPER_LOW if k.remaining_paper_pct <= _PAPER_LOW_PCT
+                PrinterStatus.PAPER_OUT
+                if k.paper_out
+                else PrinterStatus.PAPER_LOW
+                if k.remaining_paper_pct <= _PAPER_LOW_PCT
                 else PrinterStatus.OK
             )
             fields: Fields = {"printer": status.value, "paper_pct": k.remaining_paper_pct, "app_version": "5.4.0"}
@@ -697,16 +706,26 @@ class HallSimulation:
             profile = sc.arrival_profiles[service.profile]
             factor = profile.weekday.get(weekday, 1.0)
             self._plan_stream(
-                f"{tag}/arrivals/{service.code}", midnight, opens, last_ticket,
-                service.arrivals_per_hour * factor, self._curves[service.profile],
-                surges.get(service.code, []), partial(self._arrive_from_stream, service.code),
+                f"{tag}/arrivals/{service.code}",
+                midnight,
+                opens,
+                last_ticket,
+                service.arrivals_per_hour * factor,
+                self._curves[service.profile],
+                surges.get(service.code, []),
+                partial(self._arrive_from_stream, service.code),
             )
         for kiosk in self._kiosks:
             profile = sc.arrival_profiles[kiosk.cfg.profile]
             factor = profile.weekday.get(weekday, 1.0)
             self._plan_stream(
-                f"{tag}/kiosk/{kiosk.cfg.id}", midnight, opens, closes,
-                kiosk.cfg.sessions_per_hour * factor, self._curves[kiosk.cfg.profile], [],
+                f"{tag}/kiosk/{kiosk.cfg.id}",
+                midnight,
+                opens,
+                closes,
+                kiosk.cfg.sessions_per_hour * factor,
+                self._curves[kiosk.cfg.profile],
+                [],
                 partial(self._kiosk_arrival, kiosk),
             )
         for w in self._windows:
@@ -728,8 +747,15 @@ class HallSimulation:
             self._at(finish, partial(self._shift_ends, w, overtime_until))
 
     def _plan_stream(
-        self, purpose: str, midnight: int, begin: int, stop: int, per_hour: float, curve: _Curve,
-        surges: list[tuple[int, int, float]], action: Callable[[], None],
+        self,
+        purpose: str,
+        midnight: int,
+        begin: int,
+        stop: int,
+        per_hour: float,
+        curve: _Curve,
+        surges: list[tuple[int, int, float]],
+        action: Callable[[], None],
     ) -> None:
         if per_hour <= 0 or stop <= begin or stop <= self._start_ms:
             return
@@ -824,8 +850,15 @@ class HallSimulation:
         zone = seats[rng.randrange(len(seats))] if seats else None
         self._ticket_order += 1
         ticket = _Ticket(
-            id=ticket_id, number=number, service=code, channel=channel, issued_ms=self._now,
-            rank_ms=self._now - self._boost_ms(channel), order=self._ticket_order, machine=machine, zone=zone,
+            id=ticket_id,
+            number=number,
+            service=code,
+            channel=channel,
+            issued_ms=self._now,
+            rank_ms=self._now - self._boost_ms(channel),
+            order=self._ticket_order,
+            machine=machine,
+            zone=zone,
             people=2 if rng.random() < self.scenario.people.companion_share else 1,
         )
         if self.controller is not None:
@@ -836,9 +869,16 @@ class HallSimulation:
             self._appointments += 1
             appointment_id = f"AP{day_tag}{self._appointments:05d}"
             slot = stamp.replace(minute=stamp.minute - stamp.minute % 30, second=0, microsecond=0)
-            self._event(machine.dev, "appointment.checked_in", {
-                "appointment_id": appointment_id, "service": code, "slot": slot.isoformat(), "ticket_id": ticket_id,
-            })
+            self._event(
+                machine.dev,
+                "appointment.checked_in",
+                {
+                    "appointment_id": appointment_id,
+                    "service": code,
+                    "slot": slot.isoformat(),
+                    "ticket_id": ticket_id,
+                },
+            )
             fields["appointment_id"] = appointment_id
         self._event(machine.dev, "ticket.issued", fields)
         self._counts["issued"][code] += 1
@@ -885,8 +925,8 @@ class HallSimulation:
             self._cancel(ticket, "left")
 
     def _cancel(self, ticket: _Ticket, reason: str) -> bool:
-        machine = ticket.machine if ticket.machine.dev.online else next(
-            (m for m in self._machines if m.dev.online), None
+        machine = (
+            ticket.machine if ticket.machine.dev.online else next((m for m in self._machines if m.dev.online), None)
         )
         if machine is None:
             return False  # nobody can record it: the ticket stays in the queue and becomes a no-show
@@ -907,9 +947,15 @@ class HallSimulation:
         ticket.rank_ms = self._now - self._boost_ms(TicketChannel.GREEN_CHANNEL)
         ticket.away = False
         ticket.first_called_ms = None
-        self._event(machine.dev, "ticket.reactivated", {
-            "ticket_id": ticket.id, "reason": "missed", "service": ticket.service,
-        })
+        self._event(
+            machine.dev,
+            "ticket.reactivated",
+            {
+                "ticket_id": ticket.id,
+                "reason": "missed",
+                "service": ticket.service,
+            },
+        )
         self._counts["reactivated"][ticket.service] += 1
         self._enqueue(ticket)
         self._dispatch()
@@ -932,9 +978,15 @@ class HallSimulation:
         w.shift_over = False
         w.pause_pending = False
         w.idle_since = self._now
-        self._event(w.dev, "window.opened", {
-            "window_id": w.cfg.id, "staff_id": staff_id or w.cfg.staff_id, "services": list(w.services),
-        })
+        self._event(
+            w.dev,
+            "window.opened",
+            {
+                "window_id": w.cfg.id,
+                "staff_id": staff_id or w.cfg.staff_id,
+                "services": list(w.services),
+            },
+        )
         self._dispatch()
 
     def _control(self) -> None:
@@ -1093,10 +1145,16 @@ class HallSimulation:
         else:
             outcomes = list(service.outcomes)
             outcome = rng.choices(outcomes, weights=[service.outcomes[o] for o in outcomes])[0]
-            self._event(w.dev, "service.completed", {
-                "window_id": w.cfg.id, "ticket_id": ticket.id, "outcome": outcome.value,
-                "duration_s": round((self._now - started_ms) / 1000, 1),
-            })
+            self._event(
+                w.dev,
+                "service.completed",
+                {
+                    "window_id": w.cfg.id,
+                    "ticket_id": ticket.id,
+                    "outcome": outcome.value,
+                    "duration_s": round((self._now - started_ms) / 1000, 1),
+                },
+            )
             ticket.status = "done"
             self._counts["completed"][ticket.service] += 1
             if w.rater is not None:
@@ -1274,6 +1332,7 @@ def _ms(moment: datetime) -> int:
 
 def _span_ms(span: timedelta) -> int:
     return round(span.total_seconds() * 1000)
+
 
 __all__ = [
     "WILL_PAYLOAD",

@@ -238,4 +238,5 @@ def _progress_line(truth: HallTruth, at: datetime, sent: int) -> str:
     open_windows = sum(1 for status in truth.windows.values() if status == "open")
     return f"{at:%Y-%m-%d %H:%M:%S} sent={sent} waiting={waiting} open_windows={open_windows}"
 
+
 __all__ = ["PROGRESS_EVERY_S", "default_window", "run_simulation"]

@@ -89,11 +89,18 @@ async def silences(state: State) -> list[SilenceOut]:
     now = state.clock.now()
     tz = state.tz
     return [
-        SilenceOut(id=s.id, rule=s.rule, labels=s.labels, starts_at=s.starts_at.astimezone(tz),
-                   ends_at=s.ends_at.astimezone(tz), created_by=s.created_by, comment=s.comment,
-                   active=s.starts_at <= now < s.ends_at)
+        SilenceOut(
+            id=s.id,
+            rule=s.rule,
+            labels=s.labels,
+            starts_at=s.starts_at.astimezone(tz),
+            ends_at=s.ends_at.astimezone(tz),
+            created_by=s.created_by,
+            comment=s.comment,
+            active=s.starts_at <= now < s.ends_at,
+        )
         for s in d.engine.silences.values()
-    ]  # fmt: skip
+    ]
 
 
 @router.post("/api/silences", response_model=SilenceOut, status_code=201, **needs(Role.MANAGER))
@@ -101,8 +108,15 @@ async def add_silence(body: SilenceBody, request: Request, state: State) -> Sile
     """Mute matching alerts for a while (maintenance, a drill); they still show, marked as silenced."""
     d = state.decider()
     now = state.clock.now()
-    s = Silence(uuid.uuid4().hex[:12], body.rule, body.labels, now, now + timedelta(minutes=body.minutes),
-                who(request, body.by), body.comment)  # fmt: skip
+    s = Silence(
+        uuid.uuid4().hex[:12],
+        body.rule,
+        body.labels,
+        now,
+        now + timedelta(minutes=body.minutes),
+        who(request, body.by),
+        body.comment,
+    )
     d.engine_silence(s)
     return SilenceOut(
         id=s.id,

@@ -32,8 +32,14 @@ async def audit(state: State, limit: Annotated[int, Query(ge=1, le=1000)] = 200)
         intact=not findings,
         findings=[str(f) for f in findings],
         entries=[
-            AuditEntryOut(id=r.id, at=datetime.fromtimestamp(r.entry.at, state.tz).isoformat(), actor=r.entry.actor,
-                          action=r.entry.action, subject=r.entry.subject, detail=dict(r.entry.detail))
+            AuditEntryOut(
+                id=r.id,
+                at=datetime.fromtimestamp(r.entry.at, state.tz).isoformat(),
+                actor=r.entry.actor,
+                action=r.entry.action,
+                subject=r.entry.subject,
+                detail=dict(r.entry.detail),
+            )
             for r in store.audit.rows(limit)
         ],
-    )  # fmt: skip
+    )

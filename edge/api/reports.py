@@ -54,8 +54,9 @@ async def kpi_today(state: State) -> KpiToday:
     decider = state.current_decider()
     rate = decider.demand.rate if decider else (lambda s, at: None)
     parts = {f.name: getattr(report, f.name) for f in fields(report) if f.name != "hours"}
-    return KpiToday(**parts, buckets=buckets(),
-                    forecast=[(at.isoformat(), n) for at, n in forecast(rate, services, slots)])  # fmt: skip
+    return KpiToday(
+        **parts, buckets=buckets(), forecast=[(at.isoformat(), n) for at, n in forecast(rate, services, slots)]
+    )
 
 
 @router.get("/api/reports/{day}", response_model=DayReportOut, **needs(Role.MANAGER))

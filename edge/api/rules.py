@@ -52,10 +52,16 @@ async def rules(state: State) -> list[RuleOut]:
     in_force = state.rules()
     enabled = {r.id: (r.enabled, r.description) for r in in_force.rules}
     return [
-        RuleOut(id=x.id, description=enabled[x.id][1], severity=x.severity.value, kind=x.kind,
-                subject=x.subject, enabled=enabled[x.id][0])
+        RuleOut(
+            id=x.id,
+            description=enabled[x.id][1],
+            severity=x.severity.value,
+            kind=x.kind,
+            subject=x.subject,
+            enabled=enabled[x.id][0],
+        )
         for x in summarise(in_force)
-    ]  # fmt: skip
+    ]
 
 
 @router.get("/api/rules/source", response_class=PlainTextResponse, **needs(*ALL))
@@ -65,8 +71,9 @@ async def rules_source(state: State) -> str:
 
 
 def unprocessable(exc: ConfigError, text: str) -> HTTPException:
-    problems = [{"path": p.path, "message": p.message, "line": line_of(text, p.path) if p.path else None}
-                for p in exc.problems]  # fmt: skip
+    problems = [
+        {"path": p.path, "message": p.message, "line": line_of(text, p.path) if p.path else None} for p in exc.problems
+    ]
     first = exc.problems[0] if exc.problems else Problem("", "invalid")
     where = f"source.{first.path}" if first.path else "source"
     return HTTPException(422, {"message": f"{where}: {first.message}", "problems": problems})
@@ -76,12 +83,14 @@ def unprocessable(exc: ConfigError, text: str) -> HTTPException:
 async def rule_versions(state: State) -> VersionsOut:
     """Every rule version (newest first), which is in force, which runs in shadow, and the activations."""
     v = state.versions()
-    return VersionsOut.model_validate({
-        "active": state.rules_version(),
-        "shadow": v.shadow_number(),
-        "versions": [x.summary() for x in reversed(v.all())],
-        "activations": v.activations(50),
-    })  # fmt: skip
+    return VersionsOut.model_validate(
+        {
+            "active": state.rules_version(),
+            "shadow": v.shadow_number(),
+            "versions": [x.summary() for x in reversed(v.all())],
+            "activations": v.activations(50),
+        }
+    )
 
 
 @router.post("/api/rules/versions", response_model=VersionAdded, status_code=201, **needs(Role.ADMINISTRATOR))
@@ -246,8 +255,9 @@ async def rules_check(request: Request) -> RulesCheck:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        return RulesCheck(ok=False, rules=0, problems=[RuleProblem(path="", message=f"YAML syntax: {problem}",
-                                                                   line=line)])  # fmt: skip
+        return RulesCheck(
+            ok=False, rules=0, problems=[RuleProblem(path="", message=f"YAML syntax: {problem}", line=line)]
+        )
     except ConfigError as exc:
         return RulesCheck(
             ok=False,

@@ -128,8 +128,10 @@ class Health(BaseModel):
     dead_letters: dict[str, int]
     rules_version: int = Field(description="the rule version in force")
     rules_shadow: int | None = Field(description="the rule version running in shadow, if any")
-    bundles: dict[str, int] | None = Field(description="signed rule bundles from the cloud since the start "
-                                           "(received, applied, refused, repeated), when a key is configured")
+    bundles: dict[str, int] | None = Field(
+        description="signed rule bundles from the cloud since the start "
+        "(received, applied, refused, repeated), when a key is configured"
+    )
 
 
 class DeadLetterOut(BaseModel):

@@ -58,8 +58,16 @@ async def logout(request: Request, response: Response, state: State) -> None:
 
 def me(state: ApiState, user: User) -> Me:
     h = state.config.hall
-    return Me(user=user.name, role=user.role, name=user.display, open=state.auth.open, hall=state.hall_id,
-              hall_name=h.name, hall_name_en=h.name_en, timezone=h.timezone)  # fmt: skip
+    return Me(
+        user=user.name,
+        role=user.role,
+        name=user.display,
+        open=state.auth.open,
+        hall=state.hall_id,
+        hall_name=h.name,
+        hall_name_en=h.name_en,
+        timezone=h.timezone,
+    )
 
 
 @router.get("/api/users", response_model=list[UserOut], **needs(Role.ADMINISTRATOR))

@@ -38,13 +38,9 @@ async def tickets(
         seen = {r["id"] for r in rows}
         rows += [r for r in map(json.loads, store.decisions.records("ticket", limit * 4)) if r["id"] not in seen]
     active = {"open", "acknowledged", "in_progress"}
-    wanted = (
-        active if status == "active" else {"open", *active, "resolved", "closed"} if status == "all" else {status}
-    )
+    wanted = active if status == "active" else {"open", *active, "resolved", "closed"} if status == "all" else {status}
     rows = [r for r in rows if r["status"] in wanted]
-    rows = [
-        r for r in rows if (priority is None or r["priority"] == priority) and (kind is None or r["kind"] == kind)
-    ]
+    rows = [r for r in rows if (priority is None or r["priority"] == priority) and (kind is None or r["kind"] == kind)]
 
     def urgency(r: dict[str, object]) -> tuple[int, str]:
         overdue = bool(r.get("ack_overdue") or r.get("resolve_overdue"))

@@ -29,8 +29,9 @@ async def recommendations(
 ) -> list[RecommendationOut]:
     """Tidal-window recommendations (潮汐窗口) with the numbers behind them; `pending` await a decision."""
     d = state.decider()
-    pending = json.loads(json.dumps([{**recommendation_json(r), "status": "pending"} for r in d.tidal.pending()],
-                                    default=str))  # fmt: skip
+    pending = json.loads(
+        json.dumps([{**recommendation_json(r), "status": "pending"} for r in d.tidal.pending()], default=str)
+    )
     if status == "pending":
         rows = pending[:limit]
     else:

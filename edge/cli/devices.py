@@ -25,9 +25,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schema = dev_sub.add_parser("schema", help="write the contract's JSON Schema")
     dev_cli.add_schema_arguments(schema)
     schema.set_defaults(func=dev_cli.run_schema)
-    for name, text in (("add", "give a device (or the gateway: --type gateway) its own broker user; prints the "
-                        "password once"), ("revoke", "take a device's broker user away"), ("list", "devices with "
-                        "broker credentials")):  # fmt: skip
+    for name, text in (
+        ("add", "give a device (or the gateway: --type gateway) its own broker user; prints the password once"),
+        ("revoke", "take a device's broker user away"),
+        ("list", "devices with broker credentials"),
+    ):
         p = dev_sub.add_parser(name, help=text)
         if name != "list":
             p.add_argument("device_id")

@@ -57,8 +57,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: 
     apply.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file (keeps the applied version)")
     apply.add_argument("--rules-file", type=Path, help="also write the rules here (the config's rules.file)")
     apply.set_defaults(func=cmd_rules_apply)
-    push = rules_sub.add_parser("push", help="publish a signed bundle on the cloud MQTT cluster (retained, QoS 1) for "
-                                "the halls' gateways to verify and apply")  # fmt: skip
+    push = rules_sub.add_parser(
+        "push",
+        help="publish a signed bundle on the cloud MQTT cluster (retained, QoS 1) for "
+        "the halls' gateways to verify and apply",
+    )
     push.add_argument("bundle", type=Path, help="the signed bundle (from `hallops rules sign`), sent as it is")
     push.add_argument("--broker", type=_broker_url, required=True, help="mqtt://HOST:PORT (mqtts:// for TLS)")
     push.add_argument("--username", help="the MQTT user, if the broker requires one")
@@ -103,8 +106,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: 
     bt.add_argument("--config", type=Path, required=True, help="the gateway's configuration (the hall, the db)")
     bt.add_argument("--db", type=Path, help="another copy of the database than the config's storage.path")
     bt.add_argument("--against", type=int, help="compare with this version (default: the one in force)")
-    bt.add_argument("--step", type=float, default=60.0, help="seconds of hall time between two evaluations of "
-                    "every rule after messages (deadlines are met to the second; default 60)")  # fmt: skip
+    bt.add_argument(
+        "--step",
+        type=float,
+        default=60.0,
+        help="seconds of hall time between two evaluations of "
+        "every rule after messages (deadlines are met to the second; default 60)",
+    )
     bt.add_argument("--serial", action="store_true", help="one process (default: the candidate on a second core)")
     bt.add_argument("--show", type=int, default=10, help="differing alerts to list (default 10)")
     bt.add_argument("--json", type=Path, help="write the whole result (alerts, tickets, recommendations) as JSON")
@@ -182,8 +190,9 @@ def cmd_rules_apply(args: argparse.Namespace) -> int:
             say(f"hallops rules apply: refused — {exc}")
             return 1
         versions = RuleVersions(store)
-        version, _ = versions.add(bundle.rules_yaml, f"bundle:{bundle.version}", f"signed bundle {bundle.version}",
-                                  f"bundle:{bundle.version}")  # fmt: skip
+        version, _ = versions.add(
+            bundle.rules_yaml, f"bundle:{bundle.version}", f"signed bundle {bundle.version}", f"bundle:{bundle.version}"
+        )
         versions.activate(version.number, actor, f"signed bundle {bundle.version}")
         store.meta.set("rules_bundle_version", str(bundle.version))
         detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": applied, "rule_version": version.number}
@@ -194,8 +203,10 @@ def cmd_rules_apply(args: argparse.Namespace) -> int:
             tmp.replace(args.rules_file)
     finally:
         store.close()
-    say(f"hallops rules apply: bundle {bundle.version} ({len(bundle.rules.rules)} rules) is rule version "
-         f"{version.number}, in force (a running gateway takes it up within a second)")  # fmt: skip
+    say(
+        f"hallops rules apply: bundle {bundle.version} ({len(bundle.rules.rules)} rules) is rule version "
+        f"{version.number}, in force (a running gateway takes it up within a second)"
+    )
     return 0
 
 
@@ -236,8 +247,10 @@ def cmd_rules_push(args: argparse.Namespace) -> int:
         say(f"hallops rules push: {exc}")
         return 1
     reports = applied_topic("+" if hall == "*" else hall)
-    say(f"hallops rules push: bundle {version} for {'every hall' if hall == '*' else 'hall ' + hall} is on {topic} "
-         f"(retained); each gateway verifies it and reports on {reports}")  # fmt: skip
+    say(
+        f"hallops rules push: bundle {version} for {'every hall' if hall == '*' else 'hall ' + hall} is on {topic} "
+        f"(retained); each gateway verifies it and reports on {reports}"
+    )
     return 0
 
 
@@ -302,8 +315,10 @@ def cmd_rules_activate(args: argparse.Namespace) -> int:
             v = versions.rollback(cli_user(), args.comment)
         else:
             v = versions.activate(args.number, cli_user(), args.comment)
-        return (f"{command}: version {v.number} in force (a running gateway takes it up within a second; the rules "
-                "that did not change keep their timers)")  # fmt: skip
+        return (
+            f"{command}: version {v.number} in force (a running gateway takes it up within a second; the rules "
+            "that did not change keep their timers)"
+        )
 
     return _on_versions(args, command, activate)
 
@@ -379,34 +394,56 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
         def progress(at: datetime) -> None:
             say(f"  replaying {at.astimezone(tz):%Y-%m-%d %H:%M} …")
 
-        say(f"hallops rules backtest: {args.file} against version {number}, {start:%Y-%m-%d %H:%M} → "
-             f"{end:%Y-%m-%d %H:%M} ({cfg.storage.path})")  # fmt: skip
-        result = backtest(cfg, store, active.rules, candidate, start, end, step_s=args.step,
-                          parallel=not args.serial, progress=progress)  # fmt: skip
+        say(
+            f"hallops rules backtest: {args.file} against version {number}, {start:%Y-%m-%d %H:%M} → "
+            f"{end:%Y-%m-%d %H:%M} ({cfg.storage.path})"
+        )
+        result = backtest(
+            cfg,
+            store,
+            active.rules,
+            candidate,
+            start,
+            end,
+            step_s=args.step,
+            parallel=not args.serial,
+            progress=progress,
+        )
     finally:
         store.close()
     body = result.to_dict(tz)
     if args.json:
         args.json.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"{result.events:,} events (+{result.warmup_events:,} warm-up) in {result.seconds:.1f} s — "
-          f"{result.events_per_s:,.0f} events/s")
-    print(f"{'rule':<28}{'version ' + str(number):>12}{'candidate':>12}{'both':>8}{'only active':>13}"
-          f"{'only cand.':>12}")  # fmt: skip
+    print(
+        f"{result.events:,} events (+{result.warmup_events:,} warm-up) in {result.seconds:.1f} s — "
+        f"{result.events_per_s:,.0f} events/s"
+    )
+    print(
+        f"{'rule':<28}{'version ' + str(number):>12}{'candidate':>12}{'both':>8}{'only active':>13}{'only cand.':>12}"
+    )
     per_a, per_c = result.active.firings.per_rule(), result.candidate.firings.per_rule()
     diff_rules = result.diff.per_rule()
     for rule in sorted(set(per_a) | set(per_c)):
         d = diff_rules.get(rule, {})
-        print(f"{rule:<28}{per_a.get(rule, 0):>12}{per_c.get(rule, 0):>12}{d.get('both', 0):>8}"
-              f"{d.get('only_active', 0):>13}{d.get('only_candidate', 0):>12}")  # fmt: skip
+        print(
+            f"{rule:<28}{per_a.get(rule, 0):>12}{per_c.get(rule, 0):>12}{d.get('both', 0):>8}"
+            f"{d.get('only_active', 0):>13}{d.get('only_candidate', 0):>12}"
+        )
     print(f"{'tickets':<28}{len(result.active.tickets):>12}{len(result.candidate.tickets):>12}")
     print(f"{'recommendations':<28}{len(result.active.recommendations):>12}{len(result.candidate.recommendations):>12}")
-    for label, rows in (("only the candidate would fire", result.diff.only_candidate),
-                        ("only version " + str(number) + " fired", result.diff.only_active)):  # fmt: skip
+    for label, rows in (
+        ("only the candidate would fire", result.diff.only_candidate),
+        ("only version " + str(number) + " fired", result.diff.only_active),
+    ):
         for f in rows[: args.show]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(f.labels.items()))
             print(f"  {label}: {f.fired_at.astimezone(tz):%m-%d %H:%M:%S} {f.rule} {labels}")
         if len(rows) > args.show:
             print(f"  … and {len(rows) - args.show} more ({label})")
-    print("same alerts" if result.diff.same else f"different: {len(result.diff.only_active)} only in version "
-          f"{number}, {len(result.diff.only_candidate)} only in the candidate")  # fmt: skip
+    print(
+        "same alerts"
+        if result.diff.same
+        else f"different: {len(result.diff.only_active)} only in version "
+        f"{number}, {len(result.diff.only_candidate)} only in the candidate"
+    )
     return 0

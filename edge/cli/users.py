@@ -38,8 +38,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.set_defaults(func=cmd_users_add)
     ls = users_sub.add_parser("list", help="who can sign in: the database's users and the config file's")
     ls.add_argument("--db", type=Path, required=True)
-    ls.add_argument("--config", type=Path, help="read the config file's users from this file (default: as recorded "
-                    "in the database when the gateway last started)")  # fmt: skip
+    ls.add_argument(
+        "--config",
+        type=Path,
+        help="read the config file's users from this file (default: as recorded "
+        "in the database when the gateway last started)",
+    )
     ls.set_defaults(func=cmd_users_list)
     rm = users_sub.add_parser("remove", help="remove a user, with its sessions and API tokens")
     rm.add_argument("name")
@@ -133,9 +137,14 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
     return _user_change(
-        args.db, "hallops tokens create", lambda auth: auth.create_token(args.user, args.label), "token.create",
-        args.user, args.config, label=args.label,
-    )  # fmt: skip
+        args.db,
+        "hallops tokens create",
+        lambda auth: auth.create_token(args.user, args.label),
+        "token.create",
+        args.user,
+        args.config,
+        label=args.label,
+    )
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
@@ -166,9 +175,15 @@ def cmd_users_list(args: argparse.Namespace) -> int:
         origin = "config (as the gateway last started)"
     auth = Auth({}, args.db)
     try:
-        rows = [(a.user.name, a.user.role.value, a.user.display,
-                 "database, not used: the config has this name" if a.user.name in configured else "database")
-                for a, _ in auth.accounts()]  # fmt: skip
+        rows = [
+            (
+                a.user.name,
+                a.user.role.value,
+                a.user.display,
+                "database, not used: the config has this name" if a.user.name in configured else "database",
+            )
+            for a, _ in auth.accounts()
+        ]
     finally:
         auth.close()
     rows += [(name, role, display, origin) for name, (role, display) in configured.items()]

@@ -44,8 +44,9 @@ def alert_commands(
     if cmd.target == "call_screens":
         targets = [(d.device_type, d.device_id) for d in hall.devices if d.device_type is DeviceType.CALL_SCREEN]
     elif cmd.target == "qms":
-        qms: list[tuple[DeviceType, str]] = [(d.device_type, d.device_id) for d in hall.devices
-                                             if d.device_type is DeviceType.QMS]  # fmt: skip
+        qms: list[tuple[DeviceType, str]] = [
+            (d.device_type, d.device_id) for d in hall.devices if d.device_type is DeviceType.QMS
+        ]
         targets = qms[:1]
     elif window_id is not None:
         targets = [(DeviceType.WINDOW, window_id)]
@@ -112,16 +113,19 @@ def recommendation_commands(
         serves = tuple(c for c in rec.serves if c in caps.get(window_id, rec.serves)) or rec.services
         services = ", ".join(serves)
         if qms is not None and rec.kind is RecommendationKind.OPEN:
-            assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=serves,
-                                         staff_id=staff)  # fmt: skip
+            assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=serves, staff_id=staff)
             topic = build_topic(hall_id, DeviceType.QMS, qms, Channel.CMD)
             out.append(OutboxMessage("mqtt", topic, assign.model_dump_json(exclude_none=True).encode()))
         if rec.kind is RecommendationKind.OPEN:
             text = f"潮汐窗口：请开放办理 {services} / tidal window: please open for {services}"
         else:
             text = f"请结束潮汐窗口 {services} / please close the tidal window"
-        nudge = NudgeCommand(ts=now, cmd_id=f"{cmd_id}-n", waiting=sum(s.waiting for s in hall.services
-                             if s.code in rec.services), message=text)  # fmt: skip
+        nudge = NudgeCommand(
+            ts=now,
+            cmd_id=f"{cmd_id}-n",
+            waiting=sum(s.waiting for s in hall.services if s.code in rec.services),
+            message=text,
+        )
         topic = build_topic(hall_id, DeviceType.WINDOW, window_id, Channel.CMD)
         out.append(OutboxMessage("mqtt", topic, nudge.model_dump_json(exclude_none=True).encode()))
     return out

@@ -75,9 +75,16 @@ def decider_for(  # noqa: PLR0913 - the configuration and the gateway's (or a ba
 ) -> Decider:
     """The decider a gateway with this configuration runs (live, or in a backtest with `replay`), restored."""
     return Decider.restore(
-        rules, store, clock, snapshot, settings_for(cfg), stream=stream, on_outbox=on_outbox, replay=replay,
+        rules,
+        store,
+        clock,
+        snapshot,
+        settings_for(cfg),
+        stream=stream,
+        on_outbox=on_outbox,
+        replay=replay,
         partial=partial,
-    )  # fmt: skip
+    )
 
 
 class Decider:
@@ -150,8 +157,9 @@ class Decider:
         """A decider as the last run left it: the engine's, the tickets' and the tidal tracker's clocks as saved with
         the last decision (none for a backtest's, `replay`), and the demand profile learned from the log up to the
         clock's now. The shadow carries on when the gateway starts it again (`start_shadow`)."""
-        decider = cls(rules, store, clock, snapshot, settings, stream=stream, on_outbox=on_outbox, replay=replay,
-                      partial=partial)  # fmt: skip
+        decider = cls(
+            rules, store, clock, snapshot, settings, stream=stream, on_outbox=on_outbox, replay=replay, partial=partial
+        )
         if replay is None:
             if saved := store.decisions.state("engine"):
                 decider.engine.load(json.loads(saved))
@@ -162,9 +170,12 @@ class Decider:
         learn_history(decider.demand, store, clock.now())
         log.info(
             "decisions restored alerts=%d silences=%d tickets=%d tidal_pending=%d profile_days=%d",
-            len(decider.engine.alerts), len(decider.engine.silences), len(decider.tickets.tickets),
-            len(decider.tidal.pending()), len(decider.demand.days),
-        )  # fmt: skip
+            len(decider.engine.alerts),
+            len(decider.engine.silences),
+            len(decider.tickets.tickets),
+            len(decider.tidal.pending()),
+            len(decider.demand.days),
+        )
         return decider
 
     # -- input ------------------------------------------------------------------------------------------
@@ -227,8 +238,15 @@ class Decider:
 
     def engine_silence(self, silence: Silence) -> None:
         self.engine.silence(silence)
-        self._audited(silence.created_by, "silence.create", silence.id, rule=silence.rule, labels=silence.labels,
-                      ends_at=silence.ends_at.isoformat(), comment=silence.comment)  # fmt: skip
+        self._audited(
+            silence.created_by,
+            "silence.create",
+            silence.id,
+            rule=silence.rule,
+            labels=silence.labels,
+            ends_at=silence.ends_at.isoformat(),
+            comment=silence.comment,
+        )
         self.evaluate()
 
     def engine_expire_silence(self, silence_id: str, by: str = "system") -> None:
@@ -286,8 +304,11 @@ class Decider:
 
     def next_deadline(self) -> datetime | None:
         """The earliest time an evaluation is due: a rule's `for` elapsing, an SLA clock, a tidal check."""
-        deadlines = [d for d in (self.engine.next_deadline(), self.tickets.next_deadline(),
-                                 self.tidal.next_deadline()) if d is not None]  # fmt: skip
+        deadlines = [
+            d
+            for d in (self.engine.next_deadline(), self.tickets.next_deadline(), self.tidal.next_deadline())
+            if d is not None
+        ]
         return min(deadlines) if deadlines else None
 
     def has_pending(self) -> bool:
@@ -319,8 +340,11 @@ class Decider:
         evaluate just these (a backtest meeting their deadlines; see RuleEngine.evaluate)."""
         now = self._clock.now()
         tickets_due, tidal_due = _due(self.tickets.next_deadline(), now), _due(self.tidal.next_deadline(), now)
-        if only is not None and not only and not (self._pending or extra_tickets or approved or rejected
-                                                  or tickets_due or tidal_due):  # fmt: skip
+        if (
+            only is not None
+            and not only
+            and not (self._pending or extra_tickets or approved or rejected or tickets_due or tidal_due)
+        ):
             return []  # a backtest's evaluation for the other version's deadline: nothing here is due
         hall = self._hall_for(now, only, tickets_due or tidal_due or bool(extra_tickets or approved or rejected))
         decisions = self._pending + self.engine.evaluate(hall, now, only)
@@ -336,8 +360,11 @@ class Decider:
                 self._alert_note(batch, d)
             elif d.action.command is not None:
                 if self._replay is None:  # a backtest sends nothing: the recorded devices answered already
-                    batch.outbox.extend(alert_commands(d.alert, d.action.command, hall, now, hall_id=self._hall,
-                                                       numbers=self._command_numbers))  # fmt: skip
+                    batch.outbox.extend(
+                        alert_commands(
+                            d.alert, d.action.command, hall, now, hall_id=self._hall, numbers=self._command_numbers
+                        )
+                    )
             elif d.action.ticket is not None:
                 for ev in self.tickets.on_alert(d, hall, now):
                     self._ticket_note(batch, ev)
@@ -359,8 +386,7 @@ class Decider:
         # a partial evaluation (a backtest meeting some rules' deadlines) moves the tickets and the tidal tracker
         # only when they have something due; the next full evaluation, at most a minute later, catches them up
         full = only is None
-        ticking = (full or tickets_due
-                   or any(isinstance(d, Act) and d.action.ticket is not None for d in decisions))  # fmt: skip
+        ticking = full or tickets_due or any(isinstance(d, Act) and d.action.ticket is not None for d in decisions)
         for ev in [*(extra_tickets or []), *(self.tickets.tick(hall, now) if ticking else [])]:
             self._ticket_note(batch, ev)
         for rec, by in approved or []:
@@ -436,8 +462,16 @@ class Decider:
             note = {"event": ev.kind.value, "roles": [r.value for r in ev.roles], "by": ev.by, "note": ev.note}
             self._deliver(batch, "ticket", {**body, "notification": note})
 
-    def _rec_note(self, batch: Batch, rec: Recommendation, event: str, *, by: str = "system", note: str = "",
-                  roles: tuple[str, ...] = ("hall_manager",)) -> None:  # fmt: skip
+    def _rec_note(
+        self,
+        batch: Batch,
+        rec: Recommendation,
+        event: str,
+        *,
+        by: str = "system",
+        note: str = "",
+        roles: tuple[str, ...] = ("hall_manager",),
+    ) -> None:
         body = recommendation_record(rec, event, by)
         batch.records.append(Record("recommendation", rec.id, json.dumps(body, ensure_ascii=False, default=str)))
         note_body = {"event": event, "roles": list(roles), "by": by, "note": note}
@@ -446,10 +480,15 @@ class Decider:
     def _recommend(self, batch: Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
         """Tidal openings for every service group (every minute), or for `service` (its tidal-open alert fired)."""
         recs = recommend_open(
-            hall, window_capabilities(self._profile, hall), self.demand, self.tidal.settings, now,
-            staff_pool=self._settings.staff_pool, services={service} if service else None,
+            hall,
+            window_capabilities(self._profile, hall),
+            self.demand,
+            self.tidal.settings,
+            now,
+            staff_pool=self._settings.staff_pool,
+            services={service} if service else None,
             arriving=self.tidal.arriving(),
-        )  # fmt: skip
+        )
         for rec in self.tidal.offer(recs, now):
             self._rec_note(batch, rec, "offered")
             if self._settings.auto_approve and rec.windows:
@@ -459,8 +498,9 @@ class Decider:
     def _approved(self, batch: Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
         """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""
         caps = window_capabilities(self._profile, hall)
-        batch.outbox.extend(recommendation_commands(rec, hall, caps, now, hall_id=self._hall,
-                                                    numbers=self._command_numbers))  # fmt: skip
+        batch.outbox.extend(
+            recommendation_commands(rec, hall, caps, now, hall_id=self._hall, numbers=self._command_numbers)
+        )
         self._rec_note(batch, rec, "approved", by=by, roles=("hall_manager", "window_staff"))
 
     def _tidal_event(self, batch: Batch, ev: TidalEvent, hall: HallSnapshot, now: datetime) -> None:
@@ -469,11 +509,16 @@ class Decider:
         elif ev.kind is TidalEventKind.ESCALATE:
             words = render_event(ev)
             body: dict[str, object] = {
-                "rec_id": ev.rec_id, "services": list(ev.services), "windows": list(ev.windows),
-                "windows_not_open": list(ev.windows_not_open), "reason_en": words.en, "reason_zh": words.zh,
-                "wait_at_approval_min": ev.wait_at_approval_min, "wait_now_min": ev.wait_now_min,
+                "rec_id": ev.rec_id,
+                "services": list(ev.services),
+                "windows": list(ev.windows),
+                "windows_not_open": list(ev.windows_not_open),
+                "reason_en": words.en,
+                "reason_zh": words.zh,
+                "wait_at_approval_min": ev.wait_at_approval_min,
+                "wait_now_min": ev.wait_now_min,
                 "notification": {"event": "escalated", "roles": ["hall_manager", "director"]},
-            }  # fmt: skip
+            }
             self._deliver(batch, "recommendation", body)
         else:
             log.info("tidal check rec=%s: %s", ev.rec_id, render_event(ev).en)

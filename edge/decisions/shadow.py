@@ -52,8 +52,12 @@ class Shadow:
         return cls(number, engine, now, Firings(now, FOREVER))
 
     def dump(self) -> dict[str, object]:
-        return {"number": self.number, "started_at": self.started_at.isoformat(), "engine": self.engine.dump(),
-                "firings": self.firings.dump()}  # fmt: skip
+        return {
+            "number": self.number,
+            "started_at": self.started_at.isoformat(),
+            "engine": self.engine.dump(),
+            "firings": self.firings.dump(),
+        }
 
     def evaluate(self, hall: HallSnapshot, now: datetime, only: set[str] | None) -> None:
         """Evaluate the shadow's rules where the active ones were, and record what changed."""
@@ -69,8 +73,11 @@ class Shadow:
         fired = firings_of(active, start, FOREVER)
         # the same hall at the same moments: a firing of both is one at the same time (a second for rounding)
         found = compare(fired.alerts, self.firings.alerts, tolerance_s=1.0)
-        firing = [f"{a.rule_id} " + ",".join(f"{k}={v}" for k, v in sorted(a.labels.items()))
-                  for a in self.engine.alerts.values() if a.state is AlertState.FIRING]  # fmt: skip
+        firing = [
+            f"{a.rule_id} " + ",".join(f"{k}={v}" for k, v in sorted(a.labels.items()))
+            for a in self.engine.alerts.values()
+            if a.state is AlertState.FIRING
+        ]
         return {
             "number": self.number,
             "started_at": self.started_at.astimezone(tz).isoformat(),

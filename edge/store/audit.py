@@ -36,11 +36,19 @@ class AuditLog:
                 "INSERT INTO audit (id, at, actor, action, subject, detail, prev, hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.id, r.entry.at, r.entry.actor, r.entry.action, r.entry.subject,
-                     json.dumps(r.entry.detail, ensure_ascii=False, sort_keys=True, default=str), r.prev, r.hash)
+                    (
+                        r.id,
+                        r.entry.at,
+                        r.entry.actor,
+                        r.entry.action,
+                        r.entry.subject,
+                        json.dumps(r.entry.detail, ensure_ascii=False, sort_keys=True, default=str),
+                        r.prev,
+                        r.hash,
+                    )
                     for r in rows
                 ],
-            )  # fmt: skip
+            )
             self._meta.set(COUNT, str(rows[-1].id))
             self._meta.set(HEAD, rows[-1].hash)
 
@@ -62,6 +70,7 @@ class AuditLog:
                 parsed = json.loads(detail)
             except ValueError:
                 parsed = {"unreadable": detail}  # an edited row still shows (and fails verification)
-            out.append(Row(int(row_id), Entry(float(at), str(actor), str(action), str(subject), parsed), str(prev),
-                           str(h)))  # fmt: skip
+            out.append(
+                Row(int(row_id), Entry(float(at), str(actor), str(action), str(subject), parsed), str(prev), str(h))
+            )
         return out

@@ -89,9 +89,17 @@ class EventBatch:
         return batch
 
     def add(  # noqa: PLR0913 - an EventRow's fields: the hot path builds no object per message
-        self, received_at: float, at: float, device_type: str, device_id: str, channel: str, type: str,
-        seq: int | None, topic: str, payload: bytes,
-    ) -> None:  # fmt: skip
+        self,
+        received_at: float,
+        at: float,
+        device_type: str,
+        device_id: str,
+        channel: str,
+        type: str,
+        seq: int | None,
+        topic: str,
+        payload: bytes,
+    ) -> None:
         """One accepted message: the fields of its EventRow."""
         self._rows.append((received_at, at, device_type, device_id, channel, type, seq, topic, payload))
 
@@ -138,9 +146,11 @@ class DeadLetters:
         self._db.executemany(
             "INSERT INTO dead_letters (received_at, topic, reason, path, detail, size, payload)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(r.received_at, r.topic, r.reason, r.path, r.detail, len(r.payload), r.payload[:DEAD_LETTER_KEEP_BYTES])
-             for r in rejected],
-        )  # fmt: skip
+            [
+                (r.received_at, r.topic, r.reason, r.path, r.detail, len(r.payload), r.payload[:DEAD_LETTER_KEEP_BYTES])
+                for r in rejected
+            ],
+        )
 
     def newest(self, limit: int = 100, reason: str | None = None) -> list[DeadLetter]:
         """The newest dead letters first."""

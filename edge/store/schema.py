@@ -136,8 +136,16 @@ def migrate(db: sqlite3.Connection, name: str = "the store") -> int:
     with transaction(db, immediate=True):  # read again under the write lock: another process may have migrated it
         found = version_of(db)
         if found > VERSION:
-            raise ConfigError(name, [Problem("", f"written by a newer release of hallops (schema version {found}; "
-                                                 f"this release knows up to {VERSION}): upgrade hallops")])  # fmt: skip
+            raise ConfigError(
+                name,
+                [
+                    Problem(
+                        "",
+                        f"written by a newer release of hallops (schema version {found}; "
+                        f"this release knows up to {VERSION}): upgrade hallops",
+                    )
+                ],
+            )
         for number in range(found + 1, VERSION + 1):
             for statement in _statements(MIGRATIONS[number - 1]):
                 db.execute(statement)

@@ -55,8 +55,9 @@ class RuleVersionLog:
             rows = self._db.execute(sql + " ORDER BY number").fetchall()
         return [VersionRow(*row) for row in rows]
 
-    def add(self, *, content_hash: str, created_at: float, author: str, comment: str, origin: str, source: str,
-            entry: Entry) -> int:  # fmt: skip
+    def add(
+        self, *, content_hash: str, created_at: float, author: str, comment: str, origin: str, source: str, entry: Entry
+    ) -> int:
         """Insert a version with its audit row (`entry`, whose subject becomes the new number); returns the number."""
         with transaction(self._db, immediate=True) as db:
             cur = db.execute(
@@ -68,8 +69,9 @@ class RuleVersionLog:
             self._audit.append([Entry(entry.at, entry.actor, entry.action, str(number), entry.detail)])
         return number
 
-    def activate(self, number: int, kind: str, by: str, comment: str, at: float, meta: Mapping[str, str],
-                 entry: Entry) -> None:  # fmt: skip
+    def activate(
+        self, number: int, kind: str, by: str, comment: str, at: float, meta: Mapping[str, str], entry: Entry
+    ) -> None:
         """Put a version in force (or shadow): the activation, the meta keys that say what is in force (an empty
         value deletes the key), the audit."""
         with transaction(self._db, immediate=True) as db:

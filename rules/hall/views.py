@@ -133,8 +133,10 @@ class SnapshotBuilder:
                         capable[code] = capable.get(code, 0) + 1
                 if wv.current_ticket and wv.current_service is not None:
                     serving[wv.current_service] = serving.get(wv.current_service, 0) + 1
-            services = tuple(self._service_view(s, t, capable.get(s.code, 0), serving.get(s.code, 0))
-                             for s in self._sorted_services())  # fmt: skip
+            services = tuple(
+                self._service_view(s, t, capable.get(s.code, 0), serving.get(s.code, 0))
+                for s in self._sorted_services()
+            )
         devices = self._device_views_at(t) if parts is None or "devices" in parts else ()
         zones = self._zone_views() if parts is None or "zones" in parts else ()
         p = self._profile
@@ -257,9 +259,16 @@ class SnapshotBuilder:
         learned = len(s.service_times) >= AHT_MIN_SAMPLES
         default = (prof.default_aht_s if prof and prof.default_aht_s else None) or self._profile.default_aht_s
         aht = sum(s.service_times) / len(s.service_times) if learned else default
-        return _ServicePart(prof.name if prof else None, prof.name_en if prof else None,
-                            sorted(now if t is None else t for t in times), None not in times, by_channel,
-                            oldest.number if oldest else None, aht, learned)  # fmt: skip
+        return _ServicePart(
+            prof.name if prof else None,
+            prof.name_en if prof else None,
+            sorted(now if t is None else t for t in times),
+            None not in times,
+            by_channel,
+            oldest.number if oldest else None,
+            aht,
+            learned,
+        )
 
     def _window_view(self, w: WindowRecord) -> WindowView:
         prof = self._window_profiles.get(w.window_id)
@@ -319,8 +328,9 @@ class SnapshotBuilder:
             kept.last_seen = d.last_seen
             return kept.view
         view = self._build_device_view(d, now)
-        ages = [t + 900 for t in d.errors if t >= now - 900] + [t + ROLLING_S for t, _ in d.kiosk_sessions
-                                                                 if t >= now - ROLLING_S]  # fmt: skip
+        ages = [t + 900 for t in d.errors if t >= now - 900] + [
+            t + ROLLING_S for t, _ in d.kiosk_sessions if t >= now - ROLLING_S
+        ]
         self._device_views[d.device_id] = _KeptDeviceView(now, min(ages, default=math.inf), d.last_seen, view)
         return view
 
@@ -390,8 +400,12 @@ def _count_since(times: deque[float], since: float) -> int:
     return len(times) - bisect_left(times, since)
 
 
-def _totals(services: tuple[ServiceView, ...], windows: tuple[WindowView, ...], devices: tuple[DeviceView, ...],
-            zones: tuple[ZoneView, ...]) -> HallTotals:  # fmt: skip
+def _totals(
+    services: tuple[ServiceView, ...],
+    windows: tuple[WindowView, ...],
+    devices: tuple[DeviceView, ...],
+    zones: tuple[ZoneView, ...],
+) -> HallTotals:
     statuses = dict.fromkeys(WindowStatus, 0)
     for wv in windows:
         statuses[wv.status] += 1
@@ -417,8 +431,21 @@ def _totals(services: tuple[ServiceView, ...], windows: tuple[WindowView, ...], 
 def _with_last_seen(v: DeviceView, last_seen: datetime | None) -> DeviceView:
     """The view with a new last seen (`dataclasses.replace` takes twice as long: a city hall does this 30 times a
     second in a backtest)."""
-    return DeviceView(device_id=v.device_id, device_type=v.device_type, name=v.name, location=v.location,
-                      online=v.online, since=v.since, last_seen=last_seen, health=v.health, problems=v.problems,
-                      printer=v.printer, paper_pct=v.paper_pct, display=v.display, errors_15m=v.errors_15m,
-                      last_error=v.last_error, kiosk_sessions_60m=v.kiosk_sessions_60m,
-                      kiosk_abandons_60m=v.kiosk_abandons_60m)  # fmt: skip
+    return DeviceView(
+        device_id=v.device_id,
+        device_type=v.device_type,
+        name=v.name,
+        location=v.location,
+        online=v.online,
+        since=v.since,
+        last_seen=last_seen,
+        health=v.health,
+        problems=v.problems,
+        printer=v.printer,
+        paper_pct=v.paper_pct,
+        display=v.display,
+        errors_15m=v.errors_15m,
+        last_error=v.last_error,
+        kiosk_sessions_60m=v.kiosk_sessions_60m,
+        kiosk_abandons_60m=v.kiosk_abandons_60m,
+    )

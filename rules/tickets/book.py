@@ -187,11 +187,18 @@ class TicketBook:
         for t in self._tickets.values():
             if t.active:
                 restored = t.verifying_since  # a device back before a due time is not overdue (`check_overdue`)
-                if (t.status is TicketStatus.OPEN and t.ack_due is not None and not t.ack_overdue
-                        and not (restored is not None and restored <= t.ack_due)):  # fmt: skip
+                if (
+                    t.status is TicketStatus.OPEN
+                    and t.ack_due is not None
+                    and not t.ack_overdue
+                    and not (restored is not None and restored <= t.ack_due)
+                ):
                     times.append(t.ack_due)
-                if (t.resolve_due is not None and not t.resolve_overdue
-                        and not (restored is not None and restored <= t.resolve_due)):  # fmt: skip
+                if (
+                    t.resolve_due is not None
+                    and not t.resolve_overdue
+                    and not (restored is not None and restored <= t.resolve_due)
+                ):
                     times.append(t.resolve_due)
                 if restored is not None:
                     times.append(restored + p.verification)
@@ -200,8 +207,12 @@ class TicketBook:
             elif t.resolved_at is not None:
                 if t.status is TicketStatus.RESOLVED:
                     times.append(t.resolved_at + p.auto_close_after)
-                if (t.kind is TicketKind.DEVICE_FAULT and t.alert_active and not t.resolved_auto
-                        and p.verification < p.reopen_window):  # fmt: skip
+                if (
+                    t.kind is TicketKind.DEVICE_FAULT
+                    and t.alert_active
+                    and not t.resolved_auto
+                    and p.verification < p.reopen_window
+                ):
                     times.append(t.resolved_at + p.verification)  # still faulty: re-opened
                 if t.status is TicketStatus.CLOSED:
                     times.append(t.resolved_at + p.reopen_window)  # leaves the working set

@@ -31,7 +31,6 @@ class Recommendation:
     window serves the group). Service levels are the Erlang share of arrivals called within the target.
     """
 
-
     id: str
     kind: RecommendationKind
     hall_id: str

@@ -398,4 +398,3 @@ def projected_wait_min(
     aht = _backlog_aht(views, settings)
     wait = _project(_free_at(hall, services, settings, now), 0, 0.0, _waited(views), aht, 0.0, aht, 0.0).first
     return None if math.isinf(wait) else wait
-

@@ -332,6 +332,16 @@ def _close_recommendation(
         opened_at=ow.opened_at.astimezone(ZoneInfo(hall.timezone)),
     )
     return _recommendation(
-        _rec_id("close", hall.hall_id, ow.window_id, ow.rec_id), RecommendationKind.CLOSE, hall, plan, ow.services,
-        (ow.window_id,), (ow.staff_id,) if ow.staff_id else (), 1, plan.current - 1, reason, s, now,
-    )  # fmt: skip
+        _rec_id("close", hall.hall_id, ow.window_id, ow.rec_id),
+        RecommendationKind.CLOSE,
+        hall,
+        plan,
+        ow.services,
+        (ow.window_id,),
+        (ow.staff_id,) if ow.staff_id else (),
+        1,
+        plan.current - 1,
+        reason,
+        s,
+        now,
+    )

@@ -153,8 +153,15 @@ def hall(mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProc
     from devices.simulator.scenario import load_scenario  # noqa: PLC0415
     from edge.demo import save, scenario_config  # noqa: PLC0415
 
-    cfg = scenario_config(load_scenario("county"), mosquitto.url, tmp_path / "gateway.db", ("127.0.0.1", 0), HALL_SPEED,
-                          users=USERS, password=PASSWORD)  # fmt: skip
+    cfg = scenario_config(
+        load_scenario("county"),
+        mosquitto.url,
+        tmp_path / "gateway.db",
+        ("127.0.0.1", 0),
+        HALL_SPEED,
+        users=USERS,
+        password=PASSWORD,
+    )
     gw = gateway_factory(mosquitto.url, "--config", str(save(cfg, tmp_path / "gateway.yaml")), hall="county-01")
     gw.http.auth = httpx.BasicAuth("root", PASSWORD)
     return gw.start()

@@ -78,10 +78,18 @@ def test_idle_window_gets_a_nudge_command_and_help_requests_alert_at_once(
     gateway_factory(mosquitto.url, "--config", quiet_clock(tmp_path), "--clock", "device", "--speed", "30").start()
     for topic, payload in (
         event("window", "W1", 1, MONDAY_10, type="window.opened", staff_id="s1", services=["tax"]),
-        event("ticket_machine", "tm1", 1, MONDAY_10 + timedelta(seconds=5), type="ticket.issued", ticket_id="t1",
-              number="A001", service="tax"),
+        event(
+            "ticket_machine",
+            "tm1",
+            1,
+            MONDAY_10 + timedelta(seconds=5),
+            type="ticket.issued",
+            ticket_id="t1",
+            number="A001",
+            service="tax",
+        ),
         event("kiosk", "K1", 1, MONDAY_10 + timedelta(seconds=6), type="kiosk.help_requested", step="upload"),
-    ):  # fmt: skip
+    ):
         publisher.send(topic, payload)
     publisher.wait()
     wait_until(lambda: listener.alerts("kiosk-help-requested", "firing"), what="the help request alert")
@@ -152,8 +160,9 @@ def test_a_pending_for_survives_kill_9_and_fires_once_at_its_true_time(
     config.write_text(f"rules:\n  file: {rules}\n")
     gw = gateway_factory(mosquitto.url, "--config", str(config)).start()
     t0 = datetime.now(UTC)
-    publisher.send(*event("ticket_machine", "tm1", 1, t0, type="ticket.issued", ticket_id="t1", number="A1",
-                          service="tax"))  # fmt: skip
+    publisher.send(
+        *event("ticket_machine", "tm1", 1, t0, type="ticket.issued", ticket_id="t1", number="A1", service="tax")
+    )
     publisher.wait()
     wait_until(lambda: gw.get("/api/alerts?state=pending"), what="the pending alert")
     gw.kill9()  # during the pending `for`

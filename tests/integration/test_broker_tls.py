@@ -50,8 +50,12 @@ class TlsBroker:
         return f"mqtts://127.0.0.1:{self.port}"
 
 
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-                 issuer_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:  # fmt: skip
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (
@@ -67,9 +71,19 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Cer
     )
     if issuer is None:  # the CA
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False), critical=True)  # fmt: skip
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     else:  # the broker: valid for the address the clients dial
         san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
         builder = (
@@ -96,11 +110,15 @@ def tls_broker() -> Iterator[TlsBroker]:
     cert = _certificate("127.0.0.1", key, ca_cert, ca_key)
     ca = _pem(folder / "ca.crt", ca_cert.public_bytes(serialization.Encoding.PEM))
     _pem(folder / "broker.crt", cert.public_bytes(serialization.Encoding.PEM))
-    _pem(folder / "broker.key", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))  # fmt: skip
+    _pem(
+        folder / "broker.key",
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
     port = free_port()
-    listener = (f"listener {port} 127.0.0.1\ncafile {ca}\ncertfile {folder / 'broker.crt'}\n"
-                f"keyfile {folder / 'broker.key'}\nrequire_certificate false\n")  # fmt: skip
+    listener = (
+        f"listener {port} 127.0.0.1\ncafile {ca}\ncertfile {folder / 'broker.crt'}\n"
+        f"keyfile {folder / 'broker.key'}\nrequire_certificate false\n"
+    )
     try:
         with MosquittoProcess(extra_config=listener) as broker:
             wait_for_port(port)
@@ -111,10 +129,31 @@ def tls_broker() -> Iterator[TlsBroker]:
 
 def simulate(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "edge.cli", "simulate", "--broker", url, "--scenario", "county", "--seed", "7",
-         "--speed", "300", "--start", START.isoformat(), "--duration", f"{MINUTES}m", *args],
-        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "simulate",
+            "--broker",
+            url,
+            "--scenario",
+            "county",
+            "--seed",
+            "7",
+            "--speed",
+            "300",
+            "--start",
+            START.isoformat(),
+            "--duration",
+            f"{MINUTES}m",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_the_simulator_reaches_the_gateway_over_tls(
@@ -123,8 +162,9 @@ def test_the_simulator_reaches_the_gateway_over_tls(
     """The county hall 10:40–10:50 at 300× (2 s), simulator → TLS listener → gateway: every message, once."""
     config = tmp_path / "gateway.yaml"
     config.write_text(f"mqtt:\n  tls_ca: {tls_broker.ca}\n", encoding="utf-8")
-    gw = gateway_factory(tls_broker.url, "--config", str(config), "--clock", "device", "--speed", "300",
-                         hall="county-01").start()  # fmt: skip
+    gw = gateway_factory(
+        tls_broker.url, "--config", str(config), "--clock", "device", "--speed", "300", hall="county-01"
+    ).start()
 
     refused = simulate(tls_broker.url)
     assert refused.returncode == 1, refused.stderr[-3000:]

@@ -72,8 +72,12 @@ def push(bundle: Path, broker: MosquittoProcess) -> str:
     """`hallops rules push` as an operator runs it; returns what it said."""
     result = subprocess.run(
         [sys.executable, "-m", "edge.cli", "rules", "push", str(bundle), "--broker", broker.url],
-        cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stderr
 
@@ -112,9 +116,14 @@ def test_a_pushed_bundle_is_applied_through_the_bridge_and_refused_ones_change_n
         assert version["source"] == STRICTER and version["origin"] == "bundle:2"
         wait_until(lambda: reported(status="applied", bundle_version=2), timeout=10, what="the applied report")
         assert reported(bundle_version=2)[0] | {"at": None} == {
-            "hall": HALL, "bundle_version": 2, "rule_version": active, "applied_version": 2, "status": "applied",
-            "reason": "", "at": None,
-        }  # fmt: skip
+            "hall": HALL,
+            "bundle_version": 2,
+            "rule_version": active,
+            "applied_version": 2,
+            "status": "applied",
+            "reason": "",
+            "at": None,
+        }
         health = gw.health()
         assert health["counters"]["received"] == 0 and health["events_logged"] == 0  # type: ignore[index]
         assert health["dead_letters"] == {}  # a bundle is not a device message: not ingested, not a dead letter

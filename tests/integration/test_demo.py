@@ -31,12 +31,20 @@ async def _amqtt_path(tmp_path: Path) -> None:
         other.loop_start()
         other.subscribe("elsewhere/#", qos=1)
         other.publish("elsewhere/x", b"not for the gateway", qos=1, retain=True).wait_for_publish(5)
-        cfg = load_config(None, {"hall": {"id": "h1"}, "mqtt": {"url": broker.url},
-                                 "storage": {"path": str(tmp_path / "g.db")}})  # fmt: skip
+        cfg = load_config(
+            None, {"hall": {"id": "h1"}, "mqtt": {"url": broker.url}, "storage": {"path": str(tmp_path / "g.db")}}
+        )
         async with Gateway(cfg) as gw:
             await asyncio.to_thread(wait_until, lambda: gw.link.connected, 10, "the gateway to connect")
-            body = {"v": 1, "ts": datetime.now(UTC).isoformat(), "seq": 1, "type": "ticket.issued",
-                    "ticket_id": "t1", "number": "A001", "service": "tax"}  # fmt: skip
+            body = {
+                "v": 1,
+                "ts": datetime.now(UTC).isoformat(),
+                "seq": 1,
+                "type": "ticket.issued",
+                "ticket_id": "t1",
+                "number": "A001",
+                "service": "tax",
+            }
             info = other.publish("hall/h1/ticket_machine/tm1/evt", json.dumps(body), qos=1)
             await asyncio.to_thread(info.wait_for_publish, 5)
             for _ in range(200):

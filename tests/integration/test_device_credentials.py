@@ -100,7 +100,10 @@ def test_anonymous_wrong_and_revoked_devices_cannot_connect(
     }
     try:
         assert {k: c.accepted() for k, c in attempts.items()} == {
-            "anonymous": False, "wrong password": False, "TM02 before": True}  # fmt: skip
+            "anonymous": False,
+            "wrong password": False,
+            "TM02 before": True,
+        }
         registry.revoke("TM02")
         broker.reload()
         time.sleep(0.5)  # mosquitto re-reads its files on SIGHUP

@@ -50,10 +50,16 @@ SIGNS_OF_TROUBLE = ("Traceback", "exception was never retrieved", "MqttCodeError
 
 def copy_checkout(dest: Path) -> Path:
     """The files a clean clone has (tracked, plus new files not ignored), copied from the working tree."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout.decode().split("\0")  # fmt: skip
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         src = ROOT / name
         if src.is_file():  # a file deleted in the working tree but still in the index is not copied
@@ -82,11 +88,25 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
 
     # 1. pip install . — no extras
     subprocess.run([python3, "-m", "venv", str(venv)], check=True, env=env, timeout=120)
-    pip = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check", "."],
-                         cwd=checkout, env=env, capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    pip = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check", "."],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
-    imported = subprocess.run([str(venv / "bin/python"), "-c", IMPORT_ALL], cwd=work, env=env, capture_output=True,
-                              text=True, timeout=120, check=False)  # fmt: skip
+    imported = subprocess.run(
+        [str(venv / "bin/python"), "-c", IMPORT_ALL],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert imported.returncode == 0, imported.stderr
     in_tree = sum(1 for package in PACKAGES for _ in (ROOT / package).rglob("*.py"))
     assert int(imported.stdout.split()[0]) == in_tree, imported.stdout  # every module of the source tree
@@ -94,10 +114,24 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
     with MosquittoProcess() as broker:
         port = free_port()
         gateway = subprocess.Popen(
-            [str(venv / "bin/hallops"), "gateway", "--hall", "h", "--db", str(work / "x.db"),
-             "--http", f"127.0.0.1:{port}", "--broker", broker.url],
-            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [
+                str(venv / "bin/hallops"),
+                "gateway",
+                "--hall",
+                "h",
+                "--db",
+                str(work / "x.db"),
+                "--http",
+                f"127.0.0.1:{port}",
+                "--broker",
+                broker.url,
+            ],
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             health = _wait_for_health(port, gateway)
             assert health["status"] == "ok" and health["broker_connected"] is True, health
@@ -113,8 +147,12 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
     with log.open("w") as out_file:
         demo = subprocess.Popen(
             ["bash", "scripts/demo.sh", "--http", f"127.0.0.1:{port}", "--speed", "600"],
-            cwd=checkout, env=env, stdout=out_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            cwd=checkout,
+            env=env,
+            stdout=out_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     seen: dict[int, tuple[psutil.Process, str]] = {}  # every process the demo started, with its command line
 
     def look() -> None:

@@ -242,8 +242,12 @@ def test_bad_config_stops_start_up_with_every_field_path(tmp_path: Path) -> None
     )
     result = subprocess.run(
         [sys.executable, "-m", "edge.cli", "gateway", "--config", str(config)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 2
     for path in ("hall.timezone", "mqtt.url", "storage.retention_dayz", "windows.W1.shifts"):
         assert path in result.stderr, (path, result.stderr)
@@ -251,7 +255,11 @@ def test_bad_config_stops_start_up_with_every_field_path(tmp_path: Path) -> None
     config.write_text("hall: {id: h1}\nservices:\n  tax: {name: 税务}\nwindows:\n  W1: {services: [tax, land]}\n")
     result = subprocess.run(
         [sys.executable, "-m", "edge.cli", "gateway", "--config", str(config)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 2
     assert "windows.W1.services[1]: unknown service 'land'" in result.stderr

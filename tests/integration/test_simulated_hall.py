@@ -24,8 +24,12 @@ def simulate(broker: MosquittoProcess, tmp: Path, *args: str) -> dict[str, objec
     truth = tmp / "truth.json"
     result = subprocess.run(
         [sys.executable, "-m", "edge.cli", "simulate", "--broker", broker.url, "--truth", str(truth), *args],
-        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     loaded: dict[str, object] = json.loads(truth.read_text())
     return loaded
@@ -37,9 +41,19 @@ def test_gateway_agrees_with_the_simulated_county_hall_over_a_real_broker(
     """The county hall 10:40–11:00 at 300× speed (4 s): every message and the will reach the gateway, once."""
     gw = gateway_factory(mosquitto.url, "--clock", "device", "--speed", "300", hall="county-01").start()
     truth = simulate(
-        mosquitto, tmp_path, "--scenario", "county", "--seed", "7", "--speed", "300",
-        "--start", START.isoformat(), "--duration", "20m",
-    )  # fmt: skip
+        mosquitto,
+        tmp_path,
+        "--scenario",
+        "county",
+        "--seed",
+        "7",
+        "--speed",
+        "300",
+        "--start",
+        START.isoformat(),
+        "--duration",
+        "20m",
+    )
     timeline = HallSimulation(load_scenario("county"), 7, START, START + timedelta(minutes=20)).messages()
     sent = sum(1 for m in timeline if m.kind != "connect")  # what the devices published, and the will
     wait_until(lambda: gw.accepted() >= sent, what="every message to reach the gateway")

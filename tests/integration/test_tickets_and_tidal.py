@@ -29,8 +29,9 @@ def test_a_printer_fault_becomes_a_p1_ticket_the_technician_works_and_that_verif
 ) -> None:
     gw = gateway_factory(mosquitto.url, "--config", quiet_clock(tmp_path), "--clock", "device", "--speed", "60").start()
     publisher.send(*state_msg("ticket_machine", "TM1", 1, MONDAY_10, printer="ok", paper_pct=40))
-    publisher.send(*state_msg("ticket_machine", "TM1", 2, MONDAY_10 + timedelta(seconds=5), printer="paper_out",
-                           paper_pct=0))  # fmt: skip
+    publisher.send(
+        *state_msg("ticket_machine", "TM1", 2, MONDAY_10 + timedelta(seconds=5), printer="paper_out", paper_pct=0)
+    )
     publisher.wait()
 
     def tickets() -> list[dict[str, object]]:
@@ -43,10 +44,12 @@ def test_a_printer_fault_becomes_a_p1_ticket_the_technician_works_and_that_verif
     assert (t["device"], t["rule_id"], t["status"], t["priority"]) == ("TM1", "printer-paper-out", "open", "P1")
     assert "ticket machine" in str(t["priority_reason"])
     wait_until(
-        lambda: any(topic.endswith("/tickets") and m["notification"]["event"] == "opened"  # type: ignore[index]
-                    for topic, m in listener.messages),
+        lambda: any(
+            topic.endswith("/tickets") and m["notification"]["event"] == "opened"  # type: ignore[index]
+            for topic, m in listener.messages
+        ),
         what="the ticket notification",
-    )  # fmt: skip
+    )
 
     tid = t["id"]
     for action in ("acknowledge", "start"):
@@ -58,8 +61,9 @@ def test_a_printer_fault_becomes_a_p1_ticket_the_technician_works_and_that_verif
     assert gw.http.post(f"/api/tickets/{tid}/resolve", json={"by": "x", "note": " "}).status_code == 422
 
     # the paper is refilled: after 10 min of hall time healthy (10 s here) the ticket resolves itself
-    publisher.send(*state_msg("ticket_machine", "TM1", 3, MONDAY_10 + timedelta(minutes=3), printer="ok",
-                           paper_pct=100))  # fmt: skip
+    publisher.send(
+        *state_msg("ticket_machine", "TM1", 3, MONDAY_10 + timedelta(minutes=3), printer="ok", paper_pct=100)
+    )
     publisher.wait()
     wait_until(lambda: gw.get(f"/api/tickets/{tid}")["status"] == "resolved", timeout=40, what="auto-resolve")  # type: ignore[index]
     done = gw.get(f"/api/tickets/{tid}")
@@ -84,8 +88,18 @@ def test_a_long_queue_gets_a_tidal_window_that_the_manager_approves(
     publisher.send(*state_msg("qms", "Q1", 1, MONDAY_10))
     publisher.send(*event("window", "W1", 1, MONDAY_10, type="window.opened", staff_id="S01", services=["SB"]))
     for i in range(8):
-        publisher.send(*event("ticket_machine", "TM1", i + 1, MONDAY_10 + timedelta(seconds=10 + i),
-                              type="ticket.issued", ticket_id=f"t{i}", number=f"A{i:03d}", service="SB"))  # fmt: skip
+        publisher.send(
+            *event(
+                "ticket_machine",
+                "TM1",
+                i + 1,
+                MONDAY_10 + timedelta(seconds=10 + i),
+                type="ticket.issued",
+                ticket_id=f"t{i}",
+                number=f"A{i:03d}",
+                service="SB",
+            )
+        )
     publisher.wait()
 
     def pending() -> list[dict[str, object]]:
@@ -104,9 +118,12 @@ def test_a_long_queue_gets_a_tidal_window_that_the_manager_approves(
     wait_until(lambda: any(t == "hall/h1/qms/Q1/cmd" for t, _ in listener.messages), what="window.assign")
     assign = next(m for t, m in listener.messages if t == "hall/h1/qms/Q1/cmd")
     assert (assign["type"], assign["window_id"], assign["services"], assign["staff_id"]) == (
-        "window.assign", "W2", ["SB"], "S21")  # fmt: skip
+        "window.assign",
+        "W2",
+        ["SB"],
+        "S21",
+    )
     wait_until(lambda: any(t == "hall/h1/window/W2/cmd" for t, _ in listener.messages), what="the nudge to W2")
     assert gw.http.post(f"/api/recommendations/{rec['id']}/approve", json={"by": "x"}).status_code == 409
-    approved = [m for t, m in listener.messages if t.endswith("/recommendations")
-                and json.dumps(m).count('"approved"')]  # fmt: skip
+    approved = [m for t, m in listener.messages if t.endswith("/recommendations") and json.dumps(m).count('"approved"')]
     assert approved and approved[-1]["decided_by"] == "manager-li"

@@ -53,19 +53,24 @@ def test_counts_follow_the_footage_and_an_unplugged_camera_raises_an_alert(
     snapshots, video = tmp_path / "cam-a", tmp_path / "cam-b.avi"
     snapshots.mkdir()
     video.write_bytes(VTEST.read_bytes())
-    (tmp_path / "vision.yaml").write_text(yaml.safe_dump({
-        "hall": "h1",
-        "mqtt": {"url": mosquitto.url},
-        "detector": {"backend": "onnx", "model": str(person_model()), "input_size": 640},
-        "workers": 1,
-        "smoothing_s": 0,  # each snapshot is its own count
-        "state_every_s": 2,
-        "offline_after_s": 30,  # the snapshots come every few seconds
-        "cameras": {
-            "CAM-A": {"source": str(snapshots), "fps": 2, "zones": HALVES},
-            "CAM-B": {"source": str(video), "fps": 1, "loop": True, "zones": {"plaza": HALVES["left"]}},
-        },
-    }), encoding="utf-8")  # fmt: skip
+    (tmp_path / "vision.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hall": "h1",
+                "mqtt": {"url": mosquitto.url},
+                "detector": {"backend": "onnx", "model": str(person_model()), "input_size": 640},
+                "workers": 1,
+                "smoothing_s": 0,  # each snapshot is its own count
+                "state_every_s": 2,
+                "offline_after_s": 30,  # the snapshots come every few seconds
+                "cameras": {
+                    "CAM-A": {"source": str(snapshots), "fps": 2, "zones": HALVES},
+                    "CAM-B": {"source": str(video), "fps": 1, "loop": True, "zones": {"plaza": HALVES["left"]}},
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     config = tmp_path / "gw.yaml"
     config.write_text(f"rules:\n  file: {always_on_rules(tmp_path)}\n", encoding="utf-8")
     gw = gateway_factory(mosquitto.url, "--config", str(config)).start()
@@ -121,8 +126,11 @@ def test_counts_follow_the_footage_and_an_unplugged_camera_raises_an_alert(
     video.unlink()
     wait_until(lambda: device("CAM-B").get("online") is False, timeout=30, what="CAM-B reported offline")
     alerts = lambda: [a for a in gw.get("/api/alerts?state=firing") if a["rule"] == "device-offline"]  # type: ignore[union-attr]  # noqa: E731
-    wait_until(lambda: any(a["labels"].get("device") == "CAM-B" for a in alerts()), timeout=90,
-               what="the device-offline alert for CAM-B")  # fmt: skip
+    wait_until(
+        lambda: any(a["labels"].get("device") == "CAM-B" for a in alerts()),
+        timeout=90,
+        what="the device-offline alert for CAM-B",
+    )
     assert not any(a["labels"].get("device") == "CAM-A" for a in alerts())
     drop(cv2.imread(str(snapshots / "0000.jpg")), "after.jpg")
     wait_until(lambda: zones()["left"][1] > unplugged, timeout=20, what="CAM-A still counting")

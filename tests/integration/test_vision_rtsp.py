@@ -39,13 +39,16 @@ class RtspCamera:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([str(DEBIAN_PYTHON), str(SERVER), str(VTEST), str(self.port)],
-                                         stdout=out, stderr=out)  # fmt: skip
+            self.proc = subprocess.Popen(
+                [str(DEBIAN_PYTHON), str(SERVER), str(VTEST), str(self.port)], stdout=out, stderr=out
+            )
         try:
             wait_for_port(self.port, timeout=15)
         except TimeoutError:
-            pytest.fail(f"the RTSP server is not listening (scripts/setup.sh test installs gir1.2-gst-rtsp-server-1.0 "
-                        f"and gstreamer1.0-libav):\n{self.log.read_text()[-2000:]}")  # fmt: skip
+            pytest.fail(
+                f"the RTSP server is not listening (scripts/setup.sh test installs gir1.2-gst-rtsp-server-1.0 "
+                f"and gstreamer1.0-libav):\n{self.log.read_text()[-2000:]}"
+            )
 
     def hang(self) -> None:
         """A pulled cable: the connection stays open and nothing comes."""
@@ -80,18 +83,23 @@ def test_an_rtsp_camera_is_counted_and_its_loss_and_return_reach_the_gateway(
     tmp_path: Path,
 ) -> None:
     camera.start()
-    (tmp_path / "vision.yaml").write_text(yaml.safe_dump({
-        "hall": "h1",
-        "mqtt": {"url": mosquitto.url},
-        "detector": {"backend": "onnx", "model": str(person_model()), "input_size": 640},
-        "workers": 1,
-        "smoothing_s": 0,
-        "state_every_s": 2,
-        "offline_after_s": 10,
-        "retry_min_s": 1,
-        "retry_max_s": 2,  # the camera is back within seconds of the server
-        "cameras": {"CAM-R": {"source": camera.url, "fps": 2, "zones": HALVES}},
-    }), encoding="utf-8")  # fmt: skip
+    (tmp_path / "vision.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hall": "h1",
+                "mqtt": {"url": mosquitto.url},
+                "detector": {"backend": "onnx", "model": str(person_model()), "input_size": 640},
+                "workers": 1,
+                "smoothing_s": 0,
+                "state_every_s": 2,
+                "offline_after_s": 10,
+                "retry_min_s": 1,
+                "retry_max_s": 2,  # the camera is back within seconds of the server
+                "cameras": {"CAM-R": {"source": camera.url, "fps": 2, "zones": HALVES}},
+            }
+        ),
+        encoding="utf-8",
+    )
     config = tmp_path / "gw.yaml"
     config.write_text(f"rules:\n  file: {always_on_rules(tmp_path)}\n", encoding="utf-8")
     gw = gateway_factory(mosquitto.url, "--config", str(config)).start()

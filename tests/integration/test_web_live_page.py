@@ -18,9 +18,15 @@ from tests.integration.conftest import MONDAY_10, GatewayProcess, Publisher, eve
 def issue(publisher: Publisher, n: int, first: int = 0) -> None:
     for i in range(first, first + n):
         topic, payload = event(
-            "ticket_machine", "TM01", i + 1, MONDAY_10 + timedelta(seconds=i),
-            type="ticket.issued", ticket_id=f"T{i}", number=f"A{i:03d}", service="tax",
-        )  # fmt: skip
+            "ticket_machine",
+            "TM01",
+            i + 1,
+            MONDAY_10 + timedelta(seconds=i),
+            type="ticket.issued",
+            ticket_id=f"T{i}",
+            number=f"A{i:03d}",
+            service="tax",
+        )
         publisher.send(topic, payload)
     publisher.wait()
 

@@ -129,10 +129,28 @@ def test_a_backtest_in_the_page_shows_what_the_api_computes(
     # the hall records an hour of the county afternoon (its SB surge starts at 15:00), at 600× speed
     start = datetime(2026, 11, 23, 14, 30, tzinfo=CST)
     sim = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "simulate", "--broker", mosquitto.url, "--scenario", "county",
-         "--seed", "1", "--speed", "600", "--start", start.isoformat(), "--duration", "60m"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "simulate",
+            "--broker",
+            mosquitto.url,
+            "--scenario",
+            "county",
+            "--seed",
+            "1",
+            "--speed",
+            "600",
+            "--start",
+            start.isoformat(),
+            "--duration",
+            "60m",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
     # both backtests below must replay the same events: the whole hour, once the gateway has taken every message
     hour = HallSimulation(load_scenario("county"), 1, start, start + timedelta(minutes=60)).messages()
     sent = sum(1 for m in hour if m.kind != "connect")  # what the devices published (and any last will)
@@ -171,10 +189,13 @@ def test_a_backtest_in_the_page_shows_what_the_api_computes(
     api = r.json()
     assert api["events"] > 1000 and api["active"]["alerts"], "an hour of the hall should fire something"
     expected = {
-        rule: [api["active"]["alerts_per_rule"].get(rule, 0), api["candidate"]["alerts_per_rule"].get(rule, 0),
-               *(api["diff"]["per_rule"].get(rule, {}).get(k, 0) for k in ("both", "only_active", "only_candidate"))]
+        rule: [
+            api["active"]["alerts_per_rule"].get(rule, 0),
+            api["candidate"]["alerts_per_rule"].get(rule, 0),
+            *(api["diff"]["per_rule"].get(rule, {}).get(k, 0) for k in ("both", "only_active", "only_candidate")),
+        ]
         for rule in {*api["active"]["alerts_per_rule"], *api["candidate"]["alerts_per_rule"], *api["diff"]["per_rule"]}
-    }  # fmt: skip
+    }
     shown = {
         row.get_attribute("data-rule"): [int(c) for c in row.locator("td").all_inner_texts()]
         for row in table.locator("tbody tr").all()

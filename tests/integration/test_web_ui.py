@@ -42,12 +42,32 @@ def simulate(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[.
 
     def start(duration: str, at: datetime = AFTERNOON) -> None:
         with (tmp_path / "simulator.log").open("wb") as log:  # the child keeps its own copy of the file
-            running.append(subprocess.Popen(
-                [sys.executable, "-m", "edge.cli", "simulate", "--broker", mosquitto.url, "--scenario", "county",
-                 "--seed", "1", "--speed", str(HALL_SPEED), "--start", at.isoformat(), "--duration", duration,
-                 "--obey-commands"],
-                stdout=log, stderr=log, cwd=ROOT,
-            ))  # fmt: skip
+            running.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "edge.cli",
+                        "simulate",
+                        "--broker",
+                        mosquitto.url,
+                        "--scenario",
+                        "county",
+                        "--seed",
+                        "1",
+                        "--speed",
+                        str(HALL_SPEED),
+                        "--start",
+                        at.isoformat(),
+                        "--duration",
+                        duration,
+                        "--obey-commands",
+                    ],
+                    stdout=log,
+                    stderr=log,
+                    cwd=ROOT,
+                )
+            )
 
     yield start
     for proc in running:
@@ -63,10 +83,26 @@ def test_each_route_enforces_its_roles(hall: GatewayProcess, tmp_path: Path) -> 
         assert anon.post("/api/session", json={"user": "wang", "password": "nope"}).status_code == 401
     # an integration's API token, made with the CLI on the running gateway's database
     made = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "tokens", "create", "--user", "wang", "--label", "city",
-         "--db", str(hall.db), "--config", str(tmp_path / "gateway.yaml")],
-        capture_output=True, text=True, cwd=ROOT, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "tokens",
+            "create",
+            "--user",
+            "wang",
+            "--label",
+            "city",
+            "--db",
+            str(hall.db),
+            "--config",
+            str(tmp_path / "gateway.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     token = made.stdout.strip()
     with httpx.Client(base_url=base, timeout=5) as integration:
         assert integration.get("/api/hall", headers={"authorization": f"Bearer {token}"}).status_code == 200
@@ -88,8 +124,9 @@ def test_each_route_enforces_its_roles(hall: GatewayProcess, tmp_path: Path) -> 
         assert sorted(u["user"] for u in listed) == sorted(USERS) and {u["source"] for u in listed} == {"config"}
         # every API route says who may call it (the role table the UI and docs are built from)
         spec = as_["root"].get("/openapi.json").json()
-        undeclared = [f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m, op in ops.items()
-                      if "x-roles" not in op]  # fmt: skip
+        undeclared = [
+            f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m, op in ops.items() if "x-roles" not in op
+        ]
         assert undeclared == []
     finally:
         for c in as_.values():
@@ -104,8 +141,9 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
     base = f"http://127.0.0.1:{hall.port}"
     simulate("150m")
     # the manager's PC is set to another time zone: the page still shows the hall's time (Asia/Shanghai)
-    manager = browser.new_context(locale="zh-CN", timezone_id="Europe/London",
-                                  viewport={"width": 1600, "height": 1000}).new_page()  # fmt: skip
+    manager = browser.new_context(
+        locale="zh-CN", timezone_id="Europe/London", viewport={"width": 1600, "height": 1000}
+    ).new_page()
     tech = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000}).new_page()
     try:
         sign_in(manager, base, "wang", "wrong password")
@@ -171,8 +209,12 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
         audit = hall.get("/api/audit")
         assert audit["intact"] is True  # type: ignore[index]
         done_by = {(e["actor"], e["action"]) for e in audit["entries"]}  # type: ignore[index]
-        assert {("wang", "alert.acknowledge"), ("wang", "recommendation.approve"), ("li", "ticket.acknowledge"),
-                ("li", "ticket.resolve")} <= done_by  # fmt: skip
+        assert {
+            ("wang", "alert.acknowledge"),
+            ("wang", "recommendation.approve"),
+            ("li", "ticket.acknowledge"),
+            ("li", "ticket.resolve"),
+        } <= done_by
 
         # 4. the day's report: the page's table and the CSV a manager downloads agree with the live hall
         manager.goto(f"{base}/#/reports")
@@ -303,9 +345,25 @@ def test_without_users_the_gateway_refuses_the_lan_and_says_how_to_add_an_admini
 ) -> None:
     db = tmp_path / "gateway.db"
     refused = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "gateway", "--broker", mosquitto.url, "--hall", "h1", "--db", str(db),
-         "--http", "0.0.0.0:0"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "gateway",
+            "--broker",
+            mosquitto.url,
+            "--hall",
+            "h1",
+            "--db",
+            str(db),
+            "--http",
+            "0.0.0.0:0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert refused.returncode == 2
     assert "users" in refused.stderr and f"hallops users add NAME --role administrator --db {db}" in refused.stderr

@@ -49,8 +49,15 @@ async def test_a_replay_of_a_recorded_day_gives_the_live_alerts_and_a_threshold_
 ) -> None:
     scenario = load_scenario("county")
     # the county hall's gateway with users, as the web UI and API tests configure it (no broker is reached)
-    cfg = scenario_config(scenario, "mqtt://127.0.0.1:1883", tmp_path / "gateway.db", ("127.0.0.1", 0), SPEED,
-                          users=USERS, password=PASSWORD)  # fmt: skip
+    cfg = scenario_config(
+        scenario,
+        "mqtt://127.0.0.1:1883",
+        tmp_path / "gateway.db",
+        ("127.0.0.1", 0),
+        SPEED,
+        users=USERS,
+        password=PASSWORD,
+    )
     save(cfg, tmp_path / "gateway.yaml")
     end = DAY + timedelta(minutes=MINUTES)
     with HallDay(cfg, DAY) as day:
@@ -60,10 +67,24 @@ async def test_a_replay_of_a_recorded_day_gives_the_live_alerts_and_a_threshold_
         # core while the API replays
         begin, until = (t.strftime("%Y-%m-%dT%H:%M") for t in (DAY, end))
         cli = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "edge.cli", "rules", "backtest", str(candidate), "--from", begin, "--to", until,
-            "--config", str(tmp_path / "gateway.yaml"), "--json", str(tmp_path / "bt.json"),
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "rules",
+            "backtest",
+            str(candidate),
+            "--from",
+            begin,
+            "--to",
+            until,
+            "--config",
+            str(tmp_path / "gateway.yaml"),
+            "--json",
+            str(tmp_path / "bt.json"),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         output = asyncio.create_task(cli.communicate())
         try:
             async with day.api(httpx.BasicAuth("root", PASSWORD)) as http:
@@ -80,16 +101,21 @@ async def test_a_replay_of_a_recorded_day_gives_the_live_alerts_and_a_threshold_
                 live = same["recorded"]["alerts_per_rule"]
                 assert sum(live.values()) >= 100 and len(live) >= 15, live  # a real day: most kinds of alert
                 fidelity = same["replay_vs_recorded"]
-                differing = [(a["rule"], a["labels"], a["fired_at"], side)
-                             for side in ("only_active", "only_candidate") for a in fidelity[side]]  # fmt: skip
+                differing = [
+                    (a["rule"], a["labels"], a["fired_at"], side)
+                    for side in ("only_active", "only_candidate")
+                    for a in fidelity[side]
+                ]
                 assert differing == []
                 assert same["active"]["alerts_per_rule"] == live
                 assert same["diff"]["same"] and same["events"] > 1000
 
                 # 2. a number re-called after 30 s instead of 60 s: every live re-call still happens (sooner), plus
                 # one for each number that came between 30 and 60 s; every other rule unchanged
-                added = await http.post("/api/rules/versions", json={"source": candidate.read_text(encoding="utf-8"),
-                                                                     "comment": "re-call after 30 s"})  # fmt: skip
+                added = await http.post(
+                    "/api/rules/versions",
+                    json={"source": candidate.read_text(encoding="utf-8"), "comment": "re-call after 30 s"},
+                )
                 assert added.status_code == 201, added.text
                 r = await http.post("/api/rules/backtest", json={**period, "version": added.json()["number"]})
                 assert r.status_code == 200, r.text

@@ -42,11 +42,20 @@ def test_it_evaluates_when_the_live_loop_would(tmp_path: Path, monkeypatch: pyte
         monkeypatch.setattr(Decider, "evaluate", spied)
         for topic, payload, at in (
             message("window", "W1", 1, 0, type="window.opened", staff_id="s1", services=["tax"]),
-            message("ticket_machine", "tm1", 1, 2, type="ticket.issued", ticket_id="a1", number="A001",
-                    service="tax", channel="walk_in"),
+            message(
+                "ticket_machine",
+                "tm1",
+                1,
+                2,
+                type="ticket.issued",
+                ticket_id="a1",
+                number="A001",
+                service="tax",
+                channel="walk_in",
+            ),
             message("window", "W1", 2, 5, type="ticket.called", window_id="W1", ticket_id="a1", attempt=1),
             message("window", "W1", 3, 90, on="hb"),
-        ):  # fmt: skip
+        ):
             day.deliver(topic, payload, at)
         day.advance(T0 + timedelta(seconds=215))
         recalled = next(a.fired_at for a in day.decider.engine.alerts.values() if a.rule_id == "call-unanswered")

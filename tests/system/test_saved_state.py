@@ -16,16 +16,22 @@ from tests.hallday import HallDay, plain_config
 SAVED = Path(__file__).parent.parent / "data" / "saved_state"
 CST = timezone(timedelta(hours=8))
 CLOSED_AT = datetime(2026, 11, 23, 11, 0, 30, tzinfo=CST)  # the hall time the earlier release closed at
-SAME = ["/api/hall", "/api/alerts?state=all&limit=1000", "/api/silences", "/api/tickets?status=all",
-        "/api/recommendations"]  # fmt: skip
+SAME = [
+    "/api/hall",
+    "/api/alerts?state=all&limit=1000",
+    "/api/silences",
+    "/api/tickets?status=all",
+    "/api/recommendations",
+]
 
 
 def readings_apart(body: object) -> object:
     """An alert's `evidence` and `reason` are its latest reading: refreshed at every evaluation, saved only with a
     change of state, so a restart shows the one saved with the last change until the next evaluation."""
     if isinstance(body, list):
-        return [{k: v for k, v in a.items() if k not in ("evidence", "reason")} if "fingerprint" in a else a
-                for a in body]  # fmt: skip
+        return [
+            {k: v for k, v in a.items() if k not in ("evidence", "reason")} if "fingerprint" in a else a for a in body
+        ]
     return body
 
 

@@ -80,4 +80,3 @@ def test_other_packages_use_only_the_public_surface(library: str) -> None:
         elif name and name not in importlib.import_module(module).__all__:
             wrong.append(f"{where}: {module}.{name} is not in {module}.__all__")
     assert wrong == [], "\n".join(wrong)
-

@@ -26,8 +26,14 @@ HERE = Path(__file__).parent
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 11, 23, 8, 30, tzinfo=CST)
 END = START + timedelta(minutes=150)
-READS = ["/api/hall", "/api/alerts?state=all&limit=1000", "/api/silences", "/api/tickets?status=all",
-         "/api/recommendations", "/api/health"]
+READS = [
+    "/api/hall",
+    "/api/alerts?state=all&limit=1000",
+    "/api/silences",
+    "/api/tickets?status=all",
+    "/api/recommendations",
+    "/api/health",
+]
 
 
 async def main() -> None:
@@ -40,8 +46,9 @@ async def main() -> None:
                 alerts = (await http.get("/api/alerts?state=firing")).json()
                 r = await http.post(f"/api/alerts/{alerts[0]['fingerprint']}/ack", json={})
                 print("ack", r.status_code, r.text[:200])
-                r = await http.post("/api/silences", json={"rule": "missed-ticket", "minutes": 240,
-                                                          "comment": "known: a noisy morning"})
+                r = await http.post(
+                    "/api/silences", json={"rule": "missed-ticket", "minutes": 240, "comment": "known: a noisy morning"}
+                )
                 print("silence", r.status_code, r.text[:200])
                 tickets = (await http.get("/api/tickets?status=open")).json()
                 r = await http.post(f"/api/tickets/{tickets[0]['id']}/acknowledge", json={})

@@ -27,8 +27,21 @@ SETTINGS = TidalSettings(close_after_min=5)
 
 
 def morning() -> Hall:
-    h = Hall({"W1": ("SB",), "W2": ("SB",), "W11": ("SB",), "W3": ("YB",), "W12": ("YB",), "W13": ("YB",),
-              "W4": ("ZB",), "W14": ("ZB",), "W5": ("QB",), "W15": ("QB",)}, services=("SB", "YB", "ZB", "QB"))
+    h = Hall(
+        {
+            "W1": ("SB",),
+            "W2": ("SB",),
+            "W11": ("SB",),
+            "W3": ("YB",),
+            "W12": ("YB",),
+            "W13": ("YB",),
+            "W4": ("ZB",),
+            "W14": ("ZB",),
+            "W5": ("QB",),
+            "W15": ("QB",),
+        },
+        services=("SB", "YB", "ZB", "QB"),
+    )
     h.settings = TidalSettings(min_tickets_helped=1)
     for w, s in (("W1", "SB"), ("W2", "SB"), ("W3", "YB"), ("W4", "ZB"), ("W5", "QB")):
         h.open(0, w, s)
@@ -63,10 +76,19 @@ def play(h: Hall, tracker: TidalTracker) -> list[tuple[int, TidalEvent]]:
 
 
 def event_json(t: int, e: TidalEvent) -> dict[str, object]:
-    return {"t": t, "kind": str(e.kind), "rec_id": e.rec_id, "services": list(e.services), "windows": list(e.windows),
-            "reason_en": e.reason_en, "reason_zh": e.reason_zh, "wait_at_approval_min": e.wait_at_approval_min,
-            "wait_now_min": e.wait_now_min, "windows_not_open": list(e.windows_not_open),
-            "recommendation": None if e.recommendation is None else e.recommendation.to_dict()}
+    return {
+        "t": t,
+        "kind": str(e.kind),
+        "rec_id": e.rec_id,
+        "services": list(e.services),
+        "windows": list(e.windows),
+        "reason_en": e.reason_en,
+        "reason_zh": e.reason_zh,
+        "wait_at_approval_min": e.wait_at_approval_min,
+        "wait_now_min": e.wait_now_min,
+        "windows_not_open": list(e.windows_not_open),
+        "recommendation": None if e.recommendation is None else e.recommendation.to_dict(),
+    }
 
 
 def main(out: Path) -> None:

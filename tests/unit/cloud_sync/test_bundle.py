@@ -95,14 +95,40 @@ def test_the_cli_applies_a_good_bundle_and_a_refused_one_leaves_the_rules_unchan
     store = Store(db)  # a gateway that has run once: its rules are version 1
     RuleVersions(store).bootstrap(RULES, str(active))
     store.close()
-    apply = ["rules", "apply", "--public-key", str(tmp_path / "keys" / "bundle.pub"), "--hall", "county-01",
-             "--db", str(db), "--rules-file", str(active)]  # fmt: skip
+    apply = [
+        "rules",
+        "apply",
+        "--public-key",
+        str(tmp_path / "keys" / "bundle.pub"),
+        "--hall",
+        "county-01",
+        "--db",
+        str(db),
+        "--rules-file",
+        str(active),
+    ]
 
     def signed(version: int, text: str = STRICTER) -> str:
         (tmp_path / "candidate.yaml").write_text(text, encoding="utf-8")
         out = tmp_path / f"v{version}.json"
-        assert main(["rules", "sign", str(tmp_path / "candidate.yaml"), "--key", str(tmp_path / "keys" / "bundle.key"),
-                     "--version", str(version), "--hall", "county-01", "--out", str(out)]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "rules",
+                    "sign",
+                    str(tmp_path / "candidate.yaml"),
+                    "--key",
+                    str(tmp_path / "keys" / "bundle.key"),
+                    "--version",
+                    str(version),
+                    "--hall",
+                    "county-01",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         return str(out)
 
     assert STRICTER != RULES
@@ -132,8 +158,11 @@ def test_the_cli_applies_a_good_bundle_and_a_refused_one_leaves_the_rules_unchan
     try:
         assert store.meta.get("rules_bundle_version") == "2"
         assert [r.entry.action for r in store.audit.rows()] == [
-            "rules.version_add", "rules.activate",  # the configured rules, at the first start
-            "rules.version_add", "rules.activate", "rules.apply_bundle",
-        ]  # fmt: skip
+            "rules.version_add",
+            "rules.activate",  # the configured rules, at the first start
+            "rules.version_add",
+            "rules.activate",
+            "rules.apply_bundle",
+        ]
     finally:
         store.close()

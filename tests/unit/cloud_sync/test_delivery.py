@@ -164,9 +164,21 @@ async def test_a_newer_bundle_is_applied_acknowledged_and_reported(keys: tuple[s
     assert await deliver(r, BUNDLE_TOPIC, sign(STRICTER, 2, keys[0], hall="h1")) == [BUNDLE_TOPIC]
     assert rules.taken == [(2, BUNDLE_TOPIC)] and rules.active == 2
     assert link.sent == [
-        ("cloud/halls/h1/rules/applied", {"hall": "h1", "bundle_version": 2, "rule_version": 2, "applied_version": 2,
-         "status": "applied", "reason": "", "at": NOW.isoformat()}, 1, True),
-    ]  # fmt: skip
+        (
+            "cloud/halls/h1/rules/applied",
+            {
+                "hall": "h1",
+                "bundle_version": 2,
+                "rule_version": 2,
+                "applied_version": 2,
+                "status": "applied",
+                "reason": "",
+                "at": NOW.isoformat(),
+            },
+            1,
+            True,
+        ),
+    ]
     await deliver(r, ALL_TOPIC, sign(RULES, 3, keys[0]))  # for every hall
     assert rules.taken[-1] == (3, ALL_TOPIC) and rules.active == 1 and r.counters.applied == 2
 

@@ -24,12 +24,37 @@ from tests.unit.devices.test_contract import INVALID_EVENTS, VALID_COMMANDS, VAL
 
 KNOWN_KEYWORDS = {
     # core and applicator keywords of draft 2020-12 that may appear
-    "$schema", "$id", "$defs", "$ref", "anyOf", "oneOf", "allOf", "properties", "additionalProperties",
-    "propertyNames", "items", "prefixItems",
+    "$schema",
+    "$id",
+    "$defs",
+    "$ref",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "properties",
+    "additionalProperties",
+    "propertyNames",
+    "items",
+    "prefixItems",
     # validation and annotation keywords
-    "type", "const", "enum", "required", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "format", "title", "description", "default", "examples", "maxItems", "minItems",
-}  # fmt: skip
+    "type",
+    "const",
+    "enum",
+    "required",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "format",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "maxItems",
+    "minItems",
+}
 TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 

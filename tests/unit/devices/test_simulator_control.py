@@ -104,8 +104,9 @@ def test_opening_a_reserve_window_makes_it_serve_and_shortens_waits_and_closing_
         b for b in w57 if datetime.fromisoformat(str(b["ts"])) > datetime.fromisoformat(str(closed[0]["ts"]))
     ]
     assert all(str(b["type"]).startswith("rating.") for b in after_close)  # only the pad, for the last service
-    assert not any(b["type"] == "window.opened" and b.get("window_id") == "W01" and b.get("services") == ["YB"]
-                   for b in opened)  # fmt: skip
+    assert not any(
+        b["type"] == "window.opened" and b.get("window_id") == "W01" and b.get("services") == ["YB"] for b in opened
+    )
     # the same people came; with two more SB windows they waited less
     assert [b["ticket_id"] for b in base if b["type"] == "ticket.issued"] == [
         b["ticket_id"] for b in opened if b["type"] == "ticket.issued"

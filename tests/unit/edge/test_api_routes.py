@@ -95,4 +95,3 @@ def test_the_untyped_check_finds_the_untyped_answers() -> None:
     assert untyped({"type": "array", "items": {"$ref": "#/components/schemas/Me"}}, components) is None
     assert untyped({"type": "object", "additionalProperties": {"type": "integer"}}, components) is None
     assert untyped({"type": "string"}, components) is None
-

@@ -28,14 +28,20 @@ def test_an_untouched_log_verifies() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("actor", "zhao"), ("action", "ticket.close"), ("subject", "T-20261123-0002"), ("detail", {"note": "ok"}),
-     ("at", T0 + 61)],
-)  # fmt: skip
+    [
+        ("actor", "zhao"),
+        ("action", "ticket.close"),
+        ("subject", "T-20261123-0002"),
+        ("detail", {"note": "ok"}),
+        ("at", T0 + 61),
+    ],
+)
 def test_editing_any_field_of_a_row_is_found_at_that_row(field: str, value: object) -> None:
     rows = chain(GENESIS, 1, ENTRIES)
     e = rows[1].entry
-    edited = Entry(**{"at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail,
-                      field: value})  # type: ignore[arg-type]  # fmt: skip
+    edited = Entry(
+        **{"at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail, field: value}
+    )  # type: ignore[arg-type]
     rows[1] = type(rows[1])(rows[1].id, edited, rows[1].prev, rows[1].hash)
     findings = verify(rows, (4, rows[-1].hash))
     assert [(f.row_id, "edited" in f.problem) for f in findings] == [(2, True)]

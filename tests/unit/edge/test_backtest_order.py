@@ -52,15 +52,34 @@ def test_a_message_heard_after_a_deadline_is_replayed_after_it(
     store = Store(cfg.storage.path)
     log = [
         row("window", "W1", 1, 0, 0.1, type="window.opened", staff_id="s1", services=["tax"]),
-        row("ticket_machine", "tm1", 1, 10, 10.1, type="ticket.issued", ticket_id="a1", number="A001",
-            service="tax", channel="walk_in"),
-        row("window", "W1", 2, CALLED, CALLED + 0.1, type="ticket.called", window_id="W1", ticket_id="a1",
-            attempt=1),
+        row(
+            "ticket_machine",
+            "tm1",
+            1,
+            10,
+            10.1,
+            type="ticket.issued",
+            ticket_id="a1",
+            number="A001",
+            service="tax",
+            channel="walk_in",
+        ),
+        row("window", "W1", 2, CALLED, CALLED + 0.1, type="ticket.called", window_id="W1", ticket_id="a1", attempt=1),
         # at the counter at 09:01:59, a second before the re-call was due …
         row("window", "W1", 3, CALLED + 59, heard_after_s, type="service.started", window_id="W1", ticket_id="a1"),
-        row("ticket_machine", "tm1", 2, 300, 300.1, type="ticket.issued", ticket_id="a2", number="A002",
-            service="tax", channel="walk_in"),
-    ]  # fmt: skip
+        row(
+            "ticket_machine",
+            "tm1",
+            2,
+            300,
+            300.1,
+            type="ticket.issued",
+            ticket_id="a2",
+            number="A002",
+            service="tax",
+            channel="walk_in",
+        ),
+    ]
     # the log is written in the order received
     store.events.write(EventBatch.of(sorted(log, key=lambda r: r.received_at)), None, 0.0)
     rules = builtin_rules()
@@ -82,14 +101,43 @@ def test_a_call_heard_after_an_evaluation_it_happened_before_is_re_called_on_tim
     called = 119.0  # 09:01:59; the evaluations of every rule fall at 09:00:00.1, 09:01:00.1, 09:02:00.1 …
     log = [
         row("window", "W1", 1, 0, 0.1, type="window.opened", staff_id="s1", services=["tax"]),
-        row("ticket_machine", "tm1", 1, 10, 10.1, type="ticket.issued", ticket_id="a1", number="A001",
-            service="tax", channel="walk_in"),
-        row("window", "W1", 2, called - 60, called - 58.4, type="ticket.called", window_id="W1", ticket_id="a1",
-            attempt=1),  # 09:00:59, heard at 09:01:00.6
+        row(
+            "ticket_machine",
+            "tm1",
+            1,
+            10,
+            10.1,
+            type="ticket.issued",
+            ticket_id="a1",
+            number="A001",
+            service="tax",
+            channel="walk_in",
+        ),
+        row(
+            "window",
+            "W1",
+            2,
+            called - 60,
+            called - 58.4,
+            type="ticket.called",
+            window_id="W1",
+            ticket_id="a1",
+            attempt=1,
+        ),  # 09:00:59, heard at 09:01:00.6
         row("window", "W1", 3, called + 0.6, called + 0.7, type="service.started", window_id="W1", ticket_id="a1"),
-        row("ticket_machine", "tm1", 2, 300, 300.1, type="ticket.issued", ticket_id="a2", number="A002",
-            service="tax", channel="walk_in"),
-    ]  # fmt: skip
+        row(
+            "ticket_machine",
+            "tm1",
+            2,
+            300,
+            300.1,
+            type="ticket.issued",
+            ticket_id="a2",
+            number="A002",
+            service="tax",
+            channel="walk_in",
+        ),
+    ]
     store.events.write(EventBatch.of(log), None, 0.0)
     rules = builtin_rules()
     result = backtest(cfg, store, rules, rules, T0 - timedelta(minutes=1), T0 + timedelta(minutes=10))
@@ -109,8 +157,19 @@ def test_after_every_evaluation_of_a_county_day_the_next_deadline_lies_ahead(
     store = Store(tmp_path / "g.db")
     rows: list[EventRow] = []
     for sent, m in county_day().logged:  # as the gateway logs them
-        rows.append(EventRow(m.received_at.timestamp(), m.at.timestamp(), m.device_type.value, m.device_id,
-                             m.channel.value, m.type, m.seq, sent.topic, sent.payload))  # fmt: skip
+        rows.append(
+            EventRow(
+                m.received_at.timestamp(),
+                m.at.timestamp(),
+                m.device_type.value,
+                m.device_id,
+                m.channel.value,
+                m.type,
+                m.seq,
+                sent.topic,
+                sent.payload,
+            )
+        )
     store.events.write(EventBatch.of(rows))
     stale: list[tuple[datetime, datetime]] = []
     evaluate = Decider.evaluate

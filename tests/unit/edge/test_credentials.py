@@ -16,14 +16,23 @@ def test_each_device_may_write_its_own_channels_and_read_only_its_own_commands()
     text = acl([Credential("TM01", "ticket_machine", "h1", T0, None), Credential("gw", GATEWAY, "h1", T0, None)])
     blocks = [b.splitlines() for b in text.split("\n\n") if b.startswith("user")]
     assert blocks == [
-        ["user gw", "topic readwrite hall/h1/#", "topic readwrite hallops/#",
-         "topic read cloud/halls/h1/rules/bundle", "topic read cloud/halls/all/rules/bundle",  # bundles bridged in
-         "topic write cloud/halls/h1/rules/applied"],  # its reports, bridged out; no device may write under cloud/
-        ["user TM01",
-         "topic write hall/h1/ticket_machine/TM01/evt", "topic write hall/h1/ticket_machine/TM01/state",
-         "topic write hall/h1/ticket_machine/TM01/hb", "topic write hall/h1/ticket_machine/TM01/cmd/ack",
-         "topic read hall/h1/ticket_machine/TM01/cmd"],
-    ]  # fmt: skip
+        [
+            "user gw",
+            "topic readwrite hall/h1/#",
+            "topic readwrite hallops/#",
+            "topic read cloud/halls/h1/rules/bundle",
+            "topic read cloud/halls/all/rules/bundle",  # bundles bridged in
+            "topic write cloud/halls/h1/rules/applied",
+        ],  # its reports, bridged out; no device may write under cloud/
+        [
+            "user TM01",
+            "topic write hall/h1/ticket_machine/TM01/evt",
+            "topic write hall/h1/ticket_machine/TM01/state",
+            "topic write hall/h1/ticket_machine/TM01/hb",
+            "topic write hall/h1/ticket_machine/TM01/cmd/ack",
+            "topic read hall/h1/ticket_machine/TM01/cmd",
+        ],
+    ]
 
 
 def test_a_revoked_device_has_no_entry() -> None:
@@ -38,8 +47,21 @@ def test_a_revoked_device_has_no_entry() -> None:
 def test_the_cli_refuses_a_bad_device_and_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], device: str, kind: str, message: str
 ) -> None:
-    argv = ["devices", "add", device, "--type", kind, "--hall", "h1", "--db", str(tmp_path / "g.db"),
-            "--password-file", str(tmp_path / "passwd"), "--acl-file", str(tmp_path / "acl")]  # fmt: skip
+    argv = [
+        "devices",
+        "add",
+        device,
+        "--type",
+        kind,
+        "--hall",
+        "h1",
+        "--db",
+        str(tmp_path / "g.db"),
+        "--password-file",
+        str(tmp_path / "passwd"),
+        "--acl-file",
+        str(tmp_path / "acl"),
+    ]
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse refuses an unknown type before anything runs

@@ -45,14 +45,31 @@ def test_a_decider_started_at_a_moment_learns_only_the_history_before_it(tmp_pat
     store = Store(cfg.storage.path)
     feed = Feed()
     week = WEEK.total_seconds()
-    logged = [issue(feed, -week + 60, "past"), issue(feed, 60, "now"),
-              issue(feed, week + 60, "next-1"), issue(feed, week + 90, "next-2")]  # fmt: skip
-    store.events.write(EventBatch.of(EventRow(m.received_at.timestamp(), m.at.timestamp(), m.device_type.value,
-                                              m.device_id, m.channel.value, m.type, m.seq,
-                                              f"hall/h1/{m.device_type.value}/{m.device_id}/evt", b'{"service": "tax"}')
-                                     for m in logged))  # fmt: skip
-    decider = decider_for(cfg, builtin_rules(), store, FixedClock(T0), HallState(cfg.profile()).snapshot,
-                          stream=Broadcaster())  # fmt: skip
+    logged = [
+        issue(feed, -week + 60, "past"),
+        issue(feed, 60, "now"),
+        issue(feed, week + 60, "next-1"),
+        issue(feed, week + 90, "next-2"),
+    ]
+    store.events.write(
+        EventBatch.of(
+            EventRow(
+                m.received_at.timestamp(),
+                m.at.timestamp(),
+                m.device_type.value,
+                m.device_id,
+                m.channel.value,
+                m.type,
+                m.seq,
+                f"hall/h1/{m.device_type.value}/{m.device_id}/evt",
+                b'{"service": "tax"}',
+            )
+            for m in logged
+        )
+    )
+    decider = decider_for(
+        cfg, builtin_rules(), store, FixedClock(T0), HallState(cfg.profile()).snapshot, stream=Broadcaster()
+    )
     assert decider.demand.rate("tax", T0 + timedelta(minutes=5)) == 4.0  # last Monday's one ticket in the slot
     # a fortnight on, the same: only last Monday is known (with today's and next Monday's tickets: (1+1+2)/3 × 4)
     assert decider.demand.rate("tax", T0 + 2 * WEEK + timedelta(minutes=5)) == 4.0

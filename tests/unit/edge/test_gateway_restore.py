@@ -15,14 +15,22 @@ HALL_DAY = datetime(2026, 11, 23, 10, 0, tzinfo=CST)  # a simulated Monday, not 
 
 
 def test_after_a_restart_the_device_clock_and_todays_kpis_are_the_halls(tmp_path: Path) -> None:
-    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")},
-                             "clock": {"mode": "device"}})  # fmt: skip
+    cfg = load_config(
+        None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}, "clock": {"mode": "device"}}
+    )
     first = Gateway(cfg)
     first.open()
     for i in range(3):
         at = HALL_DAY + timedelta(minutes=i)
-        body = {"v": 1, "ts": at.isoformat(), "seq": i + 1, "type": "ticket.issued", "ticket_id": f"t{i}",
-                "number": f"A{i:03d}", "service": "SB"}  # fmt: skip
+        body = {
+            "v": 1,
+            "ts": at.isoformat(),
+            "seq": i + 1,
+            "type": "ticket.issued",
+            "ticket_id": f"t{i}",
+            "number": f"A{i:03d}",
+            "service": "SB",
+        }
         first.handle("hall/h1/ticket_machine/TM1/evt", json.dumps(body).encode(), datetime.now(UTC))
     first.close()  # saves the state: nothing is left to replay on the next start
 

@@ -33,11 +33,14 @@ rules:
     then: [{alert: {to: hall_manager}}]
 """
 LOWER = RULES.replace("value: 5", "value: 3")  # the threshold change under test
-MORE = LOWER + """  - id: queue-huge
+MORE = (
+    LOWER
+    + """  - id: queue-huge
     when: {metric: queue.waiting, op: ">=", value: 50}
     severity: critical
     then: [{alert: {to: hall_manager}}]
 """
+)
 
 
 @pytest.fixture
@@ -56,7 +59,7 @@ def test_versions_are_immutable_numbered_and_deduplicated(store: Store) -> None:
     v2, _ = versions.add(LOWER, "root", "lower queue-long to 3", "web")
     assert v2.number == 2 and v2.hash != v1.hash
     with pytest.raises(ConfigError) as bad:
-        versions.add(RULES.replace("op: \">=\"", "op: \"~\"", 1), "root", "", "web")
+        versions.add(RULES.replace('op: ">="', 'op: "~"', 1), "root", "", "web")
     assert any(p.path.startswith("rules[0].when") for p in bad.value.problems)
     with pytest.raises(sqlite3.DatabaseError, match="immutable"):
         store._db.execute("UPDATE rule_versions SET source = 'rules: []' WHERE number = 1")
@@ -80,7 +83,7 @@ def test_activate_rollback_diff_and_every_change_audited(store: Store) -> None:
         versions.activate(9, "root")
     d = diff(versions.get(1), versions.get(3))
     assert (d.added, d.removed, d.changed, d.settings_changed) == (["queue-huge"], [], ["queue-long"], False)
-    assert "-    when: {metric: queue.waiting, op: \">=\", value: 5}" in d.unified
+    assert '-    when: {metric: queue.waiting, op: ">=", value: 5}' in d.unified
     assert [a["kind"] for a in versions.activations()] == ["rollback", "rollback", "activate", "activate"]
     actions = [r.entry.action for r in store.audit.rows()]
     assert actions.count("rules.version_add") == 3 and actions.count("rules.rollback") == 2

@@ -17,8 +17,19 @@ from edge.store import Store
 from edge.store.schema import VERSION
 
 SAVED = Path(__file__).parents[2] / "data" / "saved_state" / "gateway.db.gz"  # written by the previous release
-COUNTED = ["events", "dead_letters", "hall_state", "meta", "decision_state", "alert_history", "records", "outbox",
-           "rule_versions", "rule_activations", "audit"]  # fmt: skip
+COUNTED = [
+    "events",
+    "dead_letters",
+    "hall_state",
+    "meta",
+    "decision_state",
+    "alert_history",
+    "records",
+    "outbox",
+    "rule_versions",
+    "rule_activations",
+    "audit",
+]
 
 
 def schema(db: Path, without: tuple[str, ...] = ()) -> tuple[int, set[tuple[str, str, str]]]:

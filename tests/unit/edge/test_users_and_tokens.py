@@ -175,7 +175,11 @@ def test_the_cli_adds_lists_tokens_and_removes_users_and_audits_each_change(
     try:
         rows = store.audit.rows()
         assert [(r.entry.action, r.entry.subject) for r in rows] == [
-            ("user.add", "root"), ("user.add", "li"), ("token.create", "li"), ("user.remove", "li")]  # fmt: skip
+            ("user.add", "root"),
+            ("user.add", "li"),
+            ("token.create", "li"),
+            ("user.remove", "li"),
+        ]
         assert rows[0].entry.detail == {"role": "administrator"} and rows[0].entry.actor.startswith("cli:")
         assert verify(rows, store.audit.head()) == []
     finally:

@@ -20,9 +20,14 @@ CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # a valid Arg
 
 
 def config(db: Path, users: dict[str, tuple[str, str]]) -> dict[str, object]:
-    return {"hall": {"id": "h1"}, "storage": {"path": str(db)},
-            "users": {name: {"role": role, "name": display, "password_hash": CHEAP.hash("pw")}
-                      for name, (role, display) in users.items()}}  # fmt: skip
+    return {
+        "hall": {"id": "h1"},
+        "storage": {"path": str(db)},
+        "users": {
+            name: {"role": role, "name": display, "password_hash": CHEAP.hash("pw")}
+            for name, (role, display) in users.items()
+        },
+    }
 
 
 def listed(capsys: pytest.CaptureFixture[str], *args: str) -> list[list[str]]:
@@ -42,8 +47,11 @@ def test_the_config_files_users_are_listed_as_the_gateway_last_started_with_them
     auth.close()
 
     rows = listed(capsys, "--db", str(db))
-    assert [r[:3] for r in rows] == [["li", "technician", "李工"], ["root", "administrator", ""],
-                                     ["wang", "manager", "王经理"]]  # fmt: skip
+    assert [r[:3] for r in rows] == [
+        ["li", "technician", "李工"],
+        ["root", "administrator", ""],
+        ["wang", "manager", "王经理"],
+    ]
     assert rows[0][3] == "database" and rows[2][3].startswith("config")
 
     # the next start with another config replaces what was recorded

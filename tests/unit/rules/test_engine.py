@@ -235,8 +235,9 @@ rules:
     assert isinstance(act, Act) and act.action.ticket is not None and act.action.ticket.kind == "rectification"
     assert "score=1" in out[1].alert.reason
     fp = out[1].alert.fingerprint
-    assert h.apply(h.feed("evaluator", "EV1", 20, type="rating.submitted", window_id="W1", ticket_id="t2",
-                          score=2)) == [], "the same ticket's rating again is the same alert"  # fmt: skip
+    assert (
+        h.apply(h.feed("evaluator", "EV1", 20, type="rating.submitted", window_id="W1", ticket_id="t2", score=2)) == []
+    ), "the same ticket's rating again is the same alert"
     assert h.engine.alerts[fp].occurrences == 2
     h.engine.acknowledge(fp, "manager", at(30))
     assert fp not in h.engine.alerts
@@ -296,7 +297,9 @@ rules:
 def test_a_rule_needs_the_kinds_of_subject_its_condition_reads() -> None:
     """What a backtest's partial snapshot must hold for a few rules: their own kind of subject, what their metrics
     read beyond it (an idle window with people waiting for its services reads the queues), or the whole hall."""
-    engine = RuleEngine(parse_rules(yaml.safe_load("""
+    engine = RuleEngine(
+        parse_rules(
+            yaml.safe_load("""
 rules:
   - id: call
     when: {metric: window.call_unanswered_s, op: ">=", value: 60}
@@ -314,7 +317,9 @@ rules:
     when: {any: [{metric: hall.waiting, op: ">=", value: 50}, {metric: zone.count, op: ">=", value: 40}]}
     severity: info
     then: [{alert: {to: hall_manager}}]
-""")))
+""")
+        )
+    )
     assert engine.needs({"call"}) == {Subject.WINDOW}
     assert engine.needs({"idle"}) == {Subject.WINDOW, Subject.SERVICE}
     assert engine.needs({"call", "paper"}) == {Subject.WINDOW, Subject.DEVICE}
@@ -341,6 +346,9 @@ rules:
     h.apply(win(h.feed, 10, "W1", "ticket.no_show", ticket_id="a1", attempt=3))
     h.engine.evaluate(h.snapshot(20), at(20), only={"queue"})
     assert h.engine.deadlines()["missed"] == at(10 + 30 * 60)
-    [note] = [d for d in h.engine.evaluate(h.snapshot(10 + 30 * 60), at(10 + 30 * 60), only={"missed"})
-              if isinstance(d, Notify)]  # fmt: skip
+    [note] = [
+        d
+        for d in h.engine.evaluate(h.snapshot(10 + 30 * 60), at(10 + 30 * 60), only={"missed"})
+        if isinstance(d, Notify)
+    ]
     assert (note.alert.rule_id, note.reason) == ("missed", NotifyReason.RESOLVED)

@@ -51,8 +51,7 @@ def test_an_unchanged_rule_keeps_its_timer_and_a_changed_one_starts_again() -> N
     assert pending == {"queue-any": at(60), "queue-long": at(130)}
     assert fired(hall.evaluate(430)) == {"queue-long"}  # 130 + 5 min on the new condition, not 60 + 5 min
     assert fired(hall.evaluate(660)) == {"queue-any"}  # 60 + 10 min: the reload did not reset it
-    assert {a.rule_id: a.fired_at for a in hall.engine.alerts.values()} == {"queue-long": at(430),
-                                                                            "queue-any": at(660)}  # fmt: skip
+    assert {a.rule_id: a.fired_at for a in hall.engine.alerts.values()} == {"queue-long": at(430), "queue-any": at(660)}
 
 
 def test_a_firing_alert_of_a_changed_rule_stays_while_the_new_condition_holds_and_a_removed_rule_ends() -> None:
@@ -75,8 +74,9 @@ def test_promoting_a_shadow_keeps_the_time_its_condition_has_held() -> None:
     shadow.evaluate(hall.snapshot(60), at(60))  # the shadow has seen the queue since 60 s
     hall.engine.reload(rules(V2), adopt=shadow)
     assert fired(hall.evaluate(360)) == {"queue-long"}  # 60 + 5 min, as the shadow would have fired
-    assert hall.engine.alerts[next(a.fingerprint for a in hall.engine.alerts.values()
-                                   if a.rule_id == "queue-long")].fired_at == at(360)  # fmt: skip
+    assert hall.engine.alerts[
+        next(a.fingerprint for a in hall.engine.alerts.values() if a.rule_id == "queue-long")
+    ].fired_at == at(360)
 
 
 def test_firings_are_matched_within_the_tolerance_and_the_rest_is_the_difference() -> None:
@@ -93,8 +93,10 @@ def test_firings_are_matched_within_the_tolerance_and_the_rest_is_the_difference
     assert [(x.rule, y.rule) for x, y in d.both] == [("queue-any", "queue-any")]
     assert [c.rule for c in d.only_candidate] == ["queue-long"] and d.only_active == []
     assert d.only_candidate[0].fired_at == at(300) and not d.same
-    assert d.per_rule() == {"queue-any": {"both": 1, "only_active": 0, "only_candidate": 0},
-                            "queue-long": {"both": 0, "only_active": 0, "only_candidate": 1}}  # fmt: skip
+    assert d.per_rule() == {
+        "queue-any": {"both": 1, "only_active": 0, "only_candidate": 0},
+        "queue-long": {"both": 0, "only_active": 0, "only_candidate": 1},
+    }
     late = [type(f)(f.fingerprint, f.rule, f.labels, f.severity, f.fired_at.replace(second=59)) for f in log_a.alerts]
     assert compare(log_a.alerts, late, tolerance_s=1).only_active  # 59 s apart is not "the same" within 1 s
     assert compare(log_a.alerts, late, tolerance_s=120).same

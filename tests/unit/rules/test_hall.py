@@ -262,8 +262,13 @@ CASES: list[Case] = [
             issue(f, 1, "a1"),
         ],
         61,
-        {"land.waiting": 1, "land.oldest_ticket": "A1", "land.longest_wait_s": 60.0, "tax.waiting": 0,
-         "tax.issued_today": 1},
+        {
+            "land.waiting": 1,
+            "land.oldest_ticket": "A1",
+            "land.longest_wait_s": 60.0,
+            "tax.waiting": 0,
+            "tax.issued_today": 1,
+        },
     ),
     (
         "a new day restarts a window's count of people served",
@@ -429,8 +434,12 @@ def test_a_window_left_naming_a_forgotten_ticket_shows_no_number() -> None:
     hours later the hall forgets finished tickets, and a window looked at all along shows what a fresh look shows."""
     f = Feed()
     state = HallState(HallProfile("h1"))
-    for m in (opened(f, 0, "W1"), issue(f, 1, "a1"), win(f, 10, "W1", "ticket.called", ticket_id="a1"),
-              f("ticket_machine", "tm1", 20, type="ticket.cancelled", ticket_id="a1")):  # fmt: skip
+    for m in (
+        opened(f, 0, "W1"),
+        issue(f, 1, "a1"),
+        win(f, 10, "W1", "ticket.called", ticket_id="a1"),
+        f("ticket_machine", "tm1", 20, type="ticket.cancelled", ticket_id="a1"),
+    ):
         state.apply(m)
     assert window(state.snapshot(T0 + timedelta(seconds=30)), "W1").current_number == "A1"
     t = 5 * 3600.0

@@ -24,7 +24,10 @@ from rules.notify import (
 )
 from tests.unit.rules.feed import T0
 
-RULES = {r.id: r for r in parse_rules(yaml.safe_load("""
+RULES = {
+    r.id: r
+    for r in parse_rules(
+        yaml.safe_load("""
 rules:
   - id: paged
     when: {metric: queue.waiting, op: ">=", value: 20}
@@ -45,18 +48,37 @@ rules:
     severity: info
     then: [{command: {type: nudge}}]
     escalate: [{after: 10m, to: director}]
-""")).rules}
+""")
+    ).rules
+}
 
 
 def minutes(m: float) -> datetime:
     return T0 + timedelta(minutes=m)
 
 
-def alert(rule: str = "paged", *, state: AlertState = AlertState.FIRING, notified: float | None = 0, level: int = 0,
-          labels: dict[str, str] | None = None, fp: str = "fp-1") -> Alert:  # fmt: skip
+def alert(
+    rule: str = "paged",
+    *,
+    state: AlertState = AlertState.FIRING,
+    notified: float | None = 0,
+    level: int = 0,
+    labels: dict[str, str] | None = None,
+    fp: str = "fp-1",
+) -> Alert:
     """An alert that fired at T0 (minute 0), last told at minute `notified` (None: never), `level` steps escalated."""
-    return Alert(fp, rule, labels or {"service": "tax"}, Severity.MAJOR, state, T0, T0, fired_at=T0,
-                 notified_at=None if notified is None else minutes(notified), escalation_level=level)  # fmt: skip
+    return Alert(
+        fp,
+        rule,
+        labels or {"service": "tax"},
+        Severity.MAJOR,
+        state,
+        T0,
+        T0,
+        fired_at=T0,
+        notified_at=None if notified is None else minutes(notified),
+        escalation_level=level,
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,15 +89,30 @@ def alert(rule: str = "paged", *, state: AlertState = AlertState.FIRING, notifie
         ("the first escalation step is due", "paged", alert(), 10, NotifyReason.ESCALATED),
         ("the next step is not due yet", "paged", alert(notified=10, level=1), 15, None),
         ("the second step is due", "paged", alert(notified=10, level=1), 20, NotifyReason.ESCALATED),
-        ("every step done: repeat since the last notification", "paged", alert(notified=20, level=2), 50,
-         NotifyReason.REPEAT),
+        (
+            "every step done: repeat since the last notification",
+            "paged",
+            alert(notified=20, level=2),
+            50,
+            NotifyReason.REPEAT,
+        ),
         ("every step done: not yet a repeat", "paged", alert(notified=20, level=2), 49, None),
-        ("an escalation comes before a repeat due at the same time", "paged", alert(notified=0), 40,
-         NotifyReason.ESCALATED),
+        (
+            "an escalation comes before a repeat due at the same time",
+            "paged",
+            alert(notified=0),
+            40,
+            NotifyReason.ESCALATED,
+        ),
         ("acknowledged: no escalation", "paged", alert(state=AlertState.ACKNOWLEDGED), 10, None),
         ("acknowledged: no repeat", "paged", alert(state=AlertState.ACKNOWLEDGED, notified=20, level=2), 90, None),
-        ("acknowledged before anybody was told (muted until then): told once", "paged",
-         alert(state=AlertState.ACKNOWLEDGED, notified=None), 30, NotifyReason.FIRING),
+        (
+            "acknowledged before anybody was told (muted until then): told once",
+            "paged",
+            alert(state=AlertState.ACKNOWLEDGED, notified=None),
+            30,
+            NotifyReason.FIRING,
+        ),
         ("no escalation and no repeat: told once", "once", alert(), 600, None),
         ("an automatic action pages nobody", "automatic", alert(notified=None), 0, None),
         ("a rule that only escalates is told first", "escalated-only", alert(notified=None), 0, NotifyReason.FIRING),
@@ -95,8 +132,9 @@ def test_the_notification_due(case: str, rule: str, a: Alert, now: float, due: N
         (Severity.INFO, Severity.WARNING, Severity.WARNING),
     ],
 )
-def test_an_escalation_step_only_raises_the_severity(severity: Severity, step: Severity | None,
-                                                     after: Severity) -> None:  # fmt: skip
+def test_an_escalation_step_only_raises_the_severity(
+    severity: Severity, step: Severity | None, after: Severity
+) -> None:
     escalation = Escalation.model_validate({"after": "10m", "to": [Role.DIRECTOR], "severity": step})
     assert escalated_severity(severity, escalation) is after
 
@@ -110,7 +148,8 @@ def test_a_silence_mutes_the_alerts_it_matches_while_in_force() -> None:
     assert silences.mutes(alert("once"), minutes(10)) is None
 
 
-INHIBIT = parse_rules(yaml.safe_load("""
+INHIBIT = parse_rules(
+    yaml.safe_load("""
 inhibit:
   - {source: paged, target: once, equal: [service]}
 rules:
@@ -122,7 +161,8 @@ rules:
     when: {metric: queue.waiting, op: ">=", value: 20}
     severity: warning
     then: [{alert: {to: floor_guide}}]
-"""))
+""")
+)
 
 
 def test_a_firing_source_alert_inhibits_the_target_alerts_with_the_same_labels() -> None:
@@ -138,8 +178,10 @@ def test_one_muting_stage_records_the_first_answer_in_the_form_the_api_shows() -
     source = alert("paged", fp="src")
     tax, land = alert("once", fp="tax"), alert("once", fp="land", labels={"service": "land"})
     land.muted_by = "silence:old"
-    muters: list[Muter] = [Silences([Silence("s1", "*", {"service": "tax"}, T0, minutes(30), "admin", "")]),
-                           Inhibitions(INHIBIT.inhibit, [source, tax, land])]  # fmt: skip
+    muters: list[Muter] = [
+        Silences([Silence("s1", "*", {"service": "tax"}, T0, minutes(30), "admin", "")]),
+        Inhibitions(INHIBIT.inhibit, [source, tax, land]),
+    ]
     mute([source, tax, land], muters, minutes(1))
     assert [a.muted_by for a in (source, tax, land)] == ["silence:s1", "silence:s1", None]
     mute([source, tax, land], muters, minutes(31))  # the silence is over: the source speaks, and inhibits tax

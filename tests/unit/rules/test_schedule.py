@@ -22,8 +22,9 @@ def at(day: date, hhmm: str) -> datetime:
     return datetime(day.year, day.month, day.day, h, m, *s, tzinfo=CST)
 
 
-OPENING = Schedule.model_validate({"weekdays": ["mon", "tue", "wed", "thu", "fri"],
-                                   "hours": ["08:30-12:00", "13:30-17:30"]})  # fmt: skip
+OPENING = Schedule.model_validate(
+    {"weekdays": ["mon", "tue", "wed", "thu", "fri"], "hours": ["08:30-12:00", "13:30-17:30"]}
+)
 SWAPPED = Schedule.model_validate({**OPENING.model_dump(), "holidays": [SWAP_MON], "workdays": [SWAP_SUN]})
 NIGHT = Schedule.model_validate({"hours": ["20:00-24:00", "00:00-06:00"]})  # every day, overnight as two spans
 ALWAYS = Schedule()

@@ -102,8 +102,17 @@ def bad_rating(window: str, ticket: str, when: datetime) -> Act:
 def _act(rule: str, labels: dict[str, str], when: datetime, action: TicketAction, severity: Severity) -> Act:
     fp = fingerprint(rule, tuple(sorted(labels.items())))
     reason = f"{rule} ({labels.get('device', 'hall')})"
-    alert = Alert(fingerprint=fp, rule_id=rule, labels=labels, severity=severity, state=AlertState.FIRING,
-                  active_since=when, last_true=when, fired_at=when, reason=reason)  # fmt: skip
+    alert = Alert(
+        fingerprint=fp,
+        rule_id=rule,
+        labels=labels,
+        severity=severity,
+        state=AlertState.FIRING,
+        active_since=when,
+        last_true=when,
+        fired_at=when,
+        reason=reason,
+    )
     return Act(alert, Action(ticket=action))
 
 
@@ -123,8 +132,9 @@ def test_the_last_ticket_machine_is_p1_and_one_kiosk_of_four_in_the_last_hour_is
     assert priority is TicketPriority.P1
     assert reason == "last working ticket machine of the hall; 10:00 with 6.0 h of opening time left today"
     hall.broken(half_past_four, "k3")
-    priority, reason = assess_priority(hall.device("k3", half_past_four), hall.at(half_past_four),
-                                       half_past_four, OPENING, CST)  # fmt: skip
+    priority, reason = assess_priority(
+        hall.device("k3", half_past_four), hall.at(half_past_four), half_past_four, OPENING, CST
+    )
     assert priority is TicketPriority.P3
     assert reason.startswith("3 of 4 kiosks still work; 16:30, the last hour of opening time")
 
@@ -259,9 +269,12 @@ def test_full_lifecycle_by_hand() -> None:
     t = closed.ticket
     assert t.status is TicketStatus.CLOSED and t.closed_by == "lead-li"
     assert [(h.status.value, h.by) for h in t.history] == [
-        ("open", "system"), ("acknowledged", "wang"), ("in_progress", "wang"), ("resolved", "wang"),
+        ("open", "system"),
+        ("acknowledged", "wang"),
+        ("in_progress", "wang"),
+        ("resolved", "wang"),
         ("closed", "lead-li"),
-    ]  # fmt: skip
+    ]
     assert closed.roles == (Role.TECHNICIAN,), "whoever heard of it hears how it ended"
     assert not t.ack_overdue and not t.resolve_overdue
 
@@ -321,7 +334,10 @@ def test_overdue_fires_once_per_breach_and_escalates() -> None:
     assert tick(local(MON, "09:14")) == []
     [late] = tick(local(MON, "09:15"))
     assert (late.kind, late.roles, late.ticket.escalation_level) == (
-        E.ACK_OVERDUE, (Role.TECHNICIAN, Role.HALL_MANAGER), 1)  # fmt: skip
+        E.ACK_OVERDUE,
+        (Role.TECHNICIAN, Role.HALL_MANAGER),
+        1,
+    )
     assert tick(local(MON, "09:16")) == [] and tick(local(MON, "11:00")) == [], "once"
     assert book.next_deadline() == local(MON + timedelta(1), "08:30"), "reported: re-assess when the hall opens"
     book.acknowledge(tid, "wang", local(MON, "11:00"))
@@ -607,9 +623,13 @@ def test_a_book_saved_in_format_1_loads_with_its_tickets_clocks_and_history() ->
     assert [(h.at, h.status, h.by, h.note) for h in first.history] == [
         (at(23, "09:10:02.680000"), TicketStatus.OPEN, "system", "P3: P3, set by the rule"),
         (at(23, "09:40:02.680000"), TicketStatus.OPEN, "system", "not acknowledged by 2026-11-23 09:40"),
-        (at(23, "10:15:06.430000"), TicketStatus.RESOLVED, "system",
-         "auto-resolved after 10 min healthy (healthy since 2026-11-23 10:05)"),
-    ]  # fmt: skip
+        (
+            at(23, "10:15:06.430000"),
+            TicketStatus.RESOLVED,
+            "system",
+            "auto-resolved after 10 min healthy (healthy since 2026-11-23 10:05)",
+        ),
+    ]
     assert [(h.at, h.status, h.by) for h in kiosk.history] == [
         (at(23, "10:50:30"), TicketStatus.OPEN, "system"),
         (at(23, "11:00:00"), TicketStatus.ACKNOWLEDGED, "local"),
@@ -628,13 +648,17 @@ def test_a_book_saved_in_format_1_loads_with_its_tickets_clocks_and_history() ->
 
 
 def test_with_the_rule_engine_offline_device_ticket_then_recovery_resolves_it() -> None:
-    engine = RuleEngine(parse_rules(yaml.safe_load("""
+    engine = RuleEngine(
+        parse_rules(
+            yaml.safe_load("""
 rules:
   - id: device-offline
     when: {metric: device.offline_min, op: ">=", value: 0.5}
     severity: major
     then: [{ticket: {}}, {alert: {to: technician}}]
-""")))  # fmt: skip
+""")
+        )
+    )
     hall = Hall("tm1")
     book = TicketBook(OPENING, CST)
     hall.working(T0, "tm1")

@@ -23,8 +23,18 @@ SETTINGS = TidalSettings(close_after_min=5)
 
 def morning() -> Hall:
     """SB (W1, W2; reserve W11), YB (W3; W12, W13), ZB (W4; W14), QB (W5; W15): as in make_tidal.py."""
-    windows = {"W1": ("SB",), "W2": ("SB",), "W11": ("SB",), "W3": ("YB",), "W12": ("YB",), "W13": ("YB",),
-               "W4": ("ZB",), "W14": ("ZB",), "W5": ("QB",), "W15": ("QB",)}  # fmt: skip
+    windows = {
+        "W1": ("SB",),
+        "W2": ("SB",),
+        "W11": ("SB",),
+        "W3": ("YB",),
+        "W12": ("YB",),
+        "W13": ("YB",),
+        "W4": ("ZB",),
+        "W14": ("ZB",),
+        "W5": ("QB",),
+        "W15": ("QB",),
+    }
     h = Hall(windows, services=("SB", "YB", "ZB", "QB"))
     h.settings = TidalSettings(min_tickets_helped=1)
     for w, s in (("W1", "SB"), ("W2", "SB"), ("W3", "YB"), ("W4", "ZB"), ("W5", "QB")):
@@ -69,11 +79,21 @@ def event_json(t: int, e: TidalEvent) -> object:
     """An event as make_tidal.py recorded it (its words as the gateway's notifications and log lines show them)."""
     said = render_event(e)
     rec = None if e.recommendation is None else recommendation_json(e.recommendation)
-    return as_json({"t": t, "kind": str(e.kind), "rec_id": e.rec_id, "services": list(e.services),
-                    "windows": list(e.windows), "reason_en": said.en, "reason_zh": said.zh,
-                    "wait_at_approval_min": e.wait_at_approval_min, "wait_now_min": e.wait_now_min,
-                    "windows_not_open": list(e.windows_not_open),
-                    "recommendation": rec})  # fmt: skip
+    return as_json(
+        {
+            "t": t,
+            "kind": str(e.kind),
+            "rec_id": e.rec_id,
+            "services": list(e.services),
+            "windows": list(e.windows),
+            "reason_en": said.en,
+            "reason_zh": said.zh,
+            "wait_at_approval_min": e.wait_at_approval_min,
+            "wait_now_min": e.wait_now_min,
+            "windows_not_open": list(e.windows_not_open),
+            "recommendation": rec,
+        }
+    )
 
 
 def saved_tracker() -> TidalTracker:
@@ -84,9 +104,18 @@ def test_a_tracker_saved_by_format_1_keeps_its_recommendations_windows_and_words
     tracker = saved_tracker()
     assert [as_json(recommendation_json(r)) for r in tracker.pending()] == EXPECTED["pending"]
     assert all(isinstance(r.reason, SavedReason) for r in tracker.pending()), "format 1 kept the words only"
-    opened = [{"window_id": ow.window_id, "services": list(ow.services), "serves": list(ow.serves),
-               "staff_id": ow.staff_id, "rec_id": ow.rec_id, "opened_at": ow.opened_at.isoformat(),
-               "seen_open": ow.seen_open} for ow in tracker.opened()]  # fmt: skip
+    opened = [
+        {
+            "window_id": ow.window_id,
+            "services": list(ow.services),
+            "serves": list(ow.serves),
+            "staff_id": ow.staff_id,
+            "rec_id": ow.rec_id,
+            "opened_at": ow.opened_at.isoformat(),
+            "seen_open": ow.seen_open,
+        }
+        for ow in tracker.opened()
+    ]
     assert opened == EXPECTED["opened"]
     assert as_json(tracker.arriving()) == EXPECTED["arriving"]
     deadline = tracker.next_deadline()

@@ -21,8 +21,15 @@ HALVES = {
 
 
 def hallops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
 
 
 def hallops_here(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -35,8 +42,12 @@ def hallops_here(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 def config(tmp_path: Path, **camera: object) -> Path:
     path = tmp_path / "vision.yaml"
     cam = {"source": str(VTEST), "zones": HALVES, **camera}
-    path.write_text(yaml.safe_dump({"hall": "h1", "detector": {"backend": "onnx", "model": str(person_model())},
-                                    "cameras": {"CAM-A": cam}}), encoding="utf-8")  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {"hall": "h1", "detector": {"backend": "onnx", "model": str(person_model())}, "cameras": {"CAM-A": cam}}
+        ),
+        encoding="utf-8",
+    )
     return path
 
 

@@ -28,13 +28,20 @@ def good(tmp_path: Path) -> dict[str, object]:
         "hall": "county-01",
         "detector": {"backend": "onnx", "model": str(model)},
         "cameras": {
-            "CAM-A": {"source": "rtsp://10.0.0.21/sub",
-                      "zones": {"queue-A": {"kind": "queue", "polygon": QUEUE},
-                                "W01-seat": {"kind": "staff_seat", "window": "W01", "polygon": SEAT}}},
-            "CAM-B": {"source": str(tmp_path / "snaps"), "fps": 0.5,
-                      "zones": {"waiting": {"kind": "waiting", "polygon": QUEUE}}},
+            "CAM-A": {
+                "source": "rtsp://10.0.0.21/sub",
+                "zones": {
+                    "queue-A": {"kind": "queue", "polygon": QUEUE},
+                    "W01-seat": {"kind": "staff_seat", "window": "W01", "polygon": SEAT},
+                },
+            },
+            "CAM-B": {
+                "source": str(tmp_path / "snaps"),
+                "fps": 0.5,
+                "zones": {"waiting": {"kind": "waiting", "polygon": QUEUE}},
+            },
         },
-    }  # fmt: skip
+    }
 
 
 def test_a_deployers_file_loads_with_its_defaults(tmp_path: Path) -> None:
@@ -64,10 +71,18 @@ def change(doc: dict[str, object], path: str, value: object) -> dict[str, object
 @pytest.mark.parametrize(
     ("path", "value", "where", "says"),
     [
-        ("cameras.CAM-A.zones.queue-A.polygon", [[0.1, 0.1], [1.2, 0.1], [0.5, 0.9]],
-         "cameras.CAM-A.zones.queue-A.polygon", "outside the frame"),
-        ("cameras.CAM-A.zones.queue-A.polygon", [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]],
-         "cameras.CAM-A.zones.queue-A.polygon", "no area"),
+        (
+            "cameras.CAM-A.zones.queue-A.polygon",
+            [[0.1, 0.1], [1.2, 0.1], [0.5, 0.9]],
+            "cameras.CAM-A.zones.queue-A.polygon",
+            "outside the frame",
+        ),
+        (
+            "cameras.CAM-A.zones.queue-A.polygon",
+            [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]],
+            "cameras.CAM-A.zones.queue-A.polygon",
+            "no area",
+        ),
         ("cameras.CAM-A.zones.W01-seat.window", None, "cameras.CAM-A.zones.W01-seat", "names its window"),
         ("cameras.CAM-A.zones.queue-A.kind", "queeu", "cameras.CAM-A.zones.queue-A.kind", "queue"),
         ("cameras.CAM-A.fps", 0, "cameras.CAM-A.fps", "greater than 0"),
@@ -81,7 +96,7 @@ def change(doc: dict[str, object], path: str, value: object) -> dict[str, object
         ("cameras", {}, "cameras", "at least 1"),
         ("hall", None, "hall", "Field required"),
     ],
-)  # fmt: skip
+)
 def test_each_mistake_is_named_at_its_path(tmp_path: Path, path: str, value: object, where: str, says: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, change(good(tmp_path), path, value)))

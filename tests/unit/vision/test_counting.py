@@ -33,13 +33,19 @@ CAMERA = CameraConfig.model_validate(
         "zones": {
             "queue-A": {"kind": "queue", "polygon": [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]},
             "waiting": {"kind": "waiting", "polygon": [[0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.5, 1.0]]},
-            "W01-seat": {"kind": "staff_seat", "window": "W01", "polygon": [[0.0, 0.0], [0.5, 0.0], [0.5, 0.4],
-                                                                              [0.0, 0.4]]},
-            "W02-seat": {"kind": "staff_seat", "window": "W02", "polygon": [[0.5, 0.0], [1.0, 0.0], [1.0, 0.4],
-                                                                              [0.5, 0.4]]},
+            "W01-seat": {
+                "kind": "staff_seat",
+                "window": "W01",
+                "polygon": [[0.0, 0.0], [0.5, 0.0], [0.5, 0.4], [0.0, 0.4]],
+            },
+            "W02-seat": {
+                "kind": "staff_seat",
+                "window": "W02",
+                "polygon": [[0.5, 0.0], [1.0, 0.0], [1.0, 0.4], [0.5, 0.4]],
+            },
         },
     }
-)  # fmt: skip
+)
 
 
 def person(x: float, feet: float, height: float = 100, width: float = 40) -> Box:

@@ -33,11 +33,19 @@ def test_each_person_is_pixelated_and_nothing_else_changes() -> None:
 
 def test_zones_are_drawn_with_their_counts_on_the_blurred_picture() -> None:
     image = np.full((360, 640, 3), 90, dtype=np.uint8)
-    camera = CameraConfig.model_validate({"source": "rtsp://127.0.0.1/x", "zones": {
-        "queue-A": {"kind": "queue", "polygon": [[0.1, 0.5], [0.5, 0.5], [0.5, 0.9], [0.1, 0.9]]},
-        "W01-seat": {"kind": "staff_seat", "window": "W01",
-                     "polygon": [[0.6, 0.1], [0.9, 0.1], [0.9, 0.4], [0.6, 0.4]]},
-    }})  # fmt: skip
+    camera = CameraConfig.model_validate(
+        {
+            "source": "rtsp://127.0.0.1/x",
+            "zones": {
+                "queue-A": {"kind": "queue", "polygon": [[0.1, 0.5], [0.5, 0.5], [0.5, 0.9], [0.1, 0.9]]},
+                "W01-seat": {
+                    "kind": "staff_seat",
+                    "window": "W01",
+                    "polygon": [[0.6, 0.1], [0.9, 0.1], [0.9, 0.4], [0.6, 0.4]],
+                },
+            },
+        }
+    )
     out = annotate(image, camera, [Box(100, 200, 140, 300, 0.9)], Count({"queue-A": 1}, {"W01": False}))
     changed = np.any(out != image, axis=2)
     assert changed[180, 64:320].any() and changed[36:144, 384].any(), "both polygons' edges are drawn"

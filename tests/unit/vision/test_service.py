@@ -86,16 +86,28 @@ SITTING = Box(40, 10, 60, 40, 0.8)  # centre (50, 25): in the seat
 
 @pytest.fixture
 def hall(tmp_path: Path) -> tuple[VisionService, dict[str, Reader], dict[str, Link], Clock]:
-    cfg = VisionConfig.model_validate({
-        "hall": "h1", "detector": {"backend": "hog"}, "smoothing_s": 3, "state_every_s": 10,
-        "cameras": {"CAM-A": {"source": "rtsp://127.0.0.1/a", "zones": {"queue-A": QUEUE, "W01-seat": SEAT}},
-                    "CAM-B": {"source": "rtsp://127.0.0.1/b", "zones": {"waiting": QUEUE}}},
-    })  # fmt: skip
+    cfg = VisionConfig.model_validate(
+        {
+            "hall": "h1",
+            "detector": {"backend": "hog"},
+            "smoothing_s": 3,
+            "state_every_s": 10,
+            "cameras": {
+                "CAM-A": {"source": "rtsp://127.0.0.1/a", "zones": {"queue-A": QUEUE, "W01-seat": SEAT}},
+                "CAM-B": {"source": "rtsp://127.0.0.1/b", "zones": {"waiting": QUEUE}},
+            },
+        }
+    )
     readers = {c: Reader() for c in cfg.cameras}
     links = {c: Link() for c in cfg.cameras}
     clock = Clock()
-    service = VisionService(cfg, reader_factory=readers.__getitem__, link_factory=links.__getitem__,  # type: ignore[arg-type]
-                            clock=clock, wall=lambda: T0 + timedelta(seconds=clock.t - 100))  # fmt: skip
+    service = VisionService(
+        cfg,
+        reader_factory=readers.__getitem__,
+        link_factory=links.__getitem__,  # type: ignore[arg-type]
+        clock=clock,
+        wall=lambda: T0 + timedelta(seconds=clock.t - 100),
+    )
     return service, readers, links, clock
 
 
@@ -182,13 +194,22 @@ def test_frames_are_written_only_with_the_debug_option_and_then_with_people_blur
     people = [Box(*box, 0.9) for box in voc_people("2011_000006")]
 
     def run(debug: dict[str, object]) -> Link:
-        cfg = VisionConfig.model_validate({
-            "hall": "h1", "detector": {"backend": "hog"}, "debug": debug,
-            "cameras": {"CAM-A": {"source": "rtsp://127.0.0.1/a", "zones": {"queue-A": QUEUE}}},
-        })  # fmt: skip
+        cfg = VisionConfig.model_validate(
+            {
+                "hall": "h1",
+                "detector": {"backend": "hog"},
+                "debug": debug,
+                "cameras": {"CAM-A": {"source": "rtsp://127.0.0.1/a", "zones": {"queue-A": QUEUE}}},
+            }
+        )
         reader, link, clock = Reader(), Link(), Clock()
-        service = VisionService(cfg, reader_factory=lambda _: reader, link_factory=lambda _: link,  # type: ignore[arg-type,return-value]
-                                clock=clock, wall=lambda: T0)  # fmt: skip
+        service = VisionService(
+            cfg,
+            reader_factory=lambda _: reader,
+            link_factory=lambda _: link,  # type: ignore[arg-type,return-value]
+            clock=clock,
+            wall=lambda: T0,
+        )
         detector = Script()
         detector.people[7] = people
         marked = image.copy()
@@ -205,10 +226,13 @@ def test_frames_are_written_only_with_the_debug_option_and_then_with_people_blur
     picture = cv2.imread(str(written))
     assert written.name == "CAM-A-20261123T090000.jpg" and picture.shape == image.shape
     assert link.sent[-1][1]["zones"] == {"queue-A": 3}, "the counts go out as usual"  # 3 of 4 stand in the lower half
-    camera = VisionConfig.model_validate({
-        "hall": "h1", "detector": {"backend": "hog"},
-        "cameras": {"CAM-A": {"source": "rtsp://127.0.0.1/a", "zones": {"queue-A": QUEUE}}},
-    }).cameras["CAM-A"]  # fmt: skip
+    camera = VisionConfig.model_validate(
+        {
+            "hall": "h1",
+            "detector": {"backend": "hog"},
+            "cameras": {"CAM-A": {"source": "rtsp://127.0.0.1/a", "zones": {"queue-A": QUEUE}}},
+        }
+    ).cameras["CAM-A"]
     marked = image.copy()
     marked[0, 0, 0] = 7
     expected = annotate(marked, camera, people, Count({"queue-A": 3}, {}))  # people blurred (see test_picture.py)

@@ -318,10 +318,18 @@ def test_one_failing_camera_does_not_hold_up_another() -> None:
         return wait
 
     readers = [
-        CameraReader(name, camera(), offline_after_s=10, retry_min_s=1, retry_max_s=60, clock=clock, opener=opener,
-                     wait=waiter(clock))
+        CameraReader(
+            name,
+            camera(),
+            offline_after_s=10,
+            retry_min_s=1,
+            retry_max_s=60,
+            clock=clock,
+            opener=opener,
+            wait=waiter(clock),
+        )
         for name, clock, opener in (("CAM-A", good_clock, good), ("CAM-B", bad_clock, bad))
-    ]  # fmt: skip
+    ]
     for r in readers:
         r.start()
     try:
@@ -438,8 +446,9 @@ def test_a_video_that_ended_leaves_the_camera_offline_for_good(vtest: Path) -> N
         opener_calls.append(clock())
         return open_source(cam, clock)
 
-    cam = CameraReader("CAM-A", camera(str(vtest)), offline_after_s=10, retry_min_s=1, retry_max_s=60, clock=clock,
-                       opener=opener)  # fmt: skip
+    cam = CameraReader(
+        "CAM-A", camera(str(vtest)), offline_after_s=10, retry_min_s=1, retry_max_s=60, clock=clock, opener=opener
+    )
     cam.step()
     clock.t = 80.0
     cam.step()
