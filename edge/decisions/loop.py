@@ -9,6 +9,9 @@ changes that led to it. The outbox sender then delivers them; the live stream (S
 
 This module must not build device commands (commands.py), render alerts or tickets (records.py), or run a shadow's
 diff (shadow.py); it reads the store only to restore and to report, and writes it once per evaluation.
+
+Why about 540 lines: `Decider` is the one object that orders an evaluation (rules, tickets, tidal, shadow) and
+its single write; what could leave it already has (commands, records, shadow, demand, settings).
 """
 
 from __future__ import annotations
