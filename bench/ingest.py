@@ -124,22 +124,15 @@ def role_bare(port: int, expect: int, timeout: float) -> None:
 # ---------------------------------------------------------------------------------------------- orchestration
 
 
+def publisher_command(port: int, pool: Path, rate: float, seconds: float) -> list[str]:
+    """This script in its publisher role: `pool`'s messages at `rate` per second (0: as fast as it can)."""
+    role = ["--role", "pub", "--port", str(port), "--pool", str(pool), "--rate", str(rate), "--seconds", str(seconds)]
+    return [sys.executable, __file__, *role]
+
+
 def publish(port: int, pool: Path, rate: float, seconds: float) -> dict[str, float]:
     out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--role",
-            "pub",
-            "--port",
-            str(port),
-            "--pool",
-            str(pool),
-            "--rate",
-            str(rate),
-            "--seconds",
-            str(seconds),
-        ],
+        publisher_command(port, pool, rate, seconds),
         capture_output=True,
         text=True,
         timeout=seconds + 300,
@@ -194,20 +187,7 @@ def flood_gateway(port: int, hall: str, pool: Path, n: int, tmp: Path) -> dict[s
     gw = start_gateway(port, hall, tmp, "flood")
     t0 = time.monotonic()
     pub_proc = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--role",
-            "pub",
-            "--port",
-            str(port),
-            "--pool",
-            str(pool),
-            "--rate",
-            "0",
-            "--seconds",
-            "60",
-        ],
+        publisher_command(port, pool, 0, 60),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -235,20 +215,7 @@ def sustained_gateway(port: int, hall: str, pool: Path, rate: float, seconds: fl
     gw = start_gateway(port, hall, tmp, "sustained")
     n = int(rate * seconds)
     pub_proc = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--role",
-            "pub",
-            "--port",
-            str(port),
-            "--pool",
-            str(pool),
-            "--rate",
-            str(rate),
-            "--seconds",
-            str(seconds),
-        ],
+        publisher_command(port, pool, rate, seconds),
         stdout=subprocess.PIPE,
         text=True,
     )

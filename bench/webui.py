@@ -38,7 +38,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from devices.simulator.scenario import load_scenario  # noqa: E402
 from edge.broker import MosquittoProcess  # noqa: E402
 from edge.demo import DEMO_USERS, save, scenario_config  # noqa: E402
-from tests.harness import GatewayProcess, HallopsProcess, chromium  # noqa: E402
+from tests.harness import GatewayProcess, chromium, simulator_process  # noqa: E402
 
 SPEED = 10
 PASSWORD = "bench-password"
@@ -121,21 +121,7 @@ def main() -> None:
         cfg = scenario_config(
             scenario, broker.url, work / "gateway.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS, password=PASSWORD
         )
-        simulator = HallopsProcess(
-            work / "simulator.log",
-            "simulate",
-            "--broker",
-            broker.url,
-            "--scenario",
-            "city",
-            "--seed",
-            "1",
-            "--speed",
-            str(SPEED),
-            "--start",
-            START.isoformat(),
-            "--obey-commands",
-        )
+        simulator = simulator_process(work / "simulator.log", broker.url, "city", SPEED, START)
         gateway = GatewayProcess(
             work, broker.url, "--config", str(save(cfg, work / "gateway.yaml")), hall=scenario.hall.id
         )

@@ -26,7 +26,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from devices.simulator.scenario import load_scenario  # noqa: E402
 from edge.broker import MosquittoProcess  # noqa: E402
 from edge.demo import DEMO_PASSWORD, DEMO_USERS, save, scenario_config  # noqa: E402
-from tests.harness import GatewayProcess, HallopsProcess, chromium  # noqa: E402
+from tests.harness import GatewayProcess, chromium, simulator_process  # noqa: E402
 
 SPEED = 60
 START = datetime(2026, 11, 23, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -66,21 +66,7 @@ def main() -> None:
     with MosquittoProcess() as broker:
         cfg = scenario_config(scenario, broker.url, work / "g.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS)
         gateway = GatewayProcess(work, broker.url, "--config", str(save(cfg, work / "g.yaml")), hall=scenario.hall.id)
-        simulator = HallopsProcess(
-            work / "simulator.log",
-            "simulate",
-            "--broker",
-            broker.url,
-            "--scenario",
-            "city",
-            "--seed",
-            "1",
-            "--speed",
-            str(SPEED),
-            "--start",
-            START.isoformat(),
-            "--obey-commands",
-        )
+        simulator = simulator_process(work / "simulator.log", broker.url, "city", SPEED, START)
         with gateway, simulator:
             take(args.minutes, args.out, gateway.url)
 

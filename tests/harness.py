@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -102,6 +103,28 @@ class HallopsProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def simulator_process(
+    log: Path, broker_url: str, scenario: str, speed: float, start: datetime, seed: int = 1
+) -> HallopsProcess:
+    """`hallops simulate` of a packaged scenario from `start` at `speed`, its staff and queue system obeying the
+    gateway's commands (as in `hallops demo`); start it with `with`."""
+    return HallopsProcess(
+        log,
+        "simulate",
+        "--broker",
+        broker_url,
+        "--scenario",
+        scenario,
+        "--seed",
+        str(seed),
+        "--speed",
+        str(speed),
+        "--start",
+        start.isoformat(),
+        "--obey-commands",
+    )
 
 
 class GatewayProcess(HallopsProcess):
