@@ -5,13 +5,18 @@ objects, so the gateway, the backtest and the tests all reject exactly the same 
 
 Reason codes (stable; used for counters, dead letters and docs/contract.md):
 `too_large`, `bad_topic`, `unknown_device_type`, `wrong_hall`, `bad_json`, `not_an_object`, `missing_field`,
-`wrong_type`, `invalid_value`, `unknown_event_type`, `unsupported_version`, `device_mismatch`, `vendor_mapping`.
+`wrong_type`, `invalid_value`, `unknown_event_type`, `unsupported_version`, `device_mismatch`, `vendor_mapping`;
+and, for a message that is well formed but that this hall will not take in:
+`implausible_time` (`check_time`: its `ts` is too far from the box's clock),
+`unknown_window`, `unknown_service`, `unknown_device` (the configuration lists that kind and not this one) and
+`entity_cap` (it would make the hall learn more windows, services, zones or devices than the configured cap) —
+the last four are `rules.hall.HallState.admit`'s, listed here so that every code is in one place.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -98,6 +103,35 @@ def decode(
     )
 
 
+def check_time(at: datetime, received_at: datetime, past_s: float, future_s: float) -> None:
+    """Refuse a message whose time `at` (its `ts`) is more than `past_s` before or `future_s` after `received_at` (the
+    box's clock when it came): PayloadError `implausible_time` at path `ts`.
+
+    A device whose clock is off by a day or a century would otherwise date its tickets, and its liveness, by it: a
+    1970 ticket waiting 57 years, a heartbeat from 2099 keeping a dead device alive. The window is asymmetric on
+    purpose (`ingest.plausible_past_s`, `ingest.plausible_future_s`): a device legitimately sends the past when it
+    replays what it queued during an outage; nothing legitimately comes from the future.
+    """
+    ahead = (at - received_at).total_seconds()
+    if ahead > future_s:
+        raise PayloadError(
+            "implausible_time",
+            f"{at.isoformat()} is {_span(ahead)} ahead of the gateway's clock (limit {_span(future_s)})",
+            "ts",
+        )
+    if -ahead > past_s:
+        raise PayloadError(
+            "implausible_time",
+            f"{at.isoformat()} is {_span(-ahead)} behind the gateway's clock (limit {_span(past_s)})",
+            "ts",
+        )
+
+
+def _span(seconds: float) -> str:
+    """A duration as people read it: `2 days, 3:00:00`, `0:05:00`."""
+    return str(timedelta(seconds=round(seconds)))
+
+
 def _payload_error(exc: ValidationError) -> PayloadError:
     """Map pydantic's first error to one of our reason codes, with a readable field path."""
     first = exc.errors(include_url=False)[0]
@@ -125,4 +159,4 @@ def _payload_error(exc: ValidationError) -> PayloadError:
     return PayloadError("invalid_value", msg, path)
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "DeviceMessage", "decode"]
+__all__ = ["DEFAULT_MAX_BYTES", "DeviceMessage", "check_time", "decode"]

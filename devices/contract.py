@@ -5,27 +5,32 @@ counter); events add `type`. Unknown extra fields are ignored (devices may send 
 mistyped required fields reject the message. The models are frozen: after validation they are the facts the rest
 of hallops reasons about.
 
+Every number is bounded to what the gateway can store and compute with (`seq` fits SQLite's signed 64-bit INTEGER,
+counts stay below `MAX_COUNT`, floats are finite) and every time has a UNIX timestamp and a local time in every zone
+(`EARLIEST` ≤ UTC < `LATEST`): a value outside is an `invalid_value` here, not an OverflowError in the store or a 500
+from the API. Whether a time is *plausible* (near the box's clock) is the gateway's question (`devices.codec`).
+
 `payload_adapter(device_type, channel)` gives the validator for one topic kind; `docs/contract.md` documents
 every field and `hallops devices schema` writes the JSON Schema generated from these classes.
 
-Why about 570 lines: it is the contract itself, one small model per event, state and command of the six device
+Why about 600 lines: it is the contract itself, one small model per event, state and command of the six device
 types, in the order `docs/contract.md` lists them; a reader checks a device against it top to bottom.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
+    BeforeValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    NonNegativeInt,
     TypeAdapter,
     model_validator,
 )
@@ -33,6 +38,40 @@ from pydantic import (
 from devices.topics import Channel, DeviceType
 
 CONTRACT_VERSION = 1
+
+MAX_SEQ = 2**63 - 1  # SQLite's INTEGER is signed 64-bit: the event log stores `seq` as one
+MAX_COUNT = 100_000  # people in a zone, tickets left in a quota: far above any hall, far below any overflow
+MAX_DURATION_S = 86_400  # a handling time or kiosk session over a day is a broken timer, and would swamp the AHT
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # a UNIX timestamp is not negative
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)  # a day short of datetime.max: a local time exists in every zone
+
+
+def _representable(at: datetime) -> datetime:
+    """A time the gateway can store and show: in UTC between `EARLIEST` and `LATEST` (a ValueError otherwise, which
+    the codec reports as `invalid_value`). The device's own offset is kept."""
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is in year 0 in UTC, 9999-12-31T23:59-12:00 in year 10000
+        raise ValueError("the time is outside what a UTC time can hold") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"the time must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)")
+    return at
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+
+
+def _not_a_bool(v: object) -> object:
+    if isinstance(v, bool):  # JSON `true` equals 1 to Python: it is not the version number 1
+        raise ValueError("the contract version is the number 1, not a boolean")
+    return v
+
+
+Version = Annotated[Literal[1], BeforeValidator(_not_a_bool)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+NonNegativeFinite = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # JSON's 1e400 is infinity to a parser: refused
+DurationS = Annotated[float, Field(ge=0, le=MAX_DURATION_S, allow_inf_nan=False)]
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 ServiceCode = Annotated[str, Field(min_length=1, max_length=64, description="business type code (事项/业务类型)")]
@@ -59,9 +98,9 @@ class _Model(BaseModel):
 class Envelope(_Model):
     """Fields every payload carries."""
 
-    v: Literal[1] = Field(description="contract version")
-    ts: AwareDatetime = Field(description="when it happened, RFC 3339 with UTC offset, device clock (NTP-synced)")
-    seq: NonNegativeInt = Field(description="per-device counter, +1 per message; duplicates are dropped")
+    v: Version = Field(description="contract version")
+    ts: Timestamp = Field(description="when it happened, RFC 3339 with UTC offset, device clock (NTP-synced)")
+    seq: Seq = Field(description="per-device counter, +1 per message; duplicates are dropped")
     device_id: Id | None = Field(
         default=None, description="optional; when present it must equal the device id in the topic"
     )
@@ -146,7 +185,7 @@ class AppointmentCheckedIn(Envelope):
     type: Literal["appointment.checked_in"]
     appointment_id: Id
     service: ServiceCode
-    slot: AwareDatetime | None = Field(default=None, description="start of the booked slot")
+    slot: Timestamp | None = Field(default=None, description="start of the booked slot")
     ticket_id: Id | None = Field(default=None, description="the ticket issued for the appointment, if any")
 
 
@@ -198,7 +237,7 @@ class ServiceCompleted(_WindowEvent):
     type: Literal["service.completed"]
     ticket_id: Id
     outcome: ServiceOutcome = ServiceOutcome.DONE
-    duration_s: NonNegativeFloat | None = Field(default=None, description="handling time as the terminal measured it")
+    duration_s: DurationS | None = Field(default=None, description="handling time as the terminal measured it")
 
 
 class TicketNoShow(_WindowEvent):
@@ -224,7 +263,7 @@ class KioskSession(Envelope):
     type: Literal["kiosk.session"]
     service: ServiceCode | None = None
     outcome: KioskOutcome
-    duration_s: NonNegativeFloat
+    duration_s: DurationS
     step: str | None = Field(default=None, description="last step reached: identity, upload, print …")
 
 
@@ -258,7 +297,7 @@ class Occupancy(Envelope):
     """People counted per zone, and whether staff sit at each window, about once a second."""
 
     type: Literal["occupancy"]
-    zones: dict[Id, NonNegativeInt] = Field(default_factory=dict)
+    zones: dict[Id, Count] = Field(default_factory=dict)
     staff_present: dict[Id, bool] = Field(default_factory=dict)
 
 
@@ -321,10 +360,10 @@ class DeviceState(_Model):
     """Retained device state. A last will is just `{"v": 1, "online": false}`: it is composed when the device
     connects, so `ts` and `seq` are optional when `online` is false and the gateway stamps it on receipt."""
 
-    v: Literal[1]
+    v: Version
     online: bool
-    ts: AwareDatetime | None = None
-    seq: NonNegativeInt | None = None
+    ts: Timestamp | None = None
+    seq: Seq | None = None
     device_id: Id | None = None
     error_code: str | None = Field(default=None, description="a vendor error code; present means faulty")
     firmware: str | None = None
@@ -340,7 +379,7 @@ class DeviceState(_Model):
 class TicketMachineState(DeviceState):
     printer: PrinterStatus | None = None
     paper_pct: Annotated[int, Field(ge=0, le=100)] | None = None
-    quota: dict[ServiceCode, NonNegativeInt] | None = Field(
+    quota: dict[ServiceCode, Count] | None = Field(
         default=None, description="remaining tickets today per service, where the hall caps issuing"
     )
 
@@ -365,8 +404,8 @@ class EvaluatorState(DeviceState):
 
 
 class CameraState(DeviceState):
-    fps: NonNegativeFloat | None = None
-    last_frame_age_s: NonNegativeFloat | None = None
+    fps: NonNegativeFinite | None = None
+    last_frame_age_s: NonNegativeFinite | None = None
 
 
 class QmsState(DeviceState):
@@ -389,7 +428,7 @@ AnyState = (
 
 
 class Heartbeat(Envelope):
-    uptime_s: NonNegativeFloat | None = None
+    uptime_s: NonNegativeFinite | None = None
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -397,7 +436,7 @@ class Heartbeat(Envelope):
 
 class _Command(_Model):
     v: Literal[1] = 1
-    ts: AwareDatetime
+    ts: Timestamp
     cmd_id: Id
 
 
@@ -405,7 +444,7 @@ class NudgeCommand(_Command):
     """Window: people are waiting for you (shown on the staff terminal)."""
 
     type: Literal["nudge"] = "nudge"
-    waiting: NonNegativeInt
+    waiting: Count
     message: str | None = None
 
 
@@ -455,7 +494,7 @@ class KioskSelfTestCommand(_Command):
 class QuotaSetCommand(_Command):
     type: Literal["quota.set"] = "quota.set"
     service: ServiceCode
-    remaining: NonNegativeInt
+    remaining: Count
 
 
 COMMANDS_BY_DEVICE: dict[DeviceType, tuple[type[_Command], ...]] = {
@@ -470,8 +509,8 @@ COMMANDS_BY_DEVICE: dict[DeviceType, tuple[type[_Command], ...]] = {
 
 
 class CommandAck(_Model):
-    v: Literal[1]
-    ts: AwareDatetime
+    v: Version
+    ts: Timestamp
     cmd_id: Id
     ok: bool
     error: str | None = None
@@ -516,7 +555,12 @@ def payload_time(payload: Payload, received: datetime) -> datetime:
 __all__ = [
     "COMMANDS_BY_DEVICE",
     "CONTRACT_VERSION",
+    "EARLIEST",
     "EVENTS_BY_DEVICE",
+    "LATEST",
+    "MAX_COUNT",
+    "MAX_DURATION_S",
+    "MAX_SEQ",
     "STATE_BY_DEVICE",
     "TICKET_EVENTS",
     "WINDOW_EVENTS",

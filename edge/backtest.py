@@ -322,7 +322,7 @@ def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by 
         if row.channel == "hb":  # alive, nothing more: applied from the row, as the gateway logged it once checked
             kind = KINDS[row.device_type]
             if row.received_at < first:
-                hall.heartbeat(row.device_id, kind, row.seq, row.at)
+                hall.heartbeat(row.device_id, kind, row.seq, row.at, row.received_at)
                 warmup += 1
                 continue
             if row.received_at >= quiet_until:
@@ -330,7 +330,7 @@ def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by 
                 while (t := due(when)) <= when:
                     evaluate(t)
                 quiet_until = t.timestamp()
-            if hall.heartbeat(row.device_id, kind, row.seq, row.at) is not Applied.DUPLICATE:
+            if hall.heartbeat(row.device_id, kind, row.seq, row.at, row.received_at) is not Applied.DUPLICATE:
                 events += 1
                 # a heartbeat only moves a device's last-seen, whose deadlines the rules know
                 decider.heard(row.device_id)

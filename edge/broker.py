@@ -49,7 +49,9 @@ def mosquitto_path() -> str | None:
 
 
 class MosquittoProcess:
-    """A mosquitto listening on 127.0.0.1:`port`; `stop()` and `start()` again keep the port (broker restarts)."""
+    """A mosquitto listening on 127.0.0.1:`port`; `stop()` (or `kill()`) and `start()` again keep the port (broker
+    restarts). With `persistent`, its sessions and queued messages are saved in `dir`/data and survive a restart.
+    Lines in `extra_config` come last, so they override the defaults above (e.g. `autosave_interval`)."""
 
     def __init__(self, port: int | None = None, extra_config: str = "", *, persistent: bool = False) -> None:
         exe = mosquitto_path()
@@ -97,6 +99,11 @@ class MosquittoProcess:
             self.stop()
             raise RuntimeError(f"mosquitto did not start: {self.log.read_text(errors='replace')[-2000:]}") from None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (mosquitto does not fork)."""
+        return self._proc.pid if self._proc is not None else None
+
     def reload(self) -> None:
         """Make mosquitto re-read its password file and ACL (SIGHUP), as `systemctl reload mosquitto` does."""
         if self._proc is not None:
@@ -110,6 +117,13 @@ class MosquittoProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+            self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a power cut of the broker alone: nothing is saved since its last autosave."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
             self._proc = None
 
     def __enter__(self) -> MosquittoProcess:

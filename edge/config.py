@@ -22,7 +22,7 @@ from devices.mapping import VendorMapping
 from devices.topics import DeviceType
 from devices.validation import problems_from, read_yaml
 from edge.auth import Account, Role, User, valid_hash
-from rules.hall import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
+from rules.hall import DeviceProfile, EntityCaps, HallProfile, ServiceProfile, WindowProfile
 from rules.schedule import Span
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -120,6 +120,28 @@ class HttpSection(_Section):
 
 class IngestSection(_Section):
     max_payload_bytes: PositiveInt = Field(default=64 * 1024, description="larger messages are rejected (too_large)")
+    plausible_past_s: PositiveFloat = Field(
+        default=2 * 86400.0,
+        description="a message dated more than this before the gateway's clock is rejected (implausible_time); "
+        "long enough for a device to replay what it queued through a day's outage",
+    )
+    plausible_future_s: PositiveFloat = Field(
+        default=3600.0,
+        description="a message dated more than this after the gateway's clock is rejected (implausible_time): "
+        "only a wrong device clock is ahead, and within the hour the rolling-hour statistics stay true",
+    )
+    max_windows: PositiveInt = Field(
+        default=500, description="windows the hall learns from messages at most, when windows: lists none (entity_cap)"
+    )
+    max_services: PositiveInt = Field(
+        default=500, description="services the hall learns from messages at most, when services: lists none"
+    )
+    max_zones: PositiveInt = Field(
+        default=200, description="camera zones the hall learns from messages at most (zones are never configured)"
+    )
+    max_devices: PositiveInt = Field(
+        default=2000, description="devices the hall keeps at most, configured ones included (entity_cap)"
+    )
 
 
 class ClockSection(_Section):
@@ -264,6 +286,12 @@ class GatewayConfig(_Section):
             ),
             windows=tuple(WindowProfile(wid, w.name, tuple(w.services)) for wid, w in self.windows.items()),
             devices=tuple(DeviceProfile(did, d.type, d.name, d.location) for did, d in self.devices.items()),
+            caps=EntityCaps(
+                windows=self.ingest.max_windows,
+                services=self.ingest.max_services,
+                zones=self.ingest.max_zones,
+                devices=self.ingest.max_devices,
+            ),
         )
 
 

@@ -11,17 +11,27 @@ becomes a rule version in force at once (`BundleSink`).
 `Gateway` is an async context manager: entering restores the hall from the saved state plus the events logged after
 it and starts the link and the housekeeping task; leaving stops them and saves. `handle` is the hot path and is
 synchronous: nothing on it awaits, so a batch is applied and committed atomically with respect to the event loop.
+
+What never stops ingest (docs/deploy.md, "When something goes wrong while it runs"):
+- a message that cannot be decoded, validated, applied or stored because of what it says is a dead letter with a
+  reason (and a field path where there is one), acknowledged, and ingest goes on — whatever the exception;
+- a storage fault (a full disk, a lock another process holds, an I/O error) is not the message's fault: nothing is
+  acknowledged, the link leaves the broker (which keeps queueing for our persistent session), the batch is kept,
+  writes are retried with back-off, health says `storage_error` with the cause, and ingest resumes by itself;
+- every background task runs under `edge.supervisor`: a task that dies of anything unhandled stops the gateway with
+  exit 1 (`fatal`) so that systemd restarts it — never up but deaf;
+- while the gateway hears nothing (starting, broker away, storage pause), the hall model is told it is blind
+  (`HallState.blind`): the gateway's own deafness never counts as a device's silence.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from zoneinfo import ZoneInfo
@@ -30,7 +40,7 @@ from pydantic import TypeAdapter
 
 from cloud_sync.bundle import Bundle
 from cloud_sync.delivery import Receiver, bundle_topics, public_key
-from devices.codec import DeviceMessage, decode
+from devices.codec import DeviceMessage, check_time, decode
 from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import hall_filter
@@ -42,10 +52,12 @@ from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
 from edge.reports import Reports, day_span
 from edge.store import EventBatch, Rejected, Store
+from edge.store.faults import describe, is_storage_fault
 from edge.stream import Broadcaster
+from edge.supervisor import Supervisor, Worker
 from edge.versions import RuleVersions, content_hash
 from rules.clock import Clock
-from rules.hall import Applied, HallSnapshot, HallState
+from rules.hall import Applied, GatewayView, HallSnapshot, HallState
 from rules.language import BUILTIN, RuleFile, builtin_rules, load_rules
 
 log = logging.getLogger(__name__)
@@ -55,6 +67,10 @@ LIVE_EVERY_S = 1.0  # the web UI's floor view follows the hall at this pace
 BUNDLE_VERSION = "rules_bundle_version"  # meta: the signed bundle applied last (also `hallops rules apply`)
 BUNDLE_ACTOR = "cloud"  # who activates a bundle's rules, in the audit log
 CONFIG_USERS = "config_users"  # meta: the config file's users (no hashes) as of the last start, for `users list`
+STORE_BUSY_S = 1.0
+STALL_S = 30.0  # a task that loops every second and has not come round for this long is stalled
+STORAGE_RETRY_MIN_S = 0.5
+STORAGE_RETRY_MAX_S = 30.0
 
 
 @dataclass(slots=True)
@@ -66,6 +82,17 @@ class Counters:
     duplicates: int = 0
     ignored: int = 0  # our own commands echoed back, topics we never subscribed to (amqtt's retained leak)
     rejected: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class StorageHealth:
+    """Whether ingest's writes succeed: the cause and since when while they fail, and how often they failed."""
+
+    cause: str | None = None  # while writes fail: `OperationalError: database or disk is full`
+    since: datetime | None = None
+    attempts: int = 0  # writes tried since it began
+    faults: int = 0  # times a fault began, since the gateway started
+    next_try: float = 0.0  # monotonic
 
 
 class Gateway:
@@ -94,8 +121,20 @@ class Gateway:
         self._acks: list[tuple[int, int, int]] = []
         self._last_saved = 0.0
         self._dirty = False
-        self._tasks: list[asyncio.Task[None]] = []
         self._reported: Counter[str] = Counter()
+        self._crashes: Counter[str] = Counter()  # messages the model could not take, by exception type (logged once)
+        self.storage = StorageHealth()
+        self.supervisor = Supervisor(self._fatal)
+        self.ingest: Worker = self.supervisor.worker("ingest")  # the MQTT link: paused while it cannot take messages
+        self.fatal: str | None = None  # the task that died and why: the gateway is stopping with exit 1
+        self.failed = asyncio.Event()
+        # since when the gateway has heard nothing (hall time): from the end of the log until the broker first
+        # answers, and whenever the link is down; that time is the gateway's blindness, not the devices' silence
+        self._deaf_since: datetime | None = None
+        self._deaf_until_heard = False  # a device clock: the deaf span ends with the first message after a connect
+        self._had_log = False  # the database had events at start: the broker should have held our session
+        self.sessions_lost = 0  # the broker came back without our session (what it held for us may be lost)
+        self.session_lost_at: datetime | None = None
         key = cfg.rules.bundle_public_key
         self.link = MqttLink(
             cfg.mqtt,
@@ -103,6 +142,8 @@ class Gateway:
             [hall_filter(self.hall_id), *(subscription_filter(v) for v in cfg.vendor_mappings)],
             self.handle,
             self.flush,
+            on_connection=self._on_connection,
+            on_session=self._on_session,
             routes=dict.fromkeys(bundle_topics(self.hall_id), self._take_bundle) if key else None,
         )
         self.bundles: Receiver | None = None  # signed rule bundles from the cloud, when a trusted key is configured
@@ -120,35 +161,36 @@ class Gateway:
     async def __aenter__(self) -> Gateway:
         self.open()
         assert self.decider is not None and self.sender is not None
-        self._tasks = [
-            asyncio.create_task(self.link.run(), name="mqtt"),
-            asyncio.create_task(self._housekeeping(), name="housekeeping"),
-            asyncio.create_task(self._live(), name="live"),
-            asyncio.create_task(self.decider.run(), name="decisions"),
-            asyncio.create_task(self.sender.run(), name="outbox"),
-        ]
+        sup = self.supervisor
+        sup.start(self.ingest, self.link.run())
+        sup.start(sup.worker("housekeeping", STALL_S), self._housekeeping())
+        sup.start(sup.worker("live", STALL_S), self._live())
+        self.decider.worker = sup.worker("decisions", STALL_S)
+        sup.start(self.decider.worker, self.decider.run())
+        self.sender.worker = sup.worker("outbox", STALL_S)
+        sup.start(self.sender.worker, self.sender.run())
         if self.bundles is not None:
-            self._tasks.append(asyncio.create_task(self.bundles.run(), name="bundles"))
+            bundles = sup.worker("bundles")  # it waits on the link's bundle topics: running from the start
+            bundles.beat()
+            sup.start(bundles, self.bundles.run())
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            # re-cancel: on Python 3.11 `asyncio.wait_for` (inside aiomqtt) can swallow a cancellation that lands
-            # just as its inner future completes, and the task would then run on
-            while not t.done():
-                await asyncio.wait({t}, timeout=0.5)
-                t.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                t.result()
+        await self.supervisor.stop()
         self.close()
+
+    def _fatal(self, task: str, exc: BaseException) -> None:
+        """A supervised task died: stop the gateway (edge.server) and exit non-zero, so systemd starts it again."""
+        self.fatal = f"{task}: {describe(exc)}"
+        self.failed.set()
 
     def open(self) -> None:
         """Open the store and restore the hall (no network): the saved state plus the events logged after it."""
-        self.store = Store(self.cfg.storage.path)
+        # a write waits at most this long for another process's lock: the event loop must not stall on it; a longer
+        # lock is a storage fault (ingest pauses and retries) rather than a frozen gateway
+        self.store = Store(self.cfg.storage.path, busy_timeout_s=STORE_BUSY_S)
         configured = {name: {"role": u.role, "name": u.name} for name, u in self.cfg.users.items()}
         self.store.meta.set(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))
         saved = self.store.events.saved_state()
@@ -161,8 +203,15 @@ class Gateway:
                 log.warning("saved hall state unreadable (%s); rebuilding from the whole event log", exc)
                 self.state, after = HallState(self.cfg.profile()), 0
         newest = self.store.events.newest_at()
-        if newest is not None:  # a device clock resumes at the hall time it had, not the box's wall clock
-            self._observe_at(datetime.fromtimestamp(newest, UTC))
+        if newest is not None and isinstance(self.clock, DeviceClock):  # it resumes at the hall time it had
+            self.clock.restore(datetime.fromtimestamp(newest, UTC))
+        # deaf from the last thing logged until the broker answers (a device clock: until the first message tells
+        # the hall time again, as the devices' time went on while the gateway was down): a restart is never a
+        # device's silence
+        self._had_log = newest is not None
+        heard = newest if isinstance(self.clock, DeviceClock) else self.store.events.last_heard()
+        if heard is not None:
+            self._deaf_since = datetime.fromtimestamp(heard, UTC)
         replayed = 0
         for ev in self.store.events.after(after):
             received = datetime.fromtimestamp(ev.received_at, UTC)
@@ -191,7 +240,7 @@ class Gateway:
             self.rules,
             self.store,
             self.clock,
-            self.state.snapshot,
+            self.hall_for_rules,
             stream=self.stream,
             on_outbox=lambda: self.sender.wake() if self.sender else None,
         )
@@ -243,12 +292,21 @@ class Gateway:
     # -- the hot path -----------------------------------------------------------------------------------
 
     def handle(self, topic: str, payload: bytes, received_at: datetime, mid: int = 0, qos: int = 0) -> None:
-        """Take one MQTT message: validate, apply to the hall, queue for the log. Never raises for bad input."""
+        """Take one MQTT message: validate, apply to the hall, queue for the log. Never raises: a message that breaks
+        anything on its way in is a dead letter (`unprocessable`), and ingest goes on."""
         self.counters.received += 1
         if isinstance(self.clock, DeviceClock):
             received_at = self.clock.now()  # a last will is stamped in hall time, like everything else
         if qos:
             self._acks.append((self.link.generation, mid, qos))
+        try:
+            self._take(topic, payload, received_at)
+        except Exception as exc:  # whatever a message does to the model, ingest goes on
+            self._unprocessable(topic, payload, received_at, exc)
+        if self._batch.events >= MAX_BATCH:
+            self.flush()
+
+    def _take(self, topic: str, payload: bytes, received_at: datetime) -> None:
         try:
             if not topic.startswith(self._prefix):
                 mapping = match(self.cfg.vendor_mappings, topic)
@@ -263,17 +321,34 @@ class Gateway:
         if msg is None:
             self.counters.ignored += 1
             return
+        ingest = self.cfg.ingest
+        if isinstance(self.clock, DeviceClock):
+            # the devices' time is the hall's: no box clock to hold it against (a lone outlier cannot move the
+            # clock, DeviceClock); a first message is stamped with the time it brings, not the box's
+            if self.clock.anchor is None:
+                self.clock.observe(msg.at, msg.device_id)
+                msg = replace(msg, received_at=self.clock.now())
+        try:
+            if not isinstance(self.clock, DeviceClock):
+                check_time(msg.at, msg.received_at, ingest.plausible_past_s, ingest.plausible_future_s)
+            self.state.admit(msg)  # nothing unconfigured, nothing beyond the caps (rules/hall/admission.py)
+        except PayloadError as exc:
+            self._reject(topic, payload, received_at, exc)
+            return
         if self.state.apply(msg) is Applied.DUPLICATE:
             self.counters.duplicates += 1
             return
         self._observe(msg)
+        if self._deaf_until_heard:
+            self._blind_until(self.clock.now())
+            self._deaf_since, self._deaf_until_heard = None, False
         self.counters.accepted += 1
         self._dirty = True
         if self.decider is not None:
             self.decider.on_message(msg)
         self.reports.apply(msg)
         self._batch.add(
-            received_at.timestamp(),
+            msg.received_at.timestamp(),
             msg.at.timestamp(),
             msg.device_type.value,
             msg.device_id,
@@ -283,8 +358,15 @@ class Gateway:
             topic,
             payload,
         )
-        if self._batch.events >= MAX_BATCH:
-            self.flush()
+
+    def _unprocessable(self, topic: str, payload: bytes, received_at: datetime, exc: Exception) -> None:
+        """A message that raised on its way in (a bug, or a value nothing foresaw): kept as a dead letter with the
+        exception, logged with its traceback the first time for each kind of exception."""
+        kind = type(exc).__name__
+        self._crashes[kind] += 1
+        if self._crashes[kind] == 1:
+            log.error("message not processable topic=%s (%s); kept as a dead letter", topic, kind, exc_info=exc)
+        self._reject(topic, payload, received_at, PayloadError("unprocessable", describe(exc)))
 
     def _reject(self, topic: str, payload: bytes, received_at: datetime, exc: PayloadError) -> None:
         self.counters.rejected[exc.reason] += 1
@@ -292,27 +374,144 @@ class Gateway:
         log.debug("rejected topic=%s reason=%s path=%s detail=%s", topic, exc.reason, exc.path, exc.detail)
 
     def _observe(self, msg: DeviceMessage) -> None:
-        self._observe_at(msg.at)
-
-    def _observe_at(self, at: datetime) -> None:
+        """A device clock follows the devices' time, but one device alone cannot make it jump (DeviceClock)."""
         if isinstance(self.clock, DeviceClock):
-            self.clock.observe(at)
+            self.clock.observe(msg.at, msg.device_id)
 
     def flush(self, save_state: bool = False) -> None:
-        """Commit what was handled since the last flush, then acknowledge it to the broker."""
+        """Commit what was handled since the last flush, then acknowledge it to the broker. Never raises: a storage
+        fault pauses ingest (`_storage_failed`) and the batch waits for the next try."""
         if self.store is None:
             return
         now = time.monotonic()
+        if self.storage.cause is not None and now < self.storage.next_try:
+            return
         save = self._dirty and (save_state or now - self._last_saved >= self.cfg.storage.snapshot_every_s)
-        if self._batch or save:
-            self.store.events.write(self._batch, self.state.dump() if save else None, datetime.now(UTC).timestamp())
-            self._batch.clear()
+        if self._batch or save or self.storage.cause is not None:
+            try:
+                self._write(self.state.dump() if save else None)
+            except Exception as exc:
+                if not is_storage_fault(exc):
+                    raise
+                self._storage_failed(exc)
+                return
             if save:
                 self._last_saved = now
                 self._dirty = False
+        if self.storage.cause is not None:
+            self._storage_recovered()
         if self._acks:
             self.link.ack(self._acks)
             self._acks.clear()
+
+    def _write(self, state: bytes | None) -> None:
+        """The batch (and the state), in one transaction; a row the store cannot hold (not a storage fault) makes
+        the batch go row by row, and that row a dead letter."""
+        assert self.store is not None
+        try:
+            self.store.events.write(self._batch, state, datetime.now(UTC).timestamp())
+        except Exception as exc:
+            if is_storage_fault(exc):
+                raise
+            self._write_singly(exc)
+            if state is not None:
+                self.store.events.write(EventBatch(), state, datetime.now(UTC).timestamp())
+        self._batch.clear()
+
+    def _write_singly(self, first: Exception) -> None:
+        assert self.store is not None
+        log.error("a batch could not be stored (%s); storing it row by row", describe(first))
+        batch, rows = self._batch, self._batch.rows()
+        done = 0
+        try:
+            for row in rows:
+                try:
+                    self.store.events.write(EventBatch.of_rows([row]))
+                except Exception as exc:
+                    if is_storage_fault(exc):
+                        raise
+                    received_at, topic, payload = row[0], row[7], row[8]
+                    self.counters.accepted -= 1
+                    self.counters.rejected["unstorable"] += 1
+                    dead = Rejected(received_at, topic, "unstorable", "", describe(exc), payload)
+                    self.store.events.write(EventBatch.of([], [dead]))
+                done += 1
+            self.store.events.write(EventBatch.of([], batch.rejected))
+        except Exception:
+            del rows[:done]  # what was written stays written; the rest waits with the batch
+            raise
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        s = self.storage
+        cause = describe(exc)
+        if s.cause is None:
+            s.since, s.attempts = datetime.now(UTC), 0
+            s.faults += 1
+            log.error(
+                "ingest paused: the store refuses writes (%s) db=%s; nothing is acknowledged, the broker keeps the "
+                "messages, retrying",
+                cause,
+                self.cfg.storage.path,
+            )
+            self.link.hold()  # leave the broker: our persistent session queues what comes meanwhile
+        s.cause = cause
+        s.attempts += 1
+        s.next_try = time.monotonic() + min(STORAGE_RETRY_MAX_S, STORAGE_RETRY_MIN_S * 2 ** min(s.attempts, 10))
+        self.ingest.pause("storage_error", cause)
+
+    def _storage_recovered(self) -> None:
+        s = self.storage
+        assert s.since is not None
+        log.warning(
+            "ingest resumes: the store takes writes again after %.0f s (%d attempts)",
+            (datetime.now(UTC) - s.since).total_seconds(),
+            s.attempts,
+        )
+        s.cause, s.since, s.attempts = None, None, 0
+        self.link.release()  # the link reconnects; ingest runs again once it is subscribed (`_on_connection`)
+
+    def _on_connection(self, up: bool) -> None:
+        """The link connected (subscribed) or lost the broker: ingest runs, or the gateway is deaf from now on."""
+        if up:
+            if isinstance(self.clock, DeviceClock):
+                self._deaf_until_heard = True  # the devices' clock tells how long the gateway was away
+            else:
+                self._blind_until(self.clock.now())
+                self._deaf_since = None
+            if self.storage.cause is None:
+                self.ingest.resume()
+        else:
+            self._deaf_since = self.clock.now()
+            if self.storage.cause is None:
+                self.ingest.pause("broker_disconnected", f"no connection to the broker at {self.cfg.mqtt.url}")
+
+    def _on_session(self, present: bool) -> None:
+        """The broker answered a connection without our session: after an earlier connection, or on the first one
+        when the database shows the gateway ran before, whatever the broker held for us may be gone. Counted in
+        health, logged, and an alert (`broker-session-lost`) — never silent."""
+        if present or (self.link.connects <= 1 and not self._had_log):
+            return
+        self.sessions_lost += 1
+        self.session_lost_at = self.clock.now()
+        log.error(
+            "the broker has lost the gateway's session (lost=%d): messages it queued while the gateway was away may "
+            "be lost; check the broker's persistence (docs/deploy.md)",
+            self.sessions_lost,
+        )
+
+    def _blind_until(self, now: datetime) -> None:
+        if self._deaf_since is not None and now > self._deaf_since:
+            self.state.blind(self._deaf_since.timestamp(), now.timestamp())
+            self._dirty = True  # the next save keeps the span: a restart after it must still forgive it
+
+    def hall_for_rules(self, now: datetime) -> HallSnapshot:
+        """The hall as the rules see it: while the gateway hears nothing, that time is blind, not silent."""
+        self._blind_until(now)
+        hall = self.state.snapshot(now)
+        storage = self.storage.cause or (self.decider.storage_fault if self.decider else None)
+        if storage is not None or self.session_lost_at is not None:
+            hall = replace(hall, gateway=GatewayView(storage, self.session_lost_at))
+        return hall
 
     # -- housekeeping -----------------------------------------------------------------------------------
 
@@ -322,7 +521,9 @@ class Gateway:
         decision state moved (`changed`: engine = alerts, tickets, tidal = recommendations)."""
         dump = TypeAdapter(HallSnapshot).dump_json
         seen: dict[str, int] = {}
+        worker = self.supervisor.workers["live"]
         while True:
+            worker.beat()
             await asyncio.sleep(LIVE_EVERY_S)
             if not self.stream.subscribers:
                 continue
@@ -334,22 +535,30 @@ class Gateway:
                 self.stream.publish("changed", moved)
 
     async def _housekeeping(self) -> None:
-        """Once a second: commit stragglers, save the state when due, cap the dead letters; hourly: retention."""
+        """Once a second: commit stragglers (and retry a paused store), save the state when due, cap the dead
+        letters; hourly: retention. A storage fault here waits for the next round; anything else is fatal."""
+        worker = self.supervisor.workers["housekeeping"]
         last_retention = -3600.0
         while True:
+            worker.beat()
             await asyncio.sleep(1.0)
             self.flush()
-            self.follow_rules()
             self._report_rejections()
-            if self.store is None:
+            if self.store is None or self.storage.cause is not None:
                 continue
-            self.store.dead_letters.prune(self.cfg.storage.dead_letter_limit)
-            if time.monotonic() - last_retention >= 3600:
-                last_retention = time.monotonic()
-                horizon = datetime.now(UTC) - timedelta(days=self.cfg.storage.retention_days)
-                gone = self.store.events.prune(horizon.timestamp())
-                if gone:
-                    log.info("retention removed events=%d older_than=%s", gone, horizon.isoformat())
+            try:
+                self.follow_rules()
+                self.store.dead_letters.prune(self.cfg.storage.dead_letter_limit)
+                if time.monotonic() - last_retention >= 3600:
+                    last_retention = time.monotonic()
+                    horizon = datetime.now(UTC) - timedelta(days=self.cfg.storage.retention_days)
+                    gone = self.store.events.prune(horizon.timestamp())
+                    if gone:
+                        log.info("retention removed events=%d older_than=%s", gone, horizon.isoformat())
+            except Exception as exc:
+                if not is_storage_fault(exc):
+                    raise
+                log.warning("housekeeping skipped a round: %s", describe(exc))
 
     def _report_rejections(self) -> None:
         new = self.counters.rejected - self._reported

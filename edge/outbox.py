@@ -17,11 +17,14 @@ import httpx
 
 from edge.mqtt import MqttLink
 from edge.store import Store
+from edge.store.faults import describe, is_storage_fault
+from edge.supervisor import Worker
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_S = 300.0
+STORAGE_RETRY_S = 2.0  # while the store refuses writes
 
 
 class OutboxSender:
@@ -33,6 +36,7 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self.sent = 0
         self.failed = 0
+        self.worker: Worker | None = None  # the supervisor's account of the sender (edge/supervisor.py), when it runs
 
     def wake(self) -> None:
         self._wake.set()
@@ -40,9 +44,21 @@ class OutboxSender:
     async def run(self) -> None:
         try:
             while True:
-                await self.drain()
+                if self.worker is not None:
+                    self.worker.beat()
+                try:
+                    await self.drain()
+                    next_at = self._store.outbox.next_attempt()
+                except Exception as exc:
+                    if not is_storage_fault(exc):
+                        raise
+                    self._storage_failed(exc)
+                    await asyncio.sleep(STORAGE_RETRY_S)
+                    continue
+                if self.worker is not None and self.worker.paused:
+                    log.warning("outbox: the store takes writes again; delivering")
+                    self.worker.resume()
                 now = datetime.now(UTC).timestamp()
-                next_at = self._store.outbox.next_attempt()
                 timeout = 1.0 if next_at is None else min(1.0, max(0.0, next_at - now))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
@@ -50,6 +66,14 @@ class OutboxSender:
         finally:
             if self._own_http:
                 await self._http.aclose()
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        """The store refused to mark a row (a full disk, a lock): the row stays due and is delivered again when the
+        store recovers — a receiver drops the repeat by its notification id (docs/api.md)."""
+        if self.worker is None or not self.worker.paused:
+            log.error("outbox: the store refuses writes (%s); delivery waits for it", describe(exc))
+        if self.worker is not None:
+            self.worker.pause("storage_error", describe(exc))
 
     async def drain(self) -> None:
         """Send every due row once (in order); failures are rescheduled."""

@@ -50,7 +50,9 @@ class Reports:
         log.info("kpi book restored day=%s seconds=%.2f", day, monotonic() - started)
 
     def apply(self, msg: DeviceMessage) -> None:
-        day = msg.at.astimezone(self.tz).date()
+        # the day is the box's (when the message arrived, in the hall's zone), as the hall model's: a device whose
+        # clock runs ahead does not start tomorrow's book before midnight
+        day = msg.received_at.astimezone(self.tz).date()
         # a new day; or the first message of all, whose day was only guessed from the clock at start (a device clock
         # that has heard no device yet runs on the box's date). A late message of yesterday never resets today.
         if self.today is None or day > self.today.day or (day < self.today.day and not self._heard):

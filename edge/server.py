@@ -51,8 +51,9 @@ async def serve(
     *,
     clock: Clock | None = None,
     on_ready: Callable[[Gateway, str], None] | None = None,
-) -> None:
-    """Run the gateway and its HTTP API until `stop` is set. `on_ready(gateway, base_url)` once serving."""
+) -> int:
+    """Run the gateway and its HTTP API until `stop` is set, or until one of its tasks dies (edge.supervisor).
+    `on_ready(gateway, base_url)` once serving. Returns the exit code: 0 when stopped, 1 when a task died."""
     sock = bind(cfg.http.host, cfg.http.port)
     host, port = sock.getsockname()[:2]
     async with Gateway(cfg, clock=clock) as gateway:
@@ -79,10 +80,15 @@ async def serve(
         if on_ready is not None:
             on_ready(gateway, url)
         stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        failed = asyncio.create_task(gateway.failed.wait())
+        await asyncio.wait({task, stopper, failed}, return_when=asyncio.FIRST_COMPLETED)
+        if gateway.fatal is not None:
+            log.critical("the gateway stops because a task died (%s); exit 1 so that it is restarted", gateway.fatal)
+        failed.cancel()
         gateway.stream.close()  # open pages' live streams end first, so the server's shutdown cancels nothing
         server.should_exit = True
         stopper.cancel()
         await task
         app.state.auth.close()
     sock.close()
+    return 1 if gateway.fatal is not None else 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
@@ -53,7 +53,13 @@ from rules.notify import (
 )
 from rules.schedule import in_schedule, span_start
 
+# An event alert (a rule with `on:`) lasts this long after its last matching event unless the rule says
+# `keep_firing_for`: a kiosk help request from the morning is not still firing in the evening (what it opened — a
+# rectification ticket — stays open on its own clock). Acknowledging it ends it at once, as before.
+EVENT_ALERT_LASTS = timedelta(hours=1)
+
 __all__ = [
+    "EVENT_ALERT_LASTS",
     "Act",
     "Alert",
     "AlertState",
@@ -62,11 +68,17 @@ __all__ = [
     "NotifyReason",
     "RuleEngine",
     "Silence",
+    "event_alert_lasts",
     "fingerprint",
     "in_schedule",
     "rule_key",
     "span_start",
 ]
+
+
+def event_alert_lasts(rule: Rule) -> timedelta:
+    """How long an event rule's alert fires after its last event: its `keep_firing_for`, else EVENT_ALERT_LASTS."""
+    return rule.keep_firing_for or EVENT_ALERT_LASTS
 
 
 class RuleEngine:
@@ -171,7 +183,7 @@ class RuleEngine:
             owner = self._by_id.get(alert.rule_id)
             if owner is None or not owner.enabled:  # the rule was removed or switched off: its alerts end
                 self._resolve(alert, now, out, ())
-            elif owner.on is not None and owner.keep_firing_for and now - alert.last_true >= owner.keep_firing_for:
+            elif owner.on is not None and now - alert.last_true >= event_alert_lasts(owner):
                 self._resolve(alert, now, out, rule_roles(owner))
         # alerts of the other rules are neither muted nor told anew unless a silence or an inhibition is about
         scoped = only if only is not None and not self.silences and not self._inhibited else None
@@ -399,7 +411,9 @@ class RuleEngine:
                     ahead(rule.id, a.fired_at + rule.escalate[a.escalation_level].after)
                 if rule.repeat_every and a.notified_at is not None:
                     ahead(rule.id, a.notified_at + rule.repeat_every)
-            if rule.keep_firing_for and a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
+            if rule.on is not None and a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
+                ahead(rule.id, a.last_true + event_alert_lasts(rule))
+            elif rule.keep_firing_for and a.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
                 ahead(rule.id, a.last_true + rule.keep_firing_for)
         for s in self.silences.values() if only is None else ():
             ahead(None, s.starts_at)

@@ -114,13 +114,14 @@ def _serving_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
     return _win(v).serving_since
 
 
-def _last_seen(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
-    return _dev(v).last_seen
+def _silent_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    # not `last_seen`: the time the gateway itself was not listening does not count against the device
+    return _dev(v).silent_since
 
 
 def _silent_s(v: View, h: HallSnapshot, now: datetime) -> float | None:
-    d = _dev(v)
-    return None if d.last_seen is None else max(0.0, (now - d.last_seen).total_seconds())
+    since = _dev(v).silent_since
+    return None if since is None else max(0.0, (now - since).total_seconds())
 
 
 def _offline_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
@@ -375,9 +376,10 @@ METRICS: dict[str, Metric] = {
             Subject.DEVICE,
             Kind.NUMBER,
             "s",
-            "seconds since the device last sent anything (heartbeat, event or state)",
+            "seconds since the device last sent anything (heartbeat, event or state), not counting the time the "
+            "gateway itself was not listening (down, cut off from the broker, storage paused)",
             _silent_s,
-            since=_last_seen,
+            since=_silent_since,
             per_second=True,
         ),
         Metric(
@@ -496,6 +498,25 @@ METRICS: dict[str, Metric] = {
             "share",
             "share of ticket machines offline (0–1)",
             _offline_share("ticket_machine"),
+        ),
+        # -- the gateway itself
+        Metric(
+            "hall.storage_error",
+            Subject.HALL,
+            Kind.BOOL,
+            "",
+            "the gateway's database refuses writes (a full disk, a lock, an I/O error): ingest is paused, nothing "
+            "is acknowledged or lost, and it resumes by itself when the cause goes",
+            lambda v, h, n: h.gateway.storage_error is not None,
+        ),
+        Metric(
+            "hall.broker_session_lost_min",
+            Subject.HALL,
+            Kind.NUMBER,
+            "min",
+            "minutes since the broker came back without the gateway's session: what it held for the gateway may be "
+            "lost (no value if that never happened since the gateway started)",
+            lambda v, h, n: None if h.gateway.session_lost_at is None else _minutes(h.gateway.session_lost_at, n),
         ),
     )
 }

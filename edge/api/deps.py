@@ -27,11 +27,12 @@ from cloud_sync.delivery import Receiver
 from edge.auth import COOKIE, OPEN_USER, Auth, Role, User
 from edge.config import GatewayConfig
 from edge.decisions import Decider
-from edge.gateway import Counters, Gateway
+from edge.gateway import Counters, Gateway, StorageHealth
 from edge.mqtt import MqttLink
 from edge.reports import Reports
 from edge.store import Store
 from edge.stream import Broadcaster
+from edge.supervisor import Supervisor
 from edge.versions import RuleVersions
 from rules.clock import Clock
 from rules.hall import HallSnapshot
@@ -66,6 +67,10 @@ class ApiState:
     current_versions: Callable[[], RuleVersions | None]  # None until the gateway is open
     rules: Callable[[], RuleFile]  # the rules in force
     rules_version: Callable[[], int]  # … and their version
+    supervisor: Supervisor  # the background tasks and their state
+    storage: StorageHealth  # whether ingest's writes succeed
+    fatal: Callable[[], str | None]  # the task that died (the gateway is stopping), if any
+    sessions_lost: Callable[[], int]  # times the broker came back without the gateway's session
     backtests: asyncio.Lock = field(default_factory=asyncio.Lock)  # one backtest at a time
 
     @classmethod
@@ -93,6 +98,10 @@ class ApiState:
             current_versions=lambda: gateway.versions,
             rules=lambda: gateway.rules,
             rules_version=lambda: gateway.rules_version,
+            supervisor=gateway.supervisor,
+            storage=gateway.storage,
+            fatal=lambda: gateway.fatal,
+            sessions_lost=lambda: gateway.sessions_lost,
         )
 
     def decider(self) -> Decider:

@@ -12,25 +12,32 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from edge.api.deps import VERSION, State, needs
-from edge.api.schemas import DeadLetterOut, Health, IngestCounters
+from edge.api.deps import VERSION, ApiState, State, needs
+from edge.api.schemas import DeadLetterOut, Health, IngestCounters, StorageOut, TaskHealth
 from edge.auth import Role
+from edge.supervisor import WorkerReport, WorkerState
 
 router = APIRouter(tags=["gateway"])
 
 
 @router.get("/api/health", response_model=Health, openapi_extra={"x-roles": []})
 async def health(state: State) -> Health:
-    """Whether ingest is working: broker connection and message counters since start."""
+    """Whether ingest is working: broker connection, each background task, storage, and message counters since
+    start. `ok` only when all of it works."""
     c = state.counters
     store = state.current_store()
     decider = state.current_decider()
+    tasks = state.supervisor.report()
+    status, problems = _status(state, tasks)
+    s = state.storage
     return Health(
-        status="ok" if state.link.connected else "degraded",
+        status=status,
+        problems=problems,
         hall=state.hall_id,
         version=VERSION,
         broker_connected=state.link.connected,
         broker_connects=state.link.connects,
+        broker_sessions_lost=state.sessions_lost(),
         started_at=state.started_at.astimezone(state.tz),
         uptime_s=round(state.uptime_s(), 3),
         counters=IngestCounters(
@@ -46,7 +53,42 @@ async def health(state: State) -> Health:
         rules_version=state.rules_version(),
         rules_shadow=decider.shadow.number if decider and decider.shadow else None,
         bundles=asdict(state.bundles.counters) if state.bundles is not None else None,
+        tasks=[
+            TaskHealth(
+                name=t.name,
+                state=t.state.value,
+                reason=t.reason,
+                detail=t.detail,
+                since_s=round(t.since_s, 3),
+                beat_age_s=None if t.beat_age_s is None else round(t.beat_age_s, 3),
+            )
+            for t in tasks
+        ],
+        storage=StorageOut(
+            ok=s.cause is None,
+            cause=s.cause,
+            since=s.since.astimezone(state.tz) if s.since else None,
+            attempts=s.attempts,
+            faults=s.faults,
+        ),
     )
+
+
+def _status(state: ApiState, tasks: list[WorkerReport]) -> tuple[str, list[str]]:
+    """The one word a monitor reads, and the reasons behind it (the worst wins: failed, storage_error, degraded)."""
+    fatal = state.fatal()
+    if fatal is not None:
+        return "failed", [f"a task died: {fatal}"]
+    problems = [
+        f"{t.name}: {t.state.value}" + (f" ({t.reason}: {t.detail})" if t.reason else "")
+        for t in tasks
+        if t.state is not WorkerState.RUNNING
+    ]
+    if not state.link.connected:
+        problems.insert(0, "not connected to the broker")
+    if state.storage.cause is not None or any(t.reason == "storage_error" for t in tasks):
+        return "storage_error", problems
+    return ("degraded" if problems else "ok"), problems
 
 
 @router.get("/api/dead-letters", response_model=list[DeadLetterOut], **needs(Role.TECHNICIAN))

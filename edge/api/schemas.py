@@ -115,12 +115,39 @@ class IngestCounters(BaseModel):
     rejected: dict[str, int]
 
 
+class TaskHealth(BaseModel):
+    """A background task as it reports itself (edge/supervisor.py)."""
+
+    name: str = Field(description="ingest, decisions, outbox, housekeeping, live, bundles")
+    state: Literal["starting", "running", "paused", "stalled", "failed", "stopped"]
+    reason: str = Field(description="why it is paused or failed: storage_error, broker_disconnected, crashed …")
+    detail: str = Field(description="the cause in words")
+    since_s: float = Field(description="seconds in this state")
+    beat_age_s: float | None = Field(description="seconds since it last came round its loop (none: it has no loop)")
+
+
+class StorageOut(BaseModel):
+    ok: bool = Field(description="ingest's writes succeed")
+    cause: str | None = Field(description="while they fail: the error, e.g. `OperationalError: database is locked`")
+    since: datetime | None
+    attempts: int = Field(description="writes tried since the fault began")
+    faults: int = Field(description="storage faults since the gateway started")
+
+
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "storage_error", "failed"] = Field(
+        description="ok: every task runs and the broker is connected; storage_error: the database refuses writes "
+        "(ingest paused, nothing lost); degraded: anything else not running; failed: a task died, the gateway is "
+        "stopping to be restarted"
+    )
+    problems: list[str] = Field(description="what keeps the status from ok, in words")
     hall: str
     version: str
     broker_connected: bool
     broker_connects: int
+    broker_sessions_lost: int = Field(
+        description="times the broker came back without the gateway's session: what it held for the gateway may be lost"
+    )
     started_at: datetime
     uptime_s: float
     counters: IngestCounters
@@ -132,6 +159,8 @@ class Health(BaseModel):
         description="signed rule bundles from the cloud since the start "
         "(received, applied, refused, repeated), when a key is configured"
     )
+    tasks: list[TaskHealth]
+    storage: StorageOut
 
 
 class DeadLetterOut(BaseModel):

@@ -16,7 +16,9 @@ those modules, the logging set-up and the mapping of errors to exit codes and me
 command's own work.
 
 Every subcommand prints what it is doing on stderr, turns bad input into a list of problems with field paths
-(exit 2), and stops cleanly on Ctrl-C (exit 130 for an interrupted run, 0 for a server told to stop).
+(exit 2), refuses a database file that cannot be used (empty, not a database, truncated, damaged, locked: the path,
+the finding and what to do, exit 3; docs/deploy.md) and stops cleanly on Ctrl-C (exit 130 for an interrupted run, 0
+for a server told to stop).
 
 Imports: what loads the configuration models, the rule language, the web server, the gateway, cryptography or
 OpenCV is imported inside the command that needs it (`# noqa: PLC0415`). Every `hallops` run builds the whole
@@ -33,10 +35,12 @@ import sys
 from devices.errors import ConfigError
 from edge.cli import audit, devices, rules, run, staffing, users
 from edge.cli.terminal import say
+from edge.store import StorageError
 
 __all__ = ["build_parser", "main"]
 
 EXIT_CONFIG = 2  # bad configuration or input, reported as `hallops: <problems with field paths>`
+EXIT_STORAGE = 3  # the gateway's SQLite file cannot be used: `hallops: the database PATH <finding>. <advice>`
 EXIT_INTERRUPTED = 130  # Ctrl-C outside a command's own stop handling
 
 
@@ -65,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         say(f"hallops: {exc}")
         return EXIT_CONFIG
+    except StorageError as exc:  # the message says what to do: a traceback would hide it
+        say(f"hallops: {exc}")
+        return EXIT_STORAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return result

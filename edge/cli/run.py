@@ -119,8 +119,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         say(f"hallops gateway: hall {cfg.hall.id} · broker {cfg.mqtt.url} · db {cfg.storage.path} · {url}")
 
     async def main(stop: asyncio.Event) -> int:
-        await serve(cfg, stop, on_ready=ready)
-        return 0
+        code = await serve(cfg, stop, on_ready=ready)
+        if code:
+            say("hallops gateway: stopped because a background task died (see the log); exit 1 so that it restarts")
+        return code
 
     return _run(main)
 
@@ -206,10 +208,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 await asyncio.wait({stopper, gateway}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
             await _cancel(sim)
-            await gateway
+            code = await gateway
             stopper.cancel()
-        say("hallops demo: stopped")
-        return 0
+        say("hallops demo: stopped" if not code else "hallops demo: stopped because a gateway task died (see the log)")
+        return code
 
     try:
         return _run(main)

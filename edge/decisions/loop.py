@@ -35,11 +35,20 @@ from edge.config import GatewayConfig
 from edge.decisions.batch import Batch, LiveEvent
 from edge.decisions.commands import alert_commands, recommendation_commands
 from edge.decisions.demand import learn_history, learn_message
-from edge.decisions.records import alert_json, recommendation_record, ticket_json
+from edge.decisions.records import (
+    alert_json,
+    alert_notification_id,
+    recommendation_notification_id,
+    recommendation_record,
+    ticket_json,
+    ticket_notification_id,
+)
 from edge.decisions.settings import DeciderSettings, settings_for
 from edge.decisions.shadow import Shadow
 from edge.store import AlertChange, OutboxMessage, Record, Store
+from edge.store.faults import is_storage_fault
 from edge.stream import Broadcaster
+from edge.supervisor import Worker
 from edge.wording.tidal import render_event
 from rules.clock import Clock
 from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
@@ -132,6 +141,11 @@ class Decider:
         # moves, whether or not the change was worth a notification (a pending alert, an info prompt)
         self.versions: dict[str, int] = {}
         self._audit: list[Entry] = []  # changes people made since the last write
+        # what evaluations decided while the store refused writes (a full disk, a lock held by another process): kept
+        # in order and written first, with the next write that succeeds — a storage fault delays, never loses
+        self._unwritten = Batch()
+        self.storage_fault: str | None = None  # the cause, while writes fail
+        self.worker: Worker | None = None  # the supervisor's account of the loop (edge/supervisor.py), when it runs
         self._last_state_at = 0.0
         self._command_numbers = itertools.count(1)  # a device command's id ends with the next of these
         self.evaluations = 0
@@ -293,6 +307,8 @@ class Decider:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if self.worker is not None:
+                self.worker.beat()
             sleep = self._sleep_for()
             woken = False
             with contextlib.suppress(TimeoutError):
@@ -435,35 +451,69 @@ class Decider:
         due = fingerprint != self._last_state and (
             decisions or batch.history or batch.records or wall - self._last_state_at >= STATE_EVERY_S
         )
-        if batch.outbox or batch.history or batch.records or self._audit or due:
-            audit, self._audit = self._audit, []
-            self._store.decisions.write(states, batch.history, batch.outbox, wall, batch.records, audit)
-            self._last_state, self._last_state_at = fingerprint, wall
-        if batch.outbox:
-            self._on_outbox()
-        for live in batch.live:
+        pending = self._unwritten
+        pending.outbox.extend(batch.outbox)
+        pending.history.extend(batch.history)
+        pending.records.extend(batch.records)
+        if pending.outbox or pending.history or pending.records or self._audit or due or self.storage_fault:
+            try:
+                self._store.decisions.write(states, pending.history, pending.outbox, wall, pending.records, self._audit)
+            except Exception as exc:
+                if not is_storage_fault(exc):
+                    raise
+                self._storage_failed(exc)
+            else:
+                self._audit = []
+                self._last_state, self._last_state_at = fingerprint, wall
+                if pending.outbox:
+                    self._on_outbox()
+                self._unwritten = Batch()
+                if self.storage_fault is not None:
+                    held = len(pending.outbox) + len(pending.history) + len(pending.records)
+                    log.warning("decisions: the store takes writes again; %d held row(s) written", held)
+                    self.storage_fault = None
+                    if self.worker is not None:
+                        self.worker.resume()
+        else:
+            self._unwritten = Batch()
+        for live in batch.live:  # the web UI hears at once, even while the store refuses writes
             self._stream.publish(live.event, live.body)
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        cause = f"{type(exc).__name__}: {exc}"
+        if self.storage_fault is None:
+            log.error(
+                "decisions: the store refuses writes (%s); decisions are held in memory and written when it recovers",
+                cause,
+            )
+        self.storage_fault = cause
+        if self.worker is not None:
+            self.worker.pause("storage_error", cause)
 
     # -- what each kind of decision produces --------------------------------------------------------------
 
-    def _deliver(self, batch: Batch, kind: str, body: dict[str, object]) -> None:
+    def _deliver(self, batch: Batch, kind: str, body: dict[str, object], notification_id: str) -> None:
+        """Queue a notification for every channel; `notification_id` is the same in all of them and in every
+        repeated delivery (records.py), so a receiver can drop a repeat."""
         self.notifications += 1
         if self._replay is not None:
             return  # a backtest tells nobody
+        body = {"id": notification_id, **body}
         payload = json.dumps({"type": kind, **body}, ensure_ascii=False).encode()
         batch.outbox.append(OutboxMessage("mqtt", f"{self._settings.topic}/{kind}s", payload))
         batch.outbox.extend(OutboxMessage("webhook", url, payload) for url in self._settings.webhooks)
         batch.live.append(LiveEvent(kind, body))
 
     def _alert_note(self, batch: Batch, note: Notify) -> None:
-        self._deliver(batch, "alert", self.alert_json(note.alert, note) if self._replay is None else {})
+        body = self.alert_json(note.alert, note) if self._replay is None else {}
+        self._deliver(batch, "alert", body, alert_notification_id(note))
 
     def _ticket_note(self, batch: Batch, ev: TicketEvent) -> None:
         body = self.ticket_json(ev.ticket)
         batch.records.append(Record("ticket", ev.ticket.id, json.dumps(body, ensure_ascii=False)))
         if ev.roles:
             note = {"event": ev.kind.value, "roles": [r.value for r in ev.roles], "by": ev.by, "note": ev.note}
-            self._deliver(batch, "ticket", {**body, "notification": note})
+            self._deliver(batch, "ticket", {**body, "notification": note}, ticket_notification_id(ev.ticket, ev.kind))
 
     def _rec_note(
         self,
@@ -478,7 +528,8 @@ class Decider:
         body = recommendation_record(rec, event, by)
         batch.records.append(Record("recommendation", rec.id, json.dumps(body, ensure_ascii=False, default=str)))
         note_body = {"event": event, "roles": list(roles), "by": by, "note": note}
-        self._deliver(batch, "recommendation", {**json.loads(json.dumps(body, default=str)), "notification": note_body})
+        body = {**json.loads(json.dumps(body, default=str)), "notification": note_body}
+        self._deliver(batch, "recommendation", body, recommendation_notification_id(rec.id, event))
 
     def _recommend(self, batch: Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
         """Tidal openings for every service group (every minute), or for `service` (its tidal-open alert fired)."""
@@ -522,7 +573,7 @@ class Decider:
                 "wait_now_min": ev.wait_now_min,
                 "notification": {"event": "escalated", "roles": ["hall_manager", "director"]},
             }
-            self._deliver(batch, "recommendation", body)
+            self._deliver(batch, "recommendation", body, recommendation_notification_id(ev.rec_id, "escalated"))
         else:
             log.info("tidal check rec=%s: %s", ev.rec_id, render_event(ev).en)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 from edge.wording.tidal import recommendation_json
-from rules.engine import Alert, Notify
+from rules.engine import Alert, Notify, NotifyReason
 from rules.tickets import Ticket
 from rules.tidal import Recommendation
 
@@ -49,6 +49,31 @@ def alert_json(a: Alert, *, description: str, hall: str, tz: ZoneInfo, note: Not
     if note is not None:
         body["notification"] = {"reason": note.reason.value, "roles": [r.value for r in note.roles]}
     return body
+
+
+def alert_notification_id(note: Notify) -> str:
+    """A notification's stable id: the alert's fingerprint, its episode (when it started firing, UTC), and the
+    transition — `firing`, `acknowledged`, `resolved` once per episode; `repeat-N`, `escalated-N` numbered. The
+    outbox keeps it in the payload, so a delivery repeated after a crash carries the same id and a receiver drops
+    it (docs/api.md, "Notifications")."""
+    a = note.alert
+    episode = (a.fired_at or a.active_since).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    transition = note.reason.value
+    if note.reason is NotifyReason.REPEAT:
+        transition = f"repeat-{a.notifications}"
+    elif note.reason is NotifyReason.ESCALATED:
+        transition = f"escalated-{a.escalation_level}"
+    return f"alert:{a.fingerprint}:{episode}:{transition}"
+
+
+def ticket_notification_id(t: Ticket, kind: str) -> str:
+    """A ticket notification's stable id: the ticket, the event, and how many entries its history had then."""
+    return f"ticket:{t.id}:{kind}:{len(t.history)}"
+
+
+def recommendation_notification_id(rec_id: str, event: str) -> str:
+    """A recommendation notification's stable id: each recommendation is offered, decided and escalated once."""
+    return f"recommendation:{rec_id}:{event}"
 
 
 def ticket_json(t: Ticket, tz: ZoneInfo) -> dict[str, object]:

@@ -9,18 +9,21 @@
     store.meta          small named values (meta.py)
 
 One file in WAL mode with `synchronous=NORMAL`: a process crash (even `kill -9`) loses nothing that was committed.
-Opening it brings its schema up to date (schema.py, `PRAGMA user_version`). A write that spans groups is one
-transaction (`transaction()`; a repository joins the one open): the hall state with the events it includes, a
-decision with its outbox rows and audit entries, a rule version with its audit row. The repositories are the only
-code that writes SQL against these tables; this module must not know a table.
+Opening it checks it before anything is written — an empty, foreign, truncated, damaged or locked file is refused with
+a `StorageError` that names the path, the finding and what to do (integrity.py) — and brings its schema up to date
+(schema.py, `PRAGMA user_version`). A write that spans groups is one transaction (`transaction()`; a repository joins
+the one open): the hall state with the events it includes, a decision with its outbox rows and audit entries, a rule
+version with its audit row. The repositories are the only code that writes SQL against these tables; this module must
+not know a table.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from edge.store.audit import AuditLog
-from edge.store.connection import connect, transaction
+from edge.store.connection import BUSY_WAIT_S, LOCK_WAIT_S, connect, transaction
 from edge.store.decisions import AlertChange, DecisionLog, Record
 from edge.store.events import (
     DEAD_LETTER_KEEP_BYTES,
@@ -33,6 +36,7 @@ from edge.store.events import (
     SavedState,
     StoredEvent,
 )
+from edge.store.integrity import StorageError, unusable
 from edge.store.meta import Meta
 from edge.store.outbox import DueMessage, Outbox, OutboxMessage
 from edge.store.schema import migrate
@@ -50,6 +54,7 @@ __all__ = [
     "Record",
     "Rejected",
     "SavedState",
+    "StorageError",
     "Store",
     "StoredEvent",
     "VersionRow",
@@ -60,10 +65,23 @@ __all__ = [
 class Store:
     """The SQLite file. Not thread-safe: the gateway uses it from its event loop only."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, lock_wait_s: float = LOCK_WAIT_S, busy_timeout_s: float = BUSY_WAIT_S) -> None:
+        """Open (or create) the file at `path`. StorageError if it cannot be used (connection.py says when; another
+        connection may keep it locked for `lock_wait_s` s first), ConfigError if a newer release wrote it. Once open, a
+        write waits up to `busy_timeout_s` s for another connection's lock."""
         self.path = path
-        self._db = connect(path)
-        migrate(self._db, str(path))
+        self._db = connect(path, lock_wait_s=lock_wait_s, busy_timeout_s=busy_timeout_s)
+        try:
+            migrate(self._db, str(path))
+        except sqlite3.Error as exc:  # (a lock taken between the check and the migration, a full disk …)
+            self._db.close()
+            error = unusable(path, exc)
+            if error is None:
+                raise
+            raise error from exc
+        except BaseException:
+            self._db.close()
+            raise
         self.meta = Meta(self._db)
         self.audit = AuditLog(self._db, self.meta)
         self.dead_letters = DeadLetters(self._db)

@@ -88,6 +88,13 @@ class EventBatch:
         batch.rejected.extend(rejected)
         return batch
 
+    @classmethod
+    def of_rows(cls, rows: Iterable[tuple[float, float, str, str, str, str, int | None, str, bytes]]) -> EventBatch:
+        """A batch of rows as another batch's `rows()` gives them (a batch written again row by row)."""
+        batch = cls()
+        batch._rows.extend(rows)
+        return batch
+
     def add(  # noqa: PLR0913 - an EventRow's fields: the hot path builds no object per message
         self,
         received_at: float,
@@ -208,6 +215,14 @@ class EventLog:
     def count(self) -> int:
         """Rows in the event log (kept as a counter: health checks call this often)."""
         return self._count
+
+    def last_heard(self) -> float | None:
+        """When the gateway last wrote what it heard (UNIX seconds, its own clock): the newest logged event's receive
+        time or the last saved state, whichever is later. A restart was deaf from then on."""
+        row = self._db.execute("SELECT received_at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        saved = self._db.execute("SELECT saved_at FROM hall_state WHERE id = 1").fetchone()
+        times = [float(r[0]) for r in (row, saved) if r is not None and r[0] is not None]
+        return max(times) if times else None
 
     def newest_at(self) -> float | None:
         """The device time of the newest event (the events_at index answers it at once)."""

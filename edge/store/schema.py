@@ -4,7 +4,8 @@
 so a file is at one version or the next, never between. Version 1 is the schema as the first releases made it: they
 created it with `CREATE TABLE IF NOT EXISTS` on every start and left `user_version` at 0, so migration 1 is written
 the same way and takes such a file (every table there already) to version 1 without touching its rows. A change of
-the schema is a new migration at the end of the list; a written one is never edited.
+the schema is a new migration at the end of the list; a written one is never edited. Version 2 adds the index
+`events_type_at` that start-up's scans of one event type over a time range use.
 
 The users, sessions and tokens of edge/auth.py and the device credentials of edge/credentials.py keep their own
 tables, which those modules create; this module must not know them, nor read or write any row.
@@ -120,7 +121,14 @@ CREATE TABLE IF NOT EXISTS audit (
 INSERT OR IGNORE INTO meta VALUES ('schema', '1');  -- as the first releases wrote it (user_version says it now)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# The demand profile's scans at start (EventLog.tickets_issued, EventLog.window_changes: one type or a few, over a
+# time range) read only their rows instead of every event of the range: start-up no longer grows with the log.
+# IF NOT EXISTS: a file salvaged with the sqlite3 shell's `.dump` (docs/deploy.md) has the index but version 0.
+V2 = """
+CREATE INDEX IF NOT EXISTS events_type_at ON events (type, at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 VERSION = len(MIGRATIONS)  # the version this release writes
 
 

@@ -11,19 +11,20 @@ Messages from different devices may arrive out of order (a call before the issue
 id, so either order ends in the same state. Duplicates (the same device, seq and ts, as QoS 1 redelivery produces)
 are recognised and not applied twice.
 
-The parts, each a module: `profile` (the configuration's input), `state` (`HallState`: the fold), `records` (the
-fold's internal records), `views` (`SnapshotBuilder`: the snapshot and the views kept between snapshots),
-`snapshot` (the view types), `persist` (the JSON format), `dedup` (`SeqRanges`). Import from `rules.hall`; the
-modules other than these names are the package's own business.
+The parts, each a module: `profile` (the configuration's input), `admission` (what a message may name), `state`
+(`HallState`: the fold), `records` (the fold's internal records), `views` (`SnapshotBuilder`: the snapshot and the
+views kept between snapshots), `snapshot` (the view types), `persist` (the JSON format), `dedup` (`SeqRanges`).
+Import from `rules.hall`; the modules other than these names are the package's own business.
 """
 
 from rules.hall.dedup import MAX_SEQ_RANGES, SeqRanges
 from rules.hall.persist import SCHEMA_VERSION
-from rules.hall.profile import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
+from rules.hall.profile import DeviceProfile, EntityCaps, HallProfile, ServiceProfile, WindowProfile
 from rules.hall.records import AHT_SAMPLES, ROLLING_S, TicketStatus
 from rules.hall.snapshot import (
     UNCOUNTED,
     DeviceView,
+    GatewayView,
     HallSnapshot,
     HallTotals,
     Health,
@@ -46,6 +47,8 @@ __all__ = [
     "Applied",
     "DeviceProfile",
     "DeviceView",
+    "EntityCaps",
+    "GatewayView",
     "HallProfile",
     "HallSnapshot",
     "HallState",

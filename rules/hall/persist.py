@@ -1,8 +1,11 @@
-"""The hall's records as JSON (schema 1), for the gateway's state snapshot beside the event log, and back.
+"""The hall's records as JSON (schema 2), for the gateway's state snapshot beside the event log, and back.
 
 Owns the on-disk format: `dump` writes it, `load_into` reads it into freshly made records. A store saved by an
 earlier release must still open (tests/system/test_saved_state.py), so the format changes only with a new
 `SCHEMA_VERSION` and a reader for the old one. Must not decide anything about the hall: it copies records.
+
+Schema 2 (issue 16) adds `blind`, the spans the gateway was not listening (`[[start, end], …]`); schema 1 is read as
+a gateway that was never deaf.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from rules.hall.records import (
 )
 from rules.hall.snapshot import WindowStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: no `blind` (read)
+_READABLE = (1, SCHEMA_VERSION)
 
 
 def dump(records: HallRecords) -> bytes:
@@ -37,6 +41,7 @@ def dump(records: HallRecords) -> bytes:
         "devices": [_dump_device(d) for d in records.devices.values()],
         "zones": [_slot_values(z) for z in records.zones.values()],
         "tickets": [_slot_values(t) for t in records.tickets.values()],
+        "blind": records.blind.dump(),
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -45,9 +50,11 @@ def load_into(records: HallRecords, data: bytes) -> None:
     """Fill `records` (made from the current profile, nothing applied yet) with what `dump` wrote: services keep
     the profile's and add the saved ones, saved windows and devices replace the profile's of the same id."""
     body = json.loads(data)
-    if body.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"state snapshot schema {body.get('schema')!r} is not {SCHEMA_VERSION}")
+    if body.get("schema") not in _READABLE:
+        raise ValueError(f"state snapshot schema {body.get('schema')!r} is not one of {_READABLE}")
     records.day = body["day"]
+    for start, end in body.get("blind", []):
+        records.blind.add(float(start), float(end))
     tickets = records.tickets
     for raw in body["tickets"]:
         raw["status"] = TicketStatus(raw["status"])

@@ -1,4 +1,5 @@
-"""The fold's own records of the hall: tickets, services, windows, devices and zones as the messages left them.
+"""The fold's own records of the hall: tickets, services, windows, devices and zones as the messages left them (and
+when the gateway could not hear them).
 
 Owns the mutable record types, `HallRecords` (the one copy of them that `HallState` writes, and that
 `SnapshotBuilder` and `persist` only read or fill), `TicketStatus` (the status of a ticket record; no view shows
@@ -15,6 +16,7 @@ from typing import TypeAlias
 
 from devices.contract import TicketChannel
 from devices.topics import DeviceType
+from rules.hall.blind import BlindSpans
 from rules.hall.dedup import SeqRanges
 from rules.hall.snapshot import WindowStatus
 
@@ -128,3 +130,4 @@ class HallRecords:
     windows: dict[str, WindowRecord] = field(default_factory=dict)
     devices: dict[str, DeviceRecord] = field(default_factory=dict)
     zones: dict[str, ZoneRecord] = field(default_factory=dict)
+    blind: BlindSpans = field(default_factory=BlindSpans)  # when the gateway itself was not listening

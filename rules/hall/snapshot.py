@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
 
 from devices.topics import DeviceType
 
@@ -88,7 +91,11 @@ class DeviceView:
     location: str | None
     online: bool
     since: datetime | None
-    last_seen: datetime | None
+    last_seen: datetime | None  # when it was last heard: what people read
+    # what its silence counts from: `last_seen` moved on by the time since then that the gateway itself was not
+    # listening (a heartbeat the gateway could not hear is not one the device missed). For the rules
+    # (`device.silent_s`), not shown by the API, whose answer stays what it was
+    silent_since: Annotated[datetime | None, Field(exclude=True)]
     health: Health
     problems: tuple[str, ...]
     printer: str | None
@@ -123,6 +130,18 @@ class HallTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayView:
+    """What the gateway knows about itself that a rule may alert on (edge/gateway.py fills it in; a backtest and
+    the hall model alone leave it empty)."""
+
+    storage_error: str | None = None  # while the database refuses writes: the cause (ingest is paused)
+    session_lost_at: datetime | None = None  # when the broker last came back without our session
+
+
+NO_GATEWAY = GatewayView()
+
+
+@dataclass(frozen=True, slots=True)
 class HallSnapshot:
     hall_id: str
     name: str | None
@@ -134,6 +153,8 @@ class HallSnapshot:
     windows: tuple[WindowView, ...]
     devices: tuple[DeviceView, ...]
     zones: tuple[ZoneView, ...]
+    # for the rules (hall.storage_error, hall.broker_session_lost_min); /api/health tells people
+    gateway: Annotated[GatewayView, Field(exclude=True)] = NO_GATEWAY
 
 
 UNCOUNTED = HallTotals(0, None, 0, 0, 0, 0, 0, 0, 0, 0)  # a partial snapshot's totals: not counted

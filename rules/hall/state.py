@@ -1,9 +1,17 @@
 """The fold of the hall model: each accepted contract message applied to the hall's records, in arrival order.
 
-Owns `HallState` — `apply`/`heartbeat` (duplicates recognised, the day rolled over, old tickets forgotten) and
-the records' changes — and `Applied`. The snapshot is built by the `SnapshotBuilder` it owns, whose `Changes` it
-tells what changed; saving and restoring is `rules.hall.persist`. Pure: no I/O and no clock of its own (every
-time comes from a message, or from the `now` passed to `snapshot`).
+Owns `HallState` — `admit` (what a message may name: `rules.hall.admission`), `apply`/`heartbeat` (duplicates
+recognised, the day rolled over, old tickets forgotten) and the records' changes — and `Applied`. The snapshot is
+built by the `SnapshotBuilder` it owns, whose `Changes` it tells what changed; saving and restoring is
+`rules.hall.persist`. Pure: no I/O and no clock of its own (every time comes from a message, or from the `now`
+passed to `snapshot`).
+
+Two clocks come with each message. Its `ts` (the device's clock) says when things happened: a ticket's issue, a
+call, a handling time. Its `received_at` (the box's clock when it came; hall time in device-clock mode) says what
+the hall knows when: a device's liveness (last seen), the hall's day (when waiting tickets expire and the daily
+counters restart), when finished tickets are forgotten. A device clock hours off must not end the hall's day early
+nor keep a dead device alive; a message dated before the hall's current day is history: it joins no queue and no
+daily count.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Collection
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -48,6 +56,7 @@ from devices.contract import (
 )
 from devices.topics import Channel, DeviceType
 from rules.hall import persist
+from rules.hall.admission import Admission
 from rules.hall.profile import HallProfile
 from rules.hall.records import (
     ROLLING_S,
@@ -79,7 +88,9 @@ class HallState:
         self.profile = profile
         self.tz = ZoneInfo(profile.timezone)
         self._records = HallRecords()
-        self._day_ends = -math.inf  # when the hall's local day of the newest message ends
+        self._admission = Admission(profile)
+        self._day_starts = -math.inf  # when the hall's local day (`records.day`, by the box's clock) began …
+        self._day_ends = -math.inf  # … and when it ends
         self._applied = 0
         self._views = SnapshotBuilder(profile, self.tz, self._records)
         self._changed = self._views.changes  # every change of a record is named here, for the views to rebuild
@@ -92,11 +103,22 @@ class HallState:
 
     # -- input ------------------------------------------------------------------------------------------
 
+    def admit(self, msg: DeviceMessage) -> None:
+        """Raise PayloadError (`unknown_window`, `unknown_service`, `unknown_device`, `entity_cap`) if `msg` names a
+        window, service, zone or device this hall does not take in (`rules.hall.admission`); changes nothing. The
+        gateway asks before `apply`, so a message is applied whole or not at all. A replay of the event log does not
+        ask: the log holds only messages admitted when they came."""
+        self._admission.check(msg, self._records)
+
     def apply(self, msg: DeviceMessage) -> Applied:
-        """Fold one accepted message into the hall. Returns DUPLICATE (and changes nothing) for a redelivery."""
+        """Fold one accepted (and admitted) message into the hall. Returns DUPLICATE (and changes nothing) for a
+        redelivery."""
         if msg.channel is Channel.HB:
-            return self.heartbeat(msg.device_id, msg.device_type, msg.seq, msg.at.timestamp())
+            return self.heartbeat(
+                msg.device_id, msg.device_type, msg.seq, msg.at.timestamp(), msg.received_at.timestamp()
+            )
         at = msg.at.timestamp()
+        heard = msg.received_at.timestamp()
         device = self._device(msg.device_id, msg.device_type)
         if msg.seq is not None and not device.seen.add(msg.seq, at):
             return Applied.DUPLICATE
@@ -104,13 +126,13 @@ class HallState:
         changed.devices.add(msg.device_id)
         changed.heard.add(msg.device_id)
         online = device.online
-        self._roll_day(at)
+        self._roll_day(heard)
         p = msg.payload
         if msg.channel is Channel.STATE:
             assert isinstance(p, DeviceState)
-            self._apply_state(device, p, at)
+            self._apply_state(device, p, heard)
         else:
-            self._seen(device, at)
+            self._seen(device, heard)
             if msg.channel is Channel.EVT:
                 ticket_id = p.named_ticket
                 if ticket_id is not None:
@@ -121,29 +143,38 @@ class HallState:
                 self._apply_event(msg, device, at)
         if device.online is not online:
             changed.windows.add(msg.device_id)  # a window's terminal went offline or came back
-        self._counted(at)
+        self._counted(heard)
         return Applied.APPLIED
 
-    def heartbeat(self, device_id: str, device_type: DeviceType, seq: int | None, at: float) -> Applied:
-        """A heartbeat (`hb`): the device is alive at `at`, nothing more — what `apply` does with one, without the
-        message (a backtest replays a logged heartbeat from its row: seven in ten of a hall's messages)."""
+    def heartbeat(
+        self, device_id: str, device_type: DeviceType, seq: int | None, at: float, received_at: float | None = None
+    ) -> Applied:
+        """A heartbeat (`hb`) sent at `at` (its `ts`) and heard at `received_at` (the box's clock; `at` if not
+        given): the device is alive then, nothing more — what `apply` does with one, without the message (a backtest
+        replays a logged heartbeat from its row: seven in ten of a hall's messages)."""
+        heard = at if received_at is None else received_at
         device = self._device(device_id, device_type)
         if seq is not None and not device.seen.add(seq, at):
             return Applied.DUPLICATE
         changed = self._changed
         changed.heard.add(device_id)  # its view: a new last seen; anything else only if it was offline
-        self._roll_day(at)
+        self._roll_day(heard)
         if not device.online:
             changed.devices.add(device_id)
             changed.windows.add(device_id)
-        self._seen(device, at)
-        self._counted(at)
+        self._seen(device, heard)
+        self._counted(heard)
         return Applied.APPLIED
 
-    def _counted(self, at: float) -> None:
+    def _counted(self, heard: float) -> None:
         self._applied += 1
         if self._applied % 2000 == 0:
-            self._forget_old_tickets(at)
+            self._forget_old_tickets(heard)
+
+    def _today(self, at: float) -> bool:
+        """Whether something that happened at `at` (device time) belongs to the hall's current day, not to one the
+        box has already closed: only then does it join a queue or a daily count."""
+        return at >= self._day_starts
 
     def _apply_event(self, msg: DeviceMessage, device: DeviceRecord, at: float) -> None:  # noqa: C901, PLR0912, PLR0915
         # one `match` over the contract's event types, each case a few lines: the fold reads as the contract's table
@@ -197,7 +228,7 @@ class HallState:
             case TicketNoShow():
                 w = self._window(window_id)
                 t = self._end_ticket(p.ticket_id, TicketStatus.NO_SHOW, at)
-                if t is not None and t.service is not None:
+                if t is not None and t.service is not None and self._today(at):
                     svc = self._service(t.service)
                     svc.no_shows_today += 1
                     _push(svc.no_shows, at)
@@ -220,9 +251,13 @@ class HallState:
             case KioskHelpRequested():
                 device.help_requests += 1
             case RatingSubmitted():
-                self._window(p.window_id).rated_today += 1
+                w = self._window(p.window_id)
+                if self._today(at):
+                    w.rated_today += 1
             case RatingSkipped():
-                self._window(p.window_id).rating_skipped_today += 1
+                w = self._window(p.window_id)
+                if self._today(at):
+                    w.rating_skipped_today += 1
             case Occupancy():
                 for zone_id, count in p.zones.items():
                     self._records.zones[zone_id] = ZoneRecord(zone_id, msg.device_id, count, at)
@@ -236,13 +271,13 @@ class HallState:
             case _:
                 pass
 
-    def _apply_state(self, device: DeviceRecord, p: DeviceState, at: float) -> None:
+    def _apply_state(self, device: DeviceRecord, p: DeviceState, heard: float) -> None:
         if p.online != device.online or device.online_since is None:
-            device.online_since = at
+            device.online_since = heard
         device.online = p.online
         if not p.online:
             return  # a last will is the broker speaking, not the device: last seen and health stay as they were
-        device.last_seen = max(device.last_seen or at, at)
+        device.last_seen = heard
         device.error_code = p.error_code
         if isinstance(p, TicketMachineState | KioskState):
             device.printer = p.printer.value if p.printer else None
@@ -260,13 +295,18 @@ class HallState:
 
     def _issue(self, ticket_id: str, service: str, number: str, channel: str, at: float) -> None:
         svc = self._service(service)
-        _push(svc.arrivals, at)
-        svc.issued_today += 1
+        today = self._today(at)
+        if today:  # (an arrival of a closed day is in no rolling hour of this one)
+            _push(svc.arrivals, at)
+            svc.issued_today += 1
         tickets = self._records.tickets
         t = tickets.get(ticket_id)
         if t is None:
             t = tickets[ticket_id] = TicketRecord(ticket_id, service, number, channel, at)
-            svc.waiting[ticket_id] = t
+            if today:
+                svc.waiting[ticket_id] = t
+            else:  # issued on a day the hall has closed (a queue replayed after an outage): it waits no more
+                t.status, t.ended_at = TicketStatus.EXPIRED, at
             return
         # the call, transfer or cancellation arrived first: complete the record, do not queue it again (and a
         # transfer's queue is newer news than the issue's)
@@ -281,7 +321,7 @@ class HallState:
         if t is None:
             t = tickets[ticket_id] = TicketRecord(ticket_id, service, issued_at=at)
         code = service or t.service
-        if code is None:
+        if code is None or not self._today(at):
             return
         t.service = code
         t.status = TicketStatus.WAITING
@@ -332,13 +372,16 @@ class HallState:
         if duration_s is None and t is not None and t.started_at is not None:
             duration_s = max(0.0, at - t.started_at)
         self._end_ticket(ticket_id, TicketStatus.DONE, at)
+        today = self._today(at)
         if service is not None:
             svc = self._service(service)
-            _push(svc.completions, at)
-            svc.completed_today += 1
+            if today:
+                _push(svc.completions, at)
+                svc.completed_today += 1
             if duration_s is not None:
                 svc.service_times.append(duration_s)
-        w.served_today += 1
+        if today:
+            w.served_today += 1
         self._free_window(w, ticket_id, at)
 
     def _transfer(self, ticket_id: str, to_service: str, at: float) -> None:
@@ -349,9 +392,12 @@ class HallState:
         if t.service is not None:
             self._service(t.service).waiting.pop(ticket_id, None)
         t.service = to_service
-        t.status = TicketStatus.WAITING
         t.window_id = None
-        self._service(to_service).waiting[ticket_id] = t
+        if self._today(at):
+            t.status = TicketStatus.WAITING
+            self._service(to_service).waiting[ticket_id] = t
+        else:
+            t.status, t.ended_at = TicketStatus.EXPIRED, at
 
     def _end_ticket(self, ticket_id: str, status: TicketStatus, at: float) -> TicketRecord | None:
         tickets = self._records.tickets
@@ -373,33 +419,40 @@ class HallState:
 
     # -- housekeeping -----------------------------------------------------------------------------------
 
-    def _roll_day(self, at: float) -> None:
-        """A new local day: yesterday's tickets still waiting are expired and the daily counters restart."""
-        if at < self._day_ends:
-            return  # the same day (or an earlier one) as the newest message: asked for every message
+    def _roll_day(self, heard: float) -> None:
+        """The box's local day changed since the last message (`heard`: when this one came): the tickets still
+        waiting are expired and the daily counters restart. Asked for every message, so the day's bounds are kept.
+        The box's day, not a device's: a device clock two hours ahead would otherwise end the day at 22:00. (A box
+        clock set back across midnight starts the day again: the box's day is the hall's.)"""
+        if self._day_starts <= heard < self._day_ends:
+            return
         records = self._records
-        local = datetime.fromtimestamp(at, self.tz)
-        day = local.date().isoformat()
-        if records.day is not None and day < records.day:
+        day = datetime.fromtimestamp(heard, self.tz).date()
+        self._enter_day(day)
+        if records.day is None or day.isoformat() == records.day:
+            records.day = day.isoformat()
             return
-        self._day_ends = datetime.combine(local.date() + timedelta(days=1), time(), self.tz).timestamp()
-        if records.day is None or day == records.day:
-            records.day = day
-            return
-        records.day = day
+        records.day = day.isoformat()
         for svc in records.services.values():
-            for t in svc.waiting.values():
-                t.status = TicketStatus.EXPIRED
-                t.ended_at = at
             svc.waiting.clear()
             svc.issued_today = svc.completed_today = svc.no_shows_today = 0
+        # every ticket still open ends with its day — waiting, and also called or served but never finished (a
+        # window closed on it): expired, it is forgotten with the others, where an open one would be kept for good
+        for t in records.tickets.values():
+            if t.status not in _TERMINAL:
+                t.status = TicketStatus.EXPIRED
+                t.ended_at = heard
         for w in records.windows.values():
             w.served_today = w.rated_today = w.rating_skipped_today = 0
         self._changed.windows.update(records.windows)
         self._changed.services.update(records.services)
 
-    def _forget_old_tickets(self, at: float) -> None:
-        horizon = at - TERMINAL_TICKET_KEEP_S
+    def _enter_day(self, day: date) -> None:
+        self._day_starts = datetime.combine(day, time(), self.tz).timestamp()
+        self._day_ends = datetime.combine(day + timedelta(days=1), time(), self.tz).timestamp()
+
+    def _forget_old_tickets(self, heard: float) -> None:
+        horizon = heard - TERMINAL_TICKET_KEEP_S
         tickets = self._records.tickets
         stale = [k for k, t in tickets.items() if t.status in _TERMINAL and (t.ended_at or 0) < horizon]
         for k in stale:
@@ -411,11 +464,13 @@ class HallState:
             w.status = status
             w.status_since = at
 
-    def _seen(self, device: DeviceRecord, at: float) -> None:
+    def _seen(self, device: DeviceRecord, heard: float) -> None:
         if not device.online:
             device.online = True
-            device.online_since = at
-        device.last_seen = max(device.last_seen or at, at)
+            device.online_since = heard
+        # the box's clock, in the order it heard: the newest is the truth even if that clock was set back (a device's
+        # own date, or a box clock that ran ahead once, must not keep it "last seen" in the future)
+        device.last_seen = heard
 
     def _service(self, code: str) -> ServiceRecord:
         """The service, to change it (every change goes through here: its view's kept part is dropped)."""
@@ -463,10 +518,32 @@ class HallState:
 
     @classmethod
     def load(cls, profile: HallProfile, data: bytes) -> HallState:
-        """Rebuild a state written by `dump` (the profile comes from the current configuration)."""
+        """Rebuild a state written by `dump` (the profile comes from the current configuration, and what it does not
+        admit — a window it no longer lists, a zone past its cap — is dropped)."""
         state = cls(profile)
-        persist.load_into(state._records, data)
+        records = state._records
+        persist.load_into(records, data)
+        state._admission.prune(records)
+        if records.day is not None:
+            state._enter_day(date.fromisoformat(records.day))
         return state
+
+    # -- the gateway's own deafness ---------------------------------------------------------------------
+
+    def blind(self, start: float, end: float) -> None:
+        """The gateway was not listening in [start, end) (UNIX seconds, hall time): its process was down (from the
+        newest time it logged to its start), its broker connection was lost (to the re-subscription) or its storage
+        paused. A device's silence does not count that span (`DeviceView.silent_since`, `device.silent_s`): one
+        silent before it stays as silent, one heard just before it gets its whole heartbeat timeout after it. Told
+        again with a later end during a long outage, the spans merge; an empty span changes nothing. Kept (and saved)
+        while they can still matter: not before the oldest device's last message, nor a day before the newest span's
+        end."""
+        spans = self._records.blind
+        if not spans.add(start, end):
+            return
+        heard = [d.last_seen for d in self._records.devices.values() if d.last_seen is not None]
+        spans.forget_before(min(heard, default=spans.end))
+        self._changed.heard.update(self._records.devices)  # what every device's silence counts from may have moved
 
 
 def _push(times: deque[float], at: float) -> None:

@@ -79,11 +79,13 @@ class Changes:
 @dataclass(slots=True)
 class _KeptDeviceView:
     """A device's view, kept while its state is unchanged (no message of its own since) and no error or kiosk
-    session has aged out of its rolling counts (a heartbeat changes only its last seen)."""
+    session has aged out of its rolling counts (a heartbeat changes only its last seen, a span the gateway was deaf
+    only what its silence counts from)."""
 
     built_at: float
     valid_until: float  # when an error or kiosk session leaves its rolling window
     last_seen: float | None
+    silent_since: float | None
     view: DeviceView
 
 
@@ -310,7 +312,10 @@ class SnapshotBuilder:
             self._device_ids = {device_id: i for i, device_id in enumerate(order)}
             self._device_list = [self._device_view(devices[device_id], now) for device_id in order]
         else:
-            changed = self.changes.heard if now < self._device_list_until else self._device_ids
+            # every device also when the last list was made inside a span the gateway was deaf: the silences it
+            # showed stopped growing at that moment, and grow again once the span is over
+            aged = now >= self._device_list_until or self._device_list_at < self._records.blind.end
+            changed = self._device_ids if aged else self.changes.heard
             for device_id in changed:
                 self._device_list[self._device_ids[device_id]] = self._device_view(devices[device_id], now)
         self.changes.heard = set()
@@ -320,21 +325,34 @@ class SnapshotBuilder:
 
     def _device_view(self, d: DeviceRecord, now: float) -> DeviceView:
         kept = self._device_views.get(d.device_id)  # dropped when the device's state changed
+        silent_since = self._silent_since(d.last_seen, now)
         if kept is not None and kept.built_at <= now < kept.valid_until:
-            if kept.last_seen == d.last_seen:
+            if kept.last_seen == d.last_seen and kept.silent_since == silent_since:
                 return kept.view
-            # only heartbeats since: the rest holds
-            kept.view = _with_last_seen(kept.view, self._local_datetime(d.last_seen))
-            kept.last_seen = d.last_seen
+            # only heartbeats (or the gateway's deafness) since: the rest holds
+            kept.view = _with_last_seen(
+                kept.view, self._local_datetime(d.last_seen), self._local_datetime(silent_since)
+            )
+            kept.last_seen, kept.silent_since = d.last_seen, silent_since
             return kept.view
-        view = self._build_device_view(d, now)
+        view = self._build_device_view(d, now, silent_since)
         ages = [t + 900 for t in d.errors if t >= now - 900] + [
             t + ROLLING_S for t, _ in d.kiosk_sessions if t >= now - ROLLING_S
         ]
-        self._device_views[d.device_id] = _KeptDeviceView(now, min(ages, default=math.inf), d.last_seen, view)
+        valid_until = min(ages, default=math.inf)
+        self._device_views[d.device_id] = _KeptDeviceView(now, valid_until, d.last_seen, silent_since, view)
         return view
 
-    def _build_device_view(self, d: DeviceRecord, now: float) -> DeviceView:
+    def _silent_since(self, last_seen: float | None, now: float) -> float | None:
+        """What a device's silence counts from: its last seen, moved on by the time since then (up to `now`) that
+        the gateway was not listening. A device silent before the gateway went deaf stays as silent as it was;
+        one heard just before is given its whole heartbeat timeout once the gateway listens again."""
+        blind = self._records.blind
+        if last_seen is None or last_seen >= blind.end:  # nearly always: heard since the gateway last listened
+            return last_seen
+        return last_seen + blind.missed(last_seen, now)
+
+    def _build_device_view(self, d: DeviceRecord, now: float, silent_since: float | None) -> DeviceView:
         prof = self._device_profiles.get(d.device_id)
         problems: list[str] = []
         degraded: list[str] = []
@@ -368,6 +386,7 @@ class SnapshotBuilder:
             online=d.online,
             since=self._local_datetime(d.online_since),
             last_seen=self._local_datetime(d.last_seen),
+            silent_since=self._local_datetime(silent_since),
             health=health,
             problems=tuple(problems + degraded),
             printer=d.printer,
@@ -428,9 +447,9 @@ def _totals(
     )
 
 
-def _with_last_seen(v: DeviceView, last_seen: datetime | None) -> DeviceView:
-    """The view with a new last seen (`dataclasses.replace` takes twice as long: a city hall does this 30 times a
-    second in a backtest)."""
+def _with_last_seen(v: DeviceView, last_seen: datetime | None, silent_since: datetime | None) -> DeviceView:
+    """The view with a new last seen and silence (`dataclasses.replace` takes twice as long: a city hall does this 30
+    times a second in a backtest)."""
     return DeviceView(
         device_id=v.device_id,
         device_type=v.device_type,
@@ -439,6 +458,7 @@ def _with_last_seen(v: DeviceView, last_seen: datetime | None) -> DeviceView:
         online=v.online,
         since=v.since,
         last_seen=last_seen,
+        silent_since=silent_since,
         health=v.health,
         problems=v.problems,
         printer=v.printer,

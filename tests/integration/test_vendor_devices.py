@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from edge.broker import MosquittoProcess
 from tests.integration.conftest import ROOT, GatewayProcess, Publisher, wait_until
 
 EXAMPLE = ROOT / "deploy" / "gateway.example.yaml"
+
+
+# the vendor's local time (the hall's, Asia/Shanghai), a minute ago: within the gateway's plausibility window
+NOW = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0) - timedelta(minutes=1)
 
 
 def test_vendor_ticket_machine_is_mapped_to_the_contract(
@@ -17,7 +23,7 @@ def test_vendor_ticket_machine_is_mapped_to_the_contract(
     gw = gateway_factory(mosquitto.url, "--config", str(EXAMPLE), hall="county-01")  # --db overrides storage.path
     gw.start()
     report = {
-        "hdr": {"cmd": 1001, "sn": "QM200-3F-07", "msgNo": 5812, "time": "2026-11-23 09:30:05"},
+        "hdr": {"cmd": 1001, "sn": "QM200-3F-07", "msgNo": 5812, "time": f"{NOW:%Y-%m-%d %H:%M:%S}"},
         "data": {
             "ticketNo": "20261123A023",
             "showNo": "A023",
@@ -28,7 +34,11 @@ def test_vendor_ticket_machine_is_mapped_to_the_contract(
         },
     }
     publisher.send("acme/QM200/QM200-3F-07/report", json.dumps(report))
-    status = {"st": 1, "hdr": {"msgNo": 5813, "time": "2026-11-23 09:30:06"}, "prn": {"state": "LOW", "paper": 9}}
+    status = {
+        "st": 1,
+        "hdr": {"msgNo": 5813, "time": f"{NOW + timedelta(seconds=1):%Y-%m-%d %H:%M:%S}"},
+        "prn": {"state": "LOW", "paper": 9},
+    }
     publisher.send("acme/QM200/QM200-3F-07/status", json.dumps(status))
     unknown = {**report, "hdr": {**report["hdr"], "cmd": 1009, "msgNo": 5814}}
     publisher.send("acme/QM200/QM200-3F-07/report", json.dumps(unknown))

@@ -370,7 +370,7 @@ def test_state_survives_dump_and_load() -> None:
 
 def _hb(device: str, seq: int, t: float) -> DeviceMessage:
     body = {"v": 1, "ts": (T0 + timedelta(seconds=t)).isoformat(), "seq": seq}
-    msg = decode(f"hall/h1/kiosk/{device}/hb", json.dumps(body).encode(), T0)
+    msg = decode(f"hall/h1/kiosk/{device}/hb", json.dumps(body).encode(), T0 + timedelta(seconds=t))
     assert msg is not None
     return msg
 
