@@ -13,6 +13,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "$what" = "test" ]; then  # the browser tests: Debian's chromium and a CJK font (Chinese renders as boxes without)
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   fc-list 2>/dev/null | grep -qi "wqy" || need_apt+=(fonts-wqy-microhei)
+  # the midnight test runs the gateway with its clock moved to just before the hall's midnight (libfaketime)
+  ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(libfaketime)
   # the RTSP camera of the vision test: GStreamer's RTSP server (Debian's python3-gi) and the decoder for vtest.avi
   /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); gi.require_version("GstVideo", "1.0")' \
     2>/dev/null && gst-inspect-1.0 avdec_msmpeg4 >/dev/null 2>&1 \

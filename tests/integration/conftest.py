@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -108,6 +108,21 @@ def listener(mosquitto: MosquittoProcess) -> Iterator[Listener]:
 def state_msg(device_type: str, device: str, seq: int, at: datetime, **fields: object) -> tuple[str, bytes]:
     body = {"v": 1, "ts": at.isoformat(), "seq": seq, "online": True, **fields}
     return f"hall/h1/{device_type}/{device}/state", json.dumps(body).encode()
+
+
+def midday_zone(now: datetime | None = None) -> str:
+    """A time zone where it is about noon now: a test whose device times span the last hour never meets the hall's
+    midnight (where the day rolls, by the box's clock, and what waits expires), whenever the suite runs."""
+    offset = 12 - (now or datetime.now(UTC)).hour  # -11 … +12 hours from UTC
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # (the Etc zones' signs are POSIX's: inverted)
+
+
+@pytest.fixture
+def midday(tmp_path: Path) -> str:
+    """A gateway config whose hall is in `midday_zone()`."""
+    path = tmp_path / "midday.yaml"
+    path.write_text(f"hall: {{timezone: {midday_zone()}}}\n", encoding="utf-8")
+    return str(path)
 
 
 def quiet_clock(tmp: Path, extra: str = "") -> str:

@@ -36,8 +36,10 @@ BROKER_WIDE = {  # what the deploy file sets for the whole broker; its listener,
     "max_inflight_messages",
     "max_packet_size",
 }
-# two hours ago: the streams (up to 4,000 s of tickets) stay within the gateway's plausibility window
-T0 = datetime.now(CST).replace(microsecond=0) - timedelta(hours=2)
+# 20 minutes ago: the streams (up to 4,000 tickets, half a second apart: 33 minutes) lie inside the gateway's
+# plausibility window (an hour ahead at most) and inside the rolling hour of `arrivals_60m` while a test runs; the
+# tests' halls are where it is midday (`midday`), so no stream meets the hall's midnight
+T0 = datetime.now(CST).replace(microsecond=0) - timedelta(minutes=20)
 # What the deploy config promises (docs/deploy.md): the broker writes what it acknowledged to disk within 2 s
 # (`autosave_interval 1`: mosquitto saves once more than a whole second has passed), so only the last 2 s of messages
 # waiting for an absent gateway can be lost in a crash. 0.5 s more for a loaded test box.
@@ -67,7 +69,7 @@ def tickets(n: int, start: int = 0) -> list[tuple[str, bytes]]:
             "ticket_machine",
             "tm1",
             i + 1,
-            T0 + timedelta(seconds=i),
+            T0 + timedelta(seconds=i / 2),
             type="ticket.issued",
             ticket_id=f"tm1-{i}",
             number=f"A{i:04d}",
@@ -93,9 +95,9 @@ def assert_stored_once(gw: GatewayProcess, n: int, timeout: float) -> None:
 
 
 def test_broker_sigkill_mid_stream_loses_no_acknowledged_event(
-    broker: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess]
+    broker: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], midday: str
 ) -> None:
-    gw = gateway_factory(broker.url).start()
+    gw = gateway_factory(broker.url, "--config", midday).start()
     time.sleep(SAVED_WITHIN_S)  # as on a broker that has been up a while: the gateway's session is on its disk
     publisher = Publisher(broker.port)
     stream = tickets(2400)
@@ -130,11 +132,11 @@ def test_broker_sigkill_mid_stream_loses_no_acknowledged_event(
 
 
 def test_events_queued_for_a_stopped_gateway_survive_a_broker_crash(
-    broker: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess]
+    broker: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], midday: str
 ) -> None:
     """The gateway is stopped (an upgrade) and the broker holds the hall's events for it when the broker crashes: what
     the broker had acknowledged SAVED_WITHIN_S before the crash is there when both are back."""
-    gw = gateway_factory(broker.url).start()
+    gw = gateway_factory(broker.url, "--config", midday).start()
     gw.stop()
     publisher = Publisher(broker.port)
     try:

@@ -13,8 +13,10 @@ from pathlib import Path
 from edge.broker import MosquittoProcess
 from tests.integration.conftest import CST, ROOT, GatewayProcess, Publisher, event, wait_until
 
-# two hours ago: the streams (up to 4,000 s of tickets) stay within the gateway's plausibility window
-T0 = datetime.now(CST).replace(microsecond=0) - timedelta(hours=2)
+# 20 minutes ago: the streams (up to 4,000 tickets, half a second apart: 33 minutes) lie inside the gateway's
+# plausibility window (an hour ahead at most) and inside the rolling hour of `arrivals_60m` while a test runs; the
+# tests' halls are where it is midday (`midday`), so no stream meets the hall's midnight
+T0 = datetime.now(CST).replace(microsecond=0) - timedelta(minutes=20)
 
 
 def tickets(n: int, start: int = 0, device: str = "tm1") -> list[tuple[str, bytes]]:
@@ -23,7 +25,7 @@ def tickets(n: int, start: int = 0, device: str = "tm1") -> list[tuple[str, byte
             "ticket_machine",
             device,
             i + 1,
-            T0 + timedelta(seconds=i),
+            T0 + timedelta(seconds=i / 2),
             type="ticket.issued",
             ticket_id=f"{device}-{i}",
             number=f"A{i:04d}",
@@ -107,9 +109,9 @@ BAD_INPUTS: list[tuple[str, str, bytes]] = [
 
 
 def test_bad_input_is_counted_dead_lettered_and_ingest_goes_on(
-    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess]
+    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess], midday: str
 ) -> None:
-    gw = gateway_factory(mosquitto.url).start()
+    gw = gateway_factory(mosquitto.url, "--config", midday).start()
     for _reason, topic, payload in BAD_INPUTS:
         publisher.send(topic, payload)
     for topic, payload in tickets(3):
@@ -155,9 +157,9 @@ def test_dead_letters_are_bounded(
 
 
 def test_broker_restart_mid_stream_loses_no_qos1_event(
-    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess]
+    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess], midday: str
 ) -> None:
-    gw = gateway_factory(mosquitto.url).start()
+    gw = gateway_factory(mosquitto.url, "--config", midday).start()
     stream = tickets(3000)
     stream_with_disruption(
         publisher, stream, lambda: gw.accepted() > 500, lambda: (mosquitto.stop(), mosquitto.start())
@@ -172,9 +174,9 @@ def test_broker_restart_mid_stream_loses_no_qos1_event(
 
 
 def test_kill_9_and_restart_keeps_the_hall(
-    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess]
+    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess], midday: str
 ) -> None:
-    gw = gateway_factory(mosquitto.url).start()
+    gw = gateway_factory(mosquitto.url, "--config", midday).start()
     msgs = [
         event("window", "W1", 1, T0, type="window.opened", staff_id="s1", services=["tax"]),
         event("window", "W2", 1, T0, type="window.opened", staff_id="s2", services=["land", "social"]),
@@ -215,10 +217,10 @@ def test_kill_9_and_restart_keeps_the_hall(
 
 
 def test_kill_9_mid_stream_loses_and_doubles_nothing(
-    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess]
+    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess], midday: str
 ) -> None:
     """Messages are acknowledged to the broker only after they are in SQLite, so a crash loses none of them."""
-    gw = gateway_factory(mosquitto.url).start()
+    gw = gateway_factory(mosquitto.url, "--config", midday).start()
     stream = tickets(4000)
     stream_with_disruption(publisher, stream, lambda: gw.accepted() > 800, gw.kill9)
     publisher.wait(60)

@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.broker import MosquittoProcess
 from tests.integration.conftest import GatewayProcess, Listener, wait_until
@@ -47,7 +49,7 @@ class Heartbeats:
         self.running = set(devices)
         self._lock = threading.Lock()
         self._done = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"kiosks-{time.time_ns()}")
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"kiosks-{time.time_ns()}")
         self._client.connect("127.0.0.1", port)
         self._client.loop_start()
         self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
@@ -122,7 +124,7 @@ def test_device_offline_fires_once_for_the_silent_device_across_kill_9_restarts(
             gw.start()
             listening = datetime.now(UTC)
             wait_until(
-                lambda: _heard_since(gw, {"k1", "k2"}, listening), what="k1's and k2's heartbeats after the restart"
+                partial(_heard_since, gw, {"k1", "k2"}, listening), what="k1's and k2's heartbeats after the restart"
             )
             time.sleep(UP_S)  # the rules evaluate the hall a few times with the outage behind them
 

@@ -47,9 +47,9 @@ def status(gw: GatewayProcess) -> str:
 
 
 def test_a_lock_held_by_another_process_pauses_ingest_and_it_resumes_by_itself(
-    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess]
+    mosquitto: MosquittoProcess, publisher: Publisher, gateway_factory: Callable[..., GatewayProcess], midday: str
 ) -> None:
-    gw = gateway_factory(mosquitto.url).start()
+    gw = gateway_factory(mosquitto.url, "--config", midday).start()
     now = datetime.now(CST).replace(microsecond=0)
     stream = tickets(140, now - timedelta(minutes=5))
     for topic, payload in stream[:20]:
@@ -85,6 +85,8 @@ def test_a_lock_held_by_another_process_pauses_ingest_and_it_resumes_by_itself(
         locker.stdin.write(b"\n")
         locker.stdin.close()
         locker.wait(10)
+        if locker.stdout is not None:
+            locker.stdout.close()
 
     wait_until(lambda: status(gw) == "ok", 60, "ingest to resume after the lock is gone")
     wait_until(lambda: gw.health()["events_logged"] == 140, 30, "every message stored")
@@ -115,14 +117,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Fill the file system to the last byte with one file (deleting it frees the space)."""
     filler = disk / "filler"
-    with filler.open("wb") as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * (1 << 16))
-            f.flush()
-    with filler.open("ab") as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * 512)
-            f.flush()
+    with filler.open("wb", buffering=0) as f:  # unbuffered: nothing is left to flush (and fail) on close
+        for size in (1 << 16, 512, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * size)
     return filler
 
 
@@ -131,9 +130,12 @@ def test_a_full_disk_pauses_ingest_and_freeing_space_resumes_it(
     publisher: Publisher,
     gateway_factory: Callable[..., GatewayProcess],
     small_disk: Path,
+    midday: str,
 ) -> None:
     db = small_disk / "hall.db"
-    gw = gateway_factory(mosquitto.url, "--db", str(db))  # the last --db wins; its log stays on the big disk
+    gw = gateway_factory(
+        mosquitto.url, "--config", midday, "--db", str(db)
+    )  # the last --db wins; its log stays on the big disk
     gw.db = db
     gw.start()
     now = datetime.now(CST).replace(microsecond=0)
