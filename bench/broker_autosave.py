@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import sys
 import threading
 import time
@@ -253,12 +254,16 @@ class Cost:
 def fill(port: int, n: int, devices: int) -> None:
     """Queue `n` messages for the absent subscriber, as fast as one device can have them acknowledged."""
     pub = Publisher(port, "bench-backlog")
-    for seq in range(n):
-        pub.send(seq, devices)
     deadline = time.monotonic() + 600
+    for seq in range(n):
+        while seq - len(pub.acked) > 20_000 and time.monotonic() < deadline:  # message ids are 16 bits
+            time.sleep(0.01)
+        pub.send(seq, devices)
     while len(pub.acked) < n and time.monotonic() < deadline:
         time.sleep(0.1)
     pub.close()
+    if len(pub.acked) < n:
+        raise RuntimeError(f"the broker acknowledged {len(pub.acked)} of {n} backlog messages in 600 s")
 
 
 def cost_run(setting: str, online: bool, rate: float, seconds: float, devices: int, backlog: int = 0) -> Cost:
@@ -310,6 +315,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--only", choices=list(SETTINGS), action="append", help="run only these settings")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # `timeout` or kill: stop the brokers on the way out
     rnd = random.Random(args.seed)
     settings = args.only or list(SETTINGS)
 

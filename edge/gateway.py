@@ -120,6 +120,7 @@ class Gateway:
         self._batch = EventBatch()  # events and dead letters handled since the last flush
         self._acks: list[tuple[int, int, int]] = []
         self._last_saved = 0.0
+        self._last_commit = 0.0  # monotonic: when ingest last committed (`commit_due`)
         self._dirty = False
         self._reported: Counter[str] = Counter()
         self._crashes: Counter[str] = Counter()  # messages the model could not take, by exception type (logged once)
@@ -141,7 +142,7 @@ class Gateway:
             cfg.mqtt.client_id or f"hallops-{self.hall_id}",
             [hall_filter(self.hall_id), *(subscription_filter(v) for v in cfg.vendor_mappings)],
             self.handle,
-            self.flush,
+            self.commit_due,
             on_connection=self._on_connection,
             on_session=self._on_session,
             routes=dict.fromkeys(bundle_topics(self.hall_id), self._take_bundle) if key else None,
@@ -209,7 +210,7 @@ class Gateway:
         # the hall time again, as the devices' time went on while the gateway was down): a restart is never a
         # device's silence
         self._had_log = newest is not None
-        heard = newest if isinstance(self.clock, DeviceClock) else self.store.events.last_heard()
+        heard = newest if isinstance(self.clock, DeviceClock) else self._last_listening()
         if heard is not None:
             self._deaf_since = datetime.fromtimestamp(heard, UTC)
         replayed = 0
@@ -248,6 +249,14 @@ class Gateway:
         shadow = self.versions.shadow_number()
         if shadow is not None:
             self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
+
+    def _last_listening(self) -> float | None:
+        """The last moment the store shows the gateway listening: its newest logged event or saved state, or its
+        newest decision (an alert that fired on a device's silence proves the gateway heard nothing from it until
+        then, even if the events before it were not committed when the process died)."""
+        assert self.store is not None
+        times = [t for t in (self.store.events.last_heard(), self.store.decisions.last_written()) if t is not None]
+        return max(times) if times else None
 
     def close(self) -> None:
         if self.store is not None:
@@ -306,6 +315,14 @@ class Gateway:
         if self._batch.events >= MAX_BATCH:
             self.flush()
 
+    def commit_due(self) -> None:
+        """The link's queue ran dry (or housekeeping's second came round): commit if `storage.commit_every_s` has
+        passed since the last commit. A commit writes whole pages (the log's, its indexes', the WAL's and, at the
+        checkpoint, the file's): a second's few messages in one transaction cost far less flash than one each.
+        Nothing is acknowledged before its commit, so waiting loses nothing; `flush()` commits at once."""
+        if time.monotonic() - self._last_commit >= self.cfg.storage.commit_every_s:
+            self.flush()
+
     def _take(self, topic: str, payload: bytes, received_at: datetime) -> None:
         try:
             if not topic.startswith(self._prefix):
@@ -322,12 +339,11 @@ class Gateway:
             self.counters.ignored += 1
             return
         ingest = self.cfg.ingest
-        if isinstance(self.clock, DeviceClock):
-            # the devices' time is the hall's: no box clock to hold it against (a lone outlier cannot move the
-            # clock, DeviceClock); a first message is stamped with the time it brings, not the box's
-            if self.clock.anchor is None:
-                self.clock.observe(msg.at, msg.device_id)
-                msg = replace(msg, received_at=self.clock.now())
+        # a device clock: the devices' time is the hall's, with no box clock to hold it against (a lone outlier
+        # cannot move the clock, DeviceClock); the first message is stamped with the time it brings, not the box's
+        if isinstance(self.clock, DeviceClock) and self.clock.anchor is None:
+            self.clock.observe(msg.at, msg.device_id)
+            msg = replace(msg, received_at=self.clock.now())
         try:
             if not isinstance(self.clock, DeviceClock):
                 check_time(msg.at, msg.received_at, ingest.plausible_past_s, ingest.plausible_future_s)
@@ -384,6 +400,7 @@ class Gateway:
         if self.store is None:
             return
         now = time.monotonic()
+        self._last_commit = now
         if self.storage.cause is not None and now < self.storage.next_try:
             return
         save = self._dirty and (save_state or now - self._last_saved >= self.cfg.storage.snapshot_every_s)
@@ -542,7 +559,7 @@ class Gateway:
         while True:
             worker.beat()
             await asyncio.sleep(1.0)
-            self.flush()
+            self.commit_due()
             self._report_rejections()
             if self.store is None or self.storage.cause is not None:
                 continue

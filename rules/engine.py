@@ -453,6 +453,29 @@ class RuleEngine:
 
     # -- persistence --------------------------------------------------------------------------------------
 
+    def digest(self) -> int:
+        """Changes whenever what people see of the alerts and silences changes (state, severity, reason, who
+        acknowledged, muting, escalation, occurrences): the web UI's cue to re-read them, at the cost of a tuple per
+        alert, not a serialisation of the whole state."""
+        return hash(
+            (
+                tuple(
+                    (
+                        a.fingerprint,
+                        a.state,
+                        a.severity,
+                        a.reason,
+                        a.acknowledged_by,
+                        a.muted_by,
+                        a.escalation_level,
+                        a.occurrences,
+                    )
+                    for a in self.alerts.values()
+                ),
+                tuple(self.silences),
+            )
+        )
+
     def dump(self) -> dict[str, object]:
         """The alerts not yet resolved, with every clock, and the silences, as JSON (rules.engine_state)."""
         return dump_state(EngineState(alerts=tuple(self.alerts.values()), silences=tuple(self.silences.values())))

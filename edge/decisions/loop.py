@@ -69,7 +69,10 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.2
 MAX_SLEEP_S = 1.0
-STATE_EVERY_S = 1.0
+# The decision state is written with every decision (a notification, a ticket, a record, an audit entry) and
+# otherwise at most this often: between decisions only clocks move (an alert's last-true time, a pending `for`),
+# which the hall tells again after a restart. Writing it every second was 63 KB/s of flash on a city hall.
+STATE_EVERY_S = 60.0
 TIDAL_EVERY_S = 60.0  # hall time between two runs of the tidal recommender over every service group
 
 
@@ -439,6 +442,26 @@ class Decider:
         if self._replay is not None:
             self._replay(batch)
             return
+        self.versions = {
+            "engine": self.engine.digest(),
+            "tickets": self.tickets.digest(),
+            "tidal": self.tidal.digest(),
+            "shadow": self.shadow.number if self.shadow else 0,
+        }
+        wall = datetime.now(UTC).timestamp()
+        pending = self._unwritten
+        pending.outbox.extend(batch.outbox)
+        pending.history.extend(batch.history)
+        pending.records.extend(batch.records)
+        decided = bool(decisions or pending.outbox or pending.history or pending.records or self._audit)
+        if decided or self.storage_fault is not None or wall - self._last_state_at >= STATE_EVERY_S:
+            self._write(pending, decided, wall)
+        for live in batch.live:  # the web UI hears at once, even while the store refuses writes
+            self._stream.publish(live.event, live.body)
+
+    def _write(self, pending: Batch, decided: bool, wall: float) -> None:
+        """The decision state (serialised only now: at a decision or once a STATE_EVERY_S) with what was decided,
+        in one transaction; unchanged state with nothing decided is not written again."""
         states = {
             "engine": json.dumps(self.engine.dump(), ensure_ascii=False, sort_keys=True),
             "tickets": json.dumps(self.tickets.dump(), ensure_ascii=False, sort_keys=True),
@@ -446,38 +469,27 @@ class Decider:
             "shadow": json.dumps(self.shadow.dump() if self.shadow else {}, ensure_ascii=False, sort_keys=True),
         }
         fingerprint = "".join(states.values())
-        self.versions = {name: hash(text) for name, text in states.items()}
-        wall = datetime.now(UTC).timestamp()
-        due = fingerprint != self._last_state and (
-            decisions or batch.history or batch.records or wall - self._last_state_at >= STATE_EVERY_S
-        )
-        pending = self._unwritten
-        pending.outbox.extend(batch.outbox)
-        pending.history.extend(batch.history)
-        pending.records.extend(batch.records)
-        if pending.outbox or pending.history or pending.records or self._audit or due or self.storage_fault:
-            try:
-                self._store.decisions.write(states, pending.history, pending.outbox, wall, pending.records, self._audit)
-            except Exception as exc:
-                if not is_storage_fault(exc):
-                    raise
-                self._storage_failed(exc)
-            else:
-                self._audit = []
-                self._last_state, self._last_state_at = fingerprint, wall
-                if pending.outbox:
-                    self._on_outbox()
-                self._unwritten = Batch()
-                if self.storage_fault is not None:
-                    held = len(pending.outbox) + len(pending.history) + len(pending.records)
-                    log.warning("decisions: the store takes writes again; %d held row(s) written", held)
-                    self.storage_fault = None
-                    if self.worker is not None:
-                        self.worker.resume()
-        else:
-            self._unwritten = Batch()
-        for live in batch.live:  # the web UI hears at once, even while the store refuses writes
-            self._stream.publish(live.event, live.body)
+        if not decided and self.storage_fault is None and fingerprint == self._last_state:
+            self._last_state_at = wall
+            return
+        try:
+            self._store.decisions.write(states, pending.history, pending.outbox, wall, pending.records, self._audit)
+        except Exception as exc:
+            if not is_storage_fault(exc):
+                raise
+            self._storage_failed(exc)
+            return
+        self._audit = []
+        self._last_state, self._last_state_at = fingerprint, wall
+        if pending.outbox:
+            self._on_outbox()
+        self._unwritten = Batch()
+        if self.storage_fault is not None:
+            held = len(pending.outbox) + len(pending.history) + len(pending.records)
+            log.warning("decisions: the store takes writes again; %d held row(s) written", held)
+            self.storage_fault = None
+            if self.worker is not None:
+                self.worker.resume()
 
     def _storage_failed(self, exc: BaseException) -> None:
         cause = f"{type(exc).__name__}: {exc}"

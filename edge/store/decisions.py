@@ -72,6 +72,11 @@ class DecisionLog:
             self._outbox.add(outbox, now)
             self._audit.append(audit)
 
+    def last_written(self) -> float | None:
+        """When a decision was last written (UNIX seconds, wall clock): the gateway was listening then."""
+        row = self._db.execute("SELECT max(saved_at) FROM decision_state").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def state(self, name: str) -> str | None:
         """A part of the decision state as saved last ('engine', 'tickets', 'tidal', 'shadow'), JSON."""
         row = self._db.execute("SELECT body FROM decision_state WHERE name = ?", (name,)).fetchone()

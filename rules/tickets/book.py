@@ -264,6 +264,16 @@ class TicketBook:
 
     # -- persistence --------------------------------------------------------------------------------------
 
+    def digest(self) -> int:
+        """Changes whenever a ticket changes (every change of a ticket adds to its history or moves its status,
+        priority or overdue flags): the web UI's cue to re-read the tickets, without serialising them."""
+        return hash(
+            tuple(
+                (t.id, t.status, t.priority, len(t.history), t.ack_overdue, t.resolve_overdue)
+                for t in self._tickets.values()
+            )
+        )
+
     def dump(self) -> dict[str, object]:
         """Every ticket with its clocks and notification flags, as JSON-able data (persist.py)."""
         return dump_book(BookState(counter=self._counter, tickets=self.tickets))

@@ -223,6 +223,17 @@ class TidalTracker:
 
     # -- persistence --------------------------------------------------------------------------------------
 
+    def digest(self) -> int:
+        """Changes whenever the recommendations people see change (offered, decided, opened, checked)."""
+        return hash(
+            (
+                tuple(self._pending),
+                tuple(self._rejected),
+                tuple(o.rec.id for o in self._openings),
+                tuple(self._opened),
+            )
+        )
+
     def dump(self) -> bytes:
         return dump_tracker(
             TrackerState(

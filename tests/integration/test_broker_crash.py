@@ -36,7 +36,7 @@ BROKER_WIDE = {  # what the deploy file sets for the whole broker; its listener,
     "max_inflight_messages",
     "max_packet_size",
 }
-# 20 minutes ago: the streams (up to 4,000 tickets, half a second apart: 33 minutes) lie inside the gateway's
+# 20 minutes ago: the streams (up to 2,400 tickets, half a second apart: 20 minutes) lie inside the gateway's
 # plausibility window (an hour ahead at most) and inside the rolling hour of `arrivals_60m` while a test runs; the
 # tests' halls are where it is midday (`midday`), so no stream meets the hall's midnight
 T0 = datetime.now(CST).replace(microsecond=0) - timedelta(minutes=20)
@@ -86,12 +86,14 @@ def crash(broker: MosquittoProcess) -> None:
 
 def assert_stored_once(gw: GatewayProcess, n: int, timeout: float) -> None:
     """The gateway's event log holds tickets tm1-0 … tm1-<n-1>, each exactly once."""
-    wait_until(lambda: gw.health()["events_logged"] >= n, timeout, f"{n} events in the gateway's log")  # type: ignore[operator]
+    deadline = time.monotonic() + timeout
+    while gw.health()["events_logged"] < n and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.05)
     with contextlib.closing(sqlite3.connect(f"file:{gw.db}?mode=ro", uri=True)) as db:
         stored = Counter(json.loads(payload)["ticket_id"] for (payload,) in db.execute("SELECT payload FROM events"))
     missing = sorted({f"tm1-{i}" for i in range(n)} - stored.keys(), key=lambda t: int(t[4:]))
     doubled = sorted(t for t, times in stored.items() if times > 1)
-    assert (missing, doubled, len(stored)) == ([], [], n), f"missing {missing[:20]}…, doubled {doubled[:20]}…"
+    assert (missing, doubled) == ([], []), f"{len(missing)} missing: {missing[:10]}…; doubled: {doubled[:10]}…"
 
 
 def test_broker_sigkill_mid_stream_loses_no_acknowledged_event(
