@@ -12,14 +12,16 @@ For each setting, on a real mosquitto with persistence in a temporary directory 
     stream, restarted on its data, and the subscriber (re)connects and collects until it is quiet. Lost = acknowledged
     to the publisher (PUBACK) and never received. Two cases: the subscriber `away` the whole time (everything queues
     at the broker: the gateway is stopped for an upgrade when the broker crashes) and `online` (the normal case).
-  cost — the same stream for --seconds, subscriber online and away: the broker's disk writes (/proc/<pid>/io
-    write_bytes), its database saves (counted from its log; each one rewrites the whole file and fsyncs it), its CPU,
-    and the rate the publisher got (a broker busy saving acknowledges late).
+  cost — the same stream for --seconds, the subscriber online, away, and away with --backlog messages already queued
+    for it (a gateway stopped for a while): the broker's disk writes (/proc/<pid>/io write_bytes), its database saves
+    (counted from its log; each one rewrites the whole file and fsyncs it), its CPU, the rate the publisher got and
+    how late its PUBACKs came (a broker busy saving acknowledges late).
 The hall has --devices devices, each with a retained state message; one message in 30 of the stream is a retained
 state update, the rest are events.
 
-Run:  .venv/bin/python bench/broker_autosave.py [--trials 2] [--rate 150] [--seconds 20] [--kill-after 5 35]
-Every wait is bounded; the whole run takes about 8 minutes with the defaults.
+Run:  .venv/bin/python bench/broker_autosave.py [--trials 3] [--rate 150] [--seconds 20] [--kill-after 5 35]
+      [--backlog 100000] [--only SETTING]
+Every wait is bounded; the whole run takes about 20 minutes with the defaults (`--trials 0`: the cost only).
 """
 
 from __future__ import annotations
