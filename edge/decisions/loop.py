@@ -139,7 +139,7 @@ class Decider:
         self._pending: list[Decision] = []
         self._wake = asyncio.Event()
         self._last_eval = 0.0
-        self._last_state = ""
+        self._written: dict[str, str] = {}  # each part of the decision state as written last
         # a hash per part of the decision state ("engine", "tickets", "tidal"): the web UI re-reads a part when it
         # moves, whether or not the change was worth a notification (a pending alert, an info prompt)
         self.versions: dict[str, int] = {}
@@ -468,19 +468,20 @@ class Decider:
             "tidal": self.tidal.dump().decode(),
             "shadow": json.dumps(self.shadow.dump() if self.shadow else {}, ensure_ascii=False, sort_keys=True),
         }
-        fingerprint = "".join(states.values())
-        if not decided and self.storage_fault is None and fingerprint == self._last_state:
+        changed = {name: text for name, text in states.items() if self._written.get(name) != text}
+        if not decided and self.storage_fault is None and not changed:
             self._last_state_at = wall
             return
-        try:
-            self._store.decisions.write(states, pending.history, pending.outbox, wall, pending.records, self._audit)
+        try:  # only the parts that changed: an alert firing does not rewrite the tickets, nor a ticket the alerts
+            self._store.decisions.write(changed, pending.history, pending.outbox, wall, pending.records, self._audit)
         except Exception as exc:
             if not is_storage_fault(exc):
                 raise
             self._storage_failed(exc)
             return
         self._audit = []
-        self._last_state, self._last_state_at = fingerprint, wall
+        self._written.update(changed)
+        self._last_state_at = wall
         if pending.outbox:
             self._on_outbox()
         self._unwritten = Batch()

@@ -205,6 +205,9 @@ def test_kill_9_and_restart_keeps_the_hall(
     )
     publisher.wait()
     wait_until(lambda: gw.accepted() == len(msgs) + 1, what="all messages")
+    # stored (ingest commits at most every storage.commit_every_s; what it has not stored it has not acknowledged
+    # either, and the broker would send it again after the restart)
+    wait_until(lambda: gw.health()["events_logged"] == len(msgs) + 1, what="all messages stored")
     before = comparable(gw.get("/api/hall"))  # type: ignore[arg-type]
 
     gw.kill9()
