@@ -68,6 +68,7 @@ BUNDLE_VERSION = "rules_bundle_version"  # meta: the signed bundle applied last 
 BUNDLE_ACTOR = "cloud"  # who activates a bundle's rules, in the audit log
 CONFIG_USERS = "config_users"  # meta: the config file's users (no hashes) as of the last start, for `users list`
 STORE_BUSY_S = 1.0
+HEARING_GRACE_S = 10.0  # after the broker answers: still deaf this long, while the queued backlog comes in
 STALL_S = 30.0  # a task that loops every second and has not come round for this long is stalled
 STORAGE_RETRY_MIN_S = 0.5
 STORAGE_RETRY_MAX_S = 30.0
@@ -133,6 +134,8 @@ class Gateway:
         # answers, and whenever the link is down; that time is the gateway's blindness, not the devices' silence
         self._deaf_since: datetime | None = None
         self._deaf_until_heard = False  # a device clock: the deaf span ends with the first message after a connect
+        self._hearing_since: datetime | None = None  # the broker answered (system clock): deaf for a grace after it
+        self._save_soon = False  # save the hall state with the next commit (a deaf span just closed)
         self._had_log = False  # the database had events at start: the broker should have held our session
         self.sessions_lost = 0  # the broker came back without our session (what it held for us may be lost)
         self.session_lost_at: datetime | None = None
@@ -403,7 +406,9 @@ class Gateway:
         self._last_commit = now
         if self.storage.cause is not None and now < self.storage.next_try:
             return
-        save = self._dirty and (save_state or now - self._last_saved >= self.cfg.storage.snapshot_every_s)
+        save = self._dirty and (
+            save_state or self._save_soon or now - self._last_saved >= self.cfg.storage.snapshot_every_s
+        )
         if self._batch or save or self.storage.cause is not None:
             try:
                 self._write(self.state.dump() if save else None)
@@ -414,7 +419,7 @@ class Gateway:
                 return
             if save:
                 self._last_saved = now
-                self._dirty = False
+                self._dirty = self._save_soon = False
         if self.storage.cause is not None:
             self._storage_recovered()
         if self._acks:
@@ -489,16 +494,21 @@ class Gateway:
 
     def _on_connection(self, up: bool) -> None:
         """The link connected (subscribed) or lost the broker: ingest runs, or the gateway is deaf from now on."""
+        now = self.clock.now()
         if up:
             if isinstance(self.clock, DeviceClock):
                 self._deaf_until_heard = True  # the devices' clock tells how long the gateway was away
             else:
-                self._blind_until(self.clock.now())
-                self._deaf_since = None
+                # the deaf span so far is saved at once (a kill -9 soon after must not forget it), and lasts a little
+                # longer: HEARING_GRACE_S for what was queued to arrive
+                self._blind_until(now)
+                self.flush(save_state=True)
+                self._hearing_since = now
             if self.storage.cause is None:
                 self.ingest.resume()
         else:
-            self._deaf_since = self.clock.now()
+            self._blind_until(now)
+            self._deaf_since, self._hearing_since = now, None
             if self.storage.cause is None:
                 self.ingest.pause("broker_disconnected", f"no connection to the broker at {self.cfg.mqtt.url}")
 
@@ -517,9 +527,19 @@ class Gateway:
         )
 
     def _blind_until(self, now: datetime) -> None:
-        if self._deaf_since is not None and now > self._deaf_since:
-            self.state.blind(self._deaf_since.timestamp(), now.timestamp())
+        """Tell the hall model the gateway was deaf from `_deaf_since` until `now` — and, once the broker answered,
+        until HEARING_GRACE_S after that: the time for what the broker queued, and for the next heartbeats, to come
+        in (a busy box takes seconds), so that a restart never makes a heartbeating device look silent."""
+        if self._deaf_since is None:
+            return
+        heard = self._hearing_since
+        end = now if heard is None else min(now, heard + timedelta(seconds=HEARING_GRACE_S))
+        if end > self._deaf_since:
+            self.state.blind(self._deaf_since.timestamp(), end.timestamp())
             self._dirty = True  # the next save keeps the span: a restart after it must still forgive it
+        if heard is not None and now >= heard + timedelta(seconds=HEARING_GRACE_S):
+            self._deaf_since = self._hearing_since = None
+            self._save_soon = True  # the whole span, with the next commit
 
     def hall_for_rules(self, now: datetime) -> HallSnapshot:
         """The hall as the rules see it: while the gateway hears nothing, that time is blind, not silent."""
