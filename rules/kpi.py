@@ -293,18 +293,9 @@ class DayBook:
     def apply(self, msg: DeviceMessage) -> None:
         """Fold one accepted message. Messages of another hall-local day and redeliveries change nothing."""
         at = msg.at.timestamp()
-        if not self._start <= at < self._end:
-            return
-        device = self._devices.get(msg.device_id)
+        device = self._heard(msg.device_id, msg.device_type, msg.seq, at)
         if device is None:
-            device = self._devices[msg.device_id] = _Device(
-                self._silent_after_s.get(msg.device_type, DEFAULT_SILENT_AFTER_S), SeqRanges()
-            )
-        seq = msg.seq
-        if seq is not None and not device.seen.add(seq, at):
-            return  # QoS 1 redelivery: counted already
-        if self._first is None or at < self._first:
-            self._first = at
+            return
         p = msg.payload
         channel = msg.channel
         if channel is Channel.STATE and isinstance(p, DeviceState) and not p.online:
@@ -315,6 +306,28 @@ class DayBook:
             handler = self._handlers.get(type(p))
             if handler is not None:
                 handler(p, msg.device_id, at)
+
+    def heartbeat(self, device_id: str, device_type: str, seq: int | None, at: float) -> None:
+        """A heartbeat from its logged row (device time `at`): what `apply` does with one, without decoding it —
+        seven in ten of a day's messages, all replayed when today's book is rebuilt at start-up."""
+        device = self._heard(device_id, device_type, seq, at)
+        if device is not None:
+            self._spoke(device, at)
+
+    def _heard(self, device_id: str, device_type: str, seq: int | None, at: float) -> _Device | None:
+        """The device a message of this day comes from; None for another day's message or a redelivery."""
+        if not self._start <= at < self._end:
+            return None
+        device = self._devices.get(device_id)
+        if device is None:
+            device = self._devices[device_id] = _Device(
+                self._silent_after_s.get(device_type, DEFAULT_SILENT_AFTER_S), SeqRanges()
+            )
+        if seq is not None and not device.seen.add(seq, at):
+            return None  # QoS 1 redelivery: counted already
+        if self._first is None or at < self._first:
+            self._first = at
+        return device
 
     # -- tickets ----------------------------------------------------------------------------------------
 

@@ -259,6 +259,15 @@ class EventLog:
         for row_id, received_at, topic, payload in cur:
             yield StoredEvent(int(row_id), float(received_at), str(topic), bytes(payload))
 
+    def rows_between(self, start: float, end: float) -> Iterator[EventRow]:
+        """The rows of `between`, whole (a heartbeat's row tells all it says: a day's report need not decode it).
+        Streams from one cursor; consume it before writing to the store again."""
+        cur = self._db.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE at >= ? AND at < ? ORDER BY at, id", (start, end)
+        )
+        for row in cur:
+            yield EventRow(*row)
+
     def received_between(self, start: float, end: float) -> Iterator[EventRow]:
         """The events received in [start, end), in the order the gateway received them, as logged (what was
         accepted): a backtest's input."""
@@ -273,7 +282,7 @@ class EventLog:
         """Every window open/pause/resume/close in [since, until), in time order: the history the demand profile
         learns the windows' usual hours from."""
         cur = self._db.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE at >= ? AND at < ? AND type IN "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE at >= ? AND at < ? AND type != 'hb' AND type IN "
             "('window.opened', 'window.resumed', 'window.paused', 'window.closed') ORDER BY at, id",
             (since, until),
         )
@@ -283,7 +292,8 @@ class EventLog:
     def tickets_issued(self, since: float, until: float) -> Iterator[EventRow]:
         """Every ticket.issued in [since, until): the history the demand profile learns from."""
         cur = self._db.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE type = 'ticket.issued' AND at >= ? AND at < ?", (since, until)
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE type != 'hb' AND type = 'ticket.issued' AND at >= ? AND at < ?",
+            (since, until),
         )
         for row in cur:
             yield EventRow(*row)

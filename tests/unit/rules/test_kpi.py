@@ -16,6 +16,7 @@ import pytest
 
 from devices.codec import DeviceMessage
 from devices.simulator import load_scenario
+from devices.topics import Channel
 from rules.hall import HallProfile, ServiceProfile
 from rules.kpi import (
     CSV_COLUMNS,
@@ -560,3 +561,23 @@ def test_a_simulated_county_day_adds_up() -> None:
     assert sum(n for _, n in report.arrivals) == hall.issued
     assert {code: sum(slots) for code, slots in report.arrivals_by_service.items()} == truth.issued
     assert hall.kiosk_sessions > 0 and hall.ratings > 0
+
+
+def test_a_day_rebuilt_from_heartbeat_rows_reports_what_the_messages_did() -> None:
+    """At start-up today's book is rebuilt from the log, heartbeats straight from their rows (no decoding): the
+    report — availability included, which is all heartbeats feed — is the one the live messages made."""
+    day = county_day()
+    profile = profile_of(load_scenario("county"))
+    live = DayBook(profile, DAY_OPENS.date())
+    rebuilt = DayBook(profile, DAY_OPENS.date())
+    heartbeats = 0
+    for msg in day.messages:
+        live.apply(msg)
+        if msg.channel is Channel.HB:
+            rebuilt.heartbeat(msg.device_id, msg.device_type.value, msg.seq, msg.at.timestamp())
+            heartbeats += 1
+        else:
+            rebuilt.apply(msg)
+    assert heartbeats > 10_000
+    assert rebuilt.report(DAY_CLOSES) == live.report(DAY_CLOSES)
+    assert live.report(DAY_CLOSES).hall.availability_pct is not None
