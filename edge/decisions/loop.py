@@ -140,6 +140,7 @@ class Decider:
         self._wake = asyncio.Event()
         self._last_eval = 0.0
         self._written: dict[str, str] = {}  # each part of the decision state as written last
+        self._tickets_written: int | None = None  # the ticket book's digest when it was written last
         # a hash per part of the decision state ("engine", "tickets", "tidal"): the web UI re-reads a part when it
         # moves, whether or not the change was worth a notification (a pending alert, an info prompt)
         self.versions: dict[str, int] = {}
@@ -464,10 +465,12 @@ class Decider:
         in one transaction; unchanged state with nothing decided is not written again."""
         states = {
             "engine": json.dumps(self.engine.dump(), ensure_ascii=False, sort_keys=True),
-            "tickets": json.dumps(self.tickets.dump(), ensure_ascii=False, sort_keys=True),
             "tidal": self.tidal.dump().decode(),
             "shadow": json.dumps(self.shadow.dump() if self.shadow else {}, ensure_ascii=False, sort_keys=True),
         }
+        tickets = self.tickets.digest()
+        if tickets != self._tickets_written:  # the book is the part that grows (open tickets): serialised on change
+            states["tickets"] = json.dumps(self.tickets.dump(), ensure_ascii=False, sort_keys=True)
         changed = {name: text for name, text in states.items() if self._written.get(name) != text}
         if not decided and self.storage_fault is None and not changed:
             self._last_state_at = wall
@@ -481,6 +484,7 @@ class Decider:
             return
         self._audit = []
         self._written.update(changed)
+        self._tickets_written = tickets
         self._last_state_at = wall
         if pending.outbox:
             self._on_outbox()

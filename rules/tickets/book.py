@@ -265,14 +265,9 @@ class TicketBook:
     # -- persistence --------------------------------------------------------------------------------------
 
     def digest(self) -> int:
-        """Changes whenever a ticket changes (every change of a ticket adds to its history or moves its status,
-        priority or overdue flags): the web UI's cue to re-read the tickets, without serialising them."""
-        return hash(
-            tuple(
-                (t.id, t.status, t.priority, len(t.history), t.ack_overdue, t.resolve_overdue)
-                for t in self._tickets.values()
-            )
-        )
+        """A revision number: it moves with every ticket put or dropped (every change of the book goes through
+        them), and only then — the web UI's cue to re-read the tickets, and the decider's to serialise them again."""
+        return self._changes
 
     def dump(self) -> dict[str, object]:
         """Every ticket with its clocks and notification flags, as JSON-able data (persist.py)."""
