@@ -161,7 +161,12 @@ def run_bare(port: int, pool: Path, n: int) -> dict[str, float]:
 
 
 def start_gateway(port: int, hall: str, tmp: Path, name: str) -> GatewayProcess:
-    return GatewayProcess(tmp, f"mqtt://127.0.0.1:{port}", hall=hall, name=name, log_level="WARNING").start()
+    # the messages replay simulated days of 2026-11-23 on: the gateway is told to take device times that far back
+    # (ingest.plausible_past_s), as for any replay of recorded days
+    config = tmp / f"{name}.yaml"
+    config.write_text("ingest: {plausible_past_s: 31536000}\n", encoding="utf-8")
+    url = f"mqtt://127.0.0.1:{port}"
+    return GatewayProcess(tmp, url, "--config", str(config), hall=hall, name=name, log_level="WARNING").start()
 
 
 def wait_for_accepted(gw: GatewayProcess, n: int, timeout: float) -> tuple[int, float, float]:
@@ -254,7 +259,10 @@ def in_process_cost(hall: str, messages: list[Message], tmp: Path) -> dict[str, 
     from edge.config import load_config  # noqa: PLC0415
     from edge.gateway import Gateway  # noqa: PLC0415
 
-    cfg = load_config(None, {"hall": {"id": hall}, "storage": {"path": str(tmp / "inproc.db")}})
+    cfg = load_config(
+        None,
+        {"hall": {"id": hall}, "storage": {"path": str(tmp / "inproc.db")}, "ingest": {"plausible_past_s": 31536000}},
+    )
     gw = Gateway(cfg)
     gw.open()
     now = datetime.now(UTC)
