@@ -94,7 +94,7 @@ def baseline(db: Path, days: int) -> tuple[int, float]:
     start = datetime.combine(MONDAY, datetime.min.time(), TZ)
     n = 0
     began = time.perf_counter()
-    for ev in store.events.between(start.timestamp(), (start + timedelta(days=days)).timestamp()):
+    for ev in store.events.rows_between(start.timestamp(), (start + timedelta(days=days)).timestamp()):
         try:
             msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
         except PayloadError:

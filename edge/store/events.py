@@ -37,7 +37,7 @@ class EventRow:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An event read back to be decoded again (a restore, a day's report): its id in the log and what decoding needs."""
+    """An event read back to be decoded again (a restore): its id in the log and what decoding needs."""
 
     id: int
     received_at: float
@@ -250,18 +250,10 @@ class EventLog:
                 yield StoredEvent(int(r[0]), float(r[1]), str(r[2]), bytes(r[3]))
             last = int(rows[-1][0])
 
-    def between(self, start: float, end: float) -> Iterator[StoredEvent]:
-        """Events whose device time is in [start, end), in time order: one day's history for its KPI report.
-        Streams from one cursor along the events_at index; consume it before writing to the store again."""
-        cur = self._db.execute(
-            "SELECT id, received_at, topic, payload FROM events WHERE at >= ? AND at < ? ORDER BY at, id", (start, end)
-        )
-        for row_id, received_at, topic, payload in cur:
-            yield StoredEvent(int(row_id), float(received_at), str(topic), bytes(payload))
-
     def rows_between(self, start: float, end: float) -> Iterator[EventRow]:
-        """The rows of `between`, whole (a heartbeat's row tells all it says: a day's report need not decode it).
-        Streams from one cursor; consume it before writing to the store again."""
+        """Events whose device time is in [start, end), in time order, as logged: one day's history for its KPI
+        report (a heartbeat's row tells all it says: the report need not decode it). Streams from one cursor along
+        the events_at index; consume it before writing to the store again."""
         cur = self._db.execute(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE at >= ? AND at < ? ORDER BY at, id", (start, end)
         )
