@@ -153,12 +153,14 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    seen: dict[int, tuple[psutil.Process, str]] = {}  # every process the demo started, with its command line
+    # every process the demo started, with its command line; keyed by pid *and* start time, as the set-up's many
+    # short processes free pids that the kernel (pid_max 32768) may give again to the broker
+    seen: dict[psutil.Process, str] = {}
 
     def look() -> None:
         for child in psutil.Process(demo.pid).children(recursive=True):
             with contextlib.suppress(psutil.NoSuchProcess):  # a set-up step that just ended
-                seen.setdefault(child.pid, (child, " ".join(child.cmdline())))
+                seen.setdefault(child, " ".join(child.cmdline()))
 
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     try:
@@ -187,7 +189,8 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
 
         wait_until(busy, timeout=120, what="the simulated hall to open and issue tickets")
         look()
-        assert any("mosquitto" in line for _, line in seen.values()), "the demo runs the system mosquitto"
+        assert "hallops demo: mosquitto broker on" in log.read_text(), log.read_text()  # the system mosquitto…
+        assert any("mosquitto" in line for line in seen.values()), list(seen.values())  # …run by the demo itself
 
         opened = threading.Event()
         reader = threading.Thread(target=_hold_the_live_stream, args=(port, http.cookies, opened), daemon=True)
@@ -202,8 +205,8 @@ def test_a_newcomer_installs_it_and_runs_the_gateway_and_the_demo(tmp_path: Path
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
-        left = [line for proc, line in seen.values() if _alive(proc)]
-        for proc, _ in seen.values():  # whatever happened, no broker is left behind (it has a session of its own)
+        left = [line for proc, line in seen.items() if _alive(proc)]
+        for proc in seen:  # whatever happened, no broker is left behind (it has a session of its own)
             with contextlib.suppress(psutil.NoSuchProcess):
                 if _alive(proc):
                     proc.kill()
