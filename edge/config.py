@@ -115,7 +115,7 @@ class StorageSection(_Section):
         "city hall is well under a second)",
     )
     commit_every_s: PositiveFloat = Field(
-        default=5.0,
+        default=10.0,
         description="ingest commits at most this often (and after 2,000 messages); what it has not committed it has "
         "not acknowledged either, so a crash loses nothing — fewer, larger commits spare the box's flash",
     )

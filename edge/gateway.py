@@ -197,15 +197,14 @@ class Gateway:
         self.store = Store(self.cfg.storage.path, busy_timeout_s=STORE_BUSY_S)
         configured = {name: {"role": u.role, "name": u.name} for name, u in self.cfg.users.items()}
         self.store.meta.set(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))
-        saved = self.store.events.saved_state()
         after = 0
-        if saved is not None:
-            after = saved.event_id
-            try:
-                self.state = HallState.load(self.cfg.profile(), saved.body)
-            except (ValueError, KeyError, TypeError) as exc:
-                log.warning("saved hall state unreadable (%s); rebuilding from the whole event log", exc)
-                self.state, after = HallState(self.cfg.profile()), 0
+        try:
+            saved = self.store.events.saved_state()
+            if saved is not None:
+                self.state, after = HallState.load(self.cfg.profile(), saved.body), saved.event_id
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("saved hall state unreadable (%s); rebuilding from the whole event log", exc)
+            self.state, after, saved = HallState(self.cfg.profile()), 0, None
         newest = self.store.events.newest_at()
         if newest is not None and isinstance(self.clock, DeviceClock):  # it resumes at the hall time it had
             self.clock.restore(datetime.fromtimestamp(newest, UTC))
@@ -233,7 +232,7 @@ class Gateway:
         )
         self._last_saved = time.monotonic()
         self._dirty = replayed > 0
-        self.reports.restore(self.store, self.clock.now())
+        self.reports.restore(self.store, self.clock.now(), saved)
         self.versions = RuleVersions(self.store)
         path = self.cfg.rules.file
         version = self.versions.bootstrap((path or BUILTIN).read_text(encoding="utf-8"), str(path or "built-in pack"))
@@ -411,7 +410,7 @@ class Gateway:
         )
         if self._batch or save or self.storage.cause is not None:
             try:
-                self._write(self.state.dump() if save else None)
+                self._write(self.state.dump() if save else None, self.reports.dump() if save else None)
             except Exception as exc:
                 if not is_storage_fault(exc):
                     raise
@@ -426,18 +425,18 @@ class Gateway:
             self.link.ack(self._acks)
             self._acks.clear()
 
-    def _write(self, state: bytes | None) -> None:
-        """The batch (and the state), in one transaction; a row the store cannot hold (not a storage fault) makes
-        the batch go row by row, and that row a dead letter."""
+    def _write(self, state: bytes | None, kpi: bytes | None = None) -> None:
+        """The batch (and the state, with today's KPI book), in one transaction; a row the store cannot hold (not a
+        storage fault) makes the batch go row by row, and that row a dead letter."""
         assert self.store is not None
         try:
-            self.store.events.write(self._batch, state, datetime.now(UTC).timestamp())
+            self.store.events.write(self._batch, state, datetime.now(UTC).timestamp(), kpi)
         except Exception as exc:
             if is_storage_fault(exc):
                 raise
             self._write_singly(exc)
             if state is not None:
-                self.store.events.write(EventBatch(), state, datetime.now(UTC).timestamp())
+                self.store.events.write(EventBatch(), state, datetime.now(UTC).timestamp(), kpi)
         self._batch.clear()
 
     def _write_singly(self, first: Exception) -> None:

@@ -1,9 +1,11 @@
 """Today's KPIs, kept live, and any past day's, rebuilt from the event log: what the manager's KPI panel, charts and
 reports read.
 
-Today's book is fed every accepted message on the ingest path (rules/kpi.py keeps that O(1)); at start it is rebuilt
-from the log since the hall's midnight, so a restart loses nothing. A past day does not change, so its report is
-computed once from the log and kept (a few per gateway). This module wires; the definitions live in rules/kpi.py.
+Today's book is fed every accepted message on the ingest path (rules/kpi.py keeps that O(1)); it is saved with the
+hall state, and at start it is that saved book plus the events logged after it (or, without one, rebuilt from the
+log since the hall's midnight), so a restart loses nothing and does not grow with the hour of the day. A past day
+does not change, so its report is computed once from the log and kept (a few per gateway). This module wires; the
+definitions live in rules/kpi.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage, decode
 from edge.store import Store
+from edge.store.events import SavedState
 from rules.hall import HallProfile
 from rules.kpi import DayBook, DayReport
 from rules.schedule import Schedule
@@ -41,13 +44,37 @@ class Reports:
     def _book(self, day: date) -> DayBook:
         return DayBook(self.profile, day, self.target_wait_min, opening_hours=self.opening_hours)
 
-    def restore(self, store: Store, now: datetime) -> None:
-        """Rebuild today's book from the log (the gateway's start)."""
+    def restore(self, store: Store, now: datetime, saved: SavedState | None = None) -> None:
+        """Today's book at the gateway's start: the one saved with the hall state plus the events logged after it,
+        when it is today's and was kept under today's configuration; else rebuilt from the whole day's log."""
         day = now.astimezone(self.tz).date()
         started = monotonic()
-        self.today = self._book(day)
-        self._heard = self._fill(self.today, store, day) > 0
-        log.info("kpi book restored day=%s seconds=%.2f", day, monotonic() - started)
+        how = "log"
+        book = self._load(saved, day)
+        if book is not None and saved is not None:
+            self.today, self._heard, how = book, book.heard(), "saved book"
+            for ev in store.events.after(saved.event_id):  # the live path's own way, midnight included
+                msg = decode(ev.topic, ev.payload, datetime.fromtimestamp(ev.received_at, UTC), max_bytes=1 << 30)
+                if msg is not None:
+                    self.apply(msg)
+        else:
+            self.today = self._book(day)
+            self._heard = self._fill(self.today, store, day) > 0
+        log.info("kpi book restored day=%s from=%s seconds=%.2f", day, how, monotonic() - started)
+
+    def dump(self) -> bytes | None:
+        """Today's book, to be saved with the hall state (rules/kpi.py `DayBook.dump`)."""
+        return self.today.dump() if self.today is not None else None
+
+    def _load(self, saved: SavedState | None, day: date) -> DayBook | None:
+        if saved is None or saved.kpi is None:
+            return None
+        try:
+            book = DayBook.load(self.profile, saved.kpi, self.target_wait_min, opening_hours=self.opening_hours)
+        except ValueError as exc:  # another configuration, or a book this release cannot read: the log has it all
+            log.info("saved kpi book not used (%s); rebuilding today's from the log", exc)
+            return None
+        return book if book.day == day else None
 
     def apply(self, msg: DeviceMessage) -> None:
         # the day is the box's (when the message arrived, in the hall's zone), as the hall model's: a device whose

@@ -11,7 +11,8 @@ figures. Pure: no I/O, no clock (time comes from the messages and from `now`), n
 gateway's hot path, so it is O(1) per message: counters and per-hour/per-slot arrays indexed by arithmetic on the
 timestamp, no validation, no sorting — the sorting (P95) and the open-interval tails happen in `report`.
 It must not decide anything (alerts, tickets, staffing are the rules' job) and keeps no state across days: a new
-day is a new book.
+day is a new book. `dump()`/`DayBook.load` save and restore a book (compact JSON, `BOOK_SCHEMA`), so that a gateway
+starting mid-day replays only the messages logged after the save instead of the whole day.
 
 Definitions (docs): a ticket's wait is issue → first call (`ticket.called`, or `service.started` when the call was
 not seen); each ticket is counted once in waits, served, no-shows and cancellations however often it is re-called,
@@ -20,14 +21,16 @@ the ticket was issued in; called/served/no-shows/cancellations, kiosk sessions a
 happened in. A transfer moves the ticket (and what happens to it afterwards) to the new service; its wait is still
 measured from the first issue and counted once.
 
-Why about 800 lines: it is one fold (`DayBook`) and the report it produces; every KPI's definition above is
-implemented in the one place that counts it, which is what makes the "counted once" rules checkable.
+Why about 1,000 lines: it is one fold (`DayBook`), the report it produces and its saved form; every KPI's
+definition above is implemented in the one place that counts it, which is what makes the "counted once" rules
+checkable.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -74,6 +77,7 @@ SILENT_AFTER_S: Mapping[str, float] = {
     DeviceType.QMS: 60.0,
 }
 DEFAULT_SILENT_AFTER_S = 90.0
+BOOK_SCHEMA = 1  # the saved form of a DayBook (`DayBook.dump`); a book of another schema is rebuilt from the log
 
 _HOUR_S = 3600
 _SLOT_S = SLOT_MIN * 60  # arrivals per slot: the demand profile's slot (rules.tidal), so the two line up
@@ -313,6 +317,10 @@ class DayBook:
         device = self._heard(device_id, device_type, seq, at)
         if device is not None:
             self._spoke(device, at)
+
+    def heard(self) -> bool:
+        """Whether a message of this day has been folded in."""
+        return self._first is not None
 
     def _heard(self, device_id: str, device_type: str, seq: int | None, at: float) -> _Device | None:
         """The device a message of this day comes from; None for another day's message or a redelivery."""
@@ -707,6 +715,117 @@ class DayBook:
     def _dt(self, t: float) -> datetime:
         return datetime.fromtimestamp(t, self.tz)
 
+    # -- saving -----------------------------------------------------------------------------------------
+
+    def dump(self) -> bytes:
+        """The whole book as compact JSON (utf-8), to be restored by `DayBook.load` with the same configuration.
+
+        Records are short lists in field order (`_Tally`, `_Window`, `_Device`; a ticket as service, issued,
+        called and a bit set of its flags, trailing defaults left out); floats round-trip exactly."""
+        state = {
+            "schema": BOOK_SCHEMA,
+            "hall": self.profile.hall_id,
+            "day": self.day.isoformat(),
+            "tz": self.profile.timezone,
+            "target_wait_min": self.target_wait_min,
+            "observe": list(self._observe),
+            "silent_after_s": _silent_map(self._silent_after_s),
+            "rows": _dump_rows(self._hall),
+            "services": {code: _dump_rows(rows) for code, rows in self._services.items()},
+            "tickets": {tid: _dump_ticket(t) for tid, t in self._tickets.items()},
+            "windows": {
+                wid: [None if w.status is None else w.status.value, w.since, w.serving, w.free_since]
+                for wid, w in self._windows.items()
+            },
+            "devices": {did: _dump_device(d) for did, d in self._devices.items()},
+            "open_s": self._open_s,
+            "serving_s": self._serving_s,
+            "down_s": self._down_s,
+            "waiting_delta": self._waiting_delta,
+            "first": self._first,
+        }
+        return json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def load(
+        cls,
+        profile: HallProfile,
+        data: bytes,
+        target_wait_min: float,
+        *,
+        opening_hours: tuple[time, time] | None = None,
+        silent_after_s: Mapping[str, float] = SILENT_AFTER_S,
+    ) -> DayBook:
+        """The book `dump` saved, for the day it was saved for (`book.day`): continue it with the messages logged
+        after the save. Raises ValueError when the data is not a saved book of this schema, or was made for another
+        hall or time zone, or with another target wait, opening hours (observed span) or silence timeouts — the
+        configuration changed, so rebuild the day from the log instead. Services saved and no longer configured are
+        kept (as a service seen in the messages is)."""
+        try:
+            raw = json.loads(data)
+        except ValueError as e:  # not utf-8, or not JSON
+            raise ValueError(f"not a saved KPI day book (not JSON: {e})") from None
+        if not isinstance(raw, dict):
+            raise ValueError("not a saved KPI day book (not a JSON object)")
+        if raw.get("schema") != BOOK_SCHEMA:
+            raise ValueError(f"saved KPI day book schema {raw.get('schema')!r} is not {BOOK_SCHEMA}")
+        if raw.get("hall") != profile.hall_id:
+            raise ValueError(f"saved KPI day book is of hall {raw.get('hall')!r}, not {profile.hall_id!r}")
+        if raw.get("tz") != profile.timezone:
+            raise ValueError(f"saved KPI day book is in time zone {raw.get('tz')!r}, not {profile.timezone!r}")
+        if raw.get("target_wait_min") != target_wait_min:
+            raise ValueError(
+                f"saved KPI day book has target_wait_min {raw.get('target_wait_min')!r}, not {target_wait_min!r}"
+            )
+        try:
+            day = date.fromisoformat(raw["day"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"saved KPI day book has no valid day: {raw.get('day')!r}") from None
+        book = cls(profile, day, target_wait_min, opening_hours=opening_hours, silent_after_s=silent_after_s)
+        if raw.get("observe") != list(book._observe):
+            saved = raw.get("observe")
+            said = book._span_text(saved) if isinstance(saved, list) and len(saved) == 2 else repr(saved)
+            raise ValueError(
+                f"saved KPI day book observes devices {said}, not {book._span_text(book._observe)} (opening_hours)"
+            )
+        if raw.get("silent_after_s") != _silent_map(silent_after_s):
+            raise ValueError(
+                f"saved KPI day book has silent_after_s {raw.get('silent_after_s')!r}, "
+                f"not {_silent_map(silent_after_s)!r}"
+            )
+        try:
+            book._restore(raw)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise ValueError(f"saved KPI day book is malformed: {type(e).__name__}: {e}") from None
+        return book
+
+    def _restore(self, raw: dict[str, Any]) -> None:
+        hours, slots, samples = self._hours, len(self._hall.arrivals), len(self._waiting_delta)
+        self._hall = _load_rows(raw["rows"], hours, slots)
+        for code, rows in raw["services"].items():
+            self._services[code] = _load_rows(rows, hours, slots)
+        self._tickets = {tid: _load_ticket(t) for tid, t in raw["tickets"].items()}
+        self._windows = {
+            wid: _Window(None if status is None else WindowStatus(status), float(since), serving, float(free_since))
+            for wid, (status, since, serving, free_since) in raw["windows"].items()
+        }
+        self._devices = {did: _load_device(d) for did, d in raw["devices"].items()}
+        self._open_s = _sized(raw["open_s"], hours, "open_s")
+        self._serving_s = _sized(raw["serving_s"], hours, "serving_s")
+        self._down_s = _sized(raw["down_s"], hours, "down_s")
+        self._waiting_delta = _sized(raw["waiting_delta"], samples, "waiting_delta")
+        first = raw["first"]
+        self._first = None if first is None else float(first)
+
+    def _span_text(self, span: Any) -> str:
+        """An observed span as the hall's opening hours (`08:30–17:30`), for the message of a refused load."""
+        if list(span) == [self._start, self._end]:
+            return "the whole day"
+        try:
+            return "–".join(self._dt(t).strftime("%H:%M") for t in span)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return repr(span)
+
 
 def _spread(into: list[float], a: float, b: float, day_start: float, clip: tuple[float, float] | None = None) -> None:
     """Add the interval [a, b) to per-hour totals (the hours counted from `day_start`), cut to `clip` if given."""
@@ -771,6 +890,99 @@ def _histogram(waits_s: list[float]) -> tuple[int, ...]:
     return tuple(counts)
 
 
+# ---------------------------------------------------------------------------------------------- saved form
+
+_TALLY_FIELDS = tuple(f.name for f in fields(_Tally))
+_TALLY_DEFAULTS = tuple(getattr(_Tally(), name) for name in _TALLY_FIELDS)
+_TICKET_FLAGS = ("waiting", "ended", "called", "served", "no_show", "cancelled")  # bit 0, 1, …
+
+
+def _silent_map(silent_after_s: Mapping[str, float]) -> dict[str, float]:
+    return {str(k): v for k, v in silent_after_s.items()}
+
+
+def _trimmed(values: list[Any], defaults: tuple[Any, ...]) -> list[Any]:
+    """`values` without the trailing ones equal to their defaults."""
+    n = len(values)
+    while n and values[n - 1] == defaults[n - 1] and type(values[n - 1]) is type(defaults[n - 1]):
+        n -= 1
+    return values[:n]
+
+
+def _dump_tally(t: _Tally) -> list[Any]:
+    return _trimmed([getattr(t, name) for name in _TALLY_FIELDS], _TALLY_DEFAULTS)
+
+
+def _load_tally(raw: list[Any]) -> _Tally:
+    if len(raw) > len(_TALLY_FIELDS):
+        raise ValueError(f"a tally has {len(raw)} fields, at most {len(_TALLY_FIELDS)}")
+    t = _Tally(*raw)
+    t.waits_s = [float(w) for w in t.waits_s]
+    return t
+
+
+def _dump_rows(rows: _Rows) -> list[Any]:
+    return [_dump_tally(rows.day), [[h, _dump_tally(t)] for h, t in rows.hours.items()], rows.arrivals]
+
+
+def _load_rows(raw: list[Any], hours: int, slots: int) -> _Rows:
+    day, by_hour, arrivals = raw
+    loaded: dict[int, _Tally] = {}
+    for h, t in by_hour:
+        if not (isinstance(h, int) and 0 <= h < hours):
+            raise ValueError(f"hour {h!r} is not in the day")
+        loaded[h] = _load_tally(t)
+    return _Rows(_load_tally(day), loaded, _sized(arrivals, slots, "arrivals"))
+
+
+_TICKET_DEFAULTS = (None, None, None, 0)
+
+
+def _dump_ticket(t: _Ticket) -> list[Any]:
+    flags = sum(1 << i for i, name in enumerate(_TICKET_FLAGS) if getattr(t, name))
+    return _trimmed([t.service, t.issued_at, t.called_at, flags], _TICKET_DEFAULTS)
+
+
+def _load_ticket(raw: list[Any]) -> _Ticket:
+    padded: list[Any] = [*raw, *_TICKET_DEFAULTS[len(raw) :]]
+    service, issued_at, called_at, flags = padded
+    t = _Ticket(
+        service,
+        None if issued_at is None else float(issued_at),
+        None if called_at is None else float(called_at),
+    )
+    for i, name in enumerate(_TICKET_FLAGS):
+        setattr(t, name, bool(flags >> i & 1))
+    return t
+
+
+def _dump_device(d: _Device) -> list[Any]:
+    """silent_after_s, first, last, offline_since, the newest seq's time (None: none) and the seq ranges flat."""
+    seen = d.seen
+    latest = seen.latest_at if math.isfinite(seen.latest_at) else None  # -inf until a seq is seen
+    return [d.silent_after_s, d.first, d.last, d.offline_since, latest, [n for r in seen.ranges for n in r]]
+
+
+def _load_device(raw: list[Any]) -> _Device:
+    silent_after_s, first, last, offline_since, latest, flat = raw
+    if len(flat) % 2:
+        raise ValueError("seq ranges come in pairs")
+    ranges = [[int(flat[i]), int(flat[i + 1])] for i in range(0, len(flat), 2)]
+    return _Device(
+        float(silent_after_s),
+        SeqRanges(ranges, float("-inf") if latest is None else float(latest)),
+        None if first is None else float(first),
+        float(last),
+        None if offline_since is None else float(offline_since),
+    )
+
+
+def _sized(raw: list[Any], n: int, what: str) -> list[Any]:
+    if not isinstance(raw, list) or len(raw) != n:
+        raise ValueError(f"{what} must be a list of {n}")
+    return list(raw)
+
+
 # ---------------------------------------------------------------------------------------------- CSV
 
 _KPI_FIELDS = tuple(f.name for f in fields(Kpis))
@@ -809,6 +1021,7 @@ def _cell(value: object) -> str:
 
 
 __all__ = [
+    "BOOK_SCHEMA",
     "CSV_COLUMNS",
     "DEFAULT_SILENT_AFTER_S",
     "SAMPLE_MIN",

@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -183,7 +183,8 @@ class Decider:
         )
         if replay is None:
             if saved := store.decisions.state("engine"):
-                decider.engine.load(json.loads(saved))
+                decider.engine.load(engine_body(saved, rows := store.decisions.states(ALERT_PART)))
+                decider._written = {"engine": saved, **rows}
             if saved := store.decisions.state("tickets"):
                 decider.tickets.load(json.loads(saved))
             if saved := store.decisions.state("tidal"):
@@ -454,9 +455,12 @@ class Decider:
         pending.outbox.extend(batch.outbox)
         pending.history.extend(batch.history)
         pending.records.extend(batch.records)
-        decided = bool(decisions or pending.outbox or pending.history or pending.records or self._audit)
+        # written at once: what must be sent (notifications, device commands), the records of tickets and
+        # recommendations, and what people changed; a change of state that tells nobody (a re-call rule resolving, an
+        # alert pending) waits for the next of those or for STATE_EVERY_S — lost in a crash, it is decided again
+        decided = bool(pending.outbox or pending.records or self._audit)
         if decided or self.storage_fault is not None or wall - self._last_state_at >= STATE_EVERY_S:
-            self._write(pending, decided, wall)
+            self._write(pending, decided or bool(pending.history), wall)
         for live in batch.live:  # the web UI hears at once, even while the store refuses writes
             self._stream.publish(live.event, live.body)
 
@@ -464,7 +468,7 @@ class Decider:
         """The decision state (serialised only now: at a decision or once a STATE_EVERY_S) with what was decided,
         in one transaction; unchanged state with nothing decided is not written again."""
         states = {
-            "engine": json.dumps(self.engine.dump(), ensure_ascii=False, sort_keys=True),
+            **engine_parts(self.engine.dump()),
             "tidal": self.tidal.dump().decode(),
             "shadow": json.dumps(self.shadow.dump() if self.shadow else {}, ensure_ascii=False, sort_keys=True),
         }
@@ -472,11 +476,14 @@ class Decider:
         if tickets != self._tickets_written:  # the book is the part that grows (open tickets): serialised on change
             states["tickets"] = json.dumps(self.tickets.dump(), ensure_ascii=False, sort_keys=True)
         changed = {name: text for name, text in states.items() if self._written.get(name) != text}
-        if not decided and self.storage_fault is None and not changed:
+        removed = [name for name in self._written if name.startswith(ALERT_PART) and name not in states]
+        if not decided and self.storage_fault is None and not changed and not removed:
             self._last_state_at = wall
             return
-        try:  # only the parts that changed: an alert firing does not rewrite the tickets, nor a ticket the alerts
-            self._store.decisions.write(changed, pending.history, pending.outbox, wall, pending.records, self._audit)
+        try:  # only the parts that changed: an alert firing rewrites its own row, not the others nor the tickets
+            self._store.decisions.write(
+                changed, pending.history, pending.outbox, wall, pending.records, self._audit, removed
+            )
         except Exception as exc:
             if not is_storage_fault(exc):
                 raise
@@ -484,6 +491,8 @@ class Decider:
             return
         self._audit = []
         self._written.update(changed)
+        for name in removed:
+            del self._written[name]
         self._tickets_written = tickets
         self._last_state_at = wall
         if pending.outbox:
@@ -608,3 +617,25 @@ class Decider:
 
 def _due(deadline: datetime | None, now: datetime) -> bool:
     return deadline is not None and deadline <= now
+
+
+ALERT_PART = "engine.alert:"  # one row of the decision state per open alert, named by its fingerprint
+
+
+def engine_parts(body: dict[str, object]) -> dict[str, str]:
+    """The engine's saved state as rows: "engine" (its schema and silences) and one row per open alert, so that
+    an alert changing rewrites a few hundred bytes, not every open alert (issue 16: writes proportional to change)."""
+    alerts = body.get("alerts")
+    rest = {k: v for k, v in body.items() if k != "alerts"}
+    parts = {"engine": json.dumps(rest, ensure_ascii=False, sort_keys=True)}
+    for alert in alerts if isinstance(alerts, list) else ():
+        parts[f"{ALERT_PART}{alert['fingerprint']}"] = json.dumps(alert, ensure_ascii=False, sort_keys=True)
+    return parts
+
+
+def engine_body(engine: str, alerts: Mapping[str, str]) -> dict[str, object]:
+    """`engine_parts` put together again; an "engine" row of the release before holds its alerts itself."""
+    body: dict[str, object] = json.loads(engine)
+    if "alerts" not in body:
+        body["alerts"] = [json.loads(alerts[name]) for name in sorted(alerts)]
+    return body

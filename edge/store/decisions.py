@@ -53,14 +53,17 @@ class DecisionLog:
         now: float,
         records: Sequence[Record] = (),
         audit: Sequence[Entry] = (),
+        removed: Sequence[str] = (),
     ) -> None:
-        """One transaction: the decision state that produced the notifications, their history, the records, the
-        outbox rows that will deliver them, and the audit entries of the people's changes that led to them."""
+        """One transaction: the decision state that produced the notifications (the parts that changed, and the
+        parts `removed`), their history, the records, the outbox rows that will deliver them, and the audit entries
+        of the people's changes that led to them."""
         with transaction(self._db) as db:
             db.executemany(
                 "INSERT OR REPLACE INTO decision_state (name, body, saved_at) VALUES (?, ?, ?)",
                 [(name, body, now) for name, body in states.items()],
             )
+            db.executemany("DELETE FROM decision_state WHERE name = ?", [(name,) for name in removed])
             db.executemany(
                 "INSERT INTO alert_history (at, fingerprint, rule_id, state, severity, body) VALUES (?, ?, ?, ?, ?, ?)",
                 [(c.at, c.fingerprint, c.rule_id, c.state, c.severity, c.body) for c in history],
@@ -81,6 +84,13 @@ class DecisionLog:
         """A part of the decision state as saved last ('engine', 'tickets', 'tidal', 'shadow'), JSON."""
         row = self._db.execute("SELECT body FROM decision_state WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row else None
+
+    def states(self, prefix: str) -> dict[str, str]:
+        """The parts of the decision state whose name starts with `prefix` (one row per alert: `engine.alert:`)."""
+        rows = self._db.execute(
+            "SELECT name, body FROM decision_state WHERE substr(name, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
 
     def alert_history(self, limit: int = 100, fingerprint: str | None = None) -> list[AlertChange]:
         """Changes of state, newest first (of one alert, with `fingerprint`)."""

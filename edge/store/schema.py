@@ -5,7 +5,7 @@ so a file is at one version or the next, never between. Version 1 is the schema 
 created it with `CREATE TABLE IF NOT EXISTS` on every start and left `user_version` at 0, so migration 1 is written
 the same way and takes such a file (every table there already) to version 1 without touching its rows. A change of
 the schema is a new migration at the end of the list; a written one is never edited. Version 2 adds the index
-`events_type_at` that start-up's scans of one event type over a time range use.
+`events_type_at` that start-up's scans of one event type over a time range use; version 3 the saved KPI book.
 
 The users, sessions and tokens of edge/auth.py and the device credentials of edge/credentials.py keep their own
 tables, which those modules create; this module must not know them, nor read or write any row.
@@ -13,6 +13,7 @@ tables, which those modules create; this module must not know them, nor read or 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 
@@ -131,7 +132,13 @@ V2 = """
 CREATE INDEX IF NOT EXISTS events_type_at ON events (type, at) WHERE type != 'hb';
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# Today's KPI book, saved with the hall state it matches (the same event id): a start replays the events after it
+# instead of the whole day since midnight (issue 16: start-up time independent of the log). NULL: none saved yet.
+V3 = """
+ALTER TABLE hall_state ADD COLUMN kpi BLOB;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 VERSION = len(MIGRATIONS)  # the version this release writes
 
 
@@ -159,9 +166,20 @@ def migrate(db: sqlite3.Connection, name: str = "the store") -> int:
             )
         for number in range(found + 1, VERSION + 1):
             for statement in _statements(MIGRATIONS[number - 1]):
-                db.execute(statement)
+                if not _column_there(db, statement):
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version = {number}")
     return found
+
+
+def _column_there(db: sqlite3.Connection, statement: str) -> bool:
+    """An `ALTER TABLE t ADD COLUMN c` whose column is there already: a file salvaged with `.dump` has every column
+    at version 0, and SQLite has no `ADD COLUMN IF NOT EXISTS`."""
+    found = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", statement, re.IGNORECASE)
+    if found is None:
+        return False
+    table, column = found.groups()
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
 
 def _statements(script: str) -> Iterator[str]:

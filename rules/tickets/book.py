@@ -9,6 +9,7 @@ passed in.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -42,7 +43,12 @@ class TicketBook:
     """The hall's open tickets and the recently resolved ones that may still re-open.
 
     Closed tickets leave the book once their reopen window has passed: the book is the working set, and the
-    gateway persists every `TicketEvent`'s ticket for the record."""
+    gateway persists every `TicketEvent`'s ticket for the record.
+
+    Unacted rectification tickets stay (overdue) for good, so `tick` must not walk the whole book: `_put` files each
+    ticket under the earliest moment `tick` could act on it (`_due`, and `_heap` ordered by it, stale entries
+    skipped), and in `_watched` if `tick` must look at it whatever the time (an active device fault, re-assessed and
+    verified against the hall; a closed ticket that leaves at once). `tick` visits those and the due ones only."""
 
     def __init__(self, schedule: Schedule, tz: tzinfo | str = "Asia/Shanghai", policy: SlaPolicy | None = None):
         self.policy = policy or SlaPolicy()
@@ -54,6 +60,9 @@ class TicketBook:
         self._seen: datetime | None = None  # the latest `now` of a tick, for `next_deadline`
         self._changes = 0  # tickets put or dropped: `next_deadline` is kept until the book or `_seen` changes
         self._next: tuple[int, datetime | None, datetime | None] | None = None
+        self._due: dict[str, datetime] = {}  # ticket id → the earliest moment `tick` could act on it (`_deadline`)
+        self._heap: list[tuple[datetime, str]] = []  # (`_due` time, id); an entry `_due` no longer has is stale
+        self._watched: set[str] = set()  # ids `tick` looks at on every call
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -130,10 +139,12 @@ class TicketBook:
         Idempotent for the same inputs; after a restart it catches up in one call."""
         out: list[TicketEvent] = []
         self._seen = now  # the clock can go back (a device clock's first device message, NTP): follow it
-        devices = {d.device_id: d for d in hall.devices}
-        # every re-assessment of this tick asks for its device's peers: grouped once (and not for an empty book)
-        by_type = group_by_type(hall.devices) if self._tickets else {}
-        for tid in sorted(self._tickets):
+        # a ticket neither watched nor due would pass unchanged: every condition below compares with its deadline
+        visit = sorted(self._watched | self._due_by(now))
+        devices = {d.device_id: d for d in hall.devices} if visit else {}
+        # every re-assessment of this tick asks for its device's peers: grouped once (and not for an idle book)
+        by_type = group_by_type(hall.devices) if visit else {}
+        for tid in visit:
             t = self._tickets[tid]
             device = devices.get(t.device) if t.device else None
             if t.active and t.kind is TicketKind.DEVICE_FAULT:
@@ -170,6 +181,18 @@ class TicketBook:
                 self._drop(t)
         return out
 
+    def _due_by(self, now: datetime) -> set[str]:
+        """The tickets whose deadline is `now` or earlier. They stay filed under it: `_put` refiles a ticket a tick
+        changes, and one it leaves as it was is due again at the next tick, as `next_deadline` says."""
+        due: dict[str, datetime] = {}
+        while self._heap and self._heap[0][0] <= now:
+            at, tid = heapq.heappop(self._heap)
+            if self._due.get(tid) == at:
+                due[tid] = at
+        for tid, at in due.items():
+            heapq.heappush(self._heap, (at, tid))
+        return set(due)
+
     def next_deadline(self) -> datetime | None:
         """The earliest moment `tick` could change something: an SLA due time, the end of a verification, an
         auto-close, a re-assessment when the hall opens. The gateway may sleep until then (it ticks anyway)."""
@@ -180,46 +203,55 @@ class TicketBook:
 
     def _next_deadline(self) -> datetime | None:
         """Only moments `tick` acts on: a time it would pass without acting would be due forever, and a gateway
-        sleeping until it would not sleep at all (so each condition here is the one `tick` checks)."""
-        times: list[datetime] = []
-        p = self.policy
-        reassess = False
-        for t in self._tickets.values():
-            if t.active:
-                restored = t.verifying_since  # a device back before a due time is not overdue (`check_overdue`)
-                if (
-                    t.status is TicketStatus.OPEN
-                    and t.ack_due is not None
-                    and not t.ack_overdue
-                    and not (restored is not None and restored <= t.ack_due)
-                ):
-                    times.append(t.ack_due)
-                if (
-                    t.resolve_due is not None
-                    and not t.resolve_overdue
-                    and not (restored is not None and restored <= t.resolve_due)
-                ):
-                    times.append(t.resolve_due)
-                if restored is not None:
-                    times.append(restored + p.verification)
-                if t.priority_auto and t.priority is not TicketPriority.P1 and t.kind is TicketKind.DEVICE_FAULT:
-                    reassess = True
-            elif t.resolved_at is not None:
-                if t.status is TicketStatus.RESOLVED:
-                    times.append(t.resolved_at + p.auto_close_after)
-                if (
-                    t.kind is TicketKind.DEVICE_FAULT
-                    and t.alert_active
-                    and not t.resolved_auto
-                    and p.verification < p.reopen_window
-                ):
-                    times.append(t.resolved_at + p.verification)  # still faulty: re-opened
-                if t.status is TicketStatus.CLOSED:
-                    times.append(t.resolved_at + p.reopen_window)  # leaves the working set
+        sleeping until it would not sleep at all (so each condition in `_deadline` is the one `tick` checks)."""
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)  # stale: the ticket changed or left since
+        times = [self._heap[0][0]] if self._heap else []
+        watched = (self._tickets[tid] for tid in self._watched)
+        reassess = any(
+            t.active and t.kind is TicketKind.DEVICE_FAULT and t.priority_auto and t.priority is not TicketPriority.P1
+            for t in watched
+        )
         if reassess and self._seen is not None:
             opening = self.calendar.next_opening(self._seen)
             if opening is not None:
                 times.append(opening)
+        return min(times) if times else None
+
+    def _deadline(self, t: Ticket) -> datetime | None:
+        """The earliest moment `tick` acts on `t` by the clock alone: an SLA due time, the end of a verification, an
+        auto-close, a re-open check, leaving the working set (each condition the one `tick` checks)."""
+        times: list[datetime] = []
+        p = self.policy
+        if t.active:
+            restored = t.verifying_since  # a device back before a due time is not overdue (`check_overdue`)
+            if (
+                t.status is TicketStatus.OPEN
+                and t.ack_due is not None
+                and not t.ack_overdue
+                and not (restored is not None and restored <= t.ack_due)
+            ):
+                times.append(t.ack_due)
+            if (
+                t.resolve_due is not None
+                and not t.resolve_overdue
+                and not (restored is not None and restored <= t.resolve_due)
+            ):
+                times.append(t.resolve_due)
+            if restored is not None:
+                times.append(restored + p.verification)
+        elif t.resolved_at is not None:
+            if t.status is TicketStatus.RESOLVED:
+                times.append(t.resolved_at + p.auto_close_after)
+            if (
+                t.kind is TicketKind.DEVICE_FAULT
+                and t.alert_active
+                and not t.resolved_auto
+                and p.verification < p.reopen_window
+            ):
+                times.append(t.resolved_at + p.verification)  # still faulty: re-opened
+            if t.status is TicketStatus.CLOSED:
+                times.append(t.resolved_at + p.reopen_window)  # leaves the working set
         return min(times) if times else None
 
     # -- people -------------------------------------------------------------------------------------------
@@ -278,6 +310,7 @@ class TicketBook:
         state = load_book(body)
         self._counter = state.counter
         self._tickets, self._by_problem = {}, {}
+        self._due, self._heap, self._watched = {}, [], set()
         self._changes += 1
         for t in state.tickets:
             self._put(t)
@@ -474,6 +507,17 @@ class TicketBook:
         latest = self._by_problem.get(key)
         if latest is None or latest <= t.id or latest not in self._tickets:
             self._by_problem[key] = t.id
+        leaves = t.status is TicketStatus.CLOSED and (t.kind is TicketKind.RECTIFICATION or t.resolved_at is None)
+        if (t.active and t.kind is TicketKind.DEVICE_FAULT) or leaves:  # `leaves`: `_expired` whatever the time
+            self._watched.add(t.id)
+        else:
+            self._watched.discard(t.id)
+        due = self._deadline(t)
+        if due is None:
+            self._due.pop(t.id, None)
+        elif due != self._due.get(t.id):
+            self._due[t.id] = due
+            heapq.heappush(self._heap, (due, t.id))
 
     def _drop(self, t: Ticket) -> None:
         self._changes += 1
@@ -481,6 +525,8 @@ class TicketBook:
         key = (t.rule_id, t.subject)
         if self._by_problem.get(key) == t.id:
             del self._by_problem[key]
+        self._watched.discard(t.id)
+        self._due.pop(t.id, None)
 
     def _expired(self, t: Ticket, now: datetime) -> bool:
         """A closed ticket past its reopen window can no longer change: it leaves the working set."""

@@ -4,11 +4,16 @@ are rebuilt for the hall's day, not for the box's calendar day."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from edge.config import load_config
+import pytest
+
+from edge.config import GatewayConfig, load_config
 from edge.gateway import Gateway
+from rules.clock import FixedClock
+from rules.kpi import DayReport
 
 CST = timezone(timedelta(hours=8))
 HALL_DAY = datetime(2026, 11, 23, 10, 0, tzinfo=CST)  # a simulated Monday, not the box's date
@@ -43,3 +48,58 @@ def test_after_a_restart_the_device_clock_and_todays_kpis_are_the_halls(tmp_path
         assert report.hall.issued == 3
     finally:
         second.close()
+
+
+def test_a_restart_carries_on_from_the_saved_kpi_book_with_what_was_logged_after_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Today's KPI book is saved with the hall state; a start loads it and replays only the events logged after it
+    (not the day since midnight), and reports what a gateway that never stopped reports. Under another configuration
+    the saved book does not fit: the day is rebuilt from the log, with the same figures."""
+    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
+    clock = FixedClock(HALL_DAY)
+    first = Gateway(cfg, clock=clock)
+    first.open()
+    seq = iter(range(1, 1000))
+
+    def send(device: str, at: datetime, kind: str, **fields: object) -> None:
+        clock.set(at)
+        body = {"v": 1, "ts": at.isoformat(), "seq": next(seq), "type": kind, **fields}
+        first.handle(f"hall/h1/{device}/evt", json.dumps(body).encode(), at)
+
+    def ticket(i: int, issued: datetime, called: datetime | None) -> None:
+        send("ticket_machine/TM1", issued, "ticket.issued", ticket_id=f"t{i}", number=f"A{i:03d}", service="SB")
+        if called is not None:
+            send("window/W1", called, "ticket.called", ticket_id=f"t{i}", number=f"A{i:03d}", window_id="W1")
+
+    for i in range(6):  # the morning: saved with the state
+        ticket(i, HALL_DAY + timedelta(minutes=2 * i), HALL_DAY + timedelta(minutes=2 * i + 1))
+    first.flush(save_state=True)
+    for i in range(6, 10):  # after the save: logged, not in the saved book; one still waiting
+        ticket(i, HALL_DAY + timedelta(minutes=20 + i), HALL_DAY + timedelta(minutes=30 + i) if i < 9 else None)
+    first.flush()
+    at = HALL_DAY + timedelta(minutes=50)
+    expected = first.reports.report(HALL_DAY.date(), at, first.store)
+    assert first.store is not None
+    first.store.close()  # a crash: nothing more saved
+
+    def restarted(config: GatewayConfig) -> tuple[DayReport, str]:
+        caplog.clear()
+        gw = Gateway(config, clock=FixedClock(at))
+        with caplog.at_level(logging.INFO, logger="edge.reports"):
+            gw.open()
+        try:
+            (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("kpi book restored")]
+            return gw.reports.report(HALL_DAY.date(), at, gw.store), line
+        finally:
+            gw.close()
+
+    report, line = restarted(cfg)
+    assert "from=saved book" in line
+    assert report == expected
+    assert (report.hall.issued, report.hall.called) == (10, 9)
+
+    other = cfg.model_copy(update={"tidal": cfg.tidal.model_copy(update={"target_wait_min": 20.0})})
+    report, line = restarted(other)
+    assert "from=log" in line  # the saved book counted SL against 15 min: rebuilt for 20
+    assert (report.hall.issued, report.hall.called) == (10, 9)
