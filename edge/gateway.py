@@ -122,6 +122,7 @@ class Gateway:
         self._acks: list[tuple[int, int, int]] = []
         self._last_saved = 0.0
         self._last_commit = 0.0  # monotonic: when ingest last committed (`commit_due`)
+        self._commit_soon = False  # commit with the next `commit_due`, whenever the last commit was (a new device)
         self._dirty = False
         self._reported: Counter[str] = Counter()
         self._crashes: Counter[str] = Counter()  # messages the model could not take, by exception type (logged once)
@@ -247,6 +248,9 @@ class Gateway:
             stream=self.stream,
             on_outbox=lambda: self.sender.wake() if self.sender else None,
         )
+        # what ingest heard is committed before a decision is: a decision's time then proves the gateway heard, and
+        # kept, everything until then (`_last_listening`) — the heartbeats in between are QoS 0, never sent again
+        self.decider.before_write = self.flush
         self.sender = OutboxSender(self.store, self.link)
         shadow = self.versions.shadow_number()
         if shadow is not None:
@@ -255,7 +259,7 @@ class Gateway:
     def _last_listening(self) -> float | None:
         """The last moment the store shows the gateway listening: its newest logged event or saved state, or its
         newest decision (an alert that fired on a device's silence proves the gateway heard nothing from it until
-        then, even if the events before it were not committed when the process died)."""
+        then; ingest commits what it heard before every decision is written, so nothing heard before it is lost)."""
         assert self.store is not None
         times = [t for t in (self.store.events.last_heard(), self.store.decisions.last_written()) if t is not None]
         return max(times) if times else None
@@ -322,7 +326,7 @@ class Gateway:
         passed since the last commit. A commit writes whole pages (the log's, its indexes', the WAL's and, at the
         checkpoint, the file's): a second's few messages in one transaction cost far less flash than one each.
         Nothing is acknowledged before its commit, so waiting loses nothing; `flush()` commits at once."""
-        if time.monotonic() - self._last_commit >= self.cfg.storage.commit_every_s:
+        if self._commit_soon or time.monotonic() - self._last_commit >= self.cfg.storage.commit_every_s:
             self.flush()
 
     def _take(self, topic: str, payload: bytes, received_at: datetime) -> None:
@@ -353,6 +357,10 @@ class Gateway:
         except PayloadError as exc:
             self._reject(topic, payload, received_at, exc)
             return
+        if not self.state.heard_of(msg.device_id):
+            # a device heard for the first time is committed at once, not with the next batch: its heartbeats are QoS 0,
+            # so a crash before that commit would forget it — and a device that died meanwhile would never be missed
+            self._commit_soon = True
         if self.state.apply(msg) is Applied.DUPLICATE:
             self.counters.duplicates += 1
             return
@@ -405,6 +413,7 @@ class Gateway:
         self._last_commit = now
         if self.storage.cause is not None and now < self.storage.next_try:
             return
+        self._commit_soon = False
         save = self._dirty and (
             save_state or self._save_soon or now - self._last_saved >= self.cfg.storage.snapshot_every_s
         )

@@ -76,8 +76,17 @@ class OutboxSender:
             self.worker.pause("storage_error", describe(exc))
 
     async def drain(self) -> None:
-        """Send every due row once (in order); failures are rescheduled."""
+        """Send every due row once (in order); failures are rescheduled. The rows sent are marked together at the end
+        of the pass: a crash before that sends them again, and a receiver drops the repeat by its id (docs/api.md)."""
         now = datetime.now(UTC).timestamp()
+        sent: list[int] = []
+        try:
+            await self._send_due(now, sent)
+        finally:
+            self._store.outbox.sent(sent, now)
+            self.sent += len(sent)
+
+    async def _send_due(self, now: float, sent: list[int]) -> None:
         for row in self._store.outbox.due(now):
             try:
                 if row.channel == "mqtt":
@@ -113,5 +122,4 @@ class OutboxSender:
                 if row.channel == "mqtt":
                     return  # keep MQTT order: the rest waits for the broker
                 continue
-            self._store.outbox.sent(row.id, now)
-            self.sent += 1
+            sent.append(row.id)

@@ -135,6 +135,7 @@ class Decider:
         self._tz = ZoneInfo(profile.timezone)
         self._stream = stream
         self._on_outbox = on_outbox
+        self.before_write: Callable[[], None] | None = None  # the gateway commits what ingest heard first
         self._event_types = {r.on.event for r in rules.rules if r.on is not None and r.enabled}
         self._pending: list[Decision] = []
         self._wake = asyncio.Event()
@@ -480,6 +481,8 @@ class Decider:
         if not decided and self.storage_fault is None and not changed and not removed:
             self._last_state_at = wall
             return
+        if self.before_write is not None:
+            self.before_write()
         try:  # only the parts that changed: an alert firing rewrites its own row, not the others nor the tickets
             self._store.decisions.write(
                 changed, pending.history, pending.outbox, wall, pending.records, self._audit, removed

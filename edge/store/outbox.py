@@ -10,6 +10,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge.store.connection import transaction
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
@@ -57,8 +59,15 @@ class Outbox:
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def sent(self, row_id: int, now: float) -> None:
-        self._db.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", (now, row_id))
+    def sent(self, row_ids: Sequence[int], now: float) -> None:
+        """Mark rows delivered, all in one transaction: a transaction writes whole pages (the row's and the due
+        index's), so marking a pass's rows together costs the flash what marking one did."""
+        if not row_ids:
+            return
+        with transaction(self._db) as db:
+            db.executemany(
+                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", [(now, i) for i in row_ids]
+            )
 
     def retry(self, row_id: int, now: float, next_at: float, error: str, give_up: bool) -> None:
         self._db.execute(

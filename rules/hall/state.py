@@ -490,6 +490,11 @@ class HallState:
             w = windows[window_id] = WindowRecord(window_id)
         return w
 
+    def heard_of(self, device_id: str) -> bool:
+        """Whether the device has been heard at all (configured devices are known before they speak)."""
+        d = self._records.devices.get(device_id)
+        return d is not None and d.last_seen is not None
+
     def _device(self, device_id: str, device_type: DeviceType) -> DeviceRecord:
         devices = self._records.devices
         d = devices.get(device_id)

@@ -154,7 +154,7 @@ def test_a_file_salvaged_with_dump_opens_with_its_rows(tmp_path: Path) -> None:
         store.close()
 
 
-def test_the_demand_profiles_start_up_scans_read_through_the_type_and_time_index(tmp_path: Path) -> None:
+def test_the_demand_profiles_start_up_scans_read_through_their_own_time_index(tmp_path: Path) -> None:
     store = Store(hall_file(tmp_path / "gateway.db", events=300))
     ran: list[str] = []
     store._db.set_trace_callback(ran.append)  # the statements the repository really runs
@@ -165,7 +165,7 @@ def test_the_demand_profiles_start_up_scans_read_through_the_type_and_time_index
         assert len(scans) == 2
         for sql in scans:
             plan = " / ".join(row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
-            assert "USING INDEX events_type_at (type=? AND at>? AND at<?)" in plan, (sql, plan)
+            assert "USING INDEX events_demand_at (at>? AND at<?)" in plan, (sql, plan)
     finally:
         store._db.set_trace_callback(None)
         store.close()
