@@ -12,7 +12,10 @@ Reports in one run:
       each N asked for (a copy of the database is measured), and reopened for the next day;
   (2) evaluation time at N days: on day N, from the busy hour's start (09:30), `--evals` evaluations 1 s of simulated
       time apart with that second's messages fed between them, each timed (perf_counter) — ms p50 / mean / max;
-  (3) start-up time at N days: the in-process `Gateway.open()` on a copy (clock at the end of day N), and
+  (3) start-up time at N days: the in-process `Gateway.open()` on a copy (clock at the end of day N) twice — the
+      first start on the file as the log left it (it learns what the file holds no saved copy of, e.g. the demand
+      profile of a file an earlier release wrote, and saves it at close) and a start after that, as every later
+      start finds the file —, and
       `hallops gateway --db <copy>` (tests/harness.py `GatewayProcess`, a real `MosquittoProcess`, the wall clock
       moved to the end of day N with Debian's libfaketime) from process start until `/api/health` says
       `broker_connected` — both with the city hall's configuration (hall id and time zone, plausibility);
@@ -23,6 +26,8 @@ Reports in one run:
       the size of `/api/hall`, the time of `GET /api/hall` and `GET /api/windows`, the rejections by reason.
 
 Run:  .venv/bin/python bench/growth.py [--days 1,7,30] [--evals 200] [--eval-every 60] [--seed 1] [--skip-flood]
+         [--keep DIR]     keep the databases (days-N.db) of this run
+         [--databases DIR]   only (3), on the days-N.db an earlier run kept
 Every process is started and stopped here; every loop is bounded in count or time; everything runs on 127.0.0.1.
 Times are on this box under whatever else runs on it: compare the rows of one run, not runs on different days.
 """
@@ -34,6 +39,7 @@ import glob
 import json
 import logging
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -203,21 +209,47 @@ def copy_db(src: Path, dst: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- (3) start-up
 
 
-def open_time(db: Path, at: datetime) -> tuple[float, dict[str, int]]:
-    """The in-process `Gateway.open()` on `db` with the clock at `at` (s), and what it holds once open."""
-    gw = Gateway(city_config(db), clock=FixedClock(at))
-    t0 = time.perf_counter()
-    gw.open()
-    seconds = time.perf_counter() - t0
-    assert gw.decider is not None
-    tickets = gw.decider.tickets.tickets
-    held = {
-        "alerts": len(gw.decider.engine.alerts),
-        "tickets": len(tickets),
-        "unclosed": sum(1 for t in tickets if t.status.value != "closed"),
+def open_time(db: Path, at: datetime) -> tuple[float, float, dict[str, int]]:
+    """The in-process `Gateway.open()` on `db` with the clock at `at`, twice (s): the first start on the file as the
+    log left it, which learns what it has no saved copy of (a file of an earlier release: the demand profile) and saves
+    it when it closes; and a start after that, as every later start finds the file. And what it holds once open."""
+    times: list[float] = []
+    held: dict[str, int] = {}
+    for _ in range(2):
+        gw = Gateway(city_config(db), clock=FixedClock(at))
+        t0 = time.perf_counter()
+        gw.open()
+        times.append(time.perf_counter() - t0)
+        assert gw.decider is not None
+        tickets = gw.decider.tickets.tickets
+        held = {
+            "alerts": len(gw.decider.engine.alerts),
+            "tickets": len(tickets),
+            "unclosed": sum(1 for t in tickets if t.status.value != "closed"),
+        }
+        gw.close()
+    return times[0], times[1], held
+
+
+def start_up(work: Path, snap: Path, n: int, end: datetime, broker_url: str) -> dict[str, object]:
+    """(3) for the database of day `n`: both in-process opens, then the process start on the file they left."""
+    sizes = decision_sizes(snap)
+    opened = copy_db(snap, work / f"open-{n}.db")
+    first, later, held = open_time(opened, end)
+    started = process_start_time(work, opened, end, broker_url)
+    print(
+        f"    {n} days: open {first:.2f} s first, {later:.2f} s after, process start {started:.2f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "open_first_s": first,
+        "open_s": later,
+        "start_s": started,
+        "db_mb": db_bytes(snap) / 2**20,
+        **sizes,
+        **held,
     }
-    gw.close()
-    return seconds, held
 
 
 def faked_clock(at: datetime) -> list[str]:
@@ -405,6 +437,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-flood", action="store_true")
     ap.add_argument("--keep", type=Path, help="keep the work directory here (the databases)")
+    ap.add_argument(
+        "--databases", type=Path, help="measure start-up (3) only, on the days-N.db of an earlier run's --keep"
+    )
     args = ap.parse_args()
     marks = sorted({int(d) for d in args.days.split(",")})
     logging.basicConfig(level=logging.WARNING)
@@ -436,6 +471,9 @@ def main() -> None:
                 flush=True,
             )
 
+        if args.databases is not None:
+            print_start_up(start_up_only(work, args.databases, marks))
+            return
         print(f"\n(1) simulating the city hall's {SIM_DAY:%a %Y-%m-%d} (seed {args.seed}) …", file=sys.stderr)
         t0 = time.perf_counter()
         day = simulated_day(args.seed)
@@ -466,26 +504,7 @@ def main() -> None:
                 gw = None
                 end = datetime.combine(on, load_scenario("city").hall.closes, ZONE) + AFTER_CLOSE
                 snap = copy_db(db, work / f"days-{n}.db")
-                sizes = decision_sizes(snap)
-                opened, held = open_time(copy_db(snap, work / f"open-{n}.db"), end)
-                started = process_start_time(work, snap, end, broker.url)
-                rows.append(
-                    {
-                        "days": n,
-                        "eval_ms": stats.eval_ms,
-                        "open_s": opened,
-                        "start_s": started,
-                        "db_mb": db_bytes(snap) / 2**20,
-                        **sizes,
-                        **held,
-                    }
-                )
-                print(
-                    f"    {n} days: open {opened:.2f} s, process start {started:.2f} s, eval p50 "
-                    f"{statistics.median(stats.eval_ms) if stats.eval_ms else 0:.2f} ms",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                rows.append({"days": n, "eval_ms": stats.eval_ms, **start_up(work, snap, n, end, broker.url)})
         print(
             f"\n(1) logs: the city hall's simulated day replayed on the last N weekdays before {today}, "
             f"through an in-process gateway (evaluation every {args.eval_every:.0f} simulated s)\n"
@@ -512,20 +531,54 @@ def main() -> None:
             e: list[float] = r["eval_ms"]  # type: ignore[assignment]
             ratio = statistics.median(e) / first if e and first else 0.0
             print(f"{r['days']:>4} {len(e):>5} {ms(e)} {ratio:>11.2f}×")
-        print("\n(3) start-up time at the end of day N (clock 15 min after closing)\n")
-        head = f"{'days':>4} {'Gateway.open() s':>17} {'process → broker_connected s':>29} {'open / 1 day':>13}"
-        print(head + "\n" + "-" * len(head))
-        o1 = float(rows[0]["open_s"]) if rows else 0.0  # type: ignore[arg-type]
-        for r in rows:
-            print(
-                f"{r['days']:>4} {r['open_s']:>17.3f} {r['start_s']:>29.2f} "
-                f"{float(r['open_s']) / o1 if o1 else 0:>12.2f}×"  # type: ignore[arg-type]
-            )
+        print_start_up(rows)
     finally:
         if args.keep:
             shutil.copytree(work, args.keep, dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nwall time {time.monotonic() - wall0:,.0f} s")
+
+
+def start_up_only(work: Path, databases: Path, marks: list[int]) -> list[dict[str, object]]:
+    """(3) on the days-N.db files an earlier run kept, each at the end of its last day (its newest event's)."""
+    rows: list[dict[str, object]] = []
+    closes = load_scenario("city").hall.closes
+    with MosquittoProcess() as broker:
+        for n in marks:
+            snap = databases / f"days-{n}.db"
+            if not snap.exists():
+                raise SystemExit(f"{snap} is missing: run with --keep {databases} first")
+            with sqlite3.connect(snap) as raw:
+                newest = float(raw.execute("SELECT max(at) FROM events").fetchone()[0])
+            day = datetime.fromtimestamp(newest, ZONE).date()
+            rows.append(
+                {
+                    "days": n,
+                    **start_up(
+                        work,
+                        copy_db(snap, work / f"days-{n}.db"),
+                        n,
+                        datetime.combine(day, closes, ZONE) + AFTER_CLOSE,
+                        broker.url,
+                    ),
+                }
+            )
+    return rows
+
+
+def print_start_up(rows: list[dict[str, object]]) -> None:
+    print("\n(3) start-up time at the end of day N (clock 15 min after closing)\n")
+    head = (
+        f"{'days':>4} {'first open s':>13} {'Gateway.open() s':>17} {'process → broker_connected s':>29} "
+        f"{'open / 1 day':>13}"
+    )
+    print(head + "\n" + "-" * len(head))
+    o1 = float(rows[0]["open_s"]) if rows else 0.0  # type: ignore[arg-type]
+    for r in rows:
+        print(
+            f"{r['days']:>4} {r['open_first_s']:>13.3f} {r['open_s']:>17.3f} {r['start_s']:>29.2f} "
+            f"{float(r['open_s']) / o1 if o1 else 0:>12.2f}×"  # type: ignore[arg-type]
+        )
 
 
 if __name__ == "__main__":

@@ -247,6 +247,7 @@ class Gateway:
             self.hall_for_rules,
             stream=self.stream,
             on_outbox=lambda: self.sender.wake() if self.sender else None,
+            saved=saved,
         )
         # what ingest heard is committed before a decision is: a decision's time then proves the gateway heard, and
         # kept, everything until then (`_last_listening`) — the heartbeats in between are QoS 0, never sent again
@@ -419,7 +420,7 @@ class Gateway:
         )
         if self._batch or save or self.storage.cause is not None:
             try:
-                self._write(self.state.dump() if save else None, self.reports.dump() if save else None)
+                self._write(*self._saved_parts() if save else (None, None, None))
             except Exception as exc:
                 if not is_storage_fault(exc):
                     raise
@@ -434,18 +435,23 @@ class Gateway:
             self.link.ack(self._acks)
             self._acks.clear()
 
-    def _write(self, state: bytes | None, kpi: bytes | None = None) -> None:
-        """The batch (and the state, with today's KPI book), in one transaction; a row the store cannot hold (not a
-        storage fault) makes the batch go row by row, and that row a dead letter."""
+    def _saved_parts(self) -> tuple[bytes, bytes | None, bytes | None]:
+        """What a save keeps, as of the last event handled: the hall state, today's KPI book, the demand profile."""
+        demand = self.decider.demand.dump() if self.decider is not None else None
+        return self.state.dump(), self.reports.dump(), demand
+
+    def _write(self, state: bytes | None, kpi: bytes | None = None, demand: bytes | None = None) -> None:
+        """The batch (and the state, with today's KPI book and the demand profile), in one transaction; a row the
+        store cannot hold (not a storage fault) makes the batch go row by row, and that row a dead letter."""
         assert self.store is not None
         try:
-            self.store.events.write(self._batch, state, datetime.now(UTC).timestamp(), kpi)
+            self.store.events.write(self._batch, state, datetime.now(UTC).timestamp(), kpi, demand)
         except Exception as exc:
             if is_storage_fault(exc):
                 raise
             self._write_singly(exc)
             if state is not None:
-                self.store.events.write(EventBatch(), state, datetime.now(UTC).timestamp(), kpi)
+                self.store.events.write(EventBatch(), state, datetime.now(UTC).timestamp(), kpi, demand)
         self._batch.clear()
 
     def _write_singly(self, first: Exception) -> None:

@@ -100,7 +100,7 @@ class OutboxSender:
             except Exception as exc:
                 give_up = row.attempts + 1 >= MAX_ATTEMPTS
                 backoff = min(MAX_BACKOFF_S, 2.0**row.attempts)
-                self._store.outbox.retry(row.id, now, now + backoff, f"{type(exc).__name__}: {exc}", give_up)
+                self._store.outbox.retry(row.id, now, now + backoff, describe(exc), give_up)
                 if give_up:
                     self.failed += 1
                     log.error(

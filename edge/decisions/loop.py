@@ -34,7 +34,7 @@ from edge.clock import DeviceClock
 from edge.config import GatewayConfig
 from edge.decisions.batch import Batch, LiveEvent
 from edge.decisions.commands import alert_commands, recommendation_commands
-from edge.decisions.demand import learn_history, learn_message
+from edge.decisions.demand import learn_after, learn_history, learn_message
 from edge.decisions.records import (
     alert_json,
     alert_notification_id,
@@ -46,7 +46,8 @@ from edge.decisions.records import (
 from edge.decisions.settings import DeciderSettings, settings_for
 from edge.decisions.shadow import Shadow
 from edge.store import AlertChange, OutboxMessage, Record, Store
-from edge.store.faults import is_storage_fault
+from edge.store.events import SavedState
+from edge.store.faults import describe, is_storage_fault
 from edge.stream import Broadcaster
 from edge.supervisor import Worker
 from edge.wording.tidal import render_event
@@ -87,6 +88,7 @@ def decider_for(  # noqa: PLR0913 - the configuration and the gateway's (or a ba
     on_outbox: Callable[[], None] = lambda: None,
     replay: Callable[[Batch], None] | None = None,
     partial: Callable[[datetime, Collection[str]], HallSnapshot] | None = None,
+    saved: SavedState | None = None,
 ) -> Decider:
     """The decider a gateway with this configuration runs (live, or in a backtest with `replay`), restored."""
     return Decider.restore(
@@ -99,6 +101,7 @@ def decider_for(  # noqa: PLR0913 - the configuration and the gateway's (or a ba
         on_outbox=on_outbox,
         replay=replay,
         partial=partial,
+        saved=saved,
     )
 
 
@@ -175,22 +178,24 @@ class Decider:
         on_outbox: Callable[[], None],
         replay: Callable[[Batch], None] | None = None,
         partial: Callable[[datetime, Collection[str]], HallSnapshot] | None = None,
+        saved: SavedState | None = None,
     ) -> Decider:
         """A decider as the last run left it: the engine's, the tickets' and the tidal tracker's clocks as saved with
-        the last decision (none for a backtest's, `replay`), and the demand profile learned from the log up to the
-        clock's now. The shadow carries on when the gateway starts it again (`start_shadow`)."""
+        the last decision (none for a backtest's, `replay`), and the demand profile — the one `saved` with the hall
+        state and the events logged after it, else learned from the log up to the clock's now. The shadow carries on
+        when the gateway starts it again (`start_shadow`)."""
         decider = cls(
             rules, store, clock, snapshot, settings, stream=stream, on_outbox=on_outbox, replay=replay, partial=partial
         )
         if replay is None:
-            if saved := store.decisions.state("engine"):
-                decider.engine.load(engine_body(saved, rows := store.decisions.states(ALERT_PART)))
-                decider._written = {"engine": saved, **rows}
-            if saved := store.decisions.state("tickets"):
-                decider.tickets.load(json.loads(saved))
-            if saved := store.decisions.state("tidal"):
-                decider.tidal = TidalTracker.load(settings.tidal, saved.encode())
-        learn_history(decider.demand, store, clock.now())
+            if part := store.decisions.state("engine"):
+                decider.engine.load(engine_body(part, rows := store.decisions.states(ALERT_PART)))
+                decider._written = {"engine": part, **rows}
+            if part := store.decisions.state("tickets"):
+                decider.tickets.load(json.loads(part))
+            if part := store.decisions.state("tidal"):
+                decider.tidal = TidalTracker.load(settings.tidal, part.encode())
+        decider._learn(store, clock.now(), saved)
         log.info(
             "decisions restored alerts=%d silences=%d tickets=%d tidal_pending=%d profile_days=%d",
             len(decider.engine.alerts),
@@ -200,6 +205,24 @@ class Decider:
             len(decider.demand.days),
         )
         return decider
+
+    def _learn(self, store: Store, now: datetime, saved: SavedState | None) -> None:
+        """The demand profile: the saved one and what was logged after it, or five weeks of the log."""
+        started = time.monotonic()
+        if saved is not None and saved.demand is not None:
+            try:
+                profile = DemandProfile.load(saved.demand)
+            except ValueError as exc:
+                log.info("saved demand profile not used (%s); learning it from the log", exc)
+            else:
+                if (profile.timezone, profile.weeks) == (self.demand.timezone, self.demand.weeks):
+                    self.demand = profile
+                    read = learn_after(profile, store, saved.event_id)
+                    seconds = time.monotonic() - started
+                    log.info("demand profile restored from=saved events=%d seconds=%.2f", read, seconds)
+                    return
+        learn_history(self.demand, store, now)
+        log.info("demand profile restored from=log seconds=%.2f", time.monotonic() - started)
 
     # -- input ------------------------------------------------------------------------------------------
 
@@ -509,7 +532,7 @@ class Decider:
                 self.worker.resume()
 
     def _storage_failed(self, exc: BaseException) -> None:
-        cause = f"{type(exc).__name__}: {exc}"
+        cause = describe(exc)
         if self.storage_fault is None:
             log.error(
                 "decisions: the store refuses writes (%s); decisions are held in memory and written when it recovers",

@@ -51,12 +51,13 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class SavedState:
-    """The hall state saved last, and the id of the last event it includes; with it, today's KPI book as it stood
-    then (None: not saved, as by a release before)."""
+    """The hall state saved last, and the id of the last event it includes; with it, today's KPI book and the demand
+    profile as they stood then (None: not saved, as by a release before)."""
 
     event_id: int
     body: bytes
     kpi: bytes | None = None
+    demand: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +193,15 @@ class EventLog:
         self._count = int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def write(
-        self, batch: EventBatch, state: bytes | None = None, state_saved_at: float = 0.0, kpi: bytes | None = None
+        self,
+        batch: EventBatch,
+        state: bytes | None = None,
+        state_saved_at: float = 0.0,
+        kpi: bytes | None = None,
+        demand: bytes | None = None,
     ) -> int:
-        """Append a batch (and optionally the hall state that includes it, with today's KPI book) in one
-        transaction.
+        """Append a batch (and optionally the hall state that includes it, with today's KPI book and the demand
+        profile) in one transaction.
 
         Returns the id of the last event in the log after the write."""
         rows = batch.rows()
@@ -205,15 +211,11 @@ class EventLog:
             if batch.rejected:
                 self._dead_letters.add(batch.rejected)
             last = self.last_id()
-            if state is not None:  # compressed: a city hall's state is 200 KB of JSON, 10–20 % of that packed
+            if state is not None:
                 db.execute(
-                    "INSERT OR REPLACE INTO hall_state (id, event_id, saved_at, body, kpi) VALUES (1, ?, ?, ?, ?)",
-                    (
-                        last,
-                        state_saved_at,
-                        zlib.compress(state, STATE_LEVEL),
-                        None if kpi is None else zlib.compress(kpi, STATE_LEVEL),
-                    ),
+                    "INSERT OR REPLACE INTO hall_state (id, event_id, saved_at, body, kpi, demand)"
+                    " VALUES (1, ?, ?, ?, ?, ?)",
+                    (last, state_saved_at, _pack(state), _pack(kpi), _pack(demand)),
                 )
         self._count += len(rows)
         return last
@@ -223,15 +225,16 @@ class EventLog:
         return int(row[0] or 0)
 
     def saved_state(self) -> SavedState | None:
-        row = self._db.execute("SELECT event_id, body, kpi FROM hall_state WHERE id = 1").fetchone()
+        row = self._db.execute("SELECT event_id, body, kpi, demand FROM hall_state WHERE id = 1").fetchone()
         if row is None:
             return None
-        body, kpi = bytes(row[1]), row[2]
+        body = bytes(row[1])
         try:  # a JSON document is saved by a release before compression (it starts with "{"); zlib's never does
             return SavedState(
                 int(row[0]),
                 body if body[:1] == b"{" else zlib.decompress(body),
-                None if kpi is None else zlib.decompress(bytes(kpi)),
+                None if row[2] is None else zlib.decompress(bytes(row[2])),
+                None if row[3] is None else zlib.decompress(bytes(row[3])),
             )
         except zlib.error as exc:
             raise ValueError(f"the saved hall state does not unpack: {exc}") from None
@@ -325,3 +328,8 @@ class EventLog:
             (since, device_id, without, limit),
         ).fetchall()
         return [EventRow(*row) for row in rows]
+
+
+def _pack(data: bytes | None) -> bytes | None:
+    """A saved part, compressed: a city hall's state is 200 KB of JSON, 10–20 % of that packed."""
+    return None if data is None else zlib.compress(data, STATE_LEVEL)

@@ -6,7 +6,7 @@ made it: they created it with `CREATE TABLE IF NOT EXISTS` on every start and le
 1 is written the same way and takes such a file (every table there already) to version 1 without touching its rows.
 A change of the schema is a new migration at the end of the list; a written one is never edited. Version 2 adds the
 index `events_type_at` that start-up's scans of one event type over a time range use (replaced by version 4's
-`events_demand_at`); version 3 the saved KPI book.
+`events_demand_at`); version 3 the saved KPI book, version 5 the saved demand profile.
 
 The users, sessions and tokens of edge/auth.py and the device credentials of edge/credentials.py keep their own
 tables, which those modules create; this module must not know them, nor read or write any row.
@@ -150,7 +150,13 @@ CREATE INDEX IF NOT EXISTS events_demand_at ON events (at)
     WHERE type IN ('ticket.issued', 'window.opened', 'window.resumed', 'window.paused', 'window.closed');
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# The demand profile (35 days of arrivals and window hours), saved with the hall state: a start learns only the events
+# logged after it instead of scanning five weeks of the log (issue 16: start-up time independent of the log).
+V5 = """
+ALTER TABLE hall_state ADD COLUMN demand BLOB;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 VERSION = len(MIGRATIONS)  # the version this release writes
 
 

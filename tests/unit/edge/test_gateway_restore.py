@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from edge.config import GatewayConfig, load_config
+from edge.decisions.demand import learn_history
 from edge.gateway import Gateway
 from rules.clock import FixedClock
 from rules.kpi import DayReport
+from rules.tidal import DemandProfile
 
 CST = timezone(timedelta(hours=8))
 HALL_DAY = datetime(2026, 11, 23, 10, 0, tzinfo=CST)  # a simulated Monday, not the box's date
@@ -103,3 +105,62 @@ def test_a_restart_carries_on_from_the_saved_kpi_book_with_what_was_logged_after
     report, line = restarted(other)
     assert "from=log" in line  # the saved book counted SL against 15 min: rebuilt for 20
     assert (report.hall.issued, report.hall.called) == (10, 9)
+
+
+def test_a_restart_carries_on_from_the_saved_demand_profile_with_what_was_logged_after_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The demand profile (five weeks of arrivals and window hours) is saved with the hall state; a start loads it and
+    learns the events logged after it, instead of scanning five weeks of the log — and knows what a profile learned
+    from the whole log knows."""
+    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
+    clock = FixedClock(HALL_DAY)
+    first = Gateway(cfg, clock=clock)
+    first.open()
+    seq = iter(range(1, 1000))
+
+    def send(device: str, at: datetime, kind: str, **fields: object) -> None:
+        clock.set(at)
+        body = {"v": 1, "ts": at.isoformat(), "seq": next(seq), "type": kind, **fields}
+        first.handle(f"hall/h1/{device}/evt", json.dumps(body).encode(), at)
+
+    send("window/W1", HALL_DAY, "window.opened", window_id="W1")
+    for i in range(5):
+        send(
+            "ticket_machine/TM1",
+            HALL_DAY + timedelta(minutes=7 * i),
+            "ticket.issued",
+            ticket_id=f"t{i}",
+            number=f"A{i:03d}",
+            service="SB",
+        )
+    first.flush(save_state=True)
+    for i in range(5, 9):  # after the save: in the log only
+        send(
+            "ticket_machine/TM1",
+            HALL_DAY + timedelta(minutes=7 * i),
+            "ticket.issued",
+            ticket_id=f"t{i}",
+            number=f"A{i:03d}",
+            service="SB",
+        )
+    send("window/W1", HALL_DAY + timedelta(hours=1), "window.closed", window_id="W1")
+    first.flush()
+    assert first.store is not None and first.decider is not None
+    live = first.decider.demand.dump()
+    first.store.close()  # a crash: nothing more saved
+
+    caplog.clear()
+    second = Gateway(cfg, clock=FixedClock(HALL_DAY + timedelta(hours=2)))
+    with caplog.at_level(logging.INFO, logger="edge.decisions.loop"):
+        second.open()
+    try:
+        assert second.decider is not None and second.store is not None
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("demand profile restored")]
+        assert lines and "from=saved events=5" in lines[0], lines  # the four tickets and the window's close
+        assert second.decider.demand.dump() == live  # what the uninterrupted gateway had learned
+        whole = DemandProfile(cfg.hall.timezone)
+        learn_history(whole, second.store, HALL_DAY + timedelta(hours=2))
+        assert second.decider.demand.dump() == whole.dump()  # … and what five weeks of the log teach
+    finally:
+        second.close()
