@@ -232,7 +232,9 @@ class Gateway:
             self.cfg.storage.path,
         )
         self._last_saved = time.monotonic()
-        self._dirty = replayed > 0
+        # a part that was rebuilt from the log (a file of an earlier release, another configuration) is saved with the
+        # next snapshot or at close, so that the next start finds it
+        self._dirty = replayed > 0 or saved is None or saved.kpi is None or saved.demand is None
         self.reports.restore(self.store, self.clock.now(), saved)
         self.versions = RuleVersions(self.store)
         path = self.cfg.rules.file
