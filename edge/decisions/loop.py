@@ -189,10 +189,11 @@ class Decider:
         )
         if replay is None:
             if part := store.decisions.state("engine"):
-                decider.engine.load(engine_body(part, rows := store.decisions.states(ALERT_PART)))
-                decider._written = {"engine": part, **rows}
+                decider.engine.load(join_state("engine", part, rows := store.decisions.states(ALERT_PART)))
+                decider._written.update({"engine": part, **rows})
             if part := store.decisions.state("tickets"):
-                decider.tickets.load(json.loads(part))
+                decider.tickets.load(join_state("tickets", part, rows := store.decisions.states(TICKET_PART)))
+                decider._written.update({"tickets": part, **rows})
             if part := store.decisions.state("tidal"):
                 decider.tidal = TidalTracker.load(settings.tidal, part.encode())
         decider._learn(store, clock.now(), saved)
@@ -492,15 +493,18 @@ class Decider:
         """The decision state (serialised only now: at a decision or once a STATE_EVERY_S) with what was decided,
         in one transaction; unchanged state with nothing decided is not written again."""
         states = {
-            **engine_parts(self.engine.dump()),
+            **split_state("engine", self.engine.dump()),
             "tidal": self.tidal.dump().decode(),
             "shadow": json.dumps(self.shadow.dump() if self.shadow else {}, ensure_ascii=False, sort_keys=True),
         }
+        prefixes = [ALERT_PART]
         tickets = self.tickets.digest()
         if tickets != self._tickets_written:  # the book is the part that grows (open tickets): serialised on change
-            states["tickets"] = json.dumps(self.tickets.dump(), ensure_ascii=False, sort_keys=True)
+            states.update(split_state("tickets", self.tickets.dump()))
+            prefixes.append(TICKET_PART)
         changed = {name: text for name, text in states.items() if self._written.get(name) != text}
-        removed = [name for name in self._written if name.startswith(ALERT_PART) and name not in states]
+        # the rows of a part serialised now whose item is gone (an alert ended, a ticket left the book)
+        removed = [n for n in self._written if n.startswith(tuple(prefixes)) and n not in states]
         if not decided and self.storage_fault is None and not changed and not removed:
             self._last_state_at = wall
             return
@@ -646,22 +650,27 @@ def _due(deadline: datetime | None, now: datetime) -> bool:
 
 
 ALERT_PART = "engine.alert:"  # one row of the decision state per open alert, named by its fingerprint
+TICKET_PART = "tickets.ticket:"  # one row per ticket in the book, named by its id
+# the parts saved as a row per item: the part's list, what names an item, the rows' prefix
+_ROWS = {"engine": ("alerts", "fingerprint", ALERT_PART), "tickets": ("tickets", "id", TICKET_PART)}
 
 
-def engine_parts(body: dict[str, object]) -> dict[str, str]:
-    """The engine's saved state as rows: "engine" (its schema and silences) and one row per open alert, so that
-    an alert changing rewrites a few hundred bytes, not every open alert (issue 16: writes proportional to change)."""
-    alerts = body.get("alerts")
-    rest = {k: v for k, v in body.items() if k != "alerts"}
-    parts = {"engine": json.dumps(rest, ensure_ascii=False, sort_keys=True)}
-    for alert in alerts if isinstance(alerts, list) else ():
-        parts[f"{ALERT_PART}{alert['fingerprint']}"] = json.dumps(alert, ensure_ascii=False, sort_keys=True)
+def split_state(name: str, body: dict[str, object]) -> dict[str, str]:
+    """A part of the decision state as rows: `name` (all but its list: a schema, the silences, a counter) and one
+    row per item of its list, so that an alert or a ticket changing rewrites a few hundred bytes, not every open
+    alert or ticket (issue 16: writes proportional to change)."""
+    key, ident, prefix = _ROWS[name]
+    items = body.get(key)
+    parts = {name: json.dumps({k: v for k, v in body.items() if k != key}, ensure_ascii=False, sort_keys=True)}
+    for item in items if isinstance(items, list) else ():
+        parts[f"{prefix}{item[ident]}"] = json.dumps(item, ensure_ascii=False, sort_keys=True)
     return parts
 
 
-def engine_body(engine: str, alerts: Mapping[str, str]) -> dict[str, object]:
-    """`engine_parts` put together again; an "engine" row of the release before holds its alerts itself."""
-    body: dict[str, object] = json.loads(engine)
-    if "alerts" not in body:
-        body["alerts"] = [json.loads(alerts[name]) for name in sorted(alerts)]
+def join_state(name: str, head: str, rows: Mapping[str, str]) -> dict[str, object]:
+    """`split_state` put together again; a part saved whole by a release before holds its list itself."""
+    key = _ROWS[name][0]
+    body: dict[str, object] = json.loads(head)
+    if key not in body:
+        body[key] = [json.loads(rows[n]) for n in sorted(rows)]
     return body

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edge.config import load_config
 from edge.decisions import decider_for
-from edge.decisions.loop import ALERT_PART
+from edge.decisions.loop import ALERT_PART, TICKET_PART
 from edge.store import Store
 from edge.stream import Broadcaster
 from rules.clock import FixedClock
@@ -71,4 +71,42 @@ def test_an_alert_rewrites_its_own_row_and_a_restart_finds_every_open_alert(tmp_
     again.evaluate()
     assert not gone & set(again.engine.alerts)
     assert set(saved_alerts()) == set(again.engine.alerts)  # what is saved is what is open, no more
+    store.close()
+
+
+def test_a_ticket_rewrites_its_own_row_and_a_restart_finds_the_whole_book(tmp_path: Path) -> None:
+    """Rectification tickets nobody closes pile up (hundreds after a month): a change to one rewrites its row, not the
+    book."""
+    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
+    store = Store(cfg.storage.path)
+    hall = HallState(cfg.profile())
+    clock = FixedClock(T0)
+    decider = decider_for(cfg, builtin_rules(), store, clock, hall.snapshot, stream=Broadcaster())
+    decider.evaluate()
+    feed = Feed()
+    for i in range(3):  # three bad ratings: three rectification tickets
+        msg = feed("evaluator", "EV1", 60 + i, type="rating.submitted", window_id="W1", ticket_id=f"t{i}", score=1)
+        hall.apply(msg)
+        decider.on_message(msg)
+    clock.set(T0 + timedelta(seconds=70))
+    decider.evaluate()
+    ids = [t.id for t in decider.tickets.tickets]
+    assert len(ids) == 3
+
+    def saved_tickets() -> dict[str, float]:
+        return {
+            n.removeprefix(TICKET_PART): at for n, at in rows(cfg.storage.path).items() if n.startswith(TICKET_PART)
+        }
+
+    before = saved_tickets()
+    assert set(before) == set(ids)  # each in a row of its own
+    clock.set(T0 + timedelta(seconds=80))
+    decider.ticket_transition(ids[1], "acknowledge", "manager", "")
+    after = saved_tickets()
+    assert after[ids[1]] > before[ids[1]]  # the one acknowledged: its row rewritten …
+    for tid in (ids[0], ids[2]):
+        assert after[tid] == before[tid]  # … the others not
+
+    again = decider_for(cfg, builtin_rules(), store, clock, hall.snapshot, stream=Broadcaster())
+    assert again.tickets.tickets == decider.tickets.tickets  # the whole book, as it stood
     store.close()
