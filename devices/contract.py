@@ -31,6 +31,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
+    StrictBool,
     TypeAdapter,
     model_validator,
 )
@@ -59,7 +61,7 @@ def _representable(at: datetime) -> datetime:
 
 
 Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
-Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+Seq = Annotated[int, Strict(), Field(ge=0, le=MAX_SEQ)]
 
 
 def _not_a_bool(v: object) -> object:
@@ -69,9 +71,11 @@ def _not_a_bool(v: object) -> object:
 
 
 Version = Annotated[Literal[1], BeforeValidator(_not_a_bool)]
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
-NonNegativeFinite = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # JSON's 1e400 is infinity to a parser: refused
-DurationS = Annotated[float, Field(ge=0, le=MAX_DURATION_S, allow_inf_nan=False)]
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
+NonNegativeFinite = Annotated[
+    float, Strict(), Field(ge=0, allow_inf_nan=False)
+]  # JSON's 1e400 is infinity to a parser: refused
+DurationS = Annotated[float, Strict(), Field(ge=0, le=MAX_DURATION_S, allow_inf_nan=False)]
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 ServiceCode = Annotated[str, Field(min_length=1, max_length=64, description="business type code (事项/业务类型)")]
@@ -225,7 +229,7 @@ class TicketCalled(_WindowEvent):
 
     type: Literal["ticket.called"]
     ticket_id: Id
-    attempt: Annotated[int, Field(ge=1, le=20)] = 1
+    attempt: Annotated[int, Strict(), Field(ge=1, le=20)] = 1
 
 
 class ServiceStarted(_WindowEvent):
@@ -245,7 +249,7 @@ class TicketNoShow(_WindowEvent):
 
     type: Literal["ticket.no_show"]
     ticket_id: Id
-    attempt: Annotated[int, Field(ge=1, le=20)] = 1
+    attempt: Annotated[int, Strict(), Field(ge=1, le=20)] = 1
 
 
 class TicketTransferred(_WindowEvent):
@@ -284,7 +288,7 @@ class RatingSubmitted(Envelope):
     type: Literal["rating.submitted"]
     window_id: Id
     ticket_id: Id | None = None
-    score: Annotated[int, Field(ge=1, le=5)]
+    score: Annotated[int, Strict(), Field(ge=1, le=5)]
 
 
 class RatingSkipped(Envelope):
@@ -298,7 +302,7 @@ class Occupancy(Envelope):
 
     type: Literal["occupancy"]
     zones: dict[Id, Count] = Field(default_factory=dict)
-    staff_present: dict[Id, bool] = Field(default_factory=dict)
+    staff_present: dict[Id, StrictBool] = Field(default_factory=dict)
 
 
 TICKET_EVENTS = (TicketIssued, TicketCancelled, TicketReactivated, AppointmentCheckedIn)
@@ -361,7 +365,7 @@ class DeviceState(_Model):
     connects, so `ts` and `seq` are optional when `online` is false and the gateway stamps it on receipt."""
 
     v: Version
-    online: bool
+    online: StrictBool
     ts: Timestamp | None = None
     seq: Seq | None = None
     device_id: Id | None = None
@@ -378,7 +382,7 @@ class DeviceState(_Model):
 
 class TicketMachineState(DeviceState):
     printer: PrinterStatus | None = None
-    paper_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    paper_pct: Annotated[int, Strict(), Field(ge=0, le=100)] | None = None
     quota: dict[ServiceCode, Count] | None = Field(
         default=None, description="remaining tickets today per service, where the hall caps issuing"
     )
@@ -395,12 +399,12 @@ class CallScreenState(DeviceState):
 
 class KioskState(DeviceState):
     printer: PrinterStatus | None = None
-    paper_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    paper_pct: Annotated[int, Strict(), Field(ge=0, le=100)] | None = None
     app_version: str | None = None
 
 
 class EvaluatorState(DeviceState):
-    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    battery_pct: Annotated[int, Strict(), Field(ge=0, le=100)] | None = None
 
 
 class CameraState(DeviceState):
@@ -480,7 +484,7 @@ class CallAnnounceCommand(_Command):
 class MessageShowCommand(_Command):
     type: Literal["message.show"] = "message.show"
     text: str
-    seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    seconds: Annotated[int, Strict(), Field(ge=1, le=3600)] = 30
 
 
 class KioskRestartCommand(_Command):
@@ -512,7 +516,7 @@ class CommandAck(_Model):
     v: Version
     ts: Timestamp
     cmd_id: Id
-    ok: bool
+    ok: StrictBool
     error: str | None = None
 
 

@@ -239,7 +239,7 @@ INVALID_EVENTS: list[tuple[str, DeviceType, dict[str, Any], tuple[str, str]]] = 
         "score is a word",
         D.EVALUATOR,
         env(type="rating.submitted", window_id="W01", score="good"),
-        ("int_parsing", "score"),
+        ("int_type", "score"),
     ),
     ("rating without window", D.EVALUATOR, env(type="rating.skipped"), ("missing", "window_id")),
     ("zones is a list", D.CAMERA, env(type="occupancy", zones=[1, 2]), ("dict_type", "zones")),
@@ -253,8 +253,24 @@ INVALID_EVENTS: list[tuple[str, DeviceType, dict[str, Any], tuple[str, str]]] = 
         "staff presence is a word",
         D.CAMERA,
         env(type="occupancy", staff_present={"W01": "maybe"}),
-        ("bool_parsing", "W01"),
+        ("bool_type", "W01"),
     ),
+    # issue 17: a value of the wrong JSON type is refused, never coerced — "5" is not 5, true is not 1, "yes" not true
+    (
+        "score is a numeric string",
+        D.EVALUATOR,
+        env(type="rating.submitted", window_id="W01", score="5"),
+        ("int_type", "score"),
+    ),
+    ("seq is a string", D.EVALUATOR, {**env(type="rating.skipped", window_id="W01"), "seq": "5"}, ("int_type", "seq")),
+    (
+        "seq is a boolean",
+        D.EVALUATOR,
+        {**env(type="rating.skipped", window_id="W01"), "seq": True},
+        ("int_type", "seq"),
+    ),
+    ("count is a numeric string", D.CAMERA, env(type="occupancy", zones={"queue-A": "3"}), ("int_type", "queue-A")),
+    ("staff presence is yes", D.CAMERA, env(type="occupancy", staff_present={"W01": "yes"}), ("bool_type", "W01")),
 ]
 
 
@@ -424,7 +440,7 @@ def test_devices_without_commands_have_no_command_validator(device: DeviceType) 
             "wrong quota type",
             D.TICKET_MACHINE,
             {**CMD, "type": "quota.set", "service": "HJ01", "remaining": "all"},
-            ("int_parsing", "remaining"),
+            ("int_type", "remaining"),
         ),
     ],
 )
@@ -453,7 +469,7 @@ def test_acks_answer_a_command_by_id(device: DeviceType) -> None:
         ({"v": 1, "ts": TS, "cmd_id": "c-1"}, ("missing", "ok")),
         ({"v": 1, "ts": TS, "ok": True}, ("missing", "cmd_id")),
         ({"ts": TS, "cmd_id": "c-1", "ok": True}, ("missing", "v")),
-        ({"v": 1, "ts": TS, "cmd_id": "c-1", "ok": "done"}, ("bool_parsing", "ok")),
+        ({"v": 1, "ts": TS, "cmd_id": "c-1", "ok": "done"}, ("bool_type", "ok")),
     ],
 )
 def test_invalid_acks_are_rejected(payload: dict[str, Any], expected: tuple[str, str]) -> None:

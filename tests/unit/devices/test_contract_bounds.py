@@ -103,13 +103,37 @@ def test_values_beyond_what_the_gateway_holds_are_invalid(
     assert (err.value.reason, err.value.path) == ("invalid_value", path)
 
 
+# issue 17: a value of the wrong JSON type is refused, never coerced ("12" is not 12, "true" not true, true not 1)
+WRONG_TYPES: list[tuple[str, str, str, dict[str, object], str]] = [
+    ("a count given as a string", CAMERA, "evt", {**OCCUPANCY, "zones": {"hall": "12"}}, "zones.hall"),
+    ("online given as a string", CAMERA, "state", env(online="true"), "online"),
+    (
+        "an attempt given as a boolean",
+        WINDOW,
+        "evt",
+        env(type="ticket.called", ticket_id="t1", attempt=True),
+        "attempt",
+    ),
+    ("a seq given as a string", WINDOW, "hb", env(seq="5"), "seq"),
+    ("a seq given as a boolean", WINDOW, "hb", env(seq=True), "seq"),
+]
+
+
+@pytest.mark.parametrize(("case", "device", "channel", "payload", "path"), WRONG_TYPES, ids=[c[0] for c in WRONG_TYPES])
+def test_values_of_the_wrong_json_type_are_refused_not_coerced(
+    case: str, device: str, channel: str, payload: dict[str, object], path: str
+) -> None:
+    with pytest.raises(PayloadError) as err:
+        send(device, payload, channel)
+    assert (err.value.reason, err.value.path) == ("wrong_type", path)
+
+
 ACCEPTED: list[tuple[str, str, str, dict[str, object]]] = [
     ("the biggest seq SQLite holds", TM, "evt", {**ISSUED, "seq": BIGGEST_SEQ}),
     ("the first second of UNIX time", TM, "hb", env(ts="1970-01-01T08:00:00+08:00")),
     ("the day before the last", TM, "hb", env(ts="9999-12-29T23:59:59Z")),
     ("a kiosk session of exactly a day", KIOSK, "evt", {**SESSION, "duration_s": 86_400}),
     ("a zone of 100 000 people", CAMERA, "evt", {**OCCUPANCY, "zones": {"hall": 100_000}}),
-    ("a count given as a string, coerced as before", CAMERA, "evt", {**OCCUPANCY, "zones": {"hall": "12"}}),
 ]
 
 
