@@ -154,7 +154,9 @@ def _payload_error(exc: ValidationError) -> PayloadError:
         return PayloadError("unsupported_version", f"{msg} (this gateway speaks contract v1)", "v")
     if kind == "missing":
         return PayloadError("missing_field", msg, path)
-    if kind.endswith(_TYPE_ERRORS):
+    # a fraction where a whole number belongs (1.5) is a JSON number: the right type, a value not allowed
+    fraction = kind == "int_type" and isinstance(first.get("input"), float)
+    if kind.endswith(_TYPE_ERRORS) and not fraction:
         return PayloadError("wrong_type", msg, path)
     return PayloadError("invalid_value", msg, path)
 

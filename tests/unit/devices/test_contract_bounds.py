@@ -119,6 +119,13 @@ WRONG_TYPES: list[tuple[str, str, str, dict[str, object], str]] = [
 ]
 
 
+def test_a_fraction_where_a_whole_number_belongs_is_an_invalid_value() -> None:
+    """1.5 is a JSON number (the right type) but not a whole one: `invalid_value`, as the contract's table says."""
+    with pytest.raises(PayloadError) as err:
+        send(WINDOW, env(seq=1.5), "hb")
+    assert (err.value.reason, err.value.path) == ("invalid_value", "seq")
+
+
 @pytest.mark.parametrize(("case", "device", "channel", "payload", "path"), WRONG_TYPES, ids=[c[0] for c in WRONG_TYPES])
 def test_values_of_the_wrong_json_type_are_refused_not_coerced(
     case: str, device: str, channel: str, payload: dict[str, object], path: str
