@@ -331,5 +331,6 @@ class EventLog:
 
 
 def _pack(data: bytes | None) -> bytes | None:
-    """A saved part, compressed: a city hall's state is 200 KB of JSON, 10–20 % of that packed."""
+    """A saved part, compressed: the city hall's state at 09:36, 93.6 KB of JSON, packs to 8.3 KB
+    (bench/disk_writes.py)."""
     return None if data is None else zlib.compress(data, STATE_LEVEL)

@@ -8,8 +8,8 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-from edge.config import load_config
-from edge.decisions import decider_for
+from edge.config import GatewayConfig, load_config
+from edge.decisions import Decider, decider_for
 from edge.decisions.loop import ALERT_PART, TICKET_PART
 from edge.store import Store
 from edge.stream import Broadcaster
@@ -25,13 +25,19 @@ def rows(path: Path) -> dict[str, float]:
         return {str(n): float(at) for n, at in db.execute("SELECT name, saved_at FROM decision_state")}
 
 
-def test_an_alert_rewrites_its_own_row_and_a_restart_finds_every_open_alert(tmp_path: Path) -> None:
-    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
+def started(tmp: Path) -> tuple[GatewayConfig, Store, HallState, FixedClock, Decider]:
+    """A hall's decider on a real file, on a manual clock at T0, after its first evaluation."""
+    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp / "g.db")}})
     store = Store(cfg.storage.path)
     hall = HallState(cfg.profile())
     clock = FixedClock(T0)
     decider = decider_for(cfg, builtin_rules(), store, clock, hall.snapshot, stream=Broadcaster())
     decider.evaluate()
+    return cfg, store, hall, clock, decider
+
+
+def test_an_alert_rewrites_its_own_row_and_a_restart_finds_every_open_alert(tmp_path: Path) -> None:
+    cfg, store, hall, clock, decider = started(tmp_path)
     feed = Feed()
 
     def help_from(kiosk: str, second: int) -> None:
@@ -77,12 +83,7 @@ def test_an_alert_rewrites_its_own_row_and_a_restart_finds_every_open_alert(tmp_
 def test_a_ticket_rewrites_its_own_row_and_a_restart_finds_the_whole_book(tmp_path: Path) -> None:
     """Rectification tickets nobody closes pile up (hundreds after a month): a change to one rewrites its row, not the
     book."""
-    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
-    store = Store(cfg.storage.path)
-    hall = HallState(cfg.profile())
-    clock = FixedClock(T0)
-    decider = decider_for(cfg, builtin_rules(), store, clock, hall.snapshot, stream=Broadcaster())
-    decider.evaluate()
+    cfg, store, hall, clock, decider = started(tmp_path)
     feed = Feed()
     for i in range(3):  # three bad ratings: three rectification tickets
         msg = feed("evaluator", "EV1", 60 + i, type="rating.submitted", window_id="W1", ticket_id=f"t{i}", score=1)

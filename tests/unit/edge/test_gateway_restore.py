@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -59,15 +60,7 @@ def test_a_restart_carries_on_from_the_saved_kpi_book_with_what_was_logged_after
     (not the day since midnight), and reports what a gateway that never stopped reports. Under another configuration
     the saved book does not fit: the day is rebuilt from the log, with the same figures."""
     cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
-    clock = FixedClock(HALL_DAY)
-    first = Gateway(cfg, clock=clock)
-    first.open()
-    seq = iter(range(1, 1000))
-
-    def send(device: str, at: datetime, kind: str, **fields: object) -> None:
-        clock.set(at)
-        body = {"v": 1, "ts": at.isoformat(), "seq": next(seq), "type": kind, **fields}
-        first.handle(f"hall/h1/{device}/evt", json.dumps(body).encode(), at)
+    first, send = running(cfg)
 
     def ticket(i: int, issued: datetime, called: datetime | None) -> None:
         send("ticket_machine/TM1", issued, "ticket.issued", ticket_id=f"t{i}", number=f"A{i:03d}", service="SB")
@@ -114,15 +107,7 @@ def test_a_restart_carries_on_from_the_saved_demand_profile_with_what_was_logged
     learns the events logged after it, instead of scanning five weeks of the log — and knows what a profile learned
     from the whole log knows."""
     cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
-    clock = FixedClock(HALL_DAY)
-    first = Gateway(cfg, clock=clock)
-    first.open()
-    seq = iter(range(1, 1000))
-
-    def send(device: str, at: datetime, kind: str, **fields: object) -> None:
-        clock.set(at)
-        body = {"v": 1, "ts": at.isoformat(), "seq": next(seq), "type": kind, **fields}
-        first.handle(f"hall/h1/{device}/evt", json.dumps(body).encode(), at)
+    first, send = running(cfg)
 
     send("window/W1", HALL_DAY, "window.opened", window_id="W1")
     for i in range(5):
@@ -164,3 +149,19 @@ def test_a_restart_carries_on_from_the_saved_demand_profile_with_what_was_logged
         assert second.decider.demand.dump() == whole.dump()  # … and what five weeks of the log teach
     finally:
         second.close()
+
+
+def running(cfg: GatewayConfig) -> tuple[Gateway, Callable[..., None]]:
+    """An open gateway on a manual clock at HALL_DAY, and `send(device, at, kind, **fields)`: one device event at
+    `at` (the clock moved there), numbered in order."""
+    clock = FixedClock(HALL_DAY)
+    gw = Gateway(cfg, clock=clock)
+    gw.open()
+    seq = iter(range(1, 1000))
+
+    def send(device: str, at: datetime, kind: str, **fields: object) -> None:
+        clock.set(at)
+        body = {"v": 1, "ts": at.isoformat(), "seq": next(seq), "type": kind, **fields}
+        gw.handle(f"hall/h1/{device}/evt", json.dumps(body).encode(), at)
+
+    return gw, send
