@@ -4,7 +4,8 @@ One YAML file, validated at start with every problem's path (`cameras.CAM-A.zone
 
     hall: county-01
     mqtt: {url: mqtt://127.0.0.1:1883, password_dir: /etc/hallops/cameras}   # <dir>/<camera id>: its password
-    # TLS, where the hall LAN is not trusted: {url: mqtts://10.0.0.2:8883, tls_ca: /etc/hallops/ca.crt, …}
+    # TLS, where the hall LAN is not trusted: {url: mqtts://10.0.0.2:8883, tls_ca: /etc/hallops/ca.crt, …}, and
+    # client certificates instead of passwords, where the listener asks for them: {…, cert_dir: /etc/hallops/cameras}
     detector: {backend: onnx, model: /var/lib/hallops/models/person.onnx, input_size: 640}
     cameras:
       CAM-A:
@@ -148,6 +149,11 @@ class MqttConfig(_Section):
         description="directory with one file per camera id holding its password (from `hallops devices add`); "
         "each camera connects as its own MQTT user",
     )
+    cert_dir: Path | None = Field(
+        default=None,
+        description="instead of passwords, for a TLS listener that asks for client certificates: directory with "
+        "<camera id>.crt and <camera id>.key per camera (`hallops certs device camera <id>`); implies TLS",
+    )
     keepalive_s: PositiveInt = Field(default=30, description="MQTT keep-alive")
 
     @field_validator("url")
@@ -160,6 +166,13 @@ class MqttConfig(_Section):
     def address(self) -> BrokerAddress:
         """The broker's host, port and TLS (with `tls_ca`, if given)."""
         return BrokerAddress.parse(self.url, self.tls_ca)
+
+    def address_of(self, camera_id: str) -> BrokerAddress:
+        """How one camera reaches the broker: `address`, with the camera's own certificate if `cert_dir` is set."""
+        if self.cert_dir is None:
+            return self.address
+        cert, key = self.cert_dir / f"{camera_id}.crt", self.cert_dir / f"{camera_id}.key"
+        return BrokerAddress.parse(self.url, self.tls_ca, cert, key)
 
 
 class DebugConfig(_Section):
@@ -229,6 +242,12 @@ def _cross_check(cfg: VisionConfig) -> list[Problem]:
                 cfg.mqtt.address.tls_context()
             except ValueError as exc:
                 problems.append(Problem("mqtt.tls_ca", str(exc)))
+    if cfg.mqtt.cert_dir is not None and not any(p.path == "mqtt.tls_ca" for p in problems):
+        for camera_id in cfg.cameras:
+            try:
+                cfg.mqtt.address_of(camera_id).tls_context()
+            except ValueError as exc:  # names the files: missing, unreadable, or a key of another certificate
+                problems.append(Problem("mqtt.cert_dir", f"camera {camera_id}: {exc}"))
     if cfg.retry_max_s < cfg.retry_min_s:
         problems.append(Problem("retry_max_s", "must be at least retry_min_s"))
     return problems

@@ -72,7 +72,7 @@ class MqttLink:
         self._client.max_queued_messages_set(1000)
         self._client.on_connect = self._connected
         self._client.on_disconnect = self._disconnected
-        broker = cfg.address
+        broker = cfg.address_of(camera_id)
         if (tls := broker.tls_context()) is not None:
             self._client.tls_set_context(tls)
         self._client.connect_async(broker.host, broker.port, keepalive=cfg.keepalive_s)

@@ -8,7 +8,8 @@ Its commands, each declared with `register(subparsers)` next to its `cmd_*` func
 - `rules.py`: `rules validate / keygen / sign / apply / push / versions / add / activate / rollback / diff /
   shadow / backtest`;
 - `staffing.py`: `staffing`;
-- `devices.py`: `devices schema / add / revoke / list`.
+- `devices.py`: `devices schema / add / revoke / list`;
+- `certs.py`: `certs ca / broker / device` (TLS for the hall's broker).
 
 `terminal.py` (messages, the password prompt, the audit actor), `arguments.py` (flag value types) and `database.py`
 (the gateway's SQLite file, refused when missing) serve them. This module owns `main()`: the parser assembled from
@@ -33,7 +34,7 @@ import logging
 import sys
 
 from devices.errors import ConfigError
-from edge.cli import audit, devices, rules, run, staffing, users
+from edge.cli import audit, certs, devices, rules, run, staffing, users
 from edge.cli.terminal import say
 from edge.store import StorageError
 
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, users, audit, rules, staffing, devices):  # the order `hallops --help` lists them in
+    for module in (run, users, audit, rules, staffing, devices, certs):  # the order `hallops --help` lists them in
         module.register(sub)
     return parser
 
