@@ -34,8 +34,10 @@ from pydantic import (
     Strict,
     StrictBool,
     TypeAdapter,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from devices.topics import Channel, DeviceType
 
@@ -79,6 +81,10 @@ DurationS = Annotated[float, Strict(), Field(ge=0, le=MAX_DURATION_S, allow_inf_
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 ServiceCode = Annotated[str, Field(min_length=1, max_length=64, description="business type code (事项/业务类型)")]
+BOOT = (
+    "optional; the counter epoch `seq` belongs to: a new id each time the counter starts again (a boot, a reset), "
+    "sent on every message until the next; duplicates are the same `boot` and `seq`"
+)
 
 
 class _Model(BaseModel):
@@ -105,6 +111,7 @@ class Envelope(_Model):
     v: Version = Field(description="contract version")
     ts: Timestamp = Field(description="when it happened, RFC 3339 with UTC offset, device clock (NTP-synced)")
     seq: Seq = Field(description="per-device counter, +1 per message; duplicates are dropped")
+    boot: Id | None = Field(default=None, description=BOOT)
     device_id: Id | None = Field(
         default=None, description="optional; when present it must equal the device id in the topic"
     )
@@ -366,18 +373,26 @@ class DeviceState(_Model):
 
     v: Version
     online: StrictBool
-    ts: Timestamp | None = None
-    seq: Seq | None = None
+    ts: Timestamp | None = Field(default=None, validate_default=True)  # validated when absent: `_stamped_when_online`
+    seq: Seq | None = Field(default=None, validate_default=True)
+    boot: Id | None = Field(default=None, description=BOOT)
     device_id: Id | None = None
     error_code: str | None = Field(default=None, description="a vendor error code; present means faulty")
     firmware: str | None = None
     location: str | None = Field(default=None, description="location code (精准定位编号), e.g. 1F-A-03")
 
-    @model_validator(mode="after")
-    def _stamped_when_online(self) -> DeviceState:
-        if self.online and (self.ts is None or self.seq is None):
-            raise ValueError("ts and seq are required when online is true (only a last will may omit them)")
-        return self
+    @field_validator("ts", "seq")
+    @classmethod
+    def _stamped_when_online(cls, value: object, info: ValidationInfo) -> object:
+        # an error of the field, not of the whole state: the codec reports `missing_field` at `ts` (or `seq`)
+        if value is None and info.data.get("online") is True:
+            raise PydanticCustomError("missing", "Field required when online is true (only a last will may omit it)")
+        return value
+
+
+class Retirement(_Model):
+    """An empty retained state: the device's retained `state` was cleared (a retained message of zero bytes), which
+    is how a device is retired. Not JSON and no fields: `devices.codec` makes it from the empty payload."""
 
 
 class TicketMachineState(DeviceState):
@@ -488,6 +503,8 @@ class MessageShowCommand(_Command):
 
 
 class KioskRestartCommand(_Command):
+    """Kiosk or call screen: restart the application (the kiosk's, the screen's player)."""
+
     type: Literal["restart"] = "restart"
 
 
@@ -504,7 +521,7 @@ class QuotaSetCommand(_Command):
 COMMANDS_BY_DEVICE: dict[DeviceType, tuple[type[_Command], ...]] = {
     DeviceType.WINDOW: (NudgeCommand, RecallCommand),
     DeviceType.QMS: (WindowAssignCommand, TicketReactivateCommand),
-    DeviceType.CALL_SCREEN: (CallAnnounceCommand, MessageShowCommand),
+    DeviceType.CALL_SCREEN: (CallAnnounceCommand, MessageShowCommand, KioskRestartCommand),  # a blank screen
     DeviceType.KIOSK: (KioskRestartCommand, KioskSelfTestCommand),
     DeviceType.TICKET_MACHINE: (QuotaSetCommand,),
     DeviceType.EVALUATOR: (),
@@ -522,7 +539,7 @@ class CommandAck(_Model):
 
 # ---------------------------------------------------------------------------------------------- validators
 
-Payload = Event | AnyState | Heartbeat | CommandAck
+Payload = Event | AnyState | Heartbeat | CommandAck | Retirement
 
 
 def _union(models: tuple[type[BaseModel], ...]) -> Any:
@@ -600,6 +617,7 @@ __all__ = [
     "RatingSkipped",
     "RatingSubmitted",
     "RecallCommand",
+    "Retirement",
     "ServiceCode",
     "ServiceCompleted",
     "ServiceOutcome",

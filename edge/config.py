@@ -13,7 +13,16 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cloud_sync.delivery import EVERY_HALL, public_key
 from devices.broker_address import BrokerAddress
@@ -63,6 +72,12 @@ class MqttSection(_Section):
         description="CA file (PEM) the broker's certificate is checked against, e.g. the hall's own CA; implies TLS "
         "(default: the system's CAs for mqtts://)",
     )
+    tls_cert: Path | None = Field(
+        default=None,
+        description="the gateway's client certificate (PEM), for a TLS listener that asks for one "
+        "(`hallops certs device gateway <user>`); implies TLS",
+    )
+    tls_key: Path | None = Field(default=None, description="its private key (PEM), unless it is in tls_cert's file")
     keepalive_s: PositiveInt = Field(
         default=30, description="MQTT keep-alive; the broker notices a dead gateway in 1.5×"
     )
@@ -82,10 +97,18 @@ class MqttSection(_Section):
             BrokerAddress.parse("mqtts://127.0.0.1", v).tls_context()  # ValueError in plain words if unusable
         return v
 
+    @model_validator(mode="after")
+    def _client_certificate(self) -> MqttSection:
+        if self.tls_cert is not None or self.tls_key is not None:
+            # ValueError in plain words: a key without its certificate, a file missing, a key that does not match
+            BrokerAddress.parse("mqtts://127.0.0.1", None, self.tls_cert, self.tls_key).tls_context()
+        return self
+
     @property
     def address(self) -> BrokerAddress:
-        """The broker's host, port and TLS (checked against `tls_ca`, if given, else the system's CAs)."""
-        return BrokerAddress.parse(self.url, self.tls_ca)
+        """The broker's host, port and TLS (checked against `tls_ca`, if given, else the system's CAs; with the
+        gateway's own certificate, if given)."""
+        return BrokerAddress.parse(self.url, self.tls_ca, self.tls_cert, self.tls_key)
 
     @property
     def host(self) -> str:
@@ -151,6 +174,16 @@ class IngestSection(_Section):
     max_devices: PositiveInt = Field(
         default=2000, description="devices the hall keeps at most, configured ones included (entity_cap)"
     )
+    max_msgs_per_s_per_device: PositiveFloat = Field(
+        default=50.0,
+        description="messages a second one device may send, on average; beyond it they are refused (rate_limited). "
+        "A camera sends 1-2, a window terminal a few a minute",
+    )
+    burst_per_device: PositiveInt = Field(
+        default=10000,
+        description="messages one device may send at once above its rate: a ticket machine replaying the queue it "
+        "kept through an outage (a busy machine issues 1,000-2,000 tickets a day)",
+    )
 
 
 class ClockSection(_Section):
@@ -208,6 +241,17 @@ class TidalSection(_Section):
     )
 
 
+class CommandsSection(_Section):
+    ack_waits_s: list[PositiveFloat] = Field(
+        default_factory=lambda: [10.0, 20.0, 40.0],
+        min_length=1,
+        max_length=10,
+        description="seconds a device has to acknowledge a command after each send (real seconds, also with a "
+        "sped-up device clock): it is sent again after each wait but the last, and after the last it is "
+        "unacknowledged (an alert, docs/contract.md)",
+    )
+
+
 class ServiceConfig(_Section):
     name: str | None = Field(default=None, description="display name, e.g. 社会保险")
     name_en: str | None = Field(default=None, description="display name in English")
@@ -238,6 +282,21 @@ class DeviceConfig(_Section):
     type: DeviceType = Field(description="the device type, as in its topics")
     name: str | None = Field(default=None, description="display name, e.g. 取号机 1")
     location: str | None = Field(default=None, description="location code (精准定位编号), e.g. 1F-A-03")
+    windows: Annotated[list[Ident], Field(min_length=1)] | None = Field(
+        default=None,
+        description="evaluator only: the windows it rates (others are out_of_scope); "
+        "unset: the first window it rates that no other pad rates",
+    )
+    zones: list[Ident] | None = Field(
+        default=None,
+        description="camera only: the zones it counts (others are out_of_scope); "
+        "unset: those no other camera lists or reported first",
+    )
+    seats: list[Ident] | None = Field(
+        default=None,
+        description="camera only: the windows whose staff seat it watches (others are out_of_scope); "
+        "unset: as for zones",
+    )
 
 
 class UserConfig(_Section):
@@ -263,12 +322,15 @@ class GatewayConfig(_Section):
     rules: RulesSection = RulesSection()
     notify: NotifySection = NotifySection()
     tidal: TidalSection = TidalSection()
+    commands: CommandsSection = CommandsSection()
     default_aht_min: PositiveFloat = Field(
         default=10.0, description="mean service time of a service not yet learned and not configured"
     )
     services: dict[Ident, ServiceConfig] = Field(default_factory=dict, description="services by code (事项/业务类型)")
     windows: dict[Ident, WindowConfig] = Field(default_factory=dict, description="windows by id (= terminal device id)")
-    devices: dict[Ident, DeviceConfig] = Field(default_factory=dict, description="devices by id: names, locations")
+    devices: dict[Ident, DeviceConfig] = Field(
+        default_factory=dict, description="devices by id: names, locations, what each may change (device scope)"
+    )
     vendor_mappings: list[VendorMapping] = Field(
         default_factory=list, description="field mappings for vendor devices (docs/contract.md)"
     )
@@ -294,7 +356,18 @@ class GatewayConfig(_Section):
                 for code, s in self.services.items()
             ),
             windows=tuple(WindowProfile(wid, w.name, tuple(w.services)) for wid, w in self.windows.items()),
-            devices=tuple(DeviceProfile(did, d.type, d.name, d.location) for did, d in self.devices.items()),
+            devices=tuple(
+                DeviceProfile(
+                    did,
+                    d.type,
+                    d.name,
+                    d.location,
+                    windows=_ids(d.windows),
+                    zones=_ids(d.zones),
+                    seats=_ids(d.seats),
+                )
+                for did, d in self.devices.items()
+            ),
             caps=EntityCaps(
                 windows=self.ingest.max_windows,
                 services=self.ingest.max_services,
@@ -316,11 +389,39 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
     for did, d in cfg.devices.items():
         if d.type is DeviceType.WINDOW and cfg.windows and did not in cfg.windows:
             problems.append(Problem(f"devices.{did}", "a window terminal's id must be one of the windows"))
+        problems += _scope_problems(cfg, did, d)
     if cfg.rules.file is not None and not cfg.rules.file.exists():
         problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
     if cfg.rules.bundle_public_key is not None:
         problems += _bundle_key_problems(cfg)
     return problems
+
+
+# what a device's configuration may bind it to (rules.hall.scope), by key: the one type that has it, and what for
+_SCOPE_KEYS = {
+    "windows": (DeviceType.EVALUATOR, "only an evaluator (rating pad) is bound to windows"),
+    "zones": (DeviceType.CAMERA, "only a camera is bound to zones"),
+    "seats": (DeviceType.CAMERA, "only a camera is bound to staff seats"),
+}
+
+
+def _scope_problems(cfg: GatewayConfig, did: str, d: DeviceConfig) -> list[Problem]:
+    problems = []
+    for key, (kind, only) in _SCOPE_KEYS.items():
+        ids: list[str] | None = getattr(d, key)
+        if ids is None:
+            continue
+        if d.type is not kind:
+            problems.append(Problem(f"devices.{did}.{key}", f"{only} ({did!r} is of type {d.type.value})"))
+        elif key != "zones" and cfg.windows:
+            for i, wid in enumerate(ids):
+                if wid not in cfg.windows:
+                    problems.append(Problem(f"devices.{did}.{key}[{i}]", f"unknown window {wid!r}"))
+    return problems
+
+
+def _ids(ids: list[str] | None) -> tuple[str, ...] | None:
+    return None if ids is None else tuple(ids)
 
 
 def _bundle_key_problems(cfg: GatewayConfig) -> list[Problem]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from devices.simulator import Scenario, day_bounds
+from devices.simulator import Scenario, ZoneKind, day_bounds
 from devices.topics import DeviceType
 from devices.units import WEEKDAYS
 from edge.auth import hash_password
@@ -49,6 +49,12 @@ def scenario_config(
     ):
         for d in group:
             devices[d.id] = {"type": kind.value, "location": getattr(d, "location", None)}
+    # what each rating pad rates and each camera sees is the scenario's: the gateway holds them to it (device scope)
+    for ev in scenario.evaluators:
+        devices[ev.id]["windows"] = list(ev.windows)
+    for cam in scenario.cameras:
+        devices[cam.id]["zones"] = [z.id for z in cam.zones]
+        devices[cam.id]["seats"] = [z.windows[0] for z in cam.zones if z.kind is ZoneKind.STAFF_SEAT]
     return GatewayConfig.model_validate(
         {
             "hall": {"id": h.id, "name": h.name, "name_en": h.name_en, "timezone": h.timezone},

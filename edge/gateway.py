@@ -41,15 +41,17 @@ from pydantic import TypeAdapter
 from cloud_sync.bundle import Bundle
 from cloud_sync.delivery import Receiver, bundle_topics, public_key
 from devices.codec import DeviceMessage, check_time, decode
+from devices.contract import Retirement
 from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
-from devices.topics import hall_filter
+from devices.topics import ROOT, Channel, hall_filter
 from edge.audit import Entry
 from edge.clock import DeviceClock, SystemClock
 from edge.config import GatewayConfig
 from edge.decisions import Decider, decider_for
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
+from edge.ratelimit import RateLimiter
 from edge.reports import Reports, day_span
 from edge.store import EventBatch, Rejected, Store
 from edge.store.faults import describe, is_storage_fault
@@ -63,6 +65,7 @@ from rules.language import BUILTIN, RuleFile, builtin_rules, load_rules
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # commit at least this often under a flood
+_CONTRACT_TOPICS = f"{ROOT}/"  # every hall's; anything else is a vendor's topic, or one we never subscribed to
 LIVE_EVERY_S = 1.0  # the web UI's floor view follows the hall at this pace
 BUNDLE_VERSION = "rules_bundle_version"  # meta: the signed bundle applied last (also `hallops rules apply`)
 BUNDLE_ACTOR = "cloud"  # who activates a bundle's rules, in the audit log
@@ -81,7 +84,8 @@ class Counters:
     received: int = 0
     accepted: int = 0
     duplicates: int = 0
-    ignored: int = 0  # our own commands echoed back, topics we never subscribed to (amqtt's retained leak)
+    ignored: int = 0  # commands (ours echoed back), topics we never subscribed to (amqtt's retained leak), a retained
+    # state cleared for a device the hall does not know
     rejected: Counter[str] = field(default_factory=Counter)
 
 
@@ -106,6 +110,7 @@ class Gateway:
             DeviceClock(cfg.clock.speed, cfg.clock.max_lead_s) if device_clock else SystemClock()
         )
         self.counters = Counters()
+        self.rates = RateLimiter(cfg.ingest.max_msgs_per_s_per_device, cfg.ingest.burst_per_device)
         self.state = HallState(cfg.profile())
         self.store: Store | None = None
         self.rules: RuleFile = load_rules(cfg.rules.file) if cfg.rules.file else builtin_rules()  # checked early
@@ -117,7 +122,6 @@ class Gateway:
         self.sender: OutboxSender | None = None
         self.started_at = datetime.now(UTC)
         self._started_mono = time.monotonic()
-        self._prefix = f"hall/{self.hall_id}/"
         self._batch = EventBatch()  # events and dead letters handled since the last flush
         self._acks: list[tuple[int, int, int]] = []
         self._last_saved = 0.0
@@ -144,7 +148,10 @@ class Gateway:
         self.link = MqttLink(
             cfg.mqtt,
             cfg.mqtt.client_id or f"hallops-{self.hall_id}",
-            [hall_filter(self.hall_id), *(subscription_filter(v) for v in cfg.vendor_mappings)],
+            # every hall's contract topics: a device configured for another hall (or its id cased otherwise) is
+            # counted and dead-lettered as `wrong_hall`, not unheard. A broker ACL that gives the gateway its own
+            # hall only (`hallops devices add`) still grants this and delivers the hall's messages alone
+            [hall_filter(None), *(subscription_filter(v) for v in cfg.vendor_mappings)],
             self.handle,
             self.commit_due,
             on_connection=self._on_connection,
@@ -334,7 +341,7 @@ class Gateway:
 
     def _take(self, topic: str, payload: bytes, received_at: datetime) -> None:
         try:
-            if not topic.startswith(self._prefix):
+            if not topic.startswith(_CONTRACT_TOPICS):  # (vendor topics are never under `hall/`: load_config)
                 mapping = match(self.cfg.vendor_mappings, topic)
                 if mapping is None:
                     self.counters.ignored += 1
@@ -347,6 +354,9 @@ class Gateway:
         if msg is None:
             self.counters.ignored += 1
             return
+        if isinstance(msg.payload, Retirement):
+            self._retire(msg, topic, payload)
+            return
         ingest = self.cfg.ingest
         # a device clock: the devices' time is the hall's, with no box clock to hold it against (a lone outlier
         # cannot move the clock, DeviceClock); the first message is stamped with the time it brings, not the box's
@@ -357,8 +367,13 @@ class Gateway:
             if not isinstance(self.clock, DeviceClock):
                 check_time(msg.at, msg.received_at, ingest.plausible_past_s, ingest.plausible_future_s)
             self.state.admit(msg)  # nothing unconfigured, nothing beyond the caps (rules/hall/admission.py)
+            if msg.channel is Channel.CMD_ACK and self.decider is not None:
+                self.decider.commands.check_ack(msg)  # an answer to another device's command: out of scope
         except PayloadError as exc:
             self._reject(topic, payload, received_at, exc)
+            return
+        if not self.rates.take(msg.device_id, msg.received_at.timestamp()):
+            self._rate_limited(msg, topic, payload, received_at)
             return
         if not self.state.heard_of(msg.device_id):
             # a device heard for the first time is committed at once, not with the next batch: its heartbeats are QoS 0,
@@ -387,6 +402,33 @@ class Gateway:
             topic,
             payload,
         )
+
+    def _rate_limited(self, msg: DeviceMessage, topic: str, payload: bytes, received_at: datetime) -> None:
+        """Over its device's rate: counted; a dead letter only once a second per device (edge/ratelimit.py)."""
+        if self.rates.keep(msg.device_id, msg.received_at.timestamp()):
+            limit = f"{self.rates.rate:g} messages a second (burst {self.rates.burst:g})"
+            self._reject(
+                topic, payload, received_at, PayloadError("rate_limited", f"{msg.device_id} sends over {limit}")
+            )
+        else:
+            self.counters.rejected["rate_limited"] += 1
+
+    def _retire(self, msg: DeviceMessage, topic: str, payload: bytes) -> None:
+        """A device's retained state was cleared: it is retired (`HallState.retire`), counted as accepted and logged,
+        so that a replay of the log retires it again. Nothing to admit (it only takes away); a device the hall does
+        not know is ignored."""
+        if not self.state.retire(msg.device_id):
+            self.counters.ignored += 1
+            return
+        log.info("device retired hall=%s device=%s (its retained state was cleared)", self.hall_id, msg.device_id)
+        self.rates.forget(msg.device_id)
+        self.counters.accepted += 1
+        self._dirty = True
+        if self.decider is not None:
+            self.decider.on_message(msg)
+        self.reports.apply(msg)  # as a replay of the log does
+        at = msg.received_at.timestamp()
+        self._batch.add(at, at, msg.device_type.value, msg.device_id, msg.channel.value, msg.type, None, topic, payload)
 
     def _unprocessable(self, topic: str, payload: bytes, received_at: datetime, exc: Exception) -> None:
         """A message that raised on its way in (a bug, or a value nothing foresaw): kept as a dead letter with the

@@ -8,6 +8,7 @@ Pure: models in, decisions out, time injected. No asyncio, no I/O, nothing impor
 __all__ = [
     "alerts",
     "clock",
+    "commands",
     "engine",
     "firings",
     "hall",

@@ -9,7 +9,10 @@ per 15-min slot and the wait histogram; and the CSV form of the daily and hourly
 `DayBook.apply` folds the same accepted messages `HallState.apply` gets, in arrival order; `report(now)` reads the
 figures. Pure: no I/O, no clock (time comes from the messages and from `now`), no asyncio. `apply` is on the
 gateway's hot path, so it is O(1) per message: counters and per-hour/per-slot arrays indexed by arithmetic on the
-timestamp, no validation, no sorting — the sorting (P95) and the open-interval tails happen in `report`.
+timestamp, and a ticket's few events read again (`rules.hall.course`); no validation, no sorting — the sorting
+(P95), the windows' services and the open-interval tails happen in `report`. The order messages arrive in does not
+matter beyond each device's own: a ticket's events are read in the order they happened, and what a late one changes
+is counted where it belongs.
 It must not decide anything (alerts, tickets, staffing are the rules' job) and keeps no state across days: a new
 day is a new book. `dump()`/`DayBook.load` save and restore a book (compact JSON, `BOOK_SCHEMA`), so that a gateway
 starting mid-day replays only the messages logged after the save instead of the whole day.
@@ -19,7 +22,9 @@ not seen); each ticket is counted once in waits, served, no-shows and cancellati
 re-activated (green channel, 绿色通道) or transferred. Issued figures and waits go to the hour (and the service)
 the ticket was issued in; called/served/no-shows/cancellations, kiosk sessions and ratings to the hour they
 happened in. A transfer moves the ticket (and what happens to it afterwards) to the new service; its wait is still
-measured from the first issue and counted once.
+measured from the first issue and counted once, for the queue it was first called from. One ticket is at one window:
+a call or start at another window takes it (the first window's service of it ends then), and it is served once, by
+the window that completed it first.
 
 Why about 1,000 lines: it is one fold (`DayBook`), the report it produces and its saved form; every KPI's
 definition above is implemented in the one place that counts it, which is what makes the "counted once" rules
@@ -32,10 +37,12 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
@@ -60,6 +67,7 @@ from devices.contract import (
 )
 from devices.topics import Channel, DeviceType
 from rules.hall import HallProfile, SeqRanges, WindowStatus  # HallState's duplicate check: both drop the same
+from rules.hall.course import Course, Step, TicketEvent, add, course, leaving, saved_events  # … and read tickets alike
 from rules.tidal import SLOT_MIN
 
 WAIT_BUCKETS_MIN: tuple[float, ...] = (5, 10, 15, 30, 45, 60, math.inf)  # bucket i: waits <= bound i (and > i-1)
@@ -77,9 +85,11 @@ SILENT_AFTER_S: Mapping[str, float] = {
     DeviceType.QMS: 60.0,
 }
 DEFAULT_SILENT_AFTER_S = 90.0
-BOOK_SCHEMA = 1  # the saved form of a DayBook (`DayBook.dump`); a book of another schema is rebuilt from the log
+BOOK_SCHEMA = 2  # the saved form of a DayBook (`DayBook.dump`); 1 is read too, another schema is rebuilt from the log
+_READABLE = (1, BOOK_SCHEMA)  # 1: before tickets kept their events and devices their counter epochs (issue 17)
 
 _HOUR_S = 3600
+Fact: TypeAlias = tuple[object, ...]  # one thing a ticket's course counts (`DayBook._facts`)
 _SLOT_S = SLOT_MIN * 60  # arrivals per slot: the demand profile's slot (rules.tidal), so the two line up
 _SAMPLE_S = SAMPLE_MIN * 60
 
@@ -184,23 +194,34 @@ class _Rows:
 
 @dataclass(slots=True)
 class _Ticket:
+    events: list[TicketEvent] = field(default_factory=list)  # its course so far (rules.hall.course)
+    # what the course says now, for the report and the ratings
     service: str | None = None
     issued_at: float | None = None
     called_at: float | None = None  # the first call that measures the wait
     waiting: bool = False
-    ended: bool = False  # served, cancelled or a no-show, and not re-activated or transferred since
-    called: bool = False  # counted in `called`
-    served: bool = False
-    no_show: bool = False
-    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class _Service:
+    """A window's own service of a ticket: from its `service.started` (`n`: that event's number in the ticket's
+    events, None when unknown) to its own completion, no-show, transfer, next call or closing (`end`) — or to when
+    the ticket left it for another window, which its events tell (`rules.hall.course.leaving`)."""
+
+    ticket: str
+    start: float
+    n: int | None
+    end: float | None = None
 
 
 @dataclass(slots=True)
 class _Window:
     status: WindowStatus | None = None  # None: not heard of yet today
-    since: float = 0.0  # open and serving time is accounted up to here
-    serving: str | None = None  # the ticket between service.started and its end
+    since: float = 0.0  # open time is accounted up to here
+    serving: str | None = None  # the ticket of its last service, until it ends by the window's own doing
     free_since: float = 0.0  # open and not serving since (for a completion whose start was not seen)
+    opened: list[list[float]] = field(default_factory=list)  # when it was open: [from, to], or [from] while it is
+    services: list[_Service] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -226,9 +247,10 @@ class DayBook:
     `now`; it is down while its last state said offline and while it has been silent for longer than its class's
     heartbeat timeout (`SILENT_AFTER_S`). Pass `opening_hours` so that devices switched off at night do not count.
 
-    Utilisation: per window, the time it served (service.started → completed/transferred/no-show/next call) while
-    open ÷ the time it was open (opened or resumed → paused or closed). A window heard of only through its tickets
-    (the book started mid-day) counts as open from its first message.
+    Utilisation: per window, the time it served (service.started → completed/transferred/no-show/next call, or until
+    another window called, started or finished that ticket) while open ÷ the time it was open (opened or resumed →
+    paused or closed). A window heard of only through its tickets (the book started mid-day) counts as open from its
+    first message.
     """
 
     def __init__(
@@ -297,7 +319,7 @@ class DayBook:
     def apply(self, msg: DeviceMessage) -> None:
         """Fold one accepted message. Messages of another hall-local day and redeliveries change nothing."""
         at = msg.at.timestamp()
-        device = self._heard(msg.device_id, msg.device_type, msg.seq, at)
+        device = self._heard(msg.device_id, msg.device_type, msg.seq, at, getattr(msg.payload, "boot", None))
         if device is None:
             return
         p = msg.payload
@@ -311,10 +333,13 @@ class DayBook:
             if handler is not None:
                 handler(p, msg.device_id, at)
 
-    def heartbeat(self, device_id: str, device_type: str, seq: int | None, at: float) -> None:
+    def heartbeat(
+        self, device_id: str, device_type: str, seq: int | None, at: float, *, boot: str | None = None
+    ) -> None:
         """A heartbeat from its logged row (device time `at`): what `apply` does with one, without decoding it —
-        seven in ten of a day's messages, all replayed when today's book is rebuilt at start-up."""
-        device = self._heard(device_id, device_type, seq, at)
+        seven in ten of a day's messages, all replayed when today's book is rebuilt at start-up. `boot` is its counter
+        epoch (`rules.hall.dedup`); without it, the epoch its `at` falls in."""
+        device = self._heard(device_id, device_type, seq, at, boot)
         if device is not None:
             self._spoke(device, at)
 
@@ -322,7 +347,7 @@ class DayBook:
         """Whether a message of this day has been folded in."""
         return self._first is not None
 
-    def _heard(self, device_id: str, device_type: str, seq: int | None, at: float) -> _Device | None:
+    def _heard(self, device_id: str, device_type: str, seq: int | None, at: float, boot: str | None) -> _Device | None:
         """The device a message of this day comes from; None for another day's message or a redelivery."""
         if not self._start <= at < self._end:
             return None
@@ -331,79 +356,53 @@ class DayBook:
             device = self._devices[device_id] = _Device(
                 self._silent_after_s.get(device_type, DEFAULT_SILENT_AFTER_S), SeqRanges()
             )
-        if seq is not None and not device.seen.add(seq, at):
+        if seq is not None and not device.seen.add(seq, at, boot):
             return None  # QoS 1 redelivery: counted already
         if self._first is None or at < self._first:
             self._first = at
         return device
 
     # -- tickets ----------------------------------------------------------------------------------------
+    # Each ticket keeps its events (`rules.hall.course`); an event counts the difference between what they said
+    # before and what they say now, so one heard late (a ticket machine replaying its queue after a reconnect, a
+    # window's terminal its own) is counted where it would have been in order.
 
     def _on_issued(self, p: TicketIssued, device_id: str, at: float) -> None:
-        t = self._tickets.get(p.ticket_id)
-        if t is None:
-            t = self._tickets[p.ticket_id] = _Ticket(p.service)
-        elif t.issued_at is not None:
-            return  # issued twice (a ticket machine and the qms both report it): one ticket
-        elif t.service is None:
-            t.service = p.service  # a call or cancellation overtook the issue
-        t.issued_at = at
-        for tally in self._tallies(p.service, at):
-            tally.issued += 1
-        slot = int((at - self._start) // _SLOT_S)
-        self._hall.arrivals[slot] += 1
-        self._service(p.service).arrivals[slot] += 1
-        if t.called_at is not None:
-            self._count_wait(t)
-        elif not t.called and not t.ended:
-            self._start_waiting(t, at)
+        self._service(p.service)
+        self._move(p.ticket_id, TicketEvent(at, Step.ISSUED, device_id, 0, None, p.service))
 
     def _on_reactivated(self, p: TicketReactivated, device_id: str, at: float) -> None:
         # the green channel: the same ticket waits again; its wait was measured at its first call
-        t = self._ticket(p.ticket_id)
         if p.service is not None:
-            t.service = p.service
             self._service(p.service)
-        t.ended = False
-        self._start_waiting(t, at)
+        self._move(p.ticket_id, TicketEvent(at, Step.REACTIVATED, device_id, 0, None, p.service))
 
     def _on_cancelled(self, p: TicketCancelled, device_id: str, at: float) -> None:
-        t = self._ticket(p.ticket_id)
-        waited_long = (
-            t.waiting and t.called_at is None and t.issued_at is not None and at - t.issued_at > self._target_s
-        )
-        self._stop_waiting(t, at)
-        t.ended = True
-        if waited_long:
-            assert t.issued_at is not None
-            for tally in self._tallies(t.service, t.issued_at):
-                tally.misses += 1
-        if not t.cancelled:
-            t.cancelled = True
-            for tally in self._tallies(t.service, at):
-                tally.cancelled += 1
+        self._move(p.ticket_id, TicketEvent(at, Step.CANCELLED, device_id, 0))
 
     def _on_checked_in(self, p: AppointmentCheckedIn, device_id: str, at: float) -> None:
         self._service(p.service)
 
     def _on_called(self, p: TicketCalled, device_id: str, at: float) -> None:
-        w = self._working_window(p.window_id or device_id, at)
+        window_id = p.window_id or device_id
+        w = self._working_window(window_id, at)
         if w.serving is not None and w.serving != p.ticket_id:
             self._stop_serving(w, at)  # calling the next number: the last service is over even if unreported
-        t = self._ticket(p.ticket_id)
-        self._stop_waiting(t, at)
-        self._call(t, at, measured=True)
+        self._move(p.ticket_id, TicketEvent(at, Step.CALLED, device_id, 0, window_id, None, p.attempt))
 
     def _on_started(self, p: ServiceStarted, device_id: str, at: float) -> None:
-        w = self._working_window(p.window_id or device_id, at)
-        t = self._ticket(p.ticket_id)
-        self._stop_waiting(t, at)
-        self._call(t, at, measured=True)  # the person is at the window: the call was no later than this
-        self._account(w, at)
-        w.serving = p.ticket_id
+        window_id = p.window_id or device_id
+        w = self._working_window(window_id, at)
+        event = self._move(p.ticket_id, TicketEvent(at, Step.STARTED, device_id, 0, window_id))
+        if w.serving != p.ticket_id:
+            if w.serving is not None:
+                self._stop_serving(w, at)
+            w.serving = p.ticket_id
+            w.services.append(_Service(p.ticket_id, at, event.n))
 
     def _on_completed(self, p: ServiceCompleted, device_id: str, at: float) -> None:
-        w = self._working_window(p.window_id or device_id, at)
+        window_id = p.window_id or device_id
+        w = self._working_window(window_id, at)
         if w.serving == p.ticket_id:
             self._stop_serving(w, at)
         elif p.duration_s and w.status is WindowStatus.OPEN and w.serving is None:
@@ -412,31 +411,22 @@ class DayBook:
             self._account(w, at)
             _spread(self._serving_s, max(at - p.duration_s, w.free_since), at, self._start)
             w.free_since = at
-        t = self._visit_ended(p.ticket_id, at)
-        if not t.served:
-            t.served = True
-            for tally in self._tallies(t.service, at):
-                tally.served += 1
+        self._move(p.ticket_id, TicketEvent(at, Step.COMPLETED, device_id, 0, window_id, None, p.duration_s))
 
     def _on_no_show(self, p: TicketNoShow, device_id: str, at: float) -> None:
-        w = self._working_window(p.window_id or device_id, at)
+        window_id = p.window_id or device_id
+        w = self._working_window(window_id, at)
         if w.serving == p.ticket_id:
             self._stop_serving(w, at)
-        t = self._visit_ended(p.ticket_id, at)
-        if not t.no_show:
-            t.no_show = True
-            for tally in self._tallies(t.service, at):
-                tally.no_shows += 1
+        self._move(p.ticket_id, TicketEvent(at, Step.NO_SHOW, device_id, 0, window_id))
 
     def _on_transferred(self, p: TicketTransferred, device_id: str, at: float) -> None:
-        w = self._working_window(p.window_id or device_id, at)
+        window_id = p.window_id or device_id
+        w = self._working_window(window_id, at)
         if w.serving == p.ticket_id:
             self._stop_serving(w, at)
-        t = self._ticket(p.ticket_id)
-        t.service = p.to_service
         self._service(p.to_service)
-        t.ended = False
-        self._start_waiting(t, at)
+        self._move(p.ticket_id, TicketEvent(at, Step.TRANSFERRED, device_id, 0, window_id, p.to_service))
 
     def _ticket(self, ticket_id: str) -> _Ticket:
         t = self._tickets.get(ticket_id)
@@ -444,40 +434,71 @@ class DayBook:
             t = self._tickets[ticket_id] = _Ticket()
         return t
 
-    def _visit_ended(self, ticket_id: str, at: float) -> _Ticket:
-        """A visit ended at a window (served, or nobody came): no longer waiting, and called if the call was missed."""
+    def _move(self, ticket_id: str, event: TicketEvent) -> TicketEvent:
+        """Add one of the ticket's events and count what that changes; the event as kept."""
         t = self._ticket(ticket_id)
-        self._stop_waiting(t, at)
-        self._call(t, at, measured=False)
-        t.ended = True
-        return t
+        before = course(t.events)
+        event = add(t.events, event)
+        after = course(t.events)
+        gone, new = Counter(self._facts(before)), Counter(self._facts(after))
+        for fact in (gone - new).elements():
+            self._count(fact, -1)
+        for fact in (new - gone).elements():
+            self._count(fact, 1)
+        t.service, t.called_at, t.waiting = after.service, after.called_at, after.waiting is not None
+        t.issued_at = None if after.issue is None else after.issue.at
+        return event
 
-    def _call(self, t: _Ticket, at: float, *, measured: bool) -> None:
-        if not t.called:
-            t.called = True
-            for tally in self._tallies(t.service, at):
-                tally.called += 1
-        if measured and t.called_at is None:
-            t.called_at = at
-            if t.issued_at is not None:
-                self._count_wait(t)
+    def _facts(self, c: Course) -> list[Fact]:
+        """What a ticket's course counts: its issue; its wait, once both its issue and first call are known (for the
+        queue it was called from, in the hour of its issue); its first call (or start, completion or no-show), first
+        completion, first no-show and first cancellation, each for the service it had then; a miss if it was
+        cancelled, never called, after waiting past the target; and when it started and stopped waiting."""
+        facts: list[Fact] = []
+        issue, call, end = c.issue, c.call, c.cancelled
+        if issue is not None:
+            facts.append(("issued", issue.service, issue.at))
+            if call is not None and call.service is not None:
+                facts.append(("wait", call.service, issue.at, max(0.0, call.at - issue.at)))
+            if c.missed and end is not None and end.at - issue.at > self._target_s:
+                facts.append(("misses", issue.service, issue.at))
+        for name, visit in (
+            ("called", c.first_call),
+            ("served", c.completed),
+            ("no_shows", c.no_show),
+            ("cancelled", end),
+        ):
+            if visit is not None:
+                facts.append((name, visit.service, visit.at))
+        for span in c.spans:
+            if span.end is not None and span.end < span.start:
+                continue  # called before it was issued, by the device clocks: it never waited
+            facts.append(("waiting", span.start, 1))
+            if span.end is not None:
+                facts.append(("waiting", span.end, -1))
+        return facts
 
-    def _count_wait(self, t: _Ticket) -> None:
-        assert t.issued_at is not None and t.called_at is not None
-        wait = max(0.0, t.called_at - t.issued_at)  # device clocks differ by a little
-        for tally in self._tallies(t.service, t.issued_at):
-            tally.waits_s.append(wait)
-
-    def _start_waiting(self, t: _Ticket, at: float) -> None:
-        if not t.waiting:
-            t.waiting = True
-            self._waiting_delta[int((at - self._start) // _SAMPLE_S)] += 1
-
-    def _stop_waiting(self, t: _Ticket, at: float) -> None:
-        # only a ticket this book saw start waiting stops waiting: an unknown or repeated call changes nothing
-        if t.waiting:
-            t.waiting = False
-            self._waiting_delta[int((at - self._start) // _SAMPLE_S)] -= 1
+    def _count(self, fact: Fact, sign: int) -> None:
+        """Count one fact of a ticket's course (`_facts`) in, or (`sign` -1) out again."""
+        match fact:
+            case ("waiting", float(at), int(change)):
+                self._waiting_delta[int((at - self._start) // _SAMPLE_S)] += sign * change
+            case ("issued", str(service), float(at)):
+                for tally in self._tallies(service, at):
+                    tally.issued += sign
+                slot = int((at - self._start) // _SLOT_S)
+                self._hall.arrivals[slot] += sign
+                self._service(service).arrivals[slot] += sign
+            case ("wait", str(service), float(issued_at), float(wait)):
+                for tally in self._tallies(service, issued_at):
+                    if sign > 0:
+                        tally.waits_s.append(wait)
+                    else:
+                        with suppress(ValueError):  # (a book of an earlier release may have counted it elsewhere)
+                            tally.waits_s.remove(wait)
+            case (str(name), service, float(at)) if service is None or isinstance(service, str):
+                for tally in self._tallies(service, at):
+                    setattr(tally, name, getattr(tally, name) + sign)
 
     # -- windows ----------------------------------------------------------------------------------------
 
@@ -495,7 +516,8 @@ class DayBook:
     def _on_closed(self, p: WindowClosed, device_id: str, at: float) -> None:
         w = self._window(p.window_id or device_id, at)
         self._set_status(w, WindowStatus.CLOSED, at)
-        w.serving = None
+        if w.serving is not None:
+            self._stop_serving(w, at)
 
     def _window(self, window_id: str, at: float) -> _Window:
         w = self._windows.get(window_id)
@@ -509,27 +531,32 @@ class DayBook:
         w = self._window(window_id, at)
         if w.status is None:
             self._set_status(w, WindowStatus.OPEN, at)
+        self._account(w, at)
         return w
 
     def _set_status(self, w: _Window, status: WindowStatus, at: float) -> None:
         self._account(w, at)
-        if status is WindowStatus.OPEN and w.status is not WindowStatus.OPEN and w.serving is None:
-            w.free_since = max(at, w.free_since)
+        opens, was_open = status is WindowStatus.OPEN, w.status is WindowStatus.OPEN
+        if opens and not was_open:
+            w.opened.append([at])
+            if w.serving is None:
+                w.free_since = max(at, w.free_since)
+        elif was_open and not opens and w.opened:
+            w.opened[-1][1:] = [at]
         w.status = status
 
     def _stop_serving(self, w: _Window, at: float) -> None:
-        self._account(w, at)
+        if w.services and w.services[-1].end is None:
+            w.services[-1].end = at
         w.serving = None
         w.free_since = at
 
     def _account(self, w: _Window, at: float) -> None:
-        """Add the window's time since the last change to the open (and serving) totals."""
+        """Add the window's time since the last change to the open total."""
         if at <= w.since:
             return  # an older message than one already accounted: the time is counted
         if w.status is WindowStatus.OPEN:
             _spread(self._open_s, w.since, at, self._start)
-            if w.serving is not None:
-                _spread(self._serving_s, w.since, at, self._start)
         w.since = at
 
     # -- devices ----------------------------------------------------------------------------------------
@@ -662,13 +689,20 @@ class DayBook:
         )
 
     def _window_time(self, t_now: float) -> tuple[list[float], list[float]]:
-        """Open and serving time per hour, with each window's current interval counted up to `t_now`."""
+        """Open and serving time per hour, with each window's current interval counted up to `t_now`. A service is
+        counted here, not as it goes: when it ended may be told late (another window took the ticket)."""
         open_s, serving_s = list(self._open_s), list(self._serving_s)
-        for w in self._windows.values():
+        for window_id, w in self._windows.items():
             if w.status is WindowStatus.OPEN and t_now > w.since:
                 _spread(open_s, w.since, t_now, self._start)
-                if w.serving is not None:
-                    _spread(serving_s, w.since, t_now, self._start)
+            spans = [(span[0], span[1] if len(span) > 1 else t_now) for span in w.opened]
+            for s in w.services:
+                t = self._tickets.get(s.ticket)
+                left = None if t is None else leaving(t.events, window_id, s.start, s.n)
+                end = min(x for x in (s.end, left, t_now) if x is not None)
+                for a, b in spans:
+                    if max(a, s.start) < min(b, end):
+                        _spread(serving_s, max(a, s.start), min(b, end), self._start)
         return open_s, serving_s
 
     def _device_time(self, t_now: float) -> tuple[list[float], list[float]]:
@@ -720,8 +754,8 @@ class DayBook:
     def dump(self) -> bytes:
         """The whole book as compact JSON (utf-8), to be restored by `DayBook.load` with the same configuration.
 
-        Records are short lists in field order (`_Tally`, `_Window`, `_Device`; a ticket as service, issued,
-        called and a bit set of its flags, trailing defaults left out); floats round-trip exactly."""
+        Records are short lists in field order (`_Tally`, `_Window`, `_Device`; a ticket as its events), trailing
+        defaults left out; floats round-trip exactly."""
         state = {
             "schema": BOOK_SCHEMA,
             "hall": self.profile.hall_id,
@@ -734,7 +768,14 @@ class DayBook:
             "services": {code: _dump_rows(rows) for code, rows in self._services.items()},
             "tickets": {tid: _dump_ticket(t) for tid, t in self._tickets.items()},
             "windows": {
-                wid: [None if w.status is None else w.status.value, w.since, w.serving, w.free_since]
+                wid: [
+                    None if w.status is None else w.status.value,
+                    w.since,
+                    w.serving,
+                    w.free_since,
+                    w.opened,
+                    [[s.ticket, s.start, s.n, s.end] for s in w.services],
+                ]
                 for wid, w in self._windows.items()
             },
             "devices": {did: _dump_device(d) for did, d in self._devices.items()},
@@ -767,8 +808,8 @@ class DayBook:
             raise ValueError(f"not a saved KPI day book (not JSON: {e})") from None
         if not isinstance(raw, dict):
             raise ValueError("not a saved KPI day book (not a JSON object)")
-        if raw.get("schema") != BOOK_SCHEMA:
-            raise ValueError(f"saved KPI day book schema {raw.get('schema')!r} is not {BOOK_SCHEMA}")
+        if raw.get("schema") not in _READABLE:
+            raise ValueError(f"saved KPI day book schema {raw.get('schema')!r} is not one of {_READABLE}")
         if raw.get("hall") != profile.hall_id:
             raise ValueError(f"saved KPI day book is of hall {raw.get('hall')!r}, not {profile.hall_id!r}")
         if raw.get("tz") != profile.timezone:
@@ -804,12 +845,11 @@ class DayBook:
         self._hall = _load_rows(raw["rows"], hours, slots)
         for code, rows in raw["services"].items():
             self._services[code] = _load_rows(rows, hours, slots)
-        self._tickets = {tid: _load_ticket(t) for tid, t in raw["tickets"].items()}
-        self._windows = {
-            wid: _Window(None if status is None else WindowStatus(status), float(since), serving, float(free_since))
-            for wid, (status, since, serving, free_since) in raw["windows"].items()
-        }
-        self._devices = {did: _load_device(d) for did, d in raw["devices"].items()}
+        schema = raw["schema"]
+        load_ticket = _load_ticket_v1 if schema == 1 else _load_ticket
+        self._tickets = {tid: load_ticket(t) for tid, t in raw["tickets"].items()}
+        self._windows = {wid: _load_window(w, schema) for wid, w in raw["windows"].items()}
+        self._devices = {did: _load_device(d, schema) for did, d in raw["devices"].items()}
         self._open_s = _sized(raw["open_s"], hours, "open_s")
         self._serving_s = _sized(raw["serving_s"], hours, "serving_s")
         self._down_s = _sized(raw["down_s"], hours, "down_s")
@@ -894,7 +934,6 @@ def _histogram(waits_s: list[float]) -> tuple[int, ...]:
 
 _TALLY_FIELDS = tuple(f.name for f in fields(_Tally))
 _TALLY_DEFAULTS = tuple(getattr(_Tally(), name) for name in _TALLY_FIELDS)
-_TICKET_FLAGS = ("waiting", "ended", "called", "served", "no_show", "cancelled")  # bit 0, 1, …
 
 
 def _silent_map(silent_after_s: Mapping[str, float]) -> dict[str, float]:
@@ -935,42 +974,100 @@ def _load_rows(raw: list[Any], hours: int, slots: int) -> _Rows:
     return _Rows(_load_tally(day), loaded, _sized(arrivals, slots, "arrivals"))
 
 
-_TICKET_DEFAULTS = (None, None, None, 0)
+_EVENT_DEFAULTS = (None, None, None)  # a ticket event's window, service and value
+
+
+def _load_window(raw: list[Any], schema: int) -> _Window:
+    """status, since, serving, free_since, when it was open and its services (`_Service`). Schema 1 counted serving
+    time as it went, up to `since`: a window serving then goes on from there."""
+    if schema == 1:
+        status, since, serving, free_since = raw
+        opened = [[float(since)]] if status == WindowStatus.OPEN else []
+        services = [[serving, since, None, None]] if serving is not None else []
+    else:
+        status, since, serving, free_since, opened, services = raw
+    return _Window(
+        None if status is None else WindowStatus(status),
+        float(since),
+        serving,
+        float(free_since),
+        [[float(t) for t in span] for span in opened],
+        [
+            _Service(str(t), float(a), None if n is None else int(n), None if e is None else float(e))
+            for t, a, n, e in services
+        ],
+    )
 
 
 def _dump_ticket(t: _Ticket) -> list[Any]:
-    flags = sum(1 << i for i, name in enumerate(_TICKET_FLAGS) if getattr(t, name))
-    return _trimmed([t.service, t.issued_at, t.called_at, flags], _TICKET_DEFAULTS)
+    """Its events, each as at, step, device, n, window, service, value (trailing defaults left out)."""
+    return [[*e[:4], *_trimmed(list(e[4:]), _EVENT_DEFAULTS)] for e in t.events]
 
 
 def _load_ticket(raw: list[Any]) -> _Ticket:
-    padded: list[Any] = [*raw, *_TICKET_DEFAULTS[len(raw) :]]
+    events = []
+    for e in raw:
+        if not 4 <= len(e) <= 4 + len(_EVENT_DEFAULTS):
+            raise ValueError(f"a ticket event has {len(e)} fields, from 4 to {4 + len(_EVENT_DEFAULTS)}")
+        full: list[Any] = [*e, *_EVENT_DEFAULTS[len(e) - 4 :]]
+        at, step, device, n, window, service, value = full
+        events.append(TicketEvent(float(at), Step(step), str(device), int(n), window, service, value))
+    return _settled(_Ticket(events))
+
+
+def _settled(t: _Ticket) -> _Ticket:
+    """`t` with what its course says now."""
+    c = course(t.events)
+    t.service, t.called_at, t.waiting = c.service, c.called_at, c.waiting is not None
+    t.issued_at = None if c.issue is None else c.issue.at
+    return t
+
+
+_V1_FLAGS = ("waiting", "ended", "called", "served", "no_show", "cancelled")  # bit 0, 1, … of a ticket in schema 1
+
+
+def _load_ticket_v1(raw: list[Any]) -> _Ticket:
+    """A ticket saved by schema 1 (service, issued, called and a bit set of its flags): the events it stands for (what
+    their course counts was counted: `rules.hall.course.saved_events`)."""
+    padded: list[Any] = [*raw, *(None, None, None, 0)[len(raw) :]]
     service, issued_at, called_at, flags = padded
-    t = _Ticket(
-        service,
-        None if issued_at is None else float(issued_at),
-        None if called_at is None else float(called_at),
-    )
-    for i, name in enumerate(_TICKET_FLAGS):
-        setattr(t, name, bool(flags >> i & 1))
+    flag = {name: bool(flags >> i & 1) for i, name in enumerate(_V1_FLAGS)}
+    issued = None if issued_at is None else float(issued_at)
+    called = None if called_at is None else float(called_at)
+    last = max((x for x in (issued, called) if x is not None), default=0.0)
+    steps: list[tuple[float, Step, str | None, str | None, float | str | None]] = []
+    if issued is not None:
+        steps.append((issued, Step.ISSUED, None, service, None))
+    if called is not None:
+        steps.append((called, Step.CALLED, None, None, None))
+    for name, step in (("no_show", Step.NO_SHOW), ("served", Step.COMPLETED), ("cancelled", Step.CANCELLED)):
+        if flag[name]:
+            steps.append((last, step, None, None, None))
+    if flag["waiting"] and (called is not None or flag["ended"] or issued is None):
+        steps.append((last, Step.REACTIVATED, None, service, None))  # waiting again after a call, or its issue unseen
+    t = _settled(_Ticket(saved_events(steps)))
+    t.service, t.issued_at, t.called_at, t.waiting = service, issued, called, flag["waiting"]
     return t
 
 
 def _dump_device(d: _Device) -> list[Any]:
-    """silent_after_s, first, last, offline_since, the newest seq's time (None: none) and the seq ranges flat."""
-    seen = d.seen
-    latest = seen.latest_at if math.isfinite(seen.latest_at) else None  # -inf until a seq is seen
-    return [d.silent_after_s, d.first, d.last, d.offline_since, latest, [n for r in seen.ranges for n in r]]
+    """silent_after_s, first, last, offline_since and the seq numbers seen, per counter epoch (`SeqRanges.dump`)."""
+    return [d.silent_after_s, d.first, d.last, d.offline_since, d.seen.dump()]
 
 
-def _load_device(raw: list[Any]) -> _Device:
-    silent_after_s, first, last, offline_since, latest, flat = raw
-    if len(flat) % 2:
-        raise ValueError("seq ranges come in pairs")
-    ranges = [[int(flat[i]), int(flat[i + 1])] for i in range(0, len(flat), 2)]
+def _load_device(raw: list[Any], schema: int) -> _Device:
+    if schema == 1:  # … the newest seq's time (None: none) and the seq ranges flat, of one epoch
+        silent_after_s, first, last, offline_since, latest, flat = raw
+        if len(flat) % 2:
+            raise ValueError("seq ranges come in pairs")
+        pairs = [[flat[i], flat[i + 1]] for i in range(0, len(flat), 2)]
+        seen = SeqRanges.load({"ranges": pairs, "latest_at": latest})
+    else:
+        silent_after_s, first, last, offline_since, epochs = raw
+        seen = SeqRanges.load(epochs)
     return _Device(
         float(silent_after_s),
-        SeqRanges(ranges, float("-inf") if latest is None else float(latest)),
+        seen,
         None if first is None else float(first),
         float(last),
         None if offline_since is None else float(offline_since),

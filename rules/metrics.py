@@ -1,9 +1,9 @@
 """The metrics rules can name, read off a hall snapshot (`queue.projected_wait_min`, `window.idle_min`, …).
 
-Each metric belongs to one kind of subject — a service's queue, a window, a device, a camera zone, or the hall —
-and yields, per subject, a value and the labels that identify it. Metrics that measure "how long" also say since
-when, so that a threshold on them has a known crossing time: a condition that matured while the gateway was down
-fires with its true start time. Pure: snapshot and time in, facts out.
+Each metric belongs to one kind of subject — a service's queue, a window, a device, a camera zone, a command the
+gateway sent, or the hall — and yields, per subject, a value and the labels that identify it. Metrics that measure
+"how long" also say since when, so that a threshold on them has a known crossing time: a condition that matured while
+the gateway was down fires with its true start time. Pure: snapshot and time in, facts out.
 
 Why about 530 lines: it is the catalogue of every metric a rule may name, one declaration each (subject, unit,
 what of the hall it reads, how it is computed), which docs/rules.md is generated from; most of its length is that
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rules.commands import CommandStatus, GatewayWithCommands, TrackedCommand
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowStatus, WindowView, ZoneView
 
 
@@ -26,6 +27,7 @@ class Subject(StrEnum):
     WINDOW = "window"
     DEVICE = "device"
     ZONE = "zone"
+    COMMAND = "command"  # a command the gateway sent a device (rules/commands.py)
     HALL = "hall"
 
 
@@ -36,7 +38,7 @@ class Kind(StrEnum):
 
 
 Value = float | bool | str | None
-View = ServiceView | WindowView | DeviceView | ZoneView | HallSnapshot
+View = ServiceView | WindowView | DeviceView | ZoneView | TrackedCommand | HallSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,11 @@ def _dev(v: View) -> DeviceView:
 
 def _zone(v: View) -> ZoneView:
     assert isinstance(v, ZoneView)
+    return v
+
+
+def _command(v: View) -> TrackedCommand:
+    assert isinstance(v, TrackedCommand)
     return v
 
 
@@ -458,6 +465,33 @@ METRICS: dict[str, Metric] = {
             "people a camera counts in the zone",
             lambda v, h, n: float(_zone(v).count),
         ),
+        # -- commands the gateway sent, until they are forgotten a day after they settled (rules/commands.py)
+        Metric(
+            "command.status",
+            Subject.COMMAND,
+            Kind.ENUM,
+            "",
+            "pending (sent, waiting for the device's acknowledgement), acknowledged, failed (the device answered "
+            "ok: false) or unacknowledged (no answer after every re-send)",
+            lambda v, h, n: _command(v).status.value,
+            choices=tuple(s.value for s in CommandStatus),
+        ),
+        Metric(
+            "command.unsupported",
+            Subject.COMMAND,
+            Kind.BOOL,
+            "",
+            "the device answered that it does not take commands of this type (error `unsupported`)",
+            lambda v, h, n: _command(v).error == "unsupported",
+        ),
+        Metric(
+            "command.superseded",
+            Subject.COMMAND,
+            Kind.BOOL,
+            "",
+            "a later command of the same type to the same device was acknowledged",
+            lambda v, h, n: _command(v).superseded,
+        ),
         # -- the hall
         Metric(
             "hall.waiting",
@@ -545,6 +579,11 @@ def subjects(kind: Subject, hall: HallSnapshot) -> Iterator[tuple[tuple[tuple[st
     elif kind is Subject.ZONE:
         for z in hall.zones:
             yield (("camera", z.camera_id), ("zone", z.zone_id)), z
+    elif kind is Subject.COMMAND:
+        # the decider adds the commands to the snapshot it evaluates (a backtest's and the hall model's have none)
+        for c in hall.gateway.commands if isinstance(hall.gateway, GatewayWithCommands) else ():
+            labels = (("cmd_id", c.cmd_id), ("command", c.type), ("device", c.device_id))
+            yield (*labels, ("device_type", c.device_type.value)), c
     else:
         yield (), hall
 

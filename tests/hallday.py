@@ -4,7 +4,9 @@
 hall model and the rules over long simulated periods: it hands the gateway every message of a
 `devices.simulator.HallSimulation` as the broker would deliver it (as `devices.simulator.publisher` publishes it: a
 `connect` is no message, a `disconnect` is the last will the broker publishes), on a `FixedClock` that reads hall
-time, into a real SQLite file; and it evaluates the decision layer at the hall times the live decision loop
+time, into a real SQLite file, and the devices' answers to the gateway's commands as the publisher's devices give
+them (devices/simulator/acks.py: a device that is connected when a command is sent acknowledges it at once; one that
+is not never hears that send); and it evaluates the decision layer at the hall times the live decision loop
 (`edge.decisions.Decider.run`) would on a device clock at `speed` — at every deadline the decider names, after new
 messages (batched at most every `MIN_INTERVAL_S` of wall time), and at least every `MAX_SLEEP_S` of wall time.
 `api()` serves the gateway's HTTP API in-process (`httpx.ASGITransport`).
@@ -24,13 +26,16 @@ from types import TracebackType
 
 import httpx
 
+from devices.contract import COMMANDS_BY_DEVICE
 from devices.simulator import HallSimulation
+from devices.simulator.acks import Acknowledger
 from devices.simulator.model import HallTruth
 from edge.api import create_app
 from edge.config import GatewayConfig, load_config
 from edge.decisions import MAX_SLEEP_S, MIN_INTERVAL_S, Decider
 from edge.gateway import Gateway
 from rules.clock import FixedClock
+from rules.commands import CommandStatus
 
 
 class HallDay:
@@ -51,6 +56,10 @@ class HallDay:
         self._due = at  # the next evaluation, as the loop's sleep stands now (set on entering)
         self._woken = False  # a message woke the loop, which is batching until `_due`
         self._again = False  # messages came while it batched: its event is set again, it wakes at once after
+        self._devices: dict[str, Acknowledger] = {}  # the simulated devices that answer commands, by id
+        self._away: set[str] = set()  # devices disconnected (their last will published)
+        self._delivered: set[tuple[str, int]] = set()  # (cmd_id, attempt) sent while its device was there, or not
+        self._commands_seen = -1  # the command tracker's version when the sends were last looked at
 
     def __enter__(self) -> HallDay:
         self.gateway.open()
@@ -70,8 +79,15 @@ class HallDay:
     def play(self, simulation: HallSimulation, until: datetime | None = None) -> HallTruth:
         """Deliver the simulation's messages in timeline order, deciding as the live loop would, and go on deciding
         until `until` (default: the simulation's end). Returns the simulation's truth after its last message."""
+        self._devices |= {
+            device: Acknowledger(kind) for device, kind in simulation.device_types().items() if COMMANDS_BY_DEVICE[kind]
+        }
         for m in simulation.messages():
-            if m.kind != "connect":  # on a connect the broker learns the will; the gateway hears nothing
+            if m.kind == "connect":  # the broker learns the will; the gateway hears nothing
+                self._away.discard(m.device_id)
+            else:
+                if m.kind == "disconnect":
+                    self._away.add(m.device_id)
                 self.deliver(m.topic, m.payload, m.at)  # a disconnect's topic and payload are its will
         self.advance(until or simulation.end)
         self.gateway.flush()
@@ -135,6 +151,27 @@ class HallDay:
         else:
             self._woken = False
             self._due = at + self._sleep(at)
+        self._answer(at)
+
+    def _answer(self, at: datetime) -> None:
+        """The devices' acknowledgements of the commands the evaluation sent (or sent again), heard at once."""
+        tracker = self.decider.commands
+        if tracker.version == self._commands_seen:
+            return
+        for c in tracker.commands:
+            device = self._devices.get(c.device_id)
+            if c.status is not CommandStatus.PENDING or device is None or (c.cmd_id, c.attempts) in self._delivered:
+                continue
+            self._delivered.add((c.cmd_id, c.attempts))
+            if c.device_id in self._away:
+                continue  # its session is clean: this send is lost to it
+            answer = device.answer(c.payload.encode(), at)
+            if answer is not None:
+                before = self.gateway.counters.accepted
+                self.gateway.handle(f"{c.topic}/ack", answer, at)
+                if self.gateway.counters.accepted > before:
+                    self._heard(at)
+        self._commands_seen = tracker.version
 
     def _heard(self, at: datetime) -> None:
         """A message reached the decider at `at`: it wakes a sleeping loop, which evaluates at once if the last

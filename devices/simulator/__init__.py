@@ -11,6 +11,15 @@ Nothing here connects or spawns at import time; only `publisher` does I/O. Other
 
 from devices.simulator.model import HallSimulation, HallTruth, SimMessage, day_bounds
 from devices.simulator.publisher import run_simulation
-from devices.simulator.scenario import Scenario, load_scenario
+from devices.simulator.scenario import Scenario, ZoneKind, load_scenario
 
-__all__ = ["HallSimulation", "HallTruth", "Scenario", "SimMessage", "day_bounds", "load_scenario", "run_simulation"]
+__all__ = [
+    "HallSimulation",
+    "HallTruth",
+    "Scenario",
+    "SimMessage",
+    "ZoneKind",
+    "day_bounds",
+    "load_scenario",
+    "run_simulation",
+]

@@ -61,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="open windows the gateway assigns (window.assign to a qms, or a nudge to a closed window)",
     )
+    parser.add_argument(
+        "--no-ack",
+        action="append",
+        default=[],
+        metavar="TYPE/ID",
+        help="this device never acknowledges a command, e.g. call_screen/CS-A (repeatable; the others answer each one)",
+    )
 
 
 def _speed(text: str) -> float:
@@ -115,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 truth_path=args.truth,
                 progress=report,
                 obey_commands=args.obey_commands,
+                no_ack=args.no_ack,
                 tls_ca=args.tls_ca,
             )
         )

@@ -529,6 +529,10 @@ class HallSimulation:
             if self._out:
                 yield from self._drain()
 
+    def device_types(self) -> dict[str, DeviceType]:
+        """Every simulated device: its id → its type."""
+        return {dev.id: dev.type for dev in self._devices.values()}
+
     def truth(self) -> HallTruth:
         """The ground truth after the last message yielded so far."""
         now = self._now
@@ -925,9 +929,8 @@ class HallSimulation:
             self._cancel(ticket, "left")
 
     def _cancel(self, ticket: _Ticket, reason: str) -> bool:
-        machine = (
-            ticket.machine if ticket.machine.dev.online else next((m for m in self._machines if m.dev.online), None)
-        )
+        # only the machine that issued a ticket may change it (the gateway's device scope, docs/contract.md)
+        machine = ticket.machine if ticket.machine.dev.online else None
         if machine is None:
             return False  # nobody can record it: the ticket stays in the queue and becomes a no-show
         self._queues[ticket.service].remove(ticket)
@@ -938,8 +941,8 @@ class HallSimulation:
         return True
 
     def _reactivate(self, ticket: _Ticket) -> None:
-        machine = next((m for m in self._machines if m.dev.online), None)
-        if machine is None or not ticket.present:
+        machine = ticket.machine  # its issuer: no other machine may reactivate it (device scope)
+        if not machine.dev.online or not ticket.present:
             return
         if not self._hall_open and not any(w.status == "open" for w in self._windows):
             return

@@ -5,6 +5,10 @@ with its last will `{"v": 1, "online": false}` retained at QoS 1 on its `state` 
 against the wall clock; abrupt disconnects so the broker really publishes the will; progress reports; the truth
 file. It decides nothing about the hall — every message comes from `model.HallSimulation`.
 
+Every device that takes commands subscribes to its own `…/cmd` topic on its own connection and acknowledges each
+command on `…/cmd/ack` (acks.py: ok, or `unsupported` for a type it does not take; once per cmd_id), so the gateway
+hears its commands back; the devices named in `no_ack` never answer (a device that does not listen, for tests).
+
 With `obey_commands`, the hall also answers the gateway as staff and a queue system would: a `window.assign` to
 any qms, or a `nudge` to a closed window (a tidal window being called, 潮汐窗口), opens that window at the next whole
 simulated minute — so an approval in the web UI changes the simulated floor.
@@ -23,7 +27,8 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,12 +36,16 @@ from zoneinfo import ZoneInfo
 import aiomqtt
 
 from devices.broker_address import BrokerAddress
+from devices.contract import COMMANDS_BY_DEVICE
+from devices.simulator.acks import Acknowledger
 from devices.simulator.model import HallSimulation, HallTruth, SimMessage, WindowCommand, day_bounds
 from devices.simulator.scenario import Scenario
+from devices.topics import Channel, DeviceType, build_topic
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 5.0
+ORDERS_KEPT = 1024  # cmd_ids the obeying staff remember having carried out
 _CONNECT_TIMEOUT_S = 10.0
 
 
@@ -57,13 +66,24 @@ def default_window(scenario: Scenario, start: datetime | None, end: datetime | N
 
 
 class _Connections:
-    """The open MQTT connection of every device that is online in the timeline."""
+    """The open MQTT connection of every device that is online in the timeline; on it, each device that answers
+    commands (`answering`: device id → its type) listens to its `cmd` topic and acknowledges, timed by `now`."""
 
-    def __init__(self, broker: BrokerAddress, tls: ssl.SSLContext | None, hall: str) -> None:
+    def __init__(
+        self,
+        broker: BrokerAddress,
+        tls: ssl.SSLContext | None,
+        hall: str,
+        answering: dict[str, DeviceType],
+        now: Callable[[], datetime],
+    ) -> None:
         self._broker = broker
         self._tls = tls
         self._hall = hall
         self._clients: dict[str, aiomqtt.Client] = {}
+        self._acks = {device: Acknowledger(kind) for device, kind in answering.items()}  # kept across reconnects
+        self._listeners: dict[str, asyncio.Task[None]] = {}
+        self._now = now
 
     async def connect(self, message: SimMessage) -> None:
         if message.device_id in self._clients:
@@ -85,6 +105,20 @@ class _Connections:
         _read_disconnect_errors(client)
         await client.__aenter__()
         self._clients[message.device_id] = client
+        acks = self._acks.get(message.device_id)
+        if acks is not None:
+            cmd = build_topic(self._hall, acks.device_type, message.device_id, Channel.CMD)
+            await client.subscribe(cmd, qos=1)
+            listening = asyncio.create_task(self._answer(client, acks, f"{cmd}/ack"))
+            self._listeners[message.device_id] = listening
+
+    async def _answer(self, client: aiomqtt.Client, acks: Acknowledger, topic: str) -> None:
+        """Acknowledge every command delivered to the device, until its connection ends."""
+        with contextlib.suppress(aiomqtt.MqttError):
+            async for command in client.messages:
+                answer = acks.answer(bytes(command.payload), self._now())
+                if answer is not None:
+                    await client.publish(topic, answer, qos=1)
 
     async def publish(self, message: SimMessage) -> None:
         client = self._clients.get(message.device_id)
@@ -101,6 +135,7 @@ class _Connections:
         client = self._clients.pop(device_id, None)
         if client is None:
             return
+        await self._stop_listening(device_id)
         sock = client._client.socket()
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
@@ -111,8 +146,17 @@ class _Connections:
         with contextlib.suppress(aiomqtt.MqttError):
             await client.__aexit__(None, None, None)
 
+    async def _stop_listening(self, device_id: str) -> None:
+        listening = self._listeners.pop(device_id, None)
+        if listening is not None:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+
     async def close_all(self) -> None:
         """Disconnect every device cleanly (no will): the last retained state stays as published."""
+        for device_id in list(self._listeners):
+            await self._stop_listening(device_id)
         clients, self._clients = self._clients, {}
         for client in clients.values():
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
@@ -120,11 +164,13 @@ class _Connections:
 
 
 class _Orders:
-    """Commands from the gateway, kept until the simulation's next whole minute asks for them."""
+    """Commands from the gateway, kept until the simulation's next whole minute asks for them; a command re-sent
+    with the same cmd_id (its acknowledgement was not heard) is carried out once."""
 
     def __init__(self, hall: str) -> None:
         self.hall = hall
         self._pending: list[WindowCommand] = []
+        self._taken: OrderedDict[str, None] = OrderedDict()  # "<topic> <cmd_id>" carried out, the newest ORDERS_KEPT
 
     def take(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")  # hall/<hall>/<type>/<device>/cmd
@@ -134,6 +180,14 @@ class _Orders:
             return
         if len(parts) != 5 or not isinstance(body, dict):
             return
+        cmd_id = body.get("cmd_id")
+        if isinstance(cmd_id, str):
+            key = f"{topic} {cmd_id}"  # once per device and cmd_id
+            if key in self._taken:
+                return
+            self._taken[key] = None
+            if len(self._taken) > ORDERS_KEPT:
+                self._taken.popitem(last=False)
         kind, services, staff = body.get("type"), body.get("services") or [], body.get("staff_id")
         if kind == "window.assign" and parts[2] == "qms" and isinstance(body.get("window_id"), str):
             if not isinstance(services, list) or not all(isinstance(x, str) for x in services):
@@ -177,13 +231,16 @@ async def run_simulation(  # noqa: PLR0913 - the `hallops simulate` flags, one k
     progress: Callable[[str], None] | None = None,
     obey_commands: bool = False,
     tls_ca: Path | None = None,
+    no_ack: Collection[str] = (),
 ) -> HallTruth:
     """Simulate the hall and publish its timeline; returns the truth after the last message sent.
 
     `speed` is simulated seconds per wall second (0 or `inf`: as fast as the broker takes them). `broker_url` is
     mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS, checked against `tls_ca` (a PEM file) if given, else against the
-    system's CAs. Cancelling the task stops at once and closes every connection; the truth file is written either way.
-    Raises ValueError for a bad URL, CA file or window, ConnectionError when the broker cannot be reached.
+    system's CAs. `no_ack`: devices (`<device_type>/<device_id>`, e.g. `call_screen/CS-A`) that never acknowledge a
+    command. Cancelling the task stops at once and closes every connection; the truth file is written either way.
+    Raises ValueError for a bad URL, CA file, window or `no_ack` device, ConnectionError when the broker cannot be
+    reached.
     """
     if speed < 0 or math.isnan(speed):
         raise ValueError("speed must be positive (0 or inf: as fast as possible)")
@@ -192,9 +249,15 @@ async def run_simulation(  # noqa: PLR0913 - the `hallops simulate` flags, one k
     start, end = default_window(scenario, start, end)
     orders = _Orders(scenario.hall.id) if obey_commands else None
     simulation = HallSimulation(scenario, seed, start, end, controller=orders)
-    listener = asyncio.create_task(_listen(broker, tls, orders)) if orders is not None else None
-    connections = _Connections(broker, tls, scenario.hall.id)
+    answering = _answering(simulation.device_types(), no_ack)
     paced = 0 < speed < math.inf
+    last_at = start  # the simulated time of the last message sent
+
+    def simulated_now() -> datetime:  # when a device acknowledges: its clock runs on between messages when paced
+        return start + timedelta(seconds=(time.monotonic() - wall_start) * speed) if paced else last_at
+
+    listener = asyncio.create_task(_listen(broker, tls, orders)) if orders is not None else None
+    connections = _Connections(broker, tls, scenario.hall.id, answering, simulated_now)
     wall_start = time.monotonic()
     next_report = wall_start + PROGRESS_EVERY_S
     sent = 0
@@ -215,6 +278,7 @@ async def run_simulation(  # noqa: PLR0913 - the `hallops simulate` flags, one k
                     await connections.drop(message.device_id)
             except aiomqtt.MqttError as exc:
                 raise ConnectionError(f"broker {broker_url}: {exc}") from exc
+            last_at = message.at
             sent += 1
             if progress is not None and time.monotonic() >= next_report:
                 next_report = time.monotonic() + PROGRESS_EVERY_S
@@ -231,6 +295,19 @@ async def run_simulation(  # noqa: PLR0913 - the `hallops simulate` flags, one k
         await connections.close_all()
         if truth_path is not None:
             await asyncio.to_thread(truth_path.write_text, simulation.truth().to_json(), encoding="utf-8")
+
+
+def _answering(devices: dict[str, DeviceType], no_ack: Collection[str]) -> dict[str, DeviceType]:
+    """The devices that acknowledge commands: every one whose type takes commands, but those in `no_ack`."""
+    named = {f"{kind.value}/{device}" for device, kind in devices.items()}
+    unknown = sorted(set(no_ack) - named)
+    if unknown:
+        raise ValueError(f"no_ack: the scenario has no device {', '.join(unknown)} (write <device_type>/<device_id>)")
+    return {
+        device: kind
+        for device, kind in devices.items()
+        if COMMANDS_BY_DEVICE[kind] and f"{kind.value}/{device}" not in no_ack
+    }
 
 
 def _progress_line(truth: HallTruth, at: datetime, sent: int) -> str:

@@ -11,7 +11,8 @@ One router module per OpenAPI tag, each a flat list of routes over the typed `Ap
     hall.py     the hall now, one device in detail               rules.py    rules, versions, shadow, backtest, check
     live.py     the server-sent event stream                     reports.py  today's KPIs, day reports (JSON, CSV)
     alerts.py   alerts, acknowledging, silences                  audit.py    the audit log and its hash chain
-    deps.py     ApiState, signed_in, needs, who                  schemas.py  every request and response body
+    commands.py device commands and their acknowledgements       schemas.py  every request and response body
+    deps.py     ApiState, signed_in, needs, who
 
 `create_app` only assembles them (state, static files, routers); it must not define API routes itself.
 """
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from edge.api import alerts, audit, hall, health, live, reports, rules, session, tickets, tidal
+from edge.api import alerts, audit, commands, hall, health, live, reports, rules, session, tickets, tidal
 from edge.api.deps import VERSION, ApiState
 from edge.auth import Auth
 from edge.gateway import Gateway
@@ -32,7 +33,7 @@ from edge.gateway import Gateway
 __all__ = ["VERSION", "ApiState", "create_app"]
 
 WEB = resources.files("edge").joinpath("web")
-ROUTERS = (session, health, hall, alerts, rules, tickets, tidal, live, reports, audit)
+ROUTERS = (session, health, hall, alerts, commands, rules, tickets, tidal, live, reports, audit)
 
 
 def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:

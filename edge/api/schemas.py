@@ -17,7 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
 
+from devices.topics import DeviceType
 from edge.auth import Role
+from rules.commands import CommandStatus
 from rules.engine import AlertState
 from rules.hall import DeviceView
 from rules.kpi import Kpis
@@ -333,6 +335,30 @@ class DeviceDetail(BaseModel):
     device: DeviceView
     recent: list[RecentMessage] = Field(description="its latest messages of the last 24 h, heartbeats left out")
     tickets: list[TicketOut] = Field(description="its tickets, newest first")
+
+
+class CommandOut(BaseModel):
+    """A command the gateway sent a device, and what became of it (docs/contract.md, "Commands and
+    acknowledgements")."""
+
+    cmd_id: str
+    device: str
+    device_type: DeviceType
+    type: str = Field(description="the command's type: nudge, recall, call.announce, restart, window.assign …")
+    status: CommandStatus = Field(
+        description="pending: sent, no answer yet; acknowledged: the device answered ok; failed: it answered ok: "
+        "false (see error); unacknowledged: no answer after every send"
+    )
+    attempts: int = Field(description="times it was sent (the same cmd_id and payload each time)")
+    sent_at: datetime = Field(description="the first send")
+    last_sent_at: datetime
+    next_at: datetime | None = Field(description="pending: when it is sent again, or given up")
+    settled_at: datetime | None = Field(description="when it got its status: the device's answer, or giving up")
+    error: str | None = Field(description="failed: the device's error, e.g. unsupported")
+    superseded: bool = Field(
+        description="failed or unacknowledged, but a later command of its type to its device was acknowledged"
+    )
+    payload: JsonValue = Field(description="the command as sent")
 
 
 # ---------------------------------------------------------------------------------------------- rules

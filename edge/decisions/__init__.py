@@ -9,7 +9,7 @@ delivers them; the live stream (SSE) gets them at once.
     settings.py  DeciderSettings: the hall, where notifications go, the tidal settings (`settings_for(cfg)`)
     loop.py      Decider: restore, when to evaluate, the evaluation, people's actions; `decider_for(cfg, …)`
     batch.py     Batch: what one evaluation produced (the store's rows), written in one transaction
-    commands.py  an Act or an approved recommendation → device commands (MQTT)
+    commands.py  an Act or an approved recommendation → device commands (MQTT), tracked until acknowledged
     records.py   alerts, tickets and recommendations as JSON (history, records, notifications, the API)
     shadow.py    Shadow: a candidate rule version evaluated beside the active one, and its diff
     demand.py    what the demand profile learns: the log at start, each message after

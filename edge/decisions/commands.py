@@ -1,10 +1,10 @@
 """Device commands: what a rule's command action (an `Act`) or an approved tidal recommendation tells the hall's
-devices, as MQTT messages for the outbox.
+devices, as the MQTT messages the decider sends and tracks until they are acknowledged (rules/commands.py).
 
-Every command carries an id unique in the gateway's run (`<alert fingerprint or recommendation id>-<n>`, `n` drawn
-from the decider's counter `numbers`), so a device can tell a re-sent copy from a new command. This module must not
-send anything or decide whether to act: the decider calls it for an Act it carries out and for a recommendation
-someone approved.
+Every command carries an id unique to the gateway (`<alert fingerprint or recommendation id>-<n>`, `n` drawn from the
+command tracker's counter `numbers`, which carries on across restarts), so a device can tell a re-sent copy from a
+new command. This module must not send or track anything or decide whether to act: the decider calls it for an Act
+it carries out and for a recommendation someone approved.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from devices.contract import (
     WindowAssignCommand,
 )
 from devices.topics import Channel, DeviceType, build_topic
-from edge.store import OutboxMessage
+from rules.commands import DeviceCommand
 from rules.engine import Alert
 from rules.hall import HallSnapshot, WindowView
 from rules.language import CommandAction
@@ -35,9 +35,9 @@ log = logging.getLogger(__name__)
 
 def alert_commands(
     alert: Alert, cmd: CommandAction, hall: HallSnapshot, now: datetime, *, hall_id: str, numbers: Iterator[int]
-) -> list[OutboxMessage]:
-    """The MQTT command messages a rule's command action means for this alert."""
-    out: list[OutboxMessage] = []
+) -> list[DeviceCommand]:
+    """The device commands a rule's command action means for this alert."""
+    out: list[DeviceCommand] = []
     window_id = alert.labels.get("window")
     window = next((w for w in hall.windows if w.window_id == window_id), None)
     targets: list[tuple[DeviceType, str]] = []
@@ -58,8 +58,7 @@ def alert_commands(
         if model is None:
             log.warning("command %s has nothing to act on for alert %s", cmd.type, alert.fingerprint)
             continue
-        topic = build_topic(hall_id, device_type, device_id, Channel.CMD)
-        out.append(OutboxMessage("mqtt", topic, model.model_dump_json(exclude_none=True).encode()))
+        out.append(_device_command(hall_id, device_type, device_id, model))
     return out
 
 
@@ -102,10 +101,10 @@ def recommendation_commands(
     *,
     hall_id: str,
     numbers: Iterator[int],
-) -> list[OutboxMessage]:
+) -> list[DeviceCommand]:
     """An approved recommendation carried out: the queue system assigns the services to each window it opens, and
     each window's staff is nudged to open (or close) it. `caps`: window id → the services it can serve."""
-    out: list[OutboxMessage] = []
+    out: list[DeviceCommand] = []
     qms = next((d.device_id for d in hall.devices if d.device_type is DeviceType.QMS), None)
     for i, window_id in enumerate(rec.windows):
         staff = rec.staff[i] if i < len(rec.staff) else None
@@ -114,8 +113,7 @@ def recommendation_commands(
         services = ", ".join(serves)
         if qms is not None and rec.kind is RecommendationKind.OPEN:
             assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=serves, staff_id=staff)
-            topic = build_topic(hall_id, DeviceType.QMS, qms, Channel.CMD)
-            out.append(OutboxMessage("mqtt", topic, assign.model_dump_json(exclude_none=True).encode()))
+            out.append(_device_command(hall_id, DeviceType.QMS, qms, assign))
         if rec.kind is RecommendationKind.OPEN:
             text = f"潮汐窗口：请开放办理 {services} / tidal window: please open for {services}"
         else:
@@ -126,6 +124,28 @@ def recommendation_commands(
             waiting=sum(s.waiting for s in hall.services if s.code in rec.services),
             message=text,
         )
-        topic = build_topic(hall_id, DeviceType.WINDOW, window_id, Channel.CMD)
-        out.append(OutboxMessage("mqtt", topic, nudge.model_dump_json(exclude_none=True).encode()))
+        out.append(_device_command(hall_id, DeviceType.WINDOW, window_id, nudge))
     return out
+
+
+def _device_command(
+    hall_id: str,
+    device_type: DeviceType,
+    device_id: str,
+    model: NudgeCommand
+    | RecallCommand
+    | CallAnnounceCommand
+    | MessageShowCommand
+    | KioskRestartCommand
+    | KioskSelfTestCommand
+    | TicketReactivateCommand
+    | WindowAssignCommand,
+) -> DeviceCommand:
+    return DeviceCommand(
+        cmd_id=model.cmd_id,
+        device_type=device_type,
+        device_id=device_id,
+        type=model.type,
+        topic=build_topic(hall_id, device_type, device_id, Channel.CMD),
+        payload=model.model_dump_json(exclude_none=True),
+    )

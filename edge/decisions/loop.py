@@ -1,33 +1,36 @@
 """The decider: when to evaluate the rules, the evaluation, and what each decision produces.
 
 Evaluation happens after new messages (at most every `MIN_INTERVAL_S`), at the next deadline of the engine, the
-tickets or the tidal tracker (a `for` elapsing, an escalation, a repeat, an SLA clock, a tidal check — so an alert
-fires on time, not on the next tick), and at least once a second. Each evaluation's outcome (a `Batch`) is written in
-one SQLite transaction: the decision state, the alert history, the ticket and recommendation records, the outbox
-rows that carry the notifications (MQTT, webhooks) and device commands, and the audit entries of the people's
-changes that led to it. The outbox sender then delivers them; the live stream (SSE) gets them at once.
+tickets, the tidal tracker or the command tracker (a `for` elapsing, an escalation, a repeat, an SLA clock, a tidal
+check, a command to send again — so an alert fires on time, not on the next tick), and at least once a second. Each
+evaluation's outcome (a `Batch`) is written in one SQLite transaction: the decision state, the alert history, the
+ticket and recommendation records, the outbox rows that carry the notifications (MQTT, webhooks) and device commands
+(new ones, and the re-sends of those no device acknowledged yet), and the audit entries of the people's changes that
+led to it. The outbox sender then delivers them; the live stream (SSE) gets them at once.
 
-This module must not build device commands (commands.py), render alerts or tickets (records.py), or run a shadow's
-diff (shadow.py); it reads the store only to restore and to report, and writes it once per evaluation.
+This module must not build device commands (commands.py), keep their acknowledgement clocks (rules/commands.py),
+render alerts or tickets (records.py), or run a shadow's diff (shadow.py); it reads the store only to restore and to
+report, and writes it once per evaluation.
 
-Why about 540 lines: `Decider` is the one object that orders an evaluation (rules, tickets, tidal, shadow) and
-its single write; what could leave it already has (commands, records, shadow, demand, settings).
+Why about 750 lines: `Decider` is the one object that orders an evaluation (rules, tickets, tidal, shadow, commands
+heard back) and its single write; what could leave it already has (commands, records, shadow, demand, settings).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import math
 import time
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
+from devices.contract import CommandAck
 from devices.topics import Channel
 from edge.audit import Entry
 from edge.clock import DeviceClock
@@ -52,6 +55,7 @@ from edge.stream import Broadcaster
 from edge.supervisor import Worker
 from edge.wording.tidal import render_event
 from rules.clock import Clock
+from rules.commands import AckOutcome, CommandStatus, CommandTracker, DeviceCommand, TrackedCommand
 from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
 from rules.hall import UNCOUNTED, HallSnapshot
 from rules.language import RuleFile, Schedule
@@ -155,7 +159,8 @@ class Decider:
         self.storage_fault: str | None = None  # the cause, while writes fail
         self.worker: Worker | None = None  # the supervisor's account of the loop (edge/supervisor.py), when it runs
         self._last_state_at = 0.0
-        self._command_numbers = itertools.count(1)  # a device command's id ends with the next of these
+        self.commands = CommandTracker(settings.ack_waits_s)  # every command sent, until its device answers
+        self._commands_written: int | None = None  # the tracker's version when it was written last
         self.evaluations = 0
         self.notifications = 0
         working = rules.schedules.get("opening_hours") or Schedule()
@@ -196,13 +201,19 @@ class Decider:
                 decider._written.update({"tickets": part, **rows})
             if part := store.decisions.state("tidal"):
                 decider.tidal = TidalTracker.load(settings.tidal, part.encode())
+            if part := store.decisions.state("commands"):
+                saved_commands = join_state("commands", part, rows := store.decisions.states(COMMAND_PART))
+                decider.commands = CommandTracker.load(saved_commands, clock.now(), settings.ack_waits_s)
+                decider._written.update({"commands": part, **rows})
+                decider._commands_written = decider.commands.version
         decider._learn(store, clock.now(), saved)
         log.info(
-            "decisions restored alerts=%d silences=%d tickets=%d tidal_pending=%d profile_days=%d",
+            "decisions restored alerts=%d silences=%d tickets=%d tidal_pending=%d commands=%d profile_days=%d",
             len(decider.engine.alerts),
             len(decider.engine.silences),
             len(decider.tickets.tickets),
             len(decider.tidal.pending()),
+            len(decider.commands.commands),
             len(decider.demand.days),
         )
         return decider
@@ -228,14 +239,33 @@ class Decider:
     # -- input ------------------------------------------------------------------------------------------
 
     def on_message(self, msg: DeviceMessage) -> None:
-        """From the ingest hot path: event rules react at once; everything else waits for the next evaluation."""
+        """From the ingest hot path: event rules react at once, an acknowledgement settles its command; everything
+        else waits for the next evaluation."""
         if msg.channel is Channel.EVT:
             if msg.type in self._event_types:
                 self._pending.extend(self.engine.on_message(msg, msg.at))
             if self.shadow is not None:
                 self.shadow.engine.on_message(msg, msg.at)
             learn_message(self.demand, msg)
+        elif msg.channel is Channel.CMD_ACK:
+            self._acknowledged(msg)
         self.heard(msg.device_id)
+
+    def _acknowledged(self, msg: DeviceMessage) -> None:
+        ack = msg.payload
+        assert isinstance(ack, CommandAck)
+        outcome = self.commands.on_ack(msg, self._clock.now())
+        device = f"{msg.device_type.value} {msg.device_id}"
+        if outcome is AckOutcome.TAKEN and ack.ok:
+            log.info("command %s acknowledged by %s", ack.cmd_id, device)
+        elif outcome is AckOutcome.TAKEN:
+            log.warning("command %s failed at %s: %s", ack.cmd_id, device, ack.error or "no error given")
+        elif outcome is AckOutcome.NOT_ITS_OWN:
+            command = self.commands.get(ack.cmd_id)
+            owner = f"{command.device_type.value} {command.device_id}" if command else "?"
+            log.warning("%s answered command %s, which went to %s: not taken", device, ack.cmd_id, owner)
+        else:
+            log.debug("%s answered command %s: %s", device, ack.cmd_id, outcome.value)
 
     def heard(self, device_id: str) -> None:
         """A device spoke (all a heartbeat tells): what was predicted from its silence no longer holds."""
@@ -352,10 +382,16 @@ class Decider:
             self.evaluate()
 
     def next_deadline(self) -> datetime | None:
-        """The earliest time an evaluation is due: a rule's `for` elapsing, an SLA clock, a tidal check."""
+        """The earliest time an evaluation is due: a rule's `for` elapsing, an SLA clock, a tidal check, a command to
+        send again or to give up on."""
         deadlines = [
             d
-            for d in (self.engine.next_deadline(), self.tickets.next_deadline(), self.tidal.next_deadline())
+            for d in (
+                self.engine.next_deadline(),
+                self.tickets.next_deadline(),
+                self.tidal.next_deadline(),
+                self.commands.next_deadline(),
+            )
             if d is not None
         ]
         return min(deadlines) if deadlines else None
@@ -396,24 +432,27 @@ class Decider:
         ):
             return []  # a backtest's evaluation for the other version's deadline: nothing here is due
         hall = self._hall_for(now, only, tickets_due or tidal_due or bool(extra_tickets or approved or rejected))
+        # before the rules look: a command that just gave up is alerted in this very evaluation
+        moved = self._commands_due(hall, now)
+        hall = self._with_commands(hall)
         decisions = self._pending + self.engine.evaluate(hall, now, only)
         self._pending = []
         if hall.totals is UNCOUNTED and any(isinstance(d, Act) and d.action.command is None for d in decisions):
-            hall = self._snapshot(now)  # a ticket to open or a window to recommend: they look at the whole hall
+            # a ticket to open or a window to recommend: they look at the whole hall
+            hall = self._with_commands(self._snapshot(now))
         if self.shadow is not None:
             self.shadow.evaluate(hall, now, only)
         self.evaluations += 1
         batch = Batch()
+        self._send_again(batch, moved)
         for d in decisions:
             if isinstance(d, Notify):
                 self._alert_note(batch, d)
             elif d.action.command is not None:
                 if self._replay is None:  # a backtest sends nothing: the recorded devices answered already
-                    batch.outbox.extend(
-                        alert_commands(
-                            d.alert, d.action.command, hall, now, hall_id=self._hall, numbers=self._command_numbers
-                        )
-                    )
+                    numbers = self.commands.numbers
+                    sent = alert_commands(d.alert, d.action.command, hall, now, hall_id=self._hall, numbers=numbers)
+                    self._send(batch, sent, now)
             elif d.action.ticket is not None:
                 for ev in self.tickets.on_alert(d, hall, now):
                     self._ticket_note(batch, ev)
@@ -465,6 +504,19 @@ class Decider:
             return self._snapshot(now)
         return self._partial(now, {f"{kind.value}s" for kind in kinds})
 
+    def _commands_due(self, hall: HallSnapshot, now: datetime) -> list[TrackedCommand]:
+        """The commands whose wait ended by `now`, moved on (rules/commands.py); those of offline devices are held."""
+        due = self.commands.next_deadline()
+        if due is None or due > now:
+            return []
+        return self.commands.due(now, {(d.device_type, d.device_id) for d in hall.devices if not d.online})
+
+    def _with_commands(self, hall: HallSnapshot) -> HallSnapshot:
+        """The hall with the commands sent to its devices (the rules' subjects of kind `command`)."""
+        if not self.commands.commands:
+            return hall
+        return replace(hall, gateway=self.commands.gateway_view(hall.gateway))
+
     def _store_and_send(self, batch: Batch, decisions: list[Decision], now: datetime) -> None:
         if self._replay is not None:
             self._replay(batch)
@@ -474,6 +526,7 @@ class Decider:
             "tickets": self.tickets.digest(),
             "tidal": self.tidal.digest(),
             "shadow": self.shadow.number if self.shadow else 0,
+            "commands": self.commands.version,
         }
         wall = datetime.now(UTC).timestamp()
         pending = self._unwritten
@@ -502,6 +555,10 @@ class Decider:
         if tickets != self._tickets_written:  # the book is the part that grows (open tickets): serialised on change
             states.update(split_state("tickets", self.tickets.dump()))
             prefixes.append(TICKET_PART)
+        commands = self.commands.version
+        if commands != self._commands_written:  # up to MAX_KEPT commands: serialised on change, a row each
+            states.update(split_state("commands", self.commands.dump()))
+            prefixes.append(COMMAND_PART)
         changed = {name: text for name, text in states.items() if self._written.get(name) != text}
         # the rows of a part serialised now whose item is gone (an alert ended, a ticket left the book)
         removed = [n for n in self._written if n.startswith(tuple(prefixes)) and n not in states]
@@ -524,6 +581,7 @@ class Decider:
         for name in removed:
             del self._written[name]
         self._tickets_written = tickets
+        self._commands_written = commands
         self._last_state_at = wall
         if pending.outbox:
             self._on_outbox()
@@ -547,6 +605,23 @@ class Decider:
             self.worker.pause("storage_error", cause)
 
     # -- what each kind of decision produces --------------------------------------------------------------
+
+    def _send(self, batch: Batch, commands: list[DeviceCommand], now: datetime) -> None:
+        """Queue device commands, each tracked until its device acknowledges it (not a backtest's: nobody answers)."""
+        for c in commands:
+            batch.outbox.append(OutboxMessage("mqtt", c.topic, c.payload.encode()))
+            if self._replay is None:
+                self.commands.sent(c, now)
+
+    def _send_again(self, batch: Batch, moved: list[TrackedCommand]) -> None:
+        """The commands whose wait ended unanswered: sent again as they were, or given up (the rules alert)."""
+        for c in moved:
+            device = f"{c.device_type.value} {c.device_id}"
+            if c.status is CommandStatus.PENDING:
+                log.info("command %s (%s) to %s sent again: attempt %d", c.cmd_id, c.type, device, c.attempts)
+                batch.outbox.append(OutboxMessage("mqtt", c.topic, c.payload.encode()))
+            else:
+                log.warning("command %s (%s) to %s unacknowledged after %d sends", c.cmd_id, c.type, device, c.attempts)
 
     def _deliver(self, batch: Batch, kind: str, body: dict[str, object], notification_id: str) -> None:
         """Queue a notification for every channel; `notification_id` is the same in all of them and in every
@@ -608,9 +683,8 @@ class Decider:
     def _approved(self, batch: Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
         """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""
         caps = window_capabilities(self._profile, hall)
-        batch.outbox.extend(
-            recommendation_commands(rec, hall, caps, now, hall_id=self._hall, numbers=self._command_numbers)
-        )
+        numbers = self.commands.numbers
+        self._send(batch, recommendation_commands(rec, hall, caps, now, hall_id=self._hall, numbers=numbers), now)
         self._rec_note(batch, rec, "approved", by=by, roles=("hall_manager", "window_staff"))
 
     def _tidal_event(self, batch: Batch, ev: TidalEvent, hall: HallSnapshot, now: datetime) -> None:
@@ -651,8 +725,13 @@ def _due(deadline: datetime | None, now: datetime) -> bool:
 
 ALERT_PART = "engine.alert:"  # one row of the decision state per open alert, named by its fingerprint
 TICKET_PART = "tickets.ticket:"  # one row per ticket in the book, named by its id
+COMMAND_PART = "commands.command:"  # one row per tracked device command, named by its cmd_id
 # the parts saved as a row per item: the part's list, what names an item, the rows' prefix
-_ROWS = {"engine": ("alerts", "fingerprint", ALERT_PART), "tickets": ("tickets", "id", TICKET_PART)}
+_ROWS = {
+    "engine": ("alerts", "fingerprint", ALERT_PART),
+    "tickets": ("tickets", "id", TICKET_PART),
+    "commands": ("commands", "cmd_id", COMMAND_PART),
+}
 
 
 def split_state(name: str, body: dict[str, object]) -> dict[str, str]:

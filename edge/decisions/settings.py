@@ -1,4 +1,5 @@
-"""What a decider is configured with: the hall, where notifications go, and the tidal recommender's settings.
+"""What a decider is configured with: the hall, where notifications go, the tidal recommender's settings, and how long
+devices have to acknowledge a command.
 
 `settings_for(cfg)` reads them from the gateway configuration; a test or a backtest may build them directly. This
 module must not read files or open anything.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.config import GatewayConfig
+from rules.commands import ACK_WAITS_S
 from rules.hall import HallProfile
 from rules.tidal import TidalSettings
 
@@ -21,12 +23,16 @@ class DeciderSettings:
     tidal: TidalSettings
     staff_pool: tuple[str, ...]  # staff who may be sent to a tidal window, in order of preference
     auto_approve: bool  # tidal openings are carried out without waiting for a manager
+    # after each send of a command, in hall seconds (rules/commands.py): the configured real seconds × the device
+    # clock's speed — a device answers as fast in a sped-up simulation as in life
+    ack_waits_s: tuple[float, ...] = ACK_WAITS_S
 
 
 def settings_for(cfg: GatewayConfig) -> DeciderSettings:
     """The decider settings of a gateway with this configuration."""
     assert cfg.hall.id is not None
     t = cfg.tidal
+    speed = cfg.clock.speed if cfg.clock.mode == "device" else 1.0
     return DeciderSettings(
         profile=cfg.profile(),
         topic=cfg.notify.topic.replace("{hall}", cfg.hall.id),
@@ -40,4 +46,5 @@ def settings_for(cfg: GatewayConfig) -> DeciderSettings:
         ),
         staff_pool=tuple(t.staff_pool),
         auto_approve=t.auto_approve,
+        ack_waits_s=tuple(w * speed for w in cfg.commands.ack_waits_s),
     )

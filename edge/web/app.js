@@ -15,6 +15,7 @@ const VIEWS = {
 };
 const HOME = { manager: "floor", technician: "tech", administrator: "floor" };
 
+const COMMANDS_SHOWN = 50;  // the technician's view lists the newest device commands
 let current = null;   // { name, view instance }
 let stream = null;
 
@@ -90,6 +91,7 @@ async function refresh(what) {
     if (what === "alerts") live.alerts = await api("/api/alerts");
     if (what === "recs") live.recs = await api("/api/recommendations");
     if (what === "tickets") live.tickets = await api("/api/tickets?status=active");
+    if (what === "commands") live.commands = await api(`/api/commands?limit=${COMMANDS_SHOWN}`);
     if (what === "kpi") live.kpi = await api("/api/kpi/today");
     changed(what);
   } catch (err) {
@@ -98,7 +100,7 @@ async function refresh(what) {
 }
 
 function refreshAll() {
-  return Promise.all(["hall", "alerts", "recs", "tickets", "kpi"].map(refresh));
+  return Promise.all(["hall", "alerts", "recs", "tickets", "commands", "kpi"].map(refresh));
 }
 
 // The live stream. EventSource retries by itself while the gateway is away (the stream's `retry:`), but gives up
@@ -123,7 +125,7 @@ function connect() {
   stream.addEventListener("ticket", () => refresh("tickets"));
   stream.addEventListener("recommendation", () => refresh("recs"));
   stream.addEventListener("changed", (e) => {
-    const parts = { engine: "alerts", tickets: "tickets", tidal: "recs" };
+    const parts = { engine: "alerts", tickets: "tickets", tidal: "recs", commands: "commands" };
     for (const part of JSON.parse(e.data)) if (parts[part]) refresh(parts[part]);
   });
 }

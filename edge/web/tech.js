@@ -1,5 +1,6 @@
 // The technician's view: my tickets and unassigned ones, most urgent first; the device behind each, its recent
-// messages and fault history; acknowledge → start → resolve with a note.
+// messages and fault history; acknowledge → start → resolve with a note. Below them, the newest device commands and
+// whether each device acknowledged it (a command nobody answers is also an alert and a ticket).
 import { t } from "./i18n.js";
 import { live, api, h, patch, section, dateTime, hhmm, toast, refreshLater } from "./ui.js";
 
@@ -79,6 +80,26 @@ async function loadDevice(tk, into) {
   }
 }
 
+const COMMAND_PILL = { pending: "h-degraded", acknowledged: "h-ok", failed: "h-fault", unacknowledged: "h-fault" };
+
+function commandsTable(rows) {
+  if (!rows.length) return h("p", { class: "empty" }, t("noCommands"));
+  return h("table", { class: "commands" },
+    h("thead", {}, h("tr", {}, ["cmdSent", "device", "cmdType", "cmdStatus", "cmdAttempts", "cmdNote"].map((k) =>
+      h("th", { scope: "col", class: k === "cmdAttempts" ? "num" : null }, t(k))))),
+    h("tbody", {}, rows.map((c) => h("tr", { "data-cmd": c.cmd_id, "data-status": c.status },
+      h("td", {}, dateTime(c.sent_at)),
+      h("th", { scope: "row" }, `${c.device} · ${t(`dt_${c.device_type}`)}`),
+      h("td", {}, h("code", {}, c.type)),
+      h("td", {}, h("span", { class: `pill ${COMMAND_PILL[c.status]}` }, t(`cs_${c.status}`))),
+      h("td", { class: "num" }, c.attempts),
+      h("td", {}, [
+        c.status === "pending" && c.next_at ? t("cmdNext", { t: hhmm(c.next_at) }) : null,
+        c.error ? c.error : null,
+        c.superseded ? t("cmdSuperseded") : null,
+      ].filter(Boolean).join(" · "), " ", h("small", { class: "cmdid" }, c.cmd_id))))));
+}
+
 export function techView() {
   const root = h("div", { class: "view tech-view" });
   const parts = {};
@@ -91,10 +112,15 @@ export function techView() {
     })));
   }
   function build() {
-    parts.mine = h("div"); parts.free = h("div"); parts.other = h("div");
+    parts.mine = h("div"); parts.free = h("div"); parts.other = h("div"); parts.commands = h("div");
     root.replaceChildren(section("mine", "myTickets", parts.mine), section("unassigned", "unassigned", parts.free),
-      section("others", "otherTickets", parts.other));
+      section("others", "otherTickets", parts.other), section("commands", "commands", parts.commands));
     update(true);
+    commands(true);
+  }
+  function commands(force) {
+    if (force) delete parts.commands.dataset.sig;
+    patch(parts.commands, JSON.stringify(live.commands), () => commandsTable(live.commands));
   }
   function update(force) {
     const rows = live.tickets;
@@ -105,7 +131,8 @@ export function techView() {
     patch(parts.free, sig, () => list(rows.filter((tk) => tk.status === "open" && !mine(tk))));
     patch(parts.other, sig, () => list(rows.filter((tk) => tk.status !== "open" && !mine(tk))));
   }
-  const on = (what) => (what === "lang" ? build() : what === "tickets" ? update(false) : null);
+  const on = (what) => (what === "lang" ? build() : what === "tickets" ? update(false)
+    : what === "commands" ? commands(false) : null);
   live.listeners.add(on);
   build();
   return { root, stop() { live.listeners.delete(on); } };

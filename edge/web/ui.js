@@ -7,8 +7,9 @@ export const live = {
   alerts: [],
   recs: [],
   tickets: [],
+  commands: [],        // device commands and their acknowledgements (GET /api/commands), newest first
   kpi: null,
-  listeners: new Set(),  // (what) => void, what: "hall" | "alerts" | "recs" | "tickets" | "kpi" | "lang"
+  listeners: new Set(),  // (what) => void, what: "hall" | "alerts" | "recs" | "tickets" | "commands" | "kpi" | "lang"
 };
 
 export function changed(what) {

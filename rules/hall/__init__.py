@@ -7,13 +7,14 @@ own (every time comes from a message or from the `now` passed to `snapshot`), so
 same hall — live, after a restart, or in a backtest. `dump()`/`HallState.load()` give the state as JSON so the
 gateway can persist it beside the event log.
 
-Messages from different devices may arrive out of order (a call before the issue it answers); tickets are keyed by
-id, so either order ends in the same state. Duplicates (the same device, seq and ts, as QoS 1 redelivery produces)
-are recognised and not applied twice.
+Messages from different devices may arrive out of order (a call before the issue it answers); a ticket's events are
+read in the order they happened, so any order ends in the same state. Duplicates (the same device, counter epoch and
+seq, as QoS 1 redelivery produces) are recognised and not applied twice.
 
 The parts, each a module: `profile` (the configuration's input), `admission` (what a message may name), `state`
 (`HallState`: the fold), `records` (the fold's internal records), `views` (`SnapshotBuilder`: the snapshot and the
-views kept between snapshots), `snapshot` (the view types), `persist` (the JSON format), `dedup` (`SeqRanges`).
+views kept between snapshots), `snapshot` (the view types), `persist` (the JSON format), `dedup` (`SeqRanges`),
+`course` (a ticket's events read in order).
 Import from `rules.hall`; the modules other than these names are the package's own business.
 """
 

@@ -15,7 +15,8 @@ under a cap (`HallProfile.caps`, from `ingest.max_*`):
   together up to `caps.devices`.
 
 Owns `Admission`: `check` refuses a message (PayloadError `unknown_window`, `unknown_service`, `unknown_device` or
-`entity_cap`, with the field path) before anything of it is applied, so a message is taken whole or not at all;
+`entity_cap`, with the field path; then `out_of_scope`, a device changing what is not its own: `rules.hall.scope`)
+before anything of it is applied, so a message is taken whole or not at all;
 `prune` drops from restored records what the configuration no longer admits (a state saved before the caps, or
 under another configuration). Pure: no I/O, no clock; it changes records only in `prune`, applying is
 `rules.hall.state`'s.
@@ -44,6 +45,7 @@ from devices.errors import PayloadError
 from devices.topics import Channel, DeviceType
 from rules.hall.profile import HallProfile
 from rules.hall.records import DeviceRecord, HallRecords
+from rules.hall.scope import Scope
 
 _R = TypeVar("_R")
 
@@ -111,9 +113,11 @@ class Admission:
             by_type.setdefault(d.device_type, set()).add(d.device_id)
         self._devices_by_type = {kind: frozenset(ids) for kind, ids in by_type.items()}
         self._configured_devices = frozenset(d.device_id for d in profile.devices)
+        self._scope = Scope(profile)
 
     def check(self, msg: DeviceMessage, records: HallRecords) -> None:
-        """Raise PayloadError if `msg` names an entity this hall does not admit; nothing is changed either way."""
+        """Raise PayloadError if `msg` names an entity this hall does not admit, or changes what is not its device's;
+        nothing is changed either way."""
         if msg.device_id not in records.devices:
             self._check_device(msg.device_type, msg.device_id, records.devices)
         if msg.channel is not Channel.EVT:
@@ -143,6 +147,7 @@ class Admission:
                     services.admit((p.to_service,), records.services, "to_service")
             case _:
                 pass
+        self._scope.check(msg, records)
 
     def _check_device(self, device_type: DeviceType, device_id: str, known: Mapping[str, DeviceRecord]) -> None:
         listed = self._devices_by_type.get(device_type)

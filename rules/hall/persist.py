@@ -5,7 +5,11 @@ earlier release must still open (tests/system/test_saved_state.py), so the forma
 `SCHEMA_VERSION` and a reader for the old one. Must not decide anything about the hall: it copies records.
 
 Schema 2 (issue 16) adds `blind`, the spans the gateway was not listening (`[[start, end], …]`); schema 1 is read as
-a gateway that was never deaf.
+a gateway that was never deaf. A record's field added with a default needs no new schema: a state saved before it
+reads as the default — a ticket's `issuer`, a window's `rating_pad` and `seat_camera` (issue 17, device scope) as
+not known, so the first device to name them owns them again. So a ticket's `events` (issue 17: its course,
+`rules.hall.course`), which a ticket saved before reads as the events its other fields stand for. A device's `seen` is
+saved per counter epoch (`SeqRanges.dump`, issue 17); the form before epochs (`{"ranges", "latest_at"}`) reads as one.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 from collections import deque
 
 from devices.topics import DeviceType
+from rules.hall.course import TicketEvent
 from rules.hall.dedup import SeqRanges
 from rules.hall.records import (
     AHT_SAMPLES,
@@ -58,6 +63,7 @@ def load_into(records: HallRecords, data: bytes) -> None:
     tickets = records.tickets
     for raw in body["tickets"]:
         raw["status"] = TicketStatus(raw["status"])
+        raw["events"] = [TicketEvent(*e) for e in raw.get("events", ())]
         t = TicketRecord(**raw)
         tickets[t.ticket_id] = t
     for raw in body["services"]:

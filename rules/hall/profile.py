@@ -29,10 +29,16 @@ class WindowProfile:
 
 @dataclass(frozen=True, slots=True)
 class DeviceProfile:
+    """A configured device. What it may change besides itself (`rules.hall.scope`), where the configuration says:
+    an evaluator's `windows`, a camera's `zones` and `seats` (window ids); None: not configured, learned instead."""
+
     device_id: str
     device_type: DeviceType
     name: str | None = None
     location: str | None = None
+    windows: tuple[str, ...] | None = None
+    zones: tuple[str, ...] | None = None
+    seats: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

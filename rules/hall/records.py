@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from devices.contract import TicketChannel
 from devices.topics import DeviceType
 from rules.hall.blind import BlindSpans
 from rules.hall.dedup import SeqRanges
 from rules.hall.snapshot import WindowStatus
+
+if TYPE_CHECKING:  # (rules.hall.course reads TicketStatus from here)
+    from rules.hall.course import TicketEvent
 
 ROLLING_S = 3600.0  # arrivals/completions/waits are kept for the last hour
 AHT_SAMPLES = 30  # mean service time over the last 30 completions
@@ -53,6 +56,8 @@ class TicketRecord:
     started_at: float | None = None
     attempts: int = 0
     ended_at: float | None = None
+    issuer: str | None = None  # the device it belongs to (rules.hall.scope): its issuer, or the machine first naming it
+    events: list[TicketEvent] = field(default_factory=list)  # its course so far (rules.hall.course)
 
 
 @dataclass(slots=True)
@@ -88,6 +93,8 @@ class WindowRecord:
     served_today: int = 0
     rated_today: int = 0
     rating_skipped_today: int = 0
+    rating_pad: str | None = None  # the evaluator that rated it first (rules.hall.scope: one pad per window)
+    seat_camera: str | None = None  # the camera that reported its staff seat last
 
 
 @dataclass(slots=True)
@@ -103,6 +110,8 @@ class DeviceRecord:
     error_code: str | None = None
     battery_pct: int | None = None
     fps: float | None = None
+    firmware: str | None = None  # as its last online state reported them
+    location: str | None = None
     display_error: str | None = None  # from a display.error event, cleared by a healthy state
     last_error: str | None = None
     last_error_at: float | None = None

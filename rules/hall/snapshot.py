@@ -88,7 +88,9 @@ class DeviceView:
     device_id: str
     device_type: DeviceType
     name: str | None
-    location: str | None
+    location: str | None  # the configured one; else as the device reports it
+    reported_location: str | None  # as the device's last online state reported it (its `location`)
+    firmware: str | None
     online: bool
     since: datetime | None
     last_seen: datetime | None  # when it was last heard: what people read

@@ -12,15 +12,22 @@ the hall knows when: a device's liveness (last seen), the hall's day (when waiti
 counters restart), when finished tickets are forgotten. A device clock hours off must not end the hall's day early
 nor keep a dead device alive; a message dated before the hall's current day is history: it joins no queue and no
 daily count.
+
+A ticket keeps its events and is where they say, read in the order they happened (`rules.hall.course`): an event
+heard late — an issue after the call, another window's call after the first window moved on — ends in the queues,
+windows and counts that in-order delivery gives. One ticket is at one window: the newest call or start places it.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from bisect import insort
+from collections import Counter, deque
 from collections.abc import Collection
+from contextlib import suppress
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
@@ -39,6 +46,7 @@ from devices.contract import (
     Occupancy,
     RatingSkipped,
     RatingSubmitted,
+    Retirement,
     ServiceCompleted,
     ServiceStarted,
     TicketCalled,
@@ -57,6 +65,7 @@ from devices.contract import (
 from devices.topics import Channel, DeviceType
 from rules.hall import persist
 from rules.hall.admission import Admission
+from rules.hall.course import Course, Step, TicketEvent, Visit, add, course, leaving, saved_events
 from rules.hall.profile import HallProfile
 from rules.hall.records import (
     ROLLING_S,
@@ -68,11 +77,13 @@ from rules.hall.records import (
     WindowRecord,
     ZoneRecord,
 )
+from rules.hall.scope import note_owner
 from rules.hall.snapshot import HallSnapshot, WindowStatus
 from rules.hall.views import SnapshotBuilder
 
 TERMINAL_TICKET_KEEP_S = 4 * 3600.0
 
+_ENDS = {TicketStatus.DONE: Step.COMPLETED, TicketStatus.NO_SHOW: Step.NO_SHOW, TicketStatus.CANCELLED: Step.CANCELLED}
 _TERMINAL = frozenset({TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.CANCELLED, TicketStatus.EXPIRED})
 
 
@@ -105,9 +116,10 @@ class HallState:
 
     def admit(self, msg: DeviceMessage) -> None:
         """Raise PayloadError (`unknown_window`, `unknown_service`, `unknown_device`, `entity_cap`) if `msg` names a
-        window, service, zone or device this hall does not take in (`rules.hall.admission`); changes nothing. The
-        gateway asks before `apply`, so a message is applied whole or not at all. A replay of the event log does not
-        ask: the log holds only messages admitted when they came."""
+        window, service, zone or device this hall does not take in (`rules.hall.admission`), or `out_of_scope` if it
+        changes what is not its device's (`rules.hall.scope`); changes nothing. The gateway asks before `apply`, so a
+        message is applied whole or not at all. A replay of the event log does not ask: the log holds only messages
+        admitted when they came."""
         self._admission.check(msg, self._records)
 
     def apply(self, msg: DeviceMessage) -> Applied:
@@ -115,12 +127,20 @@ class HallState:
         redelivery."""
         if msg.channel is Channel.HB:
             return self.heartbeat(
-                msg.device_id, msg.device_type, msg.seq, msg.at.timestamp(), msg.received_at.timestamp()
+                msg.device_id,
+                msg.device_type,
+                msg.seq,
+                msg.at.timestamp(),
+                msg.received_at.timestamp(),
+                boot=getattr(msg.payload, "boot", None),
             )
+        if msg.channel is Channel.STATE and isinstance(msg.payload, Retirement):
+            self.retire(msg.device_id)
+            return Applied.APPLIED
         at = msg.at.timestamp()
         heard = msg.received_at.timestamp()
         device = self._device(msg.device_id, msg.device_type)
-        if msg.seq is not None and not device.seen.add(msg.seq, at):
+        if msg.seq is not None and not device.seen.add(msg.seq, at, getattr(msg.payload, "boot", None)):
             return Applied.DUPLICATE
         changed = self._changed
         changed.devices.add(msg.device_id)
@@ -141,20 +161,29 @@ class HallState:
                     if ticket is not None and ticket.service is not None:  # its queue, if it waits in one
                         changed.services.add(ticket.service)
                 self._apply_event(msg, device, at)
+                note_owner(msg, self._records)  # whose the ticket, the window's rating pad, the seat (scope)
         if device.online is not online:
             changed.windows.add(msg.device_id)  # a window's terminal went offline or came back
         self._counted(heard)
         return Applied.APPLIED
 
     def heartbeat(
-        self, device_id: str, device_type: DeviceType, seq: int | None, at: float, received_at: float | None = None
+        self,
+        device_id: str,
+        device_type: DeviceType,
+        seq: int | None,
+        at: float,
+        received_at: float | None = None,
+        *,
+        boot: str | None = None,
     ) -> Applied:
         """A heartbeat (`hb`) sent at `at` (its `ts`) and heard at `received_at` (the box's clock; `at` if not
         given): the device is alive then, nothing more — what `apply` does with one, without the message (a backtest
-        replays a logged heartbeat from its row: seven in ten of a hall's messages)."""
+        replays a logged heartbeat from its row: seven in ten of a hall's messages). `boot` is its counter epoch
+        (`rules.hall.dedup`); without it, the epoch its `at` falls in."""
         heard = at if received_at is None else received_at
         device = self._device(device_id, device_type)
-        if seq is not None and not device.seen.add(seq, at):
+        if seq is not None and not device.seen.add(seq, at, boot):
             return Applied.DUPLICATE
         changed = self._changed
         changed.heard.add(device_id)  # its view: a new last seen; anything else only if it was offline
@@ -165,6 +194,32 @@ class HallState:
         self._seen(device, heard)
         self._counted(heard)
         return Applied.APPLIED
+
+    def retire(self, device_id: str) -> bool:
+        """The device is retired: its retained state was cleared (`devices.contract.Retirement`). What the hall
+        learned of it goes — its record (health, last seen, the seqs it sent), the zones it counted, its hold on a
+        window as rating pad or seat camera (`rules.hall.scope`), so that a replacement may take them over; the
+        windows, services and tickets it named stay, they are the hall's. A device the configuration lists stays as
+        the configuration describes it, never heard (health `unknown`), until the configuration drops it. False if
+        the hall knows no such device (nothing changes)."""
+        records = self._records
+        if records.devices.pop(device_id, None) is None:
+            return False
+        configured = next((d for d in self.profile.devices if d.device_id == device_id), None)
+        if configured is not None:
+            records.devices[device_id] = DeviceRecord(device_id, configured.device_type)
+        counted = [zone_id for zone_id, z in records.zones.items() if z.camera_id == device_id]
+        for zone_id in counted:
+            del records.zones[zone_id]
+        for w in records.windows.values():
+            if w.rating_pad == device_id:
+                w.rating_pad = None
+            if w.seat_camera == device_id:
+                w.seat_camera = None
+        self._changed.zones.update(counted)
+        self._changed.windows.add(device_id)  # a window's terminal: the window shows no terminal now
+        self._views.forget_device(device_id)
+        return True
 
     def _counted(self, heard: float) -> None:
         self._applied += 1
@@ -182,13 +237,13 @@ class HallState:
         window_id = p.named_window or msg.device_id
         match p:
             case TicketIssued():
-                self._issue(p.ticket_id, p.service, p.number, p.channel.value, at)
+                self._issue(p.ticket_id, p.service, p.number, p.channel.value, at, msg.device_id)
             case AppointmentCheckedIn():
                 self._service(p.service)
             case TicketCancelled():
-                self._end_ticket(p.ticket_id, TicketStatus.CANCELLED, at)
+                self._end_ticket(p.ticket_id, Step.CANCELLED, None, at, msg.device_id)
             case TicketReactivated():
-                self._reactivate(p.ticket_id, p.service, at)
+                self._reactivate(p.ticket_id, p.service, at, msg.device_id)
             case WindowOpened():
                 w = self._window(window_id)
                 self._set_status(w, WindowStatus.OPEN, at)
@@ -220,22 +275,15 @@ class HallState:
                 if w.current_ticket is None:
                     w.idle_since = at
             case TicketCalled():
-                self._call(self._window(window_id), p.ticket_id, p.attempt, at)
+                self._call(self._window(window_id), p.ticket_id, p.attempt, at, msg.device_id)
             case ServiceStarted():
-                self._start(self._window(window_id), p.ticket_id, at)
+                self._start(self._window(window_id), p.ticket_id, at, msg.device_id)
             case ServiceCompleted():
-                self._complete(self._window(window_id), p.ticket_id, p.duration_s, at)
+                self._complete(self._window(window_id), p.ticket_id, p.duration_s, at, msg.device_id)
             case TicketNoShow():
-                w = self._window(window_id)
-                t = self._end_ticket(p.ticket_id, TicketStatus.NO_SHOW, at)
-                if t is not None and t.service is not None and self._today(at):
-                    svc = self._service(t.service)
-                    svc.no_shows_today += 1
-                    _push(svc.no_shows, at)
-                self._free_window(w, p.ticket_id, at)
+                self._end_ticket(p.ticket_id, Step.NO_SHOW, self._window(window_id), at, msg.device_id)
             case TicketTransferred():
-                self._transfer(p.ticket_id, p.to_service, at)
-                self._free_window(self._window(window_id), p.ticket_id, at)
+                self._transfer(self._window(window_id), p.ticket_id, p.to_service, at, msg.device_id)
             case DisplayError():
                 device.display_error = p.code.value
                 device.last_error, device.last_error_at = p.code.value, at
@@ -279,6 +327,7 @@ class HallState:
             return  # a last will is the broker speaking, not the device: last seen and health stay as they were
         device.last_seen = heard
         device.error_code = p.error_code
+        device.firmware, device.location = p.firmware, p.location
         if isinstance(p, TicketMachineState | KioskState):
             device.printer = p.printer.value if p.printer else None
             device.paper_pct = p.paper_pct
@@ -292,123 +341,125 @@ class HallState:
             device.fps = p.fps
 
     # -- tickets ----------------------------------------------------------------------------------------
+    # Each ticket keeps its events (`rules.hall.course`); every event settles the difference between what they said
+    # before and what they say now — its queue, its window, the counts — so an event heard late (a ticket machine
+    # replaying its queue after a reconnect) lands where it would have in order.
 
-    def _issue(self, ticket_id: str, service: str, number: str, channel: str, at: float) -> None:
-        svc = self._service(service)
-        today = self._today(at)
-        if today:  # (an arrival of a closed day is in no rolling hour of this one)
-            _push(svc.arrivals, at)
-            svc.issued_today += 1
-        tickets = self._records.tickets
-        t = tickets.get(ticket_id)
-        if t is None:
-            t = tickets[ticket_id] = TicketRecord(ticket_id, service, number, channel, at)
-            if today:
-                svc.waiting[ticket_id] = t
-            else:  # issued on a day the hall has closed (a queue replayed after an outage): it waits no more
-                t.status, t.ended_at = TicketStatus.EXPIRED, at
-            return
-        # the call, transfer or cancellation arrived first: complete the record, do not queue it again (and a
-        # transfer's queue is newer news than the issue's)
-        t.service = t.service or service
-        t.number, t.channel, t.issued_at = number, channel, at
-        if t.called_at is not None and t.attempts >= 1:
-            svc.waits.append((t.called_at, max(0.0, t.called_at - at)))
+    def _issue(self, ticket_id: str, service: str, number: str, channel: str, at: float, by: str) -> None:
+        self._service(service)
+        t = self._move(ticket_id, TicketEvent(at, Step.ISSUED, by, 0, None, service, channel))
+        t.number = t.number or number
 
-    def _reactivate(self, ticket_id: str, service: str | None, at: float) -> None:
-        tickets = self._records.tickets
-        t = tickets.get(ticket_id)
-        if t is None:
-            t = tickets[ticket_id] = TicketRecord(ticket_id, service, issued_at=at)
-        code = service or t.service
-        if code is None or not self._today(at):
-            return
-        t.service = code
-        t.status = TicketStatus.WAITING
-        t.channel = TicketChannel.GREEN_CHANNEL.value
-        t.window_id = None
-        t.ended_at = None
-        self._service(code).waiting[ticket_id] = t
-
-    def _call(self, w: WindowRecord, ticket_id: str, attempt: int, at: float) -> None:
-        tickets = self._records.tickets
-        t = tickets.get(ticket_id)
-        if t is None:  # called before we saw it issued
-            t = tickets[ticket_id] = TicketRecord(ticket_id, None, status=TicketStatus.CALLED)
-        if t.service is not None:
-            svc = self._service(t.service)
-            if svc.waiting.pop(ticket_id, None) is not None and t.issued_at is not None:
-                _push(svc.calls, at)
-                svc.waits.append((at, max(0.0, at - t.issued_at)))
-                while svc.waits[0][0] < at - 2 * ROLLING_S:
-                    svc.waits.popleft()
-        if t.status is not TicketStatus.SERVING:
-            t.status = TicketStatus.CALLED
-        t.called_at = at
-        t.attempts = max(t.attempts, attempt)
-        t.window_id = w.window_id
-        t.ended_at = None
-        w.current_ticket = ticket_id
-        w.last_call_at = at
-        w.idle_since = None
-
-    def _start(self, w: WindowRecord, ticket_id: str, at: float) -> None:
-        tickets = self._records.tickets
-        t = tickets.get(ticket_id)
-        if t is None:
-            t = tickets[ticket_id] = TicketRecord(ticket_id, None)
-        if t.service is not None:
-            self._service(t.service).waiting.pop(ticket_id, None)
-        t.status = TicketStatus.SERVING
-        t.started_at = at
-        t.window_id = w.window_id
-        w.current_ticket = ticket_id
-        w.serving_since = at
-        w.idle_since = None
-
-    def _complete(self, w: WindowRecord, ticket_id: str, duration_s: float | None, at: float) -> None:
-        t = self._records.tickets.get(ticket_id)
-        service = t.service if t is not None else None
-        if duration_s is None and t is not None and t.started_at is not None:
-            duration_s = max(0.0, at - t.started_at)
-        self._end_ticket(ticket_id, TicketStatus.DONE, at)
-        today = self._today(at)
+    def _reactivate(self, ticket_id: str, service: str | None, at: float, by: str) -> None:
         if service is not None:
-            svc = self._service(service)
-            if today:
-                _push(svc.completions, at)
-                svc.completed_today += 1
-            if duration_s is not None:
-                svc.service_times.append(duration_s)
-        if today:
-            w.served_today += 1
-        self._free_window(w, ticket_id, at)
+            self._service(service)
+        self._move(ticket_id, TicketEvent(at, Step.REACTIVATED, by, 0, None, service))
 
-    def _transfer(self, ticket_id: str, to_service: str, at: float) -> None:
-        tickets = self._records.tickets
-        t = tickets.get(ticket_id)
-        if t is None:
-            t = tickets[ticket_id] = TicketRecord(ticket_id, to_service, issued_at=at)
-        if t.service is not None:
-            self._service(t.service).waiting.pop(ticket_id, None)
-        t.service = to_service
-        t.window_id = None
-        if self._today(at):
-            t.status = TicketStatus.WAITING
-            self._service(to_service).waiting[ticket_id] = t
-        else:
-            t.status, t.ended_at = TicketStatus.EXPIRED, at
+    def _call(self, w: WindowRecord, ticket_id: str, attempt: int, at: float, by: str) -> None:
+        w.last_call_at = at
+        self._move(ticket_id, TicketEvent(at, Step.CALLED, by, 0, w.window_id, None, attempt))
 
-    def _end_ticket(self, ticket_id: str, status: TicketStatus, at: float) -> TicketRecord | None:
+    def _start(self, w: WindowRecord, ticket_id: str, at: float, by: str) -> None:
+        self._move(ticket_id, TicketEvent(at, Step.STARTED, by, 0, w.window_id))
+
+    def _complete(self, w: WindowRecord, ticket_id: str, duration_s: float | None, at: float, by: str) -> None:
+        self._move(ticket_id, TicketEvent(at, Step.COMPLETED, by, 0, w.window_id, None, duration_s))
+
+    def _transfer(self, w: WindowRecord, ticket_id: str, to_service: str, at: float, by: str) -> None:
+        self._service(to_service)
+        self._move(ticket_id, TicketEvent(at, Step.TRANSFERRED, by, 0, w.window_id, to_service))
+
+    def _end_ticket(self, ticket_id: str, step: Step, w: WindowRecord | None, at: float, by: str) -> None:
+        """A no-show at window `w`, or a cancellation (no window)."""
+        self._move(ticket_id, TicketEvent(at, step, by, 0, None if w is None else w.window_id))
+
+    def _move(self, ticket_id: str, event: TicketEvent) -> TicketRecord:
+        """Add one of the ticket's events; settle its queue, its window and the counts."""
         tickets = self._records.tickets
         t = tickets.get(ticket_id)
         if t is None:
             t = tickets[ticket_id] = TicketRecord(ticket_id, None)
-        if t.service is not None:
-            self._service(t.service).waiting.pop(ticket_id, None)
-        t.status = status
-        t.ended_at = at
+        elif not t.events:
+            t.events = _saved_events(t)  # a record saved by an earlier release, before tickets kept their events
+        before = course(t.events)
+        event = add(t.events, event)
+        after = course(t.events)
+        gone, new = Counter(_facts(before)), Counter(_facts(after))
+        for fact in (gone - new).elements():
+            self._count(fact, -1)
+        for fact in (new - gone).elements():
+            self._count(fact, 1)
+        self._place(t, after, event)
         return t
+
+    def _place(self, t: TicketRecord, c: Course, event: TicketEvent) -> None:
+        """Put the ticket where its course says: its queue, or the window it is at (releasing the one it left)."""
+        queue = t.service if t.status is TicketStatus.WAITING else None
+        window = t.window_id
+        status = c.status
+        if c.is_open and (c.since is None or not self._today(c.since)):
+            status = TicketStatus.EXPIRED  # it took that place on a day the hall has closed: it waits no more
+        t.status = status
+        t.service = c.service
+        t.issued_at = c.issue.at if c.issue is not None else c.since if status is TicketStatus.WAITING else None
+        if c.green:
+            t.channel = TicketChannel.GREEN_CHANNEL.value
+        elif c.issue is not None and isinstance(c.issue.value, str):
+            t.channel = c.issue.value
+        t.called_at, t.started_at, t.attempts = c.called_at, c.started_at, c.attempts
+        t.ended_at = c.ended_at if status is not TicketStatus.EXPIRED else c.ended_at or c.since
+        t.window_id = c.window if status is not TicketStatus.EXPIRED else None
+        now_queue = t.service if status is TicketStatus.WAITING else None
+        if queue is not None and queue != now_queue:
+            self._service(queue).waiting.pop(t.ticket_id, None)
+        if now_queue is not None:
+            self._service(now_queue).waiting[t.ticket_id] = t
+        left_at = event.at if c.since is None else max(event.at, c.since)
+        if window is not None and window != t.window_id:
+            self._free_window(self._window(window), t.ticket_id, left_at)  # one ticket at one window
+        placed = event.step in (Step.CALLED, Step.STARTED) and event.window == t.window_id
+        if t.window_id is not None and (placed or t.window_id != window):
+            # (only then: a window that has called its next since keeps showing that one)
+            w = self._window(t.window_id)
+            w.current_ticket = t.ticket_id
+            w.serving_since = t.started_at if status is TicketStatus.SERVING else None
+            w.idle_since = None
+        if event.step in (Step.CALLED, Step.STARTED) and event.window != t.window_id:
+            # a window calling a ticket that has moved on since (heard late): it is done with its last one, and idle
+            # since the ticket left it
+            w = self._window(str(event.window))
+            w.current_ticket = w.serving_since = None
+            if w.status is WindowStatus.OPEN:
+                w.idle_since = leaving(t.events, event.window, event.at, event.n) or left_at
+
+    def _count(self, fact: Fact, sign: int) -> None:
+        """Count one fact of a ticket's course (`_facts`) in, or (`sign` -1) out again."""
+        match fact:
+            case ("issued", str(code), float(at)):
+                svc = self._service(code)
+                if self._today(at):
+                    svc.issued_today += sign
+                    _tally(svc.arrivals, at, sign)
+            case ("called", str(code), float(at), float(wait)):
+                svc = self._service(code)
+                _tally(svc.calls, at, sign)
+                _tally(svc.waits, (at, wait), sign)
+            case ("completed", Visit() as v, duration):
+                today = self._today(v.at)
+                if v.service is not None:
+                    svc = self._service(v.service)
+                    if today:
+                        svc.completed_today += sign
+                        _tally(svc.completions, v.at, sign)
+                    if duration is not None:
+                        _tally(svc.service_times, duration, sign)
+                if v.window is not None and today:
+                    self._window(v.window).served_today += sign
+            case ("no_show", Visit() as v):
+                if v.service is not None and self._today(v.at):
+                    svc = self._service(v.service)
+                    svc.no_shows_today += sign
+                    _tally(svc.no_shows, v.at, sign)
 
     def _free_window(self, w: WindowRecord, ticket_id: str, at: float) -> None:
         if w.current_ticket == ticket_id:
@@ -556,3 +607,62 @@ def _push(times: deque[float], at: float) -> None:
     times.append(at)
     while times[0] < at - 2 * ROLLING_S:
         times.popleft()
+
+
+Fact: TypeAlias = tuple[object, ...]
+
+
+def _facts(c: Course) -> list[Fact]:
+    """What a ticket's course counts in the hall's figures: its issue (issued today, arrivals), its first call (calls,
+    and its wait — once both times are known — for the queue it was called from), its first completion (completed and
+    served today, completions, handling times) and its first no-show."""
+    facts: list[Fact] = []
+    issue, call = c.issue, c.call
+    if issue is not None and issue.service is not None:
+        facts.append(("issued", issue.service, issue.at))
+        if call is not None and call.service is not None:
+            facts.append(("called", call.service, call.at, max(0.0, call.at - issue.at)))
+    if c.completed is not None:
+        facts.append(("completed", c.completed, c.duration_s))
+    if c.no_show is not None:
+        facts.append(("no_show", c.no_show))
+    return facts
+
+
+def _tally(kept: deque[Any], value: Any, sign: int) -> None:
+    """Add a time (or a wait, by its time) to a rolling record, kept in time order (the views count from the newest
+    end), or a handling time to the last few; or take it out again."""
+    if sign > 0:
+        if kept.maxlen is not None:  # the last few handling times, as heard
+            kept.append(value)
+            return
+        if not kept or value >= kept[-1]:
+            kept.append(value)
+        else:  # heard late
+            insort(kept, value)
+        at = value[0] if isinstance(value, tuple) else value
+        while (kept[0][0] if isinstance(kept[0], tuple) else kept[0]) < at - 2 * ROLLING_S:
+            kept.popleft()  # out of the rolling hour
+    else:
+        with suppress(ValueError):  # already out of the rolling hour
+            kept.remove(value)
+
+
+def _saved_events(t: TicketRecord) -> list[TicketEvent]:
+    """The events a ticket record saved by an earlier release stands for, as far as its fields tell (what their
+    course counts, that release counted: `rules.hall.course.saved_events`)."""
+    known = [x for x in (t.issued_at, t.called_at, t.started_at, t.ended_at) if x is not None]
+    last = max(known, default=0.0)
+    steps: list[tuple[float, Step, str | None, str | None, float | str | None]] = []
+    if t.number is not None and t.issued_at is not None:
+        steps.append((t.issued_at, Step.ISSUED, None, t.service, t.channel))
+    if t.called_at is not None:
+        steps.append((t.called_at, Step.CALLED, t.window_id, None, t.attempts or 1))
+    if t.started_at is not None:
+        steps.append((t.started_at, Step.STARTED, t.window_id, None, None))
+    end = _ENDS.get(t.status)
+    if end is not None:
+        steps.append((t.ended_at or last, end, t.window_id, None, None))
+    elif t.status is TicketStatus.WAITING and (t.called_at is not None or t.started_at is not None):
+        steps.append((last, Step.TRANSFERRED, None, t.service, None))  # waiting again after a call
+    return saved_events(steps)

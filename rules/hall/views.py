@@ -117,6 +117,13 @@ class SnapshotBuilder:
         self._zone_kept: dict[str, ZoneView] = {}  # zone → its view, until a camera reports it again
         self._zone_order: list[str] = []
 
+    def forget_device(self, device_id: str) -> None:
+        """A device retired (`HallState.retire`): its kept view goes, and the next snapshot lists the devices and the
+        zones afresh (ids went, and others may come before it)."""
+        self._device_views.pop(device_id, None)
+        self._device_list_at = math.inf  # as for an earlier moment than the last: every device listed again
+        self._zone_order = []
+
     # -- the snapshot -----------------------------------------------------------------------------------
 
     def build(self, now: datetime, parts: Collection[str] | None) -> HallSnapshot:
@@ -382,7 +389,9 @@ class SnapshotBuilder:
             device_id=d.device_id,
             device_type=d.device_type,
             name=prof.name if prof else None,
-            location=prof.location if prof else None,
+            location=prof.location if prof and prof.location else d.location,
+            reported_location=d.location,
+            firmware=d.firmware,
             online=d.online,
             since=self._local_datetime(d.online_since),
             last_seen=self._local_datetime(d.last_seen),
@@ -455,6 +464,8 @@ def _with_last_seen(v: DeviceView, last_seen: datetime | None, silent_since: dat
         device_type=v.device_type,
         name=v.name,
         location=v.location,
+        reported_location=v.reported_location,
+        firmware=v.firmware,
         online=v.online,
         since=v.since,
         last_seen=last_seen,

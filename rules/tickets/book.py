@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -144,11 +144,12 @@ class TicketBook:
         devices = {d.device_id: d for d in hall.devices} if visit else {}
         # every re-assessment of this tick asks for its device's peers: grouped once (and not for an idle book)
         by_type = group_by_type(hall.devices) if visit else {}
+        faulty = self._faulty()
         for tid in visit:
             t = self._tickets[tid]
             device = devices.get(t.device) if t.device else None
             if t.active and t.kind is TicketKind.DEVICE_FAULT:
-                t = self._reassess(t, device, hall, by_type, now, out)
+                t = self._reassess(t, device, hall, by_type, faulty, now, out)
                 t = self._verify(t, device, now, out)
             if (
                 t.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -325,7 +326,15 @@ class TicketBook:
         device = next((d for d in hall.devices if d.device_id == device_id), None) if device_id else None
         auto = action.priority == "auto"
         priority, reason = choose_priority(
-            kind, action.priority, alert.severity, device, hall, now, self.schedule, self.calendar.tz
+            kind,
+            action.priority,
+            alert.severity,
+            device,
+            hall,
+            now,
+            self.schedule,
+            self.calendar.tz,
+            faulty=self._faulty(),
         )
         ack_target, resolve_target = self.policy.targets(kind, priority)
         tid = self._next_id(now)
@@ -377,7 +386,9 @@ class TicketBook:
         device = next((d for d in hall.devices if d.device_id == t.device), None) if t.device else None
         priority, reason = t.priority, t.priority_reason
         if t.priority_auto and device is not None:
-            priority, reason = assess_priority(device, hall, now, self.schedule, self.calendar.tz)
+            priority, reason = assess_priority(
+                device, hall, now, self.schedule, self.calendar.tz, faulty=self._faulty()
+            )
         ack_target, resolve_target = self.policy.targets(t.kind, priority)
         roles = merge_roles(t.notified, self.policy.open_roles(t.kind, priority))
         t = self._move(
@@ -419,6 +430,7 @@ class TicketBook:
         device: DeviceView | None,
         hall: HallSnapshot,
         by_type: DevicesByType,
+        faulty: Collection[str],
         now: datetime,
         out: list[TicketEvent],
     ) -> Ticket:
@@ -426,7 +438,9 @@ class TicketBook:
         promised stays promised."""
         if not t.priority_auto or device is None or t.priority is TicketPriority.P1 or not t.alert_active:
             return t  # a fault that has cleared is not made more urgent
-        priority, reason = assess_priority(device, hall, now, self.schedule, self.calendar.tz, by_type=by_type)
+        priority, reason = assess_priority(
+            device, hall, now, self.schedule, self.calendar.tz, by_type=by_type, faulty=faulty
+        )
         if priority.rank >= t.priority.rank:
             return t
         ack_target, resolve_target = self.policy.targets(t.kind, priority)
@@ -533,6 +547,16 @@ class TicketBook:
         if t.kind is TicketKind.RECTIFICATION or t.resolved_at is None:
             return True
         return now >= t.resolved_at + self.policy.reopen_window
+
+    def _faulty(self) -> set[str]:
+        """The devices whose fault is open and still firing: they do not work, whatever their view says (a device
+        silent past its heartbeat timeout has no last will to say it is offline). Open fault tickets are watched."""
+        tickets = self._tickets
+        return {
+            t.device
+            for t in (tickets[tid] for tid in self._watched)
+            if t.device and t.active and t.alert_active and t.kind is TicketKind.DEVICE_FAULT
+        }
 
     def _by_alert(self, alert: str | tuple[str, str]) -> Ticket | None:
         if isinstance(alert, tuple):

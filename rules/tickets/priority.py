@@ -8,7 +8,7 @@ them once (`group_by_type`) and passes the grouping in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from devices.topics import DeviceType
@@ -71,6 +71,7 @@ def assess_priority(
     tz: tzinfo,
     *,
     by_type: DevicesByType | None = None,
+    faulty: Collection[str] = (),
 ) -> tuple[TicketPriority, str]:
     """The priority of a fault on `device` from its operational impact, with the reason in words.
 
@@ -84,11 +85,13 @@ def assess_priority(
     ahead.
 
     `by_type` is `group_by_type(hall.devices)` when the caller has it already (every open ticket's priority is
-    re-assessed on every tick); without it the hall's devices are grouped here."""
+    re-assessed on every tick); without it the hall's devices are grouped here. `faulty`: the devices whose fault is
+    known otherwise (an open fault ticket whose alert is active) — a device silent past its heartbeat timeout still
+    looks online and healthy in its view, since no last will came, yet it does not work."""
     cal = WorkingCalendar(schedule, tz)
     peers = (group_by_type(hall.devices) if by_type is None else by_type).get(device.device_type, [])
     total = len({d.device_id for d in peers} | {device.device_id})
-    working = sum(1 for d in peers if d.device_id != device.device_id and works(d))
+    working = sum(1 for d in peers if d.device_id != device.device_id and works(d) and d.device_id not in faulty)
     name = _name(device.device_type)
     if device.device_type in _CORE:
         if working == 0:
@@ -124,7 +127,7 @@ def assess_priority(
     return priority, f"{why}; {when}"
 
 
-def choose_priority(
+def choose_priority(  # noqa: PLR0913 - the rule's three, the device in its hall and time, and the known faults
     kind: TicketKind,
     fixed: str,
     severity: Severity,
@@ -133,6 +136,7 @@ def choose_priority(
     now: datetime,
     schedule: Schedule,
     tz: tzinfo,
+    faulty: Collection[str] = (),
 ) -> tuple[TicketPriority, str]:
     """A new ticket's priority and its reason: the rule's own (`fixed`, unless "auto"), a bad rating's, the device's
     impact (`assess_priority`), or, with no device to assess, the rule's severity."""
@@ -141,6 +145,6 @@ def choose_priority(
     if kind is TicketKind.RECTIFICATION:
         return TicketPriority.P2, "bad rating (差评): rectify and revisit the citizen"
     if device is not None:
-        return assess_priority(device, hall, now, schedule, tz)
+        return assess_priority(device, hall, now, schedule, tz, faulty=faulty)
     priority = _PRIORITY_OF_SEVERITY[severity]
     return priority, f"from the rule's severity ({severity}); no device to assess"

@@ -166,8 +166,8 @@ def test_broker_restart_mid_stream_loses_no_qos1_event(
     )
     publisher.wait(60)
     wait_until(lambda: gw.accepted() == len(stream), timeout=60, what="every ticket")
-    health = gw.health()
-    assert health["broker_connects"] >= 2, "the gateway reconnected"
+    # (on a loaded machine every ticket may be in before the restart: the reconnect then comes after its back-off)
+    wait_until(lambda: gw.health()["broker_connects"] >= 2, timeout=60, what="the gateway to reconnect")  # type: ignore[operator]
     hall = gw.get("/api/hall")
     assert {s["code"]: s["issued_today"] for s in hall["services"]} == {"tax": 1000, "land": 1000, "social": 1000}  # type: ignore[index]
     assert hall["totals"]["waiting"] == 3000  # type: ignore[index]

@@ -15,7 +15,7 @@ from pathlib import Path
 from devices.simulator import HallSimulation, load_scenario
 from edge.broker import MosquittoProcess
 from tests.hallday import disagreements
-from tests.integration.conftest import CST, ROOT, GatewayProcess, wait_until
+from tests.integration.conftest import CST, ROOT, GatewayProcess, Listener, wait_until
 
 START = datetime(2026, 11, 23, 10, 40, tzinfo=CST)  # a Monday
 
@@ -38,8 +38,10 @@ def simulate(broker: MosquittoProcess, tmp: Path, *args: str) -> dict[str, objec
 def test_gateway_agrees_with_the_simulated_county_hall_over_a_real_broker(
     mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
-    """The county hall 10:40–11:00 at 300× speed (4 s): every message and the will reach the gateway, once."""
+    """The county hall 10:40–11:00 at 300× speed (4 s): every message and the will reach the gateway, once — and so
+    does every acknowledgement the devices give the gateway's commands (a nudge, a re-call)."""
     gw = gateway_factory(mosquitto.url, "--clock", "device", "--speed", "300", hall="county-01").start()
+    acks = Listener(mosquitto.port, "hall/county-01/+/+/cmd/ack")
     truth = simulate(
         mosquitto,
         tmp_path,
@@ -56,6 +58,8 @@ def test_gateway_agrees_with_the_simulated_county_hall_over_a_real_broker(
     )
     timeline = HallSimulation(load_scenario("county"), 7, START, START + timedelta(minutes=20)).messages()
     sent = sum(1 for m in timeline if m.kind != "connect")  # what the devices published, and the will
+    acks.close()  # the simulator has ended: its devices answer no more
+    sent += len(acks.heard)
     wait_until(lambda: gw.accepted() >= sent, what="every message to reach the gateway")
     counters = gw.health()["counters"]
     assert counters["rejected_total"] == 0, counters  # type: ignore[index]

@@ -341,8 +341,8 @@ def test_the_last_will_is_accepted_for_every_device_type(device: DeviceType) -> 
 @pytest.mark.parametrize(
     ("case", "payload", "expected"),
     [
-        ("online without ts or seq", {"v": 1, "online": True}, ("value_error", "")),
-        ("online without seq", {"v": 1, "online": True, "ts": TS}, ("value_error", "")),
+        ("online without ts or seq", {"v": 1, "online": True}, ("missing", "ts")),
+        ("online without seq", {"v": 1, "online": True, "ts": TS}, ("missing", "seq")),
         ("no online flag", env(), ("missing", "online")),
         ("bad version", {"v": 2, "online": False}, ("literal_error", "v")),
         ("unknown printer status", env(online=True, printer="smoking"), ("enum", "printer")),
@@ -396,6 +396,7 @@ VALID_COMMANDS: list[tuple[DeviceType, dict[str, Any]]] = [
     (D.CALL_SCREEN, {**CMD, "type": "call.announce", "number": "A023", "window_id": "W01"}),
     (D.CALL_SCREEN, {**CMD, "type": "message.show", "text": "系统维护中", "seconds": 60}),
     (D.KIOSK, {**CMD, "type": "restart"}),
+    (D.CALL_SCREEN, {**CMD, "type": "restart"}),
     (D.KIOSK, {**CMD, "type": "self_test"}),
     (D.TICKET_MACHINE, {**CMD, "type": "quota.set", "service": "HJ01", "remaining": 0}),
 ]

@@ -117,5 +117,12 @@ def test_orders_are_handed_over_once_in_arrival_order() -> None:
     assert orders(NOON) == [WindowCommand("open", "W9")]
 
 
+def test_a_command_sent_again_with_the_same_cmd_id_is_carried_out_once() -> None:
+    """The gateway re-sends a command whose acknowledgement it did not hear; the staff open the window once."""
+    assert orders_after((QMS, body(ASSIGN)), (QMS, body(ASSIGN))) == [
+        WindowCommand("open", "W7", ("SB01", "YB02"), "S-042")
+    ]
+
+
 def test_a_window_assign_with_services_that_are_not_a_list_is_ignored() -> None:
     assert orders_after((QMS, body(ASSIGN, services=5))) == []

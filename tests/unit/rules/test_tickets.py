@@ -545,6 +545,37 @@ def test_priority_rises_when_the_last_peer_fails_and_when_the_hall_opens() -> No
     assert up.ticket.priority is TicketPriority.P1 and up.ticket.ack_due == local(MON + timedelta(1), "08:35")
 
 
+def test_a_silent_peer_counts_as_down_like_an_offline_one() -> None:
+    """A device that dies without a last will stays `online` in its view; its silence opens a fault ticket, and that
+    open fault makes it as down for its peers' priority as an offline one."""
+    hall = Hall("tm1", "tm2")
+    hall.working(T0, "tm1", "tm2")
+    book = TicketBook(OPENING, CST)
+    t0 = local(MON, "10:00")
+    assert hall.device("tm2", t0).online, "no last will came: the view still says online"
+    [silent] = book.on_alert(fault("tm2", "ticket_machine", t0), hall.at(t0), t0)  # its silence fired the rule
+    assert silent.ticket.priority is TicketPriority.P2, "tm1 still works"
+    later = t0 + timedelta(minutes=2)
+    hall.broken(later, "tm1")
+    [ev] = book.on_alert(fault("tm1", "ticket_machine", later), hall.at(later), later)
+    assert (ev.ticket.priority, ev.ticket.priority_reason.split(";")[0]) == (
+        TicketPriority.P1,
+        "last working ticket machine of the hall",
+    ), "the silent tm2 does not count as working"
+    [up] = book.tick(hall.at(later), later)
+    assert (up.ticket.device, up.kind, up.ticket.priority) == ("tm2", E.REPRIORITISED, TicketPriority.P1)
+
+    healed = later + timedelta(minutes=1)
+    book.on_alert_resolved(silent.ticket.alert_fingerprint or "", healed)  # tm2 is heard again
+    hall.working(healed, "tm2")
+    assert book.tick(hall.at(healed), healed) == [], "priorities are never lowered, and tm1's stays P1"
+    hall2 = Hall("tm1", "tm2")
+    hall2.working(T0, "tm1", "tm2")
+    book2 = TicketBook(OPENING, CST)
+    [fine] = book2.on_alert(fault("tm1", "ticket_machine", t0), hall2.at(t0), t0)
+    assert fine.ticket.priority is TicketPriority.P2, "without tm2's fault, tm1 is one of two"
+
+
 def test_a_bad_rating_opens_a_rectification_ticket_revisit_within_two_working_days() -> None:
     hall = Hall()
     book = TicketBook(OPENING, CST)

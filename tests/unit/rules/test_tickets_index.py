@@ -42,11 +42,16 @@ class WholeBook(TicketBook):
         self._seen = now
         devices = {d.device_id: d for d in hall.devices}
         by_type = group_by_type(hall.devices) if self._tickets else {}
+        faulty = {
+            t.device
+            for t in self._tickets.values()
+            if t.device and t.active and t.alert_active and t.kind is TicketKind.DEVICE_FAULT
+        }
         for tid in sorted(self._tickets):
             t = self._tickets[tid]
             device = devices.get(t.device) if t.device else None
             if t.active and t.kind is TicketKind.DEVICE_FAULT:
-                t = self._reassess(t, device, hall, by_type, now, out)
+                t = self._reassess(t, device, hall, by_type, faulty, now, out)
                 t = self._verify(t, device, now, out)
             if (
                 t.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)

@@ -1,0 +1,55 @@
+"""A device flooding the gateway is held to its rate (`rate_limited`): counted, kept as a dead letter once a second,
+its messages over the rate not applied, while the other devices' messages all are. Real SQLite file, hall time from
+an injected clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from edge.config import load_config
+from edge.gateway import Gateway
+from rules.clock import FixedClock
+
+CST = timezone(timedelta(hours=8))
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=CST)
+
+
+def test_a_flooding_kiosk_is_limited_and_the_ticket_machine_is_not(tmp_path: Path) -> None:
+    cfg = load_config(
+        None,
+        {
+            "hall": {"id": "h1"},
+            "storage": {"path": str(tmp_path / "g.db")},
+            "ingest": {"max_msgs_per_s_per_device": 5, "burst_per_device": 20},
+        },
+    )
+    gw = Gateway(cfg, clock=FixedClock(AT))
+    gw.open()
+    assert gw.store is not None
+    try:
+        seq = 0
+        for tenth in range(100):  # ten seconds: the kiosk sends 100 errors a second, the machine 2 tickets
+            at = AT + timedelta(seconds=tenth / 10)
+            for _ in range(10):
+                seq += 1
+                body = {"v": 1, "ts": at.isoformat(), "seq": seq, "type": "kiosk.error", "code": "E1"}
+                gw.handle("hall/h1/kiosk/K1/evt", json.dumps(body).encode(), at)
+            if tenth % 5:
+                continue
+            ticket = {"v": 1, "ts": at.isoformat(), "seq": tenth + 1, "type": "ticket.issued"}
+            ticket |= {"ticket_id": f"t{tenth}", "number": f"A{tenth:03}", "service": "S1"}
+            gw.handle("hall/h1/ticket_machine/QM1/evt", json.dumps(ticket).encode(), at)
+        gw.flush()
+        limited = gw.counters.rejected["rate_limited"]
+        # 1,000 sent over 9.9 s: the burst of 20 and 5 a second after it pass (a refill of 49.5, floored per take)
+        assert 1000 - limited in range(68, 71)
+        assert gw.counters.accepted == (1000 - limited) + 20, "all 20 tickets taken"
+        waiting = {s.code: s.waiting for s in gw.state.snapshot(AT + timedelta(seconds=10)).services}
+        assert waiting["S1"] == 20
+        dead = [d for d in gw.store.dead_letters.newest(1000) if d.reason == "rate_limited"]
+        assert len(dead) == 10, "one dead letter per second of flooding, not 930"
+        assert all("/kiosk/K1/" in d.topic and "5 messages a second" in d.detail for d in dead)
+    finally:
+        gw.close()
