@@ -12,7 +12,9 @@ the extrapolation per year, the database/WAL/-shm sizes and the saved state's si
 The city hall is open Monday to Friday from 08:30 in Asia/Shanghai, and the gateway rejects device times far from
 its own clock, so the simulation plays the last Monday from 09:30 (the morning peak) and the gateway runs under
 Debian's libfaketime with its wall clock moved to that Monday (as tests/integration/test_midnight.py does; its
-monotonic clock is left alone). The simulator is always the baseline tree's, so both gateways get the same stream.
+monotonic clock is left alone). The simulator is always this checkout's, so both gateways get the same devices (and
+this checkout's devices answer commands, as real ones do: a simulator that never answered would make this gateway
+send each command three times and open a ticket for it).
 The simulated hall starts empty at its start time: its state is smaller than at the same hour of a real day.
 
 Run:  .venv/bin/python bench/disk_writes.py [--seconds 300] [--warmup 60] [--seed 1] [--base DIR | --base-ref main]
@@ -219,7 +221,7 @@ def measure(label: str, tree: Path, base: Path, sim_start: datetime, args: argpa
         offset = round(sim_start.timestamp() - time.time()) - GATEWAY_START_S
         gw.args = in_tree(tree, gw.args, *faked_clock(offset))
         sim = simulator_process(work / "simulator.log", broker.url, "city", 1, sim_start, args.seed)
-        sim.args = in_tree(base, sim.args)
+        sim.args = in_tree(ROOT, sim.args)
         try:
             gw.start()
             sim.start()
