@@ -518,6 +518,18 @@ class QuotaSetCommand(_Command):
     remaining: Count
 
 
+AnyCommand = (
+    NudgeCommand
+    | RecallCommand
+    | WindowAssignCommand
+    | TicketReactivateCommand
+    | CallAnnounceCommand
+    | MessageShowCommand
+    | KioskRestartCommand
+    | KioskSelfTestCommand
+    | QuotaSetCommand
+)
+
 COMMANDS_BY_DEVICE: dict[DeviceType, tuple[type[_Command], ...]] = {
     DeviceType.WINDOW: (NudgeCommand, RecallCommand),
     DeviceType.QMS: (WindowAssignCommand, TicketReactivateCommand),
@@ -585,6 +597,7 @@ __all__ = [
     "STATE_BY_DEVICE",
     "TICKET_EVENTS",
     "WINDOW_EVENTS",
+    "AnyCommand",
     "AnyState",
     "AppointmentCheckedIn",
     "CallAnnounceCommand",

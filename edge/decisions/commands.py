@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 
 from devices.contract import (
+    AnyCommand,
     CallAnnounceCommand,
     KioskRestartCommand,
     KioskSelfTestCommand,
@@ -64,16 +65,7 @@ def alert_commands(
 
 def _command(
     cmd: CommandAction, cmd_id: str, alert: Alert, w: WindowView | None, hall: HallSnapshot, now: datetime
-) -> (
-    NudgeCommand
-    | RecallCommand
-    | CallAnnounceCommand
-    | MessageShowCommand
-    | KioskRestartCommand
-    | KioskSelfTestCommand
-    | TicketReactivateCommand
-    | None
-):
+) -> AnyCommand | None:
     if cmd.type == "nudge":
         waiting = sum(s.waiting for s in hall.services if w is not None and s.code in w.services)
         return NudgeCommand(ts=now, cmd_id=cmd_id, waiting=waiting, message=cmd.message)
@@ -132,14 +124,7 @@ def _device_command(
     hall_id: str,
     device_type: DeviceType,
     device_id: str,
-    model: NudgeCommand
-    | RecallCommand
-    | CallAnnounceCommand
-    | MessageShowCommand
-    | KioskRestartCommand
-    | KioskSelfTestCommand
-    | TicketReactivateCommand
-    | WindowAssignCommand,
+    model: AnyCommand,
 ) -> DeviceCommand:
     return DeviceCommand(
         cmd_id=model.cmd_id,

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage, decode
+from devices.errors import PayloadError
 from devices.simulator import HallSimulation, HallTruth, SimMessage, load_scenario
 from devices.simulator.scenario import Scenario
-from rules.hall import HallProfile, ServiceProfile, WindowProfile
+from rules.hall import HallProfile, HallState, ServiceProfile, WindowProfile
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=CST)  # a Monday, 09:00 in the hall
@@ -97,3 +98,13 @@ def county_day() -> SimulatedDay:
         if msg is not None:
             logged.append((m, msg))
     return SimulatedDay(tuple(logged), simulation.truth())
+
+
+def ingest(state: HallState, msg: DeviceMessage) -> tuple[str, str] | None:
+    """What the gateway does with a decoded message: admit, then apply; the refusal's reason and path, if any."""
+    try:
+        state.admit(msg)
+    except PayloadError as exc:
+        return exc.reason, exc.path
+    state.apply(msg)
+    return None

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devices.codec import DeviceMessage, decode
-from devices.errors import PayloadError
 from devices.simulator import HallSimulation, load_scenario
 from devices.topics import DeviceType
 from edge.demo import scenario_config
@@ -25,7 +24,7 @@ from rules.hall import (
     ServiceProfile,
     WindowProfile,
 )
-from tests.unit.rules.feed import T0, Feed, county_day, issue, opened, win
+from tests.unit.rules.feed import T0, Feed, county_day, ingest, issue, opened, win
 
 CONFIGURED = HallProfile(
     "h1",
@@ -206,16 +205,6 @@ CASES: list[Case] = [
     ),
     ("a known device at the cap", SMALL, [hb(d) for d in ("k1", "k2", "k3", "k4")], hb("k2"), None),
 ]
-
-
-def ingest(state: HallState, msg: DeviceMessage) -> tuple[str, str] | None:
-    """What the gateway does with a decoded message: admit, then apply; the refusal's reason and path, if any."""
-    try:
-        state.admit(msg)
-    except PayloadError as exc:
-        return exc.reason, exc.path
-    state.apply(msg)
-    return None
 
 
 @pytest.mark.parametrize(("name", "profile", "before", "make", "expected"), CASES, ids=[c[0] for c in CASES])

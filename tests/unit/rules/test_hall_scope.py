@@ -15,7 +15,7 @@ from devices.codec import DeviceMessage, decode
 from devices.errors import PayloadError
 from devices.topics import DeviceType
 from rules.hall import DeviceProfile, HallProfile, HallState, WindowProfile
-from tests.unit.rules.feed import T0, Feed, issue, opened, win
+from tests.unit.rules.feed import T0, Feed, ingest, issue, opened, win
 
 LEARNING = HallProfile("h1")  # nothing configured: every binding is learned
 BOUND = HallProfile(
@@ -232,16 +232,6 @@ CASES: list[Case] = [
         None,
     ),
 ]
-
-
-def ingest(state: HallState, msg: DeviceMessage) -> tuple[str, str] | None:
-    """What the gateway does with a decoded message: admit, then apply; the refusal's reason and path, if any."""
-    try:
-        state.admit(msg)
-    except PayloadError as exc:
-        return exc.reason, exc.path
-    state.apply(msg)
-    return None
 
 
 @pytest.mark.parametrize(("name", "profile", "before", "make", "expected"), CASES, ids=[c[0] for c in CASES])
