@@ -1,14 +1,16 @@
 """How signed rule bundles travel over MQTT between the city/province cluster and a hall's box.
 
     hallops rules push ─▶ cloud/halls/<hall>/rules/bundle (or cloud/halls/all/…)   retained, QoS 1, on the cluster
-      ─▶ the hall's mosquitto bridges it in ─▶ the gateway's link ─▶ Receiver.offer ─▶ verify ─▶ RuleSink.apply_bundle
+      ─▶ the hall's mosquitto bridges it in ─▶ the gateway's link ─▶ Receiver.offer ─▶ verify, check_newer
+      ─▶ approval_needed? ─ no ─▶ RuleSink.apply_bundle (in force)
+                          └ yes ─▶ RuleSink.hold_bundle (stored, waits for an administrator at the hall)
       ─▶ Report ─▶ cloud/halls/<hall>/rules/applied                                 retained, QoS 1, bridged out
 
-This module owns the topics, the push (a short-lived paho client), the report and the receiving side's decisions:
-what is applied, what is refused and why, and which deliveries are the same bundle again (a retained copy after a
-reconnect or a restart) and must not be applied or reported in a loop. It stores nothing and opens no connection
-of its own on the receiving side: the gateway hands it a `RuleSink` (its rule versions) and a `Publisher` (its MQTT
-link). Bundles never enter the device ingest path.
+This module owns the topics, the push (a short-lived paho client), the trusted keys as read from their files, the
+report and the receiving side's decisions: what is applied, what waits for approval, what is refused and why, and
+which deliveries are the same bundle again (a retained copy after a reconnect or a restart) and must not be applied
+or reported in a loop. It stores nothing and opens no connection of its own on the receiving side: the gateway hands
+it a `RuleSink` (its rule versions) and a `Publisher` (its MQTT link). Bundles never enter the device ingest path.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -36,9 +38,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cloud_sync.bundle import FORMAT, Bundle, BundleError, verify
+from cloud_sync.bundle import (
+    DEFAULT_MAX_STEP,
+    FORMAT,
+    KEY_ID,
+    MAX_VERSION,
+    Bundle,
+    BundleError,
+    TrustedKey,
+    approval_needed,
+    check_newer,
+    valid_version,
+    verify,
+)
 from devices.broker_address import BrokerAddress
 from devices.errors import SyncError
+from rules.language import RuleFile
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +95,9 @@ def addressed_to(raw: bytes) -> tuple[str, int]:
     if header.get("format") != FORMAT:
         raise BundleError(f"format {header.get('format')!r}; expected {FORMAT}")
     hall, version = header.get("hall"), header.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BundleError(f"version {version!r} is not a number of 1 or more")
+    if not valid_version(version):
+        raise BundleError(f"version {version!r} is not a whole number from 1 to {MAX_VERSION}")
+    assert isinstance(version, int)
     if not isinstance(hall, str) or hall == EVERY_HALL or (hall != "*" and not _HALL.match(hall)):
         raise BundleError(f"hall {hall!r} is not a hall id or * (every hall)")
     return hall, version
@@ -98,6 +114,28 @@ def public_key(text: str) -> str:
             "not an Ed25519 public key (bundle.pub from `hallops rules keygen`: a line of base64)"
         ) from None
     return key
+
+
+def read_keys(entries: Iterable[tuple[str, Path, date | None]]) -> dict[str, TrustedKey]:
+    """The trusted keys by id, from (id, path of `<id>.pub`, last day trusted) as `rules.bundle_public_key` and
+    `rules.bundle_keys` name them; ValueError naming the file (or the id used twice) otherwise."""
+    keys: dict[str, TrustedKey] = {}
+    for key_id, path, not_after in entries:
+        if not KEY_ID.match(key_id):
+            raise ValueError(f"key id {key_id!r}: letters, digits, '.', '_' or '-', up to 64")
+        if key_id in keys:
+            raise ValueError(f"key id {key_id!r} is used twice")
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise ValueError(f"no such file: {path}") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            keys[key_id] = TrustedKey(key_id, public_key(text), not_after)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return keys
 
 
 # -- the push (where bundles are made) ------------------------------------------------------------------------
@@ -195,11 +233,15 @@ class RuleSink(Protocol):
     """The gateway's rule versions, as the receiver needs them."""
 
     def applied_bundle(self) -> int:
-        """The bundle version applied last (0: none yet)."""
+        """The bundle version taken last — in force or waiting for approval (0: none yet)."""
         ...
 
     def rules_in_force(self) -> int:
         """The rule version in force."""
+        ...
+
+    def in_force(self) -> RuleFile:
+        """The rules in force, to tell what a bundle changes."""
         ...
 
     def stored_rules(self, rules_yaml: str) -> int | None:
@@ -211,6 +253,11 @@ class RuleSink(Protocol):
         returns the rule version."""
         ...
 
+    def hold_bundle(self, bundle: Bundle, topic: str, reasons: list[str]) -> int:
+        """Store the rules as a version that is not put in force (audited with `reasons`) and record the bundle
+        version: an administrator at the hall activates it, or not; returns the rule version."""
+        ...
+
 
 class Publisher(Protocol):
     async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None: ...
@@ -218,14 +265,16 @@ class Publisher(Protocol):
 
 class Status(StrEnum):
     APPLIED = "applied"
+    PENDING = "pending_approval"  # stored as a rule version; in force once an administrator at the hall activates it
     REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     """What a gateway did with one bundle, published retained on `cloud/halls/<hall>/rules/applied`. `rule_version`
-    and `applied_version` describe the box afterwards: the new versions when applied, the unchanged ones when
-    refused. `bundle_version` is what the bundle claimed (None when it could not be read)."""
+    and `applied_version` describe the box afterwards: the rule version in force (unchanged when the bundle was
+    refused or waits for approval) and the bundle version taken last (a bundle waiting for approval counts: the next
+    one must be newer). `bundle_version` is what the bundle claimed (None when it could not be read)."""
 
     hall: str
     status: Status
@@ -254,6 +303,7 @@ class BundleCounters:
 
     received: int = 0
     applied: int = 0
+    pending: int = 0  # stored, waiting for an administrator at the hall
     refused: int = 0
     repeated: int = 0  # the same bundle again (a retained copy after a reconnect or a restart): nothing done
     unsent_reports: int = 0  # reports waiting for the broker
@@ -268,38 +318,39 @@ def claimed_version(raw: bytes) -> int | None:
     return None
 
 
-def decide(bundle: Bundle, applied: int, stored: int | None) -> Status | None:
-    """For a genuine bundle meant for this hall: apply it (newer), ignore it (the one applied last, delivered again:
-    same version and its rules already stored), or refuse it (older, or the same version with other rules)."""
-    if bundle.version > applied:
-        return Status.APPLIED
-    if bundle.version == applied and stored is not None:
-        return None
-    return Status.REFUSED
+@dataclass(frozen=True, slots=True)
+class _Awaiting:
+    """A bundle stored for approval: reported `applied` once its rule version is put in force at the hall."""
+
+    bundle: int
+    rule_version: int
 
 
 class Receiver:
     """Takes bundles from the gateway's link, one at a time, off the ingest path: `offer` only queues (the newest
-    per topic: a retained topic's newer bundle supersedes one not yet taken), `run` verifies, applies and reports.
-    Nothing it is given stops it: every failure becomes a refusal with a reason."""
+    per topic: a retained topic's newer bundle supersedes one not yet taken), `run` verifies, applies or holds for
+    approval, and reports. Nothing it is given stops it: every failure becomes a refusal with a reason."""
 
     def __init__(
         self,
         hall: str,
-        key: str,
+        keys: Mapping[str, TrustedKey],
         sink: RuleSink,
         publisher: Publisher,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_step: int = DEFAULT_MAX_STEP,
     ) -> None:
         self.hall = hall
         self.counters = BundleCounters()
-        self._key = key
+        self._keys = dict(keys)
         self._sink = sink
         self._publisher = publisher
         self._now = now
+        self._max_step = max_step
         self._pending: dict[str, tuple[bytes, Callable[[], None]]] = {}
         self._taken: dict[str, bytes] = {}  # topic → digest of the last bundle handled there (reconnects re-deliver)
-        self._seen_applied = False  # the applied bundle's re-delivery is reported once per start
+        self._seen_applied = False  # the re-delivery of the bundle taken last is reported once per start
+        self._awaiting: _Awaiting | None = None
         self._unsent: Report | None = None
         self._wake = asyncio.Event()
 
@@ -321,7 +372,8 @@ class Receiver:
             await self.drain()
 
     async def drain(self) -> None:
-        """Take every queued bundle, then send the report not yet sent (if the broker is there)."""
+        """Take every queued bundle, notice an approval given at the hall, then send the report not yet sent (if the
+        broker is there)."""
         while self._pending:
             topic = next(iter(self._pending))
             payload, done = self._pending.pop(topic)
@@ -331,6 +383,14 @@ class Receiver:
                 log.exception("bundle on %s could not be handled", topic)
             finally:
                 _call(done)
+        awaiting = self._awaiting
+        if awaiting is not None and self._sink.rules_in_force() == awaiting.rule_version:
+            self._awaiting = None
+            self.counters.applied += 1
+            log.info(
+                "rules bundle %d approved at the hall: rule version %d in force", awaiting.bundle, awaiting.rule_version
+            )
+            self._report(Status.APPLIED, awaiting.bundle, "approved at the hall")
         if self._unsent is not None:
             await self._send(self._unsent)
 
@@ -342,41 +402,71 @@ class Receiver:
             return
         applied = self._sink.applied_bundle()
         try:
-            # everything but the version: the signature, the hall, the hash, the rules (CPU-bound; off the loop)
-            bundle = await asyncio.to_thread(verify, payload, self._key, self.hall, 0)
+            # the key, the signature, the expiry, the hall, the hash, the rules (CPU-bound; off the loop)
+            bundle = await asyncio.to_thread(verify, payload, self._keys, self.hall, self._now())
         except BundleError as exc:
             self._refuse(topic, claimed_version(payload), str(exc))
+            self._taken[topic] = digest
+            return
+        stored = self._sink.stored_rules(bundle.rules_yaml)
+        if bundle.version == applied and stored is not None:
+            self._again(topic, bundle, stored)
         else:
-            status = decide(bundle, applied, self._sink.stored_rules(bundle.rules_yaml))
-            if status is Status.APPLIED:
+            try:
+                check_newer(bundle.version, applied, self._max_step)
+            except BundleError as exc:
+                self._refuse(topic, bundle.version, str(exc))
+            else:
                 try:
-                    number = self._sink.apply_bundle(bundle, topic)
+                    self._accept(topic, bundle, applied)
                 except Exception as exc:
                     log.exception("bundle %d on %s could not be applied", bundle.version, topic)
                     self._refuse(topic, bundle.version, f"the gateway could not apply it: {exc}")
                     return  # not remembered: a re-delivery is tried again
-                self.counters.applied += 1
-                log.info(
-                    "rules bundle %d applied from %s: rule version %d in force (was bundle %d)",
-                    bundle.version,
-                    topic,
-                    number,
-                    applied,
-                )
-                self._report(Status.APPLIED, bundle.version, "")
-            elif status is Status.REFUSED:
-                self._refuse(
-                    topic,
-                    bundle.version,
-                    f"version {bundle.version} is not newer than the applied "
-                    f"version {applied} (no downgrade, no replay)",
-                )
-            else:
-                self.counters.repeated += 1
-                log.info("rules bundle %d on %s is the one applied already; nothing to do", bundle.version, topic)
-                if not self._seen_applied:  # the report once per start (it may have been lost in a crash)
-                    self._report(Status.APPLIED, bundle.version, "already applied")
         self._taken[topic] = digest
+
+    def _accept(self, topic: str, bundle: Bundle, applied: int) -> None:
+        """Put a newer bundle in force, or store it for approval when it reaches the public or devices' service."""
+        reasons = approval_needed(bundle.rules, self._sink.in_force())
+        if reasons:
+            number = self._sink.hold_bundle(bundle, topic, reasons)
+            self._awaiting = _Awaiting(bundle.version, number)
+            self.counters.pending += 1
+            log.warning(
+                "rules bundle %d from %s stored as rule version %d, NOT in force: an administrator at the hall must "
+                "activate it (%s)",
+                bundle.version,
+                topic,
+                number,
+                "; ".join(reasons),
+            )
+            self._report(Status.PENDING, bundle.version, _waiting(number, reasons))
+            return
+        number = self._sink.apply_bundle(bundle, topic)
+        self._awaiting = None
+        self.counters.applied += 1
+        log.info(
+            "rules bundle %d applied from %s: rule version %d in force (was bundle %d)",
+            bundle.version,
+            topic,
+            number,
+            applied,
+        )
+        self._report(Status.APPLIED, bundle.version, "")
+
+    def _again(self, topic: str, bundle: Bundle, stored: int) -> None:
+        """The bundle taken last, delivered again (a retained copy after a restart): nothing to do but to say, once
+        per start, where it stands."""
+        self.counters.repeated += 1
+        log.info("rules bundle %d on %s is the one taken already; nothing to do", bundle.version, topic)
+        if self._seen_applied:
+            return
+        if self._sink.rules_in_force() == stored:
+            self._report(Status.APPLIED, bundle.version, "already applied")
+            return
+        self._awaiting = _Awaiting(bundle.version, stored)
+        reasons = approval_needed(bundle.rules, self._sink.in_force())
+        self._report(Status.PENDING, bundle.version, _waiting(stored, reasons))
 
     def _refuse(self, topic: str, version: int | None, reason: str) -> None:
         self.counters.refused += 1
@@ -384,7 +474,7 @@ class Receiver:
         self._report(Status.REFUSED, version, reason)
 
     def _report(self, status: Status, version: int | None, reason: str) -> None:
-        if status is Status.APPLIED:
+        if status is not Status.REFUSED:
             self._seen_applied = True
         self._unsent = Report(
             self.hall, status, version, self._sink.rules_in_force(), self._sink.applied_bundle(), reason, self._now()
@@ -400,6 +490,11 @@ class Receiver:
         if self._unsent is report:
             self._unsent = None
             self.counters.unsent_reports = 0
+
+
+def _waiting(number: int, reasons: list[str]) -> str:
+    why = "; ".join(reasons) if reasons else "it is not the version in force"
+    return f"stored as rule version {number}, waiting for an administrator at the hall to activate it: {why}"
 
 
 def _call(done: Callable[[], None]) -> None:

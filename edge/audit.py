@@ -4,7 +4,7 @@ Each entry's hash is SHA-256 over the previous entry's hash and the entry's own 
 any field of any row, deleting a row from the middle, or reordering rows breaks the chain from there on. Deleting
 rows from the end leaves a shorter valid chain; the store therefore keeps the head (count and last hash) in its meta
 table, written in the same transaction, and `verify` compares them. Someone who rewrites the whole chain *and* the
-head is caught only by a copy of the head kept elsewhere (the cloud sync will carry it; see docs/audit.md).
+head is caught only by a copy of the head kept elsewhere: the signed anchors of edge/anchor.py (docs/audit.md).
 
 Pure: entries in, problems out; the store reads and writes the rows.
 """

@@ -1,49 +1,98 @@
-"""Who may use the API and the web UI: users, password checks, sessions, API tokens, roles, sign-in throttling.
+"""Who may use the API and the web UI: users, the password policy, password checks, sessions, API tokens, roles,
+sign-in throttling and the audit entries of signing in and out.
 
 Three roles (DESIGN.md): the hall manager (大厅负责人) watches the hall, acknowledges alerts and decides tidal
 windows; the technician (运维) works fault tickets; the administrator may do everything, including rules and users.
 Users live in the gateway's SQLite file (`hallops users add|list|remove --db`), or in the configuration's `users:`
 (read-only; a name in both is the configuration's). Passwords are kept as Argon2id hashes (argon2-cffi). A signed-in
 browser holds an opaque session token in an HttpOnly cookie; integrations send a bearer token from
-`hallops tokens create`; scripts may send HTTP Basic credentials. Of every token only its SHA-256 is stored, so
-sessions and tokens survive a gateway restart and a copy of the file reveals none. After FAILURES_ALLOWED wrong
-passwords for a user name (CLIENT_FAILURES_ALLOWED from one address) within FAILURE_WINDOW_S, sign-in is refused
-for that name or address until the window has passed (HTTP 429 with Retry-After).
+`hallops tokens create`, which expires (TOKEN_DAYS by default, TOKEN_DAYS_MAX at most) and can be revoked by its
+short id or its label; scripts may send HTTP Basic credentials. Of every token only its SHA-256 is stored, so
+sessions and tokens survive a gateway restart and a copy of the file reveals none.
 
-New hashes cost what argon2-cffi's defaults cost (RFC 9106's low-memory profile: 64 MiB, 3 passes, 4 lanes).
-`hash_password` and `Auth` take another `PasswordHasher` so that tests can hash cheaply; a hash carries its own
-parameters, so it verifies whichever hasher made it.
+A password set here or hashed by `hallops users hash` has MIN_PASSWORD_CHARS characters or more, is not the user
+name, and is not one of the 30,000 most common passwords of zxcvbn's list, nor such a word with digits or signs
+around it (`password_problem`). Hashes already in the configuration are not judged: their passwords are not known.
 
-With no users at all the API is open — everyone is an administrator — which the gateway allows only when it
-listens on loopback (a first start, a technician's laptop); it refuses to start otherwise.
+Guessing. Wrong passwords are counted per (user name, client address) and per client address, in a table of this
+module's in the gateway's file, so a restart forgets nothing: after FAILURES_ALLOWED for one name from one address,
+or CLIENT_FAILURES_ALLOWED from one address for any names, within FAILURE_WINDOW_S, signing in from there (a session
+or HTTP Basic) is refused (Throttled: HTTP 429 with Retry-After) until the window has passed. There is no lock per
+name alone, so nobody can lock a colleague out from another address. The table keeps the window's rows only, and
+FAILURE_ROWS_MAX at most.
+
+Memory. An Argon2 check at the production cost (RFC 9106's low-memory profile, argon2-cffi's default: 64 MiB, 3
+passes, 4 lanes) holds 64 MiB while it runs. At most HASHES_AT_ONCE checks or hashes run at once (`HashGate`), at
+most HASHES_WAITING more wait for their turn, and a caller beyond those is refused at once (Busy: HTTP 503 with
+Retry-After), having cost nothing. An unknown name is checked against a stand-in hash of the same cost, so its
+answer takes as long as a wrong password's (no user enumeration by timing). `hash_password` and `Auth` take another
+`PasswordHasher` so that tests can hash cheaply; a hash carries its own parameters, so it verifies whichever hasher
+made it.
+
+Caches. A session ends when its user's password hash changes or the user goes. A verified Basic credential is
+remembered (a script polling every second should not pay for Argon2 each time) together with the account's hash and
+role at that moment, and is used only while both are still the account's: a new password, a removal or a new role
+takes effect at the next request.
+
+Audit. Signing in (`session.sign_in`), signing out (`session.sign_out`), a wrong password or unknown name
+(`session.sign_in_failed`: the address and the name tried, never the password) and a refusal by the throttle
+(`session.throttled`, once per address or name-and-address and window) are appended to the audit chain
+(edge.store.audit) on this module's own connection, in the transaction of the session or failure they record.
+
+Open mode. With no users at all `open` is true: edge/api/deps.py then lets a request in as the local administrator
+only when it comes from loopback and its Host header names loopback (`loopback`), decided per request, so removing
+the last user of a gateway that listens on the LAN closes it to the LAN instead of opening it.
+
 This module owns checking; it does not know the routes (each router in edge/api/ declares its routes' roles).
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
+import functools
 import hashlib
+import hmac
+import ipaddress
 import math
 import re
 import secrets
 import sqlite3
+import string
+import threading
 import time
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from edge.store import transaction
+from edge.audit import Entry
+from edge.store.audit import AuditLog
+from edge.store.connection import BUSY_WAIT_S, transaction
+from edge.store.meta import Meta
+from edge.store.schema import migrate
 
 COOKIE = "hallops_session"
 _HASHER = PasswordHasher()  # the production cost (module docstring); tests pass a cheap one
-# A verified Basic credential is remembered by its digest: Argon2 costs ~50 ms by design, a script polling every
-# second should not pay it on every request.
 _BASIC_CACHE_MAX = 256
+HASHES_AT_ONCE = 2  # 2 × 64 MiB: well inside the service's memory cap (deploy/systemd) with the hall's own use
+HASHES_WAITING = 8
+HASH_WAIT_S = 10.0  # a check waiting longer for its turn gives up (Busy)
+BUSY_RETRY_S = 2
+MIN_PASSWORD_CHARS = 10
+MIN_DISTINCT_CHARS = 5  # `aaaaaaaaaa`, `1212121212`
+TOKEN_DAYS = 90
+TOKEN_DAYS_MAX = 366
+DAY_S = 86_400.0
+TOKEN_TOUCH_S = 60.0  # `last used` of a token is written at most this often (a stream re-checks every few seconds)
+NAME_MAX = 64  # a name tried is kept (throttle, audit) to this length: user names are no longer
+
+T = TypeVar("T")
 
 
 class Role(StrEnum):
@@ -79,24 +128,57 @@ def valid_hash(value: str) -> bool:
     return value.startswith("$argon2")
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    user: User
-    password_hash: str
+def password_problem(password: str, name: str = "") -> str | None:
+    """Why `password` may not be set for the user `name`, or None when it may (the module docstring's policy)."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"the password must have at least {MIN_PASSWORD_CHARS} characters"
+    if len(set(password)) < MIN_DISTINCT_CHARS:
+        return f"the password must have at least {MIN_DISTINCT_CHARS} different characters"
+    lower = password.lower()
+    word = lower.strip(string.digits + string.punctuation + string.whitespace)  # `Password1!` → `password`
+    if name and name.lower() in (lower, word):
+        return "the password must not be the user name"
+    if lower in _common_passwords() or word in _common_passwords():
+        return "the password is one of the most common passwords (or one with digits or signs added): choose another"
+    return None
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (token_sha TEXT PRIMARY KEY, user TEXT NOT NULL, created_at REAL NOT NULL,
-    expires_at REAL NOT NULL, password TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, display TEXT,
-    password_hash TEXT NOT NULL, created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (token_sha TEXT PRIMARY KEY, user TEXT NOT NULL, label TEXT NOT NULL,
-    created_at REAL NOT NULL, last_used_at REAL);
-"""
-FAILURES_ALLOWED = 5  # per user name
-CLIENT_FAILURES_ALLOWED = 20  # per address: a hall's staff often share one (NAT, a proxy)
-FAILURE_WINDOW_S = 15 * 60
-FAILURE_KEYS_MAX = 10_000
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # noqa: PLC0415 - 30,000 words: loaded when a password is set
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def loopback(client: str, host_header: str) -> bool:
+    """A request from this machine to this machine: the connecting address is loopback and so is the name in its Host
+    header (`localhost`, `127.0.0.1`, `[::1]`, with any port). A web page of another site can make a browser on the
+    box call 127.0.0.1 by resolving its own name there (DNS rebinding), but its requests still name that site."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else ""
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return _loopback_address(client) and (host == "localhost" or _loopback_address(host))
+
+
+def _loopback_address(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def stand_in_hash(hasher: PasswordHasher) -> str:
+    """A hash with `hasher`'s parameters that stands for an unknown user: checking a password against it costs what
+    checking one against a real hash of that cost does. Made without hashing (a random salt, a digest of zeros)."""
+    salt = base64.b64encode(secrets.token_bytes(hasher.salt_len)).decode().rstrip("=")
+    digest = base64.b64encode(bytes(hasher.hash_len)).decode().rstrip("=")
+    params = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+    return f"$argon2{hasher.type.name.lower()}$v=19${params}${salt}${digest}"
 
 
 class UserError(ValueError):
@@ -109,10 +191,118 @@ class Throttled(Exception):
         self.retry_after_s = retry_after_s
 
 
+class Busy(Exception):
+    """Too many password checks run and wait already: the caller is to try again shortly (HTTP 503)."""
+
+    def __init__(self, retry_after_s: float = BUSY_RETRY_S) -> None:
+        super().__init__("too many sign-ins at once: try again in a few seconds")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(slots=True)
+class _Place:
+    """A place in a HashGate, held by the contexts that share it; free again when the last lets go."""
+
+    gate: HashGate
+    holders: int = 1
+
+
+_PLACE: contextvars.ContextVar[_Place | None] = contextvars.ContextVar("hallops_hash_place", default=None)
+
+
+class HashGate:
+    """At most `at_once` Argon2 hashes or checks run at once, at most `waiting` more wait for their turn (up to
+    `wait_s`), and a caller beyond those is refused at once (Busy) instead of being queued: the memory they take and
+    the time they wait stay bounded whatever arrives."""
+
+    def __init__(
+        self, at_once: int = HASHES_AT_ONCE, waiting: int = HASHES_WAITING, wait_s: float = HASH_WAIT_S
+    ) -> None:
+        self._running = threading.BoundedSemaphore(at_once)
+        self._places = at_once + waiting
+        self._taken = 0
+        self._lock = threading.Lock()
+        self._wait_s = wait_s
+
+    @contextmanager
+    def place(self) -> Iterator[None]:
+        """Hold a place for the block, or raise Busy when none is free. The checks made inside it — in this thread
+        or in one the block hands its context to, as `asyncio.to_thread` does — share this place, so an event-loop
+        route can take its place before its work waits in a thread pool's queue, where nothing bounds it. A shared
+        place is held until the last block holding it ends: a route cancelled (its caller gone) while its check
+        runs in a thread does not free the place of that check."""
+        with self._lock:
+            shared = _PLACE.get()
+            if shared is not None and shared.gate is self and shared.holders > 0:
+                shared.holders += 1
+                place = shared
+            elif self._taken >= self._places:
+                raise Busy()
+            else:
+                self._taken += 1
+                place = _Place(self)
+        held = _PLACE.set(place)
+        try:
+            yield
+        finally:
+            _PLACE.reset(held)
+            with self._lock:
+                place.holders -= 1
+                if place.holders == 0:
+                    self._taken -= 1
+
+    def run(self, work: Callable[[], T]) -> T:
+        """`work` (one hash or check) in its turn; Busy when no place is free or the turn does not come in time."""
+        with self.place():
+            if not self._running.acquire(timeout=self._wait_s):
+                raise Busy()
+            try:
+                return work()
+            finally:
+                self._running.release()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An API token as `hallops tokens list` shows it: never the token itself."""
+
+    id: str  # public: the first 8 hex digits of the stored SHA-256
+    user: str
+    label: str
+    created_at: float
+    expires_at: float
+    last_used_at: float | None
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (token_sha TEXT PRIMARY KEY, user TEXT NOT NULL, created_at REAL NOT NULL,
+    expires_at REAL NOT NULL, password TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, display TEXT,
+    password_hash TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (token_sha TEXT PRIMARY KEY, user TEXT NOT NULL, label TEXT NOT NULL,
+    created_at REAL NOT NULL, last_used_at REAL, expires_at REAL);
+CREATE TABLE IF NOT EXISTS sign_in_failures (client TEXT NOT NULL, name TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS sign_in_failures_key ON sign_in_failures (client, name, at);
+CREATE INDEX IF NOT EXISTS sign_in_failures_at ON sign_in_failures (at);
+"""
+FAILURES_ALLOWED = 5  # per user name from one address
+CLIENT_FAILURES_ALLOWED = 20  # per address: a hall's staff often share one (NAT, a proxy)
+FAILURE_WINDOW_S = 15 * 60
+FAILURE_ROWS_MAX = 10_000  # made-up names from many addresses must not grow the file without end
+_THROTTLE_NOTES_MAX = 10_000
+
+
 class Auth:
-    """Checks credentials against the accounts (the configuration's and the database's) and keeps sessions and API
-    tokens in SQLite (tables of its own in the gateway's file). `hasher` makes new password hashes and the stand-in
-    hash for an unknown name; verifying uses the parameters stored in each hash."""
+    """Checks credentials against the accounts (the configuration's and the database's) and keeps sessions, API
+    tokens and the sign-in failures in SQLite (tables of its own in the gateway's file), on a connection of its own
+    that the API's worker threads share (one lock). `hasher` makes new password hashes and sets the cost of the
+    stand-in hash for an unknown name; verifying uses the parameters stored in each hash. `now` is the wall clock."""
 
     def __init__(
         self,
@@ -121,38 +311,67 @@ class Auth:
         session_hours: float = 12,
         *,
         hasher: PasswordHasher = _HASHER,
+        now: Callable[[], float] = time.time,
+        hashing: HashGate | None = None,
     ) -> None:
         self.configured = dict(accounts)
         self.session_s = session_hours * 3600
+        self.hashing = hashing or HashGate()
         self._hasher = hasher
-        self._db = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._basic: dict[bytes, str] = {}
-        self._failed: dict[str, deque[float]] = {}
+        self._now = now
+        self._stand_in = stand_in_hash(hasher)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=BUSY_WAIT_S)
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {round(BUSY_WAIT_S * 1000)}")  # the gateway writes the file too
+            self._db.execute("PRAGMA journal_mode=WAL")
+            migrate(self._db, str(db))  # the audit chain's tables, on a file the gateway has not opened yet
+            self._db.executescript(SCHEMA)
+            self._add_token_expiry()
+        except BaseException:
+            self._db.close()
+            raise
+        self._audit = AuditLog(self._db, Meta(self._db))
+        self._basic_key = secrets.token_bytes(32)  # the Basic cache's keys mean nothing outside this process
+        self._basic: dict[bytes, Account] = {}
+        self._throttle_noted: dict[tuple[str, str, str], float] = {}
         self.failures = 0
+
+    def _add_token_expiry(self) -> None:
+        """Tokens made before they expired get TOKEN_DAYS from their creation."""
+        with transaction(self._db, immediate=True):
+            if not any(row[1] == "expires_at" for row in self._db.execute("PRAGMA table_info(tokens)")):
+                self._db.execute("ALTER TABLE tokens ADD COLUMN expires_at REAL")
+            self._db.execute(
+                "UPDATE tokens SET expires_at = created_at + ? WHERE expires_at IS NULL", (TOKEN_DAYS * DAY_S,)
+            )
 
     @property
     def open(self) -> bool:
-        """No users at all: everyone is the local administrator."""
-        return not self.configured and self._db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None
+        """No users at all: the local administrator may use the API from this machine (module docstring)."""
+        if self.configured:
+            return False
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def account(self, name: str) -> Account | None:
         """The user `name`: the configuration's entry, else the database's."""
         if name in self.configured:
             return self.configured[name]
-        row = self._db.execute("SELECT role, display, password_hash FROM users WHERE name = ?", (name,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT role, display, password_hash FROM users WHERE name = ?", (name,)).fetchone()
         return Account(User(name, Role(row[0]), row[1]), str(row[2])) if row else None
 
     def accounts(self) -> list[tuple[Account, str]]:
         """Every user with where it comes from ("config" or "database"), by name."""
         out = {name: (a, "config") for name, a in self.configured.items()}
-        for name, role, display, password_hash in self._db.execute(
-            "SELECT name, role, display, password_hash FROM users"
-        ):
+        with self._lock:
+            rows = self._db.execute("SELECT name, role, display, password_hash FROM users").fetchall()
+        for name, role, display, password_hash in rows:
             out.setdefault(name, (Account(User(name, Role(role), display), password_hash), "database"))
         return [out[k] for k in sorted(out)]
 
@@ -161,14 +380,15 @@ class Auth:
     def add_user(self, name: str, role: Role, password: str, display: str | None = None) -> User:
         if not _NAME.fullmatch(name):
             raise UserError(f"user name {name!r}: letters, digits, . _ - (up to 64), starting with a letter or digit")
-        if len(password) < 8:
-            raise UserError("the password must have at least 8 characters")
+        if (problem := password_problem(password, name)) is not None:
+            raise UserError(problem)
         if self.account(name) is not None:
             raise UserError(f"user {name!r} exists already")
-        self._db.execute(
-            "INSERT INTO users VALUES (?, ?, ?, ?, ?)",
-            (name, role.value, display, hash_password(password, self._hasher), time.time()),
-        )
+        password_hash = self.hashing.run(lambda: self._hasher.hash(password))
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?)", (name, role.value, display, password_hash, self._now())
+            )
         return User(name, role, display)
 
     def remove_user(self, name: str) -> None:
@@ -176,7 +396,7 @@ class Auth:
         if name in self.configured:
             raise UserError(f"user {name!r} comes from the configuration file: remove it there")
         # one transaction: no moment with the user gone but a token still valid, or the reverse
-        with transaction(self._db, immediate=True):
+        with self._lock, transaction(self._db, immediate=True):
             if self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
                 raise UserError(f"no user {name!r}")
             self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
@@ -187,129 +407,219 @@ class Auth:
         password)."""
         if name in self.configured:
             raise UserError(f"user {name!r} comes from the configuration file: put a new hash there")
-        if len(password) < 8:
-            raise UserError("the password must have at least 8 characters")
-        with transaction(self._db, immediate=True):
-            changed = self._db.execute(
-                "UPDATE users SET password_hash = ? WHERE name = ?", (hash_password(password, self._hasher), name)
-            )
+        if (problem := password_problem(password, name)) is not None:
+            raise UserError(problem)
+        if self.account(name) is None:
+            raise UserError(f"no user {name!r}")
+        password_hash = self.hashing.run(lambda: self._hasher.hash(password))
+        with self._lock, transaction(self._db, immediate=True):
+            changed = self._db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
             if changed.rowcount == 0:
                 raise UserError(f"no user {name!r}")
             self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
 
-    def create_token(self, name: str, label: str = "") -> str:
-        """A new API token for `name` (shown once; only its hash is kept)."""
+    def create_token(self, name: str, label: str = "", days: float = TOKEN_DAYS) -> str:
+        """A new API token for `name`, valid for `days` (shown once; only its hash is kept; `token_id` names it)."""
+        if not 0 < days <= TOKEN_DAYS_MAX:
+            raise UserError(f"a token lasts 1 to {TOKEN_DAYS_MAX} days, not {days:g}")
         if self.account(name) is None:
             raise UserError(f"no user {name!r}")
         token = "hot_" + secrets.token_urlsafe(32)
-        self._db.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, NULL)", (_sha(token), name, label, time.time()))
+        now = self._now()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO tokens (token_sha, user, label, created_at, last_used_at, expires_at)"
+                " VALUES (?, ?, ?, ?, NULL, ?)",
+                (_sha(token), name, label, now, now + days * DAY_S),
+            )
         return token
 
+    def tokens(self) -> list[Token]:
+        """Every API token (expired ones too, until revoked), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT token_sha, user, label, created_at, expires_at, last_used_at FROM tokens ORDER BY created_at"
+            ).fetchall()
+        return [_token(row) for row in rows]
+
+    def revoke_token(self, key: str) -> Token:
+        """Revoke the token whose id or label is `key`: it stops working at once."""
+        with self._lock, transaction(self._db, immediate=True):
+            rows = self._db.execute(
+                "SELECT token_sha, user, label, created_at, expires_at, last_used_at FROM tokens"
+                " WHERE substr(token_sha, 1, 8) = ? OR label = ?",
+                (key.lower(), key),
+            ).fetchall()
+            if not rows:
+                raise UserError(f"no token with the id or label {key!r} (hallops tokens list shows them)")
+            if len(rows) > 1:
+                raise UserError(f"{len(rows)} tokens match {key!r}: revoke one by its id (hallops tokens list)")
+            self._db.execute("DELETE FROM tokens WHERE token_sha = ?", (rows[0][0],))
+        return _token(rows[0])
+
     def bearer(self, token: str) -> User | None:
-        row = self._db.execute("SELECT user FROM tokens WHERE token_sha = ?", (_sha(token),)).fetchone()
-        account = self.account(str(row[0])) if row else None
-        if account is None:
-            return None
-        self._db.execute("UPDATE tokens SET last_used_at = ? WHERE token_sha = ?", (time.time(), _sha(token)))
+        """The user of a valid (issued, not expired, not revoked) API token."""
+        now = self._now()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT user, expires_at, last_used_at FROM tokens WHERE token_sha = ?", (_sha(token),)
+            ).fetchone()
+            if row is None or float(row[1]) <= now:
+                return None
+            account = self.account(str(row[0]))
+            if account is None:
+                return None
+            if row[2] is None or float(row[2]) < now - TOKEN_TOUCH_S:
+                self._db.execute("UPDATE tokens SET last_used_at = ? WHERE token_sha = ?", (now, _sha(token)))
         return account.user
 
     # -- checking ------------------------------------------------------------------------------------------
 
-    def throttle(self, *keys: str) -> None:
-        """Raise Throttled while any key (a user name, a client address) has had too many wrong passwords."""
-        now = time.time()
-        for key in keys:
-            failed = self._failed.get(key)
-            while failed and failed[0] < now - FAILURE_WINDOW_S:
-                failed.popleft()
-            allowed = CLIENT_FAILURES_ALLOWED if key.startswith("client:") else FAILURES_ALLOWED
-            if failed and len(failed) >= allowed:
-                raise Throttled(failed[0] + FAILURE_WINDOW_S - now)
+    def check_password(self, name: str, password: str, client: str = "", method: str = "password") -> User | None:
+        """The user for a good password. Raises Throttled (before checking) while this name from this client
+        address, or this address, has failed too often lately, and Busy when too many checks run and wait already.
+        A failure counts against both and is audited."""
+        account = self._check(name, password, client, method)
+        return account.user if account else None
 
-    def _note_failure(self, *keys: str) -> None:
-        now = time.time()
-        if len(self._failed) > FAILURE_KEYS_MAX:  # made-up names must not grow the memory without end
-            self._failed = {k: d for k, d in self._failed.items() if d and d[-1] >= now - FAILURE_WINDOW_S}
-        for key in keys:
-            self._failed.setdefault(key, deque(maxlen=CLIENT_FAILURES_ALLOWED)).append(now)
-
-    def check_password(self, name: str, password: str, client: str = "") -> User | None:
-        """The user for a good password. Raises Throttled (before checking) for a name or client address that has
-        failed too often lately; a failure counts against both."""
-        keys = (f"user:{name}", f"client:{client}") if client else (f"user:{name}",)
-        self.throttle(*keys)
-        user = self._verify(name, password)
-        if user is None:
-            self._note_failure(*keys)
-        return user
-
-    def _verify(self, name: str, password: str) -> User | None:
+    def _check(self, name: str, password: str, client: str, method: str) -> Account | None:
+        """The account whose current hash `password` matched (check_password)."""
+        self._throttle(name, client)
         account = self.account(name)
         if account is None:
-            self._hasher.hash(password)  # about the same time as a wrong password: no user enumeration by timing
+            # the stand-in's cost: about the same time as a wrong password, no user enumeration by timing
+            self.hashing.run(lambda: _matches(self._hasher, self._stand_in, password))
+        elif self.hashing.run(lambda: _matches(self._hasher, account.password_hash, password)):
+            return account
+        self._note_failure(name, client, method)
+        return None
+
+    def _throttle(self, name: str, client: str) -> None:
+        now = self._now()
+        name = name[:NAME_MAX]
+        since = now - FAILURE_WINDOW_S
+        with self._lock:
+            for scope, where, args, allowed in (
+                ("address", "client = ?", (client,), CLIENT_FAILURES_ALLOWED),
+                ("name and address", "client = ? AND name = ?", (client, name), FAILURES_ALLOWED),
+            ):
+                newest = self._db.execute(
+                    f"SELECT at FROM sign_in_failures WHERE {where} AND at >= ? ORDER BY at DESC LIMIT ?",
+                    (*args, since, allowed),
+                ).fetchall()
+                if len(newest) < allowed:
+                    continue
+                retry_after_s = float(newest[-1][0]) + FAILURE_WINDOW_S - now
+                key = (scope, client, name if scope != "address" else "")
+                if self._throttle_noted.get(key, 0.0) <= now:  # one audit entry per key and window
+                    if len(self._throttle_noted) >= _THROTTLE_NOTES_MAX:
+                        self._throttle_noted = {k: t for k, t in self._throttle_noted.items() if t > now}
+                    self._throttle_noted[key] = now + retry_after_s
+                    detail = {"client": client, "scope": scope, "retry_after_s": math.ceil(retry_after_s)}
+                    self._audit.append([Entry(now, "anonymous", "session.throttled", name, detail)])
+                raise Throttled(retry_after_s)
+
+    def _note_failure(self, name: str, client: str, method: str) -> None:
+        now = self._now()
+        name = name[:NAME_MAX]
+        with self._lock, transaction(self._db, immediate=True):
             self.failures += 1
-            return None
-        try:
-            self._hasher.verify(account.password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            self.failures += 1
-            return None
-        return account.user
+            self._db.execute("INSERT INTO sign_in_failures (client, name, at) VALUES (?, ?, ?)", (client, name, now))
+            self._db.execute("DELETE FROM sign_in_failures WHERE at < ?", (now - FAILURE_WINDOW_S,))
+            (rows,) = self._db.execute("SELECT count(*) FROM sign_in_failures").fetchone()
+            if rows > FAILURE_ROWS_MAX:
+                self._db.execute(
+                    "DELETE FROM sign_in_failures WHERE rowid IN"
+                    " (SELECT rowid FROM sign_in_failures ORDER BY at LIMIT ?)",
+                    (rows - FAILURE_ROWS_MAX,),
+                )
+            detail = {"client": client, "method": method}
+            self._audit.append([Entry(now, "anonymous", "session.sign_in_failed", name, detail)])
 
     def login(self, name: str, password: str, client: str = "") -> tuple[User, str] | None:
-        """A new session for good credentials: (user, token). Raises Throttled (see check_password)."""
-        user = self.check_password(name, password, client)
-        if user is None:
+        """A new session for good credentials: (user, token). Raises Throttled and Busy (see check_password)."""
+        account = self._check(name, password, client, "password")
+        if account is None:
             return None
         token = secrets.token_urlsafe(32)
-        now = time.time()
-        self._db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
-        self._db.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-            (_sha(token), user.name, now, now + self.session_s, _sha(self._hash_of(user.name))),
-        )
-        return user, token
+        now = self._now()
+        with self._lock, transaction(self._db, immediate=True):
+            self._db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+            # the hash the password matched: a new password set meanwhile ends this session too
+            self._db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                (_sha(token), account.user.name, now, now + self.session_s, _sha(account.password_hash)),
+            )
+            detail = {"client": client, "method": "password"}
+            self._audit.append([Entry(now, account.user.name, "session.sign_in", account.user.name, detail)])
+        return account.user, token
 
-    def logout(self, token: str) -> None:
-        self._db.execute("DELETE FROM sessions WHERE token_sha = ?", (_sha(token),))
+    def logout(self, token: str, client: str = "") -> None:
+        now = self._now()
+        with self._lock, transaction(self._db, immediate=True):
+            row = self._db.execute("SELECT user FROM sessions WHERE token_sha = ?", (_sha(token),)).fetchone()
+            if row is None:
+                return
+            self._db.execute("DELETE FROM sessions WHERE token_sha = ?", (_sha(token),))
+            self._audit.append([Entry(now, str(row[0]), "session.sign_out", str(row[0]), {"client": client})])
 
     def session(self, token: str) -> User | None:
-        row = self._db.execute(
-            "SELECT user, expires_at, password FROM sessions WHERE token_sha = ?", (_sha(token),)
-        ).fetchone()
-        if row is None or float(row[1]) < time.time():
+        with self._lock:
+            row = self._db.execute(
+                "SELECT user, expires_at, password FROM sessions WHERE token_sha = ?", (_sha(token),)
+            ).fetchone()
+        if row is None or float(row[1]) < self._now():
             return None
         account = self.account(str(row[0]))
         # a user removed from the config, or given a new password, loses the sessions opened before
         return account.user if account and _sha(account.password_hash) == row[2] else None
 
-    def basic(self, header: str) -> User | None:
-        """`Authorization: Basic …` for scripts and integrations."""
+    def basic(self, header: str, client: str = "") -> User | None:
+        """`Authorization: Basic …` for scripts and integrations. Raises Throttled and Busy (see check_password);
+        a first good check from a client is audited as a sign-in, the cached ones after it are not."""
         try:
             name, _, password = base64.b64decode(header, validate=True).decode().partition(":")
         except ValueError:  # bad base64 (binascii.Error), non-ASCII text, or bytes that are not UTF-8
             return None
-        digest = hashlib.sha256(f"{name}\0{password}".encode()).digest()
-        cached = self._basic.get(digest)
-        if cached is not None and (known := self.account(cached)) is not None:
-            return known.user
-        try:
-            user = self.check_password(name, password)
-        except Throttled:
+        key = hmac.digest(self._basic_key, f"{name}\0{password}".encode(), "sha256")
+        cached = self._basic.get(key)
+        if cached is not None:
+            if self.account(name) == cached:  # the same hash and role as when it was checked
+                return cached.user
+            self._basic.pop(key, None)
+        account = self._check(name, password, client, "basic")
+        if account is None:
             return None
-        if user is not None:
-            if len(self._basic) >= _BASIC_CACHE_MAX:
-                self._basic.clear()
-            self._basic[digest] = user.name
-        return user
-
-    def _hash_of(self, name: str) -> str:
-        account = self.account(name)
-        return account.password_hash if account else ""
+        if len(self._basic) >= _BASIC_CACHE_MAX:
+            self._basic.clear()
+        self._basic[key] = account
+        now = self._now()
+        with self._lock:
+            detail = {"client": client, "method": "basic"}
+            self._audit.append([Entry(now, account.user.name, "session.sign_in", account.user.name, detail)])
+        return account.user
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
+def _matches(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_id(token: str) -> str:
+    """The short public id of a token (`hallops tokens list`, `revoke`)."""
+    return _sha(token)[:8]
+
+
+def _token(row: tuple[Any, ...]) -> Token:
+    sha, user, label, created_at, expires_at, last_used_at = row
+    used = float(last_used_at) if last_used_at is not None else None
+    return Token(str(sha)[:8], str(user), str(label), float(created_at), float(expires_at), used)

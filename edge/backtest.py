@@ -30,6 +30,9 @@ and every result compares the replay of the version in force with what the live 
 
 Each version is replayed on its own hall with its own evaluation schedule, so what a version would have done does
 not depend on what it is compared with; `parallel` replays the candidate on the box's second core.
+
+A `deadline` bounds the work: each replay looks at the time at every evaluation and every `CHECK_EVERY` events, and
+past it stops with `BacktestStopped` (what the API answers when a backtest runs longer than `rules.backtest_limit_s`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import json
 import math
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -48,11 +51,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from devices.codec import decode
-from devices.errors import PayloadError
+from devices.errors import HallOpsError, PayloadError
 from devices.topics import DeviceType
 from edge.config import GatewayConfig
 from edge.decisions import Batch, decider_for, firings_of
-from edge.store import Store
+from edge.store import EventRow, Store
 from edge.stream import Broadcaster
 from rules.clock import FixedClock
 from rules.firings import TOLERANCE_S, Diff, Fired, Firings, compare
@@ -63,6 +66,21 @@ from rules.schedule import in_schedule
 STEP_S = 60.0
 TICK_S = 60.0
 RECHECK_S = 1.0  # after a message from the subject of an open alert, look at the alert again this soon
+CHECK_EVERY = 1024  # events replayed between two looks at the deadline (besides one at every evaluation)
+STOP_GRACE_S = 10.0  # past the deadline, how long the second process may take to stop on its own before it is ended
+
+
+class BacktestStopped(HallOpsError):
+    """The backtest ran past its deadline and stopped; `reached` is the moment of the period it had replayed to (None:
+    the second process did not say)."""
+
+    def __init__(self, reached: datetime | None) -> None:
+        super().__init__(reached)  # (the one argument: the error crosses from the second process pickled)
+        self.reached = reached
+
+    def __str__(self) -> str:
+        where = f", having replayed to {self.reached.isoformat()}" if self.reached else ""
+        return f"the backtest ran past its time limit and stopped{where}"
 
 
 @dataclass(slots=True)
@@ -140,26 +158,30 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
     tolerance_s: float = TOLERANCE_S,
     parallel: bool = False,
     progress: Callable[[datetime], None] | None = None,
+    deadline: float | None = None,
+    timer: Callable[[], float] = time.monotonic,
 ) -> Result:
     """Replay the log between `start` and `end` through both rule versions. Reads the store; writes nothing.
 
     Each version is replayed on its own, with its own evaluation schedule, so what a version would have done does not
     depend on what it is compared with. `parallel`: the candidate on a second process (the box's second core), the
-    same answer in about half the time."""
+    same answer in about half the time. `deadline` (a reading of `timer`): past it the replay stops with
+    `BacktestStopped` at its next evaluation or within `CHECK_EVERY` events; the second process keeps the same
+    time limit by its own clock."""
     began = time.perf_counter()
+    limit = TimeLimit(deadline, timer)
     if not parallel:
-        run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress)
-        run_c, _, _ = _replay(cfg, store, candidate, start, end, step_s, tick_s, None)
+        run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress, limit)
+        run_c, _, _ = _replay(cfg, store, candidate, start, end, step_s, tick_s, None, limit)
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads (the API's server)
         mine, theirs = ctx.Pipe()
-        child = ctx.Process(
-            target=_replay_child, args=(cfg, store.path, candidate, start, end, step_s, tick_s, theirs), daemon=True
-        )
+        args = (cfg, store.path, candidate, start, end, step_s, tick_s, limit.left_s(), theirs)
+        child = ctx.Process(target=_replay_child, args=args, daemon=True)
         child.start()
         try:
-            run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress)
-            outcome = _receive(mine, child)
+            run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress, limit)
+            outcome = _receive(mine, child, limit)
         finally:
             child.join(timeout=5)
             if child.is_alive():
@@ -182,15 +204,42 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
     )
 
 
-def _receive(conn: Connection, process: BaseProcess) -> Any:
-    """The second process's answer; a process that died is an error, not a hang."""
+@dataclass(frozen=True, slots=True)
+class TimeLimit:
+    """A backtest's deadline on its timer (None: no limit)."""
+
+    deadline: float | None
+    timer: Callable[[], float] = time.monotonic
+
+    def check(self, at: datetime) -> None:
+        """Raise `BacktestStopped` (having replayed to `at`) once the deadline has passed."""
+        if self.deadline is not None and self.timer() > self.deadline:
+            raise BacktestStopped(at)
+
+    def watch(self, rows: Iterable[EventRow]) -> Iterator[EventRow]:
+        """`rows`, looking at the deadline every `CHECK_EVERY` of them."""
+        for n, row in enumerate(rows, 1):
+            if n % CHECK_EVERY == 0:
+                self.check(datetime.fromtimestamp(row.received_at, UTC))
+            yield row
+
+    def left_s(self) -> float | None:
+        """Seconds to the deadline: what another process, on its own clock, is given."""
+        return None if self.deadline is None else self.deadline - self.timer()
+
+
+def _receive(conn: Connection, process: BaseProcess, limit: TimeLimit) -> Any:
+    """The second process's answer; a process that died is an error, not a hang, and one that does not stop within
+    `STOP_GRACE_S` of the deadline is not waited for."""
     while not conn.poll(1.0):
         if not process.is_alive():
             raise RuntimeError(f"the backtest's second process ended (exit code {process.exitcode})")
+        if limit.deadline is not None and limit.timer() > limit.deadline + STOP_GRACE_S:
+            raise BacktestStopped(None)
     return conn.recv()
 
 
-def _replay_child(
+def _replay_child(  # noqa: PLR0913 - a process's target: what _replay takes, and the pipe back
     cfg: GatewayConfig,
     db: Path,
     rules: RuleFile,
@@ -198,12 +247,16 @@ def _replay_child(
     end: datetime,
     step_s: float,
     tick_s: float,
+    left_s: float | None,
     conn: Connection,
 ) -> None:
     store = Store(db)
     try:
-        run, _, _ = _replay(cfg, store, rules, start, end, step_s, tick_s, None)
+        limit = TimeLimit(None if left_s is None else time.monotonic() + left_s)
+        run, _, _ = _replay(cfg, store, rules, start, end, step_s, tick_s, None, limit)
         conn.send(run)
+    except BacktestStopped as exc:  # handed to the parent as it is: the time limit, not a failure
+        conn.send(exc)
     except Exception as exc:  # handed to the parent, which raises it
         conn.send(RuntimeError(f"backtest of the candidate failed: {exc!r}"))
     finally:
@@ -213,7 +266,7 @@ def _replay_child(
 KINDS = {kind.value: kind for kind in DeviceType}
 
 
-def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by step, in its order
+def _replay(  # noqa: C901, PLR0913, PLR0915 - the live loop's schedule replayed step by step, in its order
     cfg: GatewayConfig,
     store: Store,
     rules: RuleFile,
@@ -222,6 +275,7 @@ def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by 
     step_s: float,
     tick_s: float,
     progress: Callable[[datetime], None] | None,
+    limit: TimeLimit,
 ) -> tuple[Run, int, int]:
     """The replay loop of one version: (what it did, events in the period, events of the warm-up)."""
     profile = cfg.profile()
@@ -254,6 +308,7 @@ def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by 
 
     def evaluate(at: datetime) -> None:
         nonlocal last_eval, full_at, pending, happened, deadline, recheck, watched
+        limit.check(at)
         clock.set(at)
         full = at >= full_due()
         rechecking = recheck is not None and at >= recheck
@@ -318,7 +373,7 @@ def _replay(  # noqa: C901, PLR0915 - the live loop's schedule replayed step by 
     # in the order received, each message known from the moment it was received (`received_at`, hall time): the
     # rules evaluated before it came did not know it, as live (a customer reaching the counter a second before a
     # re-call is due, heard a second after it, was re-called)
-    for row in store.events.received_between(warm_from.timestamp(), end.timestamp()):
+    for row in limit.watch(store.events.received_between(warm_from.timestamp(), end.timestamp())):
         if row.channel == "hb":  # alive, nothing more: applied from the row, as the gateway logged it once checked
             kind = KINDS[row.device_type]
             if row.received_at < first:

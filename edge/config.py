@@ -7,7 +7,9 @@ environment, never from the YAML itself.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -24,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from cloud_sync.delivery import EVERY_HALL, public_key
+from cloud_sync.bundle import DEFAULT_KEY_ID, DEFAULT_MAX_STEP, KEY_ID, MAX_VERSION
+from cloud_sync.delivery import EVERY_HALL, read_keys
 from devices.broker_address import BrokerAddress
 from devices.errors import ConfigError, Problem
 from devices.mapping import VendorMapping
@@ -148,6 +151,49 @@ class HttpSection(_Section):
     host: str = Field(default="127.0.0.1", description="address of the API and page; 0.0.0.0 for the whole LAN")
     port: Annotated[int, Field(ge=0, le=65535)] = Field(default=8080, description="0 picks a free port")
     session_hours: PositiveFloat = Field(default=12, description="a web sign-in lasts this long (one working day)")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; none by "
+        "default: the caller is the address that connected",
+    )
+    max_body_bytes: PositiveInt = Field(
+        default=1024 * 1024, description="a request body larger than this is refused (413) before it is read"
+    )
+    max_connections: PositiveInt = Field(
+        default=256,
+        description="open HTTP connections at most (the box keeps its files; at most half the process's open-file "
+        "limit): at the limit a new one replaces the longest idle one, or is closed at once when all are busy",
+    )
+    max_connections_per_client: PositiveInt = Field(
+        default=32, description="open HTTP connections from one address at most (a browser opens about 6)"
+    )
+    header_timeout_s: PositiveFloat = Field(
+        default=10.0, description="a connection that has not sent a whole request head within this is closed"
+    )
+    streams_per_user: PositiveInt = Field(
+        default=4, description="live streams (open pages) one signed-in user may hold at once"
+    )
+    max_streams: PositiveInt = Field(default=64, description="live streams the gateway serves at once")
+    slow_request_s: PositiveFloat = Field(
+        default=30.0,
+        description="time limit of slow requests done off the event loop (a past day's report, a rule check); "
+        "past it the answer is 503",
+    )
+    api_docs: bool = Field(
+        default=True,
+        description="serve the API documentation at /docs (from the package, for signed-in users); false hides "
+        "/docs and /openapi.json",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (10.0.0.5, 10.0.0.0/24)") from None
+        return v
 
 
 class IngestSection(_Section):
@@ -199,13 +245,85 @@ class ClockSection(_Section):
     )
 
 
+class BundleKey(_Section):
+    id: Annotated[str, Field(pattern=KEY_ID.pattern)] = Field(
+        description="the key's id, as `hallops rules keygen --id` made it and `hallops rules sign --key-id` names it"
+    )
+    key: Path = Field(description="its public key file (<id>.pub from `hallops rules keygen`)")
+    not_after: date | None = Field(
+        default=None, description="the last day (hall time) bundles signed with it are taken; none: until removed"
+    )
+
+
 class RulesSection(_Section):
     file: Path | None = Field(default=None, description="a rule YAML (docs/rules.md); default: the built-in pack")
+    backtest_limit_s: PositiveFloat = Field(
+        default=300.0,
+        description="a backtest asked for over the API stops after this long and answers 503 (one runs at a time); "
+        "`hallops rules backtest` has no limit",
+    )
     bundle_public_key: Path | None = Field(
         default=None,
-        description="the trusted key (bundle.pub) of signed rule bundles; set, the gateway also takes bundles from "
-        "cloud/halls/<hall>/rules/bundle and cloud/halls/all/rules/bundle on its broker (docs/bundles.md)",
+        description="the trusted key (bundle.pub) of signed rule bundles, with the key id 'default'; set (or "
+        "bundle_keys), the gateway also takes bundles from cloud/halls/<hall>/rules/bundle and "
+        "cloud/halls/all/rules/bundle on its broker (docs/bundles.md)",
     )
+    bundle_keys: list[BundleKey] = Field(
+        default_factory=list,
+        description="trusted keys of signed rule bundles, by id, beside bundle_public_key; to rotate, add the new "
+        "key, sign with it, then remove the old one or let its not_after pass (docs/bundles.md)",
+    )
+    bundle_max_version_step: Annotated[int, Field(ge=1, le=MAX_VERSION)] = Field(
+        default=DEFAULT_MAX_STEP,
+        description="a bundle's version may exceed the one taken last by at most this; a bigger jump is refused "
+        "(one wrong number must not block every later bundle)",
+    )
+
+
+MIN_SECRET_CHARS = 16
+
+
+def read_secret(path: Path) -> bytes:
+    """The secret in a file that only its owner may read or change (mode 0600 or stricter), without surrounding white
+    space. ValueError in plain words otherwise: a secret that others on the box can read is not the endpoint's alone,
+    and one they can change signs what they like."""
+    try:
+        with path.open("rb") as f:
+            mode = os.fstat(f.fileno()).st_mode & 0o777
+            secret = f.read(4096).strip()
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ValueError(f"{path} is open to others than its owner (mode {mode:o}); chmod 600 {path}")
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ValueError(f"{path} holds under {MIN_SECRET_CHARS} characters; write one with `openssl rand -hex 32`")
+    return secret
+
+
+class Webhook(_Section):
+    url: str = Field(description="where each notification is POSTed (http or https)")
+    secret_file: Path | None = Field(
+        default=None,
+        description="file (mode 0600) holding this endpoint's signing secret, 16 characters or more: each POST then "
+        "carries X-Hallops-Timestamp and X-Hallops-Signature (docs/deploy.md, Webhooks); without it the POSTs are "
+        "unsigned and the gateway says so at start",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+    @field_validator("secret_file")
+    @classmethod
+    def _private_secret(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            read_secret(v)  # refused at start, with the field path, rather than at the first notification
+        return v
 
 
 class NotifySection(_Section):
@@ -213,16 +331,25 @@ class NotifySection(_Section):
         default="hallops/{hall}",
         description="MQTT topic prefix for notifications (QoS 1): <prefix>/alerts, /tickets, /recommendations",
     )
-    webhooks: list[str] = Field(
-        default_factory=list, description="URLs that receive every alert notification as a JSON POST, with retries"
+    webhooks: list[Webhook] = Field(
+        default_factory=list,
+        description="endpoints that receive every notification as a JSON POST, with retries: each a URL (unsigned) "
+        "or {url, secret_file} (signed with HMAC-SHA256; docs/deploy.md, Webhooks)",
     )
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _bare_urls(cls, v: object) -> object:
+        # a bare URL, the form of earlier releases, is an endpoint without a secret
+        return [{"url": item} if isinstance(item, str) else item for item in v] if isinstance(v, list) else v
 
     @field_validator("webhooks")
     @classmethod
-    def _urls(cls, v: list[str]) -> list[str]:
-        for url in v:
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise ValueError(f"{url!r} is not an http(s) URL")
+    def _one_secret_per_url(cls, v: list[Webhook]) -> list[Webhook]:
+        urls = [w.url for w in v]
+        for url in urls:
+            if urls.count(url) > 1:
+                raise ValueError(f"{url!r} is listed twice (the sender finds an endpoint's secret by its URL)")
         return v
 
 
@@ -250,6 +377,41 @@ class CommandsSection(_Section):
         "sped-up device clock): it is sent again after each wait but the last, and after the last it is "
         "unacknowledged (an alert, docs/contract.md)",
     )
+
+
+class AuditSection(_Section):
+    anchor_key: Path | None = Field(
+        default=None,
+        description="the box's Ed25519 key that signs the audit chain's head, made (0600) at the first start if "
+        "missing; `hallops audit pubkey` prints its public half for whoever checks the anchors. Default: "
+        "<database>-audit.key beside storage.path",
+    )
+    anchor_every_s: PositiveFloat = Field(
+        default=300.0, description="how often the head is signed and published, when the chain has grown since"
+    )
+    anchor_file: Path | None = Field(
+        default=None,
+        description="append each signed head to this file as a JSON line; make it append-only for the service "
+        "user (docs/audit.md)",
+    )
+    anchor_syslog: bool = Field(default=False, description="also send each signed head to syslog, facility auth")
+    anchor_syslog_address: str = Field(
+        default="/dev/log", description="the syslog socket, or host:port for syslog over UDP"
+    )
+    anchor_mqtt: bool = Field(
+        default=True,
+        description="publish each signed head retained (QoS 1) on cloud/halls/<hall>/audit/head over the gateway's "
+        "broker, for the cloud bridge to carry off the box",
+    )
+
+    @field_validator("anchor_syslog_address")
+    @classmethod
+    def _syslog_address(cls, v: str) -> str:
+        if not v.startswith("/"):
+            host, _, port = v.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{v!r} is neither a socket path (/dev/log) nor host:port")
+        return v
 
 
 class ServiceConfig(_Section):
@@ -323,6 +485,7 @@ class GatewayConfig(_Section):
     notify: NotifySection = NotifySection()
     tidal: TidalSection = TidalSection()
     commands: CommandsSection = CommandsSection()
+    audit: AuditSection = AuditSection()
     default_aht_min: PositiveFloat = Field(
         default=10.0, description="mean service time of a service not yet learned and not configured"
     )
@@ -392,7 +555,7 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
         problems += _scope_problems(cfg, did, d)
     if cfg.rules.file is not None and not cfg.rules.file.exists():
         problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
-    if cfg.rules.bundle_public_key is not None:
+    if bundle_key_files(cfg.rules):
         problems += _bundle_key_problems(cfg)
     return problems
 
@@ -424,18 +587,27 @@ def _ids(ids: list[str] | None) -> tuple[str, ...] | None:
     return None if ids is None else tuple(ids)
 
 
+def bundle_key_files(rules: RulesSection) -> list[tuple[str, Path, date | None]]:
+    """Every trusted key of rule bundles as (id, public key file, last day trusted): `bundle_public_key` is the key
+    'default', then `bundle_keys`."""
+    default = [] if rules.bundle_public_key is None else [(DEFAULT_KEY_ID, rules.bundle_public_key, None)]
+    return default + [(k.id, k.key, k.not_after) for k in rules.bundle_keys]
+
+
 def _bundle_key_problems(cfg: GatewayConfig) -> list[Problem]:
-    path = cfg.rules.bundle_public_key
-    assert path is not None
     problems = []
-    try:
-        public_key(path.read_text(encoding="utf-8", errors="replace"))
-    except FileNotFoundError:
-        problems.append(Problem("rules.bundle_public_key", f"no such file: {path}"))
-    except OSError as exc:
-        problems.append(Problem("rules.bundle_public_key", f"cannot read {path}: {exc}"))
-    except ValueError as exc:
-        problems.append(Problem("rules.bundle_public_key", f"{path}: {exc}"))
+    paths = [] if cfg.rules.bundle_public_key is None else ["rules.bundle_public_key"]
+    paths += [f"rules.bundle_keys[{i}]" for i in range(len(cfg.rules.bundle_keys))]
+    seen: set[str] = set()
+    for path, (key_id, file, not_after) in zip(paths, bundle_key_files(cfg.rules), strict=True):
+        if key_id in seen:
+            what = "rules.bundle_public_key" if key_id == DEFAULT_KEY_ID else "another entry"
+            problems.append(Problem(f"{path}.id", f"key id {key_id!r} is used twice (also by {what})"))
+        seen.add(key_id)
+        try:
+            read_keys([(key_id, file, not_after)])
+        except ValueError as exc:
+            problems.append(Problem(path if path == "rules.bundle_public_key" else f"{path}.key", str(exc)))
     if cfg.hall.id == EVERY_HALL:
         problems.append(
             Problem(

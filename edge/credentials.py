@@ -3,27 +3,44 @@
 A device may publish only under its own topics (`hall/<hall>/<type>/<id>/evt|state|hb|cmd/ack`) and read only its
 own `cmd`; the gateway's user reads and writes the whole hall and its notification topics. The registry (which
 devices have credentials, since when, revoked when) lives in the gateway's SQLite file; the password hashes live
-only in the password file, written by mosquitto's own `mosquitto_passwd` (PBKDF2-SHA512) — a password is shown once,
-when it is made, and kept nowhere. After a change, tell mosquitto to re-read both files (`systemctl reload
-mosquitto`, or SIGHUP). docs/deploy.md shows the broker configuration that uses them.
+only in the password file — a password is shown once, when it is made, and kept nowhere. After a change, tell
+mosquitto to re-read both files (`systemctl reload mosquitto`, or SIGHUP). docs/deploy.md shows the broker
+configuration that uses them.
+
+The password file is written here, in mosquitto 2.0's own format (`user:$7$<iterations>$<salt>$<hash>`,
+PBKDF2-SHA512, as `mosquitto_passwd` writes it), not by running `mosquitto_passwd -b`: that puts the password on a
+command line, where any user of the box reads it in `ps` or /proc/<pid>/cmdline. Lines of other users (written by
+`mosquitto_passwd` or by hand) are kept as they are. Both files are replaced whole (mosquitto never reads half of
+one), 0640 for the `mosquitto` group where it exists (mosquitto reads them after dropping root), else 0600 for the
+user who runs the command.
 """
 
 from __future__ import annotations
 
+import base64
 import grp
+import hashlib
+import logging
 import os
+import re
 import secrets
-import shutil
-import sqlite3
-import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from cloud_sync.delivery import applied_topic, bundle_topic
 from devices.topics import Channel, DeviceType, build_topic
+from edge.anchor import head_topic
+from edge.store.connection import connect, transaction
+
+log = logging.getLogger(__name__)
 
 GATEWAY = "gateway"  # the device type of the gateway's own account
+BROKER_GROUP = "mosquitto"  # the group mosquitto runs as after dropping root
+ITERATIONS = 101  # mosquitto_passwd's default: the passwords are 144 random bits, stretching adds nothing to them
+SALT_BYTES = 12  # as mosquitto_passwd
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")  # a device id; no ':' or line break for the file
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS device_credentials (device_id TEXT PRIMARY KEY, device_type TEXT NOT NULL,
     hall TEXT NOT NULL, created_at REAL NOT NULL, revoked_at REAL);
@@ -58,6 +75,7 @@ def acl(credentials: list[Credential], notify_prefix: str = "hallops") -> str:
                 f"topic read {bundle_topic(c.hall)}",
                 f"topic read {bundle_topic('*')}",
                 f"topic write {applied_topic(c.hall)}",
+                f"topic write {head_topic(c.hall)}",  # the signed audit head, bridged out (docs/audit.md)
             ]
         else:
             for channel in (Channel.EVT, Channel.STATE, Channel.HB, Channel.CMD_ACK):
@@ -73,7 +91,7 @@ class Registry:
     def __init__(self, db: Path, password_file: Path, acl_file: Path) -> None:
         self.password_file = password_file
         self.acl_file = acl_file
-        self._db = sqlite3.connect(db, isolation_level=None)
+        self._db = connect(db)
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -89,50 +107,86 @@ class Registry:
         """Make credentials for a device (or the gateway) and return its new password (shown once)."""
         if device_type != GATEWAY:
             build_topic(hall, DeviceType(device_type), device_id, Channel.CMD)  # ValueError for a bad id or type
-        existing = {c.device_id: c for c in self.list()}.get(device_id)
-        if existing is not None and existing.revoked_at is None:
-            raise CredentialError(f"{device_id} has credentials already (revoke them first to make new ones)")
+        elif not USER_NAME.match(device_id):
+            raise ValueError(f"device_id {device_id!r} is not a valid id (letters, digits, '_', '-', '.'; ≤ 64)")
         password = secrets.token_urlsafe(18)
-        self._passwd("-b", str(self.password_file), device_id, password)
-        self._db.execute(
-            "INSERT OR REPLACE INTO device_credentials VALUES (?, ?, ?, ?, NULL)",
-            (device_id, device_type, hall, time.time()),
-        )
-        self._write_acl()
+        # the database's write lock, held until both files are written: two commands at once cannot lose an entry
+        with transaction(self._db, immediate=True):
+            existing = {c.device_id: c for c in self.list()}.get(device_id)
+            if existing is not None and existing.revoked_at is None:
+                raise CredentialError(f"{device_id} has credentials already (revoke them first to make new ones)")
+            self._write_passwords(device_id, mosquitto_hash(password))
+            self._db.execute(
+                "INSERT OR REPLACE INTO device_credentials VALUES (?, ?, ?, ?, NULL)",
+                (device_id, device_type, hall, time.time()),
+            )
+            self._write_acl()
         return password
 
     def revoke(self, device_id: str) -> None:
         """The device can no longer connect (once mosquitto re-reads the files)."""
-        active = [c for c in self.list() if c.device_id == device_id and c.revoked_at is None]
-        if not active:
-            raise CredentialError(f"{device_id} has no active credentials")
-        self._passwd("-D", str(self.password_file), device_id)
-        self._db.execute("UPDATE device_credentials SET revoked_at = ? WHERE device_id = ?", (time.time(), device_id))
-        self._write_acl()
+        with transaction(self._db, immediate=True):
+            active = [c for c in self.list() if c.device_id == device_id and c.revoked_at is None]
+            if not active:
+                raise CredentialError(f"{device_id} has no active credentials")
+            self._write_passwords(device_id, None)
+            self._db.execute(
+                "UPDATE device_credentials SET revoked_at = ? WHERE device_id = ?", (time.time(), device_id)
+            )
+            self._write_acl()
 
     def _write_acl(self) -> None:
-        tmp = self.acl_file.with_suffix(".tmp")
-        tmp.write_text(acl(self.list()), encoding="utf-8")
-        _readable_by_broker(tmp)
-        tmp.replace(self.acl_file)  # mosquitto never reads a half-written file
+        _replace_for_broker(self.acl_file, acl(self.list()))
 
-    def _passwd(self, *args: str) -> None:
-        exe = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-        if not Path(exe).exists():
-            raise CredentialError("mosquitto_passwd is not installed (apt-get install mosquitto)")
-        if args[0] == "-b" and not self.password_file.exists():
-            args = ("-c", *args)  # the first credential creates the file
-        result = subprocess.run([exe, *args], capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise CredentialError(f"mosquitto_passwd failed: {(result.stderr or result.stdout).strip()}")
-        _readable_by_broker(self.password_file)
+    def _write_passwords(self, user: str, hashed: str | None) -> None:
+        """The password file with `user`'s line set to `hashed` (or taken out, for None); other lines kept."""
+        try:
+            lines = self.password_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []  # the first credential creates the file
+        kept = [line for line in lines if line.split(":", 1)[0] != user]
+        if hashed is not None:
+            kept.append(f"{user}:{hashed}")
+        _replace_for_broker(self.password_file, "".join(f"{line}\n" for line in kept))
 
 
-def _readable_by_broker(path: Path) -> None:
-    """mosquitto reads its files as the `mosquitto` user after dropping root: group-readable by it, no one else."""
+def mosquitto_hash(password: str, salt: bytes | None = None) -> str:
+    """`password` as mosquitto 2.0 stores it: `$7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>`."""
+    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, ITERATIONS)
+    return f"$7${ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def _replace_for_broker(path: Path, text: str) -> None:
+    """Write `path` whole under a temporary name made 0600, give it to the `mosquitto` group (0640) where that
+    group exists, then move it into place: mosquitto never reads half a file, and no one else ever reads it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        gid = grp.getgrnam("mosquitto").gr_gid
-        os.chown(path, -1, gid)
-        path.chmod(0o640)
-    except (KeyError, PermissionError):
-        path.chmod(0o644)  # no mosquitto group here (or not ours to give): readable, as mosquitto_passwd leaves it
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        _share_with_broker(Path(tmp), path)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _share_with_broker(tmp: Path, path: Path) -> None:
+    try:
+        gid = grp.getgrnam(BROKER_GROUP).gr_gid
+    except KeyError:
+        return  # no mosquitto group: 0600, for a broker that runs as this user
+    try:
+        os.chown(tmp, -1, gid)
+    except PermissionError:  # neither root nor in the group: mosquitto, running as its own user, cannot read it
+        log.warning(
+            "%s is 0600 for you alone: only root or a member of the %s group can give it to mosquitto "
+            "(run this as root, or chgrp %s and chmod 640 it)",
+            path,
+            BROKER_GROUP,
+            BROKER_GROUP,
+        )
+        return
+    tmp.chmod(0o640)

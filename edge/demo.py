@@ -7,6 +7,8 @@ passed on: the gateway has to find those out like it would in a real hall.
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,9 +21,27 @@ from devices.units import WEEKDAYS
 from edge.auth import hash_password
 from edge.config import GatewayConfig
 
+# published in the README: it signs in only to a demo that this machine alone can reach (`demo_passwords`)
 DEMO_PASSWORD = "hallops-demo"
-# one user per role; the demo's password is printed on start, so keep the demo off networks you do not trust
 DEMO_USERS = {"manager": ("manager", "王经理"), "tech": ("technician", "李工"), "admin": ("administrator", "管理员")}
+
+
+def loopback(host: str) -> bool:
+    """Whether only this machine reaches an address (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def demo_passwords(host: str) -> dict[str, str]:
+    """Each demo user's password: the published one on loopback; on any other address, which the LAN reaches, a new
+    random one per user, for the demo to print once."""
+    if loopback(host):
+        return dict.fromkeys(DEMO_USERS, DEMO_PASSWORD)
+    return {name: secrets.token_urlsafe(12) for name in DEMO_USERS}
 
 
 def scenario_config(
@@ -31,13 +51,18 @@ def scenario_config(
     http: tuple[str, int],
     speed: float,
     users: Mapping[str, tuple[str, str]] | None = None,
-    password: str = DEMO_PASSWORD,
+    password: str | Mapping[str, str] = DEMO_PASSWORD,
     max_lead_s: float | None = None,
 ) -> GatewayConfig:
-    """The gateway configuration for a simulated hall; `users` (name → role, display name) all get `password`.
-    `max_lead_s` lets the device clock run on through quiet periods (tests and benchmarks that wait)."""
+    """The gateway configuration for a simulated hall; `users` (name → role, display name) all get `password`, or
+    each their own from a mapping (`demo_passwords`). The published DEMO_PASSWORD is refused (ValueError) on an
+    address other than loopback. `max_lead_s` lets the device clock run on through quiet periods (tests and
+    benchmarks that wait)."""
     h = scenario.hall
-    digest = hash_password(password) if users else ""  # one Argon2 hash serves every user of the demo
+    passwords = {name: password if isinstance(password, str) else password[name] for name in users or {}}
+    if DEMO_PASSWORD in passwords.values() and not loopback(http[0]):
+        raise ValueError(f"the published demo password would open a gateway on {http[0]} to the LAN")
+    digests = {pw: hash_password(pw) for pw in set(passwords.values())}  # one Argon2 hash per password, not per user
     devices: dict[str, dict[str, object]] = {}
     for kind, group in (
         (DeviceType.TICKET_MACHINE, scenario.ticket_machines),
@@ -66,7 +91,7 @@ def scenario_config(
             "windows": {w.id: {"name": w.name or None, "services": list(w.services)} for w in scenario.windows},
             "devices": devices,
             "users": {
-                name: {"role": role, "name": display, "password_hash": digest}
+                name: {"role": role, "name": display, "password_hash": digests[passwords[name]]}
                 for name, (role, display) in (users or {}).items()
             },
         }

@@ -4,9 +4,10 @@
                                  └─ PayloadError ─▶ counted + dead letter
     queue drained (or batch full) ─▶ flush(): one SQLite transaction (events, dead letters, maybe state) ─▶ PUBACK
 
-With a trusted key configured (`rules.bundle_public_key`), the link also hears the signed rule bundles pushed from the
-cloud (cloud_sync/delivery.py); they go to the bundle receiver, never through `handle()`, and a genuine, newer one
-becomes a rule version in force at once (`BundleSink`).
+With trusted keys configured (`rules.bundle_public_key`, `rules.bundle_keys`), the link also hears the signed rule
+bundles pushed from the cloud (cloud_sync/delivery.py); they go to the bundle receiver, never through `handle()`, and
+a genuine, newer one becomes a rule version — in force at once, or, when it reaches the public or devices' service,
+stored for an administrator at the hall to activate (`BundleSink`).
 
 `Gateway` is an async context manager: entering restores the hall from the saved state plus the events logged after
 it and starts the link and the housekeeping task; leaving stops them and saves. `handle` is the hot path and is
@@ -39,15 +40,15 @@ from zoneinfo import ZoneInfo
 from pydantic import TypeAdapter
 
 from cloud_sync.bundle import Bundle
-from cloud_sync.delivery import Receiver, bundle_topics, public_key
+from cloud_sync.delivery import Receiver, bundle_topics, read_keys
 from devices.codec import DeviceMessage, check_time, decode
 from devices.contract import Retirement
 from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import ROOT, Channel, hall_filter
-from edge.audit import Entry
+from edge.anchor import publisher_for
 from edge.clock import DeviceClock, SystemClock
-from edge.config import GatewayConfig
+from edge.config import GatewayConfig, bundle_key_files
 from edge.decisions import Decider, decider_for
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
@@ -67,7 +68,6 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 2000  # commit at least this often under a flood
 _CONTRACT_TOPICS = f"{ROOT}/"  # every hall's; anything else is a vendor's topic, or one we never subscribed to
 LIVE_EVERY_S = 1.0  # the web UI's floor view follows the hall at this pace
-BUNDLE_VERSION = "rules_bundle_version"  # meta: the signed bundle applied last (also `hallops rules apply`)
 BUNDLE_ACTOR = "cloud"  # who activates a bundle's rules, in the audit log
 CONFIG_USERS = "config_users"  # meta: the config file's users (no hashes) as of the last start, for `users list`
 STORE_BUSY_S = 1.0
@@ -144,7 +144,7 @@ class Gateway:
         self._had_log = False  # the database had events at start: the broker should have held our session
         self.sessions_lost = 0  # the broker came back without our session (what it held for us may be lost)
         self.session_lost_at: datetime | None = None
-        key = cfg.rules.bundle_public_key
+        trusted = read_keys(bundle_key_files(cfg.rules))  # checked by load_config
         self.link = MqttLink(
             cfg.mqtt,
             cfg.mqtt.client_id or f"hallops-{self.hall_id}",
@@ -156,21 +156,24 @@ class Gateway:
             self.commit_due,
             on_connection=self._on_connection,
             on_session=self._on_session,
-            routes=dict.fromkeys(bundle_topics(self.hall_id), self._take_bundle) if key else None,
+            routes=dict.fromkeys(bundle_topics(self.hall_id), self._take_bundle) if trusted else None,
         )
         self.bundles: Receiver | None = None  # signed rule bundles from the cloud, when a trusted key is configured
-        if key is not None:
+        if trusted:
             self.bundles = Receiver(
                 self.hall_id,
-                public_key(key.read_text(encoding="utf-8", errors="replace")),  # checked by load_config
+                trusted,
                 BundleSink(self),
                 self.link,
                 now=lambda: datetime.now(ZoneInfo(cfg.hall.timezone)),
+                max_step=cfg.rules.bundle_max_version_step,
             )
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Gateway:
+        # the audit head's publisher, with its key made (or refused: ConfigError) before anything is opened
+        anchor = publisher_for(self.cfg, lambda: self.store.audit.head() if self.store else None, self.link)
         self.open()
         assert self.decider is not None and self.sender is not None
         sup = self.supervisor
@@ -185,6 +188,9 @@ class Gateway:
             bundles = sup.worker("bundles")  # it waits on the link's bundle topics: running from the start
             bundles.beat()
             sup.start(bundles, self.bundles.run())
+        if anchor is not None:
+            anchor.worker = sup.worker("audit-anchor", STALL_S)
+            sup.start(anchor.worker, anchor.run())
         return self
 
     async def __aexit__(
@@ -261,7 +267,7 @@ class Gateway:
         # what ingest heard is committed before a decision is: a decision's time then proves the gateway heard, and
         # kept, everything until then (`_last_listening`) — the heartbeats in between are QoS 0, never sent again
         self.decider.before_write = self.flush
-        self.sender = OutboxSender(self.store, self.link)
+        self.sender = OutboxSender(self.store, self.link, webhooks=self.cfg.notify.webhooks)
         shadow = self.versions.shadow_number()
         if shadow is not None:
             self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
@@ -676,9 +682,9 @@ class Gateway:
 
 
 class BundleSink:
-    """The gateway's rule versions as the bundle receiver sees them (cloud_sync.delivery.RuleSink): applying a bundle
-    is what `hallops rules apply` does — a version (origin `bundle:N`), its activation and `rules.apply_bundle` in the
-    audit log, the applied bundle version in meta — and then the gateway takes the rules up at once."""
+    """The gateway's rule versions as the bundle receiver sees them (cloud_sync.delivery.RuleSink): taking a bundle
+    is what `hallops rules apply` does (`RuleVersions.take_bundle`) — and then the gateway takes the rules up at
+    once, or, for a bundle held for approval, when an administrator activates its version."""
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
@@ -689,11 +695,14 @@ class BundleSink:
         return g.store, g.versions
 
     def applied_bundle(self) -> int:
-        store, _ = self._opened()
-        return int(store.meta.get(BUNDLE_VERSION) or 0)
+        _, versions = self._opened()
+        return versions.applied_bundle()
 
     def rules_in_force(self) -> int:
         return self._gateway.rules_version
+
+    def in_force(self) -> RuleFile:
+        return self._gateway.rules
 
     def stored_rules(self, rules_yaml: str) -> int | None:
         store, _ = self._opened()
@@ -701,19 +710,11 @@ class BundleSink:
         return rows[0].number if rows else None
 
     def apply_bundle(self, bundle: Bundle, topic: str) -> int:
-        store, versions = self._opened()
-        was = self.applied_bundle()
-        label = f"bundle:{bundle.version}"
-        version, _ = versions.add(bundle.rules_yaml, label, f"signed bundle {bundle.version}", label)
-        versions.activate(version.number, BUNDLE_ACTOR, f"signed bundle {bundle.version} from {topic}")
-        store.meta.set(BUNDLE_VERSION, str(bundle.version))
-        detail = {
-            "hall": bundle.hall,
-            "rules": len(bundle.rules.rules),
-            "was": was,
-            "rule_version": version.number,
-            "via": topic,
-        }
-        store.audit.append([Entry(time.time(), BUNDLE_ACTOR, "rules.apply_bundle", str(bundle.version), detail)])
+        _, versions = self._opened()
+        version = versions.take_bundle(bundle.rules_yaml, bundle.version, bundle.hall, BUNDLE_ACTOR, topic)
         self._gateway.follow_rules()
         return version.number
+
+    def hold_bundle(self, bundle: Bundle, topic: str, reasons: list[str]) -> int:
+        _, versions = self._opened()
+        return versions.take_bundle(bundle.rules_yaml, bundle.version, bundle.hall, BUNDLE_ACTOR, topic, reasons).number

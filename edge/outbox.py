@@ -4,17 +4,27 @@ Rows are written to the SQLite outbox in the same transaction as the decision th
 the sender here delivers them, retries with exponential backoff, and gives up after `MAX_ATTEMPTS` (the row stays,
 marked failed, and is counted in /api/health). So a crash or a broker outage delays a notification but never loses
 it, and a restart does not decide — and send — the same thing again.
+
+A webhook with a secret (`notify.webhooks[].secret_file`) is signed at each attempt: `X-Hallops-Timestamp` (UNIX
+seconds) and `X-Hallops-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`, the receiver's check is in
+docs/deploy.md. The secret is found by the row's URL when the row is sent and read from its file then: it is never in
+the outbox rows nor in a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import httpx
 
+from edge.config import Webhook, read_secret
 from edge.mqtt import MqttLink
 from edge.store import Store
 from edge.store.faults import describe, is_storage_fault
@@ -25,14 +35,42 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_S = 300.0
 STORAGE_RETRY_S = 2.0  # while the store refuses writes
+TIMESTAMP_HEADER = "X-Hallops-Timestamp"
+SIGNATURE_HEADER = "X-Hallops-Signature"
+
+
+def signature(secret: bytes, timestamp: int, body: bytes) -> str:
+    """`v1=` and the hex HMAC-SHA256 of `<timestamp>.<body>`, the pattern of Stripe's and GitHub's webhooks. The
+    timestamp is inside what is signed, so a receiver that refuses old timestamps refuses replays too."""
+    mac = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
 
 
 class OutboxSender:
-    def __init__(self, store: Store, link: MqttLink, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        link: MqttLink,
+        http: httpx.AsyncClient | None = None,
+        *,
+        webhooks: Sequence[Webhook] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._link = link
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._own_http = http is None
+        self._clock = clock  # UNIX seconds: when rows are due, and the signatures' timestamps
+        self._secret_files: dict[str, Path] = {}
+        for hook in webhooks:
+            if hook.secret_file is None:
+                log.warning(
+                    "webhook %s is unsigned: its receiver cannot tell the gateway's POSTs from anyone's; give it a "
+                    "secret_file (docs/deploy.md, Webhooks)",
+                    hook.url,
+                )
+            else:
+                self._secret_files[hook.url] = hook.secret_file
         self._wake = asyncio.Event()
         self.sent = 0
         self.failed = 0
@@ -58,7 +96,7 @@ class OutboxSender:
                 if self.worker is not None and self.worker.paused:
                     log.warning("outbox: the store takes writes again; delivering")
                     self.worker.resume()
-                now = datetime.now(UTC).timestamp()
+                now = self._clock()
                 timeout = 1.0 if next_at is None else min(1.0, max(0.0, next_at - now))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
@@ -78,7 +116,7 @@ class OutboxSender:
     async def drain(self) -> None:
         """Send every due row once (in order); failures are rescheduled. The rows sent are marked together at the end
         of the pass: a crash before that sends them again, and a receiver drops the repeat by its id (docs/api.md)."""
-        now = datetime.now(UTC).timestamp()
+        now = self._clock()
         sent: list[int] = []
         try:
             await self._send_due(now, sent)
@@ -93,7 +131,7 @@ class OutboxSender:
                     await self._link.publish(row.target, row.payload, qos=1)
                 else:
                     response = await self._http.post(
-                        row.target, content=row.payload, headers={"content-type": "application/json"}
+                        row.target, content=row.payload, headers=self._webhook_headers(row.target, row.payload)
                     )
                     if response.status_code >= 300:
                         raise RuntimeError(f"HTTP {response.status_code}")
@@ -123,3 +161,15 @@ class OutboxSender:
                     return  # keep MQTT order: the rest waits for the broker
                 continue
             sent.append(row.id)
+
+    def _webhook_headers(self, url: str, body: bytes) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        secret_file = self._secret_files.get(url)
+        if secret_file is not None:
+            # signed now, so that a retry carries a fresh timestamp; the file is read now, so that a new secret written
+            # into it is used from the next POST on (a ValueError — the file made readable to others — fails the
+            # attempt like a refused POST, and is retried)
+            timestamp = int(self._clock())
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = signature(read_secret(secret_file), timestamp, body)
+        return headers

@@ -6,20 +6,28 @@ hall state, and at start it is that saved book plus the events logged after it (
 log since the hall's midnight), so a restart loses nothing and does not grow with the hour of the day. A past day
 does not change, so its report is computed once from the log and kept (a few per gateway). This module wires; the
 definitions live in rules/kpi.py.
+
+Rebuilding a past day reads a whole day's log: seconds on a busy hall. The API has it done in a worker thread
+(`rebuild`), on a read-only SQLite connection of its own — the gateway's connection belongs to the event loop, which
+writes through it meanwhile — so the gateway goes on serving and ingesting. Today's book is the loop's: it is read
+on the loop (`current`), where it is fed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from time import monotonic
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage, decode
 from edge.store import Store
-from edge.store.events import SavedState
+from edge.store.events import DeadLetters, EventLog, SavedState
 from rules.hall import HallProfile
 from rules.kpi import DayBook, DayReport
 from rules.schedule import Schedule
@@ -40,6 +48,7 @@ class Reports:
         self.today: DayBook | None = None
         self._heard = False  # today's book holds a message (from the log or live), so its day is the hall's
         self._past: OrderedDict[date, DayReport] = OrderedDict()
+        self._rebuilding: dict[date, asyncio.Task[DayReport]] = {}
 
     def _book(self, day: date) -> DayBook:
         return DayBook(self.profile, day, self.target_wait_min, opening_hours=self.opening_hours)
@@ -59,7 +68,7 @@ class Reports:
                     self.apply(msg)
         else:
             self.today = self._book(day)
-            self._heard = self._fill(self.today, store, day) > 0
+            self._heard = self._fill(self.today, store.events, day) > 0
         log.info("kpi book restored day=%s from=%s seconds=%.2f", day, how, monotonic() - started)
 
     def dump(self) -> bytes | None:
@@ -88,31 +97,74 @@ class Reports:
         self._heard = True
 
     def report(self, day: date, now: datetime, store: Store | None) -> DayReport:
-        """The day's report as of `now` (today), or as it ended (a past day)."""
+        """The day's report as of `now` (today), or as it ended (a past day: rebuilt here and now from `store`, on the
+        caller's thread; the API uses `current` and `rebuild` instead)."""
+        known = self.current(day, now)
+        if known is not None:
+            return known
+        report = self._rebuilt(day, store.events if store is not None else None)
+        self._keep(day, report)
+        return report
+
+    def current(self, day: date, now: datetime) -> DayReport | None:
+        """The day's report if it is at hand: today's as of `now` (from the live book), a future day's (empty), a past
+        day's rebuilt before. None: a past day to `rebuild` from the log."""
         if self.today is not None and day == self.today.day:
             return self.today.report(now)
-        local_now = now.astimezone(self.tz)
-        if day > local_now.date():
+        if day > now.astimezone(self.tz).date():
             return self._book(day).report(self._end(day))
-        if day not in self._past:
-            book = self._book(day)
-            self._fill(book, store, day)
-            self._past[day] = book.report(self._end(day))
-            while len(self._past) > PAST_KEPT:
-                self._past.popitem(last=False)
-        return self._past[day]
+        return self._past.get(day)
+
+    async def rebuild(self, day: date, db: Path | None) -> DayReport:
+        """A past day's report, rebuilt from the log in the file `db` (None: no log, an empty day) in a worker thread
+        on a read-only connection of its own, and kept. Asks for a day already being rebuilt wait for that rebuild;
+        one whose wait is given up (a time limit) leaves it running, and its report is kept for the next ask."""
+        job = self._rebuilding.get(day)
+        if job is None:
+            job = self._rebuilding[day] = asyncio.ensure_future(asyncio.to_thread(self._rebuilt_from, day, db))
+            job.add_done_callback(lambda done: self._finished(day, done))
+        return await asyncio.shield(job)
+
+    def _finished(self, day: date, job: asyncio.Task[DayReport]) -> None:
+        del self._rebuilding[day]
+        if job.cancelled():
+            return
+        if job.exception() is not None:  # (the waiters get it; logged for a rebuild nobody waits for any more)
+            log.warning("rebuilding the report of %s failed: %r", day, job.exception())
+            return
+        self._keep(day, job.result())
+
+    def _rebuilt_from(self, day: date, db: Path | None) -> DayReport:
+        """In the worker thread: touches no state of the loop's (the profile and settings do not change)."""
+        if db is None:
+            return self._rebuilt(day, None)
+        conn = read_only(db)
+        try:
+            return self._rebuilt(day, EventLog(conn, DeadLetters(conn)))
+        finally:
+            conn.close()
+
+    def _rebuilt(self, day: date, events: EventLog | None) -> DayReport:
+        book = self._book(day)
+        self._fill(book, events, day)
+        return book.report(self._end(day))
+
+    def _keep(self, day: date, report: DayReport) -> None:
+        self._past[day] = report
+        while len(self._past) > PAST_KEPT:
+            self._past.popitem(last=False)
 
     def _end(self, day: date) -> datetime:
         return datetime.combine(day + timedelta(days=1), datetime.min.time(), self.tz) - timedelta(microseconds=1)
 
-    def _fill(self, book: DayBook, store: Store | None, day: date) -> int:
+    def _fill(self, book: DayBook, events: EventLog | None, day: date) -> int:
         """Apply the day's logged messages to `book`; how many."""
-        if store is None:
+        if events is None:
             return 0
         start = datetime.combine(day, datetime.min.time(), self.tz)
         end = start + timedelta(days=1)
         applied = 0
-        for row in store.events.rows_between(start.timestamp(), end.timestamp()):
+        for row in events.rows_between(start.timestamp(), end.timestamp()):
             if row.type == "hb":  # all a heartbeat tells is in its row: no need to decode it again
                 book.heartbeat(row.device_id, row.device_type, row.seq, row.at)
                 applied += 1
@@ -122,6 +174,12 @@ class Reports:
                 book.apply(msg)
                 applied += 1
         return applied
+
+
+def read_only(db: Path) -> sqlite3.Connection:
+    """A read-only connection to the gateway's file, for one thread: in WAL mode it reads what was committed while the
+    gateway goes on writing, and it can take no lock that would hold the gateway's writes up."""
+    return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
 
 
 def forecast(

@@ -5,6 +5,9 @@
                                                                           of the rules that did not change)
     shadow(N) ─▶ meta `rules_shadow` ─▶ the gateway runs N beside the active version without acting on it
 
+    take_bundle(verified bundle) ─▶ version N, in force ─ or, when it needs approval at the hall, stored only: an
+                                   administrator puts it in force with activate(N) (API, web UI or CLI), audited
+
 The same YAML is the same version (the content hash is unique), so re-adding a file or re-applying a bundle does not
 create a copy. Every activation is kept (`rule_activations`) and audited in the same transaction; `rollback` puts
 back the version that was in force before the current one. The CLI and the API change the database; a running
@@ -28,6 +31,7 @@ from rules.engine import rule_key
 from rules.language import RuleFile, parse_rules
 
 ACTIVE, SHADOW, FILE_HASH = "rules_active", "rules_shadow", "rules_file_hash"
+BUNDLE = "rules_bundle_version"  # the signed bundle taken last, in force or waiting for approval (0: none)
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,10 @@ class RuleVersions:
         n = self.active_number()
         return self.get(n) if n is not None else None
 
+    def applied_bundle(self) -> int:
+        """The version of the signed bundle taken last (in force or waiting for approval); 0: none."""
+        return int(self._store.meta.get(BUNDLE) or 0)
+
     def activations(self, limit: int = 100) -> list[dict[str, object]]:
         return [
             {"id": a.id, "at": a.at, "number": a.number, "kind": a.kind, "by": a.by, "comment": a.comment}
@@ -208,6 +216,35 @@ class RuleVersions:
             {SHADOW: str(number or "")},
             Entry(now, by, f"rules.{kind}", str(number or self.shadow_number() or ""), {"comment": comment}),
         )
+        return version
+
+    def take_bundle(
+        self, source: str, bundle: int, hall: str, by: str, via: str, hold: list[str] | None = None
+    ) -> RuleVersion:
+        """A verified signed bundle, newer than the one taken last: its rules become a version (origin `bundle:N`),
+        put in force by `by` — unless `hold` says why an administrator at the hall must approve it first: then it is
+        only stored. The bundle version is recorded either way (the next bundle must be newer), with
+        `rules.apply_bundle` or `rules.hold_bundle` in the audit log."""
+        was = self.applied_bundle()
+        label = f"bundle:{bundle}"
+        comment = f"signed bundle {bundle}"
+        if hold:
+            comment += ": held for approval at the hall (activating it approves it)"
+        version, _ = self.add(source, label, comment, label)
+        if not hold:
+            self.activate(version.number, by, f"signed bundle {bundle} from {via}")
+        self._store.meta.set(BUNDLE, str(bundle))
+        detail: dict[str, object] = {
+            "hall": hall,
+            "rules": len(version.rules.rules),
+            "was": was,
+            "rule_version": version.number,
+            "via": via,
+        }
+        if hold:
+            detail["needs_approval"] = hold
+        action = "rules.hold_bundle" if hold else "rules.apply_bundle"
+        self._store.audit.append([Entry(time.time(), by, action, str(bundle), detail)])
         return version
 
     def bootstrap(self, source: str, origin: str) -> RuleVersion:

@@ -1103,7 +1103,7 @@ def _csv(report: DayReport, rows: tuple[Kpis, ...]) -> str:
     for r in rows:
         cells = [_cell(getattr(r, name)) for name in _KPI_FIELDS]
         name = report.service_names.get(r.service, "") if r.service else ""
-        writer.writerow([report.hall_id, *cells[:3], name, *cells[3:]])
+        writer.writerow([_text(report.hall_id), *cells[:3], _text(name), *cells[3:]])
     return out.getvalue()
 
 
@@ -1114,7 +1114,20 @@ def _cell(value: object) -> str:
         return value.isoformat()  # in the hall's zone, with its offset
     if isinstance(value, float):
         return f"{value:.1f}"
+    if isinstance(value, str):
+        return _text(value)
     return str(value)
+
+
+# A spreadsheet program takes a cell starting with one of these for a formula (OWASP, "CSV Injection"); a service
+# code comes from a device, so `=HYPERLINK(…)` or `@SUM(…)` would run when a manager opens the report.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """A text cell as a spreadsheet shows it and never evaluates: a leading single quote before a formula's first
+    character. Only text goes through here: the figures stay numbers (a negative one too)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 __all__ = [

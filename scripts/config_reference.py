@@ -70,12 +70,14 @@ def render() -> str:
         lines += ["", f"### `{name}:`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for key, sub in model.model_fields.items():
             lines.append(f"| `{name}.{key}` | {_type(sub.annotation)} | {_default(sub)} | {sub.description or ''} |")
-    from edge.config import DeviceConfig, ServiceConfig, WindowConfig  # noqa: PLC0415
+    from edge.config import BundleKey, DeviceConfig, ServiceConfig, Webhook, WindowConfig  # noqa: PLC0415
 
     for label, model in (
         ("services.<code>", ServiceConfig),
         ("windows.<id>", WindowConfig),
         ("devices.<id>", DeviceConfig),
+        ("rules.bundle_keys[]", BundleKey),
+        ("notify.webhooks[]", Webhook),
     ):
         lines += ["", f"### `{label}:`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for key, sub in model.model_fields.items():

@@ -120,7 +120,9 @@ class HallDay:
         app = create_app(self.gateway)
         try:
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t", auth=auth, timeout=300) as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1", auth=auth, timeout=300
+            ) as client:
                 yield client
         finally:
             app.state.auth.close()

@@ -17,7 +17,7 @@ from types import FrameType
 import cv2
 
 from devices.errors import ConfigError
-from vision.config import VisionConfig, load_config
+from vision.config import VisionConfig, load_config, redact
 from vision.counting import Counter
 from vision.detectors import DetectorError, load_detector
 from vision.picture import annotate
@@ -60,7 +60,7 @@ def serve(cfg: VisionConfig) -> int:
     except (DetectorError, OSError) as exc:
         _say(f"hallops vision: {exc}")
         return EXIT_FAILED
-    _say(f"hallops vision: {len(cfg.cameras)} camera(s) → {cfg.mqtt.url} as hall {cfg.hall}; Ctrl-C stops")
+    _say(f"hallops vision: {len(cfg.cameras)} camera(s) → {redact(cfg.mqtt.url)} as hall {cfg.hall}; Ctrl-C stops")
     try:
         stop.wait()
     finally:

@@ -10,6 +10,7 @@ One YAML file, validated at start with every problem's path (`cameras.CAM-A.zone
     cameras:
       CAM-A:
         source: rtsp://10.0.0.21/sub        # the camera's sub-stream; or a video file, or a directory of snapshots
+        credentials_file: /etc/hallops/cameras/CAM-A.rtsp   # `user:password` for the stream, mode 600
         fps: 1
         zones:
           queue-A: {kind: queue, polygon: [[0.05, 0.55], [0.45, 0.55], [0.45, 1.0], [0.05, 1.0]]}
@@ -18,15 +19,20 @@ One YAML file, validated at start with every problem's path (`cameras.CAM-A.zone
 Coordinates are normalised to the frame (0..1, x to the right, y down), so a polygon survives a change of stream
 resolution. A person is in a floor zone when the bottom centre of their box (where they stand) is inside it, and in
 a staff seat when the centre of their box is (a seated person's feet are under the desk).
+
+A camera's password belongs in its `credentials_file` (its owner's only), not in this file: a `source` that carries
+one (`rtsp://admin:pw@…`, `?password=…`) is refused while the YAML file may be read by group or others. `redact()` is
+how every URL is shown in messages and logs: no password, and no query parameter that looks like a secret.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -35,6 +41,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -44,6 +51,12 @@ from devices.errors import ConfigError, Problem
 from devices.validation import problems_from, read_yaml
 
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+# query parameters whose value is a secret, by a word of their name (`password`, `api_key`, `X-Amz-Signature`)
+SECRET_WORDS = frozenset({"pass", "pwd", "auth", "sig", "credential", "credentials", "session", "sessionid"})
+SECRET_ENDINGS = ("password", "passwd", "passphrase", "token", "key", "secret", "signature")
+HIDDEN = "***"
+USERINFO_SAFE = "!$&'()*+,;="  # RFC 3986 sub-delims: allowed as they are in a URL's user and password
 
 
 class _Section(BaseModel):
@@ -101,6 +114,11 @@ class CameraConfig(_Section):
     source: str = Field(
         description="rtsp://… (use the camera's sub-stream), a video file, or a directory the camera drops snapshots in"
     )
+    credentials_file: Path | None = Field(
+        default=None,
+        description="a stream's user and password, one line `user:password`, in a file only its owner may read "
+        "(mode 600); read each time the stream is opened, so a changed password needs no restart",
+    )
     fps: PositiveFloat = Field(default=1.0, le=30, description="frames analysed per second")
     loop: bool = Field(default=False, description="a video file: start again at its end (demos and tests)")
     zones: dict[Ident, ZoneConfig] = Field(min_length=1, description="zone id → zone; ids as the gateway knows them")
@@ -112,9 +130,32 @@ class CameraConfig(_Section):
             raise ValueError("a stream is rtsp://, rtsps://, http:// or https://; anything else is a file or folder")
         return v
 
+    @field_validator("credentials_file")
+    @classmethod
+    def _one_place_for_credentials(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        source = info.data.get("source")  # (absent when the source itself was refused)
+        if v is None or not isinstance(source, str):
+            return v
+        if "://" not in source:
+            raise ValueError("credentials_file is for a stream (rtsp://, http://…), not a file or folder")
+        if "@" in urlsplit(source).netloc:
+            raise ValueError("the source has a user in it as well as a credentials_file: keep them in the file")
+        return v
+
     @property
     def is_stream(self) -> bool:
         return "://" in self.source
+
+    def stream_url(self) -> str:
+        """The URL the stream is opened with: `source`, with the user and password of `credentials_file` put in.
+        ValueError in plain words when the file cannot be read or used."""
+        if self.credentials_file is None:
+            return self.source
+        user, password = read_credentials(self.credentials_file)
+        parts = urlsplit(self.source)
+        # percent-encoded only where the URL needs it ('@', '/', '%'…): FFmpeg decodes them, older ones did not
+        userinfo = f"{quote(user, safe=USERINFO_SAFE)}:{quote(password, safe=USERINFO_SAFE + ':')}"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
 class DetectorConfig(_Section):
@@ -202,6 +243,56 @@ class VisionConfig(_Section):
         return self.workers or max(1, os.cpu_count() or 1)
 
 
+def read_credentials(path: Path) -> tuple[str, str]:
+    """`user:password` from a camera's credentials file (the password may hold ':'). ValueError in plain words when
+    the file is missing, may be read by group or others, or is not one such line."""
+    try:
+        mode = path.stat().st_mode & 0o777
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if mode & 0o077:
+        raise ValueError(
+            f"{path} may be read by group or others (mode {mode:04o}): chmod 600 it, owned by the user that runs "
+            "hallops vision"
+        )
+    lines = [line for line in text.splitlines() if line.strip()]
+    user, colon, password = (lines[0] if len(lines) == 1 else "").partition(":")
+    if not colon or not user or not password:
+        raise ValueError(f"{path} must hold one line, user:password")
+    return user, password
+
+
+def has_secret(url: str) -> bool:
+    """True if the URL carries a password or a query parameter that looks like a secret."""
+    return redact(url) != url
+
+
+def redact(url: str) -> str:
+    """The URL without its password and secret query values (`rtsp://admin:***@10.0.0.21/s?token=***&channel=1`),
+    for messages and logs. Anything that is not a URL comes back as it is."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # (an unbalanced IPv6 bracket): shown as scheme and a placeholder, it cannot leak
+        return f"{url.split('://', 1)[0]}://{HIDDEN}"
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:{HIDDEN}@{host}"
+    query = "&".join(_redact_parameter(p) for p in parts.query.split("&")) if parts.query else ""
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _redact_parameter(parameter: str) -> str:
+    name, equals, _ = parameter.partition("=")
+    words = [w for w in re.split(r"[^a-z0-9]+", unquote(name).lower()) if w]
+    if equals and any(w in SECRET_WORDS or w.endswith(SECRET_ENDINGS) for w in words):
+        return f"{name}={HIDDEN}"
+    return parameter
+
+
 def _cross_check(cfg: VisionConfig) -> list[Problem]:
     problems = []
     seats: dict[str, str] = {}
@@ -215,6 +306,11 @@ def _cross_check(cfg: VisionConfig) -> list[Problem]:
             seats[zone.window] = f"{cam_id}/{zone_id}"
         if not cam.is_stream and not Path(cam.source).exists():
             problems.append(Problem(f"cameras.{cam_id}.source", f"no such file or folder: {cam.source}"))
+        if cam.credentials_file is not None:
+            try:
+                read_credentials(cam.credentials_file)
+            except ValueError as exc:
+                problems.append(Problem(f"cameras.{cam_id}.credentials_file", str(exc)))
     if cfg.detector.model is not None and not cfg.detector.model.is_file():
         problems.append(
             Problem(
@@ -253,6 +349,25 @@ def _cross_check(cfg: VisionConfig) -> list[Problem]:
     return problems
 
 
+def _exposed_secrets(cfg: VisionConfig, path: Path) -> list[Problem]:
+    """A source with a password in it, in a YAML file that group or others may read: refused, whoever reads it."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return []
+    if not mode & 0o077:
+        return []
+    return [
+        Problem(
+            f"cameras.{cam_id}.source",
+            f"holds a password, and {path} may be read by group or others (mode {mode:04o}): put `user:password` in "
+            "a credentials_file (mode 600; docs/vision.md), or chmod 600 this file",
+        )
+        for cam_id, cam in cfg.cameras.items()
+        if cam.is_stream and has_secret(cam.source)
+    ]
+
+
 def load_config(path: Path) -> VisionConfig:
     """Read and validate the file. Raises ConfigError listing every problem with its path."""
     raw = read_yaml(path)
@@ -262,7 +377,7 @@ def load_config(path: Path) -> VisionConfig:
         cfg = VisionConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(str(path), problems_from(exc)) from None
-    problems = _cross_check(cfg)
+    problems = _cross_check(cfg) + _exposed_secrets(cfg, path)
     if problems:
         raise ConfigError(str(path), problems)
     return cfg

@@ -32,14 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from devices.errors import HallOpsError
-from vision.config import CameraConfig
+from vision.config import CameraConfig, redact
 
 log = logging.getLogger(__name__)
 
@@ -105,26 +104,20 @@ class FrameSource(Protocol):
 
 
 def open_source(camera: CameraConfig, clock: Clock = time.monotonic) -> FrameSource:
-    """Open a camera's source by its kind. Raises SourceError (plain message) when it cannot be opened."""
+    """Open a camera's source by its kind. Raises SourceError (plain message) when it cannot be opened. A stream's
+    credentials file is read at every opening: a reconnect after a password change uses the new one."""
     if camera.is_stream:
-        return StreamSource(camera.source)
+        try:
+            url = camera.stream_url()
+        except ValueError as exc:
+            raise SourceError(f"cannot open {redact(camera.source)}: {exc}", "cannot_open") from None
+        return StreamSource(url)
     path = Path(camera.source)
     if path.is_dir():
         return SnapshotSource(path)
     if path.is_file():
         return VideoFileSource(path, loop=camera.loop, clock=clock)
     raise SourceError(f"no such file or folder: {path}", "source_removed")
-
-
-def redact(url: str) -> str:
-    """The URL without its password (`rtsp://admin:***@10.0.0.21/sub`), for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _as_image(obj: object) -> Image | None:

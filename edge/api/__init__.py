@@ -1,4 +1,4 @@
-"""The HTTP API (FastAPI, OpenAPI at /docs) and the web UI's files, built by `create_app(gateway)`.
+"""The HTTP API (FastAPI) and the web UI's files, built by `create_app(gateway)`.
 
 Every route declares the roles that may call it (`needs(...)`, shown as `x-roles` in the OpenAPI document); the
 administrator may call them all, `/api/health` is open for monitoring. Times are RFC 3339 in the hall's time zone.
@@ -12,9 +12,13 @@ One router module per OpenAPI tag, each a flat list of routes over the typed `Ap
     live.py     the server-sent event stream                     reports.py  today's KPIs, day reports (JSON, CSV)
     alerts.py   alerts, acknowledging, silences                  audit.py    the audit log and its hash chain
     commands.py device commands and their acknowledgements       schemas.py  every request and response body
-    deps.py     ApiState, signed_in, needs, who
+    deps.py     ApiState, signed_in, needs, who                  docs.py     /openapi.json and Swagger UI at /docs
+    guard.py    what wraps every request: the body limit, the security headers, 422s without the input
 
-`create_app` only assembles them (state, static files, routers); it must not define API routes itself.
+The API documentation is for signed-in users, served from the package, and absent when `http.api_docs` is false
+(FastAPI's own /docs, /redoc and /openapi.json, which load Swagger from a CDN and need no sign-in, are off).
+`create_app` only assembles them (state, static files, routers, the guard and its error handlers); it must not define
+API routes itself.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from __future__ import annotations
 from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from edge.api import alerts, audit, commands, hall, health, live, reports, rules, session, tickets, tidal
+from edge.api import alerts, audit, commands, docs, hall, health, live, reports, rules, session, tickets, tidal
 from edge.api.deps import VERSION, ApiState
+from edge.api.guard import Guard, server_error, validation_error
 from edge.auth import Auth
 from edge.gateway import Gateway
 
@@ -37,9 +43,13 @@ ROUTERS = (session, health, hall, alerts, commands, rules, tickets, tidal, live,
 
 
 def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
+    http = gateway.cfg.http
     app = FastAPI(
         title="hallops gateway",
         version=VERSION,
+        openapi_url=None,  # docs.py serves it, and Swagger UI, behind sign-in
+        docs_url=None,
+        redoc_url=None,
         description="Live state of one government service hall (政务服务大厅), from its devices' MQTT telemetry. "
         "Sign in with `POST /api/session` (a cookie) or send HTTP Basic credentials; each route lists its roles "
         "under `x-roles` (the administrator may call every route).",
@@ -54,6 +64,9 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
         return page
 
     app.mount("/static", StaticFiles(directory=str(WEB)), name="static")
-    for module in ROUTERS:
+    for module in (*ROUTERS, docs) if http.api_docs else ROUTERS:
         app.include_router(module.router)
+    app.add_middleware(Guard, max_body_bytes=http.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, server_error)
     return app

@@ -105,7 +105,8 @@ async def silences(state: State) -> list[SilenceOut]:
 
 @router.post("/api/silences", response_model=SilenceOut, status_code=201, **needs(Role.MANAGER))
 async def add_silence(body: SilenceBody, request: Request, state: State) -> SilenceOut:
-    """Mute matching alerts for a while (maintenance, a drill); they still show, marked as silenced."""
+    """Mute matching alerts for a while (maintenance, a drill); they still show, marked as silenced. A `rule`
+    that matches no rule in force is refused (422, with the names closest to it)."""
     d = state.decider()
     now = state.clock.now()
     s = Silence(
@@ -117,7 +118,10 @@ async def add_silence(body: SilenceBody, request: Request, state: State) -> Sile
         who(request, body.by),
         body.comment,
     )
-    d.engine_silence(s)
+    try:
+        d.engine_silence(s)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     return SilenceOut(
         id=s.id,
         rule=s.rule,

@@ -7,7 +7,9 @@ the parts that come with `open()` (store, decision layer, rule versions) and the
 request through functions: `decider()` and `versions()` answer 503 while the gateway is starting, as they always have.
 
 Every route declares the roles that may call it with `needs(...)` (checked on every call, listed as `x-roles` in the
-OpenAPI document); `who()` is the name an action is recorded under.
+OpenAPI document); `who()` is the name an action is recorded under. `signed_in` finds the caller and is a plain
+function: FastAPI runs it in its thread pool (a password check takes tens of milliseconds), and the live stream runs
+it again every few seconds to end a stream whose user signed out, was removed or has a new password.
 
 This module must not define routes or response bodies (the routers and schemas.py do).
 """
@@ -15,6 +17,7 @@ This module must not define routes or response bodies (the routers and schemas.p
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +27,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, HTTPException, Request
 
 from cloud_sync.delivery import Receiver
-from edge.auth import COOKIE, OPEN_USER, Auth, Role, User
+from edge.auth import COOKIE, OPEN_USER, Auth, Busy, Role, Throttled, User, loopback
 from edge.config import GatewayConfig
 from edge.decisions import Decider
 from edge.gateway import Counters, Gateway, StorageHealth
@@ -41,6 +44,10 @@ from rules.language import RuleFile
 VERSION = "0.1.0"
 ALL = (Role.MANAGER, Role.TECHNICIAN, Role.ADMINISTRATOR)
 STARTING = "the gateway is starting"
+NO_USERS = (
+    "no users yet: create the first administrator with hallops users add NAME --role administrator --db FILE on the "
+    "box (until then the API answers this machine only, at http://127.0.0.1 or http://localhost)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +135,45 @@ State = Annotated[ApiState, Depends(api_state)]
 
 
 def signed_in(request: Request, state: State) -> User:
+    """The caller, by session cookie, HTTP Basic credentials or bearer token: 401 when none is good, 429 while
+    the caller's address (or that name from it) is throttled, 503 when too many password checks run already. With
+    no users at all, the local administrator (`local_administrator`)."""
     auth = state.auth
     if auth.open:
-        return OPEN_USER
+        return local_administrator(request)
     token = request.cookies.get(COOKIE)
     user = auth.session(token) if token else None
     header = request.headers.get("authorization", "")
     if user is None and header[:6].lower() == "basic ":
-        user = auth.basic(header[6:].strip())
+        try:
+            user = auth.basic(header[6:].strip(), client(request))
+        except (Throttled, Busy) as exc:
+            raise refusal(exc) from None
     if user is None and header[:7].lower() == "bearer ":
         user = auth.bearer(header[7:].strip())
     if user is None:
         raise HTTPException(401, "sign in first (POST /api/session, a bearer token, or HTTP Basic credentials)")
     return user
+
+
+def local_administrator(request: Request) -> User:
+    """With no users: the local administrator for a request from this machine that names it in its Host header
+    (edge.auth.loopback: not a page whose name was made to resolve to 127.0.0.1); 401 for anyone else, decided per
+    request — the users may all have been removed while the gateway listens on the LAN."""
+    if loopback(client(request), request.headers.get("host", "")):
+        return OPEN_USER
+    raise HTTPException(401, NO_USERS)
+
+
+def client(request: Request) -> str:
+    """The caller's address: the one that connected, or what a configured trusted proxy says (the server)."""
+    return request.client.host if request.client else ""
+
+
+def refusal(exc: Throttled | Busy) -> HTTPException:
+    """429 for a throttled caller, 503 when too many password checks run: each with Retry-After."""
+    status = 429 if isinstance(exc, Throttled) else 503
+    return HTTPException(status, str(exc), headers={"retry-after": str(math.ceil(exc.retry_after_s))})
 
 
 SignedIn = Annotated[User, Depends(signed_in)]

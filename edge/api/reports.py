@@ -1,11 +1,13 @@
 """Routes of the `reports` tag: today's KPIs with the learned forecast, and one day's report (JSON or CSV).
 
 Must not count anything: edge.reports keeps the day's book (rules.kpi) and reads past days from the store; these
-routes pick the day, check it, and shape the answer.
+routes pick the day, check it, and shape the answer. A past day's report is rebuilt off the event loop within
+`http.slow_request_s` (503 past it; the rebuild goes on and is kept, so asking again gets it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import fields
 from datetime import date, datetime, timedelta
@@ -30,10 +32,18 @@ def checked(day: date) -> date:
     return day
 
 
-def day_report(state: ApiState, day: date) -> DayReport:
+async def day_report(state: ApiState, day: date) -> DayReport:
     checked(day)
-    state.flush()
-    return state.reports.report(day, state.clock.now(), state.current_store())
+    state.flush()  # (committed: what a rebuild reads on its own connection)
+    known = state.reports.current(day, state.clock.now())
+    if known is not None:
+        return known
+    store = state.current_store()
+    rebuild = state.reports.rebuild(day, store.path if store is not None else None)
+    try:
+        return await asyncio.wait_for(rebuild, state.config.http.slow_request_s)
+    except TimeoutError:
+        raise HTTPException(503, "the report takes too long; try again") from None
 
 
 def buckets() -> list[int | float | None]:
@@ -47,7 +57,7 @@ async def kpi_today(state: State) -> KpiToday:
     people waiting every 5 min, tickets per 15 min with the learned forecast, and each service's waits."""
     now = state.clock.now()
     tz = state.tz
-    report = day_report(state, now.astimezone(tz).date())
+    report = await day_report(state, now.astimezone(tz).date())
     midnight = datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tz)
     slots = [midnight + timedelta(minutes=15 * k) for k in range(96)]
     services = [s.code for s in state.snapshot().services]
@@ -61,15 +71,18 @@ async def kpi_today(state: State) -> KpiToday:
 
 @router.get("/api/reports/{day}", response_model=DayReportOut, **needs(Role.MANAGER))
 async def report(day: date, state: State) -> DayReportOut:
-    """One day's KPIs for the whole hall, per service, and per hour (hall and service rows)."""
-    r = day_report(state, day)
+    """One day's KPIs for the whole hall, per service, and per hour (hall and service rows). A past day's rebuild
+    that takes longer than `http.slow_request_s` answers 503; it goes on, and asking again gets it."""
+    r = await day_report(state, day)
     return DayReportOut(**{f.name: getattr(r, f.name) for f in fields(r)}, buckets=buckets())
 
 
 @router.get("/api/reports/{day}/{kind}.csv", response_class=PlainTextResponse, **needs(Role.MANAGER))
 async def report_csv(day: date, kind: Literal["daily", "hourly"], state: State) -> PlainTextResponse:
-    """The day's report as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese names)."""
-    r = day_report(state, day)
+    """The day's report as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese names). A text cell
+    that starts like a formula (= + - @, a tab or a carriage return) has a single quote put before it, so a
+    spreadsheet shows it and does not run it; the figures stay numbers."""
+    r = await day_report(state, day)
     text = csv_daily(r) if kind == "daily" else csv_hourly(r)
     return PlainTextResponse(
         "\ufeff" + text,

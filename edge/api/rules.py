@@ -3,11 +3,17 @@ shadow version and its would-have-fired report, backtests over the recorded even
 
 Must not keep or evaluate rules itself: edge.versions stores the versions (and audits each change), the gateway takes
 a change up (`follow_rules`), the decision layer runs the shadow, and edge.backtest replays.
+
+A rule file a person sends is read within bounds (rules.language `read_rule_text`: nesting, values, aliases; 422 past
+them) and checked in a worker thread within `http.slow_request_s` (503 past it), so no text stalls the event loop or
+ends in a RecursionError. A backtest runs in a worker thread within `rules.backtest_limit_s`, one at a time: the next
+is refused (409) until the running one has really ended, even after its request was answered 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -35,12 +41,11 @@ from edge.api.schemas import (
     VersionsOut,
 )
 from edge.auth import Role
+from edge.backtest import STOP_GRACE_S, BacktestStopped, backtest
 from edge.backtest import Result as BacktestResult
-from edge.backtest import backtest
 from edge.store import Store
 from edge.versions import diff as version_diff
-from edge.versions import parse_source
-from rules.language import RuleFile, parse_rules, summarise
+from rules.language import RuleFile, RuleTextError, parse_rules, read_rule_text, summarise
 
 router = APIRouter(tags=["rules"])
 VersionNumber = Annotated[int, FastPath(ge=1, le=2**31)]
@@ -79,6 +84,49 @@ def unprocessable(exc: ConfigError, text: str) -> HTTPException:
     return HTTPException(422, {"message": f"{where}: {first.message}", "problems": problems})
 
 
+def unreadable(source: str, message: str, line: int | None) -> HTTPException:
+    """422 for a text that is not read as a rule file at all (its YAML), with the line when it is known."""
+    at = f" (line {line})" if line is not None else ""
+    problem = {"path": "", "message": message, "line": line}
+    return HTTPException(422, {"message": f"{source}: {message}{at}", "problems": [problem]})
+
+
+def syntax(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    """A YAML syntax error in words, and its 1-based line."""
+    mark = getattr(exc, "problem_mark", None)
+    return f"YAML syntax: {getattr(exc, 'problem', None) or exc}", mark.line + 1 if mark is not None else None
+
+
+def read_rules(text: str, source: str) -> RuleFile:
+    """The rule file of a text a person sent (in a worker thread): `yaml.YAMLError` for bad syntax, `RuleTextError`
+    for a text past a bound, ConfigError with every problem of invalid rules."""
+    return parse_rules(read_rule_text(text, source), source)
+
+
+async def checked_rules(state: ApiState, text: str, source: str) -> RuleFile:
+    """`read_rules` off the event loop within `http.slow_request_s` (503 past it). A text past a bound (or nested
+    deeply enough to exhaust the recursion limit all the same) is a 422 naming the problem; bad syntax and invalid
+    rules are raised as they are."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(read_rules, text, source), state.config.http.slow_request_s)
+    except TimeoutError:
+        raise HTTPException(503, "checking the rule file takes too long; try again") from None
+    except RuleTextError as exc:
+        raise unreadable(source, exc.problems[0].message, exc.line) from None
+    except RecursionError:
+        raise unreadable(source, "nested too deeply to read", None) from None
+
+
+async def checked_source(state: ApiState, text: str) -> RuleFile:
+    """The rule file `source` of a body, every problem a 422 (`unprocessable`)."""
+    try:
+        return await checked_rules(state, text, "source")
+    except yaml.YAMLError as exc:
+        raise unreadable("source", *syntax(exc)) from None
+    except ConfigError as exc:
+        raise unprocessable(exc, text) from None
+
+
 @router.get("/api/rules/versions", response_model=VersionsOut, **needs(Role.ADMINISTRATOR))
 async def rule_versions(state: State) -> VersionsOut:
     """Every rule version (newest first), which is in force, which runs in shadow, and the activations."""
@@ -97,6 +145,7 @@ async def rule_versions(state: State) -> VersionsOut:
 async def add_rule_version(body: VersionBody, request: Request, state: State) -> VersionAdded:
     """Store a rule file as a new immutable version (not put in force). The same YAML as an existing version
     returns that version with `created: false`. Invalid rules: 422 with every problem, its path and line."""
+    await checked_source(state, body.source)
     try:
         v, created = state.versions().add(body.source, who(request, None), body.comment, "web")
     except ConfigError as exc:
@@ -198,7 +247,7 @@ async def promote_shadow(body: CommentBody, request: Request, state: State) -> V
 async def run_backtest(body: BacktestBody, state: State) -> BacktestOut:
     """Replay the recorded events of a period through a candidate (a stored version or a rule file) and the
     active version (or `against`): what each would have fired, the tickets and recommendations, and the diff.
-    One backtest at a time (409 while another runs)."""
+    One backtest at a time (409 while another runs); 503 when it runs longer than `rules.backtest_limit_s`."""
     tz = state.tz
     start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (body.from_, body.to))
     if end <= start:
@@ -210,10 +259,7 @@ async def run_backtest(body: BacktestBody, state: State) -> BacktestOut:
     try:
         base = state.versions().get(body.against or state.rules_version()).rules
         if body.source is not None:
-            try:
-                candidate = parse_source(body.source, "source")
-            except ConfigError as exc:
-                raise unprocessable(exc, body.source) from None
+            candidate = await checked_source(state, body.source)
         else:
             assert body.version is not None
             candidate = state.versions().get(body.version).rules
@@ -221,27 +267,43 @@ async def run_backtest(body: BacktestBody, state: State) -> BacktestOut:
         raise HTTPException(404, f"no rule version {exc.args[0]}") from None
     if state.backtests.locked():
         raise HTTPException(409, "a backtest is running; try again when it is done")
-    async with state.backtests:
-        state.flush()
-        result = await asyncio.to_thread(backtest_in_thread, state, base, candidate, start, end)
+    limit_s = state.config.rules.backtest_limit_s
+    state.flush()
+    await state.backtests.acquire()  # (free, so taken at once: nothing else runs between the check and this)
+    job = asyncio.ensure_future(
+        asyncio.to_thread(backtest_in_thread, state, base, candidate, start, end, time.monotonic() + limit_s)
+    )
+    # the lock is given back when the replay has ended, not when this request is answered (or cancelled): a thread
+    # cannot be stopped from outside, and a second backtest beside it would run the box out of memory and cores
+    job.add_done_callback(lambda _: state.backtests.release())
+    too_long = f"the backtest did not finish within rules.backtest_limit_s ({limit_s:g} s)"
+    try:
+        result = await asyncio.wait_for(asyncio.shield(job), limit_s + STOP_GRACE_S)
+    except TimeoutError:
+        raise HTTPException(503, f"{too_long}; try a shorter period") from None
+    except BacktestStopped as exc:
+        reached = f"; it had replayed to {exc.reached.astimezone(tz).isoformat()}" if exc.reached else ""
+        raise HTTPException(503, f"{too_long}{reached}; try a shorter period") from None
     return BacktestOut.model_validate(result.to_dict(tz))
 
 
 def backtest_in_thread(
-    state: ApiState, base: RuleFile, candidate: RuleFile, start: datetime, end: datetime
+    state: ApiState, base: RuleFile, candidate: RuleFile, start: datetime, end: datetime, deadline: float
 ) -> BacktestResult:
     cfg = state.config
     store = Store(cfg.storage.path)  # its own connection: the gateway's is not for other threads
     try:
-        return backtest(cfg, store, base, candidate, start, end, parallel=end - start > timedelta(hours=12))
+        parallel = end - start > timedelta(hours=12)
+        return backtest(cfg, store, base, candidate, start, end, parallel=parallel, deadline=deadline)
     finally:
         store.close()
 
 
 @router.post("/api/rules/check", response_model=RulesCheck, **needs(Role.ADMINISTRATOR))
-async def rules_check(request: Request) -> RulesCheck:
+async def rules_check(request: Request, state: State) -> RulesCheck:
     """Validate a rule file (the request body, YAML text) without applying it: every problem with its field
-    path and the line it is on."""
+    path and the line it is on. A text nested deeper than 64 levels or holding more than 100,000 values (an alias
+    counted as a copy) is refused (422); a check that takes longer than `http.slow_request_s` answers 503."""
     raw = await request.body()
     if len(raw) > 1 << 20:
         raise HTTPException(413, "a rule file is at most 1 MiB")
@@ -250,14 +312,10 @@ async def rules_check(request: Request) -> RulesCheck:
     except UnicodeDecodeError as exc:
         raise HTTPException(422, f"body: not UTF-8 text (byte {exc.start})") from None
     try:
-        parsed = parse_rules(yaml.safe_load(text), "body")
+        parsed = await checked_rules(state, text, "body")
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        return RulesCheck(
-            ok=False, rules=0, problems=[RuleProblem(path="", message=f"YAML syntax: {problem}", line=line)]
-        )
+        message, line = syntax(exc)
+        return RulesCheck(ok=False, rules=0, problems=[RuleProblem(path="", message=message, line=line)])
     except ConfigError as exc:
         return RulesCheck(
             ok=False,

@@ -47,9 +47,17 @@ class AckBody(_Body):
     )
 
 
+LabelName = Annotated[str, Field(min_length=1, max_length=64)]
+LabelPattern = Annotated[str, Field(max_length=128)]
+
+
 class SilenceBody(_Body):
-    rule: str = Field(min_length=1, max_length=64, description="rule id; * and ? are wildcards")
-    labels: dict[str, str] = Field(default_factory=dict, description="label values to match; wildcards allowed")
+    rule: str = Field(
+        min_length=1, max_length=64, description="rule id; * and ? are wildcards; must match a rule in force"
+    )
+    labels: dict[LabelName, LabelPattern] = Field(
+        default_factory=dict, max_length=16, description="label values to match; wildcards allowed"
+    )
     minutes: float = Field(gt=0, le=7 * 24 * 60, description="how long, from now")
     by: str | None = Field(default=None, min_length=1, max_length=64)
     comment: str = Field(min_length=1, max_length=500, description="why (kept with the silence)")
@@ -159,7 +167,7 @@ class Health(BaseModel):
     rules_shadow: int | None = Field(description="the rule version running in shadow, if any")
     bundles: dict[str, int] | None = Field(
         description="signed rule bundles from the cloud since the start "
-        "(received, applied, refused, repeated), when a key is configured"
+        "(received, applied, pending approval at the hall, refused, repeated), when a key is configured"
     )
     tasks: list[TaskHealth]
     storage: StorageOut
@@ -549,7 +557,17 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, JsonValue]
 
 
+class AuditAnchorOut(BaseModel):
+    at: Timestamp | None = Field(description="when the head was signed, as signed (UTC); null: unreadable")
+    count: int | None = Field(description="rows of the chain it covers; null: unreadable")
+    matches: bool = Field(description="row `count` still has the anchored hash, and the signature verifies")
+    problem: str | None = Field(default=None, description="why it does not match")
+
+
 class AuditOut(BaseModel):
-    intact: bool = Field(description="the whole hash chain verifies")
-    findings: list[str] = Field(description="every break in the chain")
+    intact: bool = Field(description="the whole hash chain verifies (and matches the newest anchor, if any)")
+    findings: list[str] = Field(description="every break in the chain, and the newest anchor's mismatch")
+    anchor: AuditAnchorOut | None = Field(
+        default=None, description="the newest signed head in audit.anchor_file (none configured or written yet: null)"
+    )
     entries: list[AuditEntryOut] = Field(description="newest first")

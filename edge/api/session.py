@@ -1,17 +1,19 @@
 """Routes of the `session` tag: signing in and out, who is signed in, and who may sign in.
 
-Must not keep sessions itself: edge.auth checks credentials and keeps sessions and tokens.
+Must not keep sessions itself: edge.auth checks credentials and keeps sessions and tokens. A password check runs in a
+worker thread, never on the event loop, and takes its place in edge.auth's HashGate before it waits for a thread, so
+a burst of sign-ins is answered 503 at once instead of queuing without bound.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from edge.api.deps import ALL, ApiState, SignedIn, State, needs
+from edge.api.deps import ALL, ApiState, SignedIn, State, client, local_administrator, needs, refusal
 from edge.api.schemas import LoginBody, Me, UserOut
-from edge.auth import COOKIE, OPEN_USER, Role, Throttled, User
+from edge.auth import COOKIE, Busy, Role, Throttled, User
 
 router = APIRouter(tags=["session"])
 
@@ -19,14 +21,16 @@ router = APIRouter(tags=["session"])
 @router.post("/api/session", response_model=Me, openapi_extra={"x-roles": []})
 async def login(body: LoginBody, request: Request, response: Response, state: State) -> Me:
     """Sign in: sets an HttpOnly session cookie valid for `http.session_hours`. After 5 wrong passwords for a
-    name, or from one address, within 15 min: 429 with Retry-After."""
+    name from one address, or 20 from one address, within 15 min: 429 with Retry-After; 503 with Retry-After when
+    too many sign-ins are being checked at once."""
     auth = state.auth
     if auth.open:
-        return me(state, OPEN_USER)
+        return me(state, local_administrator(request))
     try:
-        result = auth.login(body.user, body.password, request.client.host if request.client else "")
-    except Throttled as exc:
-        raise HTTPException(429, str(exc), headers={"retry-after": str(math.ceil(exc.retry_after_s))}) from None
+        with auth.hashing.place():
+            result = await asyncio.to_thread(auth.login, body.user, body.password, client(request))
+    except (Throttled, Busy) as exc:
+        raise refusal(exc) from None
     if result is None:
         raise HTTPException(401, "wrong user name or password")
     user, token = result
@@ -52,7 +56,7 @@ async def session(user: SignedIn, state: State) -> Me:
 async def logout(request: Request, response: Response, state: State) -> None:
     token = request.cookies.get(COOKIE)
     if token:
-        state.auth.logout(token)
+        await asyncio.to_thread(state.auth.logout, token, client(request))  # a write: it may wait for the lock
     response.delete_cookie(COOKIE, path="/")
 
 

@@ -1,8 +1,8 @@
 """Routes of the `tickets` tag: fault and rectification tickets (the active ones and the stored history), and moving
 one on (acknowledge → start → resolve → close).
 
-Must not decide anything: the decision layer's ticket book owns the tickets, their SLA clocks and the audit of every
-move; these routes read it and the store's records, and hand it people's moves.
+Must not decide anything: the decision layer's ticket book owns the tickets, their SLA clocks, who may move a taken
+ticket on, and the audit of every move; these routes read it and the store's records, and hand it people's moves.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from edge.api.deps import ALL, State, needs, who
 from edge.api.schemas import TicketBody, TicketOut
-from edge.auth import Role
-from rules.tickets import TicketTransitionError, UnknownTicketError
+from edge.auth import Role, User
+from rules.tickets import TicketAssignedError, TicketTransitionError, UnknownTicketError
 
 router = APIRouter(tags=["tickets"])
 
@@ -73,14 +73,20 @@ async def ticket_action(
     request: Request,
     state: State,
 ) -> TicketOut:
-    """Move a ticket on: acknowledge → start → resolve (with a note) → close."""
+    """Move a ticket on: acknowledge → start → resolve (with a note) → close. A ticket a technician acknowledged or
+    started is theirs: another technician gets 403 naming them (a manager or an administrator may move it on)."""
     d = state.decider()
     if action == "resolve" and not body.note.strip():
         raise HTTPException(422, "note: say what was done to resolve it")
+    user: User = request.state.user
     try:
-        moved = d.ticket_transition(ticket_id, action, who(request, body.by), body.note)
+        moved = d.ticket_transition(
+            ticket_id, action, who(request, body.by), body.note, overseer=user.role is not Role.TECHNICIAN
+        )
     except UnknownTicketError as exc:
         raise HTTPException(404, str(exc)) from None
+    except TicketAssignedError as exc:
+        raise HTTPException(403, str(exc)) from None
     except TicketTransitionError as exc:
         raise HTTPException(409, str(exc)) from None
     return TicketOut.model_validate(d.ticket_json(moved))

@@ -16,6 +16,10 @@ Its commands, each declared with `register(subparsers)` next to its `cmd_*` func
 those modules, the logging set-up and the mapping of errors to exit codes and messages. It must not hold any
 command's own work.
 
+Every file a command makes is its user's only (umask 077) unless the command gives it a mode of its own (a
+certificate 0644, mosquitto's password and ACL files 0640 for the `mosquitto` group): the database, its -wal and
+-shm, keys and reports hold what others on the box must not read.
+
 Every subcommand prints what it is doing on stderr, turns bad input into a list of problems with field paths
 (exit 2), refuses a database file that cannot be used (empty, not a database, truncated, damaged, locked: the path,
 the finding and what to do, exit 3; docs/deploy.md) and stops cleanly on Ctrl-C (exit 130 for an interrupted run, 0
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from devices.errors import ConfigError
@@ -43,6 +48,7 @@ __all__ = ["build_parser", "main"]
 EXIT_CONFIG = 2  # bad configuration or input, reported as `hallops: <problems with field paths>`
 EXIT_STORAGE = 3  # the gateway's SQLite file cannot be used: `hallops: the database PATH <finding>. <advice>`
 EXIT_INTERRUPTED = 130  # Ctrl-C outside a command's own stop handling
+PRIVATE_UMASK = 0o077  # files made without a mode of their own: for their owner only
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +71,7 @@ def _configure_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.log_level)
+    previous = os.umask(PRIVATE_UMASK)  # given back at the end: tests and scripts call main() in their own process
     try:
         result: int = args.func(args)
     except ConfigError as exc:
@@ -75,4 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STORAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        os.umask(previous)
     return result

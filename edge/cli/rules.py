@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from devices.errors import ConfigError, SyncError
-from edge.audit import Entry
 from edge.cli.arguments import positive
 from edge.cli.database import missing, open_store
 from edge.cli.terminal import cli_user, say
@@ -41,20 +40,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: 
     validate.add_argument("files", nargs="*", type=Path, help="rule YAML files (default: the built-in pack)")
     validate.set_defaults(func=cmd_rules_validate)
     keygen = rules_sub.add_parser("keygen", help="make an Ed25519 key pair for signing rule bundles")
-    keygen.add_argument("--out", type=Path, required=True, help="directory for bundle.key (secret) and bundle.pub")
+    keygen.add_argument("--out", type=Path, required=True, help="directory for <id>.key (secret, 0600) and <id>.pub")
+    keygen.add_argument("--id", type=_key_id, default="default", help="the key's id, for rotation (default: default)")
     keygen.set_defaults(func=cmd_rules_keygen)
     sign = rules_sub.add_parser("sign", help="sign a rule file as a numbered bundle for one hall or all (*)")
     sign.add_argument("file", type=Path)
-    sign.add_argument("--key", type=Path, required=True, help="the private key file (bundle.key)")
-    sign.add_argument("--version", type=int, required=True, help="must be higher than the version applied now")
+    sign.add_argument("--key", type=Path, required=True, help="the private key file (<id>.key)")
+    sign.add_argument("--key-id", type=_key_id, default="default", help="its id, as the halls trust it (default)")
+    sign.add_argument(
+        "--version", type=int, required=True, help="higher than the version applied now, by at most 1000 by default"
+    )
     sign.add_argument("--hall", default="*", help="the hall id it is for (default: every hall)")
+    sign.add_argument(
+        "--expires-in", type=positive, default=30.0, help="days until the halls refuse it (default 30, at most 365)"
+    )
     sign.add_argument("--out", type=Path, required=True)
     sign.set_defaults(func=cmd_rules_sign)
-    apply = rules_sub.add_parser("apply", help="verify a signed bundle and put its rules in force (refuses downgrades)")
+    apply = rules_sub.add_parser(
+        "apply",
+        help="verify a signed bundle and put its rules in force (refuses downgrades; a bundle with commands that "
+        "reach the public or devices' service is stored for an administrator to activate)",
+    )
     apply.add_argument("bundle", type=Path)
-    apply.add_argument("--public-key", type=Path, required=True, help="the trusted public key (bundle.pub)")
-    apply.add_argument("--hall", required=True, help="this gateway's hall id")
-    apply.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file (keeps the applied version)")
+    trust = apply.add_mutually_exclusive_group(required=True)
+    trust.add_argument("--config", type=Path, help="the gateway's configuration: its keys, hall, database, step")
+    trust.add_argument("--public-key", type=Path, help="the trusted public key (<id>.pub)")
+    apply.add_argument("--key-id", type=_key_id, default="default", help="the id of --public-key (default: default)")
+    apply.add_argument("--hall", help="this gateway's hall id (with --public-key)")
+    apply.add_argument("--db", type=Path, help="the gateway's SQLite file (with --public-key)")
+    apply.add_argument(
+        "--max-version-step", type=_step, default=1000, help="with --public-key: the largest version jump (1000)"
+    )
     apply.add_argument("--rules-file", type=Path, help="also write the rules here (the config's rules.file)")
     apply.set_defaults(func=cmd_rules_apply)
     push = rules_sub.add_parser(
@@ -144,19 +160,39 @@ def cmd_rules_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _key_id(value: str) -> str:
+    from cloud_sync.bundle import KEY_ID  # noqa: PLC0415
+
+    if not KEY_ID.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: letters, digits, '.', '_' or '-', up to 64")
+    return value
+
+
+def _step(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of 1 or more")
+    return int(value)
+
+
 def cmd_rules_keygen(args: argparse.Namespace) -> int:
     from cloud_sync.bundle import new_key  # noqa: PLC0415
 
     private, public = new_key()
-    args.out.mkdir(parents=True, exist_ok=True)
-    key, pub = args.out / "bundle.key", args.out / "bundle.pub"
-    if key.exists():
+    args.out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key, pub = args.out / f"{args.id}.key", args.out / f"{args.id}.pub"
+    try:
+        # created readable by its owner only, before the secret is in it; never over an existing key
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
         say(f"hallops rules keygen: {key} exists; not overwriting a signing key")
         return 1
-    key.touch(mode=0o600)  # readable by its owner only, before the secret is in it
-    key.write_text(private + "\n", encoding="ascii")
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(private + "\n")
     pub.write_text(public + "\n", encoding="ascii")
-    say(f"hallops rules keygen: {key} (keep it secret, off the hall's box) and {pub} (for the gateways)")
+    say(
+        f"hallops rules keygen: {key} (keep it secret, off the halls' boxes; sign with --key-id {args.id}) and {pub} "
+        f"(for the gateways: rules.bundle_keys, id {args.id})"
+    )
     return 0
 
 
@@ -164,47 +200,102 @@ def cmd_rules_sign(args: argparse.Namespace) -> int:
     from cloud_sync.bundle import BundleError, sign  # noqa: PLC0415
 
     try:
-        bundle = sign(args.file.read_text(encoding="utf-8"), args.version, args.key.read_text().strip(), args.hall)
+        if args.key.stat().st_mode & 0o077:
+            say(f"hallops rules sign: warning: {args.key} is readable by others; `chmod 600 {args.key}`")
+        bundle = sign(
+            args.file.read_text(encoding="utf-8"),
+            args.version,
+            args.key.read_text().strip(),
+            args.hall,
+            key_id=args.key_id,
+            expires_in=timedelta(days=args.expires_in),
+        )
     except (BundleError, OSError, ValueError) as exc:
         say(f"hallops rules sign: {exc}")
         return 1
     args.out.write_bytes(bundle)
-    say(f"hallops rules sign: {args.out} — version {args.version} for hall {args.hall}")
+    expires = json.loads(bundle)["header"]["expires_at"]
+    say(
+        f"hallops rules sign: {args.out} — version {args.version} for hall {args.hall}, key {args.key_id}, "
+        f"valid until {expires}"
+    )
     return 0
 
 
-def cmd_rules_apply(args: argparse.Namespace) -> int:
-    """Verify a bundle, then store its rules as a version and put it in force; a refused bundle changes nothing."""
-    from cloud_sync.bundle import BundleError, verify  # noqa: PLC0415
-    from edge.versions import RuleVersions  # noqa: PLC0415
+def _trusted(
+    args: argparse.Namespace, command: str
+) -> tuple[list[tuple[str, Path, date | None]], str, Path, int] | None:
+    """What `apply` trusts and where it writes: from the gateway's configuration, or from the flags; None (and a
+    message) if that is incomplete."""
+    from edge.config import bundle_key_files, load_config  # noqa: PLC0415
 
-    store = open_store(args.db, "hallops rules apply")
+    if args.config is None:
+        if args.hall is None or args.db is None:
+            say(f"{command}: --public-key needs --hall and --db (or give --config)")
+            return None
+        return [(args.key_id, args.public_key, None)], args.hall, args.db, args.max_version_step
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        say(str(exc))
+        return None
+    if not bundle_key_files(cfg.rules):
+        say(f"{command}: {args.config} trusts no bundle key (rules.bundle_keys)")
+        return None
+    assert cfg.hall.id is not None  # load_config requires it
+    return bundle_key_files(cfg.rules), cfg.hall.id, cfg.storage.path, cfg.rules.bundle_max_version_step
+
+
+def cmd_rules_apply(args: argparse.Namespace) -> int:
+    """Verify a bundle, then store its rules as a version and put it in force — or, when its commands reach the
+    public or devices' service, store it only, for `hallops rules activate`; a refused bundle changes nothing."""
+    from cloud_sync.bundle import BundleError, approval_needed, check_newer, verify  # noqa: PLC0415
+    from cloud_sync.delivery import read_keys  # noqa: PLC0415
+    from edge.versions import RuleVersions  # noqa: PLC0415
+    from rules.language import RuleFile  # noqa: PLC0415
+
+    command = "hallops rules apply"
+    trusted = _trusted(args, command)
+    if trusted is None:
+        return 2
+    entries, hall, db, step = trusted
+    try:
+        keys = read_keys(entries)
+        raw = args.bundle.read_bytes()
+    except (ValueError, OSError) as exc:
+        say(f"{command}: {exc}")
+        return 2
+    store = open_store(db, command)
     if store is None:
         return 2
-    actor = cli_user()
     try:
-        applied = int(store.meta.get("rules_bundle_version") or 0)
-        try:
-            bundle = verify(args.bundle.read_bytes(), args.public_key.read_text().strip(), args.hall, applied)
-        except (BundleError, OSError) as exc:
-            say(f"hallops rules apply: refused — {exc}")
-            return 1
         versions = RuleVersions(store)
-        version, _ = versions.add(
-            bundle.rules_yaml, f"bundle:{bundle.version}", f"signed bundle {bundle.version}", f"bundle:{bundle.version}"
+        applied = versions.applied_bundle()
+        try:
+            bundle = verify(raw, keys, hall, datetime.now().astimezone())
+            check_newer(bundle.version, applied, step)
+        except BundleError as exc:
+            say(f"{command}: refused — {exc}")
+            return 1
+        active = versions.active()
+        hold = approval_needed(bundle.rules, active.rules if active is not None else RuleFile())
+        version = versions.take_bundle(
+            bundle.rules_yaml, bundle.version, bundle.hall, cli_user(), str(args.bundle), hold
         )
-        versions.activate(version.number, actor, f"signed bundle {bundle.version}")
-        store.meta.set("rules_bundle_version", str(bundle.version))
-        detail = {"hall": bundle.hall, "rules": len(bundle.rules.rules), "was": applied, "rule_version": version.number}
-        store.audit.append([Entry(time.time(), actor, "rules.apply_bundle", str(bundle.version), detail)])
-        if args.rules_file is not None:  # keep the configured file in step, for a gateway started afresh
+        if args.rules_file is not None and not hold:  # keep the configured file in step, for a gateway started afresh
             tmp = args.rules_file.with_suffix(".tmp")
             tmp.write_text(bundle.rules_yaml, encoding="utf-8")
             tmp.replace(args.rules_file)
     finally:
         store.close()
+    if hold:
+        say(f"{command}: bundle {bundle.version} is rule version {version.number}, NOT in force — it needs approval:")
+        for reason in hold:
+            say(f"  {reason}")
+        say(f"  an administrator approves it with `hallops rules activate {version.number} --db {db}` (or the web UI)")
+        return 0
     say(
-        f"hallops rules apply: bundle {bundle.version} ({len(bundle.rules.rules)} rules) is rule version "
+        f"{command}: bundle {bundle.version} ({len(bundle.rules.rules)} rules) is rule version "
         f"{version.number}, in force (a running gateway takes it up within a second)"
     )
     return 0

@@ -52,7 +52,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument("--scenario", default="county", help="county, city, or a scenario YAML file")
     demo.add_argument("--speed", type=positive, default=30.0, help="simulated seconds per real second (30)")
     demo.add_argument("--seed", type=int, default=1)
-    demo.add_argument("--http", type=host_port, default=("127.0.0.1", 8080), help="HOST:PORT (127.0.0.1:8080)")
+    demo.add_argument(
+        "--http",
+        type=host_port,
+        default=("127.0.0.1", 8080),
+        help="HOST:PORT (127.0.0.1:8080); on an address other than loopback each user gets a random password",
+    )
     demo.add_argument("--db", type=Path, help="SQLite file (default: a new temporary one)")
     demo.set_defaults(func=cmd_demo)
 
@@ -152,7 +157,7 @@ def cmd_vision(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from edge.demo import DEMO_PASSWORD, DEMO_USERS, demo_day, scenario_config  # noqa: PLC0415
+    from edge.demo import DEMO_USERS, demo_day, demo_passwords, loopback, scenario_config  # noqa: PLC0415
     from edge.server import serve  # noqa: PLC0415
 
     try:
@@ -167,14 +172,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say("hallops demo: starting the broker…")
         async with EmbeddedBroker() as broker:
             say(f"hallops demo: {broker.kind} broker on {broker.url}")
-            cfg = scenario_config(scenario, broker.url, db, args.http, args.speed, users=DEMO_USERS)
+            passwords = demo_passwords(args.http[0])
+            cfg = scenario_config(scenario, broker.url, db, args.http, args.speed, users=DEMO_USERS, password=passwords)
             gateway_ready = asyncio.Event()
 
             def ready(gateway: object, url: str) -> None:
                 say(f"hallops demo: gateway for {scenario.hall.name} ({scenario.hall.name_en}), db {db}")
                 say(f"hallops demo: open {url}  —  Ctrl-C stops everything")
-                accounts = ", ".join(f"{name} ({role})" for name, (role, _) in DEMO_USERS.items())
-                say(f"hallops demo: sign in as {accounts}; password: {DEMO_PASSWORD}")
+                if loopback(args.http[0]):
+                    accounts = ", ".join(f"{name} ({role})" for name, (role, _) in DEMO_USERS.items())
+                    say(f"hallops demo: sign in as {accounts}; password: {passwords['manager']}")
+                else:  # shown here only: the published demo password would open the page to the whole LAN
+                    say(f"hallops demo: on {args.http[0]} the demo is reachable from the LAN; each user has a new")
+                    say("hallops demo: random password, shown only now:")
+                    for name, (role, _) in DEMO_USERS.items():
+                        say(f"hallops demo:   {name} ({role}): {passwords[name]}")
                 gateway_ready.set()
 
             gateway = asyncio.create_task(serve(cfg, stop, on_ready=ready))

@@ -24,8 +24,8 @@ def read_password(command: str) -> str | None:
             return None
     else:
         password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        say(f"{command}: use at least 8 characters")
+    if not password:  # the password policy (edge.auth) says what else a password needs
+        say(f"{command}: no password given")
         return None
     return password
 

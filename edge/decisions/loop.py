@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
+import fnmatch
 import json
 import logging
 import math
@@ -314,6 +316,15 @@ class Decider:
         self.evaluate()
 
     def engine_silence(self, silence: Silence) -> None:
+        """Put a silence in force. ValueError (naming the field) when its `rule` matches no rule in force: a silence
+        for a misspelt rule would mute nothing and be taken for one that does."""
+        ids = sorted(r.id for r in self.engine.rules.rules)
+        if not any(fnmatch.fnmatchcase(rule_id, silence.rule) for rule_id in ids):
+            close = difflib.get_close_matches(silence.rule, ids, n=3)
+            listed = ", ".join(ids[:20]) + (", …" if len(ids) > 20 else "")
+            either = " or ".join([", ".join(close[:-1]), close[-1]] if len(close) > 1 else close)
+            hint = f"did you mean {either}?" if close else f"rules in force: {listed or 'none'}"
+            raise ValueError(f"rule: no rule in force matches {silence.rule!r} ({hint})")
         self.engine.silence(silence)
         self._audited(
             silence.created_by,
@@ -335,14 +346,16 @@ class Decider:
         """A person's change, written to the audit log in the same transaction as the state it changed."""
         self._audit.append(Entry(time.time(), actor, action, subject, detail))
 
-    def ticket_transition(self, ticket_id: str, action: str, by: str, note: str) -> Ticket:
-        """acknowledge | start | resolve | close; raises TicketError for an unknown ticket or a wrong move."""
+    def ticket_transition(self, ticket_id: str, action: str, by: str, note: str, *, overseer: bool = False) -> Ticket:
+        """acknowledge | start | resolve | close; raises TicketError for an unknown ticket, a wrong move, or someone
+        other than its assignee starting or resolving a taken ticket (`overseer`: a hall manager or an administrator,
+        who may)."""
         now = self._clock.now()
         book = self.tickets
         events = {
             "acknowledge": lambda: book.acknowledge(ticket_id, by, now),
-            "start": lambda: book.start(ticket_id, by, now),
-            "resolve": lambda: book.resolve(ticket_id, by, note, now),
+            "start": lambda: book.start(ticket_id, by, now, overseer=overseer),
+            "resolve": lambda: book.resolve(ticket_id, by, note, now, overseer=overseer),
             "close": lambda: book.close(ticket_id, by, now),
         }[action]()
         self._audited(by, f"ticket.{action}", ticket_id, **({"note": note} if note else {}))

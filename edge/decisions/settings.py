@@ -19,7 +19,7 @@ from rules.tidal import TidalSettings
 class DeciderSettings:
     profile: HallProfile  # the hall's id, time zone, windows and services
     topic: str  # the MQTT topic prefix of notifications (`<topic>/alerts`, `/tickets`, `/recommendations`)
-    webhooks: tuple[str, ...]  # each notification is also POSTed to these URLs
+    webhooks: tuple[str, ...]  # each notification is also POSTed to these URLs (their secrets stay with the sender)
     tidal: TidalSettings
     staff_pool: tuple[str, ...]  # staff who may be sent to a tidal window, in order of preference
     auto_approve: bool  # tidal openings are carried out without waiting for a manager
@@ -36,7 +36,7 @@ def settings_for(cfg: GatewayConfig) -> DeciderSettings:
     return DeciderSettings(
         profile=cfg.profile(),
         topic=cfg.notify.topic.replace("{hall}", cfg.hall.id),
-        webhooks=tuple(cfg.notify.webhooks),
+        webhooks=tuple(w.url for w in cfg.notify.webhooks),
         tidal=TidalSettings(
             target_wait_min=t.target_wait_min,
             service_level=t.service_level,

@@ -104,7 +104,9 @@ function refreshAll() {
 }
 
 // The live stream. EventSource retries by itself while the gateway is away (the stream's `retry:`), but gives up
-// for good on an HTTP error (a gateway still starting answers 503): then we open a new one.
+// for good on an HTTP error (a gateway still starting answers 503, a full one 429): then we open a new one — unless
+// the sign-in ended (a 401 it does not show us; asking who is signed in does). A stream whose sign-in ends while
+// open (signed out elsewhere, user removed, new password) ends with `signed_out`: the sign-in view, no reconnecting.
 function connect() {
   stream?.close();
   stream = new EventSource("/api/stream");
@@ -112,7 +114,11 @@ function connect() {
   stream.addEventListener("error", () => {
     connected = false;
     renderLive();
-    if (stream.readyState === EventSource.CLOSED) setTimeout(() => live.me && connect(), 2000);
+    if (stream.readyState === EventSource.CLOSED) setTimeout(reconnect, 2000);
+  });
+  stream.addEventListener("signed_out", () => {
+    stream.close();
+    window.dispatchEvent(new CustomEvent("hallops:signed-out"));
   });
   stream.addEventListener("hall", (e) => {
     const started = performance.now();  // bench/webui reads these measures: the cost of one live update
@@ -127,6 +133,14 @@ function connect() {
   stream.addEventListener("changed", (e) => {
     const parts = { engine: "alerts", tickets: "tickets", tidal: "recs", commands: "commands" };
     for (const part of JSON.parse(e.data)) if (parts[part]) refresh(parts[part]);
+  });
+}
+
+function reconnect() {
+  if (!live.me) return;
+  api("/api/session").then(() => live.me && connect(), (err) => {
+    if (err instanceof ApiError && err.status === 401) window.dispatchEvent(new CustomEvent("hallops:signed-out"));
+    else if (live.me) connect();
   });
 }
 

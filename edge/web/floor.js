@@ -85,7 +85,7 @@ function zonesList(hall) {
   const max = Math.max(...zones.map((z) => z.count), 1);
   return h("ul", { class: "zones" }, zones.map((z) => h("li", {},
     h("span", { class: "zname" }, z.zone_id),
-    h("span", { class: "zbar", style: `--w:${(100 * z.count) / max}%`, "aria-hidden": "true" }),
+    h("span", { class: "zbar", vars: { "--w": `${(100 * z.count) / max}%` }, "aria-hidden": "true" }),
     h("b", {}, `${z.count} ${language() === "en" ? "" : "人"}`.trim()))));
 }
 

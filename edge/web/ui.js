@@ -53,6 +53,7 @@ export function h(tag, attrs, ...children) {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (k === "class") el.className = v;
     else if (k === "text") el.textContent = v;
+    else if (k === "vars") for (const [name, value] of Object.entries(v)) el.style.setProperty(name, value);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
   append(el, children);

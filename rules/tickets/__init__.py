@@ -3,7 +3,7 @@
     TicketBook.on_alert(act, hall, now)        an engine `Act` with a ticket action → open / occurrence / re-open
     TicketBook.on_alert_resolved(fp, now)      the condition cleared → the verification clock starts
     TicketBook.tick(hall, now)                 auto-resolve, SLA breaches and escalation, auto-close
-    acknowledge / start / resolve / close      what people do, validated
+    acknowledge / start / resolve / close      what people do, validated (a taken ticket is its assignee's)
         → [TicketEvent]: what happened to which ticket, and which roles to tell
 
 Lifecycle: open → acknowledged → in_progress → resolved → closed. A device-fault ticket resolves itself once its
@@ -31,6 +31,7 @@ from rules.tickets.model import (
     SYSTEM,
     HistoryEntry,
     Ticket,
+    TicketAssignedError,
     TicketError,
     TicketEvent,
     TicketEventKind,
@@ -52,6 +53,7 @@ __all__ = [
     "SlaPolicy",
     "SlaTarget",
     "Ticket",
+    "TicketAssignedError",
     "TicketBook",
     "TicketError",
     "TicketEvent",

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from rules.alerts import Act
 from rules.hall import DeviceView, HallSnapshot
 from rules.schedule import Schedule, WorkingCalendar
-from rules.tickets.lifecycle import acknowledgement, check_move, move
+from rules.tickets.lifecycle import acknowledgement, check_assignee, check_move, move
 from rules.tickets.model import (
     SYSTEM,
     HistoryEntry,
@@ -262,18 +262,25 @@ class TicketBook:
         t = self._move(t, TicketStatus.ACKNOWLEDGED, by, now, acknowledged_at=now, acknowledged_by=by)
         return [TicketEvent(t, TicketEventKind.ACKNOWLEDGED, t.notified, now, by)]
 
-    def start(self, ticket_id: str, by: str, now: datetime) -> list[TicketEvent]:
-        """Work begins. Starting an open ticket acknowledges it too: whoever goes to the device has responded."""
+    def start(self, ticket_id: str, by: str, now: datetime, *, overseer: bool = False) -> list[TicketEvent]:
+        """Work begins. Starting an open ticket acknowledges it too: whoever goes to the device has responded. A
+        ticket someone acknowledged is theirs to start, unless `by` is an `overseer` (a hall manager, an
+        administrator): `TicketAssignedError`."""
         t = self._check(ticket_id, TicketStatus.IN_PROGRESS)
+        check_assignee(t, by, overseer)
         t = self._move(
             t, TicketStatus.IN_PROGRESS, by, now, started_at=now, started_by=by, **acknowledgement(t, by, now)
         )
         return [TicketEvent(t, TicketEventKind.STARTED, t.notified, now, by)]
 
-    def resolve(self, ticket_id: str, by: str, note: str, now: datetime) -> list[TicketEvent]:
+    def resolve(
+        self, ticket_id: str, by: str, note: str, now: datetime, *, overseer: bool = False
+    ) -> list[TicketEvent]:
         """Someone says it is fixed. For a device fault this is still verified: if the alert is still firing one
-        verification period later, or the fault recurs within the reopen window, the ticket re-opens."""
+        verification period later, or the fault recurs within the reopen window, the ticket re-opens. A ticket
+        someone acknowledged or started is theirs to resolve, unless `by` is an `overseer`: `TicketAssignedError`."""
         t = self._check(ticket_id, TicketStatus.RESOLVED)
+        check_assignee(t, by, overseer)
         t = self._move(
             t,
             TicketStatus.RESOLVED,

@@ -1,9 +1,9 @@
 """The ticket's status machine: open → acknowledged → in_progress → resolved → closed.
 
-Owns which moves a person may make from which status (`check_move`, with the refusal in words), what any move writes
-into the ticket (`move`: the new status and a history entry) and that working on or fixing a ticket nobody
-acknowledged acknowledges it (`acknowledgement`). Must not keep tickets or decide when a ticket moves by itself: the
-book does (book.py).
+Owns which moves a person may make from which status (`check_move`, with the refusal in words), who may work on and
+resolve a ticket someone has taken (`check_assignee`), what any move writes into the ticket (`move`: the new status
+and a history entry) and that working on or fixing a ticket nobody acknowledged acknowledges it (`acknowledgement`).
+Must not keep tickets or decide when a ticket moves by itself: the book does (book.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
-from rules.tickets.model import HistoryEntry, Ticket, TicketStatus, TicketTransitionError, format_clock
+from rules.tickets.model import (
+    HistoryEntry,
+    Ticket,
+    TicketAssignedError,
+    TicketStatus,
+    TicketTransitionError,
+    format_clock,
+)
 
 _VERB = {
     TicketStatus.ACKNOWLEDGED: "acknowledged",
@@ -44,6 +51,14 @@ def check_move(t: Ticket, to: TicketStatus, tz: tzinfo) -> None:
     state = "in progress" if t.status is TicketStatus.IN_PROGRESS else str(t.status)
     hint = " (resolve it first)" if to is TicketStatus.CLOSED and t.active else ""
     raise TicketTransitionError(f"ticket {t.id} is {state}; it cannot be {verb}{hint}")
+
+
+def check_assignee(t: Ticket, by: str, overseer: bool) -> None:
+    """Raise `TicketAssignedError` unless `by` may work on or resolve `t`: a ticket someone acknowledged or started is
+    theirs, and only they or an `overseer` (a hall manager, an administrator) move it on. An open ticket is anyone's."""
+    assignee = t.assignee
+    if assignee is not None and assignee != by and not overseer:
+        raise TicketAssignedError(t.id, assignee)
 
 
 def move(t: Ticket, status: TicketStatus, by: str, now: datetime, note: str = "", /, **changes: object) -> Ticket:

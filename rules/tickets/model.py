@@ -32,6 +32,15 @@ class UnknownTicketError(TicketError, LookupError):
     """No ticket with that id is in the book (never opened, or closed and past its reopen window)."""
 
 
+class TicketAssignedError(TicketError):
+    """Someone other than the ticket's assignee, and not a hall manager or administrator, asked to work on or resolve
+    it. `assignee`: whose it is."""
+
+    def __init__(self, ticket_id: str, assignee: str) -> None:
+        super().__init__(f"ticket {ticket_id} is assigned to {assignee}; ask {assignee} or the hall manager")
+        self.assignee = assignee
+
+
 # ---------------------------------------------------------------------------------------------- enums
 
 
@@ -132,6 +141,13 @@ class Ticket:
     @property
     def active(self) -> bool:
         return self.status in _ACTIVE
+
+    @property
+    def assignee(self) -> str | None:
+        """Whose ticket it is while it is being dealt with: who started the work, else who acknowledged it."""
+        if self.status in (TicketStatus.ACKNOWLEDGED, TicketStatus.IN_PROGRESS):
+            return self.started_by or self.acknowledged_by
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,3 +158,62 @@ def test_a_pushed_bundle_is_applied_through_the_bridge_and_refused_ones_change_n
         assert gw.output().count("refused:") == 2  # one warning per refusal, no spam
     finally:
         reports.close()
+
+
+TAKEOVER = (
+    RULES
+    + """
+  - id: everyone-restart
+    when: {metric: device.online, op: "==", value: true}
+    severity: info
+    then:
+      - command: {type: restart}
+      - command: {type: message.show, target: call_screens, message: "本大厅暂停服务 / the hall is closed"}
+"""
+)
+
+
+def test_a_bundle_that_restarts_devices_waits_until_the_halls_administrator_activates_it(
+    cloud: MosquittoProcess,
+    local: MosquittoProcess,
+    gateway_factory: Callable[..., GatewayProcess],
+    signed: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"rules:\n  bundle_public_key: {tmp_path / 'bundle.pub'}\n", encoding="utf-8")
+    reports = Listener(cloud.port, f"cloud/halls/{HALL}/rules/applied")
+    gw = gateway_factory(local.url, "--config", str(config), hall=HALL).start()
+    try:
+
+        def versions() -> dict[str, object]:
+            body = gw.get("/api/rules/versions")
+            assert isinstance(body, dict)
+            return body
+
+        def reported(**expected: object) -> list[dict[str, object]]:
+            return [m for _, m in reports.messages if expected.items() <= m.items()]
+
+        configured = versions()["active"]
+        push(signed(2, TAKEOVER, hall="*"), cloud)  # for every hall
+        wait_until(lambda: reported(status="pending_approval"), timeout=10, what="the report: waiting for approval")
+        [waiting] = reported(status="pending_approval")
+        assert waiting["bundle_version"] == 2 and waiting["rule_version"] == configured
+        assert "restart to subject" in str(waiting["reason"]) and "message.show to call_screens" in str(
+            waiting["reason"]
+        )
+        held = max(int(v["number"]) for v in versions()["versions"])  # type: ignore[attr-defined]
+        assert versions()["active"] == configured  # nothing reached a device or a screen
+        stored = gw.get(f"/api/rules/versions/{held}")
+        assert isinstance(stored, dict) and stored["source"] == TAKEOVER and stored["origin"] == "bundle:2"
+
+        # the hall's administrator reads it and activates it (audited as theirs)
+        activate = [sys.executable, "-m", "edge.cli", "rules", "activate", str(held), "--db", str(gw.db)]
+        result = subprocess.run(activate, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+        assert result.returncode == 0, result.stderr
+        wait_until(lambda: reported(status="applied"), timeout=10, what="the report: approved at the hall")
+        [approved] = reported(status="applied")
+        assert approved["reason"] == "approved at the hall" and approved["rule_version"] == held
+        assert versions()["active"] == held
+    finally:
+        reports.close()

@@ -3,6 +3,7 @@ device speaks only under its own topics and hears only its own commands; a revok
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -115,3 +116,31 @@ def test_anonymous_wrong_and_revoked_devices_cannot_connect(
     finally:
         for c in attempts.values():
             c.close()
+
+
+def test_users_mosquitto_passwd_wrote_keep_signing_in_beside_the_devices_hallops_adds(tmp_path: Path) -> None:
+    """A broker set up before hallops wrote its password file itself (an operator's user from `mosquitto_passwd`)."""
+    broker = MosquittoProcess()
+    files = broker.dir
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(files / "passwd"), "operator", "operator-pw"], check=True, timeout=10
+    )
+    registry = Registry(tmp_path / "gateway.db", files / "passwd", files / "acl")
+    tm01 = registry.add("TM01", "ticket_machine", "h1")
+    broker.config.write_text(
+        broker.config.read_text().replace("allow_anonymous true\n", "allow_anonymous false\n")
+        + f"password_file {files / 'passwd'}\nacl_file {files / 'acl'}\n"
+    )
+    broker.start()
+    attempts = {
+        "operator": Client(broker.port, "operator", "operator-pw"),
+        "TM01": Client(broker.port, "TM01", tm01),
+        "TM01 wrong": Client(broker.port, "TM01", tm01[:-1]),
+    }
+    try:
+        assert {k: c.accepted() for k, c in attempts.items()} == {"operator": True, "TM01": True, "TM01 wrong": False}
+    finally:
+        for c in attempts.values():
+            c.close()
+        registry.close()
+        broker.stop()

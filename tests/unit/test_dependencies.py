@@ -25,7 +25,7 @@ PACKAGES = ("edge", "devices", "rules", "vision", "cloud_sync")
 # be installed here.
 OPTIONAL = {"amqtt": "embedded-broker", "ultralytics": "ultralytics"}
 # Declared but never imported by our code, each for a reason written beside it in pyproject.toml.
-DECLARED_NOT_IMPORTED = {"starlette", "influxdb-client"}
+DECLARED_NOT_IMPORTED = {"influxdb-client"}
 
 
 def _name(requirement: str) -> str:

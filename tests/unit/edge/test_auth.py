@@ -7,13 +7,32 @@ the production cost and signs in with it. Time is a fake clock.
 from __future__ import annotations
 
 import base64
+import contextvars
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters, profiles
+from argon2.exceptions import VerifyMismatchError
 
-from edge.auth import OPEN_USER, Account, Auth, Role, User, hash_password, valid_hash
+from edge.audit import Entry, verify
+from edge.auth import (
+    FAILURES_ALLOWED,
+    OPEN_USER,
+    Account,
+    Auth,
+    Busy,
+    HashGate,
+    Role,
+    Throttled,
+    User,
+    hash_password,
+    loopback,
+    stand_in_hash,
+    valid_hash,
+)
+from edge.store import Store
 
 WANG = User("wang", Role.MANAGER, "王主任")
 LI = User("li", Role.TECHNICIAN, "李工")
@@ -41,19 +60,17 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr("edge.auth.time.time", fake)
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
-def open_auth(tmp_path: Path, hasher: PasswordHasher) -> Iterator[Callable[..., Auth]]:
+def open_auth(tmp_path: Path, hasher: PasswordHasher, clock: Clock) -> Iterator[Callable[..., Auth]]:
     """Opens `Auth` on the gateway's SQLite file (as a restart would) and closes every one after the test."""
     opened: list[Auth] = []
 
     def make(accounts: dict[str, Account], session_hours: float = DAY_HOURS) -> Auth:
-        a = Auth(accounts, tmp_path / "hallops.db", session_hours, hasher=hasher)
+        a = Auth(accounts, tmp_path / "hallops.db", session_hours, hasher=hasher, now=clock)
         opened.append(a)
         return a
 
@@ -321,3 +338,162 @@ def test_hash_password_makes_a_production_cost_argon2id_hash_that_config_accepts
 )
 def test_valid_hash_tells_an_argon2_hash_from_a_plain_password(value: str, valid: bool) -> None:
     assert valid_hash(value) is valid
+
+
+# --- cached Basic credentials ------------------------------------------------------------------------------------
+
+
+def test_a_new_password_ends_cached_basic_credentials_at_once(open_auth: Callable[..., Auth], clock: Clock) -> None:
+    gateway, cli = open_auth({}), open_auth({})  # `hallops users passwd` changes the file from another process
+    cli.add_user("li", Role.TECHNICIAN, "fix-it-now-please", "李工")
+    old = basic_header("li:fix-it-now-please")
+    assert gateway.basic(old) == LI
+    assert gateway.basic(old) == LI  # from the cache
+    cli.set_password("li", "a long new one")
+    assert gateway.basic(old) is None
+    assert gateway.basic(basic_header("li:a long new one")) == LI
+
+
+def test_a_name_removed_and_added_again_does_not_take_the_old_password_or_role(
+    open_auth: Callable[..., Auth], clock: Clock
+) -> None:
+    gateway, cli = open_auth({}), open_auth({})
+    cli.add_user("li", Role.TECHNICIAN, "fix-it-now-please")
+    technician = basic_header("li:fix-it-now-please")
+    assert gateway.basic(technician) == User("li", Role.TECHNICIAN)
+    cli.remove_user("li")
+    assert gateway.basic(technician) is None
+    cli.add_user("li", Role.ADMINISTRATOR, "another admin password")
+    assert gateway.basic(technician) is None  # not an administrator with the technician's password
+    assert gateway.basic(basic_header("li:another admin password")) == User("li", Role.ADMINISTRATOR)
+
+
+def test_a_role_changed_in_the_configuration_applies_to_cached_basic_credentials(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    auth = open_auth(accounts)
+    header = basic_header("li:fix-it-now")
+    assert auth.basic(header) == LI
+    auth.configured["li"] = Account(User("li", Role.MANAGER, "李工"), accounts["li"].password_hash)
+    assert auth.basic(header) == User("li", Role.MANAGER, "李工")
+
+
+# --- bounded password checks -------------------------------------------------------------------------------------
+
+
+def hold(gate: HashGate) -> Callable[[], object]:
+    """A place held by another caller (a context of its own); returns what lets it go."""
+    context, place = contextvars.Context(), gate.place()
+    context.run(place.__enter__)
+    return lambda: context.run(place.__exit__, None, None, None)
+
+
+def test_a_full_hash_gate_refuses_at_once_and_frees_its_places() -> None:
+    gate = HashGate(at_once=1, waiting=1)
+    first, second = hold(gate), hold(gate)  # one checking, one waiting for its turn
+    with pytest.raises(Busy) as caught, gate.place():
+        pass
+    assert caught.value.retry_after_s > 0
+    with pytest.raises(Busy):
+        gate.run(lambda: "hashed")
+    first()
+    with gate.place(), gate.place():  # a caller's own checks share its place
+        assert gate.run(lambda: "hashed") == "hashed"
+    second()
+
+
+def test_a_place_shared_with_a_worker_thread_is_held_until_the_worker_ends() -> None:
+    gate = HashGate(at_once=1, waiting=0)
+    started, finish = threading.Event(), threading.Event()
+
+    def check() -> str:
+        started.set()
+        finish.wait(timeout=5)
+        return "checked"
+
+    with gate.place():  # a route's place, handed to its worker thread with the context (as asyncio.to_thread does)
+        context = contextvars.copy_context()
+        worker = threading.Thread(target=lambda: context.run(gate.run, check))
+        worker.start()
+        assert started.wait(timeout=5)
+    # the route is gone (its caller hung up), the check still runs: its place is not given to another
+    with pytest.raises(Busy), gate.place():
+        pass
+    finish.set()
+    worker.join(timeout=5)
+    with gate.place():
+        pass
+
+
+def test_an_unknown_name_costs_one_check_against_a_stand_in_of_the_hashers_cost(
+    open_auth: Callable[..., Auth], accounts: dict[str, Account], hasher: PasswordHasher
+) -> None:
+    stand_in = stand_in_hash(PasswordHasher())  # the production cost
+    assert extract_parameters(stand_in) == profiles.RFC_9106_LOW_MEMORY
+    assert stand_in_hash(hasher) != stand_in_hash(hasher)  # a salt of its own
+    with pytest.raises(VerifyMismatchError):
+        hasher.verify(stand_in_hash(hasher), "")
+
+
+# --- open mode: who is local ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client", "host", "local"),
+    [
+        ("127.0.0.1", "127.0.0.1:8080", True),
+        ("127.0.0.1", "localhost", True),
+        ("127.0.0.1", "LOCALHOST:8080", True),
+        ("::1", "[::1]:8080", True),
+        ("::1", "[::1]", True),
+        ("::ffff:127.0.0.1", "127.0.0.1", True),
+        ("127.0.0.1", "evil.example", False),  # DNS rebinding: the page's own name
+        ("127.0.0.1", "localhost.evil.example:8080", False),
+        ("127.0.0.1", "", False),  # no Host header
+        ("127.0.0.1", "[::1", False),
+        ("192.0.2.7", "127.0.0.1:8080", False),  # from the LAN, whatever it says
+        ("testclient", "localhost", False),
+        ("", "localhost", False),
+    ],
+)
+def test_only_a_loopback_caller_naming_loopback_is_local(client: str, host: str, local: bool) -> None:
+    assert loopback(client, host) is local
+
+
+# --- the audit trail ------------------------------------------------------------------------------------------------
+
+
+def test_signing_in_and_out_failures_and_throttling_are_audited_without_passwords(
+    tmp_path: Path, open_auth: Callable[..., Auth], accounts: dict[str, Account], clock: Clock
+) -> None:
+    auth = open_auth(accounts)
+    signed_in = auth.login("wang", "tidal:2025", "192.0.2.10")
+    assert signed_in is not None
+    auth.logout(signed_in[1], "192.0.2.10")
+    assert auth.basic(basic_header("li:fix-it-now"), "192.0.2.11") == LI
+    assert auth.basic(basic_header("li:fix-it-now"), "192.0.2.11") == LI  # a script polling: one sign-in audited
+    gateway_store = Store(tmp_path / "hallops.db")  # the gateway appends on its own connection meanwhile
+    try:
+        gateway_store.audit.append([Entry(clock(), "wang", "alert.acknowledge", "fp1", {})])
+        for _ in range(FAILURES_ALLOWED):
+            assert auth.login("li", "secret-guess-1", "192.0.2.99") is None
+        for _ in range(3):
+            with pytest.raises(Throttled):
+                auth.login("li", "secret-guess-2", "192.0.2.99")
+        rows = gateway_store.audit.rows()
+        assert [(r.entry.actor, r.entry.action, r.entry.subject) for r in rows] == [
+            ("wang", "session.sign_in", "wang"),
+            ("wang", "session.sign_out", "wang"),
+            ("li", "session.sign_in", "li"),
+            ("wang", "alert.acknowledge", "fp1"),
+            *[("anonymous", "session.sign_in_failed", "li")] * FAILURES_ALLOWED,
+            ("anonymous", "session.throttled", "li"),  # once for the window, not per attempt
+        ]
+        assert rows[0].entry.detail == {"client": "192.0.2.10", "method": "password"}
+        assert rows[2].entry.detail == {"client": "192.0.2.11", "method": "basic"}
+        assert rows[4].entry.detail == {"client": "192.0.2.99", "method": "password"}
+        assert rows[-1].entry.detail["scope"] == "name and address"
+        assert "secret-guess" not in repr(rows) and "tidal:2025" not in repr(rows)
+        assert verify(rows, gateway_store.audit.head()) == []
+    finally:
+        gateway_store.close()
