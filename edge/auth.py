@@ -128,18 +128,32 @@ def valid_hash(value: str) -> bool:
     return value.startswith("$argon2")
 
 
+PASSWORD_PROBLEMS = {  # why a password may not be set, by a stable code: the web UI says it in its own words
+    "too_short": f"the password must have at least {MIN_PASSWORD_CHARS} characters",
+    "too_few_distinct": f"the password must have at least {MIN_DISTINCT_CHARS} different characters",
+    "user_name": "the password must not be the user name",
+    "common": "the password is one of the most common passwords (or one with digits or signs added): choose another",
+}
+
+
 def password_problem(password: str, name: str = "") -> str | None:
     """Why `password` may not be set for the user `name`, or None when it may (the module docstring's policy)."""
+    fault = password_fault(password, name)
+    return None if fault is None else PASSWORD_PROBLEMS[fault]
+
+
+def password_fault(password: str, name: str = "") -> str | None:
+    """`password_problem` as its code in PASSWORD_PROBLEMS."""
     if len(password) < MIN_PASSWORD_CHARS:
-        return f"the password must have at least {MIN_PASSWORD_CHARS} characters"
+        return "too_short"
     if len(set(password)) < MIN_DISTINCT_CHARS:
-        return f"the password must have at least {MIN_DISTINCT_CHARS} different characters"
+        return "too_few_distinct"
     lower = password.lower()
     word = lower.strip(string.digits + string.punctuation + string.whitespace)  # `Password1!` → `password`
     if name and name.lower() in (lower, word):
-        return "the password must not be the user name"
+        return "user_name"
     if lower in _common_passwords() or word in _common_passwords():
-        return "the password is one of the most common passwords (or one with digits or signs added): choose another"
+        return "common"
     return None
 
 
@@ -182,7 +196,12 @@ def stand_in_hash(hasher: PasswordHasher) -> str:
 
 
 class UserError(ValueError):
-    """A user or token change that cannot be made (the message says why)."""
+    """A user or token change that cannot be made (the message says why; `reason`, when given, is a stable code for
+    the web UI: name, password, exists, missing, configured, self, last_administrator)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Throttled(Exception):
@@ -328,6 +347,7 @@ class Auth:
             migrate(self._db, str(db))  # the audit chain's tables, on a file the gateway has not opened yet
             self._db.executescript(SCHEMA)
             self._add_token_expiry()
+            self._forget_departed()
         except BaseException:
             self._db.close()
             raise
@@ -336,6 +356,17 @@ class Auth:
         self._basic: dict[bytes, Account] = {}
         self._throttle_noted: dict[tuple[str, str, str], float] = {}
         self.failures = 0
+
+    def _forget_departed(self) -> None:
+        """Tokens and sessions of names that are no account any more (a `users:` entry left the configuration): gone,
+        so that an account given that name later does not inherit them — a token stands for the account it was made
+        for, not for a name."""
+        names = sorted(self.configured)
+        marks = ",".join("?" * len(names))
+        outside = f"user NOT IN (SELECT name FROM users){f' AND user NOT IN ({marks})' if names else ''}"
+        with transaction(self._db, immediate=True):
+            for table in ("tokens", "sessions"):
+                self._db.execute(f"DELETE FROM {table} WHERE {outside}", names)
 
     def _add_token_expiry(self) -> None:
         """Tokens made before they expired get TOKEN_DAYS from their creation."""
@@ -375,48 +406,101 @@ class Auth:
             out.setdefault(name, (Account(User(name, Role(role), display), password_hash), "database"))
         return [out[k] for k in sorted(out)]
 
-    # -- managing users and tokens (the CLI) --------------------------------------------------------------
+    # -- managing users and tokens (the CLI; users also the web UI) ----------------------------------------
+    # `by`: the administrator making the change in the web UI (edge/api/users.py). Their change is audited under
+    # their name in its own transaction (the CLI audits its own), and one that would leave the hall without an
+    # administrator is refused there: nobody removes or demotes themselves, and the last administrator stays (two
+    # administrators demoting each other at once: the second is refused).
 
-    def add_user(self, name: str, role: Role, password: str, display: str | None = None) -> User:
+    def add_user(
+        self, name: str, role: Role, password: str, display: str | None = None, *, by: str | None = None
+    ) -> User:
         if not _NAME.fullmatch(name):
-            raise UserError(f"user name {name!r}: letters, digits, . _ - (up to 64), starting with a letter or digit")
+            raise UserError(
+                f"user name {name!r}: letters, digits, . _ - (up to 64), starting with a letter or digit", "name"
+            )
         if (problem := password_problem(password, name)) is not None:
-            raise UserError(problem)
+            raise UserError(problem, "password")
         if self.account(name) is not None:
-            raise UserError(f"user {name!r} exists already")
+            raise UserError(f"user {name!r} exists already", "exists")
         password_hash = self.hashing.run(lambda: self._hasher.hash(password))
-        with self._lock:
+        with self._lock, transaction(self._db, immediate=True):
+            for table in ("tokens", "sessions"):  # of an earlier account of this name: not this one's
+                self._db.execute(f"DELETE FROM {table} WHERE user = ?", (name,))
             self._db.execute(
                 "INSERT INTO users VALUES (?, ?, ?, ?, ?)", (name, role.value, display, password_hash, self._now())
             )
+            self._audited(by, "user.add", name, {"role": role.value, "name": display})
         return User(name, role, display)
 
-    def remove_user(self, name: str) -> None:
+    def remove_user(self, name: str, *, by: str | None = None) -> None:
         """Remove a database user with its sessions and tokens."""
         if name in self.configured:
-            raise UserError(f"user {name!r} comes from the configuration file: remove it there")
+            raise UserError(f"user {name!r} comes from the configuration file: remove it there", "configured")
         # one transaction: no moment with the user gone but a token still valid, or the reverse
         with self._lock, transaction(self._db, immediate=True):
+            account = self.account(name)
+            if by is not None and account is not None:
+                self._keep_administrators(account.user, by)
             if self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
-                raise UserError(f"no user {name!r}")
+                raise UserError(f"no user {name!r}", "missing")
             self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
             self._db.execute("DELETE FROM tokens WHERE user = ?", (name,))
+            self._audited(by, "user.remove", name, {"role": account.user.role.value if account else None})
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, *, by: str | None = None) -> None:
         """A database user's new password; its sessions end with the old one (API tokens stay: they are not the
         password)."""
         if name in self.configured:
-            raise UserError(f"user {name!r} comes from the configuration file: put a new hash there")
+            raise UserError(f"user {name!r} comes from the configuration file: put a new hash there", "configured")
         if (problem := password_problem(password, name)) is not None:
-            raise UserError(problem)
+            raise UserError(problem, "password")
         if self.account(name) is None:
-            raise UserError(f"no user {name!r}")
+            raise UserError(f"no user {name!r}", "missing")
         password_hash = self.hashing.run(lambda: self._hasher.hash(password))
         with self._lock, transaction(self._db, immediate=True):
             changed = self._db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
             if changed.rowcount == 0:
-                raise UserError(f"no user {name!r}")
+                raise UserError(f"no user {name!r}", "missing")
             self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+            self._audited(by, "user.password", name, {})
+
+    def change_user(self, name: str, by: str, role: Role | None = None, display: str | None = None) -> User:
+        """A database user's new role and/or display name ("": none), set by the administrator `by`. A new role
+        takes effect at the user's next request; the sessions stay."""
+        if name in self.configured:
+            raise UserError(f"user {name!r} comes from the configuration file: change it there", "configured")
+        with self._lock, transaction(self._db, immediate=True):
+            account = self.account(name)
+            if account is None:
+                raise UserError(f"no user {name!r}", "missing")
+            user = account.user
+            if role is not None and role is not user.role:
+                if user.role is Role.ADMINISTRATOR:
+                    self._keep_administrators(user, by)
+                self._db.execute("UPDATE users SET role = ? WHERE name = ?", (role.value, name))
+                self._audited(by, "user.role", name, {"role": role.value, "was": user.role.value})
+                user = User(name, role, user.display)
+            if display is not None and (display or None) != user.display:
+                self._db.execute("UPDATE users SET display = ? WHERE name = ?", (display or None, name))
+                self._audited(by, "user.display", name, {"name": display or None, "was": user.display})
+                user = User(name, user.role, display or None)
+        return user
+
+    def _keep_administrators(self, user: User, by: str) -> None:
+        """Refuse removing or demoting `user` when `by` is that user, or when it is the last administrator."""
+        if user.name == by:
+            raise UserError("you cannot remove yourself or change your own role: ask another administrator", "self")
+        administrators = [a.user.name for a, _ in self.accounts() if a.user.role is Role.ADMINISTRATOR]
+        if administrators == [user.name]:
+            raise UserError(
+                f"{user.name} is the last administrator: make another user administrator first", "last_administrator"
+            )
+
+    def _audited(self, by: str | None, action: str, subject: str, detail: dict[str, object]) -> None:
+        """A change made in the web UI, appended to the audit chain in the transaction open (none for the CLI's)."""
+        if by is not None:
+            self._audit.append([Entry(self._now(), by, action, subject, detail)])
 
     def create_token(self, name: str, label: str = "", days: float = TOKEN_DAYS) -> str:
         """A new API token for `name`, valid for `days` (shown once; only its hash is kept; `token_id` names it)."""

@@ -33,15 +33,31 @@ not depend on what it is compared with; `parallel` replays the candidate on the 
 
 A `deadline` bounds the work: each replay looks at the time at every evaluation and every `CHECK_EVERY` events, and
 past it stops with `BacktestStopped` (what the API answers when a backtest runs longer than `rules.backtest_limit_s`).
+
+Only what was recorded is replayed: of the period asked, the span from the first to the last event the log holds
+in it (`recorded_span`, whole seconds), and nothing after the last. Replaying on past the end of the recording
+would find every device silent and fire a device-offline alert for each (and a call system down, and a ticket per
+device) that no hall ever had; replaying the hours before the first event would evaluate a hall not yet seen. A
+period with no recorded event is `NothingRecorded`. The live firings it is compared with are taken over the same span.
+
+A replay must not be mistaken for the live gateway: while a thread replays, what the decision layer logs (tickets
+opened, decisions restored, commands) goes to the `edge.backtest.replay` logger at DEBUG instead of the gateway's
+log (`quiet`), and its tickets and recommendations carry ids of their own (`REPLAY_ID` before the id the replay
+gave them: a replay's ticket numbers count from 1 each day, as the live ones do, and would name live tickets). Its
+alerts keep their fingerprints: a fingerprint says what an alert is about, and is how the replay is matched with
+the live firings.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -68,6 +84,11 @@ TICK_S = 60.0
 RECHECK_S = 1.0  # after a message from the subject of an open alert, look at the alert again this soon
 CHECK_EVERY = 1024  # events replayed between two looks at the deadline (besides one at every evaluation)
 STOP_GRACE_S = 10.0  # past the deadline, how long the second process may take to stop on its own before it is ended
+REPLAY_ID = "BT-"  # before the id of each ticket and recommendation a replay opens: never a live one's
+DECISION_LOGGERS = ("rules", "edge.decisions")  # what logs while a replay runs the gateway's decision code
+
+log = logging.getLogger(__name__)
+replay_log = logging.getLogger(f"{__name__}.replay")
 
 
 class BacktestStopped(HallOpsError):
@@ -81,6 +102,87 @@ class BacktestStopped(HallOpsError):
     def __str__(self) -> str:
         where = f", having replayed to {self.reached.isoformat()}" if self.reached else ""
         return f"the backtest ran past its time limit and stopped{where}"
+
+
+class NothingRecorded(HallOpsError):
+    """No event was recorded in the period asked. `recorded`: the first and the last event the log holds (None: it is
+    empty), to say where there is something to replay."""
+
+    def __init__(self, start: datetime, end: datetime, recorded: tuple[datetime, datetime] | None) -> None:
+        super().__init__(start, end, recorded)
+        self.start, self.end, self.recorded = start, end, recorded
+
+    def __str__(self) -> str:
+        tz = self.start.tzinfo
+        held = (
+            f"the log holds events from {self.recorded[0].astimezone(tz).isoformat()} to "
+            f"{self.recorded[1].astimezone(tz).isoformat()}"
+            if self.recorded
+            else "the event log is empty"
+        )
+        return f"no device events were recorded between {self.start.isoformat()} and {self.end.isoformat()}; {held}"
+
+
+def recorded_span(store: Store, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The part of [start, end) the event log covers: from the second of the first event received in it to the second
+    after the last (`NothingRecorded` when there is none)."""
+    span = store.events.received_span(start.timestamp(), end.timestamp())
+    if span is None:
+        whole = store.events.received_span(-math.inf, math.inf)
+        raise NothingRecorded(start, end, None if whole is None else (_utc(whole[0]), _utc(whole[1])))
+    first, last = (_utc(math.floor(t)).astimezone(start.tzinfo) for t in span)
+    return max(start, first), min(end, last + timedelta(seconds=1))
+
+
+def suggested_period(last: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The period a backtest form starts with, `last` being the newest recorded event: its hall day from midnight
+    to the minute after it (today up to now, in a hall that is open; the last day with events, in one that is not)."""
+    local = last.astimezone(tz)
+    midnight = datetime.combine(local.date(), datetime.min.time(), tz)
+    return midnight, local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class _Replaying(threading.local):
+    on = False
+
+
+_replaying = _Replaying()
+
+
+class _ToReplayLog(logging.Filter):
+    """Takes a record logged while its thread replays out of the gateway's log, into `replay_log` at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _replaying.on:
+            return True
+        if replay_log.isEnabledFor(logging.DEBUG):
+            replay_log.debug("%s: %s", record.name, record.getMessage())
+        return False
+
+
+_TO_REPLAY_LOG = _ToReplayLog()
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """While this thread replays, the decision layer's log lines go to `replay_log` at DEBUG: a replay's "ticket
+    opened … P1" in the gateway's log reads as the hall's own. Other threads (the live gateway beside it) log as ever.
+
+    A logger's filters see only what is logged on it, not what its children pass up: the filter goes on every logger
+    of the decision layer (all made when edge.decisions was imported, before any replay), and stays there, idle
+    outside a replay."""
+    for name in list(logging.root.manager.loggerDict):
+        if any(name == p or name.startswith(p + ".") for p in DECISION_LOGGERS):
+            logging.getLogger(name).addFilter(_TO_REPLAY_LOG)  # (once: a filter already there is not added again)
+    _replaying.on = True
+    try:
+        yield
+    finally:
+        _replaying.on = False
 
 
 @dataclass(slots=True)
@@ -100,12 +202,14 @@ class Run:
         for c in batch.history:
             self.firings.change(c.fingerprint, c.rule_id, c.state, c.severity, json.loads(c.body))
         for r in batch.records:
-            (self.tickets if r.kind == "ticket" else self.recommendations)[r.id] = json.loads(r.body)
+            body = json.loads(r.body)
+            body["id"] = REPLAY_ID + r.id
+            (self.tickets if r.kind == "ticket" else self.recommendations)[body["id"]] = body
 
 
 @dataclass(slots=True)
 class Result:
-    start: datetime
+    start: datetime  # the span replayed: from the first to the last event recorded in the period asked
     end: datetime
     events: int  # replayed inside the period (after the warm-up)
     warmup_events: int
@@ -113,8 +217,11 @@ class Result:
     active: Run
     candidate: Run
     diff: Diff
-    recorded: Firings  # what the live gateway fired in the period (its alert history)
+    recorded: Firings  # what the live gateway fired in the span (its alert history)
     replay_vs_recorded: Diff  # the active version's replay against that: how far the replay can be trusted
+    asked_start: datetime  # the period asked
+    asked_end: datetime
+    tolerance_s: float = TOLERANCE_S  # two firings this close are the same firing
 
     @property
     def events_per_s(self) -> float:
@@ -133,6 +240,9 @@ class Result:
         return {
             "from": self.start.astimezone(tz).isoformat(),
             "to": self.end.astimezone(tz).isoformat(),
+            "asked_from": self.asked_start.astimezone(tz).isoformat(),
+            "asked_to": self.asked_end.astimezone(tz).isoformat(),
+            "tolerance_s": self.tolerance_s,
             "events": self.events,
             "warmup_events": self.warmup_events,
             "seconds": round(self.seconds, 3),
@@ -161,7 +271,8 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
     deadline: float | None = None,
     timer: Callable[[], float] = time.monotonic,
 ) -> Result:
-    """Replay the log between `start` and `end` through both rule versions. Reads the store; writes nothing.
+    """Replay the log between `start` and `end` through both rule versions, over the span of it the log covers
+    (`recorded_span`; `NothingRecorded` when it covers none). Reads the store; writes nothing, logs one line.
 
     Each version is replayed on its own, with its own evaluation schedule, so what a version would have done does not
     depend on what it is compared with. `parallel`: the candidate on a second process (the box's second core), the
@@ -169,10 +280,13 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
     `BacktestStopped` at its next evaluation or within `CHECK_EVERY` events; the second process keeps the same
     time limit by its own clock."""
     began = time.perf_counter()
+    asked_start, asked_end = start, end
+    start, end = recorded_span(store, start, end)
     limit = TimeLimit(deadline, timer)
     if not parallel:
-        run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress, limit)
-        run_c, _, _ = _replay(cfg, store, candidate, start, end, step_s, tick_s, None, limit)
+        with quiet():
+            run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress, limit)
+            run_c, _, _ = _replay(cfg, store, candidate, start, end, step_s, tick_s, None, limit)
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads (the API's server)
         mine, theirs = ctx.Pipe()
@@ -180,7 +294,8 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
         child = ctx.Process(target=_replay_child, args=args, daemon=True)
         child.start()
         try:
-            run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress, limit)
+            with quiet():
+                run_a, events, warmup = _replay(cfg, store, active, start, end, step_s, tick_s, progress, limit)
             outcome = _receive(mine, child, limit)
         finally:
             child.join(timeout=5)
@@ -190,17 +305,32 @@ def backtest(  # noqa: PLR0913 - what `hallops rules backtest` and the API take,
             raise outcome
         run_c = outcome
     live = firings_of(store.decisions.alert_changes(start.timestamp(), end.timestamp()), start, end)
+    seconds = time.perf_counter() - began
+    log.info(
+        "backtest replayed %s to %s of the asked %s to %s: events=%d alerts=%d/%d seconds=%.1f",
+        start.isoformat(),
+        end.isoformat(),
+        asked_start.isoformat(),
+        asked_end.isoformat(),
+        events,
+        len(run_a.alerts),
+        len(run_c.alerts),
+        seconds,
+    )
     return Result(
         start,
         end,
         events,
         warmup,
-        time.perf_counter() - began,
+        seconds,
         run_a,
         run_c,
         compare(run_a.alerts, run_c.alerts, tolerance_s),
         live,
         compare(live.alerts, run_a.alerts, tolerance_s),
+        asked_start,
+        asked_end,
+        tolerance_s,
     )
 
 
@@ -253,7 +383,8 @@ def _replay_child(  # noqa: PLR0913 - a process's target: what _replay takes, an
     store = Store(db)
     try:
         limit = TimeLimit(None if left_s is None else time.monotonic() + left_s)
-        run, _, _ = _replay(cfg, store, rules, start, end, step_s, tick_s, None, limit)
+        with quiet():  # (its warnings would reach the gateway's stderr, which this process shares)
+            run, _, _ = _replay(cfg, store, rules, start, end, step_s, tick_s, None, limit)
         conn.send(run)
     except BacktestStopped as exc:  # handed to the parent as it is: the time limit, not a failure
         conn.send(exc)
@@ -282,7 +413,7 @@ def _replay(  # noqa: C901, PLR0913, PLR0915 - the live loop's schedule replayed
     tz = ZoneInfo(profile.timezone)
     hall = HallState(profile)
     clock = FixedClock(start)
-    run = Run(Firings(start, end))
+    run = Run(Firings(start, end + timedelta(microseconds=1)))  # … and what the last evaluation, at `end`, fires
     decider = decider_for(
         cfg, rules, store, clock, hall.snapshot, stream=Broadcaster(), replay=run.take, partial=hall.partial
     )
@@ -306,11 +437,11 @@ def _replay(  # noqa: C901, PLR0913, PLR0915 - the live loop's schedule replayed
     settle = timedelta(seconds=RECHECK_S)
     spoke: set[str] = set()  # … and which of them sent one
 
-    def evaluate(at: datetime) -> None:
+    def evaluate(at: datetime, *, last: bool = False) -> None:
         nonlocal last_eval, full_at, pending, happened, deadline, recheck, watched
         limit.check(at)
         clock.set(at)
-        full = at >= full_due()
+        full = last or at >= full_due()
         rechecking = recheck is not None and at >= recheck
         only = None if full else decider.rules_due(at)
         if only is not None and rechecking:  # a subject of an open alert spoke: is the alert over?
@@ -422,7 +553,9 @@ def _replay(  # noqa: C901, PLR0913, PLR0915 - the live loop's schedule replayed
             next_progress = known + timedelta(hours=1)
     while (t := due(end)) < end:
         evaluate(t)
-    evaluate(end)
+    # every rule, on the messages of the last `step`: the span ends a second after the last one, and live they were
+    # evaluated within that second
+    evaluate(end, last=True)
     run.evaluations = decider.evaluations
     return run, events, warmup
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -35,6 +36,8 @@ from devices.topics import DeviceType
 from devices.validation import problems_from, read_yaml
 from edge.auth import Account, Role, User, valid_hash
 from rules.hall import DeviceProfile, EntityCaps, HallProfile, ServiceProfile, WindowProfile
+from rules.language import Role as NotifyRole
+from rules.language import Severity
 from rules.schedule import Span
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -170,6 +173,11 @@ class HttpSection(_Section):
     header_timeout_s: PositiveFloat = Field(
         default=10.0, description="a connection that has not sent a whole request head within this is closed"
     )
+    body_timeout_s: PositiveFloat = Field(
+        default=30.0,
+        description="a request body must arrive whole within this of its head (else 408 and the connection closed): "
+        "1 MiB takes under a second on a hall's LAN",
+    )
     streams_per_user: PositiveInt = Field(
         default=4, description="live streams (open pages) one signed-in user may hold at once"
     )
@@ -229,6 +237,11 @@ class IngestSection(_Section):
         default=10000,
         description="messages one device may send at once above its rate: a ticket machine replaying the queue it "
         "kept through an outage (a busy machine issues 1,000-2,000 tickets a day)",
+    )
+    stale_after_s: PositiveFloat = Field(
+        default=60.0,
+        description="while the hall is open (the rules' hall_day), the web UI says its figures are stale after this "
+        "long without a message from any device: two missed heartbeats of every device at the contract's 30 s",
     )
 
 
@@ -302,20 +315,105 @@ def read_secret(path: Path) -> bytes:
     return secret
 
 
+_PHONE = re.compile(r"\+?[0-9]{5,15}")
+
+
+def read_phones(path: Path) -> tuple[str, ...]:
+    """The phone numbers in a file, one a line (`#` starts a comment; spaces and dashes inside a number are dropped).
+    ValueError in plain words if the file is open to others on the box (the numbers are staff's personal data), holds
+    a line that is not a number (told by its line number: the line itself stays out of the log) or no number at
+    all."""
+    try:
+        with path.open("rb") as f:
+            mode = os.fstat(f.fileno()).st_mode & 0o777
+            text = f.read(65536).decode("utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    if mode & 0o007:
+        raise ValueError(f"{path} is open to others (mode {mode:o}); chmod 640 {path}")
+    phones: list[str] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        number = line.split("#", 1)[0].replace(" ", "").replace("-", "")
+        if not number:
+            continue
+        if not _PHONE.fullmatch(number):
+            raise ValueError(f"{path} line {n} is not a phone number (digits, optionally a leading +)")
+        phones.append(number)
+    if not phones:
+        raise ValueError(f"{path} holds no phone number")
+    return tuple(phones)
+
+
+def read_url(path: Path) -> str:
+    """The http(s) address in a private file (mode 0600): a group robot's address is its credential (WeCom's `key=`,
+    DingTalk's `access_token=`, Feishu's hook id), so it is kept out of the YAML like any secret."""
+    url = read_secret(path).decode("utf-8", "replace")
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"{path} does not hold an http(s) URL")
+    return url
+
+
+NotifyFormat = Literal["json", "wecom", "dingtalk", "feishu", "sms"]
+ROBOTS = ("wecom", "dingtalk", "feishu")
+
+
 class Webhook(_Section):
-    url: str = Field(description="where each notification is POSTed (http or https)")
+    url: str | None = Field(default=None, description="where each notification is POSTed (http or https)")
+    url_file: Path | None = Field(
+        default=None,
+        description="instead of url: a file (mode 0600) holding the address, for a group robot whose address is its "
+        "credential (docs/deploy.md, Phones and group robots)",
+    )
+    format: NotifyFormat = Field(
+        default="json",
+        description="json: the notification as the API shows it; wecom, dingtalk, feishu: a message to the group "
+        "robot of WeCom (企业微信), DingTalk (钉钉) or Feishu/Lark (飞书) in its documented body; sms: a request "
+        "to an SMS gateway (numbers from phones_file, an Idempotency-Key header)",
+    )
     secret_file: Path | None = Field(
         default=None,
-        description="file (mode 0600) holding this endpoint's signing secret, 16 characters or more: each POST then "
-        "carries X-Hallops-Timestamp and X-Hallops-Signature (docs/deploy.md, Webhooks); without it the POSTs are "
-        "unsigned and the gateway says so at start",
+        description="file (mode 0600) holding a signing secret, 16 characters or more. json and sms: this endpoint's "
+        "own, each POST then carries X-Hallops-Timestamp and X-Hallops-Signature (docs/deploy.md, Webhooks); without "
+        "it the POSTs are unsigned and the gateway says so at start. dingtalk, feishu: the robot's own secret "
+        "(DingTalk 加签: the SEC… line; Feishu 签名校验); wecom robots have none",
     )
+    phones_file: Path | None = Field(
+        default=None,
+        description="sms only, and required there: a file (not open to others) of the phone numbers to text, one a "
+        "line, so that no number is in the YAML; read at each send",
+    )
+    roles: list[NotifyRole] = Field(
+        default_factory=list,
+        description="only notifications for one of these roles (the rules' `to:`, e.g. [technician] for the "
+        "technicians' group); empty: all",
+    )
+    severity: list[Severity] = Field(
+        default_factory=list,
+        description="only alerts of these severities and tickets of the matching priority (critical = P1, major = P2, "
+        "warning = P3); recommendations have none and pass; empty: all",
+    )
+
+    @property
+    def target(self) -> str:
+        """What the outbox rows name this endpoint by: its URL, or the file holding it (so the address is in no row)."""
+        return self.url if self.url is not None else str(self.url_file)
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, v: str) -> str:
-        if urlsplit(v).scheme not in ("http", "https"):
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("http", "https"):
             raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+    @field_validator("url_file")
+    @classmethod
+    def _private_url(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            read_url(v)
         return v
 
     @field_validator("secret_file")
@@ -324,6 +422,23 @@ class Webhook(_Section):
         if v is not None:
             read_secret(v)  # refused at start, with the field path, rather than at the first notification
         return v
+
+    @field_validator("phones_file")
+    @classmethod
+    def _phones(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            read_phones(v)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Webhook:
+        if (self.url is None) == (self.url_file is None):
+            raise ValueError("give either url or url_file")
+        if self.format == "wecom" and self.secret_file is not None:
+            raise ValueError("a WeCom robot signs nothing (its key is in its address): drop secret_file, use url_file")
+        if (self.format == "sms") != (self.phones_file is not None):
+            raise ValueError("phones_file goes with format: sms, and an sms endpoint needs one")
+        return self
 
 
 class NotifySection(_Section):
@@ -334,7 +449,8 @@ class NotifySection(_Section):
     webhooks: list[Webhook] = Field(
         default_factory=list,
         description="endpoints that receive every notification as a JSON POST, with retries: each a URL (unsigned) "
-        "or {url, secret_file} (signed with HMAC-SHA256; docs/deploy.md, Webhooks)",
+        "or {url, secret_file} (signed with HMAC-SHA256; docs/deploy.md, Webhooks); with `format:` a WeCom, "
+        "DingTalk or Feishu group robot or an SMS gateway (docs/deploy.md, Phones and group robots)",
     )
 
     @field_validator("webhooks", mode="before")
@@ -346,10 +462,10 @@ class NotifySection(_Section):
     @field_validator("webhooks")
     @classmethod
     def _one_secret_per_url(cls, v: list[Webhook]) -> list[Webhook]:
-        urls = [w.url for w in v]
-        for url in urls:
-            if urls.count(url) > 1:
-                raise ValueError(f"{url!r} is listed twice (the sender finds an endpoint's secret by its URL)")
+        targets = [w.target for w in v]
+        for target in targets:
+            if targets.count(target) > 1:
+                raise ValueError(f"{target!r} is listed twice (the sender finds an endpoint's settings by it)")
         return v
 
 

@@ -50,6 +50,7 @@ from edge.anchor import publisher_for
 from edge.clock import DeviceClock, SystemClock
 from edge.config import GatewayConfig, bundle_key_files
 from edge.decisions import Decider, decider_for
+from edge.liveness import Liveness, Watch
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
 from edge.ratelimit import RateLimiter
@@ -110,6 +111,7 @@ class Gateway:
             DeviceClock(cfg.clock.speed, cfg.clock.max_lead_s) if device_clock else SystemClock()
         )
         self.counters = Counters()
+        self.watch = Watch(cfg.ingest.stale_after_s)  # connected since when, the newest device message: for the UI
         self.rates = RateLimiter(cfg.ingest.max_msgs_per_s_per_device, cfg.ingest.burst_per_device)
         self.state = HallState(cfg.profile())
         self.store: Store | None = None
@@ -267,7 +269,7 @@ class Gateway:
         # what ingest heard is committed before a decision is: a decision's time then proves the gateway heard, and
         # kept, everything until then (`_last_listening`) — the heartbeats in between are QoS 0, never sent again
         self.decider.before_write = self.flush
-        self.sender = OutboxSender(self.store, self.link, webhooks=self.cfg.notify.webhooks)
+        self.sender = OutboxSender(self.store, self.link, webhooks=self.cfg.notify.webhooks, hall=self.cfg.profile())
         shadow = self.versions.shadow_number()
         if shadow is not None:
             self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
@@ -389,6 +391,7 @@ class Gateway:
             self.counters.duplicates += 1
             return
         self._observe(msg)
+        self.watch.heard(msg.received_at)
         if self._deaf_until_heard:
             self._blind_until(self.clock.now())
             self._deaf_since, self._deaf_until_heard = None, False
@@ -559,6 +562,7 @@ class Gateway:
     def _on_connection(self, up: bool) -> None:
         """The link connected (subscribed) or lost the broker: ingest runs, or the gateway is deaf from now on."""
         now = self.clock.now()
+        self.watch.connected(up, now)
         if up:
             if isinstance(self.clock, DeviceClock):
                 self._deaf_until_heard = True  # the devices' clock tells how long the gateway was away
@@ -618,9 +622,11 @@ class Gateway:
 
     async def _live(self) -> None:
         """Once a second, while a web page listens: the hall snapshot on the live stream (waits grow by the clock
-        even when no message arrives, so it is sent on every tick, not only after a change), and which parts of the
-        decision state moved (`changed`: engine = alerts, tickets, tidal = recommendations)."""
+        even when no message arrives, so it is sent on every tick, not only after a change), whether the gateway
+        hears the hall (`liveness`), and which parts of the decision state moved (`changed`: engine = alerts,
+        tickets, tidal = recommendations)."""
         dump = TypeAdapter(HallSnapshot).dump_json
+        dump_liveness = TypeAdapter(Liveness).dump_json
         seen: dict[str, int] = {}
         worker = self.supervisor.workers["live"]
         while True:
@@ -629,6 +635,7 @@ class Gateway:
             if not self.stream.subscribers:
                 continue
             self.stream.publish_json("hall", dump(self.snapshot()).decode())
+            self.stream.publish_json("liveness", dump_liveness(self.liveness()).decode())
             versions = self.decider.versions if self.decider else {}
             moved = sorted(k for k, v in versions.items() if seen.get(k) != v)
             if moved:
@@ -676,6 +683,11 @@ class Gateway:
     def snapshot(self) -> HallSnapshot:
         return self.state.snapshot(self.clock.now())
 
+    def liveness(self) -> Liveness:
+        """Whether the gateway hears the hall now (edge/liveness.py), for the web UI's header and /api/health."""
+        local = self.clock.now().astimezone(ZoneInfo(self.cfg.hall.timezone))
+        return self.watch.read(local, self.rules.schedules.get("hall_day"), self.storage.cause is not None)
+
     @property
     def uptime_s(self) -> float:
         return time.monotonic() - self._started_mono
@@ -711,10 +723,15 @@ class BundleSink:
 
     def apply_bundle(self, bundle: Bundle, topic: str) -> int:
         _, versions = self._opened()
-        version = versions.take_bundle(bundle.rules_yaml, bundle.version, bundle.hall, BUNDLE_ACTOR, topic)
+        version = versions.take_bundle(
+            bundle.rules_yaml, bundle.version, bundle.hall, BUNDLE_ACTOR, topic, rules=bundle.rules
+        )
         self._gateway.follow_rules()
         return version.number
 
     def hold_bundle(self, bundle: Bundle, topic: str, reasons: list[str]) -> int:
         _, versions = self._opened()
-        return versions.take_bundle(bundle.rules_yaml, bundle.version, bundle.hall, BUNDLE_ACTOR, topic, reasons).number
+        held = versions.take_bundle(
+            bundle.rules_yaml, bundle.version, bundle.hall, BUNDLE_ACTOR, topic, reasons, rules=bundle.rules
+        )
+        return held.number

@@ -5,45 +5,45 @@ the sender here delivers them, retries with exponential backoff, and gives up af
 marked failed, and is counted in /api/health). So a crash or a broker outage delays a notification but never loses
 it, and a restart does not decide — and send — the same thing again.
 
-A webhook with a secret (`notify.webhooks[].secret_file`) is signed at each attempt: `X-Hallops-Timestamp` (UNIX
-seconds) and `X-Hallops-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`, the receiver's check is in
-docs/deploy.md. The secret is found by the row's URL when the row is sent and read from its file then: it is never in
-the outbox rows nor in a log line.
+A webhook row names its endpoint (`notify.webhooks[]`: its URL, or the file holding it); the endpoint's settings are
+found by that name when the row is sent, and its files read then — the address, the secret, the phone numbers are
+never in the outbox rows nor in a log line. The endpoint's `format` makes the attempt (edge/webhooks.py: the JSON as
+it is, signed with `X-Hallops-Signature` when it has a secret; a WeCom, DingTalk or Feishu group robot's message; an
+SMS gateway's request) and says whether the answer is a refusal, which fails the attempt like a 5xx. A row whose
+notification is not for the endpoint (its `roles`, `severity`) is closed without a POST. A group robot takes no
+idempotency key, so the sender keeps the notification ids it posted to each robot: a row delivered again — its mark
+lost to a store that refused the write — is closed without a second message in the group (a JSON receiver and an
+SMS gateway drop a repeat by its id themselves).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
+import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import httpx
 
-from edge.config import Webhook, read_secret
+from edge.config import ROBOTS, Webhook
 from edge.mqtt import MqttLink
 from edge.store import Store
 from edge.store.faults import describe, is_storage_fault
+from edge.store.outbox import DueMessage
 from edge.supervisor import Worker
+from edge.webhooks import check_answer, request, wanted
+from edge.wording.notify import notification_id
+from rules.hall import HallProfile
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_S = 300.0
 STORAGE_RETRY_S = 2.0  # while the store refuses writes
-TIMESTAMP_HEADER = "X-Hallops-Timestamp"
-SIGNATURE_HEADER = "X-Hallops-Signature"
-
-
-def signature(secret: bytes, timestamp: int, body: bytes) -> str:
-    """`v1=` and the hex HMAC-SHA256 of `<timestamp>.<body>`, the pattern of Stripe's and GitHub's webhooks. The
-    timestamp is inside what is signed, so a receiver that refuses old timestamps refuses replays too."""
-    mac = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256)
-    return f"v1={mac.hexdigest()}"
+DELIVERED_KEPT = 4096  # (robot, notification id) pairs remembered, to post none twice
 
 
 class OutboxSender:
@@ -55,24 +55,34 @@ class OutboxSender:
         *,
         webhooks: Sequence[Webhook] = (),
         clock: Callable[[], float] = time.time,
+        hall: HallProfile | None = None,
     ) -> None:
         self._store = store
         self._link = link
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._own_http = http is None
         self._clock = clock  # UNIX seconds: when rows are due, and the signatures' timestamps
-        self._secret_files: dict[str, Path] = {}
+        self._hall = hall  # display names for the robots' and the SMS text
+        _hide_queries(logging.getLogger("httpx"))
+        self._hooks = {hook.target: hook for hook in webhooks}
+        self._delivered: OrderedDict[tuple[str, str], None] = OrderedDict()
         for hook in webhooks:
-            if hook.secret_file is None:
+            if hook.secret_file is None and hook.format != "wecom":
                 log.warning(
                     "webhook %s is unsigned: its receiver cannot tell the gateway's POSTs from anyone's; give it a "
                     "secret_file (docs/deploy.md, Webhooks)",
-                    hook.url,
+                    _shown(hook.target),
                 )
-            else:
-                self._secret_files[hook.url] = hook.secret_file
+            if hook.format in ROBOTS and hook.url is not None:
+                log.warning(
+                    "webhook %s: a %s robot's address is its key, and it is in the configuration; keep it in a "
+                    "url_file (docs/deploy.md, Phones and group robots)",
+                    _shown(hook.target),
+                    hook.format,
+                )
         self._wake = asyncio.Event()
         self.sent = 0
+        self.skipped = 0  # webhook rows closed without a POST: not for the endpoint, or posted already
         self.failed = 0
         self.worker: Worker | None = None  # the supervisor's account of the sender (edge/supervisor.py), when it runs
 
@@ -118,23 +128,22 @@ class OutboxSender:
         of the pass: a crash before that sends them again, and a receiver drops the repeat by its id (docs/api.md)."""
         now = self._clock()
         sent: list[int] = []
+        skipped: list[int] = []
         try:
-            await self._send_due(now, sent)
+            await self._send_due(now, sent, skipped)
         finally:
-            self._store.outbox.sent(sent, now)
+            self._store.outbox.sent([*sent, *skipped], now)
             self.sent += len(sent)
+            self.skipped += len(skipped)
 
-    async def _send_due(self, now: float, sent: list[int]) -> None:
+    async def _send_due(self, now: float, sent: list[int], skipped: list[int]) -> None:
         for row in self._store.outbox.due(now):
             try:
                 if row.channel == "mqtt":
                     await self._link.publish(row.target, row.payload, qos=1)
-                else:
-                    response = await self._http.post(
-                        row.target, content=row.payload, headers=self._webhook_headers(row.target, row.payload)
-                    )
-                    if response.status_code >= 300:
-                        raise RuntimeError(f"HTTP {response.status_code}")
+                elif not await self._post(row):
+                    skipped.append(row.id)
+                    continue
             except Exception as exc:
                 give_up = row.attempts + 1 >= MAX_ATTEMPTS
                 backoff = min(MAX_BACKOFF_S, 2.0**row.attempts)
@@ -144,17 +153,17 @@ class OutboxSender:
                     log.error(
                         "gave up delivering channel=%s target=%s after %d attempts: %s",
                         row.channel,
-                        row.target,
+                        _shown(row.target),
                         row.attempts + 1,
-                        exc,
+                        describe(exc),  # with its type: a time-out's text is empty
                     )
                 else:
                     log.warning(
                         "delivery failed channel=%s target=%s attempt=%d: %s; retry in %.0f s",
                         row.channel,
-                        row.target,
+                        _shown(row.target),
                         row.attempts + 1,
-                        exc,
+                        describe(exc),  # with its type: a time-out's text is empty
                         backoff,
                     )
                 if row.channel == "mqtt":
@@ -162,14 +171,47 @@ class OutboxSender:
                 continue
             sent.append(row.id)
 
-    def _webhook_headers(self, url: str, body: bytes) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
-        secret_file = self._secret_files.get(url)
-        if secret_file is not None:
-            # signed now, so that a retry carries a fresh timestamp; the file is read now, so that a new secret written
-            # into it is used from the next POST on (a ValueError — the file made readable to others — fails the
-            # attempt like a refused POST, and is retried)
-            timestamp = int(self._clock())
-            headers[TIMESTAMP_HEADER] = str(timestamp)
-            headers[SIGNATURE_HEADER] = signature(read_secret(secret_file), timestamp, body)
-        return headers
+    async def _post(self, row: DueMessage) -> bool:
+        """POST a webhook row in its endpoint's format; False, without a POST, when its notification is not for the
+        endpoint or was posted to it already. Raises when the attempt failed (refused, timed out, a file unusable)."""
+        hook = self._hooks.get(row.target)
+        if hook is None:  # queued for an endpoint since removed from the configuration: as it was queued
+            hook = Webhook(url=row.target)
+        notice = json.loads(row.payload)
+        key = (row.target, notification_id(notice))
+        if not wanted(hook, notice):
+            log.debug("webhook %s: %s is not for it", _shown(row.target), key[1])
+            return False
+        robot = hook.format in ROBOTS  # a robot takes no idempotency key: a repeat would be a second message
+        if robot and key in self._delivered:
+            log.info("webhook %s: %s was posted already; not again", _shown(row.target), key[1])
+            return False
+        # made now: a retry carries a fresh timestamp and signature, and files changed since are used
+        attempt = request(hook, notice, row.payload, self._clock(), self._hall)
+        response = await self._http.post(attempt.url, content=attempt.body, headers=attempt.headers)
+        check_answer(hook, response)
+        if robot:
+            self._delivered[key] = None
+            if len(self._delivered) > DELIVERED_KEPT:
+                self._delivered.popitem(last=False)
+        return True
+
+
+def _shown(target: str) -> str:
+    """A row's target as the log shows it: without a query string, where robots keep their keys."""
+    return target.split("?", 1)[0]
+
+
+class _QueryHidden(logging.Filter):
+    """httpx logs every request's URL at INFO; a robot's URL holds its key (WeCom's `key=`, DingTalk's
+    `access_token=`), so the query is cut from those lines before any handler writes them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_shown(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def _hide_queries(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _QueryHidden) for f in logger.filters):
+        logger.addFilter(_QueryHidden())

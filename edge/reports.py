@@ -4,8 +4,8 @@ reports read.
 Today's book is fed every accepted message on the ingest path (rules/kpi.py keeps that O(1)); it is saved with the
 hall state, and at start it is that saved book plus the events logged after it (or, without one, rebuilt from the
 log since the hall's midnight), so a restart loses nothing and does not grow with the hour of the day. A past day
-does not change, so its report is computed once from the log and kept (a few per gateway). This module wires; the
-definitions live in rules/kpi.py.
+does not change, so its report is computed once from the log and kept (a few per gateway; its figures for the whole
+hall, which the KPI trends show per day, for two months). This module wires; the definitions live in rules/kpi.py.
 
 Rebuilding a past day reads a whole day's log: seconds on a busy hall. The API has it done in a worker thread
 (`rebuild`), on a read-only SQLite connection of its own — the gateway's connection belongs to the event loop, which
@@ -29,12 +29,13 @@ from devices.codec import DeviceMessage, decode
 from edge.store import Store
 from edge.store.events import DeadLetters, EventLog, SavedState
 from rules.hall import HallProfile
-from rules.kpi import DayBook, DayReport
+from rules.kpi import DayBook, DayReport, Kpis
 from rules.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
 PAST_KEPT = 8
+DAYS_KEPT = 62  # the hall's figures of a past day (a row), for the KPI trends over up to 31 days
 
 
 class Reports:
@@ -48,6 +49,7 @@ class Reports:
         self.today: DayBook | None = None
         self._heard = False  # today's book holds a message (from the log or live), so its day is the hall's
         self._past: OrderedDict[date, DayReport] = OrderedDict()
+        self._days: OrderedDict[date, Kpis] = OrderedDict()  # each past day's hall row, kept longer than its report
         self._rebuilding: dict[date, asyncio.Task[DayReport]] = {}
 
     def _book(self, day: date) -> DayBook:
@@ -115,6 +117,25 @@ class Reports:
             return self._book(day).report(self._end(day))
         return self._past.get(day)
 
+    def figures(self, day: date, now: datetime) -> Kpis | None:
+        """The day's figures for the whole hall if they are at hand (as `current`), also of a past day whose report
+        was rebuilt longer ago. None: a past day to `rebuild_days`."""
+        known = self.current(day, now)
+        return known.hall if known is not None else self._days.get(day)
+
+    def rebuild_days(self, days: list[date], db: Path | None) -> asyncio.Future[None]:
+        """Rebuild past `days` whose figures are not at hand (`figures` None), one after another (`rebuild`), each
+        kept as it is done; the future is done with the last. One after another: a month asked for at once must not
+        take every worker thread, and both of the box's cores, from the gateway; and it goes on when whoever asked
+        gives up waiting. Another ask meanwhile waits for the same rebuilds."""
+
+        async def one_by_one() -> None:
+            for day in days:
+                if day not in self._days:
+                    await self.rebuild(day, db)
+
+        return asyncio.ensure_future(one_by_one())
+
     async def rebuild(self, day: date, db: Path | None) -> DayReport:
         """A past day's report, rebuilt from the log in the file `db` (None: no log, an empty day) in a worker thread
         on a read-only connection of its own, and kept. Asks for a day already being rebuilt wait for that rebuild;
@@ -153,6 +174,9 @@ class Reports:
         self._past[day] = report
         while len(self._past) > PAST_KEPT:
             self._past.popitem(last=False)
+        self._days[day] = report.hall
+        while len(self._days) > DAYS_KEPT:
+            self._days.popitem(last=False)
 
     def _end(self, day: date) -> datetime:
         return datetime.combine(day + timedelta(days=1), datetime.min.time(), self.tz) - timedelta(microseconds=1)

@@ -11,6 +11,9 @@ uvicorn limits nothing by itself: 1,050 idle connections exhausted the process's
   is busy with a request, the new one is closed at once.
 - A connection must send a whole request head within `http.header_timeout_s` (of connecting, or of its next request's
   first byte) and in at most MAX_HEAD_BYTES, or it is closed; between requests uvicorn's keep-alive timeout applies.
+  Its body must then arrive within `http.body_timeout_s` (408 and closed): the body is read before sign-in, so a
+  caller without credentials could otherwise hold a connection for ever by sending it a byte at a time. At the total
+  limit, a connection waiting for the rest of a body makes room as an idle one does.
 - Files: `serve` raises the process's soft open-file limit to its hard limit, and refuses to start when
   `http.max_connections` is more than half of it (the database, the broker and the live streams need files too).
   Should files run out all the same, `Listener` drops the connection it cannot accept, where asyncio would log a
@@ -52,6 +55,7 @@ MAX_HEAD_BYTES = 64 * 1024  # a request line and headers (a browser's are about 
 LOG_EVERY_S = 10.0
 REFUSED = "HTTP connections refused or closed at the limits"
 TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 class Tally:
@@ -218,6 +222,8 @@ class _Connection(HttpToolsProtocol):
         self.waiting_since: float | None = None  # loop time since it waits for a request head; None: it has one
         self.head_bytes = 0
         self.head_timer: asyncio.TimerHandle | None = None
+        self.body_since: float | None = None  # loop time since its request's body is awaited; None: not receiving one
+        self.body_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -242,13 +248,18 @@ class _Connection(HttpToolsProtocol):
                 return f"{host} has http.max_connections_per_client ({http.max_connections_per_client}) open"
         if len(others) < http.max_connections:
             return None
-        waiting = [c for c in others if c.waiting_since is not None]
+        # waiting for a request head, or for the rest of a body: a slow sender holds no place a caller needs
+        waiting = [c for c in others if c.stalled_since() is not None]
         if not waiting:
             return f"http.max_connections ({http.max_connections}) are all busy with requests"
-        min(waiting, key=lambda c: c.waiting_since or 0.0).transport.close()
-        made_room = f"at http.max_connections ({http.max_connections}) the longest idle one made room"
+        min(waiting, key=lambda c: c.stalled_since() or 0.0).transport.close()
+        made_room = f"at http.max_connections ({http.max_connections}) the longest waiting one made room"
         self._tell(self.limits.refused, logging.WARNING, REFUSED, made_room)
         return None
+
+    def stalled_since(self) -> float | None:
+        """Since when it waits for its caller (a request head, or the rest of a body); None while it works."""
+        return self.waiting_since if self.waiting_since is not None else self.body_since
 
     def _tell(self, tally: Tally, level: int, what: str, latest: str) -> None:
         count = tally.add(self.loop.time())
@@ -284,7 +295,27 @@ class _Connection(HttpToolsProtocol):
             self.head_timer = None
         self.waiting_since = None
         self.head_bytes = 0
+        self.body_since = self.loop.time()
+        self.body_timer = self.loop.call_later(self.limits.http.body_timeout_s, self._body_late)
         super().on_headers_complete()
+
+    def _body_late(self) -> None:
+        self.body_timer = None
+        if self.body_since is not None and not self.transport.is_closing():
+            latest = f"{self.client[0] if self.client else '?'}, after http.body_timeout_s"
+            self._tell(self.limits.slow, logging.INFO, "HTTP connections closed in the middle of a body", latest)
+            self.transport.write(TIMED_OUT)
+            self.transport.close()
+
+    def on_message_complete(self) -> None:
+        self._body_done()
+        super().on_message_complete()
+
+    def _body_done(self) -> None:
+        self.body_since = None
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)  # a request already in hand starts now
@@ -296,6 +327,7 @@ class _Connection(HttpToolsProtocol):
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
+        self._body_done()
         super().connection_lost(exc)
 
 

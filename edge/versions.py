@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import cached_property
 
 import yaml
 
@@ -48,9 +50,9 @@ class RuleVersion:
     def of(cls, row: VersionRow) -> RuleVersion:
         return cls(row.number, row.hash, row.created_at, row.author, row.comment, row.origin, row.source)
 
-    @cached_property
+    @property
     def rules(self) -> RuleFile:
-        return parse_rules(yaml.safe_load(self.source), f"rule version {self.number}")
+        return parsed(self.hash, lambda: parse_rules(yaml.safe_load(self.source), f"rule version {self.number}"))
 
     def summary(self) -> dict[str, object]:
         return {
@@ -80,6 +82,27 @@ class VersionDiff:
 
 def content_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
+
+
+_PARSED: OrderedDict[str, RuleFile] = OrderedDict()
+_PARSED_LOCK = threading.Lock()  # backtests read versions from their threads
+PARSED_KEPT = 32  # rule files kept parsed, the newest used: the version list and the diffs read them again and again
+
+
+def parsed(content: str, parse: Callable[[], RuleFile]) -> RuleFile:
+    """The rule file whose text has the hash `content`, parsed once per process (`parse()` the first time): a stored
+    version never changes, and a big one takes seconds to validate — the API must not do it at every listing."""
+    with _PARSED_LOCK:
+        rules = _PARSED.get(content)
+        if rules is not None:
+            _PARSED.move_to_end(content)
+            return rules
+    rules = parse()  # outside the lock: seconds for a big file
+    with _PARSED_LOCK:
+        _PARSED[content] = rules
+        while len(_PARSED) > PARSED_KEPT:
+            _PARSED.popitem(last=False)
+    return rules
 
 
 def parse_source(source: str, name: str = "rules") -> RuleFile:
@@ -155,11 +178,13 @@ class RuleVersions:
 
     # -- changing -----------------------------------------------------------------------------------------
 
-    def add(self, source: str, author: str, comment: str, origin: str, name: str = "rules") -> tuple[RuleVersion, bool]:
+    def add(
+        self, source: str, author: str, comment: str, origin: str, name: str = "rules", rules: RuleFile | None = None
+    ) -> tuple[RuleVersion, bool]:
         """Validate and store a new version; (version, False) if this very YAML is already a version. ConfigError
-        (naming `name`) for invalid rules."""
-        parse_source(source, name)
+        (naming `name`) for invalid rules. `rules`: the text parsed already (the API does that off the event loop)."""
         h = content_hash(source)
+        parsed(h, lambda: rules or parse_source(source, name))
         existing = self._store.rule_versions.rows(content_hash=h)
         if existing:
             return RuleVersion.of(existing[0]), False
@@ -219,7 +244,14 @@ class RuleVersions:
         return version
 
     def take_bundle(
-        self, source: str, bundle: int, hall: str, by: str, via: str, hold: list[str] | None = None
+        self,
+        source: str,
+        bundle: int,
+        hall: str,
+        by: str,
+        via: str,
+        hold: list[str] | None = None,
+        rules: RuleFile | None = None,
     ) -> RuleVersion:
         """A verified signed bundle, newer than the one taken last: its rules become a version (origin `bundle:N`),
         put in force by `by` — unless `hold` says why an administrator at the hall must approve it first: then it is
@@ -230,7 +262,7 @@ class RuleVersions:
         comment = f"signed bundle {bundle}"
         if hold:
             comment += ": held for approval at the hall (activating it approves it)"
-        version, _ = self.add(source, label, comment, label)
+        version, _ = self.add(source, label, comment, label, rules=rules)
         if not hold:
             self.activate(version.number, by, f"signed bundle {bundle} from {via}")
         self._store.meta.set(BUNDLE, str(bundle))

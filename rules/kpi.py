@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
@@ -1084,22 +1084,58 @@ def _sized(raw: list[Any], n: int, what: str) -> list[Any]:
 
 _KPI_FIELDS = tuple(f.name for f in fields(Kpis))
 CSV_COLUMNS = ("hall", *_KPI_FIELDS[:3], "service_name", *_KPI_FIELDS[3:])
+CsvLanguage: TypeAlias = Literal["zh", "en"]
+# The header row people read, per column (Chinese, English): each figure with its unit. `{n}` is the hall's target
+# wait in minutes, which the service level is counted against.
+CSV_HEADERS: Mapping[str, tuple[str, str]] = {
+    "hall": ("大厅", "Hall"),
+    "start": ("开始时间", "Start"),
+    "end": ("结束时间", "End"),
+    "service": ("业务代码", "Service code"),
+    "service_name": ("业务名称", "Service name"),
+    "issued": ("取号（张）", "Issued (tickets)"),
+    "called": ("叫号（张）", "Called (tickets)"),
+    "served": ("办结（张）", "Served (tickets)"),
+    "no_shows": ("过号（张）", "No-shows (tickets)"),
+    "cancelled": ("取消（张）", "Cancelled (tickets)"),
+    "sl_pct": ("服务水平（{n}分钟内叫号，%）", "Service level (called within {n} min, %)"),
+    "p95_wait_min": ("等待时长 P95（分钟）", "Wait P95 (min)"),
+    "mean_wait_min": ("平均等待（分钟）", "Mean wait (min)"),
+    "max_wait_min": ("最长等待（分钟）", "Longest wait (min)"),
+    "no_show_pct": ("过号率（%）", "No-show rate (%)"),
+    "utilisation_pct": ("窗口利用率（%）", "Window utilisation (%)"),
+    "kiosk_sessions": ("自助终端使用（次）", "Kiosk sessions (count)"),
+    "kiosk_success_pct": ("自助办成率（%）", "Kiosk success (%)"),
+    "availability_pct": ("设备可用率（%）", "Device availability (%)"),
+    "ratings": ("评价（条）", "Ratings (count)"),
+    "satisfaction_pct": ("满意率（%）", "Satisfaction (%)"),
+}
 
 
-def csv_daily(report: DayReport) -> str:
-    """The daily report: a header, the hall's row, then one row per service."""
-    return _csv(report, (report.hall, *report.services))
+def csv_header(lang: CsvLanguage | None, target_wait_min: float) -> tuple[str, ...]:
+    """The header row in `lang`, naming the target wait of the service level; None: the column ids (`CSV_COLUMNS`)."""
+    if lang is None:
+        return CSV_COLUMNS
+    which = 0 if lang == "zh" else 1
+    n = f"{target_wait_min:g}"
+    return tuple(CSV_HEADERS[column][which].replace("{n}", n) for column in CSV_COLUMNS)
 
 
-def csv_hourly(report: DayReport) -> str:
-    """The hourly report: a header, then per hour the hall's row and the rows of the services active in it."""
-    return _csv(report, report.hours)
+def csv_daily(report: DayReport, lang: CsvLanguage | None = None) -> str:
+    """The daily report: a header (`csv_header`), the hall's row, then one row per service."""
+    return _csv(report, (report.hall, *report.services), lang)
 
 
-def _csv(report: DayReport, rows: tuple[Kpis, ...]) -> str:
+def csv_hourly(report: DayReport, lang: CsvLanguage | None = None) -> str:
+    """The hourly report: a header (`csv_header`), then per hour the hall's row and the rows of the services active in
+    it."""
+    return _csv(report, report.hours, lang)
+
+
+def _csv(report: DayReport, rows: tuple[Kpis, ...], lang: CsvLanguage | None) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(csv_header(lang, report.target_wait_min))
     for r in rows:
         cells = [_cell(getattr(r, name)) for name in _KPI_FIELDS]
         name = report.service_names.get(r.service, "") if r.service else ""
@@ -1133,14 +1169,17 @@ def _text(value: str) -> str:
 __all__ = [
     "BOOK_SCHEMA",
     "CSV_COLUMNS",
+    "CSV_HEADERS",
     "DEFAULT_SILENT_AFTER_S",
     "SAMPLE_MIN",
     "SATISFIED_SCORE",
     "SILENT_AFTER_S",
     "WAIT_BUCKETS_MIN",
+    "CsvLanguage",
     "DayBook",
     "DayReport",
     "Kpis",
     "csv_daily",
+    "csv_header",
     "csv_hourly",
 ]

@@ -53,8 +53,12 @@ from devices.validation import problems_from, read_yaml
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 # query parameters whose value is a secret, by a word of their name (`password`, `api_key`, `X-Amz-Signature`)
-SECRET_WORDS = frozenset({"pass", "pwd", "auth", "sig", "credential", "credentials", "session", "sessionid"})
-SECRET_ENDINGS = ("password", "passwd", "passphrase", "token", "key", "secret", "signature")
+SECRET_WORDS = frozenset({"p", "pw", "psw", "pass", "pwd", "auth", "sig", "credential", "credentials", "session"})
+SECRET_ENDINGS = ("password", "passwd", "passphrase", "pass", "pwd", "psw", "token", "key", "secret", "signature")
+# name=value anywhere after the host: query (`?password=`), path parameters (`/s;password=`) and the path itself
+# (cheap DVRs: `/user=admin_password=secret_channel=1_stream=0.sdp`, pairs joined by `_`). A value ends at a URL
+# delimiter or where the next `_name=` pair starts.
+_PAIR = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9.\-]*)=(.*?)(?=[&;/#?]|_[A-Za-z][A-Za-z0-9]*=|$)")
 HIDDEN = "***"
 USERINFO_SAFE = "!$&'()*+,;="  # RFC 3986 sub-delims: allowed as they are in a URL's user and password
 
@@ -281,16 +285,16 @@ def redact(url: str) -> str:
     userinfo, at, host = netloc.rpartition("@")
     if at and ":" in userinfo:
         netloc = f"{userinfo.split(':', 1)[0]}:{HIDDEN}@{host}"
-    query = "&".join(_redact_parameter(p) for p in parts.query.split("&")) if parts.query else ""
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    path, query, fragment = (_PAIR.sub(_redact_pair, part) for part in (parts.path, parts.query, parts.fragment))
+    return urlunsplit(parts._replace(netloc=netloc, path=path, query=query, fragment=fragment))
 
 
-def _redact_parameter(parameter: str) -> str:
-    name, equals, _ = parameter.partition("=")
+def _redact_pair(match: re.Match[str]) -> str:
+    name = match.group(1)
     words = [w for w in re.split(r"[^a-z0-9]+", unquote(name).lower()) if w]
-    if equals and any(w in SECRET_WORDS or w.endswith(SECRET_ENDINGS) for w in words):
+    if any(w in SECRET_WORDS or w.endswith(SECRET_ENDINGS) for w in words):
         return f"{name}={HIDDEN}"
-    return parameter
+    return match.group(0)
 
 
 def _cross_check(cfg: VisionConfig) -> list[Problem]:

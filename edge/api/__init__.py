@@ -6,7 +6,7 @@ The app holds the gateway it was made for; there are no globals.
 
 One router module per OpenAPI tag, each a flat list of routes over the typed `ApiState` (deps.py):
 
-    session.py  sign in and out, who is signed in, the users     tickets.py  fault and rectification tickets
+    session.py  sign in and out, who is signed in                tickets.py  fault and rectification tickets
     health.py   ingest health, dead letters (tag `gateway`)      tidal.py    tidal-window recommendations
     hall.py     the hall now, one device in detail               rules.py    rules, versions, shadow, backtest, check
     live.py     the server-sent event stream                     reports.py  today's KPIs, day reports (JSON, CSV)
@@ -14,6 +14,7 @@ One router module per OpenAPI tag, each a flat list of routes over the typed `Ap
     commands.py device commands and their acknowledgements       schemas.py  every request and response body
     deps.py     ApiState, signed_in, needs, who                  docs.py     /openapi.json and Swagger UI at /docs
     guard.py    what wraps every request: the body limit, the security headers, 422s without the input
+    users.py    who may sign in; adding, changing and removing users
 
 The API documentation is for signed-in users, served from the package, and absent when `http.api_docs` is false
 (FastAPI's own /docs, /redoc and /openapi.json, which load Swagger from a CDN and need no sign-in, are off).
@@ -30,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from edge.api import alerts, audit, commands, docs, hall, health, live, reports, rules, session, tickets, tidal
+from edge.api import alerts, audit, commands, docs, hall, health, live, reports, rules, session, tickets, tidal, users
 from edge.api.deps import VERSION, ApiState
 from edge.api.guard import Guard, server_error, validation_error
 from edge.auth import Auth
@@ -39,7 +40,7 @@ from edge.gateway import Gateway
 __all__ = ["VERSION", "ApiState", "create_app"]
 
 WEB = resources.files("edge").joinpath("web")
-ROUTERS = (session, health, hall, alerts, commands, rules, tickets, tidal, live, reports, audit)
+ROUTERS = (session, users, health, hall, alerts, commands, rules, tickets, tidal, live, reports, audit)
 
 
 def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
@@ -66,7 +67,7 @@ def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(WEB)), name="static")
     for module in (*ROUTERS, docs) if http.api_docs else ROUTERS:
         app.include_router(module.router)
-    app.add_middleware(Guard, max_body_bytes=http.max_body_bytes)
+    app.add_middleware(Guard, max_body_bytes=http.max_body_bytes, trusts_proxies=bool(http.trusted_proxies))
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, server_error)
     return app

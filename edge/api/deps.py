@@ -31,6 +31,7 @@ from edge.auth import COOKIE, OPEN_USER, Auth, Busy, Role, Throttled, User, loop
 from edge.config import GatewayConfig
 from edge.decisions import Decider
 from edge.gateway import Counters, Gateway, StorageHealth
+from edge.liveness import Liveness
 from edge.mqtt import MqttLink
 from edge.reports import Reports
 from edge.store import Store
@@ -78,6 +79,7 @@ class ApiState:
     storage: StorageHealth  # whether ingest's writes succeed
     fatal: Callable[[], str | None]  # the task that died (the gateway is stopping), if any
     sessions_lost: Callable[[], int]  # times the broker came back without the gateway's session
+    liveness: Callable[[], Liveness]  # whether the gateway hears the hall now
     backtests: asyncio.Lock = field(default_factory=asyncio.Lock)  # one backtest at a time
 
     @classmethod
@@ -109,6 +111,7 @@ class ApiState:
             storage=gateway.storage,
             fatal=lambda: gateway.fatal,
             sessions_lost=lambda: gateway.sessions_lost,
+            liveness=gateway.liveness,
         )
 
     def decider(self) -> Decider:

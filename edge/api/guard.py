@@ -7,6 +7,9 @@
 - Every answer carries the security headers (`HEADERS`): a Content-Security-Policy that lets the page load scripts,
   styles, images and connections from this origin only and be framed by nobody, no MIME sniffing, no referrer; API
   answers (and the OpenAPI document) are never stored by a cache (`Cache-Control: no-store`).
+- A request forwarded by a proxy (`X-Forwarded-For`) while `http.trusted_proxies` is empty is logged (once every
+  FORWARDED_LOG_S): the proxy is probably on the box, and without trusting it every caller looks like 127.0.0.1 to
+  the sign-in throttle and the audit log (docs/deploy.md).
 - A refused request (422) names each field at fault — its `loc`, `msg` and `type`, at most MAX_ERRORS of them —
   and never echoes what was sent (FastAPI's default answer copies every input, a 10 MB password included).
 
@@ -17,6 +20,8 @@ calling (edge/api/deps.py) nor limit connections (edge/server.py).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -44,6 +49,8 @@ HEADERS = (
     (b"x-frame-options", b"DENY"),
 )
 NO_STORE = (b"cache-control", b"no-store")
+FORWARDED_LOG_S = 600.0
+log = logging.getLogger(__name__)
 MAX_ERRORS = 20  # of a 422: enough to fix a request by; a body with thousands of errors is not answered in full
 MAX_TEXT = 200  # characters of a message or a location part: a validator's message or a mapping's key may be input
 
@@ -51,9 +58,11 @@ MAX_TEXT = 200  # characters of a message or a location part: a validator's mess
 class Guard:
     """The ASGI middleware of the module docstring: the body limit and the security headers."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, trusts_proxies: bool = False) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.trusts_proxies = trusts_proxies
+        self._forwarded_logged_at = -FORWARDED_LOG_S
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,6 +77,8 @@ class Guard:
             await send(message)
 
         headers = dict(scope["headers"])  # of a repeated name the last: all we look at is whether there is one
+        if b"x-forwarded-for" in headers and not self.trusts_proxies:
+            self._forwarded(scope)
         declared = headers.get(b"content-length")
         if declared is not None:  # the server's parser reads no more than it declares (and refuses one not a number)
             if declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -83,6 +94,20 @@ class Guard:
             # else: the caller went away while sending; there is no one to answer
         else:  # no body
             await self.app(scope, receive, send_guarded)
+
+    def _forwarded(self, scope: Scope) -> None:
+        now = time.monotonic()
+        if now - self._forwarded_logged_at < FORWARDED_LOG_S:
+            return
+        self._forwarded_logged_at = now
+        peer = scope.get("client") or ("?",)
+        log.warning(
+            "a request from %s carries X-Forwarded-For, but http.trusted_proxies is empty: the caller is taken to be "
+            "%s. If a reverse proxy forwards to the gateway, list it in http.trusted_proxies (docs/deploy.md), or "
+            "every caller counts as the proxy for the sign-in throttle and the audit log",
+            peer[0],
+            peer[0],
+        )
 
     async def _read(self, receive: Receive) -> tuple[bytes] | tuple[()] | None:
         """The whole body (in a 1-tuple); `()` if the caller went away; None once it passes the limit."""

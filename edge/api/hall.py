@@ -12,7 +12,8 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException
 
 from edge.api.deps import ALL, State, needs
-from edge.api.schemas import DeviceDetail, RecentMessage, TicketOut
+from edge.api.schemas import DeviceDetail, RecentMessage
+from edge.api.tickets import named
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowView, ZoneView
 
 router = APIRouter(tags=["hall"])
@@ -71,7 +72,7 @@ async def device(device_id: str, state: State) -> DeviceDetail:
             if item.get("device") == device_id and item["id"] not in ids:
                 tickets.append(item)
     tickets.sort(key=lambda t: str(t.get("opened_at")), reverse=True)
-    return DeviceDetail(device=view, recent=recent, tickets=[TicketOut.model_validate(t) for t in tickets])
+    return DeviceDetail(device=view, recent=recent, tickets=named(tickets, state))
 
 
 def _short(payload: bytes, limit: int = 400) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from edge.api.deps import VERSION, ApiState, State, needs
-from edge.api.schemas import DeadLetterOut, Health, IngestCounters, StorageOut, TaskHealth
+from edge.api.schemas import DeadLetterOut, Health, IngestCounters, LivenessOut, StorageOut, TaskHealth
 from edge.auth import Role
 from edge.supervisor import WorkerReport, WorkerState
 
@@ -23,7 +23,8 @@ router = APIRouter(tags=["gateway"])
 @router.get("/api/health", response_model=Health, openapi_extra={"x-roles": []})
 async def health(state: State) -> Health:
     """Whether ingest is working: broker connection, each background task, storage, and message counters since
-    start. `ok` only when all of it works."""
+    start. `ok` only when all of it works. `liveness` is what the web UI's header says: live, stale or broken, since
+    when, and the newest device message's age."""
     c = state.counters
     store = state.current_store()
     decider = state.current_decider()
@@ -71,6 +72,7 @@ async def health(state: State) -> Health:
             attempts=s.attempts,
             faults=s.faults,
         ),
+        liveness=LivenessOut(**asdict(state.liveness())),
     )
 
 

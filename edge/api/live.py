@@ -27,9 +27,10 @@ router = APIRouter(tags=["live"])
 
 @router.get("/api/stream", response_class=StreamingResponse, **needs(*ALL))
 async def stream(request: Request, state: State) -> StreamingResponse:
-    """Server-sent events: `alert`, `ticket`, `recommendation` for every notification; `hall` (the snapshot) once
-    a second; `changed` with the parts of the decision state that moved (engine, tickets, tidal); `signed_out` last,
-    when the sign-in ended. 429 past `http.streams_per_user` streams for one user, or `http.max_streams` in all."""
+    """Server-sent events: `alert`, `ticket`, `recommendation` for every notification; `hall` (the snapshot) and
+    `liveness` (the broker connection, the newest device message's age: as in /api/health) once a second; `changed`
+    with the parts of the decision state that moved (engine, tickets, tidal); `signed_out` last, when the sign-in
+    ended. 429 past `http.streams_per_user` streams for one user, or `http.max_streams` in all."""
     user: User = request.state.user
     holder = f"address {client(request)}" if user is OPEN_USER else f"user {user.name}"
     limits = state.config.http

@@ -1,8 +1,11 @@
-"""Routes of the `reports` tag: today's KPIs with the learned forecast, and one day's report (JSON or CSV).
+"""Routes of the `reports` tag: today's KPIs with the learned forecast, the KPIs per day over the last days and per
+hour of one day (the trends), and one day's report (JSON, or CSV with its header in Chinese or English).
 
 Must not count anything: edge.reports keeps the day's book (rules.kpi) and reads past days from the store; these
-routes pick the day, check it, and shape the answer. A past day's report is rebuilt off the event loop within
-`http.slow_request_s` (503 past it; the rebuild goes on and is kept, so asking again gets it).
+routes pick the days, check them, and shape the answer. A past day's report is rebuilt off the event loop within
+`http.slow_request_s` (503 past it; the rebuild goes on and is kept, so asking again gets it). A range of days is
+rebuilt one day after another and answered within `RANGE_WAIT_S` with the days done so far; the others are listed as
+pending and go on being rebuilt.
 """
 
 from __future__ import annotations
@@ -11,19 +14,22 @@ import asyncio
 import math
 from dataclasses import fields
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 
 from edge.api.deps import ALL, ApiState, State, needs
-from edge.api.schemas import DayReportOut, KpiToday
+from edge.api.schemas import DayReportOut, KpiDayOut, KpiHoursOut, KpiRangeOut, KpiToday
 from edge.auth import Role
 from edge.reports import forecast
-from rules.kpi import WAIT_BUCKETS_MIN, DayReport, csv_daily, csv_hourly
+from rules.kpi import WAIT_BUCKETS_MIN, CsvLanguage, DayReport, csv_daily, csv_hourly
 
 router = APIRouter(tags=["reports"])
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)  # reports: days a hall's log can hold (and datetime can)
+RANGE_DAYS = 31  # the most days the trends ask for at once
+RANGE_WAIT_S = 2.0  # … and how long they wait for past days being rebuilt before drawing what is done (at most
+# http.slow_request_s): a month of a busy hall takes longer, and the page asks again for the rest
 
 
 def checked(day: date) -> date:
@@ -46,6 +52,12 @@ async def day_report(state: ApiState, day: date) -> DayReport:
         raise HTTPException(503, "the report takes too long; try again") from None
 
 
+def targets(state: ApiState) -> dict[str, float]:
+    """The least each figure should reach, by its name in `Kpis`: the service level the tidal windows are opened to
+    keep (`tidal.service_level`), as a percentage."""
+    return {"sl_pct": round(state.config.tidal.service_level * 100, 1)}
+
+
 def buckets() -> list[int | float | None]:
     """The wait histograms' bucket bounds in minutes; the last, unbounded one as null."""
     return [None if math.isinf(b) else b for b in WAIT_BUCKETS_MIN]
@@ -65,7 +77,50 @@ async def kpi_today(state: State) -> KpiToday:
     rate = decider.demand.rate if decider else (lambda s, at: None)
     parts = {f.name: getattr(report, f.name) for f in fields(report) if f.name != "hours"}
     return KpiToday(
-        **parts, buckets=buckets(), forecast=[(at.isoformat(), n) for at, n in forecast(rate, services, slots)]
+        **parts,
+        buckets=buckets(),
+        forecast=[(at.isoformat(), n) for at, n in forecast(rate, services, slots)],
+        targets=targets(state),
+    )
+
+
+@router.get("/api/kpi/range", response_model=KpiRangeOut, **needs(*ALL))
+async def kpi_range(state: State, days: Annotated[int, Query(ge=1, le=RANGE_DAYS)] = 7) -> KpiRangeOut:
+    """The hall's KPIs per day over the last `days` days (at most 31), today so far last. Past days not at hand are
+    rebuilt from the log off the event loop, one after another; the answer comes within 2 s (or
+    `http.slow_request_s` if that is less) with the days done so far, the others listed in `pending` (their `hall`
+    null): they go on being rebuilt, and asking again gets them."""
+    now = state.clock.now()
+    today = now.astimezone(state.tz).date()
+    wanted = [checked(today - timedelta(days=back)) for back in range(days - 1, -1, -1)]
+    state.flush()  # (committed: what a rebuild reads on its own connection)
+    figures = {day: state.reports.figures(day, now) for day in wanted}
+    missing = [day for day, hall in figures.items() if hall is None]
+    if missing:
+        store = state.current_store()
+        job = state.reports.rebuild_days(missing, store.path if store is not None else None)
+        done, _ = await asyncio.wait({job}, timeout=min(RANGE_WAIT_S, state.config.http.slow_request_s))
+        if done and job.exception() is not None:
+            raise HTTPException(503, "a past day could not be rebuilt from the log; see the gateway's log")
+        figures |= {day: state.reports.figures(day, now) for day in missing}
+    return KpiRangeOut(
+        days=[KpiDayOut(day=day, hall=hall) for day, hall in figures.items()],
+        pending=[day for day, hall in figures.items() if hall is None],
+        target_wait_min=state.reports.target_wait_min,
+        targets=targets(state),
+    )
+
+
+@router.get("/api/kpi/hours/{day}", response_model=KpiHoursOut, **needs(*ALL))
+async def kpi_hours(day: date, state: State) -> KpiHoursOut:
+    """One day's KPIs for the whole hall, per hour with any activity (what the trends show of a day). A past day's
+    rebuild that takes longer than `http.slow_request_s` answers 503; it goes on, and asking again gets it."""
+    r = await day_report(state, day)
+    return KpiHoursOut(
+        day=r.day,
+        target_wait_min=r.target_wait_min,
+        targets=targets(state),
+        hours=tuple(k for k in r.hours if k.service is None),
     )
 
 
@@ -74,16 +129,19 @@ async def report(day: date, state: State) -> DayReportOut:
     """One day's KPIs for the whole hall, per service, and per hour (hall and service rows). A past day's rebuild
     that takes longer than `http.slow_request_s` answers 503; it goes on, and asking again gets it."""
     r = await day_report(state, day)
-    return DayReportOut(**{f.name: getattr(r, f.name) for f in fields(r)}, buckets=buckets())
+    return DayReportOut(**{f.name: getattr(r, f.name) for f in fields(r)}, buckets=buckets(), targets=targets(state))
 
 
 @router.get("/api/reports/{day}/{kind}.csv", response_class=PlainTextResponse, **needs(Role.MANAGER))
-async def report_csv(day: date, kind: Literal["daily", "hourly"], state: State) -> PlainTextResponse:
-    """The day's report as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese names). A text cell
-    that starts like a formula (= + - @, a tab or a carriage return) has a single quote put before it, so a
-    spreadsheet shows it and does not run it; the figures stay numbers."""
+async def report_csv(
+    day: date, kind: Literal["daily", "hourly"], state: State, lang: CsvLanguage = "zh"
+) -> PlainTextResponse:
+    """The day's report as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese names), its header in
+    `lang` (zh, en) with each figure's unit, e.g. 服务水平（15分钟内叫号，%）. A text cell that starts like a formula
+    (= + - @, a tab or a carriage return) has a single quote put before it, so a spreadsheet shows it and does not
+    run it; the figures stay numbers."""
     r = await day_report(state, day)
-    text = csv_daily(r) if kind == "daily" else csv_hourly(r)
+    text = csv_daily(r, lang) if kind == "daily" else csv_hourly(r, lang)
     return PlainTextResponse(
         "\ufeff" + text,
         media_type="text/csv; charset=utf-8",

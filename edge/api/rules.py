@@ -7,15 +7,19 @@ a change up (`follow_rules`), the decision layer runs the shadow, and edge.backt
 A rule file a person sends is read within bounds (rules.language `read_rule_text`: nesting, values, aliases; 422 past
 them) and checked in a worker thread within `http.slow_request_s` (503 past it), so no text stalls the event loop or
 ends in a RecursionError. A backtest runs in a worker thread within `rules.backtest_limit_s`, one at a time: the next
-is refused (409) until the running one has really ended, even after its request was answered 503.
+is refused (409) until the running one has really ended, even after its request was answered 503. It replays the span
+of the period the event log covers; a period with nothing recorded is a 422 that says where the log has events, and
+`GET /api/rules/backtest/period` gives a backtest form the latest period with some.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import yaml
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -28,6 +32,7 @@ from edge.api.deps import ALL, ApiState, State, needs, who
 from edge.api.schemas import (
     BacktestBody,
     BacktestOut,
+    BacktestPeriod,
     CommentBody,
     RuleOut,
     RuleProblem,
@@ -41,7 +46,7 @@ from edge.api.schemas import (
     VersionsOut,
 )
 from edge.auth import Role
-from edge.backtest import STOP_GRACE_S, BacktestStopped, backtest
+from edge.backtest import STOP_GRACE_S, BacktestStopped, NothingRecorded, backtest, suggested_period
 from edge.backtest import Result as BacktestResult
 from edge.store import Store
 from edge.versions import diff as version_diff
@@ -145,9 +150,9 @@ async def rule_versions(state: State) -> VersionsOut:
 async def add_rule_version(body: VersionBody, request: Request, state: State) -> VersionAdded:
     """Store a rule file as a new immutable version (not put in force). The same YAML as an existing version
     returns that version with `created: false`. Invalid rules: 422 with every problem, its path and line."""
-    await checked_source(state, body.source)
+    rules = await checked_source(state, body.source)
     try:
-        v, created = state.versions().add(body.source, who(request, None), body.comment, "web")
+        v, created = state.versions().add(body.source, who(request, None), body.comment, "web", rules=rules)
     except ConfigError as exc:
         raise unprocessable(exc, body.source) from None
     return VersionAdded.model_validate({**v.summary(), "created": created})
@@ -247,6 +252,8 @@ async def promote_shadow(body: CommentBody, request: Request, state: State) -> V
 async def run_backtest(body: BacktestBody, state: State) -> BacktestOut:
     """Replay the recorded events of a period through a candidate (a stored version or a rule file) and the
     active version (or `against`): what each would have fired, the tickets and recommendations, and the diff.
+    Only the span of the period the log covers is replayed (`from`/`to` of the answer; `asked_from`/`asked_to` the
+    period asked); nothing recorded in it: 422, with the span the log does hold (`recorded`).
     One backtest at a time (409 while another runs); 503 when it runs longer than `rules.backtest_limit_s`."""
     tz = state.tz
     start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (body.from_, body.to))
@@ -284,7 +291,52 @@ async def run_backtest(body: BacktestBody, state: State) -> BacktestOut:
     except BacktestStopped as exc:
         reached = f"; it had replayed to {exc.reached.astimezone(tz).isoformat()}" if exc.reached else ""
         raise HTTPException(503, f"{too_long}{reached}; try a shorter period") from None
+    except NothingRecorded as exc:
+        raise nothing_recorded(exc, tz) from None
     return BacktestOut.model_validate(result.to_dict(tz))
+
+
+def nothing_recorded(exc: NothingRecorded, tz: ZoneInfo) -> HTTPException:
+    """422 for a period without a recorded event, saying where the log has some (a UI words it from `recorded`)."""
+
+    def minute(t: datetime) -> str:
+        return t.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    held = (
+        {"first": exc.recorded[0].astimezone(tz).isoformat(), "last": exc.recorded[1].astimezone(tz).isoformat()}
+        if exc.recorded
+        else None
+    )
+    where = (
+        f"the log holds events from {minute(exc.recorded[0])} to {minute(exc.recorded[1])}"
+        if exc.recorded
+        else "the event log is empty"
+    )
+    message = f"from: nothing was recorded between {minute(exc.start)} and {minute(exc.end)}; {where}"
+    return HTTPException(422, {"message": message, "problems": [], "recorded": held})
+
+
+@router.get("/api/rules/backtest/period", response_model=BacktestPeriod, **needs(Role.ADMINISTRATOR))
+async def backtest_period(state: State) -> BacktestPeriod:
+    """What the event log holds (its first and last event, as received) and the period a backtest form starts with:
+    the hall day of the newest event, up to the minute after it (both null: nothing recorded yet)."""
+    store = state.current_store()
+    if store is None:
+        raise HTTPException(503, "the gateway is starting")
+    state.flush()
+    span = store.events.received_span(-math.inf, math.inf)
+    if span is None:
+        return BacktestPeriod.model_validate({"first": None, "last": None, "from": None, "to": None})
+    first, last = (datetime.fromtimestamp(t, state.tz) for t in span)
+    start, end = suggested_period(last, state.tz)
+    return BacktestPeriod.model_validate(
+        {
+            "first": first.isoformat(),
+            "last": last.isoformat(),
+            "from": start.strftime("%Y-%m-%dT%H:%M"),
+            "to": end.strftime("%Y-%m-%dT%H:%M"),
+        }
+    )
 
 
 def backtest_in_thread(

@@ -116,6 +116,27 @@ class UserOut(BaseModel):
     source: Literal["config", "database"]
 
 
+class UserBody(_Body):
+    user: str = Field(min_length=1, max_length=64, description="the name to sign in with: letters, digits, . _ -")
+    name: str | None = Field(default=None, max_length=64, description="the name the UI shows, e.g. 王经理")
+    role: Role
+    password: str = Field(min_length=1, max_length=256, description="the first password (the password policy applies)")
+
+
+class UserChangeBody(_Body):
+    role: Role | None = None
+    name: str | None = Field(default=None, max_length=64, description='the name the UI shows ("": none)')
+
+
+class PasswordBody(_Body):
+    password: str = Field(min_length=1, max_length=256, description="the new password (the password policy applies)")
+
+
+class PasswordPolicyOut(BaseModel):
+    min_chars: int = Field(description="a password has at least this many characters")
+    min_distinct: int = Field(description="… and this many different ones; it is not the user name nor a common one")
+
+
 class IngestCounters(BaseModel):
     received: int
     accepted: int
@@ -142,6 +163,26 @@ class StorageOut(BaseModel):
     since: datetime | None
     attempts: int = Field(description="writes tried since the fault began")
     faults: int = Field(description="storage faults since the gateway started")
+
+
+class LivenessOut(BaseModel):
+    """Whether the gateway hears the hall now (edge/liveness.py): what the web UI's header and banner say."""
+
+    state: Literal["live", "stale", "broken"] = Field(
+        description="broken: not connected to the broker, or ingest paused by a storage fault; stale: connected, the "
+        "hall open, and no device message for `stale_after_s` (counted from the connection, when that is later); "
+        "live: otherwise (a quiet hall outside its opening hours is live)"
+    )
+    cause: Literal["broker", "storage", "devices"] | None = Field(description="why it is not live")
+    broker_connected: bool
+    broker_since: datetime | None = Field(
+        description="hall time of the last connect or loss (none: not connected since the gateway started)"
+    )
+    broker_for_s: float = Field(description="real seconds connected, or not (since the start before a first connect)")
+    device_at: datetime | None = Field(description="hall time of the newest device message taken since the start")
+    device_age_s: float | None = Field(description="real seconds since that message")
+    hall_open: bool = Field(description="inside the rules' `hall_day` schedule (always, without one)")
+    stale_after_s: float
 
 
 class Health(BaseModel):
@@ -171,6 +212,7 @@ class Health(BaseModel):
     )
     tasks: list[TaskHealth]
     storage: StorageOut
+    liveness: LivenessOut
 
 
 class DeadLetterOut(BaseModel):
@@ -234,6 +276,14 @@ class TicketStep(_Record):
     note: str
 
 
+class TicketFault(_Record):
+    rule_id: str
+    fingerprint: str | None
+    since: Timestamp = Field(description="when it joined the ticket, or last fired again")
+    firing: bool
+    priority: TicketPriority | None = Field(description="the ticket's priority once it joined (null: before issue 19)")
+
+
 class TicketOut(_Record):
     """A fault or rectification ticket as it stands (rules.tickets.Ticket, edge.decisions.ticket_json)."""
 
@@ -275,6 +325,16 @@ class TicketOut(_Record):
     reopened: int
     notified: list[str] = Field(description="the roles told about it so far: they hear how it ends")
     history: list[TicketStep]
+    faults: list[TicketFault] = Field(
+        default_factory=list,
+        description="every alert behind it, the one that opened it first: another fault of the device while it is "
+        "open joins it (`escalated`) instead of opening a second ticket (records before issue 19: none)",
+    )
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        description="the display names of the people it names (acknowledged_by … closed_by, its history), by user "
+        "name, for those who have one: what the UI shows instead of the login",
+    )
 
 
 class RecommendationOut(_Record):
@@ -479,6 +539,8 @@ class ShadowReport(BaseModel):
 
 
 class BacktestRun(BaseModel):
+    """What one version did in a replay; the ids of its tickets and recommendations start `BT-` (none is a live one)."""
+
     alerts: list[FiredOut]
     alerts_per_rule: dict[str, int]
     tickets: list[TicketOut]
@@ -494,8 +556,11 @@ class RecordedFirings(BaseModel):
 class BacktestOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: Timestamp = Field(alias="from")
-    to: Timestamp
+    from_: Timestamp = Field(alias="from", description="the span replayed: the first event recorded in the period")
+    to: Timestamp = Field(description="… to the second after the last (no evaluation past the recording)")
+    asked_from: Timestamp = Field(description="the period asked")
+    asked_to: Timestamp
+    tolerance_s: float = Field(description="two runs' firings of an alert this close in time are the same firing")
     events: int
     warmup_events: int = Field(description="replayed before the start to settle the hall and the rules' clocks")
     seconds: float = Field(description="how long the replay took")
@@ -503,11 +568,27 @@ class BacktestOut(BaseModel):
     active: BacktestRun
     candidate: BacktestRun
     diff: FiringsDiff = Field(description="the candidate against the active version")
-    recorded: RecordedFirings = Field(description="what the live gateway fired in the period")
-    replay_vs_recorded: FiringsDiff = Field(description="the active version's replay against the live firings")
+    recorded: RecordedFirings = Field(description="what the live gateway fired in the span")
+    replay_vs_recorded: FiringsDiff = Field(
+        description="the live firings (`only_active`) against the active version's replay (`only_candidate`)"
+    )
+
+
+class BacktestPeriod(BaseModel):
+    """What the event log holds, and the period a backtest form starts with (all null: nothing recorded yet)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    first: Timestamp | None = Field(description="the oldest event the log holds (as received)")
+    last: Timestamp | None = Field(description="the newest")
+    from_: str | None = Field(alias="from", description="hall time to the minute: the midnight before `last`")
+    to: str | None = Field(description="hall time to the minute: the minute after `last`")
 
 
 # ---------------------------------------------------------------------------------------------- reports
+
+
+TARGETS = "the least each figure should reach, by its name (sl_pct: tidal.service_level as a percentage)"
 
 
 class DayReportOut(BaseModel):
@@ -527,6 +608,7 @@ class DayReportOut(BaseModel):
     wait_histogram: dict[str, tuple[int, ...]] = Field(description="per service: waits per bucket")
     service_names: dict[str, str]
     buckets: list[Number | None] = Field(description="each bucket's upper bound in minutes (null: no bound)")
+    targets: dict[str, Number] = Field(description=TARGETS)
 
 
 class KpiToday(BaseModel):
@@ -546,6 +628,30 @@ class KpiToday(BaseModel):
     service_names: dict[str, str]
     buckets: list[Number | None]
     forecast: list[tuple[Timestamp, Number]] = Field(description="tickets expected per 15-min slot")
+    targets: dict[str, Number] = Field(description=TARGETS)
+
+
+class KpiDayOut(BaseModel):
+    day: date
+    hall: Kpis | None = Field(description="the day's figures for the whole hall; null while it is being rebuilt")
+
+
+class KpiRangeOut(BaseModel):
+    """The hall's KPIs per day over the last days, today (so far) last."""
+
+    days: list[KpiDayOut]
+    pending: list[date] = Field(description="days still being rebuilt from the log: ask again in a moment")
+    target_wait_min: float
+    targets: dict[str, Number] = Field(description=TARGETS)
+
+
+class KpiHoursOut(BaseModel):
+    """One day's KPIs for the whole hall, per hour with any activity."""
+
+    day: date
+    target_wait_min: float
+    targets: dict[str, Number] = Field(description=TARGETS)
+    hours: tuple[Kpis, ...]
 
 
 class AuditEntryOut(BaseModel):

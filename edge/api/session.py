@@ -1,4 +1,4 @@
-"""Routes of the `session` tag: signing in and out, who is signed in, and who may sign in.
+"""Routes of the `session` tag: signing in and out, and who is signed in (users.py: who may sign in).
 
 Must not keep sessions itself: edge.auth checks credentials and keeps sessions and tokens. A password check runs in a
 worker thread, never on the event loop, and takes its place in edge.auth's HashGate before it waits for a thread, so
@@ -11,9 +11,9 @@ import asyncio
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from edge.api.deps import ALL, ApiState, SignedIn, State, client, local_administrator, needs, refusal
-from edge.api.schemas import LoginBody, Me, UserOut
-from edge.auth import COOKIE, Busy, Role, Throttled, User
+from edge.api.deps import ALL, ApiState, SignedIn, State, client, local_administrator, refusal
+from edge.api.schemas import LoginBody, Me
+from edge.auth import COOKIE, Busy, Throttled, User
 
 router = APIRouter(tags=["session"])
 
@@ -72,12 +72,3 @@ def me(state: ApiState, user: User) -> Me:
         hall_name_en=h.name_en,
         timezone=h.timezone,
     )
-
-
-@router.get("/api/users", response_model=list[UserOut], **needs(Role.ADMINISTRATOR))
-async def users(state: State) -> list[UserOut]:
-    """Who may sign in: the database's users (`hallops users add`) and the configuration's `users:`."""
-    return [
-        UserOut(user=a.user.name, role=a.user.role, name=a.user.display, source=source)
-        for a, source in state.auth.accounts()
-    ]

@@ -8,11 +8,13 @@ ticket on, and the audit of every move; these routes read it and the store's rec
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from edge.api.deps import ALL, State, needs, who
+from edge.api.deps import ALL, ApiState, State, needs, who
 from edge.api.schemas import TicketBody, TicketOut
 from edge.auth import Role, User
 from rules.tickets import TicketAssignedError, TicketTransitionError, UnknownTicketError
@@ -28,12 +30,20 @@ async def tickets(
     ] = "active",
     priority: Annotated[Literal["P1", "P2", "P3"] | None, Query()] = None,
     kind: Annotated[Literal["device_fault", "rectification"] | None, Query()] = None,
+    resolved_on: Annotated[
+        date | None,
+        Query(description="only those resolved on this day of the hall (YYYY-MM-DD), resolved or closed since"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[TicketOut]:
-    """Fault and rectification tickets, the most urgent first (overdue, then by the nearest SLA due time)."""
+    """Fault and rectification tickets, the most urgent first (overdue, then by the nearest SLA due time); with
+    `resolved_on`, the latest resolved first. `kind=device_fault` is the technicians' list, `kind=rectification`
+    (bad ratings, 差评整改) the hall manager's."""
     d = state.decider()
     store = state.current_store()
     rows = [d.ticket_json(t) for t in d.tickets.tickets]
+    if resolved_on is not None and status == "active":
+        status = "all"  # a resolved ticket is not active: the day asks for the resolved and closed ones
     if store is not None and status not in ("active", "open", "acknowledged", "in_progress"):
         seen = {r["id"] for r in rows}
         rows += [r for r in map(json.loads, store.decisions.records("ticket", limit * 4)) if r["id"] not in seen]
@@ -47,8 +57,28 @@ async def tickets(
         due = r.get("ack_due") if r.get("status") == "open" else r.get("resolve_due")
         return (0 if overdue else 1, str(due or "9999"))
 
-    rows.sort(key=urgency)
-    return [TicketOut.model_validate(r) for r in rows[:limit]]
+    if resolved_on is None:
+        rows.sort(key=urgency)
+    else:
+        rows = [r for r in rows if _day(r.get("resolved_at"), state) == resolved_on]
+        rows.sort(key=lambda r: str(r["resolved_at"]), reverse=True)
+    return named(rows[:limit], state)
+
+
+def named(rows: Iterable[dict[str, object]], state: ApiState) -> list[TicketOut]:
+    """The tickets with the display names of the people they name (王经理 for wang), for the UI to show."""
+    people = {a.user.name: a.user.display for a, _ in state.auth.accounts() if a.user.display}
+    out = []
+    for r in rows:
+        steps = r.get("history")
+        logins = {r.get(k) for k in ("acknowledged_by", "started_by", "resolved_by", "closed_by")}
+        logins |= {s.get("by") for s in steps if isinstance(s, dict)} if isinstance(steps, list) else set()
+        out.append(TicketOut.model_validate({**r, "names": {n: people[n] for n in logins if n in people}}))
+    return out
+
+
+def _day(at: object, state: ApiState) -> date | None:
+    return datetime.fromisoformat(at).astimezone(state.tz).date() if isinstance(at, str) else None
 
 
 @router.get("/api/tickets/{ticket_id}", response_model=TicketOut, **needs(*ALL))
@@ -61,8 +91,8 @@ async def ticket(ticket_id: str, state: State) -> TicketOut:
         stored = store.decisions.record("ticket", ticket_id) if store else None
         if stored is None:
             raise HTTPException(404, f"no ticket {ticket_id}") from None
-        return TicketOut.model_validate(json.loads(stored))
-    return TicketOut.model_validate(d.ticket_json(current))
+        return named([json.loads(stored)], state)[0]
+    return named([d.ticket_json(current)], state)[0]
 
 
 @router.post("/api/tickets/{ticket_id}/{action}", response_model=TicketOut, **needs(Role.TECHNICIAN, Role.MANAGER))
@@ -89,4 +119,4 @@ async def ticket_action(
         raise HTTPException(403, str(exc)) from None
     except TicketTransitionError as exc:
         raise HTTPException(409, str(exc)) from None
-    return TicketOut.model_validate(d.ticket_json(moved))
+    return named([d.ticket_json(moved)], state)[0]

@@ -444,8 +444,8 @@ def _hall_time(text: str, tz: ZoneInfo) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
-def cmd_rules_backtest(args: argparse.Namespace) -> int:
-    from edge.backtest import backtest  # noqa: PLC0415
+def cmd_rules_backtest(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one refusal per reason it cannot run
+    from edge.backtest import NothingRecorded, backtest  # noqa: PLC0415
     from edge.config import load_config  # noqa: PLC0415
     from edge.versions import RuleVersions, parse_source  # noqa: PLC0415
 
@@ -489,20 +489,26 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
             f"hallops rules backtest: {args.file} against version {number}, {start:%Y-%m-%d %H:%M} → "
             f"{end:%Y-%m-%d %H:%M} ({cfg.storage.path})"
         )
-        result = backtest(
-            cfg,
-            store,
-            active.rules,
-            candidate,
-            start,
-            end,
-            step_s=args.step,
-            parallel=not args.serial,
-            progress=progress,
-        )
+        try:
+            result = backtest(
+                cfg,
+                store,
+                active.rules,
+                candidate,
+                start,
+                end,
+                step_s=args.step,
+                parallel=not args.serial,
+                progress=progress,
+            )
+        except NothingRecorded as exc:
+            say(f"hallops rules backtest: {exc}")
+            return 2
     finally:
         store.close()
     body = result.to_dict(tz)
+    first, last = result.start.astimezone(tz), result.end.astimezone(tz)
+    print(f"replayed {first:%Y-%m-%d %H:%M:%S} → {last:%Y-%m-%d %H:%M:%S}: the part of the period that was recorded")
     if args.json:
         args.json.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
     print(

@@ -19,7 +19,9 @@ from rules.tidal import TidalSettings
 class DeciderSettings:
     profile: HallProfile  # the hall's id, time zone, windows and services
     topic: str  # the MQTT topic prefix of notifications (`<topic>/alerts`, `/tickets`, `/recommendations`)
-    webhooks: tuple[str, ...]  # each notification is also POSTed to these URLs (their secrets stay with the sender)
+    # each notification is also queued for these endpoints, named by their URL or the file holding it: their
+    # format, filters, secrets and phone numbers stay with the sender (edge/outbox.py), read when a row is sent
+    webhooks: tuple[str, ...]
     tidal: TidalSettings
     staff_pool: tuple[str, ...]  # staff who may be sent to a tidal window, in order of preference
     auto_approve: bool  # tidal openings are carried out without waiting for a manager
@@ -36,7 +38,7 @@ def settings_for(cfg: GatewayConfig) -> DeciderSettings:
     return DeciderSettings(
         profile=cfg.profile(),
         topic=cfg.notify.topic.replace("{hall}", cfg.hall.id),
-        webhooks=tuple(w.url for w in cfg.notify.webhooks),
+        webhooks=tuple(w.target for w in cfg.notify.webhooks),
         tidal=TidalSettings(
             target_wait_min=t.target_wait_min,
             service_level=t.service_level,

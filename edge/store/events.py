@@ -297,6 +297,16 @@ class EventLog:
         for row in cur:
             yield EventRow(*row)
 
+    def received_span(self, start: float, end: float) -> tuple[float, float] | None:
+        """The first and the last receive time among the events received in [start, end), or None when none was:
+        the part of a period a backtest can replay. Two look-ups along the events_received index."""
+        where = "FROM events WHERE received_at >= ? AND received_at < ? ORDER BY received_at"
+        first = self._db.execute(f"SELECT received_at {where} LIMIT 1", (start, end)).fetchone()
+        if first is None:
+            return None
+        last = self._db.execute(f"SELECT received_at {where} DESC LIMIT 1", (start, end)).fetchone()
+        return float(first[0]), float(last[0])
+
     def window_changes(self, since: float, until: float) -> Iterator[EventRow]:
         """Every window open/pause/resume/close in [since, until), in time order: the history the demand profile
         learns the windows' usual hours from."""

@@ -5,6 +5,7 @@ import { floorView, wallView } from "./floor.js";
 import { techView } from "./tech.js";
 import { adminView } from "./admin.js";
 import { reportsView } from "./reports.js";
+import { render as renderLive, streamStarting, streamOpened, streamLost, frameCame, gatewaySaid } from "./liveness.js";
 
 const VIEWS = {
   floor: { view: floorView, roles: ["manager", "technician"] },
@@ -56,13 +57,6 @@ function renderWho() {
   out.hidden = live.me.open;
 }
 
-let connected = false;
-function renderLive() {
-  const el = document.getElementById("live");
-  el.textContent = live.me ? t(connected ? "live_on" : "live_off") : "";
-  el.className = connected ? "on" : "off";
-}
-
 function renderClock() {
   if (live.hall) document.getElementById("clock").textContent = clockText(live.hall.at);
 }
@@ -110,10 +104,9 @@ function refreshAll() {
 function connect() {
   stream?.close();
   stream = new EventSource("/api/stream");
-  stream.addEventListener("open", () => { connected = true; renderLive(); refreshAll(); });
+  stream.addEventListener("open", () => { streamOpened(); refreshAll(); });
   stream.addEventListener("error", () => {
-    connected = false;
-    renderLive();
+    streamLost();
     if (stream.readyState === EventSource.CLOSED) setTimeout(reconnect, 2000);
   });
   stream.addEventListener("signed_out", () => {
@@ -123,10 +116,12 @@ function connect() {
   stream.addEventListener("hall", (e) => {
     const started = performance.now();  // bench/webui reads these measures: the cost of one live update
     live.hall = JSON.parse(e.data);
+    frameCame();
     renderClock();
     changed("hall");
     performance.measure("hallops:hall-update", { start: started });
   });
+  stream.addEventListener("liveness", (e) => gatewaySaid(JSON.parse(e.data)));
   stream.addEventListener("alert", () => refresh("alerts"));
   stream.addEventListener("ticket", () => refresh("tickets"));
   stream.addEventListener("recommendation", () => refresh("recs"));
@@ -163,6 +158,7 @@ async function start() {
 
 function loginForm() {
   stream?.close();
+  streamStarting();
   const main = document.getElementById("main");
   const error = h("p", { class: "error", role: "alert", id: "login-error" });
   const form = h("form", { class: "login", "aria-labelledby": "login-h" },

@@ -4,7 +4,8 @@ import {
   live, api, h, patch, section, hhmm, minutes, sinceMin, pct, num, toast, serviceName, windowName, refreshLater,
   slLabel,
 } from "./ui.js";
-import { lineChart, barsWithLine, stackedBars } from "./charts.js";
+import { kpiTrends } from "./trends.js";
+import { rectifySection } from "./rectify.js";
 
 // -- what a window tile shows --------------------------------------------------------------------------------------
 
@@ -234,24 +235,6 @@ function kpiTiles(k, hall) {
       sub ? h("small", {}, sub) : null)));
 }
 
-function bucketLabels(bounds) {
-  return bounds.map((b, i) => (b === null ? t("bucketOver", { n: bounds[i - 1] }) : t("bucketUpTo", { n: b })));
-}
-
-function trends(k) {
-  if (!k || !k.waiting.length) return h("p", { class: "empty" }, t("noData"));
-  const hist = Object.entries(k.wait_histogram).filter(([, c]) => c.some((x) => x > 0))
-    .map(([code, counts]) => ({ label: serviceName(code), counts }));
-  return h("div", { class: "charts" },
-    h("figure", {}, h("figcaption", {}, t("chWaiting")),
-      lineChart(k.waiting, `${t("chWaiting")}: max ${Math.max(...k.waiting.map((p) => p[1]))}`)),
-    h("figure", {}, h("figcaption", {}, t("chArrivals"), h("span", { class: "key bar" }, t("actual")),
-      h("span", { class: "key forecast" }, t("forecast"))),
-    barsWithLine(k.arrivals, k.forecast, `${t("chArrivals")}: ${k.hall.issued}`)),
-    h("figure", { class: "wide" }, h("figcaption", {}, t("chWaits")),
-      hist.length ? stackedBars(hist, bucketLabels(k.buckets), t("chWaits")) : h("p", { class: "empty" }, t("noData"))));
-}
-
 // -- the views ----------------------------------------------------------------------------------------------------
 
 export function floorView() {
@@ -266,7 +249,7 @@ export function floorView() {
       h("div", { class: "cols" },
         h("div", { class: "col-main" }, section("floor", "floor", parts.floor), section("queues", "queues", parts.queues)),
         h("div", { class: "col-side" }, section("tidal", "tidal", parts.recs), section("alerts", "alerts", parts.alerts),
-          section("zones", "zones", parts.zones), section("devices", "devices", parts.devices))),
+          rectifySection(), section("zones", "zones", parts.zones), section("devices", "devices", parts.devices))),
       section("charts", "charts", parts.charts));
     update("all");
   }
@@ -286,7 +269,7 @@ export function floorView() {
     }
     if (all || what === "alerts") patch(parts.alerts, JSON.stringify(live.alerts), alertsFeed);
     if (all || what === "recs" || what === "hall") patch(parts.recs, JSON.stringify(live.recs), recsList);
-    if (all || what === "kpi") patch(parts.charts, JSON.stringify(live.kpi), () => trends(live.kpi));
+    if (all || what === "kpi") patch(parts.charts, JSON.stringify(live.kpi), () => kpiTrends(live.kpi));
     if (hall && live.kpi && !performance.getEntriesByName("hallops:floor-ready").length) {
       performance.mark("hallops:floor-ready");  // the floor, queues, KPIs and charts are on screen (bench/webui)
     }

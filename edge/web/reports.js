@@ -1,21 +1,55 @@
 // Reports: the daily and hourly KPIs of one day, per hall and service; CSV downloads and a printable page.
-import { t } from "./i18n.js";
-import { live, api, h, section, pct, num, hhmm, serviceName, hallDay, slLabel } from "./ui.js";
+// The column headers are the CSV's (rules/kpi.py CSV_HEADERS), with their units, so the cells are plain numbers. A
+// figure below its target (GET /api/reports/{day} `targets`) says so in words as well as in colour; a day row that
+// served more tickets than it issued says why, in one line under the table.
+import { t, language } from "./i18n.js";
+import { live, api, h, section, hhmm, serviceName, hallDay } from "./ui.js";
 
-const COLUMNS = [
-  ["issued", (k) => k.issued], ["served", (k) => k.served], ["sl", (k) => pct(k.sl_pct)],
-  ["waitMean", (k) => num(k.mean_wait_min)], ["p95", (k) => num(k.p95_wait_min)], ["waitMax", (k) => num(k.max_wait_min)],
-  ["noShow", (k) => pct(k.no_show_pct)], ["cancelled", (k) => k.cancelled], ["util", (k) => pct(k.utilisation_pct)],
-  ["kiosk", (k) => pct(k.kiosk_success_pct)], ["avail", (k) => pct(k.availability_pct)],
-  ["satisfaction", (k) => pct(k.satisfaction_pct)],
+const whole = (v) => (v === null || v === undefined ? "—" : String(v));
+const one = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(1));
+const COLUMNS = [  // [rc_ key, the figure, how it is written, its target's name in `targets`]
+  ["issued", "issued", whole], ["served", "served", whole], ["sl", "sl_pct", one, "sl_pct"],
+  ["waitMean", "mean_wait_min", one], ["p95", "p95_wait_min", one], ["waitMax", "max_wait_min", one],
+  ["noShow", "no_show_pct", one], ["cancelled", "cancelled", whole], ["util", "utilisation_pct", one],
+  ["kiosk", "kiosk_success_pct", one], ["avail", "availability_pct", one], ["satisfaction", "satisfaction_pct", one],
 ];
 
-function table(rows, first) {
-  return h("table", { class: "report" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t(first)),
-      COLUMNS.map(([key]) => h("th", { scope: "col", class: "num" }, key === "sl" ? slLabel() : t(key))))),
-    h("tbody", {}, rows.map(([label, k]) => h("tr", {}, h("th", { scope: "row" }, label),
-      COLUMNS.map(([, f]) => h("td", { class: "num" }, f(k)))))));
+const below = (k, name, targets) => targets[name] !== undefined && k[name] !== null && k[name] < targets[name];
+
+function table(id, rows, first, r, notes) {
+  const heads = COLUMNS.map(([key]) => h("th", { scope: "col", class: "num" }, t(`rc_${key}`, { n: r.target_wait_min })));
+  // wide: it scrolls sideways on a phone (a region with a name and a tab stop, so the keyboard scrolls it too)
+  return h("div", { class: "table-scroll", role: "region", tabindex: "0", "aria-label": t("rpTable", { what: t(id) }) }, h("table", { class: "report" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t(first)), heads)),
+    h("tbody", {}, rows.map(({ label, k }, i) => h("tr", {}, h("th", { scope: "row" }, label),
+      COLUMNS.map(([key, name, write, target]) => {
+        if (target && below(k, target, r.targets)) {
+          return h("td", { class: "num miss", "data-kpi": key }, write(k[name]), " ",
+            h("span", { class: "miss-word" }, t("rpMiss")));
+        }
+        const note = key === "served" ? notes?.get(i) : null;
+        return h("td", { class: "num", "data-kpi": key, "aria-describedby": note ? note.id : null },
+          write(k[name]), note ? h("sup", { "aria-hidden": "true" }, note.mark) : null);
+      }))))));
+}
+
+function misses(rows, r) {
+  const missed = rows.filter(({ k }) => below(k, "sl_pct", r.targets)).map(({ label }) => label);
+  return h("p", { class: missed.length ? "misses" : "note" },
+    missed.length ? t("rpMissed", { list: missed.join(language() === "en" ? ", " : "、") }) : t("rpNoMiss"));
+}
+
+// Day rows that served more than they issued, and why: rules/kpi.py counts a ticket as issued on its day and for
+// its service of issue, and as served when and for the service it was completed in.
+function servedNotes(rows) {
+  const notes = new Map();
+  rows.forEach(({ k }, i) => {
+    if (k.served <= k.issued) return;
+    const words = k.service === null ? t("rpHallMore", { s: k.served, i: k.issued })
+      : t("rpServiceMore", { service: serviceName(k.service), s: k.served, i: k.issued });
+    notes.set(i, { id: `served-note-${i}`, mark: `${notes.size + 1}`, words });
+  });
+  return notes;
 }
 
 export function reportsView() {
@@ -26,16 +60,19 @@ export function reportsView() {
     body.replaceChildren(h("p", { class: "loading" }, t("loading")));
     try {
       const r = await api(`/api/reports/${day}`);
-      const hourRows = r.hours.map((k) => [`${hhmm(k.start)}–${hhmm(k.end)} ${k.service ? serviceName(k.service) : t("hall")}`, k]);
+      const days = [{ label: t("hall"), k: r.hall }, ...r.services.map((k) => ({ label: serviceName(k.service), k }))];
+      const hours = r.hours.map((k) => ({ label: `${hhmm(k.start)}–${hhmm(k.end)} ${k.service ? serviceName(k.service) : t("hall")}`, k }));
+      const notes = servedNotes(days);
+      const csv = (kind) => h("p", { class: "actions no-print" },
+        h("a", { href: `/api/reports/${day}/${kind}.csv?lang=${language()}`, download: `hallops-${day}-${kind}.csv` },
+          t("downloadCsv")));
       body.replaceChildren(
-        section("daily", "daily",
-          h("p", { class: "actions no-print" },
-            h("a", { href: `/api/reports/${day}/daily.csv`, download: `hallops-${day}-daily.csv` }, t("downloadCsv"))),
-          table([[t("hall"), r.hall], ...r.services.map((k) => [serviceName(k.service), k])], "service")),
-        section("hourly", "hourly",
-          h("p", { class: "actions no-print" },
-            h("a", { href: `/api/reports/${day}/hourly.csv`, download: `hallops-${day}-hourly.csv` }, t("downloadCsv"))),
-          table(hourRows, "hour")));
+        h("p", { class: "note target-note" }, t("rpTarget", { target: r.targets.sl_pct, n: r.target_wait_min })),
+        section("daily", "daily", csv("daily"), misses(days, r), table("daily", days, "service", r, notes),
+          notes.size ? h("ol", { class: "notes" }, [...notes.values()].map((n) => h("li", { id: n.id }, n.words)))
+            : null),
+        section("hourly", "hourly", csv("hourly"), misses(hours, r), h("p", { class: "note" }, t("rpHourly")),
+          table("hourly", hours, "hour", r)));
     } catch (err) {
       body.replaceChildren(h("p", { class: "error" }, err.message));
     }

@@ -1,6 +1,7 @@
 """Fault tickets for technicians (运维工单) and rectification tickets for bad ratings (差评整改).
 
-    TicketBook.on_alert(act, hall, now)        an engine `Act` with a ticket action → open / occurrence / re-open
+    TicketBook.on_alert(act, hall, now)        an engine `Act` with a ticket action → open / occurrence / escalate /
+                                               re-open (another fault of a device escalates its open ticket)
     TicketBook.on_alert_resolved(fp, now)      the condition cleared → the verification clock starts
     TicketBook.tick(hall, now)                 auto-resolve, SLA breaches and escalation, auto-close
     acknowledge / start / resolve / close      what people do, validated (a taken ticket is its assignee's)
@@ -29,6 +30,7 @@ from rules.schedule import WorkingCalendar
 from rules.tickets.book import TicketBook
 from rules.tickets.model import (
     SYSTEM,
+    Fault,
     HistoryEntry,
     Ticket,
     TicketAssignedError,
@@ -49,6 +51,7 @@ __all__ = [
     "LAST_HOUR",
     "SCHEMA_VERSION",
     "SYSTEM",
+    "Fault",
     "HistoryEntry",
     "SlaPolicy",
     "SlaTarget",

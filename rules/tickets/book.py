@@ -22,6 +22,7 @@ from rules.schedule import Schedule, WorkingCalendar
 from rules.tickets.lifecycle import acknowledgement, check_assignee, check_move, move
 from rules.tickets.model import (
     SYSTEM,
+    Fault,
     HistoryEntry,
     Ticket,
     TicketEvent,
@@ -84,10 +85,12 @@ class TicketBook:
     # -- alerts in ----------------------------------------------------------------------------------------
 
     def on_alert(self, act: Act, hall: HallSnapshot, now: datetime) -> list[TicketEvent]:
-        """An alert whose rule says `ticket:` fired: open a ticket, count an occurrence, or re-open one.
+        """An alert whose rule says `ticket:` fired: open a ticket, count an occurrence, escalate or re-open one.
 
         One problem — the rule and its subject (the device; for a bad rating the window and the rated queue
-        ticket) — has at most one active ticket, so an alert that flaps adds occurrences, not tickets."""
+        ticket) — has at most one active ticket, so an alert that flaps adds occurrences, not tickets. And one device
+        has at most one active fault ticket: another fault of a device whose ticket is open (paper low, then paper
+        out; offline as well) joins that ticket and escalates it (`_escalate`) instead of opening a second one."""
         action = act.action.ticket
         if action is None:
             raise ValueError(f"the action of rule {act.alert.rule_id!r} is not a ticket")
@@ -107,27 +110,37 @@ class TicketBook:
                 verifying_since=None,
                 alert_fingerprint=alert.fingerprint,
                 detail=alert.reason or current.detail,
+                faults=_fired(current.faults, alert.rule_id, alert.fingerprint, now),
             )
             self._put(t)
             log.info("ticket occurrence ticket=%s rule=%s device=%s priority=%s", t.id, t.rule_id, t.device, t.priority)
             return [TicketEvent(t, TicketEventKind.OCCURRENCE, (), now, note=note)]
+        device_id = labels.get("device")
+        if kind is TicketKind.DEVICE_FAULT and device_id and (open_one := self._open_fault(device_id)) is not None:
+            return [self._escalate(open_one, act, hall, now)]
         if (
             current is not None
             and kind is TicketKind.DEVICE_FAULT
             and current.resolved_at is not None
             and now < current.resolved_at + self.policy.reopen_window
         ):
-            return [self._reopen(current, hall, now, alert.reason, alert.fingerprint, "the fault recurred")]
+            recurred = "the fault recurred"
+            return [self._reopen(current, hall, now, alert.reason, alert.fingerprint, recurred, alert.rule_id)]
         return [self._open(act, kind, subject, hall, now)]
 
     def on_alert_resolved(self, alert: str | tuple[str, str], now: datetime) -> Ticket | None:
-        """The alert behind a ticket cleared (by fingerprint, or as (device or subject, rule id)): the device must
-        now stay healthy for the verification period before the ticket resolves itself (see `tick`)."""
+        """An alert behind a ticket cleared (by fingerprint, or as (device or subject, rule id)). Once none of the
+        ticket's alerts fires any more, the device must stay healthy for the verification period before the ticket
+        resolves itself (see `tick`): a ticket whose paper-out alert cleared while its device is still offline waits."""
         t = self._by_alert(alert)
         if t is None or not t.alert_active:
             return None
-        verifying = now if t.active and t.kind is TicketKind.DEVICE_FAULT else None
-        t = replace(t, alert_active=False, verifying_since=verifying)
+        faults = tuple(replace(f, firing=False) if _names(f, alert) else f for f in t.faults)
+        if any(f.firing for f in faults):
+            t = replace(t, faults=faults)
+        else:
+            verifying = now if t.active and t.kind is TicketKind.DEVICE_FAULT else None
+            t = replace(t, faults=faults, alert_active=False, verifying_since=verifying)
         self._put(t)
         return t
 
@@ -346,16 +359,6 @@ class TicketBook:
         ack_target, resolve_target = self.policy.targets(kind, priority)
         tid = self._next_id(now)
         roles = self.policy.open_roles(kind, priority)
-        if kind is TicketKind.RECTIFICATION:
-            window = labels.get("window")
-            title = f"bad rating (差评) at window {window or '?'}" + (
-                f" for ticket {labels['ticket']}" if "ticket" in labels else ""
-            )
-        else:
-            window = labels.get("window")
-            where = f" at {device.location}" if device is not None and device.location else ""
-            what = f"{labels.get('device_type', 'device')} {device_id}{where}" if device_id else "the hall"
-            title = f"{alert.rule_id}: {what}"
         t = Ticket(
             id=tid,
             kind=kind,
@@ -364,13 +367,13 @@ class TicketBook:
             status=TicketStatus.OPEN,
             rule_id=alert.rule_id,
             subject=subject,
-            title=title,
+            title=_title(kind, alert.rule_id, labels, device),
             detail=alert.reason,
             opened_at=now,
             device=device_id,
             device_type=labels.get("device_type"),
             location=device.location if device is not None else None,
-            window=window,
+            window=labels.get("window"),
             rating_ticket=labels.get("ticket") if kind is TicketKind.RECTIFICATION else None,
             priority_auto=auto,
             alert_fingerprint=alert.fingerprint,
@@ -379,17 +382,25 @@ class TicketBook:
             resolve_due=resolve_target.due(now, self.calendar),
             notified=roles,
             history=(HistoryEntry(now, TicketStatus.OPEN, SYSTEM, f"{priority}: {reason}"),),
+            faults=(Fault(alert.rule_id, alert.fingerprint, now, kind is TicketKind.DEVICE_FAULT, priority),),
         )
         self._put(t)
         log.info("ticket opened ticket=%s rule=%s device=%s priority=%s", t.id, t.rule_id, t.device, t.priority)
         return TicketEvent(t, TicketEventKind.OPENED, roles, now, note=reason)
 
     def _reopen(
-        self, t: Ticket, hall: HallSnapshot, now: datetime, detail: str, fingerprint: str | None, note: str
+        self,
+        t: Ticket,
+        hall: HallSnapshot,
+        now: datetime,
+        detail: str,
+        fingerprint: str | None,
+        note: str,
+        rule_id: str | None = None,
     ) -> TicketEvent:
         """Back to open with fresh SLA clocks from `now`: the earlier fix did not hold, so this is new work, and
         the people who saw it resolved hear it again. Its escalation level stays: a fault that keeps coming back
-        stays in front of whoever it reached."""
+        stays in front of whoever it reached. `rule_id`: the fault that came back (None: one still firing)."""
         device = next((d for d in hall.devices if d.device_id == t.device), None) if t.device else None
         priority, reason = t.priority, t.priority_reason
         if t.priority_auto and device is not None:
@@ -427,6 +438,7 @@ class TicketBook:
             occurrences=t.occurrences + 1,
             reopened=t.reopened + 1,
             notified=roles,
+            faults=_fired(t.faults, rule_id, fingerprint, now) if rule_id else t.faults,
         )
         log.info("ticket reopened ticket=%s rule=%s device=%s priority=%s", t.id, t.rule_id, t.device, t.priority)
         return TicketEvent(t, TicketEventKind.REOPENED, roles, now, note=note)
@@ -450,6 +462,17 @@ class TicketBook:
         )
         if priority.rank >= t.priority.rank:
             return t
+        note = f"{t.priority} → {priority}: {reason}"
+        t = replace(self._raised(t, priority, now), priority_reason=reason)
+        t = replace(t, history=(*t.history, HistoryEntry(now, t.status, SYSTEM, note)))
+        self._put(t)
+        out.append(TicketEvent(t, TicketEventKind.REPRIORITISED, t.notified, now, note=note))
+        return t
+
+    def _raised(self, t: Ticket, priority: TicketPriority, now: datetime) -> Ticket:
+        """`t` at `priority` from `now`: the SLA clocks of the new priority, counted from now, where they end earlier
+        (due times only move earlier: what was promised stays promised; an acknowledged ticket keeps its acknowledge
+        time, a breach already reported stays reported), and who hears of it."""
         ack_target, resolve_target = self.policy.targets(t.kind, priority)
         ack_due = t.ack_due
         if ack_target is not None and t.status is TicketStatus.OPEN and not t.ack_overdue:
@@ -460,19 +483,52 @@ class TicketBook:
             new = resolve_target.due(now, self.calendar)
             resolve_due = min(resolve_due, new) if resolve_due else new
         roles = merge_roles(t.notified, self.policy.open_roles(t.kind, priority))
-        note = f"{t.priority} → {priority}: {reason}"
+        return replace(t, priority=priority, ack_due=ack_due, resolve_due=resolve_due, notified=roles)
+
+    def _escalate(self, t: Ticket, act: Act, hall: HallSnapshot, now: datetime) -> TicketEvent:
+        """Another fault of the device joins its open ticket `t` (paper low, then paper out; offline as well):
+        one ticket per device problem, so whoever works on it sees everything that is wrong with the device. Its
+        priority rises when the new fault alone would have been more urgent, with that fault's SLA clocks from now
+        (`_raised`); the history says which fault came when; everyone told about the ticket, and whoever its new
+        priority pages, hears of it (`escalated`)."""
+        alert, action = act.alert, act.action.ticket
+        assert action is not None
+        device = next((d for d in hall.devices if d.device_id == t.device), None)
+        priority, reason = choose_priority(
+            t.kind,
+            action.priority,
+            alert.severity,
+            device,
+            hall,
+            now,
+            self.schedule,
+            self.calendar.tz,
+            faulty=self._faulty(),
+        )
+        at = format_clock(now, self.calendar.tz)
+        note = f"{alert.rule_id} at {at}: {alert.reason}" if alert.reason else f"{alert.rule_id} at {at}"
+        if priority.rank < t.priority.rank:
+            note += f"; {t.priority} → {priority}: {reason}"
+            t = replace(
+                self._raised(t, priority, now),
+                priority_reason=reason,
+                priority_auto=action.priority == "auto",
+                title=_title(t.kind, alert.rule_id, alert.labels, device),
+                detail=alert.reason or t.detail,
+            )
+        else:
+            note += f"; stays {t.priority}"
         t = replace(
             t,
-            priority=priority,
-            priority_reason=reason,
-            ack_due=ack_due,
-            resolve_due=resolve_due,
-            notified=roles,
+            faults=_fired(t.faults, alert.rule_id, alert.fingerprint, now, t.priority),
+            alert_fingerprint=alert.fingerprint,
+            alert_active=True,
+            verifying_since=None,
             history=(*t.history, HistoryEntry(now, t.status, SYSTEM, note)),
         )
         self._put(t)
-        out.append(TicketEvent(t, TicketEventKind.REPRIORITISED, roles, now, note=note))
-        return t
+        log.info("ticket escalated ticket=%s rule=%s device=%s priority=%s", t.id, alert.rule_id, t.device, t.priority)
+        return TicketEvent(t, TicketEventKind.ESCALATED, t.notified, now, note=note)
 
     def _verify(self, t: Ticket, device: DeviceView | None, now: datetime, out: list[TicketEvent]) -> Ticket:
         """After the alert cleared: the device must stay healthy (online, no fault) for the verification period.
@@ -524,10 +580,11 @@ class TicketBook:
     def _put(self, t: Ticket) -> None:
         self._changes += 1
         self._tickets[t.id] = t
-        key = (t.rule_id, t.subject)
-        latest = self._by_problem.get(key)
-        if latest is None or latest <= t.id or latest not in self._tickets:
-            self._by_problem[key] = t.id
+        for rule in t.rules:  # each fault that joined it is its problem too: it fires again → an occurrence
+            key = (rule, t.subject)
+            latest = self._by_problem.get(key)
+            if latest is None or latest <= t.id or latest not in self._tickets:
+                self._by_problem[key] = t.id
         leaves = t.status is TicketStatus.CLOSED and (t.kind is TicketKind.RECTIFICATION or t.resolved_at is None)
         if (t.active and t.kind is TicketKind.DEVICE_FAULT) or leaves:  # `leaves`: `_expired` whatever the time
             self._watched.add(t.id)
@@ -543,9 +600,10 @@ class TicketBook:
     def _drop(self, t: Ticket) -> None:
         self._changes += 1
         del self._tickets[t.id]
-        key = (t.rule_id, t.subject)
-        if self._by_problem.get(key) == t.id:
-            del self._by_problem[key]
+        for rule in t.rules:
+            key = (rule, t.subject)
+            if self._by_problem.get(key) == t.id:
+                del self._by_problem[key]
         self._watched.discard(t.id)
         self._due.pop(t.id, None)
 
@@ -568,14 +626,61 @@ class TicketBook:
     def _by_alert(self, alert: str | tuple[str, str]) -> Ticket | None:
         if isinstance(alert, tuple):
             return self.find(alert[1], alert[0])
-        matches = [t for t in self._tickets.values() if t.alert_fingerprint == alert]
+        matches = [
+            t
+            for t in self._tickets.values()
+            if t.alert_fingerprint == alert or any(f.fingerprint == alert for f in t.faults)
+        ]
         return max(matches, key=lambda t: t.id) if matches else None
+
+    def _open_fault(self, device: str) -> Ticket | None:
+        """The device's active fault ticket, if it has one (watched, like every active device fault)."""
+        tickets = self._tickets
+        found = [
+            t
+            for t in (tickets[tid] for tid in self._watched)
+            if t.device == device and t.active and t.kind is TicketKind.DEVICE_FAULT
+        ]
+        return min(found, key=lambda t: (t.priority.rank, t.id)) if found else None
 
     def _next_id(self, now: datetime) -> str:
         day = now.astimezone(self.calendar.tz).strftime("%Y%m%d")
         n = self._counter[1] + 1 if self._counter[0] == day else 1
         self._counter = (day, n)
         return f"T-{day}-{n:04d}"
+
+
+def _title(kind: TicketKind, rule_id: str, labels: Mapping[str, str], device: DeviceView | None) -> str:
+    if kind is TicketKind.RECTIFICATION:
+        ticket = f" for ticket {labels['ticket']}" if "ticket" in labels else ""
+        return f"bad rating (差评) at window {labels.get('window') or '?'}{ticket}"
+    device_id = labels.get("device")
+    where = f" at {device.location}" if device is not None and device.location else ""
+    what = f"{labels.get('device_type', 'device')} {device_id}{where}" if device_id else "the hall"
+    return f"{rule_id}: {what}"
+
+
+def _fired(
+    faults: tuple[Fault, ...],
+    rule_id: str,
+    fingerprint: str | None,
+    now: datetime,
+    priority: TicketPriority | None = None,
+) -> tuple[Fault, ...]:
+    """The ticket's faults once `rule_id` fired (again): it fires again (since now, if it had stopped), or joins them
+    with the ticket's `priority` once it joined."""
+    for i, f in enumerate(faults):
+        if f.rule_id == rule_id:
+            again = replace(
+                f, fingerprint=fingerprint or f.fingerprint, since=f.since if f.firing else now, firing=True
+            )
+            return (*faults[:i], again, *faults[i + 1 :])
+    return (*faults, Fault(rule_id, fingerprint, now, True, priority))
+
+
+def _names(fault: Fault, alert: str | tuple[str, str]) -> bool:
+    """Whether `alert` (a fingerprint, or (subject, rule id)) is `fault`."""
+    return fault.rule_id == alert[1] if isinstance(alert, tuple) else fault.fingerprint == alert
 
 
 def _subject(kind: TicketKind, labels: Mapping[str, str]) -> str:

@@ -1,5 +1,5 @@
-"""What a ticket is: its errors, statuses and kinds, the `Ticket` itself, its history and the `TicketEvent`s the book
-reports, and how a moment is written in a ticket's notes (`format_clock`).
+"""What a ticket is: its errors, statuses and kinds, the `Ticket` itself, its history, the `Fault`s behind it and the
+`TicketEvent`s the book reports, and how a moment is written in a ticket's notes (`format_clock`).
 
 Owns the data of the ticket book: plain frozen values, no decisions. Must not compute priorities, clocks or moves
 (priority.py, sla.py, book.py do), nor know how they are saved (persist.py).
@@ -77,6 +77,7 @@ class TicketEventKind(StrEnum):
     CLOSED = "closed"
     REOPENED = "reopened"
     REPRIORITISED = "reprioritised"  # the impact grew (the last working peer failed too, the hall opened)
+    ESCALATED = "escalated"  # another fault of the device joined its open ticket (paper low, then paper out)
     ACK_OVERDUE = "ack_overdue"
     RESOLVE_OVERDUE = "resolve_overdue"
 
@@ -93,6 +94,18 @@ class HistoryEntry:
     status: TicketStatus
     by: str
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An alert behind a ticket: the one that opened it, or another fault of the same device that joined the open
+    ticket instead of opening a second one (one ticket per device problem: paper low, then paper out)."""
+
+    rule_id: str
+    fingerprint: str | None
+    since: datetime  # when it joined the ticket, or last fired again
+    firing: bool = True
+    priority: TicketPriority | None = None  # the ticket's once it joined (None: saved before issue 19)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +150,17 @@ class Ticket:
     reopened: int = 0
     notified: tuple[Role, ...] = ()  # everyone told about it so far: they hear how it ends
     history: tuple[HistoryEntry, ...] = ()
+    # every alert behind it, the opening one first; `alert_active` while any fires, `alert_fingerprint` the latest
+    faults: tuple[Fault, ...] = ()
 
     @property
     def active(self) -> bool:
         return self.status in _ACTIVE
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The rules whose alerts it stands for: the one that opened it, then those of the faults that joined it."""
+        return tuple(dict.fromkeys((self.rule_id, *(f.rule_id for f in self.faults))))
 
     @property
     def assignee(self) -> str | None:

@@ -8,18 +8,20 @@ tickets.
 
 Format 2 (issue 15): `{"schema": 2, "counter": [day, n], "tickets": [...]}`, each ticket its `Ticket` fields, a
 history entry an object (`at`, `status`, `by`, `note`). Format 1 (`{"version": 1, ...}`) wrote each history entry
-as a list `[at, status, by, note]`; everything else has the same shape.
+as a list `[at, status, by, note]`; everything else has the same shape. A field added to `Ticket` with a default
+keeps the format: a dump without it loads as the default says, or as `_filled` fills it in (issue 19: `faults`, the
+alerts behind a ticket; one saved before had just the one that opened it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from rules.tickets.model import Ticket
+from rules.tickets.model import Fault, Ticket
 
 SCHEMA_VERSION = 2  # 1: history entries as lists, under "version" (read and upgraded)
 _HISTORY_V1 = ("at", "status", "by", "note")
@@ -46,11 +48,20 @@ def dump_book(state: BookState) -> dict[str, object]:
 def load_book(body: Mapping[str, object]) -> BookState:
     """What `dump_book` wrote, of this format or format 1."""
     if body.get("version") == 1 and "schema" not in body:
-        return _BOOK.validate_python(_from_v1(body))
+        return _filled(_BOOK.validate_python(_from_v1(body)))
     if body.get("schema") != SCHEMA_VERSION:
         found = body.get("schema", body.get("version"))
         raise ValueError(f"ticket book schema {found!r} is not {SCHEMA_VERSION} (or version 1, which is upgraded)")
-    return _BOOK.validate_python(body)
+    return _filled(_BOOK.validate_python(body))
+
+
+def _filled(state: BookState) -> BookState:
+    """A ticket saved before issue 19 has no `faults`: its one alert, the one that opened it, becomes them."""
+    tickets = tuple(
+        t if t.faults else replace(t, faults=(Fault(t.rule_id, t.alert_fingerprint, t.opened_at, t.alert_active),))
+        for t in state.tickets
+    )
+    return replace(state, tickets=tickets)
 
 
 def _from_v1(body: Mapping[str, object]) -> dict[str, Any]:

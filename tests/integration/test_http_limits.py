@@ -26,7 +26,7 @@ from edge.server import bind, http_server
 from tests.integration.conftest import GatewayProcess, wait_until
 
 SOFT, HARD = 256, 4096  # the gateway's open-file limit as it starts: 1,050 connections are more than SOFT
-MAX_CONNECTIONS, PER_CLIENT, HEAD_S, MAX_BODY = 64, 8, 2.0, 64 * 1024
+MAX_CONNECTIONS, PER_CLIENT, HEAD_S, BODY_S, MAX_BODY = 64, 8, 2.0, 3.0, 64 * 1024
 PASSWORD = "correct horse battery"
 
 
@@ -38,7 +38,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
     config = tmp / "gateway.yaml"
     config.write_text(
         f"http: {{max_connections: {MAX_CONNECTIONS}, max_connections_per_client: {PER_CLIENT}, "
-        f"header_timeout_s: {HEAD_S}, max_body_bytes: {MAX_BODY}}}\n"
+        f"header_timeout_s: {HEAD_S}, body_timeout_s: {BODY_S}, max_body_bytes: {MAX_BODY}}}\n"
         f'users: {{root: {{role: administrator, password_hash: "{root}"}}}}\n',
         encoding="utf-8",
     )
@@ -131,6 +131,30 @@ def test_a_request_head_must_come_whole_in_time_and_not_too_large(gateway: Gatew
     large.sendall(b"GET /api/health HTTP/1.1\r\nhost: x\r\nx-pad: " + b"y" * 70_000)  # and it goes on
     assert answer(large).startswith(b"HTTP/1.1 431 ")
     large.close()
+
+
+def test_bodies_sent_a_byte_at_a_time_neither_hold_the_api_nor_their_connections(gateway: GatewayProcess) -> None:
+    """The review's attack: from 8 addresses, every place taken by a sign-in whose body never comes (the body is read
+    before sign-in, so no credentials are needed). A caller still gets in, and the slow ones are closed (408)."""
+    head = b"POST /api/session HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+    slow = []
+    for a in range(MAX_CONNECTIONS // PER_CLIENT):
+        for _ in range(PER_CLIENT):
+            sock = connect(gateway.port, f"127.0.3.{a + 1}")
+            sock.setblocking(True)
+            sock.sendall(head)
+            slow.append(sock)
+    started = time.monotonic()
+    assert gateway.http.get("/api/health").status_code == 200, "every place held by bodies that never come"
+    ends = {answer(s, timeout=BODY_S + 5)[:12] for s in slow}  # each ends: 408, or closed to make room
+    assert ends <= {b"HTTP/1.1 408", b""} and b"HTTP/1.1 408" in ends
+    assert time.monotonic() - started < BODY_S + 5
+    last = connect(gateway.port, "127.0.3.99")
+    last.setblocking(True)
+    last.sendall(head)
+    assert answer(last, timeout=BODY_S + 5).startswith(b"HTTP/1.1 408 ")
+    for sock in [*slow, last]:
+        sock.close()
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(gateway: GatewayProcess) -> None:

@@ -225,10 +225,11 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
         text = Path(download.value.path()).read_text(encoding="utf-8-sig")  # with a BOM, for spreadsheet programs
         rows = list(csv.DictReader(io.StringIO(text)))
         issued_now = sum(s["issued_today"] for s in hall.get("/api/hall")["services"])  # type: ignore[index]
-        assert rows[0]["service"] == "" and 0 < int(rows[0]["issued"]) <= issued_now
-        assert int(rows[0]["issued"]) == sum(int(r["issued"]) for r in rows[1:])
+        issued = "取号（张）"  # the header in the page's language, with its unit
+        assert rows[0]["业务代码"] == "" and 0 < int(rows[0][issued]) <= issued_now
+        assert int(rows[0][issued]) == sum(int(r[issued]) for r in rows[1:])
         shown = int(hall_row.locator("td").first.inner_text())  # the page was loaded a moment before the CSV
-        assert 0 < shown <= int(rows[0]["issued"])
+        assert 0 < shown <= int(rows[0][issued])
         manager.goto(f"{base}/#/floor")
 
         # 5. the language switch changes the text, and is remembered

@@ -113,10 +113,10 @@ async def test_a_service_code_that_is_a_formula_reaches_the_csv_as_text(open_hal
             r = await hall.clients["wang"].get(f"/api/reports/{T0.date()}/{kind}.csv")
             assert r.status_code == 200, r.text
             rows = list(csv.DictReader(io.StringIO(r.text.removeprefix("\ufeff"))))
-            codes = {row["service"] for row in rows if row["service"]}
+            codes = {row["业务代码"] for row in rows if row["业务代码"]}  # (the header in Chinese, by default)
             assert codes == {'\'=HYPERLINK("http://x","y")', "'@SUM(A1)"}
             assert all(not cell.startswith(("=", "@")) for row in rows for cell in row.values())
-            assert rows[0]["issued"] == "2"  # the figures stay numbers
+            assert rows[0]["取号（张）"] == "2"  # the figures stay numbers
 
 
 # ---------------------------------------------------------------------------------------------- past days
@@ -265,6 +265,7 @@ async def test_a_second_backtest_is_refused_until_the_first_has_really_ended_eve
     monkeypatch.setattr(rules_api, "backtest", stuck)
     monkeypatch.setattr(rules_api, "STOP_GRACE_S", 0.1, raising=False)
     async with open_hall(rules={"backtest_limit_s": 2.0}) as hall:
+        hall.issue(T0 - timedelta(minutes=5), "A001", "tax")  # something recorded to replay
         root = hall.clients["root"]
         first = asyncio.ensure_future(root.post("/api/rules/backtest", json=PERIOD))
         assert await asyncio.to_thread(entered.wait, WAIT_S)

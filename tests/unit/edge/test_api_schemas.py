@@ -15,6 +15,7 @@ from edge.api.schemas import (
     FiredOut,
     KpiToday,
     RecommendationOut,
+    TicketFault,
     TicketOut,
     TicketStep,
     VersionDiffOut,
@@ -22,7 +23,7 @@ from edge.api.schemas import (
 from edge.versions import VersionDiff
 from rules.firings import Fired
 from rules.kpi import DayReport
-from rules.tickets import HistoryEntry, Ticket
+from rules.tickets import Fault, HistoryEntry, Ticket
 from rules.tidal import Recommendation
 
 ALERT = {
@@ -99,13 +100,14 @@ def names(model: type[BaseModel]) -> list[str]:
 
 
 def test_the_record_models_describe_every_field_of_their_records() -> None:
-    assert names(TicketOut) == [f.name for f in fields(Ticket)]
+    assert names(TicketOut) == [*(f.name for f in fields(Ticket)), "names"]
+    assert names(TicketFault) == [f.name for f in fields(Fault)]
     assert names(TicketStep) == [f.name for f in fields(HistoryEntry)]
     assert names(FiredOut) == [f.name for f in fields(Fired)]
     assert names(VersionDiffOut) == [f.name for f in fields(VersionDiff)]
     rec = [n for f in fields(Recommendation) for n in (("reason_en", "reason_zh") if f.name == "reason" else (f.name,))]
     assert names(RecommendationOut) == [*rec, "status", "decided_by"]
     day = [f.name for f in fields(DayReport)]
-    assert names(DayReportOut) == [*day, "buckets"]
-    assert names(KpiToday) == [*(n for n in day if n != "hours"), "buckets", "forecast"]
+    assert names(DayReportOut) == [*day, "buckets", "targets"]
+    assert names(KpiToday) == [*(n for n in day if n != "hours"), "buckets", "forecast", "targets"]
     assert set(names(AlertOut)) == set(ALERT) - {"from_a_later_release"}

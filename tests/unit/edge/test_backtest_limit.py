@@ -63,6 +63,7 @@ def test_a_long_warm_up_is_cut_short_too(tmp_path: Path) -> None:
     events there as well."""
     morning = T0 - timedelta(hours=1)
     rows = [issued(i + 1, morning + timedelta(seconds=i)) for i in range(CHECK_EVERY + 10)]
+    rows.append(issued(CHECK_EVERY + 11, T0 + timedelta(minutes=30)))  # the period has a recorded event to replay
     cfg, store = logged(tmp_path, rows)
     rules = builtin_rules()
     with pytest.raises(BacktestStopped) as stopped:  # the evaluation at the start reads 0; the next read is late

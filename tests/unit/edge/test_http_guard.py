@@ -167,3 +167,20 @@ async def test_the_api_docs_can_be_switched_off(make_app: Callable[..., FastAPI]
         for path in ("/openapi.json", "/docs", "/docs/swagger-ui-bundle.js", "/docs/start.js"):
             assert (await http.get(path, auth=ROOT)).status_code == 404, path
         assert (await http.get("/api/hall", auth=ROOT)).status_code != 404  # the API itself is there
+
+
+async def test_a_forwarded_request_without_trusted_proxies_is_logged_once_saying_what_to_set(
+    make_app: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reverse proxy on the box with http.trusted_proxies empty: every caller would count as 127.0.0.1 for the
+    sign-in throttle and the audit log. The operator is told, once (not at every request)."""
+    plain, trusting = make_app(), make_app(trusted_proxies=["127.0.0.1/32"])
+    async with client(plain) as http:
+        for _ in range(3):
+            await http.get("/api/health", headers={"x-forwarded-for": "10.0.0.66"})
+    warned = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(warned) == 1 and "http.trusted_proxies" in warned[0]
+    caplog.clear()
+    async with client(trusting) as http:
+        await http.get("/api/health", headers={"x-forwarded-for": "10.0.0.66"})
+    assert not [r for r in caplog.records if "X-Forwarded-For" in r.getMessage()]

@@ -5,6 +5,7 @@ diff is right for a threshold change."""
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
 
@@ -130,3 +131,29 @@ def test_a_shadow_versions_would_have_fired_diff_is_right_for_a_threshold_change
     assert {r.rule_id for r in store.decisions.alert_changes(0, 2e9)} == {"queue-any", "queue-long"}
     assert len([r for r in store.decisions.alert_changes(0, 2e9) if r.rule_id == "queue-long"]) == 1
     store.close()
+
+
+def test_a_stored_version_is_validated_once_not_at_every_listing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid 1 MB rule file takes seconds to validate, on the event loop of the API: the review saw every listing of
+    the versions stall the gateway for 14 s. Versions never change, so each text is validated once per process."""
+    import edge.versions as module  # noqa: PLC0415 - the function counted
+
+    calls: list[str] = []
+    real = module.parse_rules
+
+    def counted(data: object, name: str) -> object:
+        calls.append(name)
+        return real(data, name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "parse_rules", counted)
+    monkeypatch.setattr(module, "_PARSED", OrderedDict())  # as in a new process: the other tests parsed these texts
+    versions = RuleVersions(store)
+    versions.add(MORE, "root", "three rules", "web")
+    assert len(calls) == 1
+    for _ in range(3):  # the API's version list, a diff, the version in force
+        assert [v.summary()["rules"] for v in versions.all()] == [3]
+        assert versions.get(1).rules.rules[2].id == "queue-huge"
+    assert len(calls) == 1, "validated again at a listing"
+    given = module.parse_source(LOWER)  # the API validated it off the event loop already
+    versions.add(LOWER, "root", "lower", "web", rules=given)
+    assert len(calls) == 2 and versions.get(2).rules is given

@@ -455,3 +455,29 @@ def test_the_cli_lists_and_revokes_tokens_without_showing_them(
         assert verify(store.audit.rows(), store.audit.head()) == []
     finally:
         store.close()
+
+
+def test_a_token_stands_for_its_account_not_for_a_name_given_again(
+    tmp_path: Path, clock: Clock, hasher: PasswordHasher
+) -> None:
+    """The review: a token of the configuration's technician li outlived li's removal from the file, and stood for an
+    administrator li added later. A token is the account's: gone with it, never inherited by a new holder of the
+    name (from the configuration, or from the database)."""
+    db = tmp_path / "gateway.db"
+    li = {"li": Account(User("li", Role.TECHNICIAN), hash_password("li's old pass phrase", hasher))}
+    first = Auth(li, db, hasher=hasher, now=clock)
+    token = first.create_token("li", "script")
+    assert first.bearer(token) == User("li", Role.TECHNICIAN)
+    first.close()
+    restarted = Auth({}, db, hasher=hasher, now=clock)  # li left the configuration file
+    assert restarted.bearer(token) is None
+    restarted.add_user("li", Role.ADMINISTRATOR, "a different long secret")
+    assert restarted.bearer(token) is None, "the old technician's token opened the new administrator's account"
+    restarted.close()
+    again = Auth({}, db, hasher=hasher, now=clock)  # a database user removed and added again behind the gateway
+    kept = again.create_token("li", "kept")
+    with sqlite3.connect(db) as raw:
+        raw.execute("DELETE FROM users WHERE name = 'li'")
+    again.add_user("li", Role.MANAGER, "yet another long secret")
+    assert again.bearer(kept) is None
+    again.close()

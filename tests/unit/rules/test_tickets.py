@@ -460,7 +460,7 @@ def test_repeated_alerts_for_the_same_problem_are_occurrences_not_tickets() -> N
     assert (again.kind, again.roles, again.ticket.id) == (E.OCCURRENCE, (), first.ticket.id)
     assert again.ticket.occurrences == 2 and again.ticket.verifying_since is None and again.ticket.alert_active
     [other] = book.on_alert(fault("k1", "kiosk", t0, rule="kiosk-error-burst"), hall.at(t0), t0)
-    assert other.kind is E.OPENED, "another problem of the same device is another ticket"
+    assert (other.kind, other.ticket.id) == (E.ESCALATED, first.ticket.id), "another fault of the device joins it"
     when = t0 + timedelta(minutes=30)
     assert all(e.kind is not E.RESOLVED for e in book.tick(hall.at(when), when)), "the recurrence ended verification"
 

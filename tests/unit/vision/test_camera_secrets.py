@@ -37,6 +37,15 @@ ZONES = {"all": {"kind": "queue", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}}
         ),
         ("rtsp://u:p@h:notaport/s", "rtsp://u:***@h:notaport/s"),  # a URL OpenCV would refuse is still hidden
         ("rtsp://10.0.0.21/sub", "rtsp://10.0.0.21/sub"),
+        # forms the review found shown in clear: in the path (cheap DVRs), path parameters, short and odd names
+        (
+            "rtsp://10.0.0.1/user=admin_password=secret_channel=1_stream=0.sdp",
+            "rtsp://10.0.0.1/user=admin_password=***_channel=1_stream=0.sdp",
+        ),
+        ("rtsp://10.0.0.1/user=admin&password=s&channel=1", "rtsp://10.0.0.1/user=admin&password=***&channel=1"),
+        ("rtsp://cam/s;password=x", "rtsp://cam/s;password=***"),
+        ("rtsp://cam/s?loginPass=x&psw=y&u=admin&p=z&ch=2", "rtsp://cam/s?loginPass=***&psw=***&u=admin&p=***&ch=2"),
+        ("rtsp://cam/cam/realmonitor?channel=1&subtype=0", "rtsp://cam/cam/realmonitor?channel=1&subtype=0"),
         ("/var/lib/hallops/snaps/CAM-A", "/var/lib/hallops/snaps/CAM-A"),
     ],
 )
