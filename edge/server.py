@@ -293,9 +293,10 @@ class _Connection(HttpToolsProtocol):
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
+        # how long it has held its place counts from its request's start, not from its head's end
+        self.body_since = self.waiting_since if self.waiting_since is not None else self.loop.time()
         self.waiting_since = None
         self.head_bytes = 0
-        self.body_since = self.loop.time()
         self.body_timer = self.loop.call_later(self.limits.http.body_timeout_s, self._body_late)
         super().on_headers_complete()
 
