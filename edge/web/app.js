@@ -1,7 +1,8 @@
 // The web UI's shell: sign-in, the views each role may open, the live stream, the language switch.
 import { t, setLanguage, language } from "./i18n.js";
 import { live, api, h, changed, clockText, toast, ApiError } from "./ui.js";
-import { floorView, wallView } from "./floor.js";
+import { floorView } from "./floor.js";
+import { wallView } from "./wall.js";
 import { techView } from "./tech.js";
 import { adminView } from "./admin.js";
 import { reportsView } from "./reports.js";

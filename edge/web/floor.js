@@ -1,11 +1,11 @@
-// The hall manager's view (the floor, queues, alerts, tidal recommendations, KPIs, trends) and the wall screen.
+// The hall manager's view: the floor, queues, KPIs and trends, with the alerts (alerts.js), the tidal
+// recommendations (tidal.js) and the rectification tickets (rectify.js) beside them. The wall screen is wall.js.
 import { t, language } from "./i18n.js";
-import {
-  live, api, h, patch, section, hhmm, minutes, sinceMin, pct, num, toast, serviceName, windowName, refreshLater,
-  slLabel,
-} from "./ui.js";
+import { live, h, patch, section, minutes, sinceMin, pct, num, serviceName, slLabel } from "./ui.js";
 import { kpiTrends } from "./trends.js";
 import { rectifySection } from "./rectify.js";
+import { alertsFeed } from "./alerts.js";
+import { recsList } from "./tidal.js";
 
 // -- what a window tile shows --------------------------------------------------------------------------------------
 
@@ -44,7 +44,7 @@ function tile(w, state, now) {
     w.staff_id ? h("span", { class: "staff" }, w.staff_id) : null);
 }
 
-function floorMap(hall) {
+export function floorMap(hall) {
   const waiting = waitingByService(hall);
   const where = Object.fromEntries(hall.devices.map((d) => [d.device_id, d.location]));
   const areas = new Map();
@@ -61,7 +61,7 @@ function floorMap(hall) {
   return [legend, ...groups];
 }
 
-function queuesTable(hall) {
+export function queuesTable(hall) {
   const target = (live.kpi?.target_wait_min || 15) * 60;
   const rows = [...hall.services].sort((a, b) => b.waiting - a.waiting || a.code.localeCompare(b.code));
   return h("table", { class: "queues" },
@@ -100,118 +100,6 @@ function devicesList(hall) {
       ` ${d.name || d.device_id} · ${t(`dt_${d.device_type}`)}${d.location ? ` · ${d.location}` : ""}`,
       d.problems.length ? h("small", {}, ` — ${d.problems.join(", ")}`) : null))) : null,
   ];
-}
-
-// -- alerts -----------------------------------------------------------------------------------------------------
-
-function alertItem(a) {
-  const evidence = Object.entries(a.evidence || {}).slice(0, 6);
-  const canAct = live.me.role === "manager" || live.me.role === "administrator";
-  const form = h("form", { class: "silence", hidden: true },
-    h("label", { for: `sil-m-${a.fingerprint}` }, t("silenceFor")),
-    h("select", { id: `sil-m-${a.fingerprint}`, name: "minutes" },
-      [30, 60, 120, 240].map((m) => h("option", { value: m }, t("minutes", { n: m })))),
-    h("label", { for: `sil-c-${a.fingerprint}` }, t("silenceWhy")),
-    h("input", { id: `sil-c-${a.fingerprint}`, name: "comment", required: true, maxlength: 500 }),
-    h("button", { type: "submit", "data-key": `sil-ok-${a.fingerprint}` }, t("silenceOk")));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const data = new FormData(form);
-    try {
-      await api("/api/silences", { method: "POST", body: { rule: a.rule, labels: a.labels,
-        minutes: Number(data.get("minutes")), comment: data.get("comment") } });
-      refreshLater("alerts");
-    } catch (err) { toast(err.message); }
-  });
-  return h("li", { class: `alert level-${a.severity}`, "data-fingerprint": a.fingerprint, "data-state": a.state },
-    h("div", { class: "ahead" },
-      h("span", { class: `sev sev-${a.severity}` }, t(`sev_${a.severity}`)),
-      h("span", { class: "astate" }, t(`st_${a.state}`)),
-      a.muted_by ? h("span", { class: "muted" }, t("muted")) : null,
-      a.escalation_level ? h("span", { class: "esc" }, t("escalated", { n: a.escalation_level })) : null,
-      h("time", {}, hhmm(a.fired_at || a.active_since))),
-    h("p", { class: "reason" }, a.reason || a.description),
-    evidence.length ? h("dl", { class: "evidence", "aria-label": t("evidence") },
-      evidence.map(([k, v]) => [h("dt", {}, k), h("dd", {}, typeof v === "number" ? num(v, v % 1 ? 1 : 0) : String(v))]))
-      : null,
-    a.state === "acknowledged" ? h("p", { class: "acked" }, t("acked", { by: a.acknowledged_by })) : null,
-    canAct ? h("div", { class: "actions" },
-      a.state === "firing" ? h("button", { type: "button", class: "primary", "data-key": `ack-${a.fingerprint}`,
-        onclick: async () => {
-          try { await api(`/api/alerts/${a.fingerprint}/ack`, { method: "POST", body: {} }); refreshLater("alerts"); }
-          catch (err) { toast(err.message); }
-        } }, t("ack")) : null,
-      h("button", { type: "button", "data-key": `sil-${a.fingerprint}`, "aria-expanded": "false",
-        onclick: (e) => {
-          form.hidden = !form.hidden;
-          e.currentTarget.setAttribute("aria-expanded", String(!form.hidden));
-          if (!form.hidden) form.querySelector("input").focus();
-        } }, t("silence"))) : null,
-    form);
-}
-
-let promptsOpen = false;  // the manager's choice survives the feed's refreshes
-
-// Alarms first (critical → warning, newest first, acknowledged ones after); the info-level prompts (a bad rating, a
-// help request, a missed number) are folded under one line, so a busy hour does not bury the alarms.
-function alertsFeed() {
-  const rows = live.alerts.filter((a) => a.state !== "pending");
-  if (!rows.length) return h("p", { class: "empty" }, t("noAlerts"));
-  const order = { critical: 0, major: 1, warning: 2, info: 3 };
-  rows.sort((a, b) => (a.state === "acknowledged") - (b.state === "acknowledged")
-    || order[a.severity] - order[b.severity] || String(b.fired_at).localeCompare(String(a.fired_at)));
-  const alarms = rows.filter((a) => a.severity !== "info");
-  const prompts = rows.filter((a) => a.severity === "info");
-  const folded = h("details", { class: "prompts", open: promptsOpen || null,
-    ontoggle: (e) => { promptsOpen = e.currentTarget.open; } },
-  h("summary", { "data-key": "prompts" }, t("prompts", { n: prompts.length })),
-  h("ul", { class: "alerts" }, prompts.map(alertItem)));
-  return [
-    alarms.length ? h("ul", { class: "alerts" }, alarms.map(alertItem)) : h("p", { class: "empty" }, t("noAlarms")),
-    prompts.length ? folded : null,
-  ];
-}
-
-// -- tidal recommendations ------------------------------------------------------------------------------------------
-
-function recCard(r) {
-  const canAct = live.me.role === "manager" || live.me.role === "administrator";
-  const open = r.kind === "open";
-  const wait = (m) => (m === null || m === undefined ? "∞" : t("minutes", { n: Math.round(m) }));
-  return h("li", { class: "rec", "data-rec": r.id },
-    h("h3", {}, open ? t("rec_open", { n: r.n }) : t("rec_close"), " — ", r.services.map(serviceName).join("、")),
-    h("p", {}, language() === "en" ? r.reason_en : r.reason_zh),
-    h("ul", { class: "numbers" },
-      h("li", {}, t("recNow", { w: r.backlog, p: wait(r.projected_wait_min) }), " → ", wait(r.projected_wait_after_min)),
-      h("li", {}, t("recLate", { a: r.late, b: r.late_after })),
-      h("li", {}, t("recErlang", { n: r.erlang_servers, model: r.model })),
-      r.windows.length ? h("li", {}, `${t("windowsList")}: ${r.windows.map(windowName).join("、")}`) : null,
-      r.staff.length ? h("li", {}, `${t("staffList")}: ${r.staff.join("、")}`) : null,
-      open && r.serves.length ? h("li", {}, `${t("serves")}: ${r.serves.map(serviceName).join("、")}`) : null,
-      h("li", {}, t("recExpires", { t: hhmm(r.expires_at) }))),
-    canAct ? h("div", { class: "actions" },
-      h("button", { type: "button", class: "primary", "data-key": `approve-${r.id}`, onclick: () => decide(r, "approve") },
-        t("approve")),
-      h("button", { type: "button", "data-key": `reject-${r.id}`, onclick: () => decide(r, "reject") }, t("reject")))
-      : null);
-}
-
-async function decide(r, decision) {
-  let reason = "";
-  if (decision === "reject") {
-    reason = window.prompt(t("rejectWhy")) ?? null;
-    if (reason === null) return;
-  }
-  try {
-    await api(`/api/recommendations/${r.id}/${decision}`, { method: "POST", body: { reason } });
-    toast(t(decision === "approve" ? "approved" : "rejected"));
-    refreshLater("recs");
-  } catch (err) { toast(err.message); }
-}
-
-function recsList() {
-  if (!live.recs.length) return h("p", { class: "empty" }, t("noRecs"));
-  return h("ul", { class: "recs" }, live.recs.map(recCard));
 }
 
 // -- KPIs and trends ------------------------------------------------------------------------------------------------
@@ -273,44 +161,6 @@ export function floorView() {
     if (hall && live.kpi && !performance.getEntriesByName("hallops:floor-ready").length) {
       performance.mark("hallops:floor-ready");  // the floor, queues, KPIs and charts are on screen (bench/webui)
     }
-  }
-  const on = (what) => (what === "lang" ? build() : update(what));
-  live.listeners.add(on);
-  build();
-  return { root, stop() { live.listeners.delete(on); } };
-}
-
-export function wallView() {
-  const root = h("div", { class: "view wall-view" });
-  const head = h("div", { class: "wall-head" });
-  const queues = h("div", { class: "wall-queues" });
-  const floor = h("div", { class: "wall-floor" });
-  const alerts = h("div", { class: "wall-alerts" });
-  function build() {
-    root.replaceChildren(h("h2", { class: "sr-only" }, t("wallTitle")), head, h("div", { class: "wall-cols" }, queues, floor),
-      alerts);
-    update("all");
-  }
-  function update() {
-    const hall = live.hall;
-    if (!hall) return;
-    const k = live.kpi?.hall;
-    const open = hall.windows.filter((w) => w.status === "open").length;
-    patch(head, JSON.stringify([hall.totals, k]), () => h("ul", { class: "wall-kpis" },
-      h("li", {}, h("span", {}, t("wallWaiting")), h("b", {}, hall.totals.waiting)),
-      h("li", {}, h("span", {}, t("longestNow")), h("b", {}, minutes(hall.totals.longest_wait_s))),
-      h("li", {}, h("span", {}, t("wallOpen")), h("b", {}, `${open}/${hall.windows.length}`)),
-      h("li", {}, h("span", {}, slLabel()), h("b", {}, pct(k?.sl_pct))),
-      h("li", {}, h("span", {}, t("p95")), h("b", {}, k?.p95_wait_min == null ? "—" : t("minutes", { n: num(k.p95_wait_min) }))),
-      h("li", {}, h("span", {}, t("satisfaction")), h("b", {}, pct(k?.satisfaction_pct)))));
-    patch(queues, JSON.stringify(hall.services), () => queuesTable(hall));
-    patch(floor, JSON.stringify(hall.windows), () => floorMap(hall));
-    const firing = live.alerts.filter((a) => a.state === "firing" && ["critical", "major"].includes(a.severity));
-    patch(alerts, JSON.stringify(firing.map((a) => a.fingerprint)), () => firing.length
-      ? h("ul", { class: "wall-alerts-list", "aria-label": t("alerts") },
-        firing.slice(0, 4).map((a) => h("li", { class: `level-${a.severity}` }, h("span", { class: `sev sev-${a.severity}` },
-          t(`sev_${a.severity}`)), ` ${a.reason || a.description}`)))
-      : null);
   }
   const on = (what) => (what === "lang" ? build() : update(what));
   live.listeners.add(on);

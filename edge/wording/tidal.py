@@ -3,7 +3,7 @@ Chinese, and a recommendation as the API, the MQTT notifications and the records
 
 Owns the prose that rules/tidal/ leaves out: `render_recommendation`, `render_event`, `recommendation_json`. Must not
 compute a number (every number comes with the recommendation, the event or its reason) or decide anything. The
-words are byte for byte those the recommender wrote before issue 15 moved them here; edge/web/floor.js shows them.
+words are byte for byte those the recommender wrote before issue 15 moved them here; edge/web/tidal.js shows them.
 """
 
 from __future__ import annotations
