@@ -4,7 +4,7 @@ made-up user names, before and after issue 18 (memory exhaustion without credent
 For each tree — the baseline (`--base`, default: a temporary git worktree of `--base-ref`, `cae5231`, the commit
 before issue 18) and this checkout — one after the other: a fresh mosquitto; the gateway of that tree
 (`hallops gateway`, run from the tree as bench/disk_writes.py does) with one user in its configuration's `users:`,
-whose hash is made by `edge.auth.hash_password` at the production cost (Argon2id, 64 MiB a hash or check). One good
+whose hash is made by `edge.passwords.hash_password` at the production cost (Argon2id, 64 MiB a hash or check). One good
 sign-in warms the gateway (imports, caches); then, for each round of `--rounds` (`--repeat` times):
   N requests `GET /api/session` at once (a barrier), each with HTTP Basic credentials of a random user name and a
   random password, each from its own source address (127.1.x.y: all of 127/8 is loopback on Linux), so that no
@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.disk_writes import base_worktree, in_tree  # noqa: E402
-from edge.auth import hash_password  # noqa: E402
 from edge.broker import MosquittoProcess  # noqa: E402
+from edge.passwords import hash_password  # noqa: E402
 from tests.harness import GatewayProcess, wait_until  # noqa: E402
 
 USER = "root"

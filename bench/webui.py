@@ -7,6 +7,8 @@ Measured with the browser's own performance timings:
   load      a fresh load of the manager view (#/floor), signed in: navigation timing (response end, DOM content
             loaded, load event) and `hallops:floor-ready` — the mark the page sets once the floor, the queues, the
             KPIs and the charts are built from live data (fetches included). Target: under 1 s.
+  wall      a fresh load of the wall screen (#/wall, 1920×1080): `hallops:wall-ready` — the mark wall.js sets once
+            the hall, the KPIs and the worst waits are on screen. Target: under 1 s.
   updates   every live update (one SSE `hall` snapshot a second) is wrapped in a `hallops:hall-update` measure:
             the main-thread cost of parsing it and re-rendering what changed; long tasks (> 50 ms) are counted.
   input     clicking the language switch until the page's text has changed (a full re-render of the view).
@@ -51,23 +53,35 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def one_load(page: Page, url: str) -> dict[str, float]:
+# the view's route → the mark its page sets once it is built from live data
+READY = {"floor": "hallops:floor-ready", "wall": "hallops:wall-ready"}
+
+
+def one_load(page: Page, url: str, mark: str) -> dict[str, float]:
     page.goto(url)
-    page.wait_for_function("performance.getEntriesByName('hallops:floor-ready').length > 0", timeout=30_000)
+    # polled from here: the page's Content-Security-Policy forbids the string evaluation wait_for_function uses
+    # (the figures are the page's own timings, so the polling interval does not enter them)
+    deadline = time.monotonic() + 30
+    while not page.evaluate("(mark) => performance.getEntriesByName(mark).length > 0", mark):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url}: no {mark} in 30 s")
+        time.sleep(0.02)
     nav: dict[str, float] = page.evaluate(
-        """() => { const n = performance.getEntriesByType('navigation')[0];
+        """(mark) => { const n = performance.getEntriesByType('navigation')[0];
                    return { response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd,
                             load_event: n.loadEventEnd,
-                            floor_ready: performance.getEntriesByName('hallops:floor-ready')[0].startTime }; }"""
+                            ready: performance.getEntriesByName(mark)[0].startTime }; }""",
+        mark,
     )
     return nav
 
 
-def loads(page: Page, base: str, n: int) -> dict[str, list[float]]:
+def loads(page: Page, base: str, n: int, view: str = "floor") -> dict[str, list[float]]:
+    """`n` fresh loads of a view (`about:blank` in between): navigation timing and the view's ready mark."""
     out: dict[str, list[float]] = {}
     for _ in range(n):
         page.goto("about:blank")
-        for k, v in one_load(page, f"{base}/#/floor").items():
+        for k, v in one_load(page, f"{base}/#/{view}", READY[view]).items():
             out.setdefault(k, []).append(v)
     return out
 
@@ -137,13 +151,15 @@ def main() -> None:
                 page = context.new_page()
 
                 print("webui bench: baseline (empty hall)…", file=sys.stderr)
-                idle_loads = loads(page, base, args.loads)
+                idle_wall = loads(page, base, args.loads, "wall")
+                idle_loads = loads(page, base, args.loads)  # (the floor last: the watch below is on the floor)
                 idle_watch = watch(page, min(args.watch, 10))
 
                 simulator.start()
                 print(f"webui bench: simulating, warming up {args.warmup:.0f} s…", file=sys.stderr)
                 time.sleep(args.warmup)
                 hall = httpx.get(f"{base}/api/hall", auth=("manager", PASSWORD)).json()
+                busy_wall = loads(page, base, args.loads, "wall")
                 busy_loads = loads(page, base, args.loads)
                 busy_watch = watch(page, args.watch)
                 switch = language_switch(page)
@@ -159,13 +175,17 @@ def main() -> None:
         f"{len(hall['devices'])} devices, {issued} tickets issued, {waiting} waiting; "
         f"snapshot {snapshot_kb:.0f} KiB"
     )
-    print("\n| fresh load of the manager view | empty hall (median) | city at 10× (median / p95 / max) | ratio |")
+    print("\n| fresh load (manager, 1920×1080) | empty hall (median) | city at 10× (median / p95 / max) | ratio |")
     print("|---|---|---|---|")
-    for key in ("response_end", "dom_content_loaded", "load_event", "floor_ready"):
-        idle, busy = statistics.median(idle_loads[key]), busy_loads[key]
+    rows = [(key, idle_loads, busy_loads, key) for key in ("response_end", "dom_content_loaded", "load_event")]
+    rows += [("floor_ready (manager floor, `hallops:floor-ready`)", idle_loads, busy_loads, "ready")]
+    rows += [("wall: load_event", idle_wall, busy_wall, "load_event")]
+    rows += [("wall_ready (wall screen, `hallops:wall-ready`)", idle_wall, busy_wall, "ready")]
+    for label, idle_runs, busy_runs, key in rows:
+        idle, busy = statistics.median(idle_runs[key]), busy_runs[key]
         ratio = statistics.median(busy) / idle if idle else float("nan")
         print(
-            f"| {key} | {idle:.0f} ms | {statistics.median(busy):.0f} / {pct(busy, 0.95):.0f} / {max(busy):.0f} ms "
+            f"| {label} | {idle:.0f} ms | {statistics.median(busy):.0f} / {pct(busy, 0.95):.0f} / {max(busy):.0f} ms "
             f"| {ratio:.2f} |"
         )
     print(f"\nlive updates, empty hall: {len(idle_watch['updates'])} — {summary(idle_watch['updates'])}")
@@ -177,12 +197,13 @@ def main() -> None:
         f"long tasks (>50 ms) while watching the busy hall: {len(busy_watch['long_tasks'])}"
         + (f", longest {max(busy_watch['long_tasks']):.0f} ms" if busy_watch["long_tasks"] else "")
     )
-    print(f"language switch (click → text changed, painted): {summary(switch)}")
-    ready = pct(busy_loads["floor_ready"], 0.95)
-    print(
-        f"\nverdict: manager view ready in p95 {ready:.0f} ms under load — {'PASS' if ready < 1000 else 'FAIL'} "
-        "(target < 1 s)"
-    )
+    print(f"language switch (click → text changed, painted): {summary(switch)}\n")
+    for what, runs in (("manager floor", busy_loads), ("wall screen", busy_wall)):
+        ready = pct(runs["ready"], 0.95)
+        print(
+            f"verdict: {what} ready in p95 {ready:.0f} ms under load — {'PASS' if ready < 1000 else 'FAIL'} "
+            "(target < 1 s)"
+        )
 
 
 if __name__ == "__main__":

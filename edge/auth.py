@@ -1,5 +1,5 @@
-"""Who may use the API and the web UI: users, the password policy, password checks, sessions, API tokens, roles,
-sign-in throttling and the audit entries of signing in and out.
+"""Who may use the API and the web UI: users, sessions, API tokens, roles, sign-in throttling and the audit entries
+of signing in and out.
 
 Three roles (DESIGN.md): the hall manager (大厅负责人) watches the hall, acknowledges alerts and decides tidal
 windows; the technician (运维) works fault tickets; the administrator may do everything, including rules and users.
@@ -10,9 +10,8 @@ browser holds an opaque session token in an HttpOnly cookie; integrations send a
 short id or its label; scripts may send HTTP Basic credentials. Of every token only its SHA-256 is stored, so
 sessions and tokens survive a gateway restart and a copy of the file reveals none.
 
-A password set here or hashed by `hallops users hash` has MIN_PASSWORD_CHARS characters or more, is not the user
-name, and is not one of the 30,000 most common passwords of zxcvbn's list, nor such a word with digits or signs
-around it (`password_problem`). Hashes already in the configuration are not judged: their passwords are not known.
+Passwords — their policy, Argon2id hashing and the gate that bounds the checks running and waiting — are in
+edge.passwords; a password set here meets that policy (`password_problem`).
 
 Guessing. Wrong passwords are counted per (user name, client address) and per client address, in a table of this
 module's in the gateway's file, so a restart forgets nothing: after FAILURES_ALLOWED for one name from one address,
@@ -21,13 +20,10 @@ or HTTP Basic) is refused (Throttled: HTTP 429 with Retry-After) until the windo
 name alone, so nobody can lock a colleague out from another address. The table keeps the window's rows only, and
 FAILURE_ROWS_MAX at most.
 
-Memory. An Argon2 check at the production cost (RFC 9106's low-memory profile, argon2-cffi's default: 64 MiB, 3
-passes, 4 lanes) holds 64 MiB while it runs. At most HASHES_AT_ONCE checks or hashes run at once (`HashGate`), at
-most HASHES_WAITING more wait for their turn, and a caller beyond those is refused at once (Busy: HTTP 503 with
-Retry-After), having cost nothing. An unknown name is checked against a stand-in hash of the same cost, so its
-answer takes as long as a wrong password's (no user enumeration by timing). `hash_password` and `Auth` take another
-`PasswordHasher` so that tests can hash cheaply; a hash carries its own parameters, so it verifies whichever hasher
-made it.
+Memory. Every hash and check runs through the HashGate (edge.passwords): beyond its places a caller is refused at
+once (Busy: HTTP 503 with Retry-After). An unknown name is checked against a stand-in hash of the same cost, so its
+answer takes as long as a wrong password's (no user enumeration by timing). `Auth` takes another `PasswordHasher`
+so that tests can hash cheaply.
 
 Caches. A session ends when its user's password hash changes or the user goes. A verified Basic credential is
 remembered (a script polling every second should not pay for Argon2 each time) together with the account's hash and
@@ -49,8 +45,6 @@ This module owns checking; it does not know the routes (each router in edge/api/
 from __future__ import annotations
 
 import base64
-import contextvars
-import functools
 import hashlib
 import hmac
 import ipaddress
@@ -58,34 +52,31 @@ import math
 import re
 import secrets
 import sqlite3
-import string
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from argon2 import PasswordHasher, extract_parameters
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2 import PasswordHasher
 
 from edge.audit import Entry
+from edge.passwords import (
+    HASHER,
+    HashGate,
+    matches,
+    password_problem,
+    stand_in_hash,
+)
 from edge.store.audit import AuditLog
 from edge.store.connection import BUSY_WAIT_S, transaction
 from edge.store.meta import Meta
 from edge.store.schema import migrate
 
 COOKIE = "hallops_session"
-_HASHER = PasswordHasher()  # the production cost (module docstring); tests pass a cheap one
 _BASIC_CACHE_MAX = 256
-HASHES_AT_ONCE = 2  # 2 × 64 MiB: well inside the service's memory cap (deploy/systemd) with the hall's own use
-HASHES_WAITING = 8
-HASH_WAIT_S = 10.0  # a check waiting longer for its turn gives up (Busy)
-BUSY_RETRY_S = 2
-MIN_PASSWORD_CHARS = 10
-MIN_DISTINCT_CHARS = 5  # `aaaaaaaaaa`, `1212121212`
 TOKEN_DAYS = 90
 TOKEN_DAYS_MAX = 366
 DAY_S = 86_400.0
@@ -115,55 +106,6 @@ class User:
 OPEN_USER = User("local", Role.ADMINISTRATOR, "local (no users configured)")
 
 
-def hash_password(password: str, hasher: PasswordHasher = _HASHER) -> str:
-    return hasher.hash(password)
-
-
-def valid_hash(value: str) -> bool:
-    """An Argon2 hash as `hash_password` makes them (its parameters can be read)."""
-    try:
-        extract_parameters(value)
-    except InvalidHashError:
-        return False
-    return value.startswith("$argon2")
-
-
-PASSWORD_PROBLEMS = {  # why a password may not be set, by a stable code: the web UI says it in its own words
-    "too_short": f"the password must have at least {MIN_PASSWORD_CHARS} characters",
-    "too_few_distinct": f"the password must have at least {MIN_DISTINCT_CHARS} different characters",
-    "user_name": "the password must not be the user name",
-    "common": "the password is one of the most common passwords (or one with digits or signs added): choose another",
-}
-
-
-def password_problem(password: str, name: str = "") -> str | None:
-    """Why `password` may not be set for the user `name`, or None when it may (the module docstring's policy)."""
-    fault = password_fault(password, name)
-    return None if fault is None else PASSWORD_PROBLEMS[fault]
-
-
-def password_fault(password: str, name: str = "") -> str | None:
-    """`password_problem` as its code in PASSWORD_PROBLEMS."""
-    if len(password) < MIN_PASSWORD_CHARS:
-        return "too_short"
-    if len(set(password)) < MIN_DISTINCT_CHARS:
-        return "too_few_distinct"
-    lower = password.lower()
-    word = lower.strip(string.digits + string.punctuation + string.whitespace)  # `Password1!` → `password`
-    if name and name.lower() in (lower, word):
-        return "user_name"
-    if lower in _common_passwords() or word in _common_passwords():
-        return "common"
-    return None
-
-
-@functools.cache
-def _common_passwords() -> frozenset[str]:
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # noqa: PLC0415 - 30,000 words: loaded when a password is set
-
-    return frozenset(FREQUENCY_LISTS["passwords"])
-
-
 def loopback(client: str, host_header: str) -> bool:
     """A request from this machine to this machine: the connecting address is loopback and so is the name in its Host
     header (`localhost`, `127.0.0.1`, `[::1]`, with any port). A web page of another site can make a browser on the
@@ -186,15 +128,6 @@ def _loopback_address(text: str) -> bool:
     return address.is_loopback
 
 
-def stand_in_hash(hasher: PasswordHasher) -> str:
-    """A hash with `hasher`'s parameters that stands for an unknown user: checking a password against it costs what
-    checking one against a real hash of that cost does. Made without hashing (a random salt, a digest of zeros)."""
-    salt = base64.b64encode(secrets.token_bytes(hasher.salt_len)).decode().rstrip("=")
-    digest = base64.b64encode(bytes(hasher.hash_len)).decode().rstrip("=")
-    params = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
-    return f"$argon2{hasher.type.name.lower()}$v=19${params}${salt}${digest}"
-
-
 class UserError(ValueError):
     """A user or token change that cannot be made (the message says why; `reason`, when given, is a stable code for
     the web UI: name, password, exists, missing, configured, self, last_administrator)."""
@@ -208,77 +141,6 @@ class Throttled(Exception):
     def __init__(self, retry_after_s: float) -> None:
         super().__init__(f"too many wrong passwords: try again in {math.ceil(retry_after_s / 60)} min")
         self.retry_after_s = retry_after_s
-
-
-class Busy(Exception):
-    """Too many password checks run and wait already: the caller is to try again shortly (HTTP 503)."""
-
-    def __init__(self, retry_after_s: float = BUSY_RETRY_S) -> None:
-        super().__init__("too many sign-ins at once: try again in a few seconds")
-        self.retry_after_s = retry_after_s
-
-
-@dataclass(slots=True)
-class _Place:
-    """A place in a HashGate, held by the contexts that share it; free again when the last lets go."""
-
-    gate: HashGate
-    holders: int = 1
-
-
-_PLACE: contextvars.ContextVar[_Place | None] = contextvars.ContextVar("hallops_hash_place", default=None)
-
-
-class HashGate:
-    """At most `at_once` Argon2 hashes or checks run at once, at most `waiting` more wait for their turn (up to
-    `wait_s`), and a caller beyond those is refused at once (Busy) instead of being queued: the memory they take and
-    the time they wait stay bounded whatever arrives."""
-
-    def __init__(
-        self, at_once: int = HASHES_AT_ONCE, waiting: int = HASHES_WAITING, wait_s: float = HASH_WAIT_S
-    ) -> None:
-        self._running = threading.BoundedSemaphore(at_once)
-        self._places = at_once + waiting
-        self._taken = 0
-        self._lock = threading.Lock()
-        self._wait_s = wait_s
-
-    @contextmanager
-    def place(self) -> Iterator[None]:
-        """Hold a place for the block, or raise Busy when none is free. The checks made inside it — in this thread
-        or in one the block hands its context to, as `asyncio.to_thread` does — share this place, so an event-loop
-        route can take its place before its work waits in a thread pool's queue, where nothing bounds it. A shared
-        place is held until the last block holding it ends: a route cancelled (its caller gone) while its check
-        runs in a thread does not free the place of that check."""
-        with self._lock:
-            shared = _PLACE.get()
-            if shared is not None and shared.gate is self and shared.holders > 0:
-                shared.holders += 1
-                place = shared
-            elif self._taken >= self._places:
-                raise Busy()
-            else:
-                self._taken += 1
-                place = _Place(self)
-        held = _PLACE.set(place)
-        try:
-            yield
-        finally:
-            _PLACE.reset(held)
-            with self._lock:
-                place.holders -= 1
-                if place.holders == 0:
-                    self._taken -= 1
-
-    def run(self, work: Callable[[], T]) -> T:
-        """`work` (one hash or check) in its turn; Busy when no place is free or the turn does not come in time."""
-        with self.place():
-            if not self._running.acquire(timeout=self._wait_s):
-                raise Busy()
-            try:
-                return work()
-            finally:
-                self._running.release()
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +191,7 @@ class Auth:
         db: Path,
         session_hours: float = 12,
         *,
-        hasher: PasswordHasher = _HASHER,
+        hasher: PasswordHasher = HASHER,
         now: Callable[[], float] = time.time,
         hashing: HashGate | None = None,
     ) -> None:
@@ -572,8 +434,8 @@ class Auth:
         account = self.account(name)
         if account is None:
             # the stand-in's cost: about the same time as a wrong password, no user enumeration by timing
-            self.hashing.run(lambda: _matches(self._hasher, self._stand_in, password))
-        elif self.hashing.run(lambda: _matches(self._hasher, account.password_hash, password)):
+            self.hashing.run(lambda: matches(self._hasher, self._stand_in, password))
+        elif self.hashing.run(lambda: matches(self._hasher, account.password_hash, password)):
             return account
         self._note_failure(name, client, method)
         return None
@@ -685,13 +547,6 @@ class Auth:
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
-
-
-def _matches(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
-    try:
-        return hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
 
 
 def _sha(token: str) -> str:

@@ -34,8 +34,17 @@ from devices.errors import ConfigError, Problem
 from devices.mapping import VendorMapping
 from devices.topics import DeviceType
 from devices.validation import problems_from, read_yaml
-from edge.auth import Account, Role, User, valid_hash
-from rules.hall import DeviceProfile, EntityCaps, HallProfile, ServiceProfile, WindowProfile
+from edge.auth import Account, Role, User
+from edge.passwords import valid_hash
+from rules.hall import (
+    DeviceProfile,
+    EntityCaps,
+    HallProfile,
+    ServiceProfile,
+    StaffProfile,
+    WindowProfile,
+    ZoneProfile,
+)
 from rules.language import Role as NotifyRole
 from rules.language import Severity
 from rules.schedule import Span
@@ -383,8 +392,8 @@ class Webhook(_Section):
     )
     phones_file: Path | None = Field(
         default=None,
-        description="sms only, and required there: a file (not open to others) of the phone numbers to text, one a "
-        "line, so that no number is in the YAML; read at each send",
+        description="sms only, and required there unless roles is [citizen]: a file (not open to others) of the phone "
+        "numbers to text, one a line, so that no number is in the YAML; read at each send",
     )
     roles: list[NotifyRole] = Field(
         default_factory=list,
@@ -436,8 +445,13 @@ class Webhook(_Section):
             raise ValueError("give either url or url_file")
         if self.format == "wecom" and self.secret_file is not None:
             raise ValueError("a WeCom robot signs nothing (its key is in its address): drop secret_file, use url_file")
-        if (self.format == "sms") != (self.phones_file is not None):
-            raise ValueError("phones_file goes with format: sms, and an sms endpoint needs one")
+        if self.phones_file is not None and self.format != "sms":
+            raise ValueError("phones_file goes with format: sms")
+        if self.format == "sms" and self.phones_file is None and set(self.roles) != {"citizen"}:
+            raise ValueError(
+                "an sms endpoint needs phones_file (the staff numbers to text); only one that serves just the "
+                "citizen re-call (roles: [citizen]) goes without: the SMS gateway knows the citizen's number"
+            )
         return self
 
 
@@ -540,6 +554,7 @@ class ServiceConfig(_Section):
 
 class WindowConfig(_Section):
     name: str | None = Field(default=None, description="display name, e.g. 1号窗")
+    name_en: str | None = Field(default=None, description="display name in English, e.g. Window 1")
     services: list[Ident] = Field(default_factory=list, description="services the window can serve")
     shifts: list[str] = Field(default_factory=list, description='staffed periods, e.g. ["08:30-12:00", "13:30-17:30"]')
 
@@ -577,6 +592,16 @@ class DeviceConfig(_Section):
     )
 
 
+class ZoneConfig(_Section):
+    name: str = Field(min_length=1, description="display name, e.g. 等候区A (what the wall shows instead of the id)")
+    name_en: str | None = Field(default=None, description="display name in English, e.g. Waiting area A")
+
+
+class StaffConfig(_Section):
+    name: str = Field(min_length=1, description="display name, e.g. 王芳 (staff views and reports; never the wall)")
+    name_en: str | None = Field(default=None, description="display name in English, e.g. Wang Fang")
+
+
 class UserConfig(_Section):
     role: Literal["manager", "technician", "administrator"] = Field(description="what the user may do")
     password_hash: str = Field(description="an Argon2 hash from `hallops users hash` (never the password itself)")
@@ -610,6 +635,17 @@ class GatewayConfig(_Section):
     devices: dict[Ident, DeviceConfig] = Field(
         default_factory=dict, description="devices by id: names, locations, what each may change (device scope)"
     )
+    zones: dict[Ident, ZoneConfig] = Field(
+        default_factory=dict,
+        description="camera zones by id (as the cameras report them): their display names; a zone without one is "
+        "named from its id where it follows the usual pattern (wait-a: 等候区A), else by 区域 and its id for the "
+        "staff and 部分区域 (one area) on the wall",
+    )
+    staff: dict[Ident, StaffConfig] = Field(
+        default_factory=dict,
+        description="the staff roster by staff id (as the window terminals report it): display names for the window "
+        "tiles and the per-staff report (before a user's display name whose user name is the staff id); never the wall",
+    )
     vendor_mappings: list[VendorMapping] = Field(
         default_factory=list, description="field mappings for vendor devices (docs/contract.md)"
     )
@@ -634,7 +670,7 @@ class GatewayConfig(_Section):
                 ServiceProfile(code, s.name, s.name_en, s.default_aht_min * 60 if s.default_aht_min else None)
                 for code, s in self.services.items()
             ),
-            windows=tuple(WindowProfile(wid, w.name, tuple(w.services)) for wid, w in self.windows.items()),
+            windows=tuple(WindowProfile(wid, w.name, tuple(w.services), w.name_en) for wid, w in self.windows.items()),
             devices=tuple(
                 DeviceProfile(
                     did,
@@ -653,6 +689,8 @@ class GatewayConfig(_Section):
                 zones=self.ingest.max_zones,
                 devices=self.ingest.max_devices,
             ),
+            zones=tuple(ZoneProfile(zid, z.name, z.name_en) for zid, z in self.zones.items()),
+            staff=tuple(StaffProfile(sid, p.name, p.name_en) for sid, p in self.staff.items()),
         )
 
 

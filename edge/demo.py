@@ -18,8 +18,8 @@ import yaml
 from devices.simulator import Scenario, ZoneKind, day_bounds
 from devices.topics import DeviceType
 from devices.units import WEEKDAYS
-from edge.auth import hash_password
 from edge.config import GatewayConfig
+from edge.passwords import hash_password
 
 # published in the README: it signs in only to a demo that this machine alone can reach (`demo_passwords`)
 DEMO_PASSWORD = "hallops-demo"
@@ -88,14 +88,39 @@ def scenario_config(
             "http": {"host": http[0], "port": http[1]},
             "clock": {"mode": "device", "speed": speed, **({"max_lead_s": max_lead_s} if max_lead_s else {})},
             "services": {s.code: {"name": s.name, "name_en": s.name_en} for s in scenario.services},
-            "windows": {w.id: {"name": w.name or None, "services": list(w.services)} for w in scenario.windows},
+            "windows": {
+                w.id: {"name": w.name or None, "name_en": w.name_en or None, "services": list(w.services)}
+                for w in scenario.windows
+            },
             "devices": devices,
+            "zones": _zones(scenario),
+            "staff": {
+                w.staff_id: {"name": w.staff_name, "name_en": w.staff_name_en or None}
+                for w in scenario.windows
+                if w.staff_name
+            },
             "users": {
                 name: {"role": role, "name": display, "password_hash": digests[passwords[name]]}
                 for name, (role, display) in (users or {}).items()
             },
         }
     )
+
+
+def _zones(scenario: Scenario) -> dict[str, dict[str, str | None]]:
+    """The display names of the scenario's camera zones: as it names them; a staff seat after its window (社保1号窗座位
+    / Seat of Social insurance window 1)."""
+    windows = {w.id: w for w in scenario.windows}
+    zones: dict[str, dict[str, str | None]] = {}
+    for cam in scenario.cameras:
+        for z in cam.zones:
+            if z.name:
+                zones[z.id] = {"name": z.name, "name_en": z.name_en or None}
+            elif z.kind is ZoneKind.STAFF_SEAT and z.windows and z.windows[0] in windows:
+                w = windows[z.windows[0]]
+                zh, en = w.name or w.id, w.name_en or w.name or w.id
+                zones[z.id] = {"name": f"{zh}座位", "name_en": f"Seat of {en}"}
+    return zones
 
 
 def save(cfg: GatewayConfig, path: Path) -> Path:

@@ -20,6 +20,7 @@ import logging
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic
@@ -36,6 +37,12 @@ log = logging.getLogger(__name__)
 
 PAST_KEPT = 8
 DAYS_KEPT = 62  # the hall's figures of a past day (a row), for the KPI trends over up to 31 days
+
+
+# Past days are rebuilt one at a time in a thread of their own, never in asyncio's shared pool: a burst of asks for
+# many past days (a 30-day chart, a script) would otherwise fill the few threads that signing in (Argon2 in
+# edge.api.session) and the rule checks also wait for.
+_REBUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallops-rebuild")
 
 
 class Reports:
@@ -137,12 +144,13 @@ class Reports:
         return asyncio.ensure_future(one_by_one())
 
     async def rebuild(self, day: date, db: Path | None) -> DayReport:
-        """A past day's report, rebuilt from the log in the file `db` (None: no log, an empty day) in a worker thread
-        on a read-only connection of its own, and kept. Asks for a day already being rebuilt wait for that rebuild;
-        one whose wait is given up (a time limit) leaves it running, and its report is kept for the next ask."""
+        """A past day's report, rebuilt from the log in the file `db` (None: no log, an empty day) in the rebuilder's
+        thread on a read-only connection of its own, and kept. Asks for a day already being rebuilt wait for that
+        rebuild; one whose wait is given up (a time limit) leaves it running, its report kept for the next ask."""
         job = self._rebuilding.get(day)
         if job is None:
-            job = self._rebuilding[day] = asyncio.ensure_future(asyncio.to_thread(self._rebuilt_from, day, db))
+            work = asyncio.get_running_loop().run_in_executor(_REBUILDER, self._rebuilt_from, day, db)
+            job = self._rebuilding[day] = asyncio.ensure_future(work)
             job.add_done_callback(lambda done: self._finished(day, done))
         return await asyncio.shield(job)
 

@@ -5,6 +5,7 @@ channel of the three-channel calling, 三维提醒: the missed-number re-call an
     wanted(hook, notice)                    → is this notification for this endpoint (its roles and severity)?
     request(hook, notice, payload, …)       → the URL, body and headers of one attempt, signed at that attempt
     check_answer(hook, response)            → None, or ActionError when the platform refused the message
+    recall(notice)                          → the number a notification to the citizen calls again, or None
 
 The bodies are the platforms' documented ones:
 - WeCom: https://developer.work.weixin.qq.com/document/path/91770 (群机器人配置说明) — `msgtype: markdown`,
@@ -21,7 +22,8 @@ Each robot answers a refusal (a bad signature, a rate limit, a wrong key) with H
 is a failed attempt, retried like a 5xx. None of them takes an idempotency key, so the notification's id is the
 last line of the text (a repeat after a crash is seen to be one) and the sender posts a row once, again only after
 a failure (edge/outbox.py). The SMS gateway's body is ours (docs/deploy.md, Phones and group robots), with an
-`Idempotency-Key` header.
+`Idempotency-Key` header; a number called again (`call-unanswered`, told to the `citizen`) is a request to text
+the ticket's holder, whose number only the queue system knows (`kind: recall`, `to` empty).
 
 Must not queue, retry or log anything: edge/outbox.py does, with these answers.
 """
@@ -42,6 +44,7 @@ from devices.errors import ActionError
 from edge.config import ROBOTS, Webhook, read_phones, read_secret, read_url
 from edge.wording.notify import NoticeWords, notice_words
 from rules.hall import HallProfile
+from rules.language import Role
 
 TIMESTAMP_HEADER = "X-Hallops-Timestamp"
 SIGNATURE_HEADER = "X-Hallops-Signature"
@@ -80,12 +83,16 @@ def feishu_sign(secret: bytes, timestamp_s: int) -> str:
 
 def wanted(hook: Webhook, notice: Mapping[str, object]) -> bool:
     """Whether the notification is for this endpoint: one of its roles is told, and an alert's severity (a ticket's
-    priority) is one it takes. A recommendation has no severity and passes that filter."""
-    if hook.roles:
-        note = notice.get("notification")
-        roles = note.get("roles") if isinstance(note, dict) else None
-        if not isinstance(roles, list) or not set(hook.roles) & set(roles):
-            return False
+    priority) is one it takes. A recommendation has no severity and passes that filter. A notification that tells
+    the citizen alone (a number's re-call) goes only to an endpoint that names `citizen`, and only while it calls a
+    number: an endpoint without `roles` is the staff's, and the end of a call texts nobody. An endpoint for the
+    citizen alone (`roles: [citizen]`, which needs no phones_file) hears of nothing but re-calls."""
+    note = notice.get("notification")
+    told = note.get("roles") if isinstance(note, dict) else None
+    if (isinstance(told, list) and set(told) == {Role.CITIZEN.value}) or set(hook.roles) == {Role.CITIZEN}:
+        return Role.CITIZEN in hook.roles and recall(notice) is not None
+    if hook.roles and (not isinstance(told, list) or not set(hook.roles) & set(told)):
+        return False
     if hook.severity:
         severity = notice.get("severity")
         if notice.get("type") == "ticket":
@@ -124,14 +131,32 @@ def request(
             post = {"timestamp": str(int(now)), "sign": feishu_sign(secret, int(now)), **post}
         body = _json(post)
     else:
-        assert hook.format == "sms" and hook.phones_file is not None
+        assert hook.format == "sms"
         words = notice_words(notice, hall)
-        body = _json(_sms(notice, words, read_phones(hook.phones_file)))
+        call = recall(notice) if Role.CITIZEN in hook.roles else None
+        if call is not None:
+            body = _json(_recall_sms(words.id, call, hall))
+        else:
+            assert hook.phones_file is not None  # wanted() sends a citizen-only endpoint nothing but re-calls
+            body = _json(_sms(notice, words, read_phones(hook.phones_file)))
         headers[IDEMPOTENCY_HEADER] = words.id
     if secret is not None and hook.format in ("json", "sms"):
         headers[TIMESTAMP_HEADER] = str(int(now))
         headers[SIGNATURE_HEADER] = signature(secret, int(now), body)
     return Attempt(url, body, headers)
+
+
+def recall(notice: Mapping[str, object]) -> Mapping[str, str] | None:
+    """The number a notification calls again by phone (`call`: `ticket`, `number`, `window`; the decider adds it
+    to a notification that tells the citizen, edge/decisions/loop.py), or None."""
+    note = notice.get("notification")
+    told = note.get("roles") if isinstance(note, dict) else None
+    call = notice.get("call")
+    if not isinstance(told, list) or Role.CITIZEN.value not in told or not isinstance(call, dict):
+        return None
+    if not all(isinstance(call.get(k), str) for k in ("ticket", "number", "window")):
+        return None
+    return {k: str(call[k]) for k in ("ticket", "number", "window")}
 
 
 def check_answer(hook: Webhook, response: httpx.Response) -> None:
@@ -178,6 +203,16 @@ def _sms(notice: Mapping[str, object], words: NoticeWords, phones: tuple[str, ..
         if isinstance(labels.get("window"), str):
             body["window"] = labels["window"]
     return body
+
+
+def _recall_sms(notification_id: str, call: Mapping[str, str], hall: HallProfile | None) -> dict[str, object]:
+    """The SMS gateway's body for a number called again (the phone of the three-channel calling, 三维提醒): no
+    numbers in `to` — the gateway texts the holder of `ticket` on the number they gave the queue system, which
+    hallops never holds — and the words for them: the number and the window by its display name."""
+    window = call["window"]
+    name = next((w.name for w in hall.windows if w.window_id == window and w.name), None) if hall else None
+    text = f"请{call['number']}号到{name or f'窗口 {window}'}办理，正在叫您的号"
+    return {"id": notification_id, "kind": "recall", "to": [], "text": text, **call}
 
 
 def _json(body: Mapping[str, object]) -> bytes:

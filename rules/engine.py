@@ -55,7 +55,9 @@ from rules.schedule import in_schedule, span_start
 
 # An event alert (a rule with `on:`) lasts this long after its last matching event unless the rule says
 # `keep_firing_for`: a kiosk help request from the morning is not still firing in the evening (what it opened — a
-# rectification ticket — stays open on its own clock). Acknowledging it ends it at once, as before.
+# rectification ticket — stays open on its own clock). Acknowledging it ends it at once, as before. Events gather
+# into an open alert only within this span of its start: a kiosk asked for help every forty minutes is a new alert
+# each time past it, never one alert from 09:11 kept alive all day (issue 19).
 EVENT_ALERT_LASTS = timedelta(hours=1)
 
 __all__ = [
@@ -210,10 +212,14 @@ class RuleEngine:
             alert = self.alerts.get(fp)
             evidence: dict[str, Value] = {k: plain(getattr(msg.payload, k, None)) for k in rule.on.where or ("type",)}
             if alert is not None and alert.state is not AlertState.RESOLVED:
-                alert.occurrences += 1
-                alert.last_true = msg.at
-                alert.evidence = evidence
-                continue
+                if msg.at - (alert.fired_at or alert.active_since) < event_alert_lasts(rule):
+                    alert.occurrences += 1
+                    alert.last_true = msg.at
+                    alert.evidence = evidence
+                    continue
+                # it began longer ago than an event alert lasts: this event is a new need (another person at the
+                # kiosk), not the old one repeated — the old alert ends and a new one begins, with its own time
+                self._resolve(alert, msg.at, out, rule_roles(rule))
             reason = f"{kind} from {msg.device_type} {msg.device_id}" + (
                 " (" + ", ".join(f"{k}={v}" for k, v in evidence.items()) + ")" if rule.on.where else ""
             )

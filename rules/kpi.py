@@ -3,8 +3,10 @@
 Owns the definitions of the figures a hall manager is measured by — issued, called, served, no-shows (过号),
 cancellations, the service level SL15 (share called within the target wait), wait P95/mean/max, window
 utilisation, kiosk success (自助办成率), device availability and satisfaction (好差评满意率) — for one hall-local
-calendar day and for each of its hours, for the whole hall and per service; the waiting-people series, arrivals
-per 15-min slot and the wait histogram; and the CSV form of the daily and hourly reports.
+calendar day and for each of its hours, for the whole hall and per service; per window and per staff member
+(served, average handling time, open, idle and paused time, pauses, ratings: `Performance`) and why a row's served
+differs from its issued (`ServedFrom`); the waiting-people series, arrivals per 15-min slot and the wait histogram;
+and the CSV form of the daily, hourly, per-window and per-staff reports.
 
 `DayBook.apply` folds the same accepted messages `HallState.apply` gets, in arrival order; `report(now)` reads the
 figures. Pure: no I/O, no clock (time comes from the messages and from `now`), no asyncio. `apply` is on the
@@ -26,7 +28,12 @@ measured from the first issue and counted once, for the queue it was first calle
 a call or start at another window takes it (the first window's service of it ends then), and it is served once, by
 the window that completed it first.
 
-Why about 1,000 lines: it is one fold (`DayBook`), the report it produces and its saved form; every KPI's
+Per window and per staff member (docs/kpi.md): a ticket, its handling time and a rating count for the window named
+and the staff member signed in there at that moment (`window.opened`'s `staff_id`); open, serving, idle and paused
+time for the one signed in when the interval began. `apply` only remembers a window's sign-ins, pauses and ratings;
+the sums are made in `report`, in the passes over the tickets and the windows it makes anyway.
+
+Why about 1,500 lines: it is one fold (`DayBook`), the report it produces, its saved form and its CSV; every KPI's
 definition above is implemented in the one place that counts it, which is what makes the "counted once" rules
 checkable.
 """
@@ -40,7 +47,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo
@@ -67,7 +74,16 @@ from devices.contract import (
 )
 from devices.topics import Channel, DeviceType
 from rules.hall import HallProfile, SeqRanges, WindowStatus  # HallState's duplicate check: both drop the same
-from rules.hall.course import Course, Step, TicketEvent, add, course, leaving, saved_events  # … and read tickets alike
+from rules.hall.course import (
+    Course,
+    Step,
+    TicketEvent,
+    Visit,
+    add,
+    course,
+    leaving,
+    saved_events,
+)  # … and read tickets alike
 from rules.tidal import SLOT_MIN
 
 WAIT_BUCKETS_MIN: tuple[float, ...] = (5, 10, 15, 30, 45, 60, math.inf)  # bucket i: waits <= bound i (and > i-1)
@@ -85,8 +101,14 @@ SILENT_AFTER_S: Mapping[str, float] = {
     DeviceType.QMS: 60.0,
 }
 DEFAULT_SILENT_AFTER_S = 90.0
-BOOK_SCHEMA = 2  # the saved form of a DayBook (`DayBook.dump`); 1 is read too, another schema is rebuilt from the log
-_READABLE = (1, BOOK_SCHEMA)  # 1: before tickets kept their events and devices their counter epochs (issue 17)
+BOOK_SCHEMA = 3  # the saved form of a DayBook (`DayBook.dump`); 1 is read too, another schema is rebuilt from the log
+# 1: before tickets kept their events and devices their counter epochs (issue 17); 2, before windows kept their staff,
+# pauses and ratings (issue 19), is rebuilt from the log: its windows' pauses and ratings before the save are not in it
+_READABLE = (1, BOOK_SCHEMA)
+# The per-window and per-staff tables mark a miss (`Performance.misses`): an average handling time (AHT) above this
+# many times the median of the rows' AHTs, and a satisfaction below this share of ratings scoring 4 or 5.
+AHT_MISS_FACTOR = 1.5
+SATISFACTION_TARGET_PCT = 90.0
 
 _HOUR_S = 3600
 Fact: TypeAlias = tuple[object, ...]  # one thing a ticket's course counts (`DayBook._facts`)
@@ -127,6 +149,58 @@ class Kpis:
 
 
 @dataclass(frozen=True, slots=True)
+class Performance:
+    """One window's or one staff member's day so far (`DayReport.windows`, `.staff`). Minutes; None where there is
+    nothing to count.
+
+    A ticket counts for the window that completed it (served once, as in `Kpis.served`) and for the staff member
+    signed in there at that moment (the `staff_id` of the window's newest `window.opened`); open, serving and idle
+    time and pauses for the staff member signed in when the interval began; a rating for the window it names and its
+    staff member at that moment. A staff member who signed in at two windows has one row with both."""
+
+    id: str | None  # the window id, or the staff id (None: tickets served at a window nobody signed in to)
+    windows: tuple[str, ...]  # the window itself, or the windows the staff member worked at
+    staff: tuple[str, ...]  # the staff who signed in at the window, or the staff member itself
+    served: int  # tickets completed (办结)
+    aht_min: float | None  # average handling time of those tickets, where known (the terminal's, or start → end)
+    open_min: float  # open (opened or resumed → paused or closed)
+    serving_min: float  # serving while open
+    idle_min: float  # open and not serving
+    pauses: int  # 暂停, each once (a pause over lunch is one)
+    pause_min: float  # paused (→ resumed, re-opened or closed; or now)
+    ratings: int
+    satisfaction_pct: float | None  # ratings scoring 4 or 5 ÷ all ratings
+    misses: tuple[str, ...]  # "aht" (above AHT_MISS_FACTOR × the median), "satisfaction" (below the target)
+
+
+@dataclass(frozen=True, slots=True)
+class People:
+    """The rows of the windows (or the staff), by id, and the median of their AHTs the misses are judged by."""
+
+    rows: tuple[Performance, ...]
+    aht_median_min: float | None
+    aht_miss_factor: float = AHT_MISS_FACTOR
+    satisfaction_target_pct: float = SATISFACTION_TARGET_PCT
+
+
+@dataclass(frozen=True, slots=True)
+class ServedFrom:
+    """Why a row's served differs from its issued: of the tickets it served, how many were not issued for it today.
+
+    `served` = tickets issued for it today and served under it + `before` + `transferred_in`. `before`: served today,
+    their issue not in today's log — issued the day before, or before the gateway recorded (the log cannot tell
+    which). `transferred_in`: served under this service, issued for another (their issue stays with that one, whose
+    `transferred_out` counts them). The hall row (`service` None) has no transfers."""
+
+    service: str | None
+    issued: int
+    served: int
+    before: int
+    transferred_in: int
+    transferred_out: int
+
+
+@dataclass(frozen=True, slots=True)
 class DayReport:
     hall_id: str
     day: date
@@ -141,6 +215,9 @@ class DayReport:
     arrivals_by_service: dict[str, tuple[int, ...]]  # the same slots, per service
     wait_histogram: dict[str, tuple[int, ...]]  # per service: waits per WAIT_BUCKETS_MIN bucket
     service_names: dict[str, str]  # code → configured name (the Chinese `name`, else `name_en`), where there is one
+    windows: People = People((), None)  # per window (`Performance`)
+    staff: People = People((), None)  # per staff member
+    served_from: tuple[ServedFrom, ...] = ()  # the hall, then each service of `services`
 
 
 # ---------------------------------------------------------------------------------------------- internal records
@@ -200,6 +277,9 @@ class _Ticket:
     issued_at: float | None = None
     called_at: float | None = None  # the first call that measures the wait
     waiting: bool = False
+    issued_for: str | None = None  # the service it was issued for
+    completed: Visit | None = None  # its first completion: when, for which service, at which window
+    handled_s: float | None = None  # … and how long that service took, where known
 
 
 @dataclass(slots=True)
@@ -222,6 +302,25 @@ class _Window:
     free_since: float = 0.0  # open and not serving since (for a completion whose start was not seen)
     opened: list[list[float]] = field(default_factory=list)  # when it was open: [from, to], or [from] while it is
     services: list[_Service] = field(default_factory=list)
+    staff: list[tuple[float, str | None]] = field(default_factory=list)  # who signed in (window.opened), from when
+    paused: list[list[float]] = field(default_factory=list)  # when it was paused: [from, to], or [from] while it is
+    rated: list[tuple[float, int]] = field(default_factory=list)  # its ratings: when, the score
+
+
+@dataclass(slots=True)
+class _Work:
+    """What one window or staff member did, summed up in `report`: seconds, counts and handling times."""
+
+    windows: set[str] = field(default_factory=set)
+    staff: set[str] = field(default_factory=set)
+    served: int = 0
+    handled_s: list[float] = field(default_factory=list)
+    open_s: float = 0.0
+    serving_s: float = 0.0
+    pauses: int = 0
+    pause_s: float = 0.0
+    ratings: int = 0
+    satisfied: int = 0
 
 
 @dataclass(slots=True)
@@ -445,8 +544,7 @@ class DayBook:
             self._count(fact, -1)
         for fact in (new - gone).elements():
             self._count(fact, 1)
-        t.service, t.called_at, t.waiting = after.service, after.called_at, after.waiting is not None
-        t.issued_at = None if after.issue is None else after.issue.at
+        _take(t, after)
         return event
 
     def _facts(self, c: Course) -> list[Fact]:
@@ -505,7 +603,13 @@ class DayBook:
     def _on_opened(self, p: WindowOpened, device_id: str, at: float) -> None:
         for code in p.services:
             self._service(code)
-        self._set_status(self._window(p.window_id or device_id, at), WindowStatus.OPEN, at)
+        w = self._window(p.window_id or device_id, at)
+        if p.staff_id is not None and (not w.staff or w.staff[-1][1] != p.staff_id):
+            if w.status is WindowStatus.OPEN and w.opened and len(w.opened[-1]) == 1 and at > w.opened[-1][0]:
+                w.opened[-1][1:] = [at]  # another staff member signed in while open: their time starts here
+                w.opened.append([at])
+            w.staff.append((at, p.staff_id))
+        self._set_status(w, WindowStatus.OPEN, at)
 
     def _on_resumed(self, p: WindowResumed, device_id: str, at: float) -> None:
         self._set_status(self._window(p.window_id or device_id, at), WindowStatus.OPEN, at)
@@ -543,6 +647,11 @@ class DayBook:
                 w.free_since = max(at, w.free_since)
         elif was_open and not opens and w.opened:
             w.opened[-1][1:] = [at]
+        pauses, was_paused = status is WindowStatus.PAUSED, w.status is WindowStatus.PAUSED
+        if pauses and not was_paused:
+            w.paused.append([at])
+        elif was_paused and not pauses and w.paused:
+            w.paused[-1][1:] = [at]
         w.status = status
 
     def _stop_serving(self, w: _Window, at: float) -> None:
@@ -595,6 +704,7 @@ class DayBook:
         for tally in self._tallies(t.service if t else None, at):
             tally.ratings += 1
             tally.satisfied += satisfied
+        self._window(p.window_id, at).rated.append((at, p.score))
 
     # -- rows -------------------------------------------------------------------------------------------
 
@@ -630,13 +740,37 @@ class DayBook:
         # tickets never called and waiting past the target now are misses of their hour (and service) of issue
         late_day: dict[str | None, int] = {}
         late_hour: dict[tuple[int, str | None], int] = {}
+        # … and in the same pass, who served each ticket, and whether it was issued for that service today
+        kept = {w.window_id for w in self.profile.windows}  # (a configured window has a row, also when it was shut)
+        windows: dict[str, _Work] = {wid: _Work(windows={wid}) for wid in kept}
+        staff: dict[str | None, _Work] = {}
+        staffed = {wid: sorted(w.staff, key=lambda s: s[0]) for wid, w in self._windows.items()}
+        before: Counter[str | None] = Counter()
+        moved_in: Counter[str | None] = Counter()
+        moved_out: Counter[str | None] = Counter()
         for t in self._tickets.values():
             if t.waiting and t.called_at is None and t.issued_at is not None and t_now - t.issued_at > self._target_s:
                 hour = int((t.issued_at - self._start) // _HOUR_S)
                 for key in (None,) if t.service is None else (None, t.service):
                     late_day[key] = late_day.get(key, 0) + 1
                     late_hour[hour, key] = late_hour.get((hour, key), 0) + 1
-        open_s, serving_s = self._window_time(t_now)
+            done = t.completed
+            if done is None:
+                continue
+            if t.issued_at is None:  # (its service is not known either, unless it was transferred today)
+                before[None] += 1
+                if done.service is not None:
+                    before[done.service] += 1
+            elif t.issued_for != done.service:
+                moved_in[done.service] += 1
+                moved_out[t.issued_for] += 1
+            if done.window is not None:
+                who = _staff_at(staffed.get(done.window, ()), done.at)
+                for work in _works(windows, staff, done.window, who):
+                    work.served += 1
+                    if t.handled_s is not None:
+                        work.handled_s.append(t.handled_s)
+        open_s, serving_s = self._window_time(t_now, windows, staff, staffed)
         observed_s, down_s = self._device_time(t_now)
 
         def row(start: float, end: float, service: str | None, tally: _Tally, late: int, hour: int | None) -> Kpis:
@@ -686,23 +820,58 @@ class DayBook:
             arrivals_by_service={code: self._slots(self._services[code].arrivals, t_now) for code in services},
             wait_histogram={code: _histogram(self._services[code].day.waits_s) for code in services},
             service_names={s.code: name for s in self.profile.services if (name := s.name or s.name_en)},
+            windows=_people(
+                {wid: w for wid, w in windows.items() if w.served or w.open_s or w.pauses or w.ratings or wid in kept}
+            ),
+            staff=_people({sid: w for sid, w in staff.items() if sid is not None or w.served or w.ratings}),
+            served_from=tuple(
+                ServedFrom(k.service, k.issued, k.served, before[k.service], moved_in[k.service], moved_out[k.service])
+                for k in (day_row, *service_rows)
+            ),
         )
 
-    def _window_time(self, t_now: float) -> tuple[list[float], list[float]]:
+    def _window_time(
+        self,
+        t_now: float,
+        windows: dict[str, _Work],
+        staff: dict[str | None, _Work],
+        staffed: Mapping[str, list[tuple[float, str | None]]],
+    ) -> tuple[list[float], list[float]]:
         """Open and serving time per hour, with each window's current interval counted up to `t_now`. A service is
-        counted here, not as it goes: when it ended may be told late (another window took the ticket)."""
+        counted here, not as it goes: when it ended may be told late (another window took the ticket). In the same
+        pass, each window's (and staff member's) open, serving and paused time and pauses (`_Work`)."""
         open_s, serving_s = list(self._open_s), list(self._serving_s)
         for window_id, w in self._windows.items():
             if w.status is WindowStatus.OPEN and t_now > w.since:
                 _spread(open_s, w.since, t_now, self._start)
-            spans = [(span[0], span[1] if len(span) > 1 else t_now) for span in w.opened]
+            signed = staffed.get(window_id, ())
+            spans = [(span[0], min(span[1] if len(span) > 1 else t_now, t_now)) for span in w.opened]
+            works = [_works(windows, staff, window_id, _staff_at(signed, a)) for a, _ in spans]
+            for (a, b), both in zip(spans, works, strict=True):
+                for work in both:
+                    work.open_s += max(0.0, b - a)
             for s in w.services:
                 t = self._tickets.get(s.ticket)
                 left = None if t is None else leaving(t.events, window_id, s.start, s.n)
                 end = min(x for x in (s.end, left, t_now) if x is not None)
-                for a, b in spans:
-                    if max(a, s.start) < min(b, end):
-                        _spread(serving_s, max(a, s.start), min(b, end), self._start)
+                for (a, b), both in zip(spans, works, strict=True):
+                    lo, hi = max(a, s.start), min(b, end)
+                    if lo < hi:
+                        _spread(serving_s, lo, hi, self._start)
+                        for work in both:
+                            work.serving_s += hi - lo
+            for span in w.paused:
+                a = span[0]
+                if a >= t_now:
+                    continue
+                for work in _works(windows, staff, window_id, _staff_at(signed, a)):
+                    work.pauses += 1
+                    work.pause_s += max(0.0, min(span[1] if len(span) > 1 else t_now, t_now) - a)
+            for at, score in w.rated:
+                if at <= t_now:
+                    for work in _works(windows, staff, window_id, _staff_at(signed, at)):
+                        work.ratings += 1
+                        work.satisfied += score >= SATISFIED_SCORE
         return open_s, serving_s
 
     def _device_time(self, t_now: float) -> tuple[list[float], list[float]]:
@@ -775,6 +944,9 @@ class DayBook:
                     w.free_since,
                     w.opened,
                     [[s.ticket, s.start, s.n, s.end] for s in w.services],
+                    w.staff,
+                    w.paused,
+                    w.rated,
                 ]
                 for wid, w in self._windows.items()
             },
@@ -918,6 +1090,74 @@ def _kpis(
     )
 
 
+def _staff_at(signed: list[tuple[float, str | None]] | tuple[()], at: float) -> str | None:
+    """Who was signed in at a window at `at`, from its sign-ins in time order: the newest at or before `at` (the
+    first, for a moment before any: the window was heard of before its sign-in)."""
+    who = signed[0][1] if signed else None
+    for since, staff_id in signed:
+        if since > at:
+            break
+        who = staff_id
+    return who
+
+
+def _works(
+    windows: dict[str, _Work], staff: dict[str | None, _Work], window: str, who: str | None
+) -> tuple[_Work, _Work]:
+    """The window's and its staff member's sums, each also naming the other."""
+    w, s = windows.get(window), staff.get(who)
+    if w is not None and s is not None and window in s.windows and (who is None or who in w.staff):
+        return w, s
+    if w is None:
+        w = windows[window] = _Work()
+    if s is None:
+        s = staff[who] = _Work()
+    w.windows.add(window)
+    s.windows.add(window)
+    if who is not None:
+        w.staff.add(who)
+        s.staff.add(who)
+    return w, s
+
+
+def _people(works: Mapping[Any, _Work]) -> People:
+    """The rows of `works` (by id; the staff member None last), with their misses against the median AHT of them."""
+    rows = []
+    for key in sorted(works, key=lambda k: (k is None, k or "")):
+        w = works[key]
+        rows.append(
+            Performance(
+                id=key,
+                windows=tuple(sorted(w.windows)),
+                staff=tuple(sorted(w.staff)),
+                served=w.served,
+                aht_min=sum(w.handled_s) / len(w.handled_s) / 60 if w.handled_s else None,
+                open_min=w.open_s / 60,
+                serving_min=w.serving_s / 60,
+                idle_min=max(0.0, w.open_s - w.serving_s) / 60,
+                pauses=w.pauses,
+                pause_min=w.pause_s / 60,
+                ratings=w.ratings,
+                satisfaction_pct=_pct(w.satisfied, w.ratings),
+                misses=(),
+            )
+        )
+    ahts = sorted(r.aht_min for r in rows if r.aht_min is not None)
+    median = None
+    if ahts:
+        mid = len(ahts) // 2
+        median = ahts[mid] if len(ahts) % 2 else (ahts[mid - 1] + ahts[mid]) / 2
+    judged = []
+    for r in rows:
+        misses = []
+        if median is not None and len(ahts) > 1 and r.aht_min is not None and r.aht_min > AHT_MISS_FACTOR * median:
+            misses.append("aht")
+        if r.satisfaction_pct is not None and r.satisfaction_pct < SATISFACTION_TARGET_PCT:
+            misses.append("satisfaction")
+        judged.append(replace(r, misses=tuple(misses)))
+    return People(tuple(judged), median)
+
+
 def _pct(part: float, whole: float) -> float | None:
     return 100.0 * part / whole if whole > 0 else None
 
@@ -978,14 +1218,18 @@ _EVENT_DEFAULTS = (None, None, None)  # a ticket event's window, service and val
 
 
 def _load_window(raw: list[Any], schema: int) -> _Window:
-    """status, since, serving, free_since, when it was open and its services (`_Service`). Schema 1 counted serving
-    time as it went, up to `since`: a window serving then goes on from there."""
+    """status, since, serving, free_since, when it was open, its services (`_Service`), who signed in, when it was
+    paused and its ratings. Schema 1 counted serving time as it went, up to `since`: a window serving then goes on
+    from there."""
+    staff: list[Any] = []
+    paused: list[Any] = []
+    rated: list[Any] = []
     if schema == 1:
         status, since, serving, free_since = raw
         opened = [[float(since)]] if status == WindowStatus.OPEN else []
         services = [[serving, since, None, None]] if serving is not None else []
     else:
-        status, since, serving, free_since, opened, services = raw
+        status, since, serving, free_since, opened, services, staff, paused, rated = raw
     return _Window(
         None if status is None else WindowStatus(status),
         float(since),
@@ -996,6 +1240,9 @@ def _load_window(raw: list[Any], schema: int) -> _Window:
             _Service(str(t), float(a), None if n is None else int(n), None if e is None else float(e))
             for t, a, n, e in services
         ],
+        [(float(at), None if who is None else str(who)) for at, who in staff],
+        [[float(t) for t in span] for span in paused],
+        [(float(at), int(score)) for at, score in rated],
     )
 
 
@@ -1017,10 +1264,16 @@ def _load_ticket(raw: list[Any]) -> _Ticket:
 
 def _settled(t: _Ticket) -> _Ticket:
     """`t` with what its course says now."""
-    c = course(t.events)
+    _take(t, course(t.events))
+    return t
+
+
+def _take(t: _Ticket, c: Course) -> None:
+    """Keep on `t` what the report reads of its course `c`."""
     t.service, t.called_at, t.waiting = c.service, c.called_at, c.waiting is not None
     t.issued_at = None if c.issue is None else c.issue.at
-    return t
+    t.issued_for = None if c.issue is None else c.issue.service
+    t.completed, t.handled_s = c.completed, c.duration_s
 
 
 _V1_FLAGS = ("waiting", "ended", "called", "served", "no_show", "cancelled")  # bit 0, 1, … of a ticket in schema 1
@@ -1143,6 +1396,114 @@ def _csv(report: DayReport, rows: tuple[Kpis, ...], lang: CsvLanguage | None) ->
     return out.getvalue()
 
 
+# The per-window and per-staff tables (`DayReport.windows`, `.staff`): their columns and header words, as above.
+PEOPLE_HEADERS: Mapping[str, tuple[str, str]] = {
+    "hall": ("大厅", "Hall"),
+    "window": ("窗口", "Window"),
+    "window_name": ("窗口名称", "Window name"),
+    "staff_id": ("工作人员编号", "Staff id"),
+    "staff": ("工作人员", "Staff"),
+    "windows": ("窗口", "Windows"),
+    "served": ("办结（张）", "Served (tickets)"),
+    "aht_min": ("平均办理时长（分钟）", "Average handling time (min)"),
+    "open_min": ("开放时长（分钟）", "Open (min)"),
+    "serving_min": ("办理时长（分钟）", "Serving (min)"),
+    "idle_min": ("空闲时长（分钟）", "Idle (min)"),
+    "pauses": ("暂停（次）", "Pauses (count)"),
+    "pause_min": ("暂停时长（分钟）", "Paused (min)"),
+    "ratings": ("评价（条）", "Ratings (count)"),
+    "satisfaction_pct": ("满意率（%）", "Satisfaction (%)"),
+    "misses": ("未达标", "Below target"),
+}
+_FIGURES = (
+    "served",
+    "aht_min",
+    "open_min",
+    "serving_min",
+    "idle_min",
+    "pauses",
+    "pause_min",
+    "ratings",
+    "satisfaction_pct",
+    "misses",
+)
+WINDOW_COLUMNS = ("hall", "window", "window_name", "staff", *_FIGURES)
+STAFF_COLUMNS = ("hall", "staff_id", "staff", "windows", *_FIGURES)
+# A miss in words: {f} the AHT factor, {m} the median AHT (min), {n} the satisfaction target (%)
+MISS_WORDS: Mapping[str, tuple[str, str]] = {
+    "aht": ("平均办理时长超过中位数 {m} 分钟的 {f} 倍", "AHT above {f}× the median {m} min"),
+    "satisfaction": ("满意率低于目标 {n}%", "satisfaction below the {n}% target"),
+}
+
+
+def miss_words(miss: str, people: People, lang: CsvLanguage) -> str:
+    """One of a row's `misses` in words."""
+    median = "—" if people.aht_median_min is None else f"{people.aht_median_min:.1f}"
+    words = MISS_WORDS[miss][0 if lang == "zh" else 1]
+    return words.format(f=f"{people.aht_miss_factor:g}", m=median, n=f"{people.satisfaction_target_pct:g}")
+
+
+def csv_windows(
+    report: DayReport,
+    lang: CsvLanguage | None = None,
+    window_names: Mapping[str, str] | None = None,
+    staff_names: Mapping[str, str] | None = None,
+) -> str:
+    """The per-window table: a header (in `lang` with units; None: the column ids), one row per window. A window by
+    its id and configured name, its staff by their names (`staff_names`, else their ids); the misses in words."""
+    windows, staff = window_names or {}, staff_names or {}
+    return _people_csv(
+        report,
+        report.windows,
+        WINDOW_COLUMNS,
+        lang,
+        lambda r: [r.id or "", windows.get(r.id or "", ""), _joined([staff.get(s, s) for s in r.staff], lang)],
+    )
+
+
+def csv_staff(
+    report: DayReport,
+    lang: CsvLanguage | None = None,
+    window_names: Mapping[str, str] | None = None,
+    staff_names: Mapping[str, str] | None = None,
+) -> str:
+    """The per-staff table, as `csv_windows`: a staff member by id and name (empty id: served at a window nobody
+    signed in to), the windows they worked at by name."""
+    windows, staff = window_names or {}, staff_names or {}
+    return _people_csv(
+        report,
+        report.staff,
+        STAFF_COLUMNS,
+        lang,
+        lambda r: [
+            r.id or "",
+            staff.get(r.id, r.id) if r.id else "",
+            _joined([windows.get(w, w) for w in r.windows], lang),
+        ],
+    )
+
+
+def _joined(names: list[str], lang: CsvLanguage | None) -> str:
+    return ("、" if lang == "zh" else "; ").join(names)
+
+
+def _people_csv(
+    report: DayReport,
+    people: People,
+    columns: tuple[str, ...],
+    lang: CsvLanguage | None,
+    who: Callable[[Performance], list[str]],
+) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns if lang is None else [PEOPLE_HEADERS[c][0 if lang == "zh" else 1] for c in columns])
+    for r in people.rows:
+        figures = [_cell(getattr(r, name)) for name in _FIGURES[:-1]]
+        misses = " ".join(r.misses) if lang is None else _joined([miss_words(m, people, lang) for m in r.misses], lang)
+        writer.writerow([_text(report.hall_id), *(_text(x) for x in who(r)), *figures, _text(misses)])
+    return out.getvalue()
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
@@ -1167,19 +1528,31 @@ def _text(value: str) -> str:
 
 
 __all__ = [
+    "AHT_MISS_FACTOR",
     "BOOK_SCHEMA",
     "CSV_COLUMNS",
     "CSV_HEADERS",
     "DEFAULT_SILENT_AFTER_S",
+    "MISS_WORDS",
+    "PEOPLE_HEADERS",
     "SAMPLE_MIN",
+    "SATISFACTION_TARGET_PCT",
     "SATISFIED_SCORE",
     "SILENT_AFTER_S",
+    "STAFF_COLUMNS",
     "WAIT_BUCKETS_MIN",
+    "WINDOW_COLUMNS",
     "CsvLanguage",
     "DayBook",
     "DayReport",
     "Kpis",
+    "People",
+    "Performance",
+    "ServedFrom",
     "csv_daily",
     "csv_header",
     "csv_hourly",
+    "csv_staff",
+    "csv_windows",
+    "miss_words",
 ]

@@ -76,6 +76,7 @@ class Role(StrEnum):
     DIRECTOR = "director"  # 中心主任
     WINDOW_STAFF = "window_staff"  # the staff member at the window in question
     SECURITY = "security"
+    CITIZEN = "citizen"  # the called number's holder: told only through an SMS gateway that serves the queue system
 
 
 class Op(StrEnum):
@@ -183,9 +184,20 @@ class Escalation(_Strict):
     severity: Severity | None = Field(default=None, description="raise the alert to this severity")
 
 
+class Words(_Strict):
+    """A text in both languages of the UI. In a rule's `title`, `text` and `public`, `{name}` is a placeholder the
+    alert fills (`placeholders`): a label as its display name, a metric's value with its unit, `since`, `value`."""
+
+    zh: Annotated[str, Field(min_length=1, description="Chinese (简体)")]
+    en: Annotated[str, Field(min_length=1, description="English")]
+
+
 class Rule(_Strict):
     id: Annotated[str, Field(pattern=RULE_ID)]
     description: str = ""
+    title: Words | None = Field(default=None, description="a few words naming the problem (rule lists, ticket titles)")
+    text: Words | None = Field(default=None, description="the alert for the staff, with placeholders")
+    public: Words | None = Field(default=None, description="the alert on the public wall screen; none: not shown")
     when: Condition | None = None
     on: EventTrigger | None = None
     for_: Duration = Field(default=timedelta(0), alias="for", description="how long the condition must hold")
@@ -301,6 +313,57 @@ def _check_event(trigger: EventTrigger, path: str, problems: list[Problem]) -> N
             )
 
 
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+COMMON_PLACEHOLDERS = frozenset({"since", "value", "subject", "hall"})
+COMMAND_LABELS = frozenset({"cmd_id", "command", "device"})
+EVENT_LABELS = frozenset({"device", "device_type", "window", "ticket"})  # rules.conditions.event_labels
+EXTRA_LABELS: dict[str, frozenset[str]] = {"device": frozenset({"location"})}  # what a label brings along
+
+
+def _metric_names(cond: Condition) -> list[str]:
+    if cond.metric is not None:
+        return [cond.metric]
+    parts = cond.all if cond.all is not None else cond.any if cond.any is not None else [cond.not_]
+    return [name for part in parts if part is not None for name in _metric_names(part)]
+
+
+def placeholders(rule: Rule) -> frozenset[str]:
+    """What a rule's `title`, `text` and `public` may name: `since` (when it began, HH:MM), `value` (its first
+    metric's value), `subject` (whom it is about), `hall`; the labels of its subject (`window`, `service`, `device`,
+    `device_type`, `location`, `zone`, `camera`, `ticket`…); its metrics by full and short name
+    (`queue.longest_wait_min`, `longest_wait_min`); an event rule's filtered fields (`score`)."""
+    names = set(COMMON_PLACEHOLDERS)
+    if rule.on is not None:
+        labels = set(EVENT_LABELS)
+        names |= set(rule.on.where) or {"type"}
+    elif rule.when is not None:
+        kind = _subject_of(rule.when, "", []) or Subject.HALL
+        labels = set(COMMAND_LABELS if kind is Subject.COMMAND else LABELS.get(kind, frozenset()))
+        for metric in _metric_names(rule.when):
+            names |= {metric, metric.split(".", 1)[-1]}
+    else:
+        labels = set()
+    for label in list(labels):
+        labels |= EXTRA_LABELS.get(label, frozenset())
+    return frozenset(names | labels)
+
+
+def _check_words(rule: Rule, path: str, problems: list[Problem]) -> None:
+    known = placeholders(rule)
+    for field in ("title", "text", "public"):
+        words: Words | None = getattr(rule, field)
+        for lang in ("zh", "en"):
+            text = getattr(words, lang) if words is not None else ""
+            for name in PLACEHOLDER.findall(text):
+                if name not in known:
+                    problems.append(
+                        Problem(
+                            f"{path}.{field}.{lang}",
+                            f"unknown placeholder {{{name}}} (this rule fills: {', '.join(sorted(known))})",
+                        )
+                    )
+
+
 def check(rules: RuleFile, indices: list[int] | None = None, other_ids: set[str] | None = None) -> list[Problem]:
     """Cross-field checks pydantic cannot do: references, metric names, operator types.
 
@@ -318,6 +381,7 @@ def check(rules: RuleFile, indices: list[int] | None = None, other_ids: set[str]
             _subject_of(rule.when, f"{path}.when", problems)
         if rule.on is not None:
             _check_event(rule.on, f"{path}.on", problems)
+        _check_words(rule, path, problems)
         if rule.during is not None and rule.during not in rules.schedules and rule.during != "always":
             known = ", ".join(["always", *rules.schedules]) or "none"
             problems.append(Problem(f"{path}.during", f"unknown schedule {rule.during!r} (defined: {known})"))
@@ -516,6 +580,7 @@ __all__ = [
     "LABELS",
     "MAX_DEPTH",
     "MAX_NODES",
+    "PLACEHOLDER",
     "RULE_ID",
     "Action",
     "AlertAction",
@@ -538,11 +603,13 @@ __all__ = [
     "Threshold",
     "TicketAction",
     "Weekday",
+    "Words",
     "builtin_rules",
     "check",
     "load_rules",
     "parse_duration",
     "parse_rules",
+    "placeholders",
     "read_rule_text",
     "summarise",
 ]

@@ -70,12 +70,22 @@ def render() -> str:
         lines += ["", f"### `{name}:`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for key, sub in model.model_fields.items():
             lines.append(f"| `{name}.{key}` | {_type(sub.annotation)} | {_default(sub)} | {sub.description or ''} |")
-    from edge.config import BundleKey, DeviceConfig, ServiceConfig, Webhook, WindowConfig  # noqa: PLC0415
+    from edge.config import (  # noqa: PLC0415
+        BundleKey,
+        DeviceConfig,
+        ServiceConfig,
+        StaffConfig,
+        Webhook,
+        WindowConfig,
+        ZoneConfig,
+    )
 
     for label, model in (
         ("services.<code>", ServiceConfig),
         ("windows.<id>", WindowConfig),
         ("devices.<id>", DeviceConfig),
+        ("zones.<id>", ZoneConfig),
+        ("staff.<id>", StaffConfig),
         ("rules.bundle_keys[]", BundleKey),
         ("notify.webhooks[]", Webhook),
     ):

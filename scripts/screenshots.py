@@ -2,9 +2,11 @@
 
     .venv/bin/python scripts/screenshots.py [--minutes 150] [--out docs/screenshots]
 
-Starts a mosquitto, a gateway with the demo's users and the simulated city hall (from 08:30, at 60×, obeying the
-gateway's commands), lets the morning run for `--minutes` of hall time, then signs in as each role and writes
-`<view>-<lang>.jpg`. Everything runs on 127.0.0.1; nothing is downloaded.
+Starts a mosquitto, a gateway with the demo's users and the simulated city hall (60 windows; from 08:30, at 60×,
+obeying the gateway's commands), lets the morning run for `--minutes` of hall time, then signs in as each role and
+writes `<view>-<lang>.jpg`: the desk views at 1600×1000, the wall screen at 1920×1080, and the phone views (the
+manager's floor, the technician's tickets) at 390×844 (`phone-…`, the first screen as a phone shows it).
+Everything runs on 127.0.0.1; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ from tests.harness import GatewayProcess, chromium, simulator_process  # noqa: E
 
 SPEED = 60
 START = datetime(2026, 11, 23, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
-# (file name, user, route, full page)
+DESK, WALL, PHONE = (1600, 1000), (1920, 1080), (390, 844)
+# (file name, user, route, full page, viewport)
 SHOTS = [
-    ("login", None, "", False),
-    ("manager-floor", "manager", "floor", True),
-    ("wall", "manager", "wall", False),
-    ("technician", "tech", "tech", False),
-    ("admin", "admin", "admin", False),
-    ("reports", "manager", "reports", False),
+    ("login", None, "", False, DESK),
+    ("manager-floor", "manager", "floor", True, DESK),
+    ("wall", "manager", "wall", False, WALL),
+    ("technician", "tech", "tech", False, DESK),
+    ("admin", "admin", "admin", False, DESK),
+    ("reports", "manager", "reports", False, DESK),
+    ("phone-manager-floor", "manager", "floor", False, PHONE),
+    ("phone-technician", "tech", "tech", False, PHONE),
 ]
 BROKEN_RULE = """rules:
   - id: long-queue
@@ -79,9 +84,9 @@ def take(minutes: float, out: Path, base: str) -> None:
     with sync_playwright() as pw:
         browser = chromium(pw)
         for lang in ("zh", "en"):
-            for name, user, route, full in SHOTS:
+            for name, user, route, full, (width, height) in SHOTS:
                 context = browser.new_context(
-                    viewport={"width": 1600, "height": 1000}, locale="zh-CN", timezone_id="Asia/Shanghai"
+                    viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai"
                 )
                 page = context.new_page()
                 page.goto(base + "/")
@@ -92,7 +97,7 @@ def take(minutes: float, out: Path, base: str) -> None:
                 else:
                     page.reload()
                 page.wait_for_timeout(2500)
-                if name == "technician" and page.locator("li.ticket button.link").count():
+                if name.endswith("technician") and page.locator("li.ticket button.link").count():
                     page.locator("li.ticket button.link").first.click()
                     page.wait_for_timeout(800)
                 if name == "admin":
@@ -102,7 +107,7 @@ def take(minutes: float, out: Path, base: str) -> None:
                     page.locator("#admin-yaml").scroll_into_view_if_needed()
                 target = out / f"{name}-{lang}.jpg"
                 page.screenshot(path=str(target), full_page=full, type="jpeg", quality=80)
-                print(f"screenshots: {target.relative_to(ROOT)}", file=sys.stderr)
+                print(f"screenshots: {target}", file=sys.stderr)
                 context.close()
         browser.close()
     hall = httpx.get(f"{base}/api/hall", auth=("manager", DEMO_PASSWORD)).json()

@@ -176,8 +176,11 @@ class Window(_Config):
 
     id: DeviceId
     name: str = Field(default="", description="display name, e.g. 社保1号窗")
+    name_en: str = Field(default="", description="display name in English, e.g. Social insurance window 1")
     services: tuple[str, ...] = Field(min_length=1, description="service codes this window serves")
     staff_id: DeviceId = Field(description="staff member logged in at this window")
+    staff_name: str = Field(default="", description="that staff member's name, e.g. 张敏 (the demo's roster)")
+    staff_name_en: str = Field(default="", description="… in English, e.g. Zhang Min")
     shift: Span | None = Field(default=None, description="logged in from/to (default: hall opens–closes)")
     lunch: Span | None = Field(default=None, description="this window's lunch break (default: the hall's)")
     covers_lunch: bool = Field(default=False, description="午休不休: this window stays open over lunch")
@@ -252,6 +255,8 @@ class ZoneKind(StrEnum):
 class Zone(_Config):
     id: DeviceId
     kind: ZoneKind
+    name: str = Field(default="", description="display name, e.g. 等候区A (staff seats: named after their window)")
+    name_en: str = Field(default="", description="display name in English, e.g. Waiting area A")
     services: tuple[str, ...] = Field(default=(), description="waiting: services seated here (empty: all)")
     kiosks: tuple[str, ...] = Field(default=(), description="kiosk: kiosks in view (empty: all)")
     windows: tuple[str, ...] = Field(default=(), description="staff_seat: exactly one window; counter: windows")

@@ -31,7 +31,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from edge.api import alerts, audit, commands, docs, hall, health, live, reports, rules, session, tickets, tidal, users
+from edge.api import (
+    alert_history,
+    alerts,
+    audit,
+    commands,
+    docs,
+    hall,
+    health,
+    live,
+    reports,
+    rules,
+    session,
+    tickets,
+    tidal,
+    users,
+)
 from edge.api.deps import VERSION, ApiState
 from edge.api.guard import Guard, server_error, validation_error
 from edge.auth import Auth
@@ -40,7 +55,8 @@ from edge.gateway import Gateway
 __all__ = ["VERSION", "ApiState", "create_app"]
 
 WEB = resources.files("edge").joinpath("web")
-ROUTERS = (session, users, health, hall, alerts, commands, rules, tickets, tidal, live, reports, audit)
+# alert_history before alerts: its /api/alerts/history must not be taken for an alert's fingerprint
+ROUTERS = (session, users, health, hall, alert_history, alerts, commands, rules, tickets, tidal, live, reports, audit)
 
 
 def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:

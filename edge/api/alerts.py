@@ -13,9 +13,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from edge.api.deps import ALL, State, needs, who
+from edge.api.deps import ALL, ApiState, State, needs, who
 from edge.api.schemas import AckBody, AlertDetail, AlertEnded, AlertOut, SilenceBody, SilenceOut
 from edge.auth import Role
+from edge.wording.alerts import alert_body_words
 from rules.engine import AlertState, Silence
 
 router = APIRouter(tags=["alerts"])
@@ -53,7 +54,24 @@ async def alerts(
     if rule:
         rows = [r for r in rows if r["rule"] == rule]
     rows.sort(key=lambda r: str(r.get("fired_at") or r.get("active_since") or ""), reverse=True)
-    return [AlertOut.model_validate(r) for r in rows[:limit]]
+    return worded(rows[:limit], state)
+
+
+def worded(rows: list[dict[str, object]], state: ApiState) -> list[AlertOut]:
+    """The alerts with their words (a record stored before alerts had `text` gets them rendered now, by
+    edge/wording) and the display name of who acknowledged each (`names`: login → 王经理), for the UI to show."""
+    d = state.decider()
+    people = {a.user.name: a.user.display for a, _ in state.auth.accounts() if a.user.display}
+    profile = state.config.profile() if any(not isinstance(r.get("text"), dict) for r in rows) else None
+    out = []
+    for row in rows:
+        r = dict(row)
+        if not isinstance(r.get("text"), dict):
+            r |= alert_body_words(r, d.engine.rule(str(r.get("rule"))), profile, state.tz).json()
+        login = r.get("acknowledged_by")
+        r["names"] = {login: people[login]} if isinstance(login, str) and login in people else {}
+        out.append(AlertOut.model_validate(r))
+    return out
 
 
 @router.get("/api/alerts/{fingerprint}", response_model=AlertDetail, **needs(*ALL))
@@ -62,11 +80,11 @@ async def alert(fingerprint: str, state: State) -> AlertDetail:
     d = state.decider()
     store = state.current_store()
     changes = store.decisions.alert_history(50, fingerprint) if store else []
-    history = [AlertOut.model_validate(json.loads(c.body)) for c in changes]
+    history = worded([json.loads(c.body) for c in changes], state)
     current = d.engine.alerts.get(fingerprint)
     if current is None and not history:
         raise HTTPException(404, f"no alert {fingerprint}")
-    return AlertDetail(alert=AlertOut.model_validate(d.alert_json(current)) if current else history[0], history=history)
+    return AlertDetail(alert=worded([d.alert_json(current)], state)[0] if current else history[0], history=history)
 
 
 @router.post("/api/alerts/{fingerprint}/ack", response_model=AlertOut | AlertEnded, **needs(Role.MANAGER))
@@ -80,7 +98,7 @@ async def acknowledge(fingerprint: str, body: AckBody, request: Request, state: 
     current = d.engine.alerts.get(fingerprint)
     if current is None:
         return AlertEnded(fingerprint=fingerprint, state="resolved")
-    return AlertOut.model_validate(d.alert_json(current))
+    return worded([d.alert_json(current)], state)[0]
 
 
 @router.get("/api/silences", response_model=list[SilenceOut], **needs(*ALL))

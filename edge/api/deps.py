@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, HTTPException, Request
 
 from cloud_sync.delivery import Receiver
-from edge.auth import COOKIE, OPEN_USER, Auth, Busy, Role, Throttled, User, loopback
+from edge.auth import COOKIE, OPEN_USER, Auth, Role, Throttled, User, loopback
 from edge.config import GatewayConfig
 from edge.decisions import Decider
 from edge.gateway import Counters, Gateway, StorageHealth
 from edge.liveness import Liveness
 from edge.mqtt import MqttLink
+from edge.passwords import Busy
 from edge.reports import Reports
 from edge.store import Store
 from edge.stream import Broadcaster

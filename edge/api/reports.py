@@ -18,12 +18,24 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 
 from edge.api.deps import ALL, ApiState, State, needs
 from edge.api.schemas import DayReportOut, KpiDayOut, KpiHoursOut, KpiRangeOut, KpiToday
 from edge.auth import Role
 from edge.reports import forecast
-from rules.kpi import WAIT_BUCKETS_MIN, CsvLanguage, DayReport, csv_daily, csv_hourly
+from rules.kpi import (
+    WAIT_BUCKETS_MIN,
+    CsvLanguage,
+    DayReport,
+    People,
+    Performance,
+    ServedFrom,
+    csv_daily,
+    csv_hourly,
+    csv_staff,
+    csv_windows,
+)
 
 router = APIRouter(tags=["reports"])
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)  # reports: days a hall's log can hold (and datetime can)
@@ -132,16 +144,95 @@ async def report(day: date, state: State) -> DayReportOut:
     return DayReportOut(**{f.name: getattr(r, f.name) for f in fields(r)}, buckets=buckets(), targets=targets(state))
 
 
+class PeopleOut(BaseModel):
+    """One day's per-window or per-staff performance (rules.kpi.People), with the names to show."""
+
+    day: date
+    generated_at: datetime
+    rows: tuple[Performance, ...] = Field(description="per window (or staff member), by id; minutes and percentages")
+    aht_median_min: float | None = Field(description="the median of the rows' average handling times")
+    aht_miss_factor: float = Field(description="a row's AHT above this many times the median is a miss (`aht`)")
+    satisfaction_target_pct: float = Field(description="a satisfaction below this is a miss (`satisfaction`)")
+    window_names: dict[str, str] = Field(description="window id → its configured name, where it has one")
+    staff_names: dict[str, str] = Field(
+        description="staff id → the roster's name (staff:), else the display name of the user of that name"
+    )
+
+
+class ServedFromOut(BaseModel):
+    """Why a row served more (or fewer) than it issued: the hall's row, then each service's (rules.kpi.ServedFrom)."""
+
+    day: date
+    rows: tuple[ServedFrom, ...]
+    service_names: dict[str, str]
+
+
+def names(state: ApiState) -> tuple[dict[str, str], dict[str, str]]:
+    """Window id → configured name; staff id → the roster's name (`staff:`), else the display name of the user whose
+    name it is (王芳 for S201)."""
+    profile = state.reports.profile
+    windows = {w.window_id: w.name for w in profile.windows if w.name}
+    staff = {a.user.name: a.user.display for a, _ in state.auth.accounts() if a.user.display}
+    staff.update({p.staff_id: p.name for p in profile.staff})
+    return windows, staff
+
+
+def people(state: ApiState, r: DayReport, of: People) -> PeopleOut:
+    windows, staff = names(state)
+    named = {s for row in of.rows for s in row.staff}
+    return PeopleOut(
+        day=r.day,
+        generated_at=r.generated_at,
+        rows=of.rows,
+        aht_median_min=of.aht_median_min,
+        aht_miss_factor=of.aht_miss_factor,
+        satisfaction_target_pct=of.satisfaction_target_pct,
+        window_names=windows,
+        staff_names={k: v for k, v in staff.items() if k in named},
+    )
+
+
+@router.get("/api/reports/{day}/windows", response_model=PeopleOut, **needs(Role.MANAGER))
+async def report_windows(day: date, state: State) -> PeopleOut:
+    """One day's performance per window: tickets served, average handling time (AHT), open, serving and idle time,
+    pauses (count and minutes) and ratings (count, satisfied %), each with its misses (`aht`: above 1.5 × the
+    median; `satisfaction`: below the target). Every configured window has a row."""
+    r = await day_report(state, day)
+    return people(state, r, r.windows)
+
+
+@router.get("/api/reports/{day}/staff", response_model=PeopleOut, **needs(Role.MANAGER))
+async def report_staff(day: date, state: State) -> PeopleOut:
+    """One day's performance per staff member (the `staff_id` a window signed in with), as `…/windows`: what they did
+    at every window they worked at. A row with id null: served at a window nobody signed in to."""
+    r = await day_report(state, day)
+    return people(state, r, r.staff)
+
+
+@router.get("/api/reports/{day}/served", response_model=ServedFromOut, **needs(Role.MANAGER))
+async def report_served(day: date, state: State) -> ServedFromOut:
+    """Why served and issued differ, for the hall and per service: of the tickets served, how many were issued
+    before the day (or before the log began) and how many were transferred in from another service; and how many of
+    those issued were transferred out."""
+    r = await day_report(state, day)
+    return ServedFromOut(day=r.day, rows=r.served_from, service_names=r.service_names)
+
+
 @router.get("/api/reports/{day}/{kind}.csv", response_class=PlainTextResponse, **needs(Role.MANAGER))
 async def report_csv(
-    day: date, kind: Literal["daily", "hourly"], state: State, lang: CsvLanguage = "zh"
+    day: date, kind: Literal["daily", "hourly", "windows", "staff"], state: State, lang: CsvLanguage = "zh"
 ) -> PlainTextResponse:
     """The day's report as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese names), its header in
-    `lang` (zh, en) with each figure's unit, e.g. 服务水平（15分钟内叫号，%）. A text cell that starts like a formula
-    (= + - @, a tab or a carriage return) has a single quote put before it, so a spreadsheet shows it and does not
-    run it; the figures stay numbers."""
+    `lang` (zh, en) with each figure's unit, e.g. 服务水平（15分钟内叫号，%）: `daily` (the hall, then each service),
+    `hourly`, `windows` and `staff` (per window and per staff member, by name, the misses in words). A text cell that
+    starts like a formula (= + - @, a tab or a carriage return) has a single quote put before it, so a spreadsheet
+    shows it and does not run it; the figures stay numbers."""
     r = await day_report(state, day)
-    text = csv_daily(r, lang) if kind == "daily" else csv_hourly(r, lang)
+    if kind in ("windows", "staff"):
+        windows, staff = names(state)
+        text = (csv_windows if kind == "windows" else csv_staff)(r, lang, windows, staff)
+    else:
+        text = csv_daily(r, lang) if kind == "daily" else csv_hourly(r, lang)
     return PlainTextResponse(
         "\ufeff" + text,
         media_type="text/csv; charset=utf-8",

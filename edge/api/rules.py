@@ -50,6 +50,7 @@ from edge.backtest import STOP_GRACE_S, BacktestStopped, NothingRecorded, backte
 from edge.backtest import Result as BacktestResult
 from edge.store import Store
 from edge.versions import diff as version_diff
+from edge.wording.alerts import rule_title
 from rules.language import RuleFile, RuleTextError, parse_rules, read_rule_text, summarise
 
 router = APIRouter(tags=["rules"])
@@ -61,10 +62,12 @@ async def rules(state: State) -> list[RuleOut]:
     """The rules in force."""
     in_force = state.rules()
     enabled = {r.id: (r.enabled, r.description) for r in in_force.rules}
+    by_id = {r.id: r for r in in_force.rules}
     return [
         RuleOut(
             id=x.id,
             description=enabled[x.id][1],
+            title=rule_title(by_id[x.id], x.id),
             severity=x.severity.value,
             kind=x.kind,
             subject=x.subject,

@@ -235,6 +235,13 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class WordsOut(BaseModel):
+    """A text in both languages of the UI, rendered by the gateway (edge/wording)."""
+
+    zh: str
+    en: str
+
+
 class AlertOut(_Record):
     """An alert as the API, the MQTT alert topic, webhooks and the live stream show it (edge.decisions.alert_json)."""
 
@@ -255,6 +262,20 @@ class AlertOut(_Record):
     escalation_level: int
     occurrences: int = Field(description="event alerts: how many events matched while it was open")
     muted_by: str | None = Field(description='while muted: "silence:<id>" or "inhibited:<fingerprint>"')
+    title: WordsOut | None = Field(default=None, description="its rule's short name")
+    text: WordsOut | None = Field(
+        default=None,
+        description="the alert in words for the staff, from its rule's template: display names, numbers with units, "
+        "the time it began (a record from before issue 19 gets them when it is read)",
+    )
+    public: WordsOut | None = Field(default=None, description="its words for the public wall screen; null: not public")
+    facts: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per language, each value behind it by name with its unit: the evidence in words",
+    )
+    names: dict[str, str] = Field(
+        default_factory=dict, description="the display name of who acknowledged it, by user name, where there is one"
+    )
 
 
 class AlertEnded(BaseModel):
@@ -330,6 +351,10 @@ class TicketOut(_Record):
         description="every alert behind it, the one that opened it first: another fault of the device while it is "
         "open joins it (`escalated`) instead of opening a second ticket (records before issue 19: none)",
     )
+    text: WordsOut | None = Field(
+        default=None, description="the ticket in words: what, about which device or window (`title` is machine text)"
+    )
+    problem: WordsOut | None = Field(default=None, description="what it is: the titles of the rules behind it")
     names: dict[str, str] = Field(
         default_factory=dict,
         description="the display names of the people it names (acknowledged_by … closed_by, its history), by user "
@@ -435,6 +460,9 @@ class CommandOut(BaseModel):
 class RuleOut(BaseModel):
     id: str
     description: str
+    title: dict[str, str] = Field(
+        default_factory=dict, description="its short name, {zh, en}: its `title`, else from its description"
+    )
     severity: str
     kind: str
     subject: str

@@ -13,7 +13,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from edge.api.deps import ALL, ApiState, SignedIn, State, client, local_administrator, refusal
 from edge.api.schemas import LoginBody, Me
-from edge.auth import COOKIE, Busy, Throttled, User
+from edge.auth import COOKIE, Throttled, User
+from edge.passwords import Busy
 
 router = APIRouter(tags=["session"])
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from edge.api.deps import ALL, ApiState, State, needs, who
 from edge.api.schemas import TicketBody, TicketOut
 from edge.auth import Role, User
+from edge.wording.alerts import ticket_words
 from rules.tickets import TicketAssignedError, TicketTransitionError, UnknownTicketError
 
 router = APIRouter(tags=["tickets"])
@@ -68,6 +69,7 @@ async def tickets(
 def named(rows: Iterable[dict[str, object]], state: ApiState) -> list[TicketOut]:
     """The tickets with the display names of the people they name (王经理 for wang), for the UI to show."""
     people = {a.user.name: a.user.display for a, _ in state.auth.accounts() if a.user.display}
+    rows = [_worded(r, state) for r in rows]
     out = []
     for r in rows:
         steps = r.get("history")
@@ -75,6 +77,37 @@ def named(rows: Iterable[dict[str, object]], state: ApiState) -> list[TicketOut]
         logins |= {s.get("by") for s in steps if isinstance(s, dict)} if isinstance(steps, list) else set()
         out.append(TicketOut.model_validate({**r, "names": {n: people[n] for n in logins if n in people}}))
     return out
+
+
+def _worded(r: dict[str, object], state: ApiState) -> dict[str, object]:
+    """A ticket with its words (`text`, `problem`: {zh, en}); a record stored before tickets had them gets them
+    rendered now (edge/wording), from its rules' titles and the hall's names."""
+    if isinstance(r.get("text"), dict) and isinstance(r.get("problem"), dict):
+        return r
+    d = state.decider()
+    faults = r.get("faults")
+    ids = [str(r.get("rule_id") or "")]
+    ids += (
+        [str(f["rule_id"]) for f in faults if isinstance(f, dict) and "rule_id" in f]
+        if isinstance(faults, list)
+        else []
+    )
+    behind = [(rid, d.engine.rule(rid)) for rid in dict.fromkeys(ids)]
+
+    def text(key: str) -> str | None:
+        value = r.get(key)
+        return value if isinstance(value, str) else None
+
+    words, problem = ticket_words(
+        str(r.get("kind")),
+        behind,
+        text("device"),
+        text("device_type"),
+        text("window"),
+        text("rating_ticket"),
+        state.config.profile(),
+    )
+    return {**r, "text": words, "problem": problem}
 
 
 def _day(at: object, state: ApiState) -> date | None:

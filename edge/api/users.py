@@ -16,7 +16,8 @@ from fastapi import APIRouter, HTTPException, Request
 
 from edge.api.deps import State, needs, refusal, who
 from edge.api.schemas import PasswordBody, PasswordPolicyOut, UserBody, UserChangeBody, UserOut
-from edge.auth import MIN_DISTINCT_CHARS, MIN_PASSWORD_CHARS, Busy, Role, User, UserError, password_fault
+from edge.auth import Role, User, UserError
+from edge.passwords import MIN_DISTINCT_CHARS, MIN_PASSWORD_CHARS, Busy, password_fault
 
 router = APIRouter(tags=["users"])
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from devices.errors import ConfigError
 from edge.audit import Entry
-from edge.auth import TOKEN_DAYS, TOKEN_DAYS_MAX, Auth, Role, UserError, hash_password, password_problem, token_id
+from edge.auth import TOKEN_DAYS, TOKEN_DAYS_MAX, Auth, Role, UserError, token_id
 from edge.cli.database import missing
 from edge.cli.terminal import cli_user, read_password, say
+from edge.passwords import hash_password, password_problem
 from edge.store import Store
 
 ROLES = [role.value for role in Role]  # as argparse shows them: plain strings

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
 from devices.contract import CommandAck
-from devices.topics import Channel
+from devices.topics import Channel, DeviceType
 from edge.audit import Entry
 from edge.clock import DeviceClock
 from edge.config import GatewayConfig
@@ -56,18 +56,22 @@ from edge.store.faults import describe, is_storage_fault
 from edge.stream import Broadcaster
 from edge.supervisor import Worker
 from edge.wording.tidal import render_event
+from rules.alerts import NotifyReason
 from rules.clock import Clock
 from rules.commands import AckOutcome, CommandStatus, CommandTracker, DeviceCommand, TrackedCommand
 from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
 from rules.hall import UNCOUNTED, HallSnapshot
-from rules.language import RuleFile, Schedule
+from rules.language import Role, RuleFile, Schedule
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
 from rules.tidal import (
+    AssignCandidate,
     DemandProfile,
     Recommendation,
     TidalEvent,
     TidalEventKind,
     TidalTracker,
+    assign_candidates,
+    assign_staff,
     recommend_open,
     window_capabilities,
 )
@@ -375,6 +379,36 @@ class Decider:
             self.evaluate(rejected=[(rec, by, reason)])
         return rec
 
+    def recommendation_assign(self, rec_id: str, window_id: str, staff_id: str | None, by: str) -> Recommendation:
+        """The manager assigns `window_id` (and `staff_id`) to an opening that proposed no window: carried out like an
+        approval (the queue system told to open it) when the hall has a queue system, else recorded as opened by
+        hand; either way followed as a tidal window and checked. ValueError if it is not a pending opening."""
+        now = self._clock.now()
+        hall = self._snapshot(now)
+        by_command = any(d.device_type is DeviceType.QMS for d in hall.devices)
+        rec = self.tidal.assign(rec_id, window_id, staff_id, by, now, by_command=by_command)
+        self._audited(
+            by,
+            "recommendation.assign",
+            rec_id,
+            windows=[window_id],
+            staff=staff_id,
+            services=list(rec.services),
+            by_command=by_command,
+        )
+        self.evaluate(approved=[(rec, by)])
+        return rec
+
+    def assign_candidates(self, rec_id: str) -> tuple[Recommendation, list[AssignCandidate], list[str]]:
+        """For a pending opening: the windows that could be assigned to it and the staff who could be sent."""
+        rec = next((r for r in self.tidal.pending() if r.id == rec_id), None)
+        if rec is None:
+            raise ValueError(f"no pending tidal recommendation {rec_id!r} (unknown, already decided or expired)")
+        hall = self._snapshot(self._clock.now())
+        taken = {ow.window_id for ow in self.tidal.opened()}
+        windows = assign_candidates(hall, window_capabilities(self._profile, hall), rec.services, taken)
+        return rec, windows, assign_staff(hall, self._settings.staff_pool, windows)
+
     # -- the loop ---------------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -460,7 +494,7 @@ class Decider:
         self._send_again(batch, moved)
         for d in decisions:
             if isinstance(d, Notify):
-                self._alert_note(batch, d)
+                self._alert_note(batch, d, hall)
             elif d.action.command is not None:
                 if self._replay is None:  # a backtest sends nothing: the recorded devices answered already
                     numbers = self.commands.numbers
@@ -642,15 +676,43 @@ class Decider:
         self.notifications += 1
         if self._replay is not None:
             return  # a backtest tells nobody
-        body = {"id": notification_id, **body}
+        body = self.notification(kind, body, notification_id)
         payload = json.dumps({"type": kind, **body}, ensure_ascii=False).encode()
         batch.outbox.append(OutboxMessage("mqtt", f"{self._settings.topic}/{kind}s", payload))
         batch.outbox.extend(OutboxMessage("webhook", url, payload) for url in self._settings.webhooks)
         batch.live.append(LiveEvent(kind, body))
 
-    def _alert_note(self, batch: Batch, note: Notify) -> None:
+    @staticmethod
+    def notification(kind: str, body: dict[str, object], notification_id: str) -> dict[str, object]:
+        """A notification of `kind` about `body` (an alert, a ticket, a recommendation as records.py shows it): its
+        `id` is `notification_id` whatever its kind (docs/api.md, "Notifications and their ids"), so each event of
+        a ticket has its own; a ticket's own id is then its `ticket_id`, a recommendation's its `rec_id`."""
+        rest = dict(body)
+        own = rest.pop("id", None)
+        head: dict[str, object] = {"id": notification_id}
+        if own is not None:
+            head["ticket_id" if kind == "ticket" else "rec_id" if kind == "recommendation" else f"{kind}_id"] = own
+        return {**head, **rest}
+
+    def _alert_note(self, batch: Batch, note: Notify, hall: HallSnapshot) -> None:
         body = self.alert_json(note.alert, note) if self._replay is None else {}
+        ended = note.reason in (NotifyReason.ACKNOWLEDGED, NotifyReason.RESOLVED)
+        if body and Role.CITIZEN in note.roles and not ended:  # a re-call to the number's holder
+            body["call"] = self._called(note.alert, hall)
         self._deliver(batch, "alert", body, alert_notification_id(note))
+
+    @staticmethod
+    def _called(alert: Alert, hall: HallSnapshot) -> dict[str, str] | None:
+        """The number a notification to the citizen (its holder, by the hall's SMS gateway: edge/webhooks.py) calls
+        again: the alert's ticket, or its window's current one; None when the window calls none now. The queue
+        system's ticket id and the printed number, never a person's data (hallops holds none)."""
+        window = alert.labels.get("window")
+        w = next((w for w in hall.windows if w.window_id == window), None)
+        ticket = alert.labels.get("ticket") or (w.current_ticket if w else None)
+        if window is None or ticket is None:
+            return None
+        number = w.current_number if w is not None and w.current_ticket == ticket else None
+        return {"ticket": ticket, "number": number or ticket, "window": window}
 
     def _ticket_note(self, batch: Batch, ev: TicketEvent) -> None:
         body = self.ticket_json(ev.ticket)
@@ -698,7 +760,9 @@ class Decider:
         caps = window_capabilities(self._profile, hall)
         numbers = self.commands.numbers
         self._send(batch, recommendation_commands(rec, hall, caps, now, hall_id=self._hall, numbers=numbers), now)
-        self._rec_note(batch, rec, "approved", by=by, roles=("hall_manager", "window_staff"))
+        assigned = any(ow.rec_id == rec.id and ow.assigned for ow in self.tidal.opened())
+        event = "assigned" if assigned else "approved"
+        self._rec_note(batch, rec, event, by=by, roles=("hall_manager", "window_staff"))
 
     def _tidal_event(self, batch: Batch, ev: TidalEvent, hall: HallSnapshot, now: datetime) -> None:
         if ev.kind is TidalEventKind.CLOSE and ev.recommendation is not None:
@@ -725,11 +789,20 @@ class Decider:
     def alert_json(self, a: Alert, note: Notify | None = None) -> dict[str, object]:
         """The alert as the API, the MQTT alert topic, webhooks and the live stream show it."""
         rule = self.engine.rule(a.rule_id)
-        return alert_json(a, description=rule.description if rule else "", hall=self._hall, tz=self._tz, note=note)
+        return alert_json(
+            a,
+            description=rule.description if rule else "",
+            hall=self._hall,
+            tz=self._tz,
+            note=note,
+            rule=rule,
+            profile=self._profile,
+        )
 
     def ticket_json(self, t: Ticket) -> dict[str, object]:
         """A ticket as the API, the MQTT ticket topic, webhooks and the live stream show it."""
-        return ticket_json(t, self._tz)
+        rules = {rid: rule for rid in t.rules if (rule := self.engine.rule(rid)) is not None}
+        return ticket_json(t, self._tz, rules=rules, profile=self._profile)
 
 
 def _due(deadline: datetime | None, now: datetime) -> bool:

@@ -10,23 +10,40 @@ it). Times are given in the hall's time zone. This module must not decide or sto
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
+from edge.wording.alerts import alert_words, ticket_words
 from edge.wording.tidal import recommendation_json
 from rules.engine import Alert, Notify, NotifyReason
+from rules.hall import HallProfile
+from rules.language import Rule
 from rules.tickets import Ticket
 from rules.tidal import Recommendation
 
 
-def alert_json(a: Alert, *, description: str, hall: str, tz: ZoneInfo, note: Notify | None = None) -> dict[str, object]:
-    """The alert as the API, the MQTT alert topic, webhooks and the live stream show it (`description`: its rule's)."""
+def alert_json(
+    a: Alert,
+    *,
+    description: str,
+    hall: str,
+    tz: ZoneInfo,
+    note: Notify | None = None,
+    rule: Rule | None = None,
+    profile: HallProfile | None = None,
+) -> dict[str, object]:
+    """The alert as the API, the MQTT alert topic, webhooks and the live stream show it (`description`: its rule's).
+    `text` ({zh, en}) is the alert in words for the staff, `public` for the wall screen (null: not for the public),
+    `title` its rule's short name, rendered from `rule`'s templates with `profile`'s display names (edge/wording);
+    `reason` stays the machine text."""
 
     def t(v: datetime | None) -> str | None:
         return v.astimezone(tz).isoformat() if v is not None else None
 
+    words = alert_words(rule, a.rule_id, a.labels, a.evidence, a.active_since, profile, tz)
     body: dict[str, object] = {
         "hall": hall,
         "fingerprint": a.fingerprint,
@@ -36,6 +53,7 @@ def alert_json(a: Alert, *, description: str, hall: str, tz: ZoneInfo, note: Not
         "state": a.state.value,
         "labels": a.labels,
         "reason": a.reason,
+        **words.json(),
         "evidence": {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in a.evidence.items()},
         "active_since": t(a.active_since),
         "fired_at": t(a.fired_at),
@@ -76,14 +94,23 @@ def recommendation_notification_id(rec_id: str, event: str) -> str:
     return f"recommendation:{rec_id}:{event}"
 
 
-def ticket_json(t: Ticket, tz: ZoneInfo) -> dict[str, object]:
-    """A ticket as the API, the MQTT ticket topic, webhooks and the live stream show it."""
-    return {f.name: _plain_json(getattr(t, f.name), tz) for f in fields(t)}
+def ticket_json(
+    t: Ticket, tz: ZoneInfo, *, rules: Mapping[str, Rule] | None = None, profile: HallProfile | None = None
+) -> dict[str, object]:
+    """A ticket as the API, the MQTT ticket topic, webhooks and the live stream show it; `text` ({zh, en}) is its
+    heading in words (what, about which device or window) and `problem` ({zh, en}) what it is, from the titles of
+    `rules` and `profile`'s names."""
+    body = {f.name: _plain_json(getattr(t, f.name), tz) for f in fields(t)}
+    behind = [(rid, (rules or {}).get(rid)) for rid in t.rules]
+    words = ticket_words(t.kind.value, behind, t.device, t.device_type, t.window, t.rating_ticket, profile)
+    body["text"], body["problem"] = words
+    return body
 
 
 def recommendation_record(rec: Recommendation, event: str, by: str) -> dict[str, object]:
-    """A recommendation as its record keeps it after `event` (offered, approved, rejected): who decided, if anyone."""
-    decided_by = by if event in ("approved", "rejected") else None
+    """A recommendation as its record keeps it after `event` (offered, approved, assigned, rejected): who decided,
+    if anyone. `assigned`: the manager picked the window (and staff) for an opening that proposed none."""
+    decided_by = by if event in ("approved", "assigned", "rejected") else None
     return {**recommendation_json(rec), "status": event, "decided_by": decided_by}
 
 

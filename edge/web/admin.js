@@ -216,7 +216,8 @@ function rulesTable(rules) {
       h("th", { scope: "col" }, t(k))))),
     h("tbody", {}, rules.map((r) => h("tr", {},
       h("th", { scope: "row" }, h("code", {}, r.id)), h("td", {}, t(`sev_${r.severity}`)), h("td", {}, r.kind),
-      h("td", {}, r.subject), h("td", {}, r.enabled ? "✓" : "—"), h("td", {}, r.description)))));
+      h("td", {}, r.subject), h("td", {}, r.enabled ? "✓" : "—"),
+      h("td", {}, (r.title && r.title[language()]) || r.description)))));
 }
 
 // A JSON call whose 422 carries problems ({message, problems: [{path, message, line}]}): api() keeps only a string.
@@ -589,6 +590,8 @@ function detailText(e, key, v) {
     case "labels": return Object.keys(v).length ? labelsText(v) : null;
     case "ends_at": return t("audUntil", { t: dateTime(v) });
     case "windows": return t("audWindows", { list: listText(v, windowName) });
+    case "staff": return t("audStaff", { v });
+    case "by_command": return v ? null : t("audByHand");
     case "services": return t("audServices", { list: listText(v, serviceName) });
     case "reason": return t("audReason", { v });
     case "note": return t("audNote", { v });
@@ -606,9 +609,9 @@ function detailText(e, key, v) {
 }
 
 // The details in the order people read them (the log keeps them sorted by key).
-const DETAIL_ORDER = ["role", "name", "was", "rule", "labels", "windows", "services", "reason", "note", "comment",
-  "ends_at", "origin", "type", "hall", "rules", "rule_version", "needs_approval", "client", "method", "scope",
-  "retry_after_s", "id", "label", "days"];
+const DETAIL_ORDER = ["role", "name", "was", "rule", "labels", "windows", "staff", "services", "by_command", "reason",
+  "note", "comment", "ends_at", "origin", "type", "hall", "rules", "rule_version", "needs_approval", "client", "method",
+  "scope", "retry_after_s", "id", "label", "days"];
 
 function detailsText(e) {
   const rank = (k) => (DETAIL_ORDER.includes(k) ? DETAIL_ORDER.indexOf(k) : DETAIL_ORDER.length);

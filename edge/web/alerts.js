@@ -1,12 +1,26 @@
 // The manager's alerts: alarms first, the info-level prompts folded under one line; acknowledge and silence.
 import { t } from "./i18n.js";
-import { live, api, h, hhmm, num, toast, refreshLater } from "./ui.js";
-import { alertText, personName } from "./words.js";
+import { live, api, h, dateTime, toast, refreshLater } from "./ui.js";
+import { alertFacts, alertText, personName } from "./words.js";
+import { agoSpan, refreshAges, when } from "./tech.js";
+
+// how long each alert has been going ("12 分钟前"), kept true on every hall update without rebuilding the feed
+live.listeners.add((what) => {
+  if (what === "hall") for (const el of document.querySelectorAll("ul.alerts")) refreshAges(el);
+});
+
+// when it began: the time (the date too on another day), its age beside it, the full moment in the tooltip
+function began(a) {
+  const iso = a.fired_at || a.active_since;
+  if (!iso) return null;
+  return h("span", { class: "began", title: t("alertBegan", { t: dateTime(iso) }) },
+    h("time", { datetime: iso }, when(iso)), " · ", agoSpan(iso));
+}
 
 // -- alerts -----------------------------------------------------------------------------------------------------
 
 function alertItem(a) {
-  const evidence = Object.entries(a.evidence || {}).slice(0, 6);
+  const facts = alertFacts(a).slice(0, 6);  // the values behind it in words, never the raw metric names
   const canAct = live.me.role === "manager" || live.me.role === "administrator";
   const form = h("form", { class: "silence", hidden: true },
     h("label", { for: `sil-m-${a.fingerprint}` }, t("silenceFor")),
@@ -30,11 +44,9 @@ function alertItem(a) {
       h("span", { class: "astate" }, t(`st_${a.state}`)),
       a.muted_by ? h("span", { class: "muted" }, t("muted")) : null,
       a.escalation_level ? h("span", { class: "esc" }, t("escalated", { n: a.escalation_level })) : null,
-      h("time", {}, hhmm(a.fired_at || a.active_since))),
+      began(a)),
     h("p", { class: "reason" }, alertText(a)),
-    evidence.length ? h("dl", { class: "evidence", "aria-label": t("evidence") },
-      evidence.map(([k, v]) => [h("dt", {}, k), h("dd", {}, typeof v === "number" ? num(v, v % 1 ? 1 : 0) : String(v))]))
-      : null,
+    facts.length ? h("ul", { class: "alert-facts", "aria-label": t("evidence") }, facts.map((f) => h("li", {}, f))) : null,
     a.state === "acknowledged" ? h("p", { class: "acked" }, t("acked", { by: personName(a.acknowledged_by, a.names) })) : null,
     canAct ? h("div", { class: "actions" },
       a.state === "firing" ? h("button", { type: "button", class: "primary", "data-key": `ack-${a.fingerprint}`,

@@ -5,7 +5,9 @@ import { live, h, patch, section, minutes, sinceMin, pct, num, serviceName, slLa
 import { kpiTrends } from "./trends.js";
 import { rectifySection } from "./rectify.js";
 import { alertsFeed } from "./alerts.js";
+import { zoneName } from "./words.js";
 import { recsList } from "./tidal.js";
+import { historySection } from "./history.js";
 
 // -- what a window tile shows --------------------------------------------------------------------------------------
 
@@ -34,14 +36,16 @@ function tile(w, state, now) {
   const clock = state === "serving" ? sinceMin(w.serving_since || w.calling_since || w.last_call_at, now)
     : state === "paused" ? sinceMin(w.paused_since, now)
       : state.startsWith("idle") ? sinceMin(w.idle_since, now) : null;
-  const name = w.name || w.window_id;
+  const en = language() === "en";
+  const name = (en ? w.name_en || w.name : w.name || w.name_en) || w.window_id;
+  const staff = (en ? w.staff_name_en || w.staff_name : w.staff_name) || w.staff_id;  // the roster's name (staff:)
   const label = `${name}: ${t(`ws_${state}`)}${w.current_number ? ` ${w.current_number}` : ""}`;
   return h("li", { class: `win ws-${state}`, "aria-label": label, "data-window": w.window_id, "data-state": state },
     h("b", {}, name),
     h("span", { class: "state" }, t(`ws_${state}`)),
     h("span", { class: "number" }, w.current_number || ""),
     clock !== null ? h("span", { class: "clock" }, t("forMin", { n: clock })) : null,
-    w.staff_id ? h("span", { class: "staff" }, w.staff_id) : null);
+    staff ? h("span", { class: "staff", title: staff === w.staff_id ? null : w.staff_id }, staff) : null);
 }
 
 export function floorMap(hall) {
@@ -85,7 +89,7 @@ function zonesList(hall) {
   if (!zones.length) return h("p", { class: "empty" }, t("noZones"));
   const max = Math.max(...zones.map((z) => z.count), 1);
   return h("ul", { class: "zones" }, zones.map((z) => h("li", {},
-    h("span", { class: "zname" }, z.zone_id),
+    h("span", { class: "zname" }, zoneName(z.zone_id)),
     h("span", { class: "zbar", vars: { "--w": `${(100 * z.count) / max}%` }, "aria-hidden": "true" }),
     h("b", {}, `${z.count} ${language() === "en" ? "" : "人"}`.trim()))));
 }
@@ -138,7 +142,8 @@ export function floorView() {
         h("div", { class: "col-main" }, section("floor", "floor", parts.floor), section("queues", "queues", parts.queues)),
         h("div", { class: "col-side" }, section("tidal", "tidal", parts.recs), section("alerts", "alerts", parts.alerts),
           rectifySection(), section("zones", "zones", parts.zones), section("devices", "devices", parts.devices))),
-      section("charts", "charts", parts.charts));
+      section("charts", "charts", parts.charts),
+      historySection());
     update("all");
   }
   function update(what) {

@@ -155,7 +155,7 @@ export function serviceName(code) {
 
 export function windowName(id) {
   const w = live.hall?.windows.find((x) => x.window_id === id);
-  return w?.name || id;
+  return (language() === "en" ? w?.name_en || w?.name : w?.name || w?.name_en) || id;
 }
 
 // Re-read part of the live data now (after an action), instead of waiting for the stream to say it changed.

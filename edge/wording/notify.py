@@ -2,9 +2,10 @@
 DingTalk, Feishu) and the text an SMS gateway sends, in Chinese.
 
 Owns `notice_words`, the one place that turns a notification — an alert, a ticket or a tidal recommendation, as the
-API and the webhooks carry it — into a title and a few lines. It prefers the notification's own wording (`text_zh`,
-the rules' templated text once they have it; a recommendation's `reason_zh`) and composes a line from the rule's
-description, the severity, the subject's display name and the time until then. Must not decide who is told, shape a
+API and the webhooks carry it — into a title and a few lines. It takes the notification's own words (an alert's and a
+ticket's `text.zh` and an alert's `title.zh`, rendered from the rules' templates by edge/wording/alerts.py; a
+recommendation's `reason_zh`) and adds the severity, the subject's display name and the time; a body without them (a
+record from before) gets a line from the rule's description. Must not decide who is told, shape a
 platform's body (edge/webhooks.py) or read anything but its arguments.
 """
 
@@ -75,10 +76,11 @@ def notice_words(body: Mapping[str, object], hall: HallProfile | None = None) ->
 
 
 def notification_id(body: Mapping[str, object]) -> str:
-    """The notification's id as docs/api.md gives it. A ticket's and a recommendation's body carry their own `id`,
-    which the decider lets stand in the notification's place (edge/decisions/loop.py `_deliver`); the notification's
-    is then made from it the way edge/decisions/records.py makes it, so that a robot's text and an SMS gateway's
-    Idempotency-Key tell one event of a ticket from the next."""
+    """The notification's id as docs/api.md gives it: its `id` (edge/decisions/loop.py `_deliver`; a ticket's own id
+    is its `ticket_id`, a recommendation's its `rec_id`). A row a gateway before issue 19 queued carries the ticket's
+    or the recommendation's own id there instead: the notification's is then made from it the way
+    edge/decisions/records.py makes it, so that a robot's text and an SMS gateway's Idempotency-Key still tell one
+    event of a ticket from the next."""
     kind, own = _text(body, "type"), _text(body, "id")
     if own.startswith(f"{kind}:"):
         return own
@@ -98,7 +100,8 @@ def _alert(body: Mapping[str, object], names: _Names) -> tuple[str, list[str], s
     severity = SEVERITY_ZH.get(_text(body, "severity"), _text(body, "severity"))
     description = _text(body, "description")
     term = _ZH_TERM.search(description)
-    what = _text(body, "text_zh") or (term.group(1) if term else description) or _text(body, "rule")
+    text_zh = _text(_map(body, "text"), "zh")
+    what = _text(_map(body, "title"), "zh") or (term.group(1) if term else description) or _text(body, "rule")
     note = _map(body, "notification")
     step = _ALERT_STEP_ZH.get(_text(note, "reason"), "")
     title = f"【{severity}】{what}" + (f"（{step}）" if step else "")
@@ -109,8 +112,11 @@ def _alert(body: Mapping[str, object], names: _Names) -> tuple[str, list[str], s
     if _text(note, "reason") == "resolved" and _text(body, "resolved_at"):
         lines.append(f"恢复：{_clock(_text(body, 'resolved_at'))}")
     if _text(note, "reason") == "acknowledged" and _text(body, "acknowledged_by"):
-        lines.append(f"确认人：{_text(body, 'acknowledged_by')}")
-    if not _text(body, "text_zh") and description and description != what:
+        by = _text(body, "acknowledged_by")
+        lines.append(f"确认人：{_text(_map(body, 'names'), by) or by}")
+    if text_zh:
+        lines.append(f"详情：{text_zh}")
+    elif description and description != what:
         lines.append(f"说明：{description}")
     return title, lines, subject, f"{since} 起"
 
@@ -119,7 +125,8 @@ def _ticket(body: Mapping[str, object], names: _Names) -> tuple[str, list[str], 
     note = _map(body, "notification")
     event = _text(note, "event")
     kind = _TICKET_KIND_ZH.get(_text(body, "kind"), "工单")
-    title = f"【{_text(body, 'priority')}】{kind}工单 {_text(body, 'id')} {_TICKET_EVENT_ZH.get(event, event)}"
+    number = _text(body, "ticket_id") or _text(body, "id")  # `id`: a row queued before issue 19 (notification_id)
+    title = f"【{_text(body, 'priority')}】{kind}工单 {number} {_TICKET_EVENT_ZH.get(event, event)}"
     device = _text(body, "device")
     if device:
         subject = names.device(device, _text(body, "device_type"), _text(body, "location"))
@@ -128,7 +135,8 @@ def _ticket(body: Mapping[str, object], names: _Names) -> tuple[str, list[str], 
     else:
         subject = "大厅"
     opened = _clock(_text(body, "opened_at"))
-    lines = [f"对象：{subject}", f"问题：{_text(body, 'text_zh') or _text(body, 'rule_id')}", f"开单：{opened}"]
+    problem = _text(_map(body, "problem"), "zh") or _text(body, "rule_id")
+    lines = [f"对象：{subject}", f"问题：{problem}", f"开单：{opened}"]
     by = _text(note, "by")
     if by and by != "system":
         lines.append(f"处理人：{by}")

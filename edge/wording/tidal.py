@@ -110,19 +110,25 @@ def _open(rec: Recommendation, r: OpenReason) -> Words:
     walkout_en = "" if r.max_abandonment is None else f" and at most {_num(r.max_abandonment * 100)} % leaving"
     walkout_zh = "" if r.max_abandonment is None else f"、离开不超过 {_num(r.max_abandonment * 100)}%"
     h = _num(r.horizon_min)
+    # one number per meaning, and the card's bullets show the same fields: the steady-state (Erlang) count, and the
+    # count the projection needs (tickets waiting and arriving) when that is more (`needed_servers`, the larger)
+    backlog_en = backlog_zh = ""
+    if rec.backlog_servers > rec.erlang_servers:
+        backlog_en = f"; every wait in the next {h} min within {t} min needs {rec.backlog_servers}"
+        backlog_zh = f"；未来 {h} 分钟内每人等候不超过 {t} 分钟需 {rec.backlog_servers} 个窗口"
     en = (
         f"{_label_en(r.names, rec.services)}: {rec.backlog} waiting, projected wait "
         f"{_wait_en(rec.projected_wait_min)} with {rec.current_servers} window{'s' * (rec.current_servers != 1)}; "
         f"in the next {h} min {rec.late} people would wait past {t} min, {rec.late_after} with {rec.n} more "
         f"({_num(rec.arrivals_per_h)} arrivals/h × {_num(rec.aht_min)} min{default_en}; steady state needs "
-        f"{rec.needed_servers} windows for {sl} % within {t} min{walkout_en})"
+        f"{rec.erlang_servers} windows for {sl} % within {t} min{walkout_en}{backlog_en})"
     )
     zh = (
         f"{_label_zh(r.names, rec.services)}：{rec.backlog} 人等候，现有 {rec.current_servers} 个窗口，"
         f"{_wait_zh(rec.projected_wait_min, '预计等候')}；未来 {h} 分钟将有 {rec.late} 人等候超过 {t} 分钟，"
         f"增开 {rec.n} 个后为 {rec.late_after} 人（每小时 {_num(rec.arrivals_per_h)} 人 × 每件 "
-        f"{_num(rec.aht_min)} 分钟{default_zh}；稳态需 {rec.needed_servers} 个窗口才能 {sl}% 在 {t} 分钟内叫号"
-        f"{walkout_zh}）"
+        f"{_num(rec.aht_min)} 分钟{default_zh}；稳态需 {rec.erlang_servers} 个窗口才能 {sl}% 在 {t} 分钟内叫号"
+        f"{walkout_zh}{backlog_zh}）"
     )
     codes = ", ".join(rec.services)
     if not rec.windows:

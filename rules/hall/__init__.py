@@ -20,7 +20,15 @@ Import from `rules.hall`; the modules other than these names are the package's o
 
 from rules.hall.dedup import MAX_SEQ_RANGES, SeqRanges
 from rules.hall.persist import SCHEMA_VERSION
-from rules.hall.profile import DeviceProfile, EntityCaps, HallProfile, ServiceProfile, WindowProfile
+from rules.hall.profile import (
+    DeviceProfile,
+    EntityCaps,
+    HallProfile,
+    ServiceProfile,
+    StaffProfile,
+    WindowProfile,
+    ZoneProfile,
+)
 from rules.hall.records import AHT_SAMPLES, ROLLING_S, TicketStatus
 from rules.hall.snapshot import (
     UNCOUNTED,
@@ -58,9 +66,11 @@ __all__ = [
     "SeqRanges",
     "ServiceProfile",
     "ServiceView",
+    "StaffProfile",
     "TicketStatus",
     "WindowProfile",
     "WindowStatus",
     "WindowView",
+    "ZoneProfile",
     "ZoneView",
 ]

@@ -1,7 +1,8 @@
 """What the configuration says about the hall (the model's input besides the messages): services, windows, devices,
-and how many of each the hall may learn from messages when the configuration lists none.
+the names of its camera zones and staff, and how many of each the hall may learn from messages when the
+configuration lists none.
 
-Owns the five frozen profile types. Must not hold anything learned from the messages; that is the fold's
+Owns the seven frozen profile types. Must not hold anything learned from the messages; that is the fold's
 (`rules.hall.state`).
 """
 
@@ -25,6 +26,27 @@ class WindowProfile:
     window_id: str
     name: str | None = None
     services: tuple[str, ...] = ()
+    name_en: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneProfile:
+    """A camera zone's display names (等候区A / Waiting area A): the configuration's, for people; the zone itself is
+    learned from the cameras' counts."""
+
+    zone_id: str
+    name: str | None = None
+    name_en: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffProfile:
+    """A staff member's display names (the roster): what a window tile and a report show for the staff id that the
+    window terminal reports. Never for the public."""
+
+    staff_id: str
+    name: str
+    name_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +90,5 @@ class HallProfile:
     windows: tuple[WindowProfile, ...] = ()
     devices: tuple[DeviceProfile, ...] = ()
     caps: EntityCaps = EntityCaps()
+    zones: tuple[ZoneProfile, ...] = ()
+    staff: tuple[StaffProfile, ...] = ()

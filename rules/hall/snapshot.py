@@ -81,6 +81,9 @@ class WindowView:
     served_today: int
     rated_today: int
     rating_skipped_today: int
+    name_en: str | None = None  # the configured English name
+    staff_name: str | None = None  # the roster's name of `staff_id` (staff views; never the wall)
+    staff_name_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,8 @@ class ZoneView:
     camera_id: str
     count: int
     updated_at: datetime
+    name: str | None = None  # the configured display names
+    name_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,8 @@ class SnapshotBuilder:
         self._service_profiles = {s.code: s for s in profile.services}
         self._window_profiles = {w.window_id: w for w in profile.windows}
         self._device_profiles = {d.device_id: d for d in profile.devices}
+        self._zone_profiles = {z.zone_id: z for z in profile.zones}
+        self._staff_profiles = {p.staff_id: p for p in profile.staff}
         self.changes = Changes()
         self._device_views: dict[str, _KeptDeviceView] = {}
         self._datetimes: dict[float, datetime] = {}
@@ -181,7 +183,15 @@ class SnapshotBuilder:
                 z = zones[zone_id]
                 at = self._local_datetime(z.updated_at)
                 assert at is not None
-                views[zone_id] = ZoneView(z.zone_id, z.camera_id, z.count, at)
+                named = self._zone_profiles.get(zone_id)
+                views[zone_id] = ZoneView(
+                    z.zone_id,
+                    z.camera_id,
+                    z.count,
+                    at,
+                    name=named.name if named else None,
+                    name_en=named.name_en if named else None,
+                )
         return tuple(views[zone_id] for zone_id in self._zone_order)
 
     def _window_views(self) -> tuple[WindowView, ...]:
@@ -285,9 +295,13 @@ class SnapshotBuilder:
         online = terminal.online if terminal is not None and terminal.device_type is DeviceType.WINDOW else None
         status = WindowStatus.OFFLINE if online is False else w.status
         current = self._records.tickets.get(w.current_ticket) if w.current_ticket else None
+        staff = self._staff_profiles.get(w.staff_id) if w.staff_id else None
         return WindowView(
             window_id=w.window_id,
             name=prof.name if prof else None,
+            name_en=prof.name_en if prof else None,
+            staff_name=staff.name if staff else None,
+            staff_name_en=staff.name_en if staff else None,
             status=status,
             online=online,
             staff_id=w.staff_id,

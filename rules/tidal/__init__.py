@@ -46,13 +46,23 @@ from rules.tidal.reason import (
     SavedReason,
     ServiceName,
 )
-from rules.tidal.recommend import recommend_close, recommend_open, service_groups, spare, window_capabilities
+from rules.tidal.recommend import (
+    AssignCandidate,
+    assign_candidates,
+    assign_staff,
+    recommend_close,
+    recommend_open,
+    service_groups,
+    spare,
+    window_capabilities,
+)
 from rules.tidal.settings import TidalSettings
 from rules.tidal.tracker import TidalTracker
 
 __all__ = [
     "SCHEMA_VERSION",
     "SLOT_MIN",
+    "AssignCandidate",
     "CheckReason",
     "CloseReason",
     "DemandProfile",
@@ -68,6 +78,8 @@ __all__ = [
     "TidalEventKind",
     "TidalSettings",
     "TidalTracker",
+    "assign_candidates",
+    "assign_staff",
     "blended_rate",
     "group_key",
     "live_rate",

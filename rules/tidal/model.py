@@ -81,6 +81,10 @@ class OpenedWindow:
     opened_at: datetime  # approval time
     seen_open: bool = False  # the hall has reported it open since
     serves: tuple[str, ...] = ()  # what it was told to serve (the group, or more when pooled); () = `services`
+    approved_by: str = ""  # who approved (or assigned) it; "" in states saved before issue 19
+    wait_before_min: float | None = None  # the group's projected wait when it was approved (None: unbounded)
+    assigned: bool = False  # picked by the manager ("assign a window"), not proposed by the recommender
+    by_command: bool = True  # the gateway told the queue system to open it; False: opened by hand, effect measured
 
 
 class TidalEventKind(StrEnum):

@@ -12,6 +12,7 @@ import hashlib
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -129,6 +130,49 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
         n = len(chosen) if chosen else worth
         rec = _open_recommendation(hall, plan, chosen, staff, n, worth, len(candidates), serves, settings, now)
         out.append(rec)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AssignCandidate:
+    """A window the manager could assign to a group the recommender found no window for ("assign a window")."""
+
+    window_id: str
+    status: WindowStatus
+    staff_id: str | None  # who was last at it
+    configured: bool  # its configured services already include the whole group
+
+
+def assign_candidates(
+    hall: HallSnapshot, windows: Mapping[str, Collection[str]], services: Collection[str], taken: Collection[str] = ()
+) -> list[AssignCandidate]:
+    """The windows a manager could send to serve `services` when none can be proposed: closed or paused ones and
+    open ones with nobody at the counter that do not serve the group yet, online (or without a terminal of their
+    own), and not `taken` (tidal windows already approved). Windows configured for the group come first, then
+    closed before paused before idle, in natural order. The queue system is told which services to call, so a
+    window whose configuration lacks the group can still serve it when its staff can."""
+    group = set(services)
+    order = {WindowStatus.CLOSED: 0, WindowStatus.PAUSED: 1, WindowStatus.OPEN: 2}
+    out: list[AssignCandidate] = []
+    for w in hall.windows:
+        if w.window_id in taken or w.online is False or w.status not in order:
+            continue
+        if w.status is WindowStatus.OPEN and (w.current_ticket is not None or group <= set(w.services)):
+            continue
+        configured = group <= set(windows.get(w.window_id, ()))
+        out.append(AssignCandidate(w.window_id, w.status, w.staff_id, configured))
+    out.sort(key=lambda c: (not c.configured, order[c.status], _natural(c.window_id)))
+    return out
+
+
+def assign_staff(hall: HallSnapshot, staff_pool: Sequence[str], candidates: Sequence[AssignCandidate]) -> list[str]:
+    """Staff who could be sent with an assigned window: the tidal pool, then whoever was last at a candidate window,
+    without anyone now at an open or paused window."""
+    busy = {w.staff_id for w in hall.windows if w.staff_id and w.status in (WindowStatus.OPEN, WindowStatus.PAUSED)}
+    out: list[str] = []
+    for s in [*staff_pool, *(c.staff_id for c in candidates if c.staff_id)]:
+        if s and s not in busy and s not in out:
+            out.append(s)
     return out
 
 

@@ -77,22 +77,60 @@ class TidalTracker:
         """Approve a pending recommendation; returns it so the caller can send the commands.
 
         An opening records its windows as tidal windows and schedules the check at now + check_after_min; a close
-        stops tracking the window. Raises ValueError for an unknown or expired id.
+        stops tracking the window. Raises ValueError for an unknown or expired id, and for an opening that proposes
+        no window (approving it would change nothing: `assign` a window instead).
         """
+        held = self._pending.get(rec_id)
+        if held is not None and held.kind is RecommendationKind.OPEN and not held.windows:
+            raise ValueError(f"tidal recommendation {rec_id!r} proposes no window: assign one instead of approving")
         rec = self._take(rec_id, now)
         if rec.kind is RecommendationKind.OPEN:
-            self._openings.append(
-                Opening(rec, by, now, now + timedelta(minutes=self.settings.check_after_min), rec.projected_wait_min)
-            )
-            for i, wid in enumerate(rec.windows):
-                staff = rec.staff[i] if i < len(rec.staff) else None
-                self._opened[wid] = OpenedWindow(wid, rec.services, staff, rec.id, now, serves=rec.serves)
+            self._open(rec, by, now)
         else:
             for wid in rec.windows:
                 ow = self._opened.pop(wid, None)
                 if ow is not None:
                     self._quiet.pop(group_key(ow.services), None)
         return rec
+
+    def assign(
+        self, rec_id: str, window_id: str, staff_id: str | None, by: str, now: datetime, *, by_command: bool = True
+    ) -> Recommendation:
+        """The manager's answer to an opening that proposes no window: `window_id` (and `staff_id`) will serve the
+        group. Returns the recommendation with that window, which is then followed like an approved one (a tidal
+        window, the check after `check_after_min`). `by_command`: the gateway can tell the queue system to open it;
+        False records a window opened by hand, whose effect the check still measures. Raises ValueError when the
+        recommendation is not a pending opening or the window is already a tidal window."""
+        held = self._pending.get(rec_id)
+        if held is not None and held.kind is not RecommendationKind.OPEN:
+            raise ValueError(f"tidal recommendation {rec_id!r} is a close: only an opening gets a window assigned")
+        if window_id in self._opened:
+            raise ValueError(f"window {window_id!r} is already a tidal window")
+        rec = self._take(rec_id, now)
+        rec = replace(rec, windows=(window_id,), staff=(staff_id,) if staff_id else (), n=1)
+        self._open(rec, by, now, assigned=True, by_command=by_command)
+        return rec
+
+    def _open(
+        self, rec: Recommendation, by: str, now: datetime, *, assigned: bool = False, by_command: bool = True
+    ) -> None:
+        self._openings.append(
+            Opening(rec, by, now, now + timedelta(minutes=self.settings.check_after_min), rec.projected_wait_min)
+        )
+        for i, wid in enumerate(rec.windows):
+            staff = rec.staff[i] if i < len(rec.staff) else None
+            self._opened[wid] = OpenedWindow(
+                wid,
+                rec.services,
+                staff,
+                rec.id,
+                now,
+                serves=rec.serves,
+                approved_by=by,
+                wait_before_min=rec.projected_wait_min,
+                assigned=assigned,
+                by_command=by_command,
+            )
 
     def reject(self, rec_id: str, by: str, reason: str, now: datetime) -> Recommendation:
         """Reject a pending recommendation: the same id is not offered again while it would be valid; a rejected

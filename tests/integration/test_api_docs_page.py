@@ -10,8 +10,8 @@ from pathlib import Path
 from argon2 import PasswordHasher, profiles
 from playwright.sync_api import Browser, expect
 
-from edge.auth import hash_password
 from edge.broker import MosquittoProcess
+from edge.passwords import hash_password
 from tests.integration.conftest import GatewayProcess
 
 PASSWORD = "correct horse battery"

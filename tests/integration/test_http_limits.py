@@ -19,9 +19,9 @@ import httpx
 import pytest
 from argon2 import PasswordHasher, profiles
 
-from edge.auth import hash_password
 from edge.broker import MosquittoProcess
 from edge.config import HttpSection
+from edge.passwords import hash_password
 from edge.server import bind, http_server
 from tests.integration.conftest import GatewayProcess, wait_until
 

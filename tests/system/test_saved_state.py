@@ -51,6 +51,19 @@ async def test_a_store_saved_by_the_earlier_release_opens_with_everything_it_kne
     # issue 19 keeps every alert behind a ticket (its one alert, for a ticket of that release) and people's names
     for t in now["/api/tickets?status=all"]:
         assert [f["rule_id"] for f in t.pop("faults")][:1] in ([], [t["rule_id"]]) and t.pop("names") == {}, t["id"]
+    # issue 19 adds words and names beside what was kept (an alert's and a ticket's zh/en words, people's display
+    # names, names of zones, windows in English and staff from the configuration, none configured here): present,
+    # and apart from them the same
+    hall = now["/api/hall"]
+    for w in hall["windows"]:
+        assert (w.pop("name_en"), w.pop("staff_name"), w.pop("staff_name_en")) == (None, None, None), w["window_id"]
+    for z in hall["zones"]:
+        assert (z.pop("name"), z.pop("name_en")) == (None, None), z["zone_id"]
+    for a in now["/api/alerts?state=all&limit=1000"]:
+        words = {k: a.pop(k) for k in ("title", "text", "public", "facts", "names")}
+        assert words["title"]["zh"] and words["text"]["zh"] and words["text"]["en"], a["rule"]
+    for t in now["/api/tickets?status=all"]:
+        assert t.pop("text")["zh"] and t.pop("problem")["zh"], t["id"]
     for path in SAME:
         assert readings_apart(now[path]) == readings_apart(facts[path]), f"{path} differs after the upgrade"
     for key in ("events_logged", "dead_letters"):  # (the counters are since the start)

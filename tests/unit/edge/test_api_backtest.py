@@ -8,73 +8,33 @@ The gateway is real (its SQLite file, its decision layer) on a manual clock, its
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from edge.api import create_app
-from edge.auth import Auth, Role
-from edge.config import load_config
-from edge.gateway import Gateway
-from rules.clock import FixedClock
-
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday, in the hall's day
-PASSWORD = "root's hall passphrase, 2026"
+from edge.auth import Role
+from tests.unit.edge import recorded
+from tests.unit.edge.recorded import T0
 
 
-class Hall:
+class Hall(recorded.Hall):
     """A running gateway and its administrator's client."""
 
-    def __init__(self, gateway: Gateway, clock: FixedClock, root: httpx.AsyncClient) -> None:
-        self.gateway, self.clock, self.root = gateway, clock, root
-        self.seqs: dict[str, int] = {}
-
-    def send(self, kind: str, device: str, channel: str, at: datetime, **fields: object) -> None:
-        self.clock.set(at)
-        seq = self.seqs[device] = self.seqs.get(device, 0) + 1
-        body = {"v": 1, "ts": at.isoformat(), "seq": seq, **fields}
-        self.gateway.handle(f"hall/h1/{kind}/{device}/{channel}", json.dumps(body).encode(), at)
-        self.gateway.flush()
-
-    def paper_out(self, device: str, at: datetime) -> str:
-        """A ticket machine's printer runs out of paper and the gateway decides: a fault ticket opens. Its id."""
-        self.send("ticket_machine", device, "state", at, online=True, printer="paper_out", paper_pct=0)
-        decider = self.gateway.decider
-        assert decider is not None
-        decider.evaluate()
-        (ticket,) = [t for t in decider.tickets.tickets if t.device == device]
-        return ticket.id
+    @property
+    def root(self) -> httpx.AsyncClient:
+        return self.clients["root"]
 
 
 @pytest.fixture
 def open_hall(tmp_path: Path, hasher: PasswordHasher) -> Callable[[], Any]:
-    @asynccontextmanager
-    async def opened() -> AsyncIterator[Hall]:
-        cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
-        clock = FixedClock(T0)
-        gateway = Gateway(cfg, clock=clock)
-        gateway.open()
-        auth = Auth({}, cfg.storage.path, hasher=hasher)
-        auth.add_user("root", Role.ADMINISTRATOR, PASSWORD)
-        transport = httpx.ASGITransport(app=create_app(gateway, auth))
-        root = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", auth=("root", PASSWORD), timeout=60)
-        try:
-            yield Hall(gateway, clock, root)
-        finally:
-            await root.aclose()
-            auth.close()
-            gateway.close()
-
-    return opened
+    return partial(recorded.open_hall, tmp_path, hasher, {"root": Role.ADMINISTRATOR}, Hall)
 
 
 async def test_a_backtest_leaves_the_live_log_and_the_live_ticket_numbers_alone(

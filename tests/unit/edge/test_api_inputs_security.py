@@ -12,94 +12,33 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from argon2 import PasswordHasher
-from fastapi import FastAPI
 
 import edge.api.rules as rules_api
-import edge.reports
-from edge.api import ApiState, create_app
-from edge.auth import Auth, Role
-from edge.config import load_config
-from edge.gateway import Gateway
-from rules.clock import FixedClock
+from edge.auth import Role
+from tests.unit.edge import recorded
+from tests.unit.edge.recorded import T0, WAIT_S, Hall, held_decode
 
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday, in the hall's day
 YESTERDAY = T0 - timedelta(days=1)
 USERS = {"li": Role.TECHNICIAN, "zhang": Role.TECHNICIAN, "wang": Role.MANAGER, "root": Role.ADMINISTRATOR}
 DEEP = "[" * 50_000 + "]" * 50_000  # 100 KB of YAML, far below the 1 MiB a rule file may have
 BOMB = "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n" + "".join(  # eight lines; a billion values for whatever walks them
     f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
 )
-WAIT_S = 10.0  # how long a test waits for a step it released, at most (it takes milliseconds)
-
-
-def password(name: str) -> str:
-    return f"{name}'s hall passphrase, 2026"
-
-
-class Hall:
-    """A running gateway with four users, and a client per user."""
-
-    def __init__(self, app: FastAPI, gateway: Gateway, clock: FixedClock, clients: dict[str, httpx.AsyncClient]):
-        self.api: ApiState = app.state.api
-        self.gateway, self.clock, self.clients = gateway, clock, clients
-        self.seqs: dict[str, int] = {}
-
-    def send(self, kind: str, device: str, channel: str, at: datetime, **fields: object) -> None:
-        """A message from a device, heard at `at` (the clock is moved there)."""
-        self.clock.set(at)
-        seq = self.seqs[device] = self.seqs.get(device, 0) + 1
-        body = {"v": 1, "ts": at.isoformat(), "seq": seq, **fields}
-        self.gateway.handle(f"hall/h1/{kind}/{device}/{channel}", json.dumps(body).encode(), at)
-        self.gateway.flush()
-
-    def issue(self, at: datetime, ticket: str, service: str) -> None:
-        self.send(
-            "ticket_machine", "TM1", "evt", at, type="ticket.issued", ticket_id=ticket, number=ticket, service=service
-        )
 
 
 @pytest.fixture
-def open_hall(tmp_path: Path, hasher: PasswordHasher) -> Iterator[Callable[..., Any]]:
+def open_hall(tmp_path: Path, hasher: PasswordHasher) -> Callable[..., Any]:
     """`async with open_hall(http={...}, rules={...}) as hall`: the gateway at T0 with those settings."""
-
-    @asynccontextmanager
-    async def opened(**sections: dict[str, object]) -> AsyncIterator[Hall]:
-        cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}, **sections})
-        clock = FixedClock(T0)
-        gateway = Gateway(cfg, clock=clock)
-        gateway.open()
-        auth = Auth({}, cfg.storage.path, hasher=hasher)
-        for name, role in USERS.items():
-            auth.add_user(name, role, password(name))
-        app = create_app(gateway, auth)
-        transport = httpx.ASGITransport(app=app)
-        clients = {
-            name: httpx.AsyncClient(
-                transport=transport, base_url="http://127.0.0.1", auth=(name, password(name)), timeout=60
-            )
-            for name in USERS
-        }
-        try:
-            yield Hall(app, gateway, clock, clients)
-        finally:
-            for client in clients.values():
-                await client.aclose()
-            auth.close()
-            gateway.close()
-
-    yield opened
+    return partial(recorded.open_hall, tmp_path, hasher, USERS, Hall)
 
 
 # ---------------------------------------------------------------------------------------------- CSV
@@ -120,21 +59,6 @@ async def test_a_service_code_that_is_a_formula_reaches_the_csv_as_text(open_hal
 
 
 # ---------------------------------------------------------------------------------------------- past days
-
-
-def held_decode(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
-    """Rebuilding a day from the log decodes each message: the first decode waits until the test lets it go (the
-    stand-in for a day of a busy hall). Returns (entered, release)."""
-    entered, release = threading.Event(), threading.Event()
-    decode = edge.reports.decode
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        release.wait(WAIT_S)
-        return decode(*args, **kwargs)
-
-    monkeypatch.setattr(edge.reports, "decode", held)
-    return entered, release
 
 
 def yesterday_logged(hall: Hall) -> None:
@@ -305,22 +229,12 @@ async def test_a_silence_for_a_rule_that_does_not_exist_is_refused_naming_the_cl
 # ---------------------------------------------------------------------------------------------- tickets
 
 
-def printer_fault(hall: Hall, device: str, at: datetime) -> str:
-    """A ticket machine's printer runs out of paper: a fault ticket opens. Returns its id."""
-    hall.send("ticket_machine", device, "state", at, online=True, printer="paper_out", paper_pct=0)
-    decider = hall.gateway.decider
-    assert decider is not None
-    decider.evaluate()
-    (ticket,) = [t for t in decider.tickets.tickets if t.device == device]
-    return ticket.id
-
-
 async def test_a_ticket_one_technician_took_is_moved_on_only_by_them_or_a_manager(
     open_hall: Callable[..., Any],
 ) -> None:
     async with open_hall() as hall:
         li, zhang, wang = (hall.clients[n] for n in ("li", "zhang", "wang"))
-        tid = printer_fault(hall, "TM1", T0)
+        tid = hall.paper_out("TM1", T0)
         assert (await li.post(f"/api/tickets/{tid}/acknowledge", json={})).status_code == 200
         expected = f"ticket {tid} is assigned to li; ask li or the hall manager"
         for action, body in (("start", {}), ("resolve", {"note": "refilled"})):
@@ -333,6 +247,6 @@ async def test_a_ticket_one_technician_took_is_moved_on_only_by_them_or_a_manage
         r = await wang.post(f"/api/tickets/{tid}/resolve", json={"note": "refilled the paper"})
         assert r.status_code == 200 and r.json()["resolved_by"] == "wang"
 
-        other = printer_fault(hall, "TM2", T0 + timedelta(minutes=1))  # nobody has taken it: anyone's
+        other = hall.paper_out("TM2", T0 + timedelta(minutes=1))  # nobody has taken it: anyone's
         r = await zhang.post(f"/api/tickets/{other}/resolve", json={"note": "refilled"})
         assert r.status_code == 200 and r.json()["resolved_by"] == "zhang"

@@ -100,14 +100,17 @@ def names(model: type[BaseModel]) -> list[str]:
 
 
 def test_the_record_models_describe_every_field_of_their_records() -> None:
-    assert names(TicketOut) == [*(f.name for f in fields(Ticket)), "names"]
+    assert names(TicketOut) == [*(f.name for f in fields(Ticket)), "text", "problem", "names"]
     assert names(TicketFault) == [f.name for f in fields(Fault)]
     assert names(TicketStep) == [f.name for f in fields(HistoryEntry)]
     assert names(FiredOut) == [f.name for f in fields(Fired)]
     assert names(VersionDiffOut) == [f.name for f in fields(VersionDiff)]
     rec = [n for f in fields(Recommendation) for n in (("reason_en", "reason_zh") if f.name == "reason" else (f.name,))]
     assert names(RecommendationOut) == [*rec, "status", "decided_by"]
-    day = [f.name for f in fields(DayReport)]
+    # the tables per window and per staff member and where the served came from have their own routes
+    # (/api/reports/{day}/windows, /staff, /served): the day's report stays the size it was
+    day = [f.name for f in fields(DayReport) if f.name not in ("windows", "staff", "served_from")]
     assert names(DayReportOut) == [*day, "buckets", "targets"]
     assert names(KpiToday) == [*(n for n in day if n != "hours"), "buckets", "forecast", "targets"]
-    assert set(names(AlertOut)) == set(ALERT) - {"from_a_later_release"}
+    words = {"title", "text", "public", "facts", "names"}
+    assert set(names(AlertOut)) == set(ALERT) - {"from_a_later_release"} | words

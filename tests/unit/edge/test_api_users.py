@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,30 +15,13 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from edge.api import create_app
-from edge.auth import MIN_PASSWORD_CHARS, Account, Auth, HashGate, Role, User, UserError, hash_password
-from edge.config import load_config
+from edge.auth import Account, Auth, Role, User, UserError
 from edge.gateway import Gateway
+from edge.passwords import MIN_PASSWORD_CHARS, HashGate, hash_password
+from tests.unit.edge.conftest import LAN, Clock
 
 PASSWORD = "correct horse"
 NEW = "battery staple 42"
-LAN = "192.0.2.1"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_795_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Gateway]:
-    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "gw.db")}, "http": {"host": LAN}})
-    gw = Gateway(cfg)
-    gw.open()
-    yield gw
-    gw.close()
 
 
 @pytest.fixture

@@ -17,21 +17,8 @@ from argon2 import PasswordHasher, extract_parameters, profiles
 from argon2.exceptions import VerifyMismatchError
 
 from edge.audit import Entry, verify
-from edge.auth import (
-    FAILURES_ALLOWED,
-    OPEN_USER,
-    Account,
-    Auth,
-    Busy,
-    HashGate,
-    Role,
-    Throttled,
-    User,
-    hash_password,
-    loopback,
-    stand_in_hash,
-    valid_hash,
-)
+from edge.auth import FAILURES_ALLOWED, OPEN_USER, Account, Auth, Role, Throttled, User, loopback
+from edge.passwords import Busy, HashGate, hash_password, stand_in_hash, valid_hash
 from edge.store import Store
 
 WANG = User("wang", Role.MANAGER, "王主任")

@@ -11,7 +11,6 @@ import base64
 import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -20,30 +19,13 @@ from argon2 import PasswordHasher, profiles
 from fastapi import FastAPI
 
 from edge.api import create_app
-from edge.auth import CLIENT_FAILURES_ALLOWED, HASHES_AT_ONCE, HASHES_WAITING, Auth, Role
-from edge.config import load_config
+from edge.auth import CLIENT_FAILURES_ALLOWED, Auth, Role
 from edge.gateway import Gateway
+from edge.passwords import HASHES_AT_ONCE, HASHES_WAITING
+from tests.unit.edge.conftest import LAN, Clock
 
 PASSWORD = "correct horse"
-LAN = "192.0.2.1"  # the gateway's address on the hall's LAN
 RULES = "rules: []\n"  # an empty rule set: every alert off
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_795_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Gateway]:
-    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "gw.db")}, "http": {"host": LAN}})
-    gw = Gateway(cfg)
-    gw.open()
-    yield gw
-    gw.close()
 
 
 def make_app(gateway: Gateway, auth: Auth) -> FastAPI:

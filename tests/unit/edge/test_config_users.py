@@ -11,8 +11,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from devices.errors import ConfigError
-from edge.auth import hash_password
 from edge.config import GatewayConfig, exposure, load_config
+from edge.passwords import hash_password
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 from edge.api import create_app
 from edge.api.guard import MAX_ERRORS, POLICY
-from edge.auth import hash_password
 from edge.config import load_config
 from edge.gateway import Gateway
+from edge.passwords import hash_password
 
 PASSWORD = "correct horse battery"
 ROOT = ("root", PASSWORD)

@@ -11,56 +11,34 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from argon2 import PasswordHasher
 
-import edge.reports
-from edge.api import create_app
-from edge.auth import Auth, Role
-from edge.config import load_config
-from edge.gateway import Gateway
-from rules.clock import FixedClock
+from edge.auth import Role
+from tests.unit.edge import recorded
+from tests.unit.edge.recorded import T0, WAIT_S, held_decode
 
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday, in the hall's day
 TODAY = T0.date()
 USERS = {"li": Role.TECHNICIAN, "wang": Role.MANAGER}
-WAIT_S = 10.0  # how long a test waits for a step it released, at most (it takes milliseconds)
 
 
-class Hall:
-    def __init__(self, gateway: Gateway, clock: FixedClock, clients: dict[str, httpx.AsyncClient]) -> None:
-        self.gateway, self.clock, self.clients = gateway, clock, clients
-        self.seqs: dict[str, int] = {}
-
-    def send(self, device: str, at: datetime, **fields: object) -> None:
-        """An event from a device, heard at `at` (the clock is moved there)."""
-        self.clock.set(at)
-        seq = self.seqs[device] = self.seqs.get(device, 0) + 1
-        body = {"v": 1, "ts": at.isoformat(), "seq": seq, **fields}
-        kind = "ticket_machine" if device.startswith("TM") else "window"
-        self.gateway.handle(f"hall/h1/{kind}/{device}/evt", json.dumps(body).encode(), at)
-        self.gateway.flush()
-
+class Hall(recorded.Hall):
     def day(self, at: datetime, issued: int, called_after_min: float | None = None) -> None:
         """`issued` tax tickets from `at`, a minute apart; each called `called_after_min` after its issue if given."""
         for i in range(issued):
             ticket = f"{at:%d%H}-{i}"
-            self.send("TM1", at + timedelta(minutes=i), type="ticket.issued", ticket_id=ticket, number=ticket,
-                      service="tax")  # fmt: skip
+            self.issue(at + timedelta(minutes=i), ticket, "tax")
             if called_after_min is not None:
                 called = at + timedelta(minutes=i + called_after_min)
-                self.send("W1", called, type="ticket.called", ticket_id=ticket)
-                self.send("W1", called + timedelta(minutes=5), type="service.completed", ticket_id=ticket)
+                self.send("window", "W1", "evt", called, type="ticket.called", ticket_id=ticket)
+                self.send("window", "W1", "evt", called + timedelta(minutes=5), type="service.completed",
+                          ticket_id=ticket)  # fmt: skip
 
     async def range(self, days: int, user: str = "li") -> dict[str, Any]:
         r = await self.clients[user].get(f"/api/kpi/range?days={days}")
@@ -70,37 +48,9 @@ class Hall:
 
 
 @pytest.fixture
-def open_hall(tmp_path: Path, hasher: PasswordHasher) -> Iterator[Callable[..., Any]]:
+def open_hall(tmp_path: Path, hasher: PasswordHasher) -> Callable[..., Any]:
     """`async with open_hall(http={...}) as hall`: the gateway at T0 with those settings."""
-
-    @asynccontextmanager
-    async def opened(**sections: dict[str, object]) -> AsyncIterator[Hall]:
-        cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}, **sections})
-        clock = FixedClock(T0)
-        gateway = Gateway(cfg, clock=clock)
-        gateway.open()
-        auth = Auth({}, cfg.storage.path, hasher=hasher)
-        for name, role in USERS.items():
-            auth.add_user(name, role, f"{name}'s hall passphrase, 2026")
-        transport = httpx.ASGITransport(app=create_app(gateway, auth))
-        clients = {
-            name: httpx.AsyncClient(
-                transport=transport,
-                base_url="http://127.0.0.1",
-                auth=(name, f"{name}'s hall passphrase, 2026"),
-                timeout=60,
-            )
-            for name in USERS
-        }
-        try:
-            yield Hall(gateway, clock, clients)
-        finally:
-            for client in clients.values():
-                await client.aclose()
-            auth.close()
-            gateway.close()
-
-    yield opened
+    return partial(recorded.open_hall, tmp_path, hasher, USERS, Hall)
 
 
 def days_before(n: int) -> date:
@@ -131,21 +81,6 @@ async def test_a_range_is_one_to_31_days(open_hall: Callable[..., Any]) -> None:
         for days in (0, 32, -1):
             assert (await hall.clients["li"].get(f"/api/kpi/range?days={days}")).status_code == 422
         assert len((await hall.range(1))["days"]) == 1
-
-
-def held_decode(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
-    """Rebuilding a day from the log decodes each message: the first decode waits until the test lets it go (the
-    stand-in for a day of a busy hall). Returns (entered, release)."""
-    entered, release = threading.Event(), threading.Event()
-    decode = edge.reports.decode
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        release.wait(WAIT_S)
-        return decode(*args, **kwargs)
-
-    monkeypatch.setattr(edge.reports, "decode", held)
-    return entered, release
 
 
 async def test_a_slow_range_answers_in_time_with_the_days_done_and_the_rest_follow(

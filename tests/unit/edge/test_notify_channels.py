@@ -11,12 +11,9 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -26,6 +23,7 @@ import pytest
 from devices.errors import ConfigError
 from devices.topics import DeviceType
 from edge.config import Webhook, load_config
+from edge.decisions import Decider
 from edge.decisions.records import alert_json, alert_notification_id, ticket_json, ticket_notification_id
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
@@ -33,8 +31,11 @@ from edge.store import OutboxMessage, Store
 from edge.wording.notify import notice_words
 from rules.alerts import Alert, AlertState, Notify, NotifyReason
 from rules.hall import DeviceProfile, HallProfile, ServiceProfile, WindowProfile
-from rules.language import Role, Severity
+from rules.language import Role, Severity, builtin_rules
 from rules.tickets import HistoryEntry, Ticket, TicketEventKind, TicketKind, TicketPriority, TicketStatus
+from tests.receiver import Receiver
+from tests.unit.edge.conftest import Clock, database_bytes
+from tests.unit.edge.test_webhook_signing import authentic
 
 T0 = 1_764_900_000.0  # UNIX seconds: 2025-12-05 10:00 in the hall
 TZ = ZoneInfo("Asia/Shanghai")
@@ -66,8 +67,10 @@ REFUSED = {  # each platform's answer to a refused message, with HTTP 200
 
 def delivered(kind: str, body: dict[str, object], notification_id: str) -> bytes:
     """The payload of a notification's outbox rows, made as edge/decisions/loop.py `_deliver` makes it."""
-    body = {"id": notification_id, **body}
-    return json.dumps({"type": kind, **body}, ensure_ascii=False).encode()
+    return json.dumps({"type": kind, **Decider.notification(kind, body, notification_id)}, ensure_ascii=False).encode()
+
+
+RULES = {r.id: r for r in builtin_rules().rules}
 
 
 def alert_payload(
@@ -75,13 +78,17 @@ def alert_payload(
     description: str,
     severity: Severity,
     labels: dict[str, str],
+    evidence: dict[str, float | str | bool | None],
     roles: tuple[Role, ...] = (Role.HALL_MANAGER,),
 ) -> tuple[bytes, str]:
-    """An alert's firing notification, with the decider's own functions; and its id."""
+    """An alert's firing notification, with the decider's own functions (its words from the built-in rule and the
+    hall's names, as the decider makes them); and its id."""
     a = Alert("3f9c" + rule, rule, labels, severity, AlertState.FIRING, BEGAN, BEGAN, fired_at=BEGAN)
+    a.evidence = evidence
     note = Notify(a, NotifyReason.FIRING, roles)
     nid = alert_notification_id(note)
-    return delivered("alert", alert_json(a, description=description, hall="h1", tz=TZ, note=note), nid), nid
+    body = alert_json(a, description=description, hall="h1", tz=TZ, note=note, rule=RULES[rule], profile=HALL)
+    return delivered("alert", body, nid), nid
 
 
 WAIT_60_DESCRIPTION = "A ticket has waited an hour — the pain point halls report (排队超1小时)."
@@ -90,12 +97,15 @@ WAIT_60 = alert_payload(
     WAIT_60_DESCRIPTION,
     Severity.CRITICAL,
     {"service": "SB"},
+    {"queue.longest_wait_min": 62.4},
 )
+WAIT_60_TEXT = "社保业务有群众已等候62分钟，超过1小时（09:11起）"
 MISSED = alert_payload(
     "missed-ticket",
     "A number was called three times and missed (漏号) — offer the green channel after an ID check.",
     Severity.INFO,
     {"device": "WT04", "device_type": "window", "window": "W04", "ticket": "T0007"},
+    {"type": "ticket.no_show"},
     roles=(Role.FLOOR_GUIDE,),
 )
 
@@ -121,84 +131,8 @@ def ticket_payload(event: TicketEventKind, entries: int, by: str = "system") -> 
     )
     note = {"event": event.value, "roles": ["technician"], "by": by, "note": ""}
     nid = ticket_notification_id(t, event)
-    return delivered("ticket", {**ticket_json(t, TZ), "notification": note}, nid), nid
-
-
-# ---------------------------------------------------------------------------------------------- the receiver
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str  # with the query string
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict[str, object]:
-        return cast(dict[str, object], json.loads(self.body))
-
-
-class Platform(BaseHTTPRequestHandler):
-    """A robot's or an SMS gateway's endpoint: records each POST, answers with the next of `answers`."""
-
-    received: ClassVar[list[Received]] = []
-    answers: ClassVar[list[tuple[int, object]]] = []  # (status, JSON body) per POST; `usual` once they run out
-    usual: ClassVar[tuple[int, object]] = (200, {})
-    hold: ClassVar[threading.Event | None] = None  # the first POST is answered only once this is set
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        Platform.received.append(Received(self.path, {k.title(): v for k, v in self.headers.items()}, body))
-        if Platform.hold is not None and len(Platform.received) == 1:
-            Platform.hold.wait(10)
-        status, answer = Platform.answers.pop(0) if Platform.answers else Platform.usual
-        data = json.dumps(answer).encode()
-        try:
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the gateway gave up waiting (the time-out test)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def platform() -> Iterator[str]:
-    Platform.received, Platform.answers, Platform.usual, Platform.hold = [], [], (200, {}), None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Platform)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        if Platform.hold is not None:
-            Platform.hold.set()
-        server.shutdown()
-        server.server_close()
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "g.db")
-    yield store
-    store.close()
+    body = ticket_json(t, TZ, rules=RULES, profile=HALL)
+    return delivered("ticket", {**body, "notification": note}, nid), nid
 
 
 def _private(tmp_path: Path, name: str, content: str, mode: int = 0o600) -> Path:
@@ -208,7 +142,7 @@ def _private(tmp_path: Path, name: str, content: str, mode: int = 0o600) -> Path
     return path
 
 
-def _sender(store: Store, http: httpx.AsyncClient, clock: _Clock, hooks: list[Webhook]) -> OutboxSender:
+def _sender(store: Store, http: httpx.AsyncClient, clock: Clock, hooks: list[Webhook]) -> OutboxSender:
     link = cast(MqttLink, object())  # webhook rows only: the broker is never asked
     return OutboxSender(store, link, http, webhooks=hooks, clock=clock, hall=HALL)
 
@@ -216,10 +150,6 @@ def _sender(store: Store, http: httpx.AsyncClient, clock: _Clock, hooks: list[We
 def _queue(store: Store, hooks: list[Webhook], *payloads: bytes) -> None:
     """The rows the decider writes for each notification: one per endpoint (edge/decisions/settings.py)."""
     store.outbox.add([OutboxMessage("webhook", h.target, p) for p in payloads for h in hooks], T0)
-
-
-def _database_bytes(store: Store) -> bytes:
-    return b"".join(p.read_bytes() for p in store.path.parent.glob(store.path.name + "*"))
 
 
 def _dingtalk_authentic(secret: bytes, path: str, now_ms: int) -> bool:
@@ -243,57 +173,48 @@ def _feishu_authentic(secret: bytes, body: dict[str, object], now_s: int) -> boo
     return hmac.compare_digest(base64.b64decode(str(body["sign"])), expected)
 
 
-def _hallops_authentic(secret: bytes, r: Received, now: float) -> bool:
-    """The receiver's check of docs/deploy.md, Webhooks (the SMS gateway's, too)."""
-    timestamp = r.headers.get("X-Hallops-Timestamp", "")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > 300:
-        return False
-    expected = hmac.new(secret, timestamp.encode() + b"." + r.body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(r.headers.get("X-Hallops-Signature", ""), "v1=" + expected)
-
-
 # ---------------------------------------------------------------------------------------------- the robots
 
 
 async def test_a_wecom_group_gets_the_alert_as_markdown_in_chinese_with_names_time_and_id(
-    tmp_path: Path, platform: str, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    address = f"{platform}/cgi-bin/webhook/send?key={ROBOT_KEY}"
+    address = f"{receiver.url}/cgi-bin/webhook/send?key={ROBOT_KEY}"
     hook = Webhook(url_file=_private(tmp_path, "wecom.url", address), format="wecom")
-    Platform.usual = (200, OK["wecom"])
+    receiver.usual = (200, OK["wecom"])
     payload, nid = WAIT_60
     _queue(store, [hook], payload)
 
-    await _sender(store, http, _Clock(), [hook]).drain()
+    await _sender(store, http, Clock(T0), [hook]).drain()
 
-    (r,) = Platform.received
+    (r,) = receiver.received
     assert r.path == f"/cgi-bin/webhook/send?key={ROBOT_KEY}"
     assert r.headers["Content-Type"] == "application/json"
     body = r.json()
     assert list(body) == ["msgtype", "markdown"] and body["msgtype"] == "markdown"
     content = cast(dict[str, str], body["markdown"])["content"]
     assert content.splitlines() == [
-        "**【紧急】排队超1小时**",
+        "**【紧急】等候超1小时**",
         "> 对象：社保业务",
         "> 开始：09:11",
-        f"> 说明：{WAIT_60_DESCRIPTION}",
+        f"> 详情：{WAIT_60_TEXT}",
         f"> 编号：{nid}",
     ]
     assert store.outbox.counts() == {"sent": 1, "failed": 0, "pending": 0}
     # the robot's key is its credential: in the file only, not in an outbox row nor in the log
-    assert ROBOT_KEY.encode() not in _database_bytes(store) and ROBOT_KEY not in caplog.text
+    assert ROBOT_KEY.encode() not in database_bytes(store) and ROBOT_KEY not in caplog.text
 
 
 @pytest.mark.parametrize("fmt", ["wecom", "dingtalk", "feishu"])
 async def test_a_robot_refusal_with_http_200_is_a_failure_retried_until_the_robot_takes_the_message(
-    fmt: str, platform: str, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    fmt: str, receiver: Receiver, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hook = Webhook(url=f"{platform}/robot", format=fmt)
-    Platform.answers = [(200, REFUSED[fmt])]
-    Platform.usual = (200, OK[fmt])
+    hook = Webhook(url=f"{receiver.url}/robot", format=fmt)
+    receiver.answers = [(200, REFUSED[fmt])]
+    receiver.usual = (200, OK[fmt])
     _queue(store, [hook], WAIT_60[0])
-    clock = _Clock()
+    clock = Clock(T0)
     sender = _sender(store, http, clock, [hook])
 
     with caplog.at_level(logging.WARNING, logger="edge.outbox"):
@@ -304,29 +225,29 @@ async def test_a_robot_refusal_with_http_200_is_a_failure_retried_until_the_robo
     clock.now += 1  # the first retry is due after 1 s
     await sender.drain()
 
-    assert len(Platform.received) == 2 and store.outbox.counts() == {"sent": 1, "failed": 0, "pending": 0}
-    assert Platform.received[0].json() == Platform.received[1].json()  # the same message, again
+    assert len(receiver.received) == 2 and store.outbox.counts() == {"sent": 1, "failed": 0, "pending": 0}
+    assert receiver.received[0].json() == receiver.received[1].json()  # the same message, again
 
 
 async def test_dingtalk_posts_markdown_signed_in_the_url_and_each_retry_is_signed_afresh(
-    tmp_path: Path, platform: str, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    address = f"{platform}/robot/send?access_token={ROBOT_KEY}"
+    address = f"{receiver.url}/robot/send?access_token={ROBOT_KEY}"
     secret_file = _private(tmp_path, "dingtalk.secret", ROBOT_SECRET.decode())
     hook = Webhook(url_file=_private(tmp_path, "ding.url", address), format="dingtalk", secret_file=secret_file)
-    Platform.answers = [(502, {})]  # a proxy in between is down once
-    Platform.usual = (200, OK["dingtalk"])
+    receiver.answers = [(502, {})]  # a proxy in between is down once
+    receiver.usual = (200, OK["dingtalk"])
     payload, nid = MISSED
     _queue(store, [hook], payload)
-    clock = _Clock()
+    clock = Clock(T0)
     sender = _sender(store, http, clock, [hook])
 
     await sender.drain()
     clock.now += 90
     await sender.drain()
 
-    first, retry = Platform.received
+    first, retry = receiver.received
     assert parse_qs(urlsplit(first.path).query)["access_token"] == [ROBOT_KEY]
     assert parse_qs(urlsplit(first.path).query)["timestamp"] == [str(int(T0 * 1000))]
     assert parse_qs(urlsplit(retry.path).query)["timestamp"] == [str(int((T0 + 90) * 1000))]
@@ -337,30 +258,30 @@ async def test_dingtalk_posts_markdown_signed_in_the_url_and_each_retry_is_signe
     body = retry.json()
     assert list(body) == ["msgtype", "markdown"] and body["msgtype"] == "markdown"
     markdown = cast(dict[str, str], body["markdown"])
-    assert markdown["title"] == "【信息】漏号"
+    assert markdown["title"] == "【信息】过号"
     assert markdown["text"].split("\n\n") == [
-        "#### 【信息】漏号",
+        "#### 【信息】过号",
         "> 对象：4号窗口，号 T0007",
         "> 开始：09:11",
-        "> 说明：A number was called three times and missed (漏号) — offer the green channel after an ID check.",
+        "> 详情：4号窗口叫号T0007三次未到，已过号（09:11）：核验身份后可走绿色通道",
         f"> 编号：{nid}",
     ]
     assert store.outbox.counts()["sent"] == 1
-    assert ROBOT_SECRET not in _database_bytes(store) and ROBOT_SECRET.decode() not in caplog.text
+    assert ROBOT_SECRET not in database_bytes(store) and ROBOT_SECRET.decode() not in caplog.text
 
 
 async def test_feishu_posts_rich_text_with_a_timestamp_and_signature_that_verify(
-    tmp_path: Path, platform: str, store: Store, http: httpx.AsyncClient
+    tmp_path: Path, receiver: Receiver, store: Store, http: httpx.AsyncClient
 ) -> None:
     secret_file = _private(tmp_path, "feishu.secret", ROBOT_SECRET.decode())
-    hook = Webhook(url=f"{platform}/open-apis/bot/v2/hook/abc", format="feishu", secret_file=secret_file)
-    Platform.usual = (200, OK["feishu"])
+    hook = Webhook(url=f"{receiver.url}/open-apis/bot/v2/hook/abc", format="feishu", secret_file=secret_file)
+    receiver.usual = (200, OK["feishu"])
     payload, nid = WAIT_60
     _queue(store, [hook], payload)
 
-    await _sender(store, http, _Clock(), [hook]).drain()
+    await _sender(store, http, Clock(T0), [hook]).drain()
 
-    (r,) = Platform.received
+    (r,) = receiver.received
     body = r.json()
     assert list(body) == ["timestamp", "sign", "msg_type", "content"]
     assert body["timestamp"] == str(int(T0)) and body["msg_type"] == "post"
@@ -369,11 +290,11 @@ async def test_feishu_posts_rich_text_with_a_timestamp_and_signature_that_verify
     assert body["content"] == {
         "post": {
             "zh_cn": {
-                "title": "【紧急】排队超1小时",
+                "title": "【紧急】等候超1小时",
                 "content": [
                     [{"tag": "text", "text": "对象：社保业务"}],
                     [{"tag": "text", "text": "开始：09:11"}],
-                    [{"tag": "text", "text": f"说明：{WAIT_60_DESCRIPTION}"}],
+                    [{"tag": "text", "text": f"详情：{WAIT_60_TEXT}"}],
                     [{"tag": "text", "text": f"编号：{nid}"}],
                 ],
             }
@@ -385,87 +306,87 @@ async def test_feishu_posts_rich_text_with_a_timestamp_and_signature_that_verify
 
 
 async def test_the_sms_gateway_gets_the_phones_file_numbers_the_missed_ticket_and_one_idempotency_key_per_retry(
-    tmp_path: Path, platform: str, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     phones = _private(tmp_path, "guides.phones", f"# floor guides\n{PHONES[0]}  # 张导办\n+86 139-0000-2222\n", 0o640)
     secret_file = _private(tmp_path, "sms.secret", HOOK_SECRET.decode())
-    hook = Webhook(url=f"{platform}/sms", format="sms", phones_file=phones, secret_file=secret_file)
-    Platform.answers = [(503, {})]
-    Platform.usual = (202, {})
+    hook = Webhook(url=f"{receiver.url}/sms", format="sms", phones_file=phones, secret_file=secret_file)
+    receiver.answers = [(503, {})]
+    receiver.usual = (202, {})
     payload, nid = MISSED
     _queue(store, [hook], payload)
-    clock = _Clock()
+    clock = Clock(T0)
     sender = _sender(store, http, clock, [hook])
 
     await sender.drain()
     clock.now += 1
     await sender.drain()
 
-    first, retry = Platform.received
+    first, retry = receiver.received
     assert first.headers["Idempotency-Key"] == retry.headers["Idempotency-Key"] == nid
-    assert first.body == retry.body and _hallops_authentic(HOOK_SECRET, retry, T0 + 1)
+    assert first.body == retry.body and authentic(HOOK_SECRET, retry.headers, retry.body, T0 + 1)
     assert retry.json() == {
         "id": nid,
         "kind": "alert",
         "to": PHONES,
-        "text": "【信息】漏号 4号窗口，号 T0007 09:11 起",
+        "text": "【信息】过号 4号窗口，号 T0007 09:11 起",
         "ticket": "T0007",  # the queue ticket: its holder's number is the queue system's
         "window": "W04",
     }
     assert store.outbox.counts()["sent"] == 1
     # the numbers stay in their file: no outbox row, no log line holds one
-    assert not any(p.encode() in _database_bytes(store) or p in caplog.text for p in PHONES)
+    assert not any(p.encode() in database_bytes(store) or p in caplog.text for p in PHONES)
 
 
 async def test_a_post_that_times_out_is_retried(
-    tmp_path: Path, platform: str, store: Store, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     phones = _private(tmp_path, "tech.phones", PHONES[0])
-    hook = Webhook(url=f"{platform}/sms", format="sms", phones_file=phones)
-    Platform.hold = threading.Event()  # the gateway does not answer the first POST in time
+    hook = Webhook(url=f"{receiver.url}/sms", format="sms", phones_file=phones)
+    receiver.hold = threading.Event()  # the gateway does not answer the first POST in time
     _queue(store, [hook], WAIT_60[0])
-    clock = _Clock()
+    clock = Clock(T0)
     async with httpx.AsyncClient(timeout=0.3) as http:
         sender = _sender(store, http, clock, [hook])
         with caplog.at_level(logging.WARNING, logger="edge.outbox"):
             await sender.drain()
         assert store.outbox.counts()["pending"] == 1 and "ReadTimeout" in caplog.text
-        Platform.hold.set()
+        receiver.hold.set()
         clock.now += 1
         await sender.drain()
-    assert len(Platform.received) == 2 and store.outbox.counts()["sent"] == 1
+    assert len(receiver.received) == 2 and store.outbox.counts()["sent"] == 1
 
 
 # ---------------------------------------------------------------------------------------------- who gets what
 
 
 async def test_each_group_gets_only_the_notifications_for_its_roles_and_severities(
-    platform: str, store: Store, http: httpx.AsyncClient
+    receiver: Receiver, store: Store, http: httpx.AsyncClient
 ) -> None:
-    technicians = Webhook(url=f"{platform}/tech", format="wecom", roles=[Role.TECHNICIAN])
-    managers = Webhook(url=f"{platform}/managers", format="dingtalk", severity=[Severity.CRITICAL, Severity.MAJOR])
-    Platform.usual = (200, OK["wecom"])  # DingTalk's "ok" is the same
+    technicians = Webhook(url=f"{receiver.url}/tech", format="wecom", roles=[Role.TECHNICIAN])
+    managers = Webhook(url=f"{receiver.url}/managers", format="dingtalk", severity=[Severity.CRITICAL, Severity.MAJOR])
+    receiver.usual = (200, OK["wecom"])  # DingTalk's "ok" is the same
     ticket, ticket_id = ticket_payload(TicketEventKind.OPENED, 1)  # P3: a warning's priority
     _queue(store, [technicians, managers], WAIT_60[0], ticket, MISSED[0])
 
-    await _sender(store, http, _Clock(), [technicians, managers]).drain()
+    await _sender(store, http, Clock(T0), [technicians, managers]).drain()
 
-    got = [(r.path, r.body.decode()) for r in Platform.received]
+    got = [(r.path, r.body.decode()) for r in receiver.received]
     assert [path for path, _ in got] == ["/managers", "/tech"]
     assert WAIT_60[1] in got[0][1] and ticket_id in got[1][1]
     assert store.outbox.counts() == {"sent": 6, "failed": 0, "pending": 0}  # the rest closed without a POST
 
 
 async def test_every_event_of_a_ticket_reaches_the_group_but_a_row_delivered_again_is_not_posted_twice(
-    platform: str, store: Store, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, store: Store, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hook = Webhook(url=f"{platform}/tech", format="wecom")
-    Platform.usual = (200, OK["wecom"])
+    hook = Webhook(url=f"{receiver.url}/tech", format="wecom")
+    receiver.usual = (200, OK["wecom"])
     opened, opened_id = ticket_payload(TicketEventKind.OPENED, 1)
     acknowledged, acknowledged_id = ticket_payload(TicketEventKind.ACKNOWLEDGED, 2, by="li")
     _queue(store, [hook], opened, acknowledged)
-    clock = _Clock()
+    clock = Clock(T0)
     sender = _sender(store, http, clock, [hook])
     mark = store.outbox.sent
 
@@ -479,7 +400,7 @@ async def test_every_event_of_a_ticket_reaches_the_group_but_a_row_delivered_aga
     clock.now += 2
     await sender.drain()  # the rows are due again
 
-    texts = [cast(dict[str, str], r.json()["markdown"])["content"] for r in Platform.received]
+    texts = [cast(dict[str, str], r.json()["markdown"])["content"] for r in receiver.received]
     assert len(texts) == 2  # one message per event, not four
     assert f"编号：{opened_id}" in texts[0] and "新工单" in texts[0]
     assert f"编号：{acknowledged_id}" in texts[1] and "已接单" in texts[1] and "处理人：li" in texts[1]
@@ -490,11 +411,12 @@ def test_a_ticket_and_a_recommendation_read_in_chinese_with_display_names() -> N
     ticket = json.loads(ticket_payload(TicketEventKind.OPENED, 1)[0])
     words = notice_words(ticket, HALL)
     assert words.title == "【P3】设备故障工单 T-20251205-0003 新工单"
-    assert words.lines[:3] == ("对象：1号取号机（一楼东侧）", "问题：printer-paper-out", "开单：09:11")
+    assert words.lines[:3] == ("对象：1号取号机（一楼东侧）", "问题：缺纸或卡纸", "开单：09:11")
     assert words.id == "ticket:T-20251205-0003:opened:1"
     recommendation = {
         "type": "recommendation",
-        "id": "R-20251205-0002",
+        "id": "recommendation:R-20251205-0002:offered",
+        "rec_id": "R-20251205-0002",
         "kind": "open",
         "services": ["SB"],
         "windows": ["W04"],
@@ -518,7 +440,7 @@ def test_a_ticket_and_a_recommendation_read_in_chinese_with_display_names() -> N
     ("entry", "complaint"),
     [
         ("{url: 'https://qyapi.test/send', format: wecom, secret_file: SECRET}", "a WeCom robot signs nothing"),
-        ("{url: 'https://sms.test/send', format: sms}", "an sms endpoint needs one"),
+        ("{url: 'https://sms.test/send', format: sms}", "an sms endpoint needs phones_file"),
         ("{url: 'https://ops.test/hook', phones_file: PHONES}", "phones_file goes with format: sms"),
         ("{url: 'https://ops.test/hook', url_file: URL}", "give either url or url_file"),
         ("{url: 'https://ops.test/hook', format: telegram}", "'json', 'wecom', 'dingtalk', 'feishu' or 'sms'"),

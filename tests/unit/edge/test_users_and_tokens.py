@@ -31,12 +31,11 @@ from edge.auth import (
     Throttled,
     User,
     UserError,
-    hash_password,
-    password_problem,
     token_id,
 )
 from edge.cli import main
 from edge.demo import DEMO_PASSWORD, DEMO_USERS, scenario_config
+from edge.passwords import hash_password, password_problem
 from edge.store import Store
 
 PASSWORD = "correct horse"

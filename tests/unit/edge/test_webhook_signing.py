@@ -7,11 +7,8 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import cast
 
 import httpx
 import pytest
@@ -21,6 +18,8 @@ from edge.config import Webhook, load_config
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
 from edge.store import OutboxMessage, Store
+from tests.receiver import Receiver
+from tests.unit.edge.conftest import Clock, database_bytes
 
 SECRET = b"4f1c9a0e7b2d58c3a6e91f04b7d2c85e"
 T0 = 1_764_900_000.0  # UNIX seconds
@@ -37,33 +36,6 @@ def authentic(secret: bytes, headers: dict[str, str], body: bytes, now: float) -
     return hmac.compare_digest(headers.get("X-Hallops-Signature", ""), "v1=" + expected)
 
 
-class Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-    answers: ClassVar[list[int]] = []  # status per POST; 204 once they run out
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        Receiver.received.append(({k.title(): v for k, v in self.headers.items()}, body))
-        self.send_response(Receiver.answers.pop(0) if Receiver.answers else 204)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    Receiver.received, Receiver.answers = [], []
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def _secret_file(tmp_path: Path, secret: bytes = SECRET, mode: int = 0o600) -> Path:
     path = tmp_path / "hook.secret"
     path.write_bytes(secret + b"\n")
@@ -71,53 +43,28 @@ def _secret_file(tmp_path: Path, secret: bytes = SECRET, mode: int = 0o600) -> P
     return path
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "g.db")
-    yield store
-    store.close()
-
-
-def _database_bytes(store: Store) -> bytes:
-    """The database file and its write-ahead log, byte for byte."""
-    return b"".join(p.read_bytes() for p in store.path.parent.glob(store.path.name + "*"))
-
-
-def _sender(store: Store, http: httpx.AsyncClient, clock: _Clock, webhooks: list[Webhook]) -> OutboxSender:
+def _sender(store: Store, http: httpx.AsyncClient, clock: Clock, webhooks: list[Webhook]) -> OutboxSender:
     link = cast(MqttLink, object())  # webhook rows only: the broker is never asked
     return OutboxSender(store, link, http, webhooks=webhooks, clock=clock)
 
 
 async def test_a_signed_post_verifies_with_its_secret_and_a_retry_is_signed_afresh(
-    tmp_path: Path, receiver: str, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    hook = Webhook(url=receiver, secret_file=_secret_file(tmp_path))
-    clock = _Clock()
+    url = receiver.url + "/hook"
+    hook = Webhook(url=url, secret_file=_secret_file(tmp_path))
+    clock = Clock(T0)
     sender = _sender(store, http, clock, [hook])
-    store.outbox.add([OutboxMessage("webhook", receiver, BODY)], clock.now)
-    Receiver.answers = [503]  # the receiver is down once
+    store.outbox.add([OutboxMessage("webhook", url, BODY)], clock.now)
+    receiver.answers = [(503, None)]  # the receiver is down once
 
     await sender.drain()
     clock.now += 90  # the retry is due after 1 s; this one is made 90 s later
     await sender.drain()
 
-    assert len(Receiver.received) == 2 and store.outbox.counts()["sent"] == 1
-    (first, body1), (retry, body2) = Receiver.received
+    assert len(receiver.received) == 2 and store.outbox.counts()["sent"] == 1
+    (first, body1), (retry, body2) = ((r.headers, r.body) for r in receiver.received)
     assert body1 == body2 == BODY
     assert first["X-Hallops-Timestamp"] == str(int(T0))
     assert retry["X-Hallops-Timestamp"] == str(int(T0) + 90)  # signed again at the retry, not the first signature
@@ -126,25 +73,26 @@ async def test_a_signed_post_verifies_with_its_secret_and_a_retry_is_signed_afre
     assert not authentic(SECRET, retry, body2.replace(b"queue-long", b"all-clear!"), now=T0 + 90)  # a changed body
     assert not authentic(SECRET, first, body1, now=T0 + 301)  # the first POST replayed six minutes later
     # the secret is found by URL at send time: it is in no outbox row and in no log line
-    assert SECRET not in _database_bytes(store)
+    assert SECRET not in database_bytes(store)
     assert SECRET.decode() not in caplog.text
 
 
 async def test_a_bare_url_is_posted_unsigned_and_the_gateway_says_so_once_at_start(
-    tmp_path: Path, receiver: str, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver, store: Store, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg_file = tmp_path / "gw.yaml"
-    cfg_file.write_text(f"hall: {{id: h1}}\nnotify:\n  webhooks: ['{receiver}']\n")
+    url = receiver.url + "/hook"
+    cfg_file.write_text(f"hall: {{id: h1}}\nnotify:\n  webhooks: ['{url}']\n")
     cfg = load_config(cfg_file)
-    clock = _Clock()
+    clock = Clock(T0)
     with caplog.at_level(logging.WARNING, logger="edge.outbox"):
         sender = _sender(store, http, clock, cfg.notify.webhooks)
-        store.outbox.add([OutboxMessage("webhook", receiver, BODY)] * 2, clock.now)
+        store.outbox.add([OutboxMessage("webhook", url, BODY)] * 2, clock.now)
         await sender.drain()
-    (headers, _), _ = Receiver.received
+    (headers, _), _ = ((r.headers, r.body) for r in receiver.received)
     assert "X-Hallops-Signature" not in headers
     assert [r.getMessage() for r in caplog.records] == [
-        f"webhook {receiver} is unsigned: its receiver cannot tell the gateway's POSTs from anyone's; give it a "
+        f"webhook {url} is unsigned: its receiver cannot tell the gateway's POSTs from anyone's; give it a "
         "secret_file (docs/deploy.md, Webhooks)"
     ]
 
@@ -189,16 +137,17 @@ def test_a_private_secret_file_and_a_bare_url_are_both_accepted(tmp_path: Path) 
 
 
 async def test_a_secret_file_opened_to_others_after_start_fails_the_post_instead_of_signing(
-    tmp_path: Path, receiver: str, store: Store, http: httpx.AsyncClient
+    tmp_path: Path, receiver: Receiver, store: Store, http: httpx.AsyncClient
 ) -> None:
     secret_file = _secret_file(tmp_path)
-    clock = _Clock()
-    sender = _sender(store, http, clock, [Webhook(url=receiver, secret_file=secret_file)])
+    clock = Clock(T0)
+    url = receiver.url + "/hook"
+    sender = _sender(store, http, clock, [Webhook(url=url, secret_file=secret_file)])
     secret_file.chmod(0o644)
-    store.outbox.add([OutboxMessage("webhook", receiver, BODY)], clock.now)
+    store.outbox.add([OutboxMessage("webhook", url, BODY)], clock.now)
     await sender.drain()
-    assert Receiver.received == [] and store.outbox.counts()["pending"] == 1  # retried once the file is private
+    assert receiver.received == [] and store.outbox.counts()["pending"] == 1  # retried once the file is private
     secret_file.chmod(0o600)
     clock.now += 2
     await sender.drain()
-    assert len(Receiver.received) == 1 and store.outbox.counts()["sent"] == 1
+    assert len(receiver.received) == 1 and store.outbox.counts()["sent"] == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from itertools import islice
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from devices.codec import DeviceMessage
 from devices.simulator import load_scenario
 from rules.hall import HallProfile, ServiceProfile
-from rules.kpi import BOOK_SCHEMA, SILENT_AFTER_S, DayBook
+from rules.kpi import BOOK_SCHEMA, SILENT_AFTER_S, DayBook, DayReport, People
 from tests.unit.rules.feed import DAY_CLOSES, DAY_OPENS, T0, Feed, county_day, issue, opened, profile_of, win
 
 DAY = T0.date()
@@ -275,4 +276,10 @@ def test_a_book_saved_by_the_earlier_release_loads_and_goes_on_counting() -> Non
         book.apply(m)
     for minutes in (20, 25, 60):
         now = T0 + timedelta(minutes=minutes)
-        assert book.report(now) == whole.report(now)
+        # (the per-window and per-staff tables and the served-vs-issued reasons of issue 19 are not in a schema 1
+        # book: they count what came after the load)
+        assert _figures(book.report(now)) == _figures(whole.report(now))
+
+
+def _figures(report: DayReport) -> DayReport:
+    return replace(report, windows=People((), None), staff=People((), None), served_from=())
