@@ -37,6 +37,28 @@ def problems_from(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> l
     return problems
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that names a key twice. PyYAML keeps the last silently, so two
+    `staff: {s1: …}` entries or a pasted-over `threshold:` would change the file's meaning without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the constructor says so below
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {key!r} is given twice (first on line {first.line + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> object:
     """Parse a YAML file; a missing file or bad syntax is a ConfigError naming the line."""
     try:
@@ -44,7 +66,7 @@ def read_yaml(path: Path) -> object:
     except OSError as exc:
         raise ConfigError(str(path), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -84,4 +106,4 @@ def line_of(text: str, path: str) -> int | None:
     return line
 
 
-__all__ = ["field_path", "line_of", "problems_from", "read_yaml"]
+__all__ = ["UniqueKeyLoader", "field_path", "line_of", "problems_from", "read_yaml"]

@@ -17,11 +17,13 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -50,6 +52,22 @@ from rules.language import Severity
 from rules.schedule import Span
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _one_line(v: str) -> str:
+    bad = _UNPRINTABLE.search(v)
+    if bad is not None:
+        raise ValueError(f"a display name is one line of text: character U+{ord(bad.group()):04X} is not")
+    return v
+
+
+# A display name shown in place of an id (a wall tile, a window card, a report's row, a robot's line): trimmed, one
+# line, 1–120 characters (an English window name runs long: "Talent and personnel / employment and
+# entrepreneurship window 1"). HTML and a leading `=` are text (the pages set text, the CSV quotes a formula).
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), AfterValidator(_one_line)
+]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -554,7 +572,7 @@ class ServiceConfig(_Section):
 
 class WindowConfig(_Section):
     name: str | None = Field(default=None, description="display name, e.g. 1号窗")
-    name_en: str | None = Field(default=None, description="display name in English, e.g. Window 1")
+    name_en: DisplayName | None = Field(default=None, description="display name in English, e.g. Window 1")
     services: list[Ident] = Field(default_factory=list, description="services the window can serve")
     shifts: list[str] = Field(default_factory=list, description='staffed periods, e.g. ["08:30-12:00", "13:30-17:30"]')
 
@@ -593,13 +611,13 @@ class DeviceConfig(_Section):
 
 
 class ZoneConfig(_Section):
-    name: str = Field(min_length=1, description="display name, e.g. 等候区A (what the wall shows instead of the id)")
-    name_en: str | None = Field(default=None, description="display name in English, e.g. Waiting area A")
+    name: DisplayName = Field(description="display name, e.g. 等候区A (what the wall shows instead of the id)")
+    name_en: DisplayName | None = Field(default=None, description="display name in English, e.g. Waiting area A")
 
 
 class StaffConfig(_Section):
-    name: str = Field(min_length=1, description="display name, e.g. 王芳 (staff views and reports; never the wall)")
-    name_en: str | None = Field(default=None, description="display name in English, e.g. Wang Fang")
+    name: DisplayName = Field(description="display name, e.g. 王芳 (staff views and reports; never the wall)")
+    name_en: DisplayName | None = Field(default=None, description="display name in English, e.g. Wang Fang")
 
 
 class UserConfig(_Section):

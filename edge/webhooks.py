@@ -34,6 +34,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote_plus
@@ -42,6 +43,7 @@ import httpx
 
 from devices.errors import ActionError
 from edge.config import ROBOTS, Webhook, read_phones, read_secret, read_url
+from edge.wording.alerts import printed_number
 from edge.wording.notify import NoticeWords, notice_words
 from rules.hall import HallProfile
 from rules.language import Role
@@ -176,27 +178,51 @@ def check_answer(hook: Webhook, response: httpx.Response) -> None:
         raise ActionError(f"the {hook.format} robot refused it: {key} {code}, {str(message)[:200]}")
 
 
+# Text in a notification that a device sent (a ticket id, a printed number, a window id: up to 64 characters of
+# anything) must stay one line of plain text in a robot's markdown and an SMS: a newline would start a heading or a
+# line of its own, `[text](url)` a link a staff member taps, `<@all>` (WeCom) a mention, `<font>` a colour.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
+_MARKUP = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "`": "'"})
+RECALL_NUMBER_MAX = 16  # the printed number's length in the device contract (devices/contract.py TicketIssued)
+RECALL_WINDOW_MAX = 16  # a window id shown in a re-call SMS where the window has no configured name
+
+
+def _line(text: str) -> str:
+    """One line of plain text: control, line-breaking and direction-changing characters as one space."""
+    return _BREAKS.sub(" ", text).strip()
+
+
+def _md(text: str) -> str:
+    """One line of a robot's markdown that shows `text` as it is and makes no link, mention or tag of it."""
+    return _line(text).translate(_MARKUP)
+
+
 def _wecom(words: NoticeWords) -> dict[str, object]:
-    markdown = "\n".join([f"**{words.title}**", *(f"> {line}" for line in words.lines)])
+    markdown = "\n".join([f"**{_md(words.title)}**", *(f"> {_md(line)}" for line in words.lines)])
     return {"msgtype": "markdown", "markdown": {"content": _fit(markdown, WECOM_MAX_BYTES)}}
 
 
 def _dingtalk(words: NoticeWords) -> dict[str, object]:
     # DingTalk's markdown runs together the lines one newline parts; `title` is what the phone's banner shows
-    markdown = "\n\n".join([f"#### {words.title}", *(f"> {line}" for line in words.lines)])
-    return {"msgtype": "markdown", "markdown": {"title": words.title, "text": markdown}}
+    markdown = "\n\n".join([f"#### {_md(words.title)}", *(f"> {_md(line)}" for line in words.lines)])
+    return {"msgtype": "markdown", "markdown": {"title": _line(words.title), "text": markdown}}
 
 
 def _feishu(words: NoticeWords) -> dict[str, object]:
-    lines = [[{"tag": "text", "text": line}] for line in words.lines]
-    return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": words.title, "content": lines}}}}
+    lines = [[{"tag": "text", "text": _line(line)}] for line in words.lines]  # a post's text tag: plain text
+    return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": _line(words.title), "content": lines}}}}
 
 
 def _sms(notice: Mapping[str, object], words: NoticeWords, phones: tuple[str, ...]) -> dict[str, object]:
     """The SMS gateway's body: the notification's id, whom to text and what. A notification about a queue ticket (a
     missed number, 漏号) names it and its window, so that a gateway serving the queue system can also re-call the
     ticket's holder — the number they gave is the queue system's; hallops never holds it."""
-    body: dict[str, object] = {"id": words.id, "kind": notice.get("type"), "to": list(phones), "text": words.short}
+    body: dict[str, object] = {
+        "id": words.id,
+        "kind": notice.get("type"),
+        "to": list(phones),
+        "text": _line(words.short),
+    }
     labels = notice.get("labels")
     if isinstance(labels, dict) and isinstance(labels.get("ticket"), str):
         body["ticket"] = labels["ticket"]
@@ -208,10 +234,16 @@ def _sms(notice: Mapping[str, object], words: NoticeWords, phones: tuple[str, ..
 def _recall_sms(notification_id: str, call: Mapping[str, str], hall: HallProfile | None) -> dict[str, object]:
     """The SMS gateway's body for a number called again (the phone of the three-channel calling, 三维提醒): no
     numbers in `to` — the gateway texts the holder of `ticket` on the number they gave the queue system, which
-    hallops never holds — and the words for them: the number and the window by its display name."""
+    hallops never holds — and the words for them: the number and the window by its display name, one short line
+    whatever a device sent as the number or the window (`_line`; a number longer than the contract's is a ticket id:
+    the printed number at its end, else none, never a cut-off half)."""
     window = call["window"]
     name = next((w.name for w in hall.windows if w.window_id == window and w.name), None) if hall else None
-    text = f"请{call['number']}号到{name or f'窗口 {window}'}办理，正在叫您的号"
+    number = _line(call["number"])
+    if len(number) > RECALL_NUMBER_MAX:  # a queue system's ticket id, not the printed number: its number, or none
+        number = printed_number(number) or ""
+    where = _line(name) if name else f"窗口 {_line(window)[:RECALL_WINDOW_MAX]}"
+    text = f"请{number}号到{where}办理，正在叫您的号" if number else f"请到{where}办理，正在叫您的号"
     return {"id": notification_id, "kind": "recall", "to": [], "text": text, **call}
 
 

@@ -41,7 +41,7 @@ from devices.contract import EVENTS_BY_DEVICE, event_type
 from devices.errors import ConfigError, Problem
 from devices.units import Weekday as Weekday  # noqa: PLC0414 - re-exported: the rule language's weekdays
 from devices.units import parse_duration as parse_duration  # noqa: PLC0414 - its defaults: the rule grammar
-from devices.validation import problems_from, read_yaml
+from devices.validation import UniqueKeyLoader, problems_from, read_yaml
 from rules.metrics import METRICS, Kind, Subject
 from rules.schedule import Schedule as Schedule  # noqa: PLC0414 - re-exported: a rule file's `schedules:`
 
@@ -184,12 +184,15 @@ class Escalation(_Strict):
     severity: Severity | None = Field(default=None, description="raise the alert to this severity")
 
 
+WORDS_MAX = 500  # characters of one language of a rule's title, text or public words: a few sentences, not a page
+
+
 class Words(_Strict):
     """A text in both languages of the UI. In a rule's `title`, `text` and `public`, `{name}` is a placeholder the
     alert fills (`placeholders`): a label as its display name, a metric's value with its unit, `since`, `value`."""
 
-    zh: Annotated[str, Field(min_length=1, description="Chinese (简体)")]
-    en: Annotated[str, Field(min_length=1, description="English")]
+    zh: Annotated[str, Field(min_length=1, max_length=WORDS_MAX, description="Chinese (简体)")]
+    en: Annotated[str, Field(min_length=1, max_length=WORDS_MAX, description="English")]
 
 
 class Rule(_Strict):
@@ -318,6 +321,12 @@ COMMON_PLACEHOLDERS = frozenset({"since", "value", "subject", "hall"})
 COMMAND_LABELS = frozenset({"cmd_id", "command", "device"})
 EVENT_LABELS = frozenset({"device", "device_type", "window", "ticket"})  # rules.conditions.event_labels
 EXTRA_LABELS: dict[str, frozenset[str]] = {"device": frozenset({"location"})}  # what a label brings along
+# What the public wall screen's words (`public`) may name: whom it is about by display name (a device by its kind
+# and place, a zone by its name, a ticket by the number a call screen shows) and the metrics' values — never a
+# staff member, a command's id or a field a device sent in an event (`where`), which the wall would show as sent.
+PUBLIC_LABELS = frozenset(
+    {"service", "window", "device", "device_type", "location", "zone", "camera", "ticket", "command"}
+)
 
 
 def _metric_names(cond: Condition) -> list[str]:
@@ -348,14 +357,28 @@ def placeholders(rule: Rule) -> frozenset[str]:
     return frozenset(names | labels)
 
 
+def _public_placeholders(rule: Rule, known: frozenset[str]) -> frozenset[str]:
+    metrics = {m for name in _metric_names(rule.when) for m in (name, name.split(".", 1)[-1])} if rule.when else set()
+    return known & (COMMON_PLACEHOLDERS | PUBLIC_LABELS | metrics)
+
+
 def _check_words(rule: Rule, path: str, problems: list[Problem]) -> None:
     known = placeholders(rule)
+    public = _public_placeholders(rule, known)
     for field in ("title", "text", "public"):
         words: Words | None = getattr(rule, field)
         for lang in ("zh", "en"):
             text = getattr(words, lang) if words is not None else ""
             for name in PLACEHOLDER.findall(text):
-                if name not in known:
+                if field == "public" and name in known and name not in public:
+                    problems.append(
+                        Problem(
+                            f"{path}.{field}.{lang}",
+                            f"{{{name}}} is not for the public wall screen (its words may name: "
+                            f"{', '.join(sorted(public))})",
+                        )
+                    )
+                elif name not in known:
                     problems.append(
                         Problem(
                             f"{path}.{field}.{lang}",
@@ -486,10 +509,11 @@ class RuleTextError(ConfigError):
         self.line = line
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing while it composes a node nested deeper than `MAX_DEPTH` (its composer recurses
-    once per level: 50,000 levels are a RecursionError) and a document of more than `MAX_NODES` nodes with each alias
-    expanded (a few nested aliases name billions of values for whatever walks the data, pydantic included)."""
+class _BoundedLoader(UniqueKeyLoader):
+    """PyYAML's safe loader without repeated keys (UniqueKeyLoader), refusing while it composes a node nested deeper
+    than `MAX_DEPTH` (its composer recurses once per level: 50,000 levels are a RecursionError) and a document of more
+    than `MAX_NODES` nodes with each alias expanded (a few nested aliases name billions of values for whatever walks
+    the data, pydantic included)."""
 
     def __init__(self, text: str, source: str) -> None:
         super().__init__(text)

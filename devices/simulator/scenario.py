@@ -35,6 +35,7 @@ from devices import units
 from devices.contract import KioskOutcome, ServiceOutcome
 from devices.errors import ConfigError, Problem
 from devices.units import Weekday
+from devices.validation import UniqueKeyLoader
 
 PACKAGED = Path(__file__).parent / "scenarios"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -441,7 +442,7 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
     except OSError as exc:
         raise ConfigError(source, [Problem("", f"cannot read the scenario: {exc.strerror or exc}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # (a SafeLoader that refuses a key given twice)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [Problem("", f"not valid YAML: {exc}")]) from None
     return parse_scenario(data, source=source)

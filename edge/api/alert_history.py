@@ -5,23 +5,27 @@
 The store keeps every change of state of an alert (fired, acknowledged, escalated, resolved) as a row of
 `alert_history`; this route folds the rows of one alert's run (its fingerprint and the time it began) into one item
 in its latest state, overlays the alerts open now, and filters, searches and pages them, newest start first. Time
-ranges are bounded (`MAX_RANGE`), pages too (`MAX_LIMIT`). Must not decide anything: it only reads.
+ranges are bounded (`MAX_RANGE`), pages too (`MAX_LIMIT`); the search runs off the event loop on its own connection,
+within `http.slow_request_s`. Must not decide anything: it only reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from edge.api.deps import ALL, ApiState, State, needs
 from edge.api.schemas import Timestamp
+from edge.store import Store
 from edge.wording.alerts import Names
 from rules.language import Severity
 
@@ -32,7 +36,7 @@ MAX_RANGE = timedelta(days=93)  # a quarter: a longer range is refused (422), th
 MAX_LIMIT = 200
 SUBJECT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # a service code, window id or device id
 RULE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-CURSOR = re.compile(r"^(\d{1,15})-([0-9a-f]{16})$")  # the start (UNIX ms) and fingerprint of the last item seen
+CURSOR = re.compile(r"^([0-9]{1,15})-([0-9a-f]{16})\Z")  # the start (UNIX ms) and fingerprint of the last item seen
 HistoryState = Literal["active", "firing", "acknowledged", "resolved"]
 
 
@@ -91,7 +95,7 @@ async def alert_history(  # noqa: PLR0913 - one keyword per filter of the query
     start first. `state`: the latest (`active` = firing or acknowledged); `severity`, `rule`, and the subject
     (`service`, `window`, `device`) as the alert's labels name it; `q` searches the rule id, the alert's words (zh and
     en, else its rule's description), whom it is about (display names and ids) and who took it. `limit` per page;
-    `before`: the `next` of the previous page."""
+    `before`: the `next` of the previous page. 503 when the search takes longer than `http.slow_request_s`."""
     cursor = None
     if before is not None:
         m = CURSOR.match(before)
@@ -107,39 +111,81 @@ async def alert_history(  # noqa: PLR0913 - one keyword per filter of the query
         raise _bad("from", f"the range is longer than {MAX_RANGE.days} days")
     d = state.decider()
     store = state.current_store()
-    runs: dict[tuple[str, str], dict[str, object]] = {}
+    path = None
     if store is not None:
-        state.flush()
-        for change in store.decisions.alert_changes(start.timestamp(), float("inf")):
-            body = json.loads(change.body)
-            runs[(change.fingerprint, str(body.get("active_since")))] = body  # oldest first: the latest wins
-    for a in d.engine.alerts.values():
-        body = d.alert_json(a)
-        runs[(a.fingerprint, str(body.get("active_since")))] = body
+        state.flush()  # (committed: what the search reads on its own connection)
+        path = store.path
+    live = [d.alert_json(a) for a in d.engine.alerts.values()]
     people = {acc.user.name: acc.user.display for acc, _ in state.auth.accounts() if acc.user.display}
     names = Names(state.config.profile())
-    items = []
-    for body in runs.values():
-        item = _run(body, now, names, people)
-        if item is None:
-            continue
-        started = datetime.fromisoformat(item.started_at)
-        ended = datetime.fromisoformat(item.ended_at) if item.ended_at else None
-        if started >= end or (ended is not None and ended < start):
-            continue
-        if _wanted(item, status, severity, rule, {"service": service, "window": window, "device": device}, q):
-            items.append((int(started.timestamp() * 1000), item))
-    items.sort(key=lambda x: (x[0], x[1].fingerprint), reverse=True)
-    total = len(items)
-    if cursor is not None:
-        items = [x for x in items if (x[0], x[1].fingerprint) < cursor]
-    page = items[:limit]
-    more = len(items) > limit
-    return AlertHistoryPage(
-        items=[item for _, item in page],
-        total=total,
-        next=f"{page[-1][0]}-{page[-1][1].fingerprint}" if more and page else None,
+    subject = {"service": service, "window": window, "device": device}
+    # A quarter of a city hall is some 140,000 changes, seconds of reading: done off the event loop (the wall's
+    # stream and the decider go on), on its own connection, within http.slow_request_s (else 503)
+    search = asyncio.to_thread(
+        _search, path, live, start, end, lambda body: _wanted(body, status, severity, rule, subject, q, names, people)
     )
+    try:
+        found = await asyncio.wait_for(search, state.config.http.slow_request_s)
+    except TimeoutError:
+        raise HTTPException(503, "the history takes too long to search; ask for a shorter time") from None
+    total = len(found)
+    if cursor is not None:
+        found = [x for x in found if (x[0], x[1]) < cursor]
+    page = found[:limit]
+    more = len(found) > limit
+    items = [item for _, _, body in page if (item := _run(body, now, names, people)) is not None]
+    return AlertHistoryPage(
+        items=items,
+        total=total,
+        next=f"{page[-1][0]}-{page[-1][1]}" if more and page else None,
+    )
+
+
+def _search(
+    path: Path | None,
+    live: list[dict[str, object]],
+    start: datetime,
+    end: datetime,
+    wanted: Callable[[Mapping[str, object]], bool],
+) -> list[tuple[int, str, Mapping[str, object]]]:
+    """The runs open at some time in [start, end) that are `wanted`, newest start first: the stored changes since
+    `start` folded into each run's latest body, the alerts open now (`live`) over them. Each run is filtered on its
+    body as stored; only the page is made into items (a model, whom it is about in words)."""
+    runs: dict[tuple[str, str], Mapping[str, object]] = {}
+    if path is not None:
+        store = Store(path)  # its own connection: the gateway's is not for other threads
+        try:
+            changes = store.decisions.alert_changes(start.timestamp(), float("inf"))
+        finally:
+            store.close()
+        for change in changes:
+            body = json.loads(change.body)
+            runs[(change.fingerprint, str(body.get("active_since")))] = body  # oldest first: the latest wins
+    for body in live:
+        runs[(str(body.get("fingerprint")), str(body.get("active_since")))] = body
+    found: list[tuple[int, str, Mapping[str, object]]] = []
+    for body in runs.values():
+        started = _started(body)
+        if started is None or started >= end:
+            continue
+        ended = body.get("resolved_at") if body.get("state") == "resolved" else None
+        if isinstance(ended, str) and datetime.fromisoformat(ended) < start:
+            continue
+        if wanted(body):
+            found.append((int(started.timestamp() * 1000), str(body.get("fingerprint")), body))
+    found.sort(key=lambda x: (x[0], x[1]), reverse=True)
+    return found
+
+
+def _started(body: Mapping[str, object]) -> datetime | None:
+    """When a run fired; None for one that never did (pending, then gone) or a body that is not an alert's."""
+    started = body.get("fired_at")
+    if not isinstance(started, str) or body.get("state") not in ("firing", "acknowledged", "resolved"):
+        return None
+    try:
+        return datetime.fromisoformat(started)
+    except ValueError:
+        return None
 
 
 def _run(body: Mapping[str, object], now: datetime, names: Names, people: Mapping[str, str]) -> AlertRun | None:
@@ -175,39 +221,53 @@ def _run(body: Mapping[str, object], now: datetime, names: Names, people: Mappin
 
 
 def _wanted(
-    item: AlertRun,
+    body: Mapping[str, object],
     status: str | None,
     severity: str | None,
     rule: str | None,
     subject: Mapping[str, str | None],
     q: str | None,
+    names: Names,
+    people: Mapping[str, str],
 ) -> bool:
-    if status == "active" and item.state == "resolved":
+    """The filters and the search on a run's latest body as stored."""
+    alert_state = body.get("state")
+    if status == "active" and alert_state == "resolved":
         return False
-    if status not in (None, "active") and item.state != status:
+    if status not in (None, "active") and alert_state != status:
         return False
-    if severity is not None and item.severity != severity:
+    if severity is not None and body.get("severity") != severity:
         return False
-    if rule is not None and item.rule != rule:
+    if rule is not None and body.get("rule") != rule:
         return False
-    if any(want is not None and item.labels.get(key) != want for key, want in subject.items()):
+    labels = body.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
+    if any(
+        want is not None and (labels.get(key) is None or str(labels.get(key)) != want) for key, want in subject.items()
+    ):
         return False
-    return q is None or _matches(item, q)
+    return q is None or _matches(body, q, names, people)
 
 
-def _matches(item: AlertRun, q: str) -> bool:
+def _matches(body: Mapping[str, object], q: str, names: Names, people: Mapping[str, str]) -> bool:
     """Every word of `q` is somewhere in the alert's words, its rule, whom it is about or who took it."""
-    haystack = " ".join(_words(item)).casefold()
+    haystack = " ".join(_words(body, names, people)).casefold()
     return all(word in haystack for word in q.casefold().split())
 
 
-def _words(item: AlertRun) -> Iterable[str]:
-    yield item.rule
-    yield item.description
-    yield from (item.text or {}).values()
-    yield from (item.title or {}).values()
-    yield from item.subject.values()
-    yield from item.labels.values()
-    yield from item.names.values()
-    if item.acknowledged_by:
-        yield item.acknowledged_by
+def _words(body: Mapping[str, object], names: Names, people: Mapping[str, str]) -> Iterable[str]:
+    raw = body.get("labels")
+    labels = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    yield str(body.get("rule") or "")
+    yield str(body.get("description") or "")
+    for key in ("text", "title"):
+        words = body.get(key)
+        if isinstance(words, dict):
+            yield from (str(v) for v in words.values())
+    yield from (names.subject(labels, lang) for lang in ("zh", "en"))
+    yield from labels.values()
+    by = body.get("acknowledged_by")
+    if isinstance(by, str):
+        yield by
+        if by in people:
+            yield people[by]

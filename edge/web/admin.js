@@ -210,13 +210,23 @@ function deviceRow(d) {
     h("td", {}, dateTime(d.last_seen)), h("td", {}, d.problems.map(problemText).join(t("devListSep")) || "—"));
 }
 
+const worded = (prefix, code) => { const text = t(`${prefix}${code}`); return text === `${prefix}${code}` ? null : text; };
+
+// What a rule is about, in words: an event rule's event type (the type itself, which the administrator writes in
+// the rule's `on.event`, in the tooltip) or a condition's subject; a type the page has no words for stays code.
+function ruleSubject(r) {
+  if (r.kind !== "event") return worded("rs_", r.subject) ?? h("code", {}, r.subject);
+  const words = worded("ev_", r.subject);
+  return words ? h("span", { title: t("rs_eventTitle", { code: r.subject }) }, words) : h("code", {}, r.subject);
+}
+
 function rulesTable(rules) {
   return h("table", { class: "rules" },
     h("thead", {}, h("tr", {}, ["adminRules", "severity", "kind", "subject", "enabled", "description"].map((k) =>
       h("th", { scope: "col" }, t(k))))),
     h("tbody", {}, rules.map((r) => h("tr", {},
-      h("th", { scope: "row" }, h("code", {}, r.id)), h("td", {}, t(`sev_${r.severity}`)), h("td", {}, r.kind),
-      h("td", {}, r.subject), h("td", {}, r.enabled ? "✓" : "—"),
+      h("th", { scope: "row" }, h("code", {}, r.id)), h("td", {}, t(`sev_${r.severity}`)),
+      h("td", {}, worded("rk_", r.kind) ?? h("code", {}, r.kind)), h("td", {}, ruleSubject(r)), h("td", {}, r.enabled ? "✓" : "—"),
       h("td", {}, (r.title && r.title[language()]) || r.description)))));
 }
 
@@ -628,7 +638,10 @@ function plain(v) {  // a value nobody has words for yet, still without null/tru
 }
 
 function anchorText(anchor) {
-  if (!anchor) return h("p", { class: "note", id: "audit-anchor" }, t("audNoAnchor"));
+  if (!anchor) {
+    const [before, after] = t("scanNoAnchor", { key: "\u0000" }).split("\u0000");
+    return h("p", { class: "note", id: "audit-anchor" }, before, h("code", {}, "audit.anchor_file"), after);
+  }
   const words = anchor.at === null ? t("audAnchorUnreadable")
     : anchor.matches ? t("audAnchorOk", { at: dateTime(anchor.at), n: anchor.count })
       : t("audAnchorBad", { at: dateTime(anchor.at), n: anchor.count });

@@ -102,8 +102,19 @@ function devicesList(hall) {
     bad.length ? h("ul", { class: "devices" }, bad.map((d) => h("li", {},
       h("span", { class: `pill h-${d.health}` }, t(`h_${d.health}`)),
       ` ${d.name || d.device_id} · ${t(`dt_${d.device_type}`)}${d.location ? ` · ${d.location}` : ""}`,
-      d.problems.length ? h("small", {}, ` — ${d.problems.join(", ")}`) : null))) : null,
+      d.problems.length ? h("small", {}, " — ", ...d.problems.flatMap((p, i) =>
+        [i ? t("tk_comma") : null, ...problemWords(p)])) : null))) : null,
   ];
+}
+
+// A device problem as the hall model words it (rules/hall/views.py: `printer.paper_out`, `display.blank`,
+// `error.<the device's own code>`, `battery.low`) in words; a device's error code stays its code (in <code>, the
+// technician quotes it), and a problem the page has no words for reads "another problem", its code in the tooltip.
+function problemWords(code) {
+  if (code.startsWith("error.")) return [t("devProbError"), " ", h("code", {}, code.slice("error.".length))];
+  const key = `tp_${code}`;
+  const text = t(key);
+  return [text === key ? h("span", { title: code }, t("devProbOther")) : text];
 }
 
 // -- KPIs and trends ------------------------------------------------------------------------------------------------

@@ -257,6 +257,17 @@ const zh = {
   rpOffTarget: "未达标", rpOffList: "未达标：{list}", rpNoStaff: "未登录的工作人员", rpNoPeople: "这一天没有窗口记录", rpSortBy: "按“{col}”排序",
   rpWhyDay: "这一天：{list}。", rpWhyBefore: "办结中含 {n} 张前一日或开始记录前取的号",
   rpWhyIn: "办结中含 {n} 张从其他业务转入的号", rpWhyOut: "取号中有 {n} 张转到其他业务办结",
+  // issue 19 · scan (admin.js rules in force, floor.js devices)
+  "ev_appointment.checked_in": "预约签到", "ev_display.error": "屏幕报错", "ev_kiosk.error": "自助终端报错",
+  "ev_kiosk.help_requested": "自助终端呼叫帮助", "ev_kiosk.session": "自助终端办理", "ev_occupancy": "区域人数",
+  "ev_rating.skipped": "未评价", "ev_rating.submitted": "提交评价", "ev_service.completed": "办结",
+  "ev_service.started": "开始办理", "ev_ticket.called": "叫号", "ev_ticket.cancelled": "取消取号", "ev_ticket.issued": "取号",
+  "ev_ticket.no_show": "过号未到", "ev_ticket.reactivated": "过号重新激活", "ev_ticket.transferred": "转办",
+  "ev_window.closed": "窗口关闭", "ev_window.opened": "窗口开启", "ev_window.paused": "窗口暂停", "ev_window.resumed": "窗口恢复",
+  rk_event: "发生事件时", rk_condition: "条件持续时", rs_service: "业务", rs_window: "窗口", rs_device: "设备", rs_zone: "区域",
+  rs_command: "设备指令", rs_hall: "大厅", rs_eventTitle: "事件类型 {code}",
+  scanNoAnchor: "尚无外部锚点：未配置 {key}，或还没有发布过", devProbOther: "其他问题", devProbError: "设备报错",
+  scanHistoryRows: "告警记录列表",
   // wall
   wallTitle: "实时大屏", wallWaiting: "等待人数", wallOpen: "开放窗口",
 };
@@ -557,6 +568,20 @@ const en = {
   rpOffTarget: "off target", rpOffList: "Off target: {list}", rpNoStaff: "nobody signed in", rpNoPeople: "No windows recorded on this day", rpSortBy: "Sort by “{col}”",
   rpWhyDay: "On this day: {list}.", rpWhyBefore: "{n} served had been issued the day before or before recording began",
   rpWhyIn: "{n} served came from another service (transferred in)", rpWhyOut: "{n} issued went on to another service (transferred out)",
+  // issue 19 · scan (admin.js rules in force, floor.js devices)
+  "ev_appointment.checked_in": "appointment checked in", "ev_display.error": "screen reported an error",
+  "ev_kiosk.error": "kiosk reported an error", "ev_kiosk.help_requested": "help asked for at a kiosk",
+  "ev_kiosk.session": "kiosk session", "ev_occupancy": "people in a zone", "ev_rating.skipped": "rating skipped",
+  "ev_rating.submitted": "rating given", "ev_service.completed": "service completed", "ev_service.started": "service started",
+  "ev_ticket.called": "ticket called", "ev_ticket.cancelled": "ticket cancelled", "ev_ticket.issued": "ticket issued",
+  "ev_ticket.no_show": "no-show", "ev_ticket.reactivated": "missed ticket reactivated", "ev_ticket.transferred": "ticket transferred",
+  "ev_window.closed": "window closed", "ev_window.opened": "window opened", "ev_window.paused": "window paused",
+  "ev_window.resumed": "window resumed",
+  rk_event: "on an event", rk_condition: "while a condition holds", rs_service: "service", rs_window: "window",
+  rs_device: "device", rs_zone: "zone", rs_command: "device command", rs_hall: "hall", rs_eventTitle: "event type {code}",
+  scanNoAnchor: "No external anchor yet: {key} is not configured, or nothing has been published",
+  devProbOther: "another problem", devProbError: "device error",
+  scanHistoryRows: "the alerts found",
 };
 
 const WORDS = { zh, en };

@@ -130,6 +130,11 @@ METRIC_NAME = {
     "hall.broker_session_lost_min": ("会话丢失后", "since the session was lost"),
 }
 _ZH_TERM = re.compile(r"[（(]([^()（）]*[\u4e00-\u9fff][^()（）]*)[)）]")
+# what a device may put in a label that would break a line or turn the text around on a screen: a space instead
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
+# the number a call screen shows (A023, 1088), alone or at the end of a queue system's ticket id (20261205-A023)
+_PRINTED = re.compile(r"(?:^|[-_:./#])([A-Za-z]{0,3}\d{1,5})$")
+_HUGE = 1e9  # a metric's value beyond this is no measurement: 未知
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +255,18 @@ def zone_name(zone_id: str, lang: Lang, names: Names | None = None, *, public: b
 # ---------------------------------------------------------------------------------------------- values
 
 
+def plain(text: str) -> str:
+    """A label as one line of plain text: control, line-breaking and direction-changing characters as a space."""
+    return _UNSAFE.sub(" ", text).strip()
+
+
+def printed_number(ticket: str) -> str | None:
+    """The number a call screen shows for a queue ticket: the ticket id itself when it is one (`A023`), else its
+    last part when that is one (`20261205-A023`); None for an id that holds no such number (never on the wall)."""
+    m = _PRINTED.search(ticket)
+    return m.group(1) if m else None
+
+
 def number(v: float) -> str:
     """A number as people write it: whole when it is (or when it is 10 or more), else one decimal."""
     if abs(v) >= 10 or float(v).is_integer():
@@ -268,8 +285,11 @@ def value_words(metric: str, value: object, lang: Lang) -> str:
         pair = CHOICE.get(value) or COMMAND.get(value) or EVENT.get(value)
         return pair[0 if zh else 1] if pair else value
     if isinstance(value, int | float):
-        v = float(value)
-        if math.isnan(v):
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond a float
+            v = math.nan
+        if math.isnan(v) or (not math.isinf(v) and abs(v) >= _HUGE):
             return "未知" if zh else "unknown"
         spec = METRICS.get(metric)
         unit = spec.unit if spec is not None else ""
@@ -306,9 +326,14 @@ def alert_words(
 ) -> AlertWords:
     """An alert's words from its rule's templates (or a generated sentence), labels, evidence and start."""
     names = Names(hall)
+    labels = {key: plain(value) for key, value in labels.items()}
     at = clock(since, tz)
     text = {}
     public: dict[str, str] | None = {} if rule is not None and rule.public is not None else None
+    if public is not None and rule is not None and rule.public is not None and "ticket" in labels:
+        named = {n for lang in LANGS for n in PLACEHOLDER.findall(getattr(rule.public, lang))}
+        if "ticket" in named and printed_number(labels["ticket"]) is None:
+            public = None  # the wall would show a queue system's id, not a number anyone holds
     title = {}
     facts = {lang: _facts(evidence, lang) for lang in LANGS}
     for lang in LANGS:
@@ -361,6 +386,8 @@ def ticket_words(
     """A ticket in words, both languages: its heading (`text`: what about whom — the device with its kind and place,
     or the window of a bad rating) and its `problem` (the titles of the rules behind it)."""
     names = Names(hall)
+    device, window = (plain(device) if device else None), (plain(window) if window else None)
+    rating_ticket = plain(rating_ticket) if rating_ticket else None
     text, problem = {}, {}
     for lang in LANGS:
         zh = lang == "zh"
@@ -418,6 +445,8 @@ def _filler(
             out[label] = names.zone(raw, lang, public=public)
         elif label == "camera":
             out[label] = names.device(raw, "camera", lang, public=public)
+        elif label == "ticket" and public:
+            out[label] = printed_number(raw) or ""
         elif label == "command":
             pair = COMMAND.get(raw)
             out[label] = pair[0 if lang == "zh" else 1] if pair else raw
@@ -431,7 +460,10 @@ def _filler(
 
 def _fill(template: str, values: Mapping[str, str], lang: Lang) -> str:
     text = PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
-    text = re.sub(r"（\s*）|\(\s*\)", "", text).strip()  # a placeholder that had nothing to fill
+    text = re.sub(r"（\s*）|\(\s*\)", "", text)  # a placeholder that had nothing to fill
+    if not values.get("since"):  # an alert recorded without its start: no 起 / since left alone in brackets
+        text = re.sub(r"（\s*起\s*）|\s*\(\s*since\s*\)", "", text)
+    text = text.strip()
     return _capital(text) if lang == "en" else text
 
 

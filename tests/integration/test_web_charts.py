@@ -353,8 +353,34 @@ def test_the_report_names_units_marks_misses_in_words_and_explains_more_served_t
         assert set(daily.locator("thead th").all_inner_texts()[1:]) <= set(header)
         page.set_viewport_size(PHONE)
         assert page.locator(".reports-view").evaluate("(v) => v.getBoundingClientRect().right") <= PHONE["width"]
-        scrolls = daily.locator(".table-scroll").evaluate("(box) => box.scrollWidth > box.clientWidth")
+        box = daily.locator(".table-scroll")
+        scrolls = box.evaluate("(box) => box.scrollWidth > box.clientWidth")
         assert scrolls, "the wide table scrolls in its own box, the page does not"
+        # readable: a figure on one line, a heading broken only between words, not squeezed a letter a line
+        tall = box.evaluate(
+            """(box) => [...box.querySelectorAll('td.num')].filter((td) => {
+                 const text = document.createRange();
+                 text.selectNodeContents(td);
+                 let lines = 0, bottom = -Infinity;  // (a rect below the line before starts a line)
+                 for (const r of [...text.getClientRects()].filter((r) => r.height).sort((a, b) => a.top - b.top)) {
+                   if (r.top >= bottom - 1) lines += 1;
+                   bottom = r.top >= bottom - 1 ? r.bottom : Math.max(bottom, r.bottom);
+                 }
+                 return lines > 1;
+               }).length"""
+        )
+        assert tall == 0, f"{tall} figures wrapped over lines in the phone's table"
+        words = box.evaluate("(box) => [...box.querySelectorAll('th')].map((th) => getComputedStyle(th).overflowWrap)")
+        assert "anywhere" not in words, "headings break inside words"
+        # reachable by keyboard, named, and a visible cue that there is more to the right
+        assert box.get_attribute("tabindex") == "0" and box.get_attribute("aria-label")
+        box.focus()
+        assert box.evaluate("(box) => document.activeElement === box")
+        cue = box.evaluate("(box) => getComputedStyle(box).backgroundImage")
+        assert cue.count("gradient") >= 2, f"no shade at the scrolling edge: {cue}"
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(300)
+        assert box.evaluate("(box) => box.scrollLeft") > 0, "the arrow key scrolls the focused table"
         assert axe_violations(page, "main") == [], "WCAG problems in the English report on a phone"
     finally:
         context.close()

@@ -8,48 +8,17 @@ different tickets says why; no machine text in Chinese or English, and axe finds
 from __future__ import annotations
 
 import re
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser, Page
 
 from devices.simulator.scenario import load_scenario
-from edge.broker import MosquittoProcess
-from edge.demo import DEMO_PASSWORD, DEMO_USERS, save, scenario_config
-from tests.harness import GatewayProcess, simulator_process, wait_until
+from edge.demo import DEMO_PASSWORD
 from tests.integration.test_web_rule_versions import axe_violations
-from tests.integration.test_web_scan import MORNING, SPEED, VISIBLE_TEXT, machine_text
+from tests.integration.test_web_scan import VISIBLE_TEXT, demo_hall, machine_text
 
 DESK = {"width": 1600, "height": 1000}
 PHONE = {"width": 390, "height": 844}
-
-
-@contextmanager
-def demo_hall(name: str, minutes: float) -> Iterator[str]:
-    """`hallops demo`'s parts for a packaged hall from a Monday morning (as test_web_scan.py), yielding the gateway's
-    URL once the hall's clock — the devices' — has played `minutes` of that morning (before the first device message
-    the gateway's clock is the box's, which is no sign that the hall has played)."""
-    work = Path(tempfile.mkdtemp(prefix=f"hallops-reports-{name}-"))
-    scenario = load_scenario(name)
-    with MosquittoProcess() as broker:
-        cfg = scenario_config(scenario, broker.url, work / "g.db", ("127.0.0.1", 0), SPEED, users=DEMO_USERS)
-        gateway = GatewayProcess(work, broker.url, "--config", str(save(cfg, work / "g.yaml")), hall=scenario.hall.id)
-        simulator = simulator_process(work / "simulator.log", broker.url, name, SPEED, MORNING)
-        with gateway, simulator:
-
-            def played() -> bool:
-                time.sleep(1)
-                r = httpx.get(f"{gateway.url}/api/hall", auth=("manager", DEMO_PASSWORD), timeout=5)
-                at = datetime.fromisoformat(r.json()["at"]) if r.status_code == 200 else MORNING
-                return at.date() == MORNING.date() and (at - MORNING).total_seconds() >= minutes * 60
-
-            wait_until(played, 240, "the hall to play")
-            yield gateway.url
 
 
 def open_reports(browser: Browser, base: str, lang: str, viewport: dict[str, int]) -> Page:
@@ -101,7 +70,7 @@ def consistent(page: Page) -> tuple[int, list[int]]:
 
 def test_the_report_shows_each_window_and_staff_member_plausibly_in_both_languages(browser: Browser) -> None:
     scenario = load_scenario("county")
-    with demo_hall("county", minutes=90) as base:
+    with demo_hall("county", minutes=90, prefix="hallops-reports") as base:
         page = open_reports(browser, base, "zh", DESK)
         try:
             zh = heads(page, "windows")
