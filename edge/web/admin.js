@@ -3,19 +3,11 @@
 // shows each problem beside its line, the users (add, role, password, remove) and the audit log in words.
 import { t, language } from "./i18n.js";
 import { live, api, h, patch, section, dateTime, hallDay, num, ApiError, serviceName, windowName } from "./ui.js";
+import { problemWords } from "./words.js";
 
 // -- the device registry: search and filters (the city hall has 158 devices) ---------------------------------------
 
 const HEALTH_ORDER = ["fault", "offline", "degraded", "unknown", "ok"];
-
-// "printer.paper_out" → words; a device's own error code is kept, named as one.
-function problemText(p) {
-  const key = `prob_${p.replace(".", "_")}`;
-  const text = t(key);
-  if (text !== key) return text;
-  const [kind, code] = [p.slice(0, p.indexOf(".")), p.slice(p.indexOf(".") + 1)];
-  return kind === "error" ? t("probError", { code }) : kind === "display" ? t("probDisplay", { code }) : p;
-}
 
 const nameOf = (d) => (d.name ? `${d.name} (${d.device_id})` : d.device_id);
 
@@ -207,7 +199,7 @@ function deviceRow(d) {
     h("th", { scope: "row" }, nameOf(d)),
     h("td", {}, t(`dt_${d.device_type}`)), h("td", {}, d.location || "—"),
     h("td", {}, h("span", { class: `pill h-${d.health}` }, t(`h_${d.health}`))),
-    h("td", {}, dateTime(d.last_seen)), h("td", {}, d.problems.map(problemText).join(t("devListSep")) || "—"));
+    h("td", {}, dateTime(d.last_seen)), h("td", {}, d.problems.map(problemWords).join(t("devListSep")) || "—"));
 }
 
 const worded = (prefix, code) => { const text = t(`${prefix}${code}`); return text === `${prefix}${code}` ? null : text; };

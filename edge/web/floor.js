@@ -5,7 +5,7 @@ import { live, h, patch, section, minutes, sinceMin, pct, num, serviceName, slLa
 import { kpiTrends } from "./trends.js";
 import { rectifySection } from "./rectify.js";
 import { alertsFeed } from "./alerts.js";
-import { zoneName } from "./words.js";
+import { problemWords, zoneName } from "./words.js";
 import { recsList } from "./tidal.js";
 import { historySection } from "./history.js";
 
@@ -103,18 +103,8 @@ function devicesList(hall) {
       h("span", { class: `pill h-${d.health}` }, t(`h_${d.health}`)),
       ` ${d.name || d.device_id} · ${t(`dt_${d.device_type}`)}${d.location ? ` · ${d.location}` : ""}`,
       d.problems.length ? h("small", {}, " — ", ...d.problems.flatMap((p, i) =>
-        [i ? t("tk_comma") : null, ...problemWords(p)])) : null))) : null,
+        [i ? t("tk_comma") : null, h("span", { title: p }, problemWords(p))])) : null))) : null,
   ];
-}
-
-// A device problem as the hall model words it (rules/hall/views.py: `printer.paper_out`, `display.blank`,
-// `error.<the device's own code>`, `battery.low`) in words; a device's error code stays its code (in <code>, the
-// technician quotes it), and a problem the page has no words for reads "another problem", its code in the tooltip.
-function problemWords(code) {
-  if (code.startsWith("error.")) return [t("devProbError"), " ", h("code", {}, code.slice("error.".length))];
-  const key = `tp_${code}`;
-  const text = t(key);
-  return [text === key ? h("span", { title: code }, t("devProbOther")) : text];
 }
 
 // -- KPIs and trends ------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 // Bad-rating rectification tickets are the hall manager's: rectify.js shows them on the floor view.
 import { t } from "./i18n.js";
 import { live, api, h, patch, section, dateTime, hhmm, hallDay, toast, refreshLater } from "./ui.js";
+import { problemWords } from "./words.js";
 
 // -- words for times, people, faults and devices (rectify.js uses them too) -----------------------------------------
 
@@ -59,11 +60,6 @@ function known(prefix, code) {
 }
 
 export function faultName(rule) { return known("tf_", rule) || rule; }
-
-function problemWords(code) {
-  if (code.startsWith("error.")) return t("tk_prError", { code: code.slice("error.".length) });
-  return known("tp_", code) || code;
-}
 
 function commandName(type) { return known("tc_", type) || type; }
 

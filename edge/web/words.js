@@ -55,3 +55,14 @@ export function alertFacts(a) {
   if (!facts || typeof facts !== "object") return [];
   return facts[language()] || facts.zh || facts.en || [];
 }
+
+// A device problem as the hall model words it (rules/hall/views.py: `printer.paper_out`, `display.blank`,
+// `error.<the device's own code>`, `battery.low`) in words, for every view that lists them (the floor, the
+// technician's device, the administrator's registry). A device's own error code is kept (the technician quotes it);
+// a problem the page has no words for reads "another problem" (the code is the caller's tooltip).
+export function problemWords(code) {
+  if (code.startsWith("error.")) return `${t("devProbError")} ${code.slice("error.".length)}`;
+  const key = `tp_${code}`;
+  const text = t(key);
+  return text === key ? t("devProbOther") : text;
+}
