@@ -313,7 +313,9 @@ def test_the_city_halls_158_devices_are_searched_and_filtered(city: GatewayProce
     panel = page.get_by_role("region", name="Device registry")
     expect(panel.locator("#dev-count")).to_have_text(re.compile(r"^158 devices, \d+ not ok$"))
     panel.get_by_label("Search").fill("K07")
-    expect(panel.locator("#device-table tbody tr")).to_have_text([re.compile("K07.*kiosk.*device error backend_timeout")])
+    expect(panel.locator("#device-table tbody tr")).to_have_text(
+        [re.compile("K07.*kiosk.*device error backend_timeout")]
+    )
     panel.get_by_label("Health").select_option("attention")
     expect(panel.locator("#dev-count")).to_have_text("Showing 1 of 158 devices; 1 of them not ok")
     assert axe_violations(page) == [], "WCAG problems in English"
