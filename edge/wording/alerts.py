@@ -128,6 +128,12 @@ METRIC_NAME = {
     "hall.ticket_machines_offline_share": ("取号机离线比例", "ticket machines offline"),
     "hall.storage_error": ("存储故障", "storage error"),
     "hall.broker_session_lost_min": ("会话丢失后", "since the session was lost"),
+    # the fields of an event an event rule's `where:` tests (its evidence): rating.submitted, kiosk.session_ended, …
+    "score": ("评分", "score"),
+    "outcome": ("结果", "outcome"),
+    "reason": ("原因", "reason"),
+    "code": ("代码", "code"),
+    "service": ("业务", "service"),
 }
 _ZH_TERM = re.compile(r"[（(]([^()（）]*[\u4e00-\u9fff][^()（）]*)[)）]")
 # what a device may put in a label that would break a line or turn the text around on a screen: a space instead
