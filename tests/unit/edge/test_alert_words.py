@@ -200,7 +200,5 @@ def test_an_alert_recorded_before_it_had_words_gets_them_from_its_json() -> None
 
 
 def test_the_score_behind_a_bad_rating_is_named_in_the_pages_language() -> None:
-    from edge.wording.alerts import _facts
-
-    assert _facts({"score": 2.0}, "zh") == ["评分：2"]
-    assert _facts({"score": 2.0}, "en") == ["score: 2"]
+    body = _alert("bad-rating", {"device": "EV04", "device_type": "evaluator", "window": "W04"}, {"score": 2.0})
+    assert body["facts"] == {"zh": ["评分：2"], "en": ["score: 2"]}
