@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from edge.broker import MosquittoProcess
@@ -160,26 +163,90 @@ USERS = {"wang": ("manager", "王经理"), "li": ("technician", "李工"), "root
 HALL_SPEED = 60  # its device clock: simulations fed to it run at this pace
 
 
+def demo_gateway(
+    make: Callable[..., GatewayProcess],
+    broker_url: str,
+    tmp_path: Path,
+    scenario: str = "county",
+    speed: float = HALL_SPEED,
+    *,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    **options: Any,
+) -> GatewayProcess:
+    """The started gateway of a packaged demo hall (`scenario`) with USERS (password PASSWORD), its device clock at
+    `speed`; `make` is the `gateway_factory` fixture (which stops it). `options` go to edge.demo.scenario_config
+    (e.g. `max_lead_s`); `edit` may change the configuration's JSON before it is written to
+    `tmp_path / "gateway.yaml"`. `gw.http` signs in as root."""
+    from devices.simulator.scenario import load_scenario  # noqa: PLC0415
+    from edge.demo import scenario_config  # noqa: PLC0415
+
+    cfg = scenario_config(
+        load_scenario(scenario),
+        broker_url,
+        tmp_path / "gateway.db",
+        ("127.0.0.1", 0),
+        speed,
+        users=USERS,
+        password=PASSWORD,
+        **options,
+    ).model_dump(mode="json", exclude_none=True)
+    if edit is not None:
+        edit(cfg)
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
+    gw = make(broker_url, "--config", str(path), hall=cfg["hall"]["id"])
+    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
+    return gw.start()
+
+
 @pytest.fixture
 def hall(mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path) -> GatewayProcess:
     """The county hall's gateway with USERS (password PASSWORD), device clock at HALL_SPEED (a lead of at most the
     default 20 s over the devices: a pause in the simulator on a loaded box must not make the whole hall look silent);
     `hall.http` signs in as root. Its config is `tmp_path / "gateway.yaml"`."""
-    from devices.simulator.scenario import load_scenario  # noqa: PLC0415
-    from edge.demo import save, scenario_config  # noqa: PLC0415
+    return demo_gateway(gateway_factory, mosquitto.url, tmp_path)
 
-    cfg = scenario_config(
-        load_scenario("county"),
-        mosquitto.url,
-        tmp_path / "gateway.db",
-        ("127.0.0.1", 0),
-        HALL_SPEED,
-        users=USERS,
-        password=PASSWORD,
-    )
-    gw = gateway_factory(mosquitto.url, "--config", str(save(cfg, tmp_path / "gateway.yaml")), hall="county-01")
-    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
-    return gw.start()
+
+@pytest.fixture
+def simulate(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """Starts the simulated county hall (seed 1, obeying the gateway) at `at` for a duration, its clock at HALL_SPEED;
+    stopped when the test ends. Give it a duration well past what the test needs: on a loaded box the test takes
+    longer, and a hall that ends under it falls silent (every device offline)."""
+    running: list[subprocess.Popen[bytes]] = []
+
+    def start(duration: str, at: datetime) -> None:
+        with (tmp_path / "simulator.log").open("wb") as log:  # the child keeps its own copy of the file
+            running.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "edge.cli",
+                        "simulate",
+                        "--broker",
+                        mosquitto.url,
+                        "--scenario",
+                        "county",
+                        "--seed",
+                        "1",
+                        "--speed",
+                        str(HALL_SPEED),
+                        "--start",
+                        at.isoformat(),
+                        "--duration",
+                        duration,
+                        "--obey-commands",
+                    ],
+                    stdout=log,
+                    stderr=log,
+                    cwd=ROOT,
+                )
+            )
+
+    yield start
+    for proc in running:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture

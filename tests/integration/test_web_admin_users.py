@@ -18,7 +18,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from edge.broker import MosquittoProcess
-from tests.integration.conftest import CST, HALL_SPEED, PASSWORD, USERS, GatewayProcess, Publisher, wait_until
+from tests.integration.conftest import (
+    CST,
+    PASSWORD,
+    GatewayProcess,
+    Publisher,
+    demo_gateway,
+    wait_until,
+)
 from tests.integration.test_web_rule_versions import axe_violations
 from tests.integration.test_web_ui import sign_in
 
@@ -215,21 +222,7 @@ def city(
     tmp_path: Path,
 ) -> GatewayProcess:
     """The city hall's gateway (158 configured devices) with USERS; a few devices report, the rest are unheard."""
-    from devices.simulator.scenario import load_scenario  # noqa: PLC0415
-    from edge.demo import save, scenario_config  # noqa: PLC0415
-
-    cfg = scenario_config(
-        load_scenario("city"),
-        mosquitto.url,
-        tmp_path / "gateway.db",
-        ("127.0.0.1", 0),
-        HALL_SPEED,
-        users=USERS,
-        password=PASSWORD,
-    )
-    gw = gateway_factory(mosquitto.url, "--config", str(save(cfg, tmp_path / "gateway.yaml")), hall="city-01")
-    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
-    gw.start()
+    gw = demo_gateway(gateway_factory, mosquitto.url, tmp_path, "city")
     at = datetime(2026, 11, 23, 10, 0, tzinfo=CST)
     states: list[tuple[str, str, dict[str, object]]] = [
         ("ticket_machine", "TM01", {"printer": "paper_out", "paper_pct": 0, "location": "1F-entrance"}),

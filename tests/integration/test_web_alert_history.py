@@ -6,67 +6,16 @@ severity or by a search leaves only the matching rows — in Chinese and in Engl
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from edge.broker import MosquittoProcess
-from tests.integration.conftest import CST, HALL_SPEED, PASSWORD, ROOT, GatewayProcess, wait_until
+from tests.integration.conftest import CST, GatewayProcess, wait_until
+from tests.integration.test_web_ui import sign_in
 
 MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=CST)  # a Monday: TM02 low on paper at 09:10, out of paper 09:40–10:05
 RAW = re.compile(r"\b[a-z_]+\.[a-z_]+ *=|\b(True|False|null|undefined|NaN)\b|\(\w+=\w+")
-
-
-@pytest.fixture
-def morning(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[[], None]]:
-    """Starts the county morning from 09:00 (obeying the gateway); stopped when the test ends."""
-    running: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        with (tmp_path / "simulator.log").open("wb") as log:
-            running.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "edge.cli",
-                        "simulate",
-                        "--broker",
-                        mosquitto.url,
-                        "--scenario",
-                        "county",
-                        "--seed",
-                        "1",
-                        "--speed",
-                        str(HALL_SPEED),
-                        "--start",
-                        MORNING.isoformat(),
-                        "--duration",
-                        "150m",
-                        "--obey-commands",
-                    ],
-                    stdout=log,
-                    stderr=log,
-                    cwd=ROOT,
-                )
-            )
-
-    yield start
-    for proc in running:
-        proc.kill()
-        proc.wait()
-
-
-def sign_in(page: Page, base: str) -> None:
-    page.goto(base + "/")
-    page.get_by_label("用户名").fill("wang")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
 
 
 def rows(page: Page) -> list[dict[str, str]]:
@@ -76,10 +25,10 @@ def rows(page: Page) -> list[dict[str, str]]:
 
 
 def test_alerts_show_their_age_and_the_history_filters_and_searches_in_words(
-    hall: GatewayProcess, browser: Browser, morning: Callable[[], None]
+    hall: GatewayProcess, browser: Browser, simulate: Callable[..., None]
 ) -> None:
     base = f"http://127.0.0.1:{hall.port}"
-    morning()
+    simulate("150m", MORNING)
 
     def paper_out_recorded() -> bool:  # the major alert of the morning (09:40) is in the history
         page = hall.get("/api/alerts/history?severity=major")
@@ -88,7 +37,7 @@ def test_alerts_show_their_age_and_the_history_filters_and_searches_in_words(
     wait_until(paper_out_recorded, 180, "TM02 out of paper (09:40) in the alert history")
     page = browser.new_context(locale="zh-CN", viewport={"width": 1600, "height": 1000}).new_page()
     try:
-        sign_in(page, base)
+        sign_in(page, base, "wang")
         # 1. every alert card says how long ago it began, the full time in its tooltip
         cards = page.locator("#alerts li.alert")
         expect(cards.first).to_be_visible()

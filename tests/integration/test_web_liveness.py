@@ -12,16 +12,15 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from edge.broker import MosquittoProcess
 from tests.harness import HallopsProcess, simulator_process
-from tests.integration.conftest import HALL_SPEED, PASSWORD, USERS, GatewayProcess
+from tests.integration.conftest import HALL_SPEED, GatewayProcess, demo_gateway
 from tests.integration.test_web_rule_versions import axe_violations
 from tests.integration.test_web_ui import AFTERNOON, sign_in
 
@@ -31,28 +30,16 @@ CST = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def county(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[GatewayProcess]:
+def county(
+    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
+) -> GatewayProcess:
     """The county hall's gateway (as conftest's `hall`), its figures stale after STALE_AFTER_S of device silence."""
-    from devices.simulator.scenario import load_scenario  # noqa: PLC0415
-    from edge.demo import scenario_config  # noqa: PLC0415
 
-    cfg = scenario_config(
-        load_scenario("county"),
-        mosquitto.url,
-        tmp_path / "gateway.db",
-        ("127.0.0.1", 0),
-        HALL_SPEED,
-        users=USERS,
-        password=PASSWORD,
-    ).model_dump(mode="json", exclude_none=True)
-    cfg["ingest"]["stale_after_s"] = STALE_AFTER_S
-    cfg["mqtt"]["reconnect_max_s"] = 1.0  # back at once when the broker is (the test's pace, not what it checks)
-    path = tmp_path / "gateway.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
-    gw = GatewayProcess(tmp_path, mosquitto.url, "--config", str(path), hall="county-01")
-    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
-    yield gw.start()
-    gw.close()
+    def stale_soon(cfg: dict[str, Any]) -> None:
+        cfg["ingest"]["stale_after_s"] = STALE_AFTER_S
+        cfg["mqtt"]["reconnect_max_s"] = 1.0  # back at once when the broker is (the test's pace, not what it checks)
+
+    return demo_gateway(gateway_factory, mosquitto.url, tmp_path, edit=stale_soon)
 
 
 @pytest.fixture

@@ -16,20 +16,17 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from devices.simulator.scenario import load_scenario
 from edge.broker import MosquittoProcess
-from edge.config import CommandsSection
-from edge.demo import save, scenario_config
 from tests.integration.conftest import (
     MONDAY_10,
-    PASSWORD,
-    USERS,
     GatewayProcess,
     Publisher,
+    demo_gateway,
     wait_until,
 )
 from tests.integration.test_web_rule_versions import axe_violations
@@ -47,20 +44,13 @@ def gateway(
     """The county hall's gateway with USERS; commands settle within seconds (re-sent after 1 s, 1 s, given up after
     2 s more) and the hall's clock runs on between the test's messages, at SPEED: a heartbeat late by a second on a
     loaded box is not yet a silent device (90 s of hall time for a ticket machine)."""
-    cfg = scenario_config(
-        load_scenario("county"),
-        mosquitto.url,
-        tmp_path / "gateway.db",
-        ("127.0.0.1", 0),
-        SPEED,
-        users=USERS,
-        password=PASSWORD,
-        max_lead_s=86400,
+
+    def commands_settle_soon(cfg: dict[str, Any]) -> None:
+        cfg["commands"]["ack_waits_s"] = [1.0, 1.0, 2.0]
+
+    return demo_gateway(
+        gateway_factory, mosquitto.url, tmp_path, speed=SPEED, max_lead_s=86400, edit=commands_settle_soon
     )
-    cfg = cfg.model_copy(update={"commands": CommandsSection(ack_waits_s=[1.0, 1.0, 2.0])})
-    gw = gateway_factory(mosquitto.url, "--config", str(save(cfg, tmp_path / "gateway.yaml")), hall=HALL)
-    gw.http.auth = ("root", PASSWORD)
-    return gw.start()
 
 
 class Devices:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Locator, expect
 
 from edge.broker import MosquittoProcess
-from tests.integration.conftest import CST, PASSWORD, USERS, GatewayProcess, Publisher, wait_until
+from tests.integration.conftest import CST, GatewayProcess, Publisher, demo_gateway, wait_until
 from tests.integration.test_web_ui import sign_in
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CST)  # the county hall is open
@@ -30,25 +29,11 @@ HALL = "county-01"
 
 
 @pytest.fixture
-def county(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[GatewayProcess]:
+def county(
+    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
+) -> GatewayProcess:
     """The county demo hall's gateway with USERS; its device clock runs on between the test's messages."""
-    from devices.simulator.scenario import load_scenario  # noqa: PLC0415
-    from edge.demo import save, scenario_config  # noqa: PLC0415
-
-    cfg = scenario_config(
-        load_scenario("county"),
-        mosquitto.url,
-        tmp_path / "gateway.db",
-        ("127.0.0.1", 0),
-        SPEED,
-        users=USERS,
-        password=PASSWORD,
-        max_lead_s=86_400,
-    )
-    gw = GatewayProcess(tmp_path, mosquitto.url, "--config", str(save(cfg, tmp_path / "gateway.yaml")), hall=HALL)
-    gw.http.auth = httpx.BasicAuth("root", PASSWORD)
-    yield gw.start()
-    gw.close()
+    return demo_gateway(gateway_factory, mosquitto.url, tmp_path, speed=SPEED, max_lead_s=86_400)
 
 
 class Devices:

@@ -11,16 +11,15 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from edge.broker import MosquittoProcess
-from tests.integration.conftest import CST, HALL_SPEED, PASSWORD, ROOT, USERS, GatewayProcess, wait_until
+from tests.integration.conftest import CST, PASSWORD, ROOT, USERS, GatewayProcess, wait_until
 
 AFTERNOON = datetime(2026, 11, 23, 14, 30, tzinfo=CST)  # a Monday: the county hall's SB surge comes at 15:00
 HALL_MS = 120_000  # the hall gets somewhere (an incident, the surge): tens of hall minutes, a hall minute a wall second
@@ -31,48 +30,6 @@ def sign_in(page: Page, base: str, user: str, password: str = PASSWORD) -> None:
     page.get_by_label("用户名").fill(user)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
-
-
-@pytest.fixture
-def simulate(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[..., None]]:
-    """Starts the county hall's afternoon (obeying the gateway) at `at` for a duration; stopped when the test ends.
-    Give it a duration well past what the test needs: on a loaded box the test takes longer, and a hall that ends
-    under it falls silent (every device offline)."""
-    running: list[subprocess.Popen[bytes]] = []
-
-    def start(duration: str, at: datetime = AFTERNOON) -> None:
-        with (tmp_path / "simulator.log").open("wb") as log:  # the child keeps its own copy of the file
-            running.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "edge.cli",
-                        "simulate",
-                        "--broker",
-                        mosquitto.url,
-                        "--scenario",
-                        "county",
-                        "--seed",
-                        "1",
-                        "--speed",
-                        str(HALL_SPEED),
-                        "--start",
-                        at.isoformat(),
-                        "--duration",
-                        duration,
-                        "--obey-commands",
-                    ],
-                    stdout=log,
-                    stderr=log,
-                    cwd=ROOT,
-                )
-            )
-
-    yield start
-    for proc in running:
-        proc.kill()
-        proc.wait()
 
 
 def test_each_route_enforces_its_roles(hall: GatewayProcess, tmp_path: Path) -> None:
@@ -139,7 +96,7 @@ def test_a_manager_and_a_technician_work_the_afternoon_in_the_browser(
     """14:30–15:10 of the county afternoon, about 40 s: a kiosk's print failures at 14:47 (an alert for the manager, a
     fault ticket for the technician), then the SB surge and the tidal recommendation at about 15:07."""
     base = f"http://127.0.0.1:{hall.port}"
-    simulate("150m")
+    simulate("150m", AFTERNOON)
     # the manager's PC is set to another time zone: the page still shows the hall's time (Asia/Shanghai)
     manager = browser.new_context(
         locale="zh-CN", timezone_id="Europe/London", viewport={"width": 1600, "height": 1000}
@@ -247,7 +204,7 @@ def test_the_page_recovers_by_itself_after_a_gateway_restart(
     hall: GatewayProcess, page: Page, simulate: Callable[..., None]
 ) -> None:
     base = f"http://127.0.0.1:{hall.port}"
-    simulate("150m")
+    simulate("150m", AFTERNOON)
     sign_in(page, base, "wang")
     live = page.locator("#live")
     expect(live).to_have_text("实时")

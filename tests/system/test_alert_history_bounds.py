@@ -5,42 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from argon2 import PasswordHasher, profiles
 
-from devices.simulator import HallSimulation, load_scenario
-from edge.config import load_config
 from tests.hallday import HallDay
 
 CST = timezone(timedelta(hours=8))
 DAY = datetime(2026, 11, 23, tzinfo=CST)  # a Monday
-
-
-@pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HallDay]:
-    hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
-    cfg = load_config(
-        None,
-        {
-            "hall": {"id": "county-01"},
-            "storage": {"path": str(tmp_path_factory.mktemp("attacks") / "gateway.db")},
-            "clock": {"mode": "device", "speed": 120},
-            "users": {"wang": {"role": "manager", "name": "王经理", "password_hash": hasher.hash("pw-wang-1234")}},
-        },
-    )
-    with HallDay(cfg, DAY.replace(hour=8, minute=30)) as played:
-        played.play(HallSimulation(load_scenario("county"), 1, DAY.replace(hour=8, minute=30), DAY.replace(hour=10)))
-        yield played
-
-
-@pytest.fixture
-async def http(day: HallDay) -> AsyncIterator[httpx.AsyncClient]:
-    async with day.api(httpx.BasicAuth("wang", "pw-wang-1234")) as client:
-        yield client
 
 
 HISTORY_BAD = [
