@@ -56,18 +56,27 @@ function query(before) {
   return `/api/alerts/history?${p}`;
 }
 
+// Only the newest request is shown: a filter changed, a search sent and the feed's refresh may all be in flight, and
+// an older answer arriving last must not put back rows the manager has since filtered away. The rows say aria-busy
+// until the newest answer is in.
 async function load(more = false) {
   const panel = current;
-  if (!panel) return;
+  if (!panel || (more && panel.body.getAttribute("aria-busy") === "true")) return;
+  const seq = ++panel.seq;
+  panel.body.setAttribute("aria-busy", "true");
   try {
     const page = await api(query(more ? panel.next : null));
-    if (panel !== current) return;  // the view was rebuilt meanwhile
+    if (panel !== current || seq !== panel.seq) return;  // the view was rebuilt, or a newer request was sent
     learnRules(page.items);
     panel.items = more ? [...panel.items, ...page.items] : page.items;
     panel.next = page.next;
     panel.total = page.total;
     render(panel);
-  } catch (err) { toast(err.message); }
+  } catch (err) {
+    if (seq === panel.seq) toast(err.message);
+  } finally {
+    if (seq === panel.seq) panel.body.setAttribute("aria-busy", "false");
+  }
 }
 
 function row(a) {
@@ -144,7 +153,7 @@ export function historySection() {
   select("ah-subject", "subject", [["", t("ah_anySubject")], ...subjects()], "ah_subject"),
   h("label", { for: "ah-q" }, t("ah_search")), search,
   h("button", { type: "submit", class: "primary", "data-key": "ah-go" }, t("ah_go")));
-  current = { body, count, more, items: [], next: null, total: 0 };
+  current = { body, count, more, items: [], next: null, total: 0, seq: 0 };
   load();
   return h("section", { id: "alert-history", "aria-labelledby": "alert-history-h" },
     h("h2", { id: "alert-history-h" }, t("ah_title")), form, count, body, more);
