@@ -618,6 +618,19 @@ class ZoneConfig(_Section):
 class StaffConfig(_Section):
     name: DisplayName = Field(description="display name, e.g. 王芳 (staff views and reports; never the wall)")
     name_en: DisplayName | None = Field(default=None, description="display name in English, e.g. Wang Fang")
+    post: Ident | None = Field(default=None, description="their own window (A post); its services are theirs to serve")
+    skills: list[Ident] = Field(
+        default_factory=list,
+        max_length=200,
+        description="services they can serve besides their post's (跨岗技能): the tidal recommender may send them to "
+        "any window for these, or ask their window to help with them",
+    )
+    partner: Ident | None = Field(default=None, description="their AB partner's staff id (AB岗互补): covers them")
+    kind: Literal["window", "comprehensive", "approver", "mobile"] = Field(
+        default="window",
+        description="window: at a window of their own; comprehensive: 综合窗口; approver: 后台审批 (back office), "
+        "mobile: 流动岗 (a guide) — approvers and mobile posts may be called to a tidal window",
+    )
 
 
 class UserConfig(_Section):
@@ -712,8 +725,21 @@ class GatewayConfig(_Section):
         )
 
 
-def _cross_check(cfg: GatewayConfig) -> list[Problem]:
+def _cross_check_staff(cfg: GatewayConfig) -> list[Problem]:
     problems = []
+    for sid, person in cfg.staff.items():
+        if person.post is not None and cfg.windows and person.post not in cfg.windows:
+            problems.append(Problem(f"staff.{sid}.post", f"{person.post!r} is not a configured window"))
+        if person.partner is not None and (person.partner == sid or person.partner not in cfg.staff):
+            problems.append(Problem(f"staff.{sid}.partner", f"{person.partner!r} is not another person of the roster"))
+        for i, code in enumerate(person.skills):
+            if cfg.services and code not in cfg.services:
+                problems.append(Problem(f"staff.{sid}.skills[{i}]", f"{code!r} is not a configured service"))
+    return problems
+
+
+def _cross_check(cfg: GatewayConfig) -> list[Problem]:
+    problems = _cross_check_staff(cfg)
     if cfg.hall.id is None:
         problems.append(Problem("hall.id", "required (in the file or with --hall)"))
     if cfg.services:

@@ -94,17 +94,33 @@ def scenario_config(
             },
             "devices": devices,
             "zones": _zones(scenario),
-            "staff": {
-                w.staff_id: {"name": w.staff_name, "name_en": w.staff_name_en or None}
-                for w in scenario.windows
-                if w.staff_name
-            },
+            "staff": _staff(scenario),
             "users": {
                 name: {"role": role, "name": display, "password_hash": digests[passwords[name]]}
                 for name, (role, display) in (users or {}).items()
             },
         }
     )
+
+
+def _staff(scenario: Scenario) -> dict[str, dict[str, object]]:
+    """The scenario's roster: each window's staff member with the window as their post, their cross-skills and AB
+    partner; the staff without a window (back-office approvers, mobile posts) with their skills."""
+    out: dict[str, dict[str, object]] = {}
+    for w in scenario.windows:
+        if not w.staff_name:
+            continue
+        person: dict[str, object] = {"name": w.staff_name, "name_en": w.staff_name_en or None, "post": w.id}
+        if w.skills:
+            person["skills"] = list(w.skills)
+        if w.partner:
+            person["partner"] = w.partner
+        if w.reserve:
+            person["kind"] = "comprehensive"
+        out[w.staff_id] = person
+    for m in scenario.staff:
+        out[m.id] = {"name": m.name or m.id, "name_en": m.name_en or None, "kind": m.kind, "skills": list(m.skills)}
+    return out
 
 
 def _zones(scenario: Scenario) -> dict[str, dict[str, str | None]]:

@@ -20,12 +20,14 @@ How the queue works (the way halls run it):
   then gets a rating or a skip;
 - people who wait past their patience leave; some cancel their ticket, the rest become no-shows when called.
 
-An optional `controller` opens and closes windows during the run (what a qms does on `window.assign`), for
-benchmarks of staffing policies. With a controller, whatever happens to a person after they take a ticket (calls
-missed, walking up, service time, outcome, giving up) is drawn from that ticket's own random streams, so the same
-seed brings the same people with the same needs whatever the controller does. Without one, nothing changes.
+An optional `controller` opens, closes, staffs and pauses windows during the run (what a qms does on `window.assign`),
+for benchmarks of staffing policies: an assign naming a person logged in at another window moves them there (that
+window pauses, reason `moved`, and gets them back when they are sent back), and with `lunch_by_controller` the
+windows take their breaks only when told. With a controller, whatever happens to a person after they take a ticket
+(calls missed, walking up, service time, outcome, giving up) is drawn from that ticket's own random streams, so the
+same seed brings the same people with the same needs whatever the controller does. Without one, nothing changes.
 
-Why one module of about 1,300 lines: it is one discrete-event loop over one shared state (people, windows, devices
+Why one module of about 1,500 lines: it is one discrete-event loop over one shared state (people, windows, devices
 and their random streams), and its determinism (same seed, same day) rests on the order in which that loop draws
 from those streams. It is a tool, not the product, and well tested; the seams for a split when it next grows are
 people (arrive, wait, leave), windows (call, serve, breaks, controller), device health, and emission.
@@ -74,7 +76,8 @@ from devices.units import WEEKDAYS
 
 MessageKind = Literal["publish", "disconnect", "connect"]
 WindowStatus = Literal["open", "paused", "closed"]
-CommandAction = Literal["open", "close"]
+CommandAction = Literal["open", "assign", "close", "pause", "resume"]
+PauseReason = Literal["lunch", "moved"]
 
 WILL_PAYLOAD = b'{"v":1,"online":false}'
 _PAPER_LOW_PCT = 15
@@ -102,11 +105,16 @@ class SimMessage:
 
 @dataclass(frozen=True, slots=True)
 class WindowCommand:
-    """What a controller asks of the hall's queue system, as `window.assign` would.
+    """What a controller asks of the hall's queue system (docs/simulator.md, "Controlling the windows").
 
     `open`: a closed window opens for `services` (its configured ones when empty), staffed by `staff_id` (its
-    configured staff when None), and calls at once; a window that is not closed is left as it is. `close`: the
-    window closes once its current ticket is done (`window.closed`, reason `released`).
+    configured staff when None), and calls at once; a window that is not closed is left as it is.
+    `assign` (what a qms does on `window.assign`): a closed or paused window opens as `open` does; an open one
+    serves `services` (its configured ones when empty) from now on, staffed by `staff_id` (None: whoever is there).
+    A `staff_id` logged in at another window moves them: that window pauses (reason `moved`).
+    `close`: the window closes once its current ticket is done (`window.closed`, reason `released`).
+    `pause`: the window goes on break once its current ticket is done (`window.paused`, reason `lunch`).
+    `resume`: the break is over (`window.resumed`, or the person takes their seat back from whoever covered it).
     """
 
     action: CommandAction
@@ -124,7 +132,8 @@ class HallTruth:
     """What really is in the hall after the last message produced so far (per service unless said otherwise).
 
     `waiting`: tickets issued, re-activated or transferred in, not yet called nor cancelled. `wait_p95_min`: over
-    tickets called so far (issue → first call). `zones`: true people counts at the last camera reading.
+    tickets called so far (issue → first call). `zones`: true people counts at the last camera reading. `staff_at`
+    (per window): who is logged in there, also while on a break; None when it is closed or its person was moved away.
     """
 
     at: datetime
@@ -142,6 +151,7 @@ class HallTruth:
     wait_p95_min: dict[str, float]
     served_by_window: dict[str, int]
     staff_present: dict[str, bool]
+    staff_at: dict[str, str | None]
     zones: dict[str, int]
     messages: int
 
@@ -243,6 +253,7 @@ class _Window:
     attempt: int = 0
     idle_since: int = 0
     pause_pending: bool = False
+    pause_reason: PauseReason = "lunch"  # of the pause that is pending, or of the current one
     shift_over: bool = False
     overtime_until: int = 0
     staff_absent: bool = False
@@ -251,9 +262,13 @@ class _Window:
     rater: _Rater | None = None
     call_token: int = 0
     released: bool = False  # a controller closed it: it closes once free
+    staff_id: str | None = None  # who is logged in (None: moved away); set when it opens
+    on_break: str | None = None  # who went on a break here (they take the seat back when it ends)
+    waiting_for: str | None = None  # paused: its person was moved away and resumes it when sent back
+    arriving_from: _Window | None = None  # its person is finishing a ticket at that window first
 
     def staff_present(self) -> bool:
-        return self.status == "open" and not self.staff_absent
+        return self.status == "open" and not self.staff_absent and self.arriving_from is None
 
     def can_call(self) -> bool:
         return (
@@ -261,6 +276,7 @@ class _Window:
             and self.phase == "idle"
             and not self.staff_absent
             and not self.pause_pending
+            and self.arriving_from is None
             and self.dev.online
         )
 
@@ -385,6 +401,31 @@ def day_bounds(scenario: Scenario, on: date) -> tuple[datetime, datetime]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ScenarioLunch:
+    """A window's lunch break in the scenario: `span` (start, end) on the day asked for, from the window's `lunch` or
+    else the hall's (None when neither names one); `covers_lunch` (午休不休): the window takes no break then."""
+
+    span: tuple[datetime, datetime] | None
+    covers_lunch: bool
+
+
+def scenario_lunches(scenario: Scenario, on: date) -> dict[str, ScenarioLunch]:
+    """Every window's lunch break on `on` as the scenario has it, in the hall's time zone (what a break planner
+    starts from; with `lunch_by_controller` the simulation itself takes none of them)."""
+    zone = ZoneInfo(scenario.hall.timezone)
+    out: dict[str, ScenarioLunch] = {}
+    for w in scenario.windows:
+        lunch = w.lunch or scenario.hall.lunch
+        span = (
+            (datetime.combine(on, lunch.start, tzinfo=zone), datetime.combine(on, lunch.end, tzinfo=zone))
+            if lunch is not None
+            else None
+        )
+        out[w.id] = ScenarioLunch(span, w.covers_lunch)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- simulation
 
 
@@ -392,16 +433,26 @@ class HallSimulation:
     """The hall between `start` and `end` (aware datetimes; naive ones are read in the hall's time zone).
 
     `messages()` yields the timeline once, lazily; `truth()` may be called at any point while iterating.
-    `controller`, if given, is called at every whole minute and may open and close windows (`WindowCommand`); it
-    runs after every message before that minute has been yielded, so it can decide on what a gateway has seen.
+    `controller`, if given, is called at every whole minute and may open, close, staff and pause windows
+    (`WindowCommand`); it runs after every message before that minute has been yielded, so it can decide on what a
+    gateway has seen. `lunch_by_controller`: the windows take no lunch of their own (the scenario's); they pause and
+    resume only on the controller's `pause` and `resume`.
     """
 
     def __init__(  # noqa: PLR0915 - the simulation's state, set up in one place (its random streams in a fixed order)
-        self, scenario: Scenario, seed: int, start: datetime, end: datetime, *, controller: Controller | None = None
+        self,
+        scenario: Scenario,
+        seed: int,
+        start: datetime,
+        end: datetime,
+        *,
+        controller: Controller | None = None,
+        lunch_by_controller: bool = False,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.controller = controller
+        self.lunch_by_controller = lunch_by_controller
         self.zone = ZoneInfo(scenario.hall.timezone)
         self.start = _aware(start, self.zone).astimezone(self.zone)
         self.end = _aware(end, self.zone).astimezone(self.zone)
@@ -448,7 +499,7 @@ class HallSimulation:
             for m in scenario.ticket_machines
         ]
         self._windows = [
-            _Window(w, device(w.id, DeviceType.WINDOW, periods.window, w.location), i, w.services)
+            _Window(w, device(w.id, DeviceType.WINDOW, periods.window, w.location), i, w.services, staff_id=w.staff_id)
             for i, w in enumerate(scenario.windows)
         ]
         self._window_by_id = {w.cfg.id: w for w in self._windows}
@@ -556,6 +607,7 @@ class HallSimulation:
             wait_p95_min={code: _p95(values) for code, values in self._waits.items()},
             served_by_window={w.cfg.id: w.served for w in self._windows},
             staff_present={w.cfg.id: w.staff_present() for w in self._windows},
+            staff_at={w.cfg.id: w.staff_id if w.status != "closed" else None for w in self._windows},
             zones=dict(self._zone_truth),
             messages=self._sent,
         )
@@ -740,13 +792,13 @@ class HallSimulation:
             finish = self._local_ms(day, shift.end if shift else hall.closes)
             if finish <= self._start_ms:
                 continue
-            self._at(begin, partial(self._open_window, w))
-            lunch = None if w.cfg.covers_lunch else (w.cfg.lunch or hall.lunch)
+            self._at(begin, partial(self._shift_starts, w))
+            lunch = None if w.cfg.covers_lunch or self.lunch_by_controller else (w.cfg.lunch or hall.lunch)
             if lunch is not None:
                 lunch_start, lunch_end = self._local_ms(day, lunch.start), self._local_ms(day, lunch.end)
                 if lunch_end > self._start_ms and lunch_start < finish:
-                    self._at(lunch_start, partial(self._lunch_starts, w))
-                    self._at(lunch_end, partial(self._lunch_ends, w))
+                    self._at(lunch_start, partial(self._break_starts, w))
+                    self._at(lunch_end, partial(self._break_ends, w))
             overtime_until = day_end if finish >= closes else finish
             self._at(finish, partial(self._shift_ends, w, overtime_until))
 
@@ -970,10 +1022,15 @@ class HallSimulation:
         for w in self._windows:
             w.shift_over = True
             w.overtime_until = min(w.overtime_until, self._now)
+        for w in self._windows:
             if w.status != "closed" and w.phase == "idle":
                 self._close(w, "end_of_day")
 
     # -- windows --------------------------------------------------------------------------------------------
+
+    def _shift_starts(self, w: _Window) -> None:
+        if w.status == "closed":  # a controller may have opened it already
+            self._open_window(w)
 
     def _open_window(self, w: _Window, staff_id: str | None = None) -> None:
         w.status = "open"
@@ -981,16 +1038,13 @@ class HallSimulation:
         w.shift_over = False
         w.pause_pending = False
         w.idle_since = self._now
-        self._event(
-            w.dev,
-            "window.opened",
-            {
-                "window_id": w.cfg.id,
-                "staff_id": staff_id or w.cfg.staff_id,
-                "services": list(w.services),
-            },
-        )
+        w.staff_id = staff_id or w.cfg.staff_id
+        self._announce(w)
         self._dispatch()
+
+    def _announce(self, w: _Window) -> None:
+        fields: Fields = {"window_id": w.cfg.id, "staff_id": w.staff_id, "services": list(w.services)}
+        self._event(w.dev, "window.opened", fields)
 
     def _control(self) -> None:
         assert self.controller is not None
@@ -1002,14 +1056,92 @@ class HallSimulation:
                 if w.status == "closed":
                     w.services = command.services or w.cfg.services
                     self._open_window(w, command.staff_id)
-            elif w.status != "closed":
-                w.released = True
-                self._shift_ends(w, self._now)
+            elif command.action == "assign":
+                self._assign(w, command.services, command.staff_id)
+            elif command.action == "pause":
+                self._break_starts(w)
+            elif command.action == "resume":
+                self._break_ends(w)
+            elif command.action == "close":
+                if w.status != "closed":
+                    w.released = True
+                    self._shift_ends(w, self._now)
+            else:
+                raise ValueError(f"the controller asked window {w.cfg.id} for an unknown action {command.action!r}")
         self._at(self._now + 60_000, self._control)
 
-    def _lunch_starts(self, w: _Window) -> None:
+    def _assign(self, w: _Window, services: tuple[str, ...], staff_id: str | None) -> None:
+        """`window.assign`: `w` serves `services` with `staff_id`, who leaves any other window they are logged in at.
+
+        A person moved away from a window that no other window waits for leaves it waiting for them (their own
+        window); any other window they leave just pauses. Whoever sat at `w` goes back to the window waiting for them
+        (or, if their break was due, takes it while the newcomer covers).
+        """
+        vacant = w.status != "open" or w.staff_id is None  # closed, paused, or its person is on the way elsewhere
+        staff = staff_id or (w.cfg.staff_id if vacant else w.staff_id)
+        assert staff is not None
+        services = services or w.cfg.services
+        if w.status == "open" and w.staff_id == staff and w.services == services:
+            return  # nothing changes
+        if w.staff_id != staff:
+            w.arriving_from = None
+        had_own = any(h.waiting_for == staff for h in self._windows)
+        for x in self._windows:
+            if x.on_break == staff:
+                x.on_break = None  # called back from their break
+            if x is not w and x.status != "closed" and x.staff_id == staff:
+                if x.phase != "idle":
+                    w.arriving_from = x
+                self._move_away(x, wait=not had_own)
+        w.waiting_for = None
+        w.services = services
         if w.status != "open":
+            self._open_window(w, staff)
             return
+        leaving = w.staff_id if w.staff_id != staff else None
+        if leaving is not None and w.pause_pending:  # their break was due: they take it while the newcomer covers
+            w.on_break, leaving = leaving, None
+        if w.staff_id != staff:
+            w.pause_pending = False
+        w.staff_id = staff
+        self._announce(w)
+        self._send_back(leaving, w)
+        self._dispatch()
+
+    def _move_away(self, x: _Window, *, wait: bool) -> None:
+        """The person at `x` is sent elsewhere: `x` pauses (reason `moved`) once its current ticket is done and, when
+        `wait`, waits for them to be sent back."""
+        x.waiting_for = x.staff_id if wait else None
+        x.staff_id = None
+        x.pause_reason = "moved"
+        if x.status == "paused":  # called away from their break
+            self._event(x.dev, "window.paused", {"window_id": x.cfg.id, "reason": "moved"})
+        elif x.phase == "idle":
+            self._pause(x)
+        else:
+            x.pause_pending = True
+
+    def _send_back(self, person: str | None, v: _Window) -> None:
+        """`person` has left `v` (it closed, or someone else took it): the window waiting for them, if any, has them
+        back — it resumes (calling once `v`'s current ticket is done) unless its shift is over."""
+        home = next((h for h in self._windows if h is not v and person and h.waiting_for == person), None)
+        if home is None:
+            return
+        home.waiting_for = None
+        home.staff_id = person
+        if home.status == "open":  # they had not left yet
+            home.pause_pending = False
+        elif home.status == "paused" and not home.shift_over:
+            home.status = "open"
+            home.idle_since = self._now
+            home.arriving_from = v if v.phase != "idle" else None
+            self._event(home.dev, "window.resumed", {"window_id": home.cfg.id})
+            self._dispatch()
+
+    def _break_starts(self, w: _Window) -> None:
+        if w.status != "open" or w.pause_pending:
+            return
+        w.pause_reason = "lunch"
         if w.phase == "idle":
             self._pause(w)
         else:
@@ -1018,14 +1150,32 @@ class HallSimulation:
     def _pause(self, w: _Window) -> None:
         w.pause_pending = False
         w.status = "paused"
-        self._event(w.dev, "window.paused", {"window_id": w.cfg.id, "reason": "lunch"})
+        if w.pause_reason == "lunch":
+            w.on_break = w.staff_id
+        self._event(w.dev, "window.paused", {"window_id": w.cfg.id, "reason": w.pause_reason})
 
-    def _lunch_ends(self, w: _Window) -> None:
-        w.pause_pending = False
-        if w.status == "paused" and not w.shift_over:
+    def _break_ends(self, w: _Window) -> None:
+        """The person on a break at `w` is back (the scenario's lunch ends, or `resume`): a window paused for the break
+        resumes; at one a partner covered meanwhile (even if the partner has been moved on), they take their seat back
+        and the partner goes back to their own window."""
+        if w.pause_pending and w.pause_reason == "lunch":
+            w.pause_pending = False  # the break is over before it began
+        back, w.on_break = w.on_break, None
+        if w.shift_over:
+            return
+        if w.status == "paused" and w.pause_reason == "lunch":
             w.status = "open"
             w.idle_since = self._now
             self._event(w.dev, "window.resumed", {"window_id": w.cfg.id})
+            self._dispatch()
+        elif w.status != "closed" and back is not None and back != w.staff_id:
+            cover, w.staff_id, w.waiting_for = w.staff_id, back, None
+            w.pause_pending = False
+            if w.status == "paused":  # the partner who covered was moved on meanwhile
+                w.status = "open"
+                w.idle_since = self._now
+            self._announce(w)
+            self._send_back(cover, w)
             self._dispatch()
 
     def _shift_ends(self, w: _Window, overtime_until: int) -> None:
@@ -1046,8 +1196,10 @@ class HallSimulation:
         w.status = "closed"
         w.pause_pending = False
         w.released = False
+        w.on_break = w.waiting_for = w.arriving_from = None
         w.services = w.cfg.services  # a controller's assignment lasts until the window closes
         self._event(w.dev, "window.closed", {"window_id": w.cfg.id, "reason": reason})
+        self._send_back(w.staff_id, w)
 
     def _staff_away(self, w: _Window, away: bool) -> None:
         w.staff_absent = away
@@ -1173,8 +1325,12 @@ class HallSimulation:
     def _window_free(self, w: _Window) -> None:
         if w.shift_over:
             self._after_shift(w)
-        elif w.pause_pending:
+        if w.status == "open" and w.pause_pending:
             self._pause(w)
+        for v in self._windows:
+            if v.arriving_from is w:  # the person who was finishing this ticket takes their new seat
+                v.arriving_from = None
+                v.idle_since = self._now
         self._dispatch()
 
     def _plan_rating(self, w: _Window, rater: _Rater, ticket: _Ticket, outcome: ServiceOutcome) -> None:
@@ -1345,8 +1501,11 @@ __all__ = [
     "HallSimulation",
     "HallTruth",
     "MessageKind",
+    "PauseReason",
+    "ScenarioLunch",
     "SimMessage",
     "WindowCommand",
     "WindowStatus",
     "day_bounds",
+    "scenario_lunches",
 ]

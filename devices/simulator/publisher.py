@@ -9,9 +9,11 @@ Every device that takes commands subscribes to its own `…/cmd` topic on its ow
 command on `…/cmd/ack` (acks.py: ok, or `unsupported` for a type it does not take; once per cmd_id), so the gateway
 hears its commands back; the devices named in `no_ack` never answer (a device that does not listen, for tests).
 
-With `obey_commands`, the hall also answers the gateway as staff and a queue system would: a `window.assign` to
-any qms, or a `nudge` to a closed window (a tidal window being called, 潮汐窗口), opens that window at the next whole
-simulated minute — so an approval in the web UI changes the simulated floor.
+With `obey_commands`, the hall also answers the gateway as staff and a queue system would, at the next whole
+simulated minute: a `window.assign` to any qms is carried out as the model's `assign` (the window opens, or serves
+the services named, with the staff named — moving them from another window if they are logged in there), and a
+`nudge` to a closed window (a tidal window being called, 潮汐窗口) opens it — so an approval in the web UI changes the
+simulated floor.
 
 Each publish is awaited before the next one (QoS 1 until the broker's PUBACK), so the broker receives the
 messages of all devices in timeline order: the gateway relies on a call arriving after the issue it answers.
@@ -193,7 +195,7 @@ class _Orders:
             if not isinstance(services, list) or not all(isinstance(x, str) for x in services):
                 return
             self._pending.append(
-                WindowCommand("open", body["window_id"], tuple(services), staff if isinstance(staff, str) else None)
+                WindowCommand("assign", body["window_id"], tuple(services), staff if isinstance(staff, str) else None)
             )
         elif kind == "nudge" and parts[2] == "window":
             self._pending.append(WindowCommand("open", parts[3]))  # the model leaves a window that is not closed

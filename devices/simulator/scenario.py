@@ -189,6 +189,21 @@ class Window(_Config):
         default=False, description="a tidal/reserve window (潮汐窗口): online but closed until someone opens it"
     )
     location: str | None = None
+    skills: tuple[str, ...] = Field(
+        default=(), description="services its staff member can serve besides the window's (跨岗技能), for a controller"
+    )
+    partner: str | None = Field(default=None, description="the staff id of this staff member's AB partner (AB岗)")
+
+
+class StaffMember(_Config):
+    """Someone without a window of their own whom a controller may call to one: a back-office approver (后台审批) or a
+    mobile post (流动岗). The simulation never moves them by itself."""
+
+    id: DeviceId
+    name: str = ""
+    name_en: str = ""
+    kind: Literal["approver", "mobile", "comprehensive"] = "approver"
+    skills: tuple[str, ...] = Field(min_length=1, description="services they can serve")
 
 
 class TicketMachine(_Config):
@@ -403,6 +418,7 @@ class Scenario(_Config):
     calling: Calling = Calling()
     people: People = People()
     incidents: tuple[Incident, ...] = ()
+    staff: tuple[StaffMember, ...] = Field(default=(), description="staff without a window of their own")
 
     @property
     def zone(self) -> ZoneInfo:
@@ -553,6 +569,19 @@ def check_references(scenario: Scenario) -> Iterator[Problem]:  # noqa: C901, PL
             yield from _check_span(window.shift, f"windows[{i}].shift")
         if window.lunch is not None:
             yield from _check_span(window.lunch, f"windows[{i}].lunch")
+        for j, code in enumerate(window.skills):
+            if code not in codes:
+                yield Problem(f"windows[{i}].skills[{j}]", f"unknown service {code!r}")
+    people = {w.staff_id for w in scenario.windows} | {m.id for m in scenario.staff}
+    for i, window in enumerate(scenario.windows):
+        if window.partner is not None and (window.partner not in people or window.partner == window.staff_id):
+            yield Problem(f"windows[{i}].partner", f"{window.partner!r} is not another staff member of the hall")
+    for i, member in enumerate(scenario.staff):
+        if member.id in {w.staff_id for w in scenario.windows}:
+            yield Problem(f"staff[{i}].id", f"{member.id!r} already works at a window")
+        for j, code in enumerate(member.skills):
+            if code not in codes:
+                yield Problem(f"staff[{i}].skills[{j}]", f"unknown service {code!r}")
     for i, kiosk in enumerate(scenario.kiosks):
         if kiosk.profile not in scenario.arrival_profiles:
             yield Problem(f"kiosks[{i}].profile", f"unknown arrival profile {kiosk.profile!r}")

@@ -48,7 +48,7 @@ from edge.decisions.records import (
     ticket_json,
     ticket_notification_id,
 )
-from edge.decisions.settings import DeciderSettings, settings_for
+from edge.decisions.settings import DeciderSettings, settings_for, skill_book, tidal_pool
 from edge.decisions.shadow import Shadow
 from edge.store import AlertChange, OutboxMessage, Record, Store
 from edge.store.events import SavedState
@@ -62,6 +62,7 @@ from rules.commands import AckOutcome, CommandStatus, CommandTracker, DeviceComm
 from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
 from rules.hall import UNCOUNTED, HallSnapshot
 from rules.language import Role, RuleFile, Schedule
+from rules.rota import SkillLearner
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
 from rules.tidal import (
     AssignCandidate,
@@ -175,6 +176,8 @@ class Decider:
         self.tickets = TicketBook(working, profile.timezone, SlaPolicy())
         self.tidal = TidalTracker(settings.tidal)
         self.demand = DemandProfile(profile.timezone)
+        self.skills = skill_book(settings)  # the roster's skills, and what people are seen serving from now on
+        self._skill_seen = SkillLearner(self.skills)
 
     @classmethod
     def restore(  # noqa: PLR0913 - as __init__
@@ -253,6 +256,7 @@ class Decider:
             if self.shadow is not None:
                 self.shadow.engine.on_message(msg, msg.at)
             learn_message(self.demand, msg)
+            self._skill_seen.learn(msg)
         elif msg.channel is Channel.CMD_ACK:
             self._acknowledged(msg)
         self.heard(msg.device_id)
@@ -745,9 +749,10 @@ class Decider:
             self.demand,
             self.tidal.settings,
             now,
-            staff_pool=self._settings.staff_pool,
+            staff_pool=tidal_pool(self._settings),
             services={service} if service else None,
             arriving=self.tidal.arriving(),
+            skills=self.skills,
         )
         for rec in self.tidal.offer(recs, now):
             self._rec_note(batch, rec, "offered")
@@ -757,7 +762,10 @@ class Decider:
 
     def _approved(self, batch: Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
         """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""
-        caps = window_capabilities(self._profile, hall)
+        caps = dict(window_capabilities(self._profile, hall))
+        for i, wid in enumerate(rec.windows):  # a window opened with someone who can serve more: theirs too
+            if i < len(rec.staff):
+                caps[wid] = caps.get(wid, frozenset()) | self.skills.skills(rec.staff[i])
         numbers = self.commands.numbers
         self._send(batch, recommendation_commands(rec, hall, caps, now, hall_id=self._hall, numbers=numbers), now)
         assigned = any(ow.rec_id == rec.id and ow.assigned for ow in self.tidal.opened())

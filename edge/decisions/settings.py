@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from edge.config import GatewayConfig
 from rules.commands import ACK_WAITS_S
 from rules.hall import HallProfile
+from rules.rota import PostKind, SkillBook, StaffSkills
 from rules.tidal import TidalSettings
 
 
@@ -28,6 +29,7 @@ class DeciderSettings:
     # after each send of a command, in hall seconds (rules/commands.py): the configured real seconds × the device
     # clock's speed — a device answers as fast in a sped-up simulation as in life
     ack_waits_s: tuple[float, ...] = ACK_WAITS_S
+    roster: tuple[StaffSkills, ...] = ()  # who can serve what (the `staff:` section): posts, skills, AB partners
 
 
 def settings_for(cfg: GatewayConfig) -> DeciderSettings:
@@ -49,4 +51,20 @@ def settings_for(cfg: GatewayConfig) -> DeciderSettings:
         staff_pool=tuple(t.staff_pool),
         auto_approve=t.auto_approve,
         ack_waits_s=tuple(w * speed for w in cfg.commands.ack_waits_s),
+        roster=tuple(
+            StaffSkills(sid, frozenset(p.skills), post=p.post, partner=p.partner, kind=PostKind(p.kind))
+            for sid, p in cfg.staff.items()
+        ),
     )
+
+
+def skill_book(settings: DeciderSettings) -> SkillBook:
+    """The roster as a skills model, each post with its configured services."""
+    return SkillBook(settings.roster, {w.window_id: w.services for w in settings.profile.windows})
+
+
+def tidal_pool(settings: DeciderSettings) -> tuple[str, ...]:
+    """Whom the tidal recommender may send to a window: the configured pool, then the approvers and mobile posts of
+    the roster (staff without a window of their own)."""
+    off = [s.staff_id for s in settings.roster if s.post is None and s.kind in (PostKind.APPROVER, PostKind.MOBILE)]
+    return (*settings.staff_pool, *(s for s in off if s not in settings.staff_pool))

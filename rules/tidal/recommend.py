@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rules.hall import HallProfile, HallSnapshot, WindowStatus, WindowView
+from rules.rota.skills import SkillBook
 from rules.tidal.demand import DemandProfile
 from rules.tidal.model import OpenedWindow, Recommendation, RecommendationKind, group_key
 from rules.tidal.projection import _after, _Plan, _plan, _project_plan, _service_level
@@ -64,6 +65,7 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
     services: Collection[str] | None = None,
     reserved: Collection[str] = (),
     arriving: Mapping[str, Collection[str]] | None = None,
+    skills: SkillBook | None = None,
 ) -> list[Recommendation]:
     """Tidal-window openings for the service groups where another window would call late tickets in time.
 
@@ -80,6 +82,10 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
     Groups are served most urgent first, and a window proposed for one group counts for the later groups it also
     serves (with `pool_services` it serves every service it can). Each window and staff member is proposed at most
     once per call.
+
+    `skills`: who can serve what (rules/rota). With it, a closed window may be proposed for a group its configuration
+    does not list when a free member of the staff pool can serve the whole group (the queue system is told which
+    services it calls: `window.assign`), and each window is paired with a pool member who can serve the group.
     """
     views = {w.window_id: w for w in hall.windows}
     busy_staff = {
@@ -107,30 +113,64 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
         if worth == 0:
             continue
         group = set(plan.services)
+        free = [s for s in staff_pool if s not in taken_staff]
+        skilled = [s for s in free if skills is not None and skills.can_serve(s, group)]
         candidates = [
             views[wid]
             for wid, caps in windows.items()
             if wid in views
             and wid not in taken_windows
-            and group <= set(caps)
+            and (group <= set(caps) or skilled)
             and _closed_and_online(views[wid], settings)
         ]
         candidates.sort(
-            key=lambda w: (w.status is WindowStatus.PAUSED, len(windows[w.window_id]), _natural(w.window_id))
+            key=lambda w: (
+                not group <= set(windows[w.window_id]),  # windows configured for the group first
+                w.status is WindowStatus.PAUSED,
+                len(windows[w.window_id]),
+                _natural(w.window_id),
+            )
         )
-        chosen = tuple(w.window_id for w in candidates[:worth])
-        staff = tuple(s for s in staff_pool if s not in taken_staff)[: len(chosen)]
+        chosen_w: list[str] = []
+        staff_l: list[str] = []
+        for w in candidates:
+            if len(chosen_w) == worth:
+                break
+            configured = group <= set(windows[w.window_id])
+            who = next((s for s in (skilled if skills is not None else free) if s not in staff_l), None)
+            if who is None and not configured:
+                continue  # nobody free can serve the group there
+            if who is None:
+                who = next((s for s in free if s not in staff_l), None)
+            chosen_w.append(w.window_id)
+            if who is not None:
+                staff_l.append(who)
+        chosen, staff = tuple(chosen_w), tuple(staff_l)
+        can = {
+            wid: _can_serve(wid, windows, staff_l[i] if i < len(staff_l) else None, skills)
+            for i, wid in enumerate(chosen)
+        }
         serves = plan.services
         if settings.pool_services and chosen:
-            serves = tuple(sorted(set().union(*(set(windows[w]) for w in chosen))))
+            serves = tuple(sorted(set().union(*can.values()) | group))
         taken_windows.update(chosen)
         taken_staff.update(staff)
         for wid in chosen:
-            incoming[wid] = frozenset(set(windows[wid]) & set(serves))
+            incoming[wid] = frozenset(can[wid] & set(serves))
         n = len(chosen) if chosen else worth
         rec = _open_recommendation(hall, plan, chosen, staff, n, worth, len(candidates), serves, settings, now)
         out.append(rec)
     return out
+
+
+def _can_serve(
+    window: str, windows: Mapping[str, Collection[str]], staff: str | None, skills: SkillBook | None
+) -> frozenset[str]:
+    """What `window` can serve with `staff` at it: its configuration's services, and the person's skills."""
+    out = set(windows.get(window, ()))
+    if skills is not None and staff is not None:
+        out |= skills.skills(staff)
+    return frozenset(out)
 
 
 @dataclass(frozen=True, slots=True)

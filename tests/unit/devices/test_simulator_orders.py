@@ -1,4 +1,5 @@
-"""The simulator obeys the gateway: a tidal-window approval (潮汐窗口) opens a window on the simulated floor.
+"""The simulator obeys the gateway: a tidal-window approval (潮汐窗口) or an AB cover assigns a window on the simulated
+floor (opens it, changes its services, or moves the named staff member there).
 
 `_Orders` turns the gateway's commands into `WindowCommand`s for the next simulated minute; anything it does not
 understand is ignored, so a stray or broken command never stops a simulation.
@@ -40,17 +41,17 @@ def body(base: dict[str, object], **changes: object) -> bytes:
     return json.dumps({**base, **changes}).encode()
 
 
-def test_a_window_assign_to_the_qms_opens_that_window_for_its_services_and_staff() -> None:
-    assert orders_after((QMS, body(ASSIGN))) == [WindowCommand("open", "W7", ("SB01", "YB02"), "S-042")]
+def test_a_window_assign_to_the_qms_assigns_that_window_its_services_and_staff() -> None:
+    assert orders_after((QMS, body(ASSIGN))) == [WindowCommand("assign", "W7", ("SB01", "YB02"), "S-042")]
 
 
 @pytest.mark.parametrize(
     ("changes", "command"),
     [
-        ({"staff_id": None}, WindowCommand("open", "W7", ("SB01", "YB02"))),
-        ({"staff_id": 42}, WindowCommand("open", "W7", ("SB01", "YB02"))),  # not an id: the configured staff
-        ({"services": []}, WindowCommand("open", "W7", (), "S-042")),  # the window's configured services
-        ({"services": None}, WindowCommand("open", "W7", (), "S-042")),
+        ({"staff_id": None}, WindowCommand("assign", "W7", ("SB01", "YB02"))),
+        ({"staff_id": 42}, WindowCommand("assign", "W7", ("SB01", "YB02"))),  # not an id: the window's own staff
+        ({"services": []}, WindowCommand("assign", "W7", (), "S-042")),  # the window's configured services
+        ({"services": None}, WindowCommand("assign", "W7", (), "S-042")),
     ],
     ids=["no-staff", "staff-not-a-string", "no-services", "services-null"],
 )
@@ -111,7 +112,7 @@ def test_orders_are_handed_over_once_in_arrival_order() -> None:
     orders.take(QMS, body(ASSIGN))
     orders.take("hall/h1/window/W3/cmd", b"{broken")
     orders.take("hall/h1/window/W3/cmd", body(NUDGE))
-    assert orders(NOON) == [WindowCommand("open", "W7", ("SB01", "YB02"), "S-042"), WindowCommand("open", "W3")]
+    assert orders(NOON) == [WindowCommand("assign", "W7", ("SB01", "YB02"), "S-042"), WindowCommand("open", "W3")]
     assert orders(NOON) == []
     orders.take("hall/h1/window/W9/cmd", body(NUDGE))
     assert orders(NOON) == [WindowCommand("open", "W9")]
@@ -120,7 +121,7 @@ def test_orders_are_handed_over_once_in_arrival_order() -> None:
 def test_a_command_sent_again_with_the_same_cmd_id_is_carried_out_once() -> None:
     """The gateway re-sends a command whose acknowledgement it did not hear; the staff open the window once."""
     assert orders_after((QMS, body(ASSIGN)), (QMS, body(ASSIGN))) == [
-        WindowCommand("open", "W7", ("SB01", "YB02"), "S-042")
+        WindowCommand("assign", "W7", ("SB01", "YB02"), "S-042")
     ]
 
 
