@@ -320,7 +320,11 @@ class HallopsPlus(Hallops):
                     helped.update(h.services)
                     out.append(WindowCommand("assign", h.window_id, h.serves))
         out.extend(self.tidal(hall, now, pending, frozenset(helped)))
-        for wid, own in list(self._restore.items()):  # an assign would open a paused or closed window: only when open
+        # an assign would open a paused or closed window, or cut short a break ordered this minute: only when open
+        # and not on a break (the window waits for its break to end)
+        for wid, own in list(self._restore.items()):
+            if wid in self._away:
+                continue
             if status.get(wid) is WindowStatus.OPEN:
                 out.append(WindowCommand("assign", wid, own))
             if status.get(wid) is not WindowStatus.PAUSED:

@@ -30,6 +30,7 @@ from rules.engine import Alert
 from rules.hall import HallSnapshot, WindowView
 from rules.language import CommandAction
 from rules.tidal import Recommendation, RecommendationKind
+from rules.tidal.reason import CoverReason
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,11 @@ def recommendation_commands(
         if qms is not None and rec.kind is RecommendationKind.OPEN:
             assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=serves, staff_id=staff)
             out.append(_device_command(hall_id, DeviceType.QMS, qms, assign))
-        if rec.kind is RecommendationKind.OPEN:
+        told = window_id  # whose terminal hears it: the window's, or for a cover the partner's (the window's is away)
+        if isinstance(rec.reason, CoverReason):
+            told = rec.reason.partner_window.id
+            text = f"AB岗顶岗：请到 {window_id} 办理 {services} / AB cover: please go to {window_id} for {services}"
+        elif rec.kind is RecommendationKind.OPEN:
             text = f"潮汐窗口：请开放办理 {services} / tidal window: please open for {services}"
         else:
             text = f"请结束潮汐窗口 {services} / please close the tidal window"
@@ -116,7 +121,7 @@ def recommendation_commands(
             waiting=sum(s.waiting for s in hall.services if s.code in rec.services),
             message=text,
         )
-        out.append(_device_command(hall_id, DeviceType.WINDOW, window_id, nudge))
+        out.append(_device_command(hall_id, DeviceType.WINDOW, told, nudge))
     return out
 
 

@@ -76,6 +76,7 @@ from rules.tidal import (
     recommend_open,
     window_capabilities,
 )
+from rules.tidal.cover import recommend_cover
 
 log = logging.getLogger(__name__)
 
@@ -742,7 +743,8 @@ class Decider:
         self._deliver(batch, "recommendation", body, recommendation_notification_id(rec.id, event))
 
     def _recommend(self, batch: Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
-        """Tidal openings for every service group (every minute), or for `service` (its tidal-open alert fired)."""
+        """Tidal openings for every service group (every minute), or for `service` (its tidal-open alert fired); and
+        every minute, AB-post covers of paused windows (recommend_cover)."""
         recs = recommend_open(
             hall,
             window_capabilities(self._profile, hall),
@@ -754,6 +756,12 @@ class Decider:
             arriving=self.tidal.arriving(),
             skills=self.skills,
         )
+        if service is None:
+            arriving = self.tidal.arriving()
+            taken = {*arriving, *(w for r in recs for w in r.windows)}
+            recs += recommend_cover(
+                hall, self.skills, self.demand, self.tidal.settings, now, taken=taken, arriving=arriving
+            )
         for rec in self.tidal.offer(recs, now):
             self._rec_note(batch, rec, "offered")
             if self._settings.auto_approve and rec.windows:

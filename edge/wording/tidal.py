@@ -23,6 +23,7 @@ from rules.tidal import (
     ServiceName,
     TidalEvent,
 )
+from rules.tidal.reason import CoverReason, Named
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ def render_recommendation(rec: Recommendation) -> Words:
         return _open(rec, reason)
     if isinstance(reason, CloseReason):
         return _close(rec, reason)
+    if isinstance(reason, CoverReason):
+        return _cover(rec, reason)
     if isinstance(reason, SavedReason):
         return Words(reason.en, reason.zh)
     raise ValueError(f"recommendation {rec.id} has the reason of a check ({reason.code}), not of a recommendation")
@@ -88,6 +91,14 @@ def _label_en(names: Sequence[ServiceName], services: Sequence[str]) -> str:
 def _label_zh(names: Sequence[ServiceName], services: Sequence[str]) -> str:
     by_code = {n.code: n.name or n.name_en for n in names}
     return "＋".join(f"{by_code[c]}（{c}）" if by_code.get(c) else c for c in services)
+
+
+def _zh(n: Named) -> str:
+    return n.name or n.name_en or n.id
+
+
+def _en(n: Named) -> str:
+    return n.name_en or n.name or n.id
 
 
 def _wait_en(w: float | None) -> str:
@@ -191,4 +202,23 @@ def _check(ev: TidalEvent, r: CheckReason) -> Words:
     if ev.windows_not_open:
         en += f"; not open yet: {', '.join(ev.windows_not_open)}"
         zh += f"；尚未开放：{'、'.join(ev.windows_not_open)}"
+    return Words(en, zh)
+
+
+def _cover(rec: Recommendation, r: CoverReason) -> Words:
+    t, h = _num(r.target_wait_min), _num(r.horizon_min)
+    people = "person" if rec.late == 1 else "people"
+    en = (
+        f"{_en(r.window)} is paused ({_en(r.covered)} away) and {_label_en(r.names, rec.services)} has "
+        f"{rec.backlog} waiting, projected wait {_wait_en(rec.projected_wait_min)}: in the next {h} min {rec.late} "
+        f"{people} would wait past {t} min, {rec.late_after} with cover → send the AB partner {_en(r.partner)} from "
+        f"{_en(r.partner_window)} to cover ({_en(r.partner_window)} pauses meanwhile; {_en(r.covered)} takes the "
+        "seat back after the break)"
+    )
+    zh = (
+        f"{_zh(r.window)}暂停中（{_zh(r.covered)}不在岗），{_label_zh(r.names, rec.services)} {rec.backlog} 人等候，"
+        f"{_wait_zh(rec.projected_wait_min, '预计等候')}：未来 {h} 分钟将有 {rec.late} 人等候超过 {t} 分钟，"
+        f"顶岗后为 {rec.late_after} 人 → 请AB岗搭档{_zh(r.partner)}（{_zh(r.partner_window)}）过来顶岗"
+        f"（{_zh(r.partner_window)}暂停，{_zh(r.covered)}休息结束后回岗）"
+    )
     return Words(en, zh)

@@ -50,6 +50,7 @@ class TrackerState:
     opened: tuple[OpenedWindow, ...]
     quiet: dict[str, datetime]  # group key → quiet since
     last_check: datetime | None = None
+    covers: tuple[OpenedWindow, ...] = ()  # approved AB-post covers (issue 20; none in states saved before)
 
 
 _PROFILE = TypeAdapter(ProfileState)

@@ -22,6 +22,7 @@ class ReasonCode(StrEnum):
     WAIT_FELL = "wait_fell"  # the check after an approved opening: the projected wait has fallen
     WAIT_NOT_FALLEN = "wait_not_fallen"  # … it has not: escalate
     SAVED = "saved"  # restored from state format 1, which kept the words only
+    COVER = "cover"  # a paused window's people would wait past the target: its person's AB partner covers it (AB岗)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,31 @@ class CheckReason:
     n: int  # windows the opening asked for (to find by hand when it proposed none)
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A window or a person as the hall names them (its id when it has no name)."""
+
+    id: str
+    name: str | None = None  # the configured (Chinese) name
+    name_en: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoverReason:
+    """An AB-post cover (AB岗互补): `window` is paused (its person `covered` on a break or away) while its people
+    would wait past the target; `partner`, the covered person's AB partner, is at `partner_window` with a quiet
+    queue of their own and can serve the window's services. With the recommendation's numbers (late, waits)."""
+
+    code: Literal[ReasonCode.COVER] = ReasonCode.COVER
+    names: tuple[ServiceName, ...]
+    window: Named  # the paused window to cover (the recommendation's one window)
+    covered: Named  # the person whose window it is (its last staff member)
+    partner: Named  # their AB partner, the person sent (the recommendation's one staff member)
+    partner_window: Named  # where the partner is now (it pauses while they cover)
+    horizon_min: float
+    target_wait_min: float
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SavedReason:
     """The words a recommendation saved by state format 1 had: format 1 kept no code and no numbers."""
@@ -83,4 +109,4 @@ class SavedReason:
     zh: str
 
 
-Reason = OpenReason | CloseReason | CheckReason | SavedReason
+Reason = OpenReason | CloseReason | CheckReason | CoverReason | SavedReason

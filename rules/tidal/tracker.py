@@ -26,7 +26,7 @@ from rules.tidal.model import (
 )
 from rules.tidal.persist import TrackerState, dump_tracker, load_tracker
 from rules.tidal.projection import projected_wait_min
-from rules.tidal.reason import CheckReason, ReasonCode, service_names
+from rules.tidal.reason import CheckReason, CoverReason, ReasonCode, service_names
 from rules.tidal.recommend import _next_to_close, recommend_close, spare
 from rules.tidal.settings import TidalSettings
 
@@ -45,6 +45,9 @@ class TidalTracker:
         self._rejected: dict[str, datetime] = {}  # id → until when the same recommendation is not offered again
         self._openings: list[Opening] = []  # approved openings not checked yet
         self._opened: dict[str, OpenedWindow] = {}
+        # approved AB-post covers (AB岗互补), by covered window: someone's own window with their partner at it for a
+        # while — not a tidal window (never proposed for closing), followed until the partner leaves it
+        self._covers: dict[str, OpenedWindow] = {}
         self._quiet: dict[str, datetime] = {}  # group key → quiet since
         self._last_check: datetime | None = None
 
@@ -77,14 +80,18 @@ class TidalTracker:
         """Approve a pending recommendation; returns it so the caller can send the commands.
 
         An opening records its windows as tidal windows and schedules the check at now + check_after_min; a close
-        stops tracking the window. Raises ValueError for an unknown or expired id, and for an opening that proposes
-        no window (approving it would change nothing: `assign` a window instead).
+        stops tracking the window. An AB-post cover (a `CoverReason`) is checked like an opening, but its window is
+        the covered person's own: it is followed as a cover, not as a tidal window, and never proposed for closing.
+        Raises ValueError for an unknown or expired id, and for an opening that proposes no window (approving it
+        would change nothing: `assign` a window instead).
         """
         held = self._pending.get(rec_id)
         if held is not None and held.kind is RecommendationKind.OPEN and not held.windows:
             raise ValueError(f"tidal recommendation {rec_id!r} proposes no window: assign one instead of approving")
         rec = self._take(rec_id, now)
-        if rec.kind is RecommendationKind.OPEN:
+        if isinstance(rec.reason, CoverReason):
+            self._cover(rec, by, now)
+        elif rec.kind is RecommendationKind.OPEN:
             self._open(rec, by, now)
         else:
             for wid in rec.windows:
@@ -132,6 +139,22 @@ class TidalTracker:
                 by_command=by_command,
             )
 
+    def _cover(self, rec: Recommendation, by: str, now: datetime) -> None:
+        self._openings.append(
+            Opening(rec, by, now, now + timedelta(minutes=self.settings.check_after_min), rec.projected_wait_min)
+        )
+        (wid,), (staff,) = rec.windows, rec.staff
+        self._covers[wid] = OpenedWindow(
+            wid,
+            rec.services,
+            staff,
+            rec.id,
+            now,
+            serves=rec.serves,
+            approved_by=by,
+            wait_before_min=rec.projected_wait_min,
+        )
+
     def reject(self, rec_id: str, by: str, reason: str, now: datetime) -> Recommendation:
         """Reject a pending recommendation: the same id is not offered again while it would be valid; a rejected
         close restarts its group's quiet clock (another `close_after_min` before it is proposed again)."""
@@ -164,13 +187,19 @@ class TidalTracker:
         """The tidal windows opened by approved recommendations and still tracked."""
         return tuple(self._opened.values())
 
+    def covers(self) -> tuple[OpenedWindow, ...]:
+        """The approved AB-post covers still in effect (or on their way): each window with the partner sent to it."""
+        return tuple(self._covers.values())
+
     def reserved_windows(self) -> frozenset[str]:
         """Approved windows the hall has not reported open yet."""
         return frozenset(self.arriving())
 
     def arriving(self) -> dict[str, tuple[str, ...]]:
-        """Approved windows not open yet → what they will serve: pass as `recommend_open(arriving=…)`."""
-        return {w: ow.serves or ow.services for w, ow in self._opened.items() if not ow.seen_open}
+        """Approved windows not open yet (tidal windows and covers) → what they will serve: pass as
+        `recommend_open(arriving=…)`."""
+        waiting = [*self._opened.values(), *self._covers.values()]
+        return {ow.window_id: ow.serves or ow.services for ow in waiting if not ow.seen_open}
 
     def check(self, hall: HallSnapshot, now: datetime, profile: DemandProfile | None = None) -> list[TidalEvent]:
         """Follow up: checks that are due (escalate or checked), the quiet clocks, and close recommendations."""
@@ -207,6 +236,13 @@ class TidalTracker:
                 self._opened[wid] = replace(ow, seen_open=True)
             elif ow.seen_open and status is WindowStatus.CLOSED:
                 del self._opened[wid]
+        for wid, ow in list(self._covers.items()):  # over once the partner has left it (or its person is back)
+            view = views.get(wid)
+            there = view is not None and view.status is WindowStatus.OPEN and view.staff_id == ow.staff_id
+            if there and not ow.seen_open:
+                self._covers[wid] = replace(ow, seen_open=True)
+            elif not there and (ow.seen_open or view is None or view.status is not WindowStatus.PAUSED):
+                del self._covers[wid]
 
     def _check_openings(self, hall: HallSnapshot, now: datetime) -> list[TidalEvent]:
         s = self.settings
@@ -269,6 +305,7 @@ class TidalTracker:
                 tuple(self._rejected),
                 tuple(o.rec.id for o in self._openings),
                 tuple(self._opened),
+                tuple(self._covers),
             )
         )
 
@@ -279,6 +316,7 @@ class TidalTracker:
                 rejected=dict(self._rejected),
                 openings=tuple(self._openings),
                 opened=tuple(self._opened.values()),
+                covers=tuple(self._covers.values()),
                 quiet=dict(self._quiet),
                 last_check=self._last_check,
             )
@@ -293,6 +331,7 @@ class TidalTracker:
         t._rejected = dict(state.rejected)
         t._openings = list(state.openings)
         t._opened = {ow.window_id: ow for ow in state.opened}
+        t._covers = {ow.window_id: ow for ow in state.covers}
         t._quiet = dict(state.quiet)
         t._last_check = state.last_check
         return t
