@@ -7,11 +7,12 @@ The model: in each slot every service s expects λ_s arrivals an hour of mean ha
 L_s = λ_s·AHT_s Erlangs. The windows working in the slot share themselves among their services in proportion to the
 services' loads, which gives each service a number of effective windows e_s; Erlang C with e_s windows (interpolated
 between whole numbers) gives the share of its arrivals called within the target, and λ_s × (1 − that share) is the
-slot's expected late tickets. A plan is scored by the expected late tickets over the lunch period, plus a penalty for
-AB partners pausing at once.
+slot's expected late tickets. A plan is scored by the expected late tickets over the lunch period and the hour after
+it (a queue left at the end of the period still waits), plus a penalty for AB partners pausing at once.
 
 The planner places breaks one at a time, the windows whose services have the fewest other windows first, each at the
-start (on the 15-min grid, within [earliest, latest_end − length]) that adds the fewest expected late tickets; then it
+start (on the 15-min grid, within [earliest, latest_end − length]) that leaves no service without any window while
+its people arrive (窗口不断档) where any start can, and then adds the fewest expected late tickets; then it
 revisits every break in turn and moves it where it now does least harm, until a round moves none (at most
 `rounds`). A break's AB partner (`cover`) serves the paused window's services during it, when the partner's window is
 working then. Deterministic: ties go to the earlier start, then the window id.
@@ -56,7 +57,7 @@ class BreakPlan:
     breaks: tuple[PlannedBreak, ...]
     late_planned: float  # expected tickets called past the target over the lunch period, with this plan
     late_usual: float | None  # … with everyone at their usual time (None: usual times unknown)
-    late_by_slot: tuple[tuple[datetime, float], ...]  # the plan's expected late tickets per slot
+    late_by_slot: tuple[tuple[datetime, float], ...]  # the plan's expected late tickets per slot, and the hour after
 
     def at(self, window_id: str) -> PlannedBreak | None:
         return next((b for b in self.breaks if b.window_id == window_id), None)
@@ -75,14 +76,21 @@ class BreakSettings:
             raise ValueError("latest_end must be after earliest")
         if not (math.isfinite(self.target_wait_min) and self.target_wait_min > 0):
             raise ValueError(f"target_wait_min must be a number > 0, got {self.target_wait_min!r}")
+        if not (math.isfinite(self.partner_overlap_penalty) and self.partner_overlap_penalty >= 0):
+            raise ValueError(f"partner_overlap_penalty must be a number ≥ 0, got {self.partner_overlap_penalty!r}")
+        if self.rounds < 0:
+            raise ValueError(f"rounds must be ≥ 0, got {self.rounds!r}")
 
+
+AFTER_SLOTS = 4  # the hour after `latest_end`, counted in a plan's cost: a queue left at the end still waits
 
 RateFn = Callable[[str, datetime], float | None]  # arrivals an hour of a service in the slot starting at a time
 
 
 @dataclass(slots=True)
 class _Model:
-    slots: list[datetime]
+    slots: list[datetime]  # the lunch period's, then the hour after it
+    period: int  # how many of them are the lunch period (where breaks may fall)
     windows: dict[str, frozenset[str]]
     load: dict[str, list[float]]  # service → Erlangs per slot
     rate: dict[str, list[float]]  # service → arrivals an hour per slot
@@ -134,11 +142,28 @@ class _Model:
                 out[k] += arrivals * (1 - sl) + left
         return out
 
+    def uncovered(self, services: set[str]) -> int:
+        """Slots of the lunch period in which one of `services` has people arriving and no window at all."""
+        out = 0
+        for k in range(self.period):
+            eff = self.effective(k)
+            out += sum(1 for c in services if c in self.rate and self.rate[c][k] > 0 and eff.get(c, 0.0) <= 0)
+        return out
+
     def overlap(self, k: int) -> float:
         return sum(0.5 * self.penalty for w, p in self.partner.items() if self.away(w, k) and self.away(p, k))
 
     def cost(self, services: set[str] | None = None) -> float:
         return sum(self.late(services)) + sum(self.overlap(k) for k in range(len(self.slots)))
+
+
+def _rate(rate: RateFn, service: str, at: datetime) -> float:
+    value = rate(service, at)
+    if value is None:
+        return 0.0
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"the arrival rate of {service} at {at:%H:%M} must be a number ≥ 0, got {value!r}")
+    return float(value)
 
 
 def _service_level(servers: float, load: float, aht: float, target: float) -> float:
@@ -177,19 +202,25 @@ def plan_breaks(
     while at < last:
         slots.append(at)
         at += SLOT
+    period = len(slots)  # breaks fall in these; the hour after counts too (a queue left at the end still waits)
+    slots += [last + SLOT * k for k in range(AFTER_SLOTS)]
     seen: set[str] = set()
     for need in needs:
         if need.window_id in seen:
             raise ValueError(f"window {need.window_id!r} needs two breaks")
         if need.window_id not in windows:
             raise ValueError(f"window {need.window_id!r} needs a break but is not working")
-        if need.minutes <= 0 or math.ceil(need.minutes / 15) > len(slots):
+        if need.minutes <= 0 or math.ceil(need.minutes / 15) > period:
             raise ValueError(f"window {need.window_id!r}: a break of {need.minutes} min does not fit the lunch period")
         seen.add(need.window_id)
     services = sorted({c for svc in windows.values() for c in svc if c in aht_min})
-    rates = {c: [max(0.0, rate(c, t) or 0.0) for t in slots] for c in services}
+    for c in services:
+        if not (isinstance(aht_min[c], int | float) and math.isfinite(aht_min[c]) and aht_min[c] > 0):
+            raise ValueError(f"aht_min[{c}] must be a number of minutes > 0, got {aht_min[c]!r}")
+    rates = {c: [_rate(rate, c, t) for t in slots] for c in services}
     model = _Model(
         slots=slots,
+        period=period,
         windows={w: frozenset(svc) for w, svc in windows.items()},
         load={c: [r * aht_min[c] / 60 for r in rates[c]] for c in services},
         rate=rates,
@@ -206,7 +237,7 @@ def plan_breaks(
     if needs and all(n.usual is not None for n in needs):
         for need in needs:
             k = int((datetime.combine(day, need.usual, zone) - first) / SLOT)  # type: ignore[arg-type]
-            model.start[need.window_id] = max(0, min(k, len(slots) - model.length[need.window_id]))
+            model.start[need.window_id] = max(0, min(k, period - model.length[need.window_id]))
         usual = model.cost()
         model.start.clear()
 
@@ -252,11 +283,11 @@ def _best_start(model: _Model, window: str) -> int:
     for w, c in model.cover.items():  # windows this one covers: their services depend on it too
         if c == window:
             touched |= model.windows[w]
-    best, best_cost = 0, math.inf
-    for start in range(len(model.slots) - model.length[window] + 1):
+    best, best_key = 0, (math.inf, math.inf)
+    for start in range(model.period - model.length[window] + 1):
         model.start[window] = start
-        cost = model.cost(touched)
-        if cost < best_cost - 1e-9:
-            best, best_cost = start, cost
+        key = (float(model.uncovered(touched)), model.cost(touched))  # a service left without any window comes first
+        if key[0] < best_key[0] or (key[0] == best_key[0] and key[1] < best_key[1] - 1e-9):
+            best, best_key = start, key
     model.start[window] = best
     return best

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from devices.codec import DeviceMessage
-from devices.contract import ServiceCompleted, ServiceOutcome, TicketIssued, WindowClosed, WindowOpened
+from devices.contract import (
+    ServiceCompleted,
+    ServiceOutcome,
+    TicketIssued,
+    TicketTransferred,
+    WindowClosed,
+    WindowOpened,
+)
 
 
 class PostKind(StrEnum):
@@ -121,7 +128,8 @@ class SkillBook:
 class SkillLearner:
     """Teaches a `SkillBook` from the hall's events: who is logged in at each window (`window.opened`), which service
     each ticket is (`ticket.issued`), and each ticket done or accepted (`service.completed`) by the person at its
-    window. Remembers at most `keep` tickets not yet completed (the oldest are forgotten)."""
+    window (a transferred ticket counts for the service it was transferred to). Remembers at most `keep` tickets not
+    yet completed (the oldest are forgotten)."""
 
     def __init__(self, book: SkillBook, keep: int = 4096) -> None:
         self._book = book
@@ -136,6 +144,9 @@ class SkillLearner:
             self._service.move_to_end(p.ticket_id)
             while len(self._service) > self._keep:
                 self._service.popitem(last=False)
+        elif isinstance(p, TicketTransferred):  # it is now a ticket of the other service
+            if p.ticket_id in self._service:
+                self._service[p.ticket_id] = p.to_service
         elif isinstance(p, WindowOpened):
             window = p.window_id or msg.device_id
             if p.staff_id:

@@ -26,10 +26,15 @@ from rules.tidal.settings import TidalSettings
 
 
 def window_capabilities(profile: HallProfile, hall: HallSnapshot) -> dict[str, frozenset[str]]:
-    """Which services each window can serve: the configured `WindowProfile.services` plus what it was seen serving."""
+    """Which services each window can serve: the configured `WindowProfile.services` plus what it serves now (or,
+    for a window the configuration does not list, was seen serving). A configured window that has closed keeps only
+    its configured services: what it served with someone sent there for the day (a tidal opening for another
+    group, `window.assign`) left with them."""
+    configured = {w.window_id for w in profile.windows}
     caps: dict[str, set[str]] = {w.window_id: set(w.services) for w in profile.windows}
     for w in hall.windows:
-        caps.setdefault(w.window_id, set()).update(w.services)
+        if w.window_id not in configured or w.status is not WindowStatus.CLOSED:
+            caps.setdefault(w.window_id, set()).update(w.services)
     return {wid: frozenset(s) for wid, s in caps.items()}
 
 
@@ -133,19 +138,20 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
         )
         chosen_w: list[str] = []
         staff_l: list[str] = []
+        unstaffed: list[str] = []  # configured for the group, nobody free who can serve it: assign by hand
         for w in candidates:
-            if len(chosen_w) == worth:
+            if len(chosen_w) + len(unstaffed) == worth:
                 break
             configured = group <= set(windows[w.window_id])
             who = next((s for s in (skilled if skills is not None else free) if s not in staff_l), None)
             if who is None and not configured:
                 continue  # nobody free can serve the group there
             if who is None:
-                who = next((s for s in free if s not in staff_l), None)
-            chosen_w.append(w.window_id)
-            if who is not None:
+                unstaffed.append(w.window_id)
+            else:
+                chosen_w.append(w.window_id)
                 staff_l.append(who)
-        chosen, staff = tuple(chosen_w), tuple(staff_l)
+        chosen, staff = tuple(chosen_w + unstaffed), tuple(staff_l)  # staff in the windows' order; may be shorter
         can = {
             wid: _can_serve(wid, windows, staff_l[i] if i < len(staff_l) else None, skills)
             for i, wid in enumerate(chosen)
@@ -158,7 +164,9 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
         for wid in chosen:
             incoming[wid] = frozenset(can[wid] & set(serves))
         n = len(chosen) if chosen else worth
-        rec = _open_recommendation(hall, plan, chosen, staff, n, worth, len(candidates), serves, settings, now)
+        configured_n = sum(1 for w in candidates if group <= set(windows[w.window_id]))
+        usable = configured_n + min(len(skilled), len(candidates) - configured_n)  # others need someone who can
+        rec = _open_recommendation(hall, plan, chosen, staff, n, worth, usable, serves, settings, now)
         out.append(rec)
     return out
 

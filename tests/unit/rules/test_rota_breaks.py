@@ -3,6 +3,7 @@ service, in the demand's trough, apart from the AB partner who covers them — a
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, time
 
 import pytest
@@ -60,7 +61,7 @@ def test_a_window_without_a_break_counts_as_capacity_and_the_plan_is_the_same_ev
     two = plan_breaks(DAY, TZ, windows, needs, rates, {"SB": 7, "YB": 6})
     assert one == two
     assert {b.window_id for b in one.breaks} == {"W1", "W2", "W7"}
-    assert len(one.late_by_slot) == 12  # 11:00–14:00 in 15-min slots
+    assert len(one.late_by_slot) == 16  # 11:00–14:00 in 15-min slots, and the hour after
     s1, s2 = one.at("W1"), one.at("W2")
     assert s1 is not None and s2 is not None
     assert s1.end <= s2.start or s2.end <= s1.start
@@ -77,8 +78,29 @@ def test_a_break_must_fit_and_a_window_needs_one_break_at_most() -> None:
         plan_breaks(DAY, TZ, windows, [BreakNeed("W1", 30), BreakNeed("W1", 30)], rate, aht)
     with pytest.raises(ValueError, match="not working"):
         plan_breaks(DAY, TZ, windows, [BreakNeed("W9", 30)], rate, aht)
+    with pytest.raises(ValueError, match="arrival rate of SB at 11:00"):
+        plan_breaks(DAY, TZ, windows, [BreakNeed("W1", 30)], lambda c, t: math.inf, aht)
+    with pytest.raises(ValueError, match="arrival rate"):
+        plan_breaks(DAY, TZ, windows, [BreakNeed("W1", 30)], lambda c, t: -1.0, aht)
+    with pytest.raises(ValueError, match=r"aht_min\[SB\]"):
+        plan_breaks(DAY, TZ, windows, [BreakNeed("W1", 30)], rate, {"SB": 0})
+    with pytest.raises(ValueError, match="partner_overlap_penalty"):
+        BreakSettings(partner_overlap_penalty=math.nan)
     with pytest.raises(ValueError, match="latest_end"):
         BreakSettings(earliest=time(13, 0), latest_end=time(12, 0))
     narrow = BreakSettings(earliest=time(12, 0), latest_end=time(13, 0))
     plan = plan_breaks(DAY, TZ, windows, [BreakNeed("W1", 60)], rate, aht, narrow)
     assert [(hm(b.start), hm(b.end)) for b in plan.breaks] == [("12:00", "13:00")]
+
+
+def test_a_break_never_leaves_a_service_without_a_window_while_its_people_arrive() -> None:
+    """Two SB windows, busy enough that one alone falls behind: both pausing 13:00–14:00 (the usual rota) leaves SB
+    with no window for an hour (窗口不断档 is broken); the plan staggers them although one window alone also lets a
+    queue build."""
+    windows = {"W1": ["SB"], "W2": ["SB"]}
+    needs = [BreakNeed("W1", 60, usual=time(13, 0)), BreakNeed("W2", 60, usual=time(13, 0))]
+    plan = plan_breaks(DAY, TZ, windows, needs, flat({"SB": 10}), {"SB": 10})
+    a, b = plan.at("W1"), plan.at("W2")
+    assert a is not None and b is not None
+    assert a.end <= b.start or b.end <= a.start
+    assert plan.late_usual is not None

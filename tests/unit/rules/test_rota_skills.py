@@ -93,3 +93,15 @@ def test_the_learner_credits_the_person_at_the_window_with_what_they_complete() 
         learner.learn(issue(f, 100 + n, f"u{n}", "JT"))
     learner.learn(win(f, 110, "W3", "service.completed", ticket_id="u0"))
     assert skills.who_can(["JT"]) == []
+
+
+def test_a_transferred_ticket_counts_for_the_service_it_was_transferred_to() -> None:
+    skills = book(learn_after=1)
+    learner = SkillLearner(skills)
+    f = Feed()
+    learner.learn(opened(f, 0, "W3", "MZ"))
+    learner.learn(issue(f, 10, "t1", "SB"))
+    learner.learn(win(f, 20, "W1", "ticket.transferred", ticket_id="t1", to_service="MZ"))
+    learner.learn(win(f, 30, "W3", "service.completed", ticket_id="t1"))
+    assert skills.learned("staff-W3") == {"MZ"}  # what they served, not what the ticket was issued for
+    assert not skills.can_serve("staff-W3", ["SB"])

@@ -90,3 +90,29 @@ def test_when_nobody_can_serve_the_whole_group_its_late_service_alone_gets_help(
     book = SkillBook([StaffSkills("staff-W52", frozenset({"HB"}), post="W52")], {"W52": ("GCJS",)})
     (help_,) = recommend_help(h.snap(600), h.caps(600), book, None, SETTINGS, at(600))
     assert (help_.window_id, help_.services, help_.serves) == ("W52", ("HB",), ("GCJS", "HB"))
+
+
+def test_with_skills_a_window_is_never_paired_with_someone_who_cannot_serve_the_group() -> None:
+    h = Hall({"W1": ("MZ",), "W8": ("MZ",), "W9": ("SB",)}, services=CIVIL)
+    h.open(0, "W1", "MZ")
+    h.queue(60, 12, "MZ")
+    x_only = skills(StaffSkills("X", frozenset({"JT"})))
+    (rec,) = h.recommend(600, staff_pool=("X",), skills=x_only)
+    assert (rec.windows, rec.staff) == (("W8",), ())  # W8 is configured for MZ: proposed, staffed by hand, never X
+    assert rec.reason.candidates == 1  # type: ignore[union-attr]  (W9 would need someone who can serve MZ)
+    both = skills(StaffSkills("X", frozenset({"JT"})), StaffSkills("R", frozenset({"MZ"})))
+    (rec,) = h.recommend(600, staff_pool=("X", "R"), skills=both)
+    assert (rec.windows, rec.staff) == (("W8",), ("R",))
+    assert rec.reason.candidates == 2  # type: ignore[union-attr]  (W8, and W9 with R)
+    (old,) = h.recommend(600, staff_pool=("X", "R"))
+    assert (old.windows, old.staff) == (("W8",), ("X",))  # without skills: the pool in order, as before
+
+
+def test_a_window_sent_someone_for_another_group_goes_back_to_its_own_services_when_it_closes() -> None:
+    h = civil_hall("W9")
+    h.open(0, "W9", "SB", "MZ")  # R opened W9 (an SB window) for MZ earlier in the day
+    h.close(300, "W9")
+    assert h.caps(400)["W9"] == {"SB"}
+    h.queue(400, 12, "MZ")
+    (rec,) = h.recommend(900, staff_pool=("X",), skills=skills(StaffSkills("X", frozenset({"JT"}))))
+    assert rec.windows == ()  # W9 is not an MZ window once R has gone
