@@ -848,7 +848,7 @@ def main() -> None:
     scenario = load_scenario(args.scenario)
     closes = day_bounds(scenario, day)[1]
     hall = scenario.hall.name_en or scenario.hall.id
-    title = f"{hall}, {day:%A} {day} (seed {head['seed']}): tickets waiting over the day"
+    title = f"{hall}, {day:%A} {day} (seed {head['seed']})"
     drawn = {name: run for name, run in runs.items() if name in POLICIES}  # the four, without the ablation
     args.svg.write_text(svg(drawn, title, closes), encoding="utf-8")
 

@@ -15,6 +15,7 @@ __all__ = [
     "kpi",
     "language",
     "metrics",
+    "rota",
     "schedule",
     "staffing",
     "tickets",

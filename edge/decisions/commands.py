@@ -29,8 +29,7 @@ from rules.commands import DeviceCommand
 from rules.engine import Alert
 from rules.hall import HallSnapshot, WindowView
 from rules.language import CommandAction
-from rules.tidal import Recommendation, RecommendationKind
-from rules.tidal.reason import CoverReason
+from rules.tidal import CoverReason, Recommendation, RecommendationKind
 
 log = logging.getLogger(__name__)
 

@@ -73,10 +73,10 @@ from rules.tidal import (
     TidalTracker,
     assign_candidates,
     assign_staff,
+    recommend_cover,
     recommend_open,
     window_capabilities,
 )
-from rules.tidal.cover import recommend_cover
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,8 @@ from enum import StrEnum
 from rules.tidal import (
     CheckReason,
     CloseReason,
+    CoverReason,
+    Named,
     OpenReason,
     ReasonCode,
     Recommendation,
@@ -23,7 +25,6 @@ from rules.tidal import (
     ServiceName,
     TidalEvent,
 )
-from rules.tidal.reason import CoverReason, Named
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,10 @@ class SkillBook:
             known |= self._windows.get(person.post, frozenset())
         return frozenset(s for s, n in seen.items() if n >= self._learn_after and s not in known)
 
+    def knows(self, staff_id: str) -> bool:
+        """Is anything known of `staff_id`: listed in the roster, or seen completing a ticket?"""
+        return staff_id in self._staff or staff_id in self._seen
+
     def can_serve(self, staff_id: str, services: Collection[str]) -> bool:
         return set(services) <= self.skills(staff_id)
 

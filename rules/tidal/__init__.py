@@ -13,6 +13,9 @@ R-Q3/R-Q4):
   windows that can serve the group (pooled: they serve every service they can) and free staff from the tidal pool
   give the proposal, with the numbers — Erlang C/A's steady-state count among them — and a reason: a code and the
   numbers its words need (reason.py; edge/wording/tidal.py words it in English and Chinese).
+- `recommend_cover` (cover.py) — a paused window's person's AB partner, sent to cover it (AB岗互补); and
+  `recommend_help` (help.py) — an open window with a quiet queue asked to call a late group's tickets too (issue 20:
+  who can serve what is rules/rota's `SkillBook`).
 - `recommend_close` (recommend.py) — with hysteresis, for windows opened by approved recommendations that the
   projection no longer needs (`spare`).
 - `TidalTracker` (tracker.py) — the state between a recommendation and its end: offers, approvals, rejections, the
@@ -23,10 +26,12 @@ Pure: no I/O, no clock (every time is passed in), no MQTT, no prose. The gateway
 commands (`window.assign` to the qms, `nudge` to the window terminal) and notifications. docs/tidal.md has the model,
 the formulas and the defaults.
 
-Modules, bottom up: settings → reason → model → persist → demand → projection → recommend → tracker.
+Modules, bottom up: settings → reason → model → persist → demand → projection → recommend → help, cover → tracker.
 """
 
+from rules.tidal.cover import recommend_cover
 from rules.tidal.demand import SLOT_MIN, DemandProfile, blended_rate, live_rate
+from rules.tidal.help import Help, help_over, recommend_help
 from rules.tidal.model import (
     OpenedWindow,
     Recommendation,
@@ -40,6 +45,8 @@ from rules.tidal.projection import projected_wait_min
 from rules.tidal.reason import (
     CheckReason,
     CloseReason,
+    CoverReason,
+    Named,
     OpenReason,
     Reason,
     ReasonCode,
@@ -65,7 +72,10 @@ __all__ = [
     "AssignCandidate",
     "CheckReason",
     "CloseReason",
+    "CoverReason",
     "DemandProfile",
+    "Help",
+    "Named",
     "OpenReason",
     "OpenedWindow",
     "Reason",
@@ -82,9 +92,12 @@ __all__ = [
     "assign_staff",
     "blended_rate",
     "group_key",
+    "help_over",
     "live_rate",
     "projected_wait_min",
     "recommend_close",
+    "recommend_cover",
+    "recommend_help",
     "recommend_open",
     "service_groups",
     "spare",

@@ -90,7 +90,9 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
 
     `skills`: who can serve what (rules/rota). With it, a closed window may be proposed for a group its configuration
     does not list when a free member of the staff pool can serve the whole group (the queue system is told which
-    services it calls: `window.assign`), and each window is paired with a pool member who can serve the group.
+    services it calls: `window.assign`), and each window is paired with a pool member who can serve the group — or,
+    at a window configured for the group, one the skills model knows nothing of (a pool member without a roster
+    entry, as without skills). Nobody known not to serve the group is named.
     """
     views = {w.window_id: w for w in hall.windows}
     busy_staff = {
@@ -139,11 +141,14 @@ def recommend_open(  # noqa: PLR0913 - the hall, its windows and staff, and the 
         chosen_w: list[str] = []
         staff_l: list[str] = []
         unstaffed: list[str] = []  # configured for the group, nobody free who can serve it: assign by hand
+        # at a window configured for the group: anyone who can serve it, or a pool member nothing is known of (the
+        # configured pool, as without skills); elsewhere only someone who can
+        able = free if skills is None else [s for s in free if s in skilled or not skills.knows(s)]
         for w in candidates:
             if len(chosen_w) + len(unstaffed) == worth:
                 break
             configured = group <= set(windows[w.window_id])
-            who = next((s for s in (skilled if skills is not None else free) if s not in staff_l), None)
+            who = next((s for s in (able if configured else skilled) if s not in staff_l), None)
             if who is None and not configured:
                 continue  # nobody free can serve the group there
             if who is None:

@@ -108,7 +108,11 @@ def test_the_technician_sees_the_tickets_first_on_a_phone(morning: GatewayProces
     commands = phone.locator("#commands table.commands tbody tr")
     wait_until(lambda: commands.count() > 0, 60, "a device command")
     first = commands.first
-    assert first.bounding_box()["width"] <= PHONE["width"]  # type: ignore[index]
-    device = first.locator("th").bounding_box()
-    sent = first.locator("td").first.bounding_box()
-    assert device and sent and device["y"] < sent["y"], "the device is not the card's first line"
+    expect(first).to_be_visible()
+    # measured in one look: the list is re-drawn as commands come and go, and a row read in three steps may be gone
+    card = first.evaluate(
+        """tr => ({width: tr.getBoundingClientRect().width, device: tr.querySelector('th').getBoundingClientRect().y,
+                 sent: tr.querySelector('td').getBoundingClientRect().y})"""
+    )
+    assert 0 < card["width"] <= PHONE["width"], card
+    assert card["device"] < card["sent"], "the device is not the card's first line"

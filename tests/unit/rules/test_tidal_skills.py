@@ -116,3 +116,13 @@ def test_a_window_sent_someone_for_another_group_goes_back_to_its_own_services_w
     h.queue(400, 12, "MZ")
     (rec,) = h.recommend(900, staff_pool=("X",), skills=skills(StaffSkills("X", frozenset({"JT"}))))
     assert rec.windows == ()  # W9 is not an MZ window once R has gone
+
+
+def test_a_pool_member_the_roster_does_not_list_still_staffs_a_window_configured_for_the_group() -> None:
+    """`tidal.staff_pool: [S21]` without a `staff:` entry for S21 means what it always meant: S21 can staff the
+    windows configured for the group; only someone known not to serve it is kept away."""
+    h = Hall({"W1": ("MZ",), "W8": ("MZ",)}, services=CIVIL)
+    h.open(0, "W1", "MZ")
+    h.queue(60, 12, "MZ")
+    (rec,) = h.recommend(600, staff_pool=("S21",), skills=skills())
+    assert (rec.windows, rec.staff) == (("W8",), ("S21",))
