@@ -172,7 +172,6 @@ class Decider:
         self.evaluations = 0
         self.notifications = 0
         working = rules.schedules.get("opening_hours") or Schedule()
-        self._opening_hours = working
         self._last_tidal: datetime | None = None
         self.tickets = TicketBook(working, profile.timezone, SlaPolicy())
         self.tidal = TidalTracker(settings.tidal)
@@ -541,7 +540,7 @@ class Decider:
         since = None if self._last_tidal is None else now - self._last_tidal
         if full and (since is None or not timedelta(0) <= since < timedelta(seconds=TIDAL_EVERY_S)):
             self._last_tidal = now
-            if in_schedule(self._opening_hours, now.astimezone(self._tz)):
+            if in_schedule(self._serving_hours(), now.astimezone(self._tz)):
                 self._recommend(batch, None, hall, now)
         self._store_and_send(batch, decisions, now)
         return decisions
@@ -742,9 +741,17 @@ class Decider:
         body = {**json.loads(json.dumps(body, default=str)), "notification": note_body}
         self._deliver(batch, "recommendation", body, recommendation_notification_id(rec.id, event))
 
+    def _serving_hours(self) -> Schedule:
+        """When the tidal recommender runs: the rules' `hall_day` (the hall's whole day: people waiting over lunch
+        are the lunch hole that AB-post covers fill), or `opening_hours` without one."""
+        schedules = self.engine.rules.schedules
+        return schedules.get("hall_day") or schedules.get("opening_hours") or Schedule()
+
     def _recommend(self, batch: Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
-        """Tidal openings for every service group (every minute), or for `service` (its tidal-open alert fired); and
-        every minute, AB-post covers of paused windows (recommend_cover)."""
+        """Tidal openings for every service group (every minute), or for `service` (its tidal-open or
+        queue-without-window alert fired); and AB-post covers of paused windows (recommend_cover), every minute or
+        those serving `service`: a queue left without a window by a lunch break names the B post to call."""
+        arriving = self.tidal.arriving()
         recs = recommend_open(
             hall,
             window_capabilities(self._profile, hall),
@@ -753,15 +760,17 @@ class Decider:
             now,
             staff_pool=tidal_pool(self._settings),
             services={service} if service else None,
-            arriving=self.tidal.arriving(),
+            arriving=arriving,
             skills=self.skills,
         )
-        if service is None:
-            arriving = self.tidal.arriving()
-            taken = {*arriving, *(w for r in recs for w in r.windows)}
-            recs += recommend_cover(
-                hall, self.skills, self.demand, self.tidal.settings, now, taken=taken, arriving=arriving
-            )
+        taken = {*arriving, *(w for r in recs for w in r.windows)}
+        covers = recommend_cover(
+            hall, self.skills, self.demand, self.tidal.settings, now, taken=taken, arriving=arriving
+        )
+        covers = [c for c in covers if service is None or service in c.services]
+        # an opening with no window to name ("nobody free") for services a cover now serves says nothing more
+        covered = {c for r in covers for c in r.services}
+        recs = [r for r in recs if r.windows or not set(r.services) <= covered] + covers
         for rec in self.tidal.offer(recs, now):
             self._rec_note(batch, rec, "offered")
             if self._settings.auto_approve and rec.windows:
