@@ -64,7 +64,18 @@ from devices.simulator import HallSimulation, Scenario, load_scenario  # noqa: E
 from devices.simulator.model import WindowCommand, day_bounds  # noqa: E402
 from devices.simulator.scenario import Window as ScenarioWindow  # noqa: E402
 from rules.hall import HallProfile, HallSnapshot, HallState, ServiceProfile, WindowProfile, WindowStatus  # noqa: E402
-from rules.rota import BreakNeed, BreakPlan, BreakSettings, PostKind, SkillBook, StaffSkills, plan_breaks  # noqa: E402
+from rules.rota import (  # noqa: E402
+    BreakEventKind,
+    BreakKeeper,
+    BreakNeed,
+    BreakPlan,
+    BreakSettings,
+    HoldSettings,
+    PostKind,
+    SkillBook,
+    StaffSkills,
+    plan_breaks,
+)
 from rules.tidal import (  # noqa: E402
     DemandProfile,
     RecommendationKind,
@@ -292,17 +303,15 @@ class HallopsPlus(Hallops):
     lunch_by_controller: bool = True
     cross_serve: bool = True
     _helping: dict[str, Help] = field(default_factory=dict)  # window → the help it gives
-    hold_min: float = 15.0
-    max_holds: int = 2
-    _break: dict[str, tuple[datetime, datetime, int]] = field(default_factory=dict)  # window → (start, end, holds)
+    keeper: BreakKeeper | None = None  # the plan kept live: breaks due, or held while the queue is long
     _away: dict[str, tuple[timedelta, datetime | None]] = field(default_factory=dict)  # on break → (length, paused at)
     _covering: dict[str, tuple[str, ...]] = field(default_factory=dict)  # cover window → its own services
     _restore: dict[str, tuple[str, ...]] = field(default_factory=dict)  # window → services to go back to, once open
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for b in self.plan.breaks if self.plan else ():
-            self._break[b.window_id] = (b.start, b.end, 0)
+        if self.plan is not None:
+            self.keeper = BreakKeeper(self.plan, HoldSettings(target_wait_min=TARGET_MIN))
 
     def decide(self, hall: HallSnapshot, now: datetime, pending: frozenset[str]) -> list[WindowCommand]:
         out = self._breaks(hall, now)
@@ -337,12 +346,11 @@ class HallopsPlus(Hallops):
         return out
 
     def _break_soon(self, now: datetime) -> list[str]:
-        return [w for w, (start, _, _) in self._break.items() if start - now <= timedelta(minutes=15)]
+        return self.keeper.upcoming(now, timedelta(minutes=15)) if self.keeper else []
 
     def _breaks(self, hall: HallSnapshot, now: datetime) -> list[WindowCommand]:
         out: list[WindowCommand] = []
         views = {w.window_id: w for w in hall.windows}
-        waits = {s.code: s.projected_wait_s for s in hall.services}
         for wid, (length, paused) in list(self._away.items()):
             if views.get(wid) is not None and views[wid].status is WindowStatus.CLOSED:
                 del self._away[wid]  # its shift ended before the break could begin
@@ -357,19 +365,10 @@ class HallopsPlus(Hallops):
                 cover = planned.cover if planned else None
                 if cover in self._covering:
                     self._restore[cover] = self._covering.pop(cover)
-        for wid, (start, end, holds) in list(self._break.items()):
-            if now < start:
-                continue
-            own = views.get(wid)
-            busy = own is not None and any(
-                (waits.get(c) is None and own.status is WindowStatus.OPEN) or (waits.get(c) or 0) / 60 >= TARGET_MIN
-                for c in own.services
-            )
-            if busy and holds < self.max_holds:
-                step = timedelta(minutes=self.hold_min)
-                self._break[wid] = (start + step, end + step, holds + 1)
-                continue
-            del self._break[wid]
+        for ev in self.keeper.step(hall, now) if self.keeper else ():
+            if ev.kind is not BreakEventKind.DUE:
+                continue  # held: its queue is long; the keeper moved it on
+            wid, start, end = ev.status.planned.window_id, ev.status.start, ev.status.end
             if wid in self._helping and wid in views and views[wid].status is WindowStatus.OPEN:  # own services first
                 out.append(WindowCommand("assign", wid, self._helping.pop(wid).own))
             out.append(WindowCommand("pause", wid))

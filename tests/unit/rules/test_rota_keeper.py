@@ -1,0 +1,104 @@
+"""The day's break plan kept live (issue 20): a break is due at its start, held back (start and end together) while
+its window's queue would wait past the target — at most twice, lunch is delayed, never cancelled — under way once the
+window pauses, and over when it opens again; a restart on the same day carries the moved times on."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from rules.rota import BreakEventKind, BreakKeeper, BreakPlan, BreakState, HoldSettings, PlannedBreak
+from tests.unit.rules.feed import T0, win
+from tests.unit.rules.test_tidal import Hall, at
+
+POSTS: dict[str, tuple[str, ...]] = {"W1": ("MZ",), "W2": ("JT",)}
+START = 30 * 60  # W1's break: 09:30–10:15, its AB partner at W2 covering
+
+
+def plan() -> BreakPlan:
+    lunch = PlannedBreak("W1", "staff-W1", at(START), at(START + 45 * 60), "W2")
+    return BreakPlan(T0.date(), (lunch,), late_planned=0.0, late_usual=None, late_by_slot=())
+
+
+def hall() -> Hall:
+    h = Hall(POSTS, services=("MZ", "JT"))
+    h.open(0, "W1", "MZ")
+    h.open(0, "W2", "JT")
+    return h
+
+
+def test_a_break_is_due_once_at_its_start_then_under_way_then_over() -> None:
+    h, keeper = hall(), BreakKeeper(plan())
+    assert keeper.step(h.snap(START - 60), at(START - 60)) == []
+    assert keeper.at("W1").state is BreakState.PLANNED  # type: ignore[union-attr]
+    assert keeper.upcoming(at(START - 20 * 60), timedelta(minutes=15)) == []
+    assert keeper.upcoming(at(START - 10 * 60), timedelta(minutes=15)) == ["W1"]
+    (due,) = keeper.step(h.snap(START), at(START))
+    assert due.kind is BreakEventKind.DUE and due.status.start == at(START) and due.status.holds == 0
+    assert keeper.step(h.snap(START + 60), at(START + 60)) == []  # said once, not every minute
+    h.apply(win(h.feed, START + 120, "W1", "window.paused", reason="lunch"))  # after the ticket in hand
+    keeper.step(h.snap(START + 180), at(START + 180))
+    s = keeper.at("W1")
+    assert s is not None and s.state is BreakState.ON_BREAK and s.began == at(START + 180)
+    assert keeper.upcoming(at(START + 180), timedelta(minutes=15)) == []
+    h.apply(win(h.feed, START + 46 * 60, "W1", "window.resumed"))
+    keeper.step(h.snap(START + 47 * 60), at(START + 47 * 60))
+    assert keeper.at("W1").state is BreakState.OVER  # type: ignore[union-attr]
+
+
+def test_a_long_queue_holds_the_break_back_twice_then_it_is_due_all_the_same() -> None:
+    h, keeper = hall(), BreakKeeper(plan(), HoldSettings(target_wait_min=15, hold_min=15, max_holds=2))
+    h.queue(START - 300, 10, "MZ")  # ten people for civil affairs, one window: over an hour's projected wait
+    (held,) = keeper.step(h.snap(START), at(START))
+    assert held.kind is BreakEventKind.HELD
+    assert (held.status.start, held.status.end, held.status.holds) == (at(START + 900), at(START + 45 * 60 + 900), 1)
+    ((service, waiting, wait),) = held.status.held_by
+    assert (service, waiting) == ("MZ", 10) and wait is not None and wait >= 15
+    assert keeper.step(h.snap(START + 600), at(START + 600)) == []  # held until its new start
+    (again,) = keeper.step(h.snap(START + 900), at(START + 900))
+    assert again.kind is BreakEventKind.HELD and again.status.holds == 2
+    (due,) = keeper.step(h.snap(START + 1800), at(START + 1800))
+    assert due.kind is BreakEventKind.DUE and due.status.start == at(START + 1800)
+
+
+def test_a_quiet_partner_service_does_not_hold_and_a_closed_window_ends_it() -> None:
+    h, keeper = hall(), BreakKeeper(plan())
+    h.queue(START - 300, 10, "JT")  # the partner's queue is long; W1's own is empty
+    (due,) = keeper.step(h.snap(START), at(START))
+    assert due.kind is BreakEventKind.DUE
+    h.apply(win(h.feed, START + 60, "W1", "window.closed"))
+    keeper.step(h.snap(START + 120), at(START + 120))
+    assert keeper.at("W1").state is BreakState.OVER  # type: ignore[union-attr]
+
+
+def test_a_restart_on_the_same_day_carries_the_moved_break_on() -> None:
+    h, keeper = hall(), BreakKeeper(plan())
+    h.queue(START - 300, 10, "MZ")
+    keeper.step(h.snap(START), at(START))
+    again = BreakKeeper(plan())
+    assert again.load(keeper.dump())
+    s = again.at("W1")
+    assert s is not None and (s.state, s.holds, s.start) == (BreakState.HELD, 1, at(START + 900))
+    tomorrow = BreakPlan(T0.date() + timedelta(days=1), plan().breaks, 0.0, None, ())
+    fresh = BreakKeeper(tomorrow)
+    assert not fresh.load(keeper.dump())  # yesterday's holds are not today's
+    assert fresh.at("W1").holds == 0  # type: ignore[union-attr]
+    wrong = json.dumps({"day": T0.date().isoformat(), "breaks": {"W1": {"start": 5}}})
+    for bad in ("", "[]", wrong):
+        assert not fresh.load(bad)
+    assert fresh.at("W1").state is BreakState.PLANNED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"hold_min": 0}, "hold_min"),
+        ({"target_wait_min": float("nan")}, "target_wait_min"),
+        ({"max_holds": -1}, "max_holds"),
+    ],
+)
+def test_hold_settings_are_checked(kw: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        HoldSettings(**kw)  # type: ignore[arg-type]
