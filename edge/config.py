@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -514,6 +514,27 @@ class TidalSection(_Section):
     check_after_min: PositiveFloat = Field(
         default=10, description="after opening, the projected wait must fall within this; else escalate"
     )
+    lunch: str = Field(
+        default="11:00-14:00",
+        description="the period the staff's lunch breaks (staff.<id>.lunch_min) are planned in: each starts and "
+        "ends within it; a break is held back 15 min (at most twice) while its window's queue is long",
+    )
+
+    @field_validator("lunch")
+    @classmethod
+    def _lunch_span(cls, v: str) -> str:
+        try:
+            span = Span.parse(v)
+        except ValueError:
+            span = None
+        if span is None or span.end is None:
+            raise ValueError(f"{v!r} must be HH:MM-HH:MM with the start before the end")
+        return v
+
+    def lunch_span(self) -> tuple[time, time]:
+        span = Span.parse(self.lunch)
+        assert span.end is not None
+        return span.start, span.end
 
 
 class CommandsSection(_Section):
@@ -626,6 +647,14 @@ class StaffConfig(_Section):
         "any window for these, or ask their window to help with them",
     )
     partner: Ident | None = Field(default=None, description="their AB partner's staff id (AB岗互补): covers them")
+    lunch_min: int | None = Field(
+        default=None,
+        ge=15,
+        le=180,
+        description="their lunch break in minutes (午休): with a post, hallops plans when they take it so that the "
+        "hall's breaks do not collide (错峰午休, within tidal.lunch), a day ahead, and keeps the plan live; none: "
+        "not planned (they work through lunch, or the hall closes)",
+    )
     kind: Literal["window", "comprehensive", "approver", "mobile"] = Field(
         default="window",
         description="window: at a window of their own; comprehensive: 综合窗口; approver: 后台审批 (back office), "
@@ -735,6 +764,28 @@ def _cross_check_staff(cfg: GatewayConfig) -> list[Problem]:
         for i, code in enumerate(person.skills):
             if cfg.services and code not in cfg.services:
                 problems.append(Problem(f"staff.{sid}.skills[{i}]", f"{code!r} is not a configured service"))
+    return problems + _cross_check_lunches(cfg)
+
+
+def _cross_check_lunches(cfg: GatewayConfig) -> list[Problem]:
+    """A planned lunch needs a post (the window that pauses), one per window, and must fit tidal.lunch."""
+    problems = []
+    start, end = cfg.tidal.lunch_span()
+    period = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+    lunching: dict[str, str] = {}
+    for sid, person in cfg.staff.items():
+        if person.lunch_min is None:
+            continue
+        where = f"staff.{sid}.lunch_min"
+        if person.post is None:
+            problems.append(Problem(where, "a planned lunch needs a post (staff.<id>.post): the window that pauses"))
+        elif person.post in lunching:
+            other = lunching[person.post]
+            problems.append(Problem(where, f"{person.post} is also {other}'s post, with a planned lunch"))
+        else:
+            lunching[person.post] = sid
+        if person.lunch_min > period:
+            problems.append(Problem(where, f"{person.lunch_min} min does not fit tidal.lunch ({cfg.tidal.lunch})"))
     return problems
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from devices.simulator import Scenario, ZoneKind, day_bounds
+from devices.simulator import Scenario, ScenarioWindow, ZoneKind, day_bounds
 from devices.topics import DeviceType
 from devices.units import WEEKDAYS
 from edge.config import GatewayConfig
@@ -117,10 +117,24 @@ def _staff(scenario: Scenario) -> dict[str, dict[str, object]]:
             person["partner"] = w.partner
         if w.reserve:
             person["kind"] = "comprehensive"
+        elif (minutes := _lunch_min(scenario, w)) is not None:
+            person["lunch_min"] = minutes  # the gateway plans when (错峰午休)
         out[w.staff_id] = person
     for m in scenario.staff:
         out[m.id] = {"name": m.name or m.id, "name_en": m.name_en or None, "kind": m.kind, "skills": list(m.skills)}
     return out
+
+
+def _lunch_min(scenario: Scenario, w: ScenarioWindow) -> int | None:
+    """The length of the lunch the scenario gives a window's person, when they take one within the gateway's lunch
+    period (tidal.lunch, 11:00–14:00 by default) and their shift spans it."""
+    lunch = w.lunch or scenario.hall.lunch
+    if w.covers_lunch or lunch is None:
+        return None
+    if w.shift is not None and (w.shift.end <= lunch.start or w.shift.start >= lunch.end):
+        return None
+    minutes = (lunch.end.hour * 60 + lunch.end.minute) - (lunch.start.hour * 60 + lunch.start.minute)
+    return minutes if 15 <= minutes <= 180 else None
 
 
 def _zones(scenario: Scenario) -> dict[str, dict[str, str | None]]:

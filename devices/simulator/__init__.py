@@ -12,11 +12,13 @@ Nothing here connects or spawns at import time; only `publisher` does I/O. Other
 from devices.simulator.model import HallSimulation, HallTruth, SimMessage, day_bounds
 from devices.simulator.publisher import run_simulation
 from devices.simulator.scenario import Scenario, ZoneKind, load_scenario
+from devices.simulator.scenario import Window as ScenarioWindow
 
 __all__ = [
     "HallSimulation",
     "HallTruth",
     "Scenario",
+    "ScenarioWindow",
     "SimMessage",
     "ZoneKind",
     "day_bounds",

@@ -41,6 +41,7 @@ from edge.api import (
     health,
     live,
     reports,
+    rota,
     rules,
     session,
     tickets,
@@ -56,7 +57,22 @@ __all__ = ["VERSION", "ApiState", "create_app"]
 
 WEB = resources.files("edge").joinpath("web")
 # alert_history before alerts: its /api/alerts/history must not be taken for an alert's fingerprint
-ROUTERS = (session, users, health, hall, alert_history, alerts, commands, rules, tickets, tidal, live, reports, audit)
+ROUTERS = (
+    session,
+    users,
+    health,
+    hall,
+    alert_history,
+    alerts,
+    commands,
+    rules,
+    tickets,
+    tidal,
+    rota,
+    live,
+    reports,
+    audit,
+)
 
 
 def create_app(gateway: Gateway, auth: Auth | None = None) -> FastAPI:

@@ -124,6 +124,12 @@ def recommendation_commands(
     return out
 
 
+def break_command(window_id: str, text: str, now: datetime, *, hall_id: str, numbers: Iterator[int]) -> DeviceCommand:
+    """A lunch break due or held back, shown on the window's staff terminal for 5 min."""
+    show = MessageShowCommand(ts=now, cmd_id=f"break-{next(numbers)}", text=text, seconds=300)
+    return _device_command(hall_id, DeviceType.WINDOW, window_id, show)
+
+
 def _device_command(
     hall_id: str,
     device_type: DeviceType,

@@ -38,7 +38,8 @@ from edge.audit import Entry
 from edge.clock import DeviceClock
 from edge.config import GatewayConfig
 from edge.decisions.batch import Batch, LiveEvent
-from edge.decisions.commands import alert_commands, recommendation_commands
+from edge.decisions.breaks import LunchBreaks, attempt, break_words
+from edge.decisions.commands import alert_commands, break_command, recommendation_commands
 from edge.decisions.demand import learn_after, learn_history, learn_message
 from edge.decisions.records import (
     alert_json,
@@ -177,6 +178,7 @@ class Decider:
         self.tidal = TidalTracker(settings.tidal)
         self.demand = DemandProfile(profile.timezone)
         self.skills = skill_book(settings)  # the roster's skills, and what people are seen serving from now on
+        self.lunch = LunchBreaks(settings)  # today's and tomorrow's lunch plans, today's kept live
         self._skill_seen = SkillLearner(self.skills)
 
     @classmethod
@@ -210,6 +212,8 @@ class Decider:
                 decider._written.update({"tickets": part, **rows})
             if part := store.decisions.state("tidal"):
                 decider.tidal = TidalTracker.load(settings.tidal, part.encode())
+            if part := store.decisions.state("breaks"):
+                decider.lunch.saved = part  # taken when today's plan is there (a restart on another day: dropped)
             if part := store.decisions.state("commands"):
                 saved_commands = join_state("commands", part, rows := store.decisions.states(COMMAND_PART))
                 decider.commands = CommandTracker.load(saved_commands, clock.now(), settings.ack_waits_s)
@@ -430,7 +434,16 @@ class Decider:
             if woken and wait > 0:  # batch a burst of messages into one evaluation — but a deadline does not wait
                 await asyncio.sleep(min(wait, self._sleep_for()))
             self._last_eval = loop.time()
+            await self._plan_lunches()
             self.evaluate()
+
+    async def _plan_lunches(self) -> None:
+        """Today's and tomorrow's lunch breaks, when not planned yet: the planner (seconds for a city hall) runs in
+        a worker thread on a copy of what it needs, while the hall goes on."""
+        now = self._clock.now()
+        for day in self.lunch.days_to_plan(now):
+            inputs = self.lunch.inputs(day, self.demand, self._snapshot(now))
+            self.lunch.planned(day, inputs, await asyncio.to_thread(attempt, inputs) if inputs else None)
 
     def next_deadline(self) -> datetime | None:
         """The earliest time an evaluation is due: a rule's `for` elapsing, an SLA clock, a tidal check, a command to
@@ -534,6 +547,7 @@ class Decider:
             self._rec_note(batch, rec, "rejected", by=by, note=reason)
         for tev in self.tidal.check(hall, now, self.demand) if full or tidal_due else []:
             self._tidal_event(batch, tev, hall, now)
+        self._keep_breaks(batch, hall, now)
         # due a minute after the last run, or at once after the clock went back (a device clock's first device
         # message from an earlier day than the box's date; the box's clock stepped back by NTP): a negative gap
         # would otherwise hold the recommender off until the clock caught up again
@@ -601,6 +615,8 @@ class Decider:
             "tidal": self.tidal.dump().decode(),
             "shadow": json.dumps(self.shadow.dump() if self.shadow else {}, ensure_ascii=False, sort_keys=True),
         }
+        if self.lunch.keeper is not None:  # today's breaks as they stand (moved by holds, under way, over)
+            states["breaks"] = self.lunch.dump()
         prefixes = [ALERT_PART]
         tickets = self.tickets.digest()
         if tickets != self._tickets_written:  # the book is the part that grows (open tickets): serialised on change
@@ -776,6 +792,31 @@ class Decider:
             if self._settings.auto_approve and rec.windows:
                 approved = self.tidal.approve(rec.id, "policy:auto_approve", now)
                 self._approved(batch, approved, "policy:auto_approve", hall, now)
+
+    def _keep_breaks(self, batch: Batch, hall: HallSnapshot, now: datetime) -> None:
+        """Today's lunch breaks moved on: a break due or held back is told to its window's terminal (message.show,
+        when it has one), the MQTT topic `<topic>/breaks` and the live stream (the manager's page). Not in a
+        backtest (it tells nobody; only a backtest evaluates part of the rules)."""
+        if self._replay is not None or not self.lunch.wanted:
+            return
+        today = now.astimezone(self._tz).date()
+        if today in self.lunch.days_to_plan(now):  # the loop plans ahead in a thread; a test, or the first moments
+            self.lunch.planned(today, self.lunch.inputs(today, self.demand, hall))
+        windows = {w.window_id: w for w in hall.windows}
+        for ev, row in self.lunch.step(hall, now):
+            zh, en = break_words(row, ev.kind)
+            nid = f"break:{row['window_id']}:{today}:{ev.kind.value}:{ev.status.holds}"
+            body = {"type": "break", "id": nid, "event": ev.kind.value, **row, "text_zh": zh, "text_en": en}
+            self.notifications += 1
+            payload = json.dumps(body, ensure_ascii=False).encode()
+            batch.outbox.append(OutboxMessage("mqtt", f"{self._settings.topic}/breaks", payload))
+            batch.live.append(LiveEvent("break", body))
+            view = windows.get(ev.status.planned.window_id)
+            if view is not None and view.online is not None:  # a terminal of its own to show it on
+                said = break_command(
+                    view.window_id, f"{zh} / {en}", now, hall_id=self._hall, numbers=self.commands.numbers
+                )
+                self._send(batch, [said], now)
 
     def _approved(self, batch: Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
         """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""

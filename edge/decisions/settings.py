@@ -7,12 +7,12 @@ module must not read files or open anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edge.config import GatewayConfig
 from rules.commands import ACK_WAITS_S
 from rules.hall import HallProfile
-from rules.rota import PostKind, SkillBook, StaffSkills
+from rules.rota import BreakSettings, PostKind, SkillBook, StaffSkills
 from rules.tidal import TidalSettings
 
 
@@ -30,6 +30,10 @@ class DeciderSettings:
     # clock's speed — a device answers as fast in a sped-up simulation as in life
     ack_waits_s: tuple[float, ...] = ACK_WAITS_S
     roster: tuple[StaffSkills, ...] = ()  # who can serve what (the `staff:` section): posts, skills, AB partners
+    lunches: tuple[tuple[str, int], ...] = ()  # staff id → minutes of lunch to plan (staff.<id>.lunch_min)
+    lunch: BreakSettings = field(
+        default_factory=BreakSettings
+    )  # the period lunches are planned in (tidal.lunch), the target wait
 
 
 def settings_for(cfg: GatewayConfig) -> DeciderSettings:
@@ -55,6 +59,8 @@ def settings_for(cfg: GatewayConfig) -> DeciderSettings:
             StaffSkills(sid, frozenset(p.skills), post=p.post, partner=p.partner, kind=PostKind(p.kind))
             for sid, p in cfg.staff.items()
         ),
+        lunches=tuple((sid, p.lunch_min) for sid, p in cfg.staff.items() if p.lunch_min is not None),
+        lunch=BreakSettings(*t.lunch_span(), target_wait_min=t.target_wait_min),
     )
 
 

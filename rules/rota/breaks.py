@@ -21,7 +21,7 @@ working then. Deterministic: ties go to the earlier start, then the window id.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -101,33 +101,47 @@ class _Model:
     length: dict[str, int] = field(default_factory=dict)  # window → slots
     cover: dict[str, str] = field(default_factory=dict)
     partner: dict[str, str] = field(default_factory=dict)  # window → the window of its AB partner
+    _among_cache: dict[frozenset[str], dict[str, frozenset[str]]] = field(default_factory=dict)
 
     def away(self, w: str, k: int) -> bool:
         s = self.start.get(w)
         return s is not None and s <= k < s + self.length[w]
 
-    def serving(self, k: int) -> dict[str, frozenset[str]]:
-        out = {w: svc for w, svc in self.windows.items() if not self.away(w, k)}
+    def serving(self, k: int, among: Mapping[str, frozenset[str]] | None = None) -> dict[str, frozenset[str]]:
+        """The windows working in slot k (of `among`, default all) → what each serves then (a cover: its partner's
+        services too)."""
+        out = {w: svc for w, svc in (among or self.windows).items() if not self.away(w, k)}
         for w, c in self.cover.items():
             if self.away(w, k) and c in out:
                 out[c] = out[c] | self.windows[w]
         return out
 
-    def effective(self, k: int) -> dict[str, float]:
-        """Windows per service in slot k: each working window shared among its services by their loads."""
+    def effective(self, k: int, services: Collection[str] | None = None) -> dict[str, float]:
+        """Windows per service in slot k: each working window shared among its services by their loads (of
+        `services` only, when given: only the windows that can serve them, and their covers, are looked at)."""
+        among = None if services is None else self._among(frozenset(services))
         eff: dict[str, float] = {}
-        for svc in self.serving(k).values():
+        for svc in self.serving(k, among).values():
             total = sum(self.load[s][k] for s in svc if s in self.load)
             for s in svc:
-                if s in self.load:
+                if s in self.load and (services is None or s in services):
                     eff[s] = eff.get(s, 0.0) + (self.load[s][k] / total if total > 0 else 1 / len(svc))
         return eff
+
+    def _among(self, services: frozenset[str]) -> dict[str, frozenset[str]]:
+        """The windows that serve any of `services`, and the windows covering those (remembered per set)."""
+        found = self._among_cache.get(services)
+        if found is None:
+            serving = {w for w, svc in self.windows.items() if svc & services}
+            serving |= {c for w, c in self.cover.items() if w in serving and c in self.windows}
+            found = self._among_cache[services] = {w: self.windows[w] for w in serving}
+        return found
 
     def late(self, services: set[str] | None = None) -> list[float]:
         """Expected late tickets per slot (of `services` only, when given): the arrivals Erlang C has waiting past
         the target, plus the work left over when the slot's windows cannot keep up (it waits into the next slot)."""
         hours = SLOT.total_seconds() / 3600
-        eff = [self.effective(k) for k in range(len(self.slots))]
+        eff = [self.effective(k, services) for k in range(len(self.slots))]
         out = [0.0] * len(self.slots)
         for s in services if services is not None else self.load:
             if s not in self.load:
@@ -146,7 +160,7 @@ class _Model:
         """Slots of the lunch period in which one of `services` has people arriving and no window at all."""
         out = 0
         for k in range(self.period):
-            eff = self.effective(k)
+            eff = self.effective(k, services)
             out += sum(1 for c in services if c in self.rate and self.rate[c][k] > 0 and eff.get(c, 0.0) <= 0)
         return out
 

@@ -1,0 +1,115 @@
+"""The staff's lunch breaks in the gateway (错峰午休, issue 20): planned a day ahead from the roster so that AB partners
+do not pause together and each covers the other; at a break's start with its queue long, the break is held back and
+the window's terminal, the MQTT topic and the live stream are told; once the queue is short it is due; a restart
+carries the moved break on. Real SQLite file, FixedClock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from edge.config import load_config
+from edge.decisions import Decider, decider_for
+from edge.store import Store
+from edge.stream import Broadcaster
+from rules.clock import FixedClock
+from rules.hall import HallState
+from rules.language import builtin_rules
+from tests.unit.rules.feed import T0, Feed, issue, win
+
+HALL = """\
+hall: {id: h1}
+services: {MZ: {name: 民政, name_en: Civil affairs}, JT: {name: 交通}}
+windows:
+  W1: {name: 1号窗, services: [MZ]}
+  W2: {name: 2号窗, services: [JT]}
+staff:
+  S1: {name: 任静, post: W1, partner: S2, skills: [JT], lunch_min: 60}
+  S2: {name: 钟华, post: W2, partner: S1, skills: [MZ], lunch_min: 45}
+"""
+TOMORROW = T0.date() + timedelta(days=1)
+
+
+class Hall:
+    def __init__(self, tmp: Path, roster: str = HALL) -> None:
+        path = tmp / "gateway.yaml"
+        path.write_text(roster + f"storage: {{path: {tmp / 'g.db'}}}\n", encoding="utf-8")
+        self.cfg = load_config(path)
+        self.clock = FixedClock(T0)
+        self.store = Store(self.cfg.storage.path)
+        self.state = HallState(self.cfg.profile())
+        self.feed = Feed()
+        self.decider = self.restart()
+
+    def restart(self) -> Decider:
+        self.decider = decider_for(
+            self.cfg, builtin_rules(), self.store, self.clock, self.state.snapshot, stream=Broadcaster()
+        )
+        return self.decider
+
+    def hear(self, *messages: object) -> None:
+        for m in messages:
+            self.state.apply(m)  # type: ignore[arg-type]
+            self.decider.on_message(m)  # type: ignore[arg-type]
+
+    def at(self, minutes_after_nine: float) -> None:
+        self.clock.set(T0 + timedelta(minutes=minutes_after_nine))
+        self.decider.evaluate()
+
+    def sent(self, topic: str) -> list[dict[str, object]]:
+        rows = self.store.outbox.due(T0.timestamp() + 10**9, limit=1000)
+        return [json.loads(m.payload) for m in rows if m.target == topic]
+
+
+def test_lunches_are_planned_a_day_ahead_apart_and_each_covered_by_the_ab_partner(tmp_path: Path) -> None:
+    h = Hall(tmp_path)
+    h.at(0)  # 09:00: today's plan is made at the first evaluation
+    today = h.decider.lunch.day(T0.date())
+    assert today["planned"] and today["known_demand"] is False  # a new hall: no weekday history yet
+    w1, w2 = sorted(today["breaks"], key=lambda b: b["window_id"])  # type: ignore[arg-type]
+    assert (w1["minutes"], w1["cover_window_id"], w1["cover_staff_name"]) == (60, "W2", "钟华")
+    assert (w2["minutes"], w2["cover_window_id"], w2["staff_name"]) == (45, "W1", "钟华")
+    assert w1["end"] <= w2["start"] or w2["end"] <= w1["start"]  # the two partners never pause together
+    assert all(b["start"][11:16] >= "11:00" and b["end"][11:16] <= "14:00" for b in (w1, w2))
+    assert h.decider.lunch.day(TOMORROW)["problem"] == "pending"
+    asyncio.run(h.decider._plan_lunches())  # the gateway's loop: tomorrow's, in a worker thread
+    assert h.decider.lunch.day(TOMORROW)["planned"]
+
+
+def test_nobody_with_a_lunch_to_plan_says_so(tmp_path: Path) -> None:
+    h = Hall(tmp_path, HALL.replace(", lunch_min: 60", "").replace(", lunch_min: 45", ""))
+    h.at(0)
+    day = h.decider.lunch.day(T0.date())
+    assert (day["planned"], day["problem"], day["breaks"]) == (False, "none_to_plan", [])
+
+
+def test_a_break_is_held_back_while_its_queue_is_long_then_due_and_told_to_its_window(tmp_path: Path) -> None:
+    h = Hall(tmp_path)
+    h.hear(
+        win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
+        win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
+    )
+    h.at(0)
+    first = min(h.decider.lunch.day(T0.date())["breaks"], key=lambda b: b["start"])  # type: ignore[arg-type]
+    window, start = first["window_id"], int(first["start"][11:13]) * 60 + int(first["start"][14:16]) - 9 * 60
+    service = "MZ" if window == "W1" else "JT"
+    h.hear(*(issue(h.feed, (start - 5) * 60 + i, f"t{i}", service=service) for i in range(12)))
+    h.at(start)
+    (held,) = h.sent("hallops/h1/breaks")
+    assert (held["type"], held["event"], held["window_id"], held["holds"]) == ("break", "held", window, 1)
+    assert held["held_by"][0]["waiting"] == 12  # type: ignore[index]
+    assert "午休推迟到" in str(held["text_zh"]) and "lunch break moved to" in str(held["text_en"])
+    (shown,) = h.sent(f"hall/h1/window/{window}/cmd")
+    assert shown["type"] == "message.show" and "午休推迟到" in str(shown["text"])
+    h.restart()  # the hold survives a restart on the same day
+    h.at(start + 1)
+    (after,) = [b for b in h.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == window]  # type: ignore[attr-defined]
+    assert (after["holds"], after["state"]) == (1, "held")
+    assert len(h.sent("hallops/h1/breaks")) == 1  # and is not told again
+    h.hear(*(win(h.feed, (start + 2) * 60 + i, window, "ticket.called", ticket_id=f"t{i}") for i in range(12)))
+    h.at(start + 15)  # its new start, the queue called: due now
+    due = h.sent("hallops/h1/breaks")[-1]
+    assert (due["event"], due["window_id"]) == ("due", window)
+    assert "午休时间到" in str(due["text_zh"]) and "顶岗" in str(due["text_zh"])
