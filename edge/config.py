@@ -528,7 +528,7 @@ class TidalSection(_Section):
         except ValueError:
             span = None
         if span is None or span.end is None:
-            raise ValueError(f"{v!r} must be HH:MM-HH:MM with the start before the end")
+            raise ValueError(f"{v!r} must be HH:MM-HH:MM within one day (by 23:59), the start before the end")
         return v
 
     def lunch_span(self) -> tuple[time, time]:
@@ -595,7 +595,21 @@ class WindowConfig(_Section):
     name: str | None = Field(default=None, description="display name, e.g. 1号窗")
     name_en: DisplayName | None = Field(default=None, description="display name in English, e.g. Window 1")
     services: list[Ident] = Field(default_factory=list, description="services the window can serve")
-    shifts: list[str] = Field(default_factory=list, description='staffed periods, e.g. ["08:30-12:00", "13:30-17:30"]')
+    shifts: list[str] = Field(
+        default_factory=list,
+        max_length=24,
+        description='staffed periods each day the hall works (its rules\' hall_day), e.g. ["12:00-13:30", '
+        '"17:30-19:00"] for a lunch and evening window (延时服务): not open 5 min into one is the built-in '
+        "window-not-open-on-time alert",
+    )
+
+    def shift_spans(self) -> tuple[tuple[time, time], ...]:
+        out = []
+        for s in self.shifts:
+            span = Span.parse(s)
+            assert span.end is not None  # checked by _shift_format
+            out.append((span.start, span.end))
+        return tuple(sorted(out))
 
     @field_validator("shifts")
     @classmethod
@@ -730,7 +744,10 @@ class GatewayConfig(_Section):
                 ServiceProfile(code, s.name, s.name_en, s.default_aht_min * 60 if s.default_aht_min else None)
                 for code, s in self.services.items()
             ),
-            windows=tuple(WindowProfile(wid, w.name, tuple(w.services), w.name_en) for wid, w in self.windows.items()),
+            windows=tuple(
+                WindowProfile(wid, w.name, tuple(w.services), w.name_en, w.shift_spans())
+                for wid, w in self.windows.items()
+            ),
             devices=tuple(
                 DeviceProfile(
                     did,
@@ -786,6 +803,10 @@ def _cross_check_lunches(cfg: GatewayConfig) -> list[Problem]:
             lunching[person.post] = sid
         if person.lunch_min > period:
             problems.append(Problem(where, f"{person.lunch_min} min does not fit tidal.lunch ({cfg.tidal.lunch})"))
+        window = cfg.windows.get(person.post) if person.post else None
+        if window is not None and window.shifts and not any(a < end and b > start for a, b in window.shift_spans()):
+            shifts = ", ".join(window.shifts)
+            problems.append(Problem(where, f"{person.post}'s shifts ({shifts}) miss tidal.lunch ({cfg.tidal.lunch})"))
     return problems
 
 

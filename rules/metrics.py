@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from rules.commands import CommandStatus, GatewayWithCommands, TrackedCommand
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowStatus, WindowView, ZoneView
@@ -115,6 +116,20 @@ def _idle_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
 def _paused_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
     w = _win(v)
     return w.paused_since if w.status is WindowStatus.PAUSED else None
+
+
+def _shift_missed_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
+    """Since when the window has not been open (nor paused: someone is at it) in the staffed period it is in now
+    (its configured `shifts`, hall time): the period's start, or its closing if later; None outside them."""
+    w = _win(v)
+    if not w.shifts or w.status in (WindowStatus.OPEN, WindowStatus.PAUSED):
+        return None
+    local = now.astimezone(ZoneInfo(h.timezone))
+    for start, end in w.shifts:
+        if start <= local.time() < end:
+            began = datetime.combine(local.date(), start, local.tzinfo)
+            return w.status_since if w.status_since is not None and w.status_since > began else began
+    return None
 
 
 def _serving_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:
@@ -306,6 +321,16 @@ METRICS: dict[str, Metric] = {
             "paused for",
             lambda v, h, n: _minutes(_paused_since(v, h, n), n),
             since=_paused_since,
+        ),
+        Metric(
+            "window.shift_missed_min",
+            Subject.WINDOW,
+            Kind.NUMBER,
+            "min",
+            "not open this long into one of its staffed periods (windows.<id>.shifts: lunch, evening or weekend "
+            "service, 延时服务); 0 outside them or while open or paused",
+            lambda v, h, n: _minutes(_shift_missed_since(v, h, n), n),
+            since=_shift_missed_since,
         ),
         Metric(
             "window.serving_min",

@@ -38,9 +38,10 @@ class BreakOut(BaseModel):
     planned_start: str = Field(description="when the plan made a day ahead starts it")
     planned_end: str
     minutes: int
-    state: Literal["planned", "due", "held", "on_break", "over"] = Field(
+    state: Literal["planned", "due", "held", "on_break", "over", "missed"] = Field(
         description="planned: still to come; due: the window should pause after its ticket in hand; held: held back "
-        "15 min while its queue is long; on_break: the window paused; over: open again (or closed)"
+        "15 min while its queue is long; on_break: the window paused; over: open again (or closed); missed: its end "
+        "passed and the window never paused for it"
     )
     holds: int = Field(description="how many times it was held back (at most 2: lunch is delayed, never cancelled)")
     began: str | None = Field(description="when the window paused for it")

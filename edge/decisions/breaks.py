@@ -70,22 +70,29 @@ def plan_inputs(
 ) -> PlanInputs | None:
     """What `plan_breaks` needs for `day`; None when nobody's lunch is to be planned."""
     lunches = dict(settings.lunches)
+    s = settings.lunch
+    configured = {w.window_id: w for w in settings.profile.windows}
+    working = {  # the posts staffed over lunch (a window's configured shifts, when it has any, must meet it)
+        w: p
+        for w, p in configured.items()
+        if not p.shifts or any(start < s.latest_end and end > s.earliest for start, end in p.shifts)
+    }
     posts = {p.staff_id: p.post for p in settings.roster if p.post}
-    configured = {w.window_id: w.services for w in settings.profile.windows}
     windows: dict[str, tuple[str, ...]] = {}
     for person in settings.roster:
-        if person.post and person.post not in windows:
-            windows[person.post] = configured.get(person.post) or tuple(sorted(person.skills))
+        post = person.post
+        if post and post not in windows and (post in working or not configured):
+            windows[post] = working[post].services if post in working else tuple(sorted(person.skills))
     needs = []
     for person in settings.roster:
         minutes = lunches.get(person.staff_id)
-        if minutes is None or not person.post:
+        if minutes is None or not person.post or person.post not in windows:
             continue
         cover = posts.get(person.partner) if person.partner else None
-        needs.append(BreakNeed(person.post, minutes, person.staff_id, cover=cover if cover != person.post else None))
+        cover = cover if cover in windows and cover != person.post else None
+        needs.append(BreakNeed(person.post, minutes, person.staff_id, cover=cover))
     if not needs:
         return None
-    s = settings.lunch
     zone = ZoneInfo(settings.profile.timezone)
     first = datetime.combine(day, s.earliest, zone)
     last = datetime.combine(day, s.latest_end, zone) + AFTER
@@ -101,15 +108,15 @@ def plan_inputs(
     return PlanInputs(day, settings.profile.timezone, windows, tuple(needs), rates, aht, s, bool(known))
 
 
-def break_row(s: BreakStatus, profile: HallProfile, post_of: Mapping[str, str], timezone: str) -> dict[str, object]:
+def break_row(s: BreakStatus, profile: HallProfile, partner_of: Mapping[str, str], timezone: str) -> dict[str, object]:
     """A break as the API, the live stream and the MQTT topic show it (hall time, ISO 8601), with display names.
-    `post_of`: window → the staff member whose post it is (who covers from a cover window)."""
+    `partner_of`: staff id → their AB partner's (who covers from the cover window)."""
     zone = ZoneInfo(timezone)
     windows = {w.window_id: w for w in profile.windows}
     staff = {p.staff_id: p for p in profile.staff}
     services = {c.code: c for c in profile.services}
     b = s.planned
-    cover_staff = post_of.get(b.cover) if b.cover else None
+    cover_staff = partner_of.get(b.staff_id) if b.cover and b.staff_id else None
 
     def person(sid: str | None) -> tuple[str | None, str | None]:
         p = staff.get(sid) if sid else None
@@ -231,9 +238,17 @@ class LunchBreaks:
         self.zone = ZoneInfo(settings.profile.timezone)
         self.hold = HoldSettings(target_wait_min=settings.lunch.target_wait_min)
         self.plans: dict[date, DayPlan] = {}
-        self.keeper: BreakKeeper | None = None
+        # each day's plan kept live, yesterday's too: a clock set back a day and on again finds its breaks as they
+        # were (taken, missed), not announced again
+        self.keepers: dict[date, BreakKeeper] = {}
+        self.today: date | None = None  # the day of the last step
         self.saved: str | None = None  # the keeper's state from the last run, taken when today's plan is ready
-        self.post_of = {p.post: p.staff_id for p in settings.roster if p.post}
+        self.partner_of = {p.staff_id: p.partner for p in settings.roster if p.partner}
+
+    @property
+    def keeper(self) -> BreakKeeper | None:
+        """Today's (the last step's day)."""
+        return self.keepers.get(self.today) if self.today is not None else None
 
     @property
     def wanted(self) -> bool:
@@ -244,9 +259,10 @@ class LunchBreaks:
         if not self.wanted:
             return []
         today = now.astimezone(self.zone).date()
-        days = (today, today + timedelta(days=1))
-        self.plans = {d: p for d, p in self.plans.items() if d in days}  # (a clock set back or on: others go)
-        return [d for d in days if d not in self.plans]
+        kept = (today - timedelta(days=1), today, today + timedelta(days=1))
+        self.plans = {d: p for d, p in self.plans.items() if d in kept}  # (a clock set back or on: others go)
+        self.keepers = {d: k for d, k in self.keepers.items() if d in kept}
+        return [d for d in kept[1:] if d not in self.plans]
 
     def inputs(self, day: date, demand: DemandProfile, hall: HallSnapshot) -> PlanInputs | None:
         aht = {s.code: s.mean_service_s / 60 for s in hall.services if s.mean_service_s > 0}
@@ -275,20 +291,20 @@ class LunchBreaks:
     def step(self, hall: HallSnapshot, now: datetime) -> list[tuple[BreakEvent, dict[str, object]]]:
         """Today's breaks moved on to `now` (the keeper made from today's plan, once it is there): each event with
         its break as `break_row` shows it."""
-        today = now.astimezone(self.zone).date()
-        if self.keeper is None or self.keeper.plan.day != today:
+        today = self.today = now.astimezone(self.zone).date()
+        keeper = self.keepers.get(today)
+        if keeper is None:
             day = self.plans.get(today)
             if day is None or day.plan is None:
-                self.keeper = None
                 return []
-            self.keeper = BreakKeeper(day.plan, self.hold)
+            keeper = self.keepers[today] = BreakKeeper(day.plan, self.hold)
             if self.saved is not None:
-                self.keeper.load(self.saved)
+                keeper.load(self.saved)  # the last run's, when it was today's
                 self.saved = None
-        return [(ev, self.row(ev.status)) for ev in self.keeper.step(hall, now)]
+        return [(ev, self.row(ev.status)) for ev in keeper.step(hall, now)]
 
     def row(self, s: BreakStatus) -> dict[str, object]:
-        return break_row(s, self.settings.profile, self.post_of, self.settings.profile.timezone)
+        return break_row(s, self.settings.profile, self.partner_of, self.settings.profile.timezone)
 
     def dump(self) -> str:
         return self.keeper.dump() if self.keeper is not None else ""
@@ -314,9 +330,7 @@ class LunchBreaks:
         }
         if planned is None or planned.plan is None:
             return out
-        if self.keeper is not None and self.keeper.plan.day == day:
-            statuses = self.keeper.statuses()
-        else:
-            statuses = BreakKeeper(planned.plan, self.hold).statuses()
+        keeper = self.keepers.get(day)
+        statuses = (keeper or BreakKeeper(planned.plan, self.hold)).statuses()
         out["breaks"] = [self.row(s) for s in statuses]
         return out

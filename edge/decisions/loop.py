@@ -758,10 +758,10 @@ class Decider:
         self._deliver(batch, "recommendation", body, recommendation_notification_id(rec.id, event))
 
     def _serving_hours(self) -> Schedule:
-        """When the tidal recommender runs: the rules' `hall_day` (the hall's whole day: people waiting over lunch
-        are the lunch hole that AB-post covers fill), or `opening_hours` without one."""
+        """When the tidal recommender runs: the rules' `service_hours` (the opening hours with the lunch between them:
+        people waiting over lunch are the lunch hole that AB-post covers fill), or `opening_hours` without one."""
         schedules = self.engine.rules.schedules
-        return schedules.get("hall_day") or schedules.get("opening_hours") or Schedule()
+        return schedules.get("service_hours") or schedules.get("opening_hours") or Schedule()
 
     def _recommend(self, batch: Batch, service: str | None, hall: HallSnapshot, now: datetime) -> None:
         """Tidal openings for every service group (every minute), or for `service` (its tidal-open or

@@ -28,6 +28,7 @@ function name(row, key) {
 }
 
 function stateWords(b) {
+  if (b.state === "held" && !b.held_by.length) return t("brk_held_plain", { t: hhmm(b.start) });
   if (b.state === "held") {
     const why = b.held_by.map((x) => t("brkWaiting", {
       s: (language() === "en" ? x.name_en || x.name : x.name) || serviceName(x.service), n: x.waiting,

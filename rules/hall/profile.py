@@ -9,6 +9,7 @@ Owns the seven frozen profile types. Must not hold anything learned from the mes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 
 from devices.topics import DeviceType
 
@@ -27,6 +28,8 @@ class WindowProfile:
     name: str | None = None
     services: tuple[str, ...] = ()
     name_en: str | None = None
+    # its staffed periods each day the hall works (hall time): lunch, evening or weekend service (延时服务) included
+    shifts: tuple[tuple[time, time], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

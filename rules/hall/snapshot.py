@@ -8,7 +8,7 @@ the statuses they show (`WindowStatus`, `Health`) and `UNCOUNTED`. Plain values:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated
 
@@ -84,6 +84,7 @@ class WindowView:
     name_en: str | None = None  # the configured English name
     staff_name: str | None = None  # the roster's name of `staff_id` (staff views; never the wall)
     staff_name_en: str | None = None
+    shifts: tuple[tuple[time, time], ...] = ()  # its configured staffed periods (hall time): window.shift_missed_min
 
 
 @dataclass(frozen=True, slots=True)

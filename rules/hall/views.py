@@ -322,6 +322,7 @@ class SnapshotBuilder:
             served_today=w.served_today,
             rated_today=w.rated_today,
             rating_skipped_today=w.rating_skipped_today,
+            shifts=prof.shifts if prof else (),
         )
 
     def _device_views_at(self, now: float) -> tuple[DeviceView, ...]:

@@ -7,8 +7,11 @@ ahead) or tell anyone (edge/ words the events and sends them; the bench carries 
 A break is due at its planned start. If then any of its window's services projects a wait at or over the target, it
 is held back `hold_min` (start and end move together, at most `max_holds` times: lunch is not cancelled, only
 delayed); else it is due — once (one `DUE` event), until the window pauses. A pause at or after the start is the
-break under way (a pause still running at the start counts from then); the window open again after it (or closed:
-the shift ended) is the break over.
+break under way (a pause begun up to EARLY before the start counts as the break taken early; one begun before that is
+a pause of its own, and the break waits for it to end); the window open again after it (or closed: the shift ended)
+is the break over — unless it opened again within SHORT (or half the break): that was a short pause, the break is
+still due. A break whose end passes with no pause is missed: never announced late (a plan made or a keeper started
+after a break's time, a clock set on, a window that never paused).
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ class BreakState(StrEnum):
     HELD = "held"  # held back: its services' queue is long at the start (moved `hold_min` on)
     ON_BREAK = "on_break"  # the window paused at or after the start
     OVER = "over"  # open again after the break, or closed
+    MISSED = "missed"  # its end passed and the window never paused for it
+
+
+EARLY = timedelta(minutes=15)  # a pause begun up to this before the start is the break taken early
+SHORT = timedelta(minutes=10)  # open again sooner (or within half the break) after pausing: not the break
 
 
 class BreakEventKind(StrEnum):
@@ -92,7 +100,7 @@ class BreakKeeper:
         """Windows whose break has not begun and starts within `within` of `now` (or is due, or held): not the ones
         to ask for help or send elsewhere."""
         waiting = (BreakState.PLANNED, BreakState.DUE, BreakState.HELD)
-        return [w for w, s in self._status.items() if s.state in waiting and s.start - now <= within]
+        return [w for w, s in self._status.items() if s.state in waiting and s.start - now <= within and now < s.end]
 
     def step(self, hall: HallSnapshot, now: datetime) -> list[BreakEvent]:
         """Move every break on to `now`; the events of this step (a break due, a break held), in plan order."""
@@ -111,18 +119,33 @@ class BreakKeeper:
         self, s: BreakStatus, view: WindowView | None, waits: dict[str, ServiceView], now: datetime
     ) -> tuple[BreakStatus, BreakEventKind | None]:
         status = view.status if view is not None else None
-        if s.state is BreakState.OVER or now < s.start:
+        if s.state in (BreakState.OVER, BreakState.MISSED) or now < s.start:
             return s, None
         if s.state is BreakState.ON_BREAK:
-            over = status in (WindowStatus.OPEN, WindowStatus.CLOSED)
-            return (replace(s, state=BreakState.OVER) if over else s), None
+            return self._back(s, status, now), None
+        if now >= s.end:  # its time passed without a pause (or before the keeper saw it): never announced late
+            return replace(s, state=BreakState.MISSED), None
         if status is WindowStatus.PAUSED:
+            paused = view.paused_since if view is not None else None
+            if paused is not None and paused < s.start - EARLY:
+                return s, None  # a pause of its own, begun well before: the break waits for it to end
             return replace(s, state=BreakState.ON_BREAK, began=now), None
         if status is WindowStatus.CLOSED:  # not in yet: nothing to hold or start; after its start: the shift ended
             return (s if s.state is BreakState.PLANNED else replace(s, state=BreakState.OVER)), None
         if s.state is BreakState.DUE:
             return s, None
         return self._due_or_held(s, view, waits)
+
+    @staticmethod
+    def _back(s: BreakStatus, status: WindowStatus | None, now: datetime) -> BreakStatus:
+        """A break under way, the window open or closed again: over — or, open after a short pause (under
+        min(SHORT, half the break)), not the break at all: still due (its staff were told)."""
+        if status not in (WindowStatus.OPEN, WindowStatus.CLOSED):
+            return s
+        short = min(SHORT, (s.end - s.start) / 2)
+        if status is WindowStatus.OPEN and s.began is not None and now - s.began < short and now < s.end:
+            return replace(s, state=BreakState.DUE, began=None)
+        return replace(s, state=BreakState.OVER)
 
     def _due_or_held(
         self, s: BreakStatus, view: WindowView | None, waits: dict[str, ServiceView]
@@ -160,6 +183,7 @@ class BreakKeeper:
                 "holds": s.holds,
                 "state": s.state.value,
                 "began": s.began.isoformat() if s.began else None,
+                "held_by": [list(h) for h in s.held_by],
             }
             for w, s in sorted(self._status.items())
         }
@@ -185,7 +209,12 @@ class BreakKeeper:
                     holds=int(row["holds"]),
                     state=BreakState(row["state"]),
                     began=datetime.fromisoformat(began) if began else None,
+                    held_by=tuple(
+                        (str(c), int(n), None if w is None else float(w)) for c, n, w in row.get("held_by", [])
+                    ),
                 )
+                if taken[w].start.tzinfo is None or taken[w].end.tzinfo is None:
+                    raise ValueError("naive time")
         except (ValueError, KeyError, TypeError, AttributeError):
             return False
         self._status.update(taken)

@@ -4,6 +4,7 @@ does not have is refused with the field path to fix."""
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,14 @@ staff:
         ("S1: {name: 甲, skills: [XX]}", "staff.S1.skills[0]", "'XX' is not a configured service"),
         ("S1: {name: 甲, kind: boss}", "staff.S1.kind", "Input should be"),
         ("S1: {name: 甲, skills: MZ}", "staff.S1.skills", "valid list"),
+        ("S1: {name: 甲, lunch_min: 60}", "staff.S1.lunch_min", "needs a post"),
+        ("S1: {name: 甲, post: W49, lunch_min: 200}", "staff.S1.lunch_min", "less than or equal to 180"),
+        ("S1: {name: 甲, post: W49, lunch_min: 5}", "staff.S1.lunch_min", "greater than or equal to 15"),
+        (
+            "S1: {name: 甲, post: W49, lunch_min: 60}\n  S2: {name: 乙, post: W49, lunch_min: 60}",
+            "staff.S2.lunch_min",
+            "W49 is also S1's post",
+        ),
     ],
 )
 def test_a_roster_naming_what_the_hall_does_not_have_is_refused_with_its_path(
@@ -68,3 +77,18 @@ def test_a_roster_naming_what_the_hall_does_not_have_is_refused_with_its_path(
     found = {p.path: p.message for p in caught.value.problems}
     assert path in found, found
     assert message in found[path]
+
+
+def test_a_windows_staffed_hours_reach_the_hall_model_for_the_extended_hours_alert(tmp_path: Path) -> None:
+    cfg = load(tmp_path, "").model_copy()
+    path = tmp_path / "extended.yaml"
+    path.write_text(
+        HALL.replace("W55: {services: [JT]}", 'W55: {services: [JT], shifts: ["17:30-19:00", "12:00-13:30"]}')
+    )
+    windows = {w.window_id: w for w in load_config(path).profile().windows}
+    assert windows["W55"].shifts == ((time(12, 0), time(13, 30)), (time(17, 30), time(19, 0)))
+    assert windows["W49"].shifts == () and cfg.windows["W49"].shifts == []
+    path.write_text(HALL.replace("W55: {services: [JT]}", 'W55: {services: [JT], shifts: ["19:00-17:30"]}'))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert [p.path for p in err.value.problems] == ["windows.W55.shifts"]

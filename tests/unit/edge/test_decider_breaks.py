@@ -113,3 +113,34 @@ def test_a_break_is_held_back_while_its_queue_is_long_then_due_and_told_to_its_w
     due = h.sent("hallops/h1/breaks")[-1]
     assert (due["event"], due["window_id"]) == ("due", window)
     assert "午休时间到" in str(due["text_zh"]) and "顶岗" in str(due["text_zh"])
+
+
+def test_a_box_started_in_the_afternoon_announces_no_lunch_that_is_over(tmp_path: Path) -> None:
+    h = Hall(tmp_path)
+    h.hear(
+        win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
+        win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
+    )
+    h.at(6 * 60)  # 15:00: the first evaluation of the day
+    assert h.sent("hallops/h1/breaks") == [] and h.sent("hall/h1/window/W1/cmd") == []
+    states = {b["window_id"]: b["state"] for b in h.decider.lunch.day(T0.date())["breaks"]}  # type: ignore[attr-defined]
+    assert states == {"W1": "missed", "W2": "missed"}
+    h.at(-60 * 24 + 6 * 60)  # the clock set back a day (to Sunday 15:00) …
+    h.at(6 * 60 + 1)  # … and on again: today's breaks as they were, nothing said
+    assert h.sent("hallops/h1/breaks") == []
+
+
+def test_the_cover_is_the_ab_partner_staffed_over_lunch(tmp_path: Path) -> None:
+    roster = HALL.replace(
+        "  W2: {name: 2号窗, services: [JT]}", '  W2: {name: 2号窗, services: [JT], shifts: ["08:30-11:00"]}'
+    )
+    h = Hall(tmp_path, roster.replace(", lunch_min: 45", ""))  # 钟华 leaves at 11:00: W2 is closed over lunch
+    h.at(0)
+    (w1,) = h.decider.lunch.day(T0.date())["breaks"]  # type: ignore[misc]
+    assert (w1["window_id"], w1["cover_window_id"], w1["cover_staff_id"]) == ("W1", None, None)
+    shared = HALL + "  S3: {name: 王芳, post: W2}\n"  # a second person at W2 (another shift), not 任静's partner
+    (tmp_path / "b").mkdir()
+    h2 = Hall(tmp_path / "b", shared)
+    h2.at(0)
+    w1 = next(b for b in h2.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == "W1")  # type: ignore[attr-defined]
+    assert (w1["cover_window_id"], w1["cover_staff_name"]) == ("W2", "钟华")

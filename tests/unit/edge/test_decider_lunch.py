@@ -1,11 +1,14 @@
 """The lunch hole (午间空岗) in the gateway: at 12:10, between the built-in `opening_hours` blocks, a window paused for
-lunch leaves its people waiting. The decider still recommends — over the rules' `hall_day` — and the recommendation
-names the paused window's AB partner (B岗) to call; outside `hall_day` it stays quiet. Real SQLite file, FixedClock."""
+lunch leaves its people waiting. The decider still recommends — over the rules' `service_hours`, the opening hours
+with the lunch between them — and the recommendation names the paused window's AB partner (B岗) to call; before
+opening (nobody on duty yet) and after closing it stays quiet. Real SQLite file, FixedClock."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from edge.config import load_config
 from edge.decisions import Decider, decider_for
@@ -55,7 +58,7 @@ def hall_at_lunch(tmp_path: Path, minutes_after_nine: float) -> tuple[Decider, F
 
 
 def test_at_lunch_a_queue_left_without_its_window_is_offered_its_ab_partner(tmp_path: Path) -> None:
-    decider, _ = hall_at_lunch(tmp_path, 3 * 60 + 10)  # 12:10: outside opening_hours, inside hall_day
+    decider, _ = hall_at_lunch(tmp_path, 3 * 60 + 10)  # 12:10: outside opening_hours, inside service_hours
     decider.evaluate()
     (rec,) = decider.tidal.pending()
     assert rec.windows == ("W1",) and rec.staff == ("S2",)  # 钟华, 任静's B post, to W1
@@ -63,7 +66,8 @@ def test_at_lunch_a_queue_left_without_its_window_is_offered_its_ab_partner(tmp_
     assert isinstance(rec.reason, CoverReason) and rec.reason.covered.id == "S1"
 
 
-def test_after_the_hall_day_nothing_is_recommended(tmp_path: Path) -> None:
-    decider, _ = hall_at_lunch(tmp_path, 9 * 60 + 30)  # 18:30: the built-in hall_day ends at 18:00
+@pytest.mark.parametrize("minutes_after_nine", [-35, 8 * 60 + 40])  # 08:25 before opening, 17:40 after closing
+def test_outside_the_service_hours_nothing_is_recommended(tmp_path: Path, minutes_after_nine: int) -> None:
+    decider, _ = hall_at_lunch(tmp_path, minutes_after_nine)
     decider.evaluate()
     assert decider.tidal.pending() == ()

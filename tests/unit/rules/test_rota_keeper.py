@@ -102,3 +102,43 @@ def test_a_restart_on_the_same_day_carries_the_moved_break_on() -> None:
 def test_hold_settings_are_checked(kw: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         HoldSettings(**kw)  # type: ignore[arg-type]
+
+
+def test_a_break_whose_time_has_passed_is_missed_never_announced_late() -> None:
+    h, keeper = hall(), BreakKeeper(plan())  # e.g. the box started at 15:00, or the plan came late
+    assert keeper.step(h.snap(START + 46 * 60), at(START + 46 * 60)) == []
+    assert keeper.at("W1").state is BreakState.MISSED  # type: ignore[union-attr]
+    h2, due_then = hall(), BreakKeeper(plan())
+    (due,) = due_then.step(h2.snap(START), at(START))  # due, but the window never pauses
+    assert due.kind is BreakEventKind.DUE
+    assert due_then.step(h2.snap(START + 45 * 60), at(START + 45 * 60)) == []
+    assert due_then.at("W1").state is BreakState.MISSED  # type: ignore[union-attr]
+    assert due_then.upcoming(at(START + 45 * 60), timedelta(minutes=15)) == []
+
+
+def test_a_short_pause_is_not_the_lunch_and_an_earlier_pause_of_its_own_is_waited_out() -> None:
+    h, keeper = hall(), BreakKeeper(plan())
+    keeper.step(h.snap(START), at(START))
+    h.apply(win(h.feed, START + 60, "W1", "window.paused", reason="toilet"))
+    keeper.step(h.snap(START + 120), at(START + 120))
+    h.apply(win(h.feed, START + 240, "W1", "window.resumed"))  # back after 3 min: not a 45-min lunch
+    assert keeper.step(h.snap(START + 300), at(START + 300)) == []
+    assert keeper.at("W1").state is BreakState.DUE  # type: ignore[union-attr]
+    early, k2 = hall(), BreakKeeper(plan())
+    early.apply(win(early.feed, START - 40 * 60, "W1", "window.paused", reason="meeting"))  # 40 min before
+    assert k2.step(early.snap(START), at(START)) == []
+    assert k2.at("W1").state is BreakState.PLANNED  # type: ignore[union-attr]  # waits for the meeting to end
+    early.apply(win(early.feed, START + 300, "W1", "window.resumed"))
+    (due,) = k2.step(early.snap(START + 360), at(START + 360))
+    assert due.kind is BreakEventKind.DUE
+
+
+def test_the_reason_of_a_hold_survives_a_restart() -> None:
+    h, keeper = hall(), BreakKeeper(plan())
+    h.queue(START - 300, 10, "MZ")
+    keeper.step(h.snap(START), at(START))
+    again = BreakKeeper(plan())
+    assert again.load(keeper.dump())
+    assert again.at("W1").held_by == keeper.at("W1").held_by != ()  # type: ignore[union-attr]
+    naive = keeper.dump().replace("+08:00", "")
+    assert not BreakKeeper(plan()).load(naive)  # a time without its zone is refused, not a crash later
