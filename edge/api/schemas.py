@@ -396,6 +396,11 @@ class RecommendationOut(_Record):
     worst_wait_after_min: Number | None
     service_level_now: Number | None
     service_level_after: Number | None
+    reason_code: str | None = Field(
+        default=None,
+        description="what kind of proposal: open, close, cover (an AB partner to a paused window, AB岗顶岗), saved "
+        "(restored from state format 1); null in records stored before issue 20",
+    )
     reason_en: str
     reason_zh: str
     created_at: Timestamp

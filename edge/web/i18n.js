@@ -29,7 +29,7 @@ const zh = {
   escalated: "已升级 {n} 级",
   // tidal
   tidal: "潮汐窗口建议", noRecs: "暂无建议", approve: "批准", reject: "驳回", rejectWhy: "驳回原因",
-  rec_open: "开放 {n} 个窗口", rec_close: "关闭窗口", windowsList: "窗口", staffList: "人员", serves: "可办业务",
+  rec_open: "开放 {n} 个窗口", rec_close: "关闭窗口", rec_cover: "AB岗顶岗", windowsList: "窗口", staffList: "人员", serves: "可办业务",
   recNow: "现等待 {w} 人，预计等待 {p}", recLate: "超时人数 {a} → {b}", recErlang: "稳态需 {n} 个窗口（{model}）",
   recExpires: "{t} 前有效", approved: "已批准", rejected: "已驳回",
   // charts
@@ -308,7 +308,7 @@ const en = {
   sev_critical: "critical", sev_major: "major", sev_warning: "warning", sev_info: "info", muted: "silenced",
   escalated: "escalated {n}×",
   tidal: "Tidal window recommendations", noRecs: "No recommendations", approve: "Approve", reject: "Reject",
-  rejectWhy: "Why reject", rec_open: "Open {n} window(s)", rec_close: "Close window", windowsList: "Windows",
+  rejectWhy: "Why reject", rec_open: "Open {n} window(s)", rec_close: "Close window", rec_cover: "AB-post cover", windowsList: "Windows",
   staffList: "Staff", serves: "Serves", recNow: "{w} waiting, projected wait {p}", recLate: "late tickets {a} → {b}",
   recErlang: "steady state needs {n} windows ({model})", recExpires: "valid until {t}", approved: "approved",
   rejected: "rejected",

@@ -23,11 +23,18 @@ function needsWindow(r) {
 
 // -- tidal recommendations ------------------------------------------------------------------------------------------
 
+// What the proposal is, in a few words: a cover sends someone to a window that is not a tidal window (AB岗顶岗).
+function recTitle(r) {
+  if (r.reason_code === "cover") return t("rec_cover");
+  return r.kind === "open" ? t("rec_open", { n: r.n }) : t("rec_close");
+}
+
 function recCard(r) {
   const open = r.kind === "open";
   const noWindow = needsWindow(r);
-  return h("li", { class: "rec", "data-rec": r.id, "data-needs-window": noWindow ? "yes" : null },
-    h("h3", {}, open ? t("rec_open", { n: r.n }) : t("rec_close"), " — ", r.services.map(serviceName).join("、")),
+  return h("li", { class: "rec", "data-rec": r.id, "data-needs-window": noWindow ? "yes" : null,
+    "data-reason": r.reason_code || null },
+    h("h3", {}, recTitle(r), " — ", r.services.map(serviceName).join("、")),
     h("p", { class: "reason" }, language() === "en" ? r.reason_en : r.reason_zh),
     h("ul", { class: "numbers" },
       h("li", {}, t("recNow", { w: r.backlog, p: wait(r.projected_wait_min) }), " → ", wait(r.projected_wait_after_min)),
@@ -112,7 +119,7 @@ function modal({ title, body, confirm, submit, initial }) {
 function rejectDialog(r) {
   const reason = h("textarea", { id: `why-${r.id}`, name: "reason", required: true, maxlength: REASON_MAX, rows: 3 });
   const body = h("div", { class: "field" },
-    h("p", {}, r.kind === "open" ? t("rec_open", { n: r.n }) : t("rec_close"), " — ",
+    h("p", {}, recTitle(r), " — ",
       r.services.map(serviceName).join("、")),
     h("label", { for: reason.id }, t("rejectWhy")), reason,
     h("p", { class: "hint" }, t("tidReasonLimit", { n: REASON_MAX })));

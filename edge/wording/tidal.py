@@ -59,12 +59,15 @@ def render_event(ev: TidalEvent) -> Words:
 
 
 def recommendation_json(rec: Recommendation) -> dict[str, object]:
-    """JSON-ready, in field order (datetimes as ISO strings), with the reason as `reason_en` and `reason_zh`."""
+    """JSON-ready, in field order (datetimes as ISO strings), with the reason as `reason_code` (what kind of
+    proposal the words explain: open, close, cover; saved for one restored from state format 1), `reason_en` and
+    `reason_zh`."""
     words = render_recommendation(rec)
     out: dict[str, object] = {}
     for f in fields(rec):
         value = getattr(rec, f.name)
         if f.name == "reason":
+            out["reason_code"] = str(value.code)
             out["reason_en"], out["reason_zh"] = words.en, words.zh
         elif isinstance(value, tuple):
             out[f.name] = list(value)

@@ -96,6 +96,7 @@ def test_an_approved_ab_cover_moves_the_partner_to_the_paused_window(
         wait_until(covers, timeout=120, what="the AB-post cover of 民政服务窗 by 李娜")
         rec = covers()[0]
         assert rec["kind"] == "open" and rec["services"] == ["MZ"] and rec["serves"] == ["MZ"]
+        assert rec["reason_code"] == "cover"  # the tidal page heads it "AB岗顶岗", not "open 1 window"
         assert rec["reason_zh"].startswith("民政服务窗暂停中（张敏不在岗），民政服务（MZ）")
         assert "请AB岗搭档李娜（交通运输窗）过来顶岗" in rec["reason_zh"]
         assert rec["reason_en"].startswith("Civil affairs window is paused (Zhang Min away)")

@@ -105,7 +105,8 @@ def test_the_record_models_describe_every_field_of_their_records() -> None:
     assert names(TicketStep) == [f.name for f in fields(HistoryEntry)]
     assert names(FiredOut) == [f.name for f in fields(Fired)]
     assert names(VersionDiffOut) == [f.name for f in fields(VersionDiff)]
-    rec = [n for f in fields(Recommendation) for n in (("reason_en", "reason_zh") if f.name == "reason" else (f.name,))]
+    reason = ("reason_code", "reason_en", "reason_zh")
+    rec = [n for f in fields(Recommendation) for n in (reason if f.name == "reason" else (f.name,))]
     assert names(RecommendationOut) == [*rec, "status", "decided_by"]
     # the tables per window and per staff member and where the served came from have their own routes
     # (/api/reports/{day}/windows, /staff, /served): the day's report stays the size it was

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from devices.topics import DeviceType
 from edge.decisions.commands import recommendation_commands
-from edge.wording.tidal import render_recommendation
+from edge.wording.tidal import recommendation_json, render_recommendation
 from rules.hall import DeviceProfile, HallState
 from rules.rota import SkillBook, StaffSkills
 from rules.tidal import RecommendationKind, TidalTracker
@@ -55,6 +55,7 @@ def test_a_paused_window_with_people_waiting_gets_its_ab_partner() -> None:
     # the same proposal in the same minute bucket keeps its id; a window taken already is not proposed
     assert recommend_cover(h.snap(601), book(), None, SETTINGS, at(601))[0].id == rec.id
     assert recommend_cover(h.snap(600), book(), None, SETTINGS, at(600), taken={"W1"}) == []
+    assert recommendation_json(rec)["reason_code"] == "cover"  # the tidal page heads it AB岗顶岗
     said = render_recommendation(rec)
     assert said.en.startswith("W1 is paused (staff-W1 away) and MZ has 8 waiting")
     assert f"{rec.late} people would wait past 15 min, {rec.late_after} with cover" in said.en

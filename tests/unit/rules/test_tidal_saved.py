@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from edge.wording.tidal import recommendation_json, render_event
-from rules.tidal import DemandProfile, SavedReason, TidalEvent, TidalSettings, TidalTracker
+from rules.tidal import DemandProfile, Recommendation, SavedReason, TidalEvent, TidalSettings, TidalTracker
 from tests.unit.rules.feed import T0
 from tests.unit.rules.test_tidal import MONDAY, Hall, at, lunch_hall
 
@@ -75,10 +75,17 @@ def as_json(value: object) -> object:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
+def as_recorded(rec: Recommendation) -> dict[str, object]:
+    """A recommendation's JSON as the earlier release made it: issue 20 added `reason_code` (what kind of proposal)."""
+    out = recommendation_json(rec)
+    out.pop("reason_code")
+    return out
+
+
 def event_json(t: int, e: TidalEvent) -> object:
     """An event as make_tidal.py recorded it (its words as the gateway's notifications and log lines show them)."""
     said = render_event(e)
-    rec = None if e.recommendation is None else recommendation_json(e.recommendation)
+    rec = None if e.recommendation is None else as_recorded(e.recommendation)
     return as_json(
         {
             "t": t,
@@ -102,7 +109,9 @@ def saved_tracker() -> TidalTracker:
 
 def test_a_tracker_saved_by_format_1_keeps_its_recommendations_windows_and_words() -> None:
     tracker = saved_tracker()
-    assert [as_json(recommendation_json(r)) for r in tracker.pending()] == EXPECTED["pending"]
+    pending = [recommendation_json(r) for r in tracker.pending()]
+    assert {r.pop("reason_code") for r in pending} == {"saved"}  # issue 20 added the kind; format 1 kept no code
+    assert [as_json(r) for r in pending] == EXPECTED["pending"]
     assert all(isinstance(r.reason, SavedReason) for r in tracker.pending()), "format 1 kept the words only"
     opened = [
         {
@@ -153,6 +162,7 @@ def test_a_demand_profile_saved_by_format_1_answers_as_before() -> None:
     assert profile.closed_from(T0.replace(hour=16, minute=50), 30) == expected["closed_from_16_50"]
     lunch = lunch_hall(DemandProfile("Asia/Shanghai"))
     recs = lunch.recommend(2 * 3600 + 1500, profile=profile)
-    assert [as_json(recommendation_json(r)) for r in recs] == expected["lunch_recommendations"]
+    assert [as_json(as_recorded(r)) for r in recs] == expected["lunch_recommendations"]
+    assert {recommendation_json(r)["reason_code"] for r in recs} == {"open"}
     assert DemandProfile.load(profile.dump()).dump() == profile.dump()
     assert json.loads(profile.dump())["schema"] == 2
