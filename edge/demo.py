@@ -115,9 +115,9 @@ def _staff(scenario: Scenario) -> dict[str, dict[str, object]]:
             person["skills"] = list(w.skills)
         if w.partner:
             person["partner"] = w.partner
-        if w.reserve:
+        if w.reserve or len(w.services) > 2:  # a reserve window, or one for many services: 综合窗口 (as the bench)
             person["kind"] = "comprehensive"
-        elif (minutes := _lunch_min(scenario, w)) is not None:
+        if not w.reserve and (minutes := _lunch_min(scenario, w)) is not None:
             person["lunch_min"] = minutes  # the gateway plans when (错峰午休)
         out[w.staff_id] = person
     for m in scenario.staff:

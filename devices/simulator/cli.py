@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--obey-commands",
         action="store_true",
-        help="open windows the gateway assigns (window.assign to a qms, or a nudge to a closed window)",
+        help="carry out what the gateway assigns: window.assign to a qms opens the window with its services, "
+        "moving the named staff member there (an AB-post cover); a nudge opens a closed window",
     )
     parser.add_argument(
         "--no-ack",

@@ -76,6 +76,10 @@ class TidalWindowOut(BaseModel):
     seen_open: bool = Field(description="the hall has reported it open since")
     wait_before_min: float | None = Field(description="the group's projected wait when approved (null: unbounded)")
     wait_now_min: float | None = Field(description="… and now (null: unbounded, no open window serves the group)")
+    cover: bool = Field(
+        default=False,
+        description="an AB-post cover (AB岗顶岗): the partner sent to a paused window, not a tidal window to close",
+    )
 
 
 def _names(state: State) -> dict[str, str]:
@@ -114,14 +118,15 @@ async def recommendations(
 
 @router.get("/api/tidal/windows", response_model=list[TidalWindowOut], **needs(*ALL))
 async def tidal_windows(state: State) -> list[TidalWindowOut]:
-    """The tidal windows in effect (approved or assigned, not closed since), with who decided and the group's
-    projected wait then and now."""
+    """The tidal windows in effect (approved or assigned, not closed since) and the AB-post covers (`cover`), with
+    who decided and the group's projected wait then and now."""
     d = state.decider()
     hall = state.snapshot()
     now = state.clock.now()
     names, windows = _names(state), _window_names(hall)
     out = []
-    for ow in sorted(d.tidal.opened(), key=lambda o: (o.opened_at, o.window_id)):
+    covers = {id(ow) for ow in d.tidal.covers()}
+    for ow in sorted((*d.tidal.opened(), *d.tidal.covers()), key=lambda o: (o.opened_at, o.window_id)):
         out.append(
             TidalWindowOut(
                 window_id=ow.window_id,
@@ -139,6 +144,7 @@ async def tidal_windows(state: State) -> list[TidalWindowOut]:
                 seen_open=ow.seen_open,
                 wait_before_min=ow.wait_before_min,
                 wait_now_min=projected_wait_min(hall, ow.services, d.tidal.settings, now),
+                cover=id(ow) in covers,
             )
         )
     return out

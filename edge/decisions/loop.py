@@ -212,6 +212,11 @@ class Decider:
                 decider._written.update({"tickets": part, **rows})
             if part := store.decisions.state("tidal"):
                 decider.tidal = TidalTracker.load(settings.tidal, part.encode())
+            if part := store.decisions.state("skills"):
+                try:  # who was seen serving what: learned again otherwise, three tickets a service at a time
+                    decider.skills.load_seen(part)
+                except ValueError as exc:
+                    log.warning("saved skills not used (%s): learned again from the messages", exc)
             if part := store.decisions.state("breaks"):
                 decider.lunch.saved = part  # taken when today's plan is there (a restart on another day: dropped)
             if part := store.decisions.state("commands"):
@@ -617,6 +622,7 @@ class Decider:
         }
         if self.lunch.keeper is not None:  # today's breaks as they stand (moved by holds, under way, over)
             states["breaks"] = self.lunch.dump()
+        states["skills"] = self.skills.dump_seen()  # who was seen serving what (small: people × services)
         prefixes = [ALERT_PART]
         tickets = self.tickets.digest()
         if tickets != self._tickets_written:  # the book is the part that grows (open tickets): serialised on change

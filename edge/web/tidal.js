@@ -217,8 +217,8 @@ function byWords(w) {
 
 function activeItem(w) {
   const label = w.window_name || windowName(w.window_id);
-  return h("li", { class: "tidal-win", "data-window": w.window_id },
-    h("strong", {}, label), " — ", w.services.map(serviceName).join("、"),
+  return h("li", { class: "tidal-win", "data-window": w.window_id, "data-cover": w.cover ? "yes" : null },
+    h("strong", {}, label), w.cover ? (language() === "en" ? ` (${t("rec_cover")})` : `（${t("rec_cover")}）`) : "", " — ", w.services.map(serviceName).join("、"),
     h("ul", { class: "numbers" },
       h("li", {}, [t("tidSince", { t: hhmm(w.since) }), byWords(w),
         w.staff_id ? `${t("staffList")}: ${w.staff_name || w.staff_id}` : ""].filter(Boolean)

@@ -11,6 +11,7 @@ seen completing at least `learn_after` times (a person the roster does not list 
 
 from __future__ import annotations
 
+import json
 from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from devices.contract import (
     WindowClosed,
     WindowOpened,
 )
+
+MAX_SEEN = 2000  # people learned from the messages at most (the roster's are always learned)
 
 
 class PostKind(StrEnum):
@@ -75,8 +78,30 @@ class SkillBook:
                 self._partner[person.partner] = person.staff_id
 
     def observe(self, staff_id: str, service: str) -> None:
-        """`staff_id` completed a ticket of `service`."""
+        """`staff_id` completed a ticket of `service` (someone new beyond MAX_SEEN people seen is not learned: the
+        staff ids come from devices)."""
+        if staff_id not in self._seen and len(self._seen) >= MAX_SEEN and staff_id not in self._staff:
+            return
         self._seen.setdefault(staff_id, Counter())[service] += 1
+
+    def dump_seen(self) -> str:
+        """What was learned (staff → service → tickets completed), for `load_seen` after a restart."""
+        return json.dumps({s: dict(sorted(c.items())) for s, c in sorted(self._seen.items())}, ensure_ascii=False)
+
+    def load_seen(self, text: str) -> None:
+        """Take a `dump_seen`: ValueError (and nothing taken) when it is not one."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or sum(1 for s in data if s not in self._staff) > MAX_SEEN:
+            raise ValueError(f"not a map of the roster's people and at most {MAX_SEEN} others")
+        seen: dict[str, Counter[str]] = {}
+        for staff, counts in data.items():
+            if not isinstance(counts, dict) or not all(
+                isinstance(c, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                for c, n in counts.items()
+            ):
+                raise ValueError(f"staff {staff!r}: not a map of service → count")
+            seen[str(staff)] = Counter(counts)
+        self._seen = seen
 
     def skills(self, staff_id: str) -> frozenset[str]:
         """The services `staff_id` can serve: the roster's, their post's and the learned ones."""

@@ -16,7 +16,7 @@ from rules.hall import HallSnapshot, WindowStatus
 from rules.rota.skills import SkillBook
 from rules.tidal.demand import DemandProfile
 from rules.tidal.projection import _after, _Plan, _plan, _project_plan
-from rules.tidal.recommend import _natural, service_groups
+from rules.tidal.recommend import _finite, _natural, service_groups
 from rules.tidal.settings import TidalSettings
 
 
@@ -138,7 +138,3 @@ def help_over(
     keep = [i for i, w in enumerate(group.window_ids) if w != helping.window_id]
     without = _project_plan(group, settings, [group.free_at[i] for i in keep], [group.leaves[i] for i in keep])
     return without.late == 0 and group.backlog == 0
-
-
-def _finite(x: float) -> float | None:
-    return None if math.isinf(x) else round(x, 2)

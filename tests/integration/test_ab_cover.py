@@ -118,8 +118,11 @@ def test_an_approved_ab_cover_moves_the_partner_to_the_paused_window(
             ) == ("paused", "moved")
 
         wait_until(moved, timeout=60, what="李娜 at 民政服务窗 and 交通运输窗 paused (moved)")
-        # the cover is not a tidal window: nothing proposes closing 张敏's own window
-        assert all(t["window_id"] != "W1" for t in manager.get("/api/tidal/windows").json())
+        # in effect as a cover, not a tidal window: nothing proposes closing 张敏's own window
+        in_effect = [(t["window_id"], t["cover"], t["staff_id"]) for t in manager.get("/api/tidal/windows").json()]
+        assert in_effect == [("W1", True, "S02")], in_effect
+        closes = [r for r in manager.get("/api/recommendations").json() if r["kind"] == "close"]
+        assert all("W1" not in r["windows"] for r in closes), closes
     finally:
         manager.close()
         simulator.kill()

@@ -3,9 +3,12 @@ learned from completed tickets — and AB partners."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rules.rota import PostKind, SkillBook, SkillLearner, StaffSkills
+from rules.rota.skills import MAX_SEEN
 from tests.unit.rules.feed import Feed, issue, opened, win
 
 WINDOWS = {"W1": ("SB",), "W2": ("SB", "YB"), "W3": ("MZ",)}
@@ -105,3 +108,17 @@ def test_a_transferred_ticket_counts_for_the_service_it_was_transferred_to() -> 
     learner.learn(win(f, 30, "W3", "service.completed", ticket_id="t1"))
     assert skills.learned("staff-W3") == {"MZ"}  # what they served, not what the ticket was issued for
     assert not skills.can_serve("staff-W3", ["SB"])
+
+
+def test_people_learned_from_messages_are_bounded_and_a_saved_book_reads_back() -> None:
+    book = SkillBook([StaffSkills("S1", post="W1")], {"W1": ("MZ",)})
+    for i in range(MAX_SEEN + 50):  # a device inventing staff ids
+        book.observe(f"x{i}", "JT")
+    book.observe("S1", "JT")  # the roster's people are always learned
+    assert len(json.loads(book.dump_seen())) == MAX_SEEN + 1
+    again = SkillBook([StaffSkills("S1", post="W1")], {"W1": ("MZ",)})
+    again.load_seen(book.dump_seen())
+    assert again.dump_seen() == book.dump_seen()
+    for bad in ("[]", '{"S1": {"JT": -1}}', '{"S1": {"JT": true}}', '{"S1": 3}'):
+        with pytest.raises(ValueError):
+            again.load_seen(bad)
