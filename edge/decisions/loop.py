@@ -88,6 +88,7 @@ MAX_SLEEP_S = 1.0
 # which the hall tells again after a restart. Writing it every second was 63 KB/s of flash on a city hall.
 STATE_EVERY_S = 60.0
 TIDAL_EVERY_S = 60.0  # hall time between two runs of the tidal recommender over every service group
+BREAK_SOON = timedelta(minutes=15)  # a window whose lunch starts within this is not asked to cover another
 
 
 def decider_for(  # noqa: PLR0913 - the configuration and the gateway's (or a backtest's) parts, each a keyword
@@ -786,6 +787,8 @@ class Decider:
             skills=self.skills,
         )
         taken = {*arriving, *(w for r in recs for w in r.windows)}
+        if self.lunch.keeper is not None:  # nobody is sent from a window whose lunch break is about to start
+            taken |= set(self.lunch.keeper.upcoming(now, BREAK_SOON))
         covers = recommend_cover(
             hall, self.skills, self.demand, self.tidal.settings, now, taken=taken, arriving=arriving
         )

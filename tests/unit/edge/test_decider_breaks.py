@@ -144,3 +144,30 @@ def test_the_cover_is_the_ab_partner_staffed_over_lunch(tmp_path: Path) -> None:
     h2.at(0)
     w1 = next(b for b in h2.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == "W1")  # type: ignore[attr-defined]
     assert (w1["cover_window_id"], w1["cover_staff_name"]) == ("W2", "钟华")
+
+
+def test_no_partner_is_sent_to_cover_when_their_own_lunch_is_about_to_start(tmp_path: Path) -> None:
+    def minute(iso: object) -> int:  # minutes after 09:00 of a break's time
+        return int(str(iso)[11:13]) * 60 + int(str(iso)[14:16]) - 9 * 60
+
+    def covers_at(sub: str, when: str) -> list[tuple[str, ...]]:
+        """任静 (W1) goes to lunch at her planned start and six people come for 民政; the staff offered to cover W1
+        at `when`: "early" (10 min into her lunch) or "late" (10 min before 钟华's own lunch)."""
+        (tmp_path / sub).mkdir()
+        h = Hall(tmp_path / sub)
+        h.hear(
+            win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
+            win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
+        )
+        h.at(0)
+        breaks = {b["window_id"]: b for b in h.decider.lunch.day(T0.date())["breaks"]}  # type: ignore[attr-defined]
+        first, second = minute(breaks["W1"]["start"]), minute(breaks["W2"]["start"])
+        assert first + 10 < second - 10  # 任静 first, then 钟华 (the partners apart)
+        h.at(first)  # her lunch is due …
+        h.hear(win(h.feed, (first + 1) * 60, "W1", "window.paused", reason="lunch"))  # … and she goes
+        h.hear(*(issue(h.feed, (first + 2) * 60 + i, f"m{i}", service="MZ") for i in range(6)))
+        h.at(first + 10 if when == "early" else second - 10)
+        return [r.staff for r in h.decider.tidal.pending() if r.windows == ("W1",)]
+
+    assert covers_at("early", "early") == [("S2",)]  # 钟华, her AB partner
+    assert covers_at("late", "late") == []  # 钟华's own lunch starts in 10 min: not sent
