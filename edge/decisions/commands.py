@@ -124,10 +124,14 @@ def recommendation_commands(
     return out
 
 
-def break_command(window_id: str, text: str, now: datetime, *, hall_id: str, numbers: Iterator[int]) -> DeviceCommand:
-    """A lunch break due or held back, shown on the window's staff terminal for 5 min."""
-    show = MessageShowCommand(ts=now, cmd_id=f"break-{next(numbers)}", text=text, seconds=300)
-    return _device_command(hall_id, DeviceType.WINDOW, window_id, show)
+def break_command(
+    window: WindowView, text: str, hall: HallSnapshot, now: datetime, *, hall_id: str, numbers: Iterator[int]
+) -> DeviceCommand:
+    """A lunch break due or held back, told on the window's staff terminal: a nudge with the words (the command a
+    window terminal takes), counting the people waiting for its services."""
+    waiting = sum(s.waiting for s in hall.services if s.code in window.services)
+    nudge = NudgeCommand(ts=now, cmd_id=f"break-{next(numbers)}", waiting=waiting, message=text)
+    return _device_command(hall_id, DeviceType.WINDOW, window.window_id, nudge)
 
 
 def _device_command(

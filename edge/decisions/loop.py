@@ -803,8 +803,8 @@ class Decider:
                 self._approved(batch, approved, "policy:auto_approve", hall, now)
 
     def _keep_breaks(self, batch: Batch, hall: HallSnapshot, now: datetime) -> None:
-        """Today's lunch breaks moved on: a break due or held back is told to its window's terminal (message.show,
-        when it has one), the MQTT topic `<topic>/breaks` and the live stream (the manager's page). Not in a
+        """Today's lunch breaks moved on: a break due or held back is told to its window's terminal (a nudge with
+        the words, when it has one), the MQTT topic `<topic>/breaks` and the live stream (the manager's page). Not in a
         backtest (it tells nobody; only a backtest evaluates part of the rules)."""
         if self._replay is not None or not self.lunch.wanted:
             return
@@ -822,9 +822,7 @@ class Decider:
             batch.live.append(LiveEvent("break", body))
             view = windows.get(ev.status.planned.window_id)
             if view is not None and view.online is not None:  # a terminal of its own to show it on
-                said = break_command(
-                    view.window_id, f"{zh} / {en}", now, hall_id=self._hall, numbers=self.commands.numbers
-                )
+                said = break_command(view, f"{zh} / {en}", hall, now, hall_id=self._hall, numbers=self.commands.numbers)
                 self._send(batch, [said], now)
 
     def _approved(self, batch: Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:

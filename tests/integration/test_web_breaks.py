@@ -4,8 +4,8 @@ made AB partners.
 The gateway plans the day's lunches from the roster a day ahead; the page shows who pauses when and who covers.
 
 At 社保1号窗's planned start eleven people wait for social insurance: the break is held back 15 min, the row changes
-to "推迟到 …" without a reload (the live stream's `break`), the window's terminal is shown why (message.show), and
-tomorrow's plan is there to read.
+to "推迟到 …" without a reload (the live stream's `break`), the window's terminal is told why (a nudge with the
+words), and tomorrow's plan is there to read.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_the_manager_reads_the_lunch_plan_and_sees_a_break_held_back_live(
         expect(row).to_contain_text(f"{later:%H:%M}–")
         expect(row).to_contain_text(f"原定 {start:%H:%M}")
         shown = [c for c in county.get("/api/commands") if c["device"] == "W01"]  # type: ignore[union-attr]
-        assert [c["type"] for c in shown] == ["message.show"], shown
+        assert [c["type"] for c in shown] == ["nudge"], shown  # the command a window terminal takes
 
         section.get_by_role("button", name="明天（提前排好）").click()
         tomorrow = section.locator("tr[data-window='W01']")

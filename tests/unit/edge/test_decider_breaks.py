@@ -102,7 +102,8 @@ def test_a_break_is_held_back_while_its_queue_is_long_then_due_and_told_to_its_w
     assert held["held_by"][0]["waiting"] == 12  # type: ignore[index]
     assert "午休推迟到" in str(held["text_zh"]) and "lunch break moved to" in str(held["text_en"])
     (shown,) = h.sent(f"hall/h1/window/{window}/cmd")
-    assert shown["type"] == "message.show" and "午休推迟到" in str(shown["text"])
+    assert shown["type"] == "nudge" and "午休推迟到" in str(shown["message"])  # what a window terminal takes
+    assert shown["waiting"] == 12
     h.restart()  # the hold survives a restart on the same day
     h.at(start + 1)
     (after,) = [b for b in h.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == window]  # type: ignore[attr-defined]
