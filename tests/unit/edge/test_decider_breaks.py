@@ -10,6 +10,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from devices.contract import COMMANDS_BY_DEVICE
+from devices.topics import DeviceType
 from edge.config import load_config
 from edge.decisions import Decider, decider_for
 from edge.store import Store
@@ -102,7 +104,9 @@ def test_a_break_is_held_back_while_its_queue_is_long_then_due_and_told_to_its_w
     assert held["held_by"][0]["waiting"] == 12  # type: ignore[index]
     assert "午休推迟到" in str(held["text_zh"]) and "lunch break moved to" in str(held["text_en"])
     (shown,) = h.sent(f"hall/h1/window/{window}/cmd")
-    assert shown["type"] == "nudge" and "午休推迟到" in str(shown["message"])  # what a window terminal takes
+    takes = {m.model_fields["type"].default for m in COMMANDS_BY_DEVICE[DeviceType.WINDOW]}
+    assert shown["type"] in takes  # a command the window's terminal takes (the contract), else it answers unsupported
+    assert shown["type"] == "nudge" and "午休推迟到" in str(shown["message"])
     assert shown["waiting"] == 12
     h.restart()  # the hold survives a restart on the same day
     h.at(start + 1)
