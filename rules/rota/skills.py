@@ -105,23 +105,22 @@ class SkillBook:
 
     def skills(self, staff_id: str) -> frozenset[str]:
         """The services `staff_id` can serve: the roster's, their post's and the learned ones."""
-        person = self._staff.get(staff_id)
-        out = set(person.skills) if person else set()
-        if person and person.post:
-            out |= self._windows.get(person.post, frozenset())
-        seen = self._seen.get(staff_id)
-        if seen:
-            out |= {s for s, n in seen.items() if n >= self._learn_after}
-        return frozenset(out)
+        return self._configured(staff_id) | self._seen_enough(staff_id)
 
     def learned(self, staff_id: str) -> frozenset[str]:
         """The services `staff_id` can serve only because they were seen serving them."""
-        seen = self._seen.get(staff_id) or Counter()
+        return self._seen_enough(staff_id) - self._configured(staff_id)
+
+    def _configured(self, staff_id: str) -> frozenset[str]:
+        """The roster's skills of `staff_id` and their post's services."""
         person = self._staff.get(staff_id)
-        known = set(person.skills) if person else set()
-        if person and person.post:
-            known |= self._windows.get(person.post, frozenset())
-        return frozenset(s for s, n in seen.items() if n >= self._learn_after and s not in known)
+        if person is None:
+            return frozenset()
+        return person.skills | (self._windows.get(person.post, frozenset()) if person.post else frozenset())
+
+    def _seen_enough(self, staff_id: str) -> frozenset[str]:
+        seen = self._seen.get(staff_id)
+        return frozenset(s for s, n in seen.items() if n >= self._learn_after) if seen else frozenset()
 
     def knows(self, staff_id: str) -> bool:
         """Is anything known of `staff_id`: listed in the roster, or seen completing a ticket?"""
