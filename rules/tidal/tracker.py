@@ -121,15 +121,31 @@ class TidalTracker:
     def _open(
         self, rec: Recommendation, by: str, now: datetime, *, assigned: bool = False, by_command: bool = True
     ) -> None:
+        """Follow an approved opening: its check, and each of its windows as a tidal window."""
+        self._follow(rec, by, now, self._opened, assigned=assigned, by_command=by_command)
+
+    def _cover(self, rec: Recommendation, by: str, now: datetime) -> None:
+        """Follow an approved AB-post cover: its check, and its window as a cover (never proposed for closing)."""
+        self._follow(rec, by, now, self._covers)
+
+    def _follow(
+        self,
+        rec: Recommendation,
+        by: str,
+        now: datetime,
+        into: dict[str, OpenedWindow],
+        *,
+        assigned: bool = False,
+        by_command: bool = True,
+    ) -> None:
         self._openings.append(
             Opening(rec, by, now, now + timedelta(minutes=self.settings.check_after_min), rec.projected_wait_min)
         )
         for i, wid in enumerate(rec.windows):
-            staff = rec.staff[i] if i < len(rec.staff) else None
-            self._opened[wid] = OpenedWindow(
+            into[wid] = OpenedWindow(
                 wid,
                 rec.services,
-                staff,
+                rec.staff[i] if i < len(rec.staff) else None,
                 rec.id,
                 now,
                 serves=rec.serves,
@@ -138,22 +154,6 @@ class TidalTracker:
                 assigned=assigned,
                 by_command=by_command,
             )
-
-    def _cover(self, rec: Recommendation, by: str, now: datetime) -> None:
-        self._openings.append(
-            Opening(rec, by, now, now + timedelta(minutes=self.settings.check_after_min), rec.projected_wait_min)
-        )
-        (wid,), (staff,) = rec.windows, rec.staff
-        self._covers[wid] = OpenedWindow(
-            wid,
-            rec.services,
-            staff,
-            rec.id,
-            now,
-            serves=rec.serves,
-            approved_by=by,
-            wait_before_min=rec.projected_wait_min,
-        )
 
     def reject(self, rec_id: str, by: str, reason: str, now: datetime) -> Recommendation:
         """Reject a pending recommendation: the same id is not offered again while it would be valid; a rejected
