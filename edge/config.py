@@ -49,7 +49,7 @@ from rules.hall import (
 )
 from rules.language import Role as NotifyRole
 from rules.language import Severity
-from rules.schedule import Span
+from rules.schedule import Span, staffed
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -620,7 +620,7 @@ class WindowConfig(_Section):
             except ValueError:
                 span = None
             if span is None or span.end is None:  # a shift ends by 23:59, unlike an opening span's 24:00
-                raise ValueError(f"shift {s!r} must be HH:MM-HH:MM with the start before the end")
+                raise ValueError(f"shift {s!r} must be HH:MM-HH:MM within one day (by 23:59), the start before the end")
         return v
 
 
@@ -804,9 +804,11 @@ def _cross_check_lunches(cfg: GatewayConfig) -> list[Problem]:
         if person.lunch_min > period:
             problems.append(Problem(where, f"{person.lunch_min} min does not fit tidal.lunch ({cfg.tidal.lunch})"))
         window = cfg.windows.get(person.post) if person.post else None
-        if window is not None and window.shifts and not any(a < end and b > start for a, b in window.shift_spans()):
+        if window is not None and window.shifts and not staffed(window.shift_spans(), start, end):
             shifts = ", ".join(window.shifts)
-            problems.append(Problem(where, f"{person.post}'s shifts ({shifts}) miss tidal.lunch ({cfg.tidal.lunch})"))
+            problems.append(
+                Problem(where, f"{person.post}'s shifts ({shifts}) do not cover tidal.lunch ({cfg.tidal.lunch})")
+            )
     return problems
 
 

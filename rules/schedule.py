@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any
@@ -257,4 +257,16 @@ def _spans(
     return tuple(sorted(out))
 
 
-__all__ = ["ALL_DAY", "Schedule", "Span", "SpanText", "WorkingCalendar", "in_schedule", "span_start"]
+__all__ = ["ALL_DAY", "Schedule", "Span", "SpanText", "WorkingCalendar", "in_schedule", "span_start", "staffed"]
+
+
+def staffed(shifts: Sequence[tuple[time, time]], start: time, end: time) -> bool:
+    """Do `shifts` (joined where they touch or overlap) cover all of [start, end)?"""
+    reach = start
+    for a, b in sorted(shifts):
+        if a > reach:
+            break
+        reach = max(reach, b)
+        if reach >= end:
+            return True
+    return False

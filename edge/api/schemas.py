@@ -399,7 +399,7 @@ class RecommendationOut(_Record):
     reason_code: str | None = Field(
         default=None,
         description="what kind of proposal: open, close, cover (an AB partner to a paused window, AB岗顶岗), saved "
-        "(restored from state format 1); null in records stored before issue 20",
+        "(restored from state format 1); absent in records stored before issue 20",
     )
     reason_en: str
     reason_zh: str

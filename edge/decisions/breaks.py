@@ -33,6 +33,7 @@ from rules.rota import (
     HoldSettings,
     plan_breaks,
 )
+from rules.schedule import staffed
 from rules.tidal import DemandProfile
 
 log = logging.getLogger(__name__)
@@ -72,17 +73,16 @@ def plan_inputs(
     lunches = dict(settings.lunches)
     s = settings.lunch
     configured = {w.window_id: w for w in settings.profile.windows}
-    working = {  # the posts staffed over lunch (a window's configured shifts, when it has any, must meet it)
-        w: p
-        for w, p in configured.items()
-        if not p.shifts or any(start < s.latest_end and end > s.earliest for start, end in p.shifts)
-    }
+    # the posts staffed all through the lunch period (a window's configured shifts, when it has any, must cover it:
+    # one closed for part of it is not counted on, as a window that works or as a cover)
+    working = {w: p for w, p in configured.items() if not p.shifts or staffed(p.shifts, s.earliest, s.latest_end)}
     posts = {p.staff_id: p.post for p in settings.roster if p.post}
     windows: dict[str, tuple[str, ...]] = {}
     for person in settings.roster:
         post = person.post
         if post and post not in windows and (post in working or not configured):
-            windows[post] = working[post].services if post in working else tuple(sorted(person.skills))
+            own = working[post].services if post in working else ()
+            windows[post] = own or tuple(sorted(person.skills))
     needs = []
     for person in settings.roster:
         minutes = lunches.get(person.staff_id)

@@ -61,7 +61,7 @@ from rules.alerts import NotifyReason
 from rules.clock import Clock
 from rules.commands import AckOutcome, CommandStatus, CommandTracker, DeviceCommand, TrackedCommand
 from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
-from rules.hall import UNCOUNTED, HallSnapshot
+from rules.hall import UNCOUNTED, HallSnapshot, WindowStatus
 from rules.language import Role, RuleFile, Schedule
 from rules.rota import SkillLearner
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
@@ -226,6 +226,9 @@ class Decider:
                 decider._written.update({"commands": part, **rows})
                 decider._commands_written = decider.commands.version
         decider._learn(store, clock.now(), saved)
+        for w in snapshot(clock.now()).windows:  # who sits where now: completions after the restart are credited
+            if w.staff_id and w.status is not WindowStatus.CLOSED:
+                decider._skill_seen.seat(w.window_id, w.staff_id)
         log.info(
             "decisions restored alerts=%d silences=%d tickets=%d tidal_pending=%d commands=%d profile_days=%d",
             len(decider.engine.alerts),
@@ -786,9 +789,12 @@ class Decider:
             arriving=arriving,
             skills=self.skills,
         )
-        taken = {*arriving, *(w for r in recs for w in r.windows)}
-        if self.lunch.keeper is not None:  # nobody is sent from a window whose lunch break is about to start
-            taken |= set(self.lunch.keeper.upcoming(now, BREAK_SOON))
+        # not proposed, and nobody sent from them: tidal windows (approved, or open already: a paused one is no
+        # one's own window to cover) and the windows proposed just now
+        taken = {*arriving, *(ow.window_id for ow in self.tidal.opened()), *(w for r in recs for w in r.windows)}
+        if self.lunch.keeper is not None:  # nobody is sent from an open window whose lunch break is about to start
+            open_now = {w.window_id for w in hall.windows if w.status is WindowStatus.OPEN}
+            taken |= set(self.lunch.keeper.upcoming(now, BREAK_SOON)) & open_now
         covers = recommend_cover(
             hall, self.skills, self.demand, self.tidal.settings, now, taken=taken, arriving=arriving
         )

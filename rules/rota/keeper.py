@@ -79,6 +79,26 @@ class BreakEvent:
     status: BreakStatus
 
 
+LUNCH_WORDS = ("lunch", "午")  # a pause reason naming lunch (lunch, 午休, 午餐): the break taken, early or not
+LUNCH_EARLY = timedelta(minutes=90)  # … counted as the planned break when it began at most this before its start
+
+
+def _lunch_taken(s: BreakStatus, view: WindowView) -> bool:
+    """The window is paused for lunch (its reason says so), begun at most LUNCH_EARLY before the break's start."""
+    reason = (view.pause_reason or "").lower()
+    return (
+        view.status is WindowStatus.PAUSED
+        and view.paused_since is not None
+        and view.paused_since >= s.start - LUNCH_EARLY
+        and any(word in reason for word in LUNCH_WORDS)
+    )
+
+
+def _someone_else(s: BreakStatus, view: WindowView) -> bool:
+    """The window is open with someone other than the person whose break it is (their AB partner covering)."""
+    return bool(view.staff_id and s.planned.staff_id and view.staff_id != s.planned.staff_id)
+
+
 class BreakKeeper:
     """One day's `BreakPlan`, followed against the hall minute by minute (`step`)."""
 
@@ -119,17 +139,18 @@ class BreakKeeper:
         self, s: BreakStatus, view: WindowView | None, waits: dict[str, ServiceView], now: datetime
     ) -> tuple[BreakStatus, BreakEventKind | None]:
         status = view.status if view is not None else None
+        if s.state is BreakState.PLANNED and view is not None and _lunch_taken(s, view):
+            return replace(s, state=BreakState.ON_BREAK, began=view.paused_since), None  # gone to lunch early
         if s.state in (BreakState.OVER, BreakState.MISSED) or now < s.start:
             return s, None
         if s.state is BreakState.ON_BREAK:
-            return self._back(s, status, now), None
+            return self._back(s, view, now), None
         if now >= s.end:  # its time passed without a pause (or before the keeper saw it): never announced late
             return replace(s, state=BreakState.MISSED), None
         if status is WindowStatus.PAUSED:
             paused = view.paused_since if view is not None else None
-            if paused is not None and paused < s.start - EARLY:
-                return s, None  # a pause of its own, begun well before: the break waits for it to end
-            return replace(s, state=BreakState.ON_BREAK, began=now), None
+            own = paused is not None and paused < s.start - EARLY  # a pause of its own, begun well before: it waits
+            return (s if own else replace(s, state=BreakState.ON_BREAK, began=now)), None
         if status is WindowStatus.CLOSED:  # not in yet: nothing to hold or start; after its start: the shift ended
             return (s if s.state is BreakState.PLANNED else replace(s, state=BreakState.OVER)), None
         if s.state is BreakState.DUE:
@@ -137,14 +158,18 @@ class BreakKeeper:
         return self._due_or_held(s, view, waits)
 
     @staticmethod
-    def _back(s: BreakStatus, status: WindowStatus | None, now: datetime) -> BreakStatus:
-        """A break under way, the window open or closed again: over — or, open after a short pause (under
-        min(SHORT, half the break)), not the break at all: still due (its staff were told)."""
+    def _back(s: BreakStatus, view: WindowView | None, now: datetime) -> BreakStatus:
+        """A break under way, the window open or closed again: over — unless someone else opened it (the AB partner
+        covering: the break goes on), or it opened again after a short pause (under min(SHORT, half the break)):
+        that was not the break, which is to come again (told again at the next step)."""
+        status = view.status if view is not None else None
         if status not in (WindowStatus.OPEN, WindowStatus.CLOSED):
+            return s
+        if status is WindowStatus.OPEN and view is not None and _someone_else(s, view):
             return s
         short = min(SHORT, (s.end - s.start) / 2)
         if status is WindowStatus.OPEN and s.began is not None and now - s.began < short and now < s.end:
-            return replace(s, state=BreakState.DUE, began=None)
+            return replace(s, state=BreakState.PLANNED, began=None)
         return replace(s, state=BreakState.OVER)
 
     def _due_or_held(
@@ -213,7 +238,8 @@ class BreakKeeper:
                         (str(c), int(n), None if w is None else float(w)) for c, n, w in row.get("held_by", [])
                     ),
                 )
-                if taken[w].start.tzinfo is None or taken[w].end.tzinfo is None:
+                t = taken[w]
+                if any(x is not None and x.tzinfo is None for x in (t.start, t.end, t.began)):
                     raise ValueError("naive time")
         except (ValueError, KeyError, TypeError, AttributeError):
             return False

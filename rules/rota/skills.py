@@ -165,6 +165,10 @@ class SkillLearner:
         self._service: OrderedDict[str, str] = OrderedDict()
         self._at: dict[str, str] = {}
 
+    def seat(self, window_id: str, staff_id: str) -> None:
+        """`staff_id` is at `window_id` (the hall as it stands after a restart, before any `window.opened`)."""
+        self._at[window_id] = staff_id
+
     def learn(self, msg: DeviceMessage) -> None:
         p = msg.payload
         if isinstance(p, TicketIssued):

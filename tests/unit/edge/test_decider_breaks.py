@@ -137,9 +137,9 @@ def test_a_box_started_in_the_afternoon_announces_no_lunch_that_is_over(tmp_path
 
 def test_the_cover_is_the_ab_partner_staffed_over_lunch(tmp_path: Path) -> None:
     roster = HALL.replace(
-        "  W2: {name: 2号窗, services: [JT]}", '  W2: {name: 2号窗, services: [JT], shifts: ["08:30-11:00"]}'
+        "  W2: {name: 2号窗, services: [JT]}", '  W2: {name: 2号窗, services: [JT], shifts: ["08:30-11:15"]}'
     )
-    h = Hall(tmp_path, roster.replace(", lunch_min: 45", ""))  # 钟华 leaves at 11:00: W2 is closed over lunch
+    h = Hall(tmp_path, roster.replace(", lunch_min: 45", ""))  # 钟华 leaves at 11:15: W2 is closed over most of lunch
     h.at(0)
     (w1,) = h.decider.lunch.day(T0.date())["breaks"]  # type: ignore[misc]
     assert (w1["window_id"], w1["cover_window_id"], w1["cover_staff_id"]) == ("W1", None, None)
@@ -176,3 +176,18 @@ def test_no_partner_is_sent_to_cover_when_their_own_lunch_is_about_to_start(tmp_
 
     assert covers_at("early", "early") == [("S2",)]  # 钟华, her AB partner
     assert covers_at("late", "late") == []  # 钟华's own lunch starts in 10 min: not sent
+
+
+def test_a_window_paused_just_before_its_lunch_still_gets_its_partner(tmp_path: Path) -> None:
+    h = Hall(tmp_path)
+    h.hear(
+        win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
+        win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
+    )
+    h.at(0)
+    w1 = next(b for b in h.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == "W1")  # type: ignore[attr-defined]
+    start = int(str(w1["start"])[11:13]) * 60 + int(str(w1["start"])[14:16]) - 9 * 60
+    h.hear(win(h.feed, (start - 40) * 60, "W1", "window.paused", reason="meeting"))  # away 40 min before her lunch
+    h.hear(*(issue(h.feed, (start - 30) * 60 + i, f"m{i}", service="MZ") for i in range(6)))
+    h.at(start - 10)  # her own lunch is near: that keeps nobody from covering her paused window
+    assert [r.staff for r in h.decider.tidal.pending() if r.windows == ("W1",)] == [("S2",)]

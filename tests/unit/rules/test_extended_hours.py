@@ -83,3 +83,23 @@ def test_the_evening_period_counts_too() -> None:
     assert h.firing(5 * 60 + 34) == []  # 17:34
     (note,) = h.firing(5 * 60 + 36)  # 17:36: the evening service has not started
     assert note.alert.labels["window"] == "W9"
+
+
+def test_touching_periods_are_one_stretch_and_an_offline_terminal_is_not_alerted_as_closed() -> None:
+    h = Hall()
+    h.profile = HallProfile(
+        "h1",
+        "Asia/Shanghai",
+        services=(ServiceProfile("SB", "社会保险"),),
+        windows=(WindowProfile("W9", "延时服务窗", ("SB",), None, ((time(8, 30), time(12, 0)), LUNCH)),),
+    )
+    h.state = HallState(h.profile)
+    h.hear(-180, "W9", "window.closed")  # closed from 09:00 on
+    (note,) = h.firing(-150)  # 09:30
+    assert note.reason.value == "firing"
+    assert [n.reason.value for n in h.firing(5)] == []  # at 12:05 the same alert goes on: no resolve, no new one
+    assert h.engine.alerts and all(a.rule_id != RULE or a.state.value == "firing" for a in h.engine.alerts.values())
+    off = Hall()
+    off.hear(-180, "W9", "window.opened", staff_id="S9", services=["SB"])
+    off.state.apply(off.feed("window", "W9", (NOON - T0).total_seconds() + 60, on="state", will=True))
+    assert off.firing(10) == []  # its terminal is away: device-offline says so, not "not open for 90 min"

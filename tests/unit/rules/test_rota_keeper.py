@@ -123,7 +123,9 @@ def test_a_short_pause_is_not_the_lunch_and_an_earlier_pause_of_its_own_is_waite
     keeper.step(h.snap(START + 120), at(START + 120))
     h.apply(win(h.feed, START + 240, "W1", "window.resumed"))  # back after 3 min: not a 45-min lunch
     assert keeper.step(h.snap(START + 300), at(START + 300)) == []
-    assert keeper.at("W1").state is BreakState.DUE  # type: ignore[union-attr]
+    assert keeper.at("W1").state is BreakState.PLANNED  # type: ignore[union-attr]  # still to come …
+    (again,) = keeper.step(h.snap(START + 360), at(START + 360))
+    assert again.kind is BreakEventKind.DUE  # … and said again
     early, k2 = hall(), BreakKeeper(plan())
     early.apply(win(early.feed, START - 40 * 60, "W1", "window.paused", reason="meeting"))  # 40 min before
     assert k2.step(early.snap(START), at(START)) == []
@@ -142,3 +144,29 @@ def test_the_reason_of_a_hold_survives_a_restart() -> None:
     assert again.at("W1").held_by == keeper.at("W1").held_by != ()  # type: ignore[union-attr]
     naive = keeper.dump().replace("+08:00", "")
     assert not BreakKeeper(plan()).load(naive)  # a time without its zone is refused, not a crash later
+
+
+def test_the_partner_covering_the_window_does_not_end_the_break() -> None:
+    h, keeper = hall(), BreakKeeper(plan())
+    keeper.step(h.snap(START), at(START))
+    h.apply(win(h.feed, START + 60, "W1", "window.paused", reason="lunch"))
+    keeper.step(h.snap(START + 120), at(START + 120))
+    h.apply(win(h.feed, START + 180, "W1", "window.opened", staff_id="staff-W2", services=["MZ"]))  # the cover
+    for t in (START + 240, START + 46 * 60):
+        keeper.step(h.snap(t), at(t))
+        assert keeper.at("W1").state is BreakState.ON_BREAK  # type: ignore[union-attr]  # not due, not missed
+    h.apply(win(h.feed, START + 47 * 60, "W1", "window.opened", staff_id="staff-W1", services=["MZ"]))  # she is back
+    keeper.step(h.snap(START + 48 * 60), at(START + 48 * 60))
+    assert keeper.at("W1").state is BreakState.OVER  # type: ignore[union-attr]
+
+
+def test_a_lunch_taken_early_is_the_break_and_is_not_announced_again() -> None:
+    h, keeper = hall(), BreakKeeper(plan())
+    h.apply(win(h.feed, START - 50 * 60, "W1", "window.paused", reason="午休"))  # 50 min before the plan
+    assert keeper.step(h.snap(START - 49 * 60), at(START - 49 * 60)) == []
+    s = keeper.at("W1")
+    assert s is not None and s.state is BreakState.ON_BREAK and s.began == at(START - 50 * 60)
+    h.apply(win(h.feed, START - 10 * 60, "W1", "window.resumed"))  # back before the planned start
+    for t in (START - 5 * 60, START, START + 60):
+        assert keeper.step(h.snap(t), at(t)) == []
+    assert keeper.at("W1").state is BreakState.OVER  # type: ignore[union-attr]
