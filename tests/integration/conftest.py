@@ -209,12 +209,13 @@ def hall(mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProc
 
 @pytest.fixture
 def simulate(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[..., None]]:
-    """Starts the simulated county hall (seed 1, obeying the gateway) at `at` for a duration, its clock at HALL_SPEED;
-    stopped when the test ends. Give it a duration well past what the test needs: on a loaded box the test takes
-    longer, and a hall that ends under it falls silent (every device offline)."""
+    """Starts the simulated county hall (or `scenario`: a packaged name or a file; seed 1, obeying the gateway) at `at`
+    for a duration, its clock at HALL_SPEED (or `speed`); stopped when the test ends. Give it a duration well past
+    what the test needs: on a loaded box the test takes longer, and a hall that ends under it falls silent (every
+    device offline)."""
     running: list[subprocess.Popen[bytes]] = []
 
-    def start(duration: str, at: datetime) -> None:
+    def start(duration: str, at: datetime, scenario: str = "county", speed: float = HALL_SPEED) -> None:
         with (tmp_path / "simulator.log").open("wb") as log:  # the child keeps its own copy of the file
             running.append(
                 subprocess.Popen(
@@ -226,11 +227,11 @@ def simulate(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[.
                         "--broker",
                         mosquitto.url,
                         "--scenario",
-                        "county",
+                        scenario,
                         "--seed",
                         "1",
                         "--speed",
-                        str(HALL_SPEED),
+                        str(speed),
                         "--start",
                         at.isoformat(),
                         "--duration",

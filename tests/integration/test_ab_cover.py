@@ -5,8 +5,6 @@ manager approves, and the simulated queue system moves the partner: W1 opens wit
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from edge.broker import MosquittoProcess
-from tests.integration.conftest import PASSWORD, ROOT, GatewayProcess, demo_gateway, wait_until
+from tests.integration.conftest import PASSWORD, GatewayProcess, demo_gateway, wait_until
 
 SPEED = 30  # hall seconds per second: a recommendation holds 10 hall minutes, 20 s here
 START = datetime(2026, 11, 23, 10, 35, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday, within the opening hours
@@ -54,7 +52,10 @@ def with_queue_system(cfg: dict[str, Any]) -> None:
 
 
 def test_an_approved_ab_cover_moves_the_partner_to_the_paused_window(
-    mosquitto: MosquittoProcess, gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
+    mosquitto: MosquittoProcess,
+    gateway_factory: Callable[..., GatewayProcess],
+    simulate: Callable[..., None],
+    tmp_path: Path,
 ) -> None:
     scenario = tmp_path / "ab.yaml"
     scenario.write_text(SCENARIO, encoding="utf-8")
@@ -62,31 +63,7 @@ def test_an_approved_ab_cover_moves_the_partner_to_the_paused_window(
         gateway_factory, mosquitto.url, tmp_path, str(scenario), SPEED, edit=with_queue_system, max_lead_s=86_400
     )
     manager = httpx.Client(base_url=gw.url, auth=httpx.BasicAuth("wang", PASSWORD), timeout=10)
-    with (tmp_path / "simulator.log").open("wb") as log:
-        simulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edge.cli",
-                "simulate",
-                "--broker",
-                mosquitto.url,
-                "--scenario",
-                str(scenario),
-                "--seed",
-                "1",
-                "--speed",
-                str(SPEED),
-                "--start",
-                START.isoformat(),
-                "--duration",
-                "120m",
-                "--obey-commands",
-            ],
-            stdout=log,
-            stderr=log,
-            cwd=ROOT,
-        )
+    simulate("120m", START, scenario=str(scenario), speed=SPEED)
     try:
 
         def covers() -> list[dict[str, Any]]:
@@ -125,5 +102,3 @@ def test_an_approved_ab_cover_moves_the_partner_to_the_paused_window(
         assert all("W1" not in r["windows"] for r in closes), closes
     finally:
         manager.close()
-        simulator.kill()
-        simulator.wait()

@@ -6,20 +6,15 @@ carries the moved break on. Real SQLite file, FixedClock."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 from pathlib import Path
 
+from devices.codec import DeviceMessage
 from devices.contract import COMMANDS_BY_DEVICE
 from devices.topics import DeviceType
 from edge.config import load_config
-from edge.decisions import Decider, decider_for
-from edge.store import Store
-from edge.stream import Broadcaster
-from rules.clock import FixedClock
-from rules.hall import HallState
-from rules.language import builtin_rules
-from tests.unit.rules.feed import T0, Feed, issue, win
+from tests.unit.edge.test_decider_commands import Hall as DeciderHall
+from tests.unit.rules.feed import T0, issue, win
 
 HALL = """\
 hall: {id: h1}
@@ -34,40 +29,34 @@ staff:
 TOMORROW = T0.date() + timedelta(days=1)
 
 
-class Hall:
+class Hall(DeciderHall):
+    """The two-window hall of HALL (or `roster`) on a real file and a manual clock, fed whole messages."""
+
     def __init__(self, tmp: Path, roster: str = HALL) -> None:
         path = tmp / "gateway.yaml"
         path.write_text(roster + f"storage: {{path: {tmp / 'g.db'}}}\n", encoding="utf-8")
-        self.cfg = load_config(path)
-        self.clock = FixedClock(T0)
-        self.store = Store(self.cfg.storage.path)
-        self.state = HallState(self.cfg.profile())
-        self.feed = Feed()
-        self.decider = self.restart()
+        super().__init__(tmp, cfg=load_config(path))
 
-    def restart(self) -> Decider:
-        self.decider = decider_for(
-            self.cfg, builtin_rules(), self.store, self.clock, self.state.snapshot, stream=Broadcaster()
-        )
-        return self.decider
-
-    def hear(self, *messages: object) -> None:
+    def play(self, *messages: DeviceMessage) -> None:
         for m in messages:
-            self.state.apply(m)  # type: ignore[arg-type]
-            self.decider.on_message(m)  # type: ignore[arg-type]
+            self.state.apply(m)
+            self.decider.on_message(m)
 
-    def at(self, minutes_after_nine: float) -> None:
-        self.clock.set(T0 + timedelta(minutes=minutes_after_nine))
-        self.decider.evaluate()
+    def minute(self, minutes_after_nine: float) -> None:
+        self.at(minutes_after_nine * 60)
 
-    def sent(self, topic: str) -> list[dict[str, object]]:
-        rows = self.store.outbox.due(T0.timestamp() + 10**9, limit=1000)
-        return [json.loads(m.payload) for m in rows if m.target == topic]
+    def morning(self) -> None:
+        """任静 opens W1 (民政) and 钟华 W2 (交通) at 09:00, and the decider evaluates then."""
+        self.play(
+            win(self.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
+            win(self.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
+        )
+        self.minute(0)
 
 
 def test_lunches_are_planned_a_day_ahead_apart_and_each_covered_by_the_ab_partner(tmp_path: Path) -> None:
     h = Hall(tmp_path)
-    h.at(0)  # 09:00: today's plan is made at the first evaluation
+    h.minute(0)  # 09:00: today's plan is made at the first evaluation
     today = h.decider.lunch.day(T0.date())
     assert today["planned"] and today["known_demand"] is False  # a new hall: no weekday history yet
     w1, w2 = sorted(today["breaks"], key=lambda b: b["window_id"])  # type: ignore[arg-type]
@@ -82,57 +71,53 @@ def test_lunches_are_planned_a_day_ahead_apart_and_each_covered_by_the_ab_partne
 
 def test_nobody_with_a_lunch_to_plan_says_so(tmp_path: Path) -> None:
     h = Hall(tmp_path, HALL.replace(", lunch_min: 60", "").replace(", lunch_min: 45", ""))
-    h.at(0)
+    h.minute(0)
     day = h.decider.lunch.day(T0.date())
     assert (day["planned"], day["problem"], day["breaks"]) == (False, "none_to_plan", [])
 
 
 def test_a_break_is_held_back_while_its_queue_is_long_then_due_and_told_to_its_window(tmp_path: Path) -> None:
     h = Hall(tmp_path)
-    h.hear(
-        win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
-        win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
-    )
-    h.at(0)
+    h.morning()
     first = min(h.decider.lunch.day(T0.date())["breaks"], key=lambda b: b["start"])  # type: ignore[arg-type]
     window, start = first["window_id"], int(first["start"][11:13]) * 60 + int(first["start"][14:16]) - 9 * 60
     service = "MZ" if window == "W1" else "JT"
-    h.hear(*(issue(h.feed, (start - 5) * 60 + i, f"t{i}", service=service) for i in range(12)))
-    h.at(start)
-    (held,) = h.sent("hallops/h1/breaks")
+    h.play(*(issue(h.feed, (start - 5) * 60 + i, f"t{i}", service=service) for i in range(12)))
+    h.minute(start)
+    (held,) = h.sent_to("hallops/h1/breaks")
     assert (held["type"], held["event"], held["window_id"], held["holds"]) == ("break", "held", window, 1)
     assert held["held_by"][0]["waiting"] == 12  # type: ignore[index]
     assert "午休推迟到" in str(held["text_zh"]) and "lunch break moved to" in str(held["text_en"])
-    (shown,) = h.sent(f"hall/h1/window/{window}/cmd")
+    (shown,) = h.sent_to(f"hall/h1/window/{window}/cmd")
     takes = {m.model_fields["type"].default for m in COMMANDS_BY_DEVICE[DeviceType.WINDOW]}
     assert shown["type"] in takes  # a command the window's terminal takes (the contract), else it answers unsupported
     assert shown["type"] == "nudge" and "午休推迟到" in str(shown["message"])
     assert shown["waiting"] == 12
     h.restart()  # the hold survives a restart on the same day
-    h.at(start + 1)
+    h.minute(start + 1)
     (after,) = [b for b in h.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == window]  # type: ignore[attr-defined]
     assert (after["holds"], after["state"]) == (1, "held")
-    assert len(h.sent("hallops/h1/breaks")) == 1  # and is not told again
-    h.hear(*(win(h.feed, (start + 2) * 60 + i, window, "ticket.called", ticket_id=f"t{i}") for i in range(12)))
-    h.at(start + 15)  # its new start, the queue called: due now
-    due = h.sent("hallops/h1/breaks")[-1]
+    assert len(h.sent_to("hallops/h1/breaks")) == 1  # and is not told again
+    h.play(*(win(h.feed, (start + 2) * 60 + i, window, "ticket.called", ticket_id=f"t{i}") for i in range(12)))
+    h.minute(start + 15)  # its new start, the queue called: due now
+    due = h.sent_to("hallops/h1/breaks")[-1]
     assert (due["event"], due["window_id"]) == ("due", window)
     assert "午休时间到" in str(due["text_zh"]) and "顶岗" in str(due["text_zh"])
 
 
 def test_a_box_started_in_the_afternoon_announces_no_lunch_that_is_over(tmp_path: Path) -> None:
     h = Hall(tmp_path)
-    h.hear(
+    h.play(
         win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
         win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
     )
-    h.at(6 * 60)  # 15:00: the first evaluation of the day
-    assert h.sent("hallops/h1/breaks") == [] and h.sent("hall/h1/window/W1/cmd") == []
+    h.minute(6 * 60)  # 15:00: the first evaluation of the day
+    assert h.sent_to("hallops/h1/breaks") == [] and h.sent_to("hall/h1/window/W1/cmd") == []
     states = {b["window_id"]: b["state"] for b in h.decider.lunch.day(T0.date())["breaks"]}  # type: ignore[attr-defined]
     assert states == {"W1": "missed", "W2": "missed"}
-    h.at(-60 * 24 + 6 * 60)  # the clock set back a day (to Sunday 15:00) …
-    h.at(6 * 60 + 1)  # … and on again: today's breaks as they were, nothing said
-    assert h.sent("hallops/h1/breaks") == []
+    h.minute(-60 * 24 + 6 * 60)  # the clock set back a day (to Sunday 15:00) …
+    h.minute(6 * 60 + 1)  # … and on again: today's breaks as they were, nothing said
+    assert h.sent_to("hallops/h1/breaks") == []
 
 
 def test_the_cover_is_the_ab_partner_staffed_over_lunch(tmp_path: Path) -> None:
@@ -140,13 +125,13 @@ def test_the_cover_is_the_ab_partner_staffed_over_lunch(tmp_path: Path) -> None:
         "  W2: {name: 2号窗, services: [JT]}", '  W2: {name: 2号窗, services: [JT], shifts: ["08:30-11:15"]}'
     )
     h = Hall(tmp_path, roster.replace(", lunch_min: 45", ""))  # 钟华 leaves at 11:15: W2 is closed over most of lunch
-    h.at(0)
+    h.minute(0)
     (w1,) = h.decider.lunch.day(T0.date())["breaks"]  # type: ignore[misc]
     assert (w1["window_id"], w1["cover_window_id"], w1["cover_staff_id"]) == ("W1", None, None)
     shared = HALL + "  S3: {name: 王芳, post: W2}\n"  # a second person at W2 (another shift), not 任静's partner
     (tmp_path / "b").mkdir()
     h2 = Hall(tmp_path / "b", shared)
-    h2.at(0)
+    h2.minute(0)
     w1 = next(b for b in h2.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == "W1")  # type: ignore[attr-defined]
     assert (w1["cover_window_id"], w1["cover_staff_name"]) == ("W2", "钟华")
 
@@ -160,18 +145,14 @@ def test_no_partner_is_sent_to_cover_when_their_own_lunch_is_about_to_start(tmp_
         at `when`: "early" (10 min into her lunch) or "late" (10 min before 钟华's own lunch)."""
         (tmp_path / sub).mkdir()
         h = Hall(tmp_path / sub)
-        h.hear(
-            win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
-            win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
-        )
-        h.at(0)
+        h.morning()
         breaks = {b["window_id"]: b for b in h.decider.lunch.day(T0.date())["breaks"]}  # type: ignore[attr-defined]
         first, second = minute(breaks["W1"]["start"]), minute(breaks["W2"]["start"])
         assert first + 10 < second - 10  # 任静 first, then 钟华 (the partners apart)
-        h.at(first)  # her lunch is due …
-        h.hear(win(h.feed, (first + 1) * 60, "W1", "window.paused", reason="lunch"))  # … and she goes
-        h.hear(*(issue(h.feed, (first + 2) * 60 + i, f"m{i}", service="MZ") for i in range(6)))
-        h.at(first + 10 if when == "early" else second - 10)
+        h.minute(first)  # her lunch is due …
+        h.play(win(h.feed, (first + 1) * 60, "W1", "window.paused", reason="lunch"))  # … and she goes
+        h.play(*(issue(h.feed, (first + 2) * 60 + i, f"m{i}", service="MZ") for i in range(6)))
+        h.minute(first + 10 if when == "early" else second - 10)
         return [r.staff for r in h.decider.tidal.pending() if r.windows == ("W1",)]
 
     assert covers_at("early", "early") == [("S2",)]  # 钟华, her AB partner
@@ -180,14 +161,10 @@ def test_no_partner_is_sent_to_cover_when_their_own_lunch_is_about_to_start(tmp_
 
 def test_a_window_paused_just_before_its_lunch_still_gets_its_partner(tmp_path: Path) -> None:
     h = Hall(tmp_path)
-    h.hear(
-        win(h.feed, 0, "W1", "window.opened", staff_id="S1", services=["MZ"]),
-        win(h.feed, 0, "W2", "window.opened", staff_id="S2", services=["JT"]),
-    )
-    h.at(0)
+    h.morning()
     w1 = next(b for b in h.decider.lunch.day(T0.date())["breaks"] if b["window_id"] == "W1")  # type: ignore[attr-defined]
     start = int(str(w1["start"])[11:13]) * 60 + int(str(w1["start"])[14:16]) - 9 * 60
-    h.hear(win(h.feed, (start - 40) * 60, "W1", "window.paused", reason="meeting"))  # away 40 min before her lunch
-    h.hear(*(issue(h.feed, (start - 30) * 60 + i, f"m{i}", service="MZ") for i in range(6)))
-    h.at(start - 10)  # her own lunch is near: that keeps nobody from covering her paused window
+    h.play(win(h.feed, (start - 40) * 60, "W1", "window.paused", reason="meeting"))  # away 40 min before her lunch
+    h.play(*(issue(h.feed, (start - 30) * 60 + i, f"m{i}", service="MZ") for i in range(6)))
+    h.minute(start - 10)  # her own lunch is near: that keeps nobody from covering her paused window
     assert [r.staff for r in h.decider.tidal.pending() if r.windows == ("W1",)] == [("S2",)]

@@ -24,13 +24,16 @@ KIOSK_CMD = "hall/h1/kiosk/K1/cmd"
 class Hall:
     """A hall's decider on a real file, on a manual clock, fed as the gateway feeds it."""
 
-    def __init__(self, tmp: Path, waits: list[float] | None = None, speed: float | None = None) -> None:
+    def __init__(
+        self, tmp: Path, waits: list[float] | None = None, speed: float | None = None, cfg: GatewayConfig | None = None
+    ) -> None:
+        """`cfg`: a configuration of the test's own (else hall h1 with `waits` and `speed`)."""
         overrides: dict[str, dict[str, object]] = {"hall": {"id": "h1"}, "storage": {"path": str(tmp / "g.db")}}
         if waits is not None:
             overrides["commands"] = {"ack_waits_s": waits}
         if speed is not None:  # the device clock of a gateway fed by a sped-up simulation (here: the manual clock)
             overrides["clock"] = {"mode": "device", "speed": speed}
-        self.cfg: GatewayConfig = load_config(None, overrides)
+        self.cfg: GatewayConfig = cfg or load_config(None, overrides)
         self.store = Store(self.cfg.storage.path)
         self.state = HallState(self.cfg.profile())
         self.clock = FixedClock(T0)

@@ -13,17 +13,17 @@ from tests.unit.rules.feed import issue, win
 
 def learn(h: Hall) -> None:
     """A person the roster does not list (S9) sits at W1 and completes three 民政 (MZ) tickets."""
-    h.hear(win(h.feed, 0, "W1", "window.opened", staff_id="S9", services=["MZ"]))
+    h.play(win(h.feed, 0, "W1", "window.opened", staff_id="S9", services=["MZ"]))
     for i in range(3):
-        h.hear(issue(h.feed, 10 + i, f"a{i}", service="MZ"))
-        h.hear(win(h.feed, 20 + i, "W1", "service.completed", ticket_id=f"a{i}", duration_s=300))
+        h.play(issue(h.feed, 10 + i, f"a{i}", service="MZ"))
+        h.play(win(h.feed, 20 + i, "W1", "service.completed", ticket_id=f"a{i}", duration_s=300))
 
 
 def test_learned_skills_are_kept_over_a_restart(tmp_path: Path) -> None:
     h = Hall(tmp_path)
     learn(h)
     assert h.decider.skills.can_serve("S9", ["MZ"])
-    h.at(1)  # a decision state written
+    h.minute(1)  # a decision state written
     again: Decider = h.restart()
     assert again.skills.can_serve("S9", ["MZ"])  # learned before, known now
     assert not again.skills.can_serve("S9", ["JT"])
@@ -32,7 +32,7 @@ def test_learned_skills_are_kept_over_a_restart(tmp_path: Path) -> None:
 def test_a_saved_skills_state_that_is_not_one_is_ignored(tmp_path: Path) -> None:
     h = Hall(tmp_path)
     learn(h)
-    h.at(1)
+    h.minute(1)
     h.store.decisions.write({"skills": '{"S9": {"MZ": "many"}}'}, [], [], 0.0)
     again = h.restart()  # starts, having learned nothing
     assert not again.skills.can_serve("S9", ["MZ"])
