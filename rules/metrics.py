@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from rules.commands import CommandStatus, GatewayWithCommands, TrackedCommand
 from rules.hall import DeviceView, HallSnapshot, ServiceView, WindowStatus, WindowView, ZoneView
+from rules.schedule import joined
 
 
 class Subject(StrEnum):
@@ -125,22 +126,11 @@ def _shift_missed_since(v: View, h: HallSnapshot, now: datetime) -> datetime | N
     if not w.shifts or w.status in (WindowStatus.OPEN, WindowStatus.PAUSED, WindowStatus.OFFLINE):
         return None  # offline: its terminal is away (device-offline says so), whether it is open is not known
     local = now.astimezone(ZoneInfo(h.timezone))
-    for start, end in _blocks(w.shifts):
+    for start, end in joined(w.shifts):
         if start <= local.time() < end:
             began = datetime.combine(local.date(), start, local.tzinfo)
             return w.status_since if w.status_since is not None and w.status_since > began else began
     return None
-
-
-def _blocks(shifts: tuple[tuple[time, time], ...]) -> list[tuple[time, time]]:
-    """The shifts with those that touch or overlap joined (08:30-12:00 and 12:00-13:30 are one staffed stretch)."""
-    out: list[tuple[time, time]] = []
-    for start, end in sorted(shifts):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(end, out[-1][1]))
-        else:
-            out.append((start, end))
-    return out
 
 
 def _serving_since(v: View, h: HallSnapshot, now: datetime) -> datetime | None:

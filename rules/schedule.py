@@ -257,16 +257,30 @@ def _spans(
     return tuple(sorted(out))
 
 
-__all__ = ["ALL_DAY", "Schedule", "Span", "SpanText", "WorkingCalendar", "in_schedule", "span_start", "staffed"]
+__all__ = [
+    "ALL_DAY",
+    "Schedule",
+    "Span",
+    "SpanText",
+    "WorkingCalendar",
+    "in_schedule",
+    "joined",
+    "span_start",
+    "staffed",
+]
+
+
+def joined(shifts: Sequence[tuple[time, time]]) -> list[tuple[time, time]]:
+    """The shifts in order, those that touch or overlap joined (08:30-12:00 and 12:00-13:30 are one stretch)."""
+    out: list[tuple[time, time]] = []
+    for start, end in sorted(shifts):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
 
 
 def staffed(shifts: Sequence[tuple[time, time]], start: time, end: time) -> bool:
-    """Do `shifts` (joined where they touch or overlap) cover all of [start, end)?"""
-    reach = start
-    for a, b in sorted(shifts):
-        if a > reach:
-            break
-        reach = max(reach, b)
-        if reach >= end:
-            return True
-    return False
+    """Do `shifts` cover all of [start, end)?"""
+    return any(a <= start and b >= end for a, b in joined(shifts))

@@ -32,15 +32,14 @@ from rules.rota import (
     BreakStatus,
     HoldSettings,
     plan_breaks,
+    plan_slots,
 )
 from rules.schedule import staffed
 from rules.tidal import DemandProfile
 
 log = logging.getLogger(__name__)
 
-SLOT = timedelta(minutes=15)
 UNKNOWN_LOAD = 0.7  # how busy the windows are taken to be over lunch on a day the demand profile knows nothing of
-AFTER = timedelta(hours=1)  # the planner also counts the hour after the period (a queue left still waits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +92,7 @@ def plan_inputs(
         needs.append(BreakNeed(person.post, minutes, person.staff_id, cover=cover))
     if not needs:
         return None
-    zone = ZoneInfo(settings.profile.timezone)
-    first = datetime.combine(day, s.earliest, zone)
-    last = datetime.combine(day, s.latest_end, zone) + AFTER
-    slots = []
-    at = first
-    while at < last:
-        slots.append(at)
-        at += SLOT
+    slots, _ = plan_slots(day, settings.profile.timezone, s)
     services = sorted({c for svc in windows.values() for c in svc})
     aht = {c: aht_min[c] for c in services if c in aht_min}
     known = {(c, t): r for c in services for t in slots if (r := demand.rate(c, t)) is not None}

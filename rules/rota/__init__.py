@@ -5,7 +5,7 @@ Owns the skills model and the break planner; pure, like the rest of `rules`. The
 (rules/tidal/) asks the skills model whom it can send where; edge/ and the bench carry the break plan out.
 """
 
-from rules.rota.breaks import BreakNeed, BreakPlan, BreakSettings, PlannedBreak, plan_breaks
+from rules.rota.breaks import BreakNeed, BreakPlan, BreakSettings, PlannedBreak, plan_breaks, plan_slots
 from rules.rota.keeper import BreakEvent, BreakEventKind, BreakKeeper, BreakState, BreakStatus, HoldSettings
 from rules.rota.skills import PostKind, SkillBook, SkillLearner, StaffSkills
 
@@ -25,4 +25,5 @@ __all__ = [
     "SkillLearner",
     "StaffSkills",
     "plan_breaks",
+    "plan_slots",
 ]

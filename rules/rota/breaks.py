@@ -195,6 +195,19 @@ def _service_level(servers: float, load: float, aht: float, target: float) -> fl
     return whole(low) if frac < 1e-9 else (1 - frac) * whole(low) + frac * whole(low + 1)
 
 
+def plan_slots(day: date, timezone: str, settings: BreakSettings) -> tuple[list[datetime], int]:
+    """The 15-min slots a plan of `day` looks at, and how many of them are the lunch period (where breaks fall):
+    the period's, then the hour after it (a queue left at the end still waits)."""
+    zone = ZoneInfo(timezone)
+    last = datetime.combine(day, settings.latest_end, zone)
+    slots = []
+    at = datetime.combine(day, settings.earliest, zone)
+    while at < last:
+        slots.append(at)
+        at += SLOT
+    return slots + [last + SLOT * k for k in range(AFTER_SLOTS)], len(slots)
+
+
 def plan_breaks(
     day: date,
     timezone: str,
@@ -208,16 +221,8 @@ def plan_breaks(
     too); `needs`: who needs a break; `rate`: expected arrivals an hour per service and slot (e.g.
     `DemandProfile.rate`); `aht_min`: mean handling time per service (a service without one is not planned for)."""
     s = settings or BreakSettings()
-    zone = ZoneInfo(timezone)
-    first = datetime.combine(day, s.earliest, zone)
-    last = datetime.combine(day, s.latest_end, zone)
-    slots = []
-    at = first
-    while at < last:
-        slots.append(at)
-        at += SLOT
-    period = len(slots)  # breaks fall in these; the hour after counts too (a queue left at the end still waits)
-    slots += [last + SLOT * k for k in range(AFTER_SLOTS)]
+    slots, period = plan_slots(day, timezone, s)
+    first = slots[0]
     seen: set[str] = set()
     for need in needs:
         if need.window_id in seen:
@@ -250,7 +255,7 @@ def plan_breaks(
     usual = None
     if needs and all(n.usual is not None for n in needs):
         for need in needs:
-            k = int((datetime.combine(day, need.usual, zone) - first) / SLOT)  # type: ignore[arg-type]
+            k = int((datetime.combine(day, need.usual, first.tzinfo) - first) / SLOT)  # type: ignore[arg-type]
             model.start[need.window_id] = max(0, min(k, period - model.length[need.window_id]))
         usual = model.cost()
         model.start.clear()
