@@ -200,6 +200,31 @@ class AppointmentCheckedIn(Envelope):
     ticket_id: Id | None = Field(default=None, description="the ticket issued for the appointment, if any")
 
 
+class AppointmentBooked(Envelope):
+    """An appointment (预约) booked for a slot: a known future arrival; the same `appointment_id` again moves it.
+
+    The queue system's booking side publishes one when a booking is made or moved, and may publish the day's bookings
+    again at opening; the gateway counts them in the arrivals it sizes the windows for. A booking belongs to the
+    device that published it (another cannot move or cancel it); ids are unique within a day; the gateway keeps at
+    most 20,000 waiting, 200 per service and 15-minute slot, none more than 14 days ahead."""
+
+    type: Literal["appointment.booked"]
+    appointment_id: Id
+    service: ServiceCode
+    slot: Timestamp = Field(description="start of the booked slot")
+    slot_min: Annotated[int, Strict(), Field(ge=5, le=240)] = Field(
+        default=30, description="length of the booked slot in minutes"
+    )
+
+
+class AppointmentCancelled(Envelope):
+    """A booking withdrawn before the visit (by the person, or moved out of the hall's day)."""
+
+    type: Literal["appointment.cancelled"]
+    appointment_id: Id
+    reason: str | None = None
+
+
 class _WindowEvent(Envelope):
     window_id: Id | None = Field(
         default=None,
@@ -312,7 +337,14 @@ class Occupancy(Envelope):
     staff_present: dict[Id, StrictBool] = Field(default_factory=dict)
 
 
-TICKET_EVENTS = (TicketIssued, TicketCancelled, TicketReactivated, AppointmentCheckedIn)
+TICKET_EVENTS = (
+    TicketIssued,
+    TicketCancelled,
+    TicketReactivated,
+    AppointmentCheckedIn,
+    AppointmentBooked,
+    AppointmentCancelled,
+)
 WINDOW_EVENTS = (
     WindowOpened,
     WindowClosed,
@@ -340,6 +372,8 @@ Event = (
     | TicketCancelled
     | TicketReactivated
     | AppointmentCheckedIn
+    | AppointmentBooked
+    | AppointmentCancelled
     | WindowOpened
     | WindowClosed
     | WindowPaused
@@ -599,6 +633,8 @@ __all__ = [
     "WINDOW_EVENTS",
     "AnyCommand",
     "AnyState",
+    "AppointmentBooked",
+    "AppointmentCancelled",
     "AppointmentCheckedIn",
     "CallAnnounceCommand",
     "CallScreenState",

@@ -514,6 +514,12 @@ class TidalSection(_Section):
     check_after_min: PositiveFloat = Field(
         default=10, description="after opening, the projected wait must fall within this; else escalate"
     )
+    appointment_boost_min: Annotated[float, Field(ge=0, le=120)] = Field(
+        default=10,
+        description="how many minutes of waiting the queue system calls an appointment (预约) ahead of the walk-ins; "
+        "the sizing counts the bookings the qms publishes (appointment.booked) with that head start, so the "
+        "walk-ins' waits stay within the target too",
+    )
     lunch: str = Field(
         default="11:00-14:00",
         description="the period the staff's lunch breaks (staff.<id>.lunch_min) are planned in: each starts and "

@@ -26,6 +26,10 @@ window pauses, reason `moved`, and gets them back when they are sent back), and 
 windows take their breaks only when told. With a controller, whatever happens to a person after they take a ticket
 (calls missed, walking up, service time, outcome, giving up) is drawn from that ticket's own random streams, so the
 same seed brings the same people with the same needs whatever the controller does. Without one, nothing changes.
+A controller may also post a mobile-post person as a guide (`GuideCommand`, 流动岗): while free they meet each person
+arriving for the services of their zone before the ticket machine, send those whose business a kiosk can do to a free
+kiosk, and send home those whose documents are missing (caught with `guide.catch_returned`), each drawn from that
+person's own streams (`_triage`), so a run that never posts a guide is the same day as before.
 
 Why one module of about 1,500 lines: it is one discrete-event loop over one shared state (people, windows, devices
 and their random streams), and its determinism (same seed, same day) rests on the order in which that loop draws
@@ -78,6 +82,7 @@ MessageKind = Literal["publish", "disconnect", "connect"]
 WindowStatus = Literal["open", "paused", "closed"]
 CommandAction = Literal["open", "assign", "close", "pause", "resume"]
 PauseReason = Literal["lunch", "moved"]
+GuideAction = Literal["post", "recall"]
 
 WILL_PAYLOAD = b'{"v":1,"online":false}'
 _PAPER_LOW_PCT = 15
@@ -123,7 +128,22 @@ class WindowCommand:
     staff_id: str | None = None
 
 
-Controller: TypeAlias = Callable[[datetime], Iterable[WindowCommand]]
+@dataclass(frozen=True, slots=True)
+class GuideCommand:
+    """A mobile-post person (流动岗, a scenario `staff` member) as a guide (docs/simulator.md, "The mobile post").
+
+    `post`: `staff_id` goes to the queue area `zone` (a waiting zone: they meet the people of its services; None: every
+    arriving person) and meets people from now on; posting someone already posted moves them to `zone`.
+    `recall`: they leave the queue area (a person they are with is finished first). An `open` or `assign` that puts
+    them at a window ends their post too.
+    """
+
+    action: GuideAction
+    staff_id: str
+    zone: str | None = None
+
+
+Controller: TypeAlias = Callable[[datetime], Iterable[WindowCommand | GuideCommand]]
 """Called at every whole simulated minute with the time; the commands it returns take effect at once."""
 
 
@@ -154,6 +174,11 @@ class HallTruth:
     staff_at: dict[str, str | None]
     zones: dict[str, int]
     messages: int
+    guided: dict[str, int]  # people a guide met (流动岗), per service …
+    guided_to_kiosk: dict[str, int]  # … sent to a kiosk …
+    guided_home: dict[str, int]  # … sent home, their documents missing, before taking a ticket …
+    guided_kiosk_failed: dict[str, int]  # … whose kiosk session failed (they took a ticket after it)
+    guides: tuple[str, ...]  # posted now
 
     def to_json(self) -> str:
         body: dict[str, object] = {f.name: getattr(self, f.name) for f in dataclass_fields(self)}
@@ -290,9 +315,28 @@ class _KioskRun:
     busy: bool = False
     line: deque[int] = field(default_factory=deque)
     error_code: str | None = None
+    guided: int = 0  # people a guide brought, at it now (their sessions do not hold it up for the others)
 
     def usable(self) -> bool:
         return self.dev.online and not self.paper_out
+
+
+@dataclass(slots=True, eq=False)
+class _Guide:
+    staff_id: str
+    zone: str | None
+    services: frozenset[str]  # whose people they meet (empty: everyone)
+    free_ms: int  # with a person until then
+
+
+@dataclass(slots=True, eq=False)
+class _Person:
+    """Someone a guide met who did not take a ticket at once: the number they would have taken (`key`: their streams'
+    name) and their own draws."""
+
+    key: str
+    rng: random.Random
+    channel: TicketChannel
 
 
 @dataclass(slots=True, eq=False)
@@ -551,6 +595,9 @@ class HallSimulation:
         self._waits: dict[str, list[float]] = {code: [] for code in self._services}
         counters = ("issued", "completed", "no_shows", "cancelled", "reactivated", "transferred_out", "turned_away")
         self._counts: dict[str, dict[str, int]] = {c: dict.fromkeys(self._services, 0) for c in counters}
+        self._guides: dict[str, _Guide] = {}  # the mobile post (流动岗): guides posted now
+        self._guided = {c: dict.fromkeys(self._services, 0) for c in ("met", "to_kiosk", "home", "kiosk_failed")}
+        self._skipped: dict[str, int] = {}  # day/service → people a guide kept from taking a ticket of it (yet)
 
         def rng(purpose: str) -> random.Random:
             return random.Random(f"{seed}/{purpose}")
@@ -609,6 +656,11 @@ class HallSimulation:
             staff_present={w.cfg.id: w.staff_present() for w in self._windows},
             staff_at={w.cfg.id: w.staff_id if w.status != "closed" else None for w in self._windows},
             zones=dict(self._zone_truth),
+            guided=dict(self._guided["met"]),
+            guided_to_kiosk=dict(self._guided["to_kiosk"]),
+            guided_home=dict(self._guided["home"]),
+            guided_kiosk_failed=dict(self._guided["kiosk_failed"]),
+            guides=tuple(self._guides),
             messages=self._sent,
         )
 
@@ -761,16 +813,19 @@ class HallSimulation:
         for service in sc.services:
             profile = sc.arrival_profiles[service.profile]
             factor = profile.weekday.get(weekday, 1.0)
+            walk_ins = 1.0 - service.appointment_share if sc.bookings is not None else 1.0  # the rest are booked
             self._plan_stream(
                 f"{tag}/arrivals/{service.code}",
                 midnight,
                 opens,
                 last_ticket,
-                service.arrivals_per_hour * factor,
+                service.arrivals_per_hour * factor * walk_ins,
                 self._curves[service.profile],
                 surges.get(service.code, []),
                 partial(self._arrive_from_stream, service.code),
             )
+        if sc.bookings is not None:
+            self._plan_bookings(day, midnight, opens, last_ticket)
         for kiosk in self._kiosks:
             profile = sc.arrival_profiles[kiosk.cfg.profile]
             factor = profile.weekday.get(weekday, 1.0)
@@ -872,6 +927,51 @@ class HallSimulation:
                 self._at(finish, partial(self._staff_away, w, False))
         # arrival surges are folded into the arrival streams by _plan_day
 
+    def _plan_bookings(self, day: date, midnight: int, opens: int, last_ticket: int) -> None:
+        """The day's bookings (`scenario.bookings`): each service's appointment share of its arrivals, drawn for the
+        whole day from a stream of its own, published at `publish_at` (or the run's start); each booked person comes
+        around their slot, or not at all."""
+        sc = self.scenario
+        assert sc.bookings is not None
+        cfg, weekday = sc.bookings, WEEKDAYS[day.weekday()]
+        slot_ms = cfg.slot_min * 60_000
+        booked: list[tuple[str, int, int | None]] = []  # service, slot start, when they come (None: never)
+        for service in sc.services:
+            per_hour = service.arrivals_per_hour * sc.arrival_profiles[service.profile].weekday.get(weekday, 1.0)
+            per_hour *= service.appointment_share
+            curve = self._curves[service.profile]
+            peak = per_hour * curve.peak() / 3_600_000
+            if peak <= 0:
+                continue
+            rng = self._rng(f"{day.isoformat()}/bookings/{service.code}")
+            t = opens
+            while (t := t + max(1, round(rng.expovariate(peak)))) < last_ticket:
+                if rng.random() * peak >= per_hour * curve.at((t - midnight) / 60_000) / 3_600_000:
+                    continue
+                slot = t - (t - midnight) % slot_ms
+                comes = rng.random() >= cfg.no_show_share
+                come = min(max(slot + round(rng.uniform(*cfg.arrive_min) * 60_000), opens), last_ticket - 1)
+                booked.append((service.code, slot, come if comes else None))
+        publish = max(self._local_ms(day, cfg.publish_at), self._start_ms)
+        for i, (code, slot, arrive) in enumerate(sorted(booked, key=lambda b: (b[1], b[0]))):
+            appointment_id = f"YY{day:%Y%m%d}{i + 1:05d}"
+            if slot + slot_ms <= publish or (arrive is not None and arrive < self._start_ms):
+                continue  # over (or come) before the run began
+            self._at(publish, partial(self._publish_booking, code, appointment_id, slot))
+            if arrive is not None:
+                self._at(arrive, partial(self._issue, code, TicketChannel.APPOINTMENT, None, (appointment_id, slot)))
+
+    def _publish_booking(self, code: str, appointment_id: str, slot: int) -> None:
+        assert self.scenario.bookings is not None
+        slot_at = datetime.fromtimestamp(slot / 1000, self.zone).isoformat()
+        fields: Fields = {
+            "appointment_id": appointment_id,
+            "service": code,
+            "slot": slot_at,
+            "slot_min": self.scenario.bookings.slot_min,
+        }
+        self._event(self._machines[0].dev, "appointment.booked", fields)
+
     # -- hall and people ----------------------------------------------------------------------------------------
 
     def _set_hall_open(self, is_open: bool) -> None:
@@ -880,20 +980,28 @@ class HallSimulation:
     def _arrive_from_stream(self, code: str) -> None:
         service = self._services[code]
         u = self._rng_people.random()
+        if self.scenario.bookings is not None:  # the appointments come as booked (_plan_bookings)
+            u = service.appointment_share + u * (1.0 - service.appointment_share)
         if u < service.appointment_share:
             channel = TicketChannel.APPOINTMENT
         elif u < service.appointment_share + service.priority_share:
             channel = TicketChannel.PRIORITY
         else:
             channel = TicketChannel.WALK_IN
+        if self._guides and channel is not TicketChannel.APPOINTMENT and self._triage(code, channel):
+            return  # a guide sent them to a kiosk or home (an appointment goes straight to check-in)
         self._issue(code, channel)
 
-    def _issue(self, code: str, channel: TicketChannel) -> None:
+    def _issue(
+        self, code: str, channel: TicketChannel, person: _Person | None = None, booked: tuple[str, int] | None = None
+    ) -> None:
+        """`person`: someone a guide met, taking their ticket after all (their own draws, their number's streams);
+        `booked`: a booked person's appointment id and slot start (ms)."""
         usable = [m for m in self._machines if m.usable()]
         if not usable:
             self._counts["turned_away"][code] += 1
             return
-        rng = self._rng_people
+        rng = self._rng_people if person is None else person.rng  # (_skip_issue_draws mirrors these draws)
         machine = usable[rng.randrange(len(usable))] if len(usable) > 1 else usable[0]
         service = self._services[code]
         stamp, _ = self._stamp()
@@ -918,13 +1026,20 @@ class HallSimulation:
             people=2 if rng.random() < self.scenario.people.companion_share else 1,
         )
         if self.controller is not None:
-            ticket.rng = self._rng(f"ticket/{ticket_id}/people")
-            ticket.service_rng = self._rng(f"ticket/{ticket_id}/service")
+            # the streams of the number they would have taken had no guide kept anyone before them from a ticket
+            who = f"{day_tag}-{service.prefix}{self._numbers[key] + self._skipped.get(key, 0):03d}"
+            if person is not None:
+                who = person.key
+                self._skipped[key] -= 1
+            ticket.rng = self._rng(f"ticket/{who}/people")
+            ticket.service_rng = self._rng(f"ticket/{who}/service")
         fields: Fields = {"ticket_id": ticket_id, "number": number, "service": code, "channel": channel.value}
         if channel is TicketChannel.APPOINTMENT:
             self._appointments += 1
             appointment_id = f"AP{day_tag}{self._appointments:05d}"
             slot = stamp.replace(minute=stamp.minute - stamp.minute % 30, second=0, microsecond=0)
+            if booked is not None:
+                appointment_id, slot = booked[0], datetime.fromtimestamp(booked[1] / 1000, self.zone)
             self._event(
                 machine.dev,
                 "appointment.checked_in",
@@ -1049,6 +1164,9 @@ class HallSimulation:
     def _control(self) -> None:
         assert self.controller is not None
         for command in self.controller(self._stamp()[0]):
+            if isinstance(command, GuideCommand):
+                self._guide_command(command)
+                continue
             w = self._window_by_id.get(command.window_id)
             if w is None:
                 raise ValueError(f"the controller named an unknown window {command.window_id!r}")
@@ -1068,6 +1186,8 @@ class HallSimulation:
                     self._shift_ends(w, self._now)
             else:
                 raise ValueError(f"the controller asked window {w.cfg.id} for an unknown action {command.action!r}")
+            if w.status != "closed" and w.staff_id is not None and w.staff_id in self._guides:
+                del self._guides[w.staff_id]  # a guide pulled to a window leaves the queue area
         self._at(self._now + 60_000, self._control)
 
     def _assign(self, w: _Window, services: tuple[str, ...], staff_id: str | None) -> None:
@@ -1347,6 +1467,123 @@ class HallSimulation:
             fields = {"window_id": w.cfg.id, "ticket_id": ticket.id}
             self._at(self._now + 30_000, partial(self._event, rater.dev, "rating.skipped", fields))
 
+    # -- the mobile post (流动岗) -------------------------------------------------------------------------------
+
+    def _guide_command(self, command: GuideCommand) -> None:
+        staff = command.staff_id
+        if command.action == "recall":
+            self._guides.pop(staff, None)
+            return
+        if command.action != "post":
+            raise ValueError(f"the controller asked guide {staff} for an unknown action {command.action!r}")
+        if staff not in {m.id for m in self.scenario.staff}:
+            raise ValueError(f"the controller posted {staff!r} as a guide: not one of the scenario's `staff`")
+        at = next((w.cfg.id for w in self._windows if w.staff_id == staff and w.status != "closed"), None)
+        if at is not None:
+            raise ValueError(f"the controller posted {staff!r} as a guide while they are at window {at}")
+        services: tuple[str, ...] = ()
+        if command.zone is not None:
+            zone = self._zones.get(command.zone)
+            if zone is None or zone.kind is not ZoneKind.WAITING:
+                raise ValueError(f"the controller posted {staff!r} to {command.zone!r}, which is not a waiting zone")
+            services = zone.services
+        posted = self._guides.get(staff)
+        free_ms = posted.free_ms if posted else self._now
+        self._guides[staff] = _Guide(staff, command.zone, frozenset(services), free_ms)
+
+    def _triage(self, code: str, channel: TicketChannel) -> bool:
+        """A free guide posted for `code`'s people meets the person arriving for it, before the ticket machine, for
+        `guide.triage_min` (one person at a time: whoever comes meanwhile goes on to take a ticket). Business a kiosk
+        can do (`self_service_share`) goes to a free kiosk offering it; documents missing (their window service would
+        end `returned`, caught with `guide.catch_returned`) go home. True: they take no ticket now.
+
+        Every draw is the person's own — a stream named after the number they would take (had no guide kept anyone
+        before them from a ticket) — and the shared draws `_issue` would have made for them are made all the same, so
+        the others keep theirs."""
+        guide = next(
+            (g for g in self._guides.values() if g.free_ms <= self._now and (not g.services or code in g.services)),
+            None,
+        )
+        if guide is None:
+            return False
+        service = self._services[code]
+        cfg = self.scenario.guide
+        day_tag = self._stamp()[0].strftime("%Y%m%d")
+        key = f"{day_tag}/{code}"
+        who = f"{day_tag}-{service.prefix}{self._numbers.get(key, 0) + self._skipped.get(key, 0) + 1:03d}"
+        rng = self._rng(f"ticket/{who}/guide")
+        guide.free_ms = self._now + max(1000, round(rng.uniform(*cfg.triage_min) * 60_000))
+        self_service = rng.random() < service.self_service_share
+        caught = rng.random() < cfg.catch_returned
+        self._guided["met"][code] += 1
+        kiosk = self._free_kiosk(code) if self_service else None
+        if kiosk is not None:
+            self._guided["to_kiosk"][code] += 1
+            self._guided_session(kiosk, code, _Person(who, rng, channel))
+        elif caught and self._would_return(who, service):
+            self._guided["home"][code] += 1
+        else:
+            return False
+        self._skip_issue_draws(code)
+        self._skipped[key] = self._skipped.get(key, 0) + 1
+        return True
+
+    def _skip_issue_draws(self, code: str) -> None:
+        """The shared draws `_issue` makes for a person (machine, seat, companion, patience), for one who took no
+        ticket: keep this in step with `_issue`."""
+        usable = [m for m in self._machines if m.usable()]
+        if not usable:
+            return
+        rng = self._rng_people
+        if len(usable) > 1:
+            rng.randrange(len(usable))
+        if self._seat_zones[code]:
+            rng.randrange(len(self._seat_zones[code]))
+        rng.random()
+        _lognormal(rng, self.scenario.people.patience_min, 0.5)
+
+    def _would_return(self, who: str, service: Service) -> bool:
+        """Would this person's window service end `returned` (documents missing)? The draws their own service stream
+        makes at the window (`_start_service`, then `_complete`): the time, the transfer, the outcome."""
+        rng = self._rng(f"ticket/{who}/service")
+        _sample_service_time(rng, service.service_time)
+        if service.transfer is not None and rng.random() < service.transfer.share:
+            return False
+        outcomes = list(service.outcomes)
+        return rng.choices(outcomes, weights=[service.outcomes[o] for o in outcomes])[0] is ServiceOutcome.RETURNED
+
+    def _free_kiosk(self, code: str) -> _KioskRun | None:
+        return next(
+            (
+                k
+                for k in self._kiosks
+                if code in k.cfg.services and k.usable() and not k.busy and not k.line and not k.guided
+            ),
+            None,
+        )
+
+    def _guided_session(self, kiosk: _KioskRun, code: str, person: _Person) -> None:
+        """A person a guide brought uses `kiosk` for `code` (the kiosk's outcomes and session length, their draws)."""
+        kiosk.guided += 1
+        cfg = kiosk.cfg
+        outcomes = list(cfg.outcomes)
+        outcome = person.rng.choices(outcomes, weights=[cfg.outcomes[o] for o in outcomes])[0]
+        minutes = _lognormal(person.rng, cfg.session_min, 0.5) * (0.5 if outcome is KioskOutcome.ABANDON else 1.0)
+        duration_ms = max(20_000, round(minutes * 60_000))
+        step = "print" if outcome is KioskOutcome.SUCCESS else "upload"
+        self._at(self._now + duration_ms, partial(self._guided_done, kiosk, code, outcome, duration_ms, step, person))
+
+    def _guided_done(
+        self, kiosk: _KioskRun, code: str, outcome: KioskOutcome, duration_ms: int, step: str, person: _Person
+    ) -> None:
+        kiosk.guided -= 1
+        fields: Fields = {"service": code, "outcome": outcome.value, "duration_s": round(duration_ms / 1000, 1)}
+        self._event(kiosk.dev, "kiosk.session", {**fields, "step": step})
+        if outcome is not KioskOutcome.SUCCESS:  # not done at the kiosk: they take a ticket for a window after all
+            self._guided["kiosk_failed"][code] += 1
+            if self._hall_open:
+                self._at(self._now + 60_000, partial(self._issue, code, person.channel, person))
+
     # -- kiosks ---------------------------------------------------------------------------------------------
 
     def _kiosk_arrival(self, kiosk: _KioskRun) -> None:
@@ -1468,7 +1705,9 @@ class HallSimulation:
                 count = self._zone_people[zone.id]
             elif zone.kind is ZoneKind.KIOSK:
                 count = sum(
-                    int(k.busy) + len(k.line) for k in self._kiosks if not zone.kiosks or k.cfg.id in zone.kiosks
+                    int(k.busy) + len(k.line) + k.guided
+                    for k in self._kiosks
+                    if not zone.kiosks or k.cfg.id in zone.kiosks
                 )
             elif zone.kind is ZoneKind.STAFF_SEAT:
                 w = self._window_by_id[zone.windows[0]]
@@ -1498,6 +1737,8 @@ __all__ = [
     "CommandAction",
     "Controller",
     "Fields",
+    "GuideAction",
+    "GuideCommand",
     "HallSimulation",
     "HallTruth",
     "MessageKind",

@@ -170,6 +170,11 @@ class Service(_Config):
         description="relative weights of `service.completed` outcomes",
     )
     transfer: Transfer | None = Field(default=None, description="some services end in a transfer")
+    self_service_share: Share = Field(
+        default=0.0,
+        description="share of arrivals whose business a self-service kiosk can do: a guide (流动岗) who meets them "
+        "sends them to a kiosk offering the service (0: the guide sends nobody there)",
+    )
 
 
 class Window(_Config):
@@ -335,6 +340,36 @@ class People(_Config):
     companion_share: Share = Field(default=0.25, description="share of ticket holders with one companion")
 
 
+class Guide(_Config):
+    """A guide (流动岗) a controller posts to the queue area (docs/simulator.md, "The mobile post"): they meet each
+    arriving person while free, one at a time, before the person takes a ticket."""
+
+    triage_min: tuple[PositiveFloat, PositiveFloat] = Field(
+        default=(1.0, 2.0), description="[min, max] minutes the guide spends with one person (uniform)"
+    )
+    catch_returned: Share = Field(
+        default=0.0,
+        description="chance that the guide finds a met person's documents missing (their window service would end "
+        "`returned`) and they leave before taking a ticket (一次性告知)",
+    )
+
+
+class Bookings(_Config):
+    """The queue system's booking side (预约): before opening, the first ticket machine publishes the day's bookings
+    (`appointment.booked`); the booked people come around their slot, check in and take a ticket of the appointment
+    channel. With it, each service's `appointment_share` of its arrivals are these booked people (drawn for the whole
+    day ahead), the rest come as walk-ins; without it, an appointment is only seen when the person checks in."""
+
+    publish_at: TimeOfDay = Field(default=time(7, 30), description="when the day's bookings are published")
+    slot_min: Annotated[int, Field(ge=5, le=240)] = Field(default=30, description="length of a booking slot")
+    no_show_share: Share = Field(default=0.1, description="share of bookings whose person never comes")
+    arrive_min: tuple[Annotated[float, Field(ge=-240, le=240)], Annotated[float, Field(ge=-240, le=240)]] = Field(
+        default=(-10.0, 20.0),
+        description="[min, max] minutes from the slot's start at which a booked person comes (uniform; negative: "
+        "early)",
+    )
+
+
 # ---------------------------------------------------------------------------------------------- incidents
 
 
@@ -419,6 +454,10 @@ class Scenario(_Config):
     people: People = People()
     incidents: tuple[Incident, ...] = ()
     staff: tuple[StaffMember, ...] = Field(default=(), description="staff without a window of their own")
+    guide: Guide = Field(default=Guide(), description="what a guide posted by a controller does (流动岗)")
+    bookings: Bookings | None = Field(
+        default=None, description="the day's appointments published ahead (预约); none: seen only at check-in"
+    )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -582,6 +621,10 @@ def check_references(scenario: Scenario) -> Iterator[Problem]:  # noqa: C901, PL
         for j, code in enumerate(member.skills):
             if code not in codes:
                 yield Problem(f"staff[{i}].skills[{j}]", f"unknown service {code!r}")
+    if scenario.bookings is not None and scenario.bookings.arrive_min[1] < scenario.bookings.arrive_min[0]:
+        yield Problem("bookings.arrive_min", "the latest arrival is earlier than the earliest")
+    if scenario.guide.triage_min[1] < scenario.guide.triage_min[0]:
+        yield Problem("guide.triage_min", "the longest triage is shorter than the shortest")
     for i, kiosk in enumerate(scenario.kiosks):
         if kiosk.profile not in scenario.arrival_profiles:
             yield Problem(f"kiosks[{i}].profile", f"unknown arrival profile {kiosk.profile!r}")
@@ -655,6 +698,7 @@ __all__ = [
     "Camera",
     "DeviceOffline",
     "Evaluator",
+    "Guide",
     "Hall",
     "HeartbeatPeriods",
     "Incident",

@@ -6,6 +6,7 @@ Must not plan or move a break: the decision layer's `LunchBreaks` (edge/decision
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -75,3 +76,53 @@ async def breaks(state: State, day: Annotated[Literal["today", "tomorrow"], Quer
     d = state.decider()
     when = state.clock.now().astimezone(state.tz).date() + timedelta(days=1 if day == "tomorrow" else 0)
     return BreakDayOut.model_validate(d.lunch.day(when))
+
+
+class ServiceBookingsOut(BaseModel):
+    service: str
+    name: str | None
+    name_en: str | None
+    booked: int = Field(description="appointments booked for the day (waiting, come and no-shows)")
+    arrived: int = Field(description="booked people who came (checked in, or took an appointment ticket)")
+    waiting: int = Field(description="booked, not come yet, the slot (with 30 min grace) not over")
+    no_show: int = Field(description="not come by 30 min after the slot's end")
+    next_hour: int = Field(description="of those waiting: slots started (not come yet) or starting within the hour")
+
+
+class BookingsOut(BaseModel):
+    day: str
+    known: bool = Field(
+        description="the queue system publishes the bookings (one heard within 7 days): the tidal sizing adds them "
+        "to the walk-ins; false: none are known, the learned demand stands for them"
+    )
+    show_share: float = Field(description="share of bookings that come, learned over 4 weeks (from 9 in 10)")
+    early_min: float = Field(description="minutes before their slot booked people come, on average (negative: late)")
+    refused: dict[str, int] = Field(
+        description="bookings and cancellations refused since the start, by reason: not_owner (another device's "
+        "booking), slot_over, too_far_ahead (over 14 days), too_many (20,000 waiting), too_many_in_slot (200 of one "
+        "service in one 15-min slot), already_arrived"
+    )
+    services: list[ServiceBookingsOut]
+
+
+@router.get("/api/rota/appointments", response_model=BookingsOut, **needs(Role.MANAGER, Role.ADMINISTRATOR))
+async def appointments(state: State) -> BookingsOut:
+    """Today's appointments (预约) per service: booked, come, still to come, no-shows, and due within the hour."""
+    d = state.decider()
+    now = state.clock.now()
+    names = {s.code: s for s in state.config.profile().services}
+    return BookingsOut(
+        day=now.astimezone(state.tz).date().isoformat(),
+        known=d.bookings.active(now),
+        show_share=round(d.bookings.show_share, 3),
+        early_min=round(d.bookings.early_min, 1),
+        refused=dict(d.bookings.refused),
+        services=[
+            ServiceBookingsOut(
+                name=getattr(names.get(b.service), "name", None),
+                name_en=getattr(names.get(b.service), "name_en", None),
+                **asdict(b),
+            )
+            for b in d.bookings.day(now)
+        ],
+    )

@@ -387,7 +387,9 @@ class RecommendationOut(_Record):
     in_service: int
     arrivals_live_per_h: Number
     arrivals_profile_per_h: Number | None
-    arrivals_per_h: Number = Field(description="blended: what the sizing used")
+    arrivals_per_h: Number = Field(
+        description="blended: what the sizing used (of the walk-ins when the hall's bookings are known)"
+    )
     aht_min: Number
     aht_learned: bool
     projected_wait_min: Number | None
@@ -405,6 +407,7 @@ class RecommendationOut(_Record):
     reason_zh: str
     created_at: Timestamp
     expires_at: Timestamp
+    appointments: int = Field(default=0, description="booked people expected within the horizon, besides the walk-ins")
     status: str = Field(description="pending (awaiting a decision), or what happened to it: approved, rejected, …")
     decided_by: str | None = Field(default=None, description="stored records: who approved or rejected it")
 

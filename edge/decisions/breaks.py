@@ -35,7 +35,7 @@ from rules.rota import (
     plan_slots,
 )
 from rules.schedule import staffed
-from rules.tidal import DemandProfile
+from rules.tidal import SLOT_MIN, DemandProfile
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,21 @@ def plan_inputs(
     slots, _ = plan_slots(day, settings.profile.timezone, s)
     services = sorted({c for svc in windows.values() for c in svc})
     aht = {c: aht_min[c] for c in services if c in aht_min}
-    known = {(c, t): r for c in services for t in slots if (r := demand.rate(c, t)) is not None}
+    known = {(c, t): r for c in services for t in slots if (r := _rate(demand, c, t)) is not None}
     rates = known or {(c, t): r for c, r in _busy_rates(windows, aht).items() for t in slots}
     return PlanInputs(day, settings.profile.timezone, windows, tuple(needs), rates, aht, s, bool(known))
+
+
+def _rate(demand: DemandProfile, service: str, at: datetime) -> float | None:
+    """Arrivals per hour in `at`'s slot: learned — or, with the hall's bookings known, the learned walk-ins and the
+    people booked for it when that is more (a noon with many appointments gets its lunches elsewhere; bookings still
+    to be made, as a queue system publishing the day's at opening, do not make a day ahead look quiet)."""
+    learned = demand.rate(service, at)
+    bookings = demand.bookings
+    walk_ins = demand.walk_in_rate(service, at)
+    if learned is None or walk_ins is None or bookings is None or not bookings.active(at):
+        return learned
+    return max(learned, walk_ins + bookings.per_hour(service, at, SLOT_MIN))
 
 
 def break_row(s: BreakStatus, profile: HallProfile, partner_of: Mapping[str, str], timezone: str) -> dict[str, object]:

@@ -27,7 +27,7 @@ from devices.contract import (
 from devices.topics import Channel, DeviceType, build_topic
 from rules.commands import DeviceCommand
 from rules.engine import Alert
-from rules.hall import HallSnapshot, WindowView
+from rules.hall import HallProfile, HallSnapshot, WindowView
 from rules.language import CommandAction
 from rules.tidal import CoverReason, Recommendation, RecommendationKind
 
@@ -93,27 +93,44 @@ def recommendation_commands(
     *,
     hall_id: str,
     numbers: Iterator[int],
+    profile: HallProfile | None = None,
 ) -> list[DeviceCommand]:
     """An approved recommendation carried out: the queue system assigns the services to each window it opens, and
-    each window's staff is nudged to open (or close) it. `caps`: window id → the services it can serve."""
+    each window's staff is nudged to open (or close) it, in words naming windows and services as the hall's
+    configuration (`profile`) names them. `caps`: window id → the services it can serve."""
     out: list[DeviceCommand] = []
+    windows = {w.window_id: w for w in profile.windows} if profile is not None else {}
+    named = {s.code: s for s in profile.services} if profile is not None else {}
+
+    def services_in(codes: Collection[str], en: bool) -> str:
+        words = []
+        for code in codes:
+            s = named.get(code)
+            words.append(code if s is None else ((s.name_en or s.name) if en else s.name) or code)
+        return (", " if en else "、").join(words)
+
+    def window_in(window_id: str, en: bool) -> str:
+        w = windows.get(window_id)
+        return window_id if w is None else ((w.name_en or w.name) if en else w.name) or window_id
+
     qms = next((d.device_id for d in hall.devices if d.device_type is DeviceType.QMS), None)
     for i, window_id in enumerate(rec.windows):
         staff = rec.staff[i] if i < len(rec.staff) else None
         cmd_id = f"{rec.id}-{next(numbers)}"
         serves = tuple(c for c in rec.serves if c in caps.get(window_id, rec.serves)) or rec.services
-        services = ", ".join(serves)
+        zh, en = services_in(serves, False), services_in(serves, True)
+        here_zh, here_en = window_in(window_id, False), window_in(window_id, True)
         if qms is not None and rec.kind is RecommendationKind.OPEN:
             assign = WindowAssignCommand(ts=now, cmd_id=cmd_id, window_id=window_id, services=serves, staff_id=staff)
             out.append(_device_command(hall_id, DeviceType.QMS, qms, assign))
         told = window_id  # whose terminal hears it: the window's, or for a cover the partner's (the window's is away)
         if isinstance(rec.reason, CoverReason):
             told = rec.reason.partner_window.id
-            text = f"AB岗顶岗：请到 {window_id} 办理 {services} / AB cover: please go to {window_id} for {services}"
+            text = f"AB岗顶岗：请到 {here_zh} 办理 {zh} / AB cover: please go to {here_en} for {en}"
         elif rec.kind is RecommendationKind.OPEN:
-            text = f"潮汐窗口：请开放办理 {services} / tidal window: please open for {services}"
+            text = f"潮汐窗口：请开放 {here_zh} 办理 {zh} / tidal window: please open {here_en} for {en}"
         else:
-            text = f"请结束潮汐窗口 {services} / please close the tidal window"
+            text = f"请关闭潮汐窗口 {here_zh}（{zh}）/ please close tidal window {here_en} ({en})"
         nudge = NudgeCommand(
             ts=now,
             cmd_id=f"{cmd_id}-n",

@@ -40,7 +40,7 @@ from edge.config import GatewayConfig
 from edge.decisions.batch import Batch, LiveEvent
 from edge.decisions.breaks import LunchBreaks, attempt, break_words
 from edge.decisions.commands import alert_commands, break_command, recommendation_commands
-from edge.decisions.demand import learn_after, learn_history, learn_message
+from edge.decisions.demand import learn_after, learn_booking, learn_bookings, learn_history, learn_message
 from edge.decisions.records import (
     alert_json,
     alert_notification_id,
@@ -67,6 +67,7 @@ from rules.rota import SkillLearner
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
 from rules.tidal import (
     AssignCandidate,
+    Bookings,
     DemandProfile,
     Recommendation,
     TidalEvent,
@@ -177,7 +178,9 @@ class Decider:
         self._last_tidal: datetime | None = None
         self.tickets = TicketBook(working, profile.timezone, SlaPolicy())
         self.tidal = TidalTracker(settings.tidal)
+        self.bookings = Bookings(profile.timezone)  # the hall's appointments (预约): known future arrivals
         self.demand = DemandProfile(profile.timezone)
+        self.demand.bookings = self.bookings
         self.skills = skill_book(settings)  # the roster's skills, and what people are seen serving from now on
         self.lunch = LunchBreaks(settings)  # today's and tomorrow's lunch plans, today's kept live
         self._skill_seen = SkillLearner(self.skills)
@@ -249,14 +252,25 @@ class Decider:
             except ValueError as exc:
                 log.info("saved demand profile not used (%s); learning it from the log", exc)
             else:
-                if (profile.timezone, profile.weeks) == (self.demand.timezone, self.demand.weeks):
+                if not profile.split_known:  # its walk-in rate would count the booked people twice
+                    log.info("saved demand profile not used (saved before appointments); learning it from the log")
+                elif (profile.timezone, profile.weeks) == (self.demand.timezone, self.demand.weeks):
                     self.demand = profile
+                    self.demand.bookings = self.bookings
                     read = learn_after(profile, store, saved.event_id)
                     seconds = time.monotonic() - started
                     log.info("demand profile restored from=saved events=%d seconds=%.2f", read, seconds)
+                    self._learn_bookings(store, now)
                     return
         learn_history(self.demand, store, now)
         log.info("demand profile restored from=log seconds=%.2f", time.monotonic() - started)
+        self._learn_bookings(store, now)
+
+    def _learn_bookings(self, store: Store, now: datetime) -> None:
+        started = time.monotonic()
+        read = learn_bookings(self.bookings, store, now)
+        seconds = time.monotonic() - started
+        log.info("bookings restored events=%d waiting=%d seconds=%.2f", read, self.bookings.pending, seconds)
 
     # -- input ------------------------------------------------------------------------------------------
 
@@ -269,6 +283,7 @@ class Decider:
             if self.shadow is not None:
                 self.shadow.engine.on_message(msg, msg.at)
             learn_message(self.demand, msg)
+            learn_booking(self.bookings, msg)
             self._skill_seen.learn(msg)
         elif msg.channel is Channel.CMD_ACK:
             self._acknowledged(msg)
@@ -563,6 +578,7 @@ class Decider:
         since = None if self._last_tidal is None else now - self._last_tidal
         if full and (since is None or not timedelta(0) <= since < timedelta(seconds=TIDAL_EVERY_S)):
             self._last_tidal = now
+            self.bookings.settle(now)  # a booking past its slot without a visit: a no-show
             if in_schedule(self._serving_hours(), now.astimezone(self._tz)):
                 self._recommend(batch, None, hall, now)
         self._store_and_send(batch, decisions, now)
@@ -837,8 +853,9 @@ class Decider:
         for i, wid in enumerate(rec.windows):  # a window opened with someone who can serve more: theirs too
             if i < len(rec.staff):
                 caps[wid] = caps.get(wid, frozenset()) | self.skills.skills(rec.staff[i])
-        numbers = self.commands.numbers
-        self._send(batch, recommendation_commands(rec, hall, caps, now, hall_id=self._hall, numbers=numbers), now)
+        numbers, named = self.commands.numbers, self._profile
+        commands = recommendation_commands(rec, hall, caps, now, hall_id=self._hall, numbers=numbers, profile=named)
+        self._send(batch, commands, now)
         assigned = any(ow.rec_id == rec.id and ow.assigned for ow in self.tidal.opened())
         event = "assigned" if assigned else "approved"
         self._rec_note(batch, rec, event, by=by, roles=("hall_manager", "window_staff"))

@@ -51,6 +51,7 @@ def settings_for(cfg: GatewayConfig) -> DeciderSettings:
             patience_min=t.patience_min,
             default_aht_min=cfg.default_aht_min,
             check_after_min=t.check_after_min,
+            appointment_boost_min=t.appointment_boost_min,
         ),
         staff_pool=tuple(t.staff_pool),
         auto_approve=t.auto_approve,

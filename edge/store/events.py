@@ -19,6 +19,8 @@ from edge.store.connection import transaction
 STATE_LEVEL = 1  # zlib's fastest: most of what level 9 saves on the hall state, at a fifth of the time
 # the WHERE of the index events_demand_at (schema.py, version 4), word for word: a query that repeats it may use it
 DEMAND_TYPES = "type IN ('ticket.issued', 'window.opened', 'window.resumed', 'window.paused', 'window.closed')"
+# … and of events_booking_at (schema.py, version 6)
+BOOKING_TYPES = "type IN ('appointment.booked', 'appointment.cancelled', 'appointment.checked_in')"
 DEAD_LETTER_KEEP_BYTES = 4096  # a dead letter keeps the start of the payload, enough to see what was wrong
 EVENT_COLUMNS = "received_at, at, device_type, device_id, channel, type, seq, topic, payload"
 
@@ -317,6 +319,20 @@ class EventLog:
         )
         for row in cur:
             yield EventRow(*row)
+
+    def bookings(self, since: float, until: float) -> Iterator[EventRow]:
+        """Every booking, cancellation and check-in that happened since `since` and was received before `until`, in
+        the order received (the events_booking_at index), and the appointment tickets among the tickets issued then:
+        what the hall's bookings are rebuilt from."""
+        cur = self._db.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE {BOOKING_TYPES} AND at >= ? AND +received_at < ? "
+            f"UNION ALL SELECT {EVENT_COLUMNS} FROM events WHERE {DEMAND_TYPES} AND type = 'ticket.issued' "
+            "AND at >= ? AND +received_at < ? AND instr(payload, '\"appointment\"') > 0",
+            (since, until, since, until),
+        )  # `+received_at`: read through the time indexes of those rows, not the whole log's by receipt
+        rows = [EventRow(*row) for row in cur]
+        rows.sort(key=lambda r: r.received_at)
+        yield from rows
 
     def tickets_issued(self, since: float, until: float) -> Iterator[EventRow]:
         """Every ticket.issued in [since, until): the history the demand profile learns from."""

@@ -6,7 +6,8 @@ made it: they created it with `CREATE TABLE IF NOT EXISTS` on every start and le
 1 is written the same way and takes such a file (every table there already) to version 1 without touching its rows.
 A change of the schema is a new migration at the end of the list; a written one is never edited. Version 2 adds the
 index `events_type_at` that start-up's scans of one event type over a time range use (replaced by version 4's
-`events_demand_at`); version 3 the saved KPI book, version 5 the saved demand profile.
+`events_demand_at`); version 3 the saved KPI book, version 5 the saved demand profile, version 6 the index of the
+bookings' events (`events_booking_at`).
 
 The users, sessions and tokens of edge/auth.py and the device credentials of edge/credentials.py keep their own
 tables, which those modules create; this module must not know them, nor read or write any row.
@@ -156,7 +157,14 @@ V5 = """
 ALTER TABLE hall_state ADD COLUMN demand BLOB;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# The hall's bookings (issue 20: appointment.booked / .cancelled / .checked_in), read back over four weeks on start: an
+# index of those rows only (a few hundred a day), by time; the query repeats its WHERE word for word (`BOOKING_TYPES`).
+V6 = """
+CREATE INDEX IF NOT EXISTS events_booking_at ON events (at)
+    WHERE type IN ('appointment.booked', 'appointment.cancelled', 'appointment.checked_in');
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
 VERSION = len(MIGRATIONS)  # the version this release writes
 
 

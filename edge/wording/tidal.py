@@ -131,17 +131,21 @@ def _open(rec: Recommendation, r: OpenReason) -> Words:
     if rec.backlog_servers > rec.erlang_servers:
         backlog_en = f"; every wait in the next {h} min within {t} min needs {rec.backlog_servers}"
         backlog_zh = f"；未来 {h} 分钟内每人等候不超过 {t} 分钟需 {rec.backlog_servers} 个窗口"
+    arrivals_en, arrivals_zh = f"{_num(rec.arrivals_per_h)} arrivals/h", f"每小时 {_num(rec.arrivals_per_h)} 人"
+    if rec.appointments:
+        arrivals_en = f"{_num(rec.arrivals_per_h)} walk-ins/h and {rec.appointments} booked in the next {h} min"
+        arrivals_zh = f"每小时现场取号 {_num(rec.arrivals_per_h)} 人、未来 {h} 分钟预约 {rec.appointments} 人"
     en = (
         f"{_label_en(r.names, rec.services)}: {rec.backlog} waiting, projected wait "
         f"{_wait_en(rec.projected_wait_min)} with {rec.current_servers} window{'s' * (rec.current_servers != 1)}; "
         f"in the next {h} min {rec.late} people would wait past {t} min, {rec.late_after} with {rec.n} more "
-        f"({_num(rec.arrivals_per_h)} arrivals/h × {_num(rec.aht_min)} min{default_en}; steady state needs "
+        f"({arrivals_en} × {_num(rec.aht_min)} min{default_en}; steady state needs "
         f"{rec.erlang_servers} windows for {sl} % within {t} min{walkout_en}{backlog_en})"
     )
     zh = (
         f"{_label_zh(r.names, rec.services)}：{rec.backlog} 人等候，现有 {rec.current_servers} 个窗口，"
         f"{_wait_zh(rec.projected_wait_min, '预计等候')}；未来 {h} 分钟将有 {rec.late} 人等候超过 {t} 分钟，"
-        f"增开 {rec.n} 个后为 {rec.late_after} 人（每小时 {_num(rec.arrivals_per_h)} 人 × 每件 "
+        f"增开 {rec.n} 个后为 {rec.late_after} 人（{arrivals_zh} × 每件 "
         f"{_num(rec.aht_min)} 分钟{default_zh}；稳态需 {rec.erlang_servers} 个窗口才能 {sl}% 在 {t} 分钟内叫号"
         f"{walkout_zh}{backlog_zh}）"
     )

@@ -7,7 +7,7 @@ under a cap (`HallProfile.caps`, from `ingest.max_*`):
 - windows: named by a window event (its `window_id`, or the terminal's device id), a rating's `window_id`, a
   camera's `staff_present` keys and a window terminal's device id; only the configured ones when `windows:` lists
   any, else learned up to `caps.windows`;
-- services: named by `service` (ticket.issued, appointment.checked_in, ticket.reactivated, kiosk.session),
+- services: named by `service` (ticket.issued, appointment.checked_in and .booked, ticket.reactivated, kiosk.session),
   `services` (window.opened, or the window's own when it lists none) and `to_service` (ticket.transferred); only
   the configured ones when `services:` lists any, else learned up to `caps.services`;
 - zones: named by a camera's `zones` keys; learned up to `caps.zones` (the configuration lists none);
@@ -31,6 +31,7 @@ from typing import TypeVar
 from devices.codec import DeviceMessage
 from devices.contract import (
     WINDOW_EVENTS,
+    AppointmentBooked,
     AppointmentCheckedIn,
     KioskSession,
     Occupancy,
@@ -128,7 +129,7 @@ class Admission:
             case Occupancy():
                 self._zones.admit(p.zones, records.zones, lambda zone_id: f"zones.{zone_id}")
                 windows.admit(p.staff_present, records.windows, lambda window_id: f"staff_present.{window_id}")
-            case TicketIssued() | AppointmentCheckedIn() | TicketReactivated() | KioskSession():
+            case TicketIssued() | AppointmentCheckedIn() | AppointmentBooked() | TicketReactivated() | KioskSession():
                 if p.service is not None:
                     services.admit((p.service,), records.services, "service")
             case RatingSubmitted() | RatingSkipped():

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from devices.codec import DeviceMessage
 from devices.contract import (
+    AppointmentBooked,
     AppointmentCheckedIn,
     CallScreenState,
     CameraState,
@@ -238,8 +239,8 @@ class HallState:
         match p:
             case TicketIssued():
                 self._issue(p.ticket_id, p.service, p.number, p.channel.value, at, msg.device_id)
-            case AppointmentCheckedIn():
-                self._service(p.service)
+            case AppointmentCheckedIn() | AppointmentBooked():
+                self._service(p.service)  # a service named is a service kept: the admission's cap counts it
             case TicketCancelled():
                 self._end_ticket(p.ticket_id, Step.CANCELLED, None, at, msg.device_id)
             case TicketReactivated():

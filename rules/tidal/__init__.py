@@ -16,6 +16,8 @@ R-Q3/R-Q4):
 - `recommend_cover` (cover.py) — a paused window's person's AB partner, sent to cover it (AB岗互补); and
   `recommend_help` (help.py) — an open window with a quiet queue asked to call a late group's tickets too (issue 20:
   who can serve what is rules/rota's `SkillBook`).
+- `recommend_guide` (guide.py) — a mobile-post person (流动岗) sent to the queue area as a guide when arrivals jump,
+  and `guide_over` to call them back (with hysteresis).
 - `recommend_close` (recommend.py) — with hysteresis, for windows opened by approved recommendations that the
   projection no longer needs (`spare`).
 - `TidalTracker` (tracker.py) — the state between a recommendation and its end: offers, approvals, rejections, the
@@ -26,11 +28,19 @@ Pure: no I/O, no clock (every time is passed in), no MQTT, no prose. The gateway
 commands (`window.assign` to the qms, `nudge` to the window terminal) and notifications. docs/tidal.md has the model,
 the formulas and the defaults.
 
-Modules, bottom up: settings → reason → model → persist → demand → projection → recommend → help, cover → tracker.
+- `Bookings` (bookings.py) — the hall's appointments (预约) as known future arrivals: `_plan` adds the bookings
+  expected within the horizon to the walk-ins (each called `appointment_boost_min` ahead of them, as the queue system
+  does, so the walk-ins' waits count the appointments that pass them), when the gateway has set
+  `DemandProfile.bookings` and a booking was heard within a week.
+
+Modules, bottom up: settings → reason → model → persist → bookings → demand → projection → recommend → help, cover,
+guide → tracker.
 """
 
+from rules.tidal.bookings import Booking, Bookings, ServiceBookings
 from rules.tidal.cover import recommend_cover
 from rules.tidal.demand import SLOT_MIN, DemandProfile, blended_rate, live_rate
+from rules.tidal.guide import GuideCheck, GuidePost, GuideProposal, GuideSettings, guide_over, recommend_guide
 from rules.tidal.help import Help, help_over, recommend_help
 from rules.tidal.model import (
     OpenedWindow,
@@ -46,6 +56,7 @@ from rules.tidal.reason import (
     CheckReason,
     CloseReason,
     CoverReason,
+    GuideReason,
     Named,
     OpenReason,
     Reason,
@@ -70,10 +81,17 @@ __all__ = [
     "SCHEMA_VERSION",
     "SLOT_MIN",
     "AssignCandidate",
+    "Booking",
+    "Bookings",
     "CheckReason",
     "CloseReason",
     "CoverReason",
     "DemandProfile",
+    "GuideCheck",
+    "GuidePost",
+    "GuideProposal",
+    "GuideReason",
+    "GuideSettings",
     "Help",
     "Named",
     "OpenReason",
@@ -83,6 +101,7 @@ __all__ = [
     "Recommendation",
     "RecommendationKind",
     "SavedReason",
+    "ServiceBookings",
     "ServiceName",
     "TidalEvent",
     "TidalEventKind",
@@ -92,11 +111,13 @@ __all__ = [
     "assign_staff",
     "blended_rate",
     "group_key",
+    "guide_over",
     "help_over",
     "live_rate",
     "projected_wait_min",
     "recommend_close",
     "recommend_cover",
+    "recommend_guide",
     "recommend_help",
     "recommend_open",
     "service_groups",

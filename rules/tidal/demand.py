@@ -12,6 +12,7 @@ import math
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from rules.tidal.bookings import Bookings
 from rules.tidal.persist import ProfileState, dump_profile, load_profile
 
 SLOT_MIN = 15  # the demand profile's slot
@@ -40,11 +41,15 @@ class DemandProfile:
         self.weeks = weeks
         self._tz = ZoneInfo(timezone)
         self._days: dict[date, dict[str, dict[int, int]]] = {}  # local date → service → slot → count
+        self._appointments: dict[date, dict[str, dict[int, int]]] = {}  # … of which tickets of booked people
+        self.bookings: Bookings | None = None  # the hall's appointments, when it knows them (the gateway sets it)
+        self.split_known = True  # False: loaded from a profile saved before it learned the appointment tickets apart
         self._open_slots: dict[date, dict[str, set[int]]] = {}  # local date → window → slots open at their middle
         self._open_since: dict[str, datetime] = {}  # window → open since (an interval not ended yet)
 
-    def add(self, service: str, issued_at: datetime) -> None:
-        """Count one issued ticket. Days older than `weeks` + 1 weeks before the newest day are forgotten."""
+    def add(self, service: str, issued_at: datetime, appointment: bool = False) -> None:
+        """Count one issued ticket (`appointment`: of a booked person — counted in `rate` as every ticket, and apart
+        for `walk_in_rate`). Days older than `weeks` + 1 weeks before the newest day are forgotten."""
         if issued_at.tzinfo is None:
             raise ValueError("issued_at must carry a time zone")
         local = issued_at.astimezone(self._tz)
@@ -56,9 +61,13 @@ class DemandProfile:
             self._days[day] = {}
             for old in [d for d in self._days if d < cutoff]:
                 del self._days[old]
-        slots = self._days[day].setdefault(service, {})
+                self._appointments.pop(old, None)
         slot = _slot(local)
+        slots = self._days[day].setdefault(service, {})
         slots[slot] = slots.get(slot, 0) + 1
+        if appointment:
+            booked = self._appointments.setdefault(day, {}).setdefault(service, {})
+            booked[slot] = booked.get(slot, 0) + 1
 
     def window(self, window_id: str, is_open: bool, at: datetime) -> None:
         """A window's status changed at `at` (in time order per window): open, or not (paused, closed)."""
@@ -108,6 +117,18 @@ class DemandProfile:
         total = sum(self._days[d].get(service, {}).get(slot, 0) for d in days)
         return total / len(days) * (60 / SLOT_MIN)
 
+    def walk_in_rate(self, service: str, at: datetime) -> float | None:
+        """`rate` without the tickets of booked people (which `bookings` tells ahead)."""
+        total = self.rate(service, at)
+        if total is None:
+            return None
+        local = at.astimezone(self._tz)
+        today = local.date()
+        days = sorted(d for d in self._days if d.weekday() == today.weekday() and d < today)[-self.weeks :]
+        slot = _slot(local)
+        booked = sum(self._appointments.get(d, {}).get(service, {}).get(slot, 0) for d in days)
+        return max(0.0, total - booked / len(days) * (60 / SLOT_MIN))
+
     def closed_from(self, now: datetime, minutes: float) -> float | None:
         """Minutes from `now` to the first slot start within `minutes` in which no ticket of any service was issued
         on any of the same weekdays learned (the hall has closed: no more arrivals); None if there is none."""
@@ -127,12 +148,12 @@ class DemandProfile:
                 return ahead
         return None
 
-    def rate_over(self, service: str, start: datetime, minutes: float) -> float | None:
-        """Mean of `rate` over the slots that [start, start + minutes) touches (None if none is known)."""
+    def rate_over(self, service: str, start: datetime, minutes: float, walk_in: bool = False) -> float | None:
+        """Mean of `rate` (`walk_in_rate`) over the slots that [start, start + minutes) touches (None if none is
+        known)."""
         steps = max(1, math.ceil(minutes / SLOT_MIN))
-        known = [
-            r for k in range(steps) if (r := self.rate(service, start + timedelta(minutes=SLOT_MIN * k))) is not None
-        ]
+        of = self.walk_in_rate if walk_in else self.rate
+        known = [r for k in range(steps) if (r := of(service, start + timedelta(minutes=SLOT_MIN * k))) is not None]
         return sum(known) / len(known) if known else None
 
     @property
@@ -154,6 +175,10 @@ class DemandProfile:
                     for d, by_w in sorted(self._open_slots.items())
                 },
                 open_since=dict(sorted(self._open_since.items())),
+                appointments={
+                    d: {svc: dict(sorted(slots.items())) for svc, slots in by_svc.items()}
+                    for d, by_svc in sorted(self._appointments.items())
+                },
             )
         )
 
@@ -165,6 +190,9 @@ class DemandProfile:
         profile._days = {d: {svc: dict(slots) for svc, slots in by_svc.items()} for d, by_svc in state.days.items()}
         profile._open_slots = {d: {w: set(xs) for w, xs in by_w.items()} for d, by_w in state.open_slots.items()}
         profile._open_since = dict(state.open_since)
+        saved = state.appointments
+        profile.split_known = saved is not None
+        profile._appointments = {d: {s: dict(x) for s, x in by_svc.items()} for d, by_svc in (saved or {}).items()}
         return profile
 
 

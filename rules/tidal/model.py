@@ -51,7 +51,7 @@ class Recommendation:
     in_service: int  # tickets at the group's open windows now
     arrivals_live_per_h: float
     arrivals_profile_per_h: float | None
-    arrivals_per_h: float  # blended: what the sizing used
+    arrivals_per_h: float  # blended: what the sizing used (of the walk-ins, when the hall's bookings are known)
     aht_min: float
     aht_learned: bool  # False: (partly) the configured default
     projected_wait_min: float | None  # a ticket issued now, current windows
@@ -63,6 +63,7 @@ class Recommendation:
     reason: Reason  # a code and the numbers its words need (`OpenReason`, `CloseReason`; `SavedReason`)
     created_at: datetime
     expires_at: datetime
+    appointments: int = 0  # booked people expected within the horizon, besides `arrivals_per_h` (issue 20)
 
 
 def group_key(services: Iterable[str]) -> str:

@@ -37,6 +37,8 @@ class ProfileState:
     days: dict[date, dict[str, dict[int, int]]]  # local date → service → slot → tickets issued
     open_slots: dict[date, dict[str, list[int]]] = field(default_factory=dict)  # local date → window → slots open
     open_since: dict[str, datetime] = field(default_factory=dict)  # window → open since (an interval not ended yet)
+    # local date → service → slot → of those tickets, the appointment ones (issue 20; None: saved before, not known)
+    appointments: dict[date, dict[str, dict[int, int]]] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

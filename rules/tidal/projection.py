@@ -40,7 +40,10 @@ class _Plan:
     arrivals_for: float  # minutes of arrivals to project: the horizon, or less when the hall usually closes sooner
     live: float
     profile: float | None
-    rate: float  # blended, per hour
+    rate: float  # blended, per hour (with the bookings known: of the walk-ins, the bookings are in `booked`)
+    booked: tuple[float, ...]  # minutes from now at which booked people are expected (appointments, 预约)
+    booked_rate: float  # … per hour over the horizon
+    boost: float  # how many minutes of waiting an appointment is called ahead of (the queue system's call policy)
     aht: float  # arrival-weighted: for new arrivals and the Erlang count
     backlog_aht: float  # waiting-weighted: for the tickets already waiting
     learned: bool
@@ -54,13 +57,19 @@ class _Plan:
         return len(self.free_at)
 
     @property
+    def total_rate(self) -> float:
+        """Arrivals per hour with the booked ones (what Erlang sizes for)."""
+        return self.rate + self.booked_rate
+
+    @property
     def needed(self) -> int:
         return max(self.erlang, self.by_backlog)
 
     @property
     def demand(self) -> bool:
-        """Something is actually happening: people wait, or tickets were issued in the last hour."""
-        return self.backlog > 0 or self.arrivals_60m > 0
+        """Something is actually happening: people wait, tickets were issued in the last hour, or booked people are
+        due within the horizon."""
+        return self.backlog > 0 or self.arrivals_60m > 0 or bool(self.booked)
 
 
 def _aht_of(view: ServiceView, settings: TidalSettings) -> tuple[float, bool]:
@@ -165,6 +174,8 @@ def _project(  # noqa: PLR0913 - the projection's inputs, each named; bundling t
     target: float = math.inf,
     leaves: Sequence[float] = (),
     returning: Sequence[float] = (),
+    booked: Sequence[float] = (),
+    boost: float = 0.0,
 ) -> _Projection:
     """Deterministic FIFO projection of the waiting tickets and the arrivals of the next `horizon` minutes.
 
@@ -174,7 +185,14 @@ def _project(  # noqa: PLR0913 - the projection's inputs, each named; bundling t
     waited plus the projected minutes exceed `target`. A window stops calling at `leaves[i]` (minutes from now; a
     lunch break or the end of a shift, from the learned window hours) and finishes the ticket it has; `returning`
     windows start at the given minutes. inf waits (and those tickets late) when no window is left to call them.
+
+    `booked`: appointments expected at those minutes, called `boost` minutes of waiting ahead of the walk-ins (the
+    queue system's order, `_project_booked`): a walk-in's wait then includes the appointments that pass it.
     """
+    if booked:
+        return _project_booked(
+            free_at, new, delay, waited, backlog_aht, rate_per_h, aht, horizon, target, leaves, returning, booked, boost
+        )
     heap = [
         *((f, leaves[i] if i < len(leaves) else math.inf) for i, f in enumerate(free_at)),
         *([(delay, math.inf)] * new),
@@ -214,7 +232,74 @@ def _project(  # noqa: PLR0913 - the projection's inputs, each named; bundling t
     return _Projection(first, worst, late, late_min)
 
 
-def _servers_for_backlog(
+def _project_booked(  # noqa: PLR0913 - `_project`'s inputs
+    free_at: Sequence[float],
+    new: int,
+    delay: float,
+    waited: Sequence[float],
+    backlog_aht: float,
+    rate_per_h: float,
+    aht: float,
+    horizon: float,
+    target: float,
+    leaves: Sequence[float],
+    returning: Sequence[float],
+    booked: Sequence[float],
+    boost: float,
+) -> _Projection:
+    """`_project` with appointments: whenever a window frees, it calls the ticket that has arrived with the smallest
+    rank — arrival time, less `boost` for an appointment; the backlog first (longest waiting first)."""
+    windows = [
+        *((f, leaves[i] if i < len(leaves) else math.inf) for i, f in enumerate(free_at)),
+        *([(delay, math.inf)] * new),
+        *((r, math.inf) for r in returning),
+    ]
+    heapq.heapify(windows)
+    rate = rate_per_h / 60.0
+    count = math.floor(horizon * rate + _EPS) if rate > 0 else 0
+    # (arrives, rank, service minutes, minutes already waited, kind: 0 waiting now, 1 arriving, 2 "issued now")
+    tickets = [(0.0, -already, backlog_aht, already, 0) for already in waited]
+    tickets += [((k / rate if k else 0.0), (k / rate if k else 0.0), aht, 0.0, 1 + (k == 0)) for k in range(count + 1)]
+    tickets += [(b, b - boost, aht, 0.0, 1) for b in booked]  # within the horizon (`Bookings.expected`)
+    tickets.sort(key=lambda t: (t[0], t[1]))
+    ready: list[tuple[float, int, float, float, float, int]] = []  # (rank, order, arrives, aht, already, kind)
+    first = worst = 0.0
+    late, late_min = 0, 0.0
+    i = 0
+
+    def settle(wait: float, already: float, kind: int) -> None:
+        nonlocal first, worst, late, late_min
+        if kind == 2:  # the kinds are named above
+            first = wait
+        if kind:
+            worst = max(worst, wait)
+        if already + wait > target + _EPS:
+            late += 1
+            late_min += already + wait - target
+
+    while i < len(tickets) or ready:
+        at = tickets[i][0] if not ready else -math.inf
+        while windows and max(windows[0][0], at) >= windows[0][1] - _EPS:
+            heapq.heappop(windows)  # the window stops (a break, the end of a shift) before it could call
+        if not windows:
+            for *_, already, kind in ready:
+                settle(math.inf, already, kind)
+            for *_, already, kind in tickets[i:]:
+                settle(math.inf, already, kind)
+            break
+        free, leave = windows[0]
+        now = max(free, at)
+        while i < len(tickets) and tickets[i][0] <= now + _EPS:
+            arrives, rank, minutes, already, kind = tickets[i]
+            heapq.heappush(ready, (rank, i, arrives, minutes, already, kind))
+            i += 1
+        _, _, arrives, minutes, already, kind = heapq.heappop(ready)
+        heapq.heapreplace(windows, (now + minutes, leave))
+        settle(now - arrives, already, kind)
+    return _Projection(first, worst, late, late_min)
+
+
+def _servers_for_backlog(  # noqa: PLR0913 - the projection's inputs
     plan_free: Sequence[float],
     leaves: Sequence[float],
     returning: Sequence[float],
@@ -223,13 +308,14 @@ def _servers_for_backlog(
     rate: float,
     aht: float,
     s: TidalSettings,
+    booked: Sequence[float] = (),
 ) -> int:
     """The fewest windows with which the projection keeps every ticket of the horizon within the target wait.
 
     Existing windows are used earliest-free first, new ones start after `open_delay_min`. Monotone in the number
     of windows, so a binary search; with one new window per ticket every wait is ≤ open_delay < target.
     """
-    arrivals = math.floor(s.horizon_min * rate / 60.0 + _EPS) if rate > 0 else 0
+    arrivals = (math.floor(s.horizon_min * rate / 60.0 + _EPS) if rate > 0 else 0) + len(booked)
 
     def meets(n: int) -> bool:
         have = plan_free[:n]
@@ -245,6 +331,8 @@ def _servers_for_backlog(
             math.inf,
             leaves[:n],
             returning,
+            booked,
+            s.appointment_boost_min,
         ).worst
         return worst <= s.target_wait_min + _EPS
 
@@ -271,13 +359,24 @@ def _plan(
     live = profiled = rate = 0.0
     have_profile = False
     rates: list[float] = []
+    bookings = profile.bookings if profile is not None else None
+    if bookings is not None and not bookings.active(now):
+        bookings = None  # none heard for days: the profile's rate stands for the booked people too
     for v in views:
-        p = profile.rate_over(v.code, now, settings.horizon_min) if profile is not None else None
-        live += live_rate(v.arrivals_15m, v.arrivals_60m)
+        k15, k60 = v.arrivals_15m, v.arrivals_60m
+        if bookings is not None:  # the walk-ins only: the booked people come as `booked` below
+            a15, a60 = bookings.arrivals(v.code, now)
+            k15, k60 = max(0, k15 - a15), max(0, k60 - a60)
+        p = (
+            profile.rate_over(v.code, now, settings.horizon_min, walk_in=bookings is not None)
+            if profile is not None
+            else None
+        )
+        live += live_rate(k15, k60)
         if p is not None:
             profiled += p
             have_profile = True
-        r = blended_rate(v.arrivals_15m, v.arrivals_60m, p)
+        r = blended_rate(k15, k60, p)
         rates.append(r)
         rate += r
     ahts = [_aht_of(v, settings) for v in views]
@@ -297,8 +396,13 @@ def _plan(
     )
     free_at = [f for f, _, _ in slots]
     leaves = tuple(stop for _, stop, _ in slots)
-    erlang = servers_for_target(
-        rate / 60.0,
+    closes = profile.closed_from(now, settings.horizon_min) if profile is not None else None
+    arrivals_for = settings.horizon_min if closes is None else closes
+    # the bookings of the whole horizon, even past the usual closing: they say the hall is open (extended hours)
+    booked = bookings.expected(services, now, settings.horizon_min) if bookings is not None else ()
+    booked_rate = len(booked) * 60.0 / settings.horizon_min
+    erlang = servers_for_target(  # for every arrival, the booked ones too
+        (rate + booked_rate) / 60.0,
         aht,
         settings.target_wait_min,
         settings.service_level,
@@ -307,10 +411,21 @@ def _plan(
     )
     backlog_aht = _backlog_aht(views, settings)
     waited = _waited(views)
-    closes = profile.closed_from(now, settings.horizon_min) if profile is not None else None
-    arrivals_for = settings.horizon_min if closes is None else closes
+    boost = settings.appointment_boost_min
     projection = _project(
-        free_at, 0, 0.0, waited, backlog_aht, rate, aht, arrivals_for, settings.target_wait_min, leaves, returning
+        free_at,
+        0,
+        0.0,
+        waited,
+        backlog_aht,
+        rate,
+        aht,
+        arrivals_for,
+        settings.target_wait_min,
+        leaves,
+        returning,
+        booked,
+        boost,
     )
     in_service = sum(
         1
@@ -333,12 +448,23 @@ def _plan(
         live=live,
         profile=profiled if have_profile else None,
         rate=rate,
+        booked=booked,
+        booked_rate=booked_rate,
+        boost=boost,
         aht=aht,
         backlog_aht=backlog_aht,
         learned=all(learned for _, learned in ahts),
         erlang=erlang,
         by_backlog=_servers_for_backlog(
-            free_at, leaves, returning, waited, backlog_aht, rate, aht, replace(settings, horizon_min=arrivals_for)
+            free_at,
+            leaves,
+            returning,
+            waited,
+            backlog_aht,
+            rate,
+            aht,
+            replace(settings, horizon_min=arrivals_for),
+            booked,
         ),
         waited=waited,
         now=projection,
@@ -349,9 +475,9 @@ def _service_level(servers: int, plan: _Plan, settings: TidalSettings) -> float 
     if servers < 1:
         return None
     if settings.patience_min is None:
-        return evaluate_erlang_c(servers, plan.rate / 60.0, plan.aht, settings.target_wait_min).service_level
+        return evaluate_erlang_c(servers, plan.total_rate / 60.0, plan.aht, settings.target_wait_min).service_level
     return evaluate_erlang_a(
-        servers, plan.rate / 60.0, plan.aht, settings.patience_min, settings.target_wait_min
+        servers, plan.total_rate / 60.0, plan.aht, settings.patience_min, settings.target_wait_min
     ).service_level
 
 
@@ -377,6 +503,8 @@ def _project_plan(
         s.target_wait_min,
         leaves,
         plan.returning,
+        plan.booked,
+        plan.boost,
     )
 
 

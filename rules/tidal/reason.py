@@ -23,6 +23,7 @@ class ReasonCode(StrEnum):
     WAIT_NOT_FALLEN = "wait_not_fallen"  # … it has not: escalate
     SAVED = "saved"  # restored from state format 1, which kept the words only
     COVER = "cover"  # a paused window's people would wait past the target: its person's AB partner covers it (AB岗)
+    GUIDE_SURGE = "guide_surge"  # arrivals jumped: a mobile-post person (流动岗) guides the queue area (guide.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,23 @@ class CoverReason:
     partner_window: Named  # where the partner is now (it pauses while they cover)
     horizon_min: float
     target_wait_min: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuideReason:
+    """A guide sent to the queue area (流动岗, guide.py): the arrivals of the last 15 min of `names` against the
+    profile's for the same slot (or, without one, the queue's growth), the people waiting, where and who. Not a tidal
+    `Recommendation`'s reason (not in `Reason`): a `GuideProposal` carries it."""
+
+    code: Literal[ReasonCode.GUIDE_SURGE] = ReasonCode.GUIDE_SURGE
+    names: tuple[ServiceName, ...]  # the services whose arrivals jumped (the whole hall's, for the hall)
+    arrivals_15m: int
+    live_rate_per_h: float  # the last 15 min's arrivals, per hour
+    usual_rate_per_h: float | None  # the profile's for the same slot, per hour (None: no profile)
+    growth_15m: int  # arrivals − completions of the last 15 min (the queue's growth)
+    waiting: int  # people waiting for those services now
+    zone: str | None  # the queue area (waiting zone) to go to; None: the hall's
+    staff_id: str  # the mobile-post person sent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -387,6 +387,7 @@ def _recommendation(  # noqa: PLR0913 - a Recommendation's fields, built in one 
         reason=reason,
         created_at=now,
         expires_at=now + timedelta(minutes=settings.valid_for_min),
+        appointments=len(plan.booked),
     )
 
 

@@ -35,12 +35,14 @@ class TidalSettings:
     check_after_min: float = 10.0  # after an approved opening, the projected wait must have fallen by then
     check_min_drop: float = 0.0  # … by at least this fraction (0: any fall)
     close_after_min: float = 5.0  # a tidal window spare (see `spare`) this long without interruption → close it
+    appointment_boost_min: float = 10.0  # the queue system calls an appointment as if it had waited this much longer
 
     def __post_init__(self) -> None:
         for name in ("target_wait_min", "default_aht_min", "horizon_min", "valid_for_min", "id_bucket_min"):
             _positive(name, getattr(self, name))
         for name in ("open_delay_min", "check_after_min", "close_after_min", "min_minutes_saved"):
             _non_negative(name, getattr(self, name))
+        _non_negative("appointment_boost_min", self.appointment_boost_min)
         if not 0 < self.service_level < 1:
             raise ValueError(f"service_level must be a fraction in (0, 1), e.g. 0.8, got {self.service_level!r}")
         if not 0 < self.max_abandonment < 1:

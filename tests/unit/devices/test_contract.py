@@ -58,6 +58,8 @@ TICKET_EXAMPLES: list[dict[str, Any]] = [
         slot="2024-05-06T09:30:00+08:00",
         ticket_id="T-20240506-0023",
     ),
+    env(type="appointment.booked", appointment_id="AP-77", service="HJ01", slot="2024-05-06T09:30:00+08:00"),
+    env(type="appointment.cancelled", appointment_id="AP-77", reason="by_person"),
 ]
 WINDOW_EXAMPLES: list[dict[str, Any]] = [
     env(type="window.opened", staff_id="S-12", services=["HJ01", "SB02"]),
@@ -178,6 +180,42 @@ INVALID_EVENTS: list[tuple[str, DeviceType, dict[str, Any], tuple[str, str]]] = 
         ("datetime_from_date_parsing", "ts"),
     ),
     ("negative seq", D.TICKET_MACHINE, {**ISSUED, "seq": -1}, ("greater_than_equal", "seq")),
+    (
+        "booking without a slot",
+        D.TICKET_MACHINE,
+        {**ISSUED, "type": "appointment.booked", "appointment_id": "AP-1"},
+        ("missing", "slot"),
+    ),
+    (
+        "booking slot not a time",
+        D.TICKET_MACHINE,
+        {**ISSUED, "type": "appointment.booked", "appointment_id": "AP-1", "slot": "tomorrow morning"},
+        ("datetime_from_date_parsing", "slot"),
+    ),
+    (
+        "booking slot of 0 minutes",
+        D.TICKET_MACHINE,
+        {
+            **ISSUED,
+            "type": "appointment.booked",
+            "appointment_id": "AP-1",
+            "slot": "2024-05-06T09:30:00+08:00",
+            "slot_min": 0,
+        },
+        ("greater_than_equal", "slot_min"),
+    ),
+    (
+        "booking slot_min as text",
+        D.TICKET_MACHINE,
+        {
+            **ISSUED,
+            "type": "appointment.booked",
+            "appointment_id": "AP-1",
+            "slot": "2024-05-06T09:30:00+08:00",
+            "slot_min": "30",
+        },
+        ("int_type", "slot_min"),
+    ),
     (
         "unknown event type",
         D.TICKET_MACHINE,

@@ -37,6 +37,13 @@ CONFIGURED = HallProfile(
     ),
 )
 WINDOWS_ONLY = HallProfile("h1", windows=(WindowProfile("W1"), WindowProfile("W2")))
+
+
+def booking(f: Feed, t: float, service: str) -> DeviceMessage:
+    slot = (T0 + timedelta(hours=1)).isoformat()
+    return f("ticket_machine", "tm1", t, type="appointment.booked", appointment_id=f"b{t}", service=service, slot=slot)
+
+
 SMALL = HallProfile("h1", caps=EntityCaps(windows=3, services=2, zones=2, devices=4))
 
 Make = Callable[[Feed], DeviceMessage]
@@ -173,6 +180,13 @@ CASES: list[Case] = [
         SMALL,
         [lambda f: issue(f, 1, "a1", "tax"), lambda f: issue(f, 2, "a2", "id")],
         lambda f: issue(f, 3, "a3", "land"),
+        ("entity_cap", "service"),
+    ),
+    (
+        "a booking for a third service where two bookings named the cap",
+        SMALL,
+        [lambda f: booking(f, 1, "tax"), lambda f: booking(f, 2, "id")],
+        lambda f: booking(f, 3, "land"),
         ("entity_cap", "service"),
     ),
     (

@@ -11,7 +11,7 @@ from dataclasses import replace
 from devices.topics import DeviceType
 from edge.decisions.commands import recommendation_commands
 from edge.wording.tidal import recommendation_json, render_recommendation
-from rules.hall import DeviceProfile, HallState
+from rules.hall import DeviceProfile, HallState, ServiceProfile, WindowProfile
 from rules.rota import SkillBook, StaffSkills
 from rules.tidal import RecommendationKind, TidalTracker
 from rules.tidal.cover import recommend_cover
@@ -141,7 +141,14 @@ def test_an_approved_cover_assigns_the_partner_and_tells_the_partners_terminal()
     h.apply(win(h.feed, 30, "W1", "window.paused", reason="lunch"))
     h.queue(60, 8, "MZ")
     (rec,) = recommend_cover(h.snap(600), book(), None, SETTINGS, at(600))
-    out = recommendation_commands(rec, h.snap(600), h.caps(600), at(600), hall_id="h1", numbers=itertools.count())
+    named = replace(
+        h.profile,
+        windows=(WindowProfile("W1", "民政窗", ("MZ",), name_en="Civil affairs window"), WindowProfile("W2", "交通窗")),
+        services=(ServiceProfile("MZ", "民政", "Civil affairs"),),
+    )
+    out = recommendation_commands(
+        rec, h.snap(600), h.caps(600), at(600), hall_id="h1", numbers=itertools.count(), profile=named
+    )
     (assign,) = [c for c in out if c.type == "window.assign"]
     assert assign.device_id == "Q1"
     assert json.loads(assign.payload) | {"ts": None, "cmd_id": None} == {
@@ -149,4 +156,7 @@ def test_an_approved_cover_assigns_the_partner_and_tells_the_partners_terminal()
         "staff_id": "staff-W2",
     }  # fmt: skip
     (nudge,) = [c for c in out if c.type == "nudge"]
-    assert nudge.device_id == "W2" and "W1" in json.loads(nudge.payload)["message"]
+    assert nudge.device_id == "W2"  # in the words of the hall's configuration, not its ids
+    assert json.loads(nudge.payload)["message"] == (
+        "AB岗顶岗：请到 民政窗 办理 民政 / AB cover: please go to Civil affairs window for Civil affairs"
+    )

@@ -76,9 +76,11 @@ def as_json(value: object) -> object:
 
 
 def as_recorded(rec: Recommendation) -> dict[str, object]:
-    """A recommendation's JSON as the earlier release made it: issue 20 added `reason_code` (what kind of proposal)."""
+    """A recommendation's JSON as the earlier release made it: issue 20 added `reason_code` (what kind of proposal)
+    and `appointments` (booked people expected: none without bookings)."""
     out = recommendation_json(rec)
     out.pop("reason_code")
+    assert out.pop("appointments") == 0
     return out
 
 
@@ -111,6 +113,7 @@ def test_a_tracker_saved_by_format_1_keeps_its_recommendations_windows_and_words
     tracker = saved_tracker()
     pending = [recommendation_json(r) for r in tracker.pending()]
     assert {r.pop("reason_code") for r in pending} == {"saved"}  # issue 20 added the kind; format 1 kept no code
+    assert {r.pop("appointments") for r in pending} == {0}  # … and the booked people expected (format 1: none)
     assert [as_json(r) for r in pending] == EXPECTED["pending"]
     assert all(isinstance(r.reason, SavedReason) for r in tracker.pending()), "format 1 kept the words only"
     opened = [
