@@ -476,7 +476,8 @@ class Webhook(_Section):
 class NotifySection(_Section):
     topic: str = Field(
         default="hallops/{hall}",
-        description="MQTT topic prefix for notifications (QoS 1): <prefix>/alerts, /tickets, /recommendations",
+        description="MQTT topic prefix for notifications (QoS 1): <prefix>/alerts, /tickets, /recommendations, "
+        "/breaks (lunch breaks due or held back), /guides (the mobile post: proposed, posted, back)",
     )
     webhooks: list[Webhook] = Field(
         default_factory=list,

@@ -10,10 +10,10 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from edge.api.deps import State, needs
+from edge.api.deps import State, needs, who
 from edge.auth import Role
 
 router = APIRouter(tags=["rota"])
@@ -126,3 +126,55 @@ async def appointments(state: State) -> BookingsOut:
             for b in d.bookings.day(now)
         ],
     )
+
+
+class GuideRow(BaseModel):
+    staff_id: str
+    staff_name: str | None
+    staff_name_en: str | None
+    zone: str | None = Field(description="the waiting zone to go to (null: the hall's queue area)")
+    zone_name: str | None
+    zone_name_en: str | None
+    services: list[str] = Field(description="the services whose arrivals jumped")
+    service_names: list[str]
+    service_names_en: list[str]
+    arrivals_15m: int = Field(description="tickets for them in the last 15 min")
+    live_rate_per_h: float
+    usual_rate_per_h: float | None = Field(description="the learned rate of the same weekday and time (null: none)")
+    growth_15m: int = Field(description="the queue's growth in the last 15 min (arrivals − completions)")
+    waiting: int
+
+
+class GuideProposed(GuideRow):
+    at: str = Field(description="when it was proposed (it is withdrawn 10 min later if not taken up)")
+    text_zh: str
+    text_en: str
+
+
+class GuidePosted(GuideRow):
+    since: str
+
+
+class GuidesOut(BaseModel):
+    enabled: bool = Field(description="the roster has a mobile post (staff.<id>.kind: mobile) to send")
+    proposed: GuideProposed | None = Field(description="a guide proposed for a jump in arrivals, waiting for you")
+    posted: list[GuidePosted] = Field(description="guides in the queue area now, called back when arrivals calm")
+
+
+@router.get("/api/rota/guides", response_model=GuidesOut, **needs(Role.MANAGER, Role.ADMINISTRATOR))
+async def guides(state: State) -> GuidesOut:
+    """The mobile post (流动岗): a guide proposed when arrivals jump, and the guides posted to the queue area."""
+    return GuidesOut.model_validate(state.decider().guides_now())
+
+
+@router.post("/api/rota/guides/{staff_id}/{action}", response_model=GuideRow, **needs(Role.MANAGER))
+async def guide_action(
+    staff_id: str, action: Literal["post", "decline", "recall"], request: Request, state: State
+) -> GuideRow:
+    """Send the proposed guide (`post`), not now (`decline`: not proposed again for 30 min), or call a guide back
+    (`recall`). 409 when there is no such proposal or guide."""
+    try:
+        row = state.decider().guide_decision(staff_id, action, who(request, None))
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return GuideRow.model_validate(row)

@@ -41,6 +41,7 @@ from edge.decisions.batch import Batch, LiveEvent
 from edge.decisions.breaks import LunchBreaks, attempt, break_words
 from edge.decisions.commands import alert_commands, break_command, recommendation_commands
 from edge.decisions.demand import learn_after, learn_booking, learn_bookings, learn_history, learn_message
+from edge.decisions.guides import GuideBoard, GuideOffer, guide_row, guide_words
 from edge.decisions.records import (
     alert_json,
     alert_notification_id,
@@ -63,19 +64,24 @@ from rules.commands import AckOutcome, CommandStatus, CommandTracker, DeviceComm
 from rules.engine import Act, Alert, AlertState, Decision, Notify, RuleEngine, Silence, in_schedule
 from rules.hall import UNCOUNTED, HallSnapshot, WindowStatus
 from rules.language import Role, RuleFile, Schedule
-from rules.rota import SkillLearner
+from rules.rota import PostKind, SkillLearner
 from rules.tickets import SlaPolicy, Ticket, TicketBook, TicketEvent
 from rules.tidal import (
     AssignCandidate,
     Bookings,
     DemandProfile,
+    GuidePost,
+    GuideReason,
+    GuideSettings,
     Recommendation,
     TidalEvent,
     TidalEventKind,
     TidalTracker,
     assign_candidates,
     assign_staff,
+    guide_over,
     recommend_cover,
+    recommend_guide,
     recommend_open,
     window_capabilities,
 )
@@ -183,6 +189,11 @@ class Decider:
         self.demand.bookings = self.bookings
         self.skills = skill_book(settings)  # the roster's skills, and what people are seen serving from now on
         self.lunch = LunchBreaks(settings)  # today's and tomorrow's lunch plans, today's kept live
+        self.guides = GuideBoard()  # the mobile post (流动岗): a guide proposed, the guides posted
+        self._guide_settings = GuideSettings()
+        self._mobile = any(s.kind is PostKind.MOBILE for s in settings.roster)  # anyone to send as a guide
+        self._guide_said: list[tuple[str, dict[str, object]]] = []  # (event, row) of the manager's actions, to tell
+        self._last_guide: datetime | None = None
         self._skill_seen = SkillLearner(self.skills)
 
     @classmethod
@@ -221,6 +232,11 @@ class Decider:
                     decider.skills.load_seen(part)
                 except ValueError as exc:
                     log.warning("saved skills not used (%s): learned again from the messages", exc)
+            if part := store.decisions.state("guides"):
+                try:
+                    decider.guides = GuideBoard.load(part)
+                except ValueError as exc:
+                    log.warning("saved guides not used (%s)", exc)
             if part := store.decisions.state("breaks"):
                 decider.lunch.saved = part  # taken when today's plan is there (a restart on another day: dropped)
             if part := store.decisions.state("commands"):
@@ -572,6 +588,7 @@ class Decider:
         for tev in self.tidal.check(hall, now, self.demand) if full or tidal_due else []:
             self._tidal_event(batch, tev, hall, now)
         self._keep_breaks(batch, hall, now)
+        self._keep_guides(batch, hall, now)
         # due a minute after the last run, or at once after the clock went back (a device clock's first device
         # message from an earlier day than the box's date; the box's clock stepped back by NTP): a negative gap
         # would otherwise hold the recommender off until the clock caught up again
@@ -643,6 +660,8 @@ class Decider:
         if self.lunch.keeper is not None:  # today's breaks as they stand (moved by holds, under way, over)
             states["breaks"] = self.lunch.dump()
         states["skills"] = self.skills.dump_seen()  # who was seen serving what (small: people × services)
+        if self._mobile:
+            states["guides"] = self.guides.dump()
         prefixes = [ALERT_PART]
         tickets = self.tickets.digest()
         if tickets != self._tickets_written:  # the book is the part that grows (open tickets): serialised on change
@@ -846,6 +865,104 @@ class Decider:
             if view is not None and view.online is not None:  # a terminal of its own to show it on
                 said = break_command(view, f"{zh} / {en}", hall, now, hall_id=self._hall, numbers=self.commands.numbers)
                 self._send(batch, [said], now)
+
+    def guide_decision(self, staff_id: str, action: str, by: str) -> dict[str, object]:
+        """The manager's answer to a guide: `post` (send the proposed guide), `decline` (not now: not proposed again
+        for 30 min) or `recall` (call a posted guide back); the guide's row. ValueError: nothing of that to answer."""
+        now = self._clock.now()
+        if action == "post":
+            reason = self.guides.offer.proposal.reason if self.guides.offer else None
+            self.guides.post(staff_id, now)
+            event = "posted"
+        elif action == "decline":
+            reason = self.guides.decline(staff_id, now).reason
+            event = "declined"
+        elif action == "recall":
+            reason = self._why_sent(self.guides.recall(staff_id))
+            event = "back"
+        else:
+            raise ValueError(f"unknown guide action {action!r}: post, decline or recall")
+        assert reason is not None
+        row = guide_row(staff_id, reason, self._profile, self._zone_names())
+        self._audited(by, f"guide.{action}", staff_id, zone=reason.zone, services=[n.code for n in reason.names])
+        self._guide_said.append((event, row))
+        self.evaluate()
+        return row
+
+    def guides_now(self) -> dict[str, object]:
+        """The guide proposed (waiting for the manager) and the guides posted, as the API shows them."""
+        zones = self._zone_names()
+        offer = self.guides.offer
+        posts = []
+        for staff_id, post in self.guides.posts.items():
+            row = guide_row(staff_id, self._why_sent(post), self._profile, zones)
+            posts.append({**row, "since": post.since.isoformat()})
+        proposed = None
+        if offer is not None:
+            row = guide_row(offer.proposal.staff_id, offer.proposal.reason, self._profile, zones)
+            zh, en = guide_words(row, "proposed")
+            proposed = {**row, "at": offer.at.isoformat(), "text_zh": zh, "text_en": en}
+        return {"enabled": self._mobile, "proposed": proposed, "posted": posts}
+
+    def _why_sent(self, post: GuidePost) -> GuideReason:
+        """Why a guide was sent (a board saved without it: no numbers, only who and where)."""
+        if post.staff_id in self.guides.last:
+            return self.guides.last[post.staff_id][1]
+        return GuideReason(names=(), arrivals_15m=0, live_rate_per_h=0.0, usual_rate_per_h=None, growth_15m=0,
+                           waiting=0, zone=post.zone, staff_id=post.staff_id)  # fmt: skip
+
+    def _zone_names(self) -> dict[str, tuple[str, str | None]]:
+        return {z.zone_id: (z.name or z.zone_id, z.name_en) for z in self._profile.zones}
+
+    def _keep_guides(self, batch: Batch, hall: HallSnapshot, now: datetime) -> None:
+        """The mobile post, once a minute in the service hours: guides whose arrivals are back to usual are called
+        back, a proposal not taken up in 10 min is withdrawn, and a jump in arrivals proposes a free mobile-post
+        person (posted at once with `tidal.auto_approve`). Each step, and the manager's answers, told on the MQTT
+        topic `<topic>/guides` and the live stream (`guide`). Not in a backtest."""
+        said, self._guide_said = self._guide_said, []
+        if self._replay is not None or not self._mobile:
+            return
+        for event, row in said:
+            self._guide_note(batch, event, row, now)
+        since = None if self._last_guide is None else now - self._last_guide
+        if since is not None and timedelta(0) <= since < timedelta(seconds=TIDAL_EVERY_S):
+            return
+        self._last_guide = now
+        zones = self._zone_names()
+        for staff_id, post in list(self.guides.posts.items()):
+            check = guide_over(hall, post, self.demand, self._guide_settings, now)
+            if not check.over:
+                self.guides.posts[staff_id] = check.post
+                continue
+            self.guides.recall(staff_id)
+            row = guide_row(staff_id, self._why_sent(post), self._profile, zones)
+            self._guide_note(batch, "pulled" if check.pulled else "back", row, now)
+        if (old := self.guides.expire(now)) is not None:
+            row = guide_row(old.proposal.staff_id, old.proposal.reason, self._profile, zones)
+            self._guide_note(batch, "expired", row, now)
+        if self.guides.offer is not None or not in_schedule(self._serving_hours(), now.astimezone(self._tz)):
+            return
+        taken = {s for r in self.tidal.pending() for s in r.staff} | self.guides.blocked(now)
+        proposal = recommend_guide(
+            hall, self.skills, self.demand, self._guide_settings, now, guiding=self.guides.posts, taken=taken
+        )
+        if proposal is None:
+            return
+        self.guides.offer = GuideOffer(proposal, now)
+        row = guide_row(proposal.staff_id, proposal.reason, self._profile, zones)
+        self._guide_note(batch, "proposed", row, now)
+        if self._settings.auto_approve:
+            self.guides.post(proposal.staff_id, now)
+            self._guide_note(batch, "posted", row, now)
+
+    def _guide_note(self, batch: Batch, event: str, row: dict[str, object], now: datetime) -> None:
+        zh, en = guide_words(row, event)
+        nid = f"guide:{row['staff_id']}:{now.isoformat()}:{event}"
+        body = {"type": "guide", "id": nid, "event": event, **row, "text_zh": zh, "text_en": en}
+        self.notifications += 1
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        batch.outbox.append(OutboxMessage("mqtt", f"{self._settings.topic}/guides", payload))
+        batch.live.append(LiveEvent("guide", body))
 
     def _approved(self, batch: Batch, rec: Recommendation, by: str, hall: HallSnapshot, now: datetime) -> None:
         """Carry out an approved recommendation: tell the queue system and the windows, notify the staff."""

@@ -127,6 +127,7 @@ function connect() {
   stream.addEventListener("ticket", () => refresh("tickets"));
   stream.addEventListener("recommendation", () => refresh("recs"));
   stream.addEventListener("break", () => changed("breaks"));  // breaks.js reloads its day
+  stream.addEventListener("guide", () => changed("guides"));  // guides.js reloads the mobile post
   stream.addEventListener("changed", (e) => {
     const parts = { engine: "alerts", tickets: "tickets", tidal: "recs", commands: "commands" };
     for (const part of JSON.parse(e.data)) if (parts[part]) refresh(parts[part]);

@@ -9,6 +9,7 @@ import { problemWords, zoneName } from "./words.js";
 import { recsList } from "./tidal.js";
 import { breaksSection } from "./breaks.js";
 import { bookingsSection } from "./bookings.js";
+import { guidesSection } from "./guides.js";
 import { historySection } from "./history.js";
 
 // -- what a window tile shows --------------------------------------------------------------------------------------
@@ -143,7 +144,7 @@ export function floorView() {
       section("kpi", "kpis", parts.kpi),
       h("div", { class: "cols" },
         h("div", { class: "col-main" }, section("floor", "floor", parts.floor), section("queues", "queues", parts.queues)),
-        h("div", { class: "col-side" }, section("tidal", "tidal", parts.recs), breaksSection(), bookingsSection(),
+        h("div", { class: "col-side" }, section("tidal", "tidal", parts.recs), breaksSection(), guidesSection(), bookingsSection(),
           section("alerts", "alerts", parts.alerts),
           rectifySection(), section("zones", "zones", parts.zones), section("devices", "devices", parts.devices))),
       section("charts", "charts", parts.charts),

@@ -233,6 +233,11 @@ const zh = {
   tidNoCandidates: "现在没有可指派的窗口：各窗口都在办理中或已是潮汐窗口", tidAssigned: "已指派{w}",
   tidStatus_closed: "关闭", tidStatus_paused: "暂停", tidStatus_idle: "开放、无人办理", tidNotConfigured: "需临时增办该业务",
   tidLastStaff: "最近在岗 {name}", tidRejectTitle: "驳回潮汐建议", tidReasonNeeded: "请填写驳回原因",
+  // issue 20 · the mobile post (guides.js)
+  gdTitle: "流动岗（客流突增引导）", gdPost: "派出", gdDecline: "暂不派", gdRecall: "召回",
+  gdPosted: "{who} 在{where}引导分流（{t} 起）", gdQueueArea: "排队区", gdNone: "客流平稳：暂无引导建议",
+  gd_done_post: "已派出流动岗", gd_done_decline: "已暂不派（30 分钟内不再建议）", gd_done_recall: "已召回",
+  gdFailed: "未能完成：{why}",
   // issue 20 · appointments (bookings.js)
   bkTitle: "今日预约", bkService: "业务", bk_booked: "预约", bk_arrived: "已到", bk_waiting: "待到",
   bk_next_hour: "一小时内", bk_no_show: "爽约",
@@ -556,6 +561,12 @@ const en = {
   tidAssigned: "{w} assigned", tidStatus_closed: "closed", tidStatus_paused: "paused", tidStatus_idle: "open, nobody at it",
   tidNotConfigured: "will take on this service", tidLastStaff: "last staffed by {name}",
   tidRejectTitle: "Reject the tidal recommendation", tidReasonNeeded: "Please give a reason for rejecting",
+  // issue 20 · the mobile post (guides.js)
+  gdTitle: "Mobile post (guide for surges)", gdPost: "Send", gdDecline: "Not now", gdRecall: "Call back",
+  gdPosted: "{who} guiding people at {where} (since {t})", gdQueueArea: "the queue area",
+  gdNone: "Arrivals as usual: no guide proposed", gd_done_post: "Guide sent",
+  gd_done_decline: "Not sent (not proposed again for 30 min)", gd_done_recall: "Guide called back",
+  gdFailed: "Could not do it: {why}",
   // issue 20 · appointments (bookings.js)
   bkTitle: "Today's appointments", bkService: "Service", bk_booked: "Booked", bk_arrived: "Came",
   bk_waiting: "To come", bk_next_hour: "Within the hour", bk_no_show: "No-shows",

@@ -80,6 +80,7 @@ def test_booked_people_are_counted_before_they_come_and_shown_on_the_floor(
         expect(row.locator("td[data-col='next_hour']")).to_have_text("12")
         expect(section).to_contain_text("潮汐测算已把待到的预约计入")
         expect(section).to_contain_text("有 2 条预约或取消被拒收")
+        expect(page.locator("section#guides")).to_be_hidden()  # no mobile post in this roster: nothing to show
     finally:
         page.context.close()
 
