@@ -37,9 +37,11 @@ class GuideBoard:
     declined: dict[str, datetime] = field(default_factory=dict)  # staff id → not proposed again until
 
     def expire(self, now: datetime) -> GuideOffer | None:
-        """Withdraw a proposal older than `OFFER_VALID_MIN` (the expired one, or None)."""
+        """Withdraw a proposal older than `OFFER_VALID_MIN` (the expired one, or None): not taken up, its person is
+        not proposed again for `DECLINED_MIN` (a manager who let it lapse is not asked again every 10 min)."""
         if self.offer is not None and now - self.offer.at >= timedelta(minutes=OFFER_VALID_MIN):
             old, self.offer = self.offer, None
+            self.declined[old.proposal.staff_id] = now + timedelta(minutes=DECLINED_MIN)
             return old
         return None
 
@@ -66,10 +68,14 @@ class GuideBoard:
         self.declined[staff_id] = now + timedelta(minutes=DECLINED_MIN)
         return proposal
 
-    def recall(self, staff_id: str) -> GuidePost:
+    def recall(self, staff_id: str, now: datetime | None) -> GuidePost:
+        """A guide comes back: called back by the manager at `now` (not proposed again for `DECLINED_MIN`), or
+        (None) because the arrivals calmed or they were pulled to a window."""
         post = self.posts.pop(staff_id, None)
         if post is None:
             raise ValueError(f"{staff_id!r} is not posted as a guide")
+        if now is not None:
+            self.declined[staff_id] = now + timedelta(minutes=DECLINED_MIN)
         return post
 
     # -- saved state -----------------------------------------------------------------------------------
@@ -94,13 +100,10 @@ class GuideBoard:
             body = json.loads(text)
             offer = body.get("offer")
             return cls(
-                offer=None if offer is None else GuideOffer(_proposal_of(offer), datetime.fromisoformat(offer["at"])),
+                offer=None if offer is None else GuideOffer(_proposal_of(offer), _when(offer["at"])),
                 posts={p["staff_id"]: _post_of(p) for p in body.get("posts", [])},
-                last={
-                    s: (datetime.fromisoformat(v["at"]), _reason_of(v["reason"]))
-                    for s, v in body.get("last", {}).items()
-                },
-                declined={s: datetime.fromisoformat(t) for s, t in body.get("declined", {}).items()},
+                last={s: (_when(v["at"]), _reason_of(v["reason"])) for s, v in body.get("last", {}).items()},
+                declined={s: _when(t) for s, t in body.get("declined", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"the saved guides are not readable: {exc}") from None
@@ -179,6 +182,11 @@ def guide_words(row: dict[str, Any], event: str) -> tuple[str, str]:
             f"流动岗 {who_zh} 已到窗口办理，{where_zh}的引导结束",
             f"{who_en} is serving at a window now: guiding at {where_en} has ended",
         )
+    if event == "recalled":
+        return (
+            f"流动岗 {who_zh} 已从{where_zh}召回（30 分钟内不再建议）",
+            f"{who_en} called back from {where_en} (not proposed again for 30 min)",
+        )
     if event == "declined":
         return (f"已不派流动岗 {who_zh}（30 分钟内不再建议）", f"{who_en} not sent (not proposed again for 30 min)")
     return (f"派流动岗 {who_zh} 的建议已过期", f"The proposal to send {who_en} has expired")
@@ -218,7 +226,20 @@ def _proposal(p: GuideProposal) -> dict[str, Any]:
 
 
 def _proposal_of(v: dict[str, Any]) -> GuideProposal:
-    return GuideProposal(str(v["staff_id"]), v["zone"], tuple(v["services"]), _reason_of(v["reason"]))
+    return GuideProposal(str(v["staff_id"]), v["zone"], _codes(v["services"]), _reason_of(v["reason"]))
+
+
+def _when(text: object) -> datetime:
+    at = datetime.fromisoformat(str(text))
+    if at.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return at
+
+
+def _codes(v: object) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+        raise ValueError(f"services must be a list of codes, got {v!r}")
+    return tuple(v)
 
 
 def _post(p: GuidePost) -> dict[str, Any]:
@@ -236,7 +257,7 @@ def _post_of(v: dict[str, Any]) -> GuidePost:
     return GuidePost(
         str(v["staff_id"]),
         v["zone"],
-        tuple(v["services"]),
-        datetime.fromisoformat(v["since"]),
-        None if calm is None else datetime.fromisoformat(calm),
+        _codes(v["services"]),
+        _when(v["since"]),
+        None if calm is None else _when(calm),
     )

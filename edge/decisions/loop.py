@@ -588,7 +588,6 @@ class Decider:
         for tev in self.tidal.check(hall, now, self.demand) if full or tidal_due else []:
             self._tidal_event(batch, tev, hall, now)
         self._keep_breaks(batch, hall, now)
-        self._keep_guides(batch, hall, now)
         # due a minute after the last run, or at once after the clock went back (a device clock's first device
         # message from an earlier day than the box's date; the box's clock stepped back by NTP): a negative gap
         # would otherwise hold the recommender off until the clock caught up again
@@ -598,6 +597,7 @@ class Decider:
             self.bookings.settle(now)  # a booking past its slot without a visit: a no-show
             if in_schedule(self._serving_hours(), now.astimezone(self._tz)):
                 self._recommend(batch, None, hall, now)
+        self._keep_guides(batch, hall, now)  # after the tidal pass: nobody proposed for a window is proposed as a guide
         self._store_and_send(batch, decisions, now)
         return decisions
 
@@ -871,15 +871,19 @@ class Decider:
         for 30 min) or `recall` (call a posted guide back); the guide's row. ValueError: nothing of that to answer."""
         now = self._clock.now()
         if action == "post":
+            at = next((w for w in self._snapshot(now).windows if w.staff_id == staff_id and w.status is not
+                       WindowStatus.CLOSED), None)  # fmt: skip
+            if at is not None:
+                raise ValueError(f"{staff_id!r} is at window {at.window_id} now: call them from there first")
             reason = self.guides.offer.proposal.reason if self.guides.offer else None
             self.guides.post(staff_id, now)
             event = "posted"
         elif action == "decline":
             reason = self.guides.decline(staff_id, now).reason
             event = "declined"
-        elif action == "recall":
-            reason = self._why_sent(self.guides.recall(staff_id))
-            event = "back"
+        elif action == "recall":  # the manager's call: not proposed again for 30 min either
+            reason = self._why_sent(self.guides.recall(staff_id, now))
+            event = "recalled"
         else:
             raise ValueError(f"unknown guide action {action!r}: post, decline or recall")
         assert reason is not None
@@ -896,12 +900,12 @@ class Decider:
         posts = []
         for staff_id, post in self.guides.posts.items():
             row = guide_row(staff_id, self._why_sent(post), self._profile, zones)
-            posts.append({**row, "since": post.since.isoformat()})
+            posts.append({**row, "since": post.since.astimezone(self._tz).isoformat()})
         proposed = None
         if offer is not None:
             row = guide_row(offer.proposal.staff_id, offer.proposal.reason, self._profile, zones)
             zh, en = guide_words(row, "proposed")
-            proposed = {**row, "at": offer.at.isoformat(), "text_zh": zh, "text_en": en}
+            proposed = {**row, "at": offer.at.astimezone(self._tz).isoformat(), "text_zh": zh, "text_en": en}
         return {"enabled": self._mobile, "proposed": proposed, "posted": posts}
 
     def _why_sent(self, post: GuidePost) -> GuideReason:
@@ -934,15 +938,16 @@ class Decider:
             if not check.over:
                 self.guides.posts[staff_id] = check.post
                 continue
-            self.guides.recall(staff_id)
+            self.guides.recall(staff_id, None)
             row = guide_row(staff_id, self._why_sent(post), self._profile, zones)
             self._guide_note(batch, "pulled" if check.pulled else "back", row, now)
-        if (old := self.guides.expire(now)) is not None:
+        if (old := self.guides.expire(now)) is not None:  # not taken up: not proposed again for 30 min
             row = guide_row(old.proposal.staff_id, old.proposal.reason, self._profile, zones)
             self._guide_note(batch, "expired", row, now)
         if self.guides.offer is not None or not in_schedule(self._serving_hours(), now.astimezone(self._tz)):
             return
         taken = {s for r in self.tidal.pending() for s in r.staff} | self.guides.blocked(now)
+        taken |= {ow.staff_id for ow in self.tidal.opened() if ow.staff_id}  # sent to a window, maybe on the way
         proposal = recommend_guide(
             hall, self.skills, self.demand, self._guide_settings, now, guiding=self.guides.posts, taken=taken
         )

@@ -40,7 +40,7 @@ function where(g) {
 function body() {
   const d = state.data;
   if (!d) return [h("p", { class: "empty", "aria-busy": "true" }, t("loading"))];
-  const manager = live.me?.role === "manager";  // the administrator reads; the manager decides
+  const manager = ["manager", "administrator"].includes(live.me?.role);  // the technician does not see it
   const out = [];
   if (d.proposed) {
     const p = d.proposed;

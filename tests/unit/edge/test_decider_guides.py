@@ -100,7 +100,17 @@ def test_without_a_mobile_post_nothing_is_proposed(tmp_path: Path) -> None:
     assert json.loads(h.decider.guides.dump())["offer"] is None
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]", '{"posts": [{"staff_id": "M1"}]}', '{"declined": {"M1": 5}}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[]",
+        '{"posts": [{"staff_id": "M1"}]}',
+        '{"declined": {"M1": 5}}',
+        '{"declined": {"M1": "2026-11-23T09:00:00"}}',  # no time zone: would fail later, in the loop
+        '{"posts": [{"staff_id": "M1", "zone": null, "services": "SB", "since": "2026-11-23T09:00:00+08:00"}]}',
+    ],
+)
 def test_a_damaged_saved_board_is_refused_with_a_reason(text: str) -> None:
     with pytest.raises(ValueError, match="the saved guides are not readable"):
         GuideBoard.load(text)
@@ -122,3 +132,52 @@ def test_a_guide_who_logs_in_at_a_window_ends_the_post_and_the_words_say_why(tmp
     assert h.decider.guides.posts == {}
     (pulled,) = [m for m in guide_messages(h) if m["event"] == "pulled"]
     assert "已到窗口办理" in str(pulled["text_zh"]) and "serving at a window" in str(pulled["text_en"])
+
+
+def test_a_guide_called_back_mid_surge_is_told_as_called_back_and_not_proposed_again_at_once(tmp_path: Path) -> None:
+    h = surge(tmp_path)
+    h.decider.guide_decision("M1", "post", "wang")
+    h.decider.guide_decision("M1", "recall", "wang")
+    (recalled,) = [m for m in guide_messages(h) if m["event"] == "recalled"]
+    assert "召回" in str(recalled["text_zh"]) and "回落" not in str(recalled["text_zh"])  # arrivals did not calm
+    h.at(17 * 60)
+    assert h.decider.guides_now()["proposed"] is None  # the surge goes on, but the manager said no for now
+
+
+def test_a_proposal_left_to_lapse_is_not_made_again_at_the_same_moment(tmp_path: Path) -> None:
+    h = surge(tmp_path)
+    h.at(26 * 60)  # 09:26: eleven minutes without an answer
+    assert [m["event"] for m in guide_messages(h)] == ["proposed", "expired"]
+    assert h.decider.guides_now()["proposed"] is None
+
+
+def test_a_person_proposed_for_a_window_is_not_proposed_as_a_guide(tmp_path: Path) -> None:
+    """With a closed window for 社会保险 and M1 in the tidal pool, the twelve waiting get M1 at a window: the tidal
+    pass runs first, and nobody is sent to two places."""
+    cfg = load_config(
+        None,
+        {
+            **HALL,
+            "windows": {"W1": {"services": ["SB"]}, "W2": {"services": ["SB"]}},
+            "tidal": {"staff_pool": ["M1"]},
+            "storage": {"path": str(tmp_path / "g.db")},
+        },
+    )
+    h = Hall(tmp_path, cfg=cfg)
+    h.hear("window", "W2", 0, on="state", online=True)
+    h.hear("window", "W1", 0, type="window.opened", staff_id="S1", services=["SB"])
+    for i in range(12):
+        h.hear("ticket_machine", "tm1", 30 + 70 * i, type="ticket.issued", ticket_id=f"t{i}", number=f"B{i:03d}",
+               service="SB")  # fmt: skip
+    h.at(15 * 60)
+    (rec,) = h.decider.tidal.pending()
+    assert rec.staff == ("M1",)
+    assert h.decider.guides_now()["proposed"] is None
+
+
+def test_a_person_at_a_window_cannot_be_sent_as_a_guide(tmp_path: Path) -> None:
+    h = surge(tmp_path)
+    h.hear("window", "W1", 15 * 60 + 10, type="window.opened", staff_id="M1", services=["SB"])  # before the answer
+    with pytest.raises(ValueError, match="is at window W1 now"):
+        h.decider.guide_decision("M1", "post", "wang")
+    assert h.decider.guides.posts == {}
