@@ -355,6 +355,19 @@ class MqttSink:
             raise Unavailable(str(exc) or type(exc).__name__) from None
 
 
+class OutboxSink:
+    """Adds each anchor to the cloud outbox (edge/store/cloud.py), for the uplink to carry to the city/province tier
+    with everything else; it waits there, on disk, while the link is down."""
+
+    name = "cloud"
+
+    def __init__(self, add: Callable[[Anchor], None]) -> None:
+        self._add = add
+
+    async def send(self, anchor: Anchor) -> None:
+        self._add(anchor)
+
+
 # -- publishing -------------------------------------------------------------------------------------------------
 
 
@@ -445,8 +458,9 @@ class AnchorPublisher:
                 self.worker.resume()
 
 
-def sinks_for(cfg: GatewayConfig, link: Link) -> list[Sink]:
-    """The destinations `audit:` configures, in the order they are tried."""
+def sinks_for(cfg: GatewayConfig, link: Link, cloud: Callable[[Anchor], None] | None = None) -> list[Sink]:
+    """The destinations `audit:` configures, in the order they are tried, and the cloud outbox when the hall has a
+    cloud (`cloud`: adds an anchor to it)."""
     assert cfg.hall.id is not None
     a = cfg.audit
     sinks: list[Sink] = []
@@ -456,6 +470,8 @@ def sinks_for(cfg: GatewayConfig, link: Link) -> list[Sink]:
         sinks.append(SyslogSink(a.anchor_syslog_address))
     if a.anchor_mqtt:
         sinks.append(MqttSink(link, cfg.hall.id))
+    if cloud is not None:
+        sinks.append(OutboxSink(cloud))
     return sinks
 
 
@@ -463,11 +479,13 @@ def key_path(cfg: GatewayConfig) -> Path:
     return cfg.audit.anchor_key or default_key_path(cfg.storage.path)
 
 
-def publisher_for(cfg: GatewayConfig, head: Head, link: Link) -> AnchorPublisher | None:
+def publisher_for(
+    cfg: GatewayConfig, head: Head, link: Link, cloud: Callable[[Anchor], None] | None = None
+) -> AnchorPublisher | None:
     """The gateway's publisher, with its key (made now if missing); None when `audit:` names no destination.
     ConfigError if the key file is there but unusable."""
     assert cfg.hall.id is not None
-    sinks = sinks_for(cfg, link)
+    sinks = sinks_for(cfg, link, cloud)
     if not sinks:
         return None
     path = key_path(cfg)

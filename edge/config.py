@@ -590,11 +590,95 @@ class AuditSection(_Section):
         return v
 
 
+class CloudSection(_Section):
+    """The uplink to the city/province tier (docs/sync.md); off while `url` is not set."""
+
+    url: str | None = Field(
+        default=None,
+        description="the cloud engine's MQTT endpoint, mqtts://HOST:PORT (mqtt:// only on a trusted network); "
+        "several nodes: one URL each in `urls`. Not set: nothing is kept for the cloud and nothing is sent",
+    )
+    urls: list[str] = Field(
+        default_factory=list, description="more nodes of the same cluster, tried in turn after `url`"
+    )
+    client_id: str | None = Field(default=None, description="default hallops-uplink-<hall>")
+    username: str | None = Field(default=None, description="the hall's user on the cloud engine (one per hall)")
+    password_file: Path | None = Field(
+        default=None, description="file holding its password (or env HALLOPS_CLOUD_PASSWORD)"
+    )
+    tls_ca: Path | None = Field(default=None, description="CA file (PEM) the engine's certificate is checked against")
+    tls_cert: Path | None = Field(default=None, description="the hall's client certificate (PEM), if the engine asks")
+    tls_key: Path | None = Field(default=None, description="its private key (PEM), unless it is in tls_cert's file")
+    batch_records: PositiveInt = Field(default=200, le=5000, description="records in one message at most")
+    max_records_per_s: PositiveFloat = Field(
+        default=2000.0,
+        description="the uplink's pace while it drains a backlog: fast enough to catch up many times faster than "
+        "the hall produces, slow enough to leave the box and the link to live traffic",
+    )
+    in_flight: PositiveInt = Field(default=8, le=100, description="messages sent and not yet acknowledged, at most")
+    resend_after_s: PositiveFloat = Field(
+        default=60.0, description="what the cloud has not confirmed this long after it was sent is sent again"
+    )
+    status_every_s: PositiveFloat = Field(
+        default=30.0, description="how often the hall's status goes to the fleet view"
+    )
+    telemetry_every_s: PositiveFloat = Field(
+        default=60.0, ge=5.0, description="how often the hall is sampled for the time series (queues, windows, zones)"
+    )
+    budget_mb: PositiveFloat = Field(
+        default=256.0,
+        description="disk for what waits for the cloud: beyond it the oldest telemetry samples are dropped (and "
+        "counted); alerts, tickets, ratings, audit entries, decisions, devices and hours never are",
+    )
+    keepalive_s: PositiveInt = Field(default=30, description="MQTT keep-alive with the engine")
+
+    @field_validator("url")
+    @classmethod
+    def _engine_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            BrokerAddress.parse(v)
+        return v
+
+    @field_validator("urls")
+    @classmethod
+    def _engine_urls(cls, v: list[str]) -> list[str]:
+        for u in v:
+            BrokerAddress.parse(u)
+        return v
+
+    @model_validator(mode="after")
+    def _certificates(self) -> CloudSection:
+        if self.urls and self.url is None:
+            raise ValueError("`urls` lists more nodes: set `url` to the first")
+        if self.url is not None and (self.tls_ca or self.tls_cert or self.tls_key):
+            BrokerAddress.parse(self.url, self.tls_ca, self.tls_cert, self.tls_key).tls_context()
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    def addresses(self) -> list[BrokerAddress]:
+        urls = [self.url, *self.urls] if self.url else []
+        return [BrokerAddress.parse(u, self.tls_ca, self.tls_cert, self.tls_key) for u in urls]
+
+    def password(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return os.environ.get("HALLOPS_CLOUD_PASSWORD")
+
+
 class ServiceConfig(_Section):
     name: str | None = Field(default=None, description="display name, e.g. 社会保险")
     name_en: str | None = Field(default=None, description="display name in English")
     default_aht_min: PositiveFloat | None = Field(
         default=None, description="mean service time assumed until 5 completions have been seen"
+    )
+    service_item: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the province's item code (事项编码) of this service: sent with its 好差评 ratings to the cloud",
     )
 
 
@@ -708,6 +792,7 @@ class GatewayConfig(_Section):
     tidal: TidalSection = TidalSection()
     commands: CommandsSection = CommandsSection()
     audit: AuditSection = AuditSection()
+    cloud: CloudSection = CloudSection()
     default_aht_min: PositiveFloat = Field(
         default=10.0, description="mean service time of a service not yet learned and not configured"
     )

@@ -41,13 +41,15 @@ from pydantic import TypeAdapter
 
 from cloud_sync.bundle import Bundle
 from cloud_sync.delivery import Receiver, bundle_topics, read_keys
+from cloud_sync.wire import Stream
 from devices.codec import DeviceMessage, check_time, decode
 from devices.contract import Retirement
 from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import ROOT, Channel, hall_filter
-from edge.anchor import publisher_for
+from edge.anchor import Anchor, Unavailable, publisher_for
 from edge.clock import DeviceClock, SystemClock
+from edge.cloud import CloudSync
 from edge.config import GatewayConfig, bundle_key_files
 from edge.decisions import Decider, decider_for
 from edge.liveness import Liveness, Watch
@@ -55,7 +57,7 @@ from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
 from edge.ratelimit import RateLimiter
 from edge.reports import Reports, day_span
-from edge.store import EventBatch, Rejected, Store
+from edge.store import CloudRecord, EventBatch, Rejected, Store
 from edge.store.faults import describe, is_storage_fault
 from edge.stream import Broadcaster
 from edge.supervisor import Supervisor, Worker
@@ -122,6 +124,7 @@ class Gateway:
         self.reports = Reports(cfg.profile(), cfg.tidal.target_wait_min, day_span(self.rules.schedules.get("hall_day")))
         self.decider: Decider | None = None
         self.sender: OutboxSender | None = None
+        self.cloud: CloudSync | None = None  # the city/province tier (edge/cloud.py), when `cloud.url` is set
         self.started_at = datetime.now(UTC)
         self._started_mono = time.monotonic()
         self._batch = EventBatch()  # events and dead letters handled since the last flush
@@ -175,7 +178,12 @@ class Gateway:
 
     async def __aenter__(self) -> Gateway:
         # the audit head's publisher, with its key made (or refused: ConfigError) before anything is opened
-        anchor = publisher_for(self.cfg, lambda: self.store.audit.head() if self.store else None, self.link)
+        anchor = publisher_for(
+            self.cfg,
+            lambda: self.store.audit.head() if self.store else None,
+            self.link,
+            self._anchor_to_cloud if self.cfg.cloud.enabled else None,
+        )
         self.open()
         assert self.decider is not None and self.sender is not None
         sup = self.supervisor
@@ -190,6 +198,9 @@ class Gateway:
             bundles = sup.worker("bundles")  # it waits on the link's bundle topics: running from the start
             bundles.beat()
             sup.start(bundles, self.bundles.run())
+        if self.cloud is not None:
+            self.cloud.worker = sup.worker("cloud", STALL_S)
+            sup.start(self.cloud.worker, self.cloud.run())
         if anchor is not None:
             anchor.worker = sup.worker("audit-anchor", STALL_S)
             sup.start(anchor.worker, anchor.run())
@@ -201,6 +212,15 @@ class Gateway:
         await self.supervisor.stop()
         self.close()
 
+    def _anchor_to_cloud(self, anchor: Anchor) -> None:
+        """The audit chain's signed head, into the cloud outbox (docs/sync.md `anchor`)."""
+        if self.store is None:
+            raise Unavailable("the store is closed")
+        body = {"count": anchor.count, "head": anchor.head, "key": anchor.key, "signature": anchor.signature}
+        line = anchor.line()
+        record = CloudRecord(Stream.AUDIT, time.time(), "anchor", json.dumps({**body, "line": line}))
+        self.store.cloud.add([record])
+
     def _fatal(self, task: str, exc: BaseException) -> None:
         """A supervised task died: stop the gateway (edge.server) and exit non-zero, so systemd starts it again."""
         self.fatal = f"{task}: {describe(exc)}"
@@ -211,6 +231,7 @@ class Gateway:
         # a write waits at most this long for another process's lock: the event loop must not stall on it; a longer
         # lock is a storage fault (ingest pauses and retries) rather than a frozen gateway
         self.store = Store(self.cfg.storage.path, busy_timeout_s=STORE_BUSY_S)
+        self.store.cloud.enabled = self.cfg.cloud.enabled  # nothing is kept for a cloud the hall does not have
         configured = {name: {"role": u.role, "name": u.name} for name, u in self.cfg.users.items()}
         self.store.meta.set(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))
         after = 0
@@ -273,6 +294,8 @@ class Gateway:
         shadow = self.versions.shadow_number()
         if shadow is not None:
             self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
+        if self.cfg.cloud.enabled:
+            self.cloud = CloudSync(self.cfg, self.store, self.snapshot, self.reports, self.cloud_status)
 
     def _last_listening(self) -> float | None:
         """The last moment the store shows the gateway listening: its newest logged event or saved state, or its
@@ -400,6 +423,8 @@ class Gateway:
         if self.decider is not None:
             self.decider.on_message(msg)
         self.reports.apply(msg)
+        if self.cloud is not None:
+            self._batch.cloud.extend(self.cloud.export.observe(msg))
         self._batch.add(
             msg.received_at.timestamp(),
             msg.at.timestamp(),
@@ -525,7 +550,9 @@ class Gateway:
                     dead = Rejected(received_at, topic, "unstorable", "", describe(exc), payload)
                     self.store.events.write(EventBatch.of([], [dead]))
                 done += 1
-            self.store.events.write(EventBatch.of([], batch.rejected))
+            rest = EventBatch.of([], batch.rejected)
+            rest.cloud.extend(batch.cloud)
+            self.store.events.write(rest)
         except Exception:
             del rows[:done]  # what was written stays written; the rest waits with the batch
             raise
@@ -682,6 +709,40 @@ class Gateway:
 
     def snapshot(self) -> HallSnapshot:
         return self.state.snapshot(self.clock.now())
+
+    def cloud_status(self) -> dict[str, object]:
+        """The gateway's part of the hall's status for the fleet view (docs/sync.md): today's figures, what is open,
+        what is down, the rules in force, whether it hears the hall."""
+        now = self.clock.now()
+        local = now.astimezone(ZoneInfo(self.cfg.hall.timezone))
+        today = self.reports.current(local.date(), local)
+        hall = self.snapshot()
+        alerts: Counter[str] = Counter()
+        overdue = 0
+        if self.decider is not None:
+            for a in self.decider.engine.alerts.values():
+                if a.state.value in ("firing", "acknowledged"):
+                    alerts[a.severity.value] += 1
+            overdue = sum(1 for t in self.decider.tickets.tickets if t.active and (t.ack_overdue or t.resolve_overdue))
+        k = today.hall if today is not None else None
+        return {
+            "name": self.cfg.hall.name,
+            "name_en": self.cfg.hall.name_en,
+            "timezone": self.cfg.hall.timezone,
+            "rule_version": self.rules_version,
+            "hearing": self.liveness().state.value,
+            "today": {
+                "issued": k.issued if k else 0,
+                "served": k.served if k else 0,
+                "sl_pct": k.sl_pct if k else None,
+                "p95_wait_min": k.p95_wait_min if k else None,
+                "max_wait_min": k.max_wait_min if k else None,
+            },
+            "waiting": hall.totals.waiting,
+            "alerts": dict(alerts),
+            "devices_down": hall.totals.devices_offline,
+            "tickets_overdue": overdue,
+        }
 
     def liveness(self) -> Liveness:
         """Whether the gateway hears the hall now (edge/liveness.py), for the web UI's header and /api/health."""

@@ -9,7 +9,8 @@ Its commands, each declared with `register(subparsers)` next to its `cmd_*` func
   shadow / backtest`;
 - `staffing.py`: `staffing`;
 - `devices.py`: `devices schema / add / revoke / list`;
-- `certs.py`: `certs ca / broker / device` (TLS for the hall's broker).
+- `certs.py`: `certs ca / broker / device` (TLS for the hall's broker);
+- `cloud.py`: `cloud consume / ratings-export` (the city/province tier; `cloud.SUBCOMMANDS` takes more).
 
 `terminal.py` (messages, the password prompt, the audit actor), `arguments.py` (flag value types) and `database.py`
 (the gateway's SQLite file, refused when missing) serve them. This module owns `main()`: the parser assembled from
@@ -39,7 +40,7 @@ import os
 import sys
 
 from devices.errors import ConfigError
-from edge.cli import audit, certs, devices, rules, run, staffing, users
+from edge.cli import audit, certs, cloud, devices, rules, run, staffing, users
 from edge.cli.terminal import say
 from edge.store import StorageError
 
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, users, audit, rules, staffing, devices, certs):  # the order `hallops --help` lists them in
+    # the order `hallops --help` lists them in
+    for module in (run, users, audit, rules, staffing, devices, certs, cloud):
         module.register(sub)
     return parser
 

@@ -4,6 +4,7 @@
     store.dead_letters  messages ingest refused (events.py)                     ← ingest, /api/health
     store.decisions     decision state, alert history, ticket and recommendation records (decisions.py) ← Decider
     store.outbox        what the decisions deliver (outbox.py)                  ← edge/outbox.py
+    store.cloud         what the city/province tier is sent (cloud.py)          ← cloud_sync/uplink.py
     store.audit         the audit chain (audit.py)                              ← every change people make
     store.rule_versions rule versions and their activations (versions.py)       ← edge/versions.py
     store.meta          small named values (meta.py)
@@ -20,9 +21,11 @@ not know a table.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from edge.store.audit import AuditLog
+from edge.store.cloud import CloudOutbox, CloudRecord, HeldRecord, StreamState
 from edge.store.connection import BUSY_WAIT_S, LOCK_WAIT_S, connect, transaction
 from edge.store.decisions import AlertChange, DecisionLog, Record
 from edge.store.events import (
@@ -46,10 +49,13 @@ __all__ = [
     "DEAD_LETTER_KEEP_BYTES",
     "Activation",
     "AlertChange",
+    "CloudOutbox",
+    "CloudRecord",
     "DeadLetter",
     "DueMessage",
     "EventBatch",
     "EventRow",
+    "HeldRecord",
     "OutboxMessage",
     "Record",
     "Rejected",
@@ -57,6 +63,7 @@ __all__ = [
     "StorageError",
     "Store",
     "StoredEvent",
+    "StreamState",
     "VersionRow",
     "transaction",
 ]
@@ -85,10 +92,15 @@ class Store:
         self.meta = Meta(self._db)
         self.audit = AuditLog(self._db, self.meta)
         self.dead_letters = DeadLetters(self._db)
-        self.events = EventLog(self._db, self.dead_letters)
+        self.cloud = CloudOutbox(self._db)  # enabled by the gateway when the hall has a cloud (edge/cloud.py)
+        self.events = EventLog(self._db, self.dead_letters, self.cloud)
         self.outbox = Outbox(self._db)
-        self.decisions = DecisionLog(self._db, self.outbox, self.audit)
+        self.decisions = DecisionLog(self._db, self.outbox, self.audit, self.cloud)
         self.rule_versions = RuleVersionLog(self._db, self.meta, self.audit)
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction across repositories (each joins it): the write lock taken at once."""
+        return transaction(self._db, immediate=True)
 
     def close(self) -> None:
         self._db.close()

@@ -59,13 +59,23 @@ class AuditLog:
             return None
         return int(got[COUNT]), str(got.get(HEAD, ""))
 
+    def after(self, row_id: int, limit: int) -> list[Row]:
+        """The rows after `row_id`, oldest first, at most `limit`."""
+        return self._read(
+            "SELECT id, at, actor, action, subject, detail, prev, hash FROM audit WHERE id > ? ORDER BY id LIMIT ?",
+            (row_id, limit),
+        )
+
     def rows(self, newest: int | None = None) -> list[Row]:
         """The whole chain in order, or its `newest` rows (newest first)."""
         sql = "SELECT id, at, actor, action, subject, detail, prev, hash FROM audit ORDER BY id"
         if newest is not None:
             sql = sql.replace("ORDER BY id", f"ORDER BY id DESC LIMIT {int(newest)}")
+        return self._read(sql, ())
+
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[Row]:
         out = []
-        for row_id, at, actor, action, subject, detail, prev, h in self._db.execute(sql):
+        for row_id, at, actor, action, subject, detail, prev, h in self._db.execute(sql, args):
             try:
                 parsed = json.loads(detail)
             except ValueError:

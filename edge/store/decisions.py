@@ -8,14 +8,19 @@ render or deliver anything: edge/decisions/ makes the rows, edge/outbox.py sends
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from cloud_sync.wire import Stream
 from edge.audit import Entry
 from edge.store.audit import AuditLog
+from edge.store.cloud import CloudOutbox, CloudRecord
 from edge.store.connection import transaction
 from edge.store.outbox import Outbox, OutboxMessage
+
+_CLOUD_STREAM = {"ticket": (Stream.TICKETS, "ticket"), "recommendation": (Stream.DECISIONS, "recommendation")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +44,32 @@ class Record:
     body: str
 
 
+def _cloud_records(history: Sequence[AlertChange], records: Sequence[Record], now: float) -> list[CloudRecord]:
+    """The alert changes and record versions as the cloud receives them (docs/sync.md); the bodies are the JSON
+    already made, not parsed again."""
+    out = [
+        CloudRecord(
+            Stream.ALERTS,
+            c.at,
+            "alert",
+            f'{{"fingerprint":{json.dumps(c.fingerprint)},"rule":{json.dumps(c.rule_id)},'
+            f'"state":{json.dumps(c.state)},"severity":{json.dumps(c.severity)},"alert":{c.body}}}',
+        )
+        for c in history
+    ]
+    for r in records:
+        if r.kind in _CLOUD_STREAM:
+            stream, kind = _CLOUD_STREAM[r.kind]
+            out.append(CloudRecord(stream, now, kind, r.body))
+    return out
+
+
 class DecisionLog:
-    def __init__(self, db: sqlite3.Connection, outbox: Outbox, audit: AuditLog) -> None:
+    def __init__(self, db: sqlite3.Connection, outbox: Outbox, audit: AuditLog, cloud: CloudOutbox) -> None:
         self._db = db
         self._outbox = outbox
         self._audit = audit
+        self._cloud = cloud
 
     def write(
         self,
@@ -56,8 +82,8 @@ class DecisionLog:
         removed: Sequence[str] = (),
     ) -> None:
         """One transaction: the decision state that produced the notifications (the parts that changed, and the
-        parts `removed`), their history, the records, the outbox rows that will deliver them, and the audit entries
-        of the people's changes that led to them."""
+        parts `removed`), their history, the records, the outbox rows that will deliver them, the audit entries
+        of the people's changes that led to them, and what the city/province tier is told (the cloud outbox)."""
         with transaction(self._db) as db:
             db.executemany(
                 "INSERT OR REPLACE INTO decision_state (name, body, saved_at) VALUES (?, ?, ?)",
@@ -74,6 +100,8 @@ class DecisionLog:
             )
             self._outbox.add(outbox, now)
             self._audit.append(audit)
+            if self._cloud.enabled:
+                self._cloud.add(_cloud_records(history, records, now))
 
     def last_written(self) -> float | None:
         """When a decision was last written (UNIX seconds, wall clock): the gateway was listening then."""

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from edge.store.cloud import CloudOutbox, CloudRecord
 from edge.store.connection import transaction
 
 STATE_LEVEL = 1  # zlib's fastest: most of what level 9 saves on the hall state, at a fifth of the time
@@ -82,11 +83,12 @@ class EventBatch:
     A/B of this step alone (the gateway's whole work is 110–140 µs per message on the same busy 2-core box); `add`
     costs what the tuple did."""
 
-    __slots__ = ("_rows", "rejected")
+    __slots__ = ("_rows", "cloud", "rejected")
 
     def __init__(self) -> None:
         self._rows: list[tuple[float, float, str, str, str, str, int | None, str, bytes]] = []
         self.rejected: list[Rejected] = []
+        self.cloud: list[CloudRecord] = []  # what the cloud is told of these events (a rating), stored with them
 
     @classmethod
     def of(cls, events: Iterable[EventRow], rejected: Iterable[Rejected] = ()) -> EventBatch:
@@ -132,11 +134,12 @@ class EventBatch:
         return self._rows
 
     def __bool__(self) -> bool:
-        return bool(self._rows or self.rejected)
+        return bool(self._rows or self.rejected or self.cloud)
 
     def clear(self) -> None:
         self._rows.clear()
         self.rejected.clear()
+        self.cloud.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +192,10 @@ class DeadLetters:
 
 
 class EventLog:
-    def __init__(self, db: sqlite3.Connection, dead_letters: DeadLetters) -> None:
+    def __init__(self, db: sqlite3.Connection, dead_letters: DeadLetters, cloud: CloudOutbox | None = None) -> None:
         self._db = db
         self._dead_letters = dead_letters
+        self._cloud = cloud
         self._count = int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def write(
@@ -212,6 +216,8 @@ class EventLog:
                 db.executemany(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             if batch.rejected:
                 self._dead_letters.add(batch.rejected)
+            if batch.cloud and self._cloud is not None:
+                self._cloud.add(batch.cloud)
             last = self.last_id()
             if state is not None:
                 db.execute(

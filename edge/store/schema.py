@@ -7,7 +7,7 @@ made it: they created it with `CREATE TABLE IF NOT EXISTS` on every start and le
 A change of the schema is a new migration at the end of the list; a written one is never edited. Version 2 adds the
 index `events_type_at` that start-up's scans of one event type over a time range use (replaced by version 4's
 `events_demand_at`); version 3 the saved KPI book, version 5 the saved demand profile, version 6 the index of the
-bookings' events (`events_booking_at`).
+bookings' events (`events_booking_at`), version 7 the cloud outbox (`cloud_outbox`, `cloud_streams`).
 
 The users, sessions and tokens of edge/auth.py and the device credentials of edge/credentials.py keep their own
 tables, which those modules create; this module must not know them, nor read or write any row.
@@ -164,7 +164,29 @@ CREATE INDEX IF NOT EXISTS events_booking_at ON events (at)
     WHERE type IN ('appointment.booked', 'appointment.cancelled', 'appointment.checked_in');
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# The cloud outbox (issue 21, cloud_sync/wire.py): what the city/province tier is sent, numbered per stream, kept until
+# the cloud confirms it; `cloud_streams` keeps each stream's last number (never reused after a prune), what the cloud
+# confirmed, what the disk budget dropped and the bytes held. Without rowid: the rows are read and deleted by their key.
+V7 = """
+CREATE TABLE IF NOT EXISTS cloud_outbox (
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,             -- JSON
+    PRIMARY KEY (stream, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cloud_streams (
+    stream TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    confirmed_at REAL,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    held_bytes INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 VERSION = len(MIGRATIONS)  # the version this release writes
 
 

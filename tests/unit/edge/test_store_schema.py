@@ -58,8 +58,15 @@ def test_a_file_of_the_previous_release_is_upgraded_to_the_schema_of_a_new_file(
     kept = {o for o in before_objects if o[1] != "hall_state"}
     assert kept <= objects  # every table was there already: migration 1 created nothing …
     # … migration 2 an index (which migration 4 replaces), migration 3 a column of the hall state (today's KPI book),
-    # migration 6 the index of the bookings' events
-    assert {name for _, name, _ in objects - before_objects} == {"events_demand_at", "events_booking_at", "hall_state"}
+    # migration 6 the index of the bookings' events, migration 7 the cloud outbox and its streams
+    assert {name for _, name, _ in objects - before_objects} == {
+        "events_demand_at",
+        "events_booking_at",
+        "hall_state",
+        "cloud_outbox",
+        "cloud_streams",
+        "sqlite_autoindex_cloud_streams_1",
+    }
     (hall_state,) = [sql for _, name, sql in objects if name == "hall_state"]
     assert "kpi BLOB" in hall_state
     # … the schema of a new file (the old one also holds the tables edge/auth.py keeps in the same file)
