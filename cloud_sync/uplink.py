@@ -24,9 +24,9 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -153,7 +153,7 @@ class Uplink:
             try:
                 await self._session(address)
                 delay = RECONNECT_MIN_S
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, OSError) as exc:  # (a refused or reset socket, a TLS handshake that failed)
                 self.last_error = str(exc) or type(exc).__name__
                 if self.connected:
                     log.warning("cloud uplink lost (%s): %s; reconnecting", self.endpoint, self.last_error)
@@ -189,10 +189,7 @@ class Uplink:
             self.connected, self.connected_since, self.last_error = True, self._wall(), None
             self.counters.connects += 1
             log.info("cloud uplink connected to %s as %s", self.endpoint, s.client_id)
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._receive(client))
-                group.create_task(self._send(client))
-                group.create_task(self._report(client))
+            await _first_failure(self._receive(client), self._send(client), self._report(client))
 
     # -- confirmations -----------------------------------------------------------------------------------------
 
@@ -317,7 +314,7 @@ class Uplink:
             await asyncio.sleep(self._next_send - now)
         self._next_send = max(now, self._next_send) + records / self.settings.max_records_per_s
 
-    # -- status ------------------------------------------------------------------------------------------------
+        # -- status ------------------------------------------------------------------------------------------------
 
     async def _report(self, client: aiomqtt.Client) -> None:
         while True:
@@ -333,3 +330,19 @@ class Uplink:
             except Exception as exc:  # the status is a courtesy: never the reason the link drops
                 log.warning("hall status for the cloud not made: %s", exc)
         return encode({"format": STATUS_FORMAT, "hall": self.hall, "at": self._wall(), "online": online, "body": body})
+
+
+async def _first_failure(*work: Coroutine[Any, Any, None]) -> None:
+    """Run the parts of a connection together until one of them fails: cancel the others and raise its exception
+    as it is (a TaskGroup would wrap an MqttError in an ExceptionGroup)."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for t in done:
+        exc = t.exception()
+        if exc is not None:
+            raise exc

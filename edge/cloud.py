@@ -34,6 +34,7 @@ from edge.config import GatewayConfig
 from edge.reports import Reports
 from edge.store import CloudRecord, Store
 from edge.supervisor import Worker
+from rules.clock import Clock
 from rules.hall import HallSnapshot
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,12 @@ TICKETS_KEPT = 20_000  # ticket → service, for the ratings (a city hall issues
 HOURS_EVERY_S = 60.0
 OPEN_HOUR_EVERY_S = 300.0  # an hour still running is sent again at most this often
 TICK_S = 1.0
+
+
+def _due(now: float, at: float, every: float) -> bool:
+    """`at` has come — or lies more than `every` ahead: the hall's clock went back (a device clock that started on the
+    box's time and then took the devices')."""
+    return now >= at or at - now > every
 
 
 def _dumps(body: object) -> str:
@@ -58,17 +65,16 @@ class CloudExport:
         store: Store,
         snapshot: Callable[[], HallSnapshot],
         reports: Reports,
-        *,
-        wall: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock,
     ) -> None:
         self._cfg = cfg
+        # the hall's time (a device clock in a demo or a test): what the records say, and their cadence (a sample
+        # per minute of the hall, as the hall's own reports count)
+        self._clock = clock
         self._tz = ZoneInfo(cfg.hall.timezone)
         self._store = store
         self._snapshot = snapshot
         self._reports = reports
-        self._wall = wall
-        self._monotonic = monotonic
         self._services: OrderedDict[str, str] = OrderedDict()  # ticket id → its service, for the ratings
         self._items = {code: s.service_item for code, s in cfg.services.items() if s.service_item}
         self._next_sample = 0.0
@@ -79,7 +85,7 @@ class CloudExport:
     def prime(self) -> None:
         """The services of today's tickets, from the log: a rating of a ticket issued before a restart still names
         its service."""
-        now = self._wall()
+        now = self._clock.now().timestamp()
         for row in self._store.events.tickets_issued(now - 16 * 3600, now + 60):
             try:
                 body = json.loads(row.payload)
@@ -119,17 +125,17 @@ class CloudExport:
     def tick(self) -> int:
         """Add what is due (one transaction with the cursors it moves); keep the disk budget. Returns the records
         added."""
-        now, mono = self._wall(), self._monotonic()
+        now = self._clock.now().timestamp()
         hall = self._snapshot()
         records: list[CloudRecord] = []
         with self._store.transaction():
             records += self._devices(hall, now)
             records += self._audit()
-            if mono >= self._next_hours:
-                self._next_hours = mono + HOURS_EVERY_S
-                records += self._hours(now, mono)
-            if mono >= self._next_sample:
-                self._next_sample = mono + self._cfg.cloud.telemetry_every_s
+            if _due(now, self._next_hours, HOURS_EVERY_S):
+                self._next_hours = now + HOURS_EVERY_S
+                records += self._hours(now)
+            if _due(now, self._next_sample, self._cfg.cloud.telemetry_every_s):
+                self._next_sample = now + self._cfg.cloud.telemetry_every_s
                 records += self._sample(hall, now)
             self._store.cloud.add(records)  # with the cursors the parts above moved in meta
         dropped = self._store.cloud.trim(int(self._cfg.cloud.budget_mb * 1024 * 1024))
@@ -199,7 +205,7 @@ class CloudExport:
             for r in rows
         ]
 
-    def _hours(self, now: float, mono: float) -> list[CloudRecord]:
+    def _hours(self, now: float) -> list[CloudRecord]:
         """The hours of today whose figures changed since they were last sent; the hour running at most every
         OPEN_HOUR_EVERY_S (its last figures go when it has ended)."""
         local = datetime.fromtimestamp(now, UTC).astimezone(self._tz)
@@ -208,9 +214,11 @@ class CloudExport:
             return []
         raw = self._store.meta.get(HOURS)
         sent: dict[str, str] = json.loads(raw) if raw else {}
-        open_due = mono - self._open_hour_sent >= OPEN_HOUR_EVERY_S
+        open_due = _due(now, self._open_hour_sent + OPEN_HOUR_EVERY_S, OPEN_HOUR_EVERY_S)
         out = []
         for k in report.hours:
+            if k.service is not None:  # the hall's rows; a service's hours stay at the hall (its reports)
+                continue
             if k.start.timestamp() <= now < k.start.timestamp() + 3600 and not open_due:
                 continue
             body = {
@@ -237,7 +245,7 @@ class CloudExport:
             sent[key] = digest
             out.append(CloudRecord(Stream.KPIS, k.start.timestamp(), "kpi_hour", text))
         if open_due:
-            self._open_hour_sent = mono
+            self._open_hour_sent = now
         if out:
             day = local.date().isoformat()
             self._store.meta.set(HOURS, _dumps({k: v for k, v in sent.items() if k.startswith(day)}))
@@ -309,11 +317,12 @@ class CloudSync:
         store: Store,
         snapshot: Callable[[], HallSnapshot],
         reports: Reports,
+        clock: Clock,
         status: Callable[[], dict[str, object]],
     ) -> None:
         assert cfg.hall.id is not None
         c = cfg.cloud
-        self.export = CloudExport(cfg, store, snapshot, reports)
+        self.export = CloudExport(cfg, store, snapshot, reports, clock)
         self._store = store
         self._status = status
         self.uplink = Uplink(
@@ -350,9 +359,7 @@ class CloudSync:
 
     async def run(self) -> None:
         self.export.prime()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.uplink.run())
-            group.create_task(self._export())
+        await asyncio.gather(self.uplink.run(), self._export())
 
     async def _export(self) -> None:
         while True:

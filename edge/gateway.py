@@ -218,7 +218,7 @@ class Gateway:
             raise Unavailable("the store is closed")
         body = {"count": anchor.count, "head": anchor.head, "key": anchor.key, "signature": anchor.signature}
         line = anchor.line()
-        record = CloudRecord(Stream.AUDIT, time.time(), "anchor", json.dumps({**body, "line": line}))
+        record = CloudRecord(Stream.AUDIT, self.clock.now().timestamp(), "anchor", json.dumps({**body, "line": line}))
         self.store.cloud.add([record])
 
     def _fatal(self, task: str, exc: BaseException) -> None:
@@ -295,7 +295,7 @@ class Gateway:
         if shadow is not None:
             self.decider.start_shadow(shadow, self.versions.get(shadow).rules)
         if self.cfg.cloud.enabled:
-            self.cloud = CloudSync(self.cfg, self.store, self.snapshot, self.reports, self.cloud_status)
+            self.cloud = CloudSync(self.cfg, self.store, self.snapshot, self.reports, self.clock, self.cloud_status)
 
     def _last_listening(self) -> float | None:
         """The last moment the store shows the gateway listening: its newest logged event or saved state, or its

@@ -28,6 +28,7 @@ from fastapi import Depends, HTTPException, Request
 
 from cloud_sync.delivery import Receiver
 from edge.auth import COOKIE, OPEN_USER, Auth, Role, Throttled, User, loopback
+from edge.cloud import CloudSync
 from edge.config import GatewayConfig
 from edge.decisions import Decider
 from edge.gateway import Counters, Gateway, StorageHealth
@@ -81,6 +82,7 @@ class ApiState:
     fatal: Callable[[], str | None]  # the task that died (the gateway is stopping), if any
     sessions_lost: Callable[[], int]  # times the broker came back without the gateway's session
     liveness: Callable[[], Liveness]  # whether the gateway hears the hall now
+    current_cloud: Callable[[], CloudSync | None] = lambda: None  # the uplink to the city/province tier, if configured
     backtests: asyncio.Lock = field(default_factory=asyncio.Lock)  # one backtest at a time
 
     @classmethod
@@ -113,6 +115,7 @@ class ApiState:
             fatal=lambda: gateway.fatal,
             sessions_lost=lambda: gateway.sessions_lost,
             liveness=gateway.liveness,
+            current_cloud=lambda: gateway.cloud,
         )
 
     def decider(self) -> Decider:

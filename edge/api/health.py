@@ -6,6 +6,7 @@ Must not change anything: these routes only read the gateway's counters and its 
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
@@ -13,7 +14,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from edge.api.deps import VERSION, ApiState, State, needs
-from edge.api.schemas import DeadLetterOut, Health, IngestCounters, LivenessOut, StorageOut, TaskHealth
+from edge.api.schemas import (
+    CloudOut,
+    CloudStreamOut,
+    DeadLetterOut,
+    Health,
+    IngestCounters,
+    LivenessOut,
+    StorageOut,
+    TaskHealth,
+)
 from edge.auth import Role
 from edge.supervisor import WorkerReport, WorkerState
 
@@ -73,6 +83,56 @@ async def health(state: State) -> Health:
             faults=s.faults,
         ),
         liveness=LivenessOut(**asdict(state.liveness())),
+        cloud=_cloud(state),
+    )
+
+
+def _cloud(state: ApiState) -> CloudOut | None:
+    cloud = state.current_cloud()
+    store = state.current_store()
+    if cloud is None or store is None:
+        return None
+    up, now = cloud.uplink, time.time()
+    streams = store.cloud.states()
+    oldest = [s.oldest_at for s in streams if s.oldest_at is not None]
+
+    def when(t: float | None) -> datetime | None:
+        return datetime.fromtimestamp(t, state.tz) if t is not None else None
+
+    c = up.counters
+    return CloudOut(
+        connected=up.connected,
+        endpoint=up.endpoint,
+        connected_since=when(up.connected_since),
+        last_error=up.last_error,
+        last_confirmation_at=when(up.last_confirmation_at),
+        backlog=sum(s.held for s in streams),
+        backlog_bytes=sum(s.held_bytes for s in streams),
+        budget_bytes=int(state.config.cloud.budget_mb * 1024 * 1024),
+        oldest_s=round(now - min(oldest), 1) if oldest else None,
+        dropped=sum(s.dropped for s in streams),
+        streams=[
+            CloudStreamOut(
+                stream=s.stream.value,
+                last_seq=s.last_seq,
+                confirmed=s.confirmed,
+                held=s.held,
+                held_bytes=s.held_bytes,
+                dropped=s.dropped,
+                oldest_s=round(now - s.oldest_at, 1) if s.oldest_at is not None else None,
+            )
+            for s in streams
+        ],
+        counters={
+            "connects": c.connects,
+            "batches": c.batches,
+            "records": c.records,
+            "resent": c.resent,
+            "confirmations": c.confirmations,
+            "confirmed_records": c.confirmed_records,
+            "statuses": c.statuses,
+            "refused": sum(c.refused.values()),
+        },
     )
 
 
@@ -88,9 +148,30 @@ def _status(state: ApiState, tasks: list[WorkerReport]) -> tuple[str, list[str]]
     ]
     if not state.link.connected:
         problems.insert(0, "not connected to the broker")
+    waiting = _cloud_waiting(state)
+    if waiting is not None:
+        problems.append(waiting)
     if state.storage.cause is not None or any(t.reason == "storage_error" for t in tasks):
         return "storage_error", problems
     return ("degraded" if problems else "ok"), problems
+
+
+CLOUD_LATE_S = 900.0  # the cloud tier may be away for a while (the hall works offline); this long is worth a word
+
+
+def _cloud_waiting(state: ApiState) -> str | None:
+    """A word when the city/province tier has confirmed nothing for CLOUD_LATE_S while records wait for it."""
+    cloud, store = state.current_cloud(), state.current_store()
+    if cloud is None or store is None:
+        return None
+    streams = store.cloud.states()
+    oldest = [s.oldest_at for s in streams if s.oldest_at is not None]
+    if not oldest or time.time() - min(oldest) < CLOUD_LATE_S:
+        return None
+    held = sum(s.held for s in streams)
+    minutes = (time.time() - min(oldest)) / 60
+    link = "connected" if cloud.uplink.connected else "not connected"
+    return f"cloud uplink ({link}): {held} records wait for the cloud, the oldest for {minutes:.0f} min"
 
 
 @router.get("/api/dead-letters", response_model=list[DeadLetterOut], **needs(Role.TECHNICIAN))

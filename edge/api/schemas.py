@@ -185,6 +185,34 @@ class LivenessOut(BaseModel):
     stale_after_s: float
 
 
+class CloudStreamOut(BaseModel):
+    stream: str
+    last_seq: int = Field(description="the newest record numbered")
+    confirmed: int = Field(description="the cloud holds every record up to this number")
+    held: int = Field(description="records waiting for the cloud's confirmation")
+    held_bytes: int
+    dropped: int = Field(description="records the disk budget dropped unsent (telemetry samples only)")
+    oldest_s: float | None = Field(description="age of the oldest record waiting")
+
+
+class CloudOut(BaseModel):
+    connected: bool = Field(description="the uplink is connected to the cloud engine")
+    endpoint: str | None = Field(description="host:port of the engine's node connected to, or last tried")
+    connected_since: datetime | None
+    last_error: str | None = Field(description="why the last connection failed or ended")
+    last_confirmation_at: datetime | None = Field(description="when the cloud last confirmed records")
+    backlog: int = Field(description="records waiting for the cloud's confirmation, all streams")
+    backlog_bytes: int
+    budget_bytes: int = Field(description="the disk budget (cloud.budget_mb): beyond it samples are dropped")
+    oldest_s: float | None = Field(description="age of the oldest record waiting")
+    dropped: int = Field(description="telemetry samples dropped unsent by the disk budget, ever")
+    streams: list[CloudStreamOut]
+    counters: dict[str, int] = Field(
+        description="since the start: connects, batches, records sent, batches resent, confirmations, records "
+        "confirmed, statuses sent, confirmations refused"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "storage_error", "failed"] = Field(
         description="ok: every task runs and the broker is connected; storage_error: the database refuses writes "
@@ -213,6 +241,9 @@ class Health(BaseModel):
     tasks: list[TaskHealth]
     storage: StorageOut
     liveness: LivenessOut
+    cloud: CloudOut | None = Field(
+        default=None, description="the uplink to the city/province tier and what waits for it, when configured"
+    )
 
 
 class DeadLetterOut(BaseModel):

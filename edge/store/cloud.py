@@ -49,7 +49,7 @@ class StreamState:
     dropped: int  # rows the disk budget deleted unsent, since the file was made
     held: int  # rows waiting for confirmation
     held_bytes: int
-    oldest_at: float | None  # the oldest row waiting (UNIX s of what it reports)
+    oldest_at: float | None  # when the oldest row waiting was added (UNIX s, this machine's clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +80,11 @@ class CloudOutbox:
 
     # -- writing (inside the caller's transaction) -------------------------------------------------------------
 
-    def add(self, records: Sequence[CloudRecord]) -> None:
+    def add(self, records: Sequence[CloudRecord], now: float | None = None) -> None:
         """Number the records and keep them, in the transaction open (or one of their own). Nothing when disabled."""
         if not self.enabled or not records:
             return
+        created = time.time() if now is None else now
         with transaction(self._db) as db:
             by_stream: dict[Stream, list[CloudRecord]] = {}
             for r in records:
@@ -94,8 +95,8 @@ class CloudOutbox:
                     db.execute("SELECT last_seq FROM cloud_streams WHERE stream = ?", (stream.value,)).fetchone()[0]
                 )
                 db.executemany(
-                    "INSERT INTO cloud_outbox (stream, seq, at, kind, body) VALUES (?, ?, ?, ?, ?)",
-                    [(stream.value, last + i, r.at, r.kind, r.body) for i, r in enumerate(rows, 1)],
+                    "INSERT INTO cloud_outbox (stream, seq, at, created, kind, body) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(stream.value, last + i, r.at, created, r.kind, r.body) for i, r in enumerate(rows, 1)],
                 )
                 db.execute(
                     "UPDATE cloud_streams SET last_seq = ?, held_bytes = held_bytes + ? WHERE stream = ?",
@@ -215,7 +216,9 @@ class CloudOutbox:
         }
         held = {
             str(s): (int(n), oldest)
-            for s, n, oldest in self._db.execute("SELECT stream, count(*), min(at) FROM cloud_outbox GROUP BY stream")
+            for s, n, oldest in self._db.execute(
+                "SELECT stream, count(*), min(created) FROM cloud_outbox GROUP BY stream"
+            )
         }
         out = []
         for stream in sorted(Stream, key=lambda s: (PRIORITY[s], list(Stream).index(s))):

@@ -171,7 +171,8 @@ V7 = """
 CREATE TABLE IF NOT EXISTS cloud_outbox (
     stream TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    at REAL NOT NULL,
+    at REAL NOT NULL,               -- when it happened at the hall (hall time)
+    created REAL NOT NULL,          -- when it was added (this machine's clock): how long it has waited
     kind TEXT NOT NULL,
     body TEXT NOT NULL,             -- JSON
     PRIMARY KEY (stream, seq)

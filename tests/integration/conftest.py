@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from edge.broker import MosquittoProcess
 from tests.harness import ROOT, GatewayProcess, HallopsProcess, Listener, chromium, wait_until
+from tests.integration.cloud_engines import nats_cluster, postgres, victoria  # noqa: F401 - the cloud tier's fixtures
 
 __all__ = ["ROOT", "GatewayProcess", "Listener", "wait_until"]  # re-exported: the tests import them from here
 

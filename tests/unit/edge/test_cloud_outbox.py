@@ -103,7 +103,7 @@ def test_a_batch_after_dropped_samples_answers_for_the_gap(store: Store) -> None
     store.cloud.add([rec(Stream.TELEMETRY, i, size=1000) for i in range(30)])
     dropped = store.cloud.trim(10_000)
     up = uplink(store)
-    stream, hi, count, payload = up.next_batch() or (None, 0, 0, b"")
+    stream, hi, _count, payload = up.next_batch() or (None, 0, 0, b"")
     batch = decode_batch(payload)  # what the consumer will read
     assert stream is Stream.TELEMETRY and batch.lo == 0 and batch.hi == hi == 30
     assert [r.seq for r in batch.records] == list(range(dropped + 1, 31))  # 1..dropped will never come: (0, 30]
