@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 ORDER = sorted(Stream, key=lambda s: (PRIORITY[s], list(Stream).index(s)))
 RECONNECT_MIN_S = 1.0
-RECONNECT_MAX_S = 60.0
+RECONNECT_MAX_S = 30.0
 IDLE_S = 1.0  # with nothing to send, look again this often (new rows also wake it: `wake`)
 
 

@@ -136,3 +136,94 @@ def test_a_cloud_outage_is_caught_up_exactly_once_and_the_backlog_drains(
     wait_until(lambda: caught_up(gw), 180, "the backlog to drain after the outage")
     assert rate >= 100, f"the hall sent {rate:.0f} messages a second during the outage"
     assert_exactly_once(tier, gw, hall)
+
+
+def outage(tier: CloudTier, gw: GatewayProcess, minutes: float) -> None:
+    """The whole cluster away for `minutes` of the hall, then back (once the hall is heard and its uplink is up)."""
+    hall = gw.health()["hall"]
+    wait_until(lambda: tier.one("SELECT count(*) FROM halls WHERE hall = %s", hall) > 0, 120, "the hall in the city")
+    wait_until(lambda: cloud(gw)["connected"], 60, "the uplink")
+    for i in range(3):
+        tier.nats.kill(i)
+    wait_until(lambda: not cloud(gw)["connected"], 60, "the uplink to notice")
+    start = hall_time(gw)
+    wait_until(lambda: hall_time(gw) >= start + timedelta(minutes=minutes), 120, f"{minutes} minutes of the hall")
+    for i in range(3):
+        tier.nats.start(i)
+    tier.nats.wait_ready()
+
+
+def test_a_gateway_killed_again_and_again_while_it_drains_loses_nothing_and_doubles_nothing(
+    mosquitto: MosquittoProcess,
+    gateway_factory: Callable[..., GatewayProcess],
+    simulate: Callable[..., None],
+    tier: CloudTier,
+    tmp_path: Path,
+) -> None:
+    """A slow drain (20 records a message, 100 a second) so that each `kill -9` lands with messages sent and not
+    confirmed, rows committed and not sent, and ingest's own commits under way; the broker redelivers what the
+    gateway had not acknowledged, and the uplink resends what the cloud had not confirmed."""
+    tier.consumers(1)
+    gw = demo_gateway(
+        gateway_factory,
+        mosquitto.url,
+        tmp_path,
+        speed=SPEED,
+        edit=lambda cfg: tier.gateway_cloud(cfg, batch_records=20, max_records_per_s=100),
+    )
+    hall = "county-01"
+    simulate("4h", MONDAY_9, speed=SPEED)
+    outage(tier, gw, 10)
+    waiting = []  # records still to go at each kill
+    for _ in range(3):
+        wait_until(lambda: cloud(gw)["connected"] and cloud(gw)["counters"]["batches"] > 0, 60, "the drain to begin")
+        waiting.append(cloud(gw)["backlog"])
+        gw.kill9()
+        gw.start()
+    wait_until(lambda: caught_up(gw), 180, "the backlog to drain after the kills")
+    assert len(waiting) == 3 and min(waiting) > 0, f"a kill came after the drain had ended: {waiting}"
+    assert_exactly_once(tier, gw, hall)
+
+
+def test_a_disk_budget_too_small_for_the_outage_drops_samples_only_and_says_so(
+    mosquitto: MosquittoProcess,
+    gateway_factory: Callable[..., GatewayProcess],
+    simulate: Callable[..., None],
+    tier: CloudTier,
+    tmp_path: Path,
+) -> None:
+    tier.consumers(1)
+    budget_mb = 0.03  # about 30 KB: a sample of the county hall every 5 s of its clock fills it in a few minutes
+    gw = demo_gateway(
+        gateway_factory,
+        mosquitto.url,
+        tmp_path,
+        speed=SPEED,
+        edit=lambda cfg: tier.gateway_cloud(cfg, budget_mb=budget_mb, telemetry_every_s=5),
+    )
+    hall = "county-01"
+    simulate("4h", MONDAY_9, speed=SPEED)
+    wait_until(lambda: cloud(gw)["connected"], 60, "the uplink")
+    for i in range(3):
+        tier.nats.kill(i)
+    wait_until(lambda: cloud(gw)["dropped"] > 0, 120, "the budget to be reached")
+    down = cloud(gw)
+    streams = {s["stream"]: s for s in down["streams"]}
+    assert streams["telemetry"]["dropped"] == down["dropped"] > 0  # samples only …
+    assert all(s["dropped"] == 0 for name, s in streams.items() if name != "telemetry")  # … never anything else
+    assert down["backlog_bytes"] <= down["budget_bytes"] + 20_000  # within the budget (give or take a second's rows)
+    for i in range(3):
+        tier.nats.start(i)
+    tier.nats.wait_ready()
+    wait_until(lambda: caught_up(gw), 180, "the backlog to drain")
+    assert_exactly_once(tier, gw, hall)
+    # the samples' numbers are confirmed across the gap the budget left: nothing waits for what will never come
+    last = dict(edge(gw.db, "SELECT stream, last_seq FROM cloud_streams"))
+    wait_until(
+        lambda: (
+            (tier.one("SELECT seq FROM confirmed WHERE hall = %s AND stream = 'telemetry'", hall) or 0)
+            >= last["telemetry"]
+        ),
+        60,
+        "the telemetry stream confirmed over its gap",
+    )
