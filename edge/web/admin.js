@@ -4,6 +4,7 @@
 import { t, language } from "./i18n.js";
 import { live, api, h, patch, section, dateTime, hallDay, num, ApiError, serviceName, windowName } from "./ui.js";
 import { problemWords } from "./words.js";
+import { cloudPanel } from "./cloud.js";
 
 // -- the device registry: search and filters (the city hall has 158 devices) ---------------------------------------
 
@@ -921,6 +922,7 @@ export function adminView() {
   const btResultBox = h("div", { "aria-live": "polite" });
   const audit = h("div");
   const users = usersPanel(() => loadAudit(audit));
+  let cloud = cloudPanel();
   const filters = { q: "", type: "", health: "", place: "" };  // the device filters, kept across a language switch
   let registry = null;
   // the backtest's period: today until the gateway names the latest period with recorded events (`period`), which the
@@ -1149,6 +1151,8 @@ export function adminView() {
 
   async function build() {
     const kept = editor.querySelector("#rule-yaml")?.value;  // a language switch keeps the edits
+    cloud.stop();
+    cloud = cloudPanel();  // its words in the language now
     shadowSection.replaceChildren(section("admin-shadow", "shadowTitle", shadowBox));
     root.replaceChildren(section("admin-devices", "adminDevices", devices), section("admin-rules", "rulesInForce", rules),
       section("admin-versions", "ruleVersions", versions,
@@ -1159,7 +1163,8 @@ export function adminView() {
       section("admin-yaml", "ruleYaml", editor),
       section("admin-backtest", "backtest", h("p", { class: "note" }, t("btNote")), btFormBox, btStatus, btResultBox),
       section("admin-users", "adminUsers", users.root),
-      section("admin-audit", "auditLog", audit));
+      section("admin-audit", "auditLog", audit),
+      cloud.root);
     registry = deviceRegistry(filters);
     devices.replaceChildren(...registry.root);
     for (const box of [versions, activations, shadowBox]) delete box.dataset.sig;
@@ -1188,5 +1193,5 @@ export function adminView() {
   live.listeners.add(on);
   build();
   timer = setInterval(() => { loadVersions(); if (state.shadow) loadShadow(true); }, 10000);
-  return { root, stop() { live.listeners.delete(on); clearInterval(timer); } };
+  return { root, stop() { live.listeners.delete(on); clearInterval(timer); cloud.stop(); } };
 }
