@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -137,6 +138,7 @@ class Uplink:
         self._progress: dict[Stream, float] = {}  # per stream: when the cloud last confirmed more (or we sent first)
         self._confirmed: dict[Stream, int] = {}
         self._next_send = 0.0  # monotonic: the pace
+        self.session = ""  # this connection's id, in every status and in its will
 
     def wake(self) -> None:
         """New rows were added: send without waiting for the next look."""
@@ -167,6 +169,7 @@ class Uplink:
 
     async def _session(self, address: BrokerAddress) -> None:
         s = self.settings
+        self.session = secrets.token_hex(8)  # the will names it: a consumer applies it to this connection's statuses
         will = aiomqtt.Will(status_topic(self.hall), self._status_payload(online=False), qos=1)
         client = aiomqtt.Client(
             address.host,
@@ -329,6 +332,7 @@ class Uplink:
                 body = self._status()
             except Exception as exc:  # the status is a courtesy: never the reason the link drops
                 log.warning("hall status for the cloud not made: %s", exc)
+        body = {**body, "session": self.session}
         return encode({"format": STATUS_FORMAT, "hall": self.hall, "at": self._wall(), "online": online, "body": body})
 
 

@@ -362,12 +362,24 @@ class CloudSync:
         await asyncio.gather(self.uplink.run(), self._export())
 
     async def _export(self) -> None:
+        fault: str | None = None
         while True:
             if self.worker is not None:
                 self.worker.beat()
             try:
                 if self.export.tick():
                     self.uplink.wake()
-            except Exception as exc:  # a storage fault: ingest reports it; the next second tries again
-                log.warning("cloud export waits: %s", exc)
+            except Exception as exc:  # a storage fault (ingest reports it too): the next second tries again
+                cause = f"{type(exc).__name__}: {exc}"
+                if cause != fault:
+                    log.warning("cloud export waits: %s", cause)
+                    if self.worker is not None:
+                        self.worker.pause("cloud_export", cause)
+                fault = cause
+            else:
+                if fault is not None:
+                    log.warning("cloud export goes on")
+                    if self.worker is not None:
+                        self.worker.resume()
+                fault = None
             await asyncio.sleep(TICK_S)

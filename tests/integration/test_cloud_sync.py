@@ -57,7 +57,12 @@ def caught_up(gw: GatewayProcess) -> bool:
     return bool(c["connected"]) and c["backlog"] == 0
 
 
-STREAMS = (("alerts", "alert_history"), ("tickets", "ticket_versions"), ("ratings", "ratings"))
+STREAMS = (
+    ("alerts", "alert_history"),
+    ("tickets", "ticket_versions"),
+    ("ratings", "ratings"),
+    ("devices", "device_availability"),
+)
 
 
 def assert_exactly_once(tier: CloudTier, gw: GatewayProcess, hall: str) -> None:
