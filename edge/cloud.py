@@ -44,6 +44,7 @@ TICKETS_KEPT = 20_000  # ticket → service, for the ratings (a city hall issues
 HOURS_EVERY_S = 60.0
 OPEN_HOUR_EVERY_S = 300.0  # an hour still running is sent again at most this often
 TICK_S = 1.0
+SAMPLE_REFRESH_S = 900.0  # a series whose figures do not change is sent again this often (hall time)
 
 
 def _due(now: float, at: float, every: float) -> bool:
@@ -78,6 +79,7 @@ class CloudExport:
         self._services: OrderedDict[str, str] = OrderedDict()  # ticket id → its service, for the ratings
         self._items = {code: s.service_item for code, s in cfg.services.items() if s.service_item}
         self._next_sample = 0.0
+        self._samples: dict[str, tuple[float, dict[str, float | int]]] = {}  # series → (when sent, its figures)
         self._next_hours = 0.0
         self._open_hour_sent = 0.0
         self.dropped = 0  # samples the disk budget dropped since the start
@@ -252,59 +254,48 @@ class CloudExport:
         return out
 
     def _sample(self, hall: HallSnapshot, now: float) -> list[CloudRecord]:
-        """The hall now, for the time series (docs/sync.md `sample`)."""
-        out = [
-            CloudRecord(
-                Stream.TELEMETRY,
-                now,
-                "sample",
-                _dumps(
-                    {
-                        "measurement": "hall_queue",
-                        "tags": {"service": s.code},
-                        "fields": {
-                            "waiting": s.waiting,
-                            "longest_wait_s": s.longest_wait_s or 0.0,
-                            "arrivals_15m": s.arrivals_15m,
-                            "serving": s.serving,
-                        },
-                    }
-                ),
+        """The hall now, for the time series (docs/sync.md `sample`): each series whose figures changed since it was
+        last sent, and every series at least every SAMPLE_REFRESH_S (a closed hall at night sends next to nothing;
+        a dashboard still finds each series within its look-back)."""
+        t = hall.totals
+        series: list[tuple[str, dict[str, str], dict[str, float | int]]] = [
+            (
+                "hall_queue",
+                {"service": s.code},
+                {
+                    "waiting": s.waiting,
+                    "longest_wait_s": round(s.longest_wait_s or 0.0),
+                    "arrivals_15m": s.arrivals_15m,
+                    "serving": s.serving,
+                },
             )
             for s in hall.services
         ]
-        t = hall.totals
-        out.append(
-            CloudRecord(
-                Stream.TELEMETRY,
-                now,
-                "sample",
-                _dumps(
-                    {
-                        "measurement": "hall_windows",
-                        "tags": {},
-                        "fields": {
-                            "open": t.windows_open,
-                            "paused": t.windows_paused,
-                            "closed": t.windows_closed,
-                            "offline": t.windows_offline,
-                            "waiting": t.waiting,
-                            "devices_offline": t.devices_offline,
-                            "devices_faulty": t.devices_faulty,
-                        },
-                    }
-                ),
+        series.append(
+            (
+                "hall_windows",
+                {},
+                {
+                    "open": t.windows_open,
+                    "paused": t.windows_paused,
+                    "closed": t.windows_closed,
+                    "offline": t.windows_offline,
+                    "waiting": t.waiting,
+                    "devices_offline": t.devices_offline,
+                    "devices_faulty": t.devices_faulty,
+                },
             )
         )
-        out += [
-            CloudRecord(
-                Stream.TELEMETRY,
-                now,
-                "sample",
-                _dumps({"measurement": "hall_zone", "tags": {"zone": z.zone_id}, "fields": {"people": z.count}}),
-            )
-            for z in hall.zones
-        ]
+        series += [("hall_zone", {"zone": z.zone_id}, {"people": z.count}) for z in hall.zones]
+        out = []
+        for measurement, tags, fields in series:
+            key = f"{measurement}|{_dumps(tags)}"
+            last = self._samples.get(key)
+            if last is not None and last[1] == fields and now - last[0] < SAMPLE_REFRESH_S and now >= last[0]:
+                continue
+            self._samples[key] = (now, fields)
+            body = {"measurement": measurement, "tags": tags, "fields": fields}
+            out.append(CloudRecord(Stream.TELEMETRY, now, "sample", _dumps(body)))
         return out
 
 
