@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import signal
 import sys
@@ -62,6 +63,7 @@ def cmd_cloud_consume(args: argparse.Namespace) -> int:
     from cloud_sync.settings import load_settings  # noqa: PLC0415
 
     cfg = load_settings(args.config)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack on stderr, for a stuck instance
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -119,3 +121,9 @@ def cmd_cloud_ratings_export(args: argparse.Namespace) -> int:
         args.out.write_text(text, encoding="utf-8")
         say(f"hallops cloud ratings-export: {doc['count']} ratings of {args.day} written to {args.out}")
     return 0
+
+
+# --- issue 21 · fleet: `hallops cloud serve` (edge/cli/fleet.py, docs/fleet.md) -------------------------------------
+from edge.cli.fleet import register_serve  # noqa: E402 - the fleet's part, kept apart from consume's
+
+SUBCOMMANDS.append(register_serve)

@@ -306,6 +306,7 @@ const zh = {
   fl_hour: "时段", fl_issued: "取号", fl_served: "办结", fl_mean: "平均等待（分）", fl_satisfaction: "满意度",
   fl_openAlerts: "未处理告警", fl_history: "最近告警记录", fl_tickets: "工单", fl_devices: "故障设备",
   fl_alertOf: "规则 {rule} 的告警", fl_since: "{t} 起", fl_downSince: "{t} 起故障",
+  fl_whyServer: "总览服务无响应", fl_whyDatabase: "数据库无响应",
   fl_reading: "数据已更新", fl_notReading: "无法读取", fl_readFailed: "无法读取最新数据（{why}），页面显示的是 {t} 的数据",
   // issue 21 · cloud sync (cloud.js): the uplink to the city/province tier, in the administrator's view
   cdTitle: "云端同步（市/省平台）", cdNote: "本厅的告警、工单、评价、审计、决策、设备变化、每小时指标和采样先存在本机，市/省平台确认收到后才删除；断网期间照常工作，恢复后补传。",
@@ -672,6 +673,7 @@ const en = {
   fl_hour: "Hour", fl_issued: "Issued", fl_served: "Served", fl_mean: "Mean wait (min)", fl_satisfaction: "Satisfaction",
   fl_openAlerts: "Open alerts", fl_history: "Recent alert changes", fl_tickets: "Tickets", fl_devices: "Devices down",
   fl_alertOf: "alert of rule {rule}", fl_since: "since {t}", fl_downSince: "down since {t}",
+  fl_whyServer: "the fleet server does not answer", fl_whyDatabase: "the database does not answer",
   fl_reading: "up to date", fl_notReading: "cannot read", fl_readFailed: "Cannot read the latest figures ({why}); the page shows those of {t}",
   // issue 21 · cloud sync (cloud.js): the uplink to the city/province tier, in the administrator's view
   cdTitle: "Cloud sync (city/province platform)", cdNote: "This hall's alerts, tickets, ratings, audit entries, decisions, device changes, hourly figures and samples are kept on this box until the platform confirms it has them; without a link the hall works on and catches up later.",
