@@ -352,6 +352,10 @@ CREATE TABLE IF NOT EXISTS device_availability (
 CREATE TABLE IF NOT EXISTS devices (
   hall text NOT NULL, device text NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL, device_type text,
   up boolean NOT NULL, since text, reason text, PRIMARY KEY (hall, device));
+-- the fleet view's counts per hall (cloud_sync/fleet.py): what is open, not the whole history
+CREATE INDEX IF NOT EXISTS alerts_open ON alerts (hall) WHERE state IN ('firing', 'acknowledged');
+CREATE INDEX IF NOT EXISTS tickets_open ON tickets (hall) WHERE status NOT IN ('resolved', 'closed');
+CREATE INDEX IF NOT EXISTS devices_down ON devices (hall) WHERE NOT up;
 CREATE TABLE IF NOT EXISTS dead_letters (
   id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), subject text NOT NULL, hall text,
   reason text NOT NULL, path text NOT NULL, detail text NOT NULL, payload text NOT NULL);

@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from cloud_sync.fleet import FleetSection
 from devices.errors import ConfigError, Problem
 from devices.validation import problems_from, read_yaml
 
@@ -211,6 +212,9 @@ class CloudSettings(_Section):
     series: SeriesSection | None = Field(default=None, description="the time-series store; none: PostgreSQL only")
     ratings_export: dict[Annotated[str, Field(pattern=NAME)], RatingsProfile] = Field(
         default_factory=dict, description="per province: how `hallops cloud ratings-export` shapes the ratings"
+    )
+    fleet: FleetSection = Field(
+        default_factory=FleetSection, description="`hallops cloud serve`: the fleet view (docs/fleet.md)"
     )
 
 

@@ -11,6 +11,7 @@ Its commands, each declared with `register(subparsers)` next to its `cmd_*` func
 - `devices.py`: `devices schema / add / revoke / list`;
 - `certs.py`: `certs ca / broker / device` (TLS for the hall's broker);
 - `cloud.py`: `cloud consume / ratings-export` (the city/province tier; `cloud.SUBCOMMANDS` takes more).
+- `fleet.py`: `cloud serve`, the fleet view (docs/fleet.md).
 
 `terminal.py` (messages, the password prompt, the audit actor), `arguments.py` (flag value types) and `database.py`
 (the gateway's SQLite file, refused when missing) serve them. This module owns `main()`: the parser assembled from

@@ -17,12 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from pydantic import ValidationError
 
 from cloud_sync.fleet import FleetReader, FleetSection
-from cloud_sync.settings import CloudSettings
+from cloud_sync.settings import CloudSettings, load_settings
 from devices.errors import ConfigError, Problem
-from devices.validation import problems_from, read_yaml
 from edge.auth import Account, Auth, Role, User
 from edge.config import HttpSection
 from edge.fleet import fleet_app
@@ -32,30 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def load(path: Path) -> tuple[CloudSettings, FleetSection]:
-    """The cloud tier's file with its `fleet:` section; ConfigError with every problem and its field path."""
-    raw: object = read_yaml(path)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(str(path), [Problem("", "the file must be a YAML mapping (key: value)")])
-    rest = dict(raw)
-    section = rest.get("fleet") if "fleet" in CloudSettings.model_fields else rest.pop("fleet", None)
-    problems: list[Problem] = []
-    fleet = FleetSection()
-    try:
-        fleet = FleetSection.model_validate(section or {})
-    except ValidationError as exc:
-        problems += problems_from(exc, ("fleet",))
-    if "fleet" in CloudSettings.model_fields:
-        rest.pop("fleet", None)
-    cloud = CloudSettings()
-    try:
-        cloud = CloudSettings.model_validate(rest)
-    except ValidationError as exc:
-        problems += problems_from(exc)
-    if problems:
-        raise ConfigError(str(path), problems)
-    return cloud, fleet
+    """The cloud tier's file and its `fleet:` section; ConfigError with every problem and its field path."""
+    cloud = load_settings(path)
+    return cloud, cloud.fleet
 
 
 def accounts(fleet: FleetSection) -> dict[str, Account]:

@@ -29,30 +29,12 @@ import yaml
 
 from cloud_sync import wire
 from tests.harness import HALLOPS, ROOT, HallopsProcess, wait_until
-from tests.integration import cloud_engines
 from tests.integration.cloud_engines import NatsCluster, PostgresServer, VictoriaMetrics, mqtt_connect
 
 pytestmark = pytest.mark.timeout(600)
 
-postgres = cloud_engines.postgres  # the engines' fixtures
-victoria = cloud_engines.victoria
+# the engines' fixtures (nats_cluster, postgres, victoria) come from tests/integration/conftest.py
 T0 = time.time() - 1800  # the records happened in the last half hour (PromQL's instant queries look back 5 min)
-
-
-class Cluster(NatsCluster):
-    """The engines' three nodes, with NATS's MQTT streams at R3: left to itself NATS makes them R2 (as many as
-    were current when the first MQTT client came), and one node killed then stalls every QoS 1 publish for good
-    (no quorum). deploy/cloud's node configs set `stream_replicas: 3`; once cloud_engines does too, this goes."""
-
-    def config(self, i: int) -> str:
-        text = super().config(i)
-        return text if "stream_replicas" in text else text.replace("mqtt {\n", "mqtt {\n  stream_replicas: 3\n")
-
-
-@pytest.fixture
-def nats_cluster() -> Iterator[NatsCluster]:
-    with Cluster() as cluster:
-        yield cluster
 
 
 # -- the edge's side ---------------------------------------------------------------------------------------------------

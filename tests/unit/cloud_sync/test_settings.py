@@ -76,13 +76,14 @@ def test_without_a_series_section_there_is_no_time_series(tmp_path: Path) -> Non
 
 def test_the_deployed_example_is_valid(tmp_path: Path) -> None:
     text = (ROOT / "deploy" / "cloud" / "cloud.example.yaml").read_text()
-    for name in ("nats-password", "ca.pem", "pg-password"):  # the files it names, made here
+    for name in ("nats-password", "ca.pem", "pg-password", "fleet-pg-password"):  # the files it names, made here
         (tmp_path / name).write_text("x")
         text = text.replace(f"/etc/hallops/cloud/{name}", str(tmp_path / name))
     path = tmp_path / "cloud.yaml"
     path.write_text(text)
     cfg = load_settings(path)
     assert cfg.stream.replicas == 3 and cfg.ratings_export["zhejiang"].service_items["A"] == "330100000000-001"
+    assert cfg.fleet.port == 8090 and cfg.fleet.stale_after_s == 90
 
 
 def test_the_command_reports_the_problems_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
