@@ -281,11 +281,16 @@ async def bare(urls: list[str], stream: str, total: int) -> float:
         stream=stream,
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=8192),
     )
+    from nats.js.errors import ServiceUnavailableError  # noqa: PLC0415
+
     got = 0
     began = time.perf_counter()
     while got < total:
         try:
             msgs = await sub.fetch(256, timeout=5)
+        except ServiceUnavailableError:  # the cluster busy (its leader catching up): JetStream says try again
+            await asyncio.sleep(0.1)
+            continue
         except TimeoutError:
             break
         for m in msgs:
@@ -323,6 +328,12 @@ def consumer(tmp: Path, messages: int, records: int, halls: int, mix: dict[Strea
             # its own time: from the moment it says it consumes (started, stream and consumer provisioned) until
             # PostgreSQL holds every record
             wait_until(lambda: " consuming " in tier.log(n) or proc.poll() is not None, 120, "the consumer to start")
+            profile = os.environ.get("HALLOPS_BENCH_PYSPY")  # a flame graph of the consumer, for whoever tunes it
+            spy = (
+                subprocess.Popen(["py-spy", "record", "-o", profile, "-f", "raw", "-p", str(proc.pid), "-r", "200"])
+                if profile and shutil.which("py-spy")
+                else None
+            )
             began = time.monotonic()
             while confirmed_total(tier) < total_records and proc.poll() is None:
                 if time.monotonic() - began > 900:
@@ -331,6 +342,9 @@ def consumer(tmp: Path, messages: int, records: int, halls: int, mix: dict[Strea
             seconds = time.monotonic() - began
             if proc.poll() is not None:
                 raise RuntimeError(f"the consumer exited: {tier.log(n)[-2000:]}")
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+                spy.wait(60)
             proc.terminate()
             proc.wait(30)
             counters = last_counters(tier.log(n))

@@ -191,7 +191,7 @@ class _Table:
 
     def insert(self) -> str:
         names = [c for c, _ in self.columns]
-        params = ", ".join(f"%s::{t}[]" for _, t in self.columns)
+        params = ", ".join(f"%b::{t}[]" for _, t in self.columns)  # binary: no quoting of every element
         select = ", ".join(
             f"to_timestamp({c})" if c == "at" else (f"{c}::jsonb" if t == "jsonb_text" else c) for c, t in self.columns
         )
