@@ -43,7 +43,7 @@ function linkWords(row) {
 
 function backlogText(row) {
   if (row.backlog === null || row.backlog === undefined) return "—";
-  if (row.backlog === 0) return t("fl_synced");
+  if (row.backlog === 0) return row.link === "live" ? t("fl_synced") : t("fl_syncedAsOf");  // not heard: as of then
   const n = row.link === "live" ? t("fl_records", { n: row.backlog }) : t("fl_recordsAtLeast", { n: row.backlog });
   return `${n} · ${t("fl_oldest", { d: span(row.backlog_age_s) })}`;
 }

@@ -9,16 +9,20 @@ processes (`hallops cloud consume`), with a hall gateway configured to send to i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import yaml
 
+from edge.broker import free_port
 from tests.harness import ROOT, wait_until
 from tests.integration.cloud_engines import NatsCluster, PostgresServer, VictoriaMetrics
 
@@ -91,3 +95,83 @@ class CloudTier:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class Link:
+    """A hall's network link to the cloud engine, which a test can cut and restore: a TCP forwarder on 127.0.0.1 in
+    front of `port`. Cut, it closes every connection at once (as a pulled cable does, no goodbye) and takes new ones
+    only to close them."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.port = free_port()
+        self.up = True
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._server.settimeout(0.2)
+        self._stop = False
+        self._pipes: list[threading.Thread] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for s in (client, upstream):
+                s.settimeout(None)  # an MQTT link is quiet for its keep-alive at a time
+            with self._lock:
+                self._open |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                pipe = threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                self._pipes.append(pipe)
+                pipe.start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            with self._lock:
+                self._open -= {a, b}
+
+    def cut(self) -> None:
+        self.up = False
+        with self._lock:
+            for s in list(self._open):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self._stop = True
+        self.cut()
+        self._thread.join(5)
+        self._server.close()
+        for pipe in self._pipes:
+            pipe.join(5)
+        with self._lock:
+            for s in self._open:
+                s.close()
+            self._open.clear()

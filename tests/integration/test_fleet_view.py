@@ -158,8 +158,13 @@ def east_district(now: float) -> list[wire.Batch]:
 
 @pytest.fixture
 def fleet(postgres: PostgresServer, tmp_path: Path) -> Iterator[str]:  # noqa: F811 - the fixture imported above
-    """`hallops cloud serve` over the test PostgreSQL with users wang (manager) and root (administrator) from its
-    YAML and li (technician) in its sessions file; the ledger's schema is created by the ledger itself. Yields the
+    """`hallops cloud serve` over the test PostgreSQL (`serve_fleet`). Yields the page's base URL."""
+    yield from serve_fleet(postgres, tmp_path, STALE_S)
+
+
+def serve_fleet(postgres: PostgresServer, tmp_path: Path, stale_s: float) -> Iterator[str]:  # noqa: F811
+    """`hallops cloud serve` with users wang (manager) and root (administrator) from its YAML and li (technician) in
+    its sessions file, a hall stale after `stale_s`; the ledger's schema is created by the ledger itself. Yields the
     page's base URL."""
     run(commit(postgres.dsn, [], []))  # Ledger.connect creates the schema
     hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # cheap: the test signs in often
@@ -178,7 +183,7 @@ def fleet(postgres: PostgresServer, tmp_path: Path) -> Iterator[str]:  # noqa: F
             "password_file": str(tmp_path / "reader-password"),
             "host": "127.0.0.1",
             "port": port,
-            "stale_after_s": STALE_S,
+            "stale_after_s": stale_s,
             "poll_s": 1,
             "sessions_db": str(tmp_path / "fleet.db"),
             "users": {
