@@ -197,7 +197,7 @@ def stream_config(cfg: CloudSettings) -> js_api.StreamConfig:
         name=s.name,
         subjects=[wire.UP_SUBJECTS, wire.STATUS_SUBJECTS],
         storage=js_api.StorageType.FILE,
-        retention=js_api.RetentionPolicy.LIMITS,
+        retention=js_api.RetentionPolicy.INTEREST if s.retention == "interest" else js_api.RetentionPolicy.LIMITS,
         discard=js_api.DiscardPolicy.OLD,
         num_replicas=s.replicas,
         duplicate_window=s.duplicate_window_s,
@@ -244,6 +244,14 @@ async def _provision_once(js: JetStreamContext, cfg: CloudSettings) -> None:
         log.info("stream %s created (R%d)", cfg.stream.name, cfg.stream.replicas)
     else:
         have = info.config
+        if have.retention != wanted.retention:  # JetStream cannot change it on a stream that exists
+            log.warning(
+                "stream %s keeps its retention %s (the configuration says %s; a stream made again takes it)",
+                cfg.stream.name,
+                have.retention,
+                wanted.retention,
+            )
+            wanted.retention = have.retention
         if sorted(have.subjects or []) != sorted(wanted.subjects or []) or have.max_age != wanted.max_age:
             await js.update_stream(wanted)
             log.info("stream %s updated", cfg.stream.name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,6 +95,12 @@ class StreamSection(_Section):
     replicas: Annotated[int, Field(ge=1, le=5)] = Field(default=3, description="copies of the stream (R3 in a cluster)")
     duplicate_window_s: PositiveFloat = Field(default=120.0, description="JetStream's duplicate window (Nats-Msg-Id)")
     max_age_days: PositiveFloat = Field(default=14.0, description="messages older than this are dropped by the stream")
+    retention: Literal["interest", "limits"] = Field(
+        default="interest",
+        description="interest: a message leaves the stream once the consumers have acknowledged it (the stream holds "
+        "only what waits: a province's day is gigabytes); limits: kept until max_age_days or max_bytes. Fixed when "
+        "the stream is made",
+    )
     max_bytes: int = Field(default=-1, ge=-1, description="the stream's size limit (-1: none)")
 
 
