@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import secrets
 import time
 from collections import Counter
@@ -164,7 +165,8 @@ class Uplink:
             finally:
                 self.connected = False
                 self.connected_since = None
-            await asyncio.sleep(delay)
+            # randomised: 3,500 halls that lost the cluster together must not all come back in the same second
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _session(self, address: BrokerAddress) -> None:

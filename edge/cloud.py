@@ -245,7 +245,9 @@ class CloudExport:
             if sent.get(key) == digest:
                 continue
             sent[key] = digest
-            out.append(CloudRecord(Stream.KPIS, k.start.timestamp(), "kpi_hour", text))
+            # at: within its hour, as late as now allows: each re-send of a running hour is a newer sample of it
+            at = max(k.start.timestamp(), min(now, k.start.timestamp() + 3599))
+            out.append(CloudRecord(Stream.KPIS, at, "kpi_hour", text))
         if open_due:
             self._open_hour_sent = now
         if out:
