@@ -94,7 +94,7 @@ def drain(tmp: Path, speed: float, outage_min: float) -> dict[str, Any]:
             tier.consumers(1)
             config = gateway_config(tmp, broker.url, tier, speed)
             with (
-                GatewayProcess(tmp, broker.url, "--config", str(config), hall="city-01").start() as gw,
+                GatewayProcess(tmp, broker.url, "--config", str(config), hall="city-01") as gw,  # (`with` starts it)
                 simulator_process(tmp / "simulator.log", broker.url, "city", speed, MONDAY_9),
             ):
                 gw.http.timeout = httpx.Timeout(30)

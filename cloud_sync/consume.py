@@ -33,6 +33,7 @@ from nats.aio.msg import Msg
 from nats.js import api as js_api
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
+from psycopg import errors as pg_errors
 
 from cloud_sync import wire
 from cloud_sync.ledger import DeadLetter, Ledger, Rows, add_batch
@@ -360,6 +361,19 @@ class Consumer:
         try:
             ledger = await self._ledger()
             outcome = await ledger.commit(group.batches, group.rows, group.statuses, self.clock())
+        except (pg_errors.DataError, pg_errors.IntegrityError) as exc:
+            # a value the database refuses (not the database away): one message of the group; find it by committing
+            # them one by one, so that it becomes a dead letter and every other hall's data goes on
+            k.commit_failures += 1
+            log.warning(
+                "commit refused (%s: %s); committing the %d messages one by one", type(exc).__name__, exc, len(msgs)
+            )
+            if len(msgs) > 1:
+                for m in msgs:
+                    await self._finish([m], self.prepare([m]))
+                return
+            await self._refuse(msgs[0], group, exc)
+            return
         except Exception as exc:  # the database away: nothing acknowledged, it all comes back
             k.commit_failures += 1
             log.warning("commit failed (%s): %s; %d messages back to the stream", type(exc).__name__, exc, len(msgs))
@@ -390,6 +404,20 @@ class Consumer:
             await asyncio.wait_for(self._confirm(outcome.confirmations), _GRACE)
         except TimeoutError:
             log.info("confirmations timed out; the next commit of each hall confirms again")
+
+    async def _refuse(self, msg: Msg, group: Group, exc: Exception) -> None:
+        """A message whose values the database refuses: a dead letter (in a transaction of its own), terminated."""
+        hall = group.batches[0].hall if group.batches else None
+        dead = DeadLetter("refused_by_database", "", f"{type(exc).__name__}: {exc}"[:512], msg.subject, hall, msg.data)
+        try:
+            ledger = await self._ledger()
+            await ledger.commit([], Rows(dead=[dead]), [], self.clock())
+        except Exception as again:  # the dead letter is a courtesy: the message is still taken off the stream
+            log.warning("dead letter not stored: %s", again)
+        self.counters.dead_letters[dead.reason] += 1
+        log.warning("dead letter %s on %s: %s", dead.reason, dead.subject, dead.detail)
+        with contextlib.suppress(Exception):
+            await msg.term()
 
     async def _confirm(self, confirmations: dict[str, dict[str, int]]) -> None:
         assert self.nc is not None

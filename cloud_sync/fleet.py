@@ -187,7 +187,7 @@ class HallRow:
     timezone: str | None
     link: Link
     last_seen: datetime  # the last time anything of the hall was committed (the cloud's clock)
-    status_at: datetime | None  # its newest status (the hall's clock)
+    status_at: datetime | None  # when its newest status arrived (the cloud's clock: a box's own may be off)
     silent_s: float | None  # since that status, at `now`
     backlog: int | None  # records it held unconfirmed at that status
     backlog_age_s: float | None  # the oldest of them, now: its age then plus the time since (grows while cut off)

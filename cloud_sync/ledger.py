@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -81,6 +82,9 @@ class Rows:
         self.tables.setdefault(table, []).append(row)
 
 
+_INT64 = 2**63  # PostgreSQL's bigint: a larger number in a column would fail the whole group's transaction
+
+
 def _get(body: dict[str, Any], key: str, path: str, kinds: tuple[type, ...], required: bool) -> Any:
     value = body.get(key)
     if value is None:
@@ -91,12 +95,33 @@ def _get(body: dict[str, Any], key: str, path: str, kinds: tuple[type, ...], req
         raise PayloadError("bad_record", f"must be {'/'.join(k.__name__ for k in kinds)}", f"{path}.{key}")
     if not isinstance(value, kinds):
         raise PayloadError("bad_record", f"must be {'/'.join(k.__name__ for k in kinds)}", f"{path}.{key}")
+    if type(value) is int and not -_INT64 <= value < _INT64:
+        raise PayloadError("bad_record", f"{value} is out of range", f"{path}.{key}")
     return value
 
 
 def _text(body: dict[str, Any], key: str, path: str, required: bool = False) -> str | None:
     value = _get(body, key, path, (str, int), required)
-    return None if value is None else str(value)[:512]
+    return None if value is None else _plain(str(value)[:512])
+
+
+def _plain(text: str) -> str:
+    """PostgreSQL's text and jsonb cannot hold U+0000 (a ticket's note may): it reads as U+FFFD, the rest is kept."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _safe(value: Any) -> Any:
+    """A body as PostgreSQL's jsonb takes it: NaN and ±Infinity (which JSON lacks but Python's reader accepts) as null,
+    U+0000 as U+FFFD — one such value must never fail the transaction of a whole group of halls."""
+    if isinstance(value, str):
+        return _plain(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {_plain(str(k)): _safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe(v) for v in value]
+    return value
 
 
 def _iso(body: dict[str, Any], key: str, path: str) -> datetime:
@@ -111,7 +136,13 @@ def _iso(body: dict[str, Any], key: str, path: str) -> datetime:
 
 
 def _json(body: dict[str, Any]) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        out = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere inside
+        out = "\\u0000"
+    if "\\u0000" in out:  # (JSON writes U+0000 escaped; jsonb refuses it)
+        out = json.dumps(_safe(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return out
 
 
 def _add_record(rows: Rows, hall: str, r: wire.Record, path: str) -> None:
@@ -312,6 +343,7 @@ CREATE TABLE IF NOT EXISTS schema_version (version int PRIMARY KEY, applied_at t
 CREATE TABLE IF NOT EXISTS halls (
   hall text PRIMARY KEY, first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL,
   online boolean, status jsonb, status_at timestamptz);
+ALTER TABLE halls ADD COLUMN IF NOT EXISTS box_at timestamptz;  -- the newest status's time on the box's clock
 CREATE TABLE IF NOT EXISTS ranges (
   hall text NOT NULL, stream text NOT NULL, lo bigint NOT NULL, hi bigint NOT NULL,
   committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (hall, stream, lo, hi));
@@ -526,11 +558,16 @@ class Ledger:
         )
         if newest:
             ordered = sorted(newest.values(), key=lambda s: s.hall)
+            # newest by the box's clock (`box_at`), but dated by when it arrived (`status_at`): a box whose clock is
+            # slow is not shown cut off for it, and one whose clock ran ahead does not freeze its figures (a stored
+            # box time in the future is replaced)
             await cur.execute(
-                "UPDATE halls h SET online = true, status = k.status::jsonb, status_at = to_timestamp(k.at) "
+                "UPDATE halls h SET online = true, status = k.status::jsonb, status_at = to_timestamp(%s), "
+                "box_at = to_timestamp(k.at) "
                 "FROM unnest(%s::text[], %s::text[], %s::float8[]) AS k(hall, status, at) "
-                "WHERE h.hall = k.hall AND (h.status_at IS NULL OR h.status_at < to_timestamp(k.at))",
-                [[s.hall for s in ordered], [_json(s.body) for s in ordered], [s.at for s in ordered]],
+                "WHERE h.hall = k.hall AND (h.box_at IS NULL OR h.box_at < to_timestamp(k.at) "
+                "OR h.box_at > to_timestamp(%s) + interval '5 minutes')",
+                [now, [s.hall for s in ordered], [_json(s.body) for s in ordered], [s.at for s in ordered], now],
             )
         if wills:
             ordered_wills = sorted(wills)
@@ -543,7 +580,17 @@ class Ledger:
     async def _dead_letters(self, cur: psycopg.AsyncCursor[Any], dead: Sequence[DeadLetter]) -> None:
         await cur.executemany(
             "INSERT INTO dead_letters (subject, hall, reason, path, detail, payload) VALUES (%s, %s, %s, %s, %s, %s)",
-            [(d.subject[:256], d.hall, d.reason, d.path[:256], d.detail[:512], _excerpt(d.payload)) for d in dead],
+            [
+                (
+                    _plain(d.subject[:256]),
+                    d.hall,
+                    d.reason,
+                    _plain(d.path[:256]),
+                    _plain(d.detail[:512]),
+                    _excerpt(d.payload),
+                )
+                for d in dead
+            ],
         )
         await cur.execute(
             "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - %s", (self.dead_letters_kept,)

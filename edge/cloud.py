@@ -83,6 +83,7 @@ class CloudExport:
         self._next_hours = 0.0
         self._open_hour_sent = 0.0
         self.dropped = 0  # samples the disk budget dropped since the start
+        self.over_budget = False  # over the budget with nothing left that may be dropped
 
     def prime(self) -> None:
         """The services of today's tickets, from the log: a rating of a ticket issued before a restart still names
@@ -126,21 +127,27 @@ class CloudExport:
 
     def tick(self) -> int:
         """Add what is due (one transaction with the cursors it moves); keep the disk budget. Returns the records
-        added."""
+        added. A transaction that fails leaves this object as it was: the same records are due at the next tick."""
         now = self._clock.now().timestamp()
         hall = self._snapshot()
         records: list[CloudRecord] = []
-        with self._store.transaction():
-            records += self._devices(hall, now)
-            records += self._audit()
-            if _due(now, self._next_hours, HOURS_EVERY_S):
-                self._next_hours = now + HOURS_EVERY_S
-                records += self._hours(now)
-            if _due(now, self._next_sample, self._cfg.cloud.telemetry_every_s):
-                self._next_sample = now + self._cfg.cloud.telemetry_every_s
-                records += self._sample(hall, now)
-            self._store.cloud.add(records)  # with the cursors the parts above moved in meta
-        dropped = self._store.cloud.trim(int(self._cfg.cloud.budget_mb * 1024 * 1024))
+        kept = (dict(self._samples), self._next_sample, self._next_hours, self._open_hour_sent)
+        try:
+            with self._store.transaction():
+                records += self._devices(hall, now)
+                records += self._audit()
+                if _due(now, self._next_hours, HOURS_EVERY_S):
+                    self._next_hours = now + HOURS_EVERY_S
+                    records += self._hours(now)
+                if _due(now, self._next_sample, self._cfg.cloud.telemetry_every_s):
+                    self._next_sample = now + self._cfg.cloud.telemetry_every_s
+                    records += self._sample(hall, now)
+                self._store.cloud.add(records)  # with the cursors the parts above moved in meta
+        except BaseException:
+            self._samples, self._next_sample, self._next_hours, self._open_hour_sent = kept
+            raise
+        budget = int(self._cfg.cloud.budget_mb * 1024 * 1024)
+        dropped = self._store.cloud.trim(budget)
         if dropped:
             self.dropped += dropped
             log.warning(
@@ -148,6 +155,14 @@ class CloudExport:
                 self._cfg.cloud.budget_mb,
                 dropped,
             )
+        over = self._store.cloud.held_bytes() > budget  # what is never dropped fills it: say so once, not every second
+        if over and not self.over_budget:
+            log.error(
+                "cloud outbox over its budget (%.0f MB) with records that are never dropped (alerts, tickets, ratings, "
+                "audit …): the cloud has confirmed nothing for a long time; the file grows until it does",
+                self._cfg.cloud.budget_mb,
+            )
+        self.over_budget = over
         return len(records)
 
     def _devices(self, hall: HallSnapshot, now: float) -> list[CloudRecord]:

@@ -165,6 +165,12 @@ def _cloud_waiting(state: ApiState) -> str | None:
     if cloud is None or store is None:
         return None
     streams = store.cloud.states()
+    if cloud.export.over_budget:
+        held = sum(s.held_bytes for s in streams) / 1048576
+        return (
+            f"cloud outbox over its budget ({held:.0f} MB of {state.config.cloud.budget_mb:g} MB) with records that "
+            "are never dropped: the cloud has not confirmed them"
+        )
     oldest = [s.oldest_at for s in streams if s.oldest_at is not None]
     if not oldest or time.time() - min(oldest) < CLOUD_LATE_S:
         return None

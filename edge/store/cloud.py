@@ -100,7 +100,7 @@ class CloudOutbox:
                 )
                 db.execute(
                     "UPDATE cloud_streams SET last_seq = ?, held_bytes = held_bytes + ? WHERE stream = ?",
-                    (last + len(rows), sum(len(r.body) + len(r.kind) + 40 for r in rows), stream.value),
+                    (last + len(rows), sum(len(r.body.encode()) + len(r.kind) + 40 for r in rows), stream.value),
                 )
 
     # -- the uplink's side -------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class CloudOutbox:
             "SELECT seq, at, kind, body FROM cloud_outbox WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
             (stream.value, after, limit),
         ):
-            size += len(body) + 64
+            size += len(body.encode()) + 64  # bytes on the wire (a Chinese character is three)
             if out and size > max_bytes:
                 break
             out.append(HeldRecord(int(seq), float(at), str(kind), str(body)))
@@ -152,8 +152,8 @@ class CloudOutbox:
                     result.renumbered.append(Renumbered(stream, shift))
                     continue
                 size = db.execute(
-                    "SELECT count(*), coalesce(sum(length(body) + length(kind) + 40), 0) FROM cloud_outbox"
-                    " WHERE stream = ? AND seq <= ?",
+                    "SELECT count(*), coalesce(sum(length(CAST(body AS BLOB)) + length(kind) + 40), 0)"
+                    " FROM cloud_outbox WHERE stream = ? AND seq <= ?",
                     (stream.value, upto),
                 ).fetchone()
                 db.execute("DELETE FROM cloud_outbox WHERE stream = ? AND seq <= ?", (stream.value, upto))
@@ -185,7 +185,7 @@ class CloudOutbox:
             for stream in sorted(DROPPABLE, key=lambda s: -PRIORITY[s]):
                 while need > 0:
                     rows = db.execute(
-                        "SELECT seq, length(body) + length(kind) + 40 FROM cloud_outbox WHERE stream = ?"
+                        "SELECT seq, length(CAST(body AS BLOB)) + length(kind) + 40 FROM cloud_outbox WHERE stream = ?"
                         " ORDER BY seq LIMIT 1000",
                         (stream.value,),
                     ).fetchall()

@@ -6,6 +6,7 @@ to nothing); the hours' figures with the hall's hour."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from cloud_sync.wire import Stream
 from edge.config import load_config
 from edge.gateway import Gateway
+from edge.store import CloudRecord
 from rules.clock import FixedClock
 
 CST = timezone(timedelta(hours=8))
@@ -106,3 +108,33 @@ def test_the_hours_figures_go_with_the_hall_hour(hall: Hall) -> None:
     hall.gw.cloud.export.tick()
     (hour,) = hall.held(Stream.KPIS)
     assert hour["start"] == "2026-11-23T10:00:00+08:00" and hour["issued"] == 1 and hour["service"] is None
+
+
+def test_a_tick_whose_transaction_fails_leaves_its_records_due(hall: Hall, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert hall.gw.cloud is not None and hall.gw.store is not None
+    export, cloud = hall.gw.cloud.export, hall.gw.store.cloud
+    real = cloud.add
+
+    def full_disk(records: object, now: float | None = None) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(cloud, "add", full_disk)
+    with pytest.raises(sqlite3.OperationalError):
+        export.tick()
+    monkeypatch.setattr(cloud, "add", real)
+    export.tick()  # the next second, the disk freed
+    assert len(hall.held(Stream.TELEMETRY)) == 3  # the samples it could not keep then, not skipped for 15 minutes
+
+
+def test_an_outbox_full_of_what_is_never_dropped_says_so_once(hall: Hall, caplog: pytest.LogCaptureFixture) -> None:
+    assert hall.gw.cloud is not None and hall.gw.store is not None
+    export = hall.gw.cloud.export
+    body = json.dumps({"pad": "x" * 40_000})
+    hall.gw.store.cloud.add([CloudRecord(Stream.ALERTS, 1.0, "alert", body) for _ in range(10)])  # 400 KB of alerts
+    object.__setattr__(hall.gw.cfg.cloud, "budget_mb", 0.1)
+    for second in range(3):
+        hall.clock.set(AT + timedelta(seconds=second))
+        export.tick()
+    assert export.over_budget
+    assert len(hall.held(Stream.ALERTS)) == 10  # nothing of them dropped
+    assert sum("never dropped" in r.getMessage() for r in caplog.records) == 1

@@ -137,3 +137,11 @@ def test_confirmations_are_checked_before_anything_is_let_go(store: Store) -> No
     )
     assert [r.seq for r in store.cloud.pending(Stream.ALERTS, 0, 10, 1 << 20)] == [3]
     assert up.counters.confirmed_records == 2
+
+
+def test_sizes_are_bytes_on_the_wire_not_characters(store: Store) -> None:
+    body = json.dumps({"note": "打印机卡纸" * 200}, ensure_ascii=False)  # 1,000 Chinese characters, 3,000+ bytes
+    store.cloud.add([CloudRecord(Stream.ALERTS, 1.0, "alert", body) for _ in range(10)])
+    (alerts,) = store.cloud.states()
+    assert alerts.held_bytes >= 10 * len(body.encode())
+    assert len(store.cloud.pending(Stream.ALERTS, 0, 100, 8_000)) == 2  # two of 3 KB in an 8 KB message, not eight
