@@ -20,9 +20,8 @@ from tests.integration.cloud_tier import CloudTier
 from tests.integration.conftest import CST, GatewayProcess, demo_gateway, wait_until
 
 MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=CST)
-SPEED = (
-    90  # the hall's clock: 10 simulated minutes are under 7 s; the county hall then sends about 130 messages a second
-)
+SPEED = 90  # the hall's clock in the outage test: the county hall then sends about 130 messages a second
+QUIET = 60  # the kill and budget tests need no particular pace: a lighter load on a shared box
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ STREAMS = (
 )
 
 
-def assert_exactly_once(tier: CloudTier, gw: GatewayProcess, hall: str) -> None:
+def assert_exactly_once(tier: CloudTier, gw: GatewayProcess, hall: str, samples: bool = True) -> None:
     """Everything the hall had numbered when this is called reaches the city's tables, once: each stream's records
     1…n with no gap, and the alert changes and ratings the same, in the same order, as in the hall's own file (its
     alert history and its event log hold them in the transactions that numbered them)."""
@@ -97,6 +96,8 @@ def assert_exactly_once(tier: CloudTier, gw: GatewayProcess, hall: str) -> None:
     # the hours' figures as the hall's report has them; the samples as time series
     hours = {r[0]: r[1] for r in tier.sql("SELECT start, figures FROM kpi_hours WHERE hall = %s", hall)}
     assert hours and all(f["issued"] >= f["served"] >= 0 for f in hours.values())
+    if not samples:  # (a budget that dropped them: the windows' sample may be gone until the windows change)
+        return
     assert tier.vm is not None
 
     def sampled() -> bool:
@@ -104,7 +105,7 @@ def assert_exactly_once(tier: CloudTier, gw: GatewayProcess, hall: str) -> None:
         tier.vm.flush()
         return bool(tier.vm.query(f'hall_windows_open{{hall="{hall}"}}'))
 
-    wait_until(sampled, 60, "the hall's samples in the time series")
+    wait_until(sampled, 180, "the hall's samples in the time series")
 
 
 def test_a_cloud_outage_is_caught_up_exactly_once_and_the_backlog_drains(
@@ -129,7 +130,7 @@ def test_a_cloud_outage_is_caught_up_exactly_once_and_the_backlog_drains(
         tier.nats.kill(i)
     wait_until(lambda: not cloud(gw)["connected"], 60, "the uplink to notice")
     start, received = hall_time(gw), gw.health()["counters"]["received"]  # type: ignore[index]
-    wait_until(lambda: hall_time(gw) >= start + timedelta(minutes=10), 120, "10 minutes of the hall")
+    wait_until(lambda: hall_time(gw) >= start + timedelta(minutes=10), 360, "10 minutes of the hall")
     # the hall's pace: messages per second of its clock, times SPEED (a loaded box slows the hall and its clock alike)
     span = (hall_time(gw) - start).total_seconds() / SPEED
     rate = (gw.health()["counters"]["received"] - received) / span  # type: ignore[index]
@@ -152,7 +153,8 @@ def outage(tier: CloudTier, gw: GatewayProcess, minutes: float) -> None:
         tier.nats.kill(i)
     wait_until(lambda: not cloud(gw)["connected"], 60, "the uplink to notice")
     start = hall_time(gw)
-    wait_until(lambda: hall_time(gw) >= start + timedelta(minutes=minutes), 120, f"{minutes} minutes of the hall")
+    # generous: on a loaded box the simulator (and with it the hall's clock) runs slower than its pace
+    wait_until(lambda: hall_time(gw) >= start + timedelta(minutes=minutes), 360, f"{minutes} minutes of the hall")
     for i in range(3):
         tier.nats.start(i)
     tier.nats.wait_ready()
@@ -173,11 +175,11 @@ def test_a_gateway_killed_again_and_again_while_it_drains_loses_nothing_and_doub
         gateway_factory,
         mosquitto.url,
         tmp_path,
-        speed=SPEED,
+        speed=QUIET,
         edit=lambda cfg: tier.gateway_cloud(cfg, batch_records=20, max_records_per_s=100),
     )
     hall = "county-01"
-    simulate("4h", MONDAY_9, speed=SPEED)
+    simulate("4h", MONDAY_9, speed=QUIET)
     outage(tier, gw, 10)
     waiting = []  # records still to go at each kill
     for _ in range(3):
@@ -203,11 +205,11 @@ def test_a_disk_budget_too_small_for_the_outage_drops_samples_only_and_says_so(
         gateway_factory,
         mosquitto.url,
         tmp_path,
-        speed=SPEED,
+        speed=QUIET,
         edit=lambda cfg: tier.gateway_cloud(cfg, budget_mb=budget_mb, telemetry_every_s=5),
     )
     hall = "county-01"
-    simulate("4h", MONDAY_9, speed=SPEED)
+    simulate("4h", MONDAY_9, speed=QUIET)
     wait_until(lambda: cloud(gw)["connected"], 60, "the uplink")
     for i in range(3):
         tier.nats.kill(i)
@@ -221,7 +223,7 @@ def test_a_disk_budget_too_small_for_the_outage_drops_samples_only_and_says_so(
         tier.nats.start(i)
     tier.nats.wait_ready()
     wait_until(lambda: caught_up(gw), 180, "the backlog to drain")
-    assert_exactly_once(tier, gw, hall)
+    assert_exactly_once(tier, gw, hall, samples=False)
     # the samples' numbers are confirmed across the gap the budget left: nothing waits for what will never come
     last = dict(edge(gw.db, "SELECT stream, last_seq FROM cloud_streams"))
     wait_until(
