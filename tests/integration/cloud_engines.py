@@ -353,12 +353,55 @@ def mqtt_connect(
 # -- PostgreSQL -----------------------------------------------------------------------------------------------------
 
 
-class PostgresServer:
+class _Server:
+    """One server process in a temporary directory of its own (`dir`): started on entering, stopped (`STOP`, then
+    SIGKILL after 20 s) and its directory removed on leaving, also when starting failed."""
+
+    STOP = signal.SIGTERM
+    dir: Path
+    _proc: subprocess.Popen[bytes] | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _stop_group(self._proc, self.STOP, 20)
+            self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the server and its children: a crash; `start()` again recovers from it."""
+        if self._proc is not None:
+            _stop_group(self._proc, signal.SIGKILL, 0)
+            self._proc = None
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PostgresServer(_Server):
     """A PostgreSQL 15 cluster of its own: initdb into a temporary directory, the postmaster on a free loopback port
     with its unix socket in that directory, fsync off. A role `hallops` (password `hallops`, scram-sha-256 on
     127.0.0.1) owns the database `hallops`; `dsn` connects as it. Run as root, it runs as the user `postgres`
     (PostgreSQL refuses root)."""
 
+    STOP = signal.SIGINT  # a fast shutdown: sessions rolled back, a checkpoint
     ROLE = "hallops"
     PASSWORD = "hallops"
     DATABASE = "hallops"
@@ -461,42 +504,11 @@ class PostgresServer:
                 conn.execute(f"CREATE ROLE {self.ROLE} LOGIN PASSWORD '{self.PASSWORD}'")
                 conn.execute(f"CREATE DATABASE {self.DATABASE} OWNER {self.ROLE}")
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    def stop(self) -> None:
-        """A fast shutdown (SIGINT: sessions rolled back, a checkpoint), SIGKILL after 20 s."""
-        if self._proc is not None:
-            _stop_group(self._proc, signal.SIGINT, 20)
-            self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster and its backends: a crash; `start()` again runs crash recovery."""
-        if self._proc is not None:
-            _stop_group(self._proc, signal.SIGKILL, 0)
-            self._proc = None
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 # -- VictoriaMetrics ------------------------------------------------------------------------------------------------
 
 
-class VictoriaMetrics:
+class VictoriaMetrics(_Server):
     """Debian's single-node VictoriaMetrics on a free loopback port with its storage in a temporary directory. It takes
     influxdb-client's writes at `url` (/api/v2/write; any org, bucket and token) and names a field `f` of measurement
     `m` as the metric `m_f`, tags as labels; `query` reads back through PromQL."""
@@ -565,35 +577,6 @@ class VictoriaMetrics:
         data = _http_json(f"{self.url}/api/v1/series?{params}", timeout=10)
         result: list[dict[str, str]] = data["data"]
         return result
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            _stop_group(self._proc, signal.SIGTERM, 20)
-            self._proc = None
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            _stop_group(self._proc, signal.SIGKILL, 0)
-            self._proc = None
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # -- fixtures -------------------------------------------------------------------------------------------------------
