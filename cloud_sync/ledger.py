@@ -527,11 +527,14 @@ class Ledger:
         await self._halls(cur, batches, statuses, now)
         if rows.dead:
             await self._dead_letters(cur, rows.dead)
-        if keys:
-            hall_list = sorted({k[0] for k in keys})
+        # a hall's status is answered with its confirmations too (even none yet): a box restored from a backup asks
+        # what the cloud holds before it sends anything (cloud_sync/uplink.py)
+        hall_list = sorted({k[0] for k in keys} | {st.hall for st in statuses if st.online})
+        if hall_list:
             await cur.execute("SELECT hall, stream, seq FROM confirmed WHERE hall = ANY(%s::text[])", [hall_list])
+            confirmations = {h: {} for h in hall_list}
             for h, s, w in await cur.fetchall():
-                confirmations.setdefault(h, {})[s] = int(w)
+                confirmations[h][s] = int(w)
         return Outcome(confirmations, fresh, stored, duplicates)
 
     async def _halls(

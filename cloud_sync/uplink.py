@@ -12,6 +12,12 @@ consumer committed it. Sending is paced (`max_records_per_s`, `in_flight` messag
 drains quickly but the box and the link keep room for what happens now; the highest-priority stream always goes
 first, so alerts and tickets overtake an hour of telemetry.
 
+A file restored from a backup (its backlog says `restored()`) may number records below what the cloud already holds:
+on such a file the uplink sends no batch until the cloud has said what it holds. The status sent at connect is that
+question — a consumer answers every status with the hall's confirmations — and the first confirmation is handed to
+`Backlog.reconcile` (edge/store/cloud.py: what the cloud has is deleted, what is new is renumbered above it) before
+anything is sent.
+
 Owns the connection, the batches' boundaries, the pace and the counters. It must not store or decide anything:
 the gateway hands it the `Backlog` and a function that says the hall's status.
 """
@@ -84,6 +90,10 @@ class Backlog(Protocol):
 
     def confirmed(self) -> dict[Stream, int]: ...
 
+    def restored(self) -> Mapping[Stream, int] | None: ...
+
+    def reconcile(self, cloud: Mapping[Stream, int], now: float | None = None) -> Sequence[object]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class UplinkSettings:
@@ -107,6 +117,7 @@ class UplinkCounters:
     resent: int = 0  # batches sent again (after a reconnect or the resend timeout)
     confirmations: int = 0
     confirmed_records: int = 0  # rows the confirmations let go
+    reconciled: int = 0  # restored files brought in line with the cloud's confirmation
     statuses: int = 0
     refused: Counter[str] = field(default_factory=Counter)  # confirmations not taken, by reason
 
@@ -139,6 +150,7 @@ class Uplink:
         self._progress: dict[Stream, float] = {}  # per stream: when the cloud last confirmed more (or we sent first)
         self._confirmed: dict[Stream, int] = {}
         self._next_send = 0.0  # monotonic: the pace
+        self.awaiting_cloud = False  # a restored file: nothing is sent until the cloud's confirmation is applied
         self.session = ""  # this connection's id, in every status and in its will
 
     def wake(self) -> None:
@@ -187,6 +199,12 @@ class Uplink:
         )
         async with client:
             await client.subscribe(ack_topic(self.hall), qos=1)
+            self.awaiting_cloud = self._backlog.restored() is not None
+            if self.awaiting_cloud:
+                log.warning(
+                    "cloud outbox: this database was restored from a backup; nothing is sent until the cloud confirms "
+                    "what it holds (its answer to this connection's status)"
+                )
             self._confirmed = self._backlog.confirmed()
             self._sent = dict(self._confirmed)  # everything not confirmed goes again
             now = time.monotonic()
@@ -214,6 +232,9 @@ class Uplink:
         if c.hall != self.hall:
             self._refuse("wrong_hall", f"a confirmation for hall {c.hall!r}")
             return
+        if self.awaiting_cloud:
+            self._reconcile(c.confirmed)
+            return
         news = {s: n for s, n in c.confirmed.items() if n > self._confirmed.get(s, 0)}
         if not news:
             return
@@ -236,6 +257,24 @@ class Uplink:
         self.counters.confirmations += 1
         self.counters.confirmed_records += result.deleted
         self.last_confirmation_at = self._wall()
+
+    def _reconcile(self, cloud: Mapping[Stream, int]) -> None:
+        """The cloud's confirmation on a restored file: everything it names, and 0 for a stream it does not."""
+        try:
+            steps = self._backlog.reconcile(cloud, self._wall())
+        except Exception as exc:  # a storage fault: the answer to the next status tries again
+            self._refuse("not_stored", f"{type(exc).__name__}: {exc}")
+            return
+        for step in steps:
+            log.warning("cloud outbox reconciled after a restore: %s", step)
+        self.awaiting_cloud = False
+        self._confirmed = self._backlog.confirmed()
+        self._sent = dict(self._confirmed)
+        self._progress = dict.fromkeys(Stream, time.monotonic())
+        self.counters.reconciled += 1
+        self.counters.confirmations += 1
+        self.last_confirmation_at = self._wall()
+        self.wake()
 
     def _refuse(self, reason: str, detail: str) -> None:
         if self.counters.refused[reason] == 0:
@@ -261,7 +300,7 @@ class Uplink:
             if failed:
                 raise failed[0]
             self._resend_due()
-            batch = self.next_batch()
+            batch = None if self.awaiting_cloud else self.next_batch()
             if batch is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

@@ -175,6 +175,15 @@ class StorageSection(_Section):
         description="ingest commits at most this often (and after 2,000 messages); what it has not committed it has "
         "not acknowledged either, so a crash loses nothing — fewer, larger commits spare the box's flash",
     )
+    backups_dir: Path | None = Field(
+        default=None,
+        description="where `hallops backup` writes and the gateway keeps its pre-upgrade backups (docs/backup.md); "
+        "default: backups/ beside path",
+    )
+
+    def backups(self) -> Path:
+        """The folder of the hall's backups."""
+        return self.backups_dir if self.backups_dir is not None else self.path.parent / "backups"
 
 
 class HttpSection(_Section):

@@ -48,6 +48,7 @@ from devices.errors import PayloadError
 from devices.mapping import match, subscription_filter, translate
 from devices.topics import ROOT, Channel, hall_filter
 from edge.anchor import Anchor, Unavailable, publisher_for
+from edge.backup import before_upgrade
 from edge.clock import DeviceClock, SystemClock
 from edge.cloud import CloudSync
 from edge.config import GatewayConfig, bundle_key_files
@@ -230,7 +231,8 @@ class Gateway:
         """Open the store and restore the hall (no network): the saved state plus the events logged after it."""
         # a write waits at most this long for another process's lock: the event loop must not stall on it; a longer
         # lock is a storage fault (ingest pauses and retries) rather than a frozen gateway
-        self.store = Store(self.cfg.storage.path, busy_timeout_s=STORE_BUSY_S)
+        upgrade = before_upgrade(self.cfg.storage.path, self.cfg.storage.backups(), self.hall_id)
+        self.store = Store(self.cfg.storage.path, busy_timeout_s=STORE_BUSY_S, before_upgrade=upgrade)
         self.store.cloud.enabled = self.cfg.cloud.enabled  # nothing is kept for a cloud the hall does not have
         configured = {name: {"role": u.role, "name": u.name} for name, u in self.cfg.users.items()}
         self.store.meta.set(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))

@@ -12,6 +12,7 @@ Its commands, each declared with `register(subparsers)` next to its `cmd_*` func
 - `certs.py`: `certs ca / broker / device` (TLS for the hall's broker);
 - `cloud.py`: `cloud consume / ratings-export` (the city/province tier; `cloud.SUBCOMMANDS` takes more).
 - `fleet.py`: `cloud serve`, the fleet view (docs/fleet.md).
+- `backup.py`: `backup`, `restore` (docs/backup.md).
 
 `terminal.py` (messages, the password prompt, the audit actor), `arguments.py` (flag value types) and `database.py`
 (the gateway's SQLite file, refused when missing) serve them. This module owns `main()`: the parser assembled from
@@ -41,7 +42,7 @@ import os
 import sys
 
 from devices.errors import ConfigError
-from edge.cli import audit, certs, cloud, devices, rules, run, staffing, users
+from edge.cli import audit, backup, certs, cloud, devices, rules, run, staffing, users
 from edge.cli.terminal import say
 from edge.store import StorageError
 
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # the order `hallops --help` lists them in
-    for module in (run, users, audit, rules, staffing, devices, certs, cloud):
+    for module in (run, users, audit, rules, staffing, devices, certs, cloud, backup):
         module.register(sub)
     return parser
 

@@ -21,6 +21,7 @@ not know a table.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from edge.store.events import (
 from edge.store.integrity import StorageError, unusable
 from edge.store.meta import Meta
 from edge.store.outbox import DueMessage, Outbox, OutboxMessage
-from edge.store.schema import migrate
+from edge.store.schema import VERSION, migrate, version_of
 from edge.store.versions import Activation, RuleVersionLog, VersionRow
 
 __all__ = [
@@ -72,13 +73,25 @@ __all__ = [
 class Store:
     """The SQLite file. Not thread-safe: the gateway uses it from its event loop only."""
 
-    def __init__(self, path: Path, *, lock_wait_s: float = LOCK_WAIT_S, busy_timeout_s: float = BUSY_WAIT_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_wait_s: float = LOCK_WAIT_S,
+        busy_timeout_s: float = BUSY_WAIT_S,
+        before_upgrade: Callable[[sqlite3.Connection, int], None] | None = None,
+    ) -> None:
         """Open (or create) the file at `path`. StorageError if it cannot be used (connection.py says when; another
         connection may keep it locked for `lock_wait_s` s first), ConfigError if a newer release wrote it. Once open, a
-        write waits up to `busy_timeout_s` s for another connection's lock."""
+        write waits up to `busy_timeout_s` s for another connection's lock. `before_upgrade(connection, version)` is
+        called before an existing file of an older schema version is migrated (the gateway's pre-upgrade backup); if
+        it raises, the file is not migrated and the error goes on."""
         self.path = path
         self._db = connect(path, lock_wait_s=lock_wait_s, busy_timeout_s=busy_timeout_s)
         try:
+            found = version_of(self._db)
+            if before_upgrade is not None and found < VERSION and _has_tables(self._db):
+                before_upgrade(self._db, found)
             migrate(self._db, str(path))
         except sqlite3.Error as exc:  # (a lock taken between the check and the migration, a full disk …)
             self._db.close()
@@ -104,3 +117,8 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _has_tables(db: sqlite3.Connection) -> bool:
+    """A file with something in it (a new file has nothing to back up before its first migration)."""
+    return bool(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])

@@ -9,10 +9,18 @@ only, and counts them.
 
 When the hall has no cloud configured, `enabled` is False and nothing is written: the table does not grow.
 This module must not send anything or decide what a record says (cloud_sync/uplink.py sends, the writers decide).
+
+A file restored from a backup (edge/backup.py) numbers each stream from where the backup stood, below what the cloud
+may already hold. `mark_restored` notes each stream's last number at the restore (meta `cloud.restored`); while the
+mark is there the uplink sends nothing, and the cloud's first confirmation is applied by `reconcile`: rows numbered at
+or before the restore that the cloud confirmed are deleted (it has them, from before the restore), rows numbered after
+the restore move above the cloud's number (they are new to it), numbering goes on from there, and the mark goes.
+`restore_steps` is that plan, pure and table-tested.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +28,9 @@ from dataclasses import dataclass, field
 
 from cloud_sync.wire import DROPPABLE, PRIORITY, Stream
 from edge.store.connection import transaction
+from edge.store.meta import Meta
+
+RESTORED = "cloud.restored"  # meta: {"at": UNIX s, "last_seq": {stream: n}} while a restored file awaits the cloud
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,68 @@ class Confirmed:
 
 
 RENUMBER_MAX = 2**40  # 35 years at 1,000 records a second: a confirmation above it is refused, never followed
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreStep:
+    """What `reconcile` does to one stream of a restored file: delete the rows numbered up to `delete_upto` (the
+    cloud has them), move the rows numbered after `mark` up by `shift`, and set the stream's last number and the
+    cloud's confirmation."""
+
+    stream: str
+    mark: int  # the stream's last number when the file was restored
+    cloud: int  # the cloud's confirmation
+    delete_upto: int
+    shift: int
+    last_seq: int
+    confirmed: int
+
+
+def restore_steps(marks: Mapping[str, int], last: Mapping[str, int], cloud: Mapping[str, int]) -> list[RestoreStep]:
+    """The plan for a restored file: `marks` each stream's last number at the restore, `last` now (rows added since
+    are numbered above the mark), `cloud` the cloud's confirmation per stream (a stream it does not name: 0).
+
+    Rows numbered at or before the restore were numbered the same before the backup was taken, so they are the
+    records the cloud has under those numbers: those up to its confirmation are deleted, the rest are sent again
+    (the cloud keeps a record once). Rows numbered after the restore are new: the cloud may hold other records under
+    their numbers (the ones the box sent before it was restored), so they move to just above the confirmation."""
+    steps = []
+    for stream in sorted(set(marks) | set(last) | set(cloud)):
+        mark = marks.get(stream, 0)
+        now = max(last.get(stream, 0), mark)
+        confirmed = cloud.get(stream, 0)
+        shift = max(0, confirmed - mark)
+        steps.append(RestoreStep(stream, mark, confirmed, min(confirmed, mark), shift, now + shift, confirmed))
+    return steps
+
+
+def has_cloud_streams(db: sqlite3.Connection) -> bool:
+    """The file open on `db` (of any schema version) has numbered records for the cloud."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cloud_streams'").fetchone():
+        return False
+    return bool(db.execute("SELECT count(*) FROM cloud_streams WHERE last_seq > 0").fetchone()[0])
+
+
+def mark_restored(db: sqlite3.Connection, now: float | None = None) -> dict[str, int]:
+    """Mark the file open on `db` (of any schema version) restored: each stream's last number now. Returns them."""
+    has_streams = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cloud_streams'").fetchone()
+    marks = {str(s): int(n) for s, n in db.execute("SELECT stream, last_seq FROM cloud_streams")} if has_streams else {}
+    with transaction(db, immediate=True):
+        at = time.time() if now is None else now
+        Meta(db).set(RESTORED, json.dumps({"at": at, "last_seq": marks}, sort_keys=True))
+    return marks
+
+
+def restore_mark(db: sqlite3.Connection) -> dict[str, int] | None:
+    """The restore mark of the file open on `db` (stream → last number at the restore), or None."""
+    raw = Meta(db).get(RESTORED)
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)["last_seq"]
+        return {str(k): int(v) for k, v in found.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}  # a mark that cannot be read: treat every stream as restored from nothing (renumber all new rows)
 
 
 class CloudOutbox:
@@ -164,6 +237,48 @@ class CloudOutbox:
                 )
                 result.deleted += int(size[0])
         return result
+
+    def restored(self) -> dict[Stream, int] | None:
+        """While the file awaits the cloud's confirmation after a restore: each stream's last number at the restore
+        (a stream not there: 0); else None."""
+        marks = restore_mark(self._db)
+        if marks is None:
+            return None
+        return {Stream(s): n for s, n in marks.items() if s in Stream._value2member_map_}
+
+    def reconcile(self, cloud: Mapping[Stream, int], now: float | None = None) -> list[RestoreStep]:
+        """Apply the cloud's confirmation to a restored file (`restore_steps`) and clear the mark, in one
+        transaction. Nothing (an empty list) if the file is not marked. A stream whose confirmation is above
+        `RENUMBER_MAX` is left as it is (nobody can have earned it)."""
+        now = time.time() if now is None else now
+        with transaction(self._db, immediate=True) as db:
+            marks = restore_mark(db)
+            if marks is None:
+                return []
+            last = {str(s): int(n) for s, n in db.execute("SELECT stream, last_seq FROM cloud_streams")}
+            known = {s.value: n for s, n in cloud.items() if n <= RENUMBER_MAX}
+            steps = [
+                st
+                for st in restore_steps(marks, last, known)
+                if st.stream in Stream._value2member_map_ and (st.stream in known or st.stream in last)
+            ]
+            for st in steps:
+                db.execute("INSERT OR IGNORE INTO cloud_streams (stream) VALUES (?)", (st.stream,))
+                db.execute("DELETE FROM cloud_outbox WHERE stream = ? AND seq <= ?", (st.stream, st.delete_upto))
+                if st.shift:  # through negative numbers: a row moved up must not meet one not yet moved
+                    db.execute(
+                        "UPDATE cloud_outbox SET seq = -(seq + ?) WHERE stream = ? AND seq > ?",
+                        (st.shift, st.stream, st.mark),
+                    )
+                    db.execute("UPDATE cloud_outbox SET seq = -seq WHERE stream = ? AND seq < 0", (st.stream,))
+                db.execute(
+                    "UPDATE cloud_streams SET last_seq = ?, confirmed = ?, confirmed_at = ?, held_bytes = ("
+                    "SELECT coalesce(sum(length(CAST(body AS BLOB)) + length(kind) + 40), 0) FROM cloud_outbox"
+                    " WHERE stream = ?) WHERE stream = ?",
+                    (st.last_seq, st.confirmed, now, st.stream, st.stream),
+                )
+            Meta(db).delete(RESTORED)
+        return steps
 
     def confirmed(self) -> dict[Stream, int]:
         rows = self._db.execute("SELECT stream, confirmed FROM cloud_streams").fetchall()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from devices.errors import HallOpsError
 
-__all__ = ["StorageError", "check_pages", "inspect_file", "locked", "unusable"]
+__all__ = ["StorageError", "check_pages", "in_use", "inspect_file", "locked", "unusable"]
 
 HEADER = b"SQLite format 3\x00"
 HEADER_BYTES = 100  # a database file begins with a 100-byte header (https://sqlite.org/fileformat.html)
@@ -153,6 +153,14 @@ def locked(path: Path) -> StorageError:
     else:
         who = "no process holding it is listed in /proc/locks (another machine or container?)"
     return StorageError(path, f"is locked by another connection: {who}", UNLOCK)
+
+
+def in_use(path: Path) -> StorageError | None:
+    """The StorageError `locked` says for a file another process has open (a running gateway keeps a lock on its
+    file or its -shm), or None if none does or /proc/locks cannot be read. For a command that must not touch a file
+    in use (`hallops restore`)."""
+    found = [h for h in (_holders(path) or []) if h.pid != os.getpid()]
+    return locked(path) if found else None
 
 
 def _is_lock(exc: sqlite3.Error) -> bool:

@@ -1,0 +1,312 @@
+"""`hallops backup` and `hallops restore` on a real database and real files in a temporary folder: the archive and its
+manifest, a round trip that gives the same hall back and keeps the replaced files aside, and every kind of archive a
+restore must refuse before it changes anything (a flipped byte, a member missing or added, a path that leaves its
+place, another hall's backup, a newer schema, a truncated file, a database a process holds)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edge.backup import MANIFEST, rotate
+from edge.cli import main
+from edge.store import Store
+from edge.store.schema import VERSION
+
+HALL = "h1"
+
+
+@dataclass
+class Box:
+    """A hall's box in a folder: its configuration, database, MQTT password file and the anchor key beside the db."""
+
+    root: Path
+    config: Path
+    db: Path
+    password: Path
+    backups: Path
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Box:
+    root = tmp_path / "box"
+    (root / "etc").mkdir(parents=True)
+    (root / "var").mkdir()
+    db = root / "var" / "hallops.db"
+    password = root / "etc" / "mqtt.pass"
+    password.write_text("s3cret-password-of-the-gateway\n")
+    password.chmod(0o600)
+    config = root / "etc" / "gateway.yaml"
+    config.write_text(
+        f"hall: {{id: {HALL}}}\nstorage: {{path: {db}}}\nmqtt: {{username: gw, password_file: {password}}}\n"
+    )
+    config.chmod(0o640)
+    (root / "var" / "hallops-audit.key").write_text("not read by a backup\n")
+    store = Store(db)
+    with store.transaction():
+        store.meta.set("marker", "before")
+    store.close()
+    return Box(root, config, db, password, root / "var" / "backups")
+
+
+def backup(box: Box, *extra: str) -> Path:
+    out = box.backups / "one.tar"
+    assert main(["backup", "--config", str(box.config), "--out", str(out), *extra]) == 0
+    return out
+
+
+def restore(box: Box, archive: Path, *extra: str) -> int:
+    return main(["restore", str(archive), "--config", str(box.config), *extra])
+
+
+def marker(db: Path) -> str:
+    with sqlite3.connect(db) as c:
+        return str(c.execute("SELECT value FROM meta WHERE key = 'marker'").fetchone()[0])
+
+
+def set_marker(db: Path, value: str) -> None:
+    store = Store(db)
+    with store.transaction():
+        store.meta.set("marker", value)
+    store.close()
+
+
+def members(archive: Path) -> dict[str, bytes]:
+    with tarfile.open(archive) as tar:
+        out = {}
+        for info in tar:
+            f = tar.extractfile(info)
+            assert f is not None
+            out[info.name] = f.read()
+        return out
+
+
+def rewrite(archive: Path, parts: dict[str, bytes], *, kinds: dict[str, bytes] | None = None) -> None:
+    """Write `parts` as the archive's regular members, in order; `kinds` names members of another type."""
+    with tarfile.open(archive, "w") as tar:
+        for name, data in parts.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            if kinds and name in kinds:
+                info.type = kinds[name]
+                info.size = 0
+                info.linkname = "/etc/passwd"
+                tar.addfile(info)
+            else:
+                tar.addfile(info, io.BytesIO(data))
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_archive_holds_the_database_the_config_and_the_files_it_names(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    assert out.stat().st_mode & 0o777 == 0o600
+    manifest = json.loads(members(out)[MANIFEST])
+    assert (manifest["hall"], manifest["schema_version"], manifest["integrity_check"]) == (HALL, VERSION, "ok")
+    by_path = {f["path"]: f for f in manifest["files"]}
+    assert set(by_path) == {str(box.db), str(box.config), str(box.password), str(box.db.with_name("hallops-audit.key"))}
+    assert by_path[str(box.config)]["mode"] == 0o640
+    for f in manifest["files"]:
+        data = members(out)[f["member"]]
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (f["size"], f["sha256"])
+    assert "written" in capsys.readouterr().err
+
+
+def test_a_restore_gives_the_hall_back_and_keeps_what_it_replaced(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    set_marker(box.db, "after")
+    box.config.write_text(box.config.read_text() + "# edited after the backup\n")
+    box.password.unlink()  # lost since
+    assert restore(box, out) == 0
+    assert marker(box.db) == "before"
+    assert "edited" not in box.config.read_text()
+    assert box.config.stat().st_mode & 0o777 == 0o640
+    assert box.password.read_text() == "s3cret-password-of-the-gateway\n"
+    assert box.password.stat().st_mode & 0o777 == 0o600
+    aside = sorted(p.name for p in box.db.parent.iterdir() if ".before-restore-" in p.name)
+    assert any(n.startswith("hallops.db.before-restore-") for n in aside)
+    (old_db,) = [box.db.parent / n for n in aside if n.startswith("hallops.db.") and n.count("-") == 2]
+    assert marker(old_db) == "after"  # the replaced database is kept, whole
+    assert any("edited" in p.read_text() for p in box.config.parent.glob("gateway.yaml.before-restore-*"))
+    err = capsys.readouterr().err
+    assert "To undo" in err and f"mv {old_db} {box.db}" in err
+
+
+def test_a_restored_database_is_the_backed_up_file_at_its_version(box: Box) -> None:
+    out = backup(box)
+    with sqlite3.connect(box.db) as c:
+        c.execute("PRAGMA user_version = 3")  # as if an older release had written it: the copy keeps its version
+    out2 = box.backups / "two.tar"
+    assert main(["backup", "--config", str(box.config), "--out", str(out2)]) == 0
+    assert json.loads(members(out2)[MANIFEST])["schema_version"] == 3
+    assert restore(box, out2) == 0
+    with sqlite3.connect(box.db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 3  # not migrated by the restore
+    assert restore(box, out) == 0
+
+
+def refused(box: Box, archive: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    before = {p: sha(p) for p in (box.db, box.config, box.password)}
+    assert restore(box, archive, *extra) == 4
+    assert {p: sha(p) for p in before} == before  # nothing changed
+    assert not [p for p in box.root.rglob("*") if "before-restore" in p.name or ".restoring-" in p.name]
+    return capsys.readouterr().err
+
+
+def test_a_flipped_byte_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    parts = members(out)
+    db = bytearray(parts["database/hallops.db"])
+    db[len(db) // 2] ^= 0x01
+    parts["database/hallops.db"] = bytes(db)
+    rewrite(out, parts)
+    assert "does not match its SHA-256" in refused(box, out, capsys)
+
+
+def test_a_missing_file_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    parts = members(out)
+    del parts["files" + str(box.password)]
+    rewrite(out, parts)
+    assert f"{box.password}) is missing" in refused(box, out, capsys)
+
+
+def test_an_extra_file_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    rewrite(out, {**members(out), "files/etc/cron.d/evil": b"* * * * * root sh\n"})
+    assert "'files/etc/cron.d/evil' is not in the manifest" in refused(box, out, capsys)
+
+
+@pytest.mark.parametrize("name", ["../evil", "/etc/evil", "files/../../evil", "a/..\\..\\evil"])
+def test_a_member_that_leaves_the_folder_is_refused(box: Box, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    rewrite(out, {**members(out), name: b"x"})
+    assert "leaves the archive's folder" in refused(box, out, capsys)
+
+
+def test_a_link_member_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    rewrite(out, {**members(out), "files/link": b""}, kinds={"files/link": tarfile.SYMTYPE})
+    assert "is not a regular file" in refused(box, out, capsys)
+
+
+def test_a_manifest_that_writes_outside_its_files_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    parts = members(out)
+    manifest = json.loads(parts[MANIFEST])
+    evil = b"root::0:0::/root:/bin/sh\n"
+    entry = dict(manifest["files"][-1], path="/etc/passwd", member="files/etc/passwd", size=len(evil))
+    entry["sha256"] = hashlib.sha256(evil).hexdigest()
+    manifest["files"].append(entry)
+    parts[MANIFEST] = json.dumps(manifest).encode()
+    parts["files/etc/passwd"] = evil
+    rewrite(out, parts)
+    assert "/etc/passwd is not a file its configuration names" in refused(box, out, capsys)
+    manifest["files"][-1] = dict(entry, path="/var/lib/../../etc/passwd", member="files/var/lib/../../etc/passwd")
+    parts = {k: v for k, v in parts.items() if k != "files/etc/passwd"}
+    parts[MANIFEST] = json.dumps(manifest).encode()
+    parts["files/var/lib/../../etc/passwd"] = evil
+    rewrite(out, parts)
+    assert "'/var/lib/../../etc/passwd' is not an absolute, normal path" in refused(box, out, capsys)
+
+
+def test_another_halls_backup_is_refused_unless_forced(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    set_marker(box.db, "after")
+    box.config.write_text(box.config.read_text().replace(f"id: {HALL}", "id: h2"))
+    err = refused(box, out, capsys)
+    assert "of hall 'h1', and this box is hall 'h2'" in err and "--force-hall" in err
+    assert restore(box, out, "--force-hall") == 0
+    assert "RESTORING HALL 'h1' OVER HALL 'h2'" in capsys.readouterr().err
+    assert marker(box.db) == "before"
+
+
+def test_a_newer_schema_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    parts = members(out)
+    manifest = json.loads(parts[MANIFEST])
+    manifest["schema_version"] = VERSION + 1
+    manifest["hallops_version"] = "9.9.9"
+    parts[MANIFEST] = json.dumps(manifest).encode()
+    rewrite(out, parts)
+    err = refused(box, out, capsys)
+    assert f"schema version {VERSION + 1}" in err and "install hallops 9.9.9 or newer" in err
+
+
+@pytest.mark.parametrize("member", [0, 1, -1])  # cut inside the manifest, the database, the last file
+def test_a_truncated_archive_is_refused(box: Box, member: int, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    with tarfile.open(out) as tar:
+        info = tar.getmembers()[member]
+    data = out.read_bytes()
+    out.write_bytes(data[: info.offset_data + info.size // 2])
+    err = refused(box, out, capsys)
+    assert "truncated" in err or "is missing" in err
+
+
+def test_not_an_archive_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = box.root / "junk.tar"
+    junk.write_bytes(b"SQLite format 3\x00" + b"\x01" * 600)
+    assert "is not a readable tar archive" in refused(box, junk, capsys)
+    empty = box.root / "empty.tar"
+    rewrite(empty, {"notes.txt": b"hello"})
+    assert "not its first member" in refused(box, empty, capsys)
+
+
+def test_a_restore_is_refused_while_a_process_holds_the_database(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode=WAL');"
+            " c.execute('SELECT count(*) FROM meta').fetchall(); print('open', flush=True); sys.stdin.read()",
+            str(box.db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        err = refused(box, out, capsys)
+        assert f"process {holder.pid}" in err and "stop the gateway first" in err
+    finally:
+        holder.communicate("")
+    assert restore(box, out) == 0
+
+
+def test_check_changes_nothing(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    set_marker(box.db, "after")
+    assert restore(box, out, "--check") == 0
+    assert marker(box.db) == "after"
+    assert "the archive is sound" in capsys.readouterr().err
+
+
+def test_keep_rotates_this_halls_regular_backups_only(tmp_path: Path) -> None:
+    names = [f"h1-2026120{d}T000000Z.tar" for d in range(1, 6)]
+    names += ["h1-pre-upgrade-v7-20261201T000000Z.tar", "h2-20261201T000000Z.tar", "notes.txt"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"x")
+    gone = rotate(tmp_path, "h1", 2)
+    assert [p.name for p in gone] == names[:3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[3:])
+
+
+def test_a_backup_of_a_missing_database_says_so(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    box.db.unlink()
+    assert main(["backup", "--config", str(box.config), "--out", str(box.root / "x.tar")]) == 4
+    assert f"no database at {box.db}" in capsys.readouterr().err
+    assert not [p for p in box.root.iterdir() if p.name.startswith(".") or p.suffix == ".tar"]  # nothing half-made
