@@ -227,8 +227,12 @@ def make_backup(  # noqa: PLR0913 - each a part of the archive, by name
     now = now or datetime.now(UTC)
     say = progress or (lambda _text: None)
     out = Path(os.path.abspath(out))
-    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with tempfile.TemporaryDirectory(prefix=".hallops-backup-", dir=out.parent) as work:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        workspace = tempfile.TemporaryDirectory(prefix=".hallops-backup-", dir=out.parent)
+    except OSError as exc:
+        raise BackupError(f"the folder {out.parent} cannot take a backup: {_why(exc)}") from exc
+    with workspace as work:
         copy = Path(work) / db.name
         own = source is None
         try:
@@ -250,12 +254,13 @@ def make_backup(  # noqa: PLR0913 - each a part of the archive, by name
         if integrity != "ok":
             say(f"WARNING: the copy's integrity_check says: {integrity}")
         members: list[tuple[Entry, Path]] = [(_entry("database", db, f"database/{db.name}", copy), copy)]
-        if config is not None:
-            full = Path(os.path.abspath(config))
-            members.append((_entry("config", full, _member(full), full), full))
-        for file in files:
+        named = [("config", config)] if config is not None else []
+        for role, file in [*named, *(("file", f) for f in files)]:
             full = Path(os.path.abspath(file))
-            members.append((_entry("file", full, _member(full), full), full))
+            try:
+                members.append((_entry(role, full, _member(full), full), full))
+            except OSError as exc:
+                raise BackupError(f"{full} could not be read: {_why(exc)}") from exc
         manifest = Manifest(
             hallops_version=hallops_version(),
             schema_version=schema,
@@ -289,9 +294,7 @@ def make_backup(  # noqa: PLR0913 - each a part of the archive, by name
 def rotate(folder: Path, hall: str, keep: int) -> list[Path]:
     """Delete all but the newest `keep` regular backups of `hall` in `folder` (`<hall>-<time>.tar`; pre-upgrade
     backups and other files are never touched); returns those deleted."""
-    ours = sorted(
-        p for p in folder.iterdir() if (m := ROTATED.match(p.name)) and m["hall"] == hall and p.is_file()
-    )
+    ours = sorted(p for p in folder.iterdir() if (m := ROTATED.match(p.name)) and m["hall"] == hall and p.is_file())
     gone = ours[: max(0, len(ours) - keep)]
     for p in gone:
         p.unlink()
@@ -763,6 +766,7 @@ def undo_lines(moved: list[Moved], where: Plan) -> Iterator[str]:
 def before_upgrade(db: Path, folder: Path, hall: str) -> Callable[[sqlite3.Connection, int], None]:
     """The store's `before_upgrade` for the gateway: the pre-upgrade backup of `db`, said in the log; a
     StorageError (the file is not migrated, and the gateway stops with what to do) if it cannot be written."""
+
     def backup(source: sqlite3.Connection, found: int) -> None:
         log.info("storage: schema version %d → %d: writing a pre-upgrade backup to %s", found, VERSION, folder)
         try:

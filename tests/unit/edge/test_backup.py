@@ -109,7 +109,9 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_the_archive_holds_the_database_the_config_and_the_files_it_names(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_archive_holds_the_database_the_config_and_the_files_it_names(
+    box: Box, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = backup(box)
     assert out.stat().st_mode & 0o777 == 0o600
     manifest = json.loads(members(out)[MANIFEST])
