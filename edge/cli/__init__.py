@@ -9,6 +9,7 @@ Its commands, each declared with `register(subparsers)` next to its `cmd_*` func
   shadow / backtest`;
 - `staffing.py`: `staffing`;
 - `devices.py`: `devices schema / add / revoke / list`;
+- `setup.py`: `setup` (a box after installing the package: first administrator, broker certificates and user, checks);
 - `certs.py`: `certs ca / broker / device` (TLS for the hall's broker);
 - `cloud.py`: `cloud consume / ratings-export` (the city/province tier; `cloud.SUBCOMMANDS` takes more).
 - `fleet.py`: `cloud serve`, the fleet view (docs/fleet.md).
@@ -42,7 +43,7 @@ import os
 import sys
 
 from devices.errors import ConfigError
-from edge.cli import audit, backup, certs, cloud, devices, rules, run, staffing, users
+from edge.cli import audit, backup, certs, cloud, devices, rules, run, setup, staffing, users
 from edge.cli.terminal import say
 from edge.store import StorageError
 
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # the order `hallops --help` lists them in
-    for module in (run, users, audit, rules, staffing, devices, certs, cloud, backup):
+    for module in (setup, run, users, audit, rules, staffing, devices, certs, cloud, backup):
         module.register(sub)
     return parser
 
