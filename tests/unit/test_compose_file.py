@@ -278,12 +278,18 @@ def test_the_plaintext_port_is_never_published() -> None:
         assert all(p.startswith("127.0.0.1:") for p in published[name]), name
 
 
-@pytest.mark.parametrize(("service", "unit"), [("gateway", "hallops-gateway"), ("vision", "hallops-vision")])
-def test_memory_limits_are_the_systemd_units(service: str, unit: str) -> None:
+@pytest.mark.parametrize(
+    ("service", "unit"),
+    [("mosquitto", "hallops-mosquitto"), ("gateway", "hallops-gateway"), ("vision", "hallops-vision")],
+)
+def test_limits_are_the_systemd_units(service: str, unit: str) -> None:
+    """A container gets the memory and CPU the package's unit gives the same process (deploy/systemd)."""
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read(ROOT / "deploy" / "systemd" / f"{unit}.service", encoding="utf-8")
-    limit = _doc()["services"][service]["deploy"]["resources"]["limits"]["memory"]
-    assert limit.upper().rstrip("B") == parser["Service"]["MemoryMax"].upper()
+    limits = _doc()["services"][service]["deploy"]["resources"]["limits"]
+    assert limits["memory"].upper().rstrip("B") == parser["Service"]["MemoryMax"].upper()
+    quota = parser["Service"].get("CPUQuota")
+    assert quota is not None and float(limits["cpus"]) == int(quota.rstrip("%")) / 100
 
 
 def test_the_grafana_datasource_is_deploys_at_the_containers_address() -> None:
