@@ -62,6 +62,7 @@ from edge.store import CloudRecord, EventBatch, Rejected, Store
 from edge.store.faults import describe, is_storage_fault
 from edge.stream import Broadcaster
 from edge.supervisor import Supervisor, Worker
+from edge.upkeep import Upkeep
 from edge.versions import RuleVersions, content_hash
 from rules.clock import Clock
 from rules.hall import Applied, GatewayView, HallSnapshot, HallState
@@ -126,6 +127,7 @@ class Gateway:
         self.decider: Decider | None = None
         self.sender: OutboxSender | None = None
         self.cloud: CloudSync | None = None  # the city/province tier (edge/cloud.py), when `cloud.url` is set
+        self.upkeep: Upkeep | None = None  # retention, space given back, the disk budget (edge/upkeep.py)
         self.started_at = datetime.now(UTC)
         self._started_mono = time.monotonic()
         self._batch = EventBatch()  # events and dead letters handled since the last flush
@@ -186,10 +188,13 @@ class Gateway:
             self._anchor_to_cloud if self.cfg.cloud.enabled else None,
         )
         self.open()
-        assert self.decider is not None and self.sender is not None
+        assert self.decider is not None and self.sender is not None and self.upkeep is not None
+        self.upkeep.convert_at_start()
         sup = self.supervisor
         sup.start(self.ingest, self.link.run())
         sup.start(sup.worker("housekeeping", STALL_S), self._housekeeping())
+        self.upkeep.worker = sup.worker("upkeep", STALL_S)
+        sup.start(self.upkeep.worker, self.upkeep.run())
         sup.start(sup.worker("live", STALL_S), self._live())
         self.decider.worker = sup.worker("decisions", STALL_S)
         sup.start(self.decider.worker, self.decider.run())
@@ -234,6 +239,8 @@ class Gateway:
         upgrade = before_upgrade(self.cfg.storage.path, self.cfg.storage.backups(), self.hall_id)
         self.store = Store(self.cfg.storage.path, busy_timeout_s=STORE_BUSY_S, before_upgrade=upgrade)
         self.store.cloud.enabled = self.cfg.cloud.enabled  # nothing is kept for a cloud the hall does not have
+        self.upkeep = Upkeep(self.cfg.storage, self.store, self.clock)
+        self.upkeep.paused = lambda: self.storage.cause is not None
         configured = {name: {"role": u.role, "name": u.name} for name, u in self.cfg.users.items()}
         self.store.meta.set(CONFIG_USERS, json.dumps(configured, ensure_ascii=False))
         after = 0
@@ -673,9 +680,9 @@ class Gateway:
 
     async def _housekeeping(self) -> None:
         """Once a second: commit stragglers (and retry a paused store), save the state when due, cap the dead
-        letters; hourly: retention. A storage fault here waits for the next round; anything else is fatal."""
+        letters (retention of the rest: edge/upkeep.py). A storage fault here waits for the next round; anything else
+        is fatal."""
         worker = self.supervisor.workers["housekeeping"]
-        last_retention = -3600.0
         while True:
             worker.beat()
             await asyncio.sleep(1.0)
@@ -686,12 +693,6 @@ class Gateway:
             try:
                 self.follow_rules()
                 self.store.dead_letters.prune(self.cfg.storage.dead_letter_limit)
-                if time.monotonic() - last_retention >= 3600:
-                    last_retention = time.monotonic()
-                    horizon = datetime.now(UTC) - timedelta(days=self.cfg.storage.retention_days)
-                    gone = self.store.events.prune(horizon.timestamp())
-                    if gone:
-                        log.info("retention removed events=%d older_than=%s", gone, horizon.isoformat())
             except Exception as exc:
                 if not is_storage_fault(exc):
                     raise

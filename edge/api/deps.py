@@ -39,6 +39,7 @@ from edge.reports import Reports
 from edge.store import Store
 from edge.stream import Broadcaster
 from edge.supervisor import Supervisor
+from edge.upkeep import DiskStatus
 from edge.versions import RuleVersions
 from rules.clock import Clock
 from rules.hall import HallSnapshot
@@ -83,6 +84,7 @@ class ApiState:
     sessions_lost: Callable[[], int]  # times the broker came back without the gateway's session
     liveness: Callable[[], Liveness]  # whether the gateway hears the hall now
     current_cloud: Callable[[], CloudSync | None] = lambda: None  # the uplink to the city/province tier, if configured
+    disk: Callable[[], DiskStatus | None] = lambda: None  # the data directory against its budget (edge/upkeep.py)
     backtests: asyncio.Lock = field(default_factory=asyncio.Lock)  # one backtest at a time
 
     @classmethod
@@ -116,6 +118,7 @@ class ApiState:
             sessions_lost=lambda: gateway.sessions_lost,
             liveness=gateway.liveness,
             current_cloud=lambda: gateway.cloud,
+            disk=lambda: gateway.upkeep.status if gateway.upkeep else None,
         )
 
     def decider(self) -> Decider:

@@ -18,6 +18,7 @@ from edge.api.schemas import (
     CloudOut,
     CloudStreamOut,
     DeadLetterOut,
+    DiskOut,
     Health,
     IngestCounters,
     LivenessOut,
@@ -84,6 +85,34 @@ async def health(state: State) -> Health:
         ),
         liveness=LivenessOut(**asdict(state.liveness())),
         cloud=_cloud(state),
+        disk=_disk(state),
+    )
+
+
+def _disk(state: ApiState) -> DiskOut | None:
+    d = state.disk()
+    if d is None:
+        return None
+    u = d.usage
+    return DiskOut(
+        level=d.assessment.level.value,
+        used_bytes=u.used,
+        budget_bytes=d.budget,
+        share=round(d.assessment.share, 4),
+        db_bytes=u.db,
+        db_free_bytes=u.db_free,
+        wal_bytes=u.wal,
+        backups_bytes=u.backups,
+        other_bytes=u.other,
+        filesystem_free_bytes=u.filesystem_free,
+        free_min_bytes=d.free_min,
+        auto_vacuum=d.auto_vacuum,
+        events=u.events,
+        bytes_per_event=round(u.bytes_per_event, 1),
+        days_fit=None if d.days_fit is None else round(d.days_fit, 1),
+        oldest_event_at=None if d.oldest_event_at is None else datetime.fromtimestamp(d.oldest_event_at, state.tz),
+        budget_pruned=d.budget_pruned,
+        measured_at=d.measured_at.astimezone(state.tz),
     )
 
 
@@ -151,6 +180,9 @@ def _status(state: ApiState, tasks: list[WorkerReport]) -> tuple[str, list[str]]
     waiting = _cloud_waiting(state)
     if waiting is not None:
         problems.append(waiting)
+    disk = state.disk()
+    if disk is not None:
+        problems.extend(disk.assessment.problems)
     if state.storage.cause is not None or any(t.reason == "storage_error" for t in tasks):
         return "storage_error", problems
     return ("degraded" if problems else "ok"), problems

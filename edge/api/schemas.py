@@ -165,6 +165,32 @@ class StorageOut(BaseModel):
     faults: int = Field(description="storage faults since the gateway started")
 
 
+class DiskOut(BaseModel):
+    """The data directory against its disk budget (edge/upkeep.py, measured every minute)."""
+
+    level: Literal["ok", "warning", "critical"] = Field(
+        description="warning: 80 % of the budget, or the filesystem's free space under storage.disk_free_min_mb; "
+        "critical: 95 %, or under half that floor. Beyond the budget the oldest events are deleted"
+    )
+    used_bytes: int = Field(description="the data directory: database + wal + backups + other")
+    budget_bytes: int = Field(description="storage.disk_budget_mb")
+    share: float = Field(description="used / budget (above 1 while over it)")
+    db_bytes: int = Field(description="the database file")
+    db_free_bytes: int = Field(description="of it, free pages: deleted rows' space, reused or given back")
+    wal_bytes: int = Field(description="its -wal and -shm")
+    backups_bytes: int = Field(description="the backups folder (storage.backups_dir)")
+    other_bytes: int = Field(description="anything else in the data directory")
+    filesystem_free_bytes: int = Field(description="what the filesystem still gives the gateway")
+    free_min_bytes: int = Field(description="storage.disk_free_min_mb")
+    auto_vacuum: str = Field(description="incremental: the file gives freed space back; none: run `hallops db vacuum`")
+    events: int = Field(description="rows in the event log")
+    bytes_per_event: float = Field(description="the file's live bytes per event")
+    days_fit: float | None = Field(description="days of the log the budget holds at the last 24 hours' rate")
+    oldest_event_at: datetime | None = Field(description="how far back the log goes now")
+    budget_pruned: int = Field(description="events the budget deleted since the gateway started")
+    measured_at: datetime
+
+
 class LivenessOut(BaseModel):
     """Whether the gateway hears the hall now (edge/liveness.py): what the web UI's header and banner say."""
 
@@ -243,6 +269,9 @@ class Health(BaseModel):
     liveness: LivenessOut
     cloud: CloudOut | None = Field(
         default=None, description="the uplink to the city/province tier and what waits for it, when configured"
+    )
+    disk: DiskOut | None = Field(
+        default=None, description="the data directory against its disk budget (none until first measured)"
     )
 
 

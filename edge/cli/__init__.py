@@ -14,6 +14,7 @@ Its commands, each declared with `register(subparsers)` next to its `cmd_*` func
 - `cloud.py`: `cloud consume / ratings-export` (the city/province tier; `cloud.SUBCOMMANDS` takes more).
 - `fleet.py`: `cloud serve`, the fleet view (docs/fleet.md).
 - `backup.py`: `backup`, `restore` (docs/backup.md).
+- `db.py`: `db vacuum` (the file rewritten once so that it gives freed space back).
 
 `terminal.py` (messages, the password prompt, the audit actor), `arguments.py` (flag value types) and `database.py`
 (the gateway's SQLite file, refused when missing) serve them. This module owns `main()`: the parser assembled from
@@ -43,7 +44,7 @@ import os
 import sys
 
 from devices.errors import ConfigError
-from edge.cli import audit, backup, certs, cloud, devices, rules, run, setup, staffing, users
+from edge.cli import audit, backup, certs, cloud, db, devices, rules, run, setup, staffing, users
 from edge.cli.terminal import say
 from edge.store import StorageError
 
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # the order `hallops --help` lists them in
-    for module in (setup, run, users, audit, rules, staffing, devices, certs, cloud, backup):
+    for module in (setup, run, users, audit, rules, staffing, devices, certs, cloud, backup, db):
         module.register(sub)
     return parser
 

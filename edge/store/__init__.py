@@ -8,6 +8,7 @@
     store.audit         the audit chain (audit.py)                              ← every change people make
     store.rule_versions rule versions and their activations (versions.py)       ← edge/versions.py
     store.meta          small named values (meta.py)
+    store.retention     deleting what was kept long enough, in batches; space given back (retention.py) ← upkeep
 
 One file in WAL mode with `synchronous=NORMAL`: a process crash (even `kill -9`) loses nothing that was committed.
 Opening it checks it before anything is written — an empty, foreign, truncated, damaged or locked file is refused with
@@ -43,6 +44,7 @@ from edge.store.events import (
 from edge.store.integrity import StorageError, unusable
 from edge.store.meta import Meta
 from edge.store.outbox import DueMessage, Outbox, OutboxMessage
+from edge.store.retention import Pages, Retention
 from edge.store.schema import VERSION, migrate, version_of
 from edge.store.versions import Activation, RuleVersionLog, VersionRow
 
@@ -58,8 +60,10 @@ __all__ = [
     "EventRow",
     "HeldRecord",
     "OutboxMessage",
+    "Pages",
     "Record",
     "Rejected",
+    "Retention",
     "SavedState",
     "StorageError",
     "Store",
@@ -110,6 +114,7 @@ class Store:
         self.outbox = Outbox(self._db)
         self.decisions = DecisionLog(self._db, self.outbox, self.audit, self.cloud)
         self.rule_versions = RuleVersionLog(self._db, self.meta, self.audit)
+        self.retention = Retention(self._db, self.events)
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One transaction across repositories (each joins it): the write lock taken at once."""

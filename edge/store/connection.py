@@ -1,9 +1,9 @@
 """The SQLite connection of the gateway's file, and `transaction()`: the one place BEGIN … COMMIT/ROLLBACK is written.
 
 Owns how the file is opened — checked before anything is written (integrity.py: not empty, a SQLite database, not
-truncated, `quick_check` ok, its write lock obtainable within `lock_wait_s`), then WAL, `synchronous=NORMAL`, autocommit
-so that transactions are explicit — and how a transaction is run. It must not know any table: the schema is
-schema.py's, the rows the repositories'.
+truncated, `quick_check` ok, its write lock obtainable within `lock_wait_s`), then (a new file)
+`auto_vacuum=INCREMENTAL`, WAL, `synchronous=NORMAL`, autocommit so that transactions are explicit — and how a
+transaction is run. It must not know any table: the schema is schema.py's, the rows the repositories'.
 
 The file holds the audit trail, password hashes, sessions and tokens, so it is its owner's only (0600), and so are
 its -wal and -shm files: SQLite gives those the database file's mode, which is why the file is made 0600 before
@@ -54,6 +54,10 @@ def connect(path: Path, *, lock_wait_s: float = LOCK_WAIT_S, busy_timeout_s: flo
         raise error from exc
     try:
         check_pages(db, path)
+        if int(db.execute("PRAGMA page_count").fetchone()[0]) == 0:
+            # a new file: free pages (retention's deletes) are given back to the disk step by step
+            # (store/retention.py). Only before the first table; a file made without it needs a VACUUM
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE")  # the write lock, taken and given back: a locked file is said now, not later

@@ -264,9 +264,32 @@ class EventLog:
         row = self._db.execute("SELECT max(at) FROM events").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def prune(self, before: float) -> int:
-        """Retention: drop events that happened before `before` (epoch seconds)."""
-        gone = int(self._db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount)
+    def oldest_at(self) -> float | None:
+        """The device time of the oldest event (along the events_at index)."""
+        row = self._db.execute("SELECT min(at) FROM events").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def count_since(self, since: float) -> int:
+        """Events that happened since `since` (along the events_at index): a day's rate for the disk budget."""
+        return int(self._db.execute("SELECT count(*) FROM events WHERE at >= ?", (since,)).fetchone()[0])
+
+    def prune(self, before: float, limit: int | None = None, upto_id: int | None = None) -> int:
+        """Retention: drop events that happened before `before` (epoch seconds) — all of them, or the `limit` oldest
+        in one transaction (along the events_at index: a batch of edge/store/retention.py), none with an id above
+        `upto_id`."""
+        where, args = "at < ?", [before]
+        if upto_id is not None:
+            where, args = where + " AND id <= ?", [*args, upto_id]
+        with transaction(self._db, immediate=True) as db:
+            if limit is None:
+                gone = int(db.execute(f"DELETE FROM events WHERE {where}", args).rowcount)
+            else:
+                gone = int(
+                    db.execute(
+                        f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE {where} ORDER BY at LIMIT ?)",
+                        [*args, limit],
+                    ).rowcount
+                )
         self._count -= gone
         return gone
 

@@ -7,7 +7,8 @@ made it: they created it with `CREATE TABLE IF NOT EXISTS` on every start and le
 A change of the schema is a new migration at the end of the list; a written one is never edited. Version 2 adds the
 index `events_type_at` that start-up's scans of one event type over a time range use (replaced by version 4's
 `events_demand_at`); version 3 the saved KPI book, version 5 the saved demand profile, version 6 the index of the
-bookings' events (`events_booking_at`), version 7 the cloud outbox (`cloud_outbox`, `cloud_streams`).
+bookings' events (`events_booking_at`), version 7 the cloud outbox (`cloud_outbox`, `cloud_streams`), version 8 the
+index of the records by time of change that retention deletes along (`records_updated`).
 
 The users, sessions and tokens of edge/auth.py and the device credentials of edge/credentials.py keep their own
 tables, which those modules create; this module must not know them, nor read or write any row.
@@ -187,7 +188,14 @@ CREATE TABLE IF NOT EXISTS cloud_streams (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+# Retention of the ticket and recommendation records (issue 22, edge/store/retention.py): the closed ones last changed
+# before the horizon are found along their time of change, not by reading every record; the alert history and the
+# outbox are deleted in rowid order (written in time order) and need no index.
+V8 = """
+CREATE INDEX IF NOT EXISTS records_updated ON records (updated_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 VERSION = len(MIGRATIONS)  # the version this release writes
 
 

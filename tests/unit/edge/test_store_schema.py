@@ -58,9 +58,11 @@ def test_a_file_of_the_previous_release_is_upgraded_to_the_schema_of_a_new_file(
     kept = {o for o in before_objects if o[1] != "hall_state"}
     assert kept <= objects  # every table was there already: migration 1 created nothing …
     # … migration 2 an index (which migration 4 replaces), migration 3 a column of the hall state (today's KPI book),
-    # migration 6 the index of the bookings' events, migration 7 the cloud outbox and its streams
+    # migration 6 the index of the bookings' events, migration 7 the cloud outbox and its streams, migration 8 the
+    # index of the records by time of change (retention)
     assert {name for _, name, _ in objects - before_objects} == {
         "events_demand_at",
+        "records_updated",
         "events_booking_at",
         "hall_state",
         "cloud_outbox",
@@ -84,3 +86,20 @@ def test_a_file_of_a_newer_release_is_refused(tmp_path: Path) -> None:
         raw.execute(f"PRAGMA user_version = {VERSION + 1}")
     with pytest.raises(ConfigError, match="newer release"):
         Store(db)
+
+
+def test_a_new_file_gives_space_back_and_an_old_one_is_left_as_it_was(tmp_path: Path) -> None:
+    """A file this release makes is in incremental auto-vacuum mode (retention's deletes can shrink it); a file of an
+    earlier release is not rewritten on open (that is `hallops db vacuum`'s, with the gateway stopped)."""
+    new = Store(tmp_path / "new.db")
+    assert new.retention.pages().auto_vacuum == "incremental"
+    new.close()
+    old = tmp_path / "old.db"
+    with gzip.open(SAVED, "rb") as packed, old.open("wb") as raw:
+        shutil.copyfileobj(packed, raw)
+    store = Store(old)
+    assert store.retention.pages().auto_vacuum == "none"
+    store.retention.convert()
+    assert store.retention.pages().auto_vacuum == "incremental"
+    store.close()
+    assert counts(old)["events"] > 0

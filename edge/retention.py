@@ -1,0 +1,149 @@
+"""What the gateway keeps and for how long, and what its data directory may use of the disk: pure decisions.
+
+    horizons(policy, now)           → the time before which each table's rows go (events, alert history, sent
+                                      notifications, closed records)
+    assess(usage, budget, free_min) → the disk's level (ok / warning / critical) and the reasons, in words
+    budget_cut(usage, …)            → how many of the oldest events to delete to get back under the budget
+    days_that_fit(usage, …)         → days of the log the budget holds at today's rate
+
+Kept for good, and why (docs/deploy.md "Retention"): the audit chain (a hash chain: a gap breaks its verification,
+and it is the hall's legal record of who changed what — a few MB a year), rule versions and activations (what was in
+force when: the same record, smaller still), and what waits for the cloud (its own budget, edge/store/cloud.py).
+
+Time comes in as an argument; nothing here reads a clock, a file or the database (edge/upkeep.py measures and acts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+WARN_SHARE = 0.80  # of the budget: a warning
+CRITICAL_SHARE = 0.95  # of the budget: critical
+TARGET_SHARE = 0.90  # over the budget, the oldest events go until the directory is under this share
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Days each kind of row is kept (storage.* in edge/config.py)."""
+
+    events_days: int = 90
+    alert_history_days: int = 365
+    outbox_days: int = 30
+    records_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
+class Horizons:
+    """UNIX seconds: rows older than these go."""
+
+    events: float
+    alert_history: float
+    outbox: float
+    records: float
+
+
+def horizons(policy: Policy, now: datetime) -> Horizons:
+    def before(days: int) -> float:
+        return (now - timedelta(days=days)).timestamp()
+
+    return Horizons(
+        before(policy.events_days),
+        before(policy.alert_history_days),
+        before(policy.outbox_days),
+        before(policy.records_days),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """The data directory as measured (bytes). `db` is the database file, `db_free` the part of it that is free
+    pages (deleted rows' space SQLite reuses, given back by incremental vacuum), `wal` its -wal and -shm, `backups`
+    what lies in a backups folder or looks like a backup copy, `other` the rest of the directory. `filesystem_free`:
+    what the filesystem still gives this user. `events` rows in the log, `events_day` of them in the last 24 hours."""
+
+    db: int
+    db_free: int
+    wal: int
+    backups: int
+    other: int
+    filesystem_free: int
+    events: int = 0
+    events_day: int = 0
+
+    @property
+    def used(self) -> int:
+        return self.db + self.wal + self.backups + self.other
+
+    @property
+    def used_live(self) -> int:
+        """What the directory would use with the file's free pages given back: what deleting rows can lower."""
+        return self.used - self.db_free
+
+    @property
+    def bytes_per_event(self) -> float:
+        """The file's live bytes per event: the log is nine tenths of it, so this is a little high, never low."""
+        return (self.db - self.db_free) / self.events if self.events else 0.0
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARNING = "warning"  # 80 % of the budget, or the filesystem's free space under its floor
+    CRITICAL = "critical"  # 95 % of the budget, or under half the floor
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    level: Level
+    share: float  # of the budget used (0–1, beyond 1 when over)
+    problems: tuple[str, ...]  # in words, for /api/health and the log
+
+
+def assess(usage: DiskUsage, budget: int, free_min: int) -> Assessment:
+    """The level of the data directory against its budget and of the filesystem against its floor (bytes)."""
+    share = usage.used / budget if budget > 0 else 0.0
+    problems: list[str] = []
+    level = Level.OK
+    mb = 1024 * 1024
+    if share >= WARN_SHARE:
+        level = Level.CRITICAL if share >= CRITICAL_SHARE else Level.WARNING
+        words = f"data directory at {share:.0%} of its disk budget ({usage.used / mb:,.0f} of {budget / mb:,.0f} MB)"
+        if share > 1:
+            words += ": the oldest events are being deleted to stay within it"
+        problems.append(words)
+    if usage.filesystem_free < free_min:
+        if usage.filesystem_free < free_min / 2:
+            level = Level.CRITICAL
+        elif level is Level.OK:
+            level = Level.WARNING
+        problems.append(
+            f"filesystem nearly full: {usage.filesystem_free / mb:,.0f} MB free (warning under {free_min / mb:,.0f} MB)"
+        )
+    return Assessment(level, share, tuple(problems))
+
+
+def budget_cut(usage: DiskUsage, budget: int) -> int:
+    """How many of the oldest events to delete so that the directory, once the freed pages are given back, is under
+    TARGET_SHARE of the budget; 0 while it is within the budget. Counts the file's free pages as given back already
+    (incremental vacuum does it; in a file without it SQLite reuses them before the file grows): deleting more for
+    space already free would empty the log without shrinking anything."""
+    if usage.used <= budget or usage.used_live <= budget * TARGET_SHARE:
+        return 0
+    per_event = usage.bytes_per_event
+    if per_event <= 0:
+        return 0
+    excess = usage.used_live - budget * TARGET_SHARE
+    return min(usage.events, int(excess / per_event) + 1)
+
+
+def days_that_fit(usage: DiskUsage, budget: int) -> float | None:
+    """Days of the log the budget holds at the last 24 hours' rate, besides what is not the log (backups, other
+    files, the rest of the database); None without a day's events to go by."""
+    if usage.events_day <= 0 or usage.events <= 0:
+        return None
+    per_day = usage.events_day * usage.bytes_per_event
+    log = usage.events * usage.bytes_per_event
+    room = budget - (usage.used_live - log)
+    return max(0.0, room / per_day)

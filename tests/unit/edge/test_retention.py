@@ -1,0 +1,108 @@
+"""Retention and the disk budget as pure decisions (edge/retention.py): what is old at a given moment, when the data
+directory warns, how many of the oldest events the budget takes, and how many days the budget holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from edge.retention import (
+    DiskUsage,
+    Level,
+    Policy,
+    assess,
+    budget_cut,
+    days_that_fit,
+    horizons,
+)
+
+MB = 1024 * 1024
+NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+
+
+def usage(db_mb: float, *, free_db_mb: float = 0, wal_mb: float = 0, backups_mb: float = 0, fs_free_mb: float = 50_000,
+          events: int = 1_000_000, events_day: int = 10_000) -> DiskUsage:  # fmt: skip
+    return DiskUsage(
+        int(db_mb * MB), int(free_db_mb * MB), int(wal_mb * MB), int(backups_mb * MB), 0, int(fs_free_mb * MB),
+        events, events_day,
+    )  # fmt: skip
+
+
+def test_each_table_is_kept_its_own_days_before_the_moment_given() -> None:
+    h = horizons(Policy(events_days=90, alert_history_days=365, outbox_days=30, records_days=200), NOW)
+    assert h.events == (NOW - timedelta(days=90)).timestamp()
+    assert h.alert_history == (NOW - timedelta(days=365)).timestamp()
+    assert h.outbox == (NOW - timedelta(days=30)).timestamp()
+    assert h.records == (NOW - timedelta(days=200)).timestamp()
+    later = horizons(Policy(), NOW + timedelta(hours=1))
+    assert later.events - horizons(Policy(), NOW).events == 3600  # the horizon moves with the clock given
+
+
+@pytest.mark.parametrize(
+    ("db_mb", "fs_free_mb", "level", "words"),
+    [
+        (700, 50_000, Level.OK, []),
+        (800, 50_000, Level.WARNING, ["80% of its disk budget"]),
+        (949, 50_000, Level.WARNING, ["of its disk budget"]),
+        (950, 50_000, Level.CRITICAL, ["95% of its disk budget"]),
+        (1100, 50_000, Level.CRITICAL, ["110% of its disk budget", "oldest events are being deleted"]),
+        (100, 900, Level.WARNING, ["filesystem nearly full: 900 MB free"]),
+        (100, 400, Level.CRITICAL, ["filesystem nearly full: 400 MB free"]),
+        (850, 400, Level.CRITICAL, ["85% of its disk budget", "filesystem nearly full"]),
+    ],
+)
+def test_the_level_follows_the_share_of_the_budget_and_the_free_space(
+    db_mb: float, fs_free_mb: float, level: Level, words: list[str]
+) -> None:
+    a = assess(usage(db_mb, fs_free_mb=fs_free_mb), budget=1000 * MB, free_min=1024 * MB)
+    assert a.level is level
+    said = " ".join(a.problems)
+    for w in words:
+        assert w in said
+    assert bool(a.problems) == (level is not Level.OK)
+
+
+def test_the_budget_counts_the_whole_directory_not_only_the_database() -> None:
+    a = assess(usage(500, wal_mb=100, backups_mb=300), budget=1000 * MB, free_min=0)
+    assert a.level is Level.WARNING and a.share == pytest.approx(0.9)  # 900 of 1000: wal and backups count
+    assert assess(usage(500), budget=1000 * MB, free_min=0).level is Level.OK  # the database alone would not warn
+
+
+def test_within_the_budget_nothing_is_cut() -> None:
+    assert budget_cut(usage(999), budget=1000 * MB) == 0
+
+
+def test_over_the_budget_the_oldest_events_go_until_under_ninety_percent() -> None:
+    u = usage(1200, events=1_200_000)  # 1 KB of the file per event (a little high: the log is most of it)
+    cut = budget_cut(u, budget=1000 * MB)
+    per_event = 1200 * MB / 1_200_000
+    assert cut == pytest.approx((1200 - 900) * MB / per_event, abs=2)
+    assert 1200 * MB - cut * per_event <= 900 * MB  # under 90 % once the pages are given back
+
+
+def test_space_already_free_in_the_file_is_not_paid_for_again_with_events() -> None:
+    # the file is over the budget, but most of it is free pages the vacuum is giving back: deleting events for
+    # that space would empty the log without shrinking the file any faster
+    assert budget_cut(usage(1100, free_db_mb=300), budget=1000 * MB) == 0
+    # part of it free: only the rest is cut
+    some = budget_cut(usage(1100, free_db_mb=100, events=1_000_000), budget=1000 * MB)
+    assert 0 < some < budget_cut(usage(1100, events=1_000_000), budget=1000 * MB)
+
+
+def test_backups_beyond_the_budget_cut_at_most_the_whole_log() -> None:
+    # the budget is smaller than the backups alone: every event may go, never more than there are
+    u = usage(100, backups_mb=2000, events=50_000)
+    assert budget_cut(u, budget=1000 * MB) == 50_000
+
+
+def test_an_empty_log_is_never_cut() -> None:
+    assert budget_cut(usage(2000, events=0), budget=1000 * MB) == 0
+
+
+def test_days_that_fit_at_todays_rate() -> None:
+    # 1 KB an event, 100,000 events a day = 100 MB a day (in the units of the file); 200 MB of backups
+    u = usage(1000, backups_mb=200, events=1_024_000, events_day=102_400)
+    assert days_that_fit(u, budget=2000 * MB) == pytest.approx((2000 - 200) / 100)
+    assert days_that_fit(usage(1000, events_day=0), budget=2000 * MB) is None  # no day to go by
+    assert days_that_fit(usage(1000, backups_mb=5000), budget=2000 * MB) == 0.0  # backups alone fill it
