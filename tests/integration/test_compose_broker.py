@@ -1,8 +1,9 @@
 """The broker of deploy/compose/compose.yaml run for real: its configuration (deploy/compose/mosquitto/hallops.conf,
 only the container paths moved to a test's folders and the listeners to loopback ports) loads in mosquitto with the
 password and ACL files `hallops devices add` writes and the certificates `hallops certs` makes; the gateway's user
-signs in on the plaintext port and an anonymous client is refused; and the compose file's healthcheck command says
-healthy while the broker runs and unhealthy once it is gone — what `depends_on: service_healthy` waits for."""
+signs in on the plaintext port and an anonymous client is refused; and the compose file's healthchecks — the broker's
+and the gateway's — say healthy while the broker runs and unhealthy once it is gone (what `depends_on:
+service_healthy` waits for, what `docker compose ps` shows)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import yaml
@@ -20,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.broker import MosquittoProcess, free_port, wait_for_port
 from edge.certificates import make_broker, make_ca
 from edge.credentials import Registry
-from tests.integration.conftest import ROOT, wait_until
+from tests.integration.conftest import ROOT, GatewayProcess, wait_until
 
 COMPOSE = ROOT / "deploy" / "compose"
 HOST = "127.0.0.1"
@@ -52,10 +55,16 @@ def _container_config(broker: MosquittoProcess, auth: Path, certs: Path, tls_por
     return text
 
 
+def _service(name: str) -> dict[str, Any]:
+    services: dict[str, dict[str, Any]] = yaml.safe_load((COMPOSE / "compose.yaml").read_text(encoding="utf-8"))[
+        "services"
+    ]
+    return services[name]
+
+
 def _healthcheck(port: int) -> subprocess.CompletedProcess[str]:
     """The compose file's healthcheck of the broker, run as the container would, against `port`."""
-    check = yaml.safe_load((COMPOSE / "compose.yaml").read_text(encoding="utf-8"))["services"]["mosquitto"]
-    kind, command = check["healthcheck"]["test"]
+    kind, command = _service("mosquitto")["healthcheck"]["test"]
     assert kind == "CMD-SHELL" and " -p 1883 " in command
     return subprocess.run(
         ["sh", "-c", command.replace(" -p 1883 ", f" -p {port} ")],
@@ -64,6 +73,20 @@ def _healthcheck(port: int) -> subprocess.CompletedProcess[str]:
         timeout=30,
         check=False,
     )
+
+
+def _gateway_healthy(port: int) -> bool:
+    """The compose file's healthcheck of the gateway (python on /api/health), against `port`."""
+    kind, program, flag, code = _service("gateway")["healthcheck"]["test"]
+    assert (kind, program, flag) == ("CMD", "python", "-c") and "127.0.0.1:8080/" in code
+    done = subprocess.run(
+        [sys.executable, "-c", code.replace("127.0.0.1:8080/", f"127.0.0.1:{port}/")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode == 0
 
 
 def _connect(port: int, user: str | None, password: str | None) -> str:
@@ -107,9 +130,23 @@ def test_the_compose_broker_runs_signs_in_the_gateway_and_reports_its_health(tmp
         healthy = _healthcheck(broker.port)
         assert healthy.returncode == 0, healthy
 
-        broker.stop()
-        unhealthy = _healthcheck(broker.port)
-        assert unhealthy.returncode != 0, unhealthy
+        # the gateway as site.example configures it (its broker user and password file), on this broker
+        secret = tmp_path / "mqtt-password"
+        secret.write_text(password + "\n", encoding="utf-8")
+        secret.chmod(0o600)
+        config = tmp_path / "gateway.yaml"
+        site = (COMPOSE / "site.example" / "gateway.yaml").read_text(encoding="utf-8")
+        config.write_text(site.replace("/etc/hallops/mqtt-password", str(secret)), encoding="utf-8")
+        with GatewayProcess(
+            tmp_path, broker.url, "--config", str(config), hall="county-01"
+        ) as gateway:  # started: its broker connected
+            wait_until(lambda: _gateway_healthy(gateway.port), 60, "the gateway's healthcheck to pass")
+
+            broker.stop()
+            unhealthy = _healthcheck(broker.port)
+            assert unhealthy.returncode != 0, unhealthy
+            wait_until(lambda: not _gateway_healthy(gateway.port), 60, "the gateway's healthcheck to fail")
+            assert "not connected to the broker" in gateway.health()["problems"]  # type: ignore[operator]
     finally:
         registry.close()
         broker.__exit__()
