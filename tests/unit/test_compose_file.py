@@ -338,3 +338,36 @@ def test_the_image_builds_from_the_packages_pyproject_names() -> None:
         assert f"!{package}/" in ignore and f"COPY {package} ./{package}" in dockerfile, package
     assert re.search(r"^USER hallops$", dockerfile, flags=re.MULTILINE)
     assert "pip install --no-cache-dir --disable-pip-version-check /wheels/*.whl" in dockerfile
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "clash"),
+    [
+        ("8080:80", "127.0.0.1:8080:80", True),  # every address includes loopback
+        ("127.0.0.1:8080:80", "10.0.0.2:8080:80", False),  # two addresses, one port each
+        ("8080:80/tcp", "8080:80/udp", False),
+        ("8000-8010:8000-8010", "8005:80", True),
+        ("[::1]:9000:90", "[::1]:9000:91", True),
+        ("80", "80", False),  # the container port alone: Docker picks a free host port for each
+        ({"target": 80, "published": "8443", "protocol": "tcp"}, "8443:443", True),
+    ],
+)
+def test_a_host_port_is_taken_once(first: object, second: object, clash: bool) -> None:
+    doc = {
+        "services": {
+            name: {
+                "image": "nginx:1.27.3",
+                "ports": [port],
+                "restart": "always",
+                "healthcheck": {"test": ["CMD", "true"]},
+                "deploy": {"resources": {"limits": {"memory": "64M"}}},
+            }
+            for name, port in (("a", first), ("b", second))
+        }
+    }
+    findings = [str(f) for f in _findings(doc)]
+    assert bool(findings) == clash, findings
+    if clash:
+        assert (
+            findings == [f"services.b.ports.0: {findings[0].split(': ', 1)[1]}"] and "already published" in findings[0]
+        )
