@@ -113,6 +113,18 @@ BROKEN = [
     ("an undeclared network", _drop("networks.metrics"), "services.grafana.networks.metrics", "not declared"),
     ("an undeclared config", _drop("configs.mosquitto_conf"), "services.mosquitto.configs.0", "not declared"),
     (
+        "an undeclared secret",
+        _set("services.gateway.secrets", ["mqtt_password"]),
+        "services.gateway.secrets.0",
+        "not declared",
+    ),
+    (
+        "a secret file that is not there",
+        _set("secrets", {"mqtt_password": {"file": "./site.example/mqtt-password"}}),
+        "secrets.mqtt_password.file",
+        "no such file",
+    ),
+    (
         "a config file that is not there",
         _set("configs.grafana_dashboards.file", "../grafana/dashbords.yaml"),
         "configs.grafana_dashboards.file",
