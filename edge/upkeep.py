@@ -206,6 +206,7 @@ class Upkeep:
         status = await self.measure()
         cut = budget_cut(status.usage, self.budget)
         if cut > 0:
+            self._say(status)  # over it: said before the prune, and the level it leaves after
             before = self.store.retention.oldest_event_ats(cut)
             if before is not None:
                 left = cut
@@ -221,6 +222,7 @@ class Upkeep:
                 self.budget_pruned += gone
                 self.pruned["events"] += gone
                 await self.give_back()
+                self.store.retention.checkpoint()  # the deletes went through the -wal: it counts in the budget too
                 status = await self.measure()
                 oldest = status.oldest_event_at
                 days = (self.clock.now().timestamp() - oldest) / 86400 if oldest is not None else 0.0
