@@ -13,6 +13,7 @@ import sys
 import tarfile
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def hallops(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 def rows(db: Path, query: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as c:
         return list(c.execute(query).fetchall())
 
 
