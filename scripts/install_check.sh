@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Install the .deb for real on this machine and prove it works, then remove and purge it (issue 22). As root; it
+# changes the system (a hallops user, /opt/hallops, /etc/hallops, /var/lib/hallops, /etc/mosquitto/hallops.*), so it
+# is not part of the test command: run it on a throwaway machine or one where hallops is not installed.
+#
+#   scripts/install_check.sh [DEB]          the package on this machine (systemd absent: started the documented way)
+#   scripts/install_check.sh --bundle TGZ   the offline bundle on an empty Debian 12 (debootstrap --variant=minbase,
+#                                           the only step that uses the network), installed and run in a chroot
+#                                           without any network (unshare -n)
+# DEB defaults to dist/hallops_<version>_amd64.deb (scripts/package.sh). Ports are free ones, picked at the start,
+# so it does not clash with a hall or tests running here. Exit status: 0 every check passed, 1 one failed (named).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "install-check: $*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
+[ "$(id -u)" -eq 0 ] || fail "run it as root"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PASSWORD="Hall-Install-Check-2026!"
+HALL=county-01
+pids=()
+work=$(mktemp -d /tmp/hallops-install-check.XXXXXX)
+chmod 755 "$work"
+
+# Each process is started by `setsid` (a process group of its own: runuser and what it runs) and stopped with
+# SIGTERM, as systemd stops the units (a background job of a script ignores SIGINT), then SIGKILL after 20 s.
+stop_started() {
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 40); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  pids=()
+}
+
+wait_for() {  # wait_for SECONDS WHAT COMMAND…: until COMMAND succeeds
+  local limit=$1 what=$2
+  shift 2
+  local started=$SECONDS
+  until "$@" >/dev/null 2>&1; do
+    [ $((SECONDS - started)) -lt "$limit" ] || return 1
+    sleep 0.5
+  done
+  say "    $what after $((SECONDS - started)) s"
+}
+
+health_connected() {  # health_connected URL: /api/health says the broker is connected
+  curl -sf "$1/api/health" | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["broker_connected"] else 1)'
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+check_deb() {
+  local deb=$1
+  [ -f "$deb" ] || fail "no $deb: build it with scripts/package.sh"
+  if dpkg-query -W -f '${db:Status-Status}' hallops 2>/dev/null | grep -qv '^not-installed$'; then
+    fail "hallops is installed (or its configuration is left) on this machine already: dpkg -P hallops first"
+  fi
+  for left in /etc/hallops /var/lib/hallops /opt/hallops /etc/mosquitto/hallops.passwd /etc/mosquitto/certs/broker.crt; do
+    [ ! -e "$left" ] || fail "$left exists: this check would mix its files with yours"
+  done
+  trap 'stop_started; dpkg -P hallops >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+  say ".deb: $deb, $(du -h "$deb" | cut -f1) ($(stat -c %s "$deb") bytes)"
+
+  local t
+  t=$(now)
+  dpkg -i "$deb" || fail "dpkg -i"
+  say "1. dpkg -i: $(since "$t") (the venv made from the wheelhouse, offline)"
+  getent passwd hallops >/dev/null || fail "no hallops user"
+  [ "$(stat -c '%a %U:%G' /etc/hallops)" = "750 root:hallops" ] || fail "/etc/hallops is $(stat -c '%a %U:%G' /etc/hallops)"
+  [ "$(stat -c '%a %U:%G' /var/lib/hallops)" = "750 hallops:hallops" ] || fail "/var/lib/hallops: wrong owner or mode"
+  [ -x /opt/hallops/venv/bin/hallops ] || fail "no /opt/hallops/venv/bin/hallops"
+  /usr/bin/hallops --help >/dev/null || fail "hallops --help"
+  for unit in hallops-gateway hallops-vision hallops-mosquitto; do
+    [ -f "/lib/systemd/system/$unit.service" ] || fail "no $unit.service"
+  done
+  [ ! -e /etc/hallops/gateway.yaml ] || fail "postinst wrote a configuration: setup's job"
+  say "    user hallops, /etc/hallops 750 root:hallops, /var/lib/hallops 750 hallops, venv $(du -sh /opt/hallops/venv | cut -f1)"
+
+  printf '%s\n' "$PASSWORD" > "$work/admin-password"
+  t=$(now)
+  /usr/bin/hallops setup --hall "$HALL" --admin-password-file "$work/admin-password" || fail "hallops setup"
+  say "2. hallops setup: $(since "$t")"
+  /usr/bin/hallops setup >/dev/null 2>&1 || fail "hallops setup a second time"
+  say "    again: nothing to do, exit 0"
+
+  # started the documented way without systemd, on free ports: the packaged broker configuration with its listeners
+  # moved, the gateway's configuration pointed at them
+  local plain tls http demo_port
+  plain=$(free_port)
+  tls=$(free_port)
+  http=$(free_port)
+  demo_port=$(free_port)
+  sed -e "s/^listener 1883 127.0.0.1$/listener $plain 127.0.0.1/" -e "s/^listener 8883$/listener $tls 127.0.0.1/" \
+    /etc/mosquitto/hallops.conf > "$work/mosquitto.conf"
+  sed -i -e "s|mqtt://127.0.0.1:1883|mqtt://127.0.0.1:$plain|" -e "s/^  port: 8080/  port: $http/" /etc/hallops/gateway.yaml
+  t=$(now)
+  setsid runuser -u mosquitto -- mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
+  pids+=($!)
+  (cd /var/lib/hallops && exec setsid runuser -u hallops -- /usr/bin/hallops gateway --config /etc/hallops/gateway.yaml) \
+    > "$work/gateway.log" 2>&1 &
+  pids+=($!)
+  wait_for 90 "the gateway connected to the broker" health_connected "http://127.0.0.1:$http" \
+    || { tail -20 "$work/gateway.log" "$work/mosquitto.log" >&2; fail "the gateway did not connect"; }
+  say "3. broker and gateway up in $(since "$t"): mosquitto -c (packaged config), hallops gateway as hallops"
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"user\": \"admin\", \"password\": \"$PASSWORD\"}" "http://127.0.0.1:$http/api/session")
+  [ "$code" = 200 ] || fail "the administrator's sign-in answered $code"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http/")
+  [ "$code" = 200 ] || fail "the page answered $code"
+  say "    /api/health: broker_connected; the administrator signs in (200); the page / answers 200"
+
+  (cd /var/lib/hallops && exec setsid runuser -u hallops -- /usr/bin/hallops demo --http "127.0.0.1:$demo_port") \
+    > "$work/demo.log" 2>&1 &
+  pids+=($!)
+  wait_for 90 "the demo answered" curl -sf "http://127.0.0.1:$demo_port/api/health" \
+    || { tail -20 "$work/demo.log" >&2; fail "the demo did not answer"; }
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$demo_port/")
+  [ "$code" = 200 ] || fail "the demo's page answered $code"
+  say "4. hallops demo (as hallops): the dashboard answers 200"
+  stop_started
+  grep -q "Traceback" "$work/gateway.log" && fail "the gateway's log has a traceback: $(cat "$work/gateway.log")"
+
+  local db_sum
+  db_sum=$(sha256sum /var/lib/hallops/hallops.db | cut -d' ' -f1)
+  t=$(now)
+  dpkg -i "$deb" >/dev/null || fail "dpkg -i over the installed package (an upgrade)"
+  say "5. upgrade (dpkg -i again): $(since "$t"); configuration and data as they were"
+  [ "$(sha256sum /var/lib/hallops/hallops.db | cut -d' ' -f1)" = "$db_sum" ] || fail "the upgrade changed the data"
+  grep -q "port: $http" /etc/hallops/gateway.yaml || fail "the upgrade changed gateway.yaml"
+
+  dpkg -r hallops || fail "dpkg -r"
+  for kept in /etc/hallops/gateway.yaml /var/lib/hallops/hallops.db; do
+    [ -f "$kept" ] || fail "dpkg -r took $kept"
+  done
+  [ -f /etc/mosquitto/hallops.passwd ] || fail "dpkg -r took the broker's users"
+  for gone in /opt/hallops/venv /usr/bin/hallops; do
+    [ ! -e "$gone" ] || fail "dpkg -r left $gone"
+  done
+  say "6. dpkg -r: the application gone; /etc/hallops, /var/lib/hallops, the broker's files and the user kept"
+
+  dpkg -P hallops || fail "dpkg -P"
+  for gone in /etc/hallops /var/lib/hallops /opt/hallops /etc/mosquitto/hallops.passwd /etc/mosquitto/hallops.acl \
+    /etc/mosquitto/hallops.conf /etc/mosquitto/certs/broker.key; do
+    [ ! -e "$gone" ] || fail "dpkg -P left $gone"
+  done
+  ! getent passwd hallops >/dev/null || fail "dpkg -P left the hallops user"
+  say "7. dpkg -P: configuration, data, broker files and the hallops user gone"
+  say "every check passed"
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+check_bundle() {
+  local tgz=$1
+  [ -f "$tgz" ] || fail "no $tgz: build it with scripts/package.sh"
+  command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
+  local root=$work/root
+  trap 'stop_in_root; umount "$root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+  say "bundle: $tgz, $(du -h "$tgz" | cut -f1) ($(stat -c %s "$tgz") bytes)"
+  local t
+  t=$(now)
+  debootstrap --variant=minbase bookworm "$root" > "$work/debootstrap.log" 2>&1 \
+    || { tail -20 "$work/debootstrap.log" >&2; fail "debootstrap"; }
+  say "1. an empty Debian 12 (debootstrap minbase, $(chroot "$root" dpkg-query -W | wc -l) packages, $(du -sh \
+"$root" | cut -f1)): $(since "$t")"
+  chroot "$root" sh -c 'command -v python3 mosquitto' && fail "the empty Debian has python3 or mosquitto already"
+  tar -C "$root/root" -xzf "$tgz"
+  local dir
+  dir=$(basename "$tgz" .tar.gz)
+  local http
+  http=$(free_port)
+  printf '%s\n' "$PASSWORD" > "$root/root/admin-password"
+  # no network at all from here on: a namespace of its own with only loopback
+  t=$(now)
+  unshare --net --mount --fork sh -s "$root" "$dir" "$http" "$PASSWORD" <<'INSIDE' || fail "inside the chroot (above)"
+set -eu
+root=$1 dir=$2 http=$3 password=$4
+ip link set lo up
+mount -t proc proc "$root/proc"
+in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+echo "install-check:    network: $(ip -o link | cut -d: -f2 | tr -d ' ' | tr '\n' ' ')" >&2
+start=$(date +%s.%N)
+in_root sh -c "cd /root/$dir && ./install.sh"
+echo "install-check: 2. install.sh without network: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f s", b-a}')" >&2
+in_root hallops --help >/dev/null
+in_root hallops setup --hall county-01 --admin-password-file /root/admin-password
+sed -i "s/^  port: 8080/  port: $http/" "$root/etc/hallops/gateway.yaml"
+in_root runuser -u mosquitto -- mosquitto -c /etc/mosquitto/hallops.conf > "$root/root/mosquitto.log" 2>&1 &
+echo $! > "$root/root/mosquitto.pid"
+in_root sh -c 'cd /var/lib/hallops && exec runuser -u hallops -- hallops gateway --config /etc/hallops/gateway.yaml' \
+  > "$root/root/gateway.log" 2>&1 &
+echo $! > "$root/root/gateway.pid"
+i=0
+until in_root /opt/hallops/venv/bin/python -c "
+import json, sys, urllib.request
+sys.exit(0 if json.load(urllib.request.urlopen('http://127.0.0.1:$http/api/health'))['broker_connected'] else 1)" \
+  2>/dev/null; do
+  i=$((i + 1))
+  if [ "$i" -gt 180 ]; then tail -20 "$root/root/gateway.log" "$root/root/mosquitto.log" >&2; exit 1; fi
+  sleep 0.5
+done
+in_root /opt/hallops/venv/bin/python -c "
+import json, urllib.request
+r = urllib.request.Request('http://127.0.0.1:$http/api/session', json.dumps({'user': 'admin', 'password': '$password'})
+    .encode(), {'Content-Type': 'application/json'})
+assert urllib.request.urlopen(r).status == 200"
+echo "install-check: 3. in the chroot, no network: mosquitto and the gateway up, /api/health broker_connected," \
+  "the administrator signs in" >&2
+kill -INT "$(cat "$root/root/gateway.pid")"
+kill -TERM "$(cat "$root/root/mosquitto.pid")"
+wait
+umount "$root/proc"
+INSIDE
+  say "    bundle check done in $(since "$t")"
+  say "every check passed"
+}
+
+stop_in_root() { :; }  # the processes inside the chroot end with its namespace's shell
+
+case "${1:-}" in
+  --bundle) [ $# -eq 2 ] || fail "usage: scripts/install_check.sh --bundle dist/hallops-offline-VERSION.tar.gz"
+    check_bundle "$2" ;;
+  *)
+    version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+    check_deb "${1:-dist/hallops_${version}_amd64.deb}" ;;
+esac
