@@ -650,8 +650,10 @@ class Gateway:
         self._blind_until(now)
         hall = self.state.snapshot(now)
         storage = self.storage.cause or (self.decider.storage_fault if self.decider else None)
-        if storage is not None or self.session_lost_at is not None:
-            hall = replace(hall, gateway=GatewayView(storage, self.session_lost_at))
+        disk = self.upkeep.status if self.upkeep else None
+        disk_pct = round(disk.assessment.share * 100, 1) if disk is not None else None
+        if storage is not None or self.session_lost_at is not None or disk_pct is not None:
+            hall = replace(hall, gateway=GatewayView(storage, self.session_lost_at, disk_pct))
         return hall
 
     # -- housekeeping -----------------------------------------------------------------------------------

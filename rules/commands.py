@@ -140,7 +140,9 @@ class CommandTracker:
 
     def gateway_view(self, gateway: GatewayView) -> GatewayWithCommands:
         """`gateway` (the snapshot's) with the commands, for the rules."""
-        return GatewayWithCommands(gateway.storage_error, gateway.session_lost_at, self.commands)
+        return GatewayWithCommands(
+            gateway.storage_error, gateway.session_lost_at, gateway.disk_budget_pct, commands=self.commands
+        )
 
     def next_deadline(self) -> datetime | None:
         """The next time `due` has something to do: a send, a command giving up, a settled one to forget."""

@@ -578,6 +578,15 @@ METRICS: dict[str, Metric] = {
             "lost (no value if that never happened since the gateway started)",
             lambda v, h, n: None if h.gateway.session_lost_at is None else _minutes(h.gateway.session_lost_at, n),
         ),
+        Metric(
+            "hall.disk_budget_pct",
+            Subject.HALL,
+            Kind.NUMBER,
+            "%",
+            "the gateway's data directory (database, backups, other files) as a share of storage.disk_budget_mb; "
+            "beyond 100 the oldest events are deleted (no value until first measured, a minute after the start)",
+            lambda v, h, n: h.gateway.disk_budget_pct,
+        ),
     )
 }
 

@@ -128,6 +128,7 @@ METRIC_NAME = {
     "hall.ticket_machines_offline_share": ("取号机离线比例", "ticket machines offline"),
     "hall.storage_error": ("存储故障", "storage error"),
     "hall.broker_session_lost_min": ("会话丢失后", "since the session was lost"),
+    "hall.disk_budget_pct": ("磁盘预算占用", "of the disk budget"),
     # the fields of an event an event rule's `where:` tests (its evidence): rating.submitted, kiosk.session_ended, …
     "score": ("评分", "score"),
     "outcome": ("结果", "outcome"),

@@ -144,6 +144,7 @@ class GatewayView:
 
     storage_error: str | None = None  # while the database refuses writes: the cause (ingest is paused)
     session_lost_at: datetime | None = None  # when the broker last came back without our session
+    disk_budget_pct: float | None = None  # the data directory's share of its disk budget (%), once measured
 
 
 NO_GATEWAY = GatewayView()

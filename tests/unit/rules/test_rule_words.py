@@ -22,7 +22,7 @@ def _rule(**words: object) -> dict[str, object]:
 
 def test_every_built_in_rule_has_a_title_and_a_text_in_both_languages_and_public_words_only_where_meant() -> None:
     rules = builtin_rules().rules
-    assert len(rules) == 34
+    assert len(rules) == 36
     for rule in rules:
         assert rule.title is not None and rule.text is not None, rule.id
         for words in (rule.title, rule.text, rule.public):
