@@ -41,7 +41,8 @@ from rules.clock import Clock
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-TICK_S = 5.0  # the task comes round this often (the supervisor's stall watch); it measures every minute
+TICK_S = 5.0  # the task comes round this often (the supervisor's stall watch); it measures every minute (every
+# tick while the disk is not ok)
 MEASURE_EVERY_S = 60.0
 RETAIN_EVERY_S = 3600.0
 COUNT_DAY_EVERY_S = 600.0  # the last 24 hours' events, counted along the events_at index: every ten minutes is enough
@@ -167,7 +168,9 @@ class Upkeep:
         last_retain = last_measure = -RETAIN_EVERY_S
         while True:
             self._beat()
-            if not self.paused() and time.monotonic() - last_measure >= MEASURE_EVERY_S:
+            # while the level is not ok, every tick: space freed shows in /api/health within seconds
+            every = MEASURE_EVERY_S if self._level is Level.OK else TICK_S
+            if not self.paused() and time.monotonic() - last_measure >= every:
                 last_measure = time.monotonic()
                 try:
                     if time.monotonic() - last_retain >= RETAIN_EVERY_S:

@@ -133,6 +133,8 @@ def test_a_full_disk_pauses_ingest_and_freeing_space_resumes_it(
     midday: str,
 ) -> None:
     db = small_disk / "hall.db"
+    config = Path(midday)  # a 16 MiB disk: its free-space warning floor (1 GB by default) scaled down with it
+    config.write_text(config.read_text(encoding="utf-8") + "storage: {disk_free_min_mb: 1}\n", encoding="utf-8")
     gw = gateway_factory(
         mosquitto.url, "--config", midday, "--db", str(db)
     )  # the last --db wins; its log stays on the big disk

@@ -78,7 +78,10 @@ def test_an_upgrade_migrates_after_a_pre_upgrade_backup(released: Path, caplog: 
     caplog.set_level(logging.INFO)
     open_gateway(released)
     assert version(released) == VERSION
-    assert content(released, KEPT, columns_of=_fixture_copy(released)) == before  # every row kept
+    after = content(released, KEPT, columns_of=_fixture_copy(released))
+    for table, rows in before.items():  # every row kept; a built-in pack this release changed is a new rule version
+        assert after[table][: len(rows)] == rows, table
+        assert len(after[table]) == len(rows) or table in ("rule_versions", "rule_activations", "audit"), table
     (backup,) = (released.parent / "backups").glob(f"{HALL}-pre-upgrade-v7-*.tar")
     assert backup.stat().st_mode & 0o777 == 0o600
     said = [r.getMessage() for r in caplog.records if "pre-upgrade backup" in r.getMessage()]
