@@ -68,7 +68,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"the key {key!r} is given twice in one mapping", key_node.start_mark
@@ -258,7 +258,7 @@ def _profile_gap(service: dict[str, Any], dependency: dict[str, Any]) -> set[str
 
 
 def _has_healthcheck(svc: dict[str, Any]) -> bool:
-    check = svc.get("healthcheck")
+    check = svc.get("healthcheck") or {}
     return bool(check) and not check.get("disable") and check.get("test") not in (None, ["NONE"], "NONE")
 
 
