@@ -107,7 +107,9 @@ class OutboxSender:
                     log.warning("outbox: the store takes writes again; delivering")
                     self.worker.resume()
                 now = self._clock()
-                timeout = 1.0 if next_at is None else min(1.0, max(0.0, next_at - now))
+                # the broker away, MQTT rows stay due: wait a second for it, not a busy loop that starves the reconnect
+                away = not self._link.connected
+                timeout = 1.0 if next_at is None or away else min(1.0, max(0.0, next_at - now))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 self._wake.clear()
@@ -138,6 +140,8 @@ class OutboxSender:
 
     async def _send_due(self, now: float, sent: list[int], skipped: list[int]) -> None:
         for row in self._store.outbox.due(now):
+            if row.channel == "mqtt" and not self._link.connected:
+                continue  # the broker is away: the row waits, uncounted (an outage delays a notice, never loses it)
             try:
                 if row.channel == "mqtt":
                     await self._link.publish(row.target, row.payload, qos=1)

@@ -35,6 +35,7 @@ class Broker:
 
     def __init__(self) -> None:
         self.published: list[tuple[str, dict[str, object]]] = []
+        self.connected = True
 
     async def publish(self, topic: str, payload: bytes, qos: int) -> None:
         self.published.append((topic, json.loads(payload)))
