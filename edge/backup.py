@@ -1,9 +1,8 @@
-"""Backups of a hall's box and their restore: one tar archive (0600) with the database, the configuration and the key
-and certificate files the configuration names, described by a manifest with every file's SHA-256.
+"""Backups of a hall's box: one tar archive (0600) with the database, the configuration and the key and certificate
+files the configuration names, described by a manifest with every file's SHA-256 (docs/backup.md).
 
-    BackupError(HallOpsError)   an archive that cannot be made, or is refused for restore (damaged, foreign, newer,
-                                a path that leaves its place, a database a gateway holds); the message says why and
-                                what to do
+    BackupError(HallOpsError)   an archive that cannot be made, or is refused for restore (edge/restore.py); the
+                                message says why and what to do
 
 Layout of an archive (`hallops-backup/1`):
 
@@ -17,21 +16,12 @@ a reader never blocks the gateway's writes (they go on during the copy; only the
 grows for the copy's duration), and the open read transaction keeps every step on the same snapshot, so the copy is
 consistent and never restarts however busy the hall is.
 
-A restore reads the whole archive first and refuses it before anything on the box changes: a member missing, added,
-of another size or checksum, truncated, not a regular file, or named with `..` or an absolute path; a manifest path
-that is not absolute and normal; a file the archived configuration does not name; another hall's backup (unless
-forced); a schema newer than this release. The files it replaces are renamed to `<name>.before-restore-<time>` — never
-deleted — and the new ones written beside them, then renamed into place with their recorded mode and owner.
-
-Owns the archive's format, the copy, the checks and the moves. It must not open the database through the store (that
-would migrate it: a restored file keeps the version it was backed up at) nor know a table other than through
-edge.store.cloud's restore mark. edge/cli/backup.py says what happens; the gateway's pre-upgrade backup is
-`pre_upgrade_backup`.
+Owns the archive's format, the copy, the rotation and the gateway's pre-upgrade backup (`before_upgrade`). It must
+not open the database through the store (that would migrate it), nor restore anything (edge/restore.py does).
 """
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import hashlib
 import io
@@ -44,21 +34,18 @@ import socket
 import sqlite3
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
-import yaml
 from pydantic import BaseModel
 
 from devices.errors import HallOpsError
-from devices.validation import read_yaml
 from edge.anchor import default_key_path
-from edge.store.cloud import has_cloud_streams, mark_restored
-from edge.store.integrity import StorageError, in_use
+from edge.store.integrity import StorageError
 from edge.store.schema import VERSION
 
 log = logging.getLogger(__name__)
@@ -69,7 +56,6 @@ DEFAULT_DIR = Path("/var/lib/hallops/backups")
 STEP_PAGES = 1024  # pages copied per step of the online backup (4 MiB at SQLite's default page size)
 CHUNK = 1 << 20
 ARCHIVE_MODE = 0o600
-MAX_MANIFEST_BYTES = 1 << 20
 # configuration fields that name a file but are not the box's to restore: the database is its own member, and the
 # anchor file is an append-only log of heads already published (an older copy would take lines back)
 NOT_BACKED_UP = {"storage.path", "audit.anchor_file", "storage.backups_dir"}
@@ -121,14 +107,6 @@ class Manifest:
     @property
     def config(self) -> Entry | None:
         return next((e for e in self.files if e.role == "config"), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Moved:
-    """A file the restore replaced: where it was, and where it now is."""
-
-    path: Path
-    aside: Path
 
 
 def hallops_version() -> str:
@@ -258,7 +236,7 @@ def make_backup(  # noqa: PLR0913 - each a part of the archive, by name
         for role, file in [*named, *(("file", f) for f in files)]:
             full = Path(os.path.abspath(file))
             try:
-                members.append((_entry(role, full, _member(full), full), full))
+                members.append((_entry(role, full, member_name(full), full), full))
             except OSError as exc:
                 raise BackupError(f"{full} could not be read: {_why(exc)}") from exc
         manifest = Manifest(
@@ -341,7 +319,8 @@ def _entry(role: str, path: Path, member: str, data: Path) -> Entry:
     )
 
 
-def _member(path: Path) -> str:
+def member_name(path: Path) -> str:
+    """Where a file of the box goes in the archive."""
     return "files" + str(path)
 
 
@@ -371,396 +350,6 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}{f' ({exc.filename})' if exc.filename else ''}"
     return str(exc) or type(exc).__name__
-
-
-# -- checking an archive ----------------------------------------------------------------------------------------
-
-
-def read_manifest(raw: bytes, archive: Path) -> Manifest:
-    """The manifest from its JSON; BackupError naming the field for anything missing or of the wrong kind."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BackupError(f"{archive}: {MANIFEST} is not JSON ({exc}): the archive is damaged") from None
-    if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise BackupError(f"{archive}: {MANIFEST} is not a hallops backup manifest (format {FORMAT!r} expected)")
-
-    def field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
-        value = obj.get(key)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise BackupError(f"{archive}: {MANIFEST} field {where}{key} is missing or not a {kind.__name__}")
-        return value
-
-    files = field(body, "files", list, "")
-    entries = []
-    for i, raw_entry in enumerate(files):
-        where = f"files[{i}]."
-        if not isinstance(raw_entry, dict):
-            raise BackupError(f"{archive}: {MANIFEST} field files[{i}] is not an object")
-        e = Entry(
-            role=field(raw_entry, "role", str, where),
-            path=field(raw_entry, "path", str, where),
-            member=field(raw_entry, "member", str, where),
-            size=field(raw_entry, "size", int, where),
-            sha256=field(raw_entry, "sha256", str, where),
-            mode=field(raw_entry, "mode", int, where),
-            uid=field(raw_entry, "uid", int, where),
-            gid=field(raw_entry, "gid", int, where),
-            owner=field(raw_entry, "owner", str, where),
-            group=field(raw_entry, "group", str, where),
-        )
-        if e.role not in {"database", "config", "file"}:
-            raise BackupError(f"{archive}: {MANIFEST} field {where}role is {e.role!r}: database, config or file")
-        _check_names(e, archive, where)
-        entries.append(e)
-    if sum(1 for e in entries if e.role == "database") != 1:
-        raise BackupError(f"{archive}: {MANIFEST} must list exactly one database")
-    if sum(1 for e in entries if e.role == "config") > 1:
-        raise BackupError(f"{archive}: {MANIFEST} lists more than one configuration file")
-    for key in ("path", "member"):
-        values = [getattr(e, key) for e in entries]
-        if len(set(values)) != len(values):
-            raise BackupError(f"{archive}: {MANIFEST} lists one {key} twice")
-    return Manifest(
-        hallops_version=field(body, "hallops_version", str, ""),
-        schema_version=field(body, "schema_version", int, ""),
-        hall=field(body, "hall", str, ""),
-        created_at=field(body, "created_at", str, ""),
-        host=field(body, "host", str, ""),
-        integrity_check=field(body, "integrity_check", str, ""),
-        files=tuple(entries),
-        kind=field(body, "kind", str, ""),
-    )
-
-
-def _check_names(e: Entry, archive: Path, where: str) -> None:
-    """A path on the box is absolute and normal; a member is relative, normal and where its role puts it."""
-    if not e.path.startswith("/") or os.path.normpath(e.path) != e.path or ".." in PurePosixPath(e.path).parts:
-        raise BackupError(f"{archive}: {MANIFEST} field {where}path {e.path!r} is not an absolute, normal path")
-    if not _safe_member(e.member):
-        raise BackupError(f"{archive}: {MANIFEST} field {where}member {e.member!r} leaves the archive's folder")
-    expected = f"database/{PurePosixPath(e.path).name}" if e.role == "database" else _member(Path(e.path))
-    if e.member != expected:
-        raise BackupError(f"{archive}: {MANIFEST} field {where}member is {e.member!r}, expected {expected!r}")
-    if not re.fullmatch(r"[0-9a-f]{64}", e.sha256) or e.size < 0 or not 0 <= e.mode <= 0o7777:
-        raise BackupError(f"{archive}: {MANIFEST} field {where}sha256, size or mode is not valid")
-
-
-def _safe_member(name: str) -> bool:
-    p = PurePosixPath(name)
-    return bool(name) and not p.is_absolute() and ".." not in p.parts and "\\" not in name and "\x00" not in name
-
-
-def verify(archive: Path, *, known_schema: int = VERSION) -> Manifest:
-    """Read the whole archive: its manifest, then every member against it (name, type, size, SHA-256), nothing
-    missing and nothing more. BackupError for the first thing wrong; nothing is written anywhere."""
-    try:
-        tar = tarfile.open(archive, mode="r:")  # noqa: SIM115 - its errors are the archive's, said apart from the rest
-    except FileNotFoundError:
-        raise BackupError(f"no such archive: {archive}") from None
-    except (tarfile.TarError, OSError) as exc:
-        raise BackupError(f"{archive} is not a readable tar archive ({exc}): damaged or not a hallops backup") from None
-    with tar:
-        manifest: Manifest | None = None
-        seen: dict[str, str] = {}
-        try:
-            for info in tar:
-                if not _safe_member(info.name):
-                    raise BackupError(f"{archive}: the member {info.name!r} leaves the archive's folder: refused")
-                if not info.isreg():
-                    raise BackupError(f"{archive}: the member {info.name!r} is not a regular file: refused")
-                if info.name in seen or (info.name == MANIFEST and manifest is not None):
-                    raise BackupError(f"{archive}: the member {info.name!r} is there twice: refused")
-                if info.name == MANIFEST:
-                    if info.size > MAX_MANIFEST_BYTES:
-                        raise BackupError(f"{archive}: {MANIFEST} is {info.size:,} bytes: not a hallops manifest")
-                    data = _read(tar, info, archive)
-                    manifest = read_manifest(data, archive)
-                    continue
-                if manifest is None:
-                    raise BackupError(f"{archive}: {MANIFEST} is not its first member: not a hallops backup")
-                seen[info.name] = _digest(tar, info, archive)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise BackupError(f"{archive} is damaged or truncated ({exc}): nothing was restored") from None
-    if manifest is None:
-        raise BackupError(f"{archive} holds no {MANIFEST}: not a hallops backup")
-    listed = {e.member: e for e in manifest.files}
-    for name in seen:
-        if name not in listed:
-            raise BackupError(f"{archive}: the member {name!r} is not in the manifest: refused")
-    for e in manifest.files:
-        if e.member not in seen:
-            raise BackupError(f"{archive}: {e.member} ({e.path}) is missing: the archive is incomplete")
-        if seen[e.member] != e.sha256:
-            raise BackupError(f"{archive}: {e.path} does not match its SHA-256 in the manifest: the archive is damaged")
-    if manifest.schema_version > known_schema:
-        raise BackupError(
-            f"{archive} holds a database of schema version {manifest.schema_version}, written by hallops "
-            f"{manifest.hallops_version}; this release knows up to version {known_schema}: install hallops "
-            f"{manifest.hallops_version} or newer to restore it"
-        )
-    return manifest
-
-
-def _read(tar: tarfile.TarFile, info: tarfile.TarInfo, archive: Path) -> bytes:
-    f = tar.extractfile(info)
-    if f is None:
-        raise BackupError(f"{archive}: {info.name!r} cannot be read")
-    data = f.read()
-    if len(data) != info.size:
-        raise BackupError(f"{archive} is truncated inside {info.name!r}: nothing was restored")
-    return data
-
-
-def _digest(tar: tarfile.TarFile, info: tarfile.TarInfo, archive: Path, sink: IO[bytes] | None = None) -> str:
-    f = tar.extractfile(info)
-    if f is None:
-        raise BackupError(f"{archive}: {info.name!r} cannot be read")
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := f.read(CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-        if sink is not None:
-            sink.write(chunk)
-    if size != info.size:
-        raise BackupError(f"{archive} is truncated inside {info.name!r}: nothing was restored")
-    return digest.hexdigest()
-
-
-def check_hall(manifest: Manifest, present: str | None, *, force: bool) -> str | None:
-    """None if the backup is this hall's (or no hall is configured here); the warning to say loudly when another
-    hall's is restored with `force`; BackupError otherwise."""
-    if present is None or present == manifest.hall:
-        return None
-    if not force:
-        raise BackupError(
-            f"this backup is of hall {manifest.hall!r}, and this box is hall {present!r} (hall.id in its "
-            "configuration): refused. Restoring another hall's backup here makes this box that hall; if that is "
-            "what you want, add --force-hall"
-        )
-    return (
-        f"!!! RESTORING HALL {manifest.hall!r} OVER HALL {present!r} (--force-hall): after this, this box is hall "
-        f"{manifest.hall!r}. Two boxes must never run as the same hall at once. !!!"
-    )
-
-
-def named_by(config_text: bytes) -> set[str]:
-    """Every string the configuration YAML holds: a restored file must be one the archived configuration names."""
-    found: set[str] = set()
-
-    def walk(value: object) -> None:
-        if isinstance(value, str):
-            found.add(value)
-            found.add(os.path.abspath(value))
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    try:
-        walk(yaml.safe_load(config_text.decode("utf-8", "replace")))
-    except yaml.YAMLError as exc:
-        raise BackupError(f"the archived configuration is not YAML ({exc})") from None
-    return found
-
-
-# -- restoring --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Where each member goes: the database to `db`, the configuration to `config`, the other files to their path."""
-
-    targets: tuple[tuple[Entry, Path], ...]
-
-    @property
-    def db(self) -> Path:
-        return next(p for e, p in self.targets if e.role == "database")
-
-
-def plan(manifest: Manifest, archive: Path, *, db: Path | None, config: Path | None) -> Plan:
-    """Targets for each member: the database where this box's configuration keeps it (`db`, else where it was), the
-    configuration at `config` (else where it was); every other file where it was, which must be a path the archived
-    configuration names (or the anchor key beside the database). BackupError otherwise."""
-    database = manifest.database
-    assert database is not None
-    db_target = db or Path(database.path)
-    names: set[str] | None = None
-    cfg_entry = manifest.config
-    if cfg_entry is not None:
-        names = named_by(_member_bytes(archive, cfg_entry.member))
-    targets: list[tuple[Entry, Path]] = []
-    for e in manifest.files:
-        if e.role == "database":
-            targets.append((e, db_target))
-        elif e.role == "config":
-            targets.append((e, config or Path(e.path)))
-        else:
-            anchor = str(default_key_path(Path(database.path)))
-            if (names is None or e.path not in names) and e.path != anchor:
-                raise BackupError(
-                    f"{archive}: {e.path} is not a file its configuration names: refused (a backup restores only the "
-                    "database, the configuration and the files it names)"
-                )
-            target = Path(e.path)
-            if e.path == anchor and db_target != Path(database.path):
-                target = default_key_path(db_target)
-            targets.append((e, target))
-    return Plan(tuple(targets))
-
-
-def _member_bytes(archive: Path, member: str) -> bytes:
-    with tarfile.open(archive, mode="r:") as tar:
-        info = tar.getmember(member)
-        return _read(tar, info, archive)
-
-
-def restore(
-    archive: Path,
-    manifest: Manifest,
-    where: Plan,
-    *,
-    cloud: bool = False,
-    now: datetime | None = None,
-    progress: Progress | None = None,
-) -> list[Moved]:
-    """Put the archive's files in place: refused while a process holds the database; each new file written beside
-    its target and checked against its SHA-256 again; then each present file renamed aside (never deleted) and the
-    new one renamed into place with its recorded mode (and owner, when run as root). The restored database is marked
-    restored for the cloud outbox (edge/store/cloud.py) when the hall has a cloud (`cloud`) or its file holds cloud
-    streams. Returns what was moved aside."""
-    now = now or datetime.now(UTC)
-    say = progress or (lambda _text: None)
-    busy = in_use(where.db)
-    if busy is not None:
-        raise BackupError(
-            f"{busy.path} {busy.finding}: stop the gateway first (systemctl stop hallops-gateway), then restore"
-        )
-    suffix = f".before-restore-{now.astimezone(UTC).strftime(STAMP)}"
-    staged: list[tuple[Entry, Path, Path]] = []
-    try:
-        with tarfile.open(archive, mode="r:") as tar:
-            for entry, target in where.targets:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(prefix=f".{target.name}.restoring-", dir=target.parent)
-                temp = Path(name)
-                staged.append((entry, target, temp))
-                with os.fdopen(fd, "wb") as f:
-                    if _digest(tar, tar.getmember(entry.member), archive, f) != entry.sha256:
-                        raise BackupError(f"{archive}: {entry.path} changed while it was read: nothing was restored")
-                    f.flush()
-                    os.fsync(f.fileno())
-                _set_owner(temp, entry)
-                say(f"checked {entry.path} ({entry.size:,} bytes)")
-        mark = _mark(staged, cloud)
-        if mark is not None:
-            say(
-                "cloud outbox: marked restored; the gateway sends nothing to the cloud until the cloud has said what "
-                f"it holds (each stream's last number here: {mark or 'none yet'})"
-            )
-    except BaseException:
-        for _, _, temp in staged:
-            temp.unlink(missing_ok=True)
-        raise
-    moved: list[Moved] = []
-    for entry, target, temp in staged:
-        sides = [target]
-        if entry.role == "database":
-            sides += [target.with_name(target.name + s) for s in ("-wal", "-shm", "-journal")]
-        for side in sides:
-            if side.exists():
-                if side == target:
-                    aside = target.with_name(target.name + suffix)
-                else:  # hallops.db-wal → hallops.db.before-restore-T-wal: SQLite opens the pair together
-                    aside = target.with_name(target.name + suffix + side.name[len(target.name) :])
-                side.rename(aside)
-                moved.append(Moved(side, aside))
-        temp.replace(target)
-        say(f"restored {target}")
-    return moved
-
-
-def _mark(staged: list[tuple[Entry, Path, Path]], cloud: bool) -> dict[str, int] | None:
-    """Mark the staged database restored for the cloud outbox, before it takes the live file's place: when the hall
-    has a cloud or the file holds cloud streams (a hall that never had one is left byte for byte as backed up)."""
-    for entry, _target, temp in staged:
-        if entry.role == "database":
-            db = sqlite3.connect(temp, isolation_level=None)
-            try:
-                if cloud or has_cloud_streams(db):
-                    return mark_restored(db)
-            finally:
-                db.close()
-    return None
-
-
-def _set_owner(path: Path, entry: Entry) -> None:
-    os.chmod(path, entry.mode & 0o7777)
-    if os.geteuid() != 0:
-        return
-    try:
-        uid = pwd.getpwnam(entry.owner).pw_uid
-    except KeyError:
-        uid = entry.uid
-    try:
-        gid = grp.getgrnam(entry.group).gr_gid
-    except KeyError:
-        gid = entry.gid
-    with contextlib.suppress(OSError):
-        os.chown(path, uid, gid)
-    os.chmod(path, entry.mode & 0o7777)  # (chown clears set-id bits)
-
-
-@dataclass(frozen=True, slots=True)
-class Present:
-    """What this box's configuration says now, read as YAML only (the files it names may be the ones restored)."""
-
-    hall: str | None = None
-    db: Path | None = None  # storage.path, when it is absolute
-    cloud: bool = False  # cloud.url is set
-
-
-def present(config: Path) -> Present:
-    """The configuration at `config` as it is now, or an empty `Present` if there is none (a new box).
-    ConfigError if it is not YAML."""
-    if not config.is_file():
-        return Present()
-    return _present(read_yaml(config))
-
-
-def _present(raw: object) -> Present:
-    def section(name: str) -> dict[str, object]:
-        value = raw.get(name) if isinstance(raw, dict) else None
-        return value if isinstance(value, dict) else {}
-
-    hall, storage, cloud = section("hall").get("id"), section("storage").get("path"), section("cloud").get("url")
-    db = Path(storage) if isinstance(storage, str) and storage.startswith("/") else None
-    return Present(str(hall) if hall is not None else None, db, bool(cloud))
-
-
-def archived(archive: Path, manifest: Manifest) -> Present:
-    """What the archived configuration says (empty for a pre-upgrade backup, which holds none)."""
-    entry = manifest.config
-    if entry is None:
-        return Present()
-    try:
-        return _present(yaml.safe_load(_member_bytes(archive, entry.member).decode("utf-8", "replace")))
-    except yaml.YAMLError:
-        return Present()
-
-
-def undo_lines(moved: list[Moved], where: Plan) -> Iterator[str]:
-    """The shell commands that put back what the restore replaced (the gateway stopped)."""
-    back = {m.path for m in moved}
-    yield f"rm -f {where.db}-wal {where.db}-shm"
-    for _, path in where.targets:
-        if path not in back:
-            yield f"rm {path}"
-    for m in moved:
-        yield f"mv {m.aside} {m.path}"
 
 
 def before_upgrade(db: Path, folder: Path, hall: str) -> Callable[[sqlite3.Connection, int], None]:

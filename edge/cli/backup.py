@@ -1,7 +1,8 @@
 """`hallops backup` and `hallops restore`: a hall's box saved while the gateway runs, and put back (docs/backup.md).
 
 Owns the flags, the progress and the messages: what was written where, what was refused and why, what the restore
-moved aside and how to undo it. The archive's format, the checks and the moves are edge/backup.py's.
+moved aside and how to undo it. The archive's format and the copy are edge/backup.py's, the checks and the moves
+edge/restore.py's.
 
 Exit codes: 0 done (or, with `restore --check`, the archive is sound); 2 the configuration cannot be read; 3 the
 database cannot be used (edge/store/integrity.py); 4 the backup could not be made, or the archive was refused.
@@ -94,8 +95,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from edge.backup import (  # noqa: PLC0415 - keep `hallops --help` fast
-        BackupError,
+    from edge.backup import BackupError  # noqa: PLC0415 - keep `hallops --help` fast
+    from edge.restore import (  # noqa: PLC0415
         archived,
         check_hall,
         plan,
