@@ -157,7 +157,7 @@ check_bundle() {
   local tgz=$1
   [ -f "$tgz" ] || fail "no $tgz: build it with scripts/package.sh"
   command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
-  local root=$work/root
+  root=$work/root
   trap 'stop_in_root; umount "$root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
   say "bundle: $tgz, $(du -h "$tgz" | cut -f1) ($(stat -c %s "$tgz") bytes)"
   local t
@@ -209,9 +209,10 @@ r = urllib.request.Request('http://127.0.0.1:$http/api/session', json.dumps({'us
 assert urllib.request.urlopen(r).status == 200"
 echo "install-check: 3. in the chroot, no network: mosquitto and the gateway up, /api/health broker_connected," \
   "the administrator signs in" >&2
-kill -INT "$(cat "$root/root/gateway.pid")"
-kill -TERM "$(cat "$root/root/mosquitto.pid")"
+# SIGTERM, as systemd stops them (a background job ignores SIGINT); runuser passes it on
+kill -TERM "$(cat "$root/root/gateway.pid")" "$(cat "$root/root/mosquitto.pid")"
 wait
+grep -q Traceback "$root/root/gateway.log" && { cat "$root/root/gateway.log" >&2; exit 1; }
 umount "$root/proc"
 INSIDE
   say "    bundle check done in $(since "$t")"

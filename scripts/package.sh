@@ -148,6 +148,9 @@ step "    ${#wanted[@]} packages, $(du -sh "$bundle/debs" | cut -f1): ${wanted[*
 
 step "4/4 the offline bundle…"
 cp "$deb" "$bundle/"
+# a package repository of its own, which install.sh shows apt-get (dpkg-scanpackages: Debian's dpkg-dev)
+command -v dpkg-scanpackages >/dev/null || fail "dpkg-scanpackages is missing: apt-get install dpkg-dev"
+(cd "$bundle" && dpkg-scanpackages --multiversion . 2>/dev/null > Packages) || fail "dpkg-scanpackages failed"
 install -m 755 packaging/offline-install.sh "$bundle/install.sh"
 tarball=$out/hallops-offline-$version.tar.gz
 tar -C build --owner=0 --group=0 --numeric-owner -czf "$tarball" "hallops-offline-$version"
