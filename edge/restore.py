@@ -340,20 +340,30 @@ def restore(
             temp.unlink(missing_ok=True)
         raise
     moved: list[Moved] = []
-    for entry, target, temp in staged:
-        sides = [target]
-        if entry.role == "database":
-            sides += [target.with_name(target.name + s) for s in ("-wal", "-shm", "-journal")]
-        for side in sides:
-            if side.exists():
-                if side == target:
-                    aside = target.with_name(target.name + suffix)
-                else:  # hallops.db-wal → hallops.db.before-restore-T-wal: SQLite opens the pair together
-                    aside = target.with_name(target.name + suffix + side.name[len(target.name) :])
-                side.rename(aside)
-                moved.append(Moved(side, aside))
-        temp.replace(target)
-        say(f"restored {target}")
+    placed: list[Path] = []
+    try:
+        for entry, target, temp in staged:
+            sides = [target]
+            if entry.role == "database":
+                sides += [target.with_name(target.name + s) for s in ("-wal", "-shm", "-journal")]
+            for side in sides:
+                if side.exists():
+                    if side == target:
+                        aside = target.with_name(target.name + suffix)
+                    else:  # hallops.db-wal → hallops.db.before-restore-T-wal: SQLite opens the pair together
+                        aside = target.with_name(target.name + suffix + side.name[len(target.name) :])
+                    side.rename(aside)
+                    moved.append(Moved(side, aside))
+            temp.replace(target)
+            placed.append(target)
+            say(f"restored {target}")
+    except OSError as exc:  # (a full disk cannot stop a rename; a read-only folder, a file made immutable can)
+        for _, _, temp in staged:
+            temp.unlink(missing_ok=True)
+        back = "; ".join([*(f"rm {p}" for p in placed), *(f"mv {m.aside} {m.path}" for m in moved)]) or "nothing"
+        raise BackupError(
+            f"the restore stopped halfway: {exc.strerror or exc} ({exc.filename}). To put back what it changed: {back}"
+        ) from exc
     return moved
 
 

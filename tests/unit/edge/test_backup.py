@@ -312,3 +312,25 @@ def test_a_backup_of_a_missing_database_says_so(box: Box, capsys: pytest.Capture
     assert main(["backup", "--config", str(box.config), "--out", str(box.root / "x.tar")]) == 4
     assert f"no database at {box.db}" in capsys.readouterr().err
     assert not [p for p in box.root.iterdir() if p.name.startswith(".") or p.suffix == ".tar"]  # nothing half-made
+
+
+def test_a_restore_stopped_halfway_says_how_to_put_things_back(
+    box: Box, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = backup(box)
+    set_marker(box.db, "after")
+    real = Path.replace
+
+    def replace(self: Path, target: Path) -> Path:  # a folder that refuses writes, met after the database was put back
+        if Path(target).name == box.password.name:
+            raise OSError(30, "Read-only file system", str(target))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    assert restore(box, out) == 4
+    err = capsys.readouterr().err
+    assert "the restore stopped halfway: Read-only file system" in err
+    aside = next(box.db.parent.glob("hallops.db.before-restore-*"))
+    assert f"mv {aside} {box.db}" in err and f"rm {box.db}" in err  # the way back, said
+    assert not list(box.root.rglob("*.restoring-*"))  # nothing half-written left behind
+    assert marker(aside) == "after"  # and the replaced file kept
