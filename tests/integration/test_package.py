@@ -1,0 +1,114 @@
+"""The .deb as scripts/package.sh builds it (offline, from the wheelhouse scripts/setup.sh test fetched): lintian
+clean (each tag it keeps explained in packaging/lintian-overrides), what it carries and where, and that its wheels
+install the application with the network cut, as postinst does on a box. Every shell script of the packaging passes
+shellcheck. (The real install — dpkg -i, setup, the services, remove and purge — changes the machine, so it is
+scripts/install_check.sh, run by hand: docs/install.md.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import ROOT
+
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+PINS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+SCRIPTS = ["scripts/package.sh", "scripts/install_check.sh", "packaging/postinst", "packaging/prerm",
+           "packaging/postrm", "packaging/offline-install.sh"]  # fmt: skip
+UNITS = ["hallops-gateway.service", "hallops-vision.service", "hallops-mosquitto.service"]
+VENV = "/opt/hallops/venv"
+
+
+def run(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, cwd=ROOT, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """The .deb, built with --lint (the build fails on any lintian warning or error), and its files unpacked."""
+    out = tmp_path_factory.mktemp("dist")
+    done = run("scripts/package.sh", "--deb-only", "--offline", "--lint", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    deb = out / f"hallops_{VERSION}_amd64.deb"
+    tree = out / "tree"
+    assert run("dpkg-deb", "-x", str(deb), str(tree)).returncode == 0
+    yield deb, tree
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_shellcheck_passes(script: str) -> None:
+    done = run("shellcheck", script)
+    assert done.returncode == 0, done.stdout
+
+
+def test_the_package_names_its_version_and_what_it_needs(built: tuple[Path, Path]) -> None:
+    deb, _ = built
+
+    def field(name: str) -> str:
+        return run("dpkg-deb", "-f", str(deb), name).stdout.strip()
+
+    assert field("Package") == "hallops" and field("Version") == f"{VERSION}-1" and field("Architecture") == "amd64"
+    depends = {d.strip() for d in field("Depends").split(",")}
+    assert depends == {"python3 (>= 3.11)", "python3-venv", "mosquitto", "adduser"}
+    conffiles = run("dpkg-deb", "-I", str(deb), "conffiles").stdout.split()
+    assert conffiles == ["/etc/mosquitto/hallops.conf"]
+
+
+def test_the_package_carries_the_units_and_broker_config_of_deploy(built: tuple[Path, Path]) -> None:
+    _, tree = built
+    for unit in UNITS:
+        shipped = (tree / "lib" / "systemd" / "system" / unit).read_bytes()
+        assert shipped == (ROOT / "deploy" / "systemd" / unit).read_bytes(), unit
+        exec_start = re.search(rb"^ExecStart=(\S+)", shipped, re.MULTILINE)
+        assert exec_start is not None
+        assert exec_start.group(1) in (f"{VENV}/bin/hallops".encode(), b"/usr/sbin/mosquitto"), unit
+    assert (tree / "etc/mosquitto/hallops.conf").read_bytes() == (ROOT / "deploy/mosquitto/hallops.conf").read_bytes()
+    assert os.readlink(tree / "usr/bin/hallops") == f"{VENV}/bin/hallops"
+    assert f"VENV={VENV}\n" in (ROOT / "packaging" / "postinst").read_text()
+    assert (tree / "usr/share/hallops/gateway.example.yaml").read_bytes() == (
+        ROOT / "deploy/gateway.example.yaml"
+    ).read_bytes()
+
+
+def test_the_wheelhouse_has_every_pinned_dependency(built: tuple[Path, Path]) -> None:
+    _, tree = built
+    wheels = {w.name for w in (tree / "opt/hallops/wheels").glob("*.whl")}
+    assert f"hallops-{VERSION}-py3-none-any.whl" in wheels
+    for pin in PINS:
+        name, version = re.split(r"(?:\[[^\]]*\])?==", pin)
+        stem = re.sub(r"[-_.]+", "_", name).lower()
+        assert any(w.lower().startswith(f"{stem}-{version}-") for w in wheels), f"no wheel for {pin}"
+    for wheel in wheels:  # for the box: pure Python, or CPython 3.11 (or the stable ABI) on x86-64 Linux
+        tags = wheel.removesuffix(".whl").split("-")[-3:]
+        assert tags[2] == "any" or ("x86_64" in tags[2] and "linux" in tags[2]), wheel
+        assert tags[0].startswith(("py3", "py2.py3", "cp311", "cp37", "cp310")), wheel
+
+
+def test_the_wheels_install_the_application_without_network(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """What postinst does, in a folder of the test's: Debian's python3 makes the venv, pip installs from the wheels
+    alone (with the network namespace cut where the test may make one), and the command runs."""
+    _, tree = built
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    venv = tmp_path / "venv"
+    assert run(python, "-m", "venv", str(venv)).returncode == 0
+    wheels = tree / "opt/hallops/wheels"
+    install = [str(venv / "bin/pip"), "install", "--no-index", "--find-links", str(wheels), "--no-cache-dir",
+               "--disable-pip-version-check", "--quiet", str(next(wheels.glob("hallops-*.whl")))]  # fmt: skip
+    offline = ["unshare", "--net"] if os.geteuid() == 0 else []  # no route anywhere: not even a DNS lookup
+    done = subprocess.run(
+        [*offline, *install], capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "PIP_CONFIG_FILE": "/dev/null"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = run(str(venv / "bin/hallops"), "setup", "--help")
+    assert shown.returncode == 0 and "--admin-password-file" in shown.stdout
+    imported = run(str(venv / "bin/python"), "-c", "import cv2, onnxruntime, numpy, psycopg, edge.gateway")
+    assert imported.returncode == 0, imported.stderr
