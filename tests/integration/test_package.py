@@ -23,7 +23,8 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["versi
 PINS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
 SCRIPTS = ["scripts/package.sh", "scripts/install_check.sh", "packaging/postinst", "packaging/prerm",
            "packaging/postrm", "packaging/offline-install.sh"]  # fmt: skip
-UNITS = ["hallops-gateway.service", "hallops-vision.service", "hallops-mosquitto.service"]
+UNITS = ["hallops-gateway.service", "hallops-vision.service", "hallops-mosquitto.service", "hallops-backup.service",
+         "hallops-backup.timer"]  # fmt: skip
 VENV = "/opt/hallops/venv"
 
 
@@ -68,8 +69,11 @@ def test_the_package_carries_the_units_and_broker_config_of_deploy(built: tuple[
         shipped = (tree / "lib" / "systemd" / "system" / unit).read_bytes()
         assert shipped == (ROOT / "deploy" / "systemd" / unit).read_bytes(), unit
         exec_start = re.search(rb"^ExecStart=(\S+)", shipped, re.MULTILINE)
-        assert exec_start is not None
-        assert exec_start.group(1) in (f"{VENV}/bin/hallops".encode(), b"/usr/sbin/mosquitto"), unit
+        assert (exec_start is None) is unit.endswith(".timer"), unit
+        runs = {f"{VENV}/bin/hallops".encode(), b"/usr/sbin/mosquitto"}
+        assert exec_start is None or exec_start.group(1) in runs, unit
+        for doc in re.findall(rb"file://(/usr/share/doc/hallops/\S+)", shipped):  # systemctl help UNIT opens it
+            assert (tree / doc.decode().lstrip("/")).is_file(), f"{unit}: {doc.decode()} is not in the package"
     assert (tree / "etc/mosquitto/hallops.conf").read_bytes() == (ROOT / "deploy/mosquitto/hallops.conf").read_bytes()
     assert os.readlink(tree / "usr/bin/hallops") == f"{VENV}/bin/hallops"
     assert f"VENV={VENV}\n" in (ROOT / "packaging" / "postinst").read_text()
