@@ -383,3 +383,13 @@ def test_a_host_port_is_taken_once(first: object, second: object, clash: bool) -
         assert (
             findings == [f"services.b.ports.0: {findings[0].split(': ', 1)[1]}"] and "already published" in findings[0]
         )
+
+
+def test_the_image_is_tagged_with_the_projects_version() -> None:
+    """The image compose builds carries the release it is built from, so `docker compose build` after an upgrade
+    makes a new tag and the old one stays to roll back to."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "([^"]+)"', pyproject, flags=re.MULTILINE)
+    assert version is not None
+    for service in ("gateway", "vision"):
+        assert _doc()["services"][service]["image"] == f"hallops:${{HALLOPS_VERSION:-{version.group(1)}}}"
