@@ -126,6 +126,18 @@ def cmd_setup(args: argparse.Namespace) -> int:
         return 2
     owner = Owner(args.user, entry.pw_uid, entry.pw_gid)
     say(f"hallops setup: configuration {paths.etc}, data {paths.data}, broker {paths.broker_etc}, user {owner.name}")
+    try:
+        return _set_up(args, paths, owner)
+    except OSError as exc:  # a folder that cannot be made or written: not root, a file in the way, a read-only disk
+        where = exc.filename or paths.etc
+        say(
+            f"hallops setup: {where}: {exc.strerror or exc}. Run it as root (sudo hallops setup), or give --etc, "
+            "--data and --broker-etc folders you may write"
+        )
+        return 1
+
+
+def _set_up(args: argparse.Namespace, paths: Paths, owner: Owner) -> int:
     hall = _configuration(paths, owner, args.hall, args.example)
     if hall is None:
         return 2

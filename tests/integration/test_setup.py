@@ -136,6 +136,12 @@ def test_setup_refuses_bad_input_with_a_sentence(tmp_path: Path) -> None:
     missing = setup(*common, "--admin-password-file", str(tmp_path / "nope"))
     assert missing.returncode == 1 and "cannot be read" in missing.stderr
 
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    blocked = setup("--hall", HALL, *common[:2], "--data", str(in_the_way / "data"), *common[4:])
+    assert blocked.returncode == 1 and f"{in_the_way / 'data'}: Not a directory" in blocked.stderr, blocked.stderr
+    assert "Traceback" not in blocked.stderr
+
 
 def test_setup_keeps_an_existing_configuration_of_another_hall(tmp_path: Path) -> None:
     hall_in_file = "county-01"
