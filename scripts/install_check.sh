@@ -3,7 +3,10 @@
 # changes the system (a hallops user, /opt/hallops, /etc/hallops, /var/lib/hallops, /etc/mosquitto/hallops.*), so it
 # is not part of the test command: run it on a throwaway machine or one where hallops is not installed.
 #
-#   scripts/install_check.sh [DEB]          the package on this machine (systemd absent: started the documented way)
+#   scripts/install_check.sh [--from OLD] [DEB]
+#                                           the package on this machine (systemd absent: started the documented way);
+#                                           with --from, OLD (an earlier release's .deb) is installed first and DEB is
+#                                           the upgrade, else DEB is installed over itself
 #   scripts/install_check.sh --bundle TGZ   the offline bundle on an empty Debian 12 (debootstrap --variant=minbase,
 #                                           the only step that uses the network), installed and run in a chroot
 #                                           without any network (unshare -n)
@@ -26,9 +29,11 @@ work=$(mktemp -d /tmp/hallops-install-check.XXXXXX)
 chmod 755 "$work"
 
 # Each process is started by `setsid` (a process group of its own: runuser and what it runs) and stopped with
-# SIGTERM, as systemd stops the units (a background job of a script ignores SIGINT), then SIGKILL after 20 s.
+# SIGTERM, as systemd stops the units (a background job of a script ignores SIGINT), then SIGKILL after 20 s. The
+# SIGTERM goes to runuser alone, which passes it on: sent to the whole group, hallops would get it twice, and a second
+# signal stops it hard (the demo would then leave its own broker running).
 stop_started() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 40); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.5; done
     kill -KILL -- "-$pid" 2>/dev/null || true
@@ -51,10 +56,27 @@ health_connected() {  # health_connected URL: /api/health says the broker is con
   curl -sf "$1/api/health" | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["broker_connected"] else 1)'
 }
 
+# start_and_sign_in PLAIN HTTP: the broker (the packaged configuration, its listeners moved) and the gateway, the
+# documented way without systemd; until /api/health says broker_connected; then the administrator signs in
+start_and_sign_in() {
+  local plain=$1 http=$2 code
+  setsid runuser -u mosquitto -- mosquitto -c "$work/mosquitto.conf" >> "$work/mosquitto.log" 2>&1 &
+  pids+=($!)
+  (cd /var/lib/hallops && exec setsid runuser -u hallops -- /usr/bin/hallops gateway --config /etc/hallops/gateway.yaml) \
+    >> "$work/gateway.log" 2>&1 &
+  pids+=($!)
+  wait_for 120 "the gateway connected to the broker on $plain" health_connected "http://127.0.0.1:$http" \
+    || { tail -20 "$work/gateway.log" "$work/mosquitto.log" >&2; fail "the gateway did not connect"; }
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"user\": \"admin\", \"password\": \"$PASSWORD\"}" "http://127.0.0.1:$http/api/session")
+  [ "$code" = 200 ] || fail "the administrator's sign-in answered $code"
+}
+
 # ---------------------------------------------------------------------------------------------------------------------
 check_deb() {
-  local deb=$1
+  local deb=$1 first=${2:-$1}
   [ -f "$deb" ] || fail "no $deb: build it with scripts/package.sh"
+  [ -f "$first" ] || fail "no $first"
   if dpkg-query -W -f '${db:Status-Status}' hallops 2>/dev/null | grep -qv '^not-installed$'; then
     fail "hallops is installed (or its configuration is left) on this machine already: dpkg -P hallops first"
   fi
@@ -62,11 +84,11 @@ check_deb() {
     [ ! -e "$left" ] || fail "$left exists: this check would mix its files with yours"
   done
   trap 'stop_started; dpkg -P hallops >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-  say ".deb: $deb, $(du -h "$deb" | cut -f1) ($(stat -c %s "$deb") bytes)"
+  say ".deb: $deb, $(du -h "$deb" | cut -f1) ($(stat -c %s "$deb") bytes); first installed: $first"
 
   local t
   t=$(now)
-  dpkg -i "$deb" || fail "dpkg -i"
+  dpkg -i "$first" || fail "dpkg -i"
   say "1. dpkg -i: $(since "$t") (the venv made from the wheelhouse, offline)"
   getent passwd hallops >/dev/null || fail "no hallops user"
   [ "$(stat -c '%a %U:%G' /etc/hallops)" = "750 root:hallops" ] || fail "/etc/hallops is $(stat -c '%a %U:%G' /etc/hallops)"
@@ -97,18 +119,9 @@ check_deb() {
     /etc/mosquitto/hallops.conf > "$work/mosquitto.conf"
   sed -i -e "s|mqtt://127.0.0.1:1883|mqtt://127.0.0.1:$plain|" -e "s/^  port: 8080/  port: $http/" /etc/hallops/gateway.yaml
   t=$(now)
-  setsid runuser -u mosquitto -- mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
-  pids+=($!)
-  (cd /var/lib/hallops && exec setsid runuser -u hallops -- /usr/bin/hallops gateway --config /etc/hallops/gateway.yaml) \
-    > "$work/gateway.log" 2>&1 &
-  pids+=($!)
-  wait_for 90 "the gateway connected to the broker" health_connected "http://127.0.0.1:$http" \
-    || { tail -20 "$work/gateway.log" "$work/mosquitto.log" >&2; fail "the gateway did not connect"; }
+  start_and_sign_in "$plain" "$http"
   say "3. broker and gateway up in $(since "$t"): mosquitto -c (packaged config), hallops gateway as hallops"
   local code
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-    -d "{\"user\": \"admin\", \"password\": \"$PASSWORD\"}" "http://127.0.0.1:$http/api/session")
-  [ "$code" = 200 ] || fail "the administrator's sign-in answered $code"
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http/")
   [ "$code" = 200 ] || fail "the page answered $code"
   say "    /api/health: broker_connected; the administrator signs in (200); the page / answers 200"
@@ -128,9 +141,14 @@ check_deb() {
   db_sum=$(sha256sum /var/lib/hallops/hallops.db | cut -d' ' -f1)
   t=$(now)
   dpkg -i "$deb" >/dev/null || fail "dpkg -i over the installed package (an upgrade)"
-  say "5. upgrade (dpkg -i again): $(since "$t"); configuration and data as they were"
+  say "5. upgrade to $(dpkg-query -W -f '${Version}' hallops) (dpkg -i): $(since "$t"); configuration and data as they were"
   [ "$(sha256sum /var/lib/hallops/hallops.db | cut -d' ' -f1)" = "$db_sum" ] || fail "the upgrade changed the data"
   grep -q "port: $http" /etc/hallops/gateway.yaml || fail "the upgrade changed gateway.yaml"
+  t=$(now)
+  start_and_sign_in "$plain" "$http"
+  stop_started
+  grep -q "Traceback" "$work/gateway.log" && fail "the gateway's log has a traceback: $(cat "$work/gateway.log")"
+  say "    started again after the upgrade in $(since "$t"): broker_connected, the administrator signs in"
 
   dpkg -r hallops || fail "dpkg -r"
   for kept in /etc/hallops/gateway.yaml /var/lib/hallops/hallops.db; do
@@ -225,6 +243,12 @@ case "${1:-}" in
   --bundle) [ $# -eq 2 ] || fail "usage: scripts/install_check.sh --bundle dist/hallops-offline-VERSION.tar.gz"
     check_bundle "$2" ;;
   *)
+    from=""
+    if [ "${1:-}" = --from ]; then
+      [ $# -ge 2 ] || fail "usage: scripts/install_check.sh --from OLD.deb [DEB]"
+      from=$2
+      shift 2
+    fi
     version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
-    check_deb "${1:-dist/hallops_${version}_amd64.deb}" ;;
+    check_deb "${1:-dist/hallops_${version}_amd64.deb}" "$from" ;;
 esac
