@@ -72,6 +72,9 @@ def test_the_package_carries_the_units_and_broker_config_of_deploy(built: tuple[
         assert (exec_start is None) is unit.endswith(".timer"), unit
         runs = {f"{VENV}/bin/hallops".encode(), b"/usr/sbin/mosquitto"}
         assert exec_start is None or exec_start.group(1) in runs, unit
+        broker = re.search(rb"^ExecStart=/usr/sbin/mosquitto -c (\S+)$", shipped, re.MULTILINE)
+        if broker is not None:  # the broker's configuration is the package's (the gateway's is hallops setup's)
+            assert (tree / broker.group(1).decode().lstrip("/")).is_file(), f"{unit}: no {broker.group(1).decode()}"
         for doc in re.findall(rb"file://(/usr/share/doc/hallops/\S+)", shipped):  # systemctl help UNIT opens it
             assert (tree / doc.decode().lstrip("/")).is_file(), f"{unit}: {doc.decode()} is not in the package"
     assert (tree / "etc/mosquitto/hallops.conf").read_bytes() == (ROOT / "deploy/mosquitto/hallops.conf").read_bytes()
