@@ -66,7 +66,7 @@ def test_broker_restarts_under_city_traffic(hall: Callable[..., Hall], broker: M
 
 def test_gateway_kill9_in_a_loop_under_city_traffic(hall: Callable[..., Hall]) -> None:
     h = hall()
-    msgs = city_slice(MORNING, 8)
+    msgs = city_slice(MORNING, 6)
     h.play(msgs)
     record = Record(f"gateway kill -9 × {KILLS}")
     for i in range(KILLS):

@@ -1,0 +1,68 @@
+"""The box's clock stepped forward five minutes and then back, as NTP steps a clock that drifted (or a box that booted
+with a wrong clock), while the city hall talks. The gateway is a real process on the box's clock (`clock: system`)
+whose wall clock is moved by Debian's libfaketime (its monotonic clock left alone, as a real step leaves it); the
+devices keep the true time. Every acknowledged QoS 1 event is stored once, no notification is told twice, no device
+that kept talking is called offline (today: a known bug, marked where it is checked), and the gateway never exits.
+
+tests/system/test_clock_back.py proves a device clock taken back to the hall's day decides as if it had never moved.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import Hall, city_slice
+from tests.reliability.scenario import Record
+from tests.reliability.test_broker_and_gateway import assert_reliable, gone
+
+CST = timezone(timedelta(hours=8))
+MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=CST)
+LIBFAKETIME = "/usr/lib/*/faketime/libfaketime.so.1"  # Debian package libfaketime (the test command installs it)
+STEP = "+5m"
+SETTLE_S = 8.0  # libfaketime reads the step within a second; the rules run every second
+
+
+def test_the_box_clock_steps_forward_and_back_under_city_traffic(
+    hall: Callable[..., Hall], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    libs = glob.glob(LIBFAKETIME)
+    assert libs, "libfaketime is not installed: scripts/setup.sh test installs it (apt-get install libfaketime)"
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    for name, value in {
+        "LD_PRELOAD": libs[0],
+        "FAKETIME_TIMESTAMP_FILE": str(offset),  # re-read once a second: the step is a write to this file
+        "FAKETIME_CACHE_DURATION": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    h = hall()  # the gateway process inherits them; nothing else is started while they are set
+    monkeypatch.undo()
+
+    msgs = city_slice(MORNING, 5)
+    h.play(msgs)
+    record = Record(f"box clock {STEP}, then back")
+    for i, step in enumerate((STEP, "+0")):
+        h.progress(len(msgs) * (i + 1) // 3)
+        began = time.monotonic()
+        offset.write_text(step + "\n")
+        time.sleep(SETTLE_S)
+        assert h.running(), f"the gateway exited when its clock stepped to {step}"
+        record.recovery_s.append(round(h.recovered(time.monotonic()), 2))
+        h.faults.append((began, time.monotonic()))
+    h.finish(record)
+    record.alerts_expected, record.alerts_raised, wrong = h.alerts(gone(msgs))
+
+    assert_reliable(record, [w for w in wrong if not w.startswith("device-offline")])
+    if wrong:
+        # KNOWN BUG, found by this test (issue 22): the gateway takes a forward step of the box's wall clock for the
+        # devices' silence — every device of the hall is called offline (159 alerts and tickets here). It should
+        # count the skipped time as blind, as it does a restart (edge/gateway.py `_blind_until`). When that is
+        # fixed this branch no longer runs and the test asserts the alerts like every other scenario.
+        pytest.xfail(f"the box's clock stepping {STEP} makes talking devices look offline: {wrong}"[:300])
