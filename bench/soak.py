@@ -63,6 +63,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import yaml  # noqa: E402
 
 from devices.simulator import HallSimulation, SimMessage, load_scenario  # noqa: E402
@@ -234,10 +235,17 @@ class Soak:
         try:
             self.gw.kill9()
             time.sleep(self.down_s)
-            self.gw.start()
+            since = time.monotonic()
+            try:
+                self.gw.start()  # its own bound (30 s) to be connected: a start behind a backlog may take longer
+            except AssertionError:
+                gw = self.gw
+                if gw.proc is None or gw.proc.poll() is not None:
+                    raise
+                gw._usage = psutil.Process(gw.proc.pid)
         finally:
             self.intentional.clear()
-        self.recovered("gateway kill -9", time.monotonic())
+        self.recovered("gateway kill -9", since)
 
     def restart_broker(self, sig: str) -> None:
         if sig == "KILL":
@@ -461,7 +469,8 @@ def report(
 ) -> dict[str, Any]:
     mqtt_check = check_notifications(notifications(heard))
     hook_check = check_notifications(webhooks)
-    lost = sum(1 for k in acked if stored[k] == 0)
+    missing = sorted((k for k in acked if stored[k] == 0), key=lambda k: k[2])
+    lost = len(missing)
     doubled = sum(1 for n in stored.values() if n > 1)
     head = (
         f"{'day':>3} {'date':<10} {'sent':>9} {'QoS1 acked':>10} {'stored':>9} {'lost':>4} {'RSS end MB':>10} "
@@ -493,6 +502,9 @@ def report(
         "acked": len(acked),
         "lost": lost,
         "stored_twice": doubled,
+        "lost_first_last": [  # device, seq and device time of the first and last acknowledged event not stored
+            [d, q, datetime.fromtimestamp(t).astimezone().isoformat()] for d, q, t in (missing[:1] + missing[-1:])
+        ],
         "notifications_mqtt": asdict(mqtt_check),
         "notifications_webhook": asdict(hook_check),
         "crashes": soak.crashes,
