@@ -10,6 +10,9 @@
 #   scripts/install_check.sh --bundle TGZ   the offline bundle on an empty Debian 12 (debootstrap --variant=minbase,
 #                                           the only step that uses the network), installed and run in a chroot
 #                                           without any network (unshare -n)
+#   scripts/install_check.sh --systemd TGZ  the same bundle in an empty Debian 12 with systemd, then booted with
+#                                           systemd-nspawn (private network: loopback only): the hardened units
+#                                           started by systemd itself, the gateway connected, the sign-in
 # DEB defaults to dist/hallops_<version>_amd64.deb (scripts/package.sh). Ports are free ones, picked at the start,
 # so it does not clash with a hall or tests running here. Exit status: 0 every check passed, 1 one failed (named).
 set -euo pipefail
@@ -239,7 +242,77 @@ INSIDE
 
 stop_in_root() { :; }  # the processes inside the chroot end with its namespace's shell
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Inside the container, after boot: wait for the gateway, record what systemd and the gateway say, power off.
+# shellcheck disable=SC2016 # a script for the container: its variables expand there
+SYSTEMD_PROBE='#!/bin/sh
+out=/root/result
+i=0
+until curl -sf http://127.0.0.1:8080/api/health | grep -q "\"broker_connected\":true"; do
+  i=$((i + 1)); [ "$i" -gt 240 ] && break; sleep 0.5
+done
+{
+  echo "health: $(curl -s http://127.0.0.1:8080/api/health | head -c 300)"
+  echo "signin: $(curl -s -o /dev/null -w "%{http_code}" -H "Content-Type: application/json" \
+    -d "{\"user\": \"admin\", \"password\": \"$(cat /root/admin-password)\"}" http://127.0.0.1:8080/api/session)"
+  for unit in hallops-mosquitto hallops-gateway; do
+    systemctl show -p Id -p ActiveState -p SubState -p NRestarts -p User "$unit"
+    systemd-analyze security --no-pager "$unit" 2>&1 | tail -1
+  done
+} > "$out"
+journalctl -b --no-pager -u hallops-gateway -u hallops-mosquitto > /root/journal 2>&1
+systemctl poweroff'
+
+check_systemd() {
+  local tgz=$1
+  [ -f "$tgz" ] || fail "no $tgz: build it with scripts/package.sh"
+  command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
+  command -v systemd-nspawn >/dev/null || fail "systemd-nspawn is missing: apt-get install systemd-container"
+  root=$work/root
+  trap 'umount "$root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+  local t
+  t=$(now)
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl bookworm "$root" > "$work/debootstrap.log" \
+    2>&1 || { tail -20 "$work/debootstrap.log" >&2; fail "debootstrap"; }
+  say "1. an empty Debian 12 with systemd (debootstrap minbase + systemd, dbus, curl): $(since "$t")"
+  tar -C "$root/root" -xzf "$tgz"
+  printf '%s\n' "$PASSWORD" > "$root/root/admin-password"
+  printf '%s\n' "$SYSTEMD_PROBE" > "$root/root/probe.sh"
+  chmod 755 "$root/root/probe.sh"
+  printf '%s\n' "[Unit]" "Description=install check: the hallops units under systemd" \
+    "After=hallops-gateway.service hallops-mosquitto.service" "[Service]" "Type=oneshot" "ExecStart=/root/probe.sh" \
+    "[Install]" "WantedBy=multi-user.target" > "$root/etc/systemd/system/hallops-install-check.service"
+  local dir
+  dir=$(basename "$tgz" .tar.gz)
+  unshare --net --mount --fork sh -s "$root" "$dir" <<'INSIDE' || fail "installing in the chroot (above)"
+set -eu
+root=$1 dir=$2
+mount -t proc proc "$root/proc"
+in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+in_root sh -c "cd /root/$dir && ./install.sh" > "$root/root/install.log" 2>&1 || { tail -20 "$root/root/install.log"; exit 1; }
+in_root hallops setup --hall county-01 --admin-password-file /root/admin-password > "$root/root/setup.log" 2>&1
+in_root systemctl disable mosquitto.service
+in_root systemctl enable hallops-mosquitto.service hallops-gateway.service hallops-install-check.service
+umount "$root/proc"
+INSIDE
+  say "2. installed from the bundle without network, hallops setup, units enabled (Debian's mosquitto disabled)"
+  t=$(now)
+  timeout 300 systemd-nspawn -q -D "$root" --private-network --register=no --keep-unit -b > "$work/boot.log" 2>&1 \
+    || true
+  [ -f "$root/root/result" ] || { tail -30 "$work/boot.log" >&2; fail "the container did not run the check"; }
+  say "3. booted with systemd-nspawn, checked and powered off in $(since "$t"):"
+  sed 's/^/      /' "$root/root/result" >&2
+  grep -q '"broker_connected":true' "$root/root/result" \
+    || { tail -30 "$root/root/journal" >&2; fail "the gateway did not connect to the broker under systemd"; }
+  grep -q '^signin: 200$' "$root/root/result" || fail "the administrator did not sign in"
+  [ "$(grep -c '^ActiveState=active$' "$root/root/result")" = 2 ] || fail "a unit is not active (the journal: above)"
+  [ "$(grep -c '^NRestarts=0$' "$root/root/result")" = 2 ] || fail "a unit restarted"
+  say "every check passed"
+}
+
 case "${1:-}" in
+  --systemd) [ $# -eq 2 ] || fail "usage: scripts/install_check.sh --systemd dist/hallops-offline-VERSION.tar.gz"
+    check_systemd "$2" ;;
   --bundle) [ $# -eq 2 ] || fail "usage: scripts/install_check.sh --bundle dist/hallops-offline-VERSION.tar.gz"
     check_bundle "$2" ;;
   *)
