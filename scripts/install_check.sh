@@ -196,7 +196,8 @@ check_bundle() {
   printf '%s\n' "$PASSWORD" > "$root/root/admin-password"
   # no network at all from here on: a namespace of its own with only loopback
   t=$(now)
-  unshare --net --mount --fork sh -s "$root" "$dir" "$http" "$PASSWORD" <<'INSIDE' || fail "inside the chroot (above)"
+  # --pid: whatever is still running in there ends with the namespace
+  unshare --net --mount --pid --fork sh -s "$root" "$dir" "$http" "$PASSWORD" <<'INSIDE' || fail "inside the chroot (above)"
 set -eu
 root=$1 dir=$2 http=$3 password=$4
 ip link set lo up
@@ -209,11 +210,13 @@ echo "install-check: 2. install.sh without network: $(awk -v a="$start" -v b="$(
 in_root hallops --help >/dev/null
 in_root hallops setup --hall county-01 --admin-password-file /root/admin-password
 sed -i "s/^  port: 8080/  port: $http/" "$root/etc/hallops/gateway.yaml"
-in_root runuser -u mosquitto -- mosquitto -c /etc/mosquitto/hallops.conf > "$root/root/mosquitto.log" 2>&1 &
-echo $! > "$root/root/mosquitto.pid"
-in_root sh -c 'cd /var/lib/hallops && exec runuser -u hallops -- hallops gateway --config /etc/hallops/gateway.yaml' \
-  > "$root/root/gateway.log" 2>&1 &
-echo $! > "$root/root/gateway.pid"
+# as the services' users, by chroot itself (it execs: $! is the broker's and the gateway's own pid)
+chroot --userspec=mosquitto:mosquitto "$root" env -i PATH=/usr/sbin:/usr/bin LANG=C.UTF-8 \
+  mosquitto -c /etc/mosquitto/hallops.conf > "$root/root/mosquitto.log" 2>&1 &
+broker=$!
+chroot --userspec=hallops:hallops "$root" env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+  sh -c 'cd /var/lib/hallops && exec hallops gateway --config /etc/hallops/gateway.yaml' > "$root/root/gateway.log" 2>&1 &
+gateway=$!
 i=0
 until in_root /opt/hallops/venv/bin/python -c "
 import json, sys, urllib.request
@@ -230,8 +233,8 @@ r = urllib.request.Request('http://127.0.0.1:$http/api/session', json.dumps({'us
 assert urllib.request.urlopen(r).status == 200"
 echo "install-check: 3. in the chroot, no network: mosquitto and the gateway up, /api/health broker_connected," \
   "the administrator signs in" >&2
-# SIGTERM, as systemd stops them (a background job ignores SIGINT); runuser passes it on
-kill -TERM "$(cat "$root/root/gateway.pid")" "$(cat "$root/root/mosquitto.pid")"
+# SIGTERM, as systemd stops them (a background job ignores SIGINT)
+kill -TERM "$gateway" "$broker"
 wait
 grep -q Traceback "$root/root/gateway.log" && { cat "$root/root/gateway.log" >&2; exit 1; }
 umount "$root/proc"
@@ -284,7 +287,7 @@ check_systemd() {
     "[Install]" "WantedBy=multi-user.target" > "$root/etc/systemd/system/hallops-install-check.service"
   local dir
   dir=$(basename "$tgz" .tar.gz)
-  unshare --net --mount --fork sh -s "$root" "$dir" <<'INSIDE' || fail "installing in the chroot (above)"
+  unshare --net --mount --pid --fork sh -s "$root" "$dir" <<'INSIDE' || fail "installing in the chroot (above)"
 set -eu
 root=$1 dir=$2
 mount -t proc proc "$root/proc"
