@@ -48,10 +48,11 @@ from edge.api import (
     tidal,
     users,
 )
-from edge.api.deps import VERSION, ApiState
+from edge.api.deps import ApiState
 from edge.api.guard import Guard, server_error, validation_error
 from edge.auth import Auth
 from edge.gateway import Gateway
+from edge.release import VERSION
 
 __all__ = ["VERSION", "ApiState", "create_app"]
 

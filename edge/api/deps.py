@@ -45,7 +45,6 @@ from rules.clock import Clock
 from rules.hall import HallSnapshot
 from rules.language import RuleFile
 
-VERSION = "0.1.0"
 ALL = (Role.MANAGER, Role.TECHNICIAN, Role.ADMINISTRATOR)
 STARTING = "the gateway is starting"
 NO_USERS = (

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from edge.api.deps import VERSION, ApiState, State, needs
+from edge.api.deps import ApiState, State, needs
 from edge.api.schemas import (
     CloudOut,
     CloudStreamOut,
@@ -26,6 +26,7 @@ from edge.api.schemas import (
     TaskHealth,
 )
 from edge.auth import Role
+from edge.release import VERSION
 from edge.supervisor import WorkerReport, WorkerState
 
 router = APIRouter(tags=["gateway"])

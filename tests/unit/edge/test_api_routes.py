@@ -4,7 +4,9 @@ without either fails here, before a client or the fuzz test meets it."""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +97,10 @@ def test_the_untyped_check_finds_the_untyped_answers() -> None:
     assert untyped({"type": "array", "items": {"$ref": "#/components/schemas/Me"}}, components) is None
     assert untyped({"type": "object", "additionalProperties": {"type": "integer"}}, components) is None
     assert untyped({"type": "string"}, components) is None
+
+
+def test_the_api_says_the_release_that_pyproject_gives_not_a_number_written_by_hand(spec: dict[str, Any]) -> None:
+    # a package built from the tree reports its own version in /api/health and the API document (it said 0.1.0
+    # from the 0.2.0 package when the number was written into the code)
+    project = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert spec["info"]["version"] == project["version"]
