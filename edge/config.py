@@ -960,6 +960,12 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
         problems += _scope_problems(cfg, did, d)
     if cfg.rules.file is not None and not cfg.rules.file.exists():
         problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
+    if cfg.mqtt.password_file is not None:  # said at start (exit 2), not by an ingest task dying at every restart
+        try:
+            cfg.mqtt.password()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problems.append(Problem("mqtt.password_file", f"cannot read {cfg.mqtt.password_file}: {why}"))
     if bundle_key_files(cfg.rules):
         problems += _bundle_key_problems(cfg)
     return problems
