@@ -960,14 +960,22 @@ def _cross_check(cfg: GatewayConfig) -> list[Problem]:
         problems += _scope_problems(cfg, did, d)
     if cfg.rules.file is not None and not cfg.rules.file.exists():
         problems.append(Problem("rules.file", f"no such file: {cfg.rules.file}"))
-    if cfg.mqtt.password_file is not None:  # said at start (exit 2), not by an ingest task dying at every restart
+    if bundle_key_files(cfg.rules):
+        problems += _bundle_key_problems(cfg)
+    return problems
+
+
+def unreadable_secrets(cfg: GatewayConfig) -> list[Problem]:
+    """The files a starting gateway reads that it cannot (missing, a folder, not its user's to read), with their field
+    paths: said at start (exit 2) instead of by an ingest task dying at every restart. Not part of loading a
+    configuration: `hallops setup` checks a file before it writes the password; `hallops backup` works without it."""
+    problems = []
+    if cfg.mqtt.password_file is not None:
         try:
             cfg.mqtt.password()
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             problems.append(Problem("mqtt.password_file", f"cannot read {cfg.mqtt.password_file}: {why}"))
-    if bundle_key_files(cfg.rules):
-        problems += _bundle_key_problems(cfg)
     return problems
 
 

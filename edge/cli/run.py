@@ -111,11 +111,13 @@ def _gateway_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from edge.config import load_config  # noqa: PLC0415 - keep `hallops --help` fast
+    from edge.config import load_config, unreadable_secrets  # noqa: PLC0415 - keep `hallops --help` fast
     from edge.server import serve  # noqa: PLC0415
 
     try:
         cfg = load_config(args.config, _gateway_overrides(args))
+        if problems := unreadable_secrets(cfg):
+            raise ConfigError(str(args.config or "the configuration"), problems)
     except ConfigError as exc:
         say(f"hallops gateway: {exc}")
         return 2
