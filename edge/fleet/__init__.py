@@ -35,12 +35,13 @@ from pydantic import BaseModel, Field
 from swagger_ui_bundle import swagger_ui_path
 
 from cloud_sync.fleet import HALL_ID, Fleet, FleetReader, HallDetail, utc
-from edge.api.deps import VERSION, client, refusal
+from edge.api.deps import client, refusal
 from edge.api.docs import FILES, PAGE, START
 from edge.api.guard import Guard, server_error, validation_error
 from edge.api.schemas import LoginBody
 from edge.auth import COOKIE, Auth, Role, Throttled, User
 from edge.passwords import Busy
+from edge.release import VERSION
 
 WEB = resources.files("edge").joinpath("web")
 WATCHES = frozenset({Role.MANAGER})  # the administrator may do everything besides
