@@ -149,6 +149,9 @@ def outage(tier: CloudTier, gw: GatewayProcess, minutes: float) -> None:
     hall = gw.health()["hall"]
     wait_until(lambda: tier.one("SELECT count(*) FROM halls WHERE hall = %s", hall) > 0, 120, "the hall in the city")
     wait_until(lambda: cloud(gw)["connected"], 60, "the uplink")
+    # the hall's clock follows its devices once it hears them: before that it reads the box's date, which the hall's
+    # minutes would never reach (a city that sees the hall's first status within a blink came before the devices)
+    wait_until(lambda: gw.accepted() > 0, 60, "the hall's first messages")
     for i in range(3):
         tier.nats.kill(i)
     wait_until(lambda: not cloud(gw)["connected"], 60, "the uplink to notice")
