@@ -141,9 +141,9 @@ def budget_cut(usage: DiskUsage, budget: int) -> int:
 def days_that_fit(usage: DiskUsage, budget: int) -> float | None:
     """Days of the log the budget holds at the last 24 hours' rate, besides what is not the log (backups, other
     files, the rest of the database); None without a day's events to go by."""
-    if usage.events_day <= 0 or usage.events <= 0:
-        return None
     per_day = usage.events_day * usage.bytes_per_event
+    if per_day <= 0:  # no day's events, or no live bytes in the file yet (a new file's rows still in its -wal)
+        return None
     log = usage.events * usage.bytes_per_event
     room = budget - (usage.used_live - log)
     return max(0.0, room / per_day)

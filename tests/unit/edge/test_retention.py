@@ -106,3 +106,11 @@ def test_days_that_fit_at_todays_rate() -> None:
     assert days_that_fit(u, budget=2000 * MB) == pytest.approx((2000 - 200) / 100)
     assert days_that_fit(usage(1000, events_day=0), budget=2000 * MB) is None  # no day to go by
     assert days_that_fit(usage(1000, backups_mb=5000), budget=2000 * MB) == 0.0  # backups alone fill it
+
+
+def test_days_that_fit_of_a_file_whose_rows_are_all_still_in_its_wal_is_unknown_not_a_crash() -> None:
+    # a new file in WAL mode: the events counted, the database file all header and free pages (its rows in the -wal):
+    # no live bytes per event to go by (this divided by zero and stopped the gateway's upkeep task)
+    u = usage(1, free_db_mb=1, wal_mb=40, events=20_000, events_day=20_000)
+    assert u.bytes_per_event == 0
+    assert days_that_fit(u, budget=2000 * MB) is None
