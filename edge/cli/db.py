@@ -18,9 +18,8 @@ import os
 import time
 from pathlib import Path
 
-from edge.cli.database import missing
+from edge.cli.database import missing, store_of
 from edge.cli.terminal import say
-from edge.store import Store
 from edge.store.integrity import in_use
 
 COMMAND = "hallops db vacuum"
@@ -49,7 +48,7 @@ def cmd_db_vacuum(args: argparse.Namespace) -> int:
     if busy is not None:
         say(f"{COMMAND}: refused: {busy}. Stop the gateway first (systemctl stop hallops-gateway)")
         return 1
-    store = Store(path)
+    store = store_of(path, COMMAND)
     try:
         pages = store.retention.pages()
         size = pages.pages * pages.page_size

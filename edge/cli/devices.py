@@ -13,9 +13,8 @@ from pathlib import Path
 from devices import cli as dev_cli
 from devices.topics import DeviceType
 from edge.audit import Entry
-from edge.cli.database import missing
+from edge.cli.database import missing, store_of
 from edge.cli.terminal import cli_user, say
-from edge.store import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,7 +55,7 @@ def cmd_device_credentials(args: argparse.Namespace) -> int:
         finally:
             registry.close()
         return 0
-    store = Store(args.db)
+    store = store_of(args.db, "hallops devices")
     registry = Registry(args.db, args.password_file, args.acl_file)
     try:
         if args.action == "add":

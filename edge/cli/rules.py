@@ -24,9 +24,8 @@ from zoneinfo import ZoneInfo
 
 from devices.errors import ConfigError, SyncError
 from edge.cli.arguments import positive
-from edge.cli.database import missing, open_store
+from edge.cli.database import missing, open_store, store_of
 from edge.cli.terminal import cli_user, say
-from edge.store import Store
 
 if TYPE_CHECKING:
     from edge.versions import RuleVersions
@@ -469,7 +468,7 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one 
         return 2
     if missing(cfg.storage.path, "hallops rules backtest"):
         return 2
-    store = Store(cfg.storage.path)
+    store = store_of(cfg.storage.path, "hallops rules backtest")
     try:
         versions = RuleVersions(store)
         number = args.against or versions.active_number()

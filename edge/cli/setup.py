@@ -219,10 +219,10 @@ def _fill_example(text: str, paths: Paths, hall: str) -> str | None:
 
 def _administrator(db: Path, configured: Mapping[str, Account], name: str, password_file: Path | None) -> bool:
     from edge.auth import Auth, Role, UserError  # noqa: PLC0415
-    from edge.store import Store  # noqa: PLC0415
+    from edge.cli.database import store_of  # noqa: PLC0415
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(db)  # creates the file on a first start, like the gateway would
+    store = store_of(db, "hallops setup")  # creates the file on a first start, like the gateway would
     auth = Auth(configured, db)
     try:
         admins = [a.user.name for a, _ in auth.accounts() if a.user.role is Role.ADMINISTRATOR]
@@ -311,13 +311,13 @@ def _broker_readable(key: Path) -> None:
 
 def _broker_user(paths: Paths, db: Path, hall: str, owner: Owner) -> bool:
     """The gateway's broker user (docs/deploy.md §2) and its password in --etc/mqtt-password, private to the user."""
+    from edge.cli.database import store_of  # noqa: PLC0415
     from edge.credentials import GATEWAY, CredentialError, Registry  # noqa: PLC0415
-    from edge.store import Store  # noqa: PLC0415
 
     if not paths.broker_etc.exists():  # Debian's mosquitto makes it; a trial's folder must be open to the broker too
         paths.broker_etc.mkdir(parents=True)
         os.chmod(paths.broker_etc, 0o755)
-    store = Store(db)
+    store = store_of(db, "hallops setup")
     registry = Registry(db, paths.passwd, paths.acl)
     try:
         active = [c for c in registry.list() if c.device_id == GATEWAY_USER and c.revoked_at is None]

@@ -19,10 +19,9 @@ from pathlib import Path
 from devices.errors import ConfigError
 from edge.audit import Entry
 from edge.auth import TOKEN_DAYS, TOKEN_DAYS_MAX, Auth, Role, UserError, token_id
-from edge.cli.database import missing
+from edge.cli.database import missing, store_of
 from edge.cli.terminal import cli_user, read_password, say
 from edge.passwords import hash_password, password_problem
-from edge.store import Store
 
 ROLES = [role.value for role in Role]  # as argparse shows them: plain strings
 
@@ -114,7 +113,7 @@ def _user_change(db: Path, command: str, change: Callable[[Auth], Done], config:
         from edge.config import load_config  # noqa: PLC0415 - keep `hallops --help` fast
 
         configured = load_config(config).accounts()
-    store = Store(db)  # creates the file on a first start, like the gateway would
+    store = store_of(db, "hallops users")  # creates the file on a first start, like the gateway would
     auth = Auth(configured, db)
     try:
         done = change(auth)
@@ -232,7 +231,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
         configured = {name: (u.role, u.name) for name, u in cfg.users.items()}
         origin = f"config {args.config}"
     else:
-        store = Store(args.db)
+        store = store_of(args.db, "hallops users list")
         try:
             recorded = json.loads(store.meta.get(CONFIG_USERS) or "{}")
         finally:

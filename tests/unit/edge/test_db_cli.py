@@ -14,14 +14,18 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
+from edge.store import Store
 
 SAVED = Path(__file__).parents[2] / "data" / "saved_state" / "gateway.db.gz"  # written by an earlier release
 
 
 def old_file(tmp_path: Path) -> Path:
+    """A file an earlier release made (auto_vacuum none), upgraded by a gateway's start (only the gateway upgrades a
+    file: `hallops db vacuum` refuses an older schema, tests/unit/edge/test_upgrade.py)."""
     db = tmp_path / "hallops.db"
     with gzip.open(SAVED, "rb") as packed, db.open("wb") as raw:
         shutil.copyfileobj(packed, raw)
+    Store(db).close()
     return db
 
 

@@ -123,3 +123,28 @@ def _fixture_copy(beside: Path) -> Path:
         with gzip.open(DATA / "hallops-0.1.0.db.gz") as packed:
             copy.write_bytes(packed.read())
     return copy
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["users", "list"],
+        ["users", "remove", "nobody"],
+        ["devices", "revoke", "kiosk-9"],
+        ["audit", "verify"],
+        ["db", "vacuum"],
+    ],
+)
+def test_a_command_run_before_the_gateway_leaves_a_released_file_as_it_is(
+    released: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # only the gateway upgrades, after its pre-upgrade backup: a command run first (an administrator listing users
+    # right after installing the new package) says so instead of migrating the file without one
+    before = content(released)
+    extra = ["--password-file", str(released.parent / "passwd"), "--acl-file", str(released.parent / "acl")]
+    code = main([*argv, "--db", str(released), *(extra if argv[0] == "devices" else [])])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "schema version 7" in err and "Start the gateway once" in err
+    assert version(released) == 7 and content(released) == before
+    assert not (released.parent / "backups").exists()
