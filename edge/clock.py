@@ -21,6 +21,28 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class ClockSteps:
+    """Forward steps of the box's wall clock (an NTP correction after a boot without time, a person setting the date):
+    the wall time that passed beyond the real seconds of the monotonic clock since the last look. The gateway counts
+    such a span as blind, not as the devices' silence: a step of five minutes must not call every device offline."""
+
+    def __init__(self, threshold_s: float = 5.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.threshold_s = threshold_s
+        self._monotonic = monotonic
+        self._last: tuple[datetime, float] | None = None
+
+    def skipped(self, wall: datetime) -> tuple[datetime, datetime] | None:
+        """The span [from, to) of wall time a forward step skipped since the last call, or None."""
+        mono, last = self._monotonic(), self._last
+        self._last = (wall, mono)
+        if last is None:
+            return None
+        real_s = mono - last[1]
+        if (wall - last[0]).total_seconds() - real_s <= self.threshold_s:
+            return None
+        return last[0] + timedelta(seconds=real_s), wall
+
+
 class DeviceClock:
     """Hall time as the devices tell it: the newest plausible event time, advanced at `speed` between events.
 

@@ -49,7 +49,7 @@ from devices.mapping import match, subscription_filter, translate
 from devices.topics import ROOT, Channel, hall_filter
 from edge.anchor import Anchor, Unavailable, publisher_for
 from edge.backup import before_upgrade
-from edge.clock import DeviceClock, SystemClock
+from edge.clock import ClockSteps, DeviceClock, SystemClock
 from edge.cloud import CloudSync
 from edge.config import GatewayConfig, bundle_key_files
 from edge.decisions import Decider, decider_for
@@ -114,6 +114,7 @@ class Gateway:
         self.clock: Clock = clock or (
             DeviceClock(cfg.clock.speed, cfg.clock.max_lead_s) if device_clock else SystemClock()
         )
+        self._steps = ClockSteps()  # forward steps of the system clock: blind time (hall_for_rules)
         self.counters = Counters()
         self.watch = Watch(cfg.ingest.stale_after_s)  # connected since when, the newest device message: for the UI
         self.rates = RateLimiter(cfg.ingest.max_msgs_per_s_per_device, cfg.ingest.burst_per_device)
@@ -646,8 +647,19 @@ class Gateway:
             self._save_soon = True  # the whole span, with the next commit
 
     def hall_for_rules(self, now: datetime) -> HallSnapshot:
-        """The hall as the rules see it: while the gateway hears nothing, that time is blind, not silent."""
+        """The hall as the rules see it: while the gateway hears nothing, that time is blind, not silent; so is the
+        time a forward step of the box's clock skipped."""
         self._blind_until(now)
+        step = self._steps.skipped(now) if isinstance(self.clock, SystemClock) else None
+        if step is not None:
+            self.state.blind(step[0].timestamp(), step[1].timestamp())
+            self._dirty = True
+            log.warning(
+                "the box's clock stepped forward %.0f s (%s → %s): that time is not counted as the devices' silence",
+                (step[1] - step[0]).total_seconds(),
+                step[0].isoformat(timespec="seconds"),
+                step[1].isoformat(timespec="seconds"),
+            )
         hall = self.state.snapshot(now)
         storage = self.storage.cause or (self.decider.storage_fault if self.decider else None)
         disk = self.upkeep.status if self.upkeep else None
