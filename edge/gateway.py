@@ -369,7 +369,7 @@ class Gateway:
             self._take(topic, payload, received_at)
         except Exception as exc:  # whatever a message does to the model, ingest goes on
             self._unprocessable(topic, payload, received_at, exc)
-        if self._batch.events >= MAX_BATCH:
+        if self._batch.events + len(self._batch.rejected) >= MAX_BATCH:  # a flood of refused messages commits too
             self.flush()
 
     def commit_due(self) -> None:
