@@ -22,6 +22,7 @@ not open the database through the store (that would migrate it), nor restore any
 
 from __future__ import annotations
 
+import errno
 import grp
 import hashlib
 import io
@@ -157,6 +158,13 @@ def config_files(cfg: Any, db: Path) -> list[tuple[str, Path]]:
     """Every file the gateway configuration `cfg` (edge.config.GatewayConfig) names, as (field path, absolute
     path), with the audit anchor key beside the database when `audit.anchor_key` is not set; missing files and
     folders left out (a backup takes what is there)."""
+    return [(where, path) for where, path in named_paths(cfg, db) if path.is_file()]
+
+
+def named_paths(cfg: Any, db: Path) -> list[tuple[str, Path]]:
+    """Every path a Path-typed field of `cfg` holds (but those in NOT_BACKED_UP), absolute, once each, whether or
+    not it exists; with the anchor key beside `db` when `audit.anchor_key` is not set. The files a backup takes,
+    and the only files other than the database and the configuration a restore may write (edge/restore.py)."""
     found: list[tuple[str, Path]] = []
 
     def walk(value: Any, where: str) -> None:
@@ -181,7 +189,7 @@ def config_files(cfg: Any, db: Path) -> list[tuple[str, Path]]:
     seen: set[Path] = set()
     for where, path in found:
         full = Path(os.path.abspath(path))
-        if full not in seen and full.is_file():
+        if full not in seen:
             seen.add(full)
             out.append((where, full))
     return out
@@ -206,7 +214,11 @@ def make_backup(  # noqa: PLR0913 - each a part of the archive, by name
     say = progress or (lambda _text: None)
     out = Path(os.path.abspath(out))
     try:
+        new_folder = not out.parent.exists()
         out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        owner = _data_owner(db)
+        if owner is not None and (new_folder or out.parent == db.parent / "backups"):
+            os.chown(out.parent, *owner)  # (root's folder: the gateway's next pre-upgrade backup could not write)
         workspace = tempfile.TemporaryDirectory(prefix=".hallops-backup-", dir=out.parent)
     except OSError as exc:
         raise BackupError(f"the folder {out.parent} cannot take a backup: {_why(exc)}") from exc
@@ -249,24 +261,37 @@ def make_backup(  # noqa: PLR0913 - each a part of the archive, by name
             files=tuple(e for e, _ in members),
             kind=kind,
         )
-        partial = out.with_name(f".{out.name}.partial")
-        try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, ARCHIVE_MODE)
-            with os.fdopen(fd, "wb") as raw:
-                with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    _add(tar, MANIFEST, io.BytesIO(manifest.to_json()), len(manifest.to_json()))
-                    for entry, path in members:
-                        say(f"adding {entry.path} ({entry.size:,} bytes)")
-                        with path.open("rb") as f:
-                            _add(tar, entry.member, f, entry.size)
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.chmod(partial, ARCHIVE_MODE)
-            partial.replace(out)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise BackupError(f"the archive {out} could not be written: {_why(exc)}") from exc
+        _write_archive(out, manifest, members, owner, say)
     return manifest
+
+
+def _write_archive(
+    out: Path, manifest: Manifest, members: list[tuple[Entry, Path]], owner: tuple[int, int] | None, say: Progress
+) -> None:
+    """The tar at `out`, written under a partial name of its own (two gateways writing the same name never share
+    one) and renamed into place. BackupError with the partial file removed."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    except OSError as exc:
+        raise BackupError(f"the archive {out} could not be written: {_why(exc)}") from exc
+    partial = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                _add(tar, MANIFEST, io.BytesIO(manifest.to_json()), len(manifest.to_json()))
+                for entry, path in members:
+                    say(f"adding {entry.path} ({entry.size:,} bytes)")
+                    with path.open("rb") as f:
+                        _add(tar, entry.member, f, entry.size)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(partial, ARCHIVE_MODE)
+        if owner is not None:
+            os.chown(partial, *owner)
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"the archive {out} could not be written: {_why(exc)}") from exc
 
 
 def rotate(folder: Path, hall: str, keep: int) -> list[Path]:
@@ -346,6 +371,17 @@ def _group_name(gid: int) -> str:
         return str(gid)
 
 
+def _data_owner(db: Path) -> tuple[int, int] | None:
+    """When run as root: the owner and group of the data folder (the gateway's user), whom the backups belong to."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        st = db.parent.stat()
+    except OSError:
+        return None
+    return (st.st_uid, st.st_gid) if st.st_uid != 0 else None
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}{f' ({exc.filename})' if exc.filename else ''}"
@@ -365,8 +401,7 @@ def before_upgrade(db: Path, folder: Path, hall: str) -> Callable[[sqlite3.Conne
                 db,
                 f"was not upgraded from schema version {found} to {VERSION}, because its pre-upgrade backup could not "
                 f"be written ({exc})",
-                f"Free space in {folder} (`df -h {folder}`) or set storage.backups_dir to a folder with room, and "
-                "start again; the database was not changed",
+                _advice(exc.__cause__, folder),
             ) from exc
         log.warning(
             "storage: pre-upgrade backup of schema version %d written to %s; to roll back: install the previous "
@@ -377,3 +412,22 @@ def before_upgrade(db: Path, folder: Path, hall: str) -> Callable[[sqlite3.Conne
         )
 
     return backup
+
+
+def _advice(cause: BaseException | None, folder: Path) -> str:
+    """What to do when the pre-upgrade backup could not be written, by what stopped it."""
+    if isinstance(cause, OSError) and cause.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        try:
+            st = folder.stat()
+            who = f"it belongs to {_user_name(st.st_uid)}:{_group_name(st.st_gid)}, mode {st.st_mode & 0o7777:04o}"
+        except OSError:
+            who = "it cannot be read"
+        return (
+            f"The gateway's user ({_user_name(os.geteuid())}) cannot write {folder} ({who}): give it the folder "
+            f"(`sudo chown -R {_user_name(os.geteuid())}: {folder}`) or set storage.backups_dir to a folder it can "
+            "write, and start again; the database was not changed"
+        )
+    return (
+        f"Free space in {folder} (`df -h {folder}`) or set storage.backups_dir to a folder with room, and "
+        "start again; the database was not changed"
+    )

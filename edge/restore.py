@@ -15,12 +15,14 @@ restored file keeps the schema version it was backed up at) nor know a table; ed
 from __future__ import annotations
 
 import contextlib
+import errno
 import grp
 import hashlib
 import json
 import os
 import pwd
 import re
+import shlex
 import sqlite3
 import tarfile
 import tempfile
@@ -34,7 +36,19 @@ import yaml
 
 from devices.validation import read_yaml
 from edge.anchor import default_key_path
-from edge.backup import CHUNK, FORMAT, MANIFEST, STAMP, BackupError, Entry, Manifest, Progress, member_name
+from edge.backup import (
+    CHUNK,
+    DEFAULT_DIR,
+    FORMAT,
+    MANIFEST,
+    STAMP,
+    BackupError,
+    Entry,
+    Manifest,
+    Progress,
+    member_name,
+    named_paths,
+)
 from edge.store.cloud import has_cloud_streams, mark_restored
 from edge.store.integrity import in_use
 from edge.store.schema import VERSION
@@ -118,6 +132,10 @@ def _check_names(e: Entry, archive: Path, where: str) -> None:
         raise BackupError(f"{archive}: {MANIFEST} field {where}member is {e.member!r}, expected {expected!r}")
     if not re.fullmatch(r"[0-9a-f]{64}", e.sha256) or e.size < 0 or not 0 <= e.mode <= 0o7777:
         raise BackupError(f"{archive}: {MANIFEST} field {where}sha256, size or mode is not valid")
+    if e.mode & 0o022:
+        raise BackupError(
+            f"{archive}: {MANIFEST} field {where}mode {e.mode:04o} lets other users write {e.path}: refused"
+        )
 
 
 def _safe_member(name: str) -> bool:
@@ -141,8 +159,10 @@ def verify(archive: Path, *, known_schema: int = VERSION) -> Manifest:
             for info in tar:
                 if not _safe_member(info.name):
                     raise BackupError(f"{archive}: the member {info.name!r} leaves the archive's folder: refused")
-                if not info.isreg():
-                    raise BackupError(f"{archive}: the member {info.name!r} is not a regular file: refused")
+                if not info.isreg() or info.issparse():
+                    raise BackupError(
+                        f"{archive}: the member {info.name!r} is not a regular file (or is a sparse one): refused"
+                    )
                 if info.name in seen or (info.name == MANIFEST and manifest is not None):
                     raise BackupError(f"{archive}: the member {info.name!r} is there twice: refused")
                 if info.name == MANIFEST:
@@ -153,6 +173,12 @@ def verify(archive: Path, *, known_schema: int = VERSION) -> Manifest:
                     continue
                 if manifest is None:
                     raise BackupError(f"{archive}: {MANIFEST} is not its first member: not a hallops backup")
+                listed_here = next((e for e in manifest.files if e.member == info.name), None)
+                if listed_here is not None and listed_here.size != info.size:
+                    raise BackupError(
+                        f"{archive}: the member {info.name!r} is {info.size:,} bytes, its manifest says "
+                        f"{listed_here.size:,}: refused"
+                    )
                 seen[info.name] = _digest(tar, info, archive)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise BackupError(f"{archive} is damaged or truncated ({exc}): nothing was restored") from None
@@ -219,26 +245,24 @@ def check_hall(manifest: Manifest, present: str | None, *, force: bool) -> str |
     )
 
 
-def named_by(config_text: bytes) -> set[str]:
-    """Every string the configuration YAML holds: a restored file must be one the archived configuration names."""
-    found: set[str] = set()
+def allowed_files(archive: Path, config_text: bytes, db: Path) -> tuple[set[Path], Path | None]:
+    """The files a restore may write besides the database and the configuration: exactly the Path-typed fields of
+    the archived configuration read as a GatewayConfig (edge/backup.py `named_paths`, the same list a backup takes),
+    with the anchor key beside `db`; and that configuration's storage.path when it is absolute. BackupError if it is
+    not a valid gateway configuration."""
+    from pydantic import ValidationError  # noqa: PLC0415
 
-    def walk(value: object) -> None:
-        if isinstance(value, str):
-            found.add(value)
-            found.add(os.path.abspath(value))
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
+    from edge.config import GatewayConfig  # noqa: PLC0415 - a restore of a pre-upgrade backup needs none of it
 
     try:
-        walk(yaml.safe_load(config_text.decode("utf-8", "replace")))
-    except yaml.YAMLError as exc:
-        raise BackupError(f"the archived configuration is not YAML ({exc})") from None
-    return found
+        raw = yaml.safe_load(config_text.decode("utf-8", "replace"))
+        cfg = GatewayConfig.model_validate(raw if raw is not None else {})
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise BackupError(
+            f"{archive}: the archived configuration is not a valid gateway configuration ({exc})"
+        ) from None
+    stored = cfg.storage.path if cfg.storage.path.is_absolute() else None
+    return {path for _, path in named_paths(cfg, db)}, stored
 
 
 # -- restoring --------------------------------------------------------------------------------------------------
@@ -255,34 +279,51 @@ class Plan:
         return next(p for e, p in self.targets if e.role == "database")
 
 
-def plan(manifest: Manifest, archive: Path, *, db: Path | None, config: Path | None) -> Plan:
-    """Targets for each member: the database where this box's configuration keeps it (`db`, else where it was), the
-    configuration at `config` (else where it was); every other file where it was, which must be a path the archived
-    configuration names (or the anchor key beside the database). BackupError otherwise."""
+DEFAULT_DB = DEFAULT_DIR.parent / "hallops.db"
+
+
+def plan(
+    manifest: Manifest, archive: Path, *, db: Path | None, config: Path | None, default_db: Path = DEFAULT_DB
+) -> Plan:
+    """Targets for each member: the database only where this box's configuration keeps it (`db`; `default_db` when
+    it names none, a new box), the configuration only at `config`; every other file where it was, which must be a
+    Path field of the archived configuration (or the anchor key beside the database). A backup whose configuration
+    keeps the database elsewhere than `db` is refused, naming both (the gateway would start on an empty one).
+    BackupError otherwise."""
     database = manifest.database
     assert database is not None
-    db_target = db or Path(database.path)
-    names: set[str] | None = None
+    db_target = db or default_db
+    allowed: set[Path] = set()
     cfg_entry = manifest.config
     if cfg_entry is not None:
-        names = named_by(_member_bytes(archive, cfg_entry.member))
+        if config is None:
+            raise BackupError(f"{archive} holds a configuration, and no path was given for it: refused")
+        allowed, stored = allowed_files(archive, _member_bytes(archive, cfg_entry.member), db_target)
+        if stored is not None and stored != db_target:
+            raise BackupError(
+                f"the backup's configuration keeps the database at {stored}, and this box keeps it at {db_target} "
+                f"(storage.path in {config}, or the default on a box without one): refused, since the restored "
+                f"configuration would start the gateway on an empty database. Set storage.path: {stored} in {config} "
+                "(or move the folders to match), then restore again"
+            )
+    anchor = default_key_path(db_target)
+    old_anchor = str(default_key_path(Path(database.path)))
     targets: list[tuple[Entry, Path]] = []
     for e in manifest.files:
         if e.role == "database":
             targets.append((e, db_target))
         elif e.role == "config":
-            targets.append((e, config or Path(e.path)))
+            assert config is not None
+            targets.append((e, config))
+        elif (e.path == old_anchor and cfg_entry is None) or Path(e.path) == anchor:
+            targets.append((e, anchor))
+        elif Path(e.path) in allowed:
+            targets.append((e, Path(e.path)))
         else:
-            anchor = str(default_key_path(Path(database.path)))
-            if (names is None or e.path not in names) and e.path != anchor:
-                raise BackupError(
-                    f"{archive}: {e.path} is not a file its configuration names: refused (a backup restores only the "
-                    "database, the configuration and the files it names)"
-                )
-            target = Path(e.path)
-            if e.path == anchor and db_target != Path(database.path):
-                target = default_key_path(db_target)
-            targets.append((e, target))
+            raise BackupError(
+                f"{archive}: {e.path} is not a file its configuration names: refused (a backup restores only the "
+                "database, the configuration and the files named by its Path fields)"
+            )
     return Plan(tuple(targets))
 
 
@@ -314,11 +355,15 @@ def restore(
             f"{busy.path} {busy.finding}: stop the gateway first (systemctl stop hallops-gateway), then restore"
         )
     suffix = f".before-restore-{now.astimezone(UTC).strftime(STAMP)}"
+    owners = _owners(where.db.parent)
     staged: list[tuple[Entry, Path, Path]] = []
     try:
+        for entry, target in where.targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _check_folder(target, database=entry.role == "database")
+        _check_room(where)
         with tarfile.open(archive, mode="r:") as tar:
             for entry, target in where.targets:
-                target.parent.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(prefix=f".{target.name}.restoring-", dir=target.parent)
                 temp = Path(name)
                 staged.append((entry, target, temp))
@@ -327,17 +372,23 @@ def restore(
                         raise BackupError(f"{archive}: {entry.path} changed while it was read: nothing was restored")
                     f.flush()
                     os.fsync(f.fileno())
-                _set_owner(temp, entry)
+                    _set_owner(f.fileno(), entry, owners)
                 say(f"checked {entry.path} ({entry.size:,} bytes)")
-        mark = _mark(staged, cloud)
+        mark = _mark(staged, cloud, archive)
         if mark is not None:
             say(
                 "cloud outbox: marked restored; the gateway sends nothing to the cloud until the cloud has said what "
                 f"it holds (each stream's last number here: {mark or 'none yet'})"
             )
-    except BaseException:
+    except BaseException as exc:
         for _, _, temp in staged:
             temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BackupError(
+                f"the files could not be staged beside their targets: {_oserror(exc)}: nothing was restored"
+            ) from exc
+        if isinstance(exc, sqlite3.Error):
+            raise BackupError(f"{archive}: the database in it cannot be opened ({exc}): nothing was restored") from exc
         raise
     moved: list[Moved] = []
     placed: list[Path] = []
@@ -360,20 +411,29 @@ def restore(
     except OSError as exc:  # (a full disk cannot stop a rename; a read-only folder, a file made immutable can)
         for _, _, temp in staged:
             temp.unlink(missing_ok=True)
-        back = "; ".join([*(f"rm {p}" for p in placed), *(f"mv {m.aside} {m.path}" for m in moved)]) or "nothing"
+        back = (
+            "; ".join([*(f"rm {_q(p)}" for p in placed), *(f"mv {_q(m.aside)} {_q(m.path)}" for m in moved)])
+            or "nothing"
+        )
         raise BackupError(
             f"the restore stopped halfway: {exc.strerror or exc} ({exc.filename}). To put back what it changed: {back}"
         ) from exc
     return moved
 
 
-def _mark(staged: list[tuple[Entry, Path, Path]], cloud: bool) -> dict[str, int] | None:
-    """Mark the staged database restored for the cloud outbox, before it takes the live file's place: when the hall
-    has a cloud or the file holds cloud streams (a hall that never had one is left byte for byte as backed up)."""
+def _mark(staged: list[tuple[Entry, Path, Path]], cloud: bool, archive: Path) -> dict[str, int] | None:
+    """Check the staged database (`PRAGMA quick_check`), then mark it restored for the cloud outbox, before it takes
+    the live file's place: when the hall has a cloud or the file holds cloud streams (a hall that never had one is
+    left byte for byte as backed up). BackupError for a file that is not a sound SQLite database."""
     for entry, _target, temp in staged:
         if entry.role == "database":
             db = sqlite3.connect(temp, isolation_level=None)
             try:
+                found = [str(r[0]) for r in db.execute("PRAGMA quick_check(5)")]
+                if found != ["ok"]:
+                    raise BackupError(
+                        f"{archive}: its database fails quick_check ({'; '.join(found)}): nothing was restored"
+                    )
                 if cloud or has_cloud_streams(db):
                     return mark_restored(db)
             finally:
@@ -381,8 +441,67 @@ def _mark(staged: list[tuple[Entry, Path, Path]], cloud: bool) -> dict[str, int]
     return None
 
 
-def _set_owner(path: Path, entry: Entry) -> None:
-    os.chmod(path, entry.mode & 0o7777)
+def _q(path: Path | str) -> str:
+    return shlex.quote(str(path))
+
+
+def _oserror(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device{where}: free space (`df -h`), then restore again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{exc.strerror}{where}: a restore writes the database and the configuration; run it as root (sudo)"
+    return f"{exc.strerror or exc}{where}"
+
+
+def _owners(data: Path) -> tuple[set[int], set[int]]:
+    """The owners a restored file may get: root, and the owner (and group) of the data folder."""
+    try:
+        st = data.stat()
+    except OSError:
+        return {0}, {0}
+    return {0, st.st_uid}, {0, st.st_gid}
+
+
+def _check_folder(target: Path, *, database: bool) -> None:
+    """Refuse a target whose folder is a symlink, or (as root) whose folder another user can write, but for the
+    database's own folder (the gateway's, named by this box's configuration)."""
+    parent = target.parent
+    if parent.is_symlink():
+        raise BackupError(f"the folder {parent} (for {target}) is a symbolic link: refused")
+    if os.geteuid() != 0 or database:
+        return
+    st = parent.stat()
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        raise BackupError(
+            f"the folder {parent} (for {target}) can be written by a user other than root "
+            f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:04o}): refused. Make it root's "
+            f"(chown root: {_q(parent)}; chmod go-w {_q(parent)}), then restore again"
+        )
+
+
+def _check_room(where: Plan) -> None:
+    """Refuse before staging when a file system has less free space than the files staged on it (plus 1 MiB)."""
+    need: dict[int, tuple[Path, int]] = {}
+    for entry, target in where.targets:
+        dev = target.parent.stat().st_dev
+        folder, size = need.get(dev, (target.parent, 0))
+        need[dev] = (folder, size + entry.size)
+    for folder, size in need.values():
+        fs = os.statvfs(folder)
+        free = fs.f_bavail * fs.f_frsize
+        if free < size + (1 << 20):
+            raise BackupError(
+                f"{folder} has {free:,} bytes free and the restore needs {size:,} there: free space "
+                f"(`df -h {_q(folder)}`), then restore again; nothing was changed"
+            )
+
+
+def _set_owner(fd: int, entry: Entry, owners: tuple[set[int], set[int]]) -> None:
+    """The recorded mode without set-id or sticky bits; as root, the recorded owner and group only when root or the
+    data folder's (else root)."""
+    mode = entry.mode & 0o755
+    os.fchmod(fd, mode)
     if os.geteuid() != 0:
         return
     try:
@@ -394,8 +513,8 @@ def _set_owner(path: Path, entry: Entry) -> None:
     except KeyError:
         gid = entry.gid
     with contextlib.suppress(OSError):
-        os.chown(path, uid, gid)
-    os.chmod(path, entry.mode & 0o7777)  # (chown clears set-id bits)
+        os.fchown(fd, uid if uid in owners[0] else 0, gid if gid in owners[1] else 0)
+    os.fchmod(fd, mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,9 +558,9 @@ def archived(archive: Path, manifest: Manifest) -> Present:
 def undo_lines(moved: list[Moved], where: Plan) -> Iterator[str]:
     """The shell commands that put back what the restore replaced (the gateway stopped)."""
     back = {m.path for m in moved}
-    yield f"rm -f {where.db}-wal {where.db}-shm"
+    yield f"rm -f {_q(f'{where.db}-wal')} {_q(f'{where.db}-shm')}"
     for _, path in where.targets:
         if path not in back:
-            yield f"rm {path}"
+            yield f"rm {_q(path)}"
     for m in moved:
-        yield f"mv {m.aside} {m.path}"
+        yield f"mv {_q(m.aside)} {_q(m.path)}"
