@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -71,9 +71,17 @@ def make_ca(out: Path, hall: str, *, days: int = CA_DAYS, force: bool = False) -
 
 
 def make_broker(
-    ca: Path, out: Path, hosts: Sequence[str], ips: Sequence[str], *, days: int = LEAF_DAYS, force: bool = False
+    ca: Path,
+    out: Path,
+    hosts: Sequence[str],
+    ips: Sequence[str],
+    *,
+    days: int = LEAF_DAYS,
+    force: bool = False,
+    name: str = BROKER_NAME,
 ) -> Pair:
-    """The broker's certificate for the names and addresses clients use to reach it (`out`/broker.crt, .key)."""
+    """The broker's certificate for the names and addresses clients use to reach it (`out`/broker.crt, .key; `name`
+    in place of broker)."""
     if not hosts and not ips:
         raise CertificateError("name at least one --host or --ip: clients check that the broker's certificate has it")
     names: list[x509.GeneralName] = []
@@ -91,7 +99,7 @@ def make_broker(
     return _issue(
         ca,
         out,
-        BROKER_NAME,
+        name,
         (hosts or ips)[0],
         ExtendedKeyUsageOID.SERVER_AUTH,
         x509.SubjectAlternativeName(names),
@@ -115,6 +123,18 @@ def hall_of(ca: Path) -> str:
     """The hall a CA (made by `make_ca`) was made for."""
     cert, _ = _load_ca(ca)
     return _hall(cert)
+
+
+def issued_by(certificate: Path, ca_certificate: Path) -> bool:
+    """Whether `certificate` was signed by the CA whose certificate is `ca_certificate` (False for a file that is not
+    a PEM certificate)."""
+    try:
+        cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+        ca = x509.load_pem_x509_certificate(ca_certificate.read_bytes())
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _issue(
@@ -252,4 +272,4 @@ def _replace(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
-__all__ = ["CertificateError", "Pair", "hall_of", "make_broker", "make_ca", "make_device"]
+__all__ = ["CertificateError", "Pair", "hall_of", "issued_by", "make_broker", "make_ca", "make_device"]

@@ -83,7 +83,7 @@ check_deb() {
   if dpkg-query -W -f '${db:Status-Status}' hallops 2>/dev/null | grep -qv '^not-installed$'; then
     fail "hallops is installed (or its configuration is left) on this machine already: dpkg -P hallops first"
   fi
-  for left in /etc/hallops /var/lib/hallops /opt/hallops /etc/mosquitto/hallops.passwd /etc/mosquitto/certs/broker.crt; do
+  for left in /etc/hallops /var/lib/hallops /opt/hallops /etc/mosquitto/hallops.passwd /etc/mosquitto/certs/hallops-broker.crt; do
     [ ! -e "$left" ] || fail "$left exists: this check would mix its files with yours"
   done
   trap 'stop_started; dpkg -P hallops >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
@@ -165,7 +165,7 @@ check_deb() {
 
   dpkg -P hallops || fail "dpkg -P"
   for gone in /etc/hallops /var/lib/hallops /opt/hallops /etc/mosquitto/hallops.passwd /etc/mosquitto/hallops.acl \
-    /etc/mosquitto/hallops.conf /etc/mosquitto/certs/broker.key; do
+    /etc/mosquitto/hallops.conf /etc/mosquitto/certs/hallops-broker.key; do
     [ ! -e "$gone" ] || fail "dpkg -P left $gone"
   done
   ! getent passwd hallops >/dev/null || fail "dpkg -P left the hallops user"

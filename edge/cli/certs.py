@@ -68,7 +68,7 @@ def cmd_certs(args: argparse.Namespace) -> int:
 def _next_steps(args: argparse.Namespace, pair: Pair, hall: str) -> str:
     if args.action == "ca":
         return (
-            f"the CA of hall {hall}. Give {pair.certificate} to the broker ({CERTS}/ca.crt) and to every client "
+            f"the CA of hall {hall}. Give {pair.certificate} to the broker ({CERTS}/hallops-ca.crt) and to every client "
             f"(tls_ca, --tls-ca, --cafile); keep {pair.key} off the box, with whoever makes the certificates"
         )
     if args.action == "broker":
@@ -77,9 +77,9 @@ def _next_steps(args: argparse.Namespace, pair: Pair, hall: str) -> str:
         url = f"mqtts://{f'[{first}]' if ':' in first else first}:8883"
         return (
             f"clients may dial the broker as {names} ({url}). On the box:\n"
-            f"  sudo install -D -m 644 {args.ca / 'ca.crt'} {CERTS}/ca.crt\n"
-            f"  sudo install -m 644 {pair.certificate} {CERTS}/broker.crt\n"
-            f"  sudo install -m 640 -g mosquitto {pair.key} {CERTS}/broker.key\n"
+            f"  sudo install -D -m 644 {args.ca / 'ca.crt'} {CERTS}/hallops-ca.crt\n"
+            f"  sudo install -m 644 {pair.certificate} {CERTS}/hallops-broker.crt\n"
+            f"  sudo install -m 640 -g mosquitto {pair.key} {CERTS}/hallops-broker.key\n"
             "  sudo systemctl restart mosquitto"
         )
     where = {

@@ -21,7 +21,6 @@ import grp
 import os
 import pwd
 import re
-import shutil
 import socket
 import time
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ SOURCE_EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "gateway.examp
 GATEWAY_USER = "hallops-gateway"  # the gateway's broker user name, as docs/deploy.md names it
 BROKER_CONF = "hallops.conf"  # in --broker-etc: the hardened broker configuration the package installs
 BROKER_GROUP = "mosquitto"
+BROKER_CERT_NAME = "hallops-broker"  # in --broker-etc/certs, beside hallops-ca.crt: never the admin's own files
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,18 @@ class Paths:
     @property
     def certs(self) -> Path:
         return self.broker_etc / "certs"
+
+    @property
+    def broker_ca(self) -> Path:
+        return self.certs / "hallops-ca.crt"
+
+    @property
+    def broker_cert(self) -> Path:
+        return self.certs / f"{BROKER_CERT_NAME}.crt"
+
+    @property
+    def broker_key(self) -> Path:
+        return self.certs / f"{BROKER_CERT_NAME}.key"
 
     @property
     def passwd(self) -> Path:
@@ -247,7 +259,12 @@ def _administrator(db: Path, configured: Mapping[str, Account], name: str, passw
 
 def _admin_password(password_file: Path | None) -> str | None:
     if password_file is None:
-        say("  administrator  the first administrator's password (at least 12 characters, not a common one):")
+        from edge.passwords import MIN_DISTINCT_CHARS, MIN_PASSWORD_CHARS  # noqa: PLC0415
+
+        say(
+            f"  administrator  the first administrator's password (at least {MIN_PASSWORD_CHARS} characters, "
+            f"{MIN_DISTINCT_CHARS} different ones, not a common one, not the user name):"
+        )
         return read_password("hallops setup")
     try:
         password = password_file.read_text(encoding="utf-8").split("\n", 1)[0].rstrip("\r")
@@ -262,16 +279,19 @@ def _admin_password(password_file: Path | None) -> str | None:
 
 def _certificates(paths: Paths, hall: str, hosts: list[str], ips: list[str], *, renew: bool) -> bool:
     """The hall's CA in --etc/ca (ca.key private), the broker's certificate and the CA's copy where mosquitto reads
-    them (deploy/mosquitto/hallops.conf): broker.key readable by the mosquitto group only."""
+    them (deploy/mosquitto/hallops.conf), under hallops' own names (`hallops-ca.crt`, `hallops-broker.crt`, `.key`):
+    the key readable by the mosquitto group only. A file of those names that setup did not make (a different CA, a
+    certificate the hall's CA did not sign) is left as it is and the step fails with a sentence."""
     from edge import certificates  # noqa: PLC0415 - cryptography
 
+    ca_cert = paths.ca / "ca.crt"
     try:
-        if (paths.ca / "ca.crt").exists():
+        if ca_cert.exists():
             made = certificates.hall_of(paths.ca)
             if made != hall:
                 say(f"hallops setup: the CA in {paths.ca} is hall {made}'s, not {hall}'s: move it aside first")
                 return False
-            say(f"  CA             {paths.ca / 'ca.crt'}: kept")
+            say(f"  CA             {ca_cert}: kept")
         else:
             pair = certificates.make_ca(paths.ca, hall)
             say(f"  CA             {pair.certificate}: made; {pair.key} signs every certificate of the hall:")
@@ -280,21 +300,47 @@ def _certificates(paths: Paths, hall: str, hosts: list[str], ips: list[str], *, 
             if not folder.exists():
                 folder.mkdir()
                 os.chmod(folder, 0o755)
-        shutil.copyfile(paths.ca / "ca.crt", paths.certs / "ca.crt")
-        os.chmod(paths.certs / "ca.crt", 0o644)
-        if (paths.certs / "broker.crt").exists() and not renew:
-            say(f"  broker TLS     {paths.certs / 'broker.crt'}: kept (--renew-broker-cert to make it again)")
+        if not _copy_ca(ca_cert, paths.broker_ca):
+            return False
+        if paths.broker_cert.exists() and not renew:
+            if not certificates.issued_by(paths.broker_cert, ca_cert):
+                say(
+                    f"hallops setup: {paths.broker_cert} was not signed by the hall's CA {ca_cert}: devices would "
+                    "not trust the broker. Move it aside, or make it again with --renew-broker-cert"
+                )
+                return False
+            say(f"  broker TLS     {paths.broker_cert}: kept (--renew-broker-cert to make it again)")
         else:
             names = hosts or [socket.gethostname(), "localhost"]
             addresses = ips or ["127.0.0.1"]
-            pair = certificates.make_broker(paths.ca, paths.certs, names, addresses, force=renew)
+            pair = certificates.make_broker(paths.ca, paths.certs, names, addresses, force=renew, name=BROKER_CERT_NAME)
             say(f"  broker TLS     {pair.certificate}: made for {', '.join([*names, *addresses])}")
             if not hosts and not ips:
                 say("                 devices must dial one of these: add --host NAME / --ip ADDR --renew-broker-cert")
-        _broker_readable(paths.certs / "broker.key")
+        _broker_readable(paths.broker_key)
     except certificates.CertificateError as exc:
         say(f"hallops setup: {exc}")
         return False
+    return True
+
+
+def _copy_ca(ca_cert: Path, copy: Path) -> bool:
+    """The CA's certificate where mosquitto reads it; a different file already there is not replaced."""
+    data = ca_cert.read_bytes()
+    if copy.exists():
+        if copy.read_bytes() != data:
+            say(
+                f"hallops setup: {copy} is there and is not the hall's CA {ca_cert}: left as it is. Move it aside "
+                "(and the broker's certificate beside it), then run hallops setup again"
+            )
+            return False
+        say(f"  broker CA      {copy}: kept")
+        return True
+    fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(copy, 0o644)
+    say(f"  broker CA      {copy}: copied from {ca_cert}")
     return True
 
 

@@ -115,11 +115,14 @@ def test_the_compose_broker_runs_signs_in_the_gateway_and_reports_its_health(tmp
         password = registry.add("hallops-gateway", "gateway", "county-01")
         ca = make_ca(tmp_path / "ca", "county-01")
         issued = make_broker(tmp_path / "ca", tmp_path / "broker", ["localhost"], [HOST])
-        for source, name, mode in ((ca.certificate, "ca.crt", 0o644), (issued.certificate, "broker.crt", 0o644)):
+        for source, name, mode in (
+            (ca.certificate, "hallops-ca.crt", 0o644),
+            (issued.certificate, "hallops-broker.crt", 0o644),
+        ):
             shutil.copyfile(source, certs / name)
             _readable_by_broker(certs / name, mode)
-        shutil.copyfile(issued.key, certs / "broker.key")
-        _readable_by_broker(certs / "broker.key", 0o640)
+        shutil.copyfile(issued.key, certs / "hallops-broker.key")
+        _readable_by_broker(certs / "hallops-broker.key", 0o640)
         tls_port = free_port()
         broker.config.write_text(_container_config(broker, auth, certs, tls_port), encoding="utf-8")
         broker.start()

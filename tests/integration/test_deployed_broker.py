@@ -90,9 +90,9 @@ def deployed_broker(
         issued = make_broker(ca_dir, tmp_path / f"broker-{broker.port}", ["localhost"], [HOST])
         certs = files / "certs"
         certs.mkdir(mode=0o755)
-        _install(ca, certs / "ca.crt", 0o644)
-        _install(issued.certificate, certs / "broker.crt", 0o644)
-        _install(issued.key, certs / "broker.key", 0o640)
+        _install(ca, certs / "hallops-ca.crt", 0o644)
+        _install(issued.certificate, certs / "hallops-broker.crt", 0o644)
+        _install(issued.key, certs / "hallops-broker.key", 0o640)
         tls_port = free_port()
         certificate_port = free_port() if client_certificates else None
         broker.config.write_text(

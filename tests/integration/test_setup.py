@@ -154,3 +154,59 @@ def test_setup_keeps_an_existing_configuration_of_another_hall(tmp_path: Path) -
     )  # fmt: skip
     assert done.returncode == 2 and f"is for hall {hall_in_file}, not county-99" in done.stderr
     assert (etc / "gateway.yaml").read_text() == f"hall:\n  id: {hall_in_file}\n"
+
+
+def test_setup_leaves_the_admins_own_broker_files_alone_and_refuses_what_it_did_not_make(tmp_path: Path) -> None:
+    from edge.certificates import issued_by, make_broker, make_ca  # noqa: PLC0415
+
+    etc, data, broker_etc = tmp_path / "etc", tmp_path / "data", tmp_path / "mosquitto"
+    certs = broker_etc / "certs"
+    certs.mkdir(parents=True)
+    mine = {certs / name: f"the admin's own {name}\n".encode() for name in ("ca.crt", "broker.crt", "broker.key")}
+    for path, body in mine.items():
+        path.write_bytes(body)
+    password_file = tmp_path / "admin-password"
+    password_file.write_text(PASSWORD + "\n")
+    common = ["--etc", str(etc), "--data", str(data), "--broker-etc", str(broker_etc), "--user", getpass.getuser()]
+    common += ["--min-free-gb", "0.001"]
+
+    done = setup("--hall", HALL, *common, "--admin-password-file", str(password_file))
+    assert done.returncode == 0, done.stderr
+    assert {p: p.read_bytes() for p in mine} == mine  # the admin's files: untouched
+    assert (certs / "hallops-ca.crt").read_bytes() == (etc / "ca" / "ca.crt").read_bytes()
+    assert issued_by(certs / "hallops-broker.crt", etc / "ca" / "ca.crt")
+    shipped = (ROOT / "deploy" / "mosquitto" / "hallops.conf").read_text()
+    for name in ("hallops-ca.crt", "hallops-broker.crt", "hallops-broker.key"):
+        assert f"/etc/mosquitto/certs/{name}" in shipped, name  # what the broker reads is what setup wrote
+
+    # a broker certificate another CA signed: not kept quietly, not replaced without --renew-broker-cert
+    other = make_ca(tmp_path / "other-ca", "county-99")
+    stranger = make_broker(tmp_path / "other-ca", tmp_path / "stranger", ["localhost"], ["127.0.0.1"])
+    (certs / "hallops-broker.crt").write_bytes(stranger.certificate.read_bytes())
+    refused = setup(*common)
+    assert refused.returncode == 1, refused.stderr
+    assert f"{certs / 'hallops-broker.crt'} was not signed by the hall's CA" in refused.stderr
+    assert "not finished" in refused.stderr and "done." not in refused.stderr
+    assert (certs / "hallops-broker.crt").read_bytes() == stranger.certificate.read_bytes()
+    renewed = setup(*common, "--renew-broker-cert")
+    assert renewed.returncode == 0, renewed.stderr
+    assert issued_by(certs / "hallops-broker.crt", etc / "ca" / "ca.crt")
+
+    # a hallops-ca.crt that is not the hall's CA: left as it is, with a sentence and exit 1
+    (certs / "hallops-ca.crt").write_bytes(other.certificate.read_bytes())
+    different = setup(*common)
+    assert different.returncode == 1, different.stderr
+    assert f"{certs / 'hallops-ca.crt'} is there and is not the hall's CA" in different.stderr
+    assert (certs / "hallops-ca.crt").read_bytes() == other.certificate.read_bytes()
+    assert {p: p.read_bytes() for p in mine} == mine
+
+
+def test_the_password_prompt_states_the_policy_it_enforces(tmp_path: Path) -> None:
+    from edge.passwords import MIN_PASSWORD_CHARS  # noqa: PLC0415
+
+    common = ["--hall", HALL, "--etc", str(tmp_path / "etc"), "--data", str(tmp_path / "data")]
+    common += ["--broker-etc", str(tmp_path / "mosquitto"), "--user", getpass.getuser(), "--min-free-gb", "0.001"]
+    shortest = "Kq7#vLm2Xp"[:MIN_PASSWORD_CHARS]  # as long as the prompt says is enough, no longer
+    done = setup(*common, stdin=shortest + "\n")
+    assert f"at least {MIN_PASSWORD_CHARS} characters" in done.stderr, done.stderr
+    assert done.returncode == 0 and "administrator  admin: added" in done.stderr, done.stderr

@@ -168,7 +168,7 @@ def test_the_command_says_what_it_wrote_and_where_it_goes(tmp_path: Path, capsys
     assert main(["certs", "device", "--ca", str(ca), "--out", str(out), "window", "W01"]) == 0
     said = capsys.readouterr().err
     assert f"wrote {ca / 'ca.key'} (private: mode 600)" in said
-    assert f"sudo install -m 640 -g mosquitto {out / 'broker.key'} /etc/mosquitto/certs/broker.key" in said
+    assert f"sudo install -m 640 -g mosquitto {out / 'broker.key'} /etc/mosquitto/certs/hallops-broker.key" in said
     assert "(mqtts://box.lan:8883)" in said
     assert "hallops devices add W01 --type window --hall county-01" in said
     assert common_name(out / "W01.crt") == "W01"
