@@ -119,3 +119,33 @@ def test_the_wheels_install_the_application_without_network(built: tuple[Path, P
     assert shown.returncode == 0 and "--admin-password-file" in shown.stdout
     imported = run(str(venv / "bin/python"), "-c", "import cv2, onnxruntime, numpy, psycopg, edge.gateway")
     assert imported.returncode == 0, imported.stderr
+
+
+def test_the_offline_bundle_installs_from_a_folder_with_a_space(tmp_path: Path) -> None:
+    """install.sh shows apt-get the bundle it sits in, wherever it was unpacked ("/media/usb disk/…"); --simulate
+    makes apt-get only say what it would install. The bundle here: a small .deb named hallops and its index."""
+    if os.geteuid() != 0:
+        pytest.fail("install.sh runs as root (sudo ./install.sh); run this test as root")
+    bundle = tmp_path / "usb disk" / "hallops offline"
+    bundle.mkdir(parents=True)
+    tree = tmp_path / "tree"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        "Package: hallops\nVersion: 0.0.1-1\nArchitecture: all\nMaintainer: test <test@example.invalid>\n"
+        "Description: the offline bundle's test package\n"
+    )
+    built = run("dpkg-deb", "--build", "--root-owner-group", str(tree), str(bundle / "hallops_0.0.1-1_all.deb"))
+    assert built.returncode == 0, built.stderr
+    index = subprocess.run(
+        ["dpkg-scanpackages", "--multiversion", "."], cwd=bundle, capture_output=True, text=True, check=True
+    )
+    (bundle / "Packages").write_text(index.stdout)
+    (bundle / "install.sh").write_bytes((ROOT / "packaging" / "offline-install.sh").read_bytes())
+    (bundle / "install.sh").chmod(0o755)
+
+    done = run(str(bundle / "install.sh"), "--simulate", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^Inst hallops \(0\.0\.1-1 ", done.stdout, re.MULTILINE), done.stdout
+    assert "nothing was installed" in done.stderr
+    wrong = run(str(bundle / "install.sh"), "--yes-please", timeout=120)
+    assert wrong.returncode == 1 and "unknown option '--yes-please'" in wrong.stderr
