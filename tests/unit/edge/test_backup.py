@@ -5,20 +5,27 @@ place, another hall's backup, a newer schema, a truncated file, a database a pro
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import os
+import pwd
+import shlex
 import sqlite3
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from edge.backup import MANIFEST, rotate
+from edge.backup import MANIFEST, BackupError, Entry, _advice, rotate
 from edge.cli import main
+from edge.restore import Moved, Plan, plan, present, undo_lines, verify
 from edge.store import Store
 from edge.store.schema import VERSION
 
@@ -334,3 +341,187 @@ def test_a_restore_stopped_halfway_says_how_to_put_things_back(
     assert f"mv {aside} {box.db}" in err and f"rm {box.db}" in err  # the way back, said
     assert not list(box.root.rglob("*.restoring-*"))  # nothing half-written left behind
     assert marker(aside) == "after"  # and the replaced file kept
+
+
+# -- a tampered archive (written by anyone who can write the backups folder) -------------------------------------
+
+
+def tamper(out: Path, change: Callable[[dict[str, Any], dict[str, bytes]], None]) -> None:
+    """Rewrite the archive after `change(manifest, parts)`, with every checksum and size made right again."""
+    parts = members(out)
+    manifest = json.loads(parts[MANIFEST])
+    change(manifest, parts)
+    for e in manifest["files"]:
+        e.update(size=len(parts[e["member"]]), sha256=hashlib.sha256(parts[e["member"]]).hexdigest())
+    parts[MANIFEST] = json.dumps(manifest).encode()
+    rewrite(out, {MANIFEST: parts.pop(MANIFEST), **parts})
+
+
+def entry_of(manifest: dict[str, Any], role: str) -> dict[str, Any]:
+    return next(e for e in manifest["files"] if e["role"] == role)
+
+
+def test_a_file_named_only_by_a_string_field_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    evil = box.root / "outside" / "evil"
+
+    def change(manifest: dict[str, Any], parts: dict[str, bytes]) -> None:
+        cfg = entry_of(manifest, "config")
+        parts[cfg["member"]] = parts[cfg["member"]].replace(
+            b"hall: {id: h1}", f"hall: {{id: h1, name: '{evil}'}}".encode()
+        )
+        manifest["files"].append(dict(cfg, role="file", path=str(evil), member=f"files{evil}", mode=0o4755))
+        parts[f"files{evil}"] = b"#!/bin/sh\nid\n"
+
+    tamper(out, change)
+    assert f"{evil} is not a file its configuration names" in refused(box, out, capsys)
+    assert not evil.exists()
+
+
+def test_set_id_bits_are_never_restored_and_writable_modes_are_refused(
+    box: Box, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = backup(box)
+    tamper(out, lambda m, _p: next(e for e in m["files"] if e["path"] == str(box.password)).update(mode=0o666))
+    assert "mode 0666 lets other users write" in refused(box, out, capsys)
+    tamper(out, lambda m, _p: next(e for e in m["files"] if e["path"] == str(box.password)).update(mode=0o6755))
+    assert restore(box, out) == 0
+    assert box.password.stat().st_mode & 0o7777 == 0o755  # no setuid, no setgid
+
+
+def test_the_database_goes_only_where_this_box_keeps_it(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    elsewhere = box.root / "outside" / "passwd"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("root:x:0:0::/root:/bin/bash\n")
+
+    def change(manifest: dict[str, Any], parts: dict[str, bytes]) -> None:
+        db = entry_of(manifest, "database")
+        parts["database/passwd"] = parts.pop(db["member"])
+        db.update(path=str(elsewhere), member="database/passwd")
+
+    tamper(out, change)
+    set_marker(box.db, "after")
+    assert restore(box, out) == 0
+    assert elsewhere.read_text() == "root:x:0:0::/root:/bin/bash\n"
+    assert marker(box.db) == "before"
+
+
+def test_a_new_box_takes_the_database_at_the_default_place_only(box: Box, tmp_path: Path) -> None:
+    out = backup(box)
+    manifest = verify(out)
+    new = tmp_path / "new" / "gateway.yaml"
+    with pytest.raises(BackupError, match=f"keeps the database at {box.db}, and this box keeps it at /var/lib/hallops"):
+        plan(manifest, out, db=present(new).db, config=new)
+    where = plan(manifest, out, db=present(new).db, config=new, default_db=box.db)
+    assert where.db == box.db
+
+
+def test_a_backup_that_keeps_its_database_elsewhere_is_refused_naming_both(
+    box: Box, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = backup(box)
+    here = box.root / "srv" / "hallops.db"
+    box.config.write_text(box.config.read_text().replace(str(box.db), str(here)))
+    before = box.config.read_text()
+    err = refused(box, out, capsys)
+    assert f"keeps the database at {box.db}, and this box keeps it at {here}" in err
+    assert box.config.read_text() == before and not here.exists()
+
+
+def test_a_symlinked_target_folder_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    real = box.root / "etc-real"
+    (box.root / "etc").rename(real)
+    (box.root / "etc").symlink_to(real)
+    out = backup(box)
+    assert f"the folder {box.root / 'etc'} (for {box.config}) is a symbolic link" in refused(box, out, capsys)
+
+
+def test_as_root_a_target_folder_others_can_write_is_refused(
+    box: Box, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = backup(box)
+    (box.root / "etc").chmod(0o777)
+    monkeypatch.setattr("edge.restore.os.geteuid", lambda: 0)
+    assert "can be written by a user other than root" in refused(box, out, capsys)
+    assert marker(box.db) == "before" and not list(box.root.rglob("*.before-restore-*"))
+
+
+def test_a_sparse_member_and_a_size_other_than_the_manifests_are_refused(
+    box: Box, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = backup(box)
+    parts = members(out)
+    name = next(n for n in parts if n.endswith("mqtt.pass"))
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tar:
+        for n, data in parts.items():
+            info = tarfile.TarInfo(n)
+            info.size = len(data)
+            if n == name:
+                info.type = tarfile.GNUTYPE_SPARSE
+            tar.addfile(info, io.BytesIO(data))
+    assert "(or is a sparse one)" in refused(box, out, capsys)
+    parts[name] += b"x"
+    rewrite(out, parts)
+    assert f"the member {name!r} is {len(parts[name]):,} bytes, its manifest says" in refused(box, out, capsys)
+
+
+def test_a_database_member_that_is_not_sqlite_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    tamper(out, lambda m, p: p.update({entry_of(m, "database")["member"]: b"not a database at all"}))
+    assert "the database in it cannot be opened" in refused(box, out, capsys)
+    assert marker(box.db) == "before" and not list(box.root.rglob("*.restoring-*"))
+
+
+def test_a_full_disk_is_a_refusal_before_or_while_staging(
+    box: Box, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = backup(box)
+    set_marker(box.db, "after")
+    real = os.statvfs
+    monkeypatch.setattr("edge.restore.os.statvfs", lambda p: os.statvfs_result((4096, 4096, 10, 1, 1, 0, 0, 0, 0, 255)))
+    assert "bytes free and the restore needs" in refused(box, out, capsys)
+    monkeypatch.setattr("edge.restore.os.statvfs", real)
+
+    def full(_fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("edge.restore.os.fsync", full)
+    assert "no space left on the device" in refused(box, out, capsys)
+    assert marker(box.db) == "after" and not list(box.root.rglob("*.restoring-*"))
+
+
+def test_the_undo_commands_are_shell_quoted(tmp_path: Path) -> None:
+    db = tmp_path / "数据 dir" / "hallops.db"
+    pw = tmp_path / "etc" / "密码 $(id).pass"
+    aside = db.with_name("hallops.db.before-restore-T")
+    entry = Entry("database", str(db), "database/hallops.db", 0, "0" * 64, 0o600, 0, 0, "root", "root")
+    lines = list(undo_lines([Moved(db, aside)], Plan(((entry, db), (dataclasses.replace(entry, role="file"), pw)))))
+    assert [shlex.split(line) for line in lines] == [
+        ["rm", "-f", f"{db}-wal", f"{db}-shm"],
+        ["rm", str(pw)],
+        ["mv", str(aside), str(db)],
+    ]
+
+
+def test_a_writer_never_truncates_another_writers_partial_archive(box: Box) -> None:
+    other = box.backups / ".one.tar.partial"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"another gateway's archive, half written")
+    out = backup(box)
+    assert other.read_bytes() == b"another gateway's archive, half written"
+    assert verify(out).hall == HALL
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_backup_made_by_root_belongs_to_the_data_folders_owner(box: Box) -> None:
+    nobody = pwd.getpwnam("nobody")
+    os.chown(box.db.parent, nobody.pw_uid, nobody.pw_gid)
+    out = backup(box)
+    assert (out.parent.stat().st_uid, out.stat().st_uid) == (nobody.pw_uid, nobody.pw_uid)
+
+
+def test_a_pre_upgrade_backup_refused_a_folder_says_whose_it_is(tmp_path: Path) -> None:
+    advice = _advice(PermissionError(13, "Permission denied"), tmp_path)
+    assert "cannot write" in advice and "chown" in advice and "Free space" not in advice
+    assert "Free space" in _advice(OSError(28, "No space left on device"), tmp_path)
