@@ -525,3 +525,14 @@ def test_a_pre_upgrade_backup_refused_a_folder_says_whose_it_is(tmp_path: Path) 
     advice = _advice(PermissionError(13, "Permission denied"), tmp_path)
     assert "cannot write" in advice and "chown" in advice and "Free space" not in advice
     assert "Free space" in _advice(OSError(28, "No space left on device"), tmp_path)
+
+
+def test_a_restore_warns_that_the_brokers_password_file_may_hold_unknown_devices(
+    box: Box, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = backup(box)
+    capsys.readouterr()
+    assert restore(box, out) == 0
+    err = capsys.readouterr().err
+    assert "may still log in to the broker though the restored registry does not know it" in err
+    assert "mosquitto_passwd -D /etc/mosquitto/hallops.passwd" in err
