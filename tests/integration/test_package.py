@@ -149,3 +149,71 @@ def test_the_offline_bundle_installs_from_a_folder_with_a_space(tmp_path: Path) 
     assert "nothing was installed" in done.stderr
     wrong = run(str(bundle / "install.sh"), "--yes-please", timeout=120)
     assert wrong.returncode == 1 and "unknown option '--yes-please'" in wrong.stderr
+
+
+def _wheel(folder: Path, version: str) -> Path:
+    """A small hallops wheel whose `hallops` command says its version (pip installs it as it would the real one)."""
+    import base64  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    dist = f"hallops-{version}.dist-info"
+    files = {
+        "hallops_probe.py": f"def main():\n    print('hallops {version}')\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: hallops\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist}/entry_points.txt": "[console_scripts]\nhallops = hallops_probe:main\n",
+    }
+    record = ""
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record += f"{name},sha256={digest},{len(text.encode())}\n"
+    record += f"{dist}/RECORD,,\n"
+    path = folder / f"hallops-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in (*files.items(), (f"{dist}/RECORD", record)):
+            z.writestr(name, text)
+    return path
+
+
+def test_postinst_keeps_the_working_application_when_the_new_one_cannot_be_installed(tmp_path: Path) -> None:
+    """packaging/postinst on a box of the test's own (a mount namespace: a copy of /etc, /opt and /var/lib of its
+    own): an upgrade whose wheels pip cannot install leaves the installed application working and fails with a
+    sentence; an upgrade that works replaces it and leaves nothing aside."""
+    if os.geteuid() != 0:
+        pytest.fail("postinst runs as root; run this test as root")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "1.0.0")
+    (tmp_path / "etc").mkdir()
+    script = f"""
+set -e
+mount --make-rprivate /
+cp -a /etc/. {tmp_path}/etc/
+mount --bind {tmp_path}/etc /etc
+mount -t tmpfs none /opt
+mount -t tmpfs none /var/lib
+mkdir -p /opt/hallops
+cp -a {wheels} /opt/hallops/wheels
+sh {ROOT}/packaging/postinst configure >/dev/null 2>&1
+echo "first: $(/opt/hallops/venv/bin/hallops)"
+rm /opt/hallops/wheels/*.whl
+echo "not a wheel" > /opt/hallops/wheels/hallops-2.0.0-py3-none-any.whl
+if sh {ROOT}/packaging/postinst configure; then echo "broken: 0"; else echo "broken: $?"; fi
+echo "after broken: $(/opt/hallops/venv/bin/hallops) aside: $(ls -d /opt/hallops/venv.* 2>/dev/null | wc -l)"
+rm /opt/hallops/wheels/*.whl
+cp {wheels}/../new/*.whl /opt/hallops/wheels/
+sh {ROOT}/packaging/postinst configure >/dev/null 2>&1
+echo "after good: $(/opt/hallops/venv/bin/hallops) aside: $(ls -d /opt/hallops/venv.* 2>/dev/null | wc -l)"
+"""
+    (tmp_path / "new").mkdir()
+    _wheel(tmp_path / "new", "2.0.1")
+    done = subprocess.run(
+        ["unshare", "--mount", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "first: hallops 1.0.0" in done.stdout, done.stdout + done.stderr
+    assert "broken: 1" in done.stdout, done.stdout + done.stderr
+    assert "the one that was installed is kept in /opt/hallops/venv" in done.stderr, done.stderr
+    assert "after broken: hallops 1.0.0 aside: 0" in done.stdout, done.stdout
+    assert "after good: hallops 2.0.1 aside: 0" in done.stdout, done.stdout
