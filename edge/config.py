@@ -162,38 +162,54 @@ class MqttSection(_Section):
         return os.environ.get("HALLOPS_MQTT_PASSWORD")
 
 
+MAX_DAYS = 36_500  # storage.*_days at most: a hundred years (edge/retention.py clamps to it too)
+MAX_MB = 100_000_000  # storage.*_mb at most: 100 TB
+
+
 class StorageSection(_Section):
     path: Path = Field(default=Path("hallops.db"), description="the SQLite file: event log, state, dead letters")
     retention_days: PositiveInt = Field(
         default=90,
+        le=MAX_DAYS,
         description="event-log rows older than this are deleted (hourly, in small batches; the disk budget may "
         "shorten it, said in the log and /api/health)",
     )
     alert_history_days: PositiveInt = Field(
-        default=365, description="alert changes (the alert history) older than this are deleted"
+        default=365, le=MAX_DAYS, description="alert changes (the alert history) older than this are deleted"
     )
     outbox_days: PositiveInt = Field(
         default=30,
+        le=MAX_DAYS,
         description="notifications sent (or given up) longer ago than this are deleted; one still to be delivered "
         "never is",
     )
     records_days: PositiveInt = Field(
         default=365,
+        le=MAX_DAYS,
         description="closed tickets and decided tidal recommendations last changed longer ago than this are "
         "deleted; a ticket that is not closed never is",
     )
     dead_letter_limit: PositiveInt = Field(default=10_000, description="rejected messages kept for inspection")
-    disk_budget_mb: PositiveFloat = Field(
+    disk_budget_mb: float = Field(
         default=32_768,
-        description="disk the data directory (the folder of `path`: the database, its -wal, backups, anything "
-        "else there) may use: a warning at 80 % and 95 %, and beyond it the oldest events are deleted until it is "
-        "under 90 % (never open tickets, what waits for the cloud, or the audit chain)",
+        ge=16,
+        le=MAX_MB,
+        allow_inf_nan=False,
+        description="disk the database (the file of `path`, its -wal and -shm) may use: a warning at 80 % and 95 %, "
+        "and beyond it the oldest events are deleted until it is under 90 % (never open tickets, what waits for the "
+        "cloud, or the audit chain). Backups and other files beside it are reported apart, not counted: no event "
+        "is deleted for them (leave room for them on the disk, docs/deploy.md)",
     )
     disk_free_min_mb: PositiveFloat = Field(
-        default=1024, description="a warning when the filesystem of the data directory has less free space than this"
+        default=1024,
+        le=MAX_MB,
+        allow_inf_nan=False,
+        description="a warning when the filesystem of the data directory has less free space than this",
     )
     vacuum_at_start_mb: NonNegativeFloat = Field(
         default=256,
+        le=MAX_MB,
+        allow_inf_nan=False,
         description="a file of an earlier release (no incremental vacuum) up to this size is rewritten once at start "
         "so that it can give space back (a larger one: `hallops db vacuum` with the gateway stopped); 0: never",
     )

@@ -5,7 +5,10 @@ budget — a supervised task of the gateway (edge/gateway.py), and what /api/hea
                    space), assess it against `storage.disk_budget_mb` and `storage.disk_free_min_mb`
                    (edge/retention.py), log a change of level once; over the budget, delete the oldest events until
                    under 90 % of it
-    every hour     retention: events, alert history, sent notifications, closed records past their days
+    every hour     retention: events, alert history, sent notifications, closed records past their days, counted
+                   from the box's clock or the newest stored row's time if that is earlier; paused (said once in the
+                   log and in /api/health) while the clock is more than a day ahead of every stored row or the log
+                   jumps ahead just before its newest rows: a box booted with a wrong date keeps its history
     after either   give the freed pages back (`incremental_vacuum`, 4 MB a step) and truncate a large -wal
 
 Every delete is a batch of at most 2,000 rows in its own short transaction, and the task sleeps a moment between
@@ -30,7 +33,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from edge.config import StorageSection
-from edge.retention import Assessment, DiskUsage, Level, Policy, assess, budget_cut, days_that_fit, horizons
+from edge.retention import (
+    Assessment,
+    DiskUsage,
+    Level,
+    Policy,
+    assess,
+    budget_cut,
+    clock_ahead,
+    days_that_fit,
+    horizons,
+    log_jump,
+)
 from edge.store import Store
 from edge.store.connection import SIDE_FILES
 from edge.store.faults import describe, is_storage_fault
@@ -132,6 +146,7 @@ class Upkeep:
             False
         )  # the gateway's storage fault: nothing is written while it lasts
         self._level = Level.OK
+        self.retention_paused: str | None = None  # why retention does not prune now (a clock ahead), in words
         self._events_day = 0
         self._counted_at = -COUNT_DAY_EVERY_S
 
@@ -189,9 +204,23 @@ class Upkeep:
             self.worker.beat()
 
     async def retain(self) -> dict[str, int]:
-        """Each table past its days, in batches; what went is logged and counted."""
-        h = horizons(self.policy, self.clock.now())
+        """Each table past its days, in batches; what went is logged and counted. Nothing goes while the clock is not
+        to be trusted (`retention_paused`, said once)."""
         r = self.store.retention
+        now = self.clock.now().timestamp()
+        newest = r.newest_at()
+        why = clock_ahead(now, newest)
+        h = horizons(self.policy, min(now, newest) if newest is not None else now)
+        if why is None:
+            why = log_jump(h.events, *r.first_event_at(h.events), now)
+        if why is not None:
+            if why.split(" (")[0] != (self.retention_paused or "").split(" (")[0]:  # once, not each hour
+                log.warning("%s", why)
+            self.retention_paused = why
+            return {"events": 0, "alert_history": 0, "outbox": 0, "records": 0}
+        if self.retention_paused is not None:
+            log.info("retention resumed: the box's clock agrees with the stored rows again")
+            self.retention_paused = None
         gone = {
             "events": await self._batches(lambda: r.events(h.events)),
             "alert_history": await self._batches(lambda: r.alert_history(h.alert_history)),
@@ -211,6 +240,9 @@ class Upkeep:
         if cut > 0:
             self._say(status)  # over it: said before the prune, and the level it leaves after
             before = self.store.retention.oldest_event_ats(cut)
+            if before is None:  # the cut is the whole log: all of it the saved hall state holds
+                newest = self.store.events.newest_at()
+                before = newest + 1.0 if newest is not None else None
             if before is not None:
                 left = cut
                 r = self.store.retention
@@ -258,9 +290,13 @@ class Upkeep:
             self.store.events.count(),
             self._events_day,
         )
+        assessment = assess(usage, self.budget, self.free_min)
+        if self.retention_paused is not None:
+            level = Level.WARNING if assessment.level is Level.OK else assessment.level
+            assessment = Assessment(level, assessment.share, (*assessment.problems, self.retention_paused))
         self.status = DiskStatus(
             usage,
-            assess(usage, self.budget, self.free_min),
+            assessment,
             self.budget,
             self.free_min,
             pages.auto_vacuum,

@@ -95,22 +95,34 @@ class Retention:
 
     def outbox(self, before: float, limit: int = BATCH_ROWS) -> int:
         """Delete up to `limit` of the oldest outbox rows made before `before` that were sent or given up; a row still
-        to be delivered stays, however old. Rowid order, as made."""
-        rows = self._db.execute(
-            "SELECT id, created_at, sent_at IS NOT NULL OR failed_at IS NOT NULL FROM outbox ORDER BY id LIMIT ?",
-            (limit,),
-        ).fetchall()
-        done = []
-        for rid, created, finished in rows:
-            if float(created) >= before:
-                break
-            if finished:
-                done.append((int(rid),))
-        if not done:
-            return 0
+        to be delivered stays, however old, and does not hold back the finished rows behind it. Rowid order, as
+        made."""
         with transaction(self._db, immediate=True) as db:
-            db.executemany("DELETE FROM outbox WHERE id = ?", done)
-        return len(done)
+            return int(
+                db.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE (sent_at IS NOT NULL OR failed_at IS "
+                    "NOT NULL) AND created_at < ? ORDER BY id LIMIT ?)",
+                    (before, limit),
+                ).rowcount
+            )
+
+    def newest_at(self) -> float | None:
+        """The newest time stored in any table retention deletes from (events, alert history, outbox, records):
+        what a clock far ahead of it must not be trusted to prune against. Each along an index or the rowid."""
+        row = self._db.execute(
+            "SELECT (SELECT max(at) FROM events), (SELECT at FROM alert_history ORDER BY id DESC LIMIT 1),"
+            " (SELECT created_at FROM outbox ORDER BY id DESC LIMIT 1), (SELECT max(updated_at) FROM records)"
+        ).fetchone()
+        times = [float(t) for t in row if t is not None]
+        return max(times) if times else None
+
+    def first_event_at(self, since: float) -> tuple[float | None, float | None]:
+        """(the newest event before `since`, the oldest at or after it), along the events_at index: a horizon that
+        falls in a long gap just before the newest events is a clock that jumped ahead."""
+        one = self._db.execute
+        before = one("SELECT max(at) FROM events WHERE at < ?", (since,)).fetchone()[0]
+        after = one("SELECT min(at) FROM events WHERE at >= ?", (since,)).fetchone()[0]
+        return (float(before) if before is not None else None, float(after) if after is not None else None)
 
     def records(self, before: float, limit: int = BATCH_ROWS) -> int:
         """Delete up to `limit` closed tickets and decided (or long past) recommendations last changed before

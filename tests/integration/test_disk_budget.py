@@ -72,7 +72,7 @@ def test_over_its_budget_the_gateway_warns_and_deletes_the_oldest_events_only(
     said = gw.log.read_text(encoding="utf-8", errors="replace")
     assert "disk budget: deleted the" in said
     # each change of level said once: critical (over the budget), then a warning at 90 % after the prune
-    assert said.count("disk critical: data directory at") == 1 and said.count("disk warning: data directory at") == 1
+    assert said.count("disk critical: database at") == 1 and said.count("disk warning: database at") == 1
 
     with closing(sqlite3.connect(db)) as raw:
         left = raw.execute("SELECT min(at), count(*) FROM events").fetchone()

@@ -8,24 +8,28 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edge.retention import (
+    DAY_S,
+    MAX_DAYS,
     DiskUsage,
     Level,
     Policy,
     assess,
     budget_cut,
+    clock_ahead,
     days_that_fit,
     horizons,
+    log_jump,
 )
 
 MB = 1024 * 1024
 NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 
 
-def usage(db_mb: float, *, free_db_mb: float = 0, wal_mb: float = 0, backups_mb: float = 0, fs_free_mb: float = 50_000,
-          events: int = 1_000_000, events_day: int = 10_000) -> DiskUsage:  # fmt: skip
+def usage(db_mb: float, *, free_db_mb: float = 0, wal_mb: float = 0, backups_mb: float = 0, other_mb: float = 0,
+          fs_free_mb: float = 50_000, events: int = 1_000_000, events_day: int = 10_000) -> DiskUsage:  # fmt: skip
     return DiskUsage(
-        int(db_mb * MB), int(free_db_mb * MB), int(wal_mb * MB), int(backups_mb * MB), 0, int(fs_free_mb * MB),
-        events, events_day,
+        int(db_mb * MB), int(free_db_mb * MB), int(wal_mb * MB), int(backups_mb * MB), int(other_mb * MB),
+        int(fs_free_mb * MB), events, events_day,
     )  # fmt: skip
 
 
@@ -37,6 +41,32 @@ def test_each_table_is_kept_its_own_days_before_the_moment_given() -> None:
     assert h.records == (NOW - timedelta(days=200)).timestamp()
     later = horizons(Policy(), NOW + timedelta(hours=1))
     assert later.events - horizons(Policy(), NOW).events == 3600  # the horizon moves with the clock given
+
+
+def test_days_beyond_a_hundred_years_keep_all_rather_than_crash() -> None:
+    # 1,000,000 days raised OverflowError in the upkeep task at every start: a gateway in a restart loop
+    h = horizons(Policy(events_days=10**12, alert_history_days=3_000_000, outbox_days=MAX_DAYS), NOW)
+    assert h.events == h.alert_history == h.outbox == NOW.timestamp() - MAX_DAYS * DAY_S
+
+
+def test_a_clock_far_ahead_of_every_stored_row_is_not_pruned_against() -> None:
+    newest = NOW.timestamp()
+    assert clock_ahead(newest + 3600, newest) is None  # an hour: the hall was quiet
+    assert clock_ahead(newest, None) is None  # nothing stored: nothing to lose
+    words = clock_ahead(datetime(2036, 1, 1, tzinfo=UTC).timestamp(), newest)
+    assert words is not None and "2036-01-01" in words and "2026-12-06" in words and "3,312" in words
+
+
+def test_a_horizon_in_a_recent_jump_of_the_log_is_not_pruned_against() -> None:
+    now = datetime(2036, 1, 1, 5, tzinfo=UTC).timestamp()  # five hours after a box came up with a wrong date
+    horizon = now - 90 * DAY_S
+    before_jump, after_jump = NOW.timestamp(), datetime(2036, 1, 1, tzinfo=UTC).timestamp()
+    words = log_jump(horizon, before_jump, after_jump, now)
+    assert words is not None and "jumps from 2026-12-06" in words
+    # a continuous log across the horizon, and an old gap (the gateway off a week, 80 days ago): pruned as usual
+    assert log_jump(horizon, horizon - 30, horizon + 30, now) is None
+    assert log_jump(horizon, horizon - 7 * DAY_S, now - 80 * DAY_S, now) is None
+    assert log_jump(horizon, None, now - 3600, now) is None  # nothing before the horizon to lose
 
 
 @pytest.mark.parametrize(
@@ -63,10 +93,17 @@ def test_the_level_follows_the_share_of_the_budget_and_the_free_space(
     assert bool(a.problems) == (level is not Level.OK)
 
 
-def test_the_budget_counts_the_whole_directory_not_only_the_database() -> None:
-    a = assess(usage(500, wal_mb=100, backups_mb=300), budget=1000 * MB, free_min=0)
-    assert a.level is Level.WARNING and a.share == pytest.approx(0.9)  # 900 of 1000: wal and backups count
-    assert assess(usage(500), budget=1000 * MB, free_min=0).level is Level.OK  # the database alone would not warn
+def test_the_budget_is_the_databases_and_backups_are_reported_apart() -> None:
+    a = assess(usage(700, wal_mb=100), budget=1000 * MB, free_min=0)
+    assert a.level is Level.WARNING and a.share == pytest.approx(0.8)  # its -wal counts
+    # 14 nightly backups and a restore's kept-aside file beside it: not in the budget, not a reason to warn
+    roomy = assess(usage(500, backups_mb=7000, other_mb=500), budget=1000 * MB, free_min=1024 * MB)
+    assert roomy.level is Level.OK and roomy.problems == ()
+    # on a filesystem nearly full they are named, with what to do
+    tight = assess(usage(500, backups_mb=7000, other_mb=500, fs_free_mb=800), budget=1000 * MB, free_min=1024 * MB)
+    assert tight.level is Level.WARNING
+    said = " ".join(tight.problems)
+    assert "7,500 MB beside the database (7,000 MB backups, 500 MB other" in said and "rotate or move them" in said
 
 
 def test_within_the_budget_nothing_is_cut() -> None:
@@ -90,10 +127,17 @@ def test_space_already_free_in_the_file_is_not_paid_for_again_with_events() -> N
     assert 0 < some < budget_cut(usage(1100, events=1_000_000), budget=1000 * MB)
 
 
-def test_backups_beyond_the_budget_cut_at_most_the_whole_log() -> None:
-    # the budget is smaller than the backups alone: every event may go, never more than there are
-    u = usage(100, backups_mb=2000, events=50_000)
-    assert budget_cut(u, budget=1000 * MB) == 50_000
+def test_backups_and_other_files_never_cut_an_event() -> None:
+    # backups and a kept-aside database far beyond the budget: the hall's events are not deleted to make room
+    assert budget_cut(usage(100, backups_mb=2000, other_mb=4000, events=50_000), budget=1000 * MB) == 0
+
+
+def test_over_the_budget_for_what_deleting_events_would_not_fix_the_words_say_so() -> None:
+    # a -wal alone beyond the budget: no cut, and the words do not claim events are being deleted
+    u = usage(100, wal_mb=1500, events=50_000)
+    assert budget_cut(u, budget=1000 * MB) == 0
+    said = " ".join(assess(u, budget=1000 * MB, free_min=0).problems)
+    assert "160% of its disk budget" in said and "being deleted" not in said and "not the events' doing" in said
 
 
 def test_an_empty_log_is_never_cut() -> None:
@@ -101,11 +145,11 @@ def test_an_empty_log_is_never_cut() -> None:
 
 
 def test_days_that_fit_at_todays_rate() -> None:
-    # 1 KB an event, 100,000 events a day = 100 MB a day (in the units of the file); 200 MB of backups
-    u = usage(1000, backups_mb=200, events=1_024_000, events_day=102_400)
-    assert days_that_fit(u, budget=2000 * MB) == pytest.approx((2000 - 200) / 100)
+    # 1 KB an event, 100,000 events a day = 100 MB a day (in the units of the file); a 200 MB -wal besides
+    u = usage(1000, wal_mb=200, backups_mb=5000, events=1_024_000, events_day=102_400)
+    assert days_that_fit(u, budget=2000 * MB) == pytest.approx((2000 - 200) / 100)  # the backups take none of it
     assert days_that_fit(usage(1000, events_day=0), budget=2000 * MB) is None  # no day to go by
-    assert days_that_fit(usage(1000, backups_mb=5000), budget=2000 * MB) == 0.0  # backups alone fill it
+    assert days_that_fit(usage(1000, wal_mb=5000), budget=2000 * MB) == 0.0  # the -wal alone fills it
 
 
 def test_days_that_fit_of_a_file_whose_rows_are_all_still_in_its_wal_is_unknown_not_a_crash() -> None:
