@@ -123,17 +123,30 @@ class Registry:
             self._write_acl()
         return password
 
-    def revoke(self, device_id: str) -> None:
-        """The device can no longer connect (once mosquitto re-reads the files)."""
+    def revoke(self, device_id: str) -> bool:
+        """The device can no longer connect (once mosquitto re-reads the files). A device the registry does not know
+        but the password file does (added after the backup a restore put back: docs/backup.md) has its line taken
+        out; False then. CredentialError if neither knows it."""
         with transaction(self._db, immediate=True):
             active = [c for c in self.list() if c.device_id == device_id and c.revoked_at is None]
             if not active:
-                raise CredentialError(f"{device_id} has no active credentials")
+                if device_id not in self._password_users():
+                    raise CredentialError(f"{device_id} has no active credentials")
+                self._write_passwords(device_id, None)
+                return False
             self._write_passwords(device_id, None)
             self._db.execute(
                 "UPDATE device_credentials SET revoked_at = ? WHERE device_id = ?", (time.time(), device_id)
             )
             self._write_acl()
+        return True
+
+    def _password_users(self) -> set[str]:
+        try:
+            lines = self.password_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return set()
+        return {line.split(":", 1)[0] for line in lines if ":" in line}
 
     def _write_acl(self) -> None:
         _replace_for_broker(self.acl_file, acl(self.list()))

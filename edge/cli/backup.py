@@ -148,8 +148,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         "hallops.acl) are not in a backup: a device added after "
         f"{manifest.created_at} may still log in to the broker though the restored registry does not know it. "
         "Compare `cut -d: -f1 /etc/mosquitto/hallops.passwd` with `hallops devices list`, and remove a line the list "
-        "lacks (`sudo mosquitto_passwd -D /etc/mosquitto/hallops.passwd <id>`, then "
-        "`sudo systemctl reload mosquitto`) · 请核对 MQTT 密码文件中的设备"
+        "lacks (`sudo hallops devices revoke <id> …` takes its line out, then `sudo systemctl reload mosquitto`) · "
+        "请核对 MQTT 密码文件中的设备"
     )
     say("hallops restore: start the gateway again (systemctl start hallops-gateway). To undo, with it stopped:")
     for line in undo_lines(moved, where):

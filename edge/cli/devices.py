@@ -63,9 +63,15 @@ def cmd_device_credentials(args: argparse.Namespace) -> int:
             print(f"username: {args.device_id}\npassword: {password}")
             detail: dict[str, object] = {"type": args.type, "hall": args.hall}
         else:
-            registry.revoke(args.device_id)
+            known = registry.revoke(args.device_id)
             print(f"revoked {args.device_id}")
             detail = {}
+            if not known:
+                say(
+                    f"hallops devices revoke: {args.device_id} was not in the registry (added after the backup a "
+                    f"restore put back?): its line in {args.password_file} was taken out"
+                )
+                detail = {"registry": "unknown"}
         store.audit.append([Entry(time.time(), cli_user(), f"device.{args.action}", args.device_id, detail)])
     except (CredentialError, ValueError) as exc:
         say(f"hallops devices {args.action}: {exc}")

@@ -535,4 +535,25 @@ def test_a_restore_warns_that_the_brokers_password_file_may_hold_unknown_devices
     assert restore(box, out) == 0
     err = capsys.readouterr().err
     assert "may still log in to the broker though the restored registry does not know it" in err
-    assert "mosquitto_passwd -D /etc/mosquitto/hallops.passwd" in err
+    assert "hallops devices revoke <id>" in err
+
+
+def test_a_device_added_after_the_backup_can_still_be_revoked_after_a_restore(
+    box: Box, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = ["--password-file", str(box.root / "mosq.passwd"), "--acl-file", str(box.root / "mosq.acl")]
+
+    def devices(*args: str) -> int:
+        return main(["devices", *args, *files, "--db", str(box.db)])
+
+    assert devices("add", "--type", "kiosk", "--hall", HALL, "K-1") == 0
+    out = backup(box)
+    assert devices("add", "--type", "kiosk", "--hall", HALL, "K-STOLEN") == 0
+    assert restore(box, out) == 0  # the registry forgets K-STOLEN; the broker's password file still has its line
+    users = lambda: [line.split(":")[0] for line in (box.root / "mosq.passwd").read_text().splitlines()]  # noqa: E731
+    assert users() == ["K-1", "K-STOLEN"]
+    capsys.readouterr()
+    assert devices("revoke", "K-STOLEN") == 0
+    assert "K-STOLEN was not in the registry" in capsys.readouterr().err
+    assert users() == ["K-1"]
+    assert devices("revoke", "K-NEVER") == 1  # one neither knows is still refused
