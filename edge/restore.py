@@ -283,13 +283,20 @@ DEFAULT_DB = DEFAULT_DIR.parent / "hallops.db"
 
 
 def plan(
-    manifest: Manifest, archive: Path, *, db: Path | None, config: Path | None, default_db: Path = DEFAULT_DB
+    manifest: Manifest,
+    archive: Path,
+    *,
+    db: Path | None,
+    config: Path | None,
+    default_db: Path = DEFAULT_DB,
+    named_here: frozenset[Path] = frozenset(),
 ) -> Plan:
     """Targets for each member: the database only where this box's configuration keeps it (`db`; `default_db` when
     it names none, a new box), the configuration only at `config`; every other file where it was, which must be a
     Path field of the archived configuration (or the anchor key beside the database). A backup whose configuration
     keeps the database elsewhere than `db` is refused, naming both (the gateway would start on an empty one).
-    BackupError otherwise."""
+    A file outside the folders of the configuration and the database must be named by this box's configuration too
+    (`named_here`): a tampered configuration could point a path field anywhere. BackupError otherwise."""
     database = manifest.database
     assert database is not None
     db_target = db or default_db
@@ -318,6 +325,13 @@ def plan(
         elif (e.path == old_anchor and cfg_entry is None) or Path(e.path) == anchor:
             targets.append((e, anchor))
         elif Path(e.path) in allowed:
+            folders = {db_target.parent, *([config.parent] if config is not None else [])}
+            if Path(e.path) not in named_here and not any(Path(e.path).is_relative_to(f) for f in folders):
+                raise BackupError(
+                    f"{archive}: {e.path} lies outside {' and '.join(str(f) for f in sorted(folders))} and this box's "
+                    "configuration does not name it: refused (a changed archive could point a path field anywhere). "
+                    "If the file is yours, copy it from the archive by hand (tar -xf)"
+                )
             targets.append((e, Path(e.path)))
         else:
             raise BackupError(
@@ -524,6 +538,7 @@ class Present:
     hall: str | None = None
     db: Path | None = None  # storage.path, when it is absolute
     cloud: bool = False  # cloud.url is set
+    files: frozenset[Path] = frozenset()  # what its Path fields name (edge/backup.py named_paths), if it is valid
 
 
 def present(config: Path) -> Present:
@@ -541,7 +556,20 @@ def _present(raw: object) -> Present:
 
     hall, storage, cloud = section("hall").get("id"), section("storage").get("path"), section("cloud").get("url")
     db = Path(storage) if isinstance(storage, str) and storage.startswith("/") else None
-    return Present(str(hall) if hall is not None else None, db, bool(cloud))
+    return Present(str(hall) if hall is not None else None, db, bool(cloud), _named(raw, db))
+
+
+def _named(raw: object, db: Path | None) -> frozenset[Path]:
+    """The paths the configuration's Path fields name; none if it is not a valid gateway configuration."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from edge.config import GatewayConfig  # noqa: PLC0415
+
+    try:
+        cfg = GatewayConfig.model_validate(raw if raw is not None else {})
+    except ValidationError:
+        return frozenset()
+    return frozenset(path for _, path in named_paths(cfg, db or DEFAULT_DB))
 
 
 def archived(archive: Path, manifest: Manifest) -> Present:

@@ -121,7 +121,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             say(warning)
         if here.hall is None:
             say(f"hallops restore: no configuration at {args.config} yet: the archive's hall is taken")
-        where = plan(manifest, archive, db=here.db, config=args.config if manifest.config else None)
+        where = plan(
+            manifest, archive, db=here.db, config=args.config if manifest.config else None, named_here=here.files
+        )
         if args.check:
             for entry, target in where.targets:
                 say(f"hallops restore: would restore {target} ({entry.size:,} bytes, mode {entry.mode:04o})")

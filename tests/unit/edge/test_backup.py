@@ -407,10 +407,10 @@ def test_the_database_goes_only_where_this_box_keeps_it(box: Box, capsys: pytest
     assert marker(box.db) == "before"
 
 
-def test_a_new_box_takes_the_database_at_the_default_place_only(box: Box, tmp_path: Path) -> None:
+def test_a_new_box_takes_the_database_at_the_default_place_only(box: Box) -> None:
     out = backup(box)
     manifest = verify(out)
-    new = tmp_path / "new" / "gateway.yaml"
+    new = box.config.with_name("new.yaml")  # a new box: no configuration at --config yet
     with pytest.raises(BackupError, match=f"keeps the database at {box.db}, and this box keeps it at /var/lib/hallops"):
         plan(manifest, out, db=present(new).db, config=new)
     where = plan(manifest, out, db=present(new).db, config=new, default_db=box.db)
@@ -557,3 +557,20 @@ def test_a_device_added_after_the_backup_can_still_be_revoked_after_a_restore(
     assert "K-STOLEN was not in the registry" in capsys.readouterr().err
     assert users() == ["K-1"]
     assert devices("revoke", "K-NEVER") == 1  # one neither knows is still refused
+
+
+def test_a_path_field_pointed_outside_the_boxs_folders_is_refused(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
+    out = backup(box)
+    evil = box.root / "cron.d" / "evil"
+    evil.parent.mkdir()
+
+    def change(manifest: dict[str, Any], parts: dict[str, bytes]) -> None:
+        cfg = entry_of(manifest, "config")
+        parts[cfg["member"]] = parts[cfg["member"]].replace(str(box.password).encode(), str(evil).encode())
+        pw = next(e for e in manifest["files"] if e["path"] == str(box.password))
+        parts[f"files{evil}"] = parts.pop(pw["member"])
+        pw.update(path=str(evil), member=f"files{evil}")
+
+    tamper(out, change)
+    assert f"{evil} lies outside" in refused(box, out, capsys)
+    assert not evil.exists()
