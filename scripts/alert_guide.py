@@ -129,17 +129,17 @@ GUIDE: dict[str, tuple[str, str]] = {
         "[troubleshooting.md](troubleshooting.md#the-gateways-database). It recovers by itself once the cause is gone.",
     ),
     "gateway-disk-budget": (
-        "hallops' data folder (its database, backups, other files) uses 80 % of the disk it may use "
-        "(`storage.disk_budget_mb`). Nothing is lost yet; at 100 % the oldest events are deleted to stay within it.",
-        "IT: `du -sh /var/lib/hallops/*`; remove old backups or files that do not belong there, or raise "
-        "`storage.disk_budget_mb` if the disk has room — [deploy.md](deploy.md#sizing-the-disk). `/api/health` "
-        "shows the `disk` section.",
+        "hallops' database (the file and its -wal) uses 80 % of the disk it may use (`storage.disk_budget_mb`; "
+        "backups beside it are not counted). Nothing is lost yet; at 100 % the oldest events are deleted to stay "
+        "within it.",
+        "IT: raise `storage.disk_budget_mb` if the disk has room, or shorten `storage.retention_days` — "
+        "[deploy.md](deploy.md#sizing-the-disk). `/api/health` shows the `disk` section.",
     ),
     "gateway-disk-critical": (
-        "hallops' data folder uses 95 % of its disk budget: the oldest events (the device log) are being deleted to "
+        "hallops' database uses 95 % of its disk budget: the oldest events (the device log) are being deleted to "
         "stay within it, so reports and backtests reach back fewer days. Tickets, the audit log and what waits for "
         "the cloud are never deleted for space.",
-        "IT: free space now (old backups first), or raise `storage.disk_budget_mb`; `/api/health` says how many "
+        "IT: raise `storage.disk_budget_mb` if the disk has room; `/api/health` says how many "
         "events were deleted (`disk.budget_pruned`) and how far back the log goes.",
     ),
     "broker-session-lost": (

@@ -166,20 +166,23 @@ class StorageOut(BaseModel):
 
 
 class DiskOut(BaseModel):
-    """The data directory against its disk budget (edge/upkeep.py, measured every minute)."""
+    """The database against its disk budget, and what lies beside it (edge/upkeep.py, measured every minute)."""
 
     level: Literal["ok", "warning", "critical"] = Field(
         description="warning: 80 % of the budget, or the filesystem's free space under storage.disk_free_min_mb; "
-        "critical: 95 %, or under half that floor. Beyond the budget the oldest events are deleted"
+        "critical: 95 %, or under half that floor; also a warning while retention is paused (the box's clock far "
+        "ahead of the stored rows). Beyond the budget the oldest events are deleted"
     )
-    used_bytes: int = Field(description="the data directory: database + wal + backups + other")
+    used_bytes: int = Field(
+        description="the database: file + wal (what the budget holds; backups and other files are not in it)"
+    )
     budget_bytes: int = Field(description="storage.disk_budget_mb")
     share: float = Field(description="used / budget (above 1 while over it)")
     db_bytes: int = Field(description="the database file")
     db_free_bytes: int = Field(description="of it, free pages: deleted rows' space, reused or given back")
     wal_bytes: int = Field(description="its -wal and -shm")
-    backups_bytes: int = Field(description="the backups folder (storage.backups_dir)")
-    other_bytes: int = Field(description="anything else in the data directory")
+    backups_bytes: int = Field(description="the backups folder (storage.backups_dir): reported, not in the budget")
+    other_bytes: int = Field(description="anything else in the data directory: reported, not in the budget")
     filesystem_free_bytes: int = Field(description="what the filesystem still gives the gateway")
     free_min_bytes: int = Field(description="storage.disk_free_min_mb")
     auto_vacuum: str = Field(description="incremental: the file gives freed space back; none: run `hallops db vacuum`")

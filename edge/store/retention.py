@@ -22,6 +22,7 @@ This module must not decide when or how much: edge/retention.py decides, edge/up
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,7 +172,23 @@ class Retention:
         self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if progress is not None:
             self._db.set_progress_handler(lambda: progress() or 0, 200_000)
+        # VACUUM copies the whole file to a temporary one first: beside the file, where its size is free by the
+        # sizing, not in TMPDIR (often a small tmpfs). The pragma is SQLite's process-wide setting (deprecated, kept
+        # in the builds Python ships; SQLITE_TMPDIR is read only when the library loads): set just for this, and
+        # reset — at start before the gateway's tasks run, or in `hallops db vacuum` alone.
+        folder = self._folder()
+        if folder is not None:
+            self._db.execute("PRAGMA temp_store_directory = '{}'".format(folder.replace("'", "''")))
         try:
             self._db.execute("VACUUM")
         finally:
             self._db.set_progress_handler(None, 0)
+            if folder is not None:
+                self._db.execute("PRAGMA temp_store_directory = ''")
+
+    def _folder(self) -> str | None:
+        """The folder of the main database file (None for an in-memory one)."""
+        for _, name, file in self._db.execute("PRAGMA database_list").fetchall():
+            if name == "main" and file:
+                return os.path.dirname(str(file))
+        return None

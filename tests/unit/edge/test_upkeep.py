@@ -7,6 +7,7 @@ refused by the configuration with their path."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import os
@@ -164,3 +165,20 @@ def test_the_worst_storage_values_are_refused_with_their_path(tmp_path: Path) ->
     store = events_store(tmp_path, n=10, days=1)
     cfg = cfg.model_copy(update={"path": store.path})
     assert sum(asyncio.run(Upkeep(cfg, store, FixedClock(NOW)).retain()).values()) == 0
+
+
+def test_vacuum_writes_its_temporary_copy_beside_the_file_not_in_tmpdir(tmp_path: Path) -> None:
+    # TMPDIR is often a small tmpfs: a copy of a 15 GB file there fails (or fills the box's memory)
+    store = events_store(tmp_path)
+    opened: set[str] = set()
+
+    def look() -> None:
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                opened.add(os.readlink(f"/proc/self/fd/{fd}"))
+
+    store.retention.convert(progress=look)
+    temporary = {p for p in opened if "etilqs_" in p}  # SQLite's temporary files
+    assert temporary and all(p.startswith(str(tmp_path.resolve()) + "/") for p in temporary), opened
+    assert store.events.count() == 20_000
+    assert store._db.execute("PRAGMA temp_store_directory").fetchone() is None  # set back
