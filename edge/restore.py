@@ -300,6 +300,7 @@ def plan(
     database = manifest.database
     assert database is not None
     db_target = db or default_db
+    config = Path(os.path.abspath(config)) if config is not None else None
     allowed: set[Path] = set()
     cfg_entry = manifest.config
     if cfg_entry is not None:
