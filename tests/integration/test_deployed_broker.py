@@ -115,7 +115,7 @@ def deployed_config(files: Path, certs: Path, plain: int, tls: int, certificate:
     data = files / "data"
     data.mkdir(mode=0o777, exist_ok=True)
     data.chmod(0o777)  # the mosquitto user, which the broker drops to, saves its sessions here
-    text = text.replace("persistence_location /var/lib/mosquitto/", f"persistence_location {data}/")
+    text = text.replace("persistence_location /var/lib/hallops-mosquitto/", f"persistence_location {data}/")
     text = text.replace("password_file /etc/mosquitto/hallops.passwd", f"password_file {files / 'passwd'}")
     text = text.replace("acl_file /etc/mosquitto/hallops.acl", f"acl_file {files / 'acl'}")
     text = text.replace("/etc/mosquitto/certs/", f"{certs}/")
