@@ -39,7 +39,8 @@ def setup(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 def broker_config(broker_etc: Path, data: Path, plain: int, tls: int) -> str:
-    """The shipped file, with the test's folder for /etc/mosquitto and /var/lib/hallops-mosquitto, and free loopback ports."""
+    """The shipped file, with the test's folders for /etc/mosquitto and /var/lib/hallops-mosquitto, free loopback
+    ports."""
     text = (ROOT / "deploy" / "mosquitto" / "hallops.conf").read_text(encoding="utf-8")
     text = text.replace("/etc/mosquitto/", f"{broker_etc}/").replace("/var/lib/hallops-mosquitto/", f"{data}/")
     text, n = re.subn(r"^listener 1883 127\.0\.0\.1$", f"listener {plain} 127.0.0.1", text, flags=re.MULTILINE)
