@@ -137,6 +137,16 @@ def issued_by(certificate: Path, ca_certificate: Path) -> bool:
     return True
 
 
+def is_key_of(key: Path, certificate: Path) -> bool:
+    """Whether `key` is the private key of `certificate` (False for files that are not PEM)."""
+    try:
+        cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return private.public_key() == cert.public_key()
+
+
 def _issue(
     ca: Path,
     out: Path,
@@ -272,4 +282,4 @@ def _replace(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
-__all__ = ["CertificateError", "Pair", "hall_of", "issued_by", "make_broker", "make_ca", "make_device"]
+__all__ = ["CertificateError", "Pair", "hall_of", "is_key_of", "issued_by", "make_broker", "make_ca", "make_device"]

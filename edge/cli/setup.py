@@ -302,6 +302,8 @@ def _certificates(paths: Paths, hall: str, hosts: list[str], ips: list[str], *, 
                 os.chmod(folder, 0o755)
         if not _copy_ca(ca_cert, paths.broker_ca):
             return False
+        if not renew and not paths.broker_cert.exists() and not paths.broker_key.exists():
+            _adopt_earlier_certificate(paths, ca_cert)
         if paths.broker_cert.exists() and not renew:
             if not certificates.issued_by(paths.broker_cert, ca_cert):
                 say(
@@ -322,6 +324,27 @@ def _certificates(paths: Paths, hall: str, hosts: list[str], ips: list[str], *, 
         say(f"hallops setup: {exc}")
         return False
     return True
+
+
+def _adopt_earlier_certificate(paths: Paths, ca_cert: Path) -> None:
+    """Releases before hallops' own names wrote certs/broker.crt and broker.key: when that certificate is the hall
+    CA's and the key its own, a copy under the new names keeps the names and addresses the devices dial. The old
+    files stay where they are (the broker no longer reads them)."""
+    from edge import certificates  # noqa: PLC0415
+
+    old_cert, old_key = paths.certs / "broker.crt", paths.certs / "broker.key"
+    if not (old_cert.is_file() and old_key.is_file()):
+        return
+    if not (certificates.issued_by(old_cert, ca_cert) and certificates.is_key_of(old_key, old_cert)):
+        return  # the admin's own: not ours to take
+    fd = os.open(paths.broker_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(old_key.read_bytes())
+    fd = os.open(paths.broker_cert, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(old_cert.read_bytes())
+    os.chmod(paths.broker_cert, 0o644)
+    say(f"  broker TLS     {paths.broker_cert}: copied from {old_cert} (the hall CA's, made by an earlier release)")
 
 
 def _copy_ca(ca_cert: Path, copy: Path) -> bool:

@@ -211,3 +211,27 @@ def test_the_password_prompt_states_the_policy_it_enforces(tmp_path: Path) -> No
     done = setup(*common, stdin=shortest + "\n")
     assert f"at least {MIN_PASSWORD_CHARS} characters" in done.stderr, done.stderr
     assert done.returncode == 0 and "administrator  admin: added" in done.stderr, done.stderr
+
+
+def test_setup_after_an_upgrade_keeps_the_broker_certificate_the_devices_know(tmp_path: Path) -> None:
+    """A box set up by a release that named the broker's files certs/broker.crt and broker.key: its certificate (for
+    the names the devices dial) is copied under hallops' names, not made again for this box's host name."""
+    from edge.certificates import make_broker, make_ca  # noqa: PLC0415
+
+    etc, data, broker_etc = tmp_path / "etc", tmp_path / "data", tmp_path / "mosquitto"
+    make_ca(etc / "ca", HALL)
+    earlier = make_broker(etc / "ca", broker_etc / "certs", ["hall-box.lan"], ["10.0.0.2"])
+    before = {p: p.read_bytes() for p in (earlier.certificate, earlier.key)}
+    password_file = tmp_path / "admin-password"
+    password_file.write_text(PASSWORD + "\n")
+    done = setup(
+        "--hall", HALL, "--etc", str(etc), "--data", str(data), "--broker-etc", str(broker_etc),
+        "--user", getpass.getuser(), "--min-free-gb", "0.001", "--admin-password-file", str(password_file),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    certs = broker_etc / "certs"
+    assert (certs / "hallops-broker.crt").read_bytes() == before[earlier.certificate]
+    assert (certs / "hallops-broker.key").read_bytes() == before[earlier.key]
+    assert stat.S_IMODE((certs / "hallops-broker.key").stat().st_mode) in (0o600, 0o640)
+    assert {p: p.read_bytes() for p in before} == before
+    assert "copied from" in done.stderr and "made for" not in done.stderr
