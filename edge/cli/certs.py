@@ -68,8 +68,8 @@ def cmd_certs(args: argparse.Namespace) -> int:
 def _next_steps(args: argparse.Namespace, pair: Pair, hall: str) -> str:
     if args.action == "ca":
         return (
-            f"the CA of hall {hall}. Give {pair.certificate} to the broker ({CERTS}/hallops-ca.crt) and to every client "
-            f"(tls_ca, --tls-ca, --cafile); keep {pair.key} off the box, with whoever makes the certificates"
+            f"the CA of hall {hall}. Give {pair.certificate} to the broker ({CERTS}/hallops-ca.crt) and to every "
+            f"client (tls_ca, --tls-ca, --cafile); keep {pair.key} off the box, with whoever makes the certificates"
         )
     if args.action == "broker":
         names = ", ".join([*args.host, *args.ip])
