@@ -373,9 +373,9 @@ def restore(
     owners = _owners(where.db.parent)
     staged: list[tuple[Entry, Path, Path]] = []
     try:
-        for entry, target in where.targets:
+        for _entry, target in where.targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _check_folder(target, database=entry.role == "database")
+            _check_folder(target, data=where.db.parent)
         _check_room(where)
         with tarfile.open(archive, mode="r:") as tar:
             for entry, target in where.targets:
@@ -478,13 +478,14 @@ def _owners(data: Path) -> tuple[set[int], set[int]]:
     return {0, st.st_uid}, {0, st.st_gid}
 
 
-def _check_folder(target: Path, *, database: bool) -> None:
+def _check_folder(target: Path, *, data: Path) -> None:
     """Refuse a target whose folder is a symlink, or (as root) whose folder another user can write, but for the
-    database's own folder (the gateway's, named by this box's configuration)."""
+    database's own folder `data` (the gateway's, named by this box's configuration, owned by its service user: the
+    database and the audit key beside it)."""
     parent = target.parent
     if parent.is_symlink():
         raise BackupError(f"the folder {parent} (for {target}) is a symbolic link: refused")
-    if os.geteuid() != 0 or database:
+    if os.geteuid() != 0 or parent.resolve() == data.resolve():
         return
     st = parent.stat()
     if st.st_uid != 0 or st.st_mode & 0o022:

@@ -55,6 +55,10 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND…: until COMMAND succeeds
   say "    $what after $((SECONDS - started)) s"
 }
 
+audit_count() {  # rows of the installed gateway's audit chain
+  python3 -c 'import sqlite3; print(sqlite3.connect("file:/var/lib/hallops/hallops.db?mode=ro", uri=True).execute("SELECT count(*) FROM audit").fetchone()[0])'
+}
+
 health_connected() {  # health_connected URL: /api/health says the broker is connected
   curl -sf "$1/api/health" | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["broker_connected"] else 1)'
 }
@@ -149,9 +153,40 @@ check_deb() {
   grep -q "port: $http" /etc/hallops/gateway.yaml || fail "the upgrade changed gateway.yaml"
   t=$(now)
   start_and_sign_in "$plain" "$http"
+  say "    started again after the upgrade in $(since "$t"): broker_connected, the administrator signs in"
+
+  # a backup while the gateway runs; a change after it (a user added on the API); stopped; the backup restored: the
+  # hall as it was at the backup (its audit chain, its users), the change gone, what it replaced kept aside
+  local archive audit_rows code_after
+  t=$(now)
+  /usr/bin/hallops backup --config /etc/hallops/gateway.yaml > "$work/backup.log" 2>&1 \
+    || { cat "$work/backup.log" >&2; fail "hallops backup while the gateway runs"; }
+  archive=$(find /var/lib/hallops/backups -name "$HALL-*.tar" ! -name '*pre-upgrade*' | head -1)
+  [ -n "$archive" ] || fail "hallops backup wrote no archive in /var/lib/hallops/backups"
+  [ "$(stat -c '%a %U' "$archive")" = "600 hallops" ] || fail "the archive is $(stat -c '%a %U' "$archive")"
+  audit_rows=$(audit_count)
+  say "6. hallops backup while the gateway runs: $(since "$t"), $(du -h "$archive" | cut -f1), 0600 hallops; audit rows $audit_rows"
+  curl -s -c "$work/cookies" -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"user\": \"admin\", \"password\": \"$PASSWORD\"}" "http://127.0.0.1:$http/api/session"
+  code_after=$(curl -s -b "$work/cookies" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"user": "after-backup", "role": "manager", "password": "Later-Than-The-Backup-42"}' \
+    "http://127.0.0.1:$http/api/users")
+  [ "$code_after" = 201 ] || fail "adding a user after the backup answered $code_after"
+  stop_started
+  [ "$(audit_count)" -gt "$audit_rows" ] || fail "the user added after the backup is not in the audit chain"
+  t=$(now)
+  /usr/bin/hallops restore "$archive" --config /etc/hallops/gateway.yaml > "$work/restore.log" 2>&1 \
+    || { cat "$work/restore.log" >&2; fail "hallops restore"; }
+  [ "$(audit_count)" = "$audit_rows" ] || fail "after the restore the audit chain has $(audit_count) rows, not $audit_rows"
+  find /var/lib/hallops -maxdepth 1 -name 'hallops.db.before-restore-*' | grep -q . || fail "the replaced database was not kept aside"
+  start_and_sign_in "$plain" "$http"
+  curl -s -c "$work/cookies" -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"user\": \"after-backup\", \"password\": \"Later-Than-The-Backup-42\"}" "http://127.0.0.1:$http/api/session" \
+    -w '%{http_code}' | grep -qv '^200$' || fail "the user added after the backup still signs in after the restore"
+  /usr/bin/hallops audit verify --db /var/lib/hallops/hallops.db >/dev/null 2>&1 || fail "the restored audit chain does not verify"
   stop_started
   grep -q "Traceback" "$work/gateway.log" && fail "the gateway's log has a traceback: $(cat "$work/gateway.log")"
-  say "    started again after the upgrade in $(since "$t"): broker_connected, the administrator signs in"
+  say "7. hallops restore: $(since "$t"); the same hall (audit rows $audit_rows, chain verified, the administrator signs in), the later user gone, the replaced database kept aside"
 
   dpkg -r hallops || fail "dpkg -r"
   for kept in /etc/hallops/gateway.yaml /var/lib/hallops/hallops.db; do
@@ -161,7 +196,7 @@ check_deb() {
   for gone in /opt/hallops/venv /usr/bin/hallops; do
     [ ! -e "$gone" ] || fail "dpkg -r left $gone"
   done
-  say "6. dpkg -r: the application gone; /etc/hallops, /var/lib/hallops, the broker's files and the user kept"
+  say "8. dpkg -r: the application gone; /etc/hallops, /var/lib/hallops, the broker's files and the user kept"
 
   dpkg -P hallops || fail "dpkg -P"
   for gone in /etc/hallops /var/lib/hallops /opt/hallops /etc/mosquitto/hallops.passwd /etc/mosquitto/hallops.acl \
@@ -169,7 +204,7 @@ check_deb() {
     [ ! -e "$gone" ] || fail "dpkg -P left $gone"
   done
   ! getent passwd hallops >/dev/null || fail "dpkg -P left the hallops user"
-  say "7. dpkg -P: configuration, data, broker files and the hallops user gone"
+  say "9. dpkg -P: configuration, data, broker files and the hallops user gone"
   say "every check passed"
 }
 

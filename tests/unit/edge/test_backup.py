@@ -447,6 +447,21 @@ def test_as_root_a_target_folder_others_can_write_is_refused(
     assert marker(box.db) == "before" and not list(box.root.rglob("*.before-restore-*"))
 
 
+def test_as_root_the_gateways_own_data_folder_is_written_though_its_service_user_owns_it(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the package's /var/lib/hallops is hallops:hallops 0750: the database and the audit key beside it are restored
+    # there (the installed package's check refused the key: "the folder /var/lib/hallops … can be written by a user
+    # other than root"); here the folder is writable by its group, as good as another owner for the check
+    out = backup(box)
+    set_marker(box.db, "after")
+    (box.root / "var").chmod(0o770)
+    monkeypatch.setattr("edge.restore.os.geteuid", lambda: 0)
+    assert restore(box, out) == 0
+    assert marker(box.db) == "before"
+    assert (box.root / "var" / "hallops-audit.key").read_text() == "not read by a backup\n"
+
+
 def test_a_sparse_member_and_a_size_other_than_the_manifests_are_refused(
     box: Box, capsys: pytest.CaptureFixture[str]
 ) -> None:
