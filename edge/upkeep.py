@@ -1,10 +1,11 @@
-"""The gateway's upkeep of its disk: retention of every table that grows, space given back, and the data directory's
+"""The gateway's upkeep of its disk: retention of every table that grows, space given back, and the database's disk
 budget — a supervised task of the gateway (edge/gateway.py), and what /api/health shows of it (`DiskStatus`).
 
     every minute   measure the data directory (database, its -wal, backups, other files, the filesystem's free
-                   space), assess it against `storage.disk_budget_mb` and `storage.disk_free_min_mb`
-                   (edge/retention.py), log a change of level once; over the budget, delete the oldest events until
-                   under 90 % of it
+                   space), assess the database and its -wal against `storage.disk_budget_mb` and the filesystem
+                   against `storage.disk_free_min_mb` (edge/retention.py), log a change of level once; over the
+                   budget, delete the oldest events until under 90 % of it (never for backups or other files: they
+                   are shown, and named when the filesystem runs short)
     every hour     retention: events, alert history, sent notifications, closed records past their days, counted
                    from the box's clock or the newest stored row's time if that is earlier; paused (said once in the
                    log and in /api/health) while the clock is more than a day ahead of every stored row or the log
