@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -353,7 +354,7 @@ def mqtt_connect(
 # -- PostgreSQL -----------------------------------------------------------------------------------------------------
 
 
-class _Server:
+class _Server(ABC):
     """One server process in a temporary directory of its own (`dir`): started on entering, stopped (`STOP`, then
     SIGKILL after 20 s) and its directory removed on leaving, also when starting failed."""
 
@@ -361,8 +362,8 @@ class _Server:
     dir: Path
     _proc: subprocess.Popen[bytes] | None
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> None: ...
 
     @property
     def pid(self) -> int | None:

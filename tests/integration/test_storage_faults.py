@@ -18,6 +18,7 @@ import pytest
 
 from edge.broker import MosquittoProcess
 from tests.integration.conftest import CST, GatewayProcess, Publisher, event, wait_until
+from tests.reliability import faults
 
 
 def tickets(n: int, start: datetime, device: str = "tm1") -> list[tuple[str, bytes]]:
@@ -101,28 +102,8 @@ def test_a_lock_held_by_another_process_pauses_ingest_and_it_resumes_by_itself(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 16 MiB tmpfs: a file system that really fills up."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:  # CI runs as root (it installs with apt-get): this is a broken machine, not a skip
-        pytest.fail(f"cannot mount a tmpfs: {result.stderr.strip()}")
-    try:
+    with faults.small_disk(tmp_path / "disk", "16m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Fill the file system to the last byte with one file (deleting it frees the space)."""
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as f:  # unbuffered: nothing is left to flush (and fail) on close
-        for size in (1 << 16, 512, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    f.write(b"\0" * size)
-    return filler
 
 
 def test_a_full_disk_pauses_ingest_and_freeing_space_resumes_it(
@@ -147,7 +128,7 @@ def test_a_full_disk_pauses_ingest_and_freeing_space_resumes_it(
     publisher.wait()
     wait_until(lambda: gw.health()["events_logged"] == 50, what="the first 50 stored")
 
-    filler = fill(small_disk)
+    filler = faults.fill(small_disk)
     sender = threading.Thread(target=lambda: [publisher.send(t, p) for t, p in stream[50:]])
     sender.start()
     sender.join()
