@@ -24,18 +24,9 @@ import pytest
 from edge.broker import MosquittoProcess
 from edge.config import MqttSection
 from edge.mqtt import MqttLink
-from tests.integration.conftest import CST, ROOT, GatewayProcess, Publisher, event, wait_until
+from tests.integration.conftest import CST, GatewayProcess, Publisher, event, wait_until
+from tests.reliability.scenario import deploy_settings
 
-DEPLOY = ROOT / "deploy" / "mosquitto" / "hallops.conf"
-BROKER_WIDE = {  # what the deploy file sets for the whole broker; its listener, auth and paths stay the test's
-    "persistence",
-    "autosave_interval",
-    "autosave_on_changes",
-    "max_queued_messages",
-    "max_queued_bytes",
-    "max_inflight_messages",
-    "max_packet_size",
-}
 # 20 minutes ago: the streams (up to 2,400 tickets, half a second apart: 20 minutes) lie inside the gateway's
 # plausibility window (an hour ahead at most) and inside the rolling hour of `arrivals_60m` while a test runs; the
 # tests' halls are where it is midday (`midday`), so no stream meets the hall's midnight
@@ -44,15 +35,6 @@ T0 = datetime.now(CST).replace(microsecond=0) - timedelta(minutes=20)
 # (`autosave_interval 1`: mosquitto saves once more than a whole second has passed), so only the last 2 s of messages
 # waiting for an absent gateway can be lost in a crash. 0.5 s more for a loaded test box.
 SAVED_WITHIN_S = 2.5
-
-
-def deploy_settings() -> dict[str, str]:
-    settings = {}
-    for line in DEPLOY.read_text(encoding="utf-8").splitlines():
-        words = line.split("#", 1)[0].split()
-        if len(words) == 2 and words[0] in BROKER_WIDE:
-            settings[words[0]] = words[1]
-    return settings
 
 
 @pytest.fixture

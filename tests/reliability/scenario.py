@@ -45,14 +45,19 @@ BROKER_WIDE = {  # what the deploy file sets for the whole broker; its listener,
 Key = tuple[str, int, float]  # (device id, seq, device time): one device message, also across days that restart seq
 
 
-def deploy_broker() -> MosquittoProcess:
-    """A persistent mosquitto on a free loopback port with deploy/mosquitto/hallops.conf's broker-wide settings."""
+def deploy_settings() -> dict[str, str]:
+    """deploy/mosquitto/hallops.conf's broker-wide settings (also tests/integration/test_broker_crash.py's)."""
     settings = {}
     for line in DEPLOY.read_text(encoding="utf-8").splitlines():
         words = line.split("#", 1)[0].split()
         if len(words) == 2 and words[0] in BROKER_WIDE:
             settings[words[0]] = words[1]
-    return MosquittoProcess(persistent=True, extra_config="".join(f"{k} {v}\n" for k, v in settings.items()))
+    return settings
+
+
+def deploy_broker() -> MosquittoProcess:
+    """A persistent mosquitto on a free loopback port with deploy/mosquitto/hallops.conf's broker-wide settings."""
+    return MosquittoProcess(persistent=True, extra_config="".join(f"{k} {v}\n" for k, v in deploy_settings().items()))
 
 
 def key_of(payload: bytes, device: str) -> Key | None:
