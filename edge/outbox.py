@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_S = 300.0
 STORAGE_RETRY_S = 2.0  # while the store refuses writes
+CLOCK_BACK_S = 1.0  # the clock read less than this before the last pass: a step back (a slewing clock never does)
 DELIVERED_KEPT = 4096  # (robot, notification id) pairs remembered, to post none twice
 
 
@@ -85,6 +86,7 @@ class OutboxSender:
         self.skipped = 0  # webhook rows closed without a POST: not for the endpoint, or posted already
         self.failed = 0
         self.worker: Worker | None = None  # the supervisor's account of the sender (edge/supervisor.py), when it runs
+        self._last_pass: float | None = None  # the clock at the last pass: a step back moves the schedule with it
 
     def wake(self) -> None:
         self._wake.set()
@@ -129,6 +131,7 @@ class OutboxSender:
         """Send every due row once (in order); failures are rescheduled. The rows sent are marked together at the end
         of the pass: a crash before that sends them again, and a receiver drops the repeat by its id (docs/api.md)."""
         now = self._clock()
+        self._follow_clock(now)
         sent: list[int] = []
         skipped: list[int] = []
         try:
@@ -137,6 +140,21 @@ class OutboxSender:
             self._store.outbox.sent([*sent, *skipped], now)
             self.sent += len(sent)
             self.skipped += len(skipped)
+
+    def _follow_clock(self, now: float) -> None:
+        """Rows are due by the box's wall clock, which NTP may step back: the schedule steps back with it, so that
+        nothing queued before the step waits out the step (edge/store/outbox.py `clock_went_back`)."""
+        last = self._last_pass
+        if last is None:
+            moved = self._store.outbox.clock_was_ahead(now, MAX_BACKOFF_S)
+            if moved:
+                log.warning("outbox: %d rows were scheduled on a clock that was ahead; due now", moved)
+        elif now < last - CLOCK_BACK_S:
+            moved = self._store.outbox.clock_went_back(last - now, now)
+            log.warning(
+                "outbox: the box's clock went back %.0f s; %d waiting rows are due that much sooner", last - now, moved
+            )
+        self._last_pass = now  # only once the schedule moved: a store that refused it is asked again next pass
 
     async def _send_due(self, now: float, sent: list[int], skipped: list[int]) -> None:
         for row in self._store.outbox.due(now):

@@ -53,6 +53,31 @@ class Outbox:
         ).fetchall()
         return [DueMessage(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4])) for r in rows]
 
+    def clock_went_back(self, by_s: float, now: float) -> int:
+        """The box's clock stepped back `by_s` seconds (NTP correcting a clock that ran ahead): the rows not yet sent
+        were scheduled on the clock before the step: a row not yet tried is due at once (in its place, before the
+        rows queued after the step), a retry after the rest of its backoff. Otherwise a step back of five minutes (or
+        of a year, after a boot with a wrong date) would hold every notice queued just before it for as long, while the
+        ones after it went out first. Returns how many rows moved."""
+        with transaction(self._db) as db:
+            cur = db.execute(
+                "UPDATE outbox SET next_attempt_at = CASE WHEN attempts = 0 THEN ? ELSE next_attempt_at - ? END"
+                " WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > ?",
+                (now, by_s, now),
+            )
+        return cur.rowcount
+
+    def clock_was_ahead(self, now: float, longest_s: float) -> int:
+        """Rows scheduled later than the longest backoff allows can only have been scheduled on a clock that was
+        ahead and has since stepped back while the gateway was stopped: due now. Returns how many."""
+        with transaction(self._db) as db:
+            cur = db.execute(
+                "UPDATE outbox SET next_attempt_at = ?"
+                " WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > ?",
+                (now, now + longest_s),
+            )
+        return cur.rowcount
+
     def next_attempt(self) -> float | None:
         row = self._db.execute(
             "SELECT min(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
