@@ -76,7 +76,7 @@ class MosquittoProcess:
             "log_type error\n"
             "log_type warning\n"
             "max_queued_messages 1000000\n"
-            "max_inflight_messages 0\n"
+            "max_inflight_messages 10000\n"
             "max_packet_size 1048576\n" + extra_config
         )
         self.log = self.dir / "mosquitto.log"

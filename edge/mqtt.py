@@ -198,10 +198,10 @@ class MqttLink:
         routes, on_message = self._routes, self._on_message
         async for m in messages:
             if client._disconnected.done():
-                # aiomqtt hands out what it had queued before it says the connection is gone — with the broker's
-                # backlog (max_inflight_messages 0) tens of thousands of messages, minutes of work — while the gateway
-                # looks connected and can neither acknowledge nor publish (the outbox counted its attempts as failed).
-                # The broker sends the unacknowledged again: reconnect now.
+                # aiomqtt hands out what it had queued before it says the connection is gone — up to the broker's
+                # max_inflight_messages (10,000 in deploy/), many seconds of work — while the gateway looks connected
+                # and can neither acknowledge nor publish (the outbox counted its attempts as failed). The broker sends
+                # the unacknowledged again: reconnect now.
                 raise aiomqtt.MqttError("the connection was lost with messages still queued")
             payload = m.payload if isinstance(m.payload, bytes) else str(m.payload or "").encode()
             topic = m.topic.value
