@@ -90,6 +90,7 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.2
 MAX_SLEEP_S = 1.0
+MAX_REST_S = 5.0  # the longest rest after a long evaluation (a deadline waits at most this for it)
 # The decision state is written with every decision (a notification, a ticket, a record, an audit entry) and
 # otherwise at most this often: between decisions only clocks move (an alert's last-true time, a pending `for`),
 # which the hall tells again after a restart. Writing it every second was 63 KB/s of flash on a city hall.
@@ -163,7 +164,8 @@ class Decider:
         self._event_types = {r.on.event for r in rules.rules if r.on is not None and r.enabled}
         self._pending: list[Decision] = []
         self._wake = asyncio.Event()
-        self._last_eval = 0.0
+        self._last_eval = 0.0  # the loop's time when the last evaluation began
+        self._last_cost = 0.0  # and how long it took
         self._written: dict[str, str] = {}  # each part of the decision state as written last
         self._tickets_written: int | None = None  # the ticket book's digest when it was written last
         # a hash per part of the decision state ("engine", "tickets", "tidal"): the web UI re-reads a part when it
@@ -470,12 +472,13 @@ class Decider:
                 await asyncio.wait_for(self._wake.wait(), sleep)
                 woken = True
             self._wake.clear()
-            wait = MIN_INTERVAL_S - (loop.time() - self._last_eval)
-            if woken and wait > 0:  # batch a burst of messages into one evaluation — but a deadline does not wait
-                await asyncio.sleep(min(wait, self._sleep_for()))
-            self._last_eval = loop.time()
+            pause = rest_before_evaluating(woken, loop.time() - self._last_eval, self._last_cost, self._sleep_for())
+            if pause > 0:
+                await asyncio.sleep(pause)
             await self._plan_lunches()
+            self._last_eval = loop.time()
             self.evaluate()
+            self._last_cost = loop.time() - self._last_eval
 
     async def _plan_lunches(self) -> None:
         """Today's and tomorrow's lunch breaks, when not planned yet: the planner (seconds for a city hall) runs in
@@ -1057,3 +1060,16 @@ def join_state(name: str, head: str, rows: Mapping[str, str]) -> dict[str, objec
     if key not in body:
         body[key] = [json.loads(rows[n]) for n in sorted(rows)]
     return body
+
+
+def rest_before_evaluating(woken: bool, since_last_s: float, last_cost_s: float, next_due_s: float) -> float:
+    """How long the loop waits before its next evaluation, `since_last_s` after the last one began.
+
+    Woken by messages, it waits until MIN_INTERVAL_S has passed, batching a burst into one evaluation — unless a
+    deadline is due sooner. And whatever woke it, the event loop gets at least as long as the last evaluation took
+    (at most MAX_REST_S): evaluations back to back, each due at once (a big hall's state at a simulation's speed, an
+    alert storm), would otherwise keep ingest, the web API and the broker's handshake waiting — a reconnect timed out
+    again and again in the 7-day soak at 300 × (docs/reliability.md)."""
+    batch = min(MIN_INTERVAL_S - since_last_s, next_due_s) if woken else 0.0
+    rest = min(last_cost_s, MAX_REST_S) - (since_last_s - last_cost_s)
+    return max(batch, rest, 0.0)
