@@ -195,19 +195,40 @@ class MqttLink:
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         messages = client.messages
-        routes, on_message = self._routes, self._on_message
-        async for m in messages:
-            if client._disconnected.done():
-                # aiomqtt hands out what it had queued before it says the connection is gone — up to the broker's
-                # max_inflight_messages (10,000 in deploy/), many seconds of work — while the gateway looks connected
-                # and can neither acknowledge nor publish (the outbox counted its attempts as failed). The broker sends
-                # the unacknowledged again: reconnect now.
-                raise aiomqtt.MqttError("the connection was lost with messages still queued")
-            payload = m.payload if isinstance(m.payload, bytes) else str(m.payload or "").encode()
-            topic = m.topic.value
-            routes.get(topic, on_message)(topic, payload, datetime.now(UTC), m.mid, m.qos)
-            if len(messages) == 0:
-                self._on_idle()
+        try:
+            async for m in messages:
+                self._deliver(m)
+                if client._disconnected.done():
+                    # aiomqtt hands out what it had queued before it says the connection is gone: take the rest now
+                    # (below), then reconnect — not seconds of work while the gateway looks connected and can neither
+                    # acknowledge nor publish (the outbox counted its attempts as failed)
+                    raise aiomqtt.MqttError("the connection was lost")
+                if len(messages) == 0:
+                    self._on_idle()
+        except aiomqtt.MqttError:
+            self._take_queued(client)
+            raise
+
+    def _take_queued(self, client: aiomqtt.Client) -> None:
+        """The connection is gone with messages still queued here (at most the broker's max_inflight_messages, 10,000
+        in deploy/, a few seconds of ingest): they are taken, not dropped. The broker sends again what it saved of
+        them (not acknowledged: the acknowledgements of this connection are void), and ingest drops those repeats by
+        their `seq`; what it did not save — the broker killed before its next autosave — would be lost if dropped here.
+        Not while held (`hold`): the store refuses writes, and the broker keeps them for later."""
+        if not self._open.is_set():
+            return
+        queue = client._queue  # aiomqtt's own queue: its iterator stops at a disconnection even with messages in it
+        taken = 0
+        while not queue.empty():
+            self._deliver(queue.get_nowait())
+            taken += 1
+        if taken:
+            log.info("took %d messages queued before the connection was lost", taken)
+
+    def _deliver(self, m: aiomqtt.Message) -> None:
+        payload = m.payload if isinstance(m.payload, bytes) else str(m.payload or "").encode()
+        topic = m.topic.value
+        self._routes.get(topic, self._on_message)(topic, payload, datetime.now(UTC), m.mid, m.qos)
 
     def ack(self, acks: Sequence[tuple[int, int, int]]) -> None:
         """PUBACK stored messages: (generation, mid, qos). Acks from an earlier connection are dropped."""

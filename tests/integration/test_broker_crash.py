@@ -193,3 +193,63 @@ async def test_a_broker_back_without_its_data_is_a_lost_session(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_what_reached_the_gateway_before_a_broker_crash_is_kept_even_unsaved(broker: MosquittoProcess) -> None:
+    """The gateway is behind (busy with the first message) while the hall publishes 300 more; the broker passes them on,
+    acknowledges them to the device and is killed before it saves them. They are in the gateway's hands — its socket
+    and aiomqtt's queue — and are taken, not dropped for the broker to send again: it could not (the 7-day soak lost
+    742 events so, a broker killed while the gateway caught up)."""
+    heard: list[bytes] = []
+    busy, done = threading.Event(), threading.Event()
+
+    def on_message(topic: str, payload: bytes, at: datetime, mid: int, qos: int) -> None:
+        heard.append(payload)
+        if len(heard) == 1:
+            busy.set()
+            assert done.wait(30), "the hall never finished"  # ingest behind: the event loop reads nothing meanwhile
+
+    link = MqttLink(
+        MqttSection(url=broker.url, reconnect_min_s=0.05, reconnect_max_s=0.2),
+        "hallops-h1",
+        ["hall/h1/#"],
+        on_message,
+        lambda: None,
+    )
+    task = asyncio.create_task(link.run())
+
+    def the_hall() -> None:
+        assert busy.wait(30), "the gateway never heard the first message"
+        publisher = Publisher(broker.port)
+        try:
+            for topic, payload in tickets(300, start=1):
+                publisher.send(topic, payload)
+            publisher.wait()  # acknowledged to the device: sent on to the gateway first
+        finally:
+            publisher.close()
+        broker.kill()  # within the second since its last autosave: the 300 are not on its disk
+        done.set()
+
+    hall = threading.Thread(target=the_hall)
+    try:
+        deadline = time.monotonic() + 20
+        while not link.connected:
+            assert time.monotonic() < deadline, "the link never connected"
+            await asyncio.sleep(0.02)
+        first = Publisher(broker.port, "first")
+        first.send(*tickets(1)[0])
+        hall.start()
+        await asyncio.to_thread(first.wait)
+        first.close()
+        deadline = time.monotonic() + 30
+        while len(heard) < 301:
+            assert time.monotonic() < deadline, f"{301 - len(heard)} of 301 acknowledged events dropped by the gateway"
+            await asyncio.sleep(0.05)
+        ids = [json.loads(p)["ticket_id"] for p in heard]
+        assert sorted(ids, key=lambda t: int(t[4:])) == [f"tm1-{i}" for i in range(301)]
+    finally:
+        done.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        hall.join(30)
