@@ -164,6 +164,7 @@ class GatewayProcess(HallopsProcess):
     def start(self) -> Self:
         proc = super().start().proc
         assert proc is not None
+        self._usage = psutil.Process(proc.pid)  # this process's from now on, whether or not it gets ready
         try:
             wait_until(lambda: proc.poll() is not None or _listening(self.port), 30, "the gateway's HTTP port")
             wait_until(
@@ -175,7 +176,6 @@ class GatewayProcess(HallopsProcess):
                 raise AssertionError(f"the gateway exited with {proc.returncode}")
         except AssertionError as exc:
             raise AssertionError(f"{exc}:\n{self.output()[-3000:]}") from None
-        self._usage = psutil.Process(proc.pid)
         self._cpu_at_ready = self._cpu()  # start-up (imports, restore) is not the work a benchmark measures
         return self
 
