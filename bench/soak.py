@@ -28,9 +28,9 @@ How it is compressed, and why this is honest:
 At the end: a table per day (messages sent, QoS 1 events acknowledged and stored, lost, stored twice, alerts
 raised, notifications and their duplicates, recovery times, RSS at the day's end, database size and its growth), and
 the targets — zero acknowledged QoS 1 events lost, zero duplicate notifications without an id, zero crashes, RSS at
-the end of the last day within 10 % of the end of the first, the database's bytes a day as predicted (issue 22:
-279 B an event, 143.5 MB a city weekday; here against this run's own bytes an event too). `--out FILE` writes the
-samples and the per-day figures as JSON.
+the end of the last day within 10 % of the end of the first, the database's size as predicted (bench/disk.py's
+bytes a row per table, times the rows this run wrote, within 15 %). `--out FILE` writes the samples and the per-day
+figures as JSON.
 
 The memory figure: the gateway is killed every day, so the process measured at a day's end has run that day only;
 what grows with the days kept (the log, the alerts, what is restored at start) shows in the day-to-day comparison,
@@ -65,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bench.disk import tables  # noqa: E402
 from devices.simulator import HallSimulation, SimMessage, load_scenario  # noqa: E402
 from devices.simulator.model import day_bounds  # noqa: E402
 from edge.demo import scenario_config  # noqa: E402
@@ -84,8 +85,10 @@ from tests.reliability.scenario import (  # noqa: E402
 )
 
 FIRST = date(2026, 11, 23)  # a Monday
-PREDICTED_B_PER_EVENT = 279  # issue 22's measured bytes an event
-PREDICTED_MB_PER_DAY = 143.5  # and a city weekday
+# bench/disk.py's bytes a row, table and indexes (docs/performance.md "Disk", 2026-12-06): the model the database's
+# size is predicted by; the soak's rows per day are its own (open hours only, storms from its compressed faults)
+PREDICTED_B_PER_ROW = {"events": 268, "outbox": 990, "alert_history": 1617, "decision_state": 1084, "records": 3297}
+SIZE_TOLERANCE = 0.15  # measured within ±15 % of rows × bytes a row
 RSS_GROWTH_TARGET = 0.10
 RECOVERY_WAIT_S = 120.0
 MALFORMED = 2000
@@ -429,7 +432,8 @@ def main() -> None:
         devices.close()
         webhooks = [r.json() for r in soak.receiver.received]
         exit_code = soak.close()
-        summary = report(days, final_stored, devices.acked(), heard, webhooks, soak, exit_code, args, wall0)
+        sizes = tables(gw.db)  # the gateway stopped: the file at rest
+        summary = report(days, final_stored, devices.acked(), heard, webhooks, soak, exit_code, args, wall0, sizes)
         if args.out:
             args.out.write_text(
                 json.dumps(
@@ -466,6 +470,7 @@ def report(
     exit_code: int,
     args: argparse.Namespace,
     wall0: float,
+    sizes: dict[str, dict[str, int]],
 ) -> dict[str, Any]:
     mqtt_check = check_notifications(notifications(heard))
     hook_check = check_notifications(webhooks)
@@ -494,6 +499,12 @@ def report(
     growth = (last.rss_end - first.rss_end) / first.rss_end if first.rss_end else 0.0
     per_event = last.db_end / last.events_logged if last.events_logged else 0.0
     per_day = mb(last.db_end) / len(days)
+    measured = sum(s["bytes"] for name, s in sizes.items() if name != "(file)")
+    predicted = sum(
+        s["rows"] * PREDICTED_B_PER_ROW[name] if name in PREDICTED_B_PER_ROW else s["bytes"]
+        for name, s in sizes.items()
+        if name != "(file)"
+    )
     summary = {
         "days": len(days),
         "speed": args.speed,
@@ -517,6 +528,9 @@ def report(
         "db_mb_per_day": per_day,
         "bytes_per_event": per_event,
         "events_logged": last.events_logged,
+        "tables": sizes,
+        "tables_mb_measured": mb(measured),
+        "tables_mb_predicted": mb(predicted),
         "wall_s": time.monotonic() - wall0,
     }
     ok = {
@@ -525,6 +539,8 @@ def report(
         and hook_check.without_id + hook_check.doubled == 0,
         "zero crashes (and a clean stop)": not soak.crashes and exit_code == 0,
         "RSS growth first → last day ≤ 10 %": growth <= RSS_GROWTH_TARGET,
+        "database size as predicted (rows × bench/disk.py's bytes a row, ±15 %)": abs(measured - predicted)
+        <= SIZE_TOLERANCE * predicted,
     }
     print(
         f"\nsent {summary['sent']:,} messages; QoS 1 events acknowledged {len(acked):,}, lost {lost}, stored twice "
@@ -540,12 +556,17 @@ def report(
         f"RSS at the end of day 1 {mb(first.rss_end):.1f} MB, of day {last.n} {mb(last.rss_end):.1f} MB: {growth:+.1%}"
     )
     print(
-        f"database {mb(last.db_end):.1f} MB for {last.events_logged:,} events: {per_event:.0f} B an event "
-        f"(predicted {PREDICTED_B_PER_EVENT} B), {per_day:.1f} MB a day of this run "
-        f"(predicted {PREDICTED_MB_PER_DAY} MB a full city weekday; at this run's {per_event:.0f} B an event and "
-        f"{last.events_logged / len(days):,.0f} events a day: "
-        f"{per_event * last.events_logged / len(days) / 1e6:.1f} MB)"
+        f"database {mb(last.db_end):.1f} MB for {last.events_logged:,} events, {per_day:.1f} MB a day of this run "
+        f"({last.events_logged / len(days):,.0f} events a day); its tables, against bench/disk.py's bytes a row:"
     )
+    for name, s in sorted(sizes.items(), key=lambda kv: -kv[1]["bytes"]):
+        if name == "(file)" or s["bytes"] < 1024 * 1024:
+            continue
+        model = PREDICTED_B_PER_ROW.get(name)
+        expected = f"{model:>6} B  {mb(s['rows'] * model):>7.1f} MB" if model else f"{'–':>8}  {'(as is)':>10}"
+        per_row = s["bytes"] / max(s["rows"], 1)
+        print(f"  {name:<16} {s['rows']:>10,} rows {mb(s['bytes']):>7.1f} MB {per_row:>6.0f} B  {expected}")
+    print(f"  {'all tables':<16} {'':>15} {mb(measured):>7.1f} MB {'':>8}  {'':>8} {mb(predicted):>7.1f} MB")
     for name, passed in ok.items():
         print(f"  {'PASS' if passed else 'FAIL'}  {name}")
     print(f"\nwall time {summary['wall_s']:,.0f} s")
