@@ -215,6 +215,7 @@ class MqttLink:
         them (not acknowledged: the acknowledgements of this connection are void), and ingest drops those repeats by
         their `seq`; what it did not save — the broker killed before its next autosave — would be lost if dropped here.
         Not while held (`hold`): the store refuses writes, and the broker keeps them for later."""
+        self._client = None  # gone: a commit meanwhile acknowledges nothing on it, and nothing is published on it
         if not self._open.is_set():
             return
         queue = client._queue  # aiomqtt's own queue: its iterator stops at a disconnection even with messages in it
