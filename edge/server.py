@@ -2,7 +2,9 @@
 caller before any route runs (edge/api/guard.py bounds request bodies).
 
 uvicorn serves the FastAPI app on a socket we bind ourselves, so a busy port is a clear start-up error and tests can
-ask for port 0. uvicorn's own signal handling is switched off: the CLI owns Ctrl-C and stops everything in order.
+ask for port 0. It listens only once the gateway is restored and the app serves: while the hall is restored (seconds;
+longer behind a long log to replay) a caller is refused at once, not left waiting on a connection nobody answers.
+uvicorn's own signal handling is switched off: the CLI owns Ctrl-C and stops everything in order.
 
 uvicorn limits nothing by itself: 1,050 idle connections exhausted the process's 1,024 files and took the API down.
 - Connections: at most `http.max_connections` open, and `http.max_connections_per_client` from one address (not
@@ -142,8 +144,7 @@ def bind(host: str, port: int) -> Listener:
             "http",
             [Problem("http", f"cannot listen on {host}:{port}: {exc.strerror} (choose another --http HOST:PORT)")],
         ) from None
-    sock.listen(128)
-    sock.setblocking(False)
+    sock.setblocking(False)  # bound, not listening: uvicorn's server listens when it starts serving
     return sock
 
 
