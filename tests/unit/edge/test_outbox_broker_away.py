@@ -31,13 +31,20 @@ class Link:
         self.published.append((topic, payload))
 
 
-async def test_notifications_wait_for_a_broker_that_is_away_for_longer_than_the_retries(
+def hooked_sender(
     store: Store, http: httpx.AsyncClient, receiver: Receiver
-) -> None:
+) -> tuple[Clock, Link, Webhook, OutboxSender]:
+    """A sender on a manual clock, its broker link away (`Link`), with one webhook to `receiver`."""
     clock = Clock()
     link = Link()
     hook = Webhook(url=receiver.url + "/hook")
-    sender = OutboxSender(store, cast(MqttLink, link), http, webhooks=[hook], clock=clock)
+    return clock, link, hook, OutboxSender(store, cast(MqttLink, link), http, webhooks=[hook], clock=clock)
+
+
+async def test_notifications_wait_for_a_broker_that_is_away_for_longer_than_the_retries(
+    store: Store, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    clock, link, hook, sender = hooked_sender(store, http, receiver)
     store.outbox.add(
         [
             OutboxMessage("mqtt", "hallops/h1/alerts", b'{"id": "alert:a:1:firing"}'),

@@ -10,13 +10,12 @@ from typing import cast
 
 import httpx
 
-from edge.config import Webhook
 from edge.mqtt import MqttLink
 from edge.outbox import MAX_BACKOFF_S, OutboxSender
 from edge.store import OutboxMessage, Store
 from tests.receiver import Receiver
 from tests.unit.edge.conftest import Clock
-from tests.unit.edge.test_outbox_broker_away import Link
+from tests.unit.edge.test_outbox_broker_away import Link, hooked_sender
 
 TOPIC = "hallops/h1/alerts"
 
@@ -41,10 +40,7 @@ async def test_a_notice_queued_before_the_clock_steps_back_goes_out_first_and_at
 async def test_a_retry_keeps_the_rest_of_its_backoff_across_a_step_back(
     store: Store, http: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    clock = Clock()
-    link = Link()
-    hook = Webhook(url=receiver.url + "/hook")
-    sender = OutboxSender(store, cast(MqttLink, link), http, webhooks=[hook], clock=clock)
+    clock, _, hook, sender = hooked_sender(store, http, receiver)
     receiver.answers.append((503, {}))
     store.outbox.add([OutboxMessage("webhook", hook.url or "", note("alert:a:1:firing"))], clock.now)
     await sender.drain()  # refused: retry in 1 s (backoff 2^0), on the clock before the step
