@@ -135,7 +135,7 @@ class Day:
     lost: int = 0
     faults: list[str] = field(default_factory=list)
     recovery_s: list[float] = field(default_factory=list)
-    alerts_fired: int = 0  # alert notifications (MQTT) of a new episode: `…:firing`
+    alerts_fired: int = 0  # new episodes heard (MQTT): distinct `…:firing` ids
     notifications: int = 0  # every notification heard on MQTT
     rss_end: int = 0
     db_end: int = 0  # the database with its WAL
@@ -410,7 +410,7 @@ def main() -> None:
                 time.sleep(3)  # the day's last evaluation and the outbox
                 told = notifications(listener.heard)
                 day.notifications = len(told) - sum(d.notifications for d in days)
-                fired = sum(1 for b in told if str(b.get("id", "")).endswith(":firing"))
+                fired = len({b["id"] for b in told if str(b.get("id", "")).endswith(":firing")})  # a repeat once
                 day.alerts_fired = fired - sum(d.alerts_fired for d in days)
                 day.rss_end = rss(soak.pid())
                 day.db_end = db_bytes(gw.db)

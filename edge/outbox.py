@@ -45,6 +45,7 @@ MAX_BACKOFF_S = 300.0
 STORAGE_RETRY_S = 2.0  # while the store refuses writes
 CLOCK_BACK_S = 1.0  # the clock read less than this before the last pass: a step back (a slewing clock never does)
 DELIVERED_KEPT = 4096  # (robot, notification id) pairs remembered, to post none twice
+MARK_EVERY_S = 0.5  # a long pass marks what it sent this often: a crash sends again at most this much
 
 
 class OutboxSender:
@@ -57,12 +58,14 @@ class OutboxSender:
         webhooks: Sequence[Webhook] = (),
         clock: Callable[[], float] = time.time,
         hall: HallProfile | None = None,
+        ticker: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._link = link
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._own_http = http is None
         self._clock = clock  # UNIX seconds: when rows are due, and the signatures' timestamps
+        self._ticker = ticker  # seconds, for how long a pass has run
         self._hall = hall  # display names for the robots' and the SMS text
         _hide_queries(logging.getLogger("httpx"))
         self._hooks = {hook.target: hook for hook in webhooks}
@@ -129,7 +132,8 @@ class OutboxSender:
 
     async def drain(self) -> None:
         """Send every due row once (in order); failures are rescheduled. The rows sent are marked together at the end
-        of the pass: a crash before that sends them again, and a receiver drops the repeat by its id (docs/api.md)."""
+        of the pass, and every `MARK_EVERY_S` of a long one (a backlog after a restart, a slow webhook): a crash sends
+        again what was sent since the last mark, and a receiver drops the repeat by its id (docs/api.md)."""
         now = self._clock()
         self._follow_clock(now)
         sent: list[int] = []
@@ -137,9 +141,14 @@ class OutboxSender:
         try:
             await self._send_due(now, sent, skipped)
         finally:
-            self._store.outbox.sent([*sent, *skipped], now)
-            self.sent += len(sent)
-            self.skipped += len(skipped)
+            self._mark(sent, skipped, now)
+
+    def _mark(self, sent: list[int], skipped: list[int], now: float) -> None:
+        self._store.outbox.sent([*sent, *skipped], now)
+        self.sent += len(sent)
+        self.skipped += len(skipped)
+        sent.clear()
+        skipped.clear()
 
     def _follow_clock(self, now: float) -> None:
         """Rows are due by the box's wall clock, which NTP may step back: the schedule steps back with it, so that
@@ -157,7 +166,11 @@ class OutboxSender:
         self._last_pass = now  # only once the schedule moved: a store that refused it is asked again next pass
 
     async def _send_due(self, now: float, sent: list[int], skipped: list[int]) -> None:
+        marked = self._ticker()
         for row in self._store.outbox.due(now):
+            if self._ticker() - marked >= MARK_EVERY_S:
+                self._mark(sent, skipped, now)
+                marked = self._ticker()
             if row.channel == "mqtt" and not self._link.connected:
                 continue  # the broker is away: the row waits, uncounted (an outage delays a notice, never loses it)
             try:

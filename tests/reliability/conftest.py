@@ -256,9 +256,9 @@ class Hall:
         return record
 
     def fired(self, rule: str | None = None) -> int:
-        """Alert notifications of a new episode (`…:firing`) heard on MQTT, of `rule`."""
-        return sum(
-            1 for b in self.told if str(b.get("id", "")).endswith(":firing") and (rule is None or b.get("rule") == rule)
+        """New episodes (`…:firing` ids) heard on MQTT, of `rule`; one heard twice counts once."""
+        return len(
+            {b["id"] for b in self.told if str(b.get("id", "")).endswith(":firing") and rule in (None, b.get("rule"))}
         )
 
     def alerts(self, away: list[str]) -> tuple[str, str, list[str]]:
@@ -275,21 +275,26 @@ class Hall:
         )
         wrong = []
         if not self.lows - unseen <= len(paper) <= self.lows:
-            wrong.append(f"paper low fired {len(paper)} times for {self.lows} low spells ({unseen} inside a fault)")
+            ids = [b.get("id") for b in self.told if b.get("rule") == "printer-paper-low"]
+            wrong.append(
+                f"paper low fired {len(paper)} times for {self.lows} low spells ({unseen} inside a fault): {ids}"
+            )
         if not set(offline) <= set(away) or len(offline) != len(set(offline)):
             wrong.append(f"device-offline for devices that kept talking: {sorted(set(offline) - set(away))[:10]}")
         told = f"{self.lows - unseen}–{self.lows}" if unseen else f"{self.lows}"
         return f"{told} low, ≤{len(away)} off", f"{len(paper)} low, {len(offline)} off", wrong
 
     def fired_for(self, rule: str) -> list[str]:
-        """The devices (label `device`) of each new `rule` alert heard, one entry per firing."""
-        return sorted(
-            str(labels.get("device"))
+        """The devices (label `device`) of each new `rule` alert heard, one entry per firing: a firing heard again
+        under its id (sent again after a kill, before its mark was stored) is one firing, counted in `same-id`."""
+        firing = {
+            str(b["id"]): str(labels.get("device"))
             for b in self.told
             if str(b.get("id", "")).endswith(":firing")
             and b.get("rule") == rule
             and isinstance(labels := b.get("labels"), dict)
-        )
+        }
+        return sorted(firing.values())
 
     def close(self) -> None:
         self.devices.close()
