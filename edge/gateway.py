@@ -54,6 +54,7 @@ from edge.cloud import CloudSync
 from edge.config import GatewayConfig, bundle_key_files
 from edge.decisions import Decider, decider_for
 from edge.liveness import Liveness, Watch
+from edge.memory import give_back
 from edge.mqtt import MqttLink
 from edge.outbox import OutboxSender
 from edge.ratelimit import RateLimiter
@@ -78,6 +79,7 @@ CONFIG_USERS = "config_users"  # meta: the config file's users (no hashes) as of
 STORE_BUSY_S = 1.0
 HEARING_GRACE_S = 10.0  # after the broker answers: still deaf this long, while the queued backlog comes in
 STALL_S = 30.0  # a task that loops every second and has not come round for this long is stalled
+GIVE_BACK_EVERY_S = 60.0  # the allocator's free pages returned this often (edge/memory.py)
 STORAGE_RETRY_MIN_S = 0.5
 STORAGE_RETRY_MAX_S = 30.0
 
@@ -694,14 +696,18 @@ class Gateway:
 
     async def _housekeeping(self) -> None:
         """Once a second: commit stragglers (and retry a paused store), save the state when due, cap the dead
-        letters (retention of the rest: edge/upkeep.py). A storage fault here waits for the next round; anything else
-        is fatal."""
+        letters (retention of the rest: edge/upkeep.py); once a minute, give the memory a burst freed back. A storage
+        fault here waits for the next round; anything else is fatal."""
         worker = self.supervisor.workers["housekeeping"]
+        gave_back = time.monotonic()
         while True:
             worker.beat()
             await asyncio.sleep(1.0)
             self.commit_due()
             self._report_rejections()
+            if time.monotonic() - gave_back >= GIVE_BACK_EVERY_S:
+                give_back()
+                gave_back = time.monotonic()
             if self.store is None or self.storage.cause is not None:
                 continue
             try:
