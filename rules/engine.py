@@ -59,6 +59,9 @@ from rules.schedule import in_schedule, span_start
 # into an open alert only within this span of its start: a kiosk asked for help every forty minutes is a new alert
 # each time past it, never one alert from 09:11 kept alive all day (issue 19).
 EVENT_ALERT_LASTS = timedelta(hours=1)
+# the (rule, labels) → fingerprint memo, about 500 bytes an entry: 5 MB at most. (It was 100,000 — 50 MB — and a city
+# day replayed with its commands unanswered added 2,000–2,700 a day, a command's labels each: weeks of growth.)
+FINGERPRINTS_KEPT = 10_000
 
 __all__ = [
     "EVENT_ALERT_LASTS",
@@ -103,7 +106,7 @@ class RuleEngine:
         key = (rule_id, labels)
         fp = self._fingerprints.get(key)
         if fp is None:
-            if len(self._fingerprints) > 100_000:  # bounded: tickets come and go as subjects
+            if len(self._fingerprints) >= FINGERPRINTS_KEPT:  # tickets and commands come and go as subjects
                 self._fingerprints.clear()
             fp = self._fingerprints[key] = fingerprint(rule_id, labels)
         return fp
