@@ -415,6 +415,10 @@ class Gateway:
         except PayloadError as exc:
             self._reject(topic, payload, received_at, exc)
             return
+        # the hall's time goes on whether or not this message is taken: a device clock that heard only the messages
+        # the rate limit let through stopped after a backlog had spent every device's allowance, and with it every
+        # refill — nothing was taken again (the soak: a whole day refused after a broker restart)
+        self._observe(msg)
         if not self.rates.take(msg.device_id, msg.received_at.timestamp()):
             self._rate_limited(msg, topic, payload, received_at)
             return
@@ -425,7 +429,6 @@ class Gateway:
         if self.state.apply(msg) is Applied.DUPLICATE:
             self.counters.duplicates += 1
             return
-        self._observe(msg)
         self.watch.heard(msg.received_at)
         if self._deaf_until_heard:
             self._blind_until(self.clock.now())

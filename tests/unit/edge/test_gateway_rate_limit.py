@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from edge.clock import DeviceClock
 from edge.config import load_config
 from edge.gateway import Gateway
 from rules.clock import FixedClock
@@ -51,5 +52,55 @@ def test_a_flooding_kiosk_is_limited_and_the_ticket_machine_is_not(tmp_path: Pat
         dead = [d for d in gw.store.dead_letters.newest(1000) if d.reason == "rate_limited"]
         assert len(dead) == 10, "one dead letter per second of flooding, not 930"
         assert all("/kiosk/K1/" in d.topic and "5 messages a second" in d.detail for d in dead)
+    finally:
+        gw.close()
+
+
+class Wall:
+    """The box's monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_on_a_device_clock_a_backlog_over_the_rate_does_not_stop_the_hall_for_good(tmp_path: Path) -> None:
+    """A simulated hall (the demo, a replay) runs on the devices' clock, and its rate limit counts seconds of that
+    clock. After a broker restart every device sends its backlog at once and spends its allowance; the hall's time
+    must still follow the messages that come next, refused or not, or no allowance ever comes back. (The soak: after a
+    broker SIGTERM the gateway refused every message for the rest of the run, 100,477 of them.)"""
+    cfg = load_config(
+        None,
+        {
+            "hall": {"id": "h1"},
+            "storage": {"path": str(tmp_path / "g.db")},
+            "ingest": {"max_msgs_per_s_per_device": 5, "burst_per_device": 20},
+        },
+    )
+    wall = Wall()
+    gw = Gateway(cfg, clock=DeviceClock(speed=1, max_lead_s=20, monotonic=wall))
+    gw.open()
+    seq = 0
+
+    def send(at: datetime) -> None:
+        nonlocal seq
+        seq += 1
+        body = {"v": 1, "ts": at.isoformat(), "seq": seq, "type": "kiosk.error", "code": "E1"}
+        gw.handle("hall/h1/kiosk/K1/evt", json.dumps(body).encode(), at)
+
+    try:
+        send(AT)  # the hall's time starts here
+        wall.t += 100  # the broker is away for 100 s: the clock runs on at most max_lead_s past what it heard
+        for i in range(200):  # the kiosk's backlog of its first 10 s, all at once: 20 taken (its burst), 180 refused
+            send(AT + timedelta(seconds=i / 20))
+        assert gw.counters.rejected["rate_limited"] == 180
+        accepted = gw.counters.accepted
+        for i in range(10):  # then the kiosk talks at its own pace again, on time
+            wall.t += 1
+            send(AT + timedelta(seconds=101 + i))
+        assert gw.counters.accepted - accepted >= 9, "the kiosk's messages on time are refused for good"
+        assert gw.clock.now() >= AT + timedelta(seconds=110), "the hall's time stopped"
     finally:
         gw.close()
