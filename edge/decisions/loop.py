@@ -466,6 +466,14 @@ class Decider:
         while True:
             if self.worker is not None:
                 self.worker.beat()
+            if not self.hall_time_known():
+                # a device clock that has heard no device yet reads the box's date, not the hall's: a demo started at
+                # 11:20 sent lunch-break nudges, the devices' answers set the hall's clock to the box's date, and the
+                # replayed day behind it never moved it again. Nothing is decided until a device tells the time.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), MAX_SLEEP_S)
+                self._wake.clear()
+                continue
             sleep = self._sleep_for()
             woken = False
             with contextlib.suppress(TimeoutError):
@@ -511,6 +519,10 @@ class Decider:
         """The rules whose deadlines have come by `at` (None: all of them, a silence starts or ends)."""
         due = {rid for rid, t in self.engine.deadlines().items() if t <= at}
         return None if None in due else {rid for rid in due if rid is not None}
+
+    def hall_time_known(self) -> bool:
+        """The box's clock, or a device clock that has heard a device (or restored the log's time)."""
+        return not isinstance(self._clock, DeviceClock) or self._clock.anchor is not None
 
     def _sleep_for(self) -> float:
         due = self.next_deadline()
