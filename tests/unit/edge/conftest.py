@@ -17,6 +17,16 @@ from tests.receiver import Receiver
 LAN = "192.0.2.1"  # the gateway's address on the hall's LAN
 
 
+class Wall:
+    """The box's monotonic clock (seconds), moved only by the test: for a DeviceClock's `monotonic`."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
 class Clock:
     """A clock in UNIX seconds that moves only when the test moves `now`."""
 

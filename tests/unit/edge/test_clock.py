@@ -8,17 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from edge.clock import MAX_OUTLIERS, DeviceClock
+from tests.unit.edge.conftest import Wall
 from tests.unit.rules.feed import T0
 
 Y2031 = T0.replace(year=2031)
-
-
-class Wall:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def s(seconds: float) -> datetime:

@@ -12,6 +12,7 @@ from edge.clock import DeviceClock
 from edge.config import load_config
 from edge.gateway import Gateway
 from rules.clock import FixedClock
+from tests.unit.edge.conftest import Wall
 
 CST = timezone(timedelta(hours=8))
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=CST)
@@ -54,16 +55,6 @@ def test_a_flooding_kiosk_is_limited_and_the_ticket_machine_is_not(tmp_path: Pat
         assert all("/kiosk/K1/" in d.topic and "5 messages a second" in d.detail for d in dead)
     finally:
         gw.close()
-
-
-class Wall:
-    """The box's monotonic clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def test_on_a_device_clock_a_backlog_over_the_rate_does_not_stop_the_hall_for_good(tmp_path: Path) -> None:
