@@ -461,6 +461,7 @@ class Gateway:
             )
         else:
             self.counters.rejected["rate_limited"] += 1
+            self.watch.refused("rate_limited")
 
     def _retire(self, msg: DeviceMessage, topic: str, payload: bytes) -> None:
         """A device's retained state was cleared: it is retired (`HallState.retire`), counted as accepted and logged,
@@ -490,6 +491,7 @@ class Gateway:
 
     def _reject(self, topic: str, payload: bytes, received_at: datetime, exc: PayloadError) -> None:
         self.counters.rejected[exc.reason] += 1
+        self.watch.refused(exc.reason)
         self._batch.reject(Rejected(received_at.timestamp(), topic, exc.reason, exc.path, exc.detail, payload))
         log.debug("rejected topic=%s reason=%s path=%s detail=%s", topic, exc.reason, exc.path, exc.detail)
 

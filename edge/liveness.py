@@ -4,9 +4,12 @@ stream sends it every second beside the hall snapshot, so every view's header an
 
     broken  the gateway does not hear the hall: no connection to the broker — or it left the broker itself because the
             database refuses writes (ingest paused)
-    stale   connected, the hall open (the rules' `hall_day` schedule; always, without one), and no device message for
-            `ingest.stale_after_s` (a minute: two missed heartbeats of every device), counted from the later of the
-            newest message and the moment the broker answered: the gateway's own deafness is not the devices' silence
+    stale   connected, the hall open (the rules' `hall_day` schedule; always, without one), and no device message
+            taken for `ingest.stale_after_s` (a minute: two missed heartbeats of every device), counted from the later
+            of the newest message taken and the moment the broker answered: the gateway's own deafness is not the
+            devices' silence. The cause says which: `devices` when nothing came, `refused` when messages did come
+            within that time and every one was refused (a dead letter's reason: over the rate limit, an unknown
+            device, a payload off the contract) — the devices talk, the gateway does not take what they say
     live    otherwise — outside opening hours a quiet hall is live, the age of its newest message still shown
 
 Ages are real seconds on a monotonic clock, since a device-clock hall's time stops while its devices are quiet and
@@ -37,6 +40,7 @@ class Cause(StrEnum):
     BROKER = "broker"  # no connection to the broker
     STORAGE = "storage"  # ingest paused: the database refuses writes (the gateway left the broker until it takes them)
     DEVICES = "devices"  # connected, the hall open, and no device message for `stale_after_s`
+    REFUSED = "refused"  # as DEVICES, but messages came meanwhile and each was refused (`refused_reason`: the newest's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +54,14 @@ class Liveness:
     device_age_s: float | None  # real seconds since it
     hall_open: bool
     stale_after_s: float
+    refused_since_taken: int  # messages refused since the newest one taken (since the start, before the first)
+    refused_reason: str | None  # the newest refused message's reason (a dead letter's), since the newest taken
 
 
 class Watch:
     """The moments liveness is read from, as the gateway records them: `heard` on every device message it takes (the
-    hot path: two assignments), `connected` when the broker link comes up or goes down."""
+    hot path: a few assignments), `refused` on every message it refuses, `connected` when the broker link comes up or
+    goes down."""
 
     def __init__(self, stale_after_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
@@ -64,9 +71,17 @@ class Watch:
         self._broker_mono = monotonic()  # since the start, until the first connect
         self._heard_at: datetime | None = None
         self._heard_mono: float | None = None
+        self._refused_mono: float | None = None
+        self._refused = 0
+        self._refused_reason: str | None = None
 
     def heard(self, at: datetime) -> None:
         self._heard_at, self._heard_mono = at, self._monotonic()
+        self._refused, self._refused_reason = 0, None
+
+    def refused(self, reason: str) -> None:
+        self._refused_mono, self._refused_reason = self._monotonic(), reason
+        self._refused += 1
 
     def connected(self, up: bool, at: datetime) -> None:
         self._connected, self._broker_at, self._broker_mono = up, at, self._monotonic()
@@ -83,6 +98,8 @@ class Watch:
             state, cause = LinkState.BROKEN, Cause.BROKER
         elif hall_open and mono - max(self._broker_mono, self._heard_mono or 0.0) > self.stale_after_s:
             state, cause = LinkState.STALE, Cause.DEVICES
+            if self._refused and self._refused_mono is not None and mono - self._refused_mono <= self.stale_after_s:
+                cause = Cause.REFUSED
         return Liveness(
             state=state,
             cause=cause,
@@ -93,4 +110,6 @@ class Watch:
             device_age_s=None if age is None else round(age, 1),
             hall_open=hall_open,
             stale_after_s=self.stale_after_s,
+            refused_since_taken=self._refused,
+            refused_reason=self._refused_reason,
         )

@@ -199,10 +199,13 @@ class LivenessOut(BaseModel):
 
     state: Literal["live", "stale", "broken"] = Field(
         description="broken: not connected to the broker, or ingest paused by a storage fault; stale: connected, the "
-        "hall open, and no device message for `stale_after_s` (counted from the connection, when that is later); "
-        "live: otherwise (a quiet hall outside its opening hours is live)"
+        "hall open, and no device message taken for `stale_after_s` (counted from the connection, when that is "
+        "later); live: otherwise (a quiet hall outside its opening hours is live)"
     )
-    cause: Literal["broker", "storage", "devices"] | None = Field(description="why it is not live")
+    cause: Literal["broker", "storage", "devices", "refused"] | None = Field(
+        description="why it is not live; stale for `refused`: messages came within `stale_after_s` and every one "
+        "was refused (`refused_reason`), for `devices`: none came"
+    )
     broker_connected: bool
     broker_since: datetime | None = Field(
         description="hall time of the last connect or loss (none: not connected since the gateway started)"
@@ -212,6 +215,10 @@ class LivenessOut(BaseModel):
     device_age_s: float | None = Field(description="real seconds since that message")
     hall_open: bool = Field(description="inside the rules' `hall_day` schedule (always, without one)")
     stale_after_s: float
+    refused_since_taken: int = Field(
+        description="messages refused (dead letters, rate-limited ones) since the newest message taken"
+    )
+    refused_reason: str | None = Field(description="the newest of those refusals' reason (`counters.rejected`)")
 
 
 class CloudStreamOut(BaseModel):

@@ -140,6 +140,10 @@ const zh = {
   lv_banner_storage: "网关已暂停接收设备消息 {for}（数据库拒绝写入）",
   lv_banner_devices: "大厅营业中，已 {for}未收到任何设备消息",
   lv_banner_devicesNever: "大厅营业中，网关连上消息服务器 {for}后仍未收到任何设备消息",
+  lv_banner_refused: "大厅营业中，设备在发消息，但已 {for}没有一条被接收（最近被拒的原因：{reason}）",
+  lv_refused: "{what}，此后 {n} 条被拒收", lv_refused_none: "尚无被接收的，{n} 条被拒收",
+  lv_reason_rate_limited: "超出每台设备的消息速率上限",
+  lv_reason_unknown_device: "设备不在配置中", lv_reason_wrong_hall: "消息属于其他大厅",
   lv_banner_at: "{what}：显示的是 {at} 的数据", lv_banner_unknown: "{what}：显示的数据不是实时的",
   // KPI trends and reports (trends.js, charts.js, reports.js); rc_*: the report's columns, as the CSV's headers
   trRange: "时间范围", trToday: "今天", trDays: "近{n}天", trBack: "返回{range}", trHoursOf: "{day} 每小时",
@@ -483,6 +487,10 @@ const en = {
   lv_banner_storage: "The gateway stopped taking device messages {for} ago (its database refuses writes)",
   lv_banner_devices: "No device message for {for} while the hall is open",
   lv_banner_devicesNever: "No device message in the {for} since the gateway reached the broker, while the hall is open",
+  lv_banner_refused: "Devices are sending, but none of their messages was taken for {for} while the hall is open (the newest refused: {reason})",
+  lv_refused: "{what}; {n} refused since", lv_refused_none: "none taken yet, {n} refused",
+  lv_reason_rate_limited: "over the per-device rate limit",
+  lv_reason_unknown_device: "a device not in the configuration", lv_reason_wrong_hall: "for another hall",
   lv_banner_at: "{what}: figures are from {at}", lv_banner_unknown: "{what}: the figures are not live",
   // KPI trends and reports (trends.js, charts.js, reports.js); rc_*: the report's columns, as the CSV's headers
   trRange: "Period", trToday: "Today", trDays: "{n} days", trBack: "Back to {range}", trHoursOf: "{day}, hour by hour",

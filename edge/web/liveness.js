@@ -60,10 +60,10 @@ function assess(nowMs) {
     const cause = g.cause === "storage" ? "storage" : g.broker_since ? "broker" : "brokerNever";
     return { state: "broken", cause, forS: g.broker_for_s + later, at: g.device_at };
   }
-  if (g.state === "stale") {
-    const cause = g.device_at ? "devices" : "devicesNever";
+  if (g.state === "stale") {  // nothing taken: nothing came ("devices"), or all that came was refused
+    const cause = g.cause === "refused" ? "refused" : g.device_at ? "devices" : "devicesNever";
     const forS = g.device_at ? g.device_age_s + later : g.broker_for_s + later;
-    return { state: "stale", cause, forS, at: g.device_at };
+    return { state: "stale", cause, forS, at: g.device_at, reason: g.refused_reason };
   }
   return { state: "live" };
 }
@@ -85,8 +85,15 @@ function when(iso) {  // the time of the figures: the day too when it is not the
 
 function bannerText(seen) {
   const at = when(seen.at);
-  const what = t(`lv_banner_${seen.cause}`, { for: duration(seen.forS) });
+  const what = t(`lv_banner_${seen.cause}`, { for: duration(seen.forS), reason: reasonText(seen.reason) });
   return at ? t("lv_banner_at", { what, at }) : t("lv_banner_unknown", { what });
+}
+
+// A dead letter's reason in words where there are some (the common ones), else its code as /api/health counts it.
+function reasonText(reason) {
+  if (!reason) return "";
+  const key = `lv_reason_${reason}`;
+  return t(key) === key ? reason : t(key);
 }
 
 // The three links of the chain, as the header lists them: [name, value, ok?] — ok null: unknown.
@@ -103,6 +110,10 @@ function chain(seen, nowMs) {
     : [g.broker_since ? t("lv_lost", { for: duration(g.broker_for_s + later) }) : t("lv_not_yet"), false];
   let devices = g.device_at ? t("lv_ago", { for: duration(g.device_age_s + later) }) : t("lv_none_yet");
   if (!g.hall_open) devices = t("lv_closed", { what: devices });
+  else if (g.cause === "refused") {
+    const n = g.refused_since_taken;
+    devices = g.device_at ? t("lv_refused", { what: devices, n }) : t("lv_refused_none", { n });
+  }
   return [["lv_gateway", ...gatewayPart], ["lv_broker", ...broker], ["lv_devices", devices, g.state !== "stale"]];
 }
 

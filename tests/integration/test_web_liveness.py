@@ -2,12 +2,15 @@
 the simulated hall. The header of every view says the state of the whole chain — the page's stream to the gateway,
 the gateway's link to the broker, the newest device message's age — and when the figures are not live, a banner in
 the page's language says what is wrong and since when, and the figures are greyed: on the manager's floor (Chinese)
-and on the wall screen (English) alike. The broker killed and back, the devices silent, the gateway stopped.
+and on the wall screen (English) alike. The broker killed and back, the devices silent, a device the gateway refuses
+talking on while the others are silent, the gateway stopped.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -20,7 +23,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from edge.broker import MosquittoProcess
 from tests.harness import HallopsProcess, simulator_process
-from tests.integration.conftest import HALL_SPEED, GatewayProcess, demo_gateway
+from tests.integration.conftest import HALL_SPEED, GatewayProcess, Publisher, demo_gateway
 from tests.integration.test_web_rule_versions import axe_violations
 from tests.integration.test_web_ui import AFTERNOON, sign_in
 
@@ -156,6 +159,50 @@ def test_the_header_and_a_banner_say_what_the_page_cannot_see_on_the_floor_and_o
             ["网关 已连接", "消息服务器 已连接", re.compile(r"^设备消息 \d+ 秒前$")]
         )
         assert axe_violations(page) == []
+
+        # 3b. a kiosk the configuration does not know talks on: nothing is taken, still stale, but the banner says the
+        # devices talk and the gateway refuses what they say, and why — not that the hall is silent
+        talking = threading.Event()
+        talking.set()
+        hall_id = county.health()["hall"]
+        kiosk = Publisher(mosquitto.port, "unknown-kiosk")
+
+        def talk() -> None:
+            seq = 0
+            while talking.is_set():
+                seq += 1
+                at = county.get("/api/hall")["at"]  # type: ignore[index]
+                body = {"v": 1, "ts": at, "seq": seq, "type": "kiosk.error", "code": "E1"}
+                kiosk.send(f"hall/{hall_id}/kiosk/K99/evt", json.dumps(body))
+                time.sleep(0.5)  # a device's pace, not a wait for the test
+
+        talker = threading.Thread(target=talk, daemon=True)
+        talker.start()
+        try:
+            refused = "大厅营业中，设备在发消息，但已 "
+            expect(banner).to_contain_text(refused, timeout=NOTICED_MS)
+            said = liveness(county)
+            assert (said["state"], said["cause"], said["refused_reason"]) == ("stale", "refused", "unknown_device")
+            assert said["device_at"] is not None and hhmm(said["device_at"]) == figures  # the figures did not move
+            expect(banner).to_have_text(
+                re.compile(
+                    rf"^{refused}[^，]+没有一条被接收（最近被拒的原因：设备不在配置中）：显示的是 {figures} 的数据$"
+                )
+            )
+            expect(w_banner).to_have_text(
+                re.compile(
+                    r"^Devices are sending, but none of their messages was taken for .+ while the hall is open "
+                    rf"\(the newest refused: a device not in the configuration\): figures are from {figures}$"
+                )
+            )
+            expect(chain.locator("li").nth(2)).to_have_text(re.compile(r"^设备消息 .+前，此后 \d+ 条被拒收$"))
+            expect(pill).to_have_text("数据滞后")
+        finally:
+            talking.clear()
+            talker.join()
+            kiosk.close()
+        # it falls silent too: the hall is silent again
+        expect(banner).to_contain_text("大厅营业中，已", timeout=(STALE_AFTER_S * 1000) + NOTICED_MS)
 
         # 4. the gateway stopped: the page's own link is broken, and what lies behind it is unknown, not "connected"
         assert county.stop() == 0

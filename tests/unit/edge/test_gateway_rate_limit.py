@@ -53,6 +53,35 @@ def test_a_flooding_kiosk_is_limited_and_the_ticket_machine_is_not(tmp_path: Pat
         dead = [d for d in gw.store.dead_letters.newest(1000) if d.reason == "rate_limited"]
         assert len(dead) == 10, "one dead letter per second of flooding, not 930"
         assert all("/kiosk/K1/" in d.topic and "5 messages a second" in d.detail for d in dead)
+        # what the web UI's banner says when nothing else is taken: the newest refusal's reason, also when that
+        # refusal is past its second's dead letter
+        seen = gw.liveness()
+        assert seen.refused_reason == "rate_limited" and seen.refused_since_taken > 0
+    finally:
+        gw.close()
+
+
+def test_the_gateway_tells_its_liveness_what_it_refuses_and_forgets_it_once_a_message_is_taken(
+    tmp_path: Path,
+) -> None:
+    cfg = load_config(None, {"hall": {"id": "h1"}, "storage": {"path": str(tmp_path / "g.db")}})
+    gw = Gateway(cfg, clock=FixedClock(AT))
+    gw.open()
+    try:
+
+        def send(seq: int, **body: object) -> None:
+            msg = {"v": 1, "ts": AT.isoformat(), "seq": seq, "type": "kiosk.error"} | body
+            gw.handle("hall/h1/kiosk/K1/evt", json.dumps(msg).encode(), AT)
+
+        send(1, code="E1")
+        for seq in range(2, 7):
+            send(seq)  # no `code`: missing_field
+        gw.handle("hall/h1/kiosk/K1/evt", b"{not json", AT)
+        seen = gw.liveness()
+        assert (seen.refused_since_taken, seen.refused_reason) == (6, "bad_json")
+        send(7, code="E2")
+        seen = gw.liveness()
+        assert (seen.refused_since_taken, seen.refused_reason) == (0, None)
     finally:
         gw.close()
 

@@ -102,3 +102,46 @@ def test_the_time_the_gateway_was_deaf_is_not_the_devices_silence(mono: Seconds)
     assert watch.read(MONDAY_10, HALL_DAY, storage_error=False).state is LinkState.STALE
     watch.heard(MONDAY_10)
     assert watch.read(MONDAY_10, HALL_DAY, storage_error=False).state is LinkState.LIVE
+
+
+def test_devices_that_talk_but_are_all_refused_are_not_said_to_be_silent(mono: Seconds) -> None:
+    """A device in a loop over the rate limit, or devices the configuration does not know: messages keep coming and
+    none is taken. Still stale — the figures do not move — but the cause says the gateway refuses what it hears, with
+    the reason, so the technician looks at the dead letters, not at the devices' power."""
+    watch = Watch(STALE_AFTER_S, mono)
+    watch.connected(True, MONDAY_10)
+    watch.heard(MONDAY_10)
+    for _ in range(int(STALE_AFTER_S) + 5):  # a minute and more of refusals, one a second
+        mono.now += 1
+        watch.refused("unknown_device")
+        watch.refused("rate_limited")
+    seen = watch.read(MONDAY_10, HALL_DAY, storage_error=False)
+    assert (seen.state, seen.cause) == (LinkState.STALE, Cause.REFUSED)
+    assert (seen.refused_since_taken, seen.refused_reason) == (2 * (int(STALE_AFTER_S) + 5), "rate_limited")
+    assert seen.device_age_s == STALE_AFTER_S + 5  # the figures are from the newest message taken
+
+    # the refusals stop too: now nothing comes at all
+    mono.now += STALE_AFTER_S + 1
+    assert watch.read(MONDAY_10, HALL_DAY, storage_error=False).cause is Cause.DEVICES
+
+    # one message taken: live, and the refusals before it are no longer the story
+    watch.refused("rate_limited")
+    watch.heard(MONDAY_10)
+    seen = watch.read(MONDAY_10, HALL_DAY, storage_error=False)
+    assert (seen.state, seen.cause, seen.refused_since_taken, seen.refused_reason) == (LinkState.LIVE, None, 0, None)
+
+
+def test_a_few_refusals_beside_messages_taken_change_nothing(mono: Seconds) -> None:
+    watch = Watch(STALE_AFTER_S, mono)
+    watch.connected(True, MONDAY_10)
+    for _ in range(10):
+        mono.now += 1
+        watch.heard(MONDAY_10)
+        watch.refused("missing_field")
+    seen = watch.read(MONDAY_10, HALL_DAY, storage_error=False)
+    assert (seen.state, seen.cause, seen.refused_since_taken, seen.refused_reason) == (
+        LinkState.LIVE,
+        None,
+        1,
+        "missing_field",
+    )
