@@ -17,12 +17,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SOURCES = ("edge", "devices", "rules", "vision", "cloud_sync")
+WORDS = ROOT / "edge" / "web" / "i18n.js"  # what the web UI says (its banners), in both languages
 PLACEHOLDER = "\x00"  # where an f-string puts a value
 
 
 @cache
 def _literals() -> tuple[str, ...]:
-    """Every string the product's code holds, implicit concatenations joined and f-string values as PLACEHOLDER."""
+    """Every string the product's code holds, implicit concatenations joined and f-string values as PLACEHOLDER, and
+    the web UI's words (`{name}` values as PLACEHOLDER)."""
     found: list[str] = []
     for package in SOURCES:
         for path in sorted((ROOT / package).rglob("*.py")):
@@ -33,6 +35,8 @@ def _literals() -> tuple[str, ...]:
                     )
                 elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                     found.append(node.value)
+    for text in re.findall(r'"((?:[^"\\]|\\.)*)"', WORDS.read_text(encoding="utf-8")):  # `{for}`: a value
+        found.append(re.sub(r"\{\w+\}", PLACEHOLDER, text))
     return tuple(found)
 
 
