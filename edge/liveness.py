@@ -19,6 +19,7 @@ stream open, how old is its last frame): this module must not guess it. It recor
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ class Watch:
         self._broker_mono = monotonic()  # since the start, until the first connect
         self._heard_at: datetime | None = None
         self._heard_mono: float | None = None
-        self._refused_mono: float | None = None
+        self._refused_mono = -math.inf  # the newest refusal's moment
         self._refused = 0
         self._refused_reason: str | None = None
 
@@ -98,7 +99,7 @@ class Watch:
             state, cause = LinkState.BROKEN, Cause.BROKER
         elif hall_open and mono - max(self._broker_mono, self._heard_mono or 0.0) > self.stale_after_s:
             state, cause = LinkState.STALE, Cause.DEVICES
-            if self._refused and self._refused_mono is not None and mono - self._refused_mono <= self.stale_after_s:
+            if self._refused and mono - self._refused_mono <= self.stale_after_s:
                 cause = Cause.REFUSED
         return Liveness(
             state=state,

@@ -75,21 +75,27 @@ async def up_stream(js: JetStreamContext, subjects: list[str] | None = None) -> 
     await retry(lambda: js.add_stream(cfg), what="creating the R3 stream")
 
 
+async def settled(js: JetStreamContext, failure: str, within: float = 60.0) -> None:
+    """Until the stream has a leader and both other nodes as current replicas; `failure` if not `within` seconds."""
+
+    async def current() -> bool:
+        c = (await js.stream_info("HALLOPS_UP")).cluster
+        replicas = (c.replicas or []) if c is not None else []
+        return c is not None and c.leader is not None and len(replicas) == 2 and all(r.current for r in replicas)
+
+    deadline = time.monotonic() + within
+    while not await retry(current):
+        assert time.monotonic() < deadline, failure
+        await asyncio.sleep(0.2)
+
+
 async def listening_on(cluster: NatsCluster, node: int, js: JetStreamContext) -> None:
     """Until the new stream has settled (a leader, two current replicas) and `node` passes what is published on it
     to the stream, then empty the stream again. An MQTT QoS 1 publish gets its PUBACK before the stream has stored
     it, so one made while the stream is still settling can be dropped (seen once in CI on a loaded machine: the first
     two of three publishes missing, the third stored). A JetStream publish through the node is answered only once the
     stream has stored it."""
-
-    async def settled() -> bool:
-        c = (await js.stream_info("HALLOPS_UP")).cluster
-        return c is not None and c.leader is not None and sum(bool(r.current) for r in c.replicas or []) == 2
-
-    deadline = time.monotonic() + 60
-    while not await retry(settled):
-        assert time.monotonic() < deadline, "the stream has no leader and two current replicas after 60 s"
-        await asyncio.sleep(0.2)
+    await settled(js, "the stream has no leader and two current replicas after 60 s")
     probe = await nats.connect(cluster.client_urls[node])
     try:
         js_here = probe.jetstream()
@@ -296,16 +302,7 @@ async def test_a_node_killed_the_stream_keeps_taking_and_serving_and_nothing_is_
         nats_cluster.start(leader)
         nats_cluster.wait_ready()
         before = len(served)
-
-        async def caught_up() -> bool:
-            info = await js.stream_info("HALLOPS_UP")
-            assert info.cluster is not None
-            return all(r.current for r in info.cluster.replicas or []) and len(info.cluster.replicas or []) == 2
-
-        deadline = time.monotonic() + 60
-        while not await retry(caught_up):
-            assert time.monotonic() < deadline, "the restarted node did not catch up"
-            await asyncio.sleep(0.5)
+        await settled(js, "the restarted node did not catch up")
         assert (await retry(lambda: js.stream_info("HALLOPS_UP"))).state.messages == before
     finally:
         await nc.close()
